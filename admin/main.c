@@ -1,0 +1,381 @@
+/* vmeter-admin: database migrations and a look at what was measured,
+ * before (and beside) any web UI.
+ *
+ *   vmeter-admin [-c FILE] migrate
+ *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--csv]
+ *   vmeter-admin [-c FILE] vms
+ *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST] */
+#include "config.h"
+
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "rrdout.h"
+#include "usage.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+struct args {
+	const char *from, *to, *vm, *host, *out, *ds;
+	bool csv, hosts;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmeter-admin [-c FILE] COMMAND [OPTIONS]\n"
+		"commands:\n"
+		"  migrate                 create or upgrade the database schema\n"
+		"  usage                   per-minute usage rows from PostgreSQL\n"
+		"      --from T --to T     time range (default: the last hour); T is 'YYYY-MM-DD HH:MM[:SS]'\n"
+		"                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
+		"      --vm NAME|UUID      one VM        --host NAME   one host\n"
+		"      --hosts             host rows instead of VM rows\n"
+		"      --csv               every column, as CSV\n"
+		"  vms                     the VM inventory as last recorded\n"
+		"  graph                   render a PNG from the RRD files\n"
+		"      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n");
+}
+
+static PGconn *connect_db(const struct vm_conf *conf)
+{
+	PGconn *pg = PQconnectdb(conf->db_conninfo);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "vmeter-admin: cannot connect to the database: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	PQclear(PQexec(pg, "SET TIME ZONE 'UTC'"));
+	return pg;
+}
+
+static int cmd_migrate(const struct vm_conf *conf)
+{
+	char err[512];
+	struct vm_db *db = vm_db_connect(conf->db_conninfo, err, sizeof err);
+	if (!db) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 1;
+	}
+	unsigned from, to;
+	int rc = vm_db_migrate(db, &from, &to);
+	if (rc < 0)
+		fprintf(stderr, "vmeter-admin: %s\n", vm_db_error(db));
+	else if (from == to)
+		printf("schema is up to date (version %u)\n", to);
+	else
+		printf("schema migrated from version %u to %u\n", from, to);
+	vm_db_close(db);
+	return rc < 0 ? 1 : 0;
+}
+
+static int range(const struct args *a, char *from, char *to, size_t size)
+{
+	int64_t now = vm_now_ns(), f, t;
+	if (vm_time_parse(a->from ? a->from : "now-1h", now, &f) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --from time '%s'\n", a->from);
+		return -1;
+	}
+	if (vm_time_parse(a->to ? a->to : "now", now, &t) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --to time '%s'\n", a->to);
+		return -1;
+	}
+	if (t <= f) {
+		fprintf(stderr, "vmeter-admin: --to must be after --from\n");
+		return -1;
+	}
+	snprintf(from, size, "@%lld", (long long)(f / VM_NS_PER_SEC));
+	snprintf(to, size, "@%lld", (long long)(t / VM_NS_PER_SEC));
+	return 0;
+}
+
+static void csv_field(const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_result(PGresult *res, bool csv)
+{
+	int rows = PQntuples(res), cols = PQnfields(res);
+	if (csv) {
+		for (int c = 0; c < cols; c++) {
+			if (c)
+				putchar(',');
+			csv_field(PQfname(res, c));
+		}
+		putchar('\n');
+		for (int r = 0; r < rows; r++) {
+			for (int c = 0; c < cols; c++) {
+				if (c)
+					putchar(',');
+				csv_field(PQgetvalue(res, r, c));
+			}
+			putchar('\n');
+		}
+		return;
+	}
+	int *w = vm_xcalloc((size_t)cols, sizeof *w);
+	for (int c = 0; c < cols; c++) {
+		w[c] = (int)strlen(PQfname(res, c));
+		for (int r = 0; r < rows; r++)
+			if ((int)strlen(PQgetvalue(res, r, c)) > w[c])
+				w[c] = (int)strlen(PQgetvalue(res, r, c));
+	}
+	for (int c = 0; c < cols; c++)
+		printf("%s%-*s", c ? "  " : "", w[c], PQfname(res, c));
+	putchar('\n');
+	for (int r = 0; r < rows; r++) {
+		for (int c = 0; c < cols; c++) {
+			/* Numbers right-aligned, text left. */
+			const char *v = PQgetvalue(res, r, c);
+			bool num = *v && strspn(v, "0123456789.-") == strlen(v);
+			printf("%s%*s", c ? "  " : "", num ? w[c] : -w[c], v);
+		}
+		putchar('\n');
+	}
+	printf("(%d row%s)\n", rows, rows == 1 ? "" : "s");
+	free(w);
+}
+
+static char *column_list(const struct vm_meter_set *set, const char *alias)
+{
+	size_t cap = 4096, len = 0;
+	char *s = vm_xmalloc(cap);
+	s[0] = '\0';
+	for (size_t i = 0; i < set->n; i++) {
+		const char *n = set->meters[i].name;
+		if (i < set->n_counters)
+			len += (size_t)snprintf(s + len, cap - len, ", %s.%s", alias, n);
+		else
+			len += (size_t)snprintf(s + len, cap - len, ", %s.%s_avg, %s.%s_max", alias, n, alias, n);
+	}
+	return s;
+}
+
+static int cmd_usage(const struct vm_conf *conf, const struct args *a)
+{
+	char from[32], to[32];
+	if (range(a, from, to, sizeof from) < 0)
+		return 2;
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	char *sql;
+	if (a->hosts) {
+		char *cols = a->csv ? column_list(vm_usage_host_meters(), "u") : NULL;
+		sql = vm_xasprintf(
+			"SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
+			"round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
+			"FROM host_usage_minute u JOIN host h USING (host_id) "
+			"WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
+			"2)::bigint) AND ($3::text IS NULL OR h.hostname = $3) ORDER BY u.minute, h.hostname",
+			cols ? cols
+			     : ", round(u.cpu_busy_ns / 1e9, 2) AS cpu_busy_s, round(u.cpu_capacity_ns / 1e9, 2) AS "
+			       "cpu_capacity_s, round(100.0 * u.cpu_busy_ns / nullif(u.cpu_capacity_ns, 0), 1) AS "
+			       "busy_pct, u.cpus_avg AS cpus, u.vms_running_max AS vms, u.vcpus_running_max AS vcpus, "
+			       "u.mem_total_kib_avg / 1024 AS mem_total_mib, u.mem_free_kib_avg / 1024 AS mem_free_mib");
+		free(cols);
+	} else {
+		char *cols = a->csv ? column_list(vm_usage_vm_meters(), "u") : NULL;
+		sql = vm_xasprintf(
+			"SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
+			"coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
+			"FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
+			"LEFT JOIN LATERAL (SELECT name, tenant FROM vm_inventory i WHERE i.vm_id = u.vm_id "
+			"ORDER BY valid_from DESC LIMIT 1) i ON true "
+			"WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
+			"2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
+			"AND ($4::text IS NULL OR h.hostname = $4) ORDER BY u.minute, vm, host",
+			a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, u.samples, u.late," : "",
+			cols ? cols
+			     : ", round(u.cpu_ns / 1e9, 2) AS cpu_s, round(100.0 * u.cpu_ns / nullif(u.coverage_ms::numeric "
+			       "* 1e6 * u.vcpus_avg, 0), 1) AS cpu_pct_alloc, u.vcpus_avg AS vcpus, u.balloon_kib_avg / "
+			       "1024 AS mem_mib, u.rss_kib_avg / 1024 AS rss_mib, u.disk_rd_bytes AS rd_bytes, "
+			       "u.disk_wr_bytes AS wr_bytes, u.net_rx_bytes AS rx_bytes, u.net_tx_bytes AS tx_bytes");
+		free(cols);
+	}
+	const char *vm_params[] = {from, to, a->vm, a->host}, *host_params[] = {from, to, a->host};
+	PGresult *res = a->hosts ? PQexecParams(pg, sql, 3, NULL, host_params, NULL, NULL, 0)
+				 : PQexecParams(pg, sql, 4, NULL, vm_params, NULL, NULL, 0);
+	free(sql);
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
+		rc = 1;
+	} else {
+		print_result(res, a->csv);
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+static int cmd_vms(const struct vm_conf *conf, const struct args *a)
+{
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	PGresult *res = PQexec(pg, "SELECT DISTINCT ON (i.vm_id) v.uuid, i.name, h.hostname AS host, i.vcpus, "
+				   "i.memory_kib / 1024 AS mem_mib, i.tenant, i.project, i.cost_centre, i.owner_source, "
+				   "jsonb_array_length(i.disks) AS disks, jsonb_array_length(i.nics) AS nics, "
+				   "to_char(i.valid_from, 'YYYY-MM-DD HH24:MI:SS') AS since "
+				   "FROM vm_inventory i JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
+				   "ORDER BY i.vm_id, i.valid_from DESC");
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
+		rc = 1;
+	} else {
+		print_result(res, a->csv);
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+/* Finds the VM's UUID for a name through the inventory. */
+static int resolve_vm(const struct vm_conf *conf, const char *vm, char *uuid, size_t size)
+{
+	if (strlen(vm) == 36 && vm[8] == '-') {
+		snprintf(uuid, size, "%s", vm);
+		return 0;
+	}
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return -1;
+	const char *params[] = {vm};
+	PGresult *res = PQexecParams(pg,
+				     "SELECT DISTINCT v.uuid FROM vm_inventory i JOIN vm v USING (vm_id) WHERE i.name = $1",
+				     1, NULL, params, NULL, NULL, 0);
+	int rc = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
+	else if (PQntuples(res) == 0)
+		fprintf(stderr, "vmeter-admin: no VM named '%s' in the inventory\n", vm);
+	else if (PQntuples(res) > 1)
+		fprintf(stderr, "vmeter-admin: several VMs are named '%s': give a UUID\n", vm);
+	else {
+		snprintf(uuid, size, "%s", PQgetvalue(res, 0, 0));
+		rc = 0;
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+static int cmd_graph(const struct vm_conf *conf, const struct args *a)
+{
+	if (!a->out || (!a->vm == !a->host)) {
+		fprintf(stderr, "vmeter-admin: graph needs --out and one of --vm or --host\n");
+		return 2;
+	}
+	int64_t now = vm_now_ns(), f, t;
+	if (vm_time_parse(a->from ? a->from : "now-1h", now, &f) < 0 || vm_time_parse(a->to ? a->to : "now", now, &t) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --from or --to time\n");
+		return 2;
+	}
+	char name[300], uuid[64], err[512];
+	const struct vm_meter_set *set;
+	if (a->vm) {
+		if (resolve_vm(conf, a->vm, uuid, sizeof uuid) < 0)
+			return 1;
+		snprintf(name, sizeof name, "vm-%s", uuid);
+		set = vm_usage_vm_meters();
+	} else {
+		snprintf(name, sizeof name, "host-%s", a->host);
+		set = vm_usage_host_meters();
+	}
+	struct vm_rrd *rrd = vm_rrd_new(conf->rrd_dir, conf->rrdcached, conf->interval_s, err, sizeof err);
+	if (!rrd) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 1;
+	}
+	int rc = vm_rrd_graph(rrd, name, set, a->ds, f / VM_NS_PER_SEC, t / VM_NS_PER_SEC, a->out, err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+	else
+		printf("wrote %s\n", a->out);
+	vm_rrd_free(rrd);
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = VM_CONF_DEFAULT_PATH;
+	int i = 1;
+	if (argc > 2 && strcmp(argv[1], "-c") == 0) {
+		path = argv[2];
+		i = 3;
+	}
+	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+		usage(i >= argc ? stderr : stdout);
+		return i >= argc ? 2 : 0;
+	}
+	const char *cmd = argv[i];
+	static const struct option opts[] = {
+		{"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
+		{"vm", required_argument, NULL, 'm'},	{"host", required_argument, NULL, 'H'},
+		{"out", required_argument, NULL, 'o'},	{"ds", required_argument, NULL, 'd'},
+		{"csv", no_argument, NULL, 'C'},	{"hosts", no_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	struct args a = {0};
+	int opt;
+	optind = i + 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': a.from = optarg; break;
+		case 't': a.to = optarg; break;
+		case 'm': a.vm = optarg; break;
+		case 'H': a.host = optarg; break;
+		case 'o': a.out = optarg; break;
+		case 'd': a.ds = optarg; break;
+		case 'C': a.csv = true; break;
+		case 'S': a.hosts = true; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "vmeter-admin: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	vm_log_open("vmeter-admin", false);
+	char err[1024];
+	struct vm_conf *conf = vm_conf_load(path, err, sizeof err);
+	if (!conf) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 1;
+	}
+	int rc;
+	if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(conf);
+	else if (strcmp(cmd, "usage") == 0)
+		rc = cmd_usage(conf, &a);
+	else if (strcmp(cmd, "vms") == 0)
+		rc = cmd_vms(conf, &a);
+	else if (strcmp(cmd, "graph") == 0)
+		rc = cmd_graph(conf, &a);
+	else {
+		fprintf(stderr, "vmeter-admin: unknown command '%s'\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+	vm_conf_free(conf);
+	return rc;
+}

@@ -1,0 +1,285 @@
+/* vmeter-collector: samples the VMs of one hypervisor host through libvirt
+ * and writes per-minute usage to PostgreSQL and graphs to RRD.
+ *
+ * One libevent loop on the main thread runs the sampling timer, signals
+ * and the hand-over of libvirt events; libvirt's event loop and the
+ * database writer run on threads of their own. */
+#include "config.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "rrdout.h"
+#include "sampler.h"
+#include "virt.h"
+#include "vtime.h"
+#include "writer.h"
+#include "xalloc.h"
+
+struct collector {
+	struct event_base *base;
+	struct event *tick, *wake, *sighup, *sigterm, *sigint;
+	struct vm_conf *conf;
+	struct col_virt *virt;
+	struct col_writer *writer;
+	struct col_sampler *sampler;
+	struct vm_rrd *rrd;
+	int64_t next_refresh_ns; /* monotonic */
+	int64_t last_tick_ns;
+};
+
+struct list_ctx {
+	struct collector *c;
+	int64_t at;
+};
+
+static void on_domain(const struct col_domain *d, void *arg)
+{
+	struct list_ctx *l = arg;
+	col_sampler_domain(l->c->sampler, d, l->at);
+}
+
+static void refresh_inventory(struct collector *c)
+{
+	struct list_ctx l = {c, vm_now_ns()};
+	col_sampler_list_begin(c->sampler);
+	int n = col_virt_list(c->virt, on_domain, &l);
+	if (n >= 0) {
+		col_sampler_list_end(c->sampler, l.at);
+		vm_debug("inventory: %d domains", n);
+	}
+	c->next_refresh_ns = vm_monotonic_ns() + (int64_t)c->conf->inventory_refresh_s * VM_NS_PER_SEC;
+}
+
+static void on_sample(const struct col_vm_sample *s, void *arg) { col_sampler_sample(arg, s); }
+
+static void process_events(struct collector *c)
+{
+	struct col_event *evs;
+	size_t n = col_virt_events(c->virt, &evs);
+	struct col_domain *d = NULL;
+	for (size_t i = 0; i < n; i++) {
+		vm_debug("event: vm %s kind %d %s", evs[i].uuid, (int)evs[i].kind, evs[i].detail);
+		int need = col_sampler_event(c->sampler, &evs[i]);
+		if (need & COL_NEED_XML) {
+			if (!d)
+				d = vm_xmalloc(sizeof *d);
+			if (col_virt_domain(c->virt, evs[i].uuid, d) == 0)
+				col_sampler_domain(c->sampler, d, evs[i].t_ns);
+		}
+		if (need & COL_NEED_SAMPLE)
+			col_virt_sample_one(c->virt, evs[i].uuid, col_sampler_devices, on_sample, c->sampler);
+	}
+	free(d);
+	free(evs);
+}
+
+static void sample_once(struct collector *c)
+{
+	bool fresh;
+	int64_t now = vm_now_ns();
+	if (!col_virt_ensure(c->virt, &fresh)) {
+		/* libvirt away: minutes of VMs we cannot see close after
+		 * max-gap with what they had. */
+		col_sampler_pass_begin(c->sampler, now);
+		col_sampler_pass_end(c->sampler, now, false);
+		return;
+	}
+	if (fresh || vm_monotonic_ns() >= c->next_refresh_ns)
+		refresh_inventory(c);
+	process_events(c);
+	col_sampler_pass_begin(c->sampler, now);
+	int n = col_virt_sample(c->virt, col_sampler_devices, on_sample, c->sampler);
+	struct col_host_sample h;
+	if (n >= 0 && col_virt_host(c->virt, &h) == 0)
+		col_sampler_host(c->sampler, &h);
+	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
+}
+
+/* Ticks fall on multiples of the interval in UTC, so that every host
+ * samples at the same moments and minutes split cleanly. */
+static void arm_tick(struct collector *c)
+{
+	int64_t now = vm_now_ns();
+	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
+	int64_t next = (now / step + 1) * step;
+	struct timeval tv = {(time_t)((next - now) / VM_NS_PER_SEC), (suseconds_t)((next - now) % VM_NS_PER_SEC / 1000)};
+	evtimer_add(c->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd, (void)what;
+	int64_t t0 = vm_monotonic_ns();
+	sample_once(c);
+	int64_t took = vm_monotonic_ns() - t0;
+	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)
+		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
+			c->conf->interval_s);
+	arm_tick(c);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd, (void)what;
+	bool fresh;
+	if (col_virt_ensure(c->virt, &fresh)) {
+		if (fresh)
+			refresh_inventory(c);
+		process_events(c);
+	}
+}
+
+/* Called on libvirt's event thread: only hand over to the main loop. */
+static void wake_main(void *arg)
+{
+	struct collector *c = arg;
+	event_active(c->wake, 0, 0);
+}
+
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd, (void)what;
+	char err[1024];
+	struct vm_conf *conf = vm_conf_load(c->conf->path, err, sizeof err);
+	if (!conf) {
+		vm_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	char rerr[512];
+	struct vm_rrd *rrd = vm_rrd_new(conf->rrd_dir, conf->rrdcached, conf->interval_s, rerr, sizeof rerr);
+	if (!rrd) {
+		vm_err("reload failed, keeping the running configuration: %s", rerr);
+		vm_conf_free(conf);
+		return;
+	}
+	if (strcmp(conf->host_name, c->conf->host_name) != 0)
+		vm_warn("reload: host-name changes only take effect on restart");
+	vm_log_set_level((enum vm_log_level)conf->log_level);
+	col_virt_set_uri(c->virt, conf->libvirt_uri);
+	col_writer_set_conninfo(c->writer, conf->db_conninfo);
+	col_sampler_set_rrd(c->sampler, rrd);
+	vm_rrd_free(c->rrd);
+	c->rrd = rrd;
+	/* Keep the running host name: rows already carry it. */
+	free(conf->host_name);
+	conf->host_name = vm_xstrdup(c->conf->host_name);
+	col_sampler_set_conf(c->sampler, conf);
+	vm_conf_free(c->conf);
+	c->conf = conf;
+	c->next_refresh_ns = 0;
+	evtimer_del(c->tick);
+	arm_tick(c);
+	vm_notice("configuration reloaded from '%s'", conf->path);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)what;
+	vm_notice("received signal %d: taking a last sample and stopping", (int)sig);
+	event_base_loopbreak(c->base);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vmeter-collector [-c FILE] [-n] [-s] [-v] [-V]\n"
+		   "  -c FILE  configuration file (default %s)\n"
+		   "  -n       check the configuration and exit\n"
+		   "  -s       log to syslog instead of stderr\n"
+		   "  -v       debug logging\n"
+		   "  -V       print the version and exit\n",
+		VM_CONF_DEFAULT_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = VM_CONF_DEFAULT_PATH;
+	bool check = false, use_syslog = false, verbose = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "c:nsvVh")) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'n': check = true; break;
+		case 's': use_syslog = true; break;
+		case 'v': verbose = true; break;
+		case 'V': printf("vmeter-collector %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	vm_log_open("vmeter-collector", use_syslog);
+	char err[1024];
+	struct collector c = {0};
+	c.conf = vm_conf_load(path, err, sizeof err);
+	if (!c.conf) {
+		fprintf(stderr, "vmeter-collector: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration ok\n", path);
+		vm_conf_free(c.conf);
+		return 0;
+	}
+	vm_log_set_level(verbose ? VM_LOG_DEBUG : (enum vm_log_level)c.conf->log_level);
+	c.rrd = vm_rrd_new(c.conf->rrd_dir, c.conf->rrdcached, c.conf->interval_s, err, sizeof err);
+	if (!c.rrd)
+		vm_fatal("%s", err);
+
+	evthread_use_pthreads();
+	c.base = event_base_new();
+	if (!c.base)
+		vm_fatal("cannot create the event loop");
+	c.writer = col_writer_new(c.conf->db_conninfo, c.conf->host_name, (size_t)c.conf->db_batch_rows,
+				  (size_t)c.conf->db_queue_rows, c.conf->reconnect_max_s);
+	c.sampler = col_sampler_new(c.conf, c.writer, c.rrd);
+	c.tick = evtimer_new(c.base, on_tick, &c);
+	c.wake = event_new(c.base, -1, 0, on_wake, &c);
+	c.sighup = evsignal_new(c.base, SIGHUP, on_sighup, &c);
+	c.sigterm = evsignal_new(c.base, SIGTERM, on_stop, &c);
+	c.sigint = evsignal_new(c.base, SIGINT, on_stop, &c);
+	evsignal_add(c.sighup, NULL);
+	evsignal_add(c.sigterm, NULL);
+	evsignal_add(c.sigint, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, wake_main, &c);
+	vm_notice("vmeter-collector %s starting: host '%s', libvirt '%s', interval %d s", PACKAGE_VERSION,
+		  c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
+
+	sample_once(&c); /* baselines now rather than one interval later */
+	arm_tick(&c);
+	event_base_dispatch(c.base);
+
+	/* The usage since the last tick is real: sample once more, then
+	 * close every open minute with the coverage it has. */
+	sample_once(&c);
+	col_sampler_free(c.sampler);
+	col_writer_free(c.writer, 15000);
+	col_virt_free(c.virt);
+	vm_rrd_flush_all(c.rrd);
+	vm_rrd_free(c.rrd);
+	event_free(c.tick);
+	event_free(c.wake);
+	event_free(c.sighup);
+	event_free(c.sigterm);
+	event_free(c.sigint);
+	event_base_free(c.base);
+	libevent_global_shutdown();
+	vm_conf_free(c.conf);
+	vm_notice("stopped");
+	return 0;
+}

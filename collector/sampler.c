@@ -1,0 +1,686 @@
+#include "config.h"
+
+#include "sampler.h"
+
+#include <libvirt/libvirt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "counter.h"
+#include "log.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+struct dev_prev {
+	char name[64];
+	uint64_t v[10];
+	uint32_t have;
+};
+
+struct vm {
+	char uuid[37];
+	char *name;
+	bool listed; /* seen in the current re-list */
+	bool undefined; /* gone from libvirt: freed once its minutes are out */
+	bool active;
+	bool sampled; /* in the current pass */
+
+	/* inventory */
+	unsigned vcpus;
+	uint64_t mem_kib;
+	struct col_devices devs;
+	uint64_t inv_digest;
+	struct vm_inventory *pending_inv; /* to write once disk capacities are known */
+	int64_t pending_at;
+	uint64_t owner_err_logged; /* digest of the owner problem last logged */
+	int owner_logged; /* owner source last logged, -1 none */
+
+	/* last sample */
+	bool have_prev;
+	bool from_start; /* baseline was taken at a start we saw happen */
+	bool start_pending; /* started: the next sample is that baseline */
+	int prev_id, prev_state;
+	int64_t prev_t;
+	uint64_t prev[COL_VM__COUNT];
+	uint32_t prev_have;
+	struct dev_prev *disks, *nics;
+	size_t n_disks, n_nics;
+
+	uint64_t cum[VM_M__COUNT]; /* sums of deltas, for RRD DERIVE */
+	struct vm_usage_acc *acc;
+};
+
+struct host_state {
+	bool have_prev;
+	struct col_host_sample prev;
+	uint64_t prev_vms, prev_vcpus, prev_vm_mem;
+	uint64_t cum[HOST_M__COUNT];
+	struct vm_usage_acc *acc;
+	struct vm_host_info info;
+	bool info_sent;
+};
+
+struct col_sampler {
+	const struct vm_conf *conf;
+	struct col_writer *writer;
+	struct vm_rrd *rrd;
+	struct vm **vms; /* sorted by uuid */
+	size_t n_vms, cap_vms;
+	struct host_state host;
+	struct vm_usage_row scratch;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
+
+static uint64_t inv_digest(const struct vm_inventory *inv)
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+	h = fnv_str(h, inv->name);
+	h = fnv(h, &inv->vcpus, sizeof inv->vcpus);
+	h = fnv(h, &inv->max_vcpus, sizeof inv->max_vcpus);
+	h = fnv(h, &inv->memory_kib, sizeof inv->memory_kib);
+	h = fnv(h, &inv->current_memory_kib, sizeof inv->current_memory_kib);
+	for (size_t i = 0; i < inv->n_disks; i++) {
+		const struct vm_disk *d = &inv->disks[i];
+		h = fnv_str(fnv_str(fnv_str(fnv_str(h, d->target), d->bus), d->device), d->source);
+		h = fnv(h, &d->capacity, sizeof d->capacity);
+	}
+	for (size_t i = 0; i < inv->n_nics; i++) {
+		const struct vm_nic *n = &inv->nics[i];
+		h = fnv_str(fnv_str(fnv_str(fnv_str(fnv_str(h, n->mac), n->target), n->type), n->source), n->model);
+	}
+	const struct vm_owner *o = &inv->owner;
+	h = fnv(h, &o->source, sizeof o->source);
+	h = fnv_str(fnv_str(fnv_str(h, o->tenant), o->project), o->cost_centre);
+	for (size_t i = 0; i < o->n_tags; i++)
+		h = fnv_str(fnv_str(h, o->tags[i].key), o->tags[i].value);
+	return h;
+}
+
+/* ---------------------------------------------------------------- VM table */
+
+static int cmp_key(const void *key, const void *elem) { return strcmp(key, (*(struct vm *const *)elem)->uuid); }
+
+static struct vm *vm_find(struct col_sampler *s, const char *uuid)
+{
+	struct vm **p = bsearch(uuid, s->vms, s->n_vms, sizeof *s->vms, cmp_key);
+	return p ? *p : NULL;
+}
+
+static struct vm *vm_get(struct col_sampler *s, const char *uuid, const char *name)
+{
+	size_t lo = 0, hi = s->n_vms;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(uuid, s->vms[mid]->uuid);
+		if (c == 0)
+			return s->vms[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	struct vm *vm = vm_xcalloc(1, sizeof *vm);
+	snprintf(vm->uuid, sizeof vm->uuid, "%s", uuid);
+	vm->name = vm_xstrdup(name);
+	vm->acc = vm_usage_acc_new(vm_usage_vm_meters());
+	vm->owner_logged = -1;
+	s->vms = vm_xgrow(s->vms, &s->cap_vms, s->n_vms + 1, sizeof *s->vms);
+	memmove(&s->vms[lo + 1], &s->vms[lo], (s->n_vms - lo) * sizeof *s->vms);
+	s->vms[lo] = vm;
+	s->n_vms++;
+	return vm;
+}
+
+static void devs_free(struct col_devices *d)
+{
+	for (size_t i = 0; i < d->n_disks; i++)
+		free(d->disks[i]);
+	for (size_t i = 0; i < d->n_nics; i++)
+		free(d->nics[i]);
+	free(d->disks);
+	free(d->nics);
+	memset(d, 0, sizeof *d);
+}
+
+static void vm_free(struct vm *vm)
+{
+	devs_free(&vm->devs);
+	vm_usage_acc_free(vm->acc);
+	free(vm->pending_inv);
+	free(vm->disks);
+	free(vm->nics);
+	free(vm->name);
+	free(vm);
+}
+
+size_t col_sampler_vm_count(const struct col_sampler *s) { return s->n_vms; }
+
+const struct col_devices *col_sampler_devices(const char *uuid, void *arg)
+{
+	struct vm *vm = vm_find(arg, uuid);
+	return vm ? &vm->devs : NULL;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+struct emit {
+	struct col_sampler *s;
+	const char *uuid; /* NULL for the host */
+};
+
+static void emit_row(const struct vm_usage_row *row, void *arg)
+{
+	struct emit *e = arg;
+	col_writer_push_usage(e->s->writer, e->uuid, row);
+}
+
+static void vm_close(struct col_sampler *s, struct vm *vm, int64_t upto)
+{
+	struct emit e = {s, vm->uuid};
+	vm_usage_acc_close(vm->acc, upto, emit_row, &e);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+struct col_sampler *col_sampler_new(const struct vm_conf *conf, struct col_writer *writer, struct vm_rrd *rrd)
+{
+	struct col_sampler *s = vm_xcalloc(1, sizeof *s);
+	s->conf = conf;
+	s->writer = writer;
+	s->rrd = rrd;
+	s->host.acc = vm_usage_acc_new(vm_usage_host_meters());
+	return s;
+}
+
+void col_sampler_free(struct col_sampler *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_vms; i++) {
+		vm_close(s, s->vms[i], INT64_MAX);
+		vm_free(s->vms[i]);
+	}
+	struct emit e = {s, NULL};
+	vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
+	vm_usage_acc_free(s->host.acc);
+	free(s->vms);
+	free(s);
+}
+
+void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf) { s->conf = conf; }
+
+void col_sampler_set_rrd(struct col_sampler *s, struct vm_rrd *rrd) { s->rrd = rrd; }
+
+/* ---------------------------------------------------------------- inventory */
+
+void col_sampler_list_begin(struct col_sampler *s)
+{
+	for (size_t i = 0; i < s->n_vms; i++)
+		s->vms[i]->listed = false;
+}
+
+void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64_t at_ns)
+{
+	const struct vm_inventory *inv = &d->inv;
+	struct vm *vm = vm_get(s, inv->uuid, inv->name);
+	vm->listed = true;
+	vm->undefined = false;
+	if (strcmp(vm->name, inv->name) != 0) {
+		free(vm->name);
+		vm->name = vm_xstrdup(inv->name);
+	}
+	vm->vcpus = inv->vcpus;
+	vm->mem_kib = inv->memory_kib;
+	devs_free(&vm->devs);
+	vm->devs.disks = vm_xcalloc(inv->n_disks, sizeof(char *));
+	for (size_t i = 0; i < inv->n_disks; i++)
+		vm->devs.disks[vm->devs.n_disks++] = vm_xstrdup(inv->disks[i].target);
+	vm->devs.nics = vm_xcalloc(inv->n_nics, sizeof(char *));
+	for (size_t i = 0; i < inv->n_nics; i++)
+		vm->devs.nics[vm->devs.n_nics++] = vm_xstrdup(inv->nics[i].target);
+
+	struct vm_inventory *copy = vm->pending_inv ? vm->pending_inv : vm_xmalloc(sizeof *copy);
+	*copy = *inv;
+	if (d->owner_err[0]) {
+		uint64_t h = fnv_str(UINT64_C(1469598103934665603), d->owner_err);
+		if (h != vm->owner_err_logged)
+			vm_warn("vm '%s' (%s): %s; using the owner rules of the configuration", inv->name, inv->uuid,
+				d->owner_err);
+		vm->owner_err_logged = h;
+	} else {
+		vm->owner_err_logged = 0;
+	}
+	if (copy->owner.source == VM_OWNER_NONE && !vm_conf_owner_lookup(s->conf, inv->name, inv->uuid, &copy->owner))
+		memset(&copy->owner, 0, sizeof copy->owner); /* recorded as owner 'none' */
+	/* Say once, not at every re-list, where a VM's owner comes from
+	 * when it is not its own metadata. */
+	if ((int)copy->owner.source != vm->owner_logged) {
+		if (copy->owner.source == VM_OWNER_CONFIG && !d->owner_err[0])
+			vm_info("vm '%s' (%s) has no vmeter owner metadata: owner '%s' from the configuration",
+				inv->name, inv->uuid, copy->owner.tenant);
+		else if (copy->owner.source == VM_OWNER_NONE)
+			vm_warn("vm '%s' (%s) has no vmeter owner metadata and no owner rule matches: its usage has no "
+				"tenant",
+				inv->name, inv->uuid);
+		vm->owner_logged = (int)copy->owner.source;
+	}
+	vm->pending_inv = copy;
+	if (!vm->pending_at || at_ns < vm->pending_at)
+		vm->pending_at = at_ns;
+}
+
+void col_sampler_list_end(struct col_sampler *s, int64_t at_ns)
+{
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct vm *vm = s->vms[i];
+		if (!vm->listed && !vm->undefined) {
+			/* Undefined while we were not listening. */
+			vm->undefined = true;
+			col_writer_push_event(s->writer, vm->uuid, at_ns, "undefined", "missed");
+		}
+	}
+}
+
+/* Writes pending inventories whose disk capacities are as known as they
+ * will get: the VM was just sampled, or it is not running. */
+static void flush_inventory(struct col_sampler *s, struct vm *vm)
+{
+	struct vm_inventory *inv = vm->pending_inv;
+	if (!inv || (vm->active && !vm->sampled))
+		return;
+	for (size_t i = 0; i < inv->n_disks; i++)
+		for (size_t k = 0; k < vm->n_disks; k++)
+			if (strcmp(inv->disks[i].target, vm->disks[k].name) == 0 &&
+			    (vm->disks[k].have & (1u << COL_DISK_CAPACITY)))
+				inv->disks[i].capacity = vm->disks[k].v[COL_DISK_CAPACITY];
+	uint64_t digest = inv_digest(inv);
+	if (digest != vm->inv_digest) {
+		vm->inv_digest = digest;
+		col_writer_push_inventory(s->writer, inv, vm->pending_at);
+	} else {
+		free(inv);
+	}
+	vm->pending_inv = NULL;
+	vm->pending_at = 0;
+}
+
+/* ---------------------------------------------------------------- samples */
+
+static const struct {
+	int field, meter;
+} vm_counter_map[] = {
+	{COL_CPU_NS, VM_M_CPU_NS},	   {COL_CPU_USER_NS, VM_M_CPU_USER_NS},	    {COL_CPU_SYSTEM_NS, VM_M_CPU_SYSTEM_NS},
+	{COL_VCPU_NS, VM_M_VCPU_NS},	   {COL_VCPU_DELAY_NS, VM_M_VCPU_DELAY_NS}, {COL_VCPU_WAIT_NS, VM_M_VCPU_WAIT_NS},
+}, vm_gauge_map[] = {
+	{COL_BALLOON_KIB, VM_M_BALLOON_KIB}, {COL_RSS_KIB, VM_M_RSS_KIB},	      {COL_USABLE_KIB, VM_M_USABLE_KIB},
+	{COL_AVAILABLE_KIB, VM_M_AVAILABLE_KIB}, {COL_UNUSED_KIB, VM_M_UNUSED_KIB},
+}, disk_map[] = {
+	{COL_DISK_RD_BYTES, VM_M_DISK_RD_BYTES}, {COL_DISK_WR_BYTES, VM_M_DISK_WR_BYTES},
+	{COL_DISK_RD_REQS, VM_M_DISK_RD_REQS},	 {COL_DISK_WR_REQS, VM_M_DISK_WR_REQS},
+	{COL_DISK_RD_NS, VM_M_DISK_RD_NS},	 {COL_DISK_WR_NS, VM_M_DISK_WR_NS},
+	{COL_DISK_FL_REQS, VM_M_DISK_FL_REQS},	 {COL_DISK_FL_NS, VM_M_DISK_FL_NS},
+}, net_map[] = {
+	{COL_NET_RX_BYTES, VM_M_NET_RX_BYTES}, {COL_NET_TX_BYTES, VM_M_NET_TX_BYTES},
+	{COL_NET_RX_PKTS, VM_M_NET_RX_PKTS},   {COL_NET_TX_PKTS, VM_M_NET_TX_PKTS},
+	{COL_NET_RX_ERRS, VM_M_NET_RX_ERRS},   {COL_NET_TX_ERRS, VM_M_NET_TX_ERRS},
+	{COL_NET_RX_DROP, VM_M_NET_RX_DROP},   {COL_NET_TX_DROP, VM_M_NET_TX_DROP},
+};
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define BIT(i) (UINT64_C(1) << (i))
+
+static void store_prev(struct vm *vm, const struct col_vm_sample *smp)
+{
+	vm->have_prev = true;
+	vm->prev_id = smp->id;
+	vm->prev_state = smp->state;
+	vm->prev_t = smp->t_ns;
+	memcpy(vm->prev, smp->v, sizeof vm->prev);
+	vm->prev_have = smp->have;
+	if (vm->n_disks != smp->n_disks) {
+		vm->disks = vm_xrealloc(vm->disks, (smp->n_disks ? smp->n_disks : 1) * sizeof *vm->disks);
+		vm->n_disks = smp->n_disks;
+	}
+	for (size_t i = 0; i < smp->n_disks; i++) {
+		memcpy(vm->disks[i].name, smp->disks[i].name, sizeof vm->disks[i].name);
+		memcpy(vm->disks[i].v, smp->disks[i].v, sizeof vm->disks[i].v);
+		vm->disks[i].have = smp->disks[i].have;
+	}
+	if (vm->n_nics != smp->n_nics) {
+		vm->nics = vm_xrealloc(vm->nics, (smp->n_nics ? smp->n_nics : 1) * sizeof *vm->nics);
+		vm->n_nics = smp->n_nics;
+	}
+	for (size_t i = 0; i < smp->n_nics; i++) {
+		memcpy(vm->nics[i].name, smp->nics[i].name, sizeof vm->nics[i].name);
+		memcpy(vm->nics[i].v, smp->nics[i].v, sizeof vm->nics[i].v);
+		vm->nics[i].have = smp->nics[i].have;
+	}
+}
+
+/* Adds the deltas of one device list to iv. */
+static void dev_deltas(const struct vm *vm, const struct dev_prev *prev, size_t n_prev,
+		       const struct col_dev_sample *cur, size_t n_cur, const __typeof__(disk_map[0]) *map,
+		       size_t n_map, struct vm_usage_interval *iv)
+{
+	for (size_t i = 0; i < n_cur; i++) {
+		const struct dev_prev *p = NULL;
+		for (size_t k = 0; k < n_prev && !p; k++)
+			if (strcmp(prev[k].name, cur[i].name) == 0)
+				p = &prev[k];
+		/* A device first seen now is new since the VM started only if
+		 * we saw the VM start; otherwise it is a baseline. */
+		if (!p && !vm->from_start)
+			continue;
+		for (size_t m = 0; m < n_map; m++) {
+			int f = map[m].field;
+			if (!(cur[i].have & (1u << f)))
+				continue;
+			bool had = p && (p->have & (1u << f));
+			if (p && !had)
+				continue;
+			uint64_t d;
+			if (vm_counter_delta(had, had ? p->v[f] : 0, cur[i].v[f], !p, &d) == VM_COUNTER_BASELINE)
+				continue;
+			iv->value[map[m].meter] += d;
+			iv->have |= BIT(map[m].meter);
+		}
+	}
+}
+
+static uint64_t dev_sum(const struct dev_prev *d, size_t n, int field, bool *have)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		if (d[i].have & (1u << field)) {
+			sum += d[i].v[field];
+			*have = true;
+		}
+	return sum;
+}
+
+/* Gauges of [prev_t, t): the levels of the previous sample hold. */
+static void prev_gauges(const struct vm *vm, struct vm_usage_interval *iv)
+{
+	unsigned vcpus = (vm->prev_have & (1u << COL_VCPUS)) ? (unsigned)vm->prev[COL_VCPUS] : vm->vcpus;
+	if (vcpus) {
+		iv->value[VM_M_VCPUS] = vcpus;
+		iv->have |= BIT(VM_M_VCPUS);
+	}
+	uint64_t mem = vm->mem_kib ? vm->mem_kib
+				   : ((vm->prev_have & (1u << COL_BALLOON_MAX_KIB)) ? vm->prev[COL_BALLOON_MAX_KIB] : 0);
+	if (mem) {
+		iv->value[VM_M_MEM_MAX_KIB] = mem;
+		iv->have |= BIT(VM_M_MEM_MAX_KIB);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(vm_gauge_map); i++)
+		if (vm->prev_have & (1u << vm_gauge_map[i].field)) {
+			iv->value[vm_gauge_map[i].meter] = vm->prev[vm_gauge_map[i].field];
+			iv->have |= BIT(vm_gauge_map[i].meter);
+		}
+	bool have = false;
+	uint64_t cap = dev_sum(vm->disks, vm->n_disks, COL_DISK_CAPACITY, &have);
+	if (have)
+		iv->value[VM_M_DISK_CAPACITY] = cap, iv->have |= BIT(VM_M_DISK_CAPACITY);
+	have = false;
+	uint64_t alloc = dev_sum(vm->disks, vm->n_disks, COL_DISK_ALLOCATION, &have);
+	if (have)
+		iv->value[VM_M_DISK_ALLOCATION] = alloc, iv->have |= BIT(VM_M_DISK_ALLOCATION);
+	if (vm->prev_state == VIR_DOMAIN_RUNNING) {
+		iv->value[VM_M_RUNNING_MS] = (uint64_t)((iv->t1 - iv->t0) / 1000000);
+		iv->have |= BIT(VM_M_RUNNING_MS);
+	}
+}
+
+static void rrd_write_vm(struct col_sampler *s, struct vm *vm, int64_t t)
+{
+	if (!s->rrd)
+		return;
+	uint64_t values[VM_USAGE_MAX_METERS] = {0};
+	uint64_t have = 0;
+	for (size_t i = 0; i < VM_M_VCPUS; i++)
+		values[i] = vm->cum[i], have |= BIT(i);
+	/* Levels now: the gauges an interval starting now would carry. */
+	struct vm_usage_interval iv = {.t0 = t, .t1 = t + 1};
+	prev_gauges(vm, &iv);
+	for (size_t i = VM_M_VCPUS; i < VM_M__COUNT; i++)
+		if (iv.have & BIT(i))
+			values[i] = iv.value[i], have |= BIT(i);
+	char name[64];
+	snprintf(name, sizeof name, "vm-%s", vm->uuid);
+	vm_rrd_update(s->rrd, name, vm_usage_vm_meters(), t, have, values);
+}
+
+void col_sampler_pass_begin(struct col_sampler *s, int64_t now_ns)
+{
+	(void)now_ns;
+	for (size_t i = 0; i < s->n_vms; i++)
+		s->vms[i]->sampled = false;
+}
+
+void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
+{
+	struct vm *vm = vm_get(s, smp->uuid, smp->name);
+	vm->sampled = true;
+	vm->active = true;
+	int64_t t = smp->t_ns;
+	if (vm->have_prev && smp->id != vm->prev_id) {
+		/* Restarted between two samples without an event we saw: its
+		 * counters are from the new start, whose time we do not
+		 * know, so this sample is a baseline. */
+		vm_info("vm '%s' (%s) restarted between samples: its usage before this sample is not counted",
+			vm->name, vm->uuid);
+		vm->have_prev = false;
+	}
+	if (vm->have_prev && t <= vm->prev_t) {
+		vm_warn("vm '%s': sample time did not advance (clock stepped back?): restarting its baseline",
+			vm->name);
+		vm->have_prev = false;
+	}
+	if (!vm->have_prev) {
+		vm->from_start = vm->start_pending;
+		vm->start_pending = false;
+		store_prev(vm, smp);
+		rrd_write_vm(s, vm, t);
+		return;
+	}
+
+	struct vm_usage_interval iv = {.t0 = vm->prev_t, .t1 = t};
+	int64_t max_gap = (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
+	if (t - vm->prev_t > max_gap) {
+		/* Only the last interval counts as observed; the counters
+		 * still carry everything the VM did during the gap. */
+		iv.t0 = t - (int64_t)s->conf->interval_s * VM_NS_PER_SEC;
+		vm_info("vm '%s': %.0f s without a sample: the gap is not counted as observed", vm->name,
+			(double)(t - vm->prev_t) / 1e9);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(vm_counter_map); i++) {
+		int f = vm_counter_map[i].field;
+		if (!(smp->have & (1u << f)) || !(vm->prev_have & (1u << f)))
+			continue;
+		uint64_t d;
+		if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET)
+			vm_info("vm '%s': counter %s went down without a restart: counting from zero", vm->name,
+				vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
+		iv.value[vm_counter_map[i].meter] = d;
+		iv.have |= BIT(vm_counter_map[i].meter);
+	}
+	dev_deltas(vm, vm->disks, vm->n_disks, smp->disks, smp->n_disks, disk_map, ARRAY_LEN(disk_map), &iv);
+	dev_deltas(vm, vm->nics, vm->n_nics, smp->nics, smp->n_nics, net_map, ARRAY_LEN(net_map), &iv);
+	prev_gauges(vm, &iv);
+	vm_usage_acc_add(vm->acc, &iv);
+	for (size_t i = 0; i < VM_M_VCPUS; i++)
+		if (iv.have & BIT(i))
+			vm->cum[i] += iv.value[i];
+	store_prev(vm, smp);
+	rrd_write_vm(s, vm, t);
+	vm_close(s, vm, t);
+}
+
+/* The VM stopped at t.  libvirt drops a domain's counters when it stops,
+ * so the time since its last sample cannot be measured: coverage ends at
+ * that sample (the stop itself is in vm_event, for billing by interval). */
+static void vm_stop(struct vm *vm)
+{
+	vm->have_prev = false;
+	vm->from_start = false;
+	vm->active = false;
+}
+
+void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
+{
+	int64_t stale = now_ns - (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct vm *vm = s->vms[i];
+		if (complete && vm->active && !vm->sampled)
+			vm_stop(vm); /* not running any more, and no event told us (yet) */
+		if (!vm->sampled)
+			vm_close(s, vm, complete && !vm->active ? now_ns : stale);
+		flush_inventory(s, vm);
+		if (vm->undefined && !vm->active && vm_usage_acc_open_minutes(vm->acc) == 0) {
+			vm_free(vm);
+			continue;
+		}
+		s->vms[k++] = vm;
+	}
+	s->n_vms = k;
+}
+
+int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
+{
+	static const char *const names[] = {
+		[COL_EV_DEFINED] = "defined",	    [COL_EV_UNDEFINED] = "undefined", [COL_EV_STARTED] = "started",
+		[COL_EV_SUSPENDED] = "suspended",   [COL_EV_RESUMED] = "resumed",     [COL_EV_STOPPED] = "stopped",
+		[COL_EV_SHUTDOWN] = "shutdown",	    [COL_EV_PMSUSPENDED] = "pmsuspended",
+		[COL_EV_CRASHED] = "crashed",	    [COL_EV_CHANGED] = "changed",
+	};
+	struct vm *vm = vm_get(s, ev->uuid, "");
+	if (ev->kind != COL_EV_CHANGED)
+		col_writer_push_event(s->writer, ev->uuid, ev->t_ns, names[ev->kind], ev->detail);
+	switch (ev->kind) {
+	case COL_EV_STARTED:
+		if (vm->have_prev && vm->prev_id == ev->id)
+			return COL_NEED_XML; /* already sampled this run */
+		if (vm->active)
+			vm_stop(vm);
+		/* The caller samples the new run right away: that sample is
+		 * its baseline, so the first interval starts at the start
+		 * (give or take the event's delivery) without trusting any
+		 * driver to start its counters at zero. */
+		vm->have_prev = false;
+		vm->start_pending = true;
+		return COL_NEED_XML | COL_NEED_SAMPLE;
+	case COL_EV_STOPPED:
+		vm_stop(vm);
+		return COL_NEED_XML;
+	case COL_EV_UNDEFINED:
+		vm->undefined = true;
+		return 0;
+	case COL_EV_DEFINED:
+	case COL_EV_CHANGED:
+		vm->undefined = false;
+		return COL_NEED_XML;
+	default:
+		return 0;
+	}
+}
+
+/* ---------------------------------------------------------------- host */
+
+void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
+{
+	struct host_state *hs = &s->host;
+	const char *hostname = s->conf->host_name;
+	struct vm_host_info info = {0};
+	snprintf(info.hostname, sizeof info.hostname, "%s", hostname);
+	snprintf(info.libvirt_uri, sizeof info.libvirt_uri, "%s", s->conf->libvirt_uri);
+	info.cpus = h->cpus, info.mhz = h->mhz, info.numa_nodes = h->nodes, info.sockets = h->sockets;
+	info.cores = h->cores, info.threads = h->threads, info.memory_kib = h->memory_kib;
+	snprintf(info.cpu_model, sizeof info.cpu_model, "%s", h->model);
+	if (!hs->info_sent || memcmp(&info, &hs->info, sizeof info) != 0) {
+		col_writer_push_host(s->writer, &info, h->t_ns);
+		hs->info = info;
+		hs->info_sent = true;
+	}
+
+	uint64_t vms = 0, vcpus = 0, vm_mem = 0;
+	for (size_t i = 0; i < s->n_vms; i++)
+		if (s->vms[i]->active) {
+			vms++;
+			vcpus += s->vms[i]->vcpus;
+			vm_mem += s->vms[i]->mem_kib;
+		}
+
+	if (hs->have_prev && h->t_ns > hs->prev.t_ns) {
+		const struct col_host_sample *p = &hs->prev;
+		struct vm_usage_interval iv = {.t0 = p->t_ns, .t1 = h->t_ns};
+		iv.value[HOST_M_CPU_CAPACITY_NS] = (uint64_t)p->cpus * (uint64_t)(h->t_ns - p->t_ns);
+		iv.have |= BIT(HOST_M_CPU_CAPACITY_NS);
+		if (h->have_cpu && p->have_cpu) {
+			uint64_t du, dk, di, dw;
+			vm_counter_delta(true, p->cpu_user_ns, h->cpu_user_ns, false, &du);
+			vm_counter_delta(true, p->cpu_kernel_ns, h->cpu_kernel_ns, false, &dk);
+			vm_counter_delta(true, p->cpu_idle_ns, h->cpu_idle_ns, false, &di);
+			vm_counter_delta(true, p->cpu_iowait_ns, h->cpu_iowait_ns, false, &dw);
+			iv.value[HOST_M_CPU_BUSY_NS] = du + dk;
+			iv.value[HOST_M_CPU_USER_NS] = du;
+			iv.value[HOST_M_CPU_SYSTEM_NS] = dk;
+			iv.value[HOST_M_CPU_IDLE_NS] = di;
+			iv.value[HOST_M_CPU_IOWAIT_NS] = dw;
+			iv.have |= BIT(HOST_M_CPU_BUSY_NS) | BIT(HOST_M_CPU_USER_NS) | BIT(HOST_M_CPU_SYSTEM_NS) |
+				   BIT(HOST_M_CPU_IDLE_NS) | BIT(HOST_M_CPU_IOWAIT_NS);
+		}
+		iv.value[HOST_M_CPUS] = p->cpus, iv.have |= BIT(HOST_M_CPUS);
+		if (p->have_mem) {
+			iv.value[HOST_M_MEM_TOTAL_KIB] = p->mem_total_kib;
+			iv.value[HOST_M_MEM_FREE_KIB] = p->mem_free_kib;
+			iv.have |= BIT(HOST_M_MEM_TOTAL_KIB) | BIT(HOST_M_MEM_FREE_KIB);
+			if (p->mem_cached_kib)
+				iv.value[HOST_M_MEM_CACHED_KIB] = p->mem_cached_kib, iv.have |= BIT(HOST_M_MEM_CACHED_KIB);
+		}
+		iv.value[HOST_M_VMS_RUNNING] = hs->prev_vms;
+		iv.value[HOST_M_VCPUS_RUNNING] = hs->prev_vcpus;
+		iv.value[HOST_M_VM_MEM_KIB] = hs->prev_vm_mem;
+		iv.have |= BIT(HOST_M_VMS_RUNNING) | BIT(HOST_M_VCPUS_RUNNING) | BIT(HOST_M_VM_MEM_KIB);
+		vm_usage_acc_add(hs->acc, &iv);
+		for (size_t i = 0; i < HOST_M_CPUS; i++)
+			if (iv.have & BIT(i))
+				hs->cum[i] += iv.value[i];
+	}
+	hs->prev = *h;
+	hs->have_prev = true;
+	hs->prev_vms = vms, hs->prev_vcpus = vcpus, hs->prev_vm_mem = vm_mem;
+
+	if (s->rrd) {
+		uint64_t values[VM_USAGE_MAX_METERS] = {0};
+		uint64_t have = 0;
+		for (size_t i = 0; i < HOST_M_CPUS; i++)
+			values[i] = hs->cum[i], have |= BIT(i);
+		values[HOST_M_CPUS] = h->cpus, have |= BIT(HOST_M_CPUS);
+		if (h->have_mem) {
+			values[HOST_M_MEM_TOTAL_KIB] = h->mem_total_kib;
+			values[HOST_M_MEM_FREE_KIB] = h->mem_free_kib;
+			values[HOST_M_MEM_CACHED_KIB] = h->mem_cached_kib;
+			have |= BIT(HOST_M_MEM_TOTAL_KIB) | BIT(HOST_M_MEM_FREE_KIB) | BIT(HOST_M_MEM_CACHED_KIB);
+		}
+		values[HOST_M_VMS_RUNNING] = vms, values[HOST_M_VCPUS_RUNNING] = vcpus, values[HOST_M_VM_MEM_KIB] = vm_mem;
+		have |= BIT(HOST_M_VMS_RUNNING) | BIT(HOST_M_VCPUS_RUNNING) | BIT(HOST_M_VM_MEM_KIB);
+		char name[300];
+		snprintf(name, sizeof name, "host-%s", hostname);
+		vm_rrd_update(s->rrd, name, vm_usage_host_meters(), h->t_ns, have, values);
+	}
+	struct emit e = {s, NULL};
+	vm_usage_acc_close(hs->acc, h->t_ns, emit_row, &e);
+}

@@ -1,0 +1,53 @@
+/* The collector's model of its host: every VM it knows (by UUID) with its
+ * last sample, inventory digest and usage accumulator, and the host itself.
+ *
+ * It turns raw samples into intervals (collector/virt.h gives cumulative
+ * counters; lib/counter.h makes deltas), feeds the per-minute accumulators
+ * (lib/usage.h), writes RRD samples, and hands closed minutes, inventory
+ * changes and lifecycle events to the writer.  Not thread-safe: the
+ * collector's main thread owns it. */
+#ifndef COL_SAMPLER_H
+#define COL_SAMPLER_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "rrdout.h"
+#include "virt.h"
+#include "writer.h"
+
+struct col_sampler;
+
+/* conf, writer and rrd are borrowed; they must outlive the sampler or be
+ * replaced with col_sampler_set_*. rrd may be NULL (no graphs). */
+struct col_sampler *col_sampler_new(const struct vm_conf *conf, struct col_writer *writer, struct vm_rrd *rrd);
+/* Closes every open minute (shutdown) and frees. */
+void col_sampler_free(struct col_sampler *s);
+void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf);
+void col_sampler_set_rrd(struct col_sampler *s, struct vm_rrd *rrd);
+
+/* Inventory from a full re-list: call begin, then domain() for each
+ * domain, then end(); VMs not seen are gone (undefined). */
+void col_sampler_list_begin(struct col_sampler *s);
+void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64_t at_ns);
+void col_sampler_list_end(struct col_sampler *s, int64_t at_ns);
+
+/* A lifecycle or change event.  Returns what the caller should do next:
+ * COL_NEED_XML, re-read the domain's XML and pass it to col_sampler_domain();
+ * COL_NEED_SAMPLE, sample the domain now (a baseline at its start). */
+#define COL_NEED_XML 1
+#define COL_NEED_SAMPLE 2
+int col_sampler_event(struct col_sampler *s, const struct col_event *ev);
+
+/* One sampling pass: begin, sample() per active domain, end. */
+void col_sampler_pass_begin(struct col_sampler *s, int64_t now_ns);
+void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *vm);
+void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete);
+void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h);
+
+/* Device names for the per-domain fallback (col_devices_cb). */
+const struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
+
+size_t col_sampler_vm_count(const struct col_sampler *s);
+
+#endif

@@ -1,0 +1,135 @@
+/* The collector's side of libvirt: one connection that comes back after
+ * libvirtd restarts, lifecycle events, the domain list with XML, and raw
+ * samples through the bulk stats API with per-domain fallbacks.
+ *
+ * Blocking: every call here may block on libvirtd; the collector makes
+ * them from its sampling thread only.  Events are received on libvirt's
+ * own event-loop thread and handed over through a queue (col_virt_events). */
+#ifndef COL_VIRT_H
+#define COL_VIRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domxml.h"
+
+#define COL_MAX_DEV 64
+
+struct col_dev_sample {
+	char name[64]; /* disk target or interface name */
+	uint64_t v[10]; /* see enum col_dev_field */
+	uint32_t have; /* bit per field */
+};
+
+enum col_dev_field {
+	/* disks */
+	COL_DISK_RD_BYTES, COL_DISK_WR_BYTES, COL_DISK_RD_REQS, COL_DISK_WR_REQS, COL_DISK_RD_NS,
+	COL_DISK_WR_NS, COL_DISK_FL_REQS, COL_DISK_FL_NS, COL_DISK_CAPACITY, COL_DISK_ALLOCATION,
+	/* interfaces */
+	COL_NET_RX_BYTES = 0, COL_NET_TX_BYTES, COL_NET_RX_PKTS, COL_NET_TX_PKTS, COL_NET_RX_ERRS,
+	COL_NET_TX_ERRS, COL_NET_RX_DROP, COL_NET_TX_DROP,
+};
+
+enum col_vm_field {
+	COL_CPU_NS, COL_CPU_USER_NS, COL_CPU_SYSTEM_NS, COL_VCPU_NS, COL_VCPU_DELAY_NS, COL_VCPU_WAIT_NS,
+	COL_VCPUS, COL_BALLOON_KIB, COL_BALLOON_MAX_KIB, COL_RSS_KIB, COL_USABLE_KIB, COL_AVAILABLE_KIB,
+	COL_UNUSED_KIB, COL_VM__COUNT
+};
+
+/* One running domain at one moment. */
+struct col_vm_sample {
+	char uuid[37];
+	char name[256];
+	int id;
+	int state; /* virDomainState */
+	int64_t t_ns;
+	uint64_t v[COL_VM__COUNT];
+	uint32_t have; /* bit per enum col_vm_field */
+	struct col_dev_sample disks[COL_MAX_DEV];
+	size_t n_disks;
+	struct col_dev_sample nics[COL_MAX_DEV];
+	size_t n_nics;
+};
+
+struct col_host_sample {
+	int64_t t_ns;
+	bool have_cpu, have_mem;
+	uint64_t cpu_user_ns, cpu_kernel_ns, cpu_idle_ns, cpu_iowait_ns;
+	uint64_t mem_total_kib, mem_free_kib, mem_cached_kib;
+	unsigned cpus, mhz, nodes, sockets, cores, threads;
+	uint64_t memory_kib;
+	char model[32];
+};
+
+enum col_event_kind {
+	COL_EV_DEFINED, COL_EV_UNDEFINED, COL_EV_STARTED, COL_EV_SUSPENDED, COL_EV_RESUMED, COL_EV_STOPPED,
+	COL_EV_SHUTDOWN, COL_EV_PMSUSPENDED, COL_EV_CRASHED, COL_EV_CHANGED, /* devices, metadata, tunables */
+};
+
+struct col_event {
+	char uuid[37];
+	int64_t t_ns;
+	enum col_event_kind kind;
+	int id; /* domain id at the event, -1 if not running */
+	char detail[32]; /* libvirt's detail, e.g. "destroyed" */
+};
+
+/* A domain from the list, with its parsed XML. */
+struct col_domain {
+	struct vm_inventory inv;
+	bool active;
+	char owner_err[256]; /* invalid owner metadata, "" if none */
+};
+
+typedef void (*col_event_cb)(void *arg); /* called on libvirt's thread: only wake the main loop */
+
+struct col_virt;
+
+/* Starts libvirt's event loop thread; `wake` is called (on that thread)
+ * whenever events are queued.  Does not connect yet. */
+struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, col_event_cb wake, void *wake_arg);
+void col_virt_free(struct col_virt *v);
+/* Changes the URI (config reload); reconnects on next use if it differs. */
+void col_virt_set_uri(struct col_virt *v, const char *uri);
+
+/* Connects if not connected and the back-off allows.  Returns true if a
+ * connection is usable; *fresh is set when it was just (re)established. */
+bool col_virt_ensure(struct col_virt *v, bool *fresh);
+
+/* Moves the queued events to *out (caller frees with free()). */
+size_t col_virt_events(struct col_virt *v, struct col_event **out);
+
+/* Lists all domains (active and inactive) and calls `cb` for each with
+ * its XML parsed (one struct reused: copy what you keep).  Domains whose
+ * XML cannot be read are logged and skipped.  Returns the count or -1. */
+typedef void (*col_domain_cb)(const struct col_domain *d, void *arg);
+int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg);
+/* Reads one domain's XML again (after an event).  0, or -1 if gone. */
+int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out);
+
+/* Device names of a domain, for the per-domain fallback calls. */
+struct col_devices {
+	char **disks;
+	size_t n_disks;
+	char **nics;
+	size_t n_nics;
+};
+typedef const struct col_devices *(*col_devices_cb)(const char *uuid, void *arg);
+typedef void (*col_sample_cb)(const struct col_vm_sample *s, void *arg);
+
+/* Samples every active domain and calls `cb` for each (one struct reused).
+ * Returns the count, or -1 (connection lost: the caller tries later). */
+int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb, void *arg);
+
+/* Samples one domain now (after its start event), if it is running.
+ * Returns 0 or -1. */
+int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb devices, col_sample_cb cb, void *arg);
+
+/* Samples the host.  Returns 0 or -1. */
+int col_virt_host(struct col_virt *v, struct col_host_sample *out);
+
+/* libvirt's hostname of the connection's host ("" if unknown). */
+const char *col_virt_uri(const struct col_virt *v);
+
+#endif

@@ -1,0 +1,527 @@
+#include "config.h"
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "schema.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+struct vm_db {
+	PGconn *conn;
+	char err[512];
+	int staged; /* temporary staging tables exist on this connection */
+};
+
+static void set_err(struct vm_db *db, const char *what, const PGresult *res)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	if (!msg || !*msg)
+		msg = PQerrorMessage(db->conn);
+	snprintf(db->err, sizeof db->err, "%s: %s", what, msg);
+	/* libpq messages end in a newline; log lines do not. */
+	size_t n = strlen(db->err);
+	while (n && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
+		db->err[--n] = '\0';
+}
+
+struct vm_db *vm_db_connect(const char *conninfo, char *err, size_t errsize)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(err, errsize, "cannot connect to the database: %s", PQerrorMessage(conn));
+		size_t n = strlen(err);
+		while (n && err[n - 1] == '\n')
+			err[--n] = '\0';
+		PQfinish(conn);
+		return NULL;
+	}
+	struct vm_db *db = vm_xcalloc(1, sizeof *db);
+	db->conn = conn;
+	PGresult *res = PQexec(conn, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+	PQclear(res);
+	return db;
+}
+
+void vm_db_close(struct vm_db *db)
+{
+	if (!db)
+		return;
+	PQfinish(db->conn);
+	free(db);
+}
+
+const char *vm_db_error(const struct vm_db *db) { return db->err; }
+
+int vm_db_broken(const struct vm_db *db) { return PQstatus(db->conn) != CONNECTION_OK; }
+
+/* Runs a statement that returns no rows. */
+static int exec_cmd(struct vm_db *db, const char *what, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+	if (rc)
+		set_err(db, what, res);
+	PQclear(res);
+	return rc;
+}
+
+static void rollback(struct vm_db *db)
+{
+	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_OK)
+		PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int vm_db_schema_version(struct vm_db *db)
+{
+	PGresult *res = PQexec(db->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	int version = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(db, "cannot read the schema version", res);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		version = 0;
+		goto out;
+	}
+	PQclear(res);
+	res = PQexec(db->conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(db, "cannot read the schema version", res);
+		goto out;
+	}
+	version = atoi(PQgetvalue(res, 0, 0));
+out:
+	PQclear(res);
+	return version;
+}
+
+int vm_db_check_schema(struct vm_db *db)
+{
+	int have = vm_db_schema_version(db);
+	if (have < 0)
+		return -1;
+	unsigned want = vm_migrations[vm_n_migrations - 1].version;
+	if ((unsigned)have != want) {
+		snprintf(db->err, sizeof db->err,
+			 "database schema is version %d, this vmeter needs %u: run 'vmeter-admin migrate'", have, want);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version)
+{
+	if (exec_cmd(db, "cannot create schema_migrations",
+		     "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+		     "applied_at timestamptz NOT NULL DEFAULT now())",
+		     0, NULL))
+		return -1;
+	int have = vm_db_schema_version(db);
+	if (have < 0)
+		return -1;
+	*from_version = *to_version = (unsigned)have;
+	for (unsigned i = 0; i < vm_n_migrations; i++) {
+		const struct vm_migration *m = &vm_migrations[i];
+		if (m->version <= (unsigned)have)
+			continue;
+		char ver[16];
+		snprintf(ver, sizeof ver, "%u", m->version);
+		const char *params[] = {ver, m->name};
+		/* A lock makes two concurrent migrate runs take turns; the
+		 * second then finds the version row and fails cleanly. */
+		if (exec_cmd(db, "cannot begin migration", "BEGIN", 0, NULL) ||
+		    exec_cmd(db, "cannot lock schema_migrations", "LOCK schema_migrations IN EXCLUSIVE MODE", 0,
+			     NULL))
+			goto fail;
+		PGresult *res = PQexec(db->conn, m->sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+			char what[128];
+			snprintf(what, sizeof what, "migration %u '%s' failed", m->version, m->name);
+			set_err(db, what, res);
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+		if (exec_cmd(db, "cannot record migration",
+			     "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params) ||
+		    exec_cmd(db, "cannot commit migration", "COMMIT", 0, NULL))
+			goto fail;
+		*to_version = m->version;
+	}
+	return 0;
+fail:
+	rollback(db);
+	return -1;
+}
+
+static void format_ts(int64_t t_ns, char *buf, size_t size)
+{
+	/* Microsecond precision: what timestamptz keeps. */
+	time_t s = (time_t)(t_ns / VM_NS_PER_SEC);
+	long us = (long)((t_ns % VM_NS_PER_SEC) / 1000);
+	if (us < 0) {
+		us += 1000000;
+		s--;
+	}
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%06ld+00", us);
+}
+
+static int host_id(struct vm_db *db, const char *hostname, const char *uri, char *out, size_t size)
+{
+	const char *params[] = {hostname, uri};
+	PGresult *res = PQexecParams(db->conn,
+				     "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
+				     "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
+				     "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
+				     2, NULL, params, NULL, NULL, 0);
+	int rc = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		set_err(db, "cannot register host", res);
+		goto out;
+	}
+	snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int vm_db_host_register(struct vm_db *db, const struct vm_host_info *h, int64_t at_ns)
+{
+	char id[16], at[48], cpus[16], mhz[16], mem[24], nodes[16], sockets[16], cores[16], threads[16];
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		return -1;
+	if (host_id(db, h->hostname, h->libvirt_uri[0] ? h->libvirt_uri : NULL, id, sizeof id))
+		goto fail;
+	format_ts(at_ns, at, sizeof at);
+	snprintf(cpus, sizeof cpus, "%u", h->cpus);
+	snprintf(mhz, sizeof mhz, "%u", h->mhz);
+	snprintf(mem, sizeof mem, "%llu", (unsigned long long)h->memory_kib);
+	snprintf(nodes, sizeof nodes, "%u", h->numa_nodes);
+	snprintf(sockets, sizeof sockets, "%u", h->sockets);
+	snprintf(cores, sizeof cores, "%u", h->cores);
+	snprintf(threads, sizeof threads, "%u", h->threads);
+	const char *p[] = {id, at, cpus, mhz, mem, h->cpu_model, nodes, sockets, cores, threads};
+	if (exec_cmd(db, "cannot record host inventory",
+		     "INSERT INTO host_inventory (host_id, valid_from, cpus, mhz, memory_kib, cpu_model, numa_nodes, "
+		     "sockets, cores, threads) "
+		     "SELECT $1::int, $2::timestamptz, $3::int, $4::int, $5::bigint, $6, $7::int, $8::int, $9::int, "
+		     "$10::int WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM host_inventory WHERE host_id = $1::int "
+		     "AND valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.cpus = $3::int "
+		     "AND l.mhz = $4::int AND l.memory_kib = $5::bigint AND l.cpu_model = $6 AND l.numa_nodes = "
+		     "$7::int AND l.sockets = $8::int AND l.cores = $9::int AND l.threads = $10::int) "
+		     "ON CONFLICT DO NOTHING",
+		     10, p) ||
+	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+		goto fail;
+	return 0;
+fail:
+	rollback(db);
+	return -1;
+}
+
+/* The staging tables mirror the usage tables with the VM's UUID in place
+ * of ids, so a batch needs no id lookups on the client. */
+static int ensure_staging(struct vm_db *db)
+{
+	if (db->staged)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		const struct vm_meter_set *set = k ? vm_usage_host_meters() : vm_usage_vm_meters();
+		size_t cap = 4096, len = 0;
+		char *sql = vm_xmalloc(cap);
+		len += (size_t)snprintf(sql, cap,
+					"CREATE TEMP TABLE IF NOT EXISTS stage_%s (%sminute timestamptz, coverage_ms "
+					"int, samples int, late bigint",
+					set->name, k ? "" : "uuid uuid, ");
+		for (size_t i = 0; i < set->n; i++) {
+			const char *n = set->meters[i].name;
+			if (i < set->n_counters)
+				len += (size_t)snprintf(sql + len, cap - len, ", %s bigint", n);
+			else
+				len += (size_t)snprintf(sql + len, cap - len, ", %s_avg bigint, %s_max bigint", n, n);
+		}
+		snprintf(sql + len, cap - len, ") ON COMMIT DELETE ROWS");
+		int rc = exec_cmd(db, "cannot create staging table", sql, 0, NULL);
+		free(sql);
+		if (rc)
+			return -1;
+	}
+	db->staged = 1;
+	return 0;
+}
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = b->cap * 2 + (size_t)n;
+		b->p = vm_xrealloc(b->p, b->cap);
+	}
+}
+
+static void copy_row(struct buf *b, const struct vm_db_usage *u)
+{
+	const struct vm_usage_row *r = &u->row;
+	char ts[48];
+	format_ts(r->minute_ns, ts, sizeof ts);
+	if (r->set == vm_usage_vm_meters())
+		buf_printf(b, "%s\t", u->uuid);
+	buf_printf(b, "%s\t%d\t%d\t%llu", ts, r->coverage_ms, r->samples, (unsigned long long)r->late);
+	for (size_t i = 0; i < r->set->n; i++) {
+		int have = (r->have >> i) & 1;
+		if (i < r->set->n_counters) {
+			if (have)
+				buf_printf(b, "\t%lld", (long long)(r->sum[i] > INT64_MAX ? INT64_MAX : r->sum[i]));
+			else
+				buf_printf(b, "\t\\N");
+		} else if (have) {
+			buf_printf(b, "\t%lld\t%lld", (long long)(r->avg[i] > INT64_MAX ? INT64_MAX : r->avg[i]),
+				   (long long)(r->max[i] > INT64_MAX ? INT64_MAX : r->max[i]));
+		} else {
+			buf_printf(b, "\t\\N\t\\N");
+		}
+	}
+	buf_printf(b, "\n");
+}
+
+static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
+{
+	char sql[64];
+	snprintf(sql, sizeof sql, "COPY %s FROM STDIN", table);
+	PGresult *res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		set_err(db, "cannot start COPY", res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	if (PQputCopyData(db->conn, b->p, (int)b->len) != 1 || PQputCopyEnd(db->conn, NULL) != 1) {
+		set_err(db, "COPY failed", NULL);
+		return -1;
+	}
+	int rc = 0;
+	while ((res = PQgetResult(db->conn))) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			set_err(db, "COPY failed", res);
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* INSERT ... SELECT from a staging table; adds the new rows to *inserted. */
+static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *hid, size_t *inserted)
+{
+	struct buf cols = {vm_xmalloc(2048), 0, 2048};
+	buf_printf(&cols, "minute, coverage_ms, samples, late");
+	for (size_t i = 0; i < set->n; i++) {
+		if (i < set->n_counters)
+			buf_printf(&cols, ", %s", set->meters[i].name);
+		else
+			buf_printf(&cols, ", %s_avg, %s_max", set->meters[i].name, set->meters[i].name);
+	}
+	char *sql;
+	if (set == vm_usage_vm_meters())
+		sql = vm_xasprintf("INSERT INTO vm_usage_minute (host_id, vm_id, %s) SELECT $1::int, v.vm_id, %s "
+				   "FROM stage_vm s JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
+				   cols.p, cols.p);
+	else
+		sql = vm_xasprintf("INSERT INTO host_usage_minute (host_id, %s) SELECT $1::int, %s FROM stage_host "
+				   "ON CONFLICT DO NOTHING",
+				   cols.p, cols.p);
+	free(cols.p);
+	const char *params[] = {hid};
+	PGresult *res = PQexecParams(db->conn, sql, 1, NULL, params, NULL, NULL, 0);
+	free(sql);
+	int rc = -1;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		set_err(db, "cannot insert usage rows", res);
+		goto out;
+	}
+	*inserted += (size_t)strtoul(PQcmdTuples(res), NULL, 10);
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
+		      size_t *inserted)
+{
+	struct buf vmb = {vm_xmalloc(1 << 16), 0, 1 << 16};
+	struct buf hostb = {vm_xmalloc(4096), 0, 4096};
+	size_t n_vm = 0, n_host = 0;
+	char hid[16];
+	*inserted = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].row.set == vm_usage_vm_meters()) {
+			copy_row(&vmb, &rows[i]);
+			n_vm++;
+		} else {
+			copy_row(&hostb, &rows[i]);
+			n_host++;
+		}
+	}
+	int rc = -1;
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		goto out;
+	if (ensure_staging(db) || host_id(db, hostname, NULL, hid, sizeof hid))
+		goto fail;
+	if (n_vm) {
+		if (copy_in(db, "stage_vm", &vmb) ||
+		    exec_cmd(db, "cannot register VMs",
+			     "INSERT INTO vm (uuid) SELECT DISTINCT uuid FROM stage_vm ON CONFLICT DO NOTHING", 0,
+			     NULL) ||
+		    merge(db, vm_usage_vm_meters(), hid, inserted))
+			goto fail;
+	}
+	if (n_host && (copy_in(db, "stage_host", &hostb) || merge(db, vm_usage_host_meters(), hid, inserted)))
+		goto fail;
+	if (exec_cmd(db, "cannot commit usage", "COMMIT", 0, NULL))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rollback(db);
+	/* A failed transaction may have dropped the temp tables with the
+	 * connection; recreate them next time. */
+	db->staged = 0;
+	*inserted = 0;
+out:
+	free(vmb.p);
+	free(hostb.p);
+	return rc;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct vm_inventory *inv, int64_t at_ns)
+{
+	json_t *disks = json_array(), *nics = json_array(), *tags = json_object();
+	for (size_t i = 0; i < inv->n_disks; i++) {
+		const struct vm_disk *d = &inv->disks[i];
+		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus",
+						       d->bus, "device", d->device, "source", d->source, "capacity",
+						       (json_int_t)d->capacity));
+	}
+	for (size_t i = 0; i < inv->n_nics; i++) {
+		const struct vm_nic *c = &inv->nics[i];
+		json_array_append_new(nics, json_pack("{s:s, s:s, s:s, s:s, s:s}", "mac", c->mac, "target", c->target,
+						      "type", c->type, "source", c->source, "model", c->model));
+	}
+	for (size_t i = 0; i < inv->owner.n_tags; i++)
+		json_object_set_new(tags, inv->owner.tags[i].key, json_string(inv->owner.tags[i].value));
+	char *jd = json_dumps(disks, JSON_COMPACT), *jn = json_dumps(nics, JSON_COMPACT);
+	char *jt = json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(disks);
+	json_decref(nics);
+	json_decref(tags);
+
+	const char *src = inv->owner.source == VM_OWNER_METADATA ? "metadata"
+			  : inv->owner.source == VM_OWNER_CONFIG ? "config"
+								 : "none";
+	char at[48], vcpus[16], maxv[16], mem[24], cur[24], digest[24];
+	format_ts(at_ns, at, sizeof at);
+	snprintf(vcpus, sizeof vcpus, "%u", inv->vcpus);
+	snprintf(maxv, sizeof maxv, "%u", inv->max_vcpus);
+	snprintf(mem, sizeof mem, "%llu", (unsigned long long)inv->memory_kib);
+	snprintf(cur, sizeof cur, "%llu", (unsigned long long)inv->current_memory_kib);
+	char *canon = vm_xasprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s", hostname, inv->name, vcpus, maxv, mem,
+				   cur, inv->owner.tenant, inv->owner.project, inv->owner.cost_centre, jt, src, jd,
+				   jn);
+	snprintf(digest, sizeof digest, "%016llx", (unsigned long long)fnv1a(canon));
+	free(canon);
+
+	int rc = -1;
+	char hid[16];
+	const char *pv[] = {inv->uuid};
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		goto out;
+	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
+	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1,
+		     pv))
+		goto fail;
+	const char *p[] = {inv->uuid, at, hid, inv->name, vcpus, maxv, mem, cur, inv->owner.tenant,
+			   inv->owner.project, inv->owner.cost_centre, jt, src, jd, jn, digest};
+	if (exec_cmd(db, "cannot record VM inventory",
+		     "INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, "
+		     "current_memory_kib, tenant, project, cost_centre, tags, owner_source, disks, nics, digest) "
+		     "SELECT v.vm_id, $2::timestamptz, $3::int, $4, $5::int, $6::int, $7::bigint, $8::bigint, $9, $10, "
+		     "$11, $12::jsonb, $13, $14::jsonb, $15::jsonb, $16 FROM vm v WHERE v.uuid = $1::uuid "
+		     "AND NOT EXISTS (SELECT 1 FROM (SELECT digest FROM vm_inventory i WHERE i.vm_id = v.vm_id "
+		     "AND i.valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.digest = $16) "
+		     "ON CONFLICT DO NOTHING",
+		     16, p) ||
+	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rollback(db);
+out:
+	free(jd);
+	free(jn);
+	free(jt);
+	return rc;
+}
+
+int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
+		      const char *detail)
+{
+	char at[48], hid[16];
+	const char *pv[] = {uuid};
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		return -1;
+	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
+	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1,
+		     pv))
+		goto fail;
+	format_ts(at_ns, at, sizeof at);
+	const char *p[] = {uuid, hid, at, event, detail};
+	if (exec_cmd(db, "cannot record VM event",
+		     "INSERT INTO vm_event (vm_id, host_id, at, event, detail) SELECT vm_id, $2::int, "
+		     "$3::timestamptz, $4, $5 FROM vm WHERE uuid = $1::uuid ON CONFLICT DO NOTHING",
+		     5, p) ||
+	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+		goto fail;
+	return 0;
+fail:
+	rollback(db);
+	return -1;
+}

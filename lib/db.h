@@ -1,0 +1,68 @@
+/* PostgreSQL access shared by the programs (libpq, blocking calls: run it
+ * on a thread of its own, never on an event loop).
+ *
+ * Every query is parameterised.  Usage rows are written in batches: COPY
+ * into a temporary staging table, then one INSERT ... ON CONFLICT DO
+ * NOTHING, so a batch that is sent twice (its commit outcome was unknown)
+ * changes nothing the second time. */
+#ifndef VM_DB_H
+#define VM_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domxml.h"
+#include "usage.h"
+
+struct vm_db;
+
+/* Connects; returns NULL with libpq's message in err. */
+struct vm_db *vm_db_connect(const char *conninfo, char *err, size_t errsize);
+void vm_db_close(struct vm_db *db);
+/* libpq's last error text, for logs. */
+const char *vm_db_error(const struct vm_db *db);
+/* True if the connection is known to be broken (reconnect). */
+int vm_db_broken(const struct vm_db *db);
+
+/* Applies the missing migrations, each in its own transaction, and
+ * reports what it did through *applied.  Returns 0 or -1. */
+int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version);
+/* The schema version in the database (0 if none), or -1 on error. */
+int vm_db_schema_version(struct vm_db *db);
+/* Fails unless the database has exactly the schema this build knows. */
+int vm_db_check_schema(struct vm_db *db);
+
+struct vm_host_info {
+	char hostname[256];
+	char libvirt_uri[256];
+	unsigned cpus, mhz, numa_nodes, sockets, cores, threads;
+	uint64_t memory_kib;
+	char cpu_model[64];
+};
+
+/* Registers the host (idempotent) and records its inventory if it changed.
+ * Returns 0 or -1. */
+int vm_db_host_register(struct vm_db *db, const struct vm_host_info *host, int64_t at_ns);
+
+/* A row to deliver: one VM's (uuid set) or the host's (uuid empty) minute. */
+struct vm_db_usage {
+	char uuid[37];
+	struct vm_usage_row row;
+};
+
+/* Writes `n` rows for `hostname` in one transaction.  On success stores how
+ * many were new in *inserted (the rest were already there).  Returns 0, or
+ * -1 with nothing written. */
+int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
+		      size_t *inserted);
+
+/* Records an inventory state valid from `at_ns` unless the latest recorded
+ * state before it is identical.  Returns 0 or -1. */
+int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct vm_inventory *inv,
+			  int64_t at_ns);
+
+/* Records a lifecycle event (idempotent). */
+int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns,
+		      const char *event, const char *detail);
+
+#endif

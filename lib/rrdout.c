@@ -1,0 +1,891 @@
+#include "config.h"
+
+#include "rrdout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rrd.h>
+#include <rrd_client.h>
+
+#include "log.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+/* librrd 1.7.2 declares the per-connection rrd_client_* API and
+ * rrdc_flushall() in rrd_client.h but does not export them from the shared
+ * library, so updates go through the process-wide rrdc_* connection (one
+ * rrdcached per process; rrd_graph_v --daemon shares it) and FLUSHALL
+ * through a connection of our own.
+ *
+ * Threads: vm_rrd_update() and vm_rrd_flush_all() take the instance lock
+ * for the whole call (one collector thread writes, so it is uncontended);
+ * vm_rrd_graph() takes it only to read the daemon state, and serialises
+ * rrd_graph_v() on a lock of its own. */
+
+#define NAME_MAX_LEN 200
+#define RETRY_NS (30 * VM_NS_PER_SEC)
+/* A file not written for this long leaves the table when it is rebuilt. */
+#define STALE_S 3600
+#define GRAPH_MAX_DS 16
+#define GRAPH_DS_MAX_LEN 512
+#define GRAPH_MAX_ARGS (20 + 3 * GRAPH_MAX_DS)
+
+/* What we know of one file, so that an update costs no stat(). */
+struct rrd_file {
+	char *name;     /* NULL: free slot */
+	int64_t last_s; /* time of the last sample written (or the file's start) */
+	bool verify;    /* an update failed: stat and check the file again */
+	struct vm_log_once fail;
+};
+
+struct vm_rrd {
+	char *dir;         /* absolute: rrdcached resolves nothing for us */
+	char *daemon;      /* "unix:/abs/path" or NULL */
+	char *sock_path;   /* the path part of `daemon` */
+	char *daemon_what; /* "rrdcached 'unix:...'" for log lines */
+	int step_s;
+
+	pthread_mutex_t lock; /* everything below */
+	bool daemon_up;
+	int64_t retry_ns; /* monotonic time of the next connection attempt */
+	struct vm_log_once daemon_once;
+	struct rrd_file *files; /* open addressing, cap a power of two */
+	size_t cap, n;
+	int64_t newest_s;
+	uint64_t skipped; /* samples not newer than the last written */
+};
+
+/* rrd_graph_v() (fonts, cairo) is not known to be reentrant. */
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Instances with a daemon: the last one freed closes the shared connection. */
+static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned daemon_users;
+
+/* ---------------------------------------------------------------- helpers */
+
+static bool name_ok(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > NAME_MAX_LEN || name[0] == '.')
+		return false;
+	for (const char *p = name; *p; p++) {
+		char c = *p;
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+		          c == '_' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int mkdir_p(const char *path)
+{
+	char *p = vm_xstrdup(path);
+	int ret = -1;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			goto out;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0)
+		goto out;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		goto out;
+	}
+	ret = 0;
+out:
+	free(p);
+	return ret;
+}
+
+/* rrdc_* write to the socket with stdio: a daemon that went away would kill
+ * the process with SIGPIPE.  Block it in this thread around the call and
+ * swallow one that became pending, as libpq does. */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = {0, 0};
+		sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static const char *rrd_errtext(void)
+{
+	const char *e = rrd_test_error() ? rrd_get_error() : NULL;
+	return e && *e ? e : "unknown rrd error";
+}
+
+/* ---------------------------------------------------------------- file table */
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+	return h;
+}
+
+static struct rrd_file *table_find(struct vm_rrd *rrd, const char *name)
+{
+	if (!rrd->cap)
+		return NULL;
+	size_t mask = rrd->cap - 1;
+	for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
+		struct rrd_file *f = &rrd->files[i];
+		if (!f->name)
+			return NULL;
+		if (strcmp(f->name, name) == 0)
+			return f;
+	}
+}
+
+static struct rrd_file *table_slot(struct rrd_file *files, size_t cap, const char *name)
+{
+	size_t mask = cap - 1;
+	size_t i = hash_name(name) & mask;
+	while (files[i].name)
+		i = (i + 1) & mask;
+	return &files[i];
+}
+
+/* Rebuilds the table at a size for its live entries; files of VMs that went
+ * away (not written for STALE_S) are dropped so the table does not grow
+ * with every VM ever seen.  A dropped file that comes back is checked anew. */
+static void table_rebuild(struct vm_rrd *rrd)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < rrd->cap; i++) {
+		struct rrd_file *f = &rrd->files[i];
+		if (!f->name)
+			continue;
+		if (f->last_s < rrd->newest_s - STALE_S) {
+			free(f->name);
+			f->name = NULL;
+		} else {
+			live++;
+		}
+	}
+	size_t cap = 64;
+	while (cap < (live + 1) * 2)
+		cap *= 2;
+	struct rrd_file *files = vm_xcalloc(cap, sizeof *files);
+	for (size_t i = 0; i < rrd->cap; i++)
+		if (rrd->files[i].name)
+			*table_slot(files, cap, rrd->files[i].name) = rrd->files[i];
+	free(rrd->files);
+	rrd->files = files;
+	rrd->cap = cap;
+	rrd->n = live;
+}
+
+static struct rrd_file *table_add(struct vm_rrd *rrd, const char *name)
+{
+	if ((rrd->n + 1) * 4 > rrd->cap * 3)
+		table_rebuild(rrd);
+	struct rrd_file *f = table_slot(rrd->files, rrd->cap, name);
+	memset(f, 0, sizeof *f);
+	f->name = vm_xstrdup(name);
+	rrd->n++;
+	return f;
+}
+
+/* ---------------------------------------------------------------- daemon */
+
+/* Connects if not connected and the back-off allows.  Called with the lock
+ * held.  Returns true if updates should go through the daemon. */
+static bool daemon_ready(struct vm_rrd *rrd)
+{
+	if (!rrd->daemon)
+		return false;
+	if (rrd->daemon_up)
+		return true;
+	int64_t now = vm_monotonic_ns();
+	if (now < rrd->retry_ns)
+		return false;
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	rrd_clear_error();
+	int rc = rrdc_connect(rrd->daemon);
+	sigpipe_restore(&g);
+	if (rc != 0 || !rrdc_is_connected(rrd->daemon)) {
+		vm_log_once_fail(&rrd->daemon_once, "%s unreachable, writing rrd files directly: %s", rrd->daemon_what,
+		                 rrd_errtext());
+		rrd->retry_ns = now + RETRY_NS;
+		return false;
+	}
+	rrd->daemon_up = true;
+	vm_log_once_ok(&rrd->daemon_once, rrd->daemon_what);
+	return true;
+}
+
+/* The connection broke mid-request: write directly from now on.  The next
+ * update tries to reconnect once (a restarted daemon is back at once), and
+ * after that failure every RETRY_NS. */
+static void daemon_lost(struct vm_rrd *rrd, const char *why)
+{
+	rrd->daemon_up = false;
+	rrd->retry_ns = vm_monotonic_ns();
+	vm_log_once_fail(&rrd->daemon_once, "%s failed, writing rrd files directly: %s", rrd->daemon_what, why);
+}
+
+/* FLUSHALL over a short-lived connection of our own (see the top). */
+static int daemon_flushall(struct vm_rrd *rrd)
+{
+	int ret = -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		vm_warn("%s: socket: %s", rrd->daemon_what, strerror(errno));
+		return -1;
+	}
+	/* A wedged daemon must not hang shutdown. */
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, rrd->sock_path, strlen(rrd->sock_path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		vm_warn("%s: flush: connect: %s", rrd->daemon_what, strerror(errno));
+		goto out;
+	}
+	static const char cmd[] = "FLUSHALL\n";
+	if (send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof cmd - 1)) {
+		vm_warn("%s: flush: send: %s", rrd->daemon_what, strerror(errno));
+		goto out;
+	}
+	char line[256];
+	size_t len = 0;
+	while (len < sizeof line - 1) {
+		ssize_t r = recv(fd, line + len, sizeof line - 1 - len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (memchr(line, '\n', len))
+			break;
+	}
+	line[len] = '\0';
+	char *nl = strchr(line, '\n');
+	if (!nl) {
+		vm_warn("%s: flush: no answer", rrd->daemon_what);
+		goto out;
+	}
+	*nl = '\0';
+	char *end;
+	long status = strtol(line, &end, 10);
+	if (end == line || status < 0) {
+		vm_warn("%s: flush failed: %s", rrd->daemon_what, line);
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static char *file_path(const struct vm_rrd *rrd, const char *name)
+{
+	return vm_xasprintf("%s/%s.rrd", rrd->dir, name);
+}
+
+static int file_create(struct vm_rrd *rrd, const char *name, const char *path, const struct vm_meter_set *set,
+                       int64_t t_s, char *err, size_t errsize)
+{
+	int step = rrd->step_s;
+	int heartbeat = 3 * step < 60 ? 60 : 3 * step;
+	long per_min = (60 + step - 1) / step;
+	long per_hour = (3600 + step - 1) / step;
+	long rows_day = (86400L + step - 1) / step;
+	long rows_min = (35L * 86400 + per_min * step - 1) / (per_min * step);
+	long rows_hour = (396L * 86400 + per_hour * step - 1) / (per_hour * step);
+	const char *argv[VM_USAGE_MAX_METERS + 6];
+	int argc = 0;
+	int ret = -1;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct vm_meter *m = &set->meters[i];
+		if (!m->rrd_ds)
+			continue;
+		argv[argc++] =
+		    vm_xasprintf("DS:%s:%s:%d:0:U", m->rrd_ds, i < set->n_counters ? "DERIVE" : "GAUGE", heartbeat);
+	}
+	int nds = argc;
+	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:1:%ld", rows_day);
+	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:1:%ld", rows_day);
+	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:%ld:%ld", per_min, rows_min);
+	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:%ld:%ld", per_min, rows_min);
+	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:%ld:%ld", per_hour, rows_hour);
+	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:%ld:%ld", per_hour, rows_hour);
+	if (nds == 0) {
+		snprintf(err, errsize, "meter set '%s' has no data sources", set->name);
+		goto out;
+	}
+
+	rrd_clear_error();
+	/* no_overwrite: another process may have created it since our stat(). */
+	if (rrd_create_r2(path, (unsigned long)step, (time_t)(t_s - step), 1, NULL, NULL, argc, argv) != 0) {
+		snprintf(err, errsize, "cannot create '%s': %s", path, rrd_errtext());
+		goto out;
+	}
+	vm_info("rrd '%s': created '%s' (%d data sources, step %d s)", name, path, nds, step);
+	ret = 0;
+out:
+	for (int i = 0; i < argc; i++)
+		free((char *)argv[i]);
+	return ret;
+}
+
+/* Whether the existing file matches the meter set: same step, same data
+ * sources in the same order with the same types.  Sets *last_s from the
+ * file.  Returns 1 (matches), 0 (differs) or -1 (unreadable). */
+static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_meter_set *set, int64_t *last_s, char *err,
+                      size_t errsize)
+{
+	const char *want[VM_USAGE_MAX_METERS];
+	bool counter[VM_USAGE_MAX_METERS];
+	size_t nwant = 0;
+	for (size_t i = 0; i < set->n; i++) {
+		if (!set->meters[i].rrd_ds)
+			continue;
+		counter[nwant] = i < set->n_counters;
+		want[nwant++] = set->meters[i].rrd_ds;
+	}
+
+	rrd_clear_error();
+	rrd_info_t *info = rrd_info_r(path);
+	if (!info) {
+		snprintf(err, errsize, "cannot read '%s': %s", path, rrd_errtext());
+		return -1;
+	}
+	bool same = true;
+	size_t seen = 0;
+	*last_s = 0;
+	for (rrd_info_t *p = info; p; p = p->next) {
+		if (strcmp(p->key, "step") == 0 && p->type == RD_I_CNT) {
+			if (p->value.u_cnt != (unsigned long)rrd->step_s)
+				same = false;
+			continue;
+		}
+		if (strcmp(p->key, "last_update") == 0 && p->type == RD_I_CNT) {
+			*last_s = (int64_t)p->value.u_cnt;
+			continue;
+		}
+		if (strncmp(p->key, "ds[", 3) != 0)
+			continue;
+		const char *ds = p->key + 3;
+		const char *close = strstr(ds, "].");
+		if (!close)
+			continue;
+		size_t len = (size_t)(close - ds);
+		const char *attr = close + 2;
+		size_t j = 0;
+		while (j < nwant && !(strlen(want[j]) == len && memcmp(want[j], ds, len) == 0))
+			j++;
+		if (j == nwant) {
+			same = false;
+			continue;
+		}
+		if (strcmp(attr, "index") == 0 && p->type == RD_I_CNT) {
+			seen++;
+			if (p->value.u_cnt != j)
+				same = false;
+		} else if (strcmp(attr, "type") == 0 && p->type == RD_I_STR) {
+			if (strcmp(p->value.u_str, counter[j] ? "DERIVE" : "GAUGE") != 0)
+				same = false;
+		}
+	}
+	rrd_info_free(info);
+	return same && seen == nwant ? 1 : 0;
+}
+
+/* Moves a file whose layout no longer fits the meter set aside. */
+static int file_retire(struct vm_rrd *rrd, const char *name, const char *path, int64_t t_s, char *err, size_t errsize)
+{
+	char *old = vm_xasprintf("%s.old-%" PRId64, path, t_s);
+	int ret = -1;
+	if (rrd->daemon_up) {
+		/* Write out what the daemon holds for the old layout and make it
+		 * forget the file, or it would apply those values to the new one. */
+		struct sigpipe_guard g;
+		sigpipe_block(&g);
+		rrdc_flush(path);
+		rrdc_forget(path);
+		sigpipe_restore(&g);
+		rrd_clear_error();
+	}
+	if (rename(path, old) < 0) {
+		snprintf(err, errsize, "data sources of '%s' differ from the meter set, cannot rename it: %s", path,
+		         strerror(errno));
+		goto out;
+	}
+	vm_warn("rrd '%s': data sources of '%s' differed from the meter set, moved it to '%s'", name, path, old);
+	ret = 0;
+out:
+	free(old);
+	return ret;
+}
+
+/* Makes sure the file exists with the right layout and learns its last
+ * update time.  Returns 0, or -1 with a message in err. */
+static int file_prepare(struct vm_rrd *rrd, struct rrd_file *f, const char *path, const struct vm_meter_set *set,
+                        int64_t t_s, char *err, size_t errsize)
+{
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		int64_t last = 0;
+		int same = file_check(rrd, path, set, &last, err, errsize);
+		if (same < 0)
+			return -1;
+		if (same) {
+			f->last_s = last;
+			return 0;
+		}
+		if (file_retire(rrd, f->name, path, t_s, err, errsize) < 0)
+			return -1;
+	} else if (errno != ENOENT) {
+		snprintf(err, errsize, "cannot stat '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (file_create(rrd, f->name, path, set, t_s, err, errsize) < 0)
+		return -1;
+	f->last_s = t_s - rrd->step_s;
+	return 0;
+}
+
+static void file_ok(struct rrd_file *f)
+{
+	if (!f->fail.failing)
+		return;
+	char what[NAME_MAX_LEN + 32];
+	snprintf(what, sizeof what, "rrd '%s' updates", f->name);
+	vm_log_once_ok(&f->fail, what);
+}
+
+/* ---------------------------------------------------------------- API */
+
+struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char *err, size_t errsize)
+{
+	struct vm_rrd *rrd = NULL;
+	const char *sock = NULL;
+	char *abs = NULL;
+
+	if (step_s < 1 || step_s > 86400) {
+		snprintf(err, errsize, "rrd step %d s out of range 1..86400", step_s);
+		goto out;
+	}
+	if (!dir || !*dir) {
+		snprintf(err, errsize, "rrd directory not set");
+		goto out;
+	}
+	if (daemon && *daemon) {
+		if (strncmp(daemon, "unix:", 5) == 0)
+			sock = daemon + 5;
+		else if (daemon[0] == '/')
+			sock = daemon;
+		if (!sock || sock[0] != '/') {
+			snprintf(err, errsize,
+			         "rrdcached address '%s' refused: only a local socket (\"unix:/abs/path\") is "
+			         "allowed, rrdcached has no authentication",
+			         daemon);
+			goto out;
+		}
+		if (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			snprintf(err, errsize, "rrdcached socket path '%s' too long", sock);
+			goto out;
+		}
+	}
+	if (mkdir_p(dir) < 0) {
+		snprintf(err, errsize, "cannot create rrd directory '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	abs = realpath(dir, NULL);
+	if (!abs) {
+		snprintf(err, errsize, "rrd directory '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	/* Room for "/<name>.rrd.old-<epoch>" after it. */
+	if (strlen(abs) > PATH_MAX - NAME_MAX_LEN - 40) {
+		snprintf(err, errsize, "rrd directory '%s' path too long", dir);
+		goto out;
+	}
+
+	rrd = vm_xcalloc(1, sizeof *rrd);
+	rrd->dir = abs;
+	abs = NULL;
+	rrd->step_s = step_s;
+	if (sock) {
+		rrd->sock_path = vm_xstrdup(sock);
+		/* One spelling: rrdc_connect() reuses its connection only for
+		 * an identical address string. */
+		rrd->daemon = vm_xasprintf("unix:%s", sock);
+		rrd->daemon_what = vm_xasprintf("rrdcached '%s'", rrd->daemon);
+		pthread_mutex_lock(&users_lock);
+		daemon_users++;
+		pthread_mutex_unlock(&users_lock);
+	}
+	pthread_mutex_init(&rrd->lock, NULL);
+out:
+	free(abs);
+	return rrd;
+}
+
+void vm_rrd_free(struct vm_rrd *rrd)
+{
+	if (!rrd)
+		return;
+	if (rrd->daemon) {
+		pthread_mutex_lock(&users_lock);
+		if (--daemon_users == 0) {
+			struct sigpipe_guard g;
+			sigpipe_block(&g);
+			rrdc_disconnect();
+			sigpipe_restore(&g);
+		}
+		pthread_mutex_unlock(&users_lock);
+	}
+	for (size_t i = 0; i < rrd->cap; i++)
+		free(rrd->files[i].name);
+	if (rrd->skipped)
+		vm_debug("rrd: %" PRIu64 " samples skipped as not newer than the last one", rrd->skipped);
+	free(rrd->files);
+	pthread_mutex_destroy(&rrd->lock);
+	free(rrd->dir);
+	free(rrd->daemon);
+	free(rrd->sock_path);
+	free(rrd->daemon_what);
+	free(rrd);
+}
+
+char *vm_rrd_path(const struct vm_rrd *rrd, const char *name)
+{
+	if (!name_ok(name))
+		return NULL;
+	return file_path(rrd, name);
+}
+
+static int format_line(char *line, size_t size, const struct vm_meter_set *set, int64_t t_s, uint64_t have,
+                       const uint64_t *values)
+{
+	size_t len = (size_t)snprintf(line, size, "%" PRId64, t_s);
+	for (size_t i = 0; i < set->n && len < size; i++) {
+		if (!set->meters[i].rrd_ds)
+			continue;
+		if (have & (UINT64_C(1) << i))
+			len += (size_t)snprintf(line + len, size - len, ":%" PRIu64, values[i]);
+		else
+			len += (size_t)snprintf(line + len, size - len, ":U");
+	}
+	return len < size ? 0 : -1;
+}
+
+int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns, uint64_t have,
+                  const uint64_t *values)
+{
+	if (!name_ok(name)) {
+		vm_warn("rrd '%.*s': invalid name", NAME_MAX_LEN, name);
+		return -1;
+	}
+	int64_t t_s = t_ns / VM_NS_PER_SEC;
+	if (t_ns < 0 && t_ns % VM_NS_PER_SEC)
+		t_s--;
+	char line[32 + 21 * VM_USAGE_MAX_METERS];
+	if (format_line(line, sizeof line, set, t_s, have, values) < 0) {
+		vm_warn("rrd '%s': update line too long", name);
+		return -1;
+	}
+	char *path = file_path(rrd, name);
+	int ret = -1;
+
+	pthread_mutex_lock(&rrd->lock);
+	struct rrd_file *f = table_find(rrd, name);
+	bool fresh = !f;
+	if (!f)
+		f = table_add(rrd, name);
+	if (fresh || f->verify) {
+		/* Ready the daemon first: a retired file is flushed through it. */
+		daemon_ready(rrd);
+		char err[PATH_MAX + 256];
+		if (file_prepare(rrd, f, path, set, t_s, err, sizeof err) < 0) {
+			/* Once per file and outage: a full disk would fail
+			 * every VM at every interval. */
+			vm_log_once_fail(&f->fail, "rrd '%s': %s", name, err);
+			f->verify = true;
+			goto out;
+		}
+		f->verify = false;
+	}
+	if (t_s > rrd->newest_s)
+		rrd->newest_s = t_s;
+	if (t_s <= f->last_s) {
+		/* rrdtool refuses non-increasing times; a repeated or
+		 * out-of-order sample is not an error of ours. */
+		rrd->skipped++;
+		ret = 0;
+		goto out;
+	}
+
+	const char *argv[1] = {line};
+	if (daemon_ready(rrd)) {
+		struct sigpipe_guard g;
+		sigpipe_block(&g);
+		rrd_clear_error();
+		int rc = rrdc_update(path, 1, argv);
+		if (rc == ENOTCONN) {
+			/* Closed before anything was sent (by rrd_graph_v() in
+			 * another thread or another vm_rrd): reconnect, resend. */
+			rrd_clear_error();
+			rc = rrdc_connect(rrd->daemon);
+			if (rc == 0)
+				rc = rrdc_update(path, 1, argv);
+		}
+		bool connected = rrdc_is_connected(rrd->daemon);
+		sigpipe_restore(&g);
+		if (rc == 0) {
+			f->last_s = t_s;
+			file_ok(f);
+			ret = 0;
+			goto out;
+		}
+		if (connected) {
+			/* The daemon answered: the update itself was refused
+			 * (the file may have gone: check it again next time). */
+			vm_log_once_fail(&f->fail, "rrd '%s': update through %s failed: %s", name, rrd->daemon_what,
+			                 rrd_errtext());
+			f->verify = true;
+			goto out;
+		}
+		daemon_lost(rrd, rrd_errtext());
+	}
+
+	rrd_clear_error();
+	if (rrd_update_r(path, NULL, 1, argv) != 0) {
+		vm_log_once_fail(&f->fail, "rrd '%s': update of '%s' failed: %s", name, path, rrd_errtext());
+		f->verify = true;
+		goto out;
+	}
+	f->last_s = t_s;
+	file_ok(f);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&rrd->lock);
+	free(path);
+	return ret;
+}
+
+int vm_rrd_flush_all(struct vm_rrd *rrd)
+{
+	if (!rrd->daemon)
+		return 0;
+	pthread_mutex_lock(&rrd->lock);
+	bool outage = rrd->daemon_once.failing;
+	pthread_mutex_unlock(&rrd->lock);
+	/* During an outage our samples go to the files directly, and what the
+	 * daemon held before it went away is in its journal: nothing to ask,
+	 * and the outage is already logged. */
+	if (outage)
+		return 0;
+	return daemon_flushall(rrd);
+}
+
+/* The default graph of a set: CPU used against what it waited for (VM) or
+ * what the host had (host). */
+static const char *graph_default_ds(const struct vm_meter_set *set)
+{
+	if (strcmp(set->name, "vm") == 0)
+		return "cpu,vcpu_delay";
+	if (strcmp(set->name, "host") == 0)
+		return "cpu_busy,cpu_capacity";
+	for (size_t i = 0; i < set->n; i++)
+		if (set->meters[i].rrd_ds)
+			return set->meters[i].rrd_ds;
+	return "";
+}
+
+/* DEF takes ':'-separated fields: escape colons in the path. */
+static char *escape_colons(const char *s)
+{
+	char *out = vm_xmalloc(2 * strlen(s) + 1);
+	char *o = out;
+	for (; *s; s++) {
+		if (*s == ':')
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Runs rrd_graph_v() with the common options, `daemon` (or none) and the
+ * graph elements `elems`.  Returns 0, or -1 with rrdtool's text in err. */
+static int graph_run(const char *name, const char *png, int64_t start_s, int64_t end_s, const char *daemon,
+                     char **elems, int nelems, char *err, size_t errsize)
+{
+	char start[24], end[24];
+	snprintf(start, sizeof start, "%" PRId64, start_s);
+	snprintf(end, sizeof end, "%" PRId64, end_s);
+	/* rrd_graph_v() takes char **; it does not write to the strings. */
+	char *argv[GRAPH_MAX_ARGS];
+	int argc = 0;
+	argv[argc++] = (char *)"graph";
+	argv[argc++] = (char *)png;
+	argv[argc++] = (char *)"--imgformat";
+	argv[argc++] = (char *)"PNG";
+	argv[argc++] = (char *)"--start";
+	argv[argc++] = start;
+	argv[argc++] = (char *)"--end";
+	argv[argc++] = end;
+	argv[argc++] = (char *)"--width";
+	argv[argc++] = (char *)"800";
+	argv[argc++] = (char *)"--height";
+	argv[argc++] = (char *)"300";
+	argv[argc++] = (char *)"--title";
+	argv[argc++] = (char *)name;
+	if (daemon) {
+		argv[argc++] = (char *)"--daemon";
+		argv[argc++] = (char *)daemon;
+	}
+	for (int i = 0; i < nelems; i++)
+		argv[argc++] = elems[i];
+
+	struct sigpipe_guard g;
+	pthread_mutex_lock(&graph_lock);
+	sigpipe_block(&g);
+	rrd_clear_error();
+	rrd_info_t *info = rrd_graph_v(argc, argv);
+	int ret = 0;
+	if (!info || rrd_test_error()) {
+		snprintf(err, errsize, "rrd graph of '%s' failed: %s", name, rrd_errtext());
+		ret = -1;
+	}
+	rrd_info_free(info);
+	rrd_clear_error();
+	sigpipe_restore(&g);
+	pthread_mutex_unlock(&graph_lock);
+	return ret;
+}
+
+int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, const char *ds, int64_t start_s,
+                 int64_t end_s, const char *png, char *err, size_t errsize)
+{
+	static const char *const colors[] = {"1f77b4", "d62728", "2ca02c", "ff7f0e", "9467bd",
+	                                     "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf"};
+	char *elems[3 * GRAPH_MAX_DS];
+	int nelems = 0;
+	char *list = NULL, *path = NULL, *epath = NULL;
+	int ret = -1;
+
+	if (!name_ok(name)) {
+		snprintf(err, errsize, "rrd graph: invalid name '%.*s'", NAME_MAX_LEN, name);
+		goto out;
+	}
+	if (end_s <= start_s) {
+		snprintf(err, errsize, "rrd graph of '%s': end %" PRId64 " not after start %" PRId64, name, end_s,
+		         start_s);
+		goto out;
+	}
+	if (!ds)
+		ds = graph_default_ds(set);
+	if (strlen(ds) > GRAPH_DS_MAX_LEN) {
+		snprintf(err, errsize, "rrd graph of '%s': data source list too long", name);
+		goto out;
+	}
+	path = file_path(rrd, name);
+	epath = escape_colons(path);
+	list = vm_xstrdup(ds);
+
+	int n = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save), n++) {
+		size_t i = 0;
+		while (i < set->n && !(set->meters[i].rrd_ds && strcmp(set->meters[i].rrd_ds, tok) == 0))
+			i++;
+		if (i == set->n) {
+			snprintf(err, errsize, "rrd graph of '%s': unknown data source '%s' in set '%s'", name, tok,
+			         set->name);
+			goto out;
+		}
+		if (n == GRAPH_MAX_DS) {
+			snprintf(err, errsize, "rrd graph of '%s': more than %d data sources", name, GRAPH_MAX_DS);
+			goto out;
+		}
+		const struct vm_meter *m = &set->meters[i];
+		const char *color = colors[n % (int)(sizeof colors / sizeof *colors)];
+		elems[nelems++] = vm_xasprintf("DEF:d%d=%s:%s:AVERAGE", n, epath, m->rrd_ds);
+		if (i < set->n_counters && strcmp(m->unit, "ns") == 0) {
+			/* ns of CPU per second is a number of cores. */
+			elems[nelems++] = vm_xasprintf("CDEF:v%d=d%d,1e9,/", n, n);
+			elems[nelems++] = vm_xasprintf("LINE1:v%d#%s:%s (cores)", n, color, m->rrd_ds);
+		} else {
+			elems[nelems++] = vm_xasprintf("LINE1:d%d#%s:%s (%s%s)", n, color, m->rrd_ds, m->unit,
+			                               i < set->n_counters ? "/s" : "");
+		}
+	}
+	if (n == 0) {
+		snprintf(err, errsize, "rrd graph of '%s': no data source selected", name);
+		goto out;
+	}
+
+	/* --daemon makes rrdcached write out what it holds for the file
+	 * first; while it is down the file is written directly anyway. */
+	pthread_mutex_lock(&rrd->lock);
+	bool use_daemon = daemon_ready(rrd);
+	pthread_mutex_unlock(&rrd->lock);
+	ret = graph_run(name, png, start_s, end_s, use_daemon ? rrd->daemon : NULL, elems, nelems, err, errsize);
+	if (ret < 0 && use_daemon && !rrdc_is_connected(rrd->daemon)) {
+		pthread_mutex_lock(&rrd->lock);
+		daemon_lost(rrd, err);
+		pthread_mutex_unlock(&rrd->lock);
+		ret = graph_run(name, png, start_s, end_s, NULL, elems, nelems, err, errsize);
+	}
+out:
+	for (int i = 0; i < nelems; i++)
+		free(elems[i]);
+	free(list);
+	free(path);
+	free(epath);
+	return ret;
+}

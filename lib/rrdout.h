@@ -1,0 +1,46 @@
+/* RRD files for graphs: one file per VM ("vm-<uuid>.rrd") and one per host
+ * ("host-<hostname>.rrd") under a directory, written through rrdcached
+ * over its Unix socket, or directly when rrdcached is not configured or is
+ * down (with one log line when that starts and one when it ends).
+ *
+ * Data sources come from a struct vm_meter_set: a counter meter with an
+ * rrd_ds name becomes DERIVE with minimum 0 (a reset gives one unknown
+ * step, never a spike), a gauge becomes GAUGE.  Archives, AVERAGE and MAX
+ * each: the step (the sampling interval) for 1 day, 1 minute for 35 days,
+ * 1 hour for 13 months. */
+#ifndef VM_RRDOUT_H
+#define VM_RRDOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "usage.h"
+
+struct vm_rrd;
+
+/* `dir` is created if missing.  `daemon` is "unix:/path/to/sock" (a TCP
+ * address is refused: rrdcached has no authentication) or NULL/"" for
+ * direct writes.  `step_s` is the sampling interval.  Returns NULL with a
+ * message in err.  The strings are copied. */
+struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char *err, size_t errsize);
+void vm_rrd_free(struct vm_rrd *rrd);
+
+/* Path of the file for `name` ("vm-<uuid>" or "host-<name>"); caller frees. */
+char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
+
+/* Writes one sample at time t_ns: for counters the raw cumulative value,
+ * for gauges the level; meters whose bit is clear in `have` are written as
+ * unknown.  Creates the file on first use.  Returns 0 or -1 (logged). */
+int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns,
+		  uint64_t have, const uint64_t *values);
+
+/* Asks rrdcached to write out everything it holds (no-op without it). */
+int vm_rrd_flush_all(struct vm_rrd *rrd);
+
+/* Renders a PNG graph of the data sources `ds` (comma separated, NULL for
+ * a sensible default per set) of file `name` over [start, end] (epoch
+ * seconds) to `png`.  Returns 0 or -1 with rrdtool's message in err. */
+int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, const char *ds,
+		 int64_t start_s, int64_t end_s, const char *png, char *err, size_t errsize);
+
+#endif

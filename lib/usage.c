@@ -1,0 +1,234 @@
+#include "config.h"
+
+#include "usage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtime.h"
+#include "xalloc.h"
+
+#define C(n, u, ds) {n, VM_METER_COUNTER, u, ds}
+#define G(n, u, ds) {n, VM_METER_GAUGE, u, ds}
+
+/* Column names are part of the database schema (sql/) and of the CSV
+ * output: change them only with a migration. */
+static const struct vm_meter vm_meters[VM_M__COUNT] = {
+	[VM_M_CPU_NS] = C("cpu_ns", "ns", "cpu"),
+	[VM_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
+	[VM_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
+	[VM_M_VCPU_NS] = C("vcpu_ns", "ns", "vcpu"),
+	[VM_M_VCPU_DELAY_NS] = C("vcpu_delay_ns", "ns", "vcpu_delay"),
+	[VM_M_VCPU_WAIT_NS] = C("vcpu_wait_ns", "ns", "vcpu_wait"),
+	[VM_M_RUNNING_MS] = C("running_ms", "ms", NULL),
+	[VM_M_DISK_RD_BYTES] = C("disk_rd_bytes", "bytes", "disk_rd_bytes"),
+	[VM_M_DISK_WR_BYTES] = C("disk_wr_bytes", "bytes", "disk_wr_bytes"),
+	[VM_M_DISK_RD_REQS] = C("disk_rd_reqs", "requests", "disk_rd_reqs"),
+	[VM_M_DISK_WR_REQS] = C("disk_wr_reqs", "requests", "disk_wr_reqs"),
+	[VM_M_DISK_RD_NS] = C("disk_rd_ns", "ns", "disk_rd_time"),
+	[VM_M_DISK_WR_NS] = C("disk_wr_ns", "ns", "disk_wr_time"),
+	[VM_M_DISK_FL_REQS] = C("disk_fl_reqs", "requests", "disk_fl_reqs"),
+	[VM_M_DISK_FL_NS] = C("disk_fl_ns", "ns", "disk_fl_time"),
+	[VM_M_NET_RX_BYTES] = C("net_rx_bytes", "bytes", "net_rx_bytes"),
+	[VM_M_NET_TX_BYTES] = C("net_tx_bytes", "bytes", "net_tx_bytes"),
+	[VM_M_NET_RX_PKTS] = C("net_rx_pkts", "packets", "net_rx_pkts"),
+	[VM_M_NET_TX_PKTS] = C("net_tx_pkts", "packets", "net_tx_pkts"),
+	[VM_M_NET_RX_ERRS] = C("net_rx_errs", "packets", "net_rx_errs"),
+	[VM_M_NET_TX_ERRS] = C("net_tx_errs", "packets", "net_tx_errs"),
+	[VM_M_NET_RX_DROP] = C("net_rx_drop", "packets", "net_rx_drop"),
+	[VM_M_NET_TX_DROP] = C("net_tx_drop", "packets", "net_tx_drop"),
+	[VM_M_VCPUS] = G("vcpus", "vcpus", "vcpus"),
+	[VM_M_MEM_MAX_KIB] = G("mem_max_kib", "KiB", "mem_max"),
+	[VM_M_BALLOON_KIB] = G("balloon_kib", "KiB", "mem_balloon"),
+	[VM_M_RSS_KIB] = G("rss_kib", "KiB", "mem_rss"),
+	[VM_M_USABLE_KIB] = G("usable_kib", "KiB", "mem_usable"),
+	[VM_M_AVAILABLE_KIB] = G("available_kib", "KiB", "mem_available"),
+	[VM_M_UNUSED_KIB] = G("unused_kib", "KiB", "mem_unused"),
+	[VM_M_DISK_CAPACITY] = G("disk_capacity_bytes", "bytes", "disk_capacity"),
+	[VM_M_DISK_ALLOCATION] = G("disk_allocation_bytes", "bytes", "disk_allocation"),
+};
+
+static const struct vm_meter host_meters[HOST_M__COUNT] = {
+	[HOST_M_CPU_CAPACITY_NS] = C("cpu_capacity_ns", "ns", "cpu_capacity"),
+	[HOST_M_CPU_BUSY_NS] = C("cpu_busy_ns", "ns", "cpu_busy"),
+	[HOST_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
+	[HOST_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
+	[HOST_M_CPU_IOWAIT_NS] = C("cpu_iowait_ns", "ns", "cpu_iowait"),
+	[HOST_M_CPU_IDLE_NS] = C("cpu_idle_ns", "ns", "cpu_idle"),
+	[HOST_M_CPUS] = G("cpus", "cpus", "cpus"),
+	[HOST_M_MEM_TOTAL_KIB] = G("mem_total_kib", "KiB", "mem_total"),
+	[HOST_M_MEM_FREE_KIB] = G("mem_free_kib", "KiB", "mem_free"),
+	[HOST_M_MEM_CACHED_KIB] = G("mem_cached_kib", "KiB", "mem_cached"),
+	[HOST_M_VMS_RUNNING] = G("vms_running", "vms", "vms_running"),
+	[HOST_M_VCPUS_RUNNING] = G("vcpus_running", "vcpus", "vcpus_running"),
+	[HOST_M_VM_MEM_KIB] = G("vm_mem_kib", "KiB", "vm_mem"),
+};
+
+static const struct vm_meter_set vm_set = {"vm", vm_meters, VM_M__COUNT, VM_M_VCPUS};
+static const struct vm_meter_set host_set = {"host", host_meters, HOST_M__COUNT, HOST_M_CPUS};
+
+_Static_assert(VM_M__COUNT <= VM_USAGE_MAX_METERS, "too many VM meters");
+_Static_assert(HOST_M__COUNT <= VM_USAGE_MAX_METERS, "too many host meters");
+
+const struct vm_meter_set *vm_usage_vm_meters(void) { return &vm_set; }
+
+const struct vm_meter_set *vm_usage_host_meters(void) { return &host_set; }
+
+/* One open minute. */
+struct minute {
+	int64_t start;
+	int64_t cov_ns;
+	int32_t samples;
+	uint64_t have;
+	uint64_t late;
+	uint64_t sum[VM_USAGE_MAX_METERS];
+	uint64_t max[VM_USAGE_MAX_METERS];
+	/* Gauge level x nanoseconds: 2^50 bytes x 6e10 ns overflows 64 bits. */
+	unsigned __int128 integral[VM_USAGE_MAX_METERS];
+	int64_t gauge_ns[VM_USAGE_MAX_METERS];
+};
+
+struct vm_usage_acc {
+	const struct vm_meter_set *set;
+	int64_t closed_upto;
+	struct minute *open; /* sorted by start */
+	size_t n_open, cap;
+};
+
+struct vm_usage_acc *vm_usage_acc_new(const struct vm_meter_set *set)
+{
+	struct vm_usage_acc *acc = vm_xcalloc(1, sizeof *acc);
+	acc->set = set;
+	return acc;
+}
+
+void vm_usage_acc_free(struct vm_usage_acc *acc)
+{
+	if (!acc)
+		return;
+	free(acc->open);
+	free(acc);
+}
+
+int64_t vm_usage_acc_closed_upto(const struct vm_usage_acc *acc) { return acc->closed_upto; }
+
+size_t vm_usage_acc_open_minutes(const struct vm_usage_acc *acc) { return acc->n_open; }
+
+uint64_t vm_usage_share(uint64_t delta, int64_t t0, int64_t t1, int64_t a, int64_t b)
+{
+	unsigned __int128 span = (unsigned __int128)(t1 - t0);
+	unsigned __int128 hi = (unsigned __int128)delta * (unsigned __int128)(b - t0) / span;
+	unsigned __int128 lo = (unsigned __int128)delta * (unsigned __int128)(a - t0) / span;
+	return (uint64_t)(hi - lo);
+}
+
+static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
+{
+	size_t i = 0;
+	while (i < acc->n_open && acc->open[i].start < start)
+		i++;
+	if (i < acc->n_open && acc->open[i].start == start)
+		return &acc->open[i];
+	acc->open = vm_xgrow(acc->open, &acc->cap, acc->n_open + 1, sizeof *acc->open);
+	memmove(&acc->open[i + 1], &acc->open[i], (acc->n_open - i) * sizeof *acc->open);
+	acc->n_open++;
+	struct minute *m = &acc->open[i];
+	memset(m, 0, sizeof *m);
+	m->start = start;
+	return m;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *iv)
+{
+	const struct vm_meter_set *set = acc->set;
+	int64_t t0 = iv->t0, t1 = iv->t1;
+	if (t1 <= t0)
+		return -1;
+	uint64_t counters = iv->have & ((UINT64_C(1) << set->n_counters) - 1);
+
+	/* Counter deltas that belong to minutes already emitted. */
+	int64_t from = t0 > acc->closed_upto ? t0 : acc->closed_upto;
+	if (from > t0 && counters) {
+		int64_t late_to = from < t1 ? from : t1;
+		struct minute *m = minute_get(acc, acc->closed_upto);
+		for (size_t i = 0; i < set->n_counters; i++) {
+			if (!(counters & (UINT64_C(1) << i)))
+				continue;
+			uint64_t s = vm_usage_share(iv->value[i], t0, t1, t0, late_to);
+			m->sum[i] = sat_add(m->sum[i], s);
+			m->late = sat_add(m->late, s);
+			m->have |= UINT64_C(1) << i;
+		}
+	}
+
+	for (int64_t ms = vm_minute_floor(from); ms < t1; ms += VM_NS_PER_MIN) {
+		int64_t a = from > ms ? from : ms;
+		int64_t b = t1 < ms + VM_NS_PER_MIN ? t1 : ms + VM_NS_PER_MIN;
+		if (b <= a)
+			continue;
+		struct minute *m = minute_get(acc, ms);
+		m->cov_ns += b - a;
+		if (b == t1)
+			m->samples++;
+		for (size_t i = 0; i < set->n; i++) {
+			uint64_t bit = UINT64_C(1) << i;
+			if (!(iv->have & bit))
+				continue;
+			m->have |= bit;
+			if (i < set->n_counters) {
+				m->sum[i] = sat_add(m->sum[i], vm_usage_share(iv->value[i], t0, t1, a, b));
+			} else {
+				m->integral[i] += (unsigned __int128)iv->value[i] * (unsigned __int128)(b - a);
+				m->gauge_ns[i] += b - a;
+				if (iv->value[i] > m->max[i])
+					m->max[i] = iv->value[i];
+			}
+		}
+	}
+	return 0;
+}
+
+static void minute_to_row(const struct vm_meter_set *set, const struct minute *m, struct vm_usage_row *row)
+{
+	memset(row, 0, sizeof *row);
+	row->set = set;
+	row->minute_ns = m->start;
+	int64_t cov_ms = (m->cov_ns + 500000) / 1000000;
+	row->coverage_ms = (int32_t)(cov_ms > 60000 ? 60000 : cov_ms);
+	row->samples = m->samples;
+	row->have = m->have;
+	row->late = m->late;
+	for (size_t i = 0; i < set->n; i++) {
+		if (i < set->n_counters) {
+			row->sum[i] = m->sum[i];
+		} else if (m->gauge_ns[i] > 0) {
+			unsigned __int128 d = (unsigned __int128)m->gauge_ns[i];
+			row->avg[i] = (uint64_t)((m->integral[i] + d / 2) / d);
+			row->max[i] = m->max[i];
+		}
+	}
+}
+
+size_t vm_usage_acc_close(struct vm_usage_acc *acc, int64_t upto, vm_usage_row_cb cb, void *arg)
+{
+	size_t n = 0;
+	struct vm_usage_row row;
+	while (n < acc->n_open) {
+		const struct minute *m = &acc->open[n];
+		int64_t end = m->start + VM_NS_PER_MIN;
+		if (upto != INT64_MAX && end > upto)
+			break;
+		minute_to_row(acc->set, m, &row);
+		cb(&row, arg);
+		if (end > acc->closed_upto)
+			acc->closed_upto = end;
+		n++;
+	}
+	if (n) {
+		memmove(acc->open, acc->open + n, (acc->n_open - n) * sizeof *acc->open);
+		acc->n_open -= n;
+	}
+	return n;
+}

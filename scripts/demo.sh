@@ -1,0 +1,88 @@
+#!/bin/sh
+# Installs what is needed, builds vmeter and runs it on an embedded default:
+# a private PostgreSQL cluster, a local rrdcached and libvirt's test driver
+# with a small fleet (tests/data/fleet.xml), all under ./run/.  Waits for the
+# first closed minute and shows what was measured.
+#   scripts/demo.sh        start (needs root for apt-get on a new machine)
+#   scripts/demo.sh stop   stop what it started
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+RUN=$top/run
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+stop() {
+	[ -f "$RUN/collector.pid" ] && kill "$(cat "$RUN/collector.pid")" 2>/dev/null && sleep 2
+	[ -f "$RUN/rrdcached.pid" ] && kill "$(cat "$RUN/rrdcached.pid")" 2>/dev/null
+	[ -f "$RUN/pg/postmaster.pid" ] && as_pg "$PG_BINDIR/pg_ctl" -D "$RUN/pg" -m fast -w stop >/dev/null
+	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid"
+	echo "demo stopped"
+}
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+[ "$(id -u)" = 0 ] && sh scripts/install-deps.sh
+sh scripts/build.sh
+stop >/dev/null 2>&1 || true
+mkdir -p "$RUN/rrd" "$RUN/state" "$RUN/sock"
+chmod 755 "$RUN"
+
+# PostgreSQL: a private cluster listening only on a Unix socket.
+if [ ! -f "$RUN/pg/PG_VERSION" ]; then
+	mkdir -p "$RUN/pg" && chmod 700 "$RUN/pg"
+	[ "$(id -u)" = 0 ] && chown postgres "$RUN/pg" "$RUN/sock"
+	as_pg "$PG_BINDIR/initdb" -D "$RUN/pg" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8 >"$RUN/initdb.log"
+fi
+[ "$(id -u)" = 0 ] && chown postgres "$RUN/sock"
+as_pg "$PG_BINDIR/pg_ctl" -D "$RUN/pg" -l "$RUN/postgres.log" -w -o "-k $RUN/sock -c listen_addresses=''" start >/dev/null
+psql -X -q "host=$RUN/sock dbname=postgres user=vmeter" -tAc "SELECT 1 FROM pg_database WHERE datname = 'vmeter'" |
+	grep -q 1 || psql -X -q "host=$RUN/sock dbname=postgres user=vmeter" -c "CREATE DATABASE vmeter"
+
+# rrdcached on a Unix socket only (it has no authentication).
+rrdcached -l "unix:$RUN/sock/rrdcached.sock" -b "$RUN/rrd" -B -j "$RUN/state" -F -w 300 -z 30 \
+	-p "$RUN/rrdcached.pid" >"$RUN/rrdcached.log" 2>&1
+
+cat >"$RUN/vmeter.conf" <<EOC
+# written by scripts/demo.sh
+log-level = info
+collector {
+  libvirt-uri = "test://$top/tests/data/fleet.xml"
+  host-name = "demo-hv1"
+  interval = 5
+  inventory-refresh = 60
+  state-dir = "$RUN/state"
+  rrd-dir = "$RUN/rrd"
+  rrdcached = "unix:$RUN/sock/rrdcached.sock"
+}
+database {
+  conninfo = "host=$RUN/sock dbname=vmeter user=vmeter"
+}
+owner "build-*" {
+  tenant = "ci"
+  project = "builds"
+}
+EOC
+admin="$top/admin/vmeter-admin -c $RUN/vmeter.conf"
+$admin migrate
+nohup "$top/collector/vmeter-collector" -c "$RUN/vmeter.conf" >"$RUN/collector.log" 2>&1 &
+echo $! >"$RUN/collector.pid"
+echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
+i=0
+while [ $i -lt 75 ]; do
+	n=$(psql -X -qtA "host=$RUN/sock dbname=vmeter user=vmeter" -c "SELECT count(*) FROM vm_usage_minute WHERE coverage_ms > 50000" 2>/dev/null || echo 0)
+	[ "$n" -gt 0 ] && break
+	sleep 2
+	i=$((i + 2))
+done
+$admin usage --from now-5m
+$admin vms
+$admin graph --vm web1 --from now-10m --out "$RUN/web1.png"
+cat <<EOM
+
+vmeter is running on the embedded default (logs: $RUN/collector.log).
+Look at the result with:
+  $admin usage --from now-1h            per-VM usage per minute (add --csv, --hosts)
+  $admin vms                            inventory and owners
+  $admin graph --vm web1 --out FILE.png a graph from the RRD files ($RUN/web1.png)
+Stop it with: scripts/demo.sh stop
+EOM

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs the whole test suite on a fresh Debian 12 machine: installs what is
+# needed, builds with warnings as errors and with ASan+UBSan, runs
+# `make check` (unit and integration tests on real servers), the layering
+# check and `make distcheck`, and prints the totals as one line:
+# "N passed, N failed".  Needs root (apt-get, libvirtd, network namespaces).
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+sh scripts/install-deps.sh || exit 1
+sh scripts/build.sh --enable-debug --enable-sanitizers || exit 1
+rc=0
+make -k check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
+# The sanitizer-free build is what distcheck proves: tarball, VPATH build,
+# install and uninstall.
+if [ "${VMETER_SKIP_DISTCHECK:-0}" != 1 ]; then
+	if make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-debug >"$top/distcheck.log" 2>&1; then
+		echo "PASS: make distcheck" >>"$top/check.log"
+		distcheck=pass
+	else
+		distcheck=fail
+		rc=1
+		tail -40 "$top/distcheck.log"
+	fi
+fi
+grep -E '^(PASS|FAIL|XFAIL|XPASS|ERROR|SKIP): ' "$top/check.log" | sed 's/^/  /' | grep -v '^  PASS' || true
+if [ $rc != 0 ]; then
+	for f in $(find tests -name '*.log' ! -name 'test-suite.log'); do
+		grep -q '^not ok\|^FAIL\|^ERROR\|Bail out' "$f" 2>/dev/null && { echo "== $f"; tail -60 "$f"; }
+	done
+fi
+passed=$(cat $(find tests -name '*.trs') 2>/dev/null | grep -c '^:test-result: PASS')
+failed=$(cat $(find tests -name '*.trs') 2>/dev/null | grep -c '^:test-result: \(FAIL\|ERROR\|XPASS\)')
+if [ "${distcheck:-}" = pass ]; then passed=$((passed + 1)); elif [ "${distcheck:-}" = fail ]; then failed=$((failed + 1)); fi
+[ "$passed" -gt 0 ] || failed=$((failed + 1))
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ $rc = 0 ]

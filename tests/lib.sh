@@ -1,0 +1,211 @@
+# Shared harness for vmeter's integration tests (sourced, POSIX sh + bash).
+# Starts real servers in a private directory and stops them on exit:
+#   start_postgres    a private cluster on a Unix socket  -> $PG_CONNINFO
+#   start_rrdcached   rrdcached on a Unix socket          -> $RRDCACHED_SOCK
+#   start_libvirtd    libvirtd with its own sockets       -> $LIBVIRT_SOCK
+# and prints TAP: plan N, ok COND DESC, is GOT WANT DESC, ...
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${PG_BINDIR:=/usr/lib/postgresql/15/bin}"
+COLLECTOR=$top_builddir/collector/vmeter-collector
+ADMIN=$top_builddir/admin/vmeter-admin
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vmeter-test.XXXXXX")
+chmod 755 "$T"
+_pids=""
+_n=0
+_failed=0
+
+cleanup() {
+	for p in $_pids; do kill "$p" 2>/dev/null; done
+	for p in $_pids; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+		kill -9 "$p" 2>/dev/null
+	done
+	if [ -n "${PGDATA_DIR:-}" ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+		as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m immediate stop >/dev/null 2>&1
+	fi
+	if [ "${KEEP_TMP:-0}" = 1 ] || [ "$_failed" != 0 ]; then
+		echo "# test files kept in $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+plan() { echo "1..$1"; }
+ok() { # ok EXIT_STATUS_OF_CONDITION DESCRIPTION
+	_n=$((_n + 1))
+	if [ "$1" = 0 ]; then echo "ok $_n - $2"; else echo "not ok $_n - $2"; _failed=$((_failed + 1)); fi
+}
+check() { # check DESCRIPTION COMMAND...
+	_d=$1; shift
+	if "$@" >/dev/null 2>&1; then ok 0 "$_d"; else ok 1 "$_d"; fi
+}
+is() { # is GOT WANT DESCRIPTION
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
+}
+within() { # within GOT LOW HIGH DESCRIPTION  (numbers, inclusive)
+	if awk -v g="$1" -v l="$2" -v h="$3" 'BEGIN { exit !(g != "" && g + 0 >= l + 0 && g + 0 <= h + 0) }'; then
+		ok 0 "$4"
+	else
+		ok 1 "$4"; echo "#   got '$1', want between $2 and $3"
+	fi
+}
+diag() { echo "# $*"; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+# PostgreSQL refuses to run as root: run it as 'postgres' then.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+	[ -x "$PG_BINDIR/initdb" ] || bail "no PostgreSQL server binaries in $PG_BINDIR"
+	PGDATA_DIR=$T/pg
+	mkdir -p "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres "$PGDATA_DIR" "$T"
+	as_pg "$PG_BINDIR/initdb" -D "$PGDATA_DIR" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8 >"$T/initdb.log" 2>&1 ||
+		{ cat "$T/initdb.log"; bail "initdb failed"; }
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w -o "-k $T -c listen_addresses='' -F -c max_connections=50" \
+		start >/dev/null || { cat "$T/pg.log"; bail "PostgreSQL did not start"; }
+	PG_CONNINFO="host=$T dbname=vmeter user=vmeter"
+	psql_q "postgres" "CREATE DATABASE vmeter" >/dev/null || bail "createdb failed"
+}
+
+stop_postgres() { as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m "${1:-fast}" -w stop >/dev/null; }
+restart_postgres() {
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w -o "-k $T -c listen_addresses='' -F" start >/dev/null
+}
+
+# psql_q [DBNAME] SQL: one value per line, unaligned.
+psql_q() {
+	if [ $# = 2 ]; then _db=$1; shift; else _db=vmeter; fi
+	psql -X -q -A -t -v ON_ERROR_STOP=1 "host=$T dbname=$_db user=vmeter" -c "$1"
+}
+
+start_rrdcached() {
+	RRDCACHED_SOCK=$T/rrdcached.sock
+	mkdir -p "$T/rrd" "$T/rrd-journal"
+	rrdcached -g -l "unix:$RRDCACHED_SOCK" -b "$T/rrd" -B -j "$T/rrd-journal" -F -w 3600 -z 1 \
+		-p "$T/rrdcached.pid" >"$T/rrdcached.log" 2>&1 &
+	RRDCACHED_PID=$!
+	_pids="$_pids $RRDCACHED_PID"
+	for _ in $(seq 50); do [ -S "$RRDCACHED_SOCK" ] && return 0; sleep 0.1; done
+	bail "rrdcached did not start"
+}
+
+start_libvirtd() {
+	LIBVIRT_DIR=$T/libvirt
+	mkdir -p "$LIBVIRT_DIR"
+	cat >"$LIBVIRT_DIR/libvirtd.conf" <<EOC
+unix_sock_dir = "$LIBVIRT_DIR"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0777"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+log_outputs = "3:file:$LIBVIRT_DIR/libvirtd.log"
+EOC
+	# An unprivileged (session) libvirtd keeps its state under our
+	# directory, clear of a system libvirtd on the same machine.
+	if [ "$(id -u)" = 0 ]; then
+		chown -R nobody "$LIBVIRT_DIR"
+		_as="runuser -u nobody --"
+	else
+		_as=""
+	fi
+	$_as env HOME="$LIBVIRT_DIR" XDG_RUNTIME_DIR="$LIBVIRT_DIR" XDG_CONFIG_HOME="$LIBVIRT_DIR" \
+		XDG_CACHE_HOME="$LIBVIRT_DIR" libvirtd --config "$LIBVIRT_DIR/libvirtd.conf" \
+		--pid-file "$LIBVIRT_DIR/pid" >"$LIBVIRT_DIR/out" 2>&1 &
+	for _ in $(seq 50); do [ -s "$LIBVIRT_DIR/pid" ] && break; sleep 0.1; done
+	LIBVIRTD_PID=$(cat "$LIBVIRT_DIR/pid" 2>/dev/null)
+	_pids="$_pids $LIBVIRTD_PID"
+	LIBVIRT_SOCK=$LIBVIRT_DIR/libvirt-sock
+	for _ in $(seq 100); do [ -S "$LIBVIRT_SOCK" ] && [ -n "$LIBVIRTD_PID" ] && return 0; sleep 0.1
+		[ -n "$LIBVIRTD_PID" ] || LIBVIRTD_PID=$(cat "$LIBVIRT_DIR/pid" 2>/dev/null); done
+	cat "$LIBVIRT_DIR/out" "$LIBVIRT_DIR/libvirtd.log" 2>/dev/null | tail -5
+	bail "libvirtd did not start"
+}
+
+stop_libvirtd() {
+	kill "$LIBVIRTD_PID" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$LIBVIRTD_PID" 2>/dev/null || break; sleep 0.1; done
+	rm -f "$LIBVIRT_SOCK"
+}
+
+# libvirtd shares only test:///default between connections (a test-driver
+# file gets a private instance per connection), and only while one stays
+# open: a background `virsh event` holds it (and logs the events).  The
+# fleet is defined into it: the domains of tests/data/fleet.xml, started
+# unless their runstate says shut off (5); the driver's 'test' domain goes.
+TEST_URI=""
+setup_fleet() {
+	TEST_URI="test+unix:///default?socket=$LIBVIRT_SOCK"
+	virsh -c "$TEST_URI" event --all --loop --timestamp >"$T/events.log" 2>&1 &
+	_pids="$_pids $!"
+	wait_for 10 virsh_t list || bail "cannot reach the test driver"
+	virsh_t destroy test >/dev/null && virsh_t undefine test >/dev/null || bail "cannot remove the default domain"
+	awk -v dir="$T" '
+		/<domain / { n++; f = dir "/dom" n ".xml"; off = 0 }
+		f && /test:runstate>5</ { off = 1; next }
+		f { print > f }
+		/<\/domain>/ { close(f); print f, off; f = "" }' "$top_srcdir/tests/data/fleet.xml" |
+	while read -r file off; do
+		virsh_t define "$file" >/dev/null || bail "cannot define $file"
+		name=$(sed -n 's:.*<name>\(.*\)</name>.*:\1:p' "$file" | head -1)
+		[ "$off" = 1 ] || virsh_t start "$name" >/dev/null || bail "cannot start $name"
+	done
+}
+virsh_t() { virsh -q -c "$TEST_URI" "$@"; }
+
+# write_conf FILE [EXTRA LINES]: a collector config for this harness.
+write_conf() {
+	cat >"$1" <<EOC
+log-level = info
+collector {
+  libvirt-uri = "${CONF_URI:-test:///default}"
+  host-name = "${CONF_HOST:-hv1}"
+  interval = ${CONF_INTERVAL:-1}
+  inventory-refresh = ${CONF_REFRESH:-5}
+  max-gap = ${CONF_MAX_GAP:-30}
+  state-dir = "$T/state"
+  rrd-dir = "$T/rrd"
+  rrdcached = "${CONF_RRDCACHED:-}"
+  reconnect-max = 2
+}
+database {
+  conninfo = "${CONF_CONNINFO:-$PG_CONNINFO}"
+  batch-rows = 500
+  queue-rows = 100000
+}
+${2:-}
+EOC
+}
+
+# wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+	_t=$1; shift
+	_end=$(($(date +%s) + _t))
+	while [ "$(date +%s)" -le "$_end" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# Starts the collector in the background: start_collector CONF [ENV...]
+start_collector() {
+	_conf=$1; shift
+	env "$@" "$COLLECTOR" -c "$_conf" >>"$T/collector.log" 2>&1 &
+	COLLECTOR_PID=$!
+	_pids="$_pids $COLLECTOR_PID"
+}
+
+stop_collector() {
+	kill -TERM "$COLLECTOR_PID" 2>/dev/null
+	for _ in $(seq 150); do kill -0 "$COLLECTOR_PID" 2>/dev/null || break; sleep 0.1; done
+	wait "$COLLECTOR_PID" 2>/dev/null
+	COLLECTOR_RC=$?
+}

@@ -1,0 +1,186 @@
+/* Test driver for lib/rrdout.c, run by tests/integration/rrd.sh.
+ *
+ *   rrd_probe write DIR DAEMON NAME START   60 VM samples 10 s apart from
+ *                                           START (epoch s), then flush
+ *   rrd_probe new DIR DAEMON                only vm_rrd_new()
+ *   rrd_probe badnames DIR                  invalid names are refused
+ *   rrd_probe graph DIR DAEMON NAME START END PNG [DS]
+ *
+ * DAEMON "-" means none.  Exit status 0 on success, 1 with a message on
+ * stderr otherwise.
+ *
+ * Samples written by "write" (sample k at START + 10 k, k = 0..59):
+ *   cpu          5e9 ns per sample (0.5 cores); reset to 1e9 at k = 30
+ *   vcpu         2.5e9 ns per sample, vcpu_delay 1e8 ns per sample
+ *   disk_rd_bytes 10240 bytes per sample (1024 B/s)
+ *   net_rx_bytes  from 18446744000000000000 (above INT64_MAX), +1000
+ *   mem_rss 1048576 KiB, mem_max 2097152 KiB; every other meter absent
+ * After sample 10 it also sends an older and an equal timestamp with wild
+ * values, which must be skipped without error. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rrdout.h"
+#include "usage.h"
+#include "vtime.h"
+
+#define BIT(i) (UINT64_C(1) << (i))
+
+/* Sanitizer hooks (unused without -fsanitize).  rrd_graph_v() of librrd
+ * 1.7.2 leaks its font and text caches (pango, cairo, and fontconfig in a
+ * thread of pango's); only allocations made under it or in fontconfig,
+ * which vmeter never calls, are suppressed.  The full unwinder is needed to
+ * see rrd_graph_v through libraries built without frame pointers. */
+const char *__asan_default_options(void);
+const char *__lsan_default_options(void);
+const char *__lsan_default_suppressions(void);
+const char *__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0";
+}
+const char *__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:rrd_graph_v\nleak:libfontconfig.so\n";
+}
+
+static const char *daemon_arg(const char *s)
+{
+	return strcmp(s, "-") == 0 ? NULL : s;
+}
+
+static struct vm_rrd *open_rrd(const char *dir, const char *daemon)
+{
+	char err[512];
+	struct vm_rrd *rrd = vm_rrd_new(dir, daemon_arg(daemon), 10, err, sizeof err);
+	if (!rrd)
+		fprintf(stderr, "rrd_probe: %s\n", err);
+	return rrd;
+}
+
+static int cmd_write(const char *dir, const char *daemon, const char *name, int64_t start)
+{
+	const struct vm_meter_set *set = vm_usage_vm_meters();
+	struct vm_rrd *rrd = open_rrd(dir, daemon);
+	int ret = 1;
+	if (!rrd)
+		return 1;
+
+	uint64_t have = BIT(VM_M_CPU_NS) | BIT(VM_M_VCPU_NS) | BIT(VM_M_VCPU_DELAY_NS) | BIT(VM_M_DISK_RD_BYTES) |
+	                BIT(VM_M_NET_RX_BYTES) | BIT(VM_M_RSS_KIB) | BIT(VM_M_MEM_MAX_KIB);
+	uint64_t v[VM_USAGE_MAX_METERS] = {0};
+	for (int k = 0; k < 60; k++) {
+		int64_t t_s = start + 10 * k;
+		v[VM_M_CPU_NS] = k < 30 ? (uint64_t)k * 5000000000u : 1000000000u + (uint64_t)(k - 30) * 5000000000u;
+		v[VM_M_VCPU_NS] = (uint64_t)k * 2500000000u;
+		v[VM_M_VCPU_DELAY_NS] = (uint64_t)k * 100000000u;
+		v[VM_M_DISK_RD_BYTES] = (uint64_t)k * 10240u;
+		v[VM_M_NET_RX_BYTES] = UINT64_C(18446744000000000000) + (uint64_t)k * 1000u;
+		v[VM_M_RSS_KIB] = 1048576;
+		v[VM_M_MEM_MAX_KIB] = 2097152;
+		/* A sub-second part: the file gets whole seconds. */
+		if (vm_rrd_update(rrd, name, set, t_s * VM_NS_PER_SEC + 300000000, have, v) < 0) {
+			fprintf(stderr, "rrd_probe: update %d failed\n", k);
+			goto out;
+		}
+		if (k == 10) {
+			uint64_t wild[VM_USAGE_MAX_METERS];
+			for (size_t i = 0; i < VM_USAGE_MAX_METERS; i++)
+				wild[i] = UINT64_C(1) << 62;
+			if (vm_rrd_update(rrd, name, set, (t_s - 5) * VM_NS_PER_SEC, have, wild) < 0 ||
+			    vm_rrd_update(rrd, name, set, t_s * VM_NS_PER_SEC + 900000000, have, wild) < 0) {
+				fprintf(stderr, "rrd_probe: old sample not skipped\n");
+				goto out;
+			}
+		}
+	}
+	if (vm_rrd_flush_all(rrd) < 0) {
+		fprintf(stderr, "rrd_probe: flush failed\n");
+		goto out;
+	}
+	ret = 0;
+out:
+	vm_rrd_free(rrd);
+	return ret;
+}
+
+static int cmd_badnames(const char *dir)
+{
+	static const char *const bad[] = {"", ".hidden", "..", "a/b", "../etc/x", "a b", "a:b", "vm-\xc3\xa9", "x\n"};
+	const struct vm_meter_set *set = vm_usage_vm_meters();
+	uint64_t v[VM_USAGE_MAX_METERS] = {0};
+	struct vm_rrd *rrd = open_rrd(dir, "-");
+	int ret = 0;
+	if (!rrd)
+		return 1;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char *p = vm_rrd_path(rrd, bad[i]);
+		if (p || vm_rrd_update(rrd, bad[i], set, 1700000000 * VM_NS_PER_SEC, 0, v) == 0) {
+			fprintf(stderr, "rrd_probe: name '%s' accepted\n", bad[i]);
+			ret = 1;
+		}
+		free(p);
+	}
+	char longname[202];
+	memset(longname, 'a', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0'; /* 201 characters */
+	if (vm_rrd_update(rrd, longname, set, 1700000000 * VM_NS_PER_SEC, 0, v) == 0) {
+		fprintf(stderr, "rrd_probe: 201-character name accepted\n");
+		ret = 1;
+	}
+	longname[200] = '\0';
+	char *p = vm_rrd_path(rrd, longname);
+	if (!p) {
+		fprintf(stderr, "rrd_probe: 200-character name refused\n");
+		ret = 1;
+	}
+	free(p);
+	p = vm_rrd_path(rrd, "host-node1.example_B-2");
+	if (!p) {
+		fprintf(stderr, "rrd_probe: valid name refused\n");
+		ret = 1;
+	}
+	free(p);
+	vm_rrd_free(rrd);
+	return ret;
+}
+
+static int cmd_graph(char **argv, int argc)
+{
+	struct vm_rrd *rrd = open_rrd(argv[2], argv[3]);
+	char err[1024];
+	if (!rrd)
+		return 1;
+	int rc = vm_rrd_graph(rrd, argv[4], vm_usage_vm_meters(), argc > 8 ? argv[8] : NULL, strtoll(argv[5], NULL, 10),
+	                      strtoll(argv[6], NULL, 10), argv[7], err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "rrd_probe: %s\n", err);
+	vm_rrd_free(rrd);
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	vm_log_open("rrd_probe", false);
+	if (argc == 6 && strcmp(argv[1], "write") == 0)
+		return cmd_write(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10));
+	if (argc == 4 && strcmp(argv[1], "new") == 0) {
+		struct vm_rrd *rrd = open_rrd(argv[2], argv[3]);
+		vm_rrd_free(rrd);
+		return rrd ? 0 : 1;
+	}
+	if (argc == 3 && strcmp(argv[1], "badnames") == 0)
+		return cmd_badnames(argv[2]);
+	if ((argc == 8 || argc == 9) && strcmp(argv[1], "graph") == 0)
+		return cmd_graph(argv, argc);
+	fprintf(stderr, "usage: rrd_probe write|new|badnames|graph ...\n");
+	return 2;
+}
