@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,8 @@ int main(int argc, char **argv)
 	if (!c.rrd)
 		vm_fatal("%s", err);
 
+	/* libxml2's global state must be set up before threads exist. */
+	xmlInitParser();
 	evthread_use_pthreads();
 	c.base = event_base_new();
 	if (!c.base)

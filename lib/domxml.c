@@ -54,9 +54,10 @@ static void collect_error(void *data, xmlErrorPtr e)
 	if (!ctxt || !e || e->level < XML_ERR_ERROR)
 		return;
 	c = ctxt->_private;
-	/* A fatal error explains a failed parse better than an earlier
-	 * recoverable one (an undeclared namespace prefix, say). */
-	if (!c || c->level == XML_ERR_FATAL || (c->level && e->level != XML_ERR_FATAL))
+	/* Keep the first error unless a fatal one follows: that explains a
+	 * failed parse better than a recoverable one before it (an
+	 * undeclared namespace prefix, say). */
+	if (!c || c->level == XML_ERR_FATAL || (c->level != XML_ERR_NONE && e->level != XML_ERR_FATAL))
 		return;
 	c->level = e->level;
 	c->line = e->line;
@@ -71,7 +72,7 @@ static void collect_error(void *data, xmlErrorPtr e)
  * reporting. */
 static xmlDocPtr read_doc(const char *xml, size_t len, struct report *r)
 {
-	struct xml_complaint complaint = { 0 };
+	struct xml_complaint complaint = {0};
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 
@@ -311,7 +312,7 @@ static int parse_id(const xmlNode *root, int *id, struct report *r)
 
 static int parse_disk(const xmlNode *n, struct vm_disk *d, size_t idx, struct report *r)
 {
-	static const char *const sources[] = { "file", "dev", "volume", "name", "pool" };
+	static const char *const sources[] = {"file", "dev", "volume", "name", "pool"};
 	bool have_target = false, have_source = false;
 	char ctx[32];
 
@@ -346,7 +347,7 @@ static int parse_nic(const xmlNode *n, struct vm_nic *nic, size_t idx, struct re
 	/* A running type='network' interface also names the bridge behind
 	 * the network; the network comes first so the inventory does not
 	 * change when the guest starts. */
-	static const char *const sources[] = { "network", "bridge", "dev" };
+	static const char *const sources[] = {"network", "bridge", "dev"};
 	bool have_mac = false, have_target = false, have_source = false, have_model = false;
 	char ctx[32];
 
@@ -521,11 +522,11 @@ static void metadata_read(const xmlNode *metadata, struct vm_inventory *inv, str
 
 /* ---------------------------------------------------------------- API */
 
-int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char *err, size_t errsize,
-		    char *owner_err, size_t owner_errsize)
+int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char *err, size_t errsize, char *owner_err,
+                    size_t owner_errsize)
 {
-	struct report r = { err, errsize, "domain xml" };
-	struct report ro = { owner_err, owner_errsize, "owner metadata" };
+	struct report r = {err, errsize, "domain xml"};
+	struct report ro = {owner_err, owner_errsize, "owner metadata"};
 	const xmlNode *name = NULL, *uuid = NULL, *memory = NULL, *current = NULL, *vcpu = NULL;
 	const xmlNode *root, *metadata = NULL, *devices = NULL;
 	xmlDocPtr doc;
@@ -542,8 +543,11 @@ int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char 
 		return -1;
 	root = xmlDocGetRootElement(doc);
 	if (!is_elem(root, "domain")) {
-		fail(&r, "root element is <%s>%s%s%s, expected <domain>", (const char *)root->name,
-		     root->ns ? " in namespace '" : "", root->ns ? (const char *)root->ns->href : "", root->ns ? "'" : "");
+		if (root->ns && root->ns->href)
+			fail(&r, "root element is <%s> in namespace '%s', expected <domain>", (const char *)root->name,
+			     (const char *)root->ns->href);
+		else
+			fail(&r, "root element is <%s>, expected <domain>", (const char *)root->name);
 		goto out;
 	}
 	if (parse_id(root, &inv->id, &r) < 0)
@@ -604,7 +608,7 @@ out:
 
 int vm_owner_parse(const char *xml, size_t len, struct vm_owner *owner, char *err, size_t errsize)
 {
-	struct report r = { err, errsize, "owner metadata" };
+	struct report r = {err, errsize, "owner metadata"};
 	const xmlNode *root;
 	xmlDocPtr doc;
 	int ret = -1;

@@ -61,8 +61,8 @@ static struct result *parse_buf(const char *xml, size_t len)
 	struct result *res = vm_xcalloc(1, sizeof(*res));
 	char *copy = dup_exact(xml, len);
 
-	res->ret = vm_domxml_parse(copy, len, &res->inv, res->err, sizeof(res->err), res->owner_err,
-				   sizeof(res->owner_err));
+	res->ret =
+	    vm_domxml_parse(copy, len, &res->inv, res->err, sizeof(res->err), res->owner_err, sizeof(res->owner_err));
 	free(copy);
 	return res;
 }
@@ -78,8 +78,8 @@ static struct result *parse_file(const char *name)
 	size_t len;
 	char *xml = read_data(name, &len);
 
-	res->ret = vm_domxml_parse(xml, len, &res->inv, res->err, sizeof(res->err), res->owner_err,
-				   sizeof(res->owner_err));
+	res->ret =
+	    vm_domxml_parse(xml, len, &res->inv, res->err, sizeof(res->err), res->owner_err, sizeof(res->owner_err));
 	free(xml);
 	return res;
 }
@@ -301,30 +301,30 @@ struct unit_case {
 };
 
 static const struct unit_case unit_cases[] = {
-	{ NULL, "1048576", 1048576 },
-	{ "b", "1048576", 1024 },
-	{ "bytes", "1048576", 1024 },
-	{ "byte", "2048", 2 },
-	{ "b", "1", 1 }, /* rounded up, as libvirt does */
-	{ "b", "1025", 2 },
-	{ "b", "0", 0 },
-	{ "KB", "1024", 1000 },
-	{ "k", "1024", 1024 },
-	{ "KiB", "1024", 1024 },
-	{ "MB", "1", 977 },
-	{ "M", "1", 1024 },
-	{ "MiB", "512", 512 * 1024 },
-	{ "GB", "1", 976563 },
-	{ "G", "2", 2 * 1024 * 1024 },
-	{ "GiB", "4", 4 * 1024 * 1024 },
-	{ "TB", "1", 976562500 },
-	{ "T", "1", 1024ull * 1024 * 1024 },
-	{ "TiB", "2", 2048ull * 1024 * 1024 },
-	{ "gib", "1", 1024 * 1024 }, /* libvirt ignores case */
-	{ "PiB", "1", 1024ull * 1024 * 1024 * 1024 },
-	{ "EiB", "15", 15ull << 50 },
-	{ "KiB", " 64\n", 64 },
-	{ NULL, "18014398509481983", 18014398509481983ull }, /* largest KiB count that fits in bytes */
+    {NULL, "1048576", 1048576},
+    {"b", "1048576", 1024},
+    {"bytes", "1048576", 1024},
+    {"byte", "2048", 2},
+    {"b", "1", 1}, /* rounded up, as libvirt does */
+    {"b", "1025", 2},
+    {"b", "0", 0},
+    {"KB", "1024", 1000},
+    {"k", "1024", 1024},
+    {"KiB", "1024", 1024},
+    {"MB", "1", 977},
+    {"M", "1", 1024},
+    {"MiB", "512", 512 * 1024},
+    {"GB", "1", 976563},
+    {"G", "2", 2 * 1024 * 1024},
+    {"GiB", "4", 4 * 1024 * 1024},
+    {"TB", "1", 976562500},
+    {"T", "1", 1024ull * 1024 * 1024},
+    {"TiB", "2", 2048ull * 1024 * 1024},
+    {"gib", "1", 1024 * 1024}, /* libvirt ignores case */
+    {"PiB", "1", 1024ull * 1024 * 1024 * 1024},
+    {"EiB", "15", 15ull << 50},
+    {"KiB", " 64\n", 64},
+    {NULL, "18014398509481983", 18014398509481983ull}, /* largest KiB count that fits in bytes */
 };
 
 static void test_units(void **state)
@@ -337,15 +337,15 @@ static void test_units(void **state)
 		if (c->unit)
 			snprintf(attr, sizeof(attr), " unit='%s'", c->unit);
 		snprintf(xml, sizeof(xml),
-			 "<domain><name>u</name><uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid>"
-			 "<memory%s>%s</memory><currentMemory%s>%s</currentMemory></domain>",
-			 attr, c->value, attr, c->value);
+		         "<domain><name>u</name><uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid>"
+		         "<memory%s>%s</memory><currentMemory%s>%s</currentMemory></domain>",
+		         attr, c->value, attr, c->value);
 		res = parse_str(xml);
 		if (res->ret != 0)
 			fail_msg("unit '%s' value '%s': %s", c->unit ? c->unit : "", c->value, res->err);
 		if (res->inv.memory_kib != c->kib || res->inv.current_memory_kib != c->kib)
 			fail_msg("unit '%s' value '%s': got %ju KiB, want %ju", c->unit ? c->unit : "", c->value,
-				 (uintmax_t)res->inv.memory_kib, (uintmax_t)c->kib);
+			         (uintmax_t)res->inv.memory_kib, (uintmax_t)c->kib);
 		free(res);
 	}
 }
@@ -355,14 +355,14 @@ static const struct {
 	const char *body;
 	const char *err;
 } value_cases[] = {
-	{ "<memory></memory>", "domain xml: bad <memory> value ''" },
-	{ "<memory>18446744073709551616</memory>", "domain xml: bad <memory> value '18446744073709551616'" },
-	{ "<memory>18014398509481984</memory>", "domain xml: <memory> value 18014398509481984 KiB is too large" },
-	{ "<memory unit='kx'>1</memory>", "domain xml: <memory> has unknown unit 'kx'" },
-	{ "<memory unit='q'>1</memory>", "domain xml: <memory> has unknown unit 'q'" },
-	{ "<vcpu>4294967296</vcpu>", "domain xml: bad <vcpu> value '4294967296'" },
-	{ "<vcpu current='-1'>2</vcpu>", "domain xml: bad <vcpu current> value '-1'" },
-	{ "<vcpu> </vcpu>", "domain xml: bad <vcpu> value ''" },
+    {"<memory></memory>", "domain xml: bad <memory> value ''"},
+    {"<memory>18446744073709551616</memory>", "domain xml: bad <memory> value '18446744073709551616'"},
+    {"<memory>18014398509481984</memory>", "domain xml: <memory> value 18014398509481984 KiB is too large"},
+    {"<memory unit='kx'>1</memory>", "domain xml: <memory> has unknown unit 'kx'"},
+    {"<memory unit='q'>1</memory>", "domain xml: <memory> has unknown unit 'q'"},
+    {"<vcpu>4294967296</vcpu>", "domain xml: bad <vcpu> value '4294967296'"},
+    {"<vcpu current='-1'>2</vcpu>", "domain xml: bad <vcpu current> value '-1'"},
+    {"<vcpu> </vcpu>", "domain xml: bad <vcpu> value ''"},
 };
 
 static void test_bad_values(void **state)
@@ -383,15 +383,16 @@ static void test_bad_values(void **state)
 static void test_uuid_forms(void **state)
 {
 	static const char *const bad[] = {
-		"5b8e2f0a1-c3d-4e5f-8a9b-0c1d2e3f4a5b", /* dash out of place */
-		"5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5",
-		"",
-		"{5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a}",
+	    "5b8e2f0a1-c3d-4e5f-8a9b-0c1d2e3f4a5b", /* dash out of place */
+	    "5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5",
+	    "",
+	    "{5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a}",
 	};
 	char xml[512];
 	struct result *res;
 
-	snprintf(xml, sizeof(xml), "<domain><name>u</name><uuid>\n  5B8E2F0A-1c3d-4E5F-8a9b-0C1D2E3F4A5B\n</uuid></domain>");
+	snprintf(xml, sizeof(xml),
+	         "<domain><name>u</name><uuid>\n  5B8E2F0A-1c3d-4E5F-8a9b-0C1D2E3F4A5B\n</uuid></domain>");
 	res = parse_str(xml);
 	assert_parsed(res);
 	assert_string_equal(res->inv.uuid, "5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b");
@@ -413,7 +414,7 @@ static void test_uuid_forms(void **state)
 static void test_libxml_messages(void **state)
 {
 	static const char warn[] = "<?xml version='1.1'?><domain xmlns:x='relative'><name>w</name>"
-				   "<uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid></domain>";
+	                           "<uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid></domain>";
 	static const char undeclared[] = "<domain><x:name>w</x:name><uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid>";
 	struct result *res = parse_str(warn);
 
@@ -435,38 +436,38 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "bad/not-xml.xml", "domain xml: line 1: Start tag expected, '<' not found" },
-	{ "bad/unclosed.xml", "domain xml: line 4: *" },
-	{ "bad/doctype.xml", "domain xml: document type declarations are not allowed" },
-	{ "bad/billion-laughs.xml", "domain xml: *" },
-	{ "bad/external-entity.xml", "domain xml: document type declarations are not allowed" },
-	{ "bad/wrong-root.xml", "domain xml: root element is <network>, expected <domain>" },
-	{ "bad/namespaced-root.xml",
-	  "domain xml: root element is <domain> in namespace 'urn:example:not-libvirt', expected <domain>" },
-	{ "bad/bad-id.xml", "domain xml: bad domain id 'seven'" },
-	{ "bad/no-name.xml", "domain xml: no <name>" },
-	{ "bad/long-name.xml", "domain xml: <name> is longer than 255 bytes" },
-	{ "bad/no-uuid.xml", "domain xml: no <uuid>" },
-	{ "bad/bad-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5g'" },
-	{ "bad/short-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a1c3d4e5f8a9b0c1d2e3f4a5b'" },
-	{ "bad/long-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b-5b'" },
-	{ "bad/bad-memory.xml", "domain xml: bad <memory> value 'lots'" },
-	{ "bad/bad-current-memory.xml", "domain xml: bad <currentMemory> value '-1'" },
-	{ "bad/bad-unit.xml", "domain xml: <memory> has unknown unit 'parsecs'" },
-	{ "bad/long-unit.xml", "domain xml: <memory unit> is longer than 15 bytes" },
-	{ "bad/memory-overflow.xml", "domain xml: <memory> value 16 EiB is too large" },
-	{ "bad/bad-vcpu.xml", "domain xml: bad <vcpu> value '4x'" },
-	{ "bad/bad-vcpu-current.xml", "domain xml: bad <vcpu current> value 'two'" },
-	{ "bad/vcpu-current-above-max.xml", "domain xml: <vcpu current> 8 exceeds the maximum 4" },
-	{ "bad/long-disk-target.xml", "domain xml: disk 2: <target dev> is longer than 31 bytes" },
-	{ "bad/long-disk-bus.xml", "domain xml: disk 1: <target bus> is longer than 15 bytes" },
-	{ "bad/long-disk-device.xml", "domain xml: disk 1: <disk device> is longer than 15 bytes" },
-	{ "bad/long-disk-source.xml", "domain xml: disk 1: <source file> is longer than 255 bytes" },
-	{ "bad/long-nic-mac.xml", "domain xml: interface 1: <mac address> is longer than 17 bytes" },
-	{ "bad/long-nic-type.xml", "domain xml: interface 1: <interface type> is longer than 15 bytes" },
-	{ "bad/long-nic-source.xml", "domain xml: interface 1: <source bridge> is longer than 63 bytes" },
-	{ "bad/long-nic-target.xml", "domain xml: interface 1: <target dev> is longer than 63 bytes" },
-	{ "bad/long-nic-model.xml", "domain xml: interface 2: <model type> is longer than 31 bytes" },
+    {"bad/not-xml.xml", "domain xml: line 1: Start tag expected, '<' not found"},
+    {"bad/unclosed.xml", "domain xml: line 4: *"},
+    {"bad/doctype.xml", "domain xml: document type declarations are not allowed"},
+    {"bad/billion-laughs.xml", "domain xml: *"},
+    {"bad/external-entity.xml", "domain xml: document type declarations are not allowed"},
+    {"bad/wrong-root.xml", "domain xml: root element is <network>, expected <domain>"},
+    {"bad/namespaced-root.xml",
+     "domain xml: root element is <domain> in namespace 'urn:example:not-libvirt', expected <domain>"},
+    {"bad/bad-id.xml", "domain xml: bad domain id 'seven'"},
+    {"bad/no-name.xml", "domain xml: no <name>"},
+    {"bad/long-name.xml", "domain xml: <name> is longer than 255 bytes"},
+    {"bad/no-uuid.xml", "domain xml: no <uuid>"},
+    {"bad/bad-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5g'"},
+    {"bad/short-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a1c3d4e5f8a9b0c1d2e3f4a5b'"},
+    {"bad/long-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b-5b'"},
+    {"bad/bad-memory.xml", "domain xml: bad <memory> value 'lots'"},
+    {"bad/bad-current-memory.xml", "domain xml: bad <currentMemory> value '-1'"},
+    {"bad/bad-unit.xml", "domain xml: <memory> has unknown unit 'parsecs'"},
+    {"bad/long-unit.xml", "domain xml: <memory unit> is longer than 15 bytes"},
+    {"bad/memory-overflow.xml", "domain xml: <memory> value 16 EiB is too large"},
+    {"bad/bad-vcpu.xml", "domain xml: bad <vcpu> value '4x'"},
+    {"bad/bad-vcpu-current.xml", "domain xml: bad <vcpu current> value 'two'"},
+    {"bad/vcpu-current-above-max.xml", "domain xml: <vcpu current> 8 exceeds the maximum 4"},
+    {"bad/long-disk-target.xml", "domain xml: disk 2: <target dev> is longer than 31 bytes"},
+    {"bad/long-disk-bus.xml", "domain xml: disk 1: <target bus> is longer than 15 bytes"},
+    {"bad/long-disk-device.xml", "domain xml: disk 1: <disk device> is longer than 15 bytes"},
+    {"bad/long-disk-source.xml", "domain xml: disk 1: <source file> is longer than 255 bytes"},
+    {"bad/long-nic-mac.xml", "domain xml: interface 1: <mac address> is longer than 17 bytes"},
+    {"bad/long-nic-type.xml", "domain xml: interface 1: <interface type> is longer than 15 bytes"},
+    {"bad/long-nic-source.xml", "domain xml: interface 1: <source bridge> is longer than 63 bytes"},
+    {"bad/long-nic-target.xml", "domain xml: interface 1: <target dev> is longer than 63 bytes"},
+    {"bad/long-nic-model.xml", "domain xml: interface 2: <model type> is longer than 31 bytes"},
 };
 
 static void test_bad_file(void **state)
@@ -481,24 +482,24 @@ static void test_bad_file(void **state)
 }
 
 static const struct bad_case owner_bad_cases[] = {
-	{ "owner-bad/no-tenant.xml", "owner metadata: no <tenant>" },
-	{ "owner-bad/empty-tenant.xml", "owner metadata: empty <tenant>" },
-	{ "owner-bad/long-tenant.xml", "owner metadata: <tenant> is longer than 63 bytes" },
-	{ "owner-bad/long-project.xml", "owner metadata: <project> is longer than 63 bytes" },
-	{ "owner-bad/long-cost-centre.xml", "owner metadata: <cost-centre> is longer than 63 bytes" },
-	{ "owner-bad/control-char.xml", "owner metadata: <project> contains a control character" },
-	{ "owner-bad/c1-control-char.xml", "owner metadata: <tag> contains a control character" },
-	{ "owner-bad/duplicate-tenant.xml", "owner metadata: duplicate <tenant>" },
-	{ "owner-bad/duplicate-project.xml", "owner metadata: duplicate <project>" },
-	{ "owner-bad/duplicate-cost-centre.xml", "owner metadata: duplicate <cost-centre>" },
-	{ "owner-bad/unknown-element.xml", "owner metadata: unknown element <department>" },
-	{ "owner-bad/unknown-unqualified.xml", "owner metadata: unknown element <department>" },
-	{ "owner-bad/tag-without-name.xml", "owner metadata: <tag> without a name" },
-	{ "owner-bad/tag-empty-name.xml", "owner metadata: <tag> without a name" },
-	{ "owner-bad/duplicate-tag.xml", "owner metadata: duplicate <tag name='env'>" },
-	{ "owner-bad/long-tag-name.xml", "owner metadata: <tag name> is longer than 63 bytes" },
-	{ "owner-bad/long-tag-value.xml", "owner metadata: <tag> is longer than 255 bytes" },
-	{ "owner-bad/two-owners.xml", "owner metadata: more than one <owner> element" },
+    {"owner-bad/no-tenant.xml", "owner metadata: no <tenant>"},
+    {"owner-bad/empty-tenant.xml", "owner metadata: empty <tenant>"},
+    {"owner-bad/long-tenant.xml", "owner metadata: <tenant> is longer than 63 bytes"},
+    {"owner-bad/long-project.xml", "owner metadata: <project> is longer than 63 bytes"},
+    {"owner-bad/long-cost-centre.xml", "owner metadata: <cost-centre> is longer than 63 bytes"},
+    {"owner-bad/control-char.xml", "owner metadata: <project> contains a control character"},
+    {"owner-bad/c1-control-char.xml", "owner metadata: <tag> contains a control character"},
+    {"owner-bad/duplicate-tenant.xml", "owner metadata: duplicate <tenant>"},
+    {"owner-bad/duplicate-project.xml", "owner metadata: duplicate <project>"},
+    {"owner-bad/duplicate-cost-centre.xml", "owner metadata: duplicate <cost-centre>"},
+    {"owner-bad/unknown-element.xml", "owner metadata: unknown element <department>"},
+    {"owner-bad/unknown-unqualified.xml", "owner metadata: unknown element <department>"},
+    {"owner-bad/tag-without-name.xml", "owner metadata: <tag> without a name"},
+    {"owner-bad/tag-empty-name.xml", "owner metadata: <tag> without a name"},
+    {"owner-bad/duplicate-tag.xml", "owner metadata: duplicate <tag name='env'>"},
+    {"owner-bad/long-tag-name.xml", "owner metadata: <tag name> is longer than 63 bytes"},
+    {"owner-bad/long-tag-value.xml", "owner metadata: <tag> is longer than 255 bytes"},
+    {"owner-bad/two-owners.xml", "owner metadata: more than one <owner> element"},
 };
 
 /* Bad owner metadata does not fail the parse: the inventory is complete,
@@ -527,8 +528,12 @@ static char *many_devices(const char *item, int n, size_t *len)
 	char *xml = vm_xmalloc(cap);
 	size_t off = (size_t)snprintf(xml, cap, "%s<devices>", head);
 
+	/* The items are the fixed formats below, each with one int. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	for (int i = 0; i < n; i++)
 		off += (size_t)snprintf(xml + off, cap - off, item, i);
+#pragma GCC diagnostic pop
 	off += (size_t)snprintf(xml + off, cap - off, "</devices></domain>");
 	*len = off;
 	return xml;
@@ -630,8 +635,8 @@ static void test_oversized(void **state)
 	memset(xml, ' ', len);
 	memcpy(xml, head, sizeof(head) - 1);
 	memcpy(xml + len - 10, "</domain>", 9);
-	res->ret = vm_domxml_parse(xml, len, &res->inv, res->err, sizeof(res->err), res->owner_err,
-				   sizeof(res->owner_err));
+	res->ret =
+	    vm_domxml_parse(xml, len, &res->inv, res->err, sizeof(res->err), res->owner_err, sizeof(res->owner_err));
 	assert_int_equal(res->ret, -1);
 	assert_string_equal(res->err, "domain xml: input of 4194305 bytes exceeds the limit of 4194304 bytes");
 	assert_int_equal(vm_owner_parse(xml, len, &o, err, sizeof(err)), -1);
@@ -639,7 +644,7 @@ static void test_oversized(void **state)
 
 	/* and exactly at the limit it parses */
 	res->ret = vm_domxml_parse(xml, len - 1, &res->inv, res->err, sizeof(res->err), res->owner_err,
-				   sizeof(res->owner_err));
+	                           sizeof(res->owner_err));
 	assert_parsed(res);
 	assert_string_equal(res->inv.name, "many");
 	free(res);
@@ -834,25 +839,24 @@ struct owner_case {
 };
 
 static const struct owner_case owner_cases[] = {
-	{ "<owner><tenant>acme</tenant></owner>", NULL },
-	{ "<owner xmlns='" VM_OWNER_NS "'><tenant>acme</tenant></owner>", NULL },
-	{ "<v:owner xmlns:v='" VM_OWNER_NS "'><v:tenant>acme</v:tenant><v:tag name='a'>b</v:tag></v:owner>", NULL },
-	{ "<?xml version='1.0' encoding='UTF-8'?>\n<owner>\n<tenant>\tacme\t</tenant>\n</owner>\n", NULL },
-	{ "<owner><tenant><![CDATA[ac]]>me</tenant></owner>", NULL },
-	{ "<owner><tenant>a<!-- split -->cme</tenant></owner>", NULL },
-	{ "<owner><tenant>acme</tenant><x:y xmlns:x='urn:x'><tenant>no</tenant></x:y></owner>", NULL },
-	{ "<instance><tenant>acme</tenant></instance>",
-	  "owner metadata: root element is <instance>, expected <owner> in namespace " VM_OWNER_NS " or none" },
-	{ "<x:owner xmlns:x='urn:x'><x:tenant>acme</x:tenant></x:owner>",
-	  "owner metadata: root element is <owner>, expected <owner> in namespace " VM_OWNER_NS " or none" },
-	{ "<owner><tenant>acme</tenant>", "owner metadata: line 1: *" },
-	{ "", "owner metadata: empty input" },
-	{ "<!DOCTYPE owner><owner><tenant>acme</tenant></owner>",
-	  "owner metadata: document type declarations are not allowed" },
-	{ "<owner><tenant></tenant></owner>", "owner metadata: empty <tenant>" },
-	{ "<owner><tenant>acme</tenant><colour>red</colour></owner>", "owner metadata: unknown element <colour>" },
-	{ "<owner><tenant>acme</tenant><tag name='a'/><tag name='a'/></owner>",
-	  "owner metadata: duplicate <tag name='a'>" },
+    {"<owner><tenant>acme</tenant></owner>", NULL},
+    {"<owner xmlns='" VM_OWNER_NS "'><tenant>acme</tenant></owner>", NULL},
+    {"<v:owner xmlns:v='" VM_OWNER_NS "'><v:tenant>acme</v:tenant><v:tag name='a'>b</v:tag></v:owner>", NULL},
+    {"<?xml version='1.0' encoding='UTF-8'?>\n<owner>\n<tenant>\tacme\t</tenant>\n</owner>\n", NULL},
+    {"<owner><tenant><![CDATA[ac]]>me</tenant></owner>", NULL},
+    {"<owner><tenant>a<!-- split -->cme</tenant></owner>", NULL},
+    {"<owner><tenant>acme</tenant><x:y xmlns:x='urn:x'><tenant>no</tenant></x:y></owner>", NULL},
+    {"<instance><tenant>acme</tenant></instance>",
+     "owner metadata: root element is <instance>, expected <owner> in namespace " VM_OWNER_NS " or none"},
+    {"<x:owner xmlns:x='urn:x'><x:tenant>acme</x:tenant></x:owner>",
+     "owner metadata: root element is <owner>, expected <owner> in namespace " VM_OWNER_NS " or none"},
+    {"<owner><tenant>acme</tenant>", "owner metadata: line 1: *"},
+    {"", "owner metadata: empty input"},
+    {"<!DOCTYPE owner><owner><tenant>acme</tenant></owner>",
+     "owner metadata: document type declarations are not allowed"},
+    {"<owner><tenant></tenant></owner>", "owner metadata: empty <tenant>"},
+    {"<owner><tenant>acme</tenant><colour>red</colour></owner>", "owner metadata: unknown element <colour>"},
+    {"<owner><tenant>acme</tenant><tag name='a'/><tag name='a'/></owner>", "owner metadata: duplicate <tag name='a'>"},
 };
 
 static void test_owner_parse_cases(void **state)
@@ -887,7 +891,7 @@ static void test_owner_parse_cases(void **state)
 static void test_owner_latin1(void **state)
 {
 	static const char xml[] = "<?xml version='1.0' encoding='ISO-8859-1'?>"
-				  "<owner><tenant>\xd6kom</tenant><tag name='caf\xe9'>\xa9</tag></owner>";
+	                          "<owner><tenant>\xd6kom</tenant><tag name='caf\xe9'>\xa9</tag></owner>";
 	struct vm_owner *o = vm_xcalloc(1, sizeof(*o));
 	char err[256];
 
@@ -911,7 +915,7 @@ static void test_differs(void **state)
 		*b = *a;                                                                                               \
 		stmt;                                                                                                  \
 		if (!vm_inventory_differs(a, b) || !vm_inventory_differs(b, a))                                        \
-			fail_msg("no difference seen after %s", #stmt);                                               \
+			fail_msg("no difference seen after %s", #stmt);                                                \
 	} while (0)
 
 	assert_parsed(res);
@@ -968,31 +972,19 @@ static void test_differs(void **state)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_default_domain),
-		cmocka_unit_test(test_default_domain_with_owner),
-		cmocka_unit_test(test_qemu_full),
-		cmocka_unit_test(test_devices_variety),
-		cmocka_unit_test(test_owner_unqualified),
-		cmocka_unit_test(test_owner_default_ns),
-		cmocka_unit_test(test_owner_elsewhere),
-		cmocka_unit_test(test_units),
-		cmocka_unit_test(test_bad_values),
-		cmocka_unit_test(test_uuid_forms),
-		cmocka_unit_test(test_libxml_messages),
-		cmocka_unit_test(test_max_disks),
-		cmocka_unit_test(test_too_many_disks),
-		cmocka_unit_test(test_max_nics),
-		cmocka_unit_test(test_too_many_nics),
-		cmocka_unit_test(test_max_tags),
-		cmocka_unit_test(test_oversized),
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_error_buffers),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_owner_parse_virsh),
-		cmocka_unit_test(test_owner_parse_cases),
-		cmocka_unit_test(test_owner_latin1),
-		cmocka_unit_test(test_differs),
+	    cmocka_unit_test(test_default_domain),    cmocka_unit_test(test_default_domain_with_owner),
+	    cmocka_unit_test(test_qemu_full),         cmocka_unit_test(test_devices_variety),
+	    cmocka_unit_test(test_owner_unqualified), cmocka_unit_test(test_owner_default_ns),
+	    cmocka_unit_test(test_owner_elsewhere),   cmocka_unit_test(test_units),
+	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_uuid_forms),
+	    cmocka_unit_test(test_libxml_messages),   cmocka_unit_test(test_max_disks),
+	    cmocka_unit_test(test_too_many_disks),    cmocka_unit_test(test_max_nics),
+	    cmocka_unit_test(test_too_many_nics),     cmocka_unit_test(test_max_tags),
+	    cmocka_unit_test(test_oversized),         cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_error_buffers),     cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_garbage),           cmocka_unit_test(test_owner_parse_virsh),
+	    cmocka_unit_test(test_owner_parse_cases), cmocka_unit_test(test_owner_latin1),
+	    cmocka_unit_test(test_differs),
 	};
 	/* one named test per data file, so TAP output names the file */
 	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + N_BAD + N_OWNER_BAD];
@@ -1001,9 +993,9 @@ int main(void)
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		tests[n++] = fixed[i];
 	for (size_t i = 0; i < N_BAD; i++)
-		tests[n++] = (struct CMUnitTest){ bad_cases[i].file, test_bad_file, NULL, NULL, (void *)&bad_cases[i] };
+		tests[n++] = (struct CMUnitTest){bad_cases[i].file, test_bad_file, NULL, NULL, (void *)&bad_cases[i]};
 	for (size_t i = 0; i < N_OWNER_BAD; i++)
-		tests[n++] = (struct CMUnitTest){ owner_bad_cases[i].file, test_owner_bad_file, NULL, NULL,
-						  (void *)&owner_bad_cases[i] };
+		tests[n++] = (struct CMUnitTest){owner_bad_cases[i].file, test_owner_bad_file, NULL, NULL,
+		                                 (void *)&owner_bad_cases[i]};
 	return _cmocka_run_group_tests("domxml", tests, n, NULL, NULL);
 }
