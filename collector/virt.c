@@ -126,6 +126,8 @@ void col_virt_set_uri(struct col_virt *v, const char *uri)
 
 const char *col_virt_uri(const struct col_virt *v) { return v->uri; }
 
+size_t col_virt_unknown_fields(const struct col_virt *v) { return v->n_unknown; }
+
 static void queue_event(struct col_virt *v, virDomainPtr dom, enum col_event_kind kind, const char *detail)
 {
 	struct col_event ev = {.t_ns = vm_now_ns(), .kind = kind};
@@ -453,7 +455,7 @@ static void dev_set(struct col_dev_sample *devs, size_t *n, unsigned idx, const 
 		*known = true;
 }
 
-static void parse_record(struct col_virt *v, const virDomainStatsRecord *rec, struct col_vm_sample *s)
+void col_virt_parse_record(struct col_virt *v, const virDomainStatsRecord *rec, struct col_vm_sample *s)
 {
 	uint64_t vcpu_time = 0, vcpu_delay = 0, vcpu_wait = 0;
 	bool have_time = false, have_delay = false, have_wait = false;
@@ -665,7 +667,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		snprintf(s->name, sizeof s->name, "%s", virDomainGetName(dom) ? virDomainGetName(dom) : "");
 		s->id = (int)virDomainGetID(dom);
 		s->t_ns = t0 + (t1 - t0) / 2;
-		parse_record(v, recs[i], s);
+		col_virt_parse_record(v, recs[i], s);
 		if (missing) {
 			const struct col_devices *d = devices(s->uuid, arg);
 			int64_t f0 = vm_now_ns();

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libvirt/libvirt.h>
+
 #include "domxml.h"
 
 #define COL_MAX_DEV 64
@@ -129,7 +131,16 @@ int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb dev
 /* Samples the host.  Returns 0 or -1. */
 int col_virt_host(struct col_virt *v, struct col_host_sample *out);
 
-/* libvirt's hostname of the connection's host ("" if unknown). */
+/* The configured URI. */
 const char *col_virt_uri(const struct col_virt *v);
+
+/* Adds the fields of one bulk-stats record to *s (uuid, name, id and time
+ * are the caller's).  Per-vCPU times are summed; disks and interfaces are
+ * filled by index.  A field vmeter does not know is logged once per
+ * process (forward compatibility: new libvirt versions add fields) and
+ * otherwise ignored. */
+void col_virt_parse_record(struct col_virt *v, const virDomainStatsRecord *rec, struct col_vm_sample *s);
+/* How many distinct unknown field names were seen (and logged). */
+size_t col_virt_unknown_fields(const struct col_virt *v);
 
 #endif

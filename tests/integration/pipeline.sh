@@ -5,7 +5,7 @@
 # with the wall clock (cpu.time: 1 core; interface rx: 100000 bytes/s;
 # each disk read: 50000 bytes/s), which gives exact expectations.
 . "$(dirname "$0")/../lib.sh"
-plan 39
+plan 42
 
 start_postgres
 start_rrdcached
@@ -41,7 +41,12 @@ sleep 13
 virsh_t destroy db1 >/dev/null
 sleep 4
 virsh_t start db1 >/dev/null
-sleep 4
+sleep 1
+# --- an owner change takes effect when libvirt says it happened
+t_meta=$(date +%s.%N)
+virsh_t metadata web1 http://vmeter.org/xmlns/owner/1.0 --key vmeter \
+	--set '<owner><tenant>acme</tenant><project>checkout</project></owner>' >/dev/null
+sleep 3
 stop_collector
 t_end=$(date +%s.%N)
 is "$COLLECTOR_RC" 0 "collector exits cleanly on SIGTERM"
@@ -103,7 +108,7 @@ is "$vmsrun" 3 "host sees three running VMs"
 
 # --- inventory and owners
 inv=$(q "SELECT name || ':' || tenant || ':' || project || ':' || owner_source FROM vm_inventory ORDER BY name, valid_from" | sort -u | tr '\n' ' ')
-is "$inv" "build-7:ci:builds:config db1:globex:billing:metadata idle-off:::none web1:acme:shop:metadata " \
+is "$inv" "build-7:ci:builds:config db1:globex:billing:metadata idle-off:::none web1:acme:checkout:metadata web1:acme:shop:metadata " \
 	"owners from metadata, from a config rule, or none"
 tags=$(q "SELECT tags->>'env' FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1' LIMIT 1")
 is "$tags" prod "free tags recorded"
@@ -111,8 +116,13 @@ disks=$(q "SELECT jsonb_array_length(disks) || ':' || (disks->1->>'target') || '
 is "$disks" "2:vdb:1:52:54:00:00:02:01" "disks and NICs recorded"
 cap_known=$(q "SELECT (disks->0->>'capacity')::bigint > 0 FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_db1' ORDER BY valid_from LIMIT 1")
 is "$cap_known" t "disk capacity recorded from the first inventory on"
-ninv=$(q "SELECT count(*) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1'")
-is "$ninv" 1 "an unchanged VM has one inventory row despite re-lists"
+ninv=$(q "SELECT count(*) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_db1'")
+is "$ninv" 1 "an unchanged VM has one inventory row despite re-lists and a restart"
+chg=$(q "SELECT project || ' ' || round(extract(epoch FROM valid_from) - $t_meta, 1) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1' ORDER BY valid_from DESC LIMIT 1")
+is "${chg%% *}" checkout "an owner change is recorded as a new inventory row"
+within "${chg#* }" -0.2 1.5 "with the time the change took effect (event time - change time: ${chg#* } s)"
+n=$(q "SELECT count(*) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1'")
+is "$n" 2 "web1 has exactly its two owner states in history"
 
 # --- logs
 log=$T/collector.log
