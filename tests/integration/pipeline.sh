@@ -30,6 +30,7 @@ FAKE_LIB=$(ls /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 2>/dev/null | 
 now=$(date +%s)
 start=$(( (now / 60 + 1) * 60 - 8 ))
 if [ -n "$FAKE_LIB" ]; then
+	launch=$(date +%s.%N)
 	start_collector "$T/vmeter.conf" LD_PRELOAD="$FAKE_LIB" FAKETIME="@$(date -u -d "@$start" '+%Y-%m-%d %H:%M:%S')" \
 		FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1
 else
@@ -118,7 +119,9 @@ cap_known=$(q "SELECT (disks->0->>'capacity')::bigint > 0 FROM vm_inventory i JO
 is "$cap_known" t "disk capacity recorded from the first inventory on"
 ninv=$(q "SELECT count(*) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_db1'")
 is "$ninv" 1 "an unchanged VM has one inventory row despite re-lists and a restart"
-chg=$(q "SELECT project || ' ' || round(extract(epoch FROM valid_from) - $t_meta, 1) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1' ORDER BY valid_from DESC LIMIT 1")
+# The collector's clock is faked: it started at $start when real time was $launch.
+fake_meta=$(awk -v s="$start" -v l="$launch" -v m="$t_meta" 'BEGIN { printf "%.3f", s + (m - l) }')
+chg=$(q "SELECT project || ' ' || round(extract(epoch FROM valid_from) - $fake_meta, 1) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1' ORDER BY valid_from DESC LIMIT 1")
 is "${chg%% *}" checkout "an owner change is recorded as a new inventory row"
 within "${chg#* }" -0.2 1.5 "with the time the change took effect (event time - change time: ${chg#* } s)"
 n=$(q "SELECT count(*) FROM vm_inventory i JOIN vm USING (vm_id) WHERE uuid = '$uuid_web1'")
