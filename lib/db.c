@@ -15,14 +15,24 @@
 #include "vtime.h"
 #include "xalloc.h"
 
+struct vm_id {
+	char uuid[37];
+	long id;
+};
+
 struct vm_db {
 	PGconn *conn;
 	char err[512];
+	char sqlstate[6]; /* of the last failed statement */
 	int staged; /* temporary staging tables exist on this connection */
+	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
+	size_t n_ids, cap_ids;
 };
 
 static void set_err(struct vm_db *db, const char *what, const PGresult *res)
 {
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
 	if (!msg || !*msg)
 		msg = PQerrorMessage(db->conn);
@@ -56,6 +66,7 @@ void vm_db_close(struct vm_db *db)
 	if (!db)
 		return;
 	PQfinish(db->conn);
+	free(db->ids);
 	free(db);
 }
 
@@ -286,26 +297,51 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 	}
 }
 
-static void copy_row(struct buf *b, const struct vm_db_usage *u)
+/* Appends "\t<decimal>": rows have ~50 numbers each, and printf-style
+ * formatting of each was the client's largest cost in the ingest bench. */
+static void buf_num(struct buf *b, uint64_t v)
 {
-	const struct vm_usage_row *r = &u->row;
+	if (v > INT64_MAX)
+		v = INT64_MAX; /* bigint columns */
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (b->cap - b->len < n + 2) {
+		b->cap = b->cap * 2 + n + 2;
+		b->p = vm_xrealloc(b->p, b->cap);
+	}
+	b->p[b->len++] = '\t';
+	while (n)
+		b->p[b->len++] = tmp[--n];
+}
+
+static void buf_null(struct buf *b) { buf_printf(b, "\t\\N"); }
+
+/* One row in COPY text format, after `prefix` (the key columns). */
+static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_row *r)
+{
 	char ts[48];
 	format_ts(r->minute_ns, ts, sizeof ts);
-	if (r->set == vm_usage_vm_meters())
-		buf_printf(b, "%s\t", u->uuid);
-	buf_printf(b, "%s\t%d\t%d\t%llu", ts, r->coverage_ms, r->samples, (unsigned long long)r->late);
+	buf_printf(b, "%s%s", prefix, ts);
+	buf_num(b, (uint64_t)r->coverage_ms);
+	buf_num(b, (uint64_t)r->samples);
+	buf_num(b, r->late);
 	for (size_t i = 0; i < r->set->n; i++) {
 		int have = (r->have >> i) & 1;
 		if (i < r->set->n_counters) {
 			if (have)
-				buf_printf(b, "\t%lld", (long long)(r->sum[i] > INT64_MAX ? INT64_MAX : r->sum[i]));
+				buf_num(b, r->sum[i]);
 			else
-				buf_printf(b, "\t\\N");
+				buf_null(b);
 		} else if (have) {
-			buf_printf(b, "\t%lld\t%lld", (long long)(r->avg[i] > INT64_MAX ? INT64_MAX : r->avg[i]),
-				   (long long)(r->max[i] > INT64_MAX ? INT64_MAX : r->max[i]));
+			buf_num(b, r->avg[i]);
+			buf_num(b, r->max[i]);
 		} else {
-			buf_printf(b, "\t\\N\t\\N");
+			buf_null(b);
+			buf_null(b);
 		}
 	}
 	buf_printf(b, "\n");
@@ -313,9 +349,9 @@ static void copy_row(struct buf *b, const struct vm_db_usage *u)
 
 static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
 {
-	char sql[64];
-	snprintf(sql, sizeof sql, "COPY %s FROM STDIN", table);
+	char *sql = vm_xasprintf("COPY %s FROM STDIN", table);
 	PGresult *res = PQexec(db->conn, sql);
+	free(sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		set_err(db, "cannot start COPY", res);
 		PQclear(res);
@@ -337,8 +373,8 @@ static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
 	return rc;
 }
 
-/* INSERT ... SELECT from a staging table; adds the new rows to *inserted. */
-static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *hid, size_t *inserted)
+/* The value columns of a usage table, in COPY order; caller frees. */
+static char *usage_columns(const struct vm_meter_set *set)
 {
 	struct buf cols = {vm_xmalloc(2048), 0, 2048};
 	buf_printf(&cols, "minute, coverage_ms, samples, late");
@@ -348,6 +384,13 @@ static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *h
 		else
 			buf_printf(&cols, ", %s_avg, %s_max", set->meters[i].name, set->meters[i].name);
 	}
+	return cols.p;
+}
+
+/* INSERT ... SELECT from a staging table; adds the new rows to *inserted. */
+static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *hid, size_t *inserted)
+{
+	struct buf cols = {usage_columns(set), 0, 0};
 	char *sql;
 	if (set == vm_usage_vm_meters())
 		sql = vm_xasprintf("INSERT INTO vm_usage_minute (host_id, vm_id, %s) SELECT $1::int, v.vm_id, %s "
@@ -373,37 +416,125 @@ out:
 	return rc;
 }
 
+static int cmp_vm_id(const void *a, const void *b)
+{
+	return strcmp(((const struct vm_id *)a)->uuid, ((const struct vm_id *)b)->uuid);
+}
+
+static long cached_vm_id(const struct vm_db *db, const char *uuid)
+{
+	if (!db->n_ids)
+		return -1;
+	struct vm_id key;
+	snprintf(key.uuid, sizeof key.uuid, "%s", uuid);
+	const struct vm_id *hit = bsearch(&key, db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
+	return hit ? hit->id : -1;
+}
+
+/* Makes sure every VM of the batch has a vm row and its id is cached.  In
+ * autocommit: a registered VM stays registered whatever the batch does, so
+ * the cache never holds an id that a rollback took back. */
+static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t n)
+{
+	struct buf arr = {vm_xmalloc(256), 0, 256};
+	buf_printf(&arr, "{");
+	size_t missing = 0;
+	const char *last = "";
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].row.set != vm_usage_vm_meters() || strcmp(rows[i].uuid, last) == 0 ||
+		    cached_vm_id(db, rows[i].uuid) >= 0)
+			continue;
+		last = rows[i].uuid;
+		buf_printf(&arr, "%s%s", missing++ ? "," : "", rows[i].uuid);
+	}
+	buf_printf(&arr, "}");
+	int rc = 0;
+	if (!missing)
+		goto out;
+	const char *params[] = {arr.p};
+	rc = -1;
+	if (exec_cmd(db, "cannot register VMs",
+		     "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, params))
+		goto out;
+	PGresult *res = PQexecParams(db->conn, "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, NULL,
+				     params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(db, "cannot look up VMs", res);
+		PQclear(res);
+		goto out;
+	}
+	int k = PQntuples(res);
+	db->ids = vm_xgrow(db->ids, &db->cap_ids, db->n_ids + (size_t)k, sizeof *db->ids);
+	for (int i = 0; i < k; i++) {
+		struct vm_id *e = &db->ids[db->n_ids++];
+		snprintf(e->uuid, sizeof e->uuid, "%s", PQgetvalue(res, i, 0));
+		e->id = atol(PQgetvalue(res, i, 1));
+	}
+	PQclear(res);
+	qsort(db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
+	rc = 0;
+out:
+	free(arr.p);
+	return rc;
+}
+
 int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
 		      size_t *inserted)
 {
-	struct buf vmb = {vm_xmalloc(1 << 16), 0, 1 << 16};
+	struct buf direct = {vm_xmalloc(1 << 16), 0, 1 << 16};
+	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf hostb = {vm_xmalloc(4096), 0, 4096};
 	size_t n_vm = 0, n_host = 0;
-	char hid[16];
+	char hid[16], prefix[80];
+	char *sql = NULL;
 	*inserted = 0;
+	int rc = -1;
+	if (resolve_vms(db, rows, n) < 0)
+		goto out;
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		goto out;
+	if (host_id(db, hostname, NULL, hid, sizeof hid))
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].row.set == vm_usage_vm_meters()) {
-			copy_row(&vmb, &rows[i]);
+			snprintf(prefix, sizeof prefix, "%s\t%ld\t", hid, cached_vm_id(db, rows[i].uuid));
+			copy_row(&direct, prefix, &rows[i].row);
 			n_vm++;
 		} else {
-			copy_row(&hostb, &rows[i]);
+			copy_row(&hostb, "", &rows[i].row);
 			n_host++;
 		}
 	}
-	int rc = -1;
-	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
-		goto out;
-	if (ensure_staging(db) || host_id(db, hostname, NULL, hid, sizeof hid))
-		goto fail;
 	if (n_vm) {
-		if (copy_in(db, "stage_vm", &vmb) ||
-		    exec_cmd(db, "cannot register VMs",
-			     "INSERT INTO vm (uuid) SELECT DISTINCT uuid FROM stage_vm ON CONFLICT DO NOTHING", 0,
-			     NULL) ||
-		    merge(db, vm_usage_vm_meters(), hid, inserted))
+		/* Straight into the table: the batch is new, as it nearly
+		 * always is.  If any row is already there (a batch resent
+		 * after a lost commit), the whole COPY fails on the key and
+		 * the batch goes through staging, which skips what is there. */
+		char *cols = usage_columns(vm_usage_vm_meters());
+		sql = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
+		free(cols);
+		if (exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
 			goto fail;
+		if (copy_in(db, sql, &direct) == 0) {
+			*inserted += n_vm;
+		} else if (strcmp(db->sqlstate, "23505") == 0) {
+			if (exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
+			    ensure_staging(db))
+				goto fail;
+			for (size_t i = 0; i < n; i++) {
+				if (rows[i].row.set != vm_usage_vm_meters())
+					continue;
+				snprintf(prefix, sizeof prefix, "%s\t", rows[i].uuid);
+				copy_row(&staged, prefix, &rows[i].row);
+			}
+			if (copy_in(db, "stage_vm", &staged) || merge(db, vm_usage_vm_meters(), hid, inserted))
+				goto fail;
+		} else {
+			goto fail;
+		}
 	}
-	if (n_host && (copy_in(db, "stage_host", &hostb) || merge(db, vm_usage_host_meters(), hid, inserted)))
+	if (n_host && (ensure_staging(db) || copy_in(db, "stage_host", &hostb) ||
+		       merge(db, vm_usage_host_meters(), hid, inserted)))
 		goto fail;
 	if (exec_cmd(db, "cannot commit usage", "COMMIT", 0, NULL))
 		goto fail;
@@ -411,12 +542,13 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 	goto out;
 fail:
 	rollback(db);
-	/* A failed transaction may have dropped the temp tables with the
-	 * connection; recreate them next time. */
+	/* Temp tables created in a failed transaction are gone with it. */
 	db->staged = 0;
 	*inserted = 0;
 out:
-	free(vmb.p);
+	free(sql);
+	free(direct.p);
+	free(staged.p);
 	free(hostb.p);
 	return rc;
 }

@@ -10,7 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libvirt-dev libvirt-daemon libvirt-clients libpcap-dev librrd-dev rrdtool rrdcached
 libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev libcmocka-dev
-libfaketime procps iproute2 file"
+libfaketime procps iproute2 file
+libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static cpio xz-utils"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -21,10 +22,56 @@ if [ -n "$missing" ]; then
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# Not libvirt-daemon-system: it pulls in libvirt-daemon-config-network,
+# whose autostarted 'default' NAT network would turn IP forwarding on.
 # libvirtd's QEMU driver refuses to start without its user and group,
 # even when only the test driver is used.
 getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
 getent group kvm >/dev/null || groupadd -r kvm
 id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 mkdir -p /var/log/libvirt /var/lib/libvirt
+
+# tests/integration/qemu-guest.sh runs a real QEMU guest (TCG) under the
+# system libvirtd (qemu:///system) as root.  QEMU runs as root without a
+# security driver and libvirt does not chown the test's files: set these
+# four settings in qemu.conf, each once (a line we wrote carries the
+# marker comment; an existing setting of the same key is commented out).
+QEMU_CONF=/etc/libvirt/qemu.conf
+mkdir -p /etc/libvirt
+touch "$QEMU_CONF"
+for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0'; do
+	key=${kv%% *}
+	grep -qx "$kv # vmeter-test" "$QEMU_CONF" && continue
+	sed -i "s/^[[:space:]]*$key[[:space:]]*=/# (vmeter-test) &/" "$QEMU_CONF"
+	echo "$kv # vmeter-test" >>"$QEMU_CONF"
+done
+
+# The guest's kernel: the linux-image package that linux-image-amd64 points
+# at now, as a .deb in /var/cache/vmeter-test (the test extracts vmlinuz and
+# the virtio modules from it, and reads nothing else from the network).
+KCACHE=/var/cache/vmeter-test
+mkdir -p "$KCACHE"
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1)
+if [ -z "$kpkg" ]; then
+	apt-get update -qq
+	kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1)
+fi
+[ -n "$kpkg" ] || { echo "install-deps.sh: no linux-image package for the test guest" >&2; exit 1; }
+if ! ls "$KCACHE/${kpkg}_"*.deb >/dev/null 2>&1; then
+	echo "install-deps.sh: downloading $kpkg for the test guest"
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp"
+	# An outdated package list names a file the archive no longer has.
+	(cd "$tmp" && apt-get download -qq "$kpkg" 2>/dev/null) ||
+		{ apt-get update -qq && (cd "$tmp" && apt-get download -qq "$kpkg"); }
+	mv "$tmp/${kpkg}_"*.deb "$KCACHE/"
+	rm -rf "$tmp"
+fi
+deb=$(ls "$KCACHE/${kpkg}_"*.deb | tail -1)
+ln -sf "$(basename "$deb")" "$KCACHE/kernel.deb"
+# Older kernels are of no further use.
+for f in "$KCACHE"/linux-image-*.deb; do
+	[ "$f" = "$deb" ] || rm -f "$f"
+done
+
 echo "install-deps.sh: dependencies ready"
