@@ -1,0 +1,131 @@
+/* Exercises lib/db.c against a real PostgreSQL (tests/integration/db.sh):
+ * idempotent batches, partial resends, host rows, inventory history and
+ * events.  Prints TAP. */
+#include "config.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+static int n_test, n_fail;
+
+static void ok(int cond, const char *desc)
+{
+	n_test++;
+	if (!cond)
+		n_fail++;
+	printf("%sok %d - %s\n", cond ? "" : "not ", n_test, desc);
+}
+
+static long scalar(PGconn *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg, sql);
+	long v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : -1;
+	if (v == -1)
+		printf("# %s: %s", sql, PQerrorMessage(pg));
+	PQclear(r);
+	return v;
+}
+
+static void fill(struct vm_db_usage *u, int vm, int minute, int64_t t0)
+{
+	memset(u, 0, sizeof *u);
+	snprintf(u->uuid, sizeof u->uuid, "00000000-0000-4000-8000-%012d", vm);
+	u->row.set = vm_usage_vm_meters();
+	u->row.minute_ns = t0 + (int64_t)minute * VM_NS_PER_MIN;
+	u->row.coverage_ms = 60000;
+	u->row.samples = 6;
+	u->row.have = UINT64_C(1) << VM_M_CPU_NS | UINT64_C(1) << VM_M_RSS_KIB;
+	u->row.sum[VM_M_CPU_NS] = (uint64_t)(vm * 1000 + minute);
+	u->row.avg[VM_M_RSS_KIB] = 1024;
+	u->row.max[VM_M_RSS_KIB] = 2048;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: db_probe CONNINFO\n");
+		return 2;
+	}
+	printf("1..17\n");
+	char err[512];
+	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", err, sizeof err);
+	ok(!db && strstr(err, "cannot connect to the database"), "a failed connection says so, with libpq's reason");
+	db = vm_db_connect(argv[1], err, sizeof err);
+	if (!db) {
+		printf("Bail out! %s\n", err);
+		return 1;
+	}
+	ok(vm_db_check_schema(db) < 0 && strstr(vm_db_error(db), "vmeter-admin migrate"),
+	   "an empty database is refused, naming the fix");
+	unsigned from, to;
+	ok(vm_db_migrate(db, &from, &to) == 0 && from == 0 && to >= 1, "migrate from nothing");
+	ok(vm_db_check_schema(db) == 0, "the schema is then current");
+	PGconn *pg = PQconnectdb(argv[1]);
+
+	int64_t t0 = vm_minute_floor(vm_now_ns()) - 100 * VM_NS_PER_MIN;
+	struct vm_db_usage a[40], b[60];
+	for (int i = 0; i < 40; i++)
+		fill(&a[i], i % 10, i / 10, t0); /* 10 VMs x minutes 0-3 */
+	for (int i = 0; i < 60; i++)
+		fill(&b[i], i % 10, i / 10 + 2, t0); /* minutes 2-7: 2 and 3 overlap */
+	size_t ins = 99;
+	ok(vm_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 40, "a new batch is stored whole");
+	ok(vm_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 0, "the same batch again stores nothing");
+	ok(vm_db_write_usage(db, "hv-a", b, 60, &ins) == 0 && ins == 40,
+	   "an overlapping batch stores only its new rows");
+	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute") == 80, "80 distinct VM-minutes in the table");
+	ok(scalar(pg, "SELECT sum(cpu_ns) FROM vm_usage_minute") ==
+		   (long)(45 * 1000 * 8 /* 0..9 x 1000 over 8 minutes */ + 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7)),
+	   "each minute counted once");
+	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute WHERE rss_kib_avg = 1024 AND rss_kib_max = 2048 AND "
+		      "vcpus_avg IS NULL AND net_rx_bytes IS NULL") == 80,
+	   "gauges stored as avg and max; absent meters are NULL, not zero");
+	ok(vm_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
+	   "the same VM-minutes from another host are their own rows (migration)");
+
+	struct vm_db_usage h[2];
+	memset(h, 0, sizeof h);
+	for (int i = 0; i < 2; i++) {
+		h[i].row.set = vm_usage_host_meters();
+		h[i].row.minute_ns = t0 + i * VM_NS_PER_MIN;
+		h[i].row.coverage_ms = 60000;
+		h[i].row.have = UINT64_C(1) << HOST_M_CPU_BUSY_NS;
+		h[i].row.sum[HOST_M_CPU_BUSY_NS] = 5;
+	}
+	ok(vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 2 && vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 &&
+		   ins == 0,
+	   "host rows are idempotent too");
+
+	struct vm_inventory *inv = vm_xcalloc(1, sizeof *inv);
+	snprintf(inv->uuid, sizeof inv->uuid, "00000000-0000-4000-8000-000000000001");
+	snprintf(inv->name, sizeof inv->name, "vm1");
+	inv->vcpus = inv->max_vcpus = 2;
+	inv->memory_kib = inv->current_memory_kib = 1048576;
+	inv->owner.source = VM_OWNER_METADATA;
+	snprintf(inv->owner.tenant, sizeof inv->owner.tenant, "acme");
+	int64_t t = t0;
+	int rc = vm_db_write_inventory(db, "hv-a", inv, t) | vm_db_write_inventory(db, "hv-a", inv, t + VM_NS_PER_SEC);
+	inv->vcpus = 4;
+	rc |= vm_db_write_inventory(db, "hv-a", inv, t + 2 * VM_NS_PER_SEC);
+	ok(rc == 0 && scalar(pg, "SELECT count(*) FROM vm_inventory") == 2,
+	   "inventory: an unchanged state is not recorded again, a resize is");
+	ok(scalar(pg, "SELECT vcpus FROM vm_inventory ORDER BY valid_from DESC LIMIT 1") == 4, "the resize is the latest");
+	ok(vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
+		   vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
+		   scalar(pg, "SELECT count(*) FROM vm_event") == 1,
+	   "events are idempotent");
+	ok(vm_db_write_event(db, "hv-a", "not-a-uuid", t, "started", "") < 0 &&
+		   strstr(vm_db_error(db), "invalid input syntax for type uuid"),
+	   "bad input is refused with the database's reason");
+	free(inv);
+	PQfinish(pg);
+	ok(vm_db_migrate(db, &from, &to) == 0 && from == to, "migrate again is a no-op");
+	vm_db_close(db);
+	return n_fail ? 1 : 0;
+}
