@@ -1,0 +1,372 @@
+#!/bin/bash
+# A real QEMU guest (TCG: software emulation, no /dev/kvm needed) under the
+# system libvirtd, running a known workload, against what the collector
+# writes to PostgreSQL:
+#   disk  the guest writes 32 MiB to its raw virtio disk with O_DIRECT;
+#   net   it pings ff02::1 (all nodes, IPv6 link-local) on its own tap;
+#   cpu   it runs a busy loop for 15 s of its own uptime, started by the
+#         test right after a UTC minute boundary so that one minute row
+#         holds the busy phase and nothing else.
+# Network safety: the tap is made by the test, gets no IPv4 address, has
+# forwarding off (per interface), is in no bridge, and its only IPv6
+# address is the link-local fe80::1; the guest only speaks IPv6 on that
+# link.  Nothing is routed anywhere.
+#
+# Needs root, the packages and kernel of scripts/install-deps.sh (the
+# kernel .deb under /var/cache/vmeter-test); the kernel and initramfs built
+# from it are cached under $top_builddir/tests/qemu-cache.  Starts virtlogd
+# and libvirtd by hand if they are not running (as a service manager
+# would; they are left running).  Prints "1..0 # SKIP" on a machine that
+# cannot run QEMU guests at all.
+. "$(dirname "$0")/../lib.sh"
+
+KERNEL_DEB=${VMETER_KERNEL_DEB:-/var/cache/vmeter-test/kernel.deb}
+QEMU=/usr/bin/qemu-system-x86_64
+URI=qemu:///system
+skip() { echo "1..0 # SKIP $*"; exit 0; }
+[ "$(id -u)" = 0 ] || skip "needs root (system libvirtd, tap device)"
+[ -x "$QEMU" ] || skip "no $QEMU (scripts/install-deps.sh installs qemu-system-x86)"
+command -v libvirtd >/dev/null && command -v virtlogd >/dev/null || skip "no libvirtd/virtlogd"
+[ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked' || skip "no static busybox (busybox-static)"
+[ -r "$KERNEL_DEB" ] || skip "no guest kernel in $KERNEL_DEB (scripts/install-deps.sh downloads it)"
+[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+command -v cpio >/dev/null && command -v qemu-img >/dev/null || skip "no cpio or qemu-img"
+
+DOM=vmeter-test-$$
+TAP=vmt$$ # at most 15 characters
+BUSY_S=15
+DISK_MIB=32
+CON=$T/console.log # the guest's serial console (ttyS0)
+CTL=$T/ctl # ttyS1: a pipe pair the test writes commands into
+
+# ------------------------------------------------------------ cleanup
+qemu_cleanup() {
+	if [ -n "${DOM_DEFINED:-}" ]; then
+		virsh -q -c "$URI" destroy "$DOM" >/dev/null 2>&1
+		virsh -q -c "$URI" undefine "$DOM" >/dev/null 2>&1
+	fi
+	[ -n "${TAP_MADE:-}" ] && ip link del "$TAP" >/dev/null 2>&1
+	cleanup
+}
+trap qemu_cleanup EXIT
+
+# ------------------------------------------------------------ the guest
+# /init of the initramfs: runs the workload and prints markers ("VMETER
+# ...") on the serial console; waits on ttyS1 for the test's commands.
+INIT_SCRIPT='#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules/order); do insmod /modules/$m || echo "VMETER error insmod $m"; done
+mark() { echo "VMETER $*"; }
+up() { read u _ </proc/uptime; echo "${u%.*}${u#*.}"; } # centiseconds
+# ttyS1 stays open from now on: what the test sends is kept until read.
+stty -F /dev/ttyS1 -echo
+exec 3</dev/ttyS1
+cmd() { read -r c <&3; echo "$c" | tr -d "\r"; }
+mark booted $(up)
+for i in $(seq 50); do [ -b /dev/vda ] && [ -d /sys/class/net/eth0 ] && break; sleep 0.2; done
+dd if=/dev/zero of=/dev/vda bs=1M count=@DISK_MIB@ oflag=direct 2>/dev/null || mark error dd
+sync
+mark disk-done
+# IPv6 on eth0 only as a link-local host: no router solicitations, no
+# duplicate address detection.
+sysctl -q -w net.ipv6.conf.eth0.accept_ra=0 net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.forwarding=0
+ip link set eth0 up
+mark net-up
+[ "$(cmd)" = net ] || mark error no net command
+ping -6 -c 10 -i 0.2 -W 2 -I eth0 ff02::1 >/dev/null 2>&1
+sleep 1
+ip link set eth0 down
+mark net-done tx=$(cat /sys/class/net/eth0/statistics/tx_bytes) rx=$(cat /sys/class/net/eth0/statistics/rx_bytes)
+mark ready
+[ "$(cmd)" = go ] || mark error no go command
+t0=$(up)
+end=$((t0 + @BUSY_S@ * 100))
+mark busy-start $t0
+while :; do
+	read u _ </proc/uptime
+	u=${u%.*}${u#*.}
+	[ "$u" -ge "$end" ] && break
+done
+mark busy-end $((u - t0))
+while :; do sleep 3600; done
+'
+INIT_SCRIPT=$(printf '%s' "$INIT_SCRIPT" | sed "s/@DISK_MIB@/$DISK_MIB/; s/@BUSY_S@/$BUSY_S/")
+# Modules the guest loads, with what they need (from each module's
+# depends= field), in load order.
+WANT_MODULES="virtio_pci virtio_blk virtio_net virtio_balloon"
+
+# build_guest DIR: vmlinuz and initrd.gz from the kernel package.
+build_guest() {
+	_out=$1 _x=$T/kernel
+	mkdir -p "$_x" "$T/initrd/modules" "$T/initrd/bin"
+	dpkg-deb --fsys-tarfile "$KERNEL_DEB" | tar -x -C "$_x" --wildcards './boot/vmlinuz-*' \
+		'./lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/drivers/block/virtio_blk.ko*' \
+		'./lib/modules/*/kernel/drivers/net/*.ko*' './lib/modules/*/kernel/net/core/failover.ko*' || return 1
+	_order=""
+	add_module() {
+		case " $_order " in *" $1 "*) return 0 ;; esac
+		_f=$(find "$_x/lib/modules" -name "$1.ko" -o -name "$1.ko.xz" | head -1)
+		[ -n "$_f" ] || { echo "# module $1 not in $KERNEL_DEB"; return 1; }
+		case $_f in *.xz) xz -dc "$_f" >"$T/initrd/modules/$1.ko" ;; *) cp "$_f" "$T/initrd/modules/$1.ko" ;; esac
+		for _d in $(tr '\0' '\n' <"$T/initrd/modules/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+			add_module "$_d" || return 1
+		done
+		_order="$_order $1"
+	}
+	for m in $WANT_MODULES; do add_module "$m" || return 1; done
+	for m in $_order; do echo "$m.ko"; done >"$T/initrd/modules/order"
+	cp /bin/busybox "$T/initrd/bin/busybox"
+	mkdir -p "$T/initrd/proc" "$T/initrd/sys" "$T/initrd/dev" "$T/initrd/sbin" "$T/initrd/usr/bin" "$T/initrd/usr/sbin"
+	printf '%s\n' "$INIT_SCRIPT" >"$T/initrd/init"
+	chmod 755 "$T/initrd/init"
+	mkdir -p "$_out.tmp"
+	cp "$_x"/boot/vmlinuz-* "$_out.tmp/vmlinuz"
+	(cd "$T/initrd" && find . | cpio -o -H newc --quiet | gzip -1) >"$_out.tmp/initrd.gz" || return 1
+	rm -rf "$_out" && mv "$_out.tmp" "$_out"
+}
+
+key=$(basename "$(readlink -f "$KERNEL_DEB")" .deb)-$(printf '%s %s' "$INIT_SCRIPT" "$WANT_MODULES" | cksum | cut -d' ' -f1)
+CACHE=$top_builddir/tests/qemu-cache/$key
+if [ ! -s "$CACHE/initrd.gz" ]; then
+	rm -rf "$top_builddir/tests/qemu-cache"
+	mkdir -p "$top_builddir/tests/qemu-cache"
+	build_guest "$CACHE" || bail "cannot build the guest from $KERNEL_DEB"
+fi
+
+# ------------------------------------------------------------ libvirtd
+# The system libvirtd (qemu:///system) and its virtlogd, started by hand
+# where no service manager did (CI has no systemd).
+mkdir -p /var/log/libvirt /var/lib/libvirt /var/cache/libvirt
+if ! { [ -S /run/libvirt/virtlogd-sock ] && [ -f /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null; }; then
+	virtlogd -d </dev/null >/dev/null 2>&1 || skip "cannot start virtlogd"
+	diag "started virtlogd"
+fi
+if ! virsh -q -c "$URI" version >/dev/null 2>&1; then
+	libvirtd -d </dev/null >/dev/null 2>&1 || skip "cannot start libvirtd"
+	diag "started libvirtd"
+	wait_for 60 virsh -q -c "$URI" version || skip "libvirtd does not answer on $URI"
+fi
+virsh -q -c "$URI" domcapabilities --virttype qemu 2>/dev/null | grep -q "<path>$QEMU</path>" ||
+	skip "libvirt cannot run $QEMU guests"
+
+plan 21
+t_start=$(date +%s.%N)
+forward_before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')
+
+# ------------------------------------------------------------ the tap
+# Made here (managed='no') so that the host side is silent from the start:
+# no automatic link-local address (hence no duplicate address detection,
+# no multicast listener reports), no router solicitations, forwarding off.
+ip tuntap add dev "$TAP" mode tap || bail "cannot create tap $TAP"
+TAP_MADE=1
+ip link set dev "$TAP" addrgenmode none
+sysctl -q -w "net.ipv6.conf.$TAP.accept_ra=0" "net.ipv6.conf.$TAP.accept_dad=0" \
+	"net.ipv6.conf.$TAP.forwarding=0" "net.ipv4.conf.$TAP.forwarding=0" >/dev/null
+ip link set dev "$TAP" up
+
+# ------------------------------------------------------------ database, collector
+start_postgres
+CONF_URI=$URI CONF_INTERVAL=2 CONF_RRDCACHED="" write_conf "$T/vmeter.conf"
+"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+# Started before the guest: it sees the start event and takes the guest's
+# baseline sample right then.
+start_collector "$T/vmeter.conf"
+wait_for 20 grep -q "connected to libvirt" "$T/collector.log" || bail "collector did not connect to $URI"
+
+# ------------------------------------------------------------ start the guest
+qemu-img create -q -f raw "$T/disk.raw" 64M
+mkfifo "$CTL.in" "$CTL.out"
+cat >"$T/dom.xml" <<EOF
+<domain type='qemu'>
+  <name>$DOM</name>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>$CACHE/vmlinuz</kernel>
+    <initrd>$CACHE/initrd.gz</initrd>
+    <cmdline>console=ttyS0 quiet loglevel=3 panic=-1</cmdline>
+  </os>
+  <features><acpi/></features>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$QEMU</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='$T/disk.raw'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='ethernet'>
+      <mac address='52:54:00:7e:57:01'/>
+      <target dev='$TAP' managed='no'/>
+      <model type='virtio'/>
+    </interface>
+    <serial type='file'>
+      <source path='$CON'/>
+      <target port='0'/>
+    </serial>
+    <serial type='pipe'>
+      <source path='$CTL'/>
+      <target port='1'/>
+    </serial>
+    <memballoon model='virtio'>
+      <stats period='2'/>
+    </memballoon>
+  </devices>
+</domain>
+EOF
+virsh -q -c "$URI" define "$T/dom.xml" >/dev/null || bail "cannot define $DOM"
+DOM_DEFINED=1
+virsh -q -c "$URI" start "$DOM" >"$T/start.err" 2>&1 || { cat "$T/start.err"; bail "cannot start $DOM"; }
+t_guest=$(date +%s.%N)
+uuid=$(virsh -q -c "$URI" domuuid "$DOM")
+
+vsh() { virsh -q -c "$URI" "$@"; }
+# ifstat FIELD...: the guest's interface counters as libvirt gives them
+# (from the guest's point of view: rx is what the tap sent to the guest).
+ifstat() {
+	vsh domifstat "$DOM" "$TAP" | awk -v want="$*" '{ v[$2] = $3 } END {
+		n = split(want, w, " "); for (i = 1; i <= n; i++) printf "%s%s", v[w[i]], (i < n ? " " : "\n") }'
+}
+# cpustat: cpu.time and the sum of vcpu.N.time, in ns.
+cpustat() {
+	vsh domstats --cpu-total --vcpu "$DOM" | awk -F= '
+		$1 ~ /cpu\.time$/ && $1 !~ /vcpu/ { c = $2 } $1 ~ /^ *vcpu\.[0-9]+\.time$/ { v += $2 }
+		END { printf "%d %d\n", c, v }'
+}
+marker() { grep -a "^VMETER $1" "$CON" 2>/dev/null | tr -d '\r' | tail -1; }
+wait_marker() { # wait_marker NAME SECONDS
+	_end=$(($(date +%s) + $2)) _i=0
+	while [ "$(date +%s)" -le "$_end" ]; do
+		[ -n "$(marker "$1")" ] && return 0
+		grep -aq "^VMETER error" "$CON" 2>/dev/null && break
+		_i=$((_i + 1))
+		[ $((_i % 20)) = 0 ] && ! vsh domstate "$DOM" 2>/dev/null | grep -q running && break
+		sleep 0.1
+	done
+	diag "no '$1' from the guest; its console:"
+	tail -20 "$CON" 2>/dev/null | tr -d '\r' | sed 's/^/#   /'
+	return 1
+}
+send() { printf '%s\n' "$1" >"$CTL.in"; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+is "$(ifstat rx_bytes tx_bytes)" "0 0" "no traffic on the tap before the guest's own"
+wait_marker booted 120 || bail "the guest did not boot"
+diag "guest booted in $(elapsed "$t_guest") s"
+
+# ------------------------------------------------------------ disk and network
+wait_marker disk-done 60 || bail "the guest did not write its disk"
+wait_marker net-up 30 || bail "the guest did not bring up eth0"
+# The host's one address on the tap, only now: everything the tap carries
+# happens after the collector's baseline.
+ip -6 addr add fe80::1/64 dev "$TAP" nodad || bail "cannot give the tap its link-local address"
+send net
+wait_marker ready 60 || bail "the guest did not finish its network phase"
+diag "guest $(marker net-done | cut -d' ' -f2-) (its own eth0 counters)"
+
+# ------------------------------------------------------------ busy phase
+# Started right after the next UTC minute boundary B: the row of minute B
+# then holds the busy phase, the idle moments around it (the guest waits
+# for "go" before, idles after) and nothing else.  The collector samples on
+# multiples of its 2 s interval, so one of its samples falls at B.
+now=$(date +%s.%N)
+B=$(( (${now%.*} / 60 + 1) * 60 ))
+diag "waiting $(awk -v b="$B" -v n="$now" 'BEGIN { printf "%.1f", b - n }') s for the minute boundary"
+sleep "$(awk -v b="$B" -v n="$now" 'BEGIN { printf "%.3f", b + 0.3 - n }')"
+read -r c0 v0 <<<"$(cpustat)"
+send go
+wait_marker busy-end $((BUSY_S + 60)) || bail "the guest did not finish its busy loop"
+read -r c1 v1 <<<"$(cpustat)"
+guest_cs=$(marker busy-end | cut -d' ' -f3)
+# Let the collector take a sample after the busy phase, then read the
+# interface counters, stop the collector (it takes a last sample) and read
+# them again: equal readings on both sides of that last sample say the
+# link was quiet, so the collector's last sample saw exactly them.
+sleep 2.5
+n1=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
+stop_collector
+n2=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
+read -r c2 v2 <<<"$(cpustat)"
+is "$COLLECTOR_RC" 0 "collector exits cleanly"
+is "$n2" "$n1" "the link is quiet at the end (counters equal before and after the collector's last sample)"
+
+# ------------------------------------------------------------ checks
+q() { psql_q "$1"; }
+vmq="FROM vm_usage_minute u JOIN vm USING (vm_id) WHERE uuid = '$uuid'"
+rows=$(q "SELECT count(*) $vmq")
+within "$rows" 2 5 "per-minute rows for the guest ($rows)"
+is "$(q "SELECT count(*) $vmq AND coverage_ms > 60000")" 0 "no row over 60 s of coverage"
+
+# CPU.  What is comparable: the collector's cpu_ns for minute B is libvirt's
+# cpu.time (the QEMU process: under TCG the emulating vCPU thread plus
+# QEMU's own threads) over [B, its last sample].  The test read the same
+# counter just before "go" (B + 0.3 s) and right after the guest said
+# "busy-end": that busy-phase figure misses only what the guest cost while
+# idle in the 0.3 s before and the ~3 s after, a few per cent of a core
+# under TCG, i.e. well under 1 % of the busy figure.  5 % leaves room for
+# a slow, loaded machine (a TCG guest's idle cost grows with host load).
+# vcpu_ns (the vCPU thread alone) is checked the same way.
+read -r row_cpu row_vcpu row_cov <<<"$(q "SELECT cpu_ns, vcpu_ns, coverage_ms $vmq AND minute = to_timestamp($B)" | tr '|' ' ')"
+busy_cpu=$((c1 - c0))
+busy_vcpu=$((v1 - v0))
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "nan" }'; }
+r_cpu=$(ratio "$row_cpu" "$busy_cpu")
+r_vcpu=$(ratio "$row_vcpu" "$busy_vcpu")
+diag "busy phase: guest ${guest_cs}0 ms of uptime; libvirt cpu.time +$((busy_cpu / 1000000)) ms, vcpu time +$((busy_vcpu / 1000000)) ms"
+diag "minute row $(date -u -d "@$B" +%H:%M): cpu_ns $((row_cpu / 1000000)) ms, vcpu_ns $((row_vcpu / 1000000)) ms, coverage $row_cov ms"
+within "$r_cpu" 0.95 1.05 "cpu_ns of the busy minute matches libvirt's cpu.time over the busy phase within 5 % ($r_cpu)"
+within "$r_vcpu" 0.95 1.05 "vcpu_ns of the busy minute matches libvirt's vCPU time over the busy phase within 5 % ($r_vcpu)"
+# The whole minute row against the test's readings at B + 0.3 s and after
+# the collector stopped: the same window give or take 0.3 s and the time
+# from the collector's last sample to the reading, both idle.
+r_win=$(ratio "$row_cpu" $((c2 - c0)))
+within "$r_win" 0.97 1.03 "cpu_ns of the busy minute matches cpu.time over the same window ($r_win)"
+# The guest's own figure: a TCG guest's clock follows the host's, so its
+# 15 s of busy uptime cost at most ~15 s of host CPU (less if the host is
+# short of CPU: the vCPU thread then gets less than a core).
+r_guest=$(ratio $((busy_vcpu / 10000000)) "$guest_cs")
+diag "vCPU time / guest busy time: $r_guest"
+within "$r_guest" 0.5 1.05 "the vCPU thread ran for at most the guest's busy time, and at least half of it ($r_guest)"
+within "$row_cov" $(((BUSY_S + 2) * 1000)) 30000 "the busy minute's coverage spans the busy phase ($row_cov ms)"
+before=$(q "SELECT coalesce(sum(cpu_ns), 0) $vmq AND minute < to_timestamp($B)")
+ok "$([ "$before" -gt 0 ] && echo 0 || echo 1)" "earlier minutes carry the boot's CPU time ($((before / 1000000)) ms)"
+
+# Disk: the guest wrote 32 MiB with O_DIRECT; it may have written a little
+# more (nothing else writes, but the bound allows for it), never less.
+want=$((DISK_MIB * 1048576))
+wr=$(q "SELECT sum(disk_wr_bytes) $vmq")
+diag "disk_wr_bytes $wr for $want bytes written by the guest"
+within "$wr" "$want" $((2 * want + 1048576)) "disk_wr_bytes holds the guest's 32 MiB write"
+is "$(q "SELECT sum(disk_wr_bytes) $vmq AND minute >= to_timestamp($B)")" 0 "no disk writes in the busy minute"
+
+# Network: the collector's baseline is its sample at the start event, when
+# the tap had carried nothing (checked above), and its last sample saw the
+# final counters (quiet link): the rows must add up to them exactly.
+read -r rxb txb rxp txp <<<"$n2"
+sums=$(q "SELECT sum(net_rx_bytes) || ' ' || sum(net_tx_bytes) || ' ' || sum(net_rx_pkts) || ' ' || sum(net_tx_pkts) $vmq")
+diag "libvirt: rx $rxb bytes / $rxp packets, tx $txb bytes / $txp packets; rows: $sums"
+ok "$([ "${txb:-0}" -gt 0 ] && [ "${rxb:-0}" -gt 0 ] && echo 0 || echo 1)" "the guest sent and received traffic"
+read -r s_rxb s_txb s_rxp s_txp <<<"$sums"
+is "$s_rxb" "$rxb" "sum of net_rx_bytes equals libvirt's rx_bytes"
+is "$s_txb" "$txb" "sum of net_tx_bytes equals libvirt's tx_bytes"
+is "$s_rxp $s_txp" "$rxp $txp" "sums of net_rx_pkts and net_tx_pkts equal libvirt's packet counts"
+
+# Memory: the balloon driver's stats reach the rows.
+bal=$(q "SELECT count(*) $vmq AND balloon_kib_avg > 0 AND usable_kib_max > 0")
+within "$bal" 1 10 "balloon and guest memory stats recorded ($bal rows)"
+
+# Safety: the tap stayed on its own link.
+is "$(ip -4 -o addr show dev "$TAP" | wc -l)" 0 "the tap has no IPv4 address"
+is "$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')" "$forward_before" \
+	"forwarding unchanged ($forward_before)"
+n=$(grep -ci "error\|sanitizer" "$T/collector.log")
+is "$n" 0 "no errors in the collector log"
+diag "test ran for $(elapsed "$t_start") s"
