@@ -28,19 +28,18 @@ struct args {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: vmeter-admin [-c FILE] COMMAND [OPTIONS]\n"
-		"commands:\n"
-		"  migrate                 create or upgrade the database schema\n"
-		"  usage                   per-minute usage rows from PostgreSQL\n"
-		"      --from T --to T     time range (default: the last hour); T is 'YYYY-MM-DD HH:MM[:SS]'\n"
-		"                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
-		"      --vm NAME|UUID      one VM        --host NAME   one host\n"
-		"      --hosts             host rows instead of VM rows\n"
-		"      --csv               every column, as CSV\n"
-		"  vms                     the VM inventory as last recorded\n"
-		"  graph                   render a PNG from the RRD files\n"
-		"      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n");
+	fprintf(f, "usage: vmeter-admin [-c FILE] COMMAND [OPTIONS]\n"
+	           "commands:\n"
+	           "  migrate                 create or upgrade the database schema\n"
+	           "  usage                   per-minute usage rows from PostgreSQL\n"
+	           "      --from T --to T     time range (default: the last hour); T is 'YYYY-MM-DD HH:MM[:SS]'\n"
+	           "                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
+	           "      --vm NAME|UUID      one VM        --host NAME   one host\n"
+	           "      --hosts             host rows instead of VM rows\n"
+	           "      --csv               every column, as CSV\n"
+	           "  vms                     the VM inventory as last recorded\n"
+	           "  graph                   render a PNG from the RRD files\n"
+	           "      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n");
 }
 
 static PGconn *connect_db(const struct vm_conf *conf)
@@ -180,39 +179,40 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 	if (a->hosts) {
 		char *cols = a->csv ? column_list(vm_usage_host_meters(), "u") : NULL;
 		sql = vm_xasprintf(
-			"SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
-			"round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
-			"FROM host_usage_minute u JOIN host h USING (host_id) "
-			"WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
-			"2)::bigint) AND ($3::text IS NULL OR h.hostname = $3) ORDER BY u.minute, h.hostname",
-			cols ? cols
-			     : ", round(u.cpu_busy_ns / 1e9, 2) AS cpu_busy_s, round(u.cpu_capacity_ns / 1e9, 2) AS "
-			       "cpu_capacity_s, round(100.0 * u.cpu_busy_ns / nullif(u.cpu_capacity_ns, 0), 1) AS "
-			       "busy_pct, u.cpus_avg AS cpus, u.vms_running_max AS vms, u.vcpus_running_max AS vcpus, "
-			       "u.mem_total_kib_avg / 1024 AS mem_total_mib, u.mem_free_kib_avg / 1024 AS mem_free_mib");
+		    "SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
+		    "round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
+		    "FROM host_usage_minute u JOIN host h USING (host_id) "
+		    "WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
+		    "2)::bigint) AND ($3::text IS NULL OR h.hostname = $3) ORDER BY u.minute, h.hostname",
+		    cols ? cols
+		         : ", round(u.cpu_busy_ns / 1e9, 2) AS cpu_busy_s, round(u.cpu_capacity_ns / 1e9, 2) AS "
+		           "cpu_capacity_s, round(100.0 * u.cpu_busy_ns / nullif(u.cpu_capacity_ns, 0), 1) AS "
+		           "busy_pct, u.cpus_avg AS cpus, u.vms_running_max AS vms, u.vcpus_running_max AS vcpus, "
+		           "u.mem_total_kib_avg / 1024 AS mem_total_mib, u.mem_free_kib_avg / 1024 AS mem_free_mib");
 		free(cols);
 	} else {
 		char *cols = a->csv ? column_list(vm_usage_vm_meters(), "u") : NULL;
 		sql = vm_xasprintf(
-			"SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
-			"coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
-			"FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
-			"LEFT JOIN LATERAL (SELECT name, tenant FROM vm_inventory i WHERE i.vm_id = u.vm_id "
-			"ORDER BY valid_from DESC LIMIT 1) i ON true "
-			"WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
-			"2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
-			"AND ($4::text IS NULL OR h.hostname = $4) ORDER BY u.minute, vm, host",
-			a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, u.samples, u.late," : "",
-			cols ? cols
-			     : ", round(u.cpu_ns / 1e9, 2) AS cpu_s, round(100.0 * u.cpu_ns / nullif(u.coverage_ms::numeric "
-			       "* 1e6 * u.vcpus_avg, 0), 1) AS cpu_pct_alloc, u.vcpus_avg AS vcpus, u.balloon_kib_avg / "
-			       "1024 AS mem_mib, u.rss_kib_avg / 1024 AS rss_mib, u.disk_rd_bytes AS rd_bytes, "
-			       "u.disk_wr_bytes AS wr_bytes, u.net_rx_bytes AS rx_bytes, u.net_tx_bytes AS tx_bytes");
+		    "SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
+		    "coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
+		    "FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
+		    "LEFT JOIN LATERAL (SELECT name, tenant FROM vm_inventory i WHERE i.vm_id = u.vm_id "
+		    "ORDER BY valid_from DESC LIMIT 1) i ON true "
+		    "WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
+		    "2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
+		    "AND ($4::text IS NULL OR h.hostname = $4) ORDER BY u.minute, vm, host",
+		    a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, u.samples, u.late," : "",
+		    cols
+		        ? cols
+		        : ", round(u.cpu_ns / 1e9, 2) AS cpu_s, round(100.0 * u.cpu_ns / nullif(u.coverage_ms::numeric "
+		          "* 1e6 * u.vcpus_avg, 0), 1) AS cpu_pct_alloc, u.vcpus_avg AS vcpus, u.balloon_kib_avg / "
+		          "1024 AS mem_mib, u.rss_kib_avg / 1024 AS rss_mib, u.disk_rd_bytes AS rd_bytes, "
+		          "u.disk_wr_bytes AS wr_bytes, u.net_rx_bytes AS rx_bytes, u.net_tx_bytes AS tx_bytes");
 		free(cols);
 	}
 	const char *vm_params[] = {from, to, a->vm, a->host}, *host_params[] = {from, to, a->host};
 	PGresult *res = a->hosts ? PQexecParams(pg, sql, 3, NULL, host_params, NULL, NULL, 0)
-				 : PQexecParams(pg, sql, 4, NULL, vm_params, NULL, NULL, 0);
+	                         : PQexecParams(pg, sql, 4, NULL, vm_params, NULL, NULL, 0);
 	free(sql);
 	int rc = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -231,12 +231,13 @@ static int cmd_vms(const struct vm_conf *conf, const struct args *a)
 	PGconn *pg = connect_db(conf);
 	if (!pg)
 		return 1;
-	PGresult *res = PQexec(pg, "SELECT DISTINCT ON (i.vm_id) v.uuid, i.name, h.hostname AS host, i.vcpus, "
-				   "i.memory_kib / 1024 AS mem_mib, i.tenant, i.project, i.cost_centre, i.owner_source, "
-				   "jsonb_array_length(i.disks) AS disks, jsonb_array_length(i.nics) AS nics, "
-				   "to_char(i.valid_from, 'YYYY-MM-DD HH24:MI:SS') AS since "
-				   "FROM vm_inventory i JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
-				   "ORDER BY i.vm_id, i.valid_from DESC");
+	PGresult *res =
+	    PQexec(pg, "SELECT DISTINCT ON (i.vm_id) v.uuid, i.name, h.hostname AS host, i.vcpus, "
+	               "i.memory_kib / 1024 AS mem_mib, i.tenant, i.project, i.cost_centre, i.owner_source, "
+	               "jsonb_array_length(i.disks) AS disks, jsonb_array_length(i.nics) AS nics, "
+	               "to_char(i.valid_from, 'YYYY-MM-DD HH24:MI:SS') AS since "
+	               "FROM vm_inventory i JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
+	               "ORDER BY i.vm_id, i.valid_from DESC");
 	int rc = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
@@ -260,9 +261,9 @@ static int resolve_vm(const struct vm_conf *conf, const char *vm, char *uuid, si
 	if (!pg)
 		return -1;
 	const char *params[] = {vm};
-	PGresult *res = PQexecParams(pg,
-				     "SELECT DISTINCT v.uuid FROM vm_inventory i JOIN vm v USING (vm_id) WHERE i.name = $1",
-				     1, NULL, params, NULL, NULL, 0);
+	PGresult *res =
+	    PQexecParams(pg, "SELECT DISTINCT v.uuid FROM vm_inventory i JOIN vm v USING (vm_id) WHERE i.name = $1", 1,
+	                 NULL, params, NULL, NULL, 0);
 	int rc = -1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
@@ -286,7 +287,8 @@ static int cmd_graph(const struct vm_conf *conf, const struct args *a)
 		return 2;
 	}
 	int64_t now = vm_now_ns(), f, t;
-	if (vm_time_parse(a->from ? a->from : "now-1h", now, &f) < 0 || vm_time_parse(a->to ? a->to : "now", now, &t) < 0) {
+	if (vm_time_parse(a->from ? a->from : "now-1h", now, &f) < 0 ||
+	    vm_time_parse(a->to ? a->to : "now", now, &t) < 0) {
 		fprintf(stderr, "vmeter-admin: bad --from or --to time\n");
 		return 2;
 	}
@@ -329,11 +331,15 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[i];
 	static const struct option opts[] = {
-		{"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
-		{"vm", required_argument, NULL, 'm'},	{"host", required_argument, NULL, 'H'},
-		{"out", required_argument, NULL, 'o'},	{"ds", required_argument, NULL, 'd'},
-		{"csv", no_argument, NULL, 'C'},	{"hosts", no_argument, NULL, 'S'},
-		{NULL, 0, NULL, 0},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"vm", required_argument, NULL, 'm'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"ds", required_argument, NULL, 'd'},
+	    {"csv", no_argument, NULL, 'C'},
+	    {"hosts", no_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
 	int opt;

@@ -16,7 +16,10 @@
 #include "vtime.h"
 #include "xalloc.h"
 
-static double now_s(void) { return (double)vm_monotonic_ns() / 1e9; }
+static double now_s(void)
+{
+	return (double)vm_monotonic_ns() / 1e9;
+}
 
 static void die(const char *what, PGconn *pg)
 {
@@ -41,7 +44,7 @@ static struct vm_db_usage *make_rows(size_t vms, size_t minutes, int64_t t0)
 		for (size_t v = 0; v < vms; v++) {
 			struct vm_db_usage *u = &rows[m * vms + v];
 			snprintf(u->uuid, sizeof u->uuid, "%08x-0000-4000-8000-%012llx", (unsigned)(v & 0xffffffffu),
-				 (unsigned long long)((v * 7919) & 0xffffffffffffULL));
+			         (unsigned long long)((v * 7919) & 0xffffffffffffULL));
 			struct vm_usage_row *r = &u->row;
 			r->set = set;
 			r->minute_ns = t0 + (int64_t)m * VM_NS_PER_MIN;
@@ -76,7 +79,8 @@ static char *copy_text(PGconn *pg, const struct vm_db_usage *rows, size_t n, siz
 		static long last_id;
 		static char last_uuid[37];
 		if (strcmp(last_uuid, rows[k].uuid) != 0) {
-			r = PQexecParams(pg, "SELECT vm_id FROM vm WHERE uuid = $1::uuid", 1, NULL, params, NULL, NULL, 0);
+			r = PQexecParams(pg, "SELECT vm_id FROM vm WHERE uuid = $1::uuid", 1, NULL, params, NULL, NULL,
+			                 0);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 				die("vm lookup", pg);
 			last_id = atol(PQgetvalue(r, 0, 0));
@@ -84,13 +88,15 @@ static char *copy_text(PGconn *pg, const struct vm_db_usage *rows, size_t n, siz
 			snprintf(last_uuid, sizeof last_uuid, "%s", rows[k].uuid);
 		}
 		off += (size_t)snprintf(buf + off, cap - off, "%ld\t%ld\t%s\t%d\t%d\t0", host_id, last_id, ts,
-					row->coverage_ms, row->samples);
+		                        row->coverage_ms, row->samples);
 		for (size_t i = 0; i < set->n; i++) {
 			if (i < set->n_counters)
-				off += (size_t)snprintf(buf + off, cap - off, "\t%llu", (unsigned long long)row->sum[i]);
+				off +=
+				    (size_t)snprintf(buf + off, cap - off, "\t%llu", (unsigned long long)row->sum[i]);
 			else
-				off += (size_t)snprintf(buf + off, cap - off, "\t%llu\t%llu",
-							(unsigned long long)row->avg[i], (unsigned long long)row->max[i]);
+				off +=
+				    (size_t)snprintf(buf + off, cap - off, "\t%llu\t%llu",
+				                     (unsigned long long)row->avg[i], (unsigned long long)row->max[i]);
 		}
 		buf[off++] = '\n';
 	}

@@ -59,7 +59,10 @@ static void refresh_inventory(struct collector *c)
 	c->next_refresh_ns = vm_monotonic_ns() + (int64_t)c->conf->inventory_refresh_s * VM_NS_PER_SEC;
 }
 
-static void on_sample(const struct col_vm_sample *s, void *arg) { col_sampler_sample(arg, s); }
+static void on_sample(const struct col_vm_sample *s, void *arg)
+{
+	col_sampler_sample(arg, s);
+}
 
 static void process_events(struct collector *c)
 {
@@ -111,7 +114,8 @@ static void arm_tick(struct collector *c)
 	int64_t now = vm_now_ns();
 	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
 	int64_t next = (now / step + 1) * step;
-	struct timeval tv = {(time_t)((next - now) / VM_NS_PER_SEC), (suseconds_t)((next - now) % VM_NS_PER_SEC / 1000)};
+	struct timeval tv = {(time_t)((next - now) / VM_NS_PER_SEC),
+	                     (suseconds_t)((next - now) % VM_NS_PER_SEC / 1000)};
 	evtimer_add(c->tick, &tv);
 }
 
@@ -124,7 +128,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	int64_t took = vm_monotonic_ns() - t0;
 	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)
 		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
-			c->conf->interval_s);
+		        c->conf->interval_s);
 	arm_tick(c);
 }
 
@@ -194,13 +198,14 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmeter-collector [-c FILE] [-n] [-s] [-v] [-V]\n"
-		   "  -c FILE  configuration file (default %s)\n"
-		   "  -n       check the configuration and exit\n"
-		   "  -s       log to syslog instead of stderr\n"
-		   "  -v       debug logging\n"
-		   "  -V       print the version and exit\n",
-		VM_CONF_DEFAULT_PATH);
+	fprintf(f,
+	        "usage: vmeter-collector [-c FILE] [-n] [-s] [-v] [-V]\n"
+	        "  -c FILE  configuration file (default %s)\n"
+	        "  -n       check the configuration and exit\n"
+	        "  -s       log to syslog instead of stderr\n"
+	        "  -v       debug logging\n"
+	        "  -V       print the version and exit\n",
+	        VM_CONF_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
@@ -248,7 +253,7 @@ int main(int argc, char **argv)
 	if (!c.base)
 		vm_fatal("cannot create the event loop");
 	c.writer = col_writer_new(c.conf->db_conninfo, c.conf->host_name, (size_t)c.conf->db_batch_rows,
-				  (size_t)c.conf->db_queue_rows, c.conf->reconnect_max_s);
+	                          (size_t)c.conf->db_queue_rows, c.conf->reconnect_max_s);
 	c.sampler = col_sampler_new(c.conf, c.writer, c.rrd);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
@@ -261,7 +266,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, wake_main, &c);
 	vm_notice("vmeter-collector %s starting: host '%s', libvirt '%s', interval %d s", PACKAGE_VERSION,
-		  c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
+	          c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
 
 	sample_once(&c); /* baselines now rather than one interval later */
 	arm_tick(&c);

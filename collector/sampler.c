@@ -21,7 +21,7 @@ struct dev_prev {
 struct vm {
 	char uuid[37];
 	char *name;
-	bool listed; /* seen in the current re-list */
+	bool listed;    /* seen in the current re-list */
 	bool undefined; /* gone from libvirt: freed once its minutes are out */
 	bool active;
 	bool sampled; /* in the current pass */
@@ -34,11 +34,11 @@ struct vm {
 	struct vm_inventory *pending_inv; /* to write once disk capacities are known */
 	int64_t pending_at;
 	uint64_t owner_err_logged; /* digest of the owner problem last logged */
-	int owner_logged; /* owner source last logged, -1 none */
+	int owner_logged;          /* owner source last logged, -1 none */
 
 	/* last sample */
 	bool have_prev;
-	bool from_start; /* baseline was taken at a start we saw happen */
+	bool from_start;    /* baseline was taken at a start we saw happen */
 	bool start_pending; /* started: the next sample is that baseline */
 	int prev_id, prev_state;
 	int64_t prev_t;
@@ -81,7 +81,10 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-static uint64_t fnv_str(uint64_t h, const char *s) { return fnv(h, s, strlen(s) + 1); }
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
 
 static uint64_t inv_digest(const struct vm_inventory *inv)
 {
@@ -110,7 +113,10 @@ static uint64_t inv_digest(const struct vm_inventory *inv)
 
 /* ---------------------------------------------------------------- VM table */
 
-static int cmp_key(const void *key, const void *elem) { return strcmp(key, (*(struct vm *const *)elem)->uuid); }
+static int cmp_key(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct vm *const *)elem)->uuid);
+}
 
 static struct vm *vm_find(struct col_sampler *s, const char *uuid)
 {
@@ -165,7 +171,10 @@ static void vm_free(struct vm *vm)
 	free(vm);
 }
 
-size_t col_sampler_vm_count(const struct col_sampler *s) { return s->n_vms; }
+size_t col_sampler_vm_count(const struct col_sampler *s)
+{
+	return s->n_vms;
+}
 
 const struct col_devices *col_sampler_devices(const char *uuid, void *arg)
 {
@@ -219,9 +228,15 @@ void col_sampler_free(struct col_sampler *s)
 	free(s);
 }
 
-void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf) { s->conf = conf; }
+void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf)
+{
+	s->conf = conf;
+}
 
-void col_sampler_set_rrd(struct col_sampler *s, struct vm_rrd *rrd) { s->rrd = rrd; }
+void col_sampler_set_rrd(struct col_sampler *s, struct vm_rrd *rrd)
+{
+	s->rrd = rrd;
+}
 
 /* ---------------------------------------------------------------- inventory */
 
@@ -257,7 +272,7 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 		uint64_t h = fnv_str(UINT64_C(1469598103934665603), d->owner_err);
 		if (h != vm->owner_err_logged)
 			vm_warn("vm '%s' (%s): %s; using the owner rules of the configuration", inv->name, inv->uuid,
-				d->owner_err);
+			        d->owner_err);
 		vm->owner_err_logged = h;
 	} else {
 		vm->owner_err_logged = 0;
@@ -269,11 +284,11 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 	if ((int)copy->owner.source != vm->owner_logged) {
 		if (copy->owner.source == VM_OWNER_CONFIG && !d->owner_err[0])
 			vm_info("vm '%s' (%s) has no vmeter owner metadata: owner '%s' from the configuration",
-				inv->name, inv->uuid, copy->owner.tenant);
+			        inv->name, inv->uuid, copy->owner.tenant);
 		else if (copy->owner.source == VM_OWNER_NONE)
 			vm_warn("vm '%s' (%s) has no vmeter owner metadata and no owner rule matches: its usage has no "
-				"tenant",
-				inv->name, inv->uuid);
+			        "tenant",
+			        inv->name, inv->uuid);
 		vm->owner_logged = (int)copy->owner.source;
 	}
 	vm->pending_inv = copy;
@@ -320,22 +335,27 @@ static void flush_inventory(struct col_sampler *s, struct vm *vm)
 
 static const struct {
 	int field, meter;
-} vm_counter_map[] = {
-	{COL_CPU_NS, VM_M_CPU_NS},	   {COL_CPU_USER_NS, VM_M_CPU_USER_NS},	    {COL_CPU_SYSTEM_NS, VM_M_CPU_SYSTEM_NS},
-	{COL_VCPU_NS, VM_M_VCPU_NS},	   {COL_VCPU_DELAY_NS, VM_M_VCPU_DELAY_NS}, {COL_VCPU_WAIT_NS, VM_M_VCPU_WAIT_NS},
-}, vm_gauge_map[] = {
-	{COL_BALLOON_KIB, VM_M_BALLOON_KIB}, {COL_RSS_KIB, VM_M_RSS_KIB},	      {COL_USABLE_KIB, VM_M_USABLE_KIB},
-	{COL_AVAILABLE_KIB, VM_M_AVAILABLE_KIB}, {COL_UNUSED_KIB, VM_M_UNUSED_KIB},
-}, disk_map[] = {
-	{COL_DISK_RD_BYTES, VM_M_DISK_RD_BYTES}, {COL_DISK_WR_BYTES, VM_M_DISK_WR_BYTES},
-	{COL_DISK_RD_REQS, VM_M_DISK_RD_REQS},	 {COL_DISK_WR_REQS, VM_M_DISK_WR_REQS},
-	{COL_DISK_RD_NS, VM_M_DISK_RD_NS},	 {COL_DISK_WR_NS, VM_M_DISK_WR_NS},
-	{COL_DISK_FL_REQS, VM_M_DISK_FL_REQS},	 {COL_DISK_FL_NS, VM_M_DISK_FL_NS},
-}, net_map[] = {
-	{COL_NET_RX_BYTES, VM_M_NET_RX_BYTES}, {COL_NET_TX_BYTES, VM_M_NET_TX_BYTES},
-	{COL_NET_RX_PKTS, VM_M_NET_RX_PKTS},   {COL_NET_TX_PKTS, VM_M_NET_TX_PKTS},
-	{COL_NET_RX_ERRS, VM_M_NET_RX_ERRS},   {COL_NET_TX_ERRS, VM_M_NET_TX_ERRS},
-	{COL_NET_RX_DROP, VM_M_NET_RX_DROP},   {COL_NET_TX_DROP, VM_M_NET_TX_DROP},
+} vm_counter_map[] =
+    {
+        {COL_CPU_NS, VM_M_CPU_NS},   {COL_CPU_USER_NS, VM_M_CPU_USER_NS},     {COL_CPU_SYSTEM_NS, VM_M_CPU_SYSTEM_NS},
+        {COL_VCPU_NS, VM_M_VCPU_NS}, {COL_VCPU_DELAY_NS, VM_M_VCPU_DELAY_NS}, {COL_VCPU_WAIT_NS, VM_M_VCPU_WAIT_NS},
+},
+  vm_gauge_map[] =
+      {
+          {COL_BALLOON_KIB, VM_M_BALLOON_KIB},     {COL_RSS_KIB, VM_M_RSS_KIB},       {COL_USABLE_KIB, VM_M_USABLE_KIB},
+          {COL_AVAILABLE_KIB, VM_M_AVAILABLE_KIB}, {COL_UNUSED_KIB, VM_M_UNUSED_KIB},
+},
+  disk_map[] =
+      {
+          {COL_DISK_RD_BYTES, VM_M_DISK_RD_BYTES}, {COL_DISK_WR_BYTES, VM_M_DISK_WR_BYTES},
+          {COL_DISK_RD_REQS, VM_M_DISK_RD_REQS},   {COL_DISK_WR_REQS, VM_M_DISK_WR_REQS},
+          {COL_DISK_RD_NS, VM_M_DISK_RD_NS},       {COL_DISK_WR_NS, VM_M_DISK_WR_NS},
+          {COL_DISK_FL_REQS, VM_M_DISK_FL_REQS},   {COL_DISK_FL_NS, VM_M_DISK_FL_NS},
+},
+  net_map[] = {
+      {COL_NET_RX_BYTES, VM_M_NET_RX_BYTES}, {COL_NET_TX_BYTES, VM_M_NET_TX_BYTES}, {COL_NET_RX_PKTS, VM_M_NET_RX_PKTS},
+      {COL_NET_TX_PKTS, VM_M_NET_TX_PKTS},   {COL_NET_RX_ERRS, VM_M_NET_RX_ERRS},   {COL_NET_TX_ERRS, VM_M_NET_TX_ERRS},
+      {COL_NET_RX_DROP, VM_M_NET_RX_DROP},   {COL_NET_TX_DROP, VM_M_NET_TX_DROP},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -371,8 +391,8 @@ static void store_prev(struct vm *vm, const struct col_vm_sample *smp)
 
 /* Adds the deltas of one device list to iv. */
 static void dev_deltas(const struct vm *vm, const struct dev_prev *prev, size_t n_prev,
-		       const struct col_dev_sample *cur, size_t n_cur, const __typeof__(disk_map[0]) *map,
-		       size_t n_map, struct vm_usage_interval *iv)
+                       const struct col_dev_sample *cur, size_t n_cur, const __typeof__(disk_map[0]) *map, size_t n_map,
+                       struct vm_usage_interval *iv)
 {
 	for (size_t i = 0; i < n_cur; i++) {
 		const struct dev_prev *p = NULL;
@@ -418,8 +438,9 @@ static void prev_gauges(const struct vm *vm, struct vm_usage_interval *iv)
 		iv->value[VM_M_VCPUS] = vcpus;
 		iv->have |= BIT(VM_M_VCPUS);
 	}
-	uint64_t mem = vm->mem_kib ? vm->mem_kib
-				   : ((vm->prev_have & (1u << COL_BALLOON_MAX_KIB)) ? vm->prev[COL_BALLOON_MAX_KIB] : 0);
+	uint64_t mem = vm->mem_kib
+	                   ? vm->mem_kib
+	                   : ((vm->prev_have & (1u << COL_BALLOON_MAX_KIB)) ? vm->prev[COL_BALLOON_MAX_KIB] : 0);
 	if (mem) {
 		iv->value[VM_M_MEM_MAX_KIB] = mem;
 		iv->have |= BIT(VM_M_MEM_MAX_KIB);
@@ -479,13 +500,13 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		/* Restarted between two samples without an event we saw: its
 		 * counters are from the new start, whose time we do not
 		 * know, so this sample is a baseline. */
-		vm_info("vm '%s' (%s) restarted between samples: its usage before this sample is not counted",
-			vm->name, vm->uuid);
+		vm_info("vm '%s' (%s) restarted between samples: its usage before this sample is not counted", vm->name,
+		        vm->uuid);
 		vm->have_prev = false;
 	}
 	if (vm->have_prev && t <= vm->prev_t) {
 		vm_warn("vm '%s': sample time did not advance (clock stepped back?): restarting its baseline",
-			vm->name);
+		        vm->name);
 		vm->have_prev = false;
 	}
 	if (!vm->have_prev) {
@@ -503,7 +524,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		 * still carry everything the VM did during the gap. */
 		iv.t0 = t - (int64_t)s->conf->interval_s * VM_NS_PER_SEC;
 		vm_info("vm '%s': %.0f s without a sample: the gap is not counted as observed", vm->name,
-			(double)(t - vm->prev_t) / 1e9);
+		        (double)(t - vm->prev_t) / 1e9);
 	}
 	for (size_t i = 0; i < ARRAY_LEN(vm_counter_map); i++) {
 		int f = vm_counter_map[i].field;
@@ -512,7 +533,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		uint64_t d;
 		if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET)
 			vm_info("vm '%s': counter %s went down without a restart: counting from zero", vm->name,
-				vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
+			        vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
 		iv.value[vm_counter_map[i].meter] = d;
 		iv.have |= BIT(vm_counter_map[i].meter);
 	}
@@ -561,10 +582,10 @@ void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
 int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 {
 	static const char *const names[] = {
-		[COL_EV_DEFINED] = "defined",	    [COL_EV_UNDEFINED] = "undefined", [COL_EV_STARTED] = "started",
-		[COL_EV_SUSPENDED] = "suspended",   [COL_EV_RESUMED] = "resumed",     [COL_EV_STOPPED] = "stopped",
-		[COL_EV_SHUTDOWN] = "shutdown",	    [COL_EV_PMSUSPENDED] = "pmsuspended",
-		[COL_EV_CRASHED] = "crashed",	    [COL_EV_CHANGED] = "changed",
+	    [COL_EV_DEFINED] = "defined",     [COL_EV_UNDEFINED] = "undefined",     [COL_EV_STARTED] = "started",
+	    [COL_EV_SUSPENDED] = "suspended", [COL_EV_RESUMED] = "resumed",         [COL_EV_STOPPED] = "stopped",
+	    [COL_EV_SHUTDOWN] = "shutdown",   [COL_EV_PMSUSPENDED] = "pmsuspended", [COL_EV_CRASHED] = "crashed",
+	    [COL_EV_CHANGED] = "changed",
 	};
 	struct vm *vm = vm_get(s, ev->uuid, "");
 	if (ev->kind != COL_EV_CHANGED)
@@ -582,18 +603,11 @@ int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 		vm->have_prev = false;
 		vm->start_pending = true;
 		return COL_NEED_XML | COL_NEED_SAMPLE;
-	case COL_EV_STOPPED:
-		vm_stop(vm);
-		return COL_NEED_XML;
-	case COL_EV_UNDEFINED:
-		vm->undefined = true;
-		return 0;
+	case COL_EV_STOPPED: vm_stop(vm); return COL_NEED_XML;
+	case COL_EV_UNDEFINED: vm->undefined = true; return 0;
 	case COL_EV_DEFINED:
-	case COL_EV_CHANGED:
-		vm->undefined = false;
-		return COL_NEED_XML;
-	default:
-		return 0;
+	case COL_EV_CHANGED: vm->undefined = false; return COL_NEED_XML;
+	default: return 0;
 	}
 }
 
@@ -640,7 +654,7 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 			iv.value[HOST_M_CPU_IDLE_NS] = di;
 			iv.value[HOST_M_CPU_IOWAIT_NS] = dw;
 			iv.have |= BIT(HOST_M_CPU_BUSY_NS) | BIT(HOST_M_CPU_USER_NS) | BIT(HOST_M_CPU_SYSTEM_NS) |
-				   BIT(HOST_M_CPU_IDLE_NS) | BIT(HOST_M_CPU_IOWAIT_NS);
+			           BIT(HOST_M_CPU_IDLE_NS) | BIT(HOST_M_CPU_IOWAIT_NS);
 		}
 		iv.value[HOST_M_CPUS] = p->cpus, iv.have |= BIT(HOST_M_CPUS);
 		if (p->have_mem) {
@@ -648,7 +662,8 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 			iv.value[HOST_M_MEM_FREE_KIB] = p->mem_free_kib;
 			iv.have |= BIT(HOST_M_MEM_TOTAL_KIB) | BIT(HOST_M_MEM_FREE_KIB);
 			if (p->mem_cached_kib)
-				iv.value[HOST_M_MEM_CACHED_KIB] = p->mem_cached_kib, iv.have |= BIT(HOST_M_MEM_CACHED_KIB);
+				iv.value[HOST_M_MEM_CACHED_KIB] = p->mem_cached_kib,
+				iv.have |= BIT(HOST_M_MEM_CACHED_KIB);
 		}
 		iv.value[HOST_M_VMS_RUNNING] = hs->prev_vms;
 		iv.value[HOST_M_VCPUS_RUNNING] = hs->prev_vcpus;
@@ -675,7 +690,8 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 			values[HOST_M_MEM_CACHED_KIB] = h->mem_cached_kib;
 			have |= BIT(HOST_M_MEM_TOTAL_KIB) | BIT(HOST_M_MEM_FREE_KIB) | BIT(HOST_M_MEM_CACHED_KIB);
 		}
-		values[HOST_M_VMS_RUNNING] = vms, values[HOST_M_VCPUS_RUNNING] = vcpus, values[HOST_M_VM_MEM_KIB] = vm_mem;
+		values[HOST_M_VMS_RUNNING] = vms, values[HOST_M_VCPUS_RUNNING] = vcpus,
+		values[HOST_M_VM_MEM_KIB] = vm_mem;
 		have |= BIT(HOST_M_VMS_RUNNING) | BIT(HOST_M_VCPUS_RUNNING) | BIT(HOST_M_VM_MEM_KIB);
 		char name[300];
 		snprintf(name, sizeof name, "host-%s", hostname);

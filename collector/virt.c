@@ -19,9 +19,8 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } groups[] = {
-	{VIR_DOMAIN_STATS_STATE, "state"},	   {VIR_DOMAIN_STATS_CPU_TOTAL, "cpu-total"},
-	{VIR_DOMAIN_STATS_BALLOON, "balloon"},	   {VIR_DOMAIN_STATS_VCPU, "vcpu"},
-	{VIR_DOMAIN_STATS_INTERFACE, "interface"}, {VIR_DOMAIN_STATS_BLOCK, "block"},
+    {VIR_DOMAIN_STATS_STATE, "state"}, {VIR_DOMAIN_STATS_CPU_TOTAL, "cpu-total"}, {VIR_DOMAIN_STATS_BALLOON, "balloon"},
+    {VIR_DOMAIN_STATS_VCPU, "vcpu"},   {VIR_DOMAIN_STATS_INTERFACE, "interface"}, {VIR_DOMAIN_STATS_BLOCK, "block"},
 };
 
 struct col_virt {
@@ -49,7 +48,10 @@ struct col_virt {
 	bool warned_host_mem;
 };
 
-static void silent_error(void *arg, virErrorPtr err) { (void)arg, (void)err; }
+static void silent_error(void *arg, virErrorPtr err)
+{
+	(void)arg, (void)err;
+}
 
 static void *event_loop(void *arg)
 {
@@ -60,7 +62,10 @@ static void *event_loop(void *arg)
 	return NULL;
 }
 
-static void noop_timeout(int timer, void *arg) { (void)timer, (void)arg; }
+static void noop_timeout(int timer, void *arg)
+{
+	(void)timer, (void)arg;
+}
 
 struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, col_event_cb wake, void *wake_arg)
 {
@@ -124,9 +129,15 @@ void col_virt_set_uri(struct col_virt *v, const char *uri)
 	v->next_try_ns = 0;
 }
 
-const char *col_virt_uri(const struct col_virt *v) { return v->uri; }
+const char *col_virt_uri(const struct col_virt *v)
+{
+	return v->uri;
+}
 
-size_t col_virt_unknown_fields(const struct col_virt *v) { return v->n_unknown; }
+size_t col_virt_unknown_fields(const struct col_virt *v)
+{
+	return v->n_unknown;
+}
 
 static void queue_event(struct col_virt *v, virDomainPtr dom, enum col_event_kind kind, const char *detail)
 {
@@ -226,15 +237,15 @@ static void probe_groups(struct col_virt *v)
 	}
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
 		int n = virConnectGetAllDomainStats(v->conn, groups[i].bit, &recs,
-						    v->bulk_flags | VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS);
+		                                    v->bulk_flags | VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS);
 		if (n >= 0) {
 			v->bulk_groups |= groups[i].bit;
 			virDomainStatsRecordListFree(recs);
 			recs = NULL;
 		} else {
 			vm_notice("libvirt '%s' does not give the '%s' group in bulk stats (%s): sampling it with "
-				  "per-domain calls",
-				  v->uri, groups[i].name, virGetLastErrorMessage());
+			          "per-domain calls",
+			          v->uri, groups[i].name, virGetLastErrorMessage());
 		}
 	}
 }
@@ -255,7 +266,7 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh)
 	v->conn = virConnectOpenReadOnly(v->uri);
 	if (!v->conn) {
 		vm_log_once_fail(&v->down, "cannot connect to libvirt '%s': %s (retrying with back-off)", v->uri,
-				 virGetLastErrorMessage());
+		                 virGetLastErrorMessage());
 		v->backoff_s = v->backoff_s ? v->backoff_s * 2 : 1;
 		if (v->backoff_s > v->reconnect_max_s)
 			v->backoff_s = v->reconnect_max_s;
@@ -267,16 +278,16 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh)
 	if (virConnectRegisterCloseCallback(v->conn, close_cb, v, NULL) < 0)
 		vm_warn("libvirt '%s': cannot watch the connection: %s", v->uri, virGetLastErrorMessage());
 	v->callbacks[0] = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-							   VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
+	                                                   VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
 	v->callbacks[1] = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-							   VIR_DOMAIN_EVENT_CALLBACK(device_cb), v, NULL);
+	                                                   VIR_DOMAIN_EVENT_CALLBACK(device_cb), v, NULL);
 	v->callbacks[2] = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-							   VIR_DOMAIN_EVENT_CALLBACK(device_cb), v, NULL);
+	                                                   VIR_DOMAIN_EVENT_CALLBACK(device_cb), v, NULL);
 	v->callbacks[3] = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-							   VIR_DOMAIN_EVENT_CALLBACK(metadata_cb), v, NULL);
+	                                                   VIR_DOMAIN_EVENT_CALLBACK(metadata_cb), v, NULL);
 	if (v->callbacks[0] < 0)
 		vm_warn("libvirt '%s': no lifecycle events (%s): relying on the periodic re-list", v->uri,
-			virGetLastErrorMessage());
+		        virGetLastErrorMessage());
 	probe_groups(v);
 	vm_info("connected to libvirt '%s'", v->uri);
 	*fresh = true;
@@ -308,8 +319,7 @@ static int domain_fill(virDomainPtr dom, struct col_domain *out)
 	if (!xml)
 		return -1;
 	char err[256];
-	int rc = vm_domxml_parse(xml, strlen(xml), &out->inv, err, sizeof err, out->owner_err,
-				 sizeof out->owner_err);
+	int rc = vm_domxml_parse(xml, strlen(xml), &out->inv, err, sizeof err, out->owner_err, sizeof out->owner_err);
 	if (rc < 0) {
 		char uuid[VIR_UUID_STRING_BUFLEN] = "";
 		virDomainGetUUIDString(dom, uuid);
@@ -400,37 +410,41 @@ static bool indexed(const char *name, const char *prefix, unsigned *idx, const c
 static const struct {
 	const char *name;
 	int field;
-} vm_fields[] = {
-	{"cpu.time", COL_CPU_NS},
-	{"cpu.user", COL_CPU_USER_NS},
-	{"cpu.system", COL_CPU_SYSTEM_NS},
-	{"balloon.current", COL_BALLOON_KIB},
-	{"balloon.maximum", COL_BALLOON_MAX_KIB},
-	{"balloon.rss", COL_RSS_KIB},
-	{"balloon.usable", COL_USABLE_KIB},
-	{"balloon.available", COL_AVAILABLE_KIB},
-	{"balloon.unused", COL_UNUSED_KIB},
-	{"vcpu.current", COL_VCPUS},
-}, disk_fields[] = {
-	{"rd.bytes", COL_DISK_RD_BYTES}, {"wr.bytes", COL_DISK_WR_BYTES}, {"rd.reqs", COL_DISK_RD_REQS},
-	{"wr.reqs", COL_DISK_WR_REQS},	 {"rd.times", COL_DISK_RD_NS},	  {"wr.times", COL_DISK_WR_NS},
-	{"fl.reqs", COL_DISK_FL_REQS},	 {"fl.times", COL_DISK_FL_NS},	  {"capacity", COL_DISK_CAPACITY},
-	{"allocation", COL_DISK_ALLOCATION},
-}, net_fields[] = {
-	{"rx.bytes", COL_NET_RX_BYTES}, {"tx.bytes", COL_NET_TX_BYTES}, {"rx.pkts", COL_NET_RX_PKTS},
-	{"tx.pkts", COL_NET_TX_PKTS},	{"rx.errs", COL_NET_RX_ERRS},	{"tx.errs", COL_NET_TX_ERRS},
-	{"rx.drop", COL_NET_RX_DROP},	{"tx.drop", COL_NET_TX_DROP},
+} vm_fields[] =
+    {
+        {"cpu.time", COL_CPU_NS},
+        {"cpu.user", COL_CPU_USER_NS},
+        {"cpu.system", COL_CPU_SYSTEM_NS},
+        {"balloon.current", COL_BALLOON_KIB},
+        {"balloon.maximum", COL_BALLOON_MAX_KIB},
+        {"balloon.rss", COL_RSS_KIB},
+        {"balloon.usable", COL_USABLE_KIB},
+        {"balloon.available", COL_AVAILABLE_KIB},
+        {"balloon.unused", COL_UNUSED_KIB},
+        {"vcpu.current", COL_VCPUS},
+},
+  disk_fields[] =
+      {
+          {"rd.bytes", COL_DISK_RD_BYTES},     {"wr.bytes", COL_DISK_WR_BYTES}, {"rd.reqs", COL_DISK_RD_REQS},
+          {"wr.reqs", COL_DISK_WR_REQS},       {"rd.times", COL_DISK_RD_NS},    {"wr.times", COL_DISK_WR_NS},
+          {"fl.reqs", COL_DISK_FL_REQS},       {"fl.times", COL_DISK_FL_NS},    {"capacity", COL_DISK_CAPACITY},
+          {"allocation", COL_DISK_ALLOCATION},
+},
+  net_fields[] = {
+      {"rx.bytes", COL_NET_RX_BYTES}, {"tx.bytes", COL_NET_TX_BYTES}, {"rx.pkts", COL_NET_RX_PKTS},
+      {"tx.pkts", COL_NET_TX_PKTS},   {"rx.errs", COL_NET_RX_ERRS},   {"tx.errs", COL_NET_TX_ERRS},
+      {"rx.drop", COL_NET_RX_DROP},   {"tx.drop", COL_NET_TX_DROP},
 };
 
 /* Fields libvirt documents that vmeter knowingly does not use. */
 static const char *const ignored_prefixes[] = {
-	"state.reason", "cpu.haltpoll.", "cpu.cache.", "balloon.swap_", "balloon.major_fault",
-	"balloon.minor_fault", "balloon.last-update", "balloon.disk_caches", "balloon.hugetlb_", "vcpu.maximum",
-	"block.count", "net.count",
+    "state.reason",        "cpu.haltpoll.",       "cpu.cache.",          "balloon.swap_",
+    "balloon.major_fault", "balloon.minor_fault", "balloon.last-update", "balloon.disk_caches",
+    "balloon.hugetlb_",    "vcpu.maximum",        "block.count",         "net.count",
 };
 
-static void dev_set(struct col_dev_sample *devs, size_t *n, unsigned idx, const char *rest,
-		    const virTypedParameter *p, const __typeof__(disk_fields[0]) *fields, size_t nfields, bool *known)
+static void dev_set(struct col_dev_sample *devs, size_t *n, unsigned idx, const char *rest, const virTypedParameter *p,
+                    const __typeof__(disk_fields[0]) *fields, size_t nfields, bool *known)
 {
 	if (idx + 1 > *n)
 		*n = idx + 1;
@@ -493,10 +507,10 @@ void col_virt_parse_record(struct col_virt *v, const virDomainStatsRecord *rec, 
 			 * not metered. */
 		} else if (indexed(name, "block.", &idx, &rest)) {
 			dev_set(s->disks, &s->n_disks, idx, rest, p, disk_fields,
-				sizeof disk_fields / sizeof disk_fields[0], &known);
+			        sizeof disk_fields / sizeof disk_fields[0], &known);
 		} else if (indexed(name, "net.", &idx, &rest)) {
 			dev_set(s->nics, &s->n_nics, idx, rest, p, net_fields, sizeof net_fields / sizeof net_fields[0],
-				&known);
+			        &known);
 		}
 		for (size_t k = 0; !known && k < sizeof ignored_prefixes / sizeof ignored_prefixes[0]; k++)
 			known = strncmp(name, ignored_prefixes[k], strlen(ignored_prefixes[k])) == 0;
@@ -591,7 +605,8 @@ static void fallback_block(virDomainPtr dom, const struct col_devices *d, struct
 			 * the old one: bytes and requests only. */
 			if (virDomainBlockStats(dom, target, &bs, sizeof bs) == 0) {
 				long long vals[] = {bs.rd_bytes, bs.wr_bytes, bs.rd_req, bs.wr_req};
-				int fields[] = {COL_DISK_RD_BYTES, COL_DISK_WR_BYTES, COL_DISK_RD_REQS, COL_DISK_WR_REQS};
+				int fields[] = {COL_DISK_RD_BYTES, COL_DISK_WR_BYTES, COL_DISK_RD_REQS,
+				                COL_DISK_WR_REQS};
 				for (int k = 0; k < 4; k++)
 					if (vals[k] >= 0)
 						dev->v[fields[k]] = (uint64_t)vals[k], dev->have |= 1u << fields[k];
@@ -601,14 +616,14 @@ static void fallback_block(virDomainPtr dom, const struct col_devices *d, struct
 				const char *name;
 				int f;
 			} map[] = {
-				{VIR_DOMAIN_BLOCK_STATS_READ_BYTES, COL_DISK_RD_BYTES},
-				{VIR_DOMAIN_BLOCK_STATS_WRITE_BYTES, COL_DISK_WR_BYTES},
-				{VIR_DOMAIN_BLOCK_STATS_READ_REQ, COL_DISK_RD_REQS},
-				{VIR_DOMAIN_BLOCK_STATS_WRITE_REQ, COL_DISK_WR_REQS},
-				{VIR_DOMAIN_BLOCK_STATS_READ_TOTAL_TIMES, COL_DISK_RD_NS},
-				{VIR_DOMAIN_BLOCK_STATS_WRITE_TOTAL_TIMES, COL_DISK_WR_NS},
-				{VIR_DOMAIN_BLOCK_STATS_FLUSH_REQ, COL_DISK_FL_REQS},
-				{VIR_DOMAIN_BLOCK_STATS_FLUSH_TOTAL_TIMES, COL_DISK_FL_NS},
+			    {VIR_DOMAIN_BLOCK_STATS_READ_BYTES, COL_DISK_RD_BYTES},
+			    {VIR_DOMAIN_BLOCK_STATS_WRITE_BYTES, COL_DISK_WR_BYTES},
+			    {VIR_DOMAIN_BLOCK_STATS_READ_REQ, COL_DISK_RD_REQS},
+			    {VIR_DOMAIN_BLOCK_STATS_WRITE_REQ, COL_DISK_WR_REQS},
+			    {VIR_DOMAIN_BLOCK_STATS_READ_TOTAL_TIMES, COL_DISK_RD_NS},
+			    {VIR_DOMAIN_BLOCK_STATS_WRITE_TOTAL_TIMES, COL_DISK_WR_NS},
+			    {VIR_DOMAIN_BLOCK_STATS_FLUSH_REQ, COL_DISK_FL_REQS},
+			    {VIR_DOMAIN_BLOCK_STATS_FLUSH_TOTAL_TIMES, COL_DISK_FL_NS},
 			};
 			for (int k = 0; k < n; k++) {
 				uint64_t u;
@@ -644,7 +659,7 @@ static void fallback_net(virDomainPtr dom, const struct col_devices *d, struct c
 		memset(dev, 0, sizeof *dev);
 		snprintf(dev->name, sizeof dev->name, "%s", target);
 		long long vals[] = {st.rx_bytes, st.tx_bytes, st.rx_packets, st.tx_packets,
-				    st.rx_errs,	 st.tx_errs,  st.rx_drop,    st.tx_drop};
+		                    st.rx_errs,  st.tx_errs,  st.rx_drop,    st.tx_drop};
 		for (int k = 0; k < 8; k++)
 			if (vals[k] >= 0)
 				dev->v[k] = (uint64_t)vals[k], dev->have |= 1u << k;
@@ -654,12 +669,12 @@ static void fallback_net(virDomainPtr dom, const struct col_devices *d, struct c
 /* Parses bulk records and fills the groups the driver does not give in
  * bulk with per-domain calls; calls cb per domain. */
 static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1,
-			   col_devices_cb devices, col_sample_cb cb, void *arg)
+                           col_devices_cb devices, col_sample_cb cb, void *arg)
 {
 	struct col_vm_sample *s = vm_xmalloc(sizeof *s);
 	unsigned missing = (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
-			    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK) &
-			   ~v->bulk_groups;
+	                    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK) &
+	                   ~v->bulk_groups;
 	for (int i = 0; i < n; i++) {
 		memset(s, 0, sizeof *s);
 		virDomainPtr dom = recs[i]->dom;
@@ -719,7 +734,7 @@ int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb dev
 	int64_t t0 = vm_now_ns();
 	/* The list call takes no domain-state filter flags. */
 	int n = virDomainListGetStats(list, VIR_DOMAIN_STATS_STATE | v->bulk_groups, &recs,
-				      v->bulk_flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	                              v->bulk_flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	int64_t t1 = vm_now_ns();
 	if (n > 0 && virDomainIsActive(dom) == 1)
 		sample_records(v, recs, n, t0, t1, devices, cb, arg);
@@ -785,7 +800,7 @@ int col_virt_host(struct col_virt *v, struct col_host_sample *h)
 		unsigned long long free_bytes = virNodeGetFreeMemory(v->conn);
 		if (!v->warned_host_mem) {
 			vm_notice("libvirt '%s' gives no node memory stats (%s): using total and free memory only",
-				  v->uri, why);
+			          v->uri, why);
 			v->warned_host_mem = true;
 		}
 		if (free_bytes) {

@@ -19,24 +19,49 @@
 #define COL_MAX_DEV 64
 
 struct col_dev_sample {
-	char name[64]; /* disk target or interface name */
+	char name[64];  /* disk target or interface name */
 	uint64_t v[10]; /* see enum col_dev_field */
-	uint32_t have; /* bit per field */
+	uint32_t have;  /* bit per field */
 };
 
 enum col_dev_field {
 	/* disks */
-	COL_DISK_RD_BYTES, COL_DISK_WR_BYTES, COL_DISK_RD_REQS, COL_DISK_WR_REQS, COL_DISK_RD_NS,
-	COL_DISK_WR_NS, COL_DISK_FL_REQS, COL_DISK_FL_NS, COL_DISK_CAPACITY, COL_DISK_ALLOCATION,
+	COL_DISK_RD_BYTES,
+	COL_DISK_WR_BYTES,
+	COL_DISK_RD_REQS,
+	COL_DISK_WR_REQS,
+	COL_DISK_RD_NS,
+	COL_DISK_WR_NS,
+	COL_DISK_FL_REQS,
+	COL_DISK_FL_NS,
+	COL_DISK_CAPACITY,
+	COL_DISK_ALLOCATION,
 	/* interfaces */
-	COL_NET_RX_BYTES = 0, COL_NET_TX_BYTES, COL_NET_RX_PKTS, COL_NET_TX_PKTS, COL_NET_RX_ERRS,
-	COL_NET_TX_ERRS, COL_NET_RX_DROP, COL_NET_TX_DROP,
+	COL_NET_RX_BYTES = 0,
+	COL_NET_TX_BYTES,
+	COL_NET_RX_PKTS,
+	COL_NET_TX_PKTS,
+	COL_NET_RX_ERRS,
+	COL_NET_TX_ERRS,
+	COL_NET_RX_DROP,
+	COL_NET_TX_DROP,
 };
 
 enum col_vm_field {
-	COL_CPU_NS, COL_CPU_USER_NS, COL_CPU_SYSTEM_NS, COL_VCPU_NS, COL_VCPU_DELAY_NS, COL_VCPU_WAIT_NS,
-	COL_VCPUS, COL_BALLOON_KIB, COL_BALLOON_MAX_KIB, COL_RSS_KIB, COL_USABLE_KIB, COL_AVAILABLE_KIB,
-	COL_UNUSED_KIB, COL_VM__COUNT
+	COL_CPU_NS,
+	COL_CPU_USER_NS,
+	COL_CPU_SYSTEM_NS,
+	COL_VCPU_NS,
+	COL_VCPU_DELAY_NS,
+	COL_VCPU_WAIT_NS,
+	COL_VCPUS,
+	COL_BALLOON_KIB,
+	COL_BALLOON_MAX_KIB,
+	COL_RSS_KIB,
+	COL_USABLE_KIB,
+	COL_AVAILABLE_KIB,
+	COL_UNUSED_KIB,
+	COL_VM__COUNT
 };
 
 /* One running domain at one moment. */
@@ -65,15 +90,23 @@ struct col_host_sample {
 };
 
 enum col_event_kind {
-	COL_EV_DEFINED, COL_EV_UNDEFINED, COL_EV_STARTED, COL_EV_SUSPENDED, COL_EV_RESUMED, COL_EV_STOPPED,
-	COL_EV_SHUTDOWN, COL_EV_PMSUSPENDED, COL_EV_CRASHED, COL_EV_CHANGED, /* devices, metadata, tunables */
+	COL_EV_DEFINED,
+	COL_EV_UNDEFINED,
+	COL_EV_STARTED,
+	COL_EV_SUSPENDED,
+	COL_EV_RESUMED,
+	COL_EV_STOPPED,
+	COL_EV_SHUTDOWN,
+	COL_EV_PMSUSPENDED,
+	COL_EV_CRASHED,
+	COL_EV_CHANGED, /* devices, metadata, tunables */
 };
 
 struct col_event {
 	char uuid[37];
 	int64_t t_ns;
 	enum col_event_kind kind;
-	int id; /* domain id at the event, -1 if not running */
+	int id;          /* domain id at the event, -1 if not running */
 	char detail[32]; /* libvirt's detail, e.g. "destroyed" */
 };
 

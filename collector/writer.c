@@ -37,7 +37,7 @@ struct col_writer {
 	pthread_cond_t cond; /* queue changed or stop requested */
 	struct item *q;
 	size_t head, tail, cap; /* q[head..tail) waits */
-	size_t usage_rows; /* usage items waiting */
+	size_t usage_rows;      /* usage items waiting */
 	size_t queue_rows, batch_rows;
 	bool stop;
 	char *conninfo;
@@ -63,9 +63,10 @@ static void push(struct col_writer *w, struct item *it)
 	pthread_mutex_lock(&w->lock);
 	if (it->kind == ITEM_USAGE && w->usage_rows >= w->queue_rows) {
 		w->stats.lost++;
-		vm_log_once_fail(&w->full, "delivery queue full (%zu rows): usage rows are being lost until the "
-					   "database takes them",
-				 w->queue_rows);
+		vm_log_once_fail(&w->full,
+		                 "delivery queue full (%zu rows): usage rows are being lost until the "
+		                 "database takes them",
+		                 w->queue_rows);
 		pthread_mutex_unlock(&w->lock);
 		item_release(it);
 		return;
@@ -100,8 +101,7 @@ void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, i
 	push(w, &it);
 }
 
-void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event,
-			   const char *detail)
+void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event, const char *detail)
 {
 	struct item it = {.kind = ITEM_EVENT, .at_ns = at_ns};
 	snprintf(it.u.ev.uuid, sizeof it.u.ev.uuid, "%s", uuid);
@@ -163,7 +163,7 @@ static int deliver(struct col_writer *w, struct vm_db *db, struct item *items, s
 	case ITEM_INVENTORY: return vm_db_write_inventory(db, w->hostname, items[0].u.inv, items[0].at_ns);
 	case ITEM_EVENT:
 		return vm_db_write_event(db, w->hostname, items[0].u.ev.uuid, items[0].at_ns, items[0].u.ev.event,
-					 items[0].u.ev.detail);
+		                         items[0].u.ev.detail);
 	case ITEM_HOST: return vm_db_host_register(db, items[0].u.host, items[0].at_ns);
 	default: return -1;
 	}
@@ -260,8 +260,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-struct col_writer *col_writer_new(const char *conninfo, const char *hostname, size_t batch_rows,
-				  size_t queue_rows, int reconnect_max_s)
+struct col_writer *col_writer_new(const char *conninfo, const char *hostname, size_t batch_rows, size_t queue_rows,
+                                  int reconnect_max_s)
 {
 	struct col_writer *w = vm_xcalloc(1, sizeof *w);
 	pthread_mutex_init(&w->lock, NULL);

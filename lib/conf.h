@@ -26,7 +26,7 @@ struct vm_conf {
 	/* collector */
 	char *libvirt_uri;
 	char *host_name; /* this hypervisor's name in the database */
-	int interval_s; /* sampling interval */
+	int interval_s;  /* sampling interval */
 	int inventory_refresh_s;
 	int max_gap_s; /* longest sample gap still counted as observed */
 	char *state_dir;
@@ -51,7 +51,6 @@ void vm_conf_free(struct vm_conf *conf);
 
 /* Fills *owner for a VM without owner metadata from the owner rules (first
  * match wins), then the default owner.  Returns false if nothing matched. */
-bool vm_conf_owner_lookup(const struct vm_conf *conf, const char *name, const char *uuid,
-			  struct vm_owner *owner);
+bool vm_conf_owner_lookup(const struct vm_conf *conf, const char *name, const char *uuid, struct vm_owner *owner);
 
 #endif

@@ -2,8 +2,7 @@
 
 #include "counter.h"
 
-enum vm_counter_result vm_counter_delta(bool have_prev, uint64_t prev, uint64_t cur, bool restarted,
-					uint64_t *delta)
+enum vm_counter_result vm_counter_delta(bool have_prev, uint64_t prev, uint64_t cur, bool restarted, uint64_t *delta)
 {
 	if (restarted) {
 		*delta = cur;

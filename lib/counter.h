@@ -25,10 +25,9 @@ enum vm_counter_result {
 	VM_COUNTER_BASELINE, /* no delta */
 	VM_COUNTER_OK,
 	VM_COUNTER_RESTART, /* known restart: delta = cur */
-	VM_COUNTER_RESET, /* unexplained decrease: delta = cur */
+	VM_COUNTER_RESET,   /* unexplained decrease: delta = cur */
 };
 
-enum vm_counter_result vm_counter_delta(bool have_prev, uint64_t prev, uint64_t cur, bool restarted,
-					uint64_t *delta);
+enum vm_counter_result vm_counter_delta(bool have_prev, uint64_t prev, uint64_t cur, bool restarted, uint64_t *delta);
 
 #endif

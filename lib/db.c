@@ -23,8 +23,8 @@ struct vm_id {
 struct vm_db {
 	PGconn *conn;
 	char err[512];
-	char sqlstate[6]; /* of the last failed statement */
-	int staged; /* temporary staging tables exist on this connection */
+	char sqlstate[6];  /* of the last failed statement */
+	int staged;        /* temporary staging tables exist on this connection */
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
 };
@@ -70,9 +70,15 @@ void vm_db_close(struct vm_db *db)
 	free(db);
 }
 
-const char *vm_db_error(const struct vm_db *db) { return db->err; }
+const char *vm_db_error(const struct vm_db *db)
+{
+	return db->err;
+}
 
-int vm_db_broken(const struct vm_db *db) { return PQstatus(db->conn) != CONNECTION_OK; }
+int vm_db_broken(const struct vm_db *db)
+{
+	return PQstatus(db->conn) != CONNECTION_OK;
+}
 
 /* Runs a statement that returns no rows. */
 static int exec_cmd(struct vm_db *db, const char *what, const char *sql, int n, const char *const *params)
@@ -124,7 +130,7 @@ int vm_db_check_schema(struct vm_db *db)
 	unsigned want = vm_migrations[vm_n_migrations - 1].version;
 	if ((unsigned)have != want) {
 		snprintf(db->err, sizeof db->err,
-			 "database schema is version %d, this vmeter needs %u: run 'vmeter-admin migrate'", have, want);
+		         "database schema is version %d, this vmeter needs %u: run 'vmeter-admin migrate'", have, want);
 		return -1;
 	}
 	return 0;
@@ -133,9 +139,9 @@ int vm_db_check_schema(struct vm_db *db)
 int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version)
 {
 	if (exec_cmd(db, "cannot create schema_migrations",
-		     "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
-		     "applied_at timestamptz NOT NULL DEFAULT now())",
-		     0, NULL))
+	             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+	             "applied_at timestamptz NOT NULL DEFAULT now())",
+	             0, NULL))
 		return -1;
 	int have = vm_db_schema_version(db);
 	if (have < 0)
@@ -151,8 +157,7 @@ int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version
 		/* A lock makes two concurrent migrate runs take turns; the
 		 * second then finds the version row and fails cleanly. */
 		if (exec_cmd(db, "cannot begin migration", "BEGIN", 0, NULL) ||
-		    exec_cmd(db, "cannot lock schema_migrations", "LOCK schema_migrations IN EXCLUSIVE MODE", 0,
-			     NULL))
+		    exec_cmd(db, "cannot lock schema_migrations", "LOCK schema_migrations IN EXCLUSIVE MODE", 0, NULL))
 			goto fail;
 		PGresult *res = PQexec(db->conn, m->sql);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -164,7 +169,7 @@ int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version
 		}
 		PQclear(res);
 		if (exec_cmd(db, "cannot record migration",
-			     "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params) ||
+		             "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params) ||
 		    exec_cmd(db, "cannot commit migration", "COMMIT", 0, NULL))
 			goto fail;
 		*to_version = m->version;
@@ -194,10 +199,10 @@ static int host_id(struct vm_db *db, const char *hostname, const char *uri, char
 {
 	const char *params[] = {hostname, uri};
 	PGresult *res = PQexecParams(db->conn,
-				     "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
-				     "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
-				     "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
-				     2, NULL, params, NULL, NULL, 0);
+	                             "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
+	                             "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
+	                             "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
+	                             2, NULL, params, NULL, NULL, 0);
 	int rc = -1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		set_err(db, "cannot register host", res);
@@ -227,15 +232,15 @@ int vm_db_host_register(struct vm_db *db, const struct vm_host_info *h, int64_t 
 	snprintf(threads, sizeof threads, "%u", h->threads);
 	const char *p[] = {id, at, cpus, mhz, mem, h->cpu_model, nodes, sockets, cores, threads};
 	if (exec_cmd(db, "cannot record host inventory",
-		     "INSERT INTO host_inventory (host_id, valid_from, cpus, mhz, memory_kib, cpu_model, numa_nodes, "
-		     "sockets, cores, threads) "
-		     "SELECT $1::int, $2::timestamptz, $3::int, $4::int, $5::bigint, $6, $7::int, $8::int, $9::int, "
-		     "$10::int WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM host_inventory WHERE host_id = $1::int "
-		     "AND valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.cpus = $3::int "
-		     "AND l.mhz = $4::int AND l.memory_kib = $5::bigint AND l.cpu_model = $6 AND l.numa_nodes = "
-		     "$7::int AND l.sockets = $8::int AND l.cores = $9::int AND l.threads = $10::int) "
-		     "ON CONFLICT DO NOTHING",
-		     10, p) ||
+	             "INSERT INTO host_inventory (host_id, valid_from, cpus, mhz, memory_kib, cpu_model, numa_nodes, "
+	             "sockets, cores, threads) "
+	             "SELECT $1::int, $2::timestamptz, $3::int, $4::int, $5::bigint, $6, $7::int, $8::int, $9::int, "
+	             "$10::int WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM host_inventory WHERE host_id = $1::int "
+	             "AND valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.cpus = $3::int "
+	             "AND l.mhz = $4::int AND l.memory_kib = $5::bigint AND l.cpu_model = $6 AND l.numa_nodes = "
+	             "$7::int AND l.sockets = $8::int AND l.cores = $9::int AND l.threads = $10::int) "
+	             "ON CONFLICT DO NOTHING",
+	             10, p) ||
 	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
 		goto fail;
 	return 0;
@@ -255,9 +260,9 @@ static int ensure_staging(struct vm_db *db)
 		size_t cap = 4096, len = 0;
 		char *sql = vm_xmalloc(cap);
 		len += (size_t)snprintf(sql, cap,
-					"CREATE TEMP TABLE IF NOT EXISTS stage_%s (%sminute timestamptz, coverage_ms "
-					"int, samples int, late bigint",
-					set->name, k ? "" : "uuid uuid, ");
+		                        "CREATE TEMP TABLE IF NOT EXISTS stage_%s (%sminute timestamptz, coverage_ms "
+		                        "int, samples int, late bigint",
+		                        set->name, k ? "" : "uuid uuid, ");
 		for (size_t i = 0; i < set->n; i++) {
 			const char *n = set->meters[i].name;
 			if (i < set->n_counters)
@@ -318,7 +323,10 @@ static void buf_num(struct buf *b, uint64_t v)
 		b->p[b->len++] = tmp[--n];
 }
 
-static void buf_null(struct buf *b) { buf_printf(b, "\t\\N"); }
+static void buf_null(struct buf *b)
+{
+	buf_printf(b, "\t\\N");
+}
 
 /* One row in COPY text format, after `prefix` (the key columns). */
 static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_row *r)
@@ -394,12 +402,12 @@ static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *h
 	char *sql;
 	if (set == vm_usage_vm_meters())
 		sql = vm_xasprintf("INSERT INTO vm_usage_minute (host_id, vm_id, %s) SELECT $1::int, v.vm_id, %s "
-				   "FROM stage_vm s JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
-				   cols.p, cols.p);
+		                   "FROM stage_vm s JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
+		                   cols.p, cols.p);
 	else
 		sql = vm_xasprintf("INSERT INTO host_usage_minute (host_id, %s) SELECT $1::int, %s FROM stage_host "
-				   "ON CONFLICT DO NOTHING",
-				   cols.p, cols.p);
+		                   "ON CONFLICT DO NOTHING",
+		                   cols.p, cols.p);
 	free(cols.p);
 	const char *params[] = {hid};
 	PGresult *res = PQexecParams(db->conn, sql, 1, NULL, params, NULL, NULL, 0);
@@ -454,10 +462,10 @@ static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t 
 	const char *params[] = {arr.p};
 	rc = -1;
 	if (exec_cmd(db, "cannot register VMs",
-		     "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, params))
+	             "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, params))
 		goto out;
 	PGresult *res = PQexecParams(db->conn, "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, NULL,
-				     params, NULL, NULL, 0);
+	                             params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(db, "cannot look up VMs", res);
 		PQclear(res);
@@ -479,7 +487,7 @@ out:
 }
 
 int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
-		      size_t *inserted)
+                      size_t *inserted)
 {
 	struct buf direct = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
@@ -534,7 +542,7 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 		}
 	}
 	if (n_host && (ensure_staging(db) || copy_in(db, "stage_host", &hostb) ||
-		       merge(db, vm_usage_host_meters(), hid, inserted)))
+	               merge(db, vm_usage_host_meters(), hid, inserted)))
 		goto fail;
 	if (exec_cmd(db, "cannot commit usage", "COMMIT", 0, NULL))
 		goto fail;
@@ -568,14 +576,14 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	json_t *disks = json_array(), *nics = json_array(), *tags = json_object();
 	for (size_t i = 0; i < inv->n_disks; i++) {
 		const struct vm_disk *d = &inv->disks[i];
-		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus",
-						       d->bus, "device", d->device, "source", d->source, "capacity",
-						       (json_int_t)d->capacity));
+		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus", d->bus,
+		                                       "device", d->device, "source", d->source, "capacity",
+		                                       (json_int_t)d->capacity));
 	}
 	for (size_t i = 0; i < inv->n_nics; i++) {
 		const struct vm_nic *c = &inv->nics[i];
 		json_array_append_new(nics, json_pack("{s:s, s:s, s:s, s:s, s:s}", "mac", c->mac, "target", c->target,
-						      "type", c->type, "source", c->source, "model", c->model));
+		                                      "type", c->type, "source", c->source, "model", c->model));
 	}
 	for (size_t i = 0; i < inv->owner.n_tags; i++)
 		json_object_set_new(tags, inv->owner.tags[i].key, json_string(inv->owner.tags[i].value));
@@ -586,17 +594,16 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	json_decref(tags);
 
 	const char *src = inv->owner.source == VM_OWNER_METADATA ? "metadata"
-			  : inv->owner.source == VM_OWNER_CONFIG ? "config"
-								 : "none";
+	                  : inv->owner.source == VM_OWNER_CONFIG ? "config"
+	                                                         : "none";
 	char at[48], vcpus[16], maxv[16], mem[24], cur[24], digest[24];
 	format_ts(at_ns, at, sizeof at);
 	snprintf(vcpus, sizeof vcpus, "%u", inv->vcpus);
 	snprintf(maxv, sizeof maxv, "%u", inv->max_vcpus);
 	snprintf(mem, sizeof mem, "%llu", (unsigned long long)inv->memory_kib);
 	snprintf(cur, sizeof cur, "%llu", (unsigned long long)inv->current_memory_kib);
-	char *canon = vm_xasprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s", hostname, inv->name, vcpus, maxv, mem,
-				   cur, inv->owner.tenant, inv->owner.project, inv->owner.cost_centre, jt, src, jd,
-				   jn);
+	char *canon = vm_xasprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s", hostname, inv->name, vcpus, maxv, mem, cur,
+	                           inv->owner.tenant, inv->owner.project, inv->owner.cost_centre, jt, src, jd, jn);
 	snprintf(digest, sizeof digest, "%016llx", (unsigned long long)fnv1a(canon));
 	free(canon);
 
@@ -606,20 +613,33 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
 		goto out;
 	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
-	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1,
-		     pv))
+	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1, pv))
 		goto fail;
-	const char *p[] = {inv->uuid, at, hid, inv->name, vcpus, maxv, mem, cur, inv->owner.tenant,
-			   inv->owner.project, inv->owner.cost_centre, jt, src, jd, jn, digest};
+	const char *p[] = {inv->uuid,
+	                   at,
+	                   hid,
+	                   inv->name,
+	                   vcpus,
+	                   maxv,
+	                   mem,
+	                   cur,
+	                   inv->owner.tenant,
+	                   inv->owner.project,
+	                   inv->owner.cost_centre,
+	                   jt,
+	                   src,
+	                   jd,
+	                   jn,
+	                   digest};
 	if (exec_cmd(db, "cannot record VM inventory",
-		     "INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, "
-		     "current_memory_kib, tenant, project, cost_centre, tags, owner_source, disks, nics, digest) "
-		     "SELECT v.vm_id, $2::timestamptz, $3::int, $4, $5::int, $6::int, $7::bigint, $8::bigint, $9, $10, "
-		     "$11, $12::jsonb, $13, $14::jsonb, $15::jsonb, $16 FROM vm v WHERE v.uuid = $1::uuid "
-		     "AND NOT EXISTS (SELECT 1 FROM (SELECT digest FROM vm_inventory i WHERE i.vm_id = v.vm_id "
-		     "AND i.valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.digest = $16) "
-		     "ON CONFLICT DO NOTHING",
-		     16, p) ||
+	             "INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, "
+	             "current_memory_kib, tenant, project, cost_centre, tags, owner_source, disks, nics, digest) "
+	             "SELECT v.vm_id, $2::timestamptz, $3::int, $4, $5::int, $6::int, $7::bigint, $8::bigint, $9, $10, "
+	             "$11, $12::jsonb, $13, $14::jsonb, $15::jsonb, $16 FROM vm v WHERE v.uuid = $1::uuid "
+	             "AND NOT EXISTS (SELECT 1 FROM (SELECT digest FROM vm_inventory i WHERE i.vm_id = v.vm_id "
+	             "AND i.valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.digest = $16) "
+	             "ON CONFLICT DO NOTHING",
+	             16, p) ||
 	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
 		goto fail;
 	rc = 0;
@@ -634,22 +654,21 @@ out:
 }
 
 int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
-		      const char *detail)
+                      const char *detail)
 {
 	char at[48], hid[16];
 	const char *pv[] = {uuid};
 	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
 		return -1;
 	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
-	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1,
-		     pv))
+	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1, pv))
 		goto fail;
 	format_ts(at_ns, at, sizeof at);
 	const char *p[] = {uuid, hid, at, event, detail};
 	if (exec_cmd(db, "cannot record VM event",
-		     "INSERT INTO vm_event (vm_id, host_id, at, event, detail) SELECT vm_id, $2::int, "
-		     "$3::timestamptz, $4, $5 FROM vm WHERE uuid = $1::uuid ON CONFLICT DO NOTHING",
-		     5, p) ||
+	             "INSERT INTO vm_event (vm_id, host_id, at, event, detail) SELECT vm_id, $2::int, "
+	             "$3::timestamptz, $4, $5 FROM vm WHERE uuid = $1::uuid ON CONFLICT DO NOTHING",
+	             5, p) ||
 	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
 		goto fail;
 	return 0;

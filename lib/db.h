@@ -54,15 +54,14 @@ struct vm_db_usage {
  * many were new in *inserted (the rest were already there).  Returns 0, or
  * -1 with nothing written. */
 int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
-		      size_t *inserted);
+                      size_t *inserted);
 
 /* Records an inventory state valid from `at_ns` unless the latest recorded
  * state before it is identical.  Returns 0 or -1. */
-int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct vm_inventory *inv,
-			  int64_t at_ns);
+int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct vm_inventory *inv, int64_t at_ns);
 
 /* Records a lifecycle event (idempotent). */
-int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns,
-		      const char *event, const char *detail);
+int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
+                      const char *detail);
 
 #endif

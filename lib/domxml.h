@@ -29,10 +29,10 @@
 #define VM_MAX_TAGS 32
 
 struct vm_disk {
-	char target[32]; /* "vda" */
-	char bus[16];    /* "virtio", may be empty */
-	char device[16]; /* "disk", "cdrom", ... */
-	char source[256]; /* file, block device, volume or network name */
+	char target[32];   /* "vda" */
+	char bus[16];      /* "virtio", may be empty */
+	char device[16];   /* "disk", "cdrom", ... */
+	char source[256];  /* file, block device, volume or network name */
 	uint64_t capacity; /* bytes; filled from block stats, 0 if unknown */
 };
 
@@ -63,10 +63,10 @@ struct vm_owner {
 struct vm_inventory {
 	char uuid[37];
 	char name[256];
-	int id; /* libvirt domain id; -1 when not running */
-	unsigned vcpus; /* <vcpu current=> or <vcpu> */
-	unsigned max_vcpus; /* <vcpu> */
-	uint64_t memory_kib; /* <memory>, the maximum */
+	int id;                      /* libvirt domain id; -1 when not running */
+	unsigned vcpus;              /* <vcpu current=> or <vcpu> */
+	unsigned max_vcpus;          /* <vcpu> */
+	uint64_t memory_kib;         /* <memory>, the maximum */
 	uint64_t current_memory_kib; /* <currentMemory> */
 	struct vm_disk disks[VM_MAX_DISKS];
 	size_t n_disks;
@@ -82,8 +82,8 @@ struct vm_inventory {
  * in the vmeter namespace) does not fail the parse: inv->owner is left with
  * VM_OWNER_NONE and the problem is described in *owner_err (empty string
  * when there is no problem) so the caller can log it and fall back. */
-int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char *err, size_t errsize,
-		    char *owner_err, size_t owner_errsize);
+int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char *err, size_t errsize, char *owner_err,
+                    size_t owner_errsize);
 
 /* Parses just an owner element (what `virsh metadata` returns for the
  * vmeter namespace).  Same rules and errors as inside a domain XML. */

@@ -14,8 +14,8 @@ static bool log_syslog;
 static enum vm_log_level log_level = VM_LOG_INFO;
 
 static const char *const level_names[] = {
-	[VM_LOG_ERR] = "err",   [VM_LOG_WARNING] = "warning", [VM_LOG_NOTICE] = "notice",
-	[VM_LOG_INFO] = "info", [VM_LOG_DEBUG] = "debug",
+    [VM_LOG_ERR] = "err",   [VM_LOG_WARNING] = "warning", [VM_LOG_NOTICE] = "notice",
+    [VM_LOG_INFO] = "info", [VM_LOG_DEBUG] = "debug",
 };
 
 void vm_log_open(const char *ident, bool use_syslog)
@@ -26,9 +26,15 @@ void vm_log_open(const char *ident, bool use_syslog)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void vm_log_set_level(enum vm_log_level level) { log_level = level; }
+void vm_log_set_level(enum vm_log_level level)
+{
+	log_level = level;
+}
 
-enum vm_log_level vm_log_get_level(void) { return log_level; }
+enum vm_log_level vm_log_get_level(void)
+{
+	return log_level;
+}
 
 int vm_log_level_parse(const char *name)
 {
@@ -93,7 +99,8 @@ bool vm_log_once_fail(struct vm_log_once *once, const char *fmt, ...)
 void vm_log_once_ok(struct vm_log_once *once, const char *what)
 {
 	if (once->failing)
-		vm_notice("%s recovered after %lu failed attempt%s", what, once->failures, once->failures == 1 ? "" : "s");
+		vm_notice("%s recovered after %lu failed attempt%s", what, once->failures,
+		          once->failures == 1 ? "" : "s");
 	once->failing = false;
 	once->failures = 0;
 }

@@ -31,8 +31,8 @@ char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
 /* Writes one sample at time t_ns: for counters the raw cumulative value,
  * for gauges the level; meters whose bit is clear in `have` are written as
  * unknown.  Creates the file on first use.  Returns 0 or -1 (logged). */
-int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns,
-		  uint64_t have, const uint64_t *values);
+int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns, uint64_t have,
+                  const uint64_t *values);
 
 /* Asks rrdcached to write out everything it holds (no-op without it). */
 int vm_rrd_flush_all(struct vm_rrd *rrd);
@@ -40,7 +40,7 @@ int vm_rrd_flush_all(struct vm_rrd *rrd);
 /* Renders a PNG graph of the data sources `ds` (comma separated, NULL for
  * a sensible default per set) of file `name` over [start, end] (epoch
  * seconds) to `png`.  Returns 0 or -1 with rrdtool's message in err. */
-int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, const char *ds,
-		 int64_t start_s, int64_t end_s, const char *png, char *err, size_t errsize);
+int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, const char *ds, int64_t start_s,
+                 int64_t end_s, const char *png, char *err, size_t errsize);
 
 #endif

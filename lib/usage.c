@@ -8,60 +8,66 @@
 #include "vtime.h"
 #include "xalloc.h"
 
-#define C(n, u, ds) {n, VM_METER_COUNTER, u, ds}
-#define G(n, u, ds) {n, VM_METER_GAUGE, u, ds}
+#define C(n, u, ds)                                                                                                    \
+	{                                                                                                              \
+		n, VM_METER_COUNTER, u, ds                                                                             \
+	}
+#define G(n, u, ds)                                                                                                    \
+	{                                                                                                              \
+		n, VM_METER_GAUGE, u, ds                                                                               \
+	}
 
 /* Column names are part of the database schema (sql/) and of the CSV
  * output: change them only with a migration. */
 static const struct vm_meter vm_meters[VM_M__COUNT] = {
-	[VM_M_CPU_NS] = C("cpu_ns", "ns", "cpu"),
-	[VM_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
-	[VM_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
-	[VM_M_VCPU_NS] = C("vcpu_ns", "ns", "vcpu"),
-	[VM_M_VCPU_DELAY_NS] = C("vcpu_delay_ns", "ns", "vcpu_delay"),
-	[VM_M_VCPU_WAIT_NS] = C("vcpu_wait_ns", "ns", "vcpu_wait"),
-	[VM_M_RUNNING_MS] = C("running_ms", "ms", NULL),
-	[VM_M_DISK_RD_BYTES] = C("disk_rd_bytes", "bytes", "disk_rd_bytes"),
-	[VM_M_DISK_WR_BYTES] = C("disk_wr_bytes", "bytes", "disk_wr_bytes"),
-	[VM_M_DISK_RD_REQS] = C("disk_rd_reqs", "requests", "disk_rd_reqs"),
-	[VM_M_DISK_WR_REQS] = C("disk_wr_reqs", "requests", "disk_wr_reqs"),
-	[VM_M_DISK_RD_NS] = C("disk_rd_ns", "ns", "disk_rd_time"),
-	[VM_M_DISK_WR_NS] = C("disk_wr_ns", "ns", "disk_wr_time"),
-	[VM_M_DISK_FL_REQS] = C("disk_fl_reqs", "requests", "disk_fl_reqs"),
-	[VM_M_DISK_FL_NS] = C("disk_fl_ns", "ns", "disk_fl_time"),
-	[VM_M_NET_RX_BYTES] = C("net_rx_bytes", "bytes", "net_rx_bytes"),
-	[VM_M_NET_TX_BYTES] = C("net_tx_bytes", "bytes", "net_tx_bytes"),
-	[VM_M_NET_RX_PKTS] = C("net_rx_pkts", "packets", "net_rx_pkts"),
-	[VM_M_NET_TX_PKTS] = C("net_tx_pkts", "packets", "net_tx_pkts"),
-	[VM_M_NET_RX_ERRS] = C("net_rx_errs", "packets", "net_rx_errs"),
-	[VM_M_NET_TX_ERRS] = C("net_tx_errs", "packets", "net_tx_errs"),
-	[VM_M_NET_RX_DROP] = C("net_rx_drop", "packets", "net_rx_drop"),
-	[VM_M_NET_TX_DROP] = C("net_tx_drop", "packets", "net_tx_drop"),
-	[VM_M_VCPUS] = G("vcpus", "vcpus", "vcpus"),
-	[VM_M_MEM_MAX_KIB] = G("mem_max_kib", "KiB", "mem_max"),
-	[VM_M_BALLOON_KIB] = G("balloon_kib", "KiB", "mem_balloon"),
-	[VM_M_RSS_KIB] = G("rss_kib", "KiB", "mem_rss"),
-	[VM_M_USABLE_KIB] = G("usable_kib", "KiB", "mem_usable"),
-	[VM_M_AVAILABLE_KIB] = G("available_kib", "KiB", "mem_available"),
-	[VM_M_UNUSED_KIB] = G("unused_kib", "KiB", "mem_unused"),
-	[VM_M_DISK_CAPACITY] = G("disk_capacity_bytes", "bytes", "disk_capacity"),
-	[VM_M_DISK_ALLOCATION] = G("disk_allocation_bytes", "bytes", "disk_allocation"),
+    [VM_M_CPU_NS] = C("cpu_ns", "ns", "cpu"),
+    [VM_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
+    [VM_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
+    [VM_M_VCPU_NS] = C("vcpu_ns", "ns", "vcpu"),
+    [VM_M_VCPU_DELAY_NS] = C("vcpu_delay_ns", "ns", "vcpu_delay"),
+    [VM_M_VCPU_WAIT_NS] = C("vcpu_wait_ns", "ns", "vcpu_wait"),
+    [VM_M_RUNNING_MS] = C("running_ms", "ms", NULL),
+    [VM_M_DISK_RD_BYTES] = C("disk_rd_bytes", "bytes", "disk_rd_bytes"),
+    [VM_M_DISK_WR_BYTES] = C("disk_wr_bytes", "bytes", "disk_wr_bytes"),
+    [VM_M_DISK_RD_REQS] = C("disk_rd_reqs", "requests", "disk_rd_reqs"),
+    [VM_M_DISK_WR_REQS] = C("disk_wr_reqs", "requests", "disk_wr_reqs"),
+    [VM_M_DISK_RD_NS] = C("disk_rd_ns", "ns", "disk_rd_time"),
+    [VM_M_DISK_WR_NS] = C("disk_wr_ns", "ns", "disk_wr_time"),
+    [VM_M_DISK_FL_REQS] = C("disk_fl_reqs", "requests", "disk_fl_reqs"),
+    [VM_M_DISK_FL_NS] = C("disk_fl_ns", "ns", "disk_fl_time"),
+    [VM_M_NET_RX_BYTES] = C("net_rx_bytes", "bytes", "net_rx_bytes"),
+    [VM_M_NET_TX_BYTES] = C("net_tx_bytes", "bytes", "net_tx_bytes"),
+    [VM_M_NET_RX_PKTS] = C("net_rx_pkts", "packets", "net_rx_pkts"),
+    [VM_M_NET_TX_PKTS] = C("net_tx_pkts", "packets", "net_tx_pkts"),
+    [VM_M_NET_RX_ERRS] = C("net_rx_errs", "packets", "net_rx_errs"),
+    [VM_M_NET_TX_ERRS] = C("net_tx_errs", "packets", "net_tx_errs"),
+    [VM_M_NET_RX_DROP] = C("net_rx_drop", "packets", "net_rx_drop"),
+    [VM_M_NET_TX_DROP] = C("net_tx_drop", "packets", "net_tx_drop"),
+    [VM_M_VCPUS] = G("vcpus", "vcpus", "vcpus"),
+    [VM_M_MEM_MAX_KIB] = G("mem_max_kib", "KiB", "mem_max"),
+    [VM_M_BALLOON_KIB] = G("balloon_kib", "KiB", "mem_balloon"),
+    [VM_M_RSS_KIB] = G("rss_kib", "KiB", "mem_rss"),
+    [VM_M_USABLE_KIB] = G("usable_kib", "KiB", "mem_usable"),
+    [VM_M_AVAILABLE_KIB] = G("available_kib", "KiB", "mem_available"),
+    [VM_M_UNUSED_KIB] = G("unused_kib", "KiB", "mem_unused"),
+    [VM_M_DISK_CAPACITY] = G("disk_capacity_bytes", "bytes", "disk_capacity"),
+    [VM_M_DISK_ALLOCATION] = G("disk_allocation_bytes", "bytes", "disk_allocation"),
 };
 
 static const struct vm_meter host_meters[HOST_M__COUNT] = {
-	[HOST_M_CPU_CAPACITY_NS] = C("cpu_capacity_ns", "ns", "cpu_capacity"),
-	[HOST_M_CPU_BUSY_NS] = C("cpu_busy_ns", "ns", "cpu_busy"),
-	[HOST_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
-	[HOST_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
-	[HOST_M_CPU_IOWAIT_NS] = C("cpu_iowait_ns", "ns", "cpu_iowait"),
-	[HOST_M_CPU_IDLE_NS] = C("cpu_idle_ns", "ns", "cpu_idle"),
-	[HOST_M_CPUS] = G("cpus", "cpus", "cpus"),
-	[HOST_M_MEM_TOTAL_KIB] = G("mem_total_kib", "KiB", "mem_total"),
-	[HOST_M_MEM_FREE_KIB] = G("mem_free_kib", "KiB", "mem_free"),
-	[HOST_M_MEM_CACHED_KIB] = G("mem_cached_kib", "KiB", "mem_cached"),
-	[HOST_M_VMS_RUNNING] = G("vms_running", "vms", "vms_running"),
-	[HOST_M_VCPUS_RUNNING] = G("vcpus_running", "vcpus", "vcpus_running"),
-	[HOST_M_VM_MEM_KIB] = G("vm_mem_kib", "KiB", "vm_mem"),
+    [HOST_M_CPU_CAPACITY_NS] = C("cpu_capacity_ns", "ns", "cpu_capacity"),
+    [HOST_M_CPU_BUSY_NS] = C("cpu_busy_ns", "ns", "cpu_busy"),
+    [HOST_M_CPU_USER_NS] = C("cpu_user_ns", "ns", "cpu_user"),
+    [HOST_M_CPU_SYSTEM_NS] = C("cpu_system_ns", "ns", "cpu_system"),
+    [HOST_M_CPU_IOWAIT_NS] = C("cpu_iowait_ns", "ns", "cpu_iowait"),
+    [HOST_M_CPU_IDLE_NS] = C("cpu_idle_ns", "ns", "cpu_idle"),
+    [HOST_M_CPUS] = G("cpus", "cpus", "cpus"),
+    [HOST_M_MEM_TOTAL_KIB] = G("mem_total_kib", "KiB", "mem_total"),
+    [HOST_M_MEM_FREE_KIB] = G("mem_free_kib", "KiB", "mem_free"),
+    [HOST_M_MEM_CACHED_KIB] = G("mem_cached_kib", "KiB", "mem_cached"),
+    [HOST_M_VMS_RUNNING] = G("vms_running", "vms", "vms_running"),
+    [HOST_M_VCPUS_RUNNING] = G("vcpus_running", "vcpus", "vcpus_running"),
+    [HOST_M_VM_MEM_KIB] = G("vm_mem_kib", "KiB", "vm_mem"),
 };
 
 static const struct vm_meter_set vm_set = {"vm", vm_meters, VM_M__COUNT, VM_M_VCPUS};
@@ -70,9 +76,15 @@ static const struct vm_meter_set host_set = {"host", host_meters, HOST_M__COUNT,
 _Static_assert(VM_M__COUNT <= VM_USAGE_MAX_METERS, "too many VM meters");
 _Static_assert(HOST_M__COUNT <= VM_USAGE_MAX_METERS, "too many host meters");
 
-const struct vm_meter_set *vm_usage_vm_meters(void) { return &vm_set; }
+const struct vm_meter_set *vm_usage_vm_meters(void)
+{
+	return &vm_set;
+}
 
-const struct vm_meter_set *vm_usage_host_meters(void) { return &host_set; }
+const struct vm_meter_set *vm_usage_host_meters(void)
+{
+	return &host_set;
+}
 
 /* One open minute. */
 struct minute {
@@ -110,9 +122,15 @@ void vm_usage_acc_free(struct vm_usage_acc *acc)
 	free(acc);
 }
 
-int64_t vm_usage_acc_closed_upto(const struct vm_usage_acc *acc) { return acc->closed_upto; }
+int64_t vm_usage_acc_closed_upto(const struct vm_usage_acc *acc)
+{
+	return acc->closed_upto;
+}
 
-size_t vm_usage_acc_open_minutes(const struct vm_usage_acc *acc) { return acc->n_open; }
+size_t vm_usage_acc_open_minutes(const struct vm_usage_acc *acc)
+{
+	return acc->n_open;
+}
 
 uint64_t vm_usage_share(uint64_t delta, int64_t t0, int64_t t1, int64_t a, int64_t b)
 {
@@ -138,7 +156,10 @@ static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
 	return m;
 }
 
-static uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
 
 int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *iv)
 {

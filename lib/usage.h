@@ -27,7 +27,7 @@ enum vm_meter_kind { VM_METER_COUNTER, VM_METER_GAUGE };
 struct vm_meter {
 	const char *name; /* column stem, e.g. "cpu_ns"; gauges add _avg/_max */
 	enum vm_meter_kind kind;
-	const char *unit; /* "ns", "bytes", "KiB", ... */
+	const char *unit;   /* "ns", "bytes", "KiB", ... */
 	const char *rrd_ds; /* RRD data-source name (<= 19 chars) or NULL */
 };
 
@@ -113,9 +113,9 @@ struct vm_usage_interval {
  * observed at all in the minute (otherwise the column is NULL). */
 struct vm_usage_row {
 	const struct vm_meter_set *set;
-	int64_t minute_ns; /* start of the UTC minute */
+	int64_t minute_ns;   /* start of the UTC minute */
 	int32_t coverage_ms; /* 0..60000 */
-	int32_t samples; /* intervals that ended in this minute */
+	int32_t samples;     /* intervals that ended in this minute */
 	uint64_t have;
 	uint64_t sum[VM_USAGE_MAX_METERS];
 	uint64_t avg[VM_USAGE_MAX_METERS];

@@ -16,9 +16,15 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * VM_NS_PER_SEC + ts.tv_nsec;
 }
 
-int64_t vm_now_ns(void) { return clock_ns(CLOCK_REALTIME); }
+int64_t vm_now_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
 
-int64_t vm_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t vm_monotonic_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
 
 int64_t vm_minute_floor(int64_t t)
 {
@@ -44,7 +50,8 @@ static int64_t parse_span(const char *s)
 		return -1;
 	int64_t mul;
 	switch (*end) {
-	case 's': case '\0': mul = 1; break;
+	case 's':
+	case '\0': mul = 1; break;
 	case 'm': mul = 60; break;
 	case 'h': mul = 3600; break;
 	case 'd': mul = 86400; break;
@@ -106,8 +113,8 @@ int vm_time_parse(const char *s, int64_t now_ns, int64_t *out)
 	}
 	if (*p)
 		return -1;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;

@@ -8,8 +8,8 @@
 #define VM_NS_PER_SEC INT64_C(1000000000)
 #define VM_NS_PER_MIN (60 * VM_NS_PER_SEC)
 
-int64_t vm_now_ns(void);           /* CLOCK_REALTIME */
-int64_t vm_monotonic_ns(void);     /* CLOCK_MONOTONIC */
+int64_t vm_now_ns(void);       /* CLOCK_REALTIME */
+int64_t vm_monotonic_ns(void); /* CLOCK_MONOTONIC */
 /* Start of the UTC minute holding t (floor, also for negative t). */
 int64_t vm_minute_floor(int64_t t_ns);
 /* Formats t as "YYYY-MM-DD HH:MM:SS+00" (PostgreSQL timestamptz input). */

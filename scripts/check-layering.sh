@@ -10,6 +10,11 @@ for dir in lib collector admin aggregator billing reports web; do
 		grep -n '#include "' "$f" | while IFS= read -r line; do
 			hdr=$(echo "$line" | sed 's/.*#include "\([^"]*\)".*/\1/')
 			[ "$hdr" = config.h ] && continue
+			case $hdr in */*)
+				echo "$f:${line%%:*}: includes \"$hdr\" by path: headers come from $dir/ or lib/ only"
+				echo x >>"${TMPDIR:-/tmp}/layering.$$"
+				continue;;
+			esac
 			[ -f "$top/$dir/$hdr" ] && continue
 			[ -f "$top/lib/$hdr" ] && continue
 			echo "$f:${line%%:*}: includes \"$hdr\", which is neither in $dir/ nor in lib/"

@@ -81,10 +81,10 @@ int main(int argc, char **argv)
 	   "an overlapping batch stores only its new rows");
 	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute") == 80, "80 distinct VM-minutes in the table");
 	ok(scalar(pg, "SELECT sum(cpu_ns) FROM vm_usage_minute") ==
-		   (long)(45 * 1000 * 8 /* 0..9 x 1000 over 8 minutes */ + 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7)),
+	       (long)(45 * 1000 * 8 /* 0..9 x 1000 over 8 minutes */ + 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7)),
 	   "each minute counted once");
 	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute WHERE rss_kib_avg = 1024 AND rss_kib_max = 2048 AND "
-		      "vcpus_avg IS NULL AND net_rx_bytes IS NULL") == 80,
+	              "vcpus_avg IS NULL AND net_rx_bytes IS NULL") == 80,
 	   "gauges stored as avg and max; absent meters are NULL, not zero");
 	ok(vm_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
 	   "the same VM-minutes from another host are their own rows (migration)");
@@ -98,8 +98,8 @@ int main(int argc, char **argv)
 		h[i].row.have = UINT64_C(1) << HOST_M_CPU_BUSY_NS;
 		h[i].row.sum[HOST_M_CPU_BUSY_NS] = 5;
 	}
-	ok(vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 2 && vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 &&
-		   ins == 0,
+	ok(vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 2 &&
+	       vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 0,
 	   "host rows are idempotent too");
 
 	struct vm_inventory *inv = vm_xcalloc(1, sizeof *inv);
@@ -115,13 +115,14 @@ int main(int argc, char **argv)
 	rc |= vm_db_write_inventory(db, "hv-a", inv, t + 2 * VM_NS_PER_SEC);
 	ok(rc == 0 && scalar(pg, "SELECT count(*) FROM vm_inventory") == 2,
 	   "inventory: an unchanged state is not recorded again, a resize is");
-	ok(scalar(pg, "SELECT vcpus FROM vm_inventory ORDER BY valid_from DESC LIMIT 1") == 4, "the resize is the latest");
+	ok(scalar(pg, "SELECT vcpus FROM vm_inventory ORDER BY valid_from DESC LIMIT 1") == 4,
+	   "the resize is the latest");
 	ok(vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
-		   vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
-		   scalar(pg, "SELECT count(*) FROM vm_event") == 1,
+	       vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
+	       scalar(pg, "SELECT count(*) FROM vm_event") == 1,
 	   "events are idempotent");
 	ok(vm_db_write_event(db, "hv-a", "not-a-uuid", t, "started", "") < 0 &&
-		   strstr(vm_db_error(db), "invalid input syntax for type uuid"),
+	       strstr(vm_db_error(db), "invalid input syntax for type uuid"),
 	   "bad input is refused with the database's reason");
 	free(inv);
 	PQfinish(pg);

@@ -55,9 +55,11 @@ static void test_known_restart(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_first_sample_is_baseline), cmocka_unit_test(test_normal_delta),
-		cmocka_unit_test(test_large_values_near_max),	 cmocka_unit_test(test_decrease_is_reset_not_spike),
-		cmocka_unit_test(test_known_restart),
+	    cmocka_unit_test(test_first_sample_is_baseline),
+	    cmocka_unit_test(test_normal_delta),
+	    cmocka_unit_test(test_large_values_near_max),
+	    cmocka_unit_test(test_decrease_is_reset_not_spike),
+	    cmocka_unit_test(test_known_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 #include "usage.h"
 #include "vtime.h"
 
-#define S(x) ((int64_t)(x) * VM_NS_PER_SEC)
+#define S(x) ((int64_t)(x)*VM_NS_PER_SEC)
 #define BIT(i) (UINT64_C(1) << (i))
 #define T0 S(1800000000 - 1800000000 % 60) /* a minute boundary */
 
@@ -258,18 +258,18 @@ static void test_meter_tables(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_share_conserves),
-		cmocka_unit_test(test_interval_split_at_minute),
-		cmocka_unit_test(test_partial_coverage),
-		cmocka_unit_test(test_gauge_time_weighted),
-		cmocka_unit_test(test_gauge_partial),
-		cmocka_unit_test(test_gauge_no_overflow),
-		cmocka_unit_test(test_multi_minute_conservation),
-		cmocka_unit_test(test_close_only_ended_minutes),
-		cmocka_unit_test(test_late_data),
-		cmocka_unit_test(test_rejects_backwards),
-		cmocka_unit_test(test_coverage_full_minute),
-		cmocka_unit_test(test_meter_tables),
+	    cmocka_unit_test(test_share_conserves),
+	    cmocka_unit_test(test_interval_split_at_minute),
+	    cmocka_unit_test(test_partial_coverage),
+	    cmocka_unit_test(test_gauge_time_weighted),
+	    cmocka_unit_test(test_gauge_partial),
+	    cmocka_unit_test(test_gauge_no_overflow),
+	    cmocka_unit_test(test_multi_minute_conservation),
+	    cmocka_unit_test(test_close_only_ended_minutes),
+	    cmocka_unit_test(test_late_data),
+	    cmocka_unit_test(test_rejects_backwards),
+	    cmocka_unit_test(test_coverage_full_minute),
+	    cmocka_unit_test(test_meter_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,44 +51,44 @@ static void test_qemu_record(void **state)
 	struct col_virt *v = *state;
 	char vda[] = "vda", vdb[] = "vdb", tap[] = "tapvm0";
 	virTypedParameter params[] = {
-		i32("state.state", 1),
-		i32("state.reason", 1),
-		ull("cpu.time", 18227258000ULL),
-		ull("cpu.user", 17000000000ULL),
-		ull("cpu.system", 1000000000ULL),
-		ull("balloon.current", 262144),
-		ull("balloon.maximum", 262144),
-		ull("balloon.rss", 228556),
-		ull("balloon.usable", 185484),
-		ull("balloon.available", 210860),
-		ull("balloon.unused", 182296),
-		ull("balloon.last-update", 1795400132),
-		ull("balloon.disk_caches", 2484),
-		i32("vcpu.current", 2),
-		i32("vcpu.maximum", 2),
-		i32("vcpu.0.state", 1),
-		ull("vcpu.0.time", 16960000000ULL),
-		ull("vcpu.0.wait", 5),
-		ull("vcpu.0.delay", 632522528ULL),
-		i32("vcpu.1.state", 1),
-		ull("vcpu.1.time", 40000000ULL),
-		ull("vcpu.1.delay", 1000ULL),
-		i32("net.count", 1),
-		str("net.0.name", tap),
-		ull("net.0.rx.bytes", 9728),
-		ull("net.0.rx.pkts", 100),
-		ull("net.0.tx.bytes", 4000),
-		ull("net.0.tx.drop", 2),
-		i32("block.count", 2),
-		str("block.0.name", vda),
-		ull("block.0.rd.reqs", 221),
-		ull("block.0.wr.bytes", 2097152),
-		ull("block.0.capacity", 67108864),
-		ull("block.0.physical", 4096),
-		str("block.1.name", vdb),
-		ull("block.1.wr.bytes", 1000),
-		ull("block.1.fl.times", 38239492),
-		ull("cpu.energy.monitor.0.joules", 12),
+	    i32("state.state", 1),
+	    i32("state.reason", 1),
+	    ull("cpu.time", 18227258000ULL),
+	    ull("cpu.user", 17000000000ULL),
+	    ull("cpu.system", 1000000000ULL),
+	    ull("balloon.current", 262144),
+	    ull("balloon.maximum", 262144),
+	    ull("balloon.rss", 228556),
+	    ull("balloon.usable", 185484),
+	    ull("balloon.available", 210860),
+	    ull("balloon.unused", 182296),
+	    ull("balloon.last-update", 1795400132),
+	    ull("balloon.disk_caches", 2484),
+	    i32("vcpu.current", 2),
+	    i32("vcpu.maximum", 2),
+	    i32("vcpu.0.state", 1),
+	    ull("vcpu.0.time", 16960000000ULL),
+	    ull("vcpu.0.wait", 5),
+	    ull("vcpu.0.delay", 632522528ULL),
+	    i32("vcpu.1.state", 1),
+	    ull("vcpu.1.time", 40000000ULL),
+	    ull("vcpu.1.delay", 1000ULL),
+	    i32("net.count", 1),
+	    str("net.0.name", tap),
+	    ull("net.0.rx.bytes", 9728),
+	    ull("net.0.rx.pkts", 100),
+	    ull("net.0.tx.bytes", 4000),
+	    ull("net.0.tx.drop", 2),
+	    i32("block.count", 2),
+	    str("block.0.name", vda),
+	    ull("block.0.rd.reqs", 221),
+	    ull("block.0.wr.bytes", 2097152),
+	    ull("block.0.capacity", 67108864),
+	    ull("block.0.physical", 4096),
+	    str("block.1.name", vdb),
+	    ull("block.1.wr.bytes", 1000),
+	    ull("block.1.fl.times", 38239492),
+	    ull("cpu.energy.monitor.0.joules", 12),
 	};
 	virDomainStatsRecord rec = {NULL, params, (int)(sizeof params / sizeof params[0])};
 	struct col_vm_sample s;
@@ -123,7 +123,7 @@ static void test_sparse_record(void **state)
 {
 	struct col_virt *v = *state;
 	virTypedParameter params[] = {i32("state.state", 3), ull("cpu.energy.monitor.0.joules", 1),
-				      ull("vcpu.7.time", 5), ull("block.999.rd.bytes", 7)};
+	                              ull("vcpu.7.time", 5), ull("block.999.rd.bytes", 7)};
 	virDomainStatsRecord rec = {NULL, params, 4};
 	struct col_vm_sample s;
 	memset(&s, 0, sizeof s);
@@ -154,8 +154,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_qemu_record),
-		cmocka_unit_test(test_sparse_record),
+	    cmocka_unit_test(test_qemu_record),
+	    cmocka_unit_test(test_sparse_record),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

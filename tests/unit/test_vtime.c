@@ -41,8 +41,19 @@ static void test_parse(void **state)
 static void test_parse_rejects(void **state)
 {
 	int64_t t;
-	const char *bad[] = {"", "yesterday", "now+1h", "now-", "now-5x", "-", "@", "@12a", "2023-13-01",
-			     "2023-11-14 25:00", "2023-11-14 10", "2023-11-14x", "now-99999999999999999d"};
+	const char *bad[] = {"",
+	                     "yesterday",
+	                     "now+1h",
+	                     "now-",
+	                     "now-5x",
+	                     "-",
+	                     "@",
+	                     "@12a",
+	                     "2023-13-01",
+	                     "2023-11-14 25:00",
+	                     "2023-11-14 10",
+	                     "2023-11-14x",
+	                     "now-99999999999999999d"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(vm_time_parse(bad[i], 0, &t), -1);
 	assert_int_equal(vm_time_parse(NULL, 0, &t), -1);
@@ -58,10 +69,10 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minute_floor),
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_minute_floor),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse_rejects),
+	    cmocka_unit_test(test_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
