@@ -196,6 +196,26 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(c->base);
 }
 
+static void sink_usage(void *w, const char *uuid, const struct vm_usage_row *row)
+{
+	col_writer_push_usage(w, uuid, row);
+}
+
+static void sink_inventory(void *w, struct vm_inventory *inv, int64_t at)
+{
+	col_writer_push_inventory(w, inv, at);
+}
+
+static void sink_event(void *w, const char *uuid, int64_t at, const char *event, const char *detail)
+{
+	col_writer_push_event(w, uuid, at, event, detail);
+}
+
+static void sink_host(void *w, const struct vm_host_info *h, int64_t at)
+{
+	col_writer_push_host(w, h, at);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -254,7 +274,8 @@ int main(int argc, char **argv)
 		vm_fatal("cannot create the event loop");
 	c.writer = col_writer_new(c.conf->db_conninfo, c.conf->host_name, (size_t)c.conf->db_batch_rows,
 	                          (size_t)c.conf->db_queue_rows, c.conf->reconnect_max_s);
-	c.sampler = col_sampler_new(c.conf, c.writer, c.rrd);
+	struct col_sink sink = {sink_usage, sink_inventory, sink_event, sink_host, c.writer};
+	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
 	c.sighup = evsignal_new(c.base, SIGHUP, on_sighup, &c);

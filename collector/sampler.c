@@ -12,11 +12,19 @@
 #include "vtime.h"
 #include "xalloc.h"
 
+/* The last known counters of one device in the current run.  A device
+ * missing from one sample (NOWAIT may leave stats out, a per-device call
+ * may fail) keeps its entry, so that it is neither lost nor, when it comes
+ * back, taken for a new device whose whole counter is new usage. */
 struct dev_prev {
 	char name[64];
 	uint64_t v[10];
 	uint32_t have;
+	bool current;    /* in the latest sample */
+	unsigned missed; /* samples since last seen */
 };
+
+#define DEV_FORGET_AFTER 30 /* samples; an unplugged device's entry goes */
 
 struct vm {
 	char uuid[37];
@@ -63,7 +71,7 @@ struct host_state {
 
 struct col_sampler {
 	const struct vm_conf *conf;
-	struct col_writer *writer;
+	struct col_sink sink;
 	struct vm_rrd *rrd;
 	struct vm **vms; /* sorted by uuid */
 	size_t n_vms, cap_vms;
@@ -192,7 +200,7 @@ struct emit {
 static void emit_row(const struct vm_usage_row *row, void *arg)
 {
 	struct emit *e = arg;
-	col_writer_push_usage(e->s->writer, e->uuid, row);
+	e->s->sink.usage(e->s->sink.arg, e->uuid, row);
 }
 
 static void vm_close(struct col_sampler *s, struct vm *vm, int64_t upto)
@@ -203,11 +211,11 @@ static void vm_close(struct col_sampler *s, struct vm *vm, int64_t upto)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-struct col_sampler *col_sampler_new(const struct vm_conf *conf, struct col_writer *writer, struct vm_rrd *rrd)
+struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col_sink *sink, struct vm_rrd *rrd)
 {
 	struct col_sampler *s = vm_xcalloc(1, sizeof *s);
 	s->conf = conf;
-	s->writer = writer;
+	s->sink = *sink;
 	s->rrd = rrd;
 	s->host.acc = vm_usage_acc_new(vm_usage_host_meters());
 	return s;
@@ -303,7 +311,7 @@ void col_sampler_list_end(struct col_sampler *s, int64_t at_ns)
 		if (!vm->listed && !vm->undefined) {
 			/* Undefined while we were not listening. */
 			vm->undefined = true;
-			col_writer_push_event(s->writer, vm->uuid, at_ns, "undefined", "missed");
+			s->sink.event(s->sink.arg, vm->uuid, at_ns, "undefined", "missed");
 		}
 	}
 }
@@ -323,7 +331,7 @@ static void flush_inventory(struct col_sampler *s, struct vm *vm)
 	uint64_t digest = inv_digest(inv);
 	if (digest != vm->inv_digest) {
 		vm->inv_digest = digest;
-		col_writer_push_inventory(s->writer, inv, vm->pending_at);
+		s->sink.inventory(s->sink.arg, inv, vm->pending_at);
 	} else {
 		free(inv);
 	}
@@ -361,32 +369,60 @@ static const struct {
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define BIT(i) (UINT64_C(1) << (i))
 
-static void store_prev(struct vm *vm, const struct col_vm_sample *smp)
+static void merge_devs(struct dev_prev **arr, size_t *n, const struct col_dev_sample *cur, size_t n_cur)
 {
+	for (size_t k = 0; k < *n; k++) {
+		(*arr)[k].current = false;
+		(*arr)[k].missed++;
+	}
+	for (size_t i = 0; i < n_cur; i++) {
+		if (!cur[i].name[0])
+			continue;
+		struct dev_prev *p = NULL;
+		for (size_t k = 0; k < *n && !p; k++)
+			if (strcmp((*arr)[k].name, cur[i].name) == 0)
+				p = &(*arr)[k];
+		if (!p) {
+			*arr = vm_xrealloc(*arr, (*n + 1) * sizeof **arr);
+			p = &(*arr)[(*n)++];
+			memset(p, 0, sizeof *p);
+			memcpy(p->name, cur[i].name, sizeof p->name);
+		}
+		for (int f = 0; f < 10; f++)
+			if (cur[i].have & (1u << f)) {
+				p->v[f] = cur[i].v[f];
+				p->have |= 1u << f;
+			}
+		p->current = true;
+		p->missed = 0;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++)
+		if ((*arr)[i].missed <= DEV_FORGET_AFTER && k < COL_MAX_DEV)
+			(*arr)[k++] = (*arr)[i];
+	*n = k;
+}
+
+/* Remembers a sample as the baseline of the next interval.  Values the
+ * sample lacks keep their last known value (see struct dev_prev); `fresh`
+ * starts a new run with nothing known. */
+static void store_prev(struct vm *vm, const struct col_vm_sample *smp, bool fresh)
+{
+	if (fresh) {
+		vm->prev_have = 0;
+		vm->n_disks = vm->n_nics = 0;
+	}
 	vm->have_prev = true;
 	vm->prev_id = smp->id;
 	vm->prev_state = smp->state;
 	vm->prev_t = smp->t_ns;
-	memcpy(vm->prev, smp->v, sizeof vm->prev);
-	vm->prev_have = smp->have;
-	if (vm->n_disks != smp->n_disks) {
-		vm->disks = vm_xrealloc(vm->disks, (smp->n_disks ? smp->n_disks : 1) * sizeof *vm->disks);
-		vm->n_disks = smp->n_disks;
-	}
-	for (size_t i = 0; i < smp->n_disks; i++) {
-		memcpy(vm->disks[i].name, smp->disks[i].name, sizeof vm->disks[i].name);
-		memcpy(vm->disks[i].v, smp->disks[i].v, sizeof vm->disks[i].v);
-		vm->disks[i].have = smp->disks[i].have;
-	}
-	if (vm->n_nics != smp->n_nics) {
-		vm->nics = vm_xrealloc(vm->nics, (smp->n_nics ? smp->n_nics : 1) * sizeof *vm->nics);
-		vm->n_nics = smp->n_nics;
-	}
-	for (size_t i = 0; i < smp->n_nics; i++) {
-		memcpy(vm->nics[i].name, smp->nics[i].name, sizeof vm->nics[i].name);
-		memcpy(vm->nics[i].v, smp->nics[i].v, sizeof vm->nics[i].v);
-		vm->nics[i].have = smp->nics[i].have;
-	}
+	for (int f = 0; f < COL_VM__COUNT; f++)
+		if (smp->have & (1u << f)) {
+			vm->prev[f] = smp->v[f];
+			vm->prev_have |= 1u << f;
+		}
+	merge_devs(&vm->disks, &vm->n_disks, smp->disks, smp->n_disks);
+	merge_devs(&vm->nics, &vm->n_nics, smp->nics, smp->n_nics);
 }
 
 /* Adds the deltas of one device list to iv. */
@@ -423,7 +459,7 @@ static uint64_t dev_sum(const struct dev_prev *d, size_t n, int field, bool *hav
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < n; i++)
-		if (d[i].have & (1u << field)) {
+		if (d[i].current && (d[i].have & (1u << field))) {
 			sum += d[i].v[field];
 			*have = true;
 		}
@@ -512,7 +548,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 	if (!vm->have_prev) {
 		vm->from_start = vm->start_pending;
 		vm->start_pending = false;
-		store_prev(vm, smp);
+		store_prev(vm, smp, true);
 		rrd_write_vm(s, vm, t);
 		return;
 	}
@@ -544,7 +580,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 	for (size_t i = 0; i < VM_M_VCPUS; i++)
 		if (iv.have & BIT(i))
 			vm->cum[i] += iv.value[i];
-	store_prev(vm, smp);
+	store_prev(vm, smp, false);
 	rrd_write_vm(s, vm, t);
 	vm_close(s, vm, t);
 }
@@ -589,7 +625,7 @@ int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 	};
 	struct vm *vm = vm_get(s, ev->uuid, "");
 	if (ev->kind != COL_EV_CHANGED)
-		col_writer_push_event(s->writer, ev->uuid, ev->t_ns, names[ev->kind], ev->detail);
+		s->sink.event(s->sink.arg, ev->uuid, ev->t_ns, names[ev->kind], ev->detail);
 	switch (ev->kind) {
 	case COL_EV_STARTED:
 		if (vm->have_prev && vm->prev_id == ev->id)
@@ -624,7 +660,7 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 	info.cores = h->cores, info.threads = h->threads, info.memory_kib = h->memory_kib;
 	snprintf(info.cpu_model, sizeof info.cpu_model, "%s", h->model);
 	if (!hs->info_sent || memcmp(&info, &hs->info, sizeof info) != 0) {
-		col_writer_push_host(s->writer, &info, h->t_ns);
+		s->sink.host(s->sink.arg, &info, h->t_ns);
 		hs->info = info;
 		hs->info_sent = true;
 	}

@@ -12,15 +12,26 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "db.h"
 #include "rrdout.h"
 #include "virt.h"
-#include "writer.h"
 
 struct col_sampler;
 
-/* conf, writer and rrd are borrowed; they must outlive the sampler or be
- * replaced with col_sampler_set_*. rrd may be NULL (no graphs). */
-struct col_sampler *col_sampler_new(const struct vm_conf *conf, struct col_writer *writer, struct vm_rrd *rrd);
+/* Where the sampler's output goes (the collector: its writer thread; the
+ * unit tests: a recorder).  Rows and strings are copied by the callee;
+ * `inventory` takes ownership of inv (allocated with vm_xmalloc). */
+struct col_sink {
+	void (*usage)(void *arg, const char *uuid, const struct vm_usage_row *row); /* uuid NULL: host */
+	void (*inventory)(void *arg, struct vm_inventory *inv, int64_t at_ns);
+	void (*event)(void *arg, const char *uuid, int64_t at_ns, const char *event, const char *detail);
+	void (*host)(void *arg, const struct vm_host_info *host, int64_t at_ns);
+	void *arg;
+};
+
+/* conf and rrd are borrowed; they must outlive the sampler or be replaced
+ * with col_sampler_set_*.  rrd may be NULL (no graphs). */
+struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col_sink *sink, struct vm_rrd *rrd);
 /* Closes every open minute (shutdown) and frees. */
 void col_sampler_free(struct col_sampler *s);
 void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf);

@@ -700,6 +700,11 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 			/* These figures were read during [f0, f1], not at the
 			 * bulk call. */
 			s->t_ns = f0 + (f1 - f0) / 2;
+			/* A domain that stopped during the calls gave only part
+			 * of them: such a sample would claim an interval it did
+			 * not measure. */
+			if (virDomainIsActive(dom) != 1)
+				continue;
 		}
 		cb(s, arg);
 	}

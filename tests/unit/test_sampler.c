@@ -1,0 +1,306 @@
+/* The collector's sampler driven with made-up samples and events: deltas,
+ * resets, restarts, devices that go missing, gaps, and what ends up in the
+ * per-minute rows.  Output is recorded through a struct col_sink. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libvirt/libvirt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "sampler.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+#define S(x) ((int64_t)(x)*VM_NS_PER_SEC)
+#define T0 S(1800000000 - 1800000000 % 60)
+#define UUID "aaaaaaaa-0000-4000-8000-000000000001"
+
+struct rec {
+	struct vm_usage_row rows[64];
+	size_t n_rows;
+	char events[16][32];
+	size_t n_events;
+	size_t n_inv;
+};
+
+static void r_usage(void *arg, const char *uuid, const struct vm_usage_row *row)
+{
+	struct rec *r = arg;
+	if (!uuid)
+		return; /* host rows are not looked at here */
+	assert_true(r->n_rows < 64);
+	r->rows[r->n_rows++] = *row;
+}
+
+static void r_inventory(void *arg, struct vm_inventory *inv, int64_t at)
+{
+	struct rec *r = arg;
+	r->n_inv++;
+	free(inv);
+}
+
+static void r_event(void *arg, const char *uuid, int64_t at, const char *event, const char *detail)
+{
+	struct rec *r = arg;
+	if (r->n_events < 16)
+		snprintf(r->events[r->n_events++], 32, "%s", event);
+}
+
+static void r_host(void *arg, const struct vm_host_info *h, int64_t at) {}
+
+struct fixture {
+	struct vm_conf conf;
+	struct rec rec;
+	struct col_sampler *s;
+};
+
+static int setup(void **state)
+{
+	vm_log_set_level(VM_LOG_ERR);
+	struct fixture *f = vm_xcalloc(1, sizeof *f);
+	f->conf.interval_s = 10;
+	f->conf.max_gap_s = 60;
+	f->conf.host_name = "hv";
+	f->conf.libvirt_uri = "test:///default";
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec};
+	f->s = col_sampler_new(&f->conf, &sink, NULL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	if (f->s)
+		col_sampler_free(f->s);
+	free(f);
+	return 0;
+}
+
+/* Finishes: closes every minute so that all rows are recorded. */
+static void finish(struct fixture *f)
+{
+	col_sampler_free(f->s);
+	f->s = NULL;
+}
+
+static struct col_vm_sample smp(int id, int64_t t, uint64_t cpu)
+{
+	struct col_vm_sample s;
+	memset(&s, 0, sizeof s);
+	snprintf(s.uuid, sizeof s.uuid, UUID);
+	snprintf(s.name, sizeof s.name, "vm1");
+	s.id = id;
+	s.state = VIR_DOMAIN_RUNNING;
+	s.t_ns = t;
+	s.v[COL_CPU_NS] = cpu;
+	s.have = 1u << COL_CPU_NS;
+	return s;
+}
+
+static void add_disk(struct col_vm_sample *s, const char *name, uint64_t wr)
+{
+	struct col_dev_sample *d = &s->disks[s->n_disks++];
+	snprintf(d->name, sizeof d->name, "%s", name);
+	d->v[COL_DISK_WR_BYTES] = wr;
+	d->have = 1u << COL_DISK_WR_BYTES;
+}
+
+static void pass(struct fixture *f, const struct col_vm_sample *s)
+{
+	col_sampler_pass_begin(f->s, s->t_ns);
+	col_sampler_sample(f->s, s);
+	col_sampler_pass_end(f->s, s->t_ns, true);
+}
+
+static uint64_t total(const struct rec *r, int meter, int64_t *cov_ms)
+{
+	uint64_t sum = 0;
+	*cov_ms = 0;
+	for (size_t i = 0; i < r->n_rows; i++) {
+		sum += r->rows[i].sum[meter];
+		*cov_ms += r->rows[i].coverage_ms;
+	}
+	return sum;
+}
+
+static void assert_one_row_per_minute(const struct rec *r)
+{
+	for (size_t i = 0; i < r->n_rows; i++)
+		for (size_t k = i + 1; k < r->n_rows; k++)
+			assert_true(r->rows[i].minute_ns != r->rows[k].minute_ns);
+}
+
+static void test_steady(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i <= 12; i++) {
+		struct col_vm_sample s = smp(1, T0 + S(5 + 10 * i), 1000 + (uint64_t)S(i));
+		pass(f, &s);
+	}
+	/* 12 intervals from :05 to 2:05: minute 0 has 55 s, minute 1 60 s,
+	 * minute 2 5 s; a tenth of a core busy throughout. */
+	assert_int_equal(f->rec.n_rows, 2); /* minute 2 is still open */
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(12));
+	assert_int_equal(cov, 120000);
+	assert_int_equal(f->rec.rows[0].coverage_ms, 55000);
+	assert_int_equal(f->rec.rows[0].sum[VM_M_CPU_NS], S(55) / 10);
+	assert_int_equal(f->rec.rows[1].sum[VM_M_CPU_NS], S(6));
+	assert_int_equal(f->rec.rows[1].coverage_ms, 60000);
+	assert_int_equal(f->rec.rows[1].sum[VM_M_RUNNING_MS], 60000);
+	assert_one_row_per_minute(&f->rec);
+}
+
+/* A counter that goes down without a restart: counted from zero, no spike. */
+static void test_reset_without_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(1), 5000000), b = smp(1, T0 + S(11), 9000000),
+	                     c = smp(1, T0 + S(21), 700);
+	pass(f, &a);
+	pass(f, &b);
+	pass(f, &c);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), 4000000 + 700);
+	assert_int_equal(cov, 20000);
+}
+
+/* The domain id changed between samples (restarted, no event seen): the
+ * new run's first sample is a baseline. */
+static void test_restart_between_samples(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(1), S(100)), b = smp(1, T0 + S(11), S(105)),
+	                     c = smp(2, T0 + S(21), S(3)), d = smp(2, T0 + S(31), S(7));
+	pass(f, &a);
+	pass(f, &b);
+	pass(f, &c);
+	pass(f, &d);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(5) + S(4));
+	assert_int_equal(cov, 20000);
+}
+
+/* A start event makes the next sample the new run's baseline; a stop ends
+ * coverage at the last sample; a stop and start in one minute still give
+ * one row for that minute. */
+static void test_stop_start_same_minute(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(1), S(50)), b = smp(1, T0 + S(11), S(60));
+	pass(f, &a);
+	pass(f, &b);
+	struct col_event stop = {UUID, T0 + S(15), COL_EV_STOPPED, -1, "destroyed"};
+	assert_true(col_sampler_event(f->s, &stop) & COL_NEED_XML);
+	col_sampler_pass_begin(f->s, T0 + S(21));
+	col_sampler_pass_end(f->s, T0 + S(21), true);
+	struct col_event start = {UUID, T0 + S(30), COL_EV_STARTED, 2, "booted"};
+	assert_true(col_sampler_event(f->s, &start) & COL_NEED_SAMPLE);
+	struct col_vm_sample base = smp(2, T0 + S(30), S(1)), c = smp(2, T0 + S(40), S(9));
+	col_sampler_sample(f->s, &base);
+	pass(f, &c);
+	finish(f);
+	assert_int_equal(f->rec.n_rows, 1);
+	assert_int_equal(f->rec.rows[0].sum[VM_M_CPU_NS], S(10) + S(8));
+	assert_int_equal(f->rec.rows[0].coverage_ms, 20000);
+	assert_int_equal(f->rec.n_events, 2);
+	assert_string_equal(f->rec.events[0], "stopped");
+	assert_string_equal(f->rec.events[1], "started");
+}
+
+/* A device missing from one sample (NOWAIT, a failed call) is neither
+ * lost nor counted again when it comes back, even in a run whose start we
+ * saw (where new devices count from zero). */
+static void test_device_missing_once(void **state)
+{
+	struct fixture *f = *state;
+	struct col_event start = {UUID, T0 + S(1), COL_EV_STARTED, 1, "booted"};
+	col_sampler_event(f->s, &start);
+	struct col_vm_sample a = smp(1, T0 + S(1), 0), b = smp(1, T0 + S(11), 10), c = smp(1, T0 + S(21), 20),
+	                     d = smp(1, T0 + S(31), 30);
+	add_disk(&a, "vda", 1000);
+	add_disk(&b, "vda", 1100);
+	/* c lacks vda */
+	add_disk(&d, "vda", 1300);
+	add_disk(&d, "vdb", 50); /* hot-plugged during this run: all of it is new */
+	col_sampler_sample(f->s, &a);
+	pass(f, &b);
+	pass(f, &c);
+	pass(f, &d);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_DISK_WR_BYTES, &cov), 300 + 50);
+}
+
+/* After a gap longer than max-gap the counters still count, but only the
+ * last interval is covered. */
+static void test_long_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(1), 0), b = smp(1, T0 + S(301), S(300));
+	pass(f, &a);
+	pass(f, &b);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(300));
+	assert_int_equal(cov, 10000);
+}
+
+/* A sample whose time does not advance (the clock stepped back) is a new
+ * baseline, not a negative interval. */
+static void test_clock_back(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(21), S(1)), b = smp(1, T0 + S(11), S(2)), c = smp(1, T0 + S(21), S(3));
+	pass(f, &a);
+	pass(f, &b);
+	pass(f, &c);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(1));
+	assert_int_equal(cov, 10000);
+}
+
+/* A VM that vanishes from a complete pass without an event stops being
+ * covered at its last sample; its open minute is written once time has
+ * passed its end. */
+static void test_vanished(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp(1, T0 + S(1), 0), b = smp(1, T0 + S(11), S(10));
+	pass(f, &a);
+	pass(f, &b);
+	col_sampler_pass_begin(f->s, T0 + S(21));
+	col_sampler_pass_end(f->s, T0 + S(21), true);
+	assert_int_equal(f->rec.n_rows, 0);
+	col_sampler_pass_begin(f->s, T0 + S(61));
+	col_sampler_pass_end(f->s, T0 + S(61), true);
+	assert_int_equal(f->rec.n_rows, 1);
+	assert_int_equal(f->rec.rows[0].coverage_ms, 10000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_steady, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_without_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_between_samples, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_start_same_minute, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_device_missing_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_gap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clock_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
