@@ -173,6 +173,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	vm_log_set_level((enum vm_log_level)conf->log_level);
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
+	vm_rrd_set_async_create(rrd, true);
 	col_sampler_set_rrd(c->sampler, rrd);
 	vm_rrd_free(c->rrd);
 	c->rrd = rrd;
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
 	c.rrd = vm_rrd_new(c.conf->rrd_dir, c.conf->rrdcached, c.conf->interval_s, err, sizeof err);
 	if (!c.rrd)
 		vm_fatal("%s", err);
+	vm_rrd_set_async_create(c.rrd, true);
 
 	/* libxml2's global state must be set up before threads exist. */
 	xmlInitParser();

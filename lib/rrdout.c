@@ -49,7 +49,16 @@ struct rrd_file {
 	char *name;     /* NULL: free slot */
 	int64_t last_s; /* time of the last sample written (or the file's start) */
 	bool verify;    /* an update failed: stat and check the file again */
+	bool creating;  /* queued for the creator thread: skip updates */
 	struct vm_log_once fail;
+};
+
+/* A file to create off the caller's thread. */
+struct create_job {
+	char *name, *path;
+	const struct vm_meter_set *set;
+	int64_t t_s;
+	struct create_job *next;
 };
 
 struct vm_rrd {
@@ -66,7 +75,17 @@ struct vm_rrd {
 	struct rrd_file *files; /* open addressing, cap a power of two */
 	size_t cap, n;
 	int64_t newest_s;
-	uint64_t skipped; /* samples not newer than the last written */
+	uint64_t skipped;          /* samples not newer than the last written */
+	uint64_t skipped_creating; /* samples that arrived while their file was made */
+
+	/* Creating a file writes all its archives (tens of MB for a VM):
+	 * with async_create a thread does it, so that a thousand new VMs do
+	 * not hold up a sampling pass for minutes. */
+	bool async_create;
+	bool creator_started, creator_stop;
+	pthread_t creator;
+	pthread_cond_t creator_cond;
+	struct create_job *jobs, *jobs_tail;
 };
 
 /* rrd_graph_v() (fonts, cairo) is not known to be reentrant. */
@@ -490,10 +509,79 @@ static int file_prepare(struct vm_rrd *rrd, struct rrd_file *f, const char *path
 		snprintf(err, errsize, "cannot stat '%s': %s", path, strerror(errno));
 		return -1;
 	}
+	if (rrd->async_create)
+		return 1;
 	if (file_create(rrd, f->name, path, set, t_s, err, errsize) < 0)
 		return -1;
 	f->last_s = t_s - rrd->step_s;
 	return 0;
+}
+
+static void *creator_main(void *arg)
+{
+	struct vm_rrd *rrd = arg;
+	pthread_mutex_lock(&rrd->lock);
+	for (;;) {
+		while (!rrd->creator_stop && !rrd->jobs)
+			pthread_cond_wait(&rrd->creator_cond, &rrd->lock);
+		if (rrd->creator_stop)
+			break;
+		struct create_job *job = rrd->jobs;
+		rrd->jobs = job->next;
+		if (!rrd->jobs)
+			rrd->jobs_tail = NULL;
+		pthread_mutex_unlock(&rrd->lock);
+		char err[PATH_MAX + 256];
+		int rc = file_create(rrd, job->name, job->path, job->set, job->t_s, err, sizeof err);
+		pthread_mutex_lock(&rrd->lock);
+		/* The table may have been rebuilt meanwhile: find it again. */
+		struct rrd_file *f = table_find(rrd, job->name);
+		if (f) {
+			f->creating = false;
+			if (rc == 0) {
+				f->last_s = job->t_s - rrd->step_s;
+				f->verify = false;
+			} else {
+				vm_log_once_fail(&f->fail, "rrd '%s': %s", job->name, err);
+				f->verify = true;
+			}
+		}
+		free(job->name);
+		free(job->path);
+		free(job);
+	}
+	pthread_mutex_unlock(&rrd->lock);
+	return NULL;
+}
+
+/* Queues the creation of f's file; lock held. */
+static void create_async(struct vm_rrd *rrd, struct rrd_file *f, const char *path, const struct vm_meter_set *set,
+                         int64_t t_s)
+{
+	if (!rrd->creator_started) {
+		if (pthread_create(&rrd->creator, NULL, creator_main, rrd) != 0)
+			vm_fatal("cannot start the rrd creator thread");
+		rrd->creator_started = true;
+	}
+	struct create_job *job = vm_xcalloc(1, sizeof *job);
+	job->name = vm_xstrdup(f->name);
+	job->path = vm_xstrdup(path);
+	job->set = set;
+	job->t_s = t_s;
+	if (rrd->jobs_tail)
+		rrd->jobs_tail->next = job;
+	else
+		rrd->jobs = job;
+	rrd->jobs_tail = job;
+	f->creating = true;
+	pthread_cond_signal(&rrd->creator_cond);
+}
+
+void vm_rrd_set_async_create(struct vm_rrd *rrd, bool async)
+{
+	pthread_mutex_lock(&rrd->lock);
+	rrd->async_create = async;
+	pthread_mutex_unlock(&rrd->lock);
 }
 
 static void file_ok(struct rrd_file *f)
@@ -568,6 +656,7 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 		pthread_mutex_unlock(&users_lock);
 	}
 	pthread_mutex_init(&rrd->lock, NULL);
+	pthread_cond_init(&rrd->creator_cond, NULL);
 out:
 	free(abs);
 	return rrd;
@@ -577,6 +666,22 @@ void vm_rrd_free(struct vm_rrd *rrd)
 {
 	if (!rrd)
 		return;
+	if (rrd->creator_started) {
+		/* A file being created is finished; queued ones are dropped
+		 * (they are created again on the next run's first update). */
+		pthread_mutex_lock(&rrd->lock);
+		rrd->creator_stop = true;
+		pthread_cond_signal(&rrd->creator_cond);
+		pthread_mutex_unlock(&rrd->lock);
+		pthread_join(rrd->creator, NULL);
+	}
+	for (struct create_job *job = rrd->jobs, *next; job; job = next) {
+		next = job->next;
+		free(job->name);
+		free(job->path);
+		free(job);
+	}
+	pthread_cond_destroy(&rrd->creator_cond);
 	if (rrd->daemon) {
 		pthread_mutex_lock(&users_lock);
 		if (--daemon_users == 0) {
@@ -645,11 +750,23 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 	bool fresh = !f;
 	if (!f)
 		f = table_add(rrd, name);
+	if (f->creating) {
+		rrd->skipped_creating++;
+		ret = 0;
+		goto out;
+	}
 	if (fresh || f->verify) {
 		/* Ready the daemon first: a retired file is flushed through it. */
 		daemon_ready(rrd);
 		char err[PATH_MAX + 256];
-		if (file_prepare(rrd, f, path, set, t_s, err, sizeof err) < 0) {
+		int prep = file_prepare(rrd, f, path, set, t_s, err, sizeof err);
+		if (prep == 1) {
+			create_async(rrd, f, path, set, t_s);
+			rrd->skipped_creating++;
+			ret = 0;
+			goto out;
+		}
+		if (prep < 0) {
 			/* Once per file and outage: a full disk would fail
 			 * every VM at every interval. */
 			vm_log_once_fail(&f->fail, "rrd '%s': %s", name, err);

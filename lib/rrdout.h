@@ -11,6 +11,7 @@
 #ifndef VM_RRDOUT_H
 #define VM_RRDOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,12 @@ struct vm_rrd;
  * message in err.  The strings are copied. */
 struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char *err, size_t errsize);
 void vm_rrd_free(struct vm_rrd *rrd);
+
+/* With async set, a missing file is created on a thread of the instance's
+ * own and the samples that arrive meanwhile are skipped (a graph starts a
+ * little later; nothing else is lost).  Off by default: the first update
+ * creates the file itself. */
+void vm_rrd_set_async_create(struct vm_rrd *rrd, bool async);
 
 /* Path of the file for `name` ("vm-<uuid>" or "host-<name>"); caller frees. */
 char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
