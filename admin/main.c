@@ -321,9 +321,25 @@ int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
 	int i = 1;
-	if (argc > 2 && strcmp(argv[1], "-c") == 0) {
-		path = argv[2];
-		i = 3;
+	bool check = false;
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "-n") == 0)
+			check = true;
+		else
+			break;
+	}
+	if (check) {
+		char cerr[1024];
+		struct vm_conf *c = vm_conf_load(path, cerr, sizeof cerr);
+		if (!c) {
+			fprintf(stderr, "vmeter-admin: %s\n", cerr);
+			return 1;
+		}
+		printf("%s: configuration ok\n", path);
+		vm_conf_free(c);
+		return 0;
 	}
 	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 		usage(i >= argc ? stderr : stdout);

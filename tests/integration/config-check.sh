@@ -2,7 +2,7 @@
 # Configuration checks through the programs: -n on good and bad files,
 # error messages with file:line, and the example configuration.
 . "$(dirname "$0")/../lib.sh"
-plan 8
+plan 10
 
 out=$("$COLLECTOR" -n -c "$top_srcdir/etc/vmeter.conf.example" 2>&1)
 ok $? "the shipped example configuration passes -n"
@@ -32,3 +32,8 @@ ok $? "a missing file is named: $out"
 out=$("$ADMIN" -c "$T/typo.conf" vms 2>&1)
 echo "$out" | grep -q "typo.conf:3"
 ok $? "vmeter-admin reads the same format and reports the same error"
+
+out=$("$ADMIN" -n -c "$top_srcdir/etc/vmeter.conf.example" 2>&1)
+ok $? "vmeter-admin -n accepts the example: $out"
+"$ADMIN" -c "$T/range.conf" -n >/dev/null 2>&1
+is "$?" 1 "vmeter-admin -n fails on a bad file"
