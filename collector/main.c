@@ -85,6 +85,15 @@ static void process_events(struct collector *c)
 	free(evs);
 }
 
+static void refetch_one(const char *uuid, void *arg)
+{
+	struct collector *c = arg;
+	struct col_domain *d = vm_xmalloc(sizeof *d);
+	if (col_virt_domain(c->virt, uuid, d) == 0)
+		col_sampler_domain(c->sampler, d, vm_now_ns());
+	free(d);
+}
+
 static void sample_once(struct collector *c)
 {
 	bool fresh;
@@ -105,6 +114,8 @@ static void sample_once(struct collector *c)
 	if (n >= 0 && col_virt_host(c->virt, &h) == 0)
 		col_sampler_host(c->sampler, &h);
 	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
+	if (n >= 0)
+		col_sampler_refetch(c->sampler, refetch_one, c);
 }
 
 /* Ticks fall on multiples of the interval in UTC, so that every host

@@ -39,8 +39,8 @@ struct vm {
 	uint64_t mem_kib;
 	struct col_devices devs;
 	uint64_t inv_digest;
-	struct vm_inventory *pending_inv; /* to write once disk capacities are known */
-	int64_t pending_at;
+	bool refetch;              /* inventory to read again once sampled (disk capacities) */
+	int64_t pending_at;        /* when the unrecorded inventory change happened */
 	uint64_t owner_err_logged; /* digest of the owner problem last logged */
 	int owner_logged;          /* owner source last logged, -1 none */
 
@@ -76,7 +76,7 @@ struct col_sampler {
 	struct vm **vms; /* sorted by uuid */
 	size_t n_vms, cap_vms;
 	struct host_state host;
-	struct vm_usage_row scratch;
+	struct vm_inventory *scratch; /* one parse's worth, reused */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -172,7 +172,6 @@ static void vm_free(struct vm *vm)
 {
 	devs_free(&vm->devs);
 	vm_usage_acc_free(vm->acc);
-	free(vm->pending_inv);
 	free(vm->disks);
 	free(vm->nics);
 	free(vm->name);
@@ -216,6 +215,7 @@ struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col
 	struct col_sampler *s = vm_xcalloc(1, sizeof *s);
 	s->conf = conf;
 	s->sink = *sink;
+	s->scratch = vm_xmalloc(sizeof *s->scratch);
 	s->rrd = rrd;
 	s->host.acc = vm_usage_acc_new(vm_usage_host_meters());
 	return s;
@@ -232,6 +232,7 @@ void col_sampler_free(struct col_sampler *s)
 	struct emit e = {s, NULL};
 	vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
 	vm_usage_acc_free(s->host.acc);
+	free(s->scratch);
 	free(s->vms);
 	free(s);
 }
@@ -274,7 +275,7 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 	for (size_t i = 0; i < inv->n_nics; i++)
 		vm->devs.nics[vm->devs.n_nics++] = vm_xstrdup(inv->nics[i].target);
 
-	struct vm_inventory *copy = vm->pending_inv ? vm->pending_inv : vm_xmalloc(sizeof *copy);
+	struct vm_inventory *copy = s->scratch;
 	*copy = *inv;
 	if (d->owner_err[0]) {
 		uint64_t h = fnv_str(UINT64_C(1469598103934665603), d->owner_err);
@@ -299,9 +300,44 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 			        inv->name, inv->uuid);
 		vm->owner_logged = (int)copy->owner.source;
 	}
-	vm->pending_inv = copy;
 	if (!vm->pending_at || at_ns < vm->pending_at)
 		vm->pending_at = at_ns;
+	/* Disk capacities come from the samples.  A running VM not sampled
+	 * yet is read again after its first sample (col_sampler_refetch())
+	 * rather than recorded now without them, which would record a
+	 * spurious change a minute later; keeping a copy of every such VM's
+	 * inventory instead would cost ~40 KiB each at start-up. */
+	if ((vm->active || d->active) && !vm->have_prev && vm->n_disks == 0 && inv->n_disks > 0) {
+		vm->refetch = true;
+		return;
+	}
+	vm->refetch = false;
+	for (size_t i = 0; i < copy->n_disks; i++)
+		for (size_t k = 0; k < vm->n_disks; k++)
+			if (strcmp(copy->disks[i].target, vm->disks[k].name) == 0 &&
+			    (vm->disks[k].have & (1u << COL_DISK_CAPACITY)))
+				copy->disks[i].capacity = vm->disks[k].v[COL_DISK_CAPACITY];
+	uint64_t digest = inv_digest(copy);
+	if (digest != vm->inv_digest) {
+		vm->inv_digest = digest;
+		struct vm_inventory *out = vm_xmalloc(sizeof *out);
+		*out = *copy;
+		s->sink.inventory(s->sink.arg, out, vm->pending_at);
+	}
+	vm->pending_at = 0;
+}
+
+size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, void *arg), void *arg)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct vm *vm = s->vms[i];
+		if (vm->refetch && (vm->have_prev || !vm->active)) {
+			cb(vm->uuid, arg);
+			n++;
+		}
+	}
+	return n;
 }
 
 void col_sampler_list_end(struct col_sampler *s, int64_t at_ns)
@@ -314,29 +350,6 @@ void col_sampler_list_end(struct col_sampler *s, int64_t at_ns)
 			s->sink.event(s->sink.arg, vm->uuid, at_ns, "undefined", "missed");
 		}
 	}
-}
-
-/* Writes pending inventories whose disk capacities are as known as they
- * will get: the VM was just sampled, or it is not running. */
-static void flush_inventory(struct col_sampler *s, struct vm *vm)
-{
-	struct vm_inventory *inv = vm->pending_inv;
-	if (!inv || (vm->active && !vm->sampled))
-		return;
-	for (size_t i = 0; i < inv->n_disks; i++)
-		for (size_t k = 0; k < vm->n_disks; k++)
-			if (strcmp(inv->disks[i].target, vm->disks[k].name) == 0 &&
-			    (vm->disks[k].have & (1u << COL_DISK_CAPACITY)))
-				inv->disks[i].capacity = vm->disks[k].v[COL_DISK_CAPACITY];
-	uint64_t digest = inv_digest(inv);
-	if (digest != vm->inv_digest) {
-		vm->inv_digest = digest;
-		s->sink.inventory(s->sink.arg, inv, vm->pending_at);
-	} else {
-		free(inv);
-	}
-	vm->pending_inv = NULL;
-	vm->pending_at = 0;
 }
 
 /* ---------------------------------------------------------------- samples */
@@ -605,7 +618,6 @@ void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
 			vm_stop(vm); /* not running any more, and no event told us (yet) */
 		if (!vm->sampled)
 			vm_close(s, vm, complete && !vm->active ? now_ns : stale);
-		flush_inventory(s, vm);
 		if (vm->undefined && !vm->active && vm_usage_acc_open_minutes(vm->acc) == 0) {
 			vm_free(vm);
 			continue;

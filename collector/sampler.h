@@ -56,6 +56,11 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *vm);
 void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete);
 void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h);
 
+/* Calls cb for each VM whose domain XML should be read again and passed to
+ * col_sampler_domain() (running VMs listed before their first sample: their
+ * disk capacities are known now).  Returns the count. */
+size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, void *arg), void *arg);
+
 /* Device names for the per-domain fallback (col_devices_cb). */
 const struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 

@@ -145,8 +145,16 @@ setup_fleet() {
 	TEST_URI="test+unix:///default?socket=$LIBVIRT_SOCK"
 	virsh -c "$TEST_URI" event --all --loop --timestamp >"$T/events.log" 2>&1 &
 	_pids="$_pids $!"
-	wait_for 10 virsh_t list || bail "cannot reach the test driver"
-	virsh_t destroy test >/dev/null && virsh_t undefine test >/dev/null || bail "cannot remove the default domain"
+	# Until `virsh event` holds the driver, a change made by another
+	# connection is gone with it: retry until the removal sticks.
+	_gone=0
+	for _ in $(seq 100); do
+		virsh_t destroy test >/dev/null 2>&1
+		virsh_t undefine test >/dev/null 2>&1
+		if ! virsh_t list --all --name 2>/dev/null | grep -qx test; then _gone=1; break; fi
+		sleep 0.1
+	done
+	[ $_gone = 1 ] || bail "cannot remove the test driver's default domain"
 	awk -v dir="$T" '
 		/<domain / { n++; f = dir "/dom" n ".xml"; off = 0 }
 		f && /test:runstate>5</ { off = 1; next }
