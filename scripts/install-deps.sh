@@ -42,7 +42,7 @@ touch "$QEMU_CONF"
 for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0'; do
 	key=${kv%% *}
 	grep -qx "$kv # vmeter-test" "$QEMU_CONF" && continue
-	sed -i "s/^[[:space:]]*$key[[:space:]]*=/# (vmeter-test) &/" "$QEMU_CONF"
+	sed -i "s/^[[:space:]]*${key}[[:space:]]*=/# (vmeter-test) &/" "$QEMU_CONF"
 	echo "$kv # vmeter-test" >>"$QEMU_CONF"
 done
 
@@ -51,21 +51,26 @@ done
 # the virtio modules from it, and reads nothing else from the network).
 KCACHE=/var/cache/vmeter-test
 mkdir -p "$KCACHE"
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1)
-if [ -z "$kpkg" ]; then
-	apt-get update -qq
-	kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1)
-fi
-[ -n "$kpkg" ] || { echo "install-deps.sh: no linux-image package for the test guest" >&2; exit 1; }
-if ! ls "$KCACHE/${kpkg}_"*.deb >/dev/null 2>&1; then
-	echo "install-deps.sh: downloading $kpkg for the test guest"
+kernel_pkg() {
+	apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -1
+}
+kernel_get() { # kernel_get PACKAGE: downloads it into $KCACHE
+	[ -n "$1" ] || return 1
+	ls "$KCACHE/${1}_"*.deb >/dev/null 2>&1 && return 0
+	echo "install-deps.sh: downloading $1 for the test guest"
 	tmp=$(mktemp -d)
 	chmod 755 "$tmp"
-	# An outdated package list names a file the archive no longer has.
-	(cd "$tmp" && apt-get download -qq "$kpkg" 2>/dev/null) ||
-		{ apt-get update -qq && (cd "$tmp" && apt-get download -qq "$kpkg"); }
-	mv "$tmp/${kpkg}_"*.deb "$KCACHE/"
+	(cd "$tmp" && apt-get download -qq "$1" 2>/dev/null) && mv "$tmp/${1}_"*.deb "$KCACHE/"
+	rc=$?
 	rm -rf "$tmp"
+	return $rc
+}
+kpkg=$(kernel_pkg)
+if ! kernel_get "$kpkg"; then
+	# An outdated package list names a kernel the archive no longer has.
+	apt-get update -qq
+	kpkg=$(kernel_pkg)
+	kernel_get "$kpkg" || { echo "install-deps.sh: cannot download the test guest's kernel ($kpkg)" >&2; exit 1; }
 fi
 deb=$(ls "$KCACHE/${kpkg}_"*.deb | tail -1)
 ln -sf "$(basename "$deb")" "$KCACHE/kernel.deb"

@@ -1,7 +1,8 @@
 #!/bin/bash
-# A real QEMU guest (TCG: software emulation, no /dev/kvm needed) under the
-# system libvirtd, running a known workload, against what the collector
-# writes to PostgreSQL:
+# A real QEMU guest under the system libvirtd, running a known workload,
+# against what the collector writes to PostgreSQL.  The guest is always
+# <domain type='qemu'> (TCG, software emulation), even where /dev/kvm
+# exists, so that it behaves alike on every machine.  The workload:
 #   disk  the guest writes 32 MiB to its raw virtio disk with O_DIRECT;
 #   net   it pings ff02::1 (all nodes, IPv6 link-local) on its own tap;
 #   cpu   it runs a busy loop for 15 s of its own uptime, started by the
@@ -17,7 +18,8 @@
 # from it are cached under $top_builddir/tests/qemu-cache.  Starts virtlogd
 # and libvirtd by hand if they are not running (as a service manager
 # would; they are left running).  Prints "1..0 # SKIP" on a machine that
-# cannot run QEMU guests at all.
+# cannot run QEMU guests at all.  Takes 35 to 95 s: the guest boots in
+# ~5 s, then the wait for the next minute boundary (0 to 60 s) dominates.
 . "$(dirname "$0")/../lib.sh"
 
 KERNEL_DEB=${VMETER_KERNEL_DEB:-/var/cache/vmeter-test/kernel.deb}
@@ -31,6 +33,8 @@ command -v libvirtd >/dev/null && command -v virtlogd >/dev/null || skip "no lib
 [ -r "$KERNEL_DEB" ] || skip "no guest kernel in $KERNEL_DEB (scripts/install-deps.sh downloads it)"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
 command -v cpio >/dev/null && command -v qemu-img >/dev/null || skip "no cpio or qemu-img"
+grep -q '^security_driver = "none" # vmeter-test' /etc/libvirt/qemu.conf 2>/dev/null ||
+	skip "/etc/libvirt/qemu.conf not set up for test guests (scripts/install-deps.sh does it)"
 
 DOM=vmeter-test-$$
 TAP=vmt$$ # at most 15 characters
@@ -77,7 +81,9 @@ sysctl -q -w net.ipv6.conf.eth0.accept_ra=0 net.ipv6.conf.eth0.accept_dad=0 net.
 ip link set eth0 up
 mark net-up
 [ "$(cmd)" = net ] || mark error no net command
-ping -6 -c 10 -i 0.2 -W 2 -I eth0 ff02::1 >/dev/null 2>&1
+# The link-local address comes once the kernel has seen the carrier.
+for i in $(seq 50); do ip -6 addr show dev eth0 | grep -q "inet6 fe80:" && break; sleep 0.2; done
+ping -6 -c 10 -i 0.2 -W 2 -I eth0 ff02::1 >/dev/null 2>&1 || mark error ping
 sleep 1
 ip link set eth0 down
 mark net-done tx=$(cat /sys/class/net/eth0/statistics/tx_bytes) rx=$(cat /sys/class/net/eth0/statistics/rx_bytes)
@@ -153,7 +159,17 @@ fi
 virsh -q -c "$URI" domcapabilities --virttype qemu 2>/dev/null | grep -q "<path>$QEMU</path>" ||
 	skip "libvirt cannot run $QEMU guests"
 
-plan 21
+# Guests and taps an interrupted earlier run left behind (its process is
+# gone): they would only cost CPU.
+for d in $(virsh -q -c "$URI" list --all --name 2>/dev/null | grep '^vmeter-test-[0-9][0-9]*$'); do
+	kill -0 "${d#vmeter-test-}" 2>/dev/null && continue
+	virsh -q -c "$URI" destroy "$d" >/dev/null 2>&1
+	virsh -q -c "$URI" undefine "$d" >/dev/null 2>&1
+	ip link del "vmt${d#vmeter-test-}" >/dev/null 2>&1
+	diag "removed $d, left over from an earlier run"
+done
+
+plan 22
 t_start=$(date +%s.%N)
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')
 
@@ -239,7 +255,7 @@ ifstat() {
 cpustat() {
 	vsh domstats --cpu-total --vcpu "$DOM" | awk -F= '
 		$1 ~ /cpu\.time$/ && $1 !~ /vcpu/ { c = $2 } $1 ~ /^ *vcpu\.[0-9]+\.time$/ { v += $2 }
-		END { printf "%d %d\n", c, v }'
+		END { printf "%.0f %.0f\n", c, v }'
 }
 marker() { grep -a "^VMETER $1" "$CON" 2>/dev/null | tr -d '\r' | tail -1; }
 wait_marker() { # wait_marker NAME SECONDS
@@ -294,7 +310,7 @@ sleep 2.5
 n1=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
 stop_collector
 n2=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
-read -r c2 v2 <<<"$(cpustat)"
+read -r c2 _ <<<"$(cpustat)"
 is "$COLLECTOR_RC" 0 "collector exits cleanly"
 is "$n2" "$n1" "the link is quiet at the end (counters equal before and after the collector's last sample)"
 
@@ -305,19 +321,21 @@ rows=$(q "SELECT count(*) $vmq")
 within "$rows" 2 5 "per-minute rows for the guest ($rows)"
 is "$(q "SELECT count(*) $vmq AND coverage_ms > 60000")" 0 "no row over 60 s of coverage"
 
-# CPU.  What is comparable: the collector's cpu_ns for minute B is libvirt's
-# cpu.time (the QEMU process: under TCG the emulating vCPU thread plus
-# QEMU's own threads) over [B, its last sample].  The test read the same
-# counter just before "go" (B + 0.3 s) and right after the guest said
-# "busy-end": that busy-phase figure misses only what the guest cost while
-# idle in the 0.3 s before and the ~3 s after, a few per cent of a core
-# under TCG, i.e. well under 1 % of the busy figure.  5 % leaves room for
-# a slow, loaded machine (a TCG guest's idle cost grows with host load).
-# vcpu_ns (the vCPU thread alone) is checked the same way.
+# CPU.  What is comparable: not the 15 s the guest was busy (under TCG the
+# guest's CPU is the host's QEMU process, which costs CPU even while the
+# guest idles, and gets less than a core on a loaded host), but libvirt's
+# own counter of that process.  The collector's cpu_ns for minute B is
+# cpu.time over [B, its last sample]; the test read cpu.time itself just
+# before "go" (B + 0.3 s) and right after the guest said "busy-end".  The
+# two differ by what the idle guest cost in the 0.3 s before and in the
+# ~3 s from "busy-end" to the collector's last sample: about 20 ms here
+# (~0.1 %).  5 % leaves room for a slow, loaded machine, where the idle
+# cost and the collector's sampling delays grow.  vcpu_ns (the vCPU
+# thread alone, vcpu.N.time) is checked the same way.
 read -r row_cpu row_vcpu row_cov <<<"$(q "SELECT cpu_ns, vcpu_ns, coverage_ms $vmq AND minute = to_timestamp($B)" | tr '|' ' ')"
 busy_cpu=$((c1 - c0))
 busy_vcpu=$((v1 - v0))
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "nan" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.4f", a / b }'; }
 r_cpu=$(ratio "$row_cpu" "$busy_cpu")
 r_vcpu=$(ratio "$row_vcpu" "$busy_vcpu")
 diag "busy phase: guest ${guest_cs}0 ms of uptime; libvirt cpu.time +$((busy_cpu / 1000000)) ms, vcpu time +$((busy_vcpu / 1000000)) ms"
@@ -330,14 +348,21 @@ within "$r_vcpu" 0.95 1.05 "vcpu_ns of the busy minute matches libvirt's vCPU ti
 r_win=$(ratio "$row_cpu" $((c2 - c0)))
 within "$r_win" 0.97 1.03 "cpu_ns of the busy minute matches cpu.time over the same window ($r_win)"
 # The guest's own figure: a TCG guest's clock follows the host's, so its
-# 15 s of busy uptime cost at most ~15 s of host CPU (less if the host is
-# short of CPU: the vCPU thread then gets less than a core).
+# 15 s of busy uptime cost at most ~15 s of host CPU, and less if the host
+# is short of CPU (the vCPU thread then gets less than a core: 0.77 seen
+# here beside a parallel build).  An idle guest would be near 0.01.
 r_guest=$(ratio $((busy_vcpu / 10000000)) "$guest_cs")
 diag "vCPU time / guest busy time: $r_guest"
-within "$r_guest" 0.5 1.05 "the vCPU thread ran for at most the guest's busy time, and at least half of it ($r_guest)"
+within "$r_guest" 0.25 1.05 "the vCPU thread ran for at most the guest's busy time, and for a good part of it ($r_guest)"
 within "$row_cov" $(((BUSY_S + 2) * 1000)) 30000 "the busy minute's coverage spans the busy phase ($row_cov ms)"
 before=$(q "SELECT coalesce(sum(cpu_ns), 0) $vmq AND minute < to_timestamp($B)")
 ok "$([ "$before" -gt 0 ] && echo 0 || echo 1)" "earlier minutes carry the boot's CPU time ($((before / 1000000)) ms)"
+
+events=$(q "SELECT string_agg(event || ':' || detail, ',' ORDER BY at) FROM vm_event e JOIN vm USING (vm_id) WHERE uuid = '$uuid'")
+# (QEMU's driver also reports a 'resumed' as it lets the new guest's CPUs run.)
+diag "events: $events"
+is "$(echo "$events" | tr ',' '\n' | grep -c '^defined:added$\|^started:booted$')" 2 \
+	"the collector recorded the guest's definition and start"
 
 # Disk: the guest wrote 32 MiB with O_DIRECT; it may have written a little
 # more (nothing else writes, but the bound allows for it), never less.
