@@ -180,6 +180,36 @@ static const char *started_detail(int d)
 	}
 }
 
+static const char *suspended_detail(int d)
+{
+	switch (d) {
+	case VIR_DOMAIN_EVENT_SUSPENDED_PAUSED: return "paused";
+	case VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED: return "migrated";
+	case VIR_DOMAIN_EVENT_SUSPENDED_IOERROR: return "ioerror";
+	case VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG: return "watchdog";
+	case VIR_DOMAIN_EVENT_SUSPENDED_RESTORED: return "restored";
+	case VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT: return "from-snapshot";
+	case VIR_DOMAIN_EVENT_SUSPENDED_API_ERROR: return "api-error";
+	case VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY: return "postcopy";
+	case VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED: return "postcopy-failed";
+	default: return "";
+	}
+}
+
+/* QEMU starts a guest paused and resumes it, so a boot gives "resumed:
+ * unpaused" just before "started": the detail lets billing tell it apart. */
+static const char *resumed_detail(int d)
+{
+	switch (d) {
+	case VIR_DOMAIN_EVENT_RESUMED_UNPAUSED: return "unpaused";
+	case VIR_DOMAIN_EVENT_RESUMED_MIGRATED: return "migrated";
+	case VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT: return "from-snapshot";
+	case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY: return "postcopy";
+	case VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED: return "postcopy-failed";
+	default: return "";
+	}
+}
+
 static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *arg)
 {
 	struct col_virt *v = arg;
@@ -188,8 +218,8 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int det
 	case VIR_DOMAIN_EVENT_DEFINED: queue_event(v, dom, COL_EV_DEFINED, detail ? "updated" : "added"); break;
 	case VIR_DOMAIN_EVENT_UNDEFINED: queue_event(v, dom, COL_EV_UNDEFINED, ""); break;
 	case VIR_DOMAIN_EVENT_STARTED: queue_event(v, dom, COL_EV_STARTED, started_detail(detail)); break;
-	case VIR_DOMAIN_EVENT_SUSPENDED: queue_event(v, dom, COL_EV_SUSPENDED, ""); break;
-	case VIR_DOMAIN_EVENT_RESUMED: queue_event(v, dom, COL_EV_RESUMED, ""); break;
+	case VIR_DOMAIN_EVENT_SUSPENDED: queue_event(v, dom, COL_EV_SUSPENDED, suspended_detail(detail)); break;
+	case VIR_DOMAIN_EVENT_RESUMED: queue_event(v, dom, COL_EV_RESUMED, resumed_detail(detail)); break;
 	case VIR_DOMAIN_EVENT_STOPPED: queue_event(v, dom, COL_EV_STOPPED, stopped_detail(detail)); break;
 	case VIR_DOMAIN_EVENT_SHUTDOWN: queue_event(v, dom, COL_EV_SHUTDOWN, ""); break;
 	case VIR_DOMAIN_EVENT_PMSUSPENDED: queue_event(v, dom, COL_EV_PMSUSPENDED, ""); break;

@@ -48,7 +48,9 @@ is() { # is GOT WANT DESCRIPTION
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:  '$1'"; echo "#   want: '$2'"; fi
 }
 within() { # within GOT LOW HIGH DESCRIPTION  (numbers, inclusive)
-	if awk -v g="$1" -v l="$2" -v h="$3" 'BEGIN { exit !(g != "" && g + 0 >= l + 0 && g + 0 <= h + 0) }'; then
+	# Only a number counts: some awks take "nan" and "inf" as numbers.
+	if echo "$1" | grep -Eq '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' &&
+		awk -v g="$1" -v l="$2" -v h="$3" 'BEGIN { exit !(g + 0 >= l + 0 && g + 0 <= h + 0) }'; then
 		ok 0 "$4"
 	else
 		ok 1 "$4"; echo "#   got '$1', want between $2 and $3"

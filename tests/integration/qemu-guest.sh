@@ -169,7 +169,7 @@ for d in $(virsh -q -c "$URI" list --all --name 2>/dev/null | grep '^vmeter-test
 	diag "removed $d, left over from an earlier run"
 done
 
-plan 22
+plan 23
 t_start=$(date +%s.%N)
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')
 
@@ -359,10 +359,11 @@ before=$(q "SELECT coalesce(sum(cpu_ns), 0) $vmq AND minute < to_timestamp($B)")
 ok "$([ "$before" -gt 0 ] && echo 0 || echo 1)" "earlier minutes carry the boot's CPU time ($((before / 1000000)) ms)"
 
 events=$(q "SELECT string_agg(event || ':' || detail, ',' ORDER BY at) FROM vm_event e JOIN vm USING (vm_id) WHERE uuid = '$uuid'")
-# (QEMU's driver also reports a 'resumed' as it lets the new guest's CPUs run.)
+# (QEMU's driver also reports 'resumed:unpaused' as it lets the new guest's CPUs run.)
 diag "events: $events"
 is "$(echo "$events" | tr ',' '\n' | grep -c '^defined:added$\|^started:booted$')" 2 \
 	"the collector recorded the guest's definition and start"
+is "$(echo "$events" | tr ',' '\n' | grep -c -v '^[a-z]*:[a-z-]\{1,\}$')" 0 "every event carries libvirt's detail"
 
 # Disk: the guest wrote 32 MiB with O_DIRECT; it may have written a little
 # more (nothing else writes, but the bound allows for it), never less.
