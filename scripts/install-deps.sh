@@ -7,9 +7,11 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# clang and libclang-rt-dev (libFuzzer): tests/integration/fuzz-pktclass.sh.
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libvirt-dev libvirt-daemon libvirt-clients libpcap-dev librrd-dev rrdtool rrdcached
 libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev libcmocka-dev
+clang libclang-rt-dev
 libfaketime procps iproute2 file
 libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static cpio xz-utils"
 missing=""
@@ -33,13 +35,14 @@ mkdir -p /var/log/libvirt /var/lib/libvirt
 
 # tests/integration/qemu-guest.sh runs a real QEMU guest (TCG) under the
 # system libvirtd (qemu:///system) as root.  QEMU runs as root without a
-# security driver and libvirt does not chown the test's files: set these
-# four settings in qemu.conf, each once (a line we wrote carries the
-# marker comment; an existing setting of the same key is commented out).
+# security driver and libvirt does not chown the test's files; no private
+# mount namespace either, because it needs / to be a mount point, which a
+# chroot's / is not.  Each setting is written once (a line we wrote carries
+# the marker comment; an existing setting of the same key is commented out).
 QEMU_CONF=/etc/libvirt/qemu.conf
 mkdir -p /etc/libvirt
 touch "$QEMU_CONF"
-for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0'; do
+for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0' 'namespaces = []'; do
 	key=${kv%% *}
 	grep -qx "$kv # vmeter-test" "$QEMU_CONF" && continue
 	sed -i "s/^[[:space:]]*${key}[[:space:]]*=/# (vmeter-test) &/" "$QEMU_CONF"
