@@ -44,7 +44,7 @@ mkdir -p /etc/libvirt
 touch "$QEMU_CONF"
 for kv in 'user = "root"' 'group = "root"' 'security_driver = "none"' 'dynamic_ownership = 0' 'namespaces = []'; do
 	key=${kv%% *}
-	grep -qx "$kv # vmeter-test" "$QEMU_CONF" && continue
+	grep -Fqx "$kv # vmeter-test" "$QEMU_CONF" && continue
 	sed -i "s/^[[:space:]]*${key}[[:space:]]*=/# (vmeter-test) &/" "$QEMU_CONF"
 	echo "$kv # vmeter-test" >>"$QEMU_CONF"
 done
