@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netclass.h"
 #include "xalloc.h"
 
 /* A config file is a page or two; a bigger one is a mistake, not input. */
@@ -27,11 +28,14 @@ enum conf_type {
 	CONF_STR,   /* char *, owned by struct vm_conf; length within min..max */
 	CONF_BUF,   /* char[max + 1]; length within min..max */
 	CONF_TAGS,  /* list of "key=value" into struct vm_owner; at most max entries */
+	/* list of prefixes into struct vm_traffic_class; at least min entries,
+	 * at most max in all sections together */
+	CONF_PREFIXES,
 };
 
 /* Options come in groups.  A section holds one group; a group may serve
  * several sections (default-owner and owner share theirs). */
-enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER };
+enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER, GRP_TRAFFIC };
 
 /* One row per option: everything libconfuse is told, every bound checked
  * and every value copied out comes from here. */
@@ -61,6 +65,16 @@ static const char *check_rrdcached(const char *value)
 	return "must be \"\", \"unix:/PATH\" or \"/PATH\" (TCP is refused: rrdcached has no authentication)";
 }
 
+/* A traffic class's name (the default's, or a traffic-class title). */
+static const char *check_class_name(const char *value)
+{
+	if (!vm_netclass_check_name(value))
+		return NULL;
+	if (strcmp(value, VM_NETCLASS_NAME_MALFORMED) == 0 || strcmp(value, VM_NETCLASS_NAME_NON_IP) == 0)
+		return "must not be '" VM_NETCLASS_NAME_MALFORMED "' or '" VM_NETCLASS_NAME_NON_IP "' (reserved)";
+	return "must be at most 31 bytes of lower-case letters, digits, '-' and '_', starting with a letter";
+}
+
 /* The tables read best one row to a line. */
 /* clang-format off */
 /* The offset of a field, which must have the type the row's type writes
@@ -78,6 +92,7 @@ static const char *check_rrdcached(const char *value)
 static const struct conf_opt conf_opts[] = {
 	{GRP_TOP, "log-level", CONF_LEVEL, FIELD(struct vm_conf, log_level, int), VM_LOG_ERR, VM_LOG_DEBUG,
 	 VM_LOG_INFO, NULL, NULL},
+	C_STR(GRP_TOP, "traffic-default", traffic_default, 1, VM_NETCLASS_NAME_MAX, "internet", check_class_name),
 
 	/* 255: what struct vm_host_info (db.h) holds. */
 	C_STR(GRP_COLLECTOR, "libvirt-uri", libvirt_uri, 1, 255, "qemu:///system", NULL),
@@ -100,6 +115,9 @@ static const struct conf_opt conf_opts[] = {
 	O_BUF("project", project, 0, ""),
 	O_BUF("cost-centre", cost_centre, 0, ""),
 	{GRP_OWNER, "tags", CONF_TAGS, offsetof(struct vm_owner, tags), 0, VM_MAX_TAGS, 0, NULL, NULL},
+
+	{GRP_TRAFFIC, "prefixes", CONF_PREFIXES, FIELD(struct vm_traffic_class, prefixes, char **), 1,
+	 VM_NETCLASS_MAX_PREFIXES, 0, NULL, NULL},
 };
 
 /* Where the values of a section go. */
@@ -107,6 +125,7 @@ enum conf_target {
 	TARGET_CONF,          /* fields of struct vm_conf */
 	TARGET_DEFAULT_OWNER, /* conf->default_owner */
 	TARGET_OWNER_RULES,   /* one conf->owner_rules entry per section, in order */
+	TARGET_TRAFFIC,       /* one conf->traffic_classes entry per section, in order */
 };
 
 struct conf_section {
@@ -114,22 +133,34 @@ struct conf_section {
 	enum conf_group group;
 	enum conf_target target;
 	cfg_flag_t flags;
+	unsigned max;                             /* of a CFGF_MULTI section; 0: no limit */
+	const char *(*check_title)(const char *); /* as conf_opt's check */
 };
 
 /* A program's new section is a group, its rows and one line here. */
-enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER };
+enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER, SEC_TRAFFIC };
 static const struct conf_section conf_sections[] = {
 	[SEC_TOP] = {NULL, GRP_TOP, TARGET_CONF, CFGF_NONE},
 	[SEC_COLLECTOR] = {"collector", GRP_COLLECTOR, TARGET_CONF, CFGF_NONE},
 	[SEC_DATABASE] = {"database", GRP_DATABASE, TARGET_CONF, CFGF_NONE},
 	[SEC_DEFAULT_OWNER] = {"default-owner", GRP_OWNER, TARGET_DEFAULT_OWNER, CFGF_NONE},
 	[SEC_OWNER] = {"owner", GRP_OWNER, TARGET_OWNER_RULES, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES},
+	[SEC_TRAFFIC] = {"traffic-class", GRP_TRAFFIC, TARGET_TRAFFIC, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES,
+	                 VM_NETCLASS_MAX_CLASSES, check_class_name},
 };
 
 /* clang-format on */
 
 #define N_OPTS ARRAY_SIZE(conf_opts)
 #define N_SECTIONS ARRAY_SIZE(conf_sections)
+
+/* Where a prefix was given: entry `entry` of the prefixes list of the
+ * section-th traffic-class section.  Checks that need all prefixes at once
+ * (duplicates) run after parsing and report on this line. */
+struct conf_prefix_line {
+	unsigned section, entry;
+	int line;
+};
 
 /* State of the load in progress.  libconfuse's callbacks carry no user
  * pointer, hence the static; its lexer is global state anyway, so loads
@@ -144,6 +175,10 @@ struct conf_load {
 	 * owner group serves two.  Reset when a repeatable section ends. */
 	int lines[N_SECTIONS][N_OPTS];
 	unsigned seen[N_SECTIONS]; /* sections closed so far */
+	/* Where each prefix was, in parse order; how many in all classes. */
+	struct conf_prefix_line *prefix_lines;
+	size_t n_prefix_lines, cap_prefix_lines;
+	size_t n_prefixes;
 };
 
 static struct conf_load *conf_loading;
@@ -346,6 +381,34 @@ static int conf_parse_tag(struct conf_load *ld, int line, const struct conf_opt 
 	return 0;
 }
 
+/* One entry of a traffic class's prefix list; `opt` holds the entries
+ * before it. */
+static int conf_parse_prefix(struct conf_load *ld, cfg_t *sec, const struct conf_opt *row, cfg_opt_t *opt,
+                             const char *value)
+{
+	struct vm_prefix p;
+	char msg[256];
+
+	if (vm_netclass_parse_prefix(value, &p, msg, sizeof msg) < 0) {
+		conf_error(ld, sec->line, "traffic class '%s': %s", cfg_title(sec), msg);
+		return -1;
+	}
+	if (++ld->n_prefixes > (size_t)row->max) {
+		conf_error(ld, sec->line, "traffic class '%s': more than %ld prefixes in all traffic classes",
+		           cfg_title(sec), row->max);
+		return -1;
+	}
+	/* The new entry is already in the list. */
+	ld->prefix_lines =
+	    vm_xgrow(ld->prefix_lines, &ld->cap_prefix_lines, ld->n_prefix_lines + 1, sizeof *ld->prefix_lines);
+	ld->prefix_lines[ld->n_prefix_lines++] = (struct conf_prefix_line){
+	    .section = ld->seen[SEC_TRAFFIC],
+	    .entry = cfg_opt_size(opt) - 1,
+	    .line = sec->line,
+	};
+	return 0;
+}
+
 /* libconfuse's parse callback for every option: checks the value against
  * its row while cfg->line is still the line it is on. */
 static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -364,7 +427,7 @@ static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void 
 	int *line = &ld->lines[s][r];
 
 	/* A list is parsed one entry at a time, so only scalars can tell. */
-	if (row->type != CONF_TAGS && *line) {
+	if (row->type != CONF_TAGS && row->type != CONF_PREFIXES && *line) {
 		conf_error(ld, cfg->line, "option '%s' is given twice (first on line %d)", name, *line);
 		return -1;
 	}
@@ -394,6 +457,11 @@ static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void 
 			return -1;
 		*(const char **)result = value;
 		return 0;
+	case CONF_PREFIXES:
+		if (conf_parse_prefix(ld, cfg, row, opt, value) < 0)
+			return -1;
+		*(const char **)result = value;
+		return 0;
 	}
 	return -1;
 }
@@ -419,10 +487,20 @@ static int conf_section_end(cfg_t *cfg, cfg_opt_t *opt)
 		conf_error(ld, cfg->line, "section '%s' is given twice", name);
 		return -1;
 	}
+	if (cs->max && ld->seen[s] > cs->max) {
+		conf_error(ld, cfg->line, "section '%s' is one more than the %u '%s' sections allowed", name, cs->max,
+		           cs->name);
+		return -1;
+	}
 	if (cs->flags & CFGF_TITLE) {
 		const char *title = cfg_title(sec);
+		const char *why;
 		if (!title || !title[0]) {
 			conf_error(ld, cfg->line, "section '%s' needs a non-empty title", cs->name);
+			return -1;
+		}
+		if (cs->check_title && (why = cs->check_title(title))) {
+			conf_error(ld, cfg->line, "section '%s': the title %s", name, why);
 			return -1;
 		}
 		/* libconfuse compares titles exactly; a UUID also in another case
@@ -437,7 +515,11 @@ static int conf_section_end(cfg_t *cfg, cfg_opt_t *opt)
 	for (size_t r = 0; r < N_OPTS; r++) {
 		const struct conf_opt *row = &conf_opts[r];
 		bool required = (row->type == CONF_STR || row->type == CONF_BUF) && !row->def_str;
-		if (row->group == cs->group && required && !ld->lines[s][r]) {
+		bool missing = required && !ld->lines[s][r];
+		/* The list as it ended: a later "prefixes = {}" may empty it. */
+		if (row->group == cs->group && row->type == CONF_PREFIXES)
+			missing = cfg_size(sec, row->name) < (unsigned)row->min;
+		if (row->group == cs->group && missing) {
 			conf_error(ld, cfg->line, "option '%s.%s' must be set", name, row->name);
 			return -1;
 		}
@@ -458,7 +540,8 @@ static void conf_fill_opt(cfg_opt_t *o, const struct conf_opt *row)
 		if (!row->def_str)
 			o->flags |= CFGF_NODEFAULT;
 		break;
-	case CONF_TAGS: *o = (cfg_opt_t){.name = row->name, .type = CFGT_STR, .flags = CFGF_LIST}; break;
+	case CONF_TAGS:
+	case CONF_PREFIXES: *o = (cfg_opt_t){.name = row->name, .type = CFGT_STR, .flags = CFGF_LIST}; break;
 	}
 	o->parsecb = conf_parse_value;
 }
@@ -522,8 +605,17 @@ static void conf_copy_tags(cfg_t *sec, const char *name, struct vm_owner *owner)
 	}
 }
 
-/* Copies the values of one section into `base` (a struct vm_conf or a
- * struct vm_owner, as the section's group says). */
+static void conf_copy_prefixes(cfg_t *sec, const char *name, struct vm_traffic_class *tc)
+{
+	tc->n_prefixes = cfg_size(sec, name);
+	tc->prefixes = vm_xcalloc(tc->n_prefixes, sizeof *tc->prefixes);
+	for (size_t i = 0; i < tc->n_prefixes; i++)
+		tc->prefixes[i] = vm_xstrdup(cfg_getnstr(sec, name, (unsigned)i));
+}
+
+/* Copies the values of one section into `base` (a struct vm_conf, a
+ * struct vm_owner or a struct vm_traffic_class, as the section's group
+ * says). */
 static void conf_copy_group(cfg_t *sec, enum conf_group group, void *base)
 {
 	for (size_t r = 0; r < N_OPTS; r++) {
@@ -546,6 +638,7 @@ static void conf_copy_group(cfg_t *sec, enum conf_group group, void *base)
 			snprintf(field, (size_t)row->max + 1, "%s", s ? s : "");
 			break;
 		case CONF_TAGS: conf_copy_tags(sec, row->name, base); break;
+		case CONF_PREFIXES: conf_copy_prefixes(sec, row->name, base); break;
 		}
 	}
 }
@@ -578,6 +671,55 @@ static int conf_check_collector(struct conf_load *ld, const struct vm_conf *conf
 		return -1;
 	}
 	return 0;
+}
+
+/* The line of prefix `entry` of the section-th traffic-class section: the
+ * last record of it, as a later "prefixes = ..." replaces the list. */
+static int conf_prefix_line(const struct conf_load *ld, unsigned section, unsigned entry)
+{
+	for (size_t i = ld->n_prefix_lines; i-- > 0;)
+		if (ld->prefix_lines[i].section == section && ld->prefix_lines[i].entry == entry)
+			return ld->prefix_lines[i].line;
+	return 0;
+}
+
+/* Builds conf->netclass, which checks what one prefix cannot show: the
+ * same prefix twice, a class named like the default. */
+static int conf_build_netclass(struct conf_load *ld, struct vm_conf *conf)
+{
+	struct vm_netclass_rule *rules = NULL;
+	unsigned *section = NULL, *entry = NULL;
+	size_t n = 0, bad = 0;
+	char msg[512];
+	int rc = -1;
+
+	for (size_t i = 0; i < conf->n_traffic_classes; i++)
+		n += conf->traffic_classes[i].n_prefixes;
+	rules = vm_xcalloc(n, sizeof *rules);
+	section = vm_xcalloc(n, sizeof *section);
+	entry = vm_xcalloc(n, sizeof *entry);
+	n = 0;
+	for (size_t i = 0; i < conf->n_traffic_classes; i++) {
+		const struct vm_traffic_class *tc = &conf->traffic_classes[i];
+		for (size_t j = 0; j < tc->n_prefixes; j++, n++) {
+			rules[n] = (struct vm_netclass_rule){tc->name, tc->prefixes[j]};
+			section[n] = (unsigned)i;
+			entry[n] = (unsigned)j;
+		}
+	}
+	conf->netclass = vm_netclass_new(conf->traffic_default, rules, n, &bad, msg, sizeof msg);
+	if (!conf->netclass) {
+		int r = conf_row_index(GRP_TOP, "traffic-default");
+		int line = bad < n ? conf_prefix_line(ld, section[bad], entry[bad]) : ld->lines[SEC_TOP][r];
+		conf_error(ld, line, "%s", msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(rules);
+	free(section);
+	free(entry);
+	return rc;
 }
 
 static int conf_fill_host_name(struct conf_load *ld, struct vm_conf *conf)
@@ -626,9 +768,19 @@ static struct vm_conf *conf_from_cfg(struct conf_load *ld, cfg_t *root)
 				rule->owner.source = VM_OWNER_CONFIG;
 			}
 			break;
+		case TARGET_TRAFFIC:
+			conf->n_traffic_classes = cfg_size(root, cs->name);
+			conf->traffic_classes = vm_xcalloc(conf->n_traffic_classes, sizeof *conf->traffic_classes);
+			for (size_t i = 0; i < conf->n_traffic_classes; i++) {
+				sec = cfg_getnsec(root, cs->name, (unsigned)i);
+				conf->traffic_classes[i].name = vm_xstrdup(cfg_title(sec));
+				conf_copy_group(sec, cs->group, &conf->traffic_classes[i]);
+			}
+			break;
 		}
 	}
-	if (conf_check_collector(ld, conf) < 0 || conf_fill_host_name(ld, conf) < 0) {
+	if (conf_check_collector(ld, conf) < 0 || conf_build_netclass(ld, conf) < 0 ||
+	    conf_fill_host_name(ld, conf) < 0) {
 		vm_conf_free(conf);
 		return NULL;
 	}
@@ -845,6 +997,7 @@ out:
 	if (cfg)
 		cfg_free(cfg);
 	conf_free_opts(opts);
+	free(ld->prefix_lines);
 	free(buf);
 	return conf;
 }
@@ -863,6 +1016,14 @@ void vm_conf_free(struct vm_conf *conf)
 	for (size_t i = 0; i < conf->n_owner_rules; i++)
 		free(conf->owner_rules[i].match);
 	free(conf->owner_rules);
+	for (size_t i = 0; i < conf->n_traffic_classes; i++) {
+		for (size_t j = 0; j < conf->traffic_classes[i].n_prefixes; j++)
+			free(conf->traffic_classes[i].prefixes[j]);
+		free(conf->traffic_classes[i].prefixes);
+		free(conf->traffic_classes[i].name);
+	}
+	free(conf->traffic_classes);
+	vm_netclass_free(conf->netclass);
 	free(conf->path);
 	free(conf);
 }

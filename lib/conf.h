@@ -19,6 +19,15 @@ struct vm_owner_rule {
 	struct vm_owner owner;
 };
 
+/* A traffic-class section: its title and prefixes as written. */
+struct vm_traffic_class {
+	char *name;
+	char **prefixes;
+	size_t n_prefixes;
+};
+
+struct vm_netclass;
+
 struct vm_conf {
 	char *path;
 	int log_level; /* enum vm_log_level */
@@ -42,6 +51,13 @@ struct vm_conf {
 	struct vm_owner default_owner; /* tenant empty: none */
 	struct vm_owner_rule *owner_rules;
 	size_t n_owner_rules;
+
+	/* Traffic classes in file order, and the lookup table built from them
+	 * and traffic_default (lib/netclass.h; owned, read-only). */
+	char *traffic_default;
+	struct vm_traffic_class *traffic_classes;
+	size_t n_traffic_classes;
+	struct vm_netclass *netclass;
 };
 
 /* Loads `path`.  Returns a new config (free with vm_conf_free) or NULL

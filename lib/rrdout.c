@@ -21,6 +21,7 @@
 #include <rrd.h>
 #include <rrd_client.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "vtime.h"
 #include "xalloc.h"
@@ -109,34 +110,6 @@ static bool name_ok(const char *name)
 			return false;
 	}
 	return true;
-}
-
-static int mkdir_p(const char *path)
-{
-	char *p = vm_xstrdup(path);
-	int ret = -1;
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			goto out;
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0)
-		goto out;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		goto out;
-	}
-	ret = 0;
-out:
-	free(p);
-	return ret;
 }
 
 /* rrdc_* write to the socket with stdio: a daemon that went away would kill
@@ -626,7 +599,7 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 			goto out;
 		}
 	}
-	if (mkdir_p(dir) < 0) {
+	if (vm_mkdir_p(dir, 0755) < 0) {
 		snprintf(err, errsize, "cannot create rrd directory '%s': %s", dir, strerror(errno));
 		goto out;
 	}

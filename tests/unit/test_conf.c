@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "netclass.h"
 
 #define CONF_DIR TEST_DATA_DIR "/conf"
 #define EXAMPLE TEST_DATA_DIR "/../../etc/vmeter.conf.example"
@@ -57,6 +59,11 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_string_equal(conf->default_owner.tenant, "");
 	assert_int_equal(conf->default_owner.n_tags, 0);
 	assert_int_equal(conf->n_owner_rules, 0);
+	assert_string_equal(conf->traffic_default, "internet");
+	assert_int_equal(conf->n_traffic_classes, 0);
+	assert_non_null(conf->netclass);
+	assert_int_equal(vm_netclass_count(conf->netclass), VM_NETCLASS_FIRST);
+	assert_string_equal(vm_netclass_name(conf->netclass, VM_NETCLASS_DEFAULT), "internet");
 }
 
 /* The installed example sets every option to its default. */
@@ -155,6 +162,113 @@ static void test_max_tags(void **state)
 	assert_int_equal(conf->default_owner.n_tags, 32);
 	assert_tag(&conf->default_owner, 31, "k32", "v32");
 	vm_conf_free(conf);
+}
+
+static void assert_class4(const struct vm_conf *conf, const char *addr, const char *want)
+{
+	uint8_t a[4];
+	assert_int_equal(inet_pton(AF_INET, addr, a), 1);
+	const char *got = vm_netclass_name(conf->netclass, vm_netclass_lookup4(conf->netclass, a));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: class '%s', want '%s'", addr, got, want);
+}
+
+static void assert_class6(const struct vm_conf *conf, const char *addr, const char *want)
+{
+	uint8_t a[16];
+	assert_int_equal(inet_pton(AF_INET6, addr, a), 1);
+	const char *got = vm_netclass_name(conf->netclass, vm_netclass_lookup6(conf->netclass, a));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: class '%s', want '%s'", addr, got, want);
+}
+
+/* Sections in file order, prefixes as written, and the table built. */
+static void test_traffic(void **state)
+{
+	struct vm_conf *conf = load_ok(CONF_DIR "/traffic.conf");
+	const struct vm_traffic_class *tc = conf->traffic_classes;
+
+	assert_string_equal(conf->traffic_default, "internet");
+	assert_int_equal(conf->n_traffic_classes, 3);
+	assert_string_equal(tc[0].name, "internal");
+	assert_int_equal(tc[0].n_prefixes, 4);
+	assert_string_equal(tc[0].prefixes[0], "10.0.0.0/8");
+	assert_string_equal(tc[0].prefixes[2], "fd00::/8");
+	assert_string_equal(tc[0].prefixes[3], "172.16.0.0/12");
+	assert_string_equal(tc[1].name, "backup");
+	assert_int_equal(tc[1].n_prefixes, 2);
+	assert_string_equal(tc[2].name, "peering_2");
+	assert_string_equal(tc[2].prefixes[0], "198.51.100.7");
+
+	assert_int_equal(vm_netclass_count(conf->netclass), VM_NETCLASS_FIRST + 3);
+	assert_int_equal(vm_netclass_n_prefixes(conf->netclass), 8);
+	assert_int_equal(vm_netclass_find(conf->netclass, "internal"), VM_NETCLASS_FIRST);
+	assert_int_equal(vm_netclass_find(conf->netclass, "peering_2"), VM_NETCLASS_FIRST + 2);
+	assert_class4(conf, "10.1.2.3", "internal");
+	assert_class4(conf, "10.20.0.0", "backup");
+	assert_class4(conf, "10.20.255.255", "backup");
+	assert_class4(conf, "10.21.0.0", "internal");
+	assert_class4(conf, "172.31.255.255", "internal");
+	assert_class4(conf, "172.32.0.0", "internet");
+	assert_class4(conf, "198.51.100.7", "peering_2");
+	assert_class4(conf, "198.51.100.8", "internet");
+	assert_class6(conf, "fd00:20::1", "backup");
+	assert_class6(conf, "fd00:21::1", "internal");
+	assert_class6(conf, "2001:db8:ffff::1", "peering_2");
+	assert_class6(conf, "::ffff:10.20.1.1", "backup");
+	assert_class6(conf, "2001:db9::1", "internet");
+	vm_conf_free(conf);
+}
+
+/* Writes n IPv6 host prefixes in 64 traffic classes ("c1" to "c64") to a
+ * new temporary file (caller unlinks): "::1" to "::ffff", then "1::",
+ * "2::" ..., the shortest there are, so that 100000 fit in 1 MiB.  The
+ * classes keep each list short: libconfuse grows a list one entry at a
+ * time, which is slow for long ones under ASan. */
+static void write_prefixes(char *path, size_t size, unsigned n)
+{
+	const char *dir = getenv("TMPDIR");
+	const unsigned per_class = (n + VM_NETCLASS_MAX_CLASSES - 1) / VM_NETCLASS_MAX_CLASSES;
+
+	snprintf(path, size, "%s/test_conf.XXXXXX", dir ? dir : "/tmp");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *fp = fdopen(fd, "w");
+	assert_non_null(fp);
+	for (unsigned i = 1; i <= n; i++) {
+		if (i % per_class == 1)
+			fprintf(fp, "traffic-class \"c%u\" {\nprefixes = {", i / per_class + 1);
+		else
+			fputc(',', fp);
+		fprintf(fp, i <= 0xffff ? "\"::%x\"" : "\"%x::\"", i <= 0xffff ? i : i - 0xffff);
+		if (i % per_class == 0 || i == n)
+			fprintf(fp, "}\n}\n");
+	}
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* VM_NETCLASS_MAX_PREFIXES load (and fit in the 1 MiB a file may have);
+ * one more is refused. */
+static void test_traffic_max_prefixes(void **state)
+{
+	char path[512], err[1024], want[600];
+
+	write_prefixes(path, sizeof path, VM_NETCLASS_MAX_PREFIXES);
+	struct vm_conf *conf = load_ok(path);
+	assert_int_equal(conf->n_traffic_classes, VM_NETCLASS_MAX_CLASSES);
+	assert_int_equal(vm_netclass_n_prefixes(conf->netclass), VM_NETCLASS_MAX_PREFIXES);
+	assert_class6(conf, "::1", "c1");
+	assert_class6(conf, "86a1::", "c64");
+	assert_class6(conf, "86a2::", "internet");
+	vm_conf_free(conf);
+	unlink(path);
+
+	write_prefixes(path, sizeof path, VM_NETCLASS_MAX_PREFIXES + 1);
+	assert_null(vm_conf_load(path, err, sizeof err));
+	snprintf(want, sizeof want, "%s:191: traffic class 'c64': more than 100000 prefixes in all traffic classes",
+	         path);
+	assert_string_equal(err, want);
+	unlink(path);
 }
 
 static void test_lookup(void **state)
@@ -270,8 +384,9 @@ static void test_short_err(void **state)
  * file. */
 static void test_reload_after_error(void **state)
 {
-	static const char *const bad[] = {"bad-eof.conf", "bad-syntax.conf", "bad-tag.conf", "bad-max-gap.conf",
-	                                  "bad-unknown-collector.conf"};
+	static const char *const bad[] = {
+	    "bad-eof.conf",        "bad-syntax.conf", "bad-tag.conf", "bad-max-gap.conf", "bad-unknown-collector.conf",
+	    "bad-traffic-dup.conf"};
 	char err[512], path[512];
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -320,6 +435,8 @@ int main(void)
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_comments),
 	    cmocka_unit_test(test_max_tags),
+	    cmocka_unit_test(test_traffic),
+	    cmocka_unit_test(test_traffic_max_prefixes),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_lookup_no_match),
 	    cmocka_unit_test(test_missing_file),
