@@ -15,7 +15,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 stop() {
 	[ -f "$RUN/collector.pid" ] && kill "$(cat "$RUN/collector.pid")" 2>/dev/null && sleep 2
 	[ -f "$RUN/rrdcached.pid" ] && kill "$(cat "$RUN/rrdcached.pid")" 2>/dev/null
-	[ -f "$RUN/pg/postmaster.pid" ] && as_pg "$PG_BINDIR/pg_ctl" -D "$RUN/pg" -m fast -w stop >/dev/null
+	pgdir=$(readlink -f "$RUN/pg" 2>/dev/null || echo "$RUN/pg")
+	[ -f "$pgdir/postmaster.pid" ] && (cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$pgdir" -m fast -w stop) >/dev/null
 	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid"
 	echo "demo stopped"
 }
@@ -27,16 +28,28 @@ stop >/dev/null 2>&1 || true
 mkdir -p "$RUN/rrd" "$RUN/state" "$RUN/sock"
 chmod 755 "$RUN"
 
-# PostgreSQL: a private cluster listening only on a Unix socket.
-if [ ! -f "$RUN/pg/PG_VERSION" ]; then
-	mkdir -p "$RUN/pg" && chmod 700 "$RUN/pg"
-	[ "$(id -u)" = 0 ] && chown postgres "$RUN/pg" "$RUN/sock"
-	as_pg "$PG_BINDIR/initdb" -D "$RUN/pg" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8 >"$RUN/initdb.log"
+# PostgreSQL: a private cluster listening only on a Unix socket.  As root
+# it runs as 'postgres', which cannot enter a tree under a private home
+# (/root is mode 700): then the cluster lives in /var/tmp, linked from run/.
+PGDIR=$RUN/pg
+PGSOCK=$RUN/sock
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$RUN"; then
+	ext=/var/tmp/vmeter-demo-$(echo "$top" | cksum | cut -d' ' -f1)
+	mkdir -p "$ext/pg" "$ext/sock" && chmod 755 "$ext"
+	ln -sfn "$ext/pg" "$RUN/pg"
+	PGDIR=$ext/pg
+	PGSOCK=$ext/sock
+	echo "demo: $RUN is not reachable by the postgres user: the cluster is in $ext (linked as run/pg)"
 fi
-[ "$(id -u)" = 0 ] && chown postgres "$RUN/sock"
-as_pg "$PG_BINDIR/pg_ctl" -D "$RUN/pg" -l "$RUN/postgres.log" -w -o "-k $RUN/sock -c listen_addresses=''" start >/dev/null
-psql -X -q "host=$RUN/sock dbname=postgres user=vmeter" -tAc "SELECT 1 FROM pg_database WHERE datname = 'vmeter'" |
-	grep -q 1 || psql -X -q "host=$RUN/sock dbname=postgres user=vmeter" -c "CREATE DATABASE vmeter"
+if [ ! -f "$PGDIR/PG_VERSION" ]; then
+	mkdir -p "$PGDIR" && chmod 700 "$PGDIR"
+	[ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+	(cd / && as_pg "$PG_BINDIR/initdb" -D "$PGDIR" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8) >"$RUN/initdb.log"
+fi
+[ "$(id -u)" = 0 ] && chown postgres "$PGSOCK"
+(cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR" -l "$PGDIR/../postgres.log" -w -o "-k $PGSOCK -c listen_addresses=''" start) >/dev/null
+psql -X -q "host=$PGSOCK dbname=postgres user=vmeter" -tAc "SELECT 1 FROM pg_database WHERE datname = 'vmeter'" |
+	grep -q 1 || psql -X -q "host=$PGSOCK dbname=postgres user=vmeter" -c "CREATE DATABASE vmeter"
 
 # rrdcached on a Unix socket only (it has no authentication).
 rrdcached -l "unix:$RUN/sock/rrdcached.sock" -b "$RUN/rrd" -B -j "$RUN/state" -F -w 300 -z 30 \
@@ -55,7 +68,7 @@ collector {
   rrdcached = "unix:$RUN/sock/rrdcached.sock"
 }
 database {
-  conninfo = "host=$RUN/sock dbname=vmeter user=vmeter"
+  conninfo = "host=$PGSOCK dbname=vmeter user=vmeter"
 }
 owner "build-*" {
   tenant = "ci"
@@ -69,7 +82,7 @@ echo $! >"$RUN/collector.pid"
 echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
 i=0
 while [ $i -lt 75 ]; do
-	n=$(psql -X -qtA "host=$RUN/sock dbname=vmeter user=vmeter" -c "SELECT count(*) FROM vm_usage_minute WHERE coverage_ms > 50000" 2>/dev/null || echo 0)
+	n=$(psql -X -qtA "host=$PGSOCK dbname=vmeter user=vmeter" -c "SELECT count(*) FROM vm_usage_minute WHERE coverage_ms > 50000" 2>/dev/null || echo 0)
 	[ "$n" -gt 0 ] && break
 	sleep 2
 	i=$((i + 2))
