@@ -47,7 +47,7 @@ if [ ! -f "$PGDIR/PG_VERSION" ]; then
 	(cd / && as_pg "$PG_BINDIR/initdb" -D "$PGDIR" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8) >"$RUN/initdb.log"
 fi
 [ "$(id -u)" = 0 ] && chown postgres "$PGSOCK"
-(cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR" -l "$PGDIR/../postgres.log" -w -o "-k $PGSOCK -c listen_addresses=''" start) >/dev/null
+(cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR" -l "$PGDIR/postgres.log" -w -o "-k $PGSOCK -c listen_addresses=''" start) >/dev/null
 psql -X -q "host=$PGSOCK dbname=postgres user=vmeter" -tAc "SELECT 1 FROM pg_database WHERE datname = 'vmeter'" |
 	grep -q 1 || psql -X -q "host=$PGSOCK dbname=postgres user=vmeter" -c "CREATE DATABASE vmeter"
 
