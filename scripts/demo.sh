@@ -82,7 +82,7 @@ echo $! >"$RUN/collector.pid"
 echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
 i=0
 while [ $i -lt 75 ]; do
-	n=$(psql -X -qtA "host=$PGSOCK dbname=vmeter user=vmeter" -c "SELECT count(*) FROM vm_usage_minute WHERE coverage_ms > 50000" 2>/dev/null || echo 0)
+	n=$(psql -X -qtA "host=$PGSOCK dbname=vmeter user=vmeter" -c "SELECT count(*) FROM vm_usage_minute" 2>/dev/null || echo 0)
 	[ "$n" -gt 0 ] && break
 	sleep 2
 	i=$((i + 2))
