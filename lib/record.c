@@ -1,0 +1,441 @@
+#include "config.h"
+
+#include "record.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vtime.h"
+#include "xalloc.h"
+
+#define FLAG_HOST 1u
+
+int vm_record_kind(const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+	if (len < 2 || b[0] != VM_RECORD_VERSION || b[1] < VM_REC_USAGE || b[1] > VM_REC_HOST)
+		return -1;
+	return b[1];
+}
+
+/* ---------------------------------------------------------------- binary */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+struct reader {
+	const uint8_t *p, *end;
+	const char *fail; /* what could not be read */
+};
+
+static uint64_t get_le(struct reader *r, int bytes, const char *what)
+{
+	if (r->fail)
+		return 0;
+	if (r->end - r->p < bytes) {
+		r->fail = what;
+		return 0;
+	}
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += bytes;
+	return v;
+}
+
+static uint64_t get_varint(struct reader *r, const char *what)
+{
+	uint64_t v = 0;
+	for (int shift = 0; !r->fail; shift += 7) {
+		/* Ten bytes carry 64 bits; an eleventh, or bits beyond 64, is
+		 * not a value we wrote. */
+		if (r->p == r->end || shift > 63 || (shift == 63 && (*r->p & 0x7e))) {
+			r->fail = what;
+			break;
+		}
+		uint8_t c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "8-4-4-4-12" hex to 16 bytes; -1 if malformed. */
+static int uuid_parse(const char *s, uint8_t out[16])
+{
+	if (strlen(s) != 36)
+		return -1;
+	int k = 0;
+	for (int i = 0; i < 36;) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i++] != '-')
+				return -1;
+			continue;
+		}
+		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return 0;
+}
+
+static void uuid_format(const uint8_t b[16], char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+size_t vm_record_encode_usage(const char *uuid, const struct vm_usage_row *row, uint8_t *buf)
+{
+	bool host = !uuid || !*uuid;
+	size_t n = 0;
+	buf[n++] = VM_RECORD_VERSION;
+	buf[n++] = VM_REC_USAGE;
+	buf[n++] = host ? FLAG_HOST : 0;
+	if (host || uuid_parse(uuid, buf + n) < 0)
+		memset(buf + n, 0, 16);
+	n += 16;
+	put_le(buf + n, (uint64_t)row->minute_ns, 8);
+	n += 8;
+	put_le(buf + n, (uint32_t)row->coverage_ms, 4);
+	n += 4;
+	put_le(buf + n, (uint32_t)row->samples, 4);
+	n += 4;
+	n += put_varint(buf + n, row->late);
+	n += put_varint(buf + n, row->have);
+	for (size_t i = 0; i < row->set->n; i++) {
+		if (!(row->have & (UINT64_C(1) << i)))
+			continue;
+		if (i < row->set->n_counters) {
+			n += put_varint(buf + n, row->sum[i]);
+		} else {
+			n += put_varint(buf + n, row->avg[i]);
+			n += put_varint(buf + n, row->max[i]);
+		}
+	}
+	return n;
+}
+
+int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out, char *err, size_t errsize)
+{
+	memset(out, 0, sizeof *out);
+	if (vm_record_kind(buf, len) != VM_REC_USAGE) {
+		snprintf(err, errsize, "not a usage record of format %d", VM_RECORD_VERSION);
+		return -1;
+	}
+	struct reader r = {(const uint8_t *)buf + 2, (const uint8_t *)buf + len, NULL};
+	uint64_t flags = get_le(&r, 1, "flags");
+	if (!r.fail && (flags & ~FLAG_HOST)) {
+		snprintf(err, errsize, "usage record: unknown flags 0x%02llx", (unsigned long long)flags);
+		return -1;
+	}
+	uint8_t id[16];
+	if (r.end - r.p >= 16) {
+		memcpy(id, r.p, 16);
+		r.p += 16;
+	} else {
+		r.fail = "uuid";
+	}
+	struct vm_usage_row *row = &out->row;
+	row->set = (flags & FLAG_HOST) ? vm_usage_host_meters() : vm_usage_vm_meters();
+	row->minute_ns = (int64_t)get_le(&r, 8, "minute");
+	uint64_t cov = get_le(&r, 4, "coverage");
+	uint64_t samples = get_le(&r, 4, "samples");
+	row->late = get_varint(&r, "late");
+	row->have = get_varint(&r, "meter mask");
+	for (size_t i = 0; i < row->set->n && !r.fail; i++) {
+		if (!(row->have & (UINT64_C(1) << i)))
+			continue;
+		if (i < row->set->n_counters) {
+			row->sum[i] = get_varint(&r, row->set->meters[i].name);
+		} else {
+			row->avg[i] = get_varint(&r, row->set->meters[i].name);
+			row->max[i] = get_varint(&r, row->set->meters[i].name);
+		}
+	}
+	if (r.fail) {
+		snprintf(err, errsize, "usage record: truncated at '%s'", r.fail);
+		return -1;
+	}
+	if (r.p != r.end) {
+		snprintf(err, errsize, "usage record: %zu bytes after the last meter", (size_t)(r.end - r.p));
+		return -1;
+	}
+	if (row->set->n < 64 && (row->have >> row->set->n)) {
+		snprintf(err, errsize, "usage record: meter mask has bits beyond the %zu meters", row->set->n);
+		return -1;
+	}
+	if (cov > 60000 || vm_minute_floor(row->minute_ns) != row->minute_ns) {
+		snprintf(err, errsize, "usage record: minute or coverage out of range");
+		return -1;
+	}
+	row->coverage_ms = (int32_t)cov;
+	row->samples = (int32_t)(samples > INT32_MAX ? INT32_MAX : samples);
+	if (flags & FLAG_HOST)
+		out->uuid[0] = '\0';
+	else
+		uuid_format(id, out->uuid);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static uint8_t *wrap_json(int kind, json_t *obj, size_t *len)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	size_t n = strlen(text);
+	uint8_t *rec = vm_xmalloc(n + 2);
+	rec[0] = VM_RECORD_VERSION;
+	rec[1] = (uint8_t)kind;
+	memcpy(rec + 2, text, n);
+	free(text);
+	*len = n + 2;
+	return rec;
+}
+
+static json_t *unwrap_json(int kind, const void *buf, size_t len, char *err, size_t errsize)
+{
+	if (vm_record_kind(buf, len) != kind) {
+		snprintf(err, errsize, "not a record of kind %d, format %d", kind, VM_RECORD_VERSION);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *obj = json_loadb((const char *)buf + 2, len - 2, JSON_REJECT_DUPLICATES, &je);
+	if (!obj || !json_is_object(obj)) {
+		snprintf(err, errsize, "record of kind %d: %s", kind, obj ? "not a JSON object" : je.text);
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Copies a JSON string member into a fixed field; -1 if missing or too long. */
+static int get_str(json_t *obj, const char *key, char *dst, size_t size, char *err, size_t errsize)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!json_is_string(v) || json_string_length(v) >= size ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errsize, "record: field '%s' missing, not a string or longer than %zu bytes", key,
+		         size - 1);
+		return -1;
+	}
+	memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out, char *err, size_t errsize)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(err, errsize, "record: field '%s' missing or not an integer in %lld..%lld", key,
+		         (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+uint8_t *vm_record_encode_inventory(const struct vm_inventory *inv, int64_t at_ns, size_t *len)
+{
+	json_t *disks = json_array(), *nics = json_array(), *tags = json_array();
+	for (size_t i = 0; i < inv->n_disks; i++) {
+		const struct vm_disk *d = &inv->disks[i];
+		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus", d->bus,
+		                                       "device", d->device, "source", d->source, "capacity",
+		                                       (json_int_t)d->capacity));
+	}
+	for (size_t i = 0; i < inv->n_nics; i++) {
+		const struct vm_nic *c = &inv->nics[i];
+		json_array_append_new(nics, json_pack("{s:s, s:s, s:s, s:s, s:s}", "mac", c->mac, "target", c->target,
+		                                      "type", c->type, "source", c->source, "model", c->model));
+	}
+	for (size_t i = 0; i < inv->owner.n_tags; i++)
+		json_array_append_new(tags, json_pack("[s, s]", inv->owner.tags[i].key, inv->owner.tags[i].value));
+	json_t *obj =
+	    json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o, s:o, s:{s:i, s:s, s:s, s:s, s:o}}", "at",
+	              (json_int_t)at_ns, "uuid", inv->uuid, "name", inv->name, "id", inv->id, "vcpus", (int)inv->vcpus,
+	              "max_vcpus", (int)inv->max_vcpus, "memory_kib", (json_int_t)inv->memory_kib, "current_memory_kib",
+	              (json_int_t)inv->current_memory_kib, "disks", disks, "nics", nics, "owner", "source",
+	              (int)inv->owner.source, "tenant", inv->owner.tenant, "project", inv->owner.project, "cost_centre",
+	              inv->owner.cost_centre, "tags", tags);
+	return wrap_json(VM_REC_INVENTORY, obj, len);
+}
+
+int vm_record_decode_inventory(const void *buf, size_t len, struct vm_inventory *inv, int64_t *at_ns, char *err,
+                               size_t errsize)
+{
+	memset(inv, 0, sizeof *inv);
+	json_t *obj = unwrap_json(VM_REC_INVENTORY, buf, len, err, errsize);
+	if (!obj)
+		return -1;
+	int rc = -1;
+	int64_t v;
+	json_t *owner = json_object_get(obj, "owner");
+	json_t *disks = json_object_get(obj, "disks"), *nics = json_object_get(obj, "nics");
+	json_t *tags = json_object_get(owner, "tags");
+	if (get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize) ||
+	    get_str(obj, "uuid", inv->uuid, sizeof inv->uuid, err, errsize) ||
+	    get_str(obj, "name", inv->name, sizeof inv->name, err, errsize) ||
+	    get_int(obj, "id", -1, INT32_MAX, &v, err, errsize))
+		goto out;
+	inv->id = (int)v;
+	if (get_int(obj, "vcpus", 0, UINT32_MAX, &v, err, errsize))
+		goto out;
+	inv->vcpus = (unsigned)v;
+	if (get_int(obj, "max_vcpus", 0, UINT32_MAX, &v, err, errsize))
+		goto out;
+	inv->max_vcpus = (unsigned)v;
+	if (get_int(obj, "memory_kib", 0, INT64_MAX, &v, err, errsize))
+		goto out;
+	inv->memory_kib = (uint64_t)v;
+	if (get_int(obj, "current_memory_kib", 0, INT64_MAX, &v, err, errsize))
+		goto out;
+	inv->current_memory_kib = (uint64_t)v;
+	if (!json_is_array(disks) || json_array_size(disks) > VM_MAX_DISKS || !json_is_array(nics) ||
+	    json_array_size(nics) > VM_MAX_NICS || !json_is_object(owner) || !json_is_array(tags) ||
+	    json_array_size(tags) > VM_MAX_TAGS) {
+		snprintf(err, errsize, "inventory record: disks, nics or owner missing or over their limits");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(disks); i++) {
+		json_t *d = json_array_get(disks, i);
+		struct vm_disk *o = &inv->disks[i];
+		if (!json_is_object(d) || get_str(d, "target", o->target, sizeof o->target, err, errsize) ||
+		    get_str(d, "bus", o->bus, sizeof o->bus, err, errsize) ||
+		    get_str(d, "device", o->device, sizeof o->device, err, errsize) ||
+		    get_str(d, "source", o->source, sizeof o->source, err, errsize) ||
+		    get_int(d, "capacity", 0, INT64_MAX, &v, err, errsize))
+			goto out;
+		o->capacity = (uint64_t)v;
+		inv->n_disks++;
+	}
+	for (size_t i = 0; i < json_array_size(nics); i++) {
+		json_t *c = json_array_get(nics, i);
+		struct vm_nic *o = &inv->nics[i];
+		if (!json_is_object(c) || get_str(c, "mac", o->mac, sizeof o->mac, err, errsize) ||
+		    get_str(c, "target", o->target, sizeof o->target, err, errsize) ||
+		    get_str(c, "type", o->type, sizeof o->type, err, errsize) ||
+		    get_str(c, "source", o->source, sizeof o->source, err, errsize) ||
+		    get_str(c, "model", o->model, sizeof o->model, err, errsize))
+			goto out;
+		inv->n_nics++;
+	}
+	if (get_int(owner, "source", VM_OWNER_NONE, VM_OWNER_CONFIG, &v, err, errsize))
+		goto out;
+	inv->owner.source = (enum vm_owner_source)v;
+	if (get_str(owner, "tenant", inv->owner.tenant, sizeof inv->owner.tenant, err, errsize) ||
+	    get_str(owner, "project", inv->owner.project, sizeof inv->owner.project, err, errsize) ||
+	    get_str(owner, "cost_centre", inv->owner.cost_centre, sizeof inv->owner.cost_centre, err, errsize))
+		goto out;
+	for (size_t i = 0; i < json_array_size(tags); i++) {
+		json_t *t = json_array_get(tags, i);
+		struct vm_tag *o = &inv->owner.tags[i];
+		json_t *k = json_array_get(t, 0), *val = json_array_get(t, 1);
+		if (!json_is_array(t) || json_array_size(t) != 2 || !json_is_string(k) || !json_is_string(val) ||
+		    json_string_length(k) >= sizeof o->key || json_string_length(val) >= sizeof o->value) {
+			snprintf(err, errsize, "inventory record: tag %zu malformed or too long", i);
+			goto out;
+		}
+		memcpy(o->key, json_string_value(k), json_string_length(k) + 1);
+		memcpy(o->value, json_string_value(val), json_string_length(val) + 1);
+		inv->owner.n_tags++;
+	}
+	rc = 0;
+out:
+	json_decref(obj);
+	return rc;
+}
+
+uint8_t *vm_record_encode_event(const struct vm_record_event *ev, size_t *len)
+{
+	json_t *obj = json_pack("{s:s, s:I, s:s, s:s}", "uuid", ev->uuid, "at", (json_int_t)ev->at_ns, "event",
+	                        ev->event, "detail", ev->detail);
+	return wrap_json(VM_REC_EVENT, obj, len);
+}
+
+int vm_record_decode_event(const void *buf, size_t len, struct vm_record_event *ev, char *err, size_t errsize)
+{
+	memset(ev, 0, sizeof *ev);
+	json_t *obj = unwrap_json(VM_REC_EVENT, buf, len, err, errsize);
+	if (!obj)
+		return -1;
+	int rc = (get_str(obj, "uuid", ev->uuid, sizeof ev->uuid, err, errsize) ||
+	          get_int(obj, "at", INT64_MIN, INT64_MAX, &ev->at_ns, err, errsize) ||
+	          get_str(obj, "event", ev->event, sizeof ev->event, err, errsize) ||
+	          get_str(obj, "detail", ev->detail, sizeof ev->detail, err, errsize))
+	             ? -1
+	             : 0;
+	json_decref(obj);
+	return rc;
+}
+
+uint8_t *vm_record_encode_host(const struct vm_host_info *h, int64_t at_ns, size_t *len)
+{
+	json_t *obj =
+	    json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s}", "at", (json_int_t)at_ns, "hostname",
+	              h->hostname, "libvirt_uri", h->libvirt_uri, "cpus", (int)h->cpus, "mhz", (int)h->mhz,
+	              "numa_nodes", (int)h->numa_nodes, "sockets", (int)h->sockets, "cores", (int)h->cores, "threads",
+	              (int)h->threads, "memory_kib", (json_int_t)h->memory_kib, "cpu_model", h->cpu_model);
+	return wrap_json(VM_REC_HOST, obj, len);
+}
+
+int vm_record_decode_host(const void *buf, size_t len, struct vm_host_info *h, int64_t *at_ns, char *err,
+                          size_t errsize)
+{
+	memset(h, 0, sizeof *h);
+	json_t *obj = unwrap_json(VM_REC_HOST, buf, len, err, errsize);
+	if (!obj)
+		return -1;
+	int64_t cpus, mhz, nodes, sockets, cores, threads, mem;
+	int rc = (get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize) ||
+	          get_str(obj, "hostname", h->hostname, sizeof h->hostname, err, errsize) ||
+	          get_str(obj, "libvirt_uri", h->libvirt_uri, sizeof h->libvirt_uri, err, errsize) ||
+	          get_int(obj, "cpus", 0, UINT32_MAX, &cpus, err, errsize) ||
+	          get_int(obj, "mhz", 0, UINT32_MAX, &mhz, err, errsize) ||
+	          get_int(obj, "numa_nodes", 0, UINT32_MAX, &nodes, err, errsize) ||
+	          get_int(obj, "sockets", 0, UINT32_MAX, &sockets, err, errsize) ||
+	          get_int(obj, "cores", 0, UINT32_MAX, &cores, err, errsize) ||
+	          get_int(obj, "threads", 0, UINT32_MAX, &threads, err, errsize) ||
+	          get_int(obj, "memory_kib", 0, INT64_MAX, &mem, err, errsize) ||
+	          get_str(obj, "cpu_model", h->cpu_model, sizeof h->cpu_model, err, errsize))
+	             ? -1
+	             : 0;
+	if (rc == 0) {
+		h->cpus = (unsigned)cpus, h->mhz = (unsigned)mhz, h->numa_nodes = (unsigned)nodes;
+		h->sockets = (unsigned)sockets, h->cores = (unsigned)cores, h->threads = (unsigned)threads;
+		h->memory_kib = (uint64_t)mem;
+	}
+	json_decref(obj);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* The on-disk form of what the collector delivers (usage rows, inventory
+ * states, lifecycle events, host inventory), as spool payloads.
+ *
+ * Every record starts with a format version byte and a kind byte.  Usage
+ * rows (a thousand VMs write a thousand a minute) are binary: the UUID's
+ * 16 bytes, fixed-width key fields, a bit mask of the meters present and
+ * LEB128 varints for their values (~60-120 bytes a row).  The rare kinds
+ * are JSON, easy to extend and to read in a hex dump.
+ *
+ * Decoding is strict: a record that does not parse exactly (a short field,
+ * trailing bytes, an unknown kind or version, a value out of range) is an
+ * error naming what was wrong; nothing is read past `len`. */
+#ifndef VM_RECORD_H
+#define VM_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "domxml.h"
+#include "usage.h"
+
+#define VM_RECORD_VERSION 1
+/* Upper bound of an encoded usage row (all meters at their largest). */
+#define VM_RECORD_USAGE_MAX (2 + 16 + 8 + 4 + 4 + 10 + 10 + 3 * 10 * VM_USAGE_MAX_METERS)
+
+enum vm_record_kind {
+	VM_REC_USAGE = 1, /* a VM's or the host's minute */
+	VM_REC_INVENTORY = 2,
+	VM_REC_EVENT = 3,
+	VM_REC_HOST = 4,
+};
+
+struct vm_record_event {
+	char uuid[37];
+	int64_t at_ns;
+	char event[16];
+	char detail[32];
+};
+
+/* Returns the kind of an encoded record, or -1 if it is not one of ours
+ * (too short, another format version). */
+int vm_record_kind(const void *buf, size_t len);
+
+/* Encodes a usage row; uuid "" or NULL for a host row.  buf must hold
+ * VM_RECORD_USAGE_MAX bytes.  Returns the length. */
+size_t vm_record_encode_usage(const char *uuid, const struct vm_usage_row *row, uint8_t *buf);
+/* Decodes into *out (row.set is the VM or host meter set).  0, or -1 with
+ * a message in err. */
+int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out, char *err, size_t errsize);
+
+/* The JSON kinds: each returns a newly allocated record (caller frees) and
+ * its length in *len. */
+uint8_t *vm_record_encode_inventory(const struct vm_inventory *inv, int64_t at_ns, size_t *len);
+uint8_t *vm_record_encode_event(const struct vm_record_event *ev, size_t *len);
+uint8_t *vm_record_encode_host(const struct vm_host_info *host, int64_t at_ns, size_t *len);
+
+/* Decoders of the JSON kinds; 0, or -1 with a message in err.  *inv is
+ * fully overwritten. */
+int vm_record_decode_inventory(const void *buf, size_t len, struct vm_inventory *inv, int64_t *at_ns, char *err,
+                               size_t errsize);
+int vm_record_decode_event(const void *buf, size_t len, struct vm_record_event *ev, char *err, size_t errsize);
+int vm_record_decode_host(const void *buf, size_t len, struct vm_host_info *host, int64_t *at_ns, char *err,
+                          size_t errsize);
+
+#endif

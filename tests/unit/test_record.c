@@ -1,0 +1,205 @@
+/* Spool record encoding: round trips, and strict rejection of anything
+ * that is not exactly a record (truncation at every byte, trailing bytes,
+ * random bytes, over-long fields). */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "vtime.h"
+#include "xalloc.h"
+
+#define T0 (INT64_C(1800000000) / 60 * 60 * VM_NS_PER_SEC)
+
+static uint64_t rng = 88172645463325252ULL;
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static struct vm_usage_row random_row(const struct vm_meter_set *set)
+{
+	struct vm_usage_row r;
+	memset(&r, 0, sizeof r);
+	r.set = set;
+	r.minute_ns = T0 + (int64_t)(next() % 100000) * VM_NS_PER_MIN;
+	r.coverage_ms = (int32_t)(next() % 60001);
+	r.samples = (int32_t)(next() % 7);
+	r.late = next() % 3 ? 0 : next();
+	r.have = next() & ((UINT64_C(1) << set->n) - 1);
+	for (size_t i = 0; i < set->n; i++) {
+		if (!(r.have & (UINT64_C(1) << i)))
+			continue;
+		/* Values of every size, the largest included. */
+		uint64_t v = next() >> (next() % 64);
+		if (i < set->n_counters)
+			r.sum[i] = v;
+		else
+			r.avg[i] = v, r.max[i] = v | (next() >> 1);
+	}
+	return r;
+}
+
+static void test_usage_round_trip(void **state)
+{
+	uint8_t buf[VM_RECORD_USAGE_MAX];
+	char err[256];
+	for (int k = 0; k < 2000; k++) {
+		const struct vm_meter_set *set = k % 3 ? vm_usage_vm_meters() : vm_usage_host_meters();
+		struct vm_usage_row row = random_row(set);
+		const char *uuid = set == vm_usage_vm_meters() ? "0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233" : NULL;
+		size_t n = vm_record_encode_usage(uuid, &row, buf);
+		assert_true(n <= VM_RECORD_USAGE_MAX);
+		assert_int_equal(vm_record_kind(buf, n), VM_REC_USAGE);
+		struct vm_db_usage out;
+		assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), 0);
+		assert_string_equal(out.uuid, uuid ? uuid : "");
+		assert_ptr_equal(out.row.set, set);
+		assert_int_equal(out.row.minute_ns, row.minute_ns);
+		assert_int_equal(out.row.coverage_ms, row.coverage_ms);
+		assert_int_equal(out.row.samples, row.samples);
+		assert_int_equal(out.row.late, row.late);
+		assert_int_equal(out.row.have, row.have);
+		assert_memory_equal(out.row.sum, row.sum, sizeof row.sum);
+		assert_memory_equal(out.row.avg, row.avg, sizeof row.avg);
+		assert_memory_equal(out.row.max, row.max, sizeof row.max);
+	}
+}
+
+static void test_usage_strict(void **state)
+{
+	uint8_t buf[VM_RECORD_USAGE_MAX + 1];
+	char err[256];
+	struct vm_db_usage out;
+	struct vm_usage_row row = random_row(vm_usage_vm_meters());
+	row.have |= 1; /* at least one meter */
+	size_t n = vm_record_encode_usage("0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233", &row, buf);
+	for (size_t cut = 0; cut < n; cut++)
+		assert_int_equal(vm_record_decode_usage(buf, cut, &out, err, sizeof err), -1);
+	buf[n] = 0;
+	assert_int_equal(vm_record_decode_usage(buf, n + 1, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "after the last meter"));
+	uint8_t bad[VM_RECORD_USAGE_MAX];
+	memcpy(bad, buf, n);
+	bad[0] = VM_RECORD_VERSION + 1;
+	assert_int_equal(vm_record_decode_usage(bad, n, &out, err, sizeof err), -1);
+	memcpy(bad, buf, n);
+	bad[2] = 0x80; /* unknown flag */
+	assert_int_equal(vm_record_decode_usage(bad, n, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "flags"));
+	/* coverage over a minute */
+	row.coverage_ms = 60001;
+	n = vm_record_encode_usage("0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233", &row, buf);
+	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), -1);
+	/* a minute that is not on a minute */
+	row.coverage_ms = 1;
+	row.minute_ns += 1;
+	n = vm_record_encode_usage("0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233", &row, buf);
+	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), -1);
+}
+
+static void test_random_bytes(void **state)
+{
+	uint8_t buf[256];
+	char err[256];
+	struct vm_db_usage out;
+	struct vm_inventory *inv = vm_xmalloc(sizeof *inv);
+	struct vm_record_event ev;
+	int64_t at;
+	for (int k = 0; k < 20000; k++) {
+		size_t n = next() % sizeof buf;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)next();
+		if (n >= 2 && k % 2) {
+			buf[0] = VM_RECORD_VERSION;
+			buf[1] = (uint8_t)(1 + k % 4);
+		}
+		/* Whatever the bytes, no crash, no read past n (ASan). */
+		(void)vm_record_decode_usage(buf, n, &out, err, sizeof err);
+		(void)vm_record_decode_inventory(buf, n, inv, &at, err, sizeof err);
+		(void)vm_record_decode_event(buf, n, &ev, err, sizeof err);
+	}
+	free(inv);
+}
+
+static void test_inventory_round_trip(void **state)
+{
+	struct vm_inventory *a = vm_xcalloc(1, sizeof *a), *b = vm_xmalloc(sizeof *b);
+	snprintf(a->uuid, sizeof a->uuid, "11111111-1111-4111-8111-111111111111");
+	snprintf(a->name, sizeof a->name, "web \"1\"\n");
+	a->id = 7;
+	a->vcpus = 2, a->max_vcpus = 4;
+	a->memory_kib = 8388608, a->current_memory_kib = 4194304;
+	a->n_disks = 2;
+	snprintf(a->disks[0].target, sizeof a->disks[0].target, "vda");
+	snprintf(a->disks[1].source, sizeof a->disks[1].source, "/var/lib/images/x.qcow2");
+	a->disks[1].capacity = UINT64_C(1) << 40;
+	a->n_nics = 1;
+	snprintf(a->nics[0].mac, sizeof a->nics[0].mac, "52:54:00:00:00:01");
+	a->owner.source = VM_OWNER_METADATA;
+	snprintf(a->owner.tenant, sizeof a->owner.tenant, "acme");
+	a->owner.n_tags = 2;
+	snprintf(a->owner.tags[0].key, sizeof a->owner.tags[0].key, "env");
+	snprintf(a->owner.tags[0].value, sizeof a->owner.tags[0].value, "prod");
+	snprintf(a->owner.tags[1].key, sizeof a->owner.tags[1].key,
+	         "t\xc3\xa9"
+	         "am");
+	size_t len;
+	uint8_t *rec = vm_record_encode_inventory(a, T0 + 123, &len);
+	char err[256];
+	int64_t at;
+	assert_int_equal(vm_record_decode_inventory(rec, len, b, &at, err, sizeof err), 0);
+	assert_int_equal(at, T0 + 123);
+	assert_false(vm_inventory_differs(a, b));
+	assert_int_equal(b->id, 7);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(vm_record_decode_inventory(rec, cut, b, &at, err, sizeof err), -1);
+	free(rec);
+	/* A name longer than the field is refused, not cut. */
+	const char *json = "\x01\x02{\"at\":1,\"uuid\":\"u\",\"name\":\"n\",\"id\":-2}";
+	assert_int_equal(vm_record_decode_inventory(json, strlen(json), b, &at, err, sizeof err), -1);
+	assert_non_null(strstr(err, "'id'"));
+	free(a);
+	free(b);
+}
+
+static void test_event_and_host(void **state)
+{
+	struct vm_record_event ev = {"22222222-2222-4222-8222-222222222222", T0, "stopped", "destroyed"}, out;
+	size_t len;
+	char err[256];
+	uint8_t *rec = vm_record_encode_event(&ev, &len);
+	assert_int_equal(vm_record_kind(rec, len), VM_REC_EVENT);
+	assert_int_equal(vm_record_decode_event(rec, len, &out, err, sizeof err), 0);
+	assert_memory_equal(&ev, &out, sizeof ev);
+	assert_int_equal(vm_record_decode_usage(rec, len, &(struct vm_db_usage){0}, err, sizeof err), -1);
+	free(rec);
+	struct vm_host_info h = {"hv1", "qemu:///system", 16, 2400, 2, 2, 8, 2, 67108864, "EPYC"}, h2;
+	int64_t at;
+	rec = vm_record_encode_host(&h, T0, &len);
+	assert_int_equal(vm_record_decode_host(rec, len, &h2, &at, err, sizeof err), 0);
+	assert_memory_equal(&h, &h2, sizeof h);
+	free(rec);
+	const char *dup = "\x01\x03{\"uuid\":\"a\",\"uuid\":\"b\",\"at\":1,\"event\":\"x\",\"detail\":\"\"}";
+	assert_int_equal(vm_record_decode_event(dup, strlen(dup), &out, err, sizeof err), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_usage_round_trip), cmocka_unit_test(test_usage_strict),
+	    cmocka_unit_test(test_random_bytes),     cmocka_unit_test(test_inventory_round_trip),
+	    cmocka_unit_test(test_event_and_host),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
