@@ -25,6 +25,7 @@ struct vm_db {
 	char err[512];
 	char sqlstate[6];  /* of the last failed statement */
 	int staged;        /* temporary staging tables exist on this connection */
+	int outer;         /* in a vm_db_begin() transaction: writes join it */
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
 };
@@ -92,8 +93,27 @@ static int exec_cmd(struct vm_db *db, const char *what, const char *sql, int n, 
 	return rc;
 }
 
+/* A write's own transaction, or nothing inside the caller's. */
+static int tx_begin(struct vm_db *db)
+{
+	if (db->outer)
+		return 0;
+	return exec_cmd(db, "cannot begin", "BEGIN", 0, NULL);
+}
+
+static int tx_commit(struct vm_db *db, const char *what)
+{
+	if (db->outer)
+		return 0;
+	return exec_cmd(db, what, "COMMIT", 0, NULL);
+}
+
 static void rollback(struct vm_db *db)
 {
+	/* Inside the caller's transaction the failed statement has aborted
+	 * it; the caller rolls back (vm_db_rollback()). */
+	if (db->outer)
+		return;
 	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_OK)
 		PQclear(PQexec(db->conn, "ROLLBACK"));
 }
@@ -218,7 +238,7 @@ out:
 int vm_db_host_register(struct vm_db *db, const struct vm_host_info *h, int64_t at_ns)
 {
 	char id[16], at[48], cpus[16], mhz[16], mem[24], nodes[16], sockets[16], cores[16], threads[16];
-	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+	if (tx_begin(db))
 		return -1;
 	if (host_id(db, h->hostname, h->libvirt_uri[0] ? h->libvirt_uri : NULL, id, sizeof id))
 		goto fail;
@@ -241,7 +261,7 @@ int vm_db_host_register(struct vm_db *db, const struct vm_host_info *h, int64_t 
 	             "$7::int AND l.sockets = $8::int AND l.cores = $9::int AND l.threads = $10::int) "
 	             "ON CONFLICT DO NOTHING",
 	             10, p) ||
-	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+	    tx_commit(db, "cannot commit"))
 		goto fail;
 	return 0;
 fail:
@@ -499,7 +519,7 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 	int rc = -1;
 	if (resolve_vms(db, rows, n) < 0)
 		goto out;
-	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+	if (tx_begin(db))
 		goto out;
 	if (host_id(db, hostname, NULL, hid, sizeof hid))
 		goto fail;
@@ -544,7 +564,7 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 	if (n_host && (ensure_staging(db) || copy_in(db, "stage_host", &hostb) ||
 	               merge(db, vm_usage_host_meters(), hid, inserted)))
 		goto fail;
-	if (exec_cmd(db, "cannot commit usage", "COMMIT", 0, NULL))
+	if (tx_commit(db, "cannot commit usage"))
 		goto fail;
 	rc = 0;
 	goto out;
@@ -610,7 +630,7 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	int rc = -1;
 	char hid[16];
 	const char *pv[] = {inv->uuid};
-	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+	if (tx_begin(db))
 		goto out;
 	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
 	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1, pv))
@@ -640,7 +660,7 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	             "AND i.valid_from <= $2::timestamptz ORDER BY valid_from DESC LIMIT 1) l WHERE l.digest = $16) "
 	             "ON CONFLICT DO NOTHING",
 	             16, p) ||
-	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+	    tx_commit(db, "cannot commit"))
 		goto fail;
 	rc = 0;
 	goto out;
@@ -658,7 +678,7 @@ int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, 
 {
 	char at[48], hid[16];
 	const char *pv[] = {uuid};
-	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+	if (tx_begin(db))
 		return -1;
 	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
 	    exec_cmd(db, "cannot register VM", "INSERT INTO vm (uuid) VALUES ($1::uuid) ON CONFLICT DO NOTHING", 1, pv))
@@ -669,10 +689,73 @@ int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, 
 	             "INSERT INTO vm_event (vm_id, host_id, at, event, detail) SELECT vm_id, $2::int, "
 	             "$3::timestamptz, $4, $5 FROM vm WHERE uuid = $1::uuid ON CONFLICT DO NOTHING",
 	             5, p) ||
-	    exec_cmd(db, "cannot commit", "COMMIT", 0, NULL))
+	    tx_commit(db, "cannot commit"))
 		goto fail;
 	return 0;
 fail:
 	rollback(db);
 	return -1;
+}
+
+int vm_db_begin(struct vm_db *db)
+{
+	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
+		return -1;
+	db->outer = 1;
+	return 0;
+}
+
+int vm_db_commit(struct vm_db *db)
+{
+	db->outer = 0;
+	if (exec_cmd(db, "cannot commit", "COMMIT", 0, NULL) == 0)
+		return 0;
+	vm_db_rollback(db);
+	return -1;
+}
+
+void vm_db_rollback(struct vm_db *db)
+{
+	db->outer = 0;
+	if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(db->conn, "ROLLBACK"));
+	/* VMs registered in the rolled-back transaction are gone, and temp
+	 * tables created in it too. */
+	db->n_ids = 0;
+	db->staged = 0;
+}
+
+int vm_db_set_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t seq)
+{
+	char hid[16], s[24];
+	if (host_id(db, hostname, NULL, hid, sizeof hid))
+		return -1;
+	snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
+	const char *p[] = {hid, spool_id, s};
+	/* A new spool (its directory was recreated) starts its own count. */
+	return exec_cmd(db, "cannot record the delivery mark",
+	                "INSERT INTO host_delivery (host_id, spool_id, last_seq) VALUES ($1::int, $2, $3::bigint) "
+	                "ON CONFLICT (host_id) DO UPDATE SET last_seq = CASE WHEN host_delivery.spool_id = "
+	                "EXCLUDED.spool_id THEN greatest(host_delivery.last_seq, EXCLUDED.last_seq) ELSE "
+	                "EXCLUDED.last_seq END, spool_id = EXCLUDED.spool_id, updated_at = now()",
+	                3, p);
+}
+
+int vm_db_get_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t *seq)
+{
+	const char *p[] = {hostname, spool_id};
+	PGresult *res = PQexecParams(db->conn,
+	                             "SELECT d.last_seq FROM host_delivery d JOIN host h USING (host_id) "
+	                             "WHERE h.hostname = $1 AND d.spool_id = $2",
+	                             2, NULL, p, NULL, NULL, 0);
+	int rc = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		set_err(db, "cannot read the delivery mark", res);
+		goto out;
+	}
+	*seq = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
 }

@@ -64,4 +64,19 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
                       const char *detail);
 
+/* A transaction around several writes: between vm_db_begin() and
+ * vm_db_commit() the write functions above join it instead of committing
+ * on their own; after any of them fails, call vm_db_rollback().  Each
+ * returns 0 or -1. */
+int vm_db_begin(struct vm_db *db);
+int vm_db_commit(struct vm_db *db); /* rolls back if the commit fails */
+void vm_db_rollback(struct vm_db *db);
+
+/* The host's delivery high-water mark: the last spool record (of the spool
+ * named spool_id) whose content is committed.  Set it inside the
+ * transaction that stores the records, so that the two never disagree. */
+int vm_db_set_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t seq);
+/* *seq = the mark for this host and spool, 0 if none. */
+int vm_db_get_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t *seq);
+
 #endif

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: db_probe CONNINFO\n");
 		return 2;
 	}
-	printf("1..17\n");
+	printf("1..22\n");
 	char err[512];
 	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", err, sizeof err);
 	ok(!db && strstr(err, "cannot connect to the database"), "a failed connection says so, with libpq's reason");
@@ -125,6 +125,44 @@ int main(int argc, char **argv)
 	       strstr(vm_db_error(db), "invalid input syntax for type uuid"),
 	   "bad input is refused with the database's reason");
 	free(inv);
+
+	/* One transaction around several writes, with the delivery mark. */
+	struct vm_db_usage c[5];
+	for (int i = 0; i < 5; i++)
+		fill(&c[i], 50 + i, 0, t0);
+	uint64_t mark = 99;
+	ok(vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 0, "no delivery mark before any");
+	rc = vm_db_begin(db) | vm_db_write_usage(db, "hv-a", c, 5, &ins) |
+	     vm_db_write_event(db, "hv-a", c[0].uuid, t, "started", "booted") |
+	     vm_db_set_mark(db, "hv-a", "spool-1", 42);
+	ok(rc == 0 && vm_db_commit(db) == 0 && vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
+	   "rows, an event and the mark commit together");
+	long before = scalar(pg, "SELECT count(*) FROM vm_usage_minute");
+	for (int i = 0; i < 5; i++)
+		fill(&c[i], 60 + i, 0, t0);
+	long events = scalar(pg, "SELECT count(*) FROM vm_event");
+	inv = vm_xcalloc(1, sizeof *inv);
+	snprintf(inv->uuid, sizeof inv->uuid, "%s", c[1].uuid);
+	snprintf(inv->name, sizeof inv->name, "vm61");
+	struct vm_host_info hi = {.hostname = "hv-a", .cpus = 4};
+	rc = vm_db_begin(db) | vm_db_write_usage(db, "hv-a", c, 5, &ins) |
+	     vm_db_write_event(db, "hv-a", c[0].uuid, t + 5, "stopped", "") |
+	     vm_db_write_inventory(db, "hv-a", inv, t) | vm_db_host_register(db, &hi, t) |
+	     vm_db_set_mark(db, "hv-a", "spool-1", 50);
+	vm_db_rollback(db);
+	free(inv);
+	ok(rc == 0 && scalar(pg, "SELECT count(*) FROM vm_usage_minute") == before &&
+	       scalar(pg, "SELECT count(*) FROM vm_event") == events &&
+	       scalar(pg, "SELECT count(*) FROM vm_inventory WHERE name = 'vm61'") == 0 &&
+	       scalar(pg, "SELECT count(*) FROM host_inventory") == 0 &&
+	       vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
+	   "a rolled-back transaction leaves no rows, events, inventory nor mark");
+	ok(vm_db_write_usage(db, "hv-a", c, 5, &ins) == 0 && ins == 5,
+	   "VMs registered in a rolled-back transaction are registered again");
+	ok(vm_db_set_mark(db, "hv-a", "spool-1", 7) == 0 && vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 &&
+	       mark == 42 && vm_db_set_mark(db, "hv-a", "spool-2", 3) == 0 &&
+	       vm_db_get_mark(db, "hv-a", "spool-2", &mark) == 0 && mark == 3,
+	   "the mark never goes back within a spool; a new spool starts its own");
 	PQfinish(pg);
 	ok(vm_db_migrate(db, &from, &to) == 0 && from == to, "migrate again is a no-op");
 	vm_db_close(db);
