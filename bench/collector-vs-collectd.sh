@@ -135,22 +135,32 @@ sleep_until_ns() {
 count_files() { find "$1" -name '*.rrd' -type f 2>/dev/null | wc -l; }
 pg_pid() { head -1 "$PGDATA_DIR/postmaster.pid"; }
 
+# Rows in a table and transactions committed in a database ("-" when the
+# side does not write there).  PostgreSQL's statistics lag by up to ~10 s.
+pg_rows() { [ "$1" = - ] && echo 0 || psql_q "$1" "SELECT count(*) FROM $2"; }
+pg_commits() { [ "$1" = - ] && echo 0 || psql_q "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"; }
+
 # The measured window of one phase.  Sets W_* for the table.
-# measure PID RRDCACHED_PID
+# measure PID RRDCACHED_PID DATABASE TABLE
 measure() {
-	_pid=$1 _rrdc=$2
+	_pid=$1 _rrdc=$2 _db=$3 _table=$4
 	W_startup_cpu=$(cpu_ticks "$_pid")
 	W_startup_hwm=$(status_kib "$_pid" VmHWM)
 	echo 5 >"/proc/$_pid/clear_refs" || die "cannot reset the peak RSS of $_pid"
+	n0=$(pg_rows "$_db" "$_table") x0=$(pg_commits "$_db")
 	c0=$(cpu_ticks "$_pid") r0=$(cpu_ticks "$_rrdc") l0=$(cpu_ticks "$LIBVIRTD_PID") p0=$(cpu_ticks_tree "$(pg_pid)")
 	t0=$(now_ns)
 	say "measuring $INTERVALS intervals of $INTERVAL s"
 	sleep_until_ns $((t0 + INTERVALS * INTERVAL * 1000000000))
 	c1=$(cpu_ticks "$_pid") r1=$(cpu_ticks "$_rrdc") l1=$(cpu_ticks "$LIBVIRTD_PID") p1=$(cpu_ticks_tree "$(pg_pid)")
 	t1=$(now_ns)
+	n1=$(pg_rows "$_db" "$_table") x1=$(pg_commits "$_db")
+	W_rows=$((n1 - n0)) W_commits=$((x1 - x0))
 	W_hwm=$(status_kib "$_pid" VmHWM)
 	W_rss=$(status_kib "$_pid" VmRSS)
 	W_threads=$(status_kib "$_pid" Threads)
+	W_anon=$(status_kib "$_pid" RssAnon)
+	W_file=$(status_kib "$_pid" RssFile)
 	W_cpu=$((c1 - c0)) W_rrdc=$((r1 - r0)) W_libvirtd=$((l1 - l0)) W_pg=$((p1 - p0))
 	W_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 }
@@ -197,7 +207,7 @@ stop_pid() { # stop_pid PID SECONDS
 
 rrd_usage() { # apparent bytes and allocated bytes of the files
 	find "$1" -name '*.rrd' -type f -printf '%s %b\n' 2>/dev/null |
-		awk '{ s += $1; b += $2 * 512 } END { printf "%d %d\n", s, b }'
+		awk '{ s += $1; b += $2 * 512 } END { printf "%.0f %.0f\n", s, b }'
 }
 
 remove_rrd() {
@@ -234,9 +244,10 @@ sleep "$INTERVAL"
 i_ns=$((INTERVAL * 1000000000))
 sleep_until_ns $((($(now_ns) / i_ns + 1) * i_ns + i_ns / 2))
 kill -0 "$COLLECTOR_PID" 2>/dev/null || die "vmeter-collector died (see $T/collector.log)"
-measure "$COLLECTOR_PID" "$RRDCACHED_PID"
+measure "$COLLECTOR_PID" "$RRDCACHED_PID" vmeter vm_usage_minute
+VM_wrows=$W_rows VM_commits=$W_commits
 VM_cpu=$W_cpu VM_rrdc=$W_rrdc VM_libvirtd=$W_libvirtd VM_pg=$W_pg VM_hwm=$W_hwm VM_rss=$W_rss VM_wall=$W_wall
-VM_startup_cpu=$W_startup_cpu VM_startup_hwm=$W_startup_hwm VM_threads=$W_threads
+VM_startup_cpu=$W_startup_cpu VM_startup_hwm=$W_startup_hwm VM_threads=$W_threads VM_anon=$W_anon VM_file=$W_file
 stop_collector
 VM_rc=$COLLECTOR_RC
 VM_rows=$(psql_q "SELECT count(*) FROM vm_usage_minute")
@@ -321,9 +332,15 @@ wait_files 1 $((300 + 2 * VMS)) cd_ready || die "collectd did not create its RRD
 CD_startup_wall=$(awk -v a="$t_start" -v b="$(now_ns)" 'BEGIN { printf "%.0f", (b - a) / 1e9 }')
 sleep "$INTERVAL"
 kill -0 "$CD_PID" 2>/dev/null || die "collectd died (see $T/collectd/collectd.log)"
-measure "$CD_PID" "$CD_RRDCACHED_PID"
+if [ "$PG_WRITER" = 1 ]; then
+	measure "$CD_PID" "$CD_RRDCACHED_PID" collectd collectd_values
+	CD_wrows=$W_rows CD_commits=$W_commits
+else
+	measure "$CD_PID" "$CD_RRDCACHED_PID" - -
+	CD_wrows="-" CD_commits="-"
+fi
 CD_cpu=$W_cpu CD_rrdc=$W_rrdc CD_libvirtd=$W_libvirtd CD_pg=$W_pg CD_hwm=$W_hwm CD_rss=$W_rss CD_wall=$W_wall
-CD_startup_cpu=$W_startup_cpu CD_startup_hwm=$W_startup_hwm CD_threads=$W_threads
+CD_startup_cpu=$W_startup_cpu CD_startup_hwm=$W_startup_hwm CD_threads=$W_threads CD_anon=$W_anon CD_file=$W_file
 stop_pid "$CD_PID" 60 || say "collectd did not stop in time"
 if [ "$PG_WRITER" = 1 ]; then
 	CD_rows=$(psql_q collectd "SELECT count(*) FROM collectd_values")
@@ -348,11 +365,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 echo
 echo "collector-vs-collectd: $VMS VMs (test driver via libvirtd), interval $INTERVAL s, $INTERVALS intervals measured"
 echo "steady state (window of $INTERVALS intervals after all RRD files exist: vmeter $VM_wall s, collectd $CD_wall s wall):"
-printf '%-16s %9s %8s %12s %13s %13s %11s %12s\n' program intervals "CPU s" "CPU s/intvl" "peak RSS MiB" "RSS end MiB" "RRD GB" "rows in PG"
-printf '%-16s %9s %8s %12s %13s %13s %11s %12s\n' vmeter-collector "$INTERVALS" "$(secs "$VM_cpu")" "$(per "$VM_cpu")" \
-	"$(mib "$VM_hwm")" "$(mib "$VM_rss")" "$(gb "$VM_bytes")" "$VM_rows"
-printf '%-16s %9s %8s %12s %13s %13s %11s %12s\n' collectd "$INTERVALS" "$(secs "$CD_cpu")" "$(per "$CD_cpu")" \
-	"$(mib "$CD_hwm")" "$(mib "$CD_rss")" "$(gb "$CD_bytes")" "$CD_rows"
+fmt='%-16s %9s %8s %12s %13s %12s %8s %12s %11s\n'
+# shellcheck disable=SC2059
+printf "$fmt" program intervals "CPU s" "CPU s/intvl" "peak RSS MiB" "RSS end MiB" "RRD GB" "rows in PG" "PG commits"
+# shellcheck disable=SC2059
+printf "$fmt" vmeter-collector "$INTERVALS" "$(secs "$VM_cpu")" "$(per "$VM_cpu")" \
+	"$(mib "$VM_hwm")" "$(mib "$VM_rss")" "$(gb "$VM_bytes")" "$VM_wrows" "$VM_commits"
+# shellcheck disable=SC2059
+printf "$fmt" collectd "$INTERVALS" "$(secs "$CD_cpu")" "$(per "$CD_cpu")" \
+	"$(mib "$CD_hwm")" "$(mib "$CD_rss")" "$(gb "$CD_bytes")" "$CD_wrows" "$CD_commits"
 echo
 echo "servers, CPU s over the same window (each side has its own rrdcached; libvirtd and PostgreSQL are shared, the phases do not overlap):"
 printf '%-16s %10s %10s %12s\n' program rrdcached libvirtd PostgreSQL
@@ -368,8 +389,10 @@ printf '%-16s %10s %8s %14s %8s %14s %18s\n' collectd "$CD_startup_wall" "$(secs
 echo
 echo "RRD layout: vmeter $vm_ds data sources per VM file, AVERAGE+MAX x ($rows_day x ${INTERVAL}s, $rows_min x $((per_min * INTERVAL))s, $rows_hour x $((per_hour * INTERVAL))s) = $vm_rows rows per data source"
 echo "            collectd ${CD_ds:-?} data sources per file (mean), AVERAGE+MIN+MAX x ($cd_rrarows x ${INTERVAL}s, $cd_rrarows x $((per_min * INTERVAL))s, $cd_rrarows x $((per_hour * INTERVAL))s) = $((9 * cd_rrarows)) rows per data source"
-echo "rows in PG: vmeter one per VM and closed UTC minute (+ $VM_host_rows host rows), whole run; collectd one per value list and interval, whole run"
+echo "rows in PG (written in the window; whole run: vmeter $VM_rows + $VM_host_rows host rows, collectd $CD_rows): vmeter one per VM and closed UTC minute, collectd one per value list and interval"
+echo "PG commits: transactions committed in the side's database during the window (pg_stat_database, lags up to ~10 s)"
 [ "$PG_WRITER" = 1 ] || echo "            (collectd ran without its postgresql writer: PG_WRITER=0)"
+echo "RSS at the end of the window: vmeter $(mib "$VM_anon") MiB anonymous + $(mib "$VM_file") MiB file-backed (shared libraries), collectd $(mib "$CD_anon") + $(mib "$CD_file") MiB"
 echo "threads at the end: vmeter $VM_threads, collectd $CD_threads; collectd log error lines: $CD_errors; vmeter log errors: $VM_errors, warnings (besides one per VM without owner): $VM_warnings, exit status $VM_rc"
 echo
 vm_ratio=$(ratio "$VM_cpu" "$CD_cpu")

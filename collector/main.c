@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +58,9 @@ static void refresh_inventory(struct collector *c)
 		vm_debug("inventory: %d domains", n);
 	}
 	c->next_refresh_ns = vm_monotonic_ns() + (int64_t)c->conf->inventory_refresh_s * VM_NS_PER_SEC;
+	/* A re-list parses every domain's XML: give the transient memory
+	 * back rather than keep it as the process's high-water mark. */
+	malloc_trim(0);
 }
 
 static void on_sample(const struct col_vm_sample *s, void *arg)
@@ -103,6 +107,7 @@ static void sample_once(struct collector *c)
 		 * max-gap with what they had. */
 		col_sampler_pass_begin(c->sampler, now);
 		col_sampler_pass_end(c->sampler, now, false);
+		col_writer_commit(c->writer);
 		return;
 	}
 	if (fresh || vm_monotonic_ns() >= c->next_refresh_ns)
@@ -116,6 +121,8 @@ static void sample_once(struct collector *c)
 	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
 	if (n >= 0)
 		col_sampler_refetch(c->sampler, refetch_one, c);
+	/* One spool commit per pass: its rows are durable from here on. */
+	col_writer_commit(c->writer);
 }
 
 /* Ticks fall on multiples of the interval in UTC, so that every host
@@ -152,6 +159,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (fresh)
 			refresh_inventory(c);
 		process_events(c);
+		col_writer_commit(c->writer);
 	}
 }
 
@@ -285,8 +293,27 @@ int main(int argc, char **argv)
 	c.base = event_base_new();
 	if (!c.base)
 		vm_fatal("cannot create the event loop");
-	c.writer = col_writer_new(c.conf->db_conninfo, c.conf->host_name, (size_t)c.conf->db_batch_rows,
-	                          (size_t)c.conf->db_queue_rows, c.conf->reconnect_max_s);
+	char *spool_dir =
+	    c.conf->spool_dir[0] ? vm_xstrdup(c.conf->spool_dir) : vm_xasprintf("%s/spool", c.conf->state_dir);
+	char *status_path = vm_xasprintf("%s/status.json", c.conf->state_dir);
+	struct col_writer_opts wo = {
+	    .conninfo = c.conf->db_conninfo,
+	    .hostname = c.conf->host_name,
+	    .spool_dir = spool_dir,
+	    .batch_rows = (size_t)c.conf->db_batch_rows,
+	    .reconnect_max_s = c.conf->reconnect_max_s,
+	    .spool_cap = (uint64_t)c.conf->spool_max_mb << 20,
+	    .sync = strcmp(c.conf->spool_sync, "always") == 0 ? VM_SPOOL_SYNC_ALWAYS
+	            : strcmp(c.conf->spool_sync, "none") == 0 ? VM_SPOOL_SYNC_NONE
+	                                                      : VM_SPOOL_SYNC_INTERVAL,
+	    .sync_interval_ms = (uint32_t)c.conf->spool_sync_interval_ms,
+	    .status_path = status_path,
+	};
+	c.writer = col_writer_new(&wo, err, sizeof err);
+	free(spool_dir);
+	free(status_path);
+	if (!c.writer)
+		vm_fatal("%s", err);
 	struct col_sink sink = {sink_usage, sink_inventory, sink_event, sink_host, c.writer};
 	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
 	c.tick = evtimer_new(c.base, on_tick, &c);

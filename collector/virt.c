@@ -46,6 +46,7 @@ struct col_virt {
 	char **unknown; /* stat field names already logged as unknown */
 	size_t n_unknown, cap_unknown;
 	bool warned_host_mem;
+	bool no_typed_block; /* the driver lacks virDomainBlockStatsFlags */
 };
 
 static void silent_error(void *arg, virErrorPtr err)
@@ -319,6 +320,7 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh)
 		vm_warn("libvirt '%s': no lifecycle events (%s): relying on the periodic re-list", v->uri,
 		        virGetLastErrorMessage());
 	probe_groups(v);
+	v->no_typed_block = false;
 	vm_info("connected to libvirt '%s'", v->uri);
 	*fresh = true;
 	return true;
@@ -557,11 +559,10 @@ void col_virt_parse_record(struct col_virt *v, const virDomainStatsRecord *rec, 
 
 /* cpu.time comes from virDomainGetInfo, the one CPU figure every driver
  * gives; user and system time from virDomainGetCPUStats where offered. */
-static void fallback_cpu(virDomainPtr dom, struct col_vm_sample *s)
+static void fallback_cpu(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
 {
-	virDomainInfo info;
-	if (virDomainGetInfo(dom, &info) == 0)
-		s->v[COL_CPU_NS] = info.cpuTime, s->have |= 1u << COL_CPU_NS;
+	if (info)
+		s->v[COL_CPU_NS] = info->cpuTime, s->have |= 1u << COL_CPU_NS;
 	virTypedParameter params[8];
 	int n = virDomainGetCPUStats(dom, params, 8, -1, 1, 0);
 	for (int i = 0; i < n; i++) {
@@ -577,12 +578,11 @@ static void fallback_cpu(virDomainPtr dom, struct col_vm_sample *s)
 		virTypedParamsClear(params, n);
 }
 
-static void fallback_balloon(virDomainPtr dom, struct col_vm_sample *s)
+static void fallback_balloon(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
 {
-	virDomainInfo info;
-	if (virDomainGetInfo(dom, &info) == 0) {
-		s->v[COL_BALLOON_KIB] = info.memory, s->have |= 1u << COL_BALLOON_KIB;
-		s->v[COL_BALLOON_MAX_KIB] = info.maxMem, s->have |= 1u << COL_BALLOON_MAX_KIB;
+	if (info) {
+		s->v[COL_BALLOON_KIB] = info->memory, s->have |= 1u << COL_BALLOON_KIB;
+		s->v[COL_BALLOON_MAX_KIB] = info->maxMem, s->have |= 1u << COL_BALLOON_MAX_KIB;
 	}
 	virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
 	int n = virDomainMemoryStats(dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
@@ -601,14 +601,13 @@ static void fallback_balloon(virDomainPtr dom, struct col_vm_sample *s)
 	}
 }
 
-static void fallback_vcpu(virDomainPtr dom, struct col_vm_sample *s)
+static void fallback_vcpu(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
 {
-	virDomainInfo info;
-	if (virDomainGetInfo(dom, &info) < 0 || info.nrVirtCpu == 0 || info.nrVirtCpu > 4096)
+	if (!info || info->nrVirtCpu == 0 || info->nrVirtCpu > 4096)
 		return;
-	s->v[COL_VCPUS] = info.nrVirtCpu, s->have |= 1u << COL_VCPUS;
-	virVcpuInfoPtr vi = vm_xcalloc(info.nrVirtCpu, sizeof *vi);
-	int n = virDomainGetVcpus(dom, vi, info.nrVirtCpu, NULL, 0);
+	s->v[COL_VCPUS] = info->nrVirtCpu, s->have |= 1u << COL_VCPUS;
+	virVcpuInfoPtr vi = vm_xcalloc(info->nrVirtCpu, sizeof *vi);
+	int n = virDomainGetVcpus(dom, vi, info->nrVirtCpu, NULL, 0);
 	if (n > 0) {
 		uint64_t sum = 0;
 		for (int i = 0; i < n; i++)
@@ -618,7 +617,7 @@ static void fallback_vcpu(virDomainPtr dom, struct col_vm_sample *s)
 	free(vi);
 }
 
-static void fallback_block(virDomainPtr dom, const struct col_devices *d, struct col_vm_sample *s)
+static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct col_devices *d, struct col_vm_sample *s)
 {
 	for (size_t i = 0; d && i < d->n_disks && s->n_disks < COL_MAX_DEV; i++) {
 		const char *target = d->disks[i];
@@ -630,7 +629,15 @@ static void fallback_block(virDomainPtr dom, const struct col_devices *d, struct
 		virTypedParameter params[16];
 		int n = 16;
 		virDomainBlockStatsStruct bs;
-		if (virDomainBlockStatsFlags(dom, target, params, &n, 0) < 0) {
+		/* A driver without the typed call is asked once per
+		 * connection, not once per disk and interval. */
+		int typed = v->no_typed_block ? -1 : virDomainBlockStatsFlags(dom, target, params, &n, 0);
+		if (typed < 0 && !v->no_typed_block) {
+			virErrorPtr e = virGetLastError();
+			if (e && e->code == VIR_ERR_NO_SUPPORT)
+				v->no_typed_block = true;
+		}
+		if (typed < 0) {
 			/* Drivers without the typed call (the test driver) have
 			 * the old one: bytes and requests only. */
 			if (virDomainBlockStats(dom, target, &bs, sizeof bs) == 0) {
@@ -716,14 +723,22 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		if (missing) {
 			const struct col_devices *d = devices(s->uuid, arg);
 			int64_t f0 = vm_now_ns();
+			/* One virDomainGetInfo serves three groups: every call
+			 * is a round trip to libvirtd. */
+			virDomainInfo info;
+			const virDomainInfo *ip = NULL;
+			if ((missing &
+			     (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU)) &&
+			    virDomainGetInfo(dom, &info) == 0)
+				ip = &info;
 			if (missing & VIR_DOMAIN_STATS_CPU_TOTAL)
-				fallback_cpu(dom, s);
+				fallback_cpu(dom, ip, s);
 			if (missing & VIR_DOMAIN_STATS_BALLOON)
-				fallback_balloon(dom, s);
+				fallback_balloon(dom, ip, s);
 			if (missing & VIR_DOMAIN_STATS_VCPU)
-				fallback_vcpu(dom, s);
+				fallback_vcpu(dom, ip, s);
 			if (missing & VIR_DOMAIN_STATS_BLOCK)
-				fallback_block(dom, d, s);
+				fallback_block(v, dom, d, s);
 			if (missing & VIR_DOMAIN_STATS_INTERFACE)
 				fallback_net(dom, d, s);
 			int64_t f1 = vm_now_ns();

@@ -3,128 +3,582 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "record.h"
 #include "vtime.h"
 #include "xalloc.h"
 
-enum item_kind { ITEM_USAGE, ITEM_INVENTORY, ITEM_EVENT, ITEM_HOST };
+#define MAX_LOSSES 100000 /* VM-minutes of lost coverage remembered for the database */
+#define READ_BYTES (8u << 20)
 
-struct item {
-	enum item_kind kind;
-	int64_t at_ns;
-	union {
-		struct vm_db_usage *usage;
-		struct vm_inventory *inv;
-		struct {
-			char uuid[37];
-			char event[16];
-			char detail[32];
-		} ev;
-		struct vm_host_info *host;
-	} u;
+/* A usage row appended but not committed yet: lost if the commit fails. */
+struct pending_row {
+	char uuid[37];
+	int64_t minute_ns;
+	int32_t coverage_ms;
 };
 
 struct col_writer {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* queue changed or stop requested */
-	struct item *q;
-	size_t head, tail, cap; /* q[head..tail) waits */
-	size_t usage_rows;      /* usage items waiting */
-	size_t queue_rows, batch_rows;
-	bool stop;
-	char *conninfo;
+	struct vm_spool *spool;
+	char *spool_id;
 	char *hostname;
+	char *status_path;
+	size_t batch_rows;
 	int reconnect_max_s;
+
+	/* main thread only */
+	FILE *ledger; /* tests: every usage row a commit made durable */
+	struct pending_row *pending;
+	size_t n_pending, cap_pending;
+	struct vm_log_once full;
+
+	pthread_t thread;
+	pthread_mutex_t lock; /* what follows */
+	pthread_cond_t cond;  /* commit happened, or stop */
+	bool stop;
+	int64_t stop_deadline; /* monotonic ns: give up delivering */
+	char *conninfo;
+	struct pending_row *losses; /* to write to vm_usage_loss */
+	size_t n_losses, cap_losses;
 	struct col_writer_stats stats;
 	struct vm_log_once down;
-	struct vm_log_once full;
 };
 
-static void item_release(struct item *it)
+/* ---------------------------------------------------------------- spool id */
+
+/* A spool's name, kept in it: the database's delivery mark counts records
+ * of one spool, and a recreated spool starts counting again. */
+static char *spool_id(const char *dir, char *err, size_t errsize)
 {
-	switch (it->kind) {
-	case ITEM_USAGE: free(it->u.usage); break;
-	case ITEM_INVENTORY: free(it->u.inv); break;
-	case ITEM_HOST: free(it->u.host); break;
-	case ITEM_EVENT: break;
+	char *path = vm_xasprintf("%s/id", dir);
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = '\0';
+		fclose(f);
+		buf[strcspn(buf, "\n")] = '\0';
 	}
+	if (strlen(buf) == 32 && strspn(buf, "0123456789abcdef") == 32) {
+		free(path);
+		return vm_xstrdup(buf);
+	}
+	unsigned char rnd[16];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd) {
+		snprintf(err, errsize, "cannot read /dev/urandom: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return NULL;
+	}
+	close(fd);
+	for (int i = 0; i < 16; i++)
+		snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
+	char *tmp = vm_xasprintf("%s.tmp", path);
+	f = fopen(tmp, "w");
+	bool ok = f && fprintf(f, "%s\n", buf) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+	if (f)
+		ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		snprintf(err, errsize, "cannot write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		free(path);
+		return NULL;
+	}
+	free(tmp);
+	free(path);
+	return vm_xstrdup(buf);
 }
 
-static void push(struct col_writer *w, struct item *it)
+/* ---------------------------------------------------------------- main thread */
+
+static void lose(struct col_writer *w, const struct pending_row *rows, size_t n, const char *why)
 {
+	uint64_t ms = 0;
 	pthread_mutex_lock(&w->lock);
-	if (it->kind == ITEM_USAGE && w->usage_rows >= w->queue_rows) {
-		w->stats.lost++;
-		vm_log_once_fail(&w->full,
-		                 "delivery queue full (%zu rows): usage rows are being lost until the "
-		                 "database takes them",
-		                 w->queue_rows);
-		pthread_mutex_unlock(&w->lock);
-		item_release(it);
-		return;
+	for (size_t i = 0; i < n; i++) {
+		ms += (uint64_t)rows[i].coverage_ms;
+		if (!rows[i].uuid[0] || w->n_losses >= MAX_LOSSES)
+			continue;
+		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + 1, sizeof *w->losses);
+		w->losses[w->n_losses++] = rows[i];
 	}
-	if (w->tail == w->cap) {
-		if (w->head > 0) {
-			memmove(w->q, w->q + w->head, (w->tail - w->head) * sizeof *w->q);
-			w->tail -= w->head;
-			w->head = 0;
-		}
-		w->q = vm_xgrow(w->q, &w->cap, w->tail + 1, sizeof *w->q);
-	}
-	w->q[w->tail++] = *it;
-	if (it->kind == ITEM_USAGE)
-		w->usage_rows++;
-	pthread_cond_signal(&w->cond);
+	w->stats.lost_rows += n;
+	w->stats.lost_ms += ms;
 	pthread_mutex_unlock(&w->lock);
+	vm_log_once_fail(&w->full,
+	                 "usage rows are being lost: %s (%s); their coverage is recorded as lost, the alert "
+	                 "condition 'spool-full' holds until rows fit again",
+	                 why, vm_spool_error());
+}
+
+/* Appends one record; commits first if the batch fills a segment. */
+static int append(struct col_writer *w, const void *rec, size_t len)
+{
+	int rc = vm_spool_append(w->spool, rec, len, NULL);
+	if (rc == VM_SPOOL_BATCH_FULL && col_writer_commit(w) == 0)
+		rc = vm_spool_append(w->spool, rec, len, NULL);
+	return rc;
 }
 
 void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct vm_usage_row *row)
 {
-	struct item it = {.kind = ITEM_USAGE, .at_ns = row->minute_ns};
-	it.u.usage = vm_xmalloc(sizeof *it.u.usage);
-	snprintf(it.u.usage->uuid, sizeof it.u.usage->uuid, "%s", uuid ? uuid : "");
-	it.u.usage->row = *row;
-	push(w, &it);
+	uint8_t buf[VM_RECORD_USAGE_MAX];
+	size_t len = vm_record_encode_usage(uuid, row, buf);
+	struct pending_row p = {.minute_ns = row->minute_ns, .coverage_ms = row->coverage_ms};
+	snprintf(p.uuid, sizeof p.uuid, "%s", uuid ? uuid : "");
+	if (append(w, buf, len) < 0) {
+		lose(w, &p, 1, "the spool is full");
+		return;
+	}
+	w->pending = vm_xgrow(w->pending, &w->cap_pending, w->n_pending + 1, sizeof *w->pending);
+	w->pending[w->n_pending++] = p;
+}
+
+static void push_record(struct col_writer *w, uint8_t *rec, size_t len, const char *what)
+{
+	if (append(w, rec, len) < 0)
+		vm_warn("cannot spool %s: %s", what, vm_spool_error());
+	free(rec);
 }
 
 void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns)
 {
-	struct item it = {.kind = ITEM_INVENTORY, .at_ns = at_ns, .u.inv = inv};
-	push(w, &it);
+	size_t len;
+	uint8_t *rec = vm_record_encode_inventory(inv, at_ns, &len);
+	push_record(w, rec, len, "an inventory change");
+	free(inv);
 }
 
 void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event, const char *detail)
 {
-	struct item it = {.kind = ITEM_EVENT, .at_ns = at_ns};
-	snprintf(it.u.ev.uuid, sizeof it.u.ev.uuid, "%s", uuid);
-	snprintf(it.u.ev.event, sizeof it.u.ev.event, "%s", event);
-	snprintf(it.u.ev.detail, sizeof it.u.ev.detail, "%s", detail);
-	push(w, &it);
+	struct vm_record_event ev = {.at_ns = at_ns};
+	snprintf(ev.uuid, sizeof ev.uuid, "%s", uuid);
+	snprintf(ev.event, sizeof ev.event, "%s", event);
+	snprintf(ev.detail, sizeof ev.detail, "%s", detail);
+	size_t len;
+	uint8_t *rec = vm_record_encode_event(&ev, &len);
+	push_record(w, rec, len, "a lifecycle event");
 }
 
 void col_writer_push_host(struct col_writer *w, const struct vm_host_info *host, int64_t at_ns)
 {
-	struct item it = {.kind = ITEM_HOST, .at_ns = at_ns};
-	it.u.host = vm_xmalloc(sizeof *it.u.host);
-	*it.u.host = *host;
-	push(w, &it);
+	size_t len;
+	uint8_t *rec = vm_record_encode_host(host, at_ns, &len);
+	push_record(w, rec, len, "the host inventory");
 }
 
-struct col_writer_stats col_writer_stats(struct col_writer *w)
+int col_writer_commit(struct col_writer *w)
 {
+	int rc = vm_spool_commit(w->spool);
+	if (rc < 0) {
+		lose(w, w->pending, w->n_pending,
+		     rc == VM_SPOOL_FULL ? "the spool's disk is full" : "spool write failed");
+	} else if (w->n_pending) {
+		vm_log_once_ok(&w->full, "spooling");
+		for (size_t i = 0; w->ledger && i < w->n_pending; i++)
+			fprintf(w->ledger, "%s %lld %d\n", w->pending[i].uuid[0] ? w->pending[i].uuid : "host",
+			        (long long)(w->pending[i].minute_ns / VM_NS_PER_SEC), (int)w->pending[i].coverage_ms);
+		if (w->ledger)
+			fflush(w->ledger);
+	}
+	w->n_pending = 0;
+	pthread_mutex_lock(&w->lock);
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- delivery */
+
+/* One batch read from the spool, decoded. */
+struct batch {
+	struct vm_db_usage *rows; /* usage rows run by run: see `runs` */
+	size_t n_rows, cap_rows;
+	struct item {
+		enum vm_record_kind kind;
+		size_t first_row, n_rows; /* VM_REC_USAGE: a run of rows */
+		struct vm_inventory *inv;
+		struct vm_record_event ev;
+		struct vm_host_info host;
+		int64_t at_ns;
+	} * items;
+	size_t n_items, cap_items;
+	uint64_t last_seq;
+	uint64_t corrupt;
+};
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n_items; i++)
+		free(b->items[i].inv);
+	b->n_rows = b->n_items = 0;
+	b->last_seq = 0;
+}
+
+static struct item *batch_item(struct batch *b, enum vm_record_kind kind)
+{
+	b->items = vm_xgrow(b->items, &b->cap_items, b->n_items + 1, sizeof *b->items);
+	struct item *it = &b->items[b->n_items++];
+	memset(it, 0, sizeof *it);
+	it->kind = kind;
+	return it;
+}
+
+static int on_record(void *arg, const struct vm_spool_record *rec)
+{
+	struct batch *b = arg;
+	char err[256];
+	int kind = vm_record_kind(rec->payload, rec->len);
+	int rc = -1;
+	if (kind == VM_REC_USAGE) {
+		b->rows = vm_xgrow(b->rows, &b->cap_rows, b->n_rows + 1, sizeof *b->rows);
+		rc = vm_record_decode_usage(rec->payload, rec->len, &b->rows[b->n_rows], err, sizeof err);
+		if (rc == 0) {
+			struct item *last = b->n_items ? &b->items[b->n_items - 1] : NULL;
+			if (!last || last->kind != VM_REC_USAGE) {
+				last = batch_item(b, VM_REC_USAGE);
+				last->first_row = b->n_rows;
+			}
+			last->n_rows++;
+			b->n_rows++;
+		}
+	} else if (kind == VM_REC_INVENTORY) {
+		struct vm_inventory *inv = vm_xmalloc(sizeof *inv);
+		int64_t at;
+		rc = vm_record_decode_inventory(rec->payload, rec->len, inv, &at, err, sizeof err);
+		if (rc == 0) {
+			struct item *it = batch_item(b, VM_REC_INVENTORY);
+			it->inv = inv;
+			it->at_ns = at;
+		} else {
+			free(inv);
+		}
+	} else if (kind == VM_REC_EVENT) {
+		struct vm_record_event ev;
+		rc = vm_record_decode_event(rec->payload, rec->len, &ev, err, sizeof err);
+		if (rc == 0)
+			batch_item(b, VM_REC_EVENT)->ev = ev;
+	} else if (kind == VM_REC_HOST) {
+		struct vm_host_info h;
+		int64_t at;
+		rc = vm_record_decode_host(rec->payload, rec->len, &h, &at, err, sizeof err);
+		if (rc == 0) {
+			struct item *it = batch_item(b, VM_REC_HOST);
+			it->host = h;
+			it->at_ns = at;
+		}
+	} else {
+		snprintf(err, sizeof err, "unknown record kind or format");
+	}
+	if (rc < 0) {
+		/* The spool's CRC matched, so this is a record of another
+		 * vmeter version, not damage: say so and go on. */
+		b->corrupt++;
+		vm_warn("spool record %llu skipped: %s", (unsigned long long)rec->seq, err);
+	}
+	b->last_seq = rec->seq;
+	return 0;
+}
+
+/* Delivers a batch in one transaction with the delivery mark. */
+static int deliver(struct col_writer *w, struct vm_db *db, struct batch *b, size_t *inserted, size_t *rows)
+{
+	*inserted = *rows = 0;
+	if (vm_db_begin(db) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n_items; i++) {
+		struct item *it = &b->items[i];
+		int rc = 0;
+		size_t ins = 0;
+		switch (it->kind) {
+		case VM_REC_USAGE:
+			rc = vm_db_write_usage(db, w->hostname, b->rows + it->first_row, it->n_rows, &ins);
+			*inserted += ins;
+			*rows += it->n_rows;
+			break;
+		case VM_REC_INVENTORY: rc = vm_db_write_inventory(db, w->hostname, it->inv, it->at_ns); break;
+		case VM_REC_EVENT:
+			rc = vm_db_write_event(db, w->hostname, it->ev.uuid, it->ev.at_ns, it->ev.event, it->ev.detail);
+			break;
+		case VM_REC_HOST: rc = vm_db_host_register(db, &it->host, it->at_ns); break;
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	if (vm_db_set_mark(db, w->hostname, w->spool_id, b->last_seq) < 0)
+		goto fail;
+	return vm_db_commit(db);
+fail:
+	vm_db_rollback(db);
+	return -1;
+}
+
+/* Writes the remembered losses; lock held, released around the I/O. */
+static void deliver_losses(struct col_writer *w, struct vm_db *db)
+{
+	if (!w->n_losses)
+		return;
+	struct pending_row *l = w->losses;
+	size_t n = w->n_losses;
+	w->losses = NULL;
+	w->n_losses = w->cap_losses = 0;
+	pthread_mutex_unlock(&w->lock);
+	struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(rows[i].uuid, l[i].uuid, sizeof rows[i].uuid);
+		rows[i].minute_ns = l[i].minute_ns;
+		rows[i].lost_ms = l[i].coverage_ms;
+	}
+	int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
+	free(rows);
+	pthread_mutex_lock(&w->lock);
+	if (rc < 0) {
+		/* Keep them for the next try, ahead of newer ones. */
+		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + n, sizeof *w->losses);
+		memmove(w->losses + n, w->losses, w->n_losses * sizeof *w->losses);
+		memcpy(w->losses, l, n * sizeof *l);
+		w->n_losses += n;
+	}
+	free(l);
+}
+
+static void write_status(struct col_writer *w, bool db_up)
+{
+	if (!w->status_path)
+		return;
+	struct vm_spool_stats st;
+	vm_spool_stats(w->spool, &st);
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
-	s.queued = w->tail - w->head;
+	size_t losses = w->n_losses;
 	pthread_mutex_unlock(&w->lock);
-	return s;
+	int64_t now = vm_now_ns();
+	char *tmp = vm_xasprintf("%s.tmp", w->status_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		free(tmp);
+		return;
+	}
+	fprintf(f,
+	        "{\"time\": %lld, \"database\": \"%s\", \"spool_bytes\": %llu, \"spool_records\": %llu, "
+	        "\"oldest_pending\": %lld, \"delivery_lag_s\": %.1f, \"delivered_rows\": %llu, "
+	        "\"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, \"failures\": %llu, "
+	        "\"spool_full\": %s, \"spool_repaired_bytes\": %llu, \"losses_unrecorded\": %zu}\n",
+	        (long long)(now / VM_NS_PER_SEC), db_up ? "up" : "down", (unsigned long long)st.bytes,
+	        (unsigned long long)st.records_pending, (long long)(st.oldest_time_ns / VM_NS_PER_SEC),
+	        st.oldest_time_ns ? (double)(now - st.oldest_time_ns) / 1e9 : 0.0, (unsigned long long)s.delivered,
+	        (unsigned long long)s.duplicates, (unsigned long long)s.lost_rows, (unsigned long long)s.lost_ms,
+	        (unsigned long long)s.failures, w->full.failing ? "true" : "false",
+	        (unsigned long long)(st.truncated_bytes + st.corrupt_bytes), losses);
+	if (fclose(f) == 0)
+		rename(tmp, w->status_path);
+	free(tmp);
+}
+
+/* Waits up to ms for a commit or stop; lock held. */
+static void wait_ms(struct col_writer *w, long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+}
+
+static void *writer_main(void *arg)
+{
+	struct col_writer *w = arg;
+	struct vm_db *db = NULL;
+	struct vm_spool_cursor cur = {0};
+	struct batch b = {0};
+	int backoff = 0;
+	int64_t next_status = 0;
+	char err[512];
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		if (w->stop) {
+			struct vm_spool_stats st;
+			vm_spool_stats(w->spool, &st);
+			if ((st.records_pending == 0 && (w->n_losses == 0 || !db)) ||
+			    vm_monotonic_ns() >= w->stop_deadline)
+				break;
+		}
+		if (vm_monotonic_ns() >= next_status) {
+			pthread_mutex_unlock(&w->lock);
+			write_status(w, db != NULL);
+			pthread_mutex_lock(&w->lock);
+			next_status = vm_monotonic_ns() + 2 * VM_NS_PER_SEC;
+		}
+		if (!db) {
+			char *conninfo = vm_xstrdup(w->conninfo);
+			pthread_mutex_unlock(&w->lock);
+			db = vm_db_connect(conninfo, err, sizeof err);
+			free(conninfo);
+			uint64_t mark = 0;
+			if (db &&
+			    (vm_db_check_schema(db) < 0 || vm_db_get_mark(db, w->hostname, w->spool_id, &mark) < 0)) {
+				snprintf(err, sizeof err, "%s", vm_db_error(db));
+				vm_db_close(db);
+				db = NULL;
+			}
+			if (db && mark) {
+				/* The database has everything up to its mark: the
+				 * spool's own acknowledgement may be behind it after a
+				 * crash between the two. */
+				vm_spool_ack(w->spool, mark);
+				vm_spool_cursor_rewind(&cur);
+			}
+			pthread_mutex_lock(&w->lock);
+			if (!db) {
+				w->stats.failures++;
+				vm_log_once_fail(&w->down, "database unavailable: %s (retrying with back-off)", err);
+				backoff = backoff ? backoff * 2 : 1;
+				if (backoff > w->reconnect_max_s)
+					backoff = w->reconnect_max_s;
+				wait_ms(w, backoff * 1000L);
+				continue;
+			}
+		}
+		deliver_losses(w, db);
+		pthread_mutex_unlock(&w->lock);
+		batch_clear(&b);
+		int n = vm_spool_read(w->spool, &cur, w->batch_rows, READ_BYTES, on_record, &b);
+		pthread_mutex_lock(&w->lock);
+		if (n < 0) {
+			vm_warn("cannot read the spool: %s", vm_spool_error());
+			wait_ms(w, 1000);
+			continue;
+		}
+		if (n == 0) {
+			if (w->stop && w->n_losses == 0)
+				break; /* everything committed is delivered */
+			wait_ms(w, 500);
+			continue;
+		}
+		pthread_mutex_unlock(&w->lock);
+		size_t inserted, rows;
+		int rc = b.n_items ? deliver(w, db, &b, &inserted, &rows) : 0;
+		if (rc == 0 && vm_spool_ack(w->spool, b.last_seq) < 0)
+			vm_warn("cannot store the spool's acknowledgement: %s (records will be sent again)",
+			        vm_spool_error());
+		if (rc < 0)
+			snprintf(err, sizeof err, "%s", vm_db_error(db));
+		pthread_mutex_lock(&w->lock);
+		if (rc == 0) {
+			vm_log_once_ok(&w->down, "database delivery");
+			backoff = 0;
+			w->stats.delivered += inserted;
+			w->stats.duplicates += rows - inserted;
+			continue;
+		}
+		/* Kept in the spool and sent again: the database's keys make
+		 * a batch that did commit a no-op. */
+		vm_spool_cursor_rewind(&cur);
+		w->stats.failures++;
+		vm_log_once_fail(&w->down, "database write failed: %s (retrying with back-off)", err);
+		if (vm_db_broken(db)) {
+			pthread_mutex_unlock(&w->lock);
+			vm_db_close(db);
+			pthread_mutex_lock(&w->lock);
+			db = NULL;
+		}
+		backoff = backoff ? backoff * 2 : 1;
+		if (backoff > w->reconnect_max_s)
+			backoff = w->reconnect_max_s;
+		if (!w->stop)
+			wait_ms(w, backoff * 1000L);
+	}
+	pthread_mutex_unlock(&w->lock);
+	batch_clear(&b);
+	free(b.rows);
+	free(b.items);
+	write_status(w, db != NULL);
+	vm_db_close(db);
+	return NULL;
+}
+
+struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, size_t errsize)
+{
+	struct vm_spool_opts so = {.cap = o->spool_cap, .sync = o->sync, .sync_interval_ms = o->sync_interval_ms};
+	struct vm_spool *sp = vm_spool_open(o->spool_dir, &so, err, errsize);
+	if (!sp)
+		return NULL;
+	char *id = spool_id(o->spool_dir, err, errsize);
+	if (!id) {
+		vm_spool_close(sp);
+		return NULL;
+	}
+	struct col_writer *w = vm_xcalloc(1, sizeof *w);
+	w->spool = sp;
+	w->spool_id = id;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->conninfo = vm_xstrdup(o->conninfo);
+	w->hostname = vm_xstrdup(o->hostname);
+	w->status_path = o->status_path ? vm_xstrdup(o->status_path) : NULL;
+	w->batch_rows = o->batch_rows;
+	w->reconnect_max_s = o->reconnect_max_s;
+	/* The tests' ground truth: what the collector acknowledged, to be
+	 * reconciled with the database after faults. */
+	const char *ledger = getenv("VMETER_TEST_LEDGER");
+	if (ledger && *ledger && !(w->ledger = fopen(ledger, "a")))
+		vm_warn("cannot open the test ledger '%s': %s", ledger, strerror(errno));
+	struct vm_spool_stats st;
+	vm_spool_stats(sp, &st);
+	if (st.records_pending)
+		vm_notice("spool '%s': %llu records from before wait for delivery", o->spool_dir,
+		          (unsigned long long)st.records_pending);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+		vm_fatal("cannot start the database writer thread");
+	return w;
+}
+
+void col_writer_free(struct col_writer *w, int timeout_ms)
+{
+	if (!w)
+		return;
+	col_writer_commit(w);
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	w->stop_deadline = vm_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	struct vm_spool_stats st;
+	vm_spool_stats(w->spool, &st);
+	if (st.records_pending)
+		vm_notice("stopping with %llu records in the spool: they are delivered after the next start",
+		          (unsigned long long)st.records_pending);
+	if (w->n_losses)
+		vm_warn("%zu VM-minutes of lost coverage could not be recorded in the database", w->n_losses);
+	vm_spool_close(w->spool);
+	if (w->ledger)
+		fclose(w->ledger);
+	free(w->pending);
+	free(w->losses);
+	free(w->spool_id);
+	free(w->conninfo);
+	free(w->hostname);
+	free(w->status_path);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
 }
 
 void col_writer_set_conninfo(struct col_writer *w, const char *conninfo)
@@ -137,171 +591,15 @@ void col_writer_set_conninfo(struct col_writer *w, const char *conninfo)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Sleeps up to `s` seconds unless stop is requested; lock held. */
-static void nap(struct col_writer *w, int s)
+struct col_writer_stats col_writer_stats(struct col_writer *w)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += s;
-	while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) != ETIMEDOUT)
-		;
-}
-
-/* Delivers q[head..head+n) (lock not held).  Returns 0 or -1. */
-static int deliver(struct col_writer *w, struct vm_db *db, struct item *items, size_t n, size_t *inserted)
-{
-	*inserted = 0;
-	if (items[0].kind == ITEM_USAGE) {
-		struct vm_db_usage *rows = vm_xmalloc(n * sizeof *rows);
-		for (size_t i = 0; i < n; i++)
-			rows[i] = *items[i].u.usage;
-		int rc = vm_db_write_usage(db, w->hostname, rows, n, inserted);
-		free(rows);
-		return rc;
-	}
-	switch (items[0].kind) {
-	case ITEM_INVENTORY: return vm_db_write_inventory(db, w->hostname, items[0].u.inv, items[0].at_ns);
-	case ITEM_EVENT:
-		return vm_db_write_event(db, w->hostname, items[0].u.ev.uuid, items[0].at_ns, items[0].u.ev.event,
-		                         items[0].u.ev.detail);
-	case ITEM_HOST: return vm_db_host_register(db, items[0].u.host, items[0].at_ns);
-	default: return -1;
-	}
-}
-
-static void *writer_main(void *arg)
-{
-	struct col_writer *w = arg;
-	struct vm_db *db = NULL;
-	int backoff = 0;
-	char err[512];
+	struct vm_spool_stats st;
+	vm_spool_stats(w->spool, &st);
 	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		while (!w->stop && w->head == w->tail)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->head == w->tail)
-			break; /* stop requested and nothing left */
-		if (!db) {
-			char *conninfo = vm_xstrdup(w->conninfo);
-			pthread_mutex_unlock(&w->lock);
-			db = vm_db_connect(conninfo, err, sizeof err);
-			free(conninfo);
-			if (db && vm_db_check_schema(db) < 0) {
-				snprintf(err, sizeof err, "%s", vm_db_error(db));
-				vm_db_close(db);
-				db = NULL;
-			}
-			pthread_mutex_lock(&w->lock);
-			if (!db) {
-				w->stats.failures++;
-				vm_log_once_fail(&w->down, "database unavailable: %s (retrying with back-off)", err);
-				backoff = backoff ? backoff * 2 : 1;
-				if (backoff > w->reconnect_max_s)
-					backoff = w->reconnect_max_s;
-				if (w->stop)
-					break;
-				nap(w, backoff);
-				continue;
-			}
-		}
-		/* A run of usage rows goes in one batch; anything else alone. */
-		size_t n = 1;
-		if (w->q[w->head].kind == ITEM_USAGE)
-			while (w->head + n < w->tail && n < w->batch_rows && w->q[w->head + n].kind == ITEM_USAGE)
-				n++;
-		struct item *items = vm_xmalloc(n * sizeof *items);
-		memcpy(items, w->q + w->head, n * sizeof *items);
-		pthread_mutex_unlock(&w->lock);
-		size_t inserted = 0;
-		int rc = deliver(w, db, items, n, &inserted);
-		if (rc < 0)
-			snprintf(err, sizeof err, "%s", vm_db_error(db));
-		pthread_mutex_lock(&w->lock);
-		if (rc == 0) {
-			vm_log_once_ok(&w->down, "database delivery");
-			backoff = 0;
-			for (size_t i = 0; i < n; i++)
-				item_release(&w->q[w->head + i]);
-			if (items[0].kind == ITEM_USAGE) {
-				w->usage_rows -= n;
-				w->stats.delivered += inserted;
-				w->stats.duplicates += n - inserted;
-				if (w->full.failing && w->usage_rows < w->queue_rows / 2)
-					vm_log_once_ok(&w->full, "delivery queue");
-			}
-			w->head += n;
-			if (w->head == w->tail)
-				w->head = w->tail = 0;
-		} else {
-			/* Kept in the queue and sent again: the database's
-			 * keys make a batch that did commit a no-op. */
-			w->stats.failures++;
-			vm_log_once_fail(&w->down, "database write failed: %s (retrying with back-off)", err);
-			if (vm_db_broken(db)) {
-				pthread_mutex_unlock(&w->lock);
-				vm_db_close(db);
-				pthread_mutex_lock(&w->lock);
-				db = NULL;
-			}
-			backoff = backoff ? backoff * 2 : 1;
-			if (backoff > w->reconnect_max_s)
-				backoff = w->reconnect_max_s;
-			if (!w->stop)
-				nap(w, backoff);
-			if (w->stop) {
-				free(items);
-				break;
-			}
-		}
-		free(items);
-	}
+	struct col_writer_stats s = w->stats;
 	pthread_mutex_unlock(&w->lock);
-	vm_db_close(db);
-	return NULL;
-}
-
-struct col_writer *col_writer_new(const char *conninfo, const char *hostname, size_t batch_rows, size_t queue_rows,
-                                  int reconnect_max_s)
-{
-	struct col_writer *w = vm_xcalloc(1, sizeof *w);
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->conninfo = vm_xstrdup(conninfo);
-	w->hostname = vm_xstrdup(hostname);
-	w->batch_rows = batch_rows;
-	w->queue_rows = queue_rows;
-	w->reconnect_max_s = reconnect_max_s;
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
-		vm_fatal("cannot start the database writer thread");
-	return w;
-}
-
-void col_writer_free(struct col_writer *w, int timeout_ms)
-{
-	if (!w)
-		return;
-	int64_t deadline = vm_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-	pthread_mutex_lock(&w->lock);
-	while (w->head != w->tail && vm_monotonic_ns() < deadline) {
-		pthread_mutex_unlock(&w->lock);
-		struct timespec ts = {0, 50 * 1000000};
-		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&w->lock);
-	}
-	w->stop = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	size_t left = w->tail - w->head;
-	if (left)
-		vm_err("shutting down with %zu item%s (%zu usage rows) not delivered to the database", left,
-		       left == 1 ? "" : "s", w->usage_rows);
-	for (size_t i = w->head; i < w->tail; i++)
-		item_release(&w->q[i]);
-	free(w->q);
-	free(w->conninfo);
-	free(w->hostname);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	free(w);
+	s.pending = st.records_pending;
+	s.spool_bytes = st.bytes;
+	s.oldest_ns = st.oldest_time_ns;
+	return s;
 }

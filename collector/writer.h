@@ -1,10 +1,21 @@
-/* Delivery of usage rows, inventory and events to PostgreSQL on a thread of
- * its own, so that a slow or absent database never delays sampling.
+/* Durable delivery of what the collector measures: usage rows, inventory
+ * changes, lifecycle events and host inventory.
  *
- * Items are delivered in the order they were pushed.  While the database
- * is away they wait in memory up to a bound (database.queue-rows); what
- * does not fit is counted as lost and logged, never dropped silently.
- * Reconnection uses exponential back-off with one log line per outage. */
+ * The main thread appends records to the spool on disk (lib/spool.h) and
+ * commits them once per sampling pass; only committed records exist.  A
+ * thread of the writer's own reads them back in order and delivers them to
+ * PostgreSQL in batches, each batch in one transaction with the host's
+ * delivery mark; the records leave the spool only after that commit.  A
+ * batch whose outcome is unknown is sent again: the database's keys make a
+ * second copy a no-op.  So a database outage, a restart or a crash loses
+ * nothing and counts nothing twice.
+ *
+ * What cannot be spooled (the spool is at its cap or the disk is full) is
+ * counted per VM and minute as lost coverage, logged once per episode and
+ * written to vm_usage_loss when the database is reachable.
+ *
+ * Order: records are delivered in the order they were committed; a backlog
+ * drains in batches of batch_rows with fresh records behind it. */
 #ifndef COL_WRITER_H
 #define COL_WRITER_H
 
@@ -13,33 +24,53 @@
 
 #include "db.h"
 #include "domxml.h"
+#include "spool.h"
 #include "usage.h"
 
 struct col_writer;
 
+struct col_writer_opts {
+	const char *conninfo;
+	const char *hostname;
+	const char *spool_dir;
+	size_t batch_rows;
+	int reconnect_max_s;
+	uint64_t spool_cap; /* bytes */
+	enum vm_spool_sync sync;
+	uint32_t sync_interval_ms;
+	const char *status_path; /* JSON status file, NULL for none */
+};
+
 struct col_writer_stats {
 	uint64_t delivered;  /* usage rows newly stored */
 	uint64_t duplicates; /* usage rows the database already had */
-	uint64_t lost;       /* usage rows that did not fit in the queue */
-	uint64_t queued;     /* items waiting now */
+	uint64_t lost_rows;  /* usage rows that could not be spooled */
+	uint64_t lost_ms;    /* their coverage */
 	uint64_t failures;   /* failed delivery attempts */
+	uint64_t pending;    /* spooled records not yet delivered */
+	uint64_t spool_bytes;
+	int64_t oldest_ns; /* append time of the oldest pending record, 0 if none */
 };
 
-/* Starts the thread.  Strings are copied. */
-struct col_writer *col_writer_new(const char *conninfo, const char *hostname, size_t batch_rows, size_t queue_rows,
-                                  int reconnect_max_s);
-/* Waits up to timeout_ms for the queue to empty, stops the thread and
- * frees everything.  Logs what could not be delivered. */
+/* Opens the spool and starts the delivery thread.  Strings are copied.
+ * Returns NULL with a message in err. */
+struct col_writer *col_writer_new(const struct col_writer_opts *opts, char *err, size_t errsize);
+/* Commits what was appended, delivers for up to timeout_ms, then stops;
+ * what is not delivered stays in the spool for the next start. */
 void col_writer_free(struct col_writer *w, int timeout_ms);
 void col_writer_set_conninfo(struct col_writer *w, const char *conninfo);
 
-/* uuid NULL: a host row.  The row is copied. */
+/* Main thread.  uuid NULL: a host row.  Nothing is kept of the arguments
+ * but push_inventory, which takes ownership of inv (vm_xmalloc'd). */
 void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct vm_usage_row *row);
-/* Takes ownership of inv (allocated with vm_xmalloc). */
 void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns);
 void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event,
                            const char *detail);
 void col_writer_push_host(struct col_writer *w, const struct vm_host_info *host, int64_t at_ns);
+/* Main thread, after each pass: makes the records appended since the last
+ * call durable (per the sync policy) and visible to delivery.  Returns 0,
+ * or -1 when they could not be spooled (counted as lost). */
+int col_writer_commit(struct col_writer *w);
 
 struct col_writer_stats col_writer_stats(struct col_writer *w);
 

@@ -58,6 +58,18 @@ static const char *check_abs_path(const char *value)
 	return value[0] == '/' ? NULL : "must be an absolute path";
 }
 
+static const char *check_abs_path_or_empty(const char *value)
+{
+	return value[0] == '\0' || value[0] == '/' ? NULL : "must be empty or an absolute path";
+}
+
+static const char *check_spool_sync(const char *value)
+{
+	if (strcmp(value, "always") == 0 || strcmp(value, "interval") == 0 || strcmp(value, "none") == 0)
+		return NULL;
+	return "must be \"always\", \"interval\" or \"none\"";
+}
+
 static const char *check_rrdcached(const char *value)
 {
 	if (value[0] == '\0' || value[0] == '/' || strncmp(value, "unix:/", 6) == 0)
@@ -106,10 +118,13 @@ static const struct conf_opt conf_opts[] = {
 	C_STR(GRP_COLLECTOR, "rrd-dir", rrd_dir, 1, 1024, "/var/lib/vmeter/rrd", check_abs_path),
 	C_STR(GRP_COLLECTOR, "rrdcached", rrdcached, 0, 1024, "unix:/run/rrdcached.sock", check_rrdcached),
 	C_INT(GRP_COLLECTOR, "reconnect-max", reconnect_max_s, 1, 3600, 60),
+	C_STR(GRP_COLLECTOR, "spool-dir", spool_dir, 0, 1024, "", check_abs_path_or_empty),
+	C_INT(GRP_COLLECTOR, "spool-max-mb", spool_max_mb, 1, 1048576, 1024),
+	C_STR(GRP_COLLECTOR, "spool-sync", spool_sync, 1, 16, "interval", check_spool_sync),
+	C_INT(GRP_COLLECTOR, "spool-sync-interval", spool_sync_interval_ms, 1, 3600000, 1000),
 
 	C_STR(GRP_DATABASE, "conninfo", db_conninfo, 0, 4096, "dbname=vmeter", NULL),
 	C_INT(GRP_DATABASE, "batch-rows", db_batch_rows, 1, 100000, 5000),
-	C_INT(GRP_DATABASE, "queue-rows", db_queue_rows, 1000, 10000000, 200000),
 
 	O_BUF("tenant", tenant, 1, NULL),
 	O_BUF("project", project, 0, ""),

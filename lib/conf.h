@@ -42,11 +42,14 @@ struct vm_conf {
 	char *rrd_dir;
 	char *rrdcached; /* "unix:/path" or "" for direct writes */
 	int reconnect_max_s;
+	char *spool_dir; /* "" means <state_dir>/spool */
+	int spool_max_mb;
+	char *spool_sync; /* "always", "interval" or "none" */
+	int spool_sync_interval_ms;
 
 	/* database */
 	char *db_conninfo;
 	int db_batch_rows;
-	int db_queue_rows; /* rows held in memory while the database is away */
 
 	struct vm_owner default_owner; /* tenant empty: none */
 	struct vm_owner_rule *owner_rules;

@@ -759,3 +759,48 @@ out:
 	PQclear(res);
 	return rc;
 }
+
+int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_db_loss *rows, size_t n,
+                       const char *reason)
+{
+	if (!n)
+		return 0;
+	struct buf uuids = {vm_xmalloc(256), 0, 256}, minutes = {vm_xmalloc(256), 0, 256},
+	           ms = {vm_xmalloc(256), 0, 256};
+	for (size_t i = 0; i < n; i++) {
+		char ts[48];
+		format_ts(rows[i].minute_ns, ts, sizeof ts);
+		buf_printf(&uuids, "%s%s", i ? "," : "{", rows[i].uuid);
+		buf_printf(&minutes, "%s\"%s\"", i ? "," : "{", ts);
+		buf_printf(&ms, "%s%d", i ? "," : "{", rows[i].lost_ms > 60000 ? 60000 : rows[i].lost_ms);
+	}
+	buf_printf(&uuids, "}");
+	buf_printf(&minutes, "}");
+	buf_printf(&ms, "}");
+	char hid[16];
+	const char *pv[] = {uuids.p};
+	int rc = -1;
+	if (tx_begin(db))
+		goto out;
+	if (host_id(db, hostname, NULL, hid, sizeof hid) ||
+	    exec_cmd(db, "cannot register VMs",
+	             "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, pv))
+		goto fail;
+	const char *p[] = {hid, uuids.p, minutes.p, ms.p, reason};
+	if (exec_cmd(db, "cannot record lost coverage",
+	             "INSERT INTO vm_usage_loss (host_id, vm_id, minute, lost_ms, reason) "
+	             "SELECT $1::int, v.vm_id, l.minute, l.ms, $5 FROM unnest($2::uuid[], $3::timestamptz[], "
+	             "$4::int[]) AS l(uuid, minute, ms) JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
+	             5, p) ||
+	    tx_commit(db, "cannot commit lost coverage"))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rollback(db);
+out:
+	free(uuids.p);
+	free(minutes.p);
+	free(ms.p);
+	return rc;
+}

@@ -64,6 +64,18 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
                       const char *detail);
 
+/* Coverage a collector measured but could not keep (vm_usage_loss). */
+struct vm_db_loss {
+	char uuid[37];
+	int64_t minute_ns;
+	int32_t lost_ms;
+};
+
+/* Records lost coverage; a VM-minute already recorded is left as it is.
+ * Returns 0 or -1. */
+int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_db_loss *rows, size_t n,
+                       const char *reason);
+
 /* A transaction around several writes: between vm_db_begin() and
  * vm_db_commit() the write functions above join it instead of committing
  * on their own; after any of them fails, call vm_db_rollback().  Each

@@ -147,6 +147,12 @@ static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
 		i++;
 	if (i < acc->n_open && acc->open[i].start == start)
 		return &acc->open[i];
+	/* Two open minutes are the rule (the current one and the one a
+	 * sample straddles into); a minute is ~1.6 KiB, times a thousand VMs. */
+	if (acc->cap == 0) {
+		acc->open = vm_xmalloc(2 * sizeof *acc->open);
+		acc->cap = 2;
+	}
 	acc->open = vm_xgrow(acc->open, &acc->cap, acc->n_open + 1, sizeof *acc->open);
 	memmove(&acc->open[i + 1], &acc->open[i], (acc->n_open - i) * sizeof *acc->open);
 	acc->n_open++;

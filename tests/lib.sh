@@ -188,7 +188,6 @@ collector {
 database {
   conninfo = "${CONF_CONNINFO:-$PG_CONNINFO}"
   batch-rows = 500
-  queue-rows = 100000
 }
 ${2:-}
 EOC

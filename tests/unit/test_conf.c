@@ -54,7 +54,10 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_int_equal(conf->reconnect_max_s, 60);
 	assert_string_equal(conf->db_conninfo, "dbname=vmeter");
 	assert_int_equal(conf->db_batch_rows, 5000);
-	assert_int_equal(conf->db_queue_rows, 200000);
+	assert_string_equal(conf->spool_dir, "");
+	assert_int_equal(conf->spool_max_mb, 1024);
+	assert_string_equal(conf->spool_sync, "interval");
+	assert_int_equal(conf->spool_sync_interval_ms, 1000);
 	assert_int_equal(conf->default_owner.source, VM_OWNER_NONE);
 	assert_string_equal(conf->default_owner.tenant, "");
 	assert_int_equal(conf->default_owner.n_tags, 0);
@@ -105,7 +108,10 @@ static void test_full(void **state)
 	assert_int_equal(conf->reconnect_max_s, 30);
 	assert_string_equal(conf->db_conninfo, "host=db.example.net dbname=metering user=vmeter");
 	assert_int_equal(conf->db_batch_rows, 1000);
-	assert_int_equal(conf->db_queue_rows, 50000);
+	assert_string_equal(conf->spool_dir, "/srv/vmeter/spool");
+	assert_int_equal(conf->spool_max_mb, 256);
+	assert_string_equal(conf->spool_sync, "always");
+	assert_int_equal(conf->spool_sync_interval_ms, 250);
 
 	assert_int_equal(conf->default_owner.source, VM_OWNER_CONFIG);
 	assert_string_equal(conf->default_owner.tenant, "unassigned");
