@@ -16,7 +16,12 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include <rrd.h>
 #include <rrd_client.h>
@@ -324,6 +329,48 @@ static char *file_path(const struct vm_rrd *rrd, const char *name)
 	return vm_xasprintf("%s/%s.rrd", rrd->dir, name);
 }
 
+/* Runs `rrdtool create PATH --step S --start T --no-overwrite DEFS...`.
+ * Returns 0, or -1 (err set) when it could not run or failed. */
+static int create_by_program(const char *path, int step, int64_t start, int ndefs, const char *const *defs, char *err,
+                             size_t errsize)
+{
+	char step_s[16], start_s[24];
+	snprintf(step_s, sizeof step_s, "%d", step);
+	snprintf(start_s, sizeof start_s, "%lld", (long long)start);
+	const char *args[VM_USAGE_MAX_METERS + 16];
+	int n = 0;
+	args[n++] = "rrdtool";
+	args[n++] = "create";
+	args[n++] = path;
+	args[n++] = "--step";
+	args[n++] = step_s;
+	args[n++] = "--start";
+	args[n++] = start_s;
+	args[n++] = "--no-overwrite";
+	for (int i = 0; i < ndefs; i++)
+		args[n++] = defs[i];
+	args[n] = NULL;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	int rc = posix_spawnp(&pid, "rrdtool", &fa, NULL, (char *const *)args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot run rrdtool: %s", strerror(rc));
+		return -1;
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errsize, "rrdtool create '%s' failed", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int file_create(struct vm_rrd *rrd, const char *name, const char *path, const struct vm_meter_set *set,
                        int64_t t_s, char *err, size_t errsize)
 {
@@ -357,12 +404,19 @@ static int file_create(struct vm_rrd *rrd, const char *name, const char *path, c
 		goto out;
 	}
 
+	/* librrd builds a whole file in memory before writing it (tens of
+	 * MB for a VM): on the creator thread that would become the daemon's
+	 * peak RSS, so there `rrdtool create` does it in a process of its
+	 * own, and the library only when the program is missing. */
+	if (rrd->async_create && create_by_program(path, step, t_s - step, argc, argv, err, errsize) == 0)
+		goto done;
 	rrd_clear_error();
 	/* no_overwrite: another process may have created it since our stat(). */
 	if (rrd_create_r2(path, (unsigned long)step, (time_t)(t_s - step), 1, NULL, NULL, argc, argv) != 0) {
 		snprintf(err, errsize, "cannot create '%s': %s", path, rrd_errtext());
 		goto out;
 	}
+done:
 	vm_info("rrd '%s': created '%s' (%d data sources, step %d s)", name, path, nds, step);
 	ret = 0;
 out:
