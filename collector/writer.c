@@ -472,7 +472,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&w->lock);
-		size_t inserted, rows;
+		size_t inserted = 0, rows = 0;
 		int rc = b.n_items ? deliver(w, db, &b, &inserted, &rows) : 0;
 		if (rc == 0 && vm_spool_ack(w->spool, b.last_seq) < 0)
 			vm_warn("cannot store the spool's acknowledgement: %s (records will be sent again)",
