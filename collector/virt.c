@@ -47,6 +47,8 @@ struct col_virt {
 	size_t n_unknown, cap_unknown;
 	bool warned_host_mem;
 	bool no_typed_block; /* the driver lacks virDomainBlockStatsFlags */
+	bool blockinfo_due;  /* this pass reads disk capacity and allocation */
+	int64_t next_blockinfo_ns;
 };
 
 static void silent_error(void *arg, virErrorPtr err)
@@ -321,6 +323,7 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh)
 		        virGetLastErrorMessage());
 	probe_groups(v);
 	v->no_typed_block = false;
+	v->next_blockinfo_ns = 0;
 	vm_info("connected to libvirt '%s'", v->uri);
 	*fresh = true;
 	return true;
@@ -674,8 +677,10 @@ static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct co
 						dev->v[map[m].f] = u, dev->have |= 1u << map[m].f;
 			}
 		}
+		/* Capacity and allocation move slowly: read them once a
+		 * minute (the last values hold in between, see the sampler). */
 		virDomainBlockInfo bi;
-		if (virDomainGetBlockInfo(dom, target, &bi, 0) == 0) {
+		if (v->blockinfo_due && virDomainGetBlockInfo(dom, target, &bi, 0) == 0) {
 			dev->v[COL_DISK_CAPACITY] = bi.capacity, dev->have |= 1u << COL_DISK_CAPACITY;
 			dev->v[COL_DISK_ALLOCATION] = bi.allocation, dev->have |= 1u << COL_DISK_ALLOCATION;
 		}
@@ -723,6 +728,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		if (missing) {
 			const struct col_devices *d = devices(s->uuid, arg);
 			int64_t f0 = vm_now_ns();
+			virResetLastError();
 			/* One virDomainGetInfo serves three groups: every call
 			 * is a round trip to libvirtd. */
 			virDomainInfo info;
@@ -748,7 +754,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 			/* A domain that stopped during the calls gave only part
 			 * of them: such a sample would claim an interval it did
 			 * not measure. */
-			if (virDomainIsActive(dom) != 1)
+			if (virGetLastError() && virDomainIsActive(dom) != 1)
 				continue;
 		}
 		cb(s, arg);
@@ -767,6 +773,10 @@ int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb
 		check_conn(v);
 		return -1;
 	}
+	int64_t now = vm_monotonic_ns();
+	v->blockinfo_due = now >= v->next_blockinfo_ns;
+	if (v->blockinfo_due)
+		v->next_blockinfo_ns = now + 60 * VM_NS_PER_SEC;
 	sample_records(v, recs, n, t0, t1, devices, cb, arg);
 	virDomainStatsRecordListFree(recs);
 	return n;
@@ -786,6 +796,9 @@ int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb dev
 	int n = virDomainListGetStats(list, VIR_DOMAIN_STATS_STATE | v->bulk_groups, &recs,
 	                              v->bulk_flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 	int64_t t1 = vm_now_ns();
+	/* A new run's baseline: its disks' capacity goes into its
+	 * inventory at once. */
+	v->blockinfo_due = true;
 	if (n > 0 && virDomainIsActive(dom) == 1)
 		sample_records(v, recs, n, t0, t1, devices, cb, arg);
 	if (n >= 0)
