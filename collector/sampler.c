@@ -183,7 +183,7 @@ size_t col_sampler_vm_count(const struct col_sampler *s)
 	return s->n_vms;
 }
 
-const struct col_devices *col_sampler_devices(const char *uuid, void *arg)
+struct col_devices *col_sampler_devices(const char *uuid, void *arg)
 {
 	struct vm *vm = vm_find(arg, uuid);
 	return vm ? &vm->devs : NULL;

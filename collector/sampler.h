@@ -62,7 +62,7 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h);
 size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, void *arg), void *arg);
 
 /* Device names for the per-domain fallback (col_devices_cb). */
-const struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
+struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 
 size_t col_sampler_vm_count(const struct col_sampler *s);
 

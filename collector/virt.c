@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "virtevent.h"
 #include "vtime.h"
 #include "xalloc.h"
 
@@ -35,8 +36,6 @@ struct col_virt {
 	int backoff_s;
 	struct vm_log_once down;
 
-	pthread_t loop;
-	atomic_int stop;
 	col_event_cb wake;
 	void *wake_arg;
 	pthread_mutex_t lock; /* protects the event queue */
@@ -47,7 +46,10 @@ struct col_virt {
 	size_t n_unknown, cap_unknown;
 	bool warned_host_mem;
 	bool no_typed_block; /* the driver lacks virDomainBlockStatsFlags */
-	bool blockinfo_due;  /* this pass reads disk capacity and allocation */
+	bool no_cpu_stats;   /* the driver lacks virDomainGetCPUStats */
+	bool no_mem_stats;   /* the driver lacks virDomainMemoryStats */
+	uint64_t calls, calls_saved;
+	bool blockinfo_due; /* this pass reads disk capacity and allocation */
 	int64_t next_blockinfo_ns;
 };
 
@@ -56,23 +58,9 @@ static void silent_error(void *arg, virErrorPtr err)
 	(void)arg, (void)err;
 }
 
-static void *event_loop(void *arg)
+struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, struct event_base *base, col_event_cb wake,
+                              void *wake_arg)
 {
-	struct col_virt *v = arg;
-	while (!atomic_load(&v->stop))
-		if (virEventRunDefaultImpl() < 0)
-			vm_warn("libvirt event loop: %s", virGetLastErrorMessage());
-	return NULL;
-}
-
-static void noop_timeout(int timer, void *arg)
-{
-	(void)timer, (void)arg;
-}
-
-struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, col_event_cb wake, void *wake_arg)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct col_virt *v = vm_xcalloc(1, sizeof *v);
 	v->uri = vm_xstrdup(uri);
 	v->reconnect_max_s = reconnect_max_s;
@@ -83,11 +71,8 @@ struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, col_event_cb
 		v->callbacks[i] = -1;
 	virInitialize();
 	virSetErrorFunc(NULL, silent_error);
-	pthread_once(&once, (void (*)(void))virEventRegisterDefaultImpl);
-	/* A periodic no-op timer lets the loop thread notice `stop`. */
-	virEventAddTimeout(500, noop_timeout, NULL, NULL);
-	if (pthread_create(&v->loop, NULL, event_loop, v) != 0)
-		vm_fatal("cannot start the libvirt event thread");
+	if (col_virtevent_register(base) < 0)
+		vm_fatal("libvirt's event loop is on another event base");
 	return v;
 }
 
@@ -110,8 +95,6 @@ void col_virt_free(struct col_virt *v)
 	if (!v)
 		return;
 	disconnect(v);
-	atomic_store(&v->stop, 1);
-	pthread_join(v->loop, NULL);
 	pthread_mutex_destroy(&v->lock);
 	for (size_t i = 0; i < v->n_unknown; i++)
 		free(v->unknown[i]);
@@ -323,6 +306,8 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh)
 		        virGetLastErrorMessage());
 	probe_groups(v);
 	v->no_typed_block = false;
+	v->no_cpu_stats = false;
+	v->no_mem_stats = false;
 	v->next_blockinfo_ns = 0;
 	vm_info("connected to libvirt '%s'", v->uri);
 	*fresh = true;
@@ -560,14 +545,64 @@ void col_virt_parse_record(struct col_virt *v, const virDomainStatsRecord *rec, 
 		s->v[COL_VCPU_WAIT_NS] = vcpu_wait, s->have |= 1u << COL_VCPU_WAIT_NS;
 }
 
+/* Whether a steady value must be read in this pass (struct col_steady);
+ * otherwise fills the sample with the last values read. */
+static bool steady_due(struct col_virt *v, struct col_steady *st, struct col_vm_sample *s)
+{
+	if (!st)
+		return true;
+	if (!st->read || st->id != s->id || st->same < COL_STEADY_READS || vm_minute_floor(s->t_ns) != st->minute)
+		return true;
+	for (int f = 0; f < COL_VM__COUNT; f++)
+		if (st->have & (1u << f))
+			s->v[f] = st->v[f], s->have |= 1u << f;
+	v->calls_saved++;
+	return false;
+}
+
+/* Records what a read gave for the fields in `mask`. */
+static void steady_note(struct col_steady *st, const struct col_vm_sample *s, uint32_t mask)
+{
+	if (!st)
+		return;
+	uint32_t have = s->have & mask;
+	bool same = st->read && st->id == s->id && have == st->have;
+	for (int f = 0; f < COL_VM__COUNT && same; f++)
+		if ((have & (1u << f)) && st->v[f] != s->v[f])
+			same = false;
+	st->same = same ? (uint8_t)(st->same < 255 ? st->same + 1 : 255) : 0;
+	st->read = true;
+	st->id = s->id;
+	st->minute = vm_minute_floor(s->t_ns);
+	st->have = have;
+	for (int f = 0; f < COL_VM__COUNT; f++)
+		if (have & (1u << f))
+			st->v[f] = s->v[f];
+}
+
+/* A call the driver does not implement is not asked again on this
+ * connection. */
+static void note_unsupported(bool *flag)
+{
+	virErrorPtr e = virGetLastError();
+	if (e && e->code == VIR_ERR_NO_SUPPORT)
+		*flag = true;
+}
+
 /* cpu.time comes from virDomainGetInfo, the one CPU figure every driver
  * gives; user and system time from virDomainGetCPUStats where offered. */
-static void fallback_cpu(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
+static void fallback_cpu(struct col_virt *v, virDomainPtr dom, const virDomainInfo *info, struct col_steady *st,
+                         struct col_vm_sample *s)
 {
 	if (info)
 		s->v[COL_CPU_NS] = info->cpuTime, s->have |= 1u << COL_CPU_NS;
+	if (v->no_cpu_stats || !steady_due(v, st, s))
+		return;
 	virTypedParameter params[8];
+	v->calls++;
 	int n = virDomainGetCPUStats(dom, params, 8, -1, 1, 0);
+	if (n < 0)
+		note_unsupported(&v->no_cpu_stats);
 	for (int i = 0; i < n; i++) {
 		uint64_t u;
 		if (!param_u64(&params[i], &u))
@@ -579,19 +614,26 @@ static void fallback_cpu(virDomainPtr dom, const virDomainInfo *info, struct col
 	}
 	if (n > 0)
 		virTypedParamsClear(params, n);
+	steady_note(st, s, (1u << COL_CPU_USER_NS) | (1u << COL_CPU_SYSTEM_NS));
 }
 
-static void fallback_balloon(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
+static void fallback_balloon(struct col_virt *v, virDomainPtr dom, const virDomainInfo *info, struct col_steady *st,
+                             struct col_vm_sample *s)
 {
 	if (info) {
 		s->v[COL_BALLOON_KIB] = info->memory, s->have |= 1u << COL_BALLOON_KIB;
 		s->v[COL_BALLOON_MAX_KIB] = info->maxMem, s->have |= 1u << COL_BALLOON_MAX_KIB;
 	}
-	virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
-	int n = virDomainMemoryStats(dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+	if (v->no_mem_stats || !steady_due(v, st, s))
+		return;
+	virDomainMemoryStatStruct m[VIR_DOMAIN_MEMORY_STAT_NR];
+	v->calls++;
+	int n = virDomainMemoryStats(dom, m, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+	if (n < 0)
+		note_unsupported(&v->no_mem_stats);
 	for (int i = 0; i < n; i++) {
 		int f = -1;
-		switch (st[i].tag) {
+		switch (m[i].tag) {
 		case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON: f = COL_BALLOON_KIB; break;
 		case VIR_DOMAIN_MEMORY_STAT_RSS: f = COL_RSS_KIB; break;
 		case VIR_DOMAIN_MEMORY_STAT_USABLE: f = COL_USABLE_KIB; break;
@@ -600,16 +642,21 @@ static void fallback_balloon(virDomainPtr dom, const virDomainInfo *info, struct
 		default: break;
 		}
 		if (f >= 0)
-			s->v[f] = st[i].val, s->have |= 1u << f;
+			s->v[f] = m[i].val, s->have |= 1u << f;
 	}
+	/* The balloon's size from GetInfo moves with it: only the guest's
+	 * own figures decide whether the call can rest. */
+	steady_note(st, s,
+	            (1u << COL_RSS_KIB) | (1u << COL_USABLE_KIB) | (1u << COL_AVAILABLE_KIB) | (1u << COL_UNUSED_KIB));
 }
 
-static void fallback_vcpu(virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
+static void fallback_vcpu(struct col_virt *v, virDomainPtr dom, const virDomainInfo *info, struct col_vm_sample *s)
 {
 	if (!info || info->nrVirtCpu == 0 || info->nrVirtCpu > 4096)
 		return;
 	s->v[COL_VCPUS] = info->nrVirtCpu, s->have |= 1u << COL_VCPUS;
 	virVcpuInfoPtr vi = vm_xcalloc(info->nrVirtCpu, sizeof *vi);
+	v->calls++;
 	int n = virDomainGetVcpus(dom, vi, info->nrVirtCpu, NULL, 0);
 	if (n > 0) {
 		uint64_t sum = 0;
@@ -634,15 +681,14 @@ static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct co
 		virDomainBlockStatsStruct bs;
 		/* A driver without the typed call is asked once per
 		 * connection, not once per disk and interval. */
+		v->calls += !v->no_typed_block;
 		int typed = v->no_typed_block ? -1 : virDomainBlockStatsFlags(dom, target, params, &n, 0);
-		if (typed < 0 && !v->no_typed_block) {
-			virErrorPtr e = virGetLastError();
-			if (e && e->code == VIR_ERR_NO_SUPPORT)
-				v->no_typed_block = true;
-		}
+		if (typed < 0 && !v->no_typed_block)
+			note_unsupported(&v->no_typed_block);
 		if (typed < 0) {
 			/* Drivers without the typed call (the test driver) have
 			 * the old one: bytes and requests only. */
+			v->calls++;
 			if (virDomainBlockStats(dom, target, &bs, sizeof bs) == 0) {
 				long long vals[] = {bs.rd_bytes, bs.wr_bytes, bs.rd_req, bs.wr_req};
 				int fields[] = {COL_DISK_RD_BYTES, COL_DISK_WR_BYTES, COL_DISK_RD_REQS,
@@ -680,6 +726,7 @@ static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct co
 		/* Capacity and allocation move slowly: read them once a
 		 * minute (the last values hold in between, see the sampler). */
 		virDomainBlockInfo bi;
+		v->calls += v->blockinfo_due;
 		if (v->blockinfo_due && virDomainGetBlockInfo(dom, target, &bi, 0) == 0) {
 			dev->v[COL_DISK_CAPACITY] = bi.capacity, dev->have |= 1u << COL_DISK_CAPACITY;
 			dev->v[COL_DISK_ALLOCATION] = bi.allocation, dev->have |= 1u << COL_DISK_ALLOCATION;
@@ -688,13 +735,14 @@ static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct co
 	}
 }
 
-static void fallback_net(virDomainPtr dom, const struct col_devices *d, struct col_vm_sample *s)
+static void fallback_net(struct col_virt *v, virDomainPtr dom, const struct col_devices *d, struct col_vm_sample *s)
 {
 	for (size_t i = 0; d && i < d->n_nics && s->n_nics < COL_MAX_DEV; i++) {
 		const char *target = d->nics[i];
 		if (!*target)
 			continue;
 		virDomainInterfaceStatsStruct st;
+		v->calls++;
 		if (virDomainInterfaceStats(dom, target, &st, sizeof st) < 0)
 			continue;
 		struct col_dev_sample *dev = &s->nics[s->n_nics++];
@@ -726,7 +774,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		s->t_ns = t0 + (t1 - t0) / 2;
 		col_virt_parse_record(v, recs[i], s);
 		if (missing) {
-			const struct col_devices *d = devices(s->uuid, arg);
+			struct col_devices *d = devices(s->uuid, arg);
 			int64_t f0 = vm_now_ns();
 			virResetLastError();
 			/* One virDomainGetInfo serves three groups: every call
@@ -735,18 +783,18 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 			const virDomainInfo *ip = NULL;
 			if ((missing &
 			     (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU)) &&
-			    virDomainGetInfo(dom, &info) == 0)
+			    (v->calls++, virDomainGetInfo(dom, &info) == 0))
 				ip = &info;
 			if (missing & VIR_DOMAIN_STATS_CPU_TOTAL)
-				fallback_cpu(dom, ip, s);
+				fallback_cpu(v, dom, ip, d ? &d->cpu : NULL, s);
 			if (missing & VIR_DOMAIN_STATS_BALLOON)
-				fallback_balloon(dom, ip, s);
+				fallback_balloon(v, dom, ip, d ? &d->mem : NULL, s);
 			if (missing & VIR_DOMAIN_STATS_VCPU)
-				fallback_vcpu(dom, ip, s);
+				fallback_vcpu(v, dom, ip, s);
 			if (missing & VIR_DOMAIN_STATS_BLOCK)
 				fallback_block(v, dom, d, s);
 			if (missing & VIR_DOMAIN_STATS_INTERFACE)
-				fallback_net(dom, d, s);
+				fallback_net(v, dom, d, s);
 			int64_t f1 = vm_now_ns();
 			/* These figures were read during [f0, f1], not at the
 			 * bulk call. */
@@ -760,6 +808,12 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		cb(s, arg);
 	}
 	free(s);
+}
+
+void col_virt_call_counts(const struct col_virt *v, uint64_t *made, uint64_t *saved)
+{
+	*made = v->calls;
+	*saved = v->calls_saved;
 }
 
 int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb, void *arg)

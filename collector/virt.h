@@ -3,8 +3,9 @@
  * samples through the bulk stats API with per-domain fallbacks.
  *
  * Blocking: every call here may block on libvirtd; the collector makes
- * them from its sampling thread only.  Events are received on libvirt's
- * own event-loop thread and handed over through a queue (col_virt_events). */
+ * them from its main thread only.  Domain events arrive on the same
+ * thread's event loop (collector/virtevent.h) and are queued for the next
+ * pass (col_virt_events), never handled inside libvirt's dispatch. */
 #ifndef COL_VIRT_H
 #define COL_VIRT_H
 
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <libvirt/libvirt.h>
 
 #include "domxml.h"
@@ -117,13 +119,16 @@ struct col_domain {
 	char owner_err[256]; /* invalid owner metadata, "" if none */
 };
 
-typedef void (*col_event_cb)(void *arg); /* called on libvirt's thread: only wake the main loop */
+typedef void (*col_event_cb)(void *arg); /* called from libvirt's event dispatch: only wake the loop */
 
 struct col_virt;
 
-/* Starts libvirt's event loop thread; `wake` is called (on that thread)
- * whenever events are queued.  Does not connect yet. */
-struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, col_event_cb wake, void *wake_arg);
+/* Puts libvirt's event handling on `base` (collector/virtevent.h; the
+ * base must outlive the process's use of libvirt); `wake` is called when
+ * events are queued, from the thread dispatching `base`.  Does not
+ * connect yet. */
+struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, struct event_base *base, col_event_cb wake,
+                              void *wake_arg);
 void col_virt_free(struct col_virt *v);
 /* Changes the URI (config reload); reconnects on next use if it differs. */
 void col_virt_set_uri(struct col_virt *v, const char *uri);
@@ -143,14 +148,36 @@ int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg);
 /* Reads one domain's XML again (after an event).  0, or -1 if gone. */
 int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out);
 
-/* Device names of a domain, for the per-domain fallback calls. */
+/* How often the per-domain fallback asks for values that rarely move.
+ * User/system CPU time and the guest's memory statistics that have not
+ * changed for COL_STEADY_READS reads in a row are read once per UTC minute
+ * (the first pass of each minute) until they change, and the samples in
+ * between carry the last values read: an idle domain, or a driver that
+ * gives constants (the test driver), costs two calls fewer per pass.  A
+ * change found at such a read lands in the last interval before it, so
+ * per-minute sums stay whole; only the split between two adjacent minutes
+ * can move by one interval.  See docs/internals/collector.md. */
+#define COL_STEADY_READS 3
+
+struct col_steady {
+	int id;         /* the domain id the values belong to */
+	uint8_t same;   /* reads in a row without a change */
+	int64_t minute; /* UTC minute of the last read */
+	bool read;      /* at least one read */
+	uint32_t have;  /* bits of enum col_vm_field */
+	uint64_t v[COL_VM__COUNT];
+};
+
+/* What the per-domain fallback needs to know of a domain, kept by the
+ * caller (zeroed at first) and updated by col_virt_sample. */
 struct col_devices {
 	char **disks;
 	size_t n_disks;
 	char **nics;
 	size_t n_nics;
+	struct col_steady cpu, mem;
 };
-typedef const struct col_devices *(*col_devices_cb)(const char *uuid, void *arg);
+typedef struct col_devices *(*col_devices_cb)(const char *uuid, void *arg);
 typedef void (*col_sample_cb)(const struct col_vm_sample *s, void *arg);
 
 /* Samples every active domain and calls `cb` for each (one struct reused).
@@ -160,6 +187,10 @@ int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb
 /* Samples one domain now (after its start event), if it is running.
  * Returns 0 or -1. */
 int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb devices, col_sample_cb cb, void *arg);
+
+/* Per-domain calls made by the fallback since the connection opened, and
+ * those the steady rule of struct col_steady saved. */
+void col_virt_call_counts(const struct col_virt *v, uint64_t *made, uint64_t *saved);
 
 /* Samples the host.  Returns 0 or -1. */
 int col_virt_host(struct col_virt *v, struct col_host_sample *out);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "virt.h"
+#include "virtevent.h"
 
 static virTypedParameter ull(const char *name, unsigned long long v)
 {
@@ -138,16 +139,79 @@ static void test_sparse_record(void **state)
 	assert_int_equal(col_virt_unknown_fields(v), 2); /* block.999... is new and unknown */
 }
 
+/* The per-domain fallback against the test driver, which gives only
+ * `state` in bulk and constant user/system time and memory statistics:
+ * after COL_STEADY_READS unchanged reads those two calls rest until the
+ * next minute, and the samples in between carry the values last read. */
+static struct col_devices test_devs;
+static struct col_vm_sample last;
+static int n_samples;
+
+static struct col_devices *devices(const char *uuid, void *arg)
+{
+	(void)uuid, (void)arg;
+	return &test_devs;
+}
+
+static void on_sample(const struct col_vm_sample *s, void *arg)
+{
+	(void)arg;
+	last = *s;
+	n_samples++;
+}
+
+static void test_steady_fallback(void **state)
+{
+	struct col_virt *v = *state;
+	bool fresh;
+	assert_true(col_virt_ensure(v, &fresh));
+	uint64_t made0, saved0, made, saved;
+	col_virt_call_counts(v, &made0, &saved0);
+	uint64_t user = 0, rss = 0;
+	const int passes = 10;
+	for (int i = 0; i < passes; i++) {
+		assert_int_equal(col_virt_sample(v, devices, on_sample, NULL), 1);
+		assert_true(last.have & (1u << COL_CPU_NS));
+		assert_true(last.have & (1u << COL_CPU_USER_NS));
+		assert_true(last.have & (1u << COL_RSS_KIB));
+		if (i == 0)
+			user = last.v[COL_CPU_USER_NS], rss = last.v[COL_RSS_KIB];
+		/* Filled or read, the values are the driver's. */
+		assert_int_equal(last.v[COL_CPU_USER_NS], user);
+		assert_int_equal(last.v[COL_RSS_KIB], rss);
+	}
+	assert_int_equal(n_samples, passes);
+	col_virt_call_counts(v, &made, &saved);
+	/* Reads 1 to COL_STEADY_READS + 1 make both calls; the rest save
+	 * both, less one read each if a minute began during the loop. */
+	uint64_t want = 2 * (uint64_t)(passes - COL_STEADY_READS - 1);
+	assert_in_range(saved - saved0, want - 2, want);
+	/* GetInfo and GetVcpus every pass, the two steady calls when read. */
+	assert_int_equal(made - made0, 2 * passes + 2 * passes - (saved - saved0));
+	/* A new domain id (a restart) reads again at once. */
+	test_devs.cpu.id = -2;
+	col_virt_call_counts(v, &made0, &saved0);
+	assert_int_equal(col_virt_sample(v, devices, on_sample, NULL), 1);
+	col_virt_call_counts(v, &made, &saved);
+	assert_int_equal(saved - saved0, 1); /* memory stats still rest */
+	assert_int_equal(made - made0, 3);
+}
+
+static struct event_base *base;
+
 static int setup(void **state)
 {
 	vm_log_set_level(VM_LOG_ERR);
-	*state = col_virt_new("test:///default", 1, NULL, NULL);
+	base = event_base_new();
+	*state = col_virt_new("test:///default", 1, base, NULL, NULL);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	col_virt_free(*state);
+	col_virtevent_shutdown();
+	event_base_free(base);
 	return 0;
 }
 
@@ -156,6 +220,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_qemu_record),
 	    cmocka_unit_test(test_sparse_record),
+	    cmocka_unit_test(test_steady_fallback),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
