@@ -548,7 +548,8 @@ int col_capture_flush(struct col_capture *cap, struct col_capture_interval *iv)
 	iv->stats = cap->stats;
 
 	/* Merge the chunks (and counts sent early, at a class change). */
-	qsort(cap->cells, cap->n_cells, sizeof *cap->cells, cmp_cell);
+	if (cap->n_cells)
+		qsort(cap->cells, cap->n_cells, sizeof *cap->cells, cmp_cell);
 	size_t k = 0;
 	for (size_t i = 0; i < cap->n_cells; i++) {
 		if (k && cmp_cell(&cap->cells[k - 1], &cap->cells[i]) == 0) {
