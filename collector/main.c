@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "conf.h"
 #include "log.h"
 #include "rrdout.h"
@@ -254,6 +255,11 @@ int main(int argc, char **argv)
 	const char *path = VM_CONF_DEFAULT_PATH;
 	bool check = false, use_syslog = false, verbose = false;
 	int opt;
+
+	/* The capture worker is this binary exec'd anew (collector/capture.c):
+	 * hidden, and before anything of the collector's is set up. */
+	if (argc >= 2 && strcmp(argv[1], "--capture-worker") == 0)
+		return argc == 3 ? col_capture_worker_main(argv[2]) : 2;
 	while ((opt = getopt(argc, argv, "c:nsvVh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;

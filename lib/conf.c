@@ -35,7 +35,7 @@ enum conf_type {
 
 /* Options come in groups.  A section holds one group; a group may serve
  * several sections (default-owner and owner share theirs). */
-enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER, GRP_TRAFFIC };
+enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER, GRP_TRAFFIC, GRP_CAPTURE };
 
 /* One row per option: everything libconfuse is told, every bound checked
  * and every value copied out comes from here. */
@@ -75,6 +75,18 @@ static const char *check_rrdcached(const char *value)
 	if (value[0] == '\0' || value[0] == '/' || strncmp(value, "unix:/", 6) == 0)
 		return NULL;
 	return "must be \"\", \"unix:/PATH\" or \"/PATH\" (TCP is refused: rrdcached has no authentication)";
+}
+
+/* A user name as useradd(8) takes it, or "" for the default. */
+static const char *check_user_name(const char *value)
+{
+	for (const char *p = value; *p; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || *p == '_' ||
+		          (p > value && ((*p >= '0' && *p <= '9') || *p == '-' || (*p == '$' && !p[1])));
+		if (!ok)
+			return "must be empty or a user name (lower-case letters, digits, '_' and '-')";
+	}
+	return NULL;
 }
 
 /* A traffic class's name (the default's, or a traffic-class title). */
@@ -123,6 +135,11 @@ static const struct conf_opt conf_opts[] = {
 	C_STR(GRP_COLLECTOR, "spool-sync", spool_sync, 1, 16, "interval", check_spool_sync),
 	C_INT(GRP_COLLECTOR, "spool-sync-interval", spool_sync_interval_ms, 1, 3600000, 1000),
 
+	/* 32: the longest user name useradd(8) makes. */
+	C_STR(GRP_CAPTURE, "user", capture_user, 0, 32, "", check_user_name),
+	C_STR(GRP_CAPTURE, "chroot-dir", capture_chroot_dir, 0, 1024, "", check_abs_path_or_empty),
+	C_INT(GRP_CAPTURE, "buffer-mb", capture_buffer_mb, 1, 1024, 8),
+
 	C_STR(GRP_DATABASE, "conninfo", db_conninfo, 0, 4096, "dbname=vmeter", NULL),
 	C_INT(GRP_DATABASE, "batch-rows", db_batch_rows, 1, 100000, 5000),
 
@@ -153,7 +170,7 @@ struct conf_section {
 };
 
 /* A program's new section is a group, its rows and one line here. */
-enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER, SEC_TRAFFIC };
+enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER, SEC_TRAFFIC, SEC_CAPTURE };
 static const struct conf_section conf_sections[] = {
 	[SEC_TOP] = {NULL, GRP_TOP, TARGET_CONF, CFGF_NONE},
 	[SEC_COLLECTOR] = {"collector", GRP_COLLECTOR, TARGET_CONF, CFGF_NONE},
@@ -162,6 +179,7 @@ static const struct conf_section conf_sections[] = {
 	[SEC_OWNER] = {"owner", GRP_OWNER, TARGET_OWNER_RULES, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES},
 	[SEC_TRAFFIC] = {"traffic-class", GRP_TRAFFIC, TARGET_TRAFFIC, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES,
 	                 VM_NETCLASS_MAX_CLASSES, check_class_name},
+	[SEC_CAPTURE] = {"capture", GRP_CAPTURE, TARGET_CONF, CFGF_NONE},
 };
 
 /* clang-format on */

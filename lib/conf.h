@@ -47,6 +47,11 @@ struct vm_conf {
 	char *spool_sync; /* "always", "interval" or "none" */
 	int spool_sync_interval_ms;
 
+	/* capture (collector/capture.h) */
+	char *capture_user;       /* "" means vmeter if it exists, else nobody */
+	char *capture_chroot_dir; /* "" means none */
+	int capture_buffer_mb;
+
 	/* database */
 	char *db_conninfo;
 	int db_batch_rows;

@@ -8,7 +8,7 @@
 
 #include "xalloc.h"
 
-#define ETH_HLEN 14
+#define ETH_HLEN VM_PKT_ETH_HLEN
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_ARP 0x0806
 #define ETHERTYPE_IPV6 0x86dd
@@ -180,14 +180,49 @@ static enum vm_pkt_verdict parse_ipv6(const uint8_t *f, uint32_t caplen, uint32_
 	return walk_ipv6(f, caplen, (uint64_t)l3 + IPV6_HLEN, (uint64_t)l3 + IPV6_HLEN + payload, ip[6], info);
 }
 
-enum vm_pkt_verdict vm_pkt_parse(const uint8_t *f, uint32_t caplen, uint32_t wirelen, struct vm_pkt_info *info)
+/* From the EtherType field that ends at `type_end` (its value `type`) on:
+ * the VLAN tags, then the network layer.  A tag is read as it follows a
+ * TPID: 2 bytes of TCI, then the next EtherType. */
+static enum vm_pkt_verdict parse_from_type(const uint8_t *f, uint32_t type_end, uint16_t type, uint32_t caplen,
+                                           uint32_t wirelen, struct vm_pkt_info *info)
 {
-	uint32_t off = 12;
-	uint16_t type;
 	int v;
 
+	while (is_vlan_tpid(type)) {
+		if (info->n_vlans == VM_PKT_MAX_VLANS) {
+			info->ethertype = type;
+			info->l3 = VM_PKT_L3_OTHER;
+			return VM_PKT_NON_IP;
+		}
+		if ((v = need((uint64_t)type_end + 4, caplen, wirelen)) >= 0)
+			return v;
+		info->vlan_tpid[info->n_vlans] = type;
+		info->vlan_tci[info->n_vlans] = rd16(f + type_end);
+		info->n_vlans++;
+		type = rd16(f + type_end + 2);
+		type_end += 4;
+	}
+	info->ethertype = type;
+	info->l3_offset = type_end;
+	switch (type) {
+	case ETHERTYPE_IPV4: info->l3 = VM_PKT_L3_IPV4; return parse_ipv4(f, caplen, wirelen, info);
+	case ETHERTYPE_IPV6: info->l3 = VM_PKT_L3_IPV6; return parse_ipv6(f, caplen, wirelen, info);
+	case ETHERTYPE_ARP: info->l3 = VM_PKT_L3_ARP; return VM_PKT_NON_IP;
+	default: info->l3 = VM_PKT_L3_OTHER; return VM_PKT_NON_IP;
+	}
+}
+
+static void info_init(struct vm_pkt_info *info)
+{
 	memset(info, 0, sizeof *info);
 	info->l4_proto = -1;
+}
+
+enum vm_pkt_verdict vm_pkt_parse(const uint8_t *f, uint32_t caplen, uint32_t wirelen, struct vm_pkt_info *info)
+{
+	int v;
+
+	info_init(info);
 	if (caplen > wirelen)
 		return VM_PKT_MALFORMED;
 	if (caplen >= 12) {
@@ -197,30 +232,16 @@ enum vm_pkt_verdict vm_pkt_parse(const uint8_t *f, uint32_t caplen, uint32_t wir
 	}
 	if ((v = need(ETH_HLEN, caplen, wirelen)) >= 0)
 		return v;
-	type = rd16(f + off);
-	while (is_vlan_tpid(type)) {
-		if (info->n_vlans == VM_PKT_MAX_VLANS) {
-			info->ethertype = type;
-			info->l3 = VM_PKT_L3_OTHER;
-			return VM_PKT_NON_IP;
-		}
-		/* TPID at off, then the TCI and the next type. */
-		if ((v = need((uint64_t)off + 6, caplen, wirelen)) >= 0)
-			return v;
-		info->vlan_tpid[info->n_vlans] = type;
-		info->vlan_tci[info->n_vlans] = rd16(f + off + 2);
-		info->n_vlans++;
-		type = rd16(f + off + 4);
-		off += 4;
-	}
-	info->ethertype = type;
-	info->l3_offset = off + 2;
-	switch (type) {
-	case ETHERTYPE_IPV4: info->l3 = VM_PKT_L3_IPV4; return parse_ipv4(f, caplen, wirelen, info);
-	case ETHERTYPE_IPV6: info->l3 = VM_PKT_L3_IPV6; return parse_ipv6(f, caplen, wirelen, info);
-	case ETHERTYPE_ARP: info->l3 = VM_PKT_L3_ARP; return VM_PKT_NON_IP;
-	default: info->l3 = VM_PKT_L3_OTHER; return VM_PKT_NON_IP;
-	}
+	return parse_from_type(f, ETH_HLEN, rd16(f + 12), caplen, wirelen, info);
+}
+
+enum vm_pkt_verdict vm_pkt_parse_l3(uint16_t ethertype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                                    struct vm_pkt_info *info)
+{
+	info_init(info);
+	if (caplen > wirelen)
+		return VM_PKT_MALFORMED;
+	return parse_from_type(data, 0, ethertype, caplen, wirelen, info);
 }
 
 const char *vm_pkt_verdict_name(enum vm_pkt_verdict v)
@@ -413,7 +434,7 @@ void vm_pkt_counter_set_tap(struct vm_pkt_counter *c, uint32_t vm)
 	c->tap_vm = vm < c->max_vms ? vm : VM_PKT_NO_VM;
 }
 
-static inline void count_add(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, unsigned cls, uint32_t wirelen)
+static inline void count_add(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, unsigned cls, uint64_t wirelen)
 {
 	struct vm_pkt_count *cell = &c->cells[((size_t)vm * c->n_cls + cls) * 2 + dir];
 
@@ -453,20 +474,39 @@ enum vm_pkt_verdict vm_pkt_account(struct vm_pkt_counter *c, const uint8_t *fram
 	return v;
 }
 
+/* Counts a parsed frame of `bytes` for `vm` in `dir`, or as unattributed. */
+static void account_parsed(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, enum vm_pkt_verdict v,
+                           const struct vm_pkt_info *info, uint64_t bytes)
+{
+	c->stats.frames++;
+	c->stats.verdicts[v]++;
+	if (vm >= c->max_vms || (dir != VM_PKT_RX && dir != VM_PKT_TX)) {
+		c->stats.unattributed.bytes += bytes;
+		c->stats.unattributed.packets++;
+		return;
+	}
+	count_add(c, vm, dir, vm_pkt_class(c->nc, v, info, dir), bytes);
+}
+
 enum vm_pkt_verdict vm_pkt_account_vm(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, const uint8_t *frame,
                                       uint32_t caplen, uint32_t wirelen)
 {
 	struct vm_pkt_info info;
 	enum vm_pkt_verdict v = vm_pkt_parse(frame, caplen, wirelen, &info);
 
-	c->stats.frames++;
-	c->stats.verdicts[v]++;
-	if (vm >= c->max_vms || (dir != VM_PKT_RX && dir != VM_PKT_TX)) {
-		c->stats.unattributed.bytes += wirelen;
-		c->stats.unattributed.packets++;
-		return v;
-	}
-	count_add(c, vm, dir, vm_pkt_class(c->nc, v, &info, dir), wirelen);
+	account_parsed(c, vm, dir, v, &info, wirelen);
+	return v;
+}
+
+enum vm_pkt_verdict vm_pkt_account_l3(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, uint16_t ethertype,
+                                      const uint8_t *data, uint32_t caplen, uint32_t wirelen)
+{
+	struct vm_pkt_info info;
+	enum vm_pkt_verdict v = vm_pkt_parse_l3(ethertype, data, caplen, wirelen, &info);
+
+	/* The header's protocol field stands for the Ethernet type field: a
+	 * tag left in the data is in wirelen already. */
+	account_parsed(c, vm, dir, v, &info, (uint64_t)wirelen + VM_PKT_ETH_HLEN);
 	return v;
 }
 

@@ -85,6 +85,19 @@ struct vm_pkt_info {
  * headers that decide them. */
 enum vm_pkt_verdict vm_pkt_parse(const uint8_t *frame, uint32_t caplen, uint32_t wirelen, struct vm_pkt_info *info);
 
+/* The Ethernet header's length (addresses and type; no FCS). */
+#define VM_PKT_ETH_HLEN 14
+
+/* Parses one frame given from its network layer on, as a Linux "cooked"
+ * capture (DLT_LINUX_SLL2) hands it over: `ethertype` is the header's
+ * protocol field, `data` holds caplen bytes of the wirelen that followed
+ * it.  A VLAN tag left in the data follows a TPID as `ethertype` (2 bytes
+ * of TCI, then the next EtherType), up to VM_PKT_MAX_VLANS in all.
+ * Offsets in *info are from `data`; no MACs (VM_PKT_F_MACS clear).  The
+ * verdicts and walks are vm_pkt_parse()'s. */
+enum vm_pkt_verdict vm_pkt_parse_l3(uint16_t ethertype, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                                    struct vm_pkt_info *info);
+
 /* "ok", "truncated", "malformed", "non-ip" */
 const char *vm_pkt_verdict_name(enum vm_pkt_verdict v);
 
@@ -95,7 +108,7 @@ enum vm_pkt_dir {
 };
 
 struct vm_pkt_count {
-	uint64_t bytes; /* wirelen summed */
+	uint64_t bytes; /* wirelen summed (Ethernet frame lengths) */
 	uint64_t packets;
 };
 
@@ -139,6 +152,14 @@ enum vm_pkt_verdict vm_pkt_account(struct vm_pkt_counter *c, const uint8_t *fram
  * range counts as unattributed. */
 enum vm_pkt_verdict vm_pkt_account_vm(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, const uint8_t *frame,
                                       uint32_t caplen, uint32_t wirelen);
+
+/* vm_pkt_account_vm() for a frame given from its network layer
+ * (vm_pkt_parse_l3()).  Counts wirelen + VM_PKT_ETH_HLEN bytes: the
+ * Ethernet frame's length, so that totals compare with the interface's
+ * counters.  A tag left in the data is in wirelen; one the kernel carried
+ * out of band (skb->vlan_tci) is in neither, and its 4 bytes are missed. */
+enum vm_pkt_verdict vm_pkt_account_l3(struct vm_pkt_counter *c, uint32_t vm, enum vm_pkt_dir dir, uint16_t ethertype,
+                                      const uint8_t *data, uint32_t caplen, uint32_t wirelen);
 
 /* The class a parsed frame counts in, seen in direction `dir`: by verdict,
  * then by the remote address (destination for tx, source for rx). */

@@ -17,12 +17,19 @@ _pids=""
 _n=0
 _failed=0
 
+# on_cleanup COMMAND: runs COMMAND at exit, once the background processes
+# are gone (a test's own teardown: network namespaces, interfaces).
+_cleanup_cmds=""
+on_cleanup() { _cleanup_cmds="$_cleanup_cmds
+$1"; }
+
 cleanup() {
 	for p in $_pids; do kill "$p" 2>/dev/null; done
 	for p in $_pids; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
 		kill -9 "$p" 2>/dev/null
 	done
+	eval "$_cleanup_cmds"
 	if [ -n "${PGDATA_DIR:-}" ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
 		as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m immediate stop >/dev/null 2>&1
 	fi

@@ -58,6 +58,9 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_int_equal(conf->spool_max_mb, 1024);
 	assert_string_equal(conf->spool_sync, "interval");
 	assert_int_equal(conf->spool_sync_interval_ms, 1000);
+	assert_string_equal(conf->capture_user, "");
+	assert_string_equal(conf->capture_chroot_dir, "");
+	assert_int_equal(conf->capture_buffer_mb, 8);
 	assert_int_equal(conf->default_owner.source, VM_OWNER_NONE);
 	assert_string_equal(conf->default_owner.tenant, "");
 	assert_int_equal(conf->default_owner.n_tags, 0);
@@ -112,6 +115,9 @@ static void test_full(void **state)
 	assert_int_equal(conf->spool_max_mb, 256);
 	assert_string_equal(conf->spool_sync, "always");
 	assert_int_equal(conf->spool_sync_interval_ms, 250);
+	assert_string_equal(conf->capture_user, "vmeter-cap");
+	assert_string_equal(conf->capture_chroot_dir, "/var/empty");
+	assert_int_equal(conf->capture_buffer_mb, 32);
 
 	assert_int_equal(conf->default_owner.source, VM_OWNER_CONFIG);
 	assert_string_equal(conf->default_owner.tenant, "unassigned");
