@@ -74,4 +74,14 @@ int col_writer_commit(struct col_writer *w);
 
 struct col_writer_stats col_writer_stats(struct col_writer *w);
 
+/* How often the main thread should call col_writer_write_status(). */
+#define COL_WRITER_STATUS_PERIOD_S 2
+
+/* Replaces the JSON status file (status_path) with the spool's depth, the
+ * oldest undelivered minute, the delivery lag and the counters since start
+ * (docs/internals/collector.md lists the fields).  Any thread but the
+ * delivery thread; it reads a few records at the front of the spool, so a
+ * thread that must never touch the disk should not call it. */
+void col_writer_write_status(struct col_writer *w);
+
 #endif
