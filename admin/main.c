@@ -64,7 +64,7 @@ static PGconn *connect_db(const struct vm_conf *conf)
 static int cmd_migrate(const struct vm_conf *conf)
 {
 	char err[512];
-	struct vm_db *db = vm_db_connect(conf->db_conninfo, err, sizeof err);
+	struct vm_db *db = vm_db_connect(conf->db_conninfo, 0, err, sizeof err);
 	if (!db) {
 		fprintf(stderr, "vmeter-admin: %s\n", err);
 		return 1;

@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 	    .spool_dir = spool_dir,
 	    .batch_rows = (size_t)c.conf->db_batch_rows,
 	    .reconnect_max_s = c.conf->reconnect_max_s,
+	    .timeout_s = c.conf->db_timeout_s,
 	    .spool_cap = (uint64_t)c.conf->spool_max_mb << 20,
 	    .sync = strcmp(c.conf->spool_sync, "always") == 0 ? VM_SPOOL_SYNC_ALWAYS
 	            : strcmp(c.conf->spool_sync, "none") == 0 ? VM_SPOOL_SYNC_NONE

@@ -34,6 +34,7 @@ struct col_writer {
 	char *status_path;
 	size_t batch_rows;
 	int reconnect_max_s;
+	int timeout_s;
 
 	/* main thread only */
 	FILE *ledger; /* tests: every usage row a commit made durable */
@@ -447,7 +448,7 @@ static void *writer_main(void *arg)
 		if (!db) {
 			char *conninfo = vm_xstrdup(w->conninfo);
 			pthread_mutex_unlock(&w->lock);
-			db = vm_db_connect(conninfo, err, sizeof err);
+			db = vm_db_connect(conninfo, w->timeout_s, err, sizeof err);
 			free(conninfo);
 			uint64_t mark = 0;
 			if (db &&
@@ -559,6 +560,7 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, si
 	w->status_path = o->status_path ? vm_xstrdup(o->status_path) : NULL;
 	w->batch_rows = o->batch_rows;
 	w->reconnect_max_s = o->reconnect_max_s;
+	w->timeout_s = o->timeout_s;
 	/* The tests' ground truth: what the collector acknowledged, to be
 	 * reconciled with the database after faults. */
 	const char *ledger = getenv("VMETER_TEST_LEDGER");
