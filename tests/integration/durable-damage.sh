@@ -7,7 +7,7 @@
 # lost are exactly the rows those two records held (tests/spool_damage.py
 # decodes them), and none is stored twice.
 . "$(dirname "$0")/../lib.sh"
-plan 11
+plan 10
 
 start_postgres
 sh "$top_srcdir/bench/gen-fleet.sh" 20 >"$T/fleet.xml"
