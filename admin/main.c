@@ -4,14 +4,19 @@
  *   vmeter-admin [-c FILE] migrate
  *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--csv]
  *   vmeter-admin [-c FILE] vms
- *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST] */
+ *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST]
+ *   vmeter-admin [-c FILE] status [--json] */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "conf.h"
 #include "db.h"
@@ -23,7 +28,7 @@
 
 struct args {
 	const char *from, *to, *vm, *host, *out, *ds;
-	bool csv, hosts;
+	bool csv, hosts, json;
 };
 
 static void usage(FILE *f)
@@ -39,7 +44,9 @@ static void usage(FILE *f)
 	           "      --csv               every column, as CSV\n"
 	           "  vms                     the VM inventory as last recorded\n"
 	           "  graph                   render a PNG from the RRD files\n"
-	           "      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n");
+	           "      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n"
+	           "  status                  the collector's spool and delivery, from its status file\n"
+	           "      --json              the status document as the collector wrote it\n");
 }
 
 static PGconn *connect_db(const struct vm_conf *conf)
@@ -57,7 +64,7 @@ static PGconn *connect_db(const struct vm_conf *conf)
 static int cmd_migrate(const struct vm_conf *conf)
 {
 	char err[512];
-	struct vm_db *db = vm_db_connect(conf->db_conninfo, err, sizeof err);
+	struct vm_db *db = vm_db_connect(conf->db_conninfo, 0, err, sizeof err);
 	if (!db) {
 		fprintf(stderr, "vmeter-admin: %s\n", err);
 		return 1;
@@ -317,6 +324,90 @@ static int cmd_graph(const struct vm_conf *conf, const struct args *a)
 	return rc < 0 ? 1 : 0;
 }
 
+#define STATUS_MAX_BYTES 65536
+
+static long long status_int(json_t *doc, const char *key)
+{
+	json_t *v = json_object_get(doc, key);
+	return json_is_number(v) ? (long long)json_number_value(v) : -1;
+}
+
+/* Reads <state-dir>/status.json, which the collector replaces every few
+ * seconds: an old file means no collector is writing it. */
+static int cmd_status(const struct vm_conf *conf, const struct args *a)
+{
+	char *path = vm_xasprintf("%s/status.json", conf->state_dir);
+	char *text = NULL;
+	json_t *doc = NULL;
+	int rc = 1;
+	struct stat sb;
+	FILE *f = fopen(path, "r");
+	if (!f || fstat(fileno(f), &sb) < 0) {
+		fprintf(stderr, "vmeter-admin: cannot read '%s': %s: collector not running?\n", path, strerror(errno));
+		goto out;
+	}
+	if (sb.st_size > STATUS_MAX_BYTES) {
+		fprintf(stderr, "vmeter-admin: '%s' is larger than %d bytes: not a status file\n", path,
+		        STATUS_MAX_BYTES);
+		goto out;
+	}
+	text = vm_xmalloc(STATUS_MAX_BYTES + 1);
+	size_t len = fread(text, 1, STATUS_MAX_BYTES, f);
+	text[len] = '\0';
+	json_error_t jerr;
+	doc = json_loads(text, 0, &jerr);
+	if (!json_is_object(doc)) {
+		fprintf(stderr, "vmeter-admin: '%s': not a status document: %s\n", path, jerr.text);
+		goto out;
+	}
+	/* The file's own time, not the document's: the collector's clock may
+	 * be wrong, the kernel's mtime is this host's. */
+	long long period = status_int(doc, "period_s");
+	if (period <= 0)
+		period = 2;
+	long long age = (long long)time(NULL) - (long long)sb.st_mtime;
+	if (age > 3 * period) {
+		fprintf(stderr,
+		        "vmeter-admin: '%s' was last written %lld s ago (every %lld s when running): "
+		        "collector not running?\n",
+		        path, age, period);
+		goto out;
+	}
+	if (a->json) {
+		fputs(text, stdout);
+		rc = 0;
+		goto out;
+	}
+	json_t *db = json_object_get(doc, "database");
+	long long minute = status_int(doc, "oldest_minute");
+	char when[32] = "none";
+	if (minute > 0) {
+		time_t t = (time_t)minute;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+	}
+	json_t *lag = json_object_get(doc, "delivery_lag_s");
+	printf("%-27s%s\n", "database:", json_is_string(db) ? json_string_value(db) : "?");
+	printf("%-27s%lld records, %lld bytes\n", "spool:", status_int(doc, "spool_records"),
+	       status_int(doc, "spool_bytes"));
+	printf("%-27s%s\n", "oldest undelivered minute:", when);
+	printf("%-27s%.1f s\n", "delivery lag:", json_is_number(lag) ? json_number_value(lag) : 0.0);
+	printf("%-27s%lld\n", "rows delivered:", status_int(doc, "delivered_rows"));
+	printf("%-27s%lld\n", "duplicates ignored:", status_int(doc, "duplicate_rows"));
+	printf("%-27s%lld\n", "rows lost:", status_int(doc, "lost_rows"));
+	printf("%-27s%lld\n", "damaged spool records:", status_int(doc, "spool_damaged_records"));
+	printf("(counts since the collector started; status written %lld s ago)\n", age);
+	rc = 0;
+out:
+	if (f)
+		fclose(f);
+	json_decref(doc);
+	free(text);
+	free(path);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
@@ -347,15 +438,11 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[i];
 	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 't'},
-	    {"vm", required_argument, NULL, 'm'},
-	    {"host", required_argument, NULL, 'H'},
-	    {"out", required_argument, NULL, 'o'},
-	    {"ds", required_argument, NULL, 'd'},
-	    {"csv", no_argument, NULL, 'C'},
-	    {"hosts", no_argument, NULL, 'S'},
-	    {NULL, 0, NULL, 0},
+	    {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
+	    {"vm", required_argument, NULL, 'm'},   {"host", required_argument, NULL, 'H'},
+	    {"out", required_argument, NULL, 'o'},  {"ds", required_argument, NULL, 'd'},
+	    {"csv", no_argument, NULL, 'C'},        {"hosts", no_argument, NULL, 'S'},
+	    {"json", no_argument, NULL, 'J'},       {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
 	int opt;
@@ -370,6 +457,7 @@ int main(int argc, char **argv)
 		case 'd': a.ds = optarg; break;
 		case 'C': a.csv = true; break;
 		case 'S': a.hosts = true; break;
+		case 'J': a.json = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -393,6 +481,8 @@ int main(int argc, char **argv)
 		rc = cmd_vms(conf, &a);
 	else if (strcmp(cmd, "graph") == 0)
 		rc = cmd_graph(conf, &a);
+	else if (strcmp(cmd, "status") == 0)
+		rc = cmd_status(conf, &a);
 	else {
 		fprintf(stderr, "vmeter-admin: unknown command '%s'\n", cmd);
 		usage(stderr);

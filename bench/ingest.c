@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	int rounds = argc > 5 ? atoi(argv[5]) : 3;
 	size_t n = vms * minutes;
 	char err[512];
-	struct vm_db *db = vm_db_connect(argv[1], err, sizeof err);
+	struct vm_db *db = vm_db_connect(argv[1], 0, err, sizeof err);
 	if (!db) {
 		fprintf(stderr, "vmeter-bench-ingest: %s\n", err);
 		return 1;

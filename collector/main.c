@@ -29,7 +29,7 @@
 
 struct collector {
 	struct event_base *base;
-	struct event *tick, *wake, *sighup, *sigterm, *sigint;
+	struct event *tick, *wake, *status, *sighup, *sigterm, *sigint;
 	struct vm_conf *conf;
 	struct col_virt *virt;
 	struct col_writer *writer;
@@ -170,6 +170,16 @@ static void wake_main(void *arg)
 {
 	struct collector *c = arg;
 	event_active(c->wake, 0, 0);
+}
+
+/* On the main loop rather than the delivery thread, so that the file stays
+ * fresh while delivery waits on a slow or unreachable database: a stale
+ * file then means the collector itself is stuck or gone. */
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd, (void)what;
+	col_writer_write_status(c->writer);
 }
 
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
@@ -316,6 +326,7 @@ int main(int argc, char **argv)
 	    .spool_dir = spool_dir,
 	    .batch_rows = (size_t)c.conf->db_batch_rows,
 	    .reconnect_max_s = c.conf->reconnect_max_s,
+	    .timeout_s = c.conf->db_timeout_s,
 	    .spool_cap = (uint64_t)c.conf->spool_max_mb << 20,
 	    .sync = strcmp(c.conf->spool_sync, "always") == 0 ? VM_SPOOL_SYNC_ALWAYS
 	            : strcmp(c.conf->spool_sync, "none") == 0 ? VM_SPOOL_SYNC_NONE
@@ -332,6 +343,10 @@ int main(int argc, char **argv)
 	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
+	c.status = event_new(c.base, -1, EV_PERSIST, on_status, &c);
+	struct timeval status_period = {COL_WRITER_STATUS_PERIOD_S, 0};
+	evtimer_add(c.status, &status_period);
+	col_writer_write_status(c.writer);
 	c.sighup = evsignal_new(c.base, SIGHUP, on_sighup, &c);
 	c.sigterm = evsignal_new(c.base, SIGTERM, on_stop, &c);
 	c.sigint = evsignal_new(c.base, SIGINT, on_stop, &c);
@@ -358,6 +373,7 @@ int main(int argc, char **argv)
 	vm_rrd_free(c.rrd);
 	event_free(c.tick);
 	event_free(c.wake);
+	event_free(c.status);
 	event_free(c.sighup);
 	event_free(c.sigterm);
 	event_free(c.sigint);

@@ -685,7 +685,16 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 			vm_mem += s->vms[i]->mem_kib;
 		}
 
-	if (hs->have_prev && h->t_ns > hs->prev.t_ns) {
+	/* After a gap longer than max-gap (the collector stopped, or the
+	 * clock stepped forward) the sample is a new baseline: capacity for
+	 * the whole gap would cover minutes nobody observed, and its busy time
+	 * cannot be placed in any of them.  A clock that stepped back is a new
+	 * baseline too. */
+	bool gap = hs->have_prev && h->t_ns - hs->prev.t_ns > (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
+	if (gap)
+		vm_info("host: %.0f s without a sample (clock stepped forward?): the gap is not counted as observed",
+		        (double)(h->t_ns - hs->prev.t_ns) / 1e9);
+	if (hs->have_prev && h->t_ns > hs->prev.t_ns && !gap) {
 		const struct col_host_sample *p = &hs->prev;
 		struct vm_usage_interval iv = {.t0 = p->t_ns, .t1 = h->t_ns};
 		iv.value[HOST_M_CPU_CAPACITY_NS] = (uint64_t)p->cpus * (uint64_t)(h->t_ns - p->t_ns);

@@ -34,6 +34,7 @@ struct col_writer {
 	char *status_path;
 	size_t batch_rows;
 	int reconnect_max_s;
+	int timeout_s;
 
 	/* main thread only */
 	FILE *ledger; /* tests: every usage row a commit made durable */
@@ -51,6 +52,7 @@ struct col_writer {
 	size_t n_losses, cap_losses;
 	struct col_writer_stats stats;
 	struct vm_log_once down;
+	bool db_up; /* connected, for the status file */
 };
 
 /* ---------------------------------------------------------------- spool id */
@@ -354,15 +356,37 @@ static void deliver_losses(struct col_writer *w, struct vm_db *db)
 	free(l);
 }
 
-static void write_status(struct col_writer *w, bool db_up)
+/* Called for each record from the oldest undelivered one on: stops at the
+ * first usage row and keeps its minute. */
+static int peek_minute(void *arg, const struct vm_spool_record *rec)
+{
+	int64_t *minute = arg;
+	if (vm_record_kind(rec->payload, rec->len) != VM_REC_USAGE)
+		return 0;
+	struct vm_db_usage u;
+	char err[128];
+	if (vm_record_decode_usage(rec->payload, rec->len, &u, err, sizeof err) == 0)
+		*minute = u.row.minute_ns;
+	return 1;
+}
+
+void col_writer_write_status(struct col_writer *w)
 {
 	if (!w->status_path)
 		return;
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
+	/* The records ahead of the first usage row are inventory and events,
+	 * a few per pass: a short look finds the row or says there is none
+	 * near the front. */
+	int64_t oldest_minute = 0;
+	struct vm_spool_cursor c = {0};
+	if (st.records_pending)
+		vm_spool_read(w->spool, &c, 256, 1u << 20, peek_minute, &oldest_minute);
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
 	size_t losses = w->n_losses;
+	bool db_up = w->db_up;
 	pthread_mutex_unlock(&w->lock);
 	int64_t now = vm_now_ns();
 	char *tmp = vm_xasprintf("%s.tmp", w->status_path);
@@ -373,15 +397,18 @@ static void write_status(struct col_writer *w, bool db_up)
 	}
 	fprintf(f,
 	        "{\"time\": %lld, \"database\": \"%s\", \"spool_bytes\": %llu, \"spool_records\": %llu, "
-	        "\"oldest_pending\": %lld, \"delivery_lag_s\": %.1f, \"delivered_rows\": %llu, "
-	        "\"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, \"failures\": %llu, "
-	        "\"spool_full\": %s, \"spool_repaired_bytes\": %llu, \"losses_unrecorded\": %zu}\n",
+	        "\"oldest_pending\": %lld, \"oldest_minute\": %lld, \"delivery_lag_s\": %.1f, "
+	        "\"delivered_rows\": %llu, \"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, "
+	        "\"failures\": %llu, \"spool_full\": %s, \"spool_repaired_bytes\": %llu, "
+	        "\"spool_damaged_records\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d}\n",
 	        (long long)(now / VM_NS_PER_SEC), db_up ? "up" : "down", (unsigned long long)st.bytes,
 	        (unsigned long long)st.records_pending, (long long)(st.oldest_time_ns / VM_NS_PER_SEC),
+	        (long long)(oldest_minute / VM_NS_PER_SEC),
 	        st.oldest_time_ns ? (double)(now - st.oldest_time_ns) / 1e9 : 0.0, (unsigned long long)s.delivered,
 	        (unsigned long long)s.duplicates, (unsigned long long)s.lost_rows, (unsigned long long)s.lost_ms,
 	        (unsigned long long)s.failures, w->full.failing ? "true" : "false",
-	        (unsigned long long)(st.truncated_bytes + st.corrupt_bytes), losses);
+	        (unsigned long long)(st.truncated_bytes + st.corrupt_bytes),
+	        (unsigned long long)(st.truncated_records + st.lost_records), losses, COL_WRITER_STATUS_PERIOD_S);
 	if (fclose(f) == 0)
 		rename(tmp, w->status_path);
 	free(tmp);
@@ -408,7 +435,6 @@ static void *writer_main(void *arg)
 	struct vm_spool_cursor cur = {0};
 	struct batch b = {0};
 	int backoff = 0;
-	int64_t next_status = 0;
 	char err[512];
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
@@ -419,16 +445,10 @@ static void *writer_main(void *arg)
 			    vm_monotonic_ns() >= w->stop_deadline)
 				break;
 		}
-		if (vm_monotonic_ns() >= next_status) {
-			pthread_mutex_unlock(&w->lock);
-			write_status(w, db != NULL);
-			pthread_mutex_lock(&w->lock);
-			next_status = vm_monotonic_ns() + 2 * VM_NS_PER_SEC;
-		}
 		if (!db) {
 			char *conninfo = vm_xstrdup(w->conninfo);
 			pthread_mutex_unlock(&w->lock);
-			db = vm_db_connect(conninfo, err, sizeof err);
+			db = vm_db_connect(conninfo, w->timeout_s, err, sizeof err);
 			free(conninfo);
 			uint64_t mark = 0;
 			if (db &&
@@ -445,6 +465,7 @@ static void *writer_main(void *arg)
 				vm_spool_cursor_rewind(&cur);
 			}
 			pthread_mutex_lock(&w->lock);
+			w->db_up = db != NULL;
 			if (!db) {
 				w->stats.failures++;
 				vm_log_once_fail(&w->down, "database unavailable: %s (retrying with back-off)", err);
@@ -491,12 +512,17 @@ static void *writer_main(void *arg)
 		 * a batch that did commit a no-op. */
 		vm_spool_cursor_rewind(&cur);
 		w->stats.failures++;
-		vm_log_once_fail(&w->down, "database write failed: %s (retrying with back-off)", err);
-		if (vm_db_broken(db)) {
+		/* A lost connection is the same outage as a refused one: one
+		 * line for it, whichever the collector met first. */
+		bool broken = vm_db_broken(db);
+		vm_log_once_fail(&w->down, "%s: %s (retrying with back-off)",
+		                 broken ? "database unavailable" : "database write failed", err);
+		if (broken) {
 			pthread_mutex_unlock(&w->lock);
 			vm_db_close(db);
 			pthread_mutex_lock(&w->lock);
 			db = NULL;
+			w->db_up = false;
 		}
 		backoff = backoff ? backoff * 2 : 1;
 		if (backoff > w->reconnect_max_s)
@@ -504,11 +530,11 @@ static void *writer_main(void *arg)
 		if (!w->stop)
 			wait_ms(w, backoff * 1000L);
 	}
+	w->db_up = false;
 	pthread_mutex_unlock(&w->lock);
 	batch_clear(&b);
 	free(b.rows);
 	free(b.items);
-	write_status(w, db != NULL);
 	vm_db_close(db);
 	return NULL;
 }
@@ -534,6 +560,7 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, si
 	w->status_path = o->status_path ? vm_xstrdup(o->status_path) : NULL;
 	w->batch_rows = o->batch_rows;
 	w->reconnect_max_s = o->reconnect_max_s;
+	w->timeout_s = o->timeout_s;
 	/* The tests' ground truth: what the collector acknowledged, to be
 	 * reconciled with the database after faults. */
 	const char *ledger = getenv("VMETER_TEST_LEDGER");
@@ -560,6 +587,7 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	col_writer_write_status(w);
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
 	if (st.records_pending)

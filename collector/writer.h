@@ -35,6 +35,7 @@ struct col_writer_opts {
 	const char *spool_dir;
 	size_t batch_rows;
 	int reconnect_max_s;
+	int timeout_s;      /* a database round trip at most (vm_db_connect()) */
 	uint64_t spool_cap; /* bytes */
 	enum vm_spool_sync sync;
 	uint32_t sync_interval_ms;
@@ -73,5 +74,15 @@ void col_writer_push_host(struct col_writer *w, const struct vm_host_info *host,
 int col_writer_commit(struct col_writer *w);
 
 struct col_writer_stats col_writer_stats(struct col_writer *w);
+
+/* How often the main thread should call col_writer_write_status(). */
+#define COL_WRITER_STATUS_PERIOD_S 2
+
+/* Replaces the JSON status file (status_path) with the spool's depth, the
+ * oldest undelivered minute, the delivery lag and the counters since start
+ * (docs/internals/collector.md lists the fields).  Any thread but the
+ * delivery thread; it reads a few records at the front of the spool, so a
+ * thread that must never touch the disk should not call it. */
+void col_writer_write_status(struct col_writer *w);
 
 #endif

@@ -142,6 +142,7 @@ static const struct conf_opt conf_opts[] = {
 
 	C_STR(GRP_DATABASE, "conninfo", db_conninfo, 0, 4096, "dbname=vmeter", NULL),
 	C_INT(GRP_DATABASE, "batch-rows", db_batch_rows, 1, 100000, 5000),
+	C_INT(GRP_DATABASE, "timeout", db_timeout_s, 2, 3600, 60),
 
 	O_BUF("tenant", tenant, 1, NULL),
 	O_BUF("project", project, 0, ""),

@@ -55,6 +55,7 @@ struct vm_conf {
 	/* database */
 	char *db_conninfo;
 	int db_batch_rows;
+	int db_timeout_s;
 
 	struct vm_owner default_owner; /* tenant empty: none */
 	struct vm_owner_rule *owner_rules;

@@ -2,9 +2,12 @@
 
 #include "db.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +31,19 @@ struct vm_db {
 	int outer;         /* in a vm_db_begin() transaction: writes join it */
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
+	int timeout_s;    /* per round trip, 0 for none */
+	int64_t deadline; /* monotonic ns: the current round trip gives up */
+	bool dead;        /* timed out or lost: every call fails until closed */
+	char dead_msg[256];
 };
 
 static void set_err(struct vm_db *db, const char *what, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
 	if (!msg || !*msg)
-		msg = PQerrorMessage(db->conn);
+		msg = db->dead ? db->dead_msg : PQerrorMessage(db->conn);
 	snprintf(db->err, sizeof db->err, "%s: %s", what, msg);
 	/* libpq messages end in a newline; log lines do not. */
 	size_t n = strlen(db->err);
@@ -44,21 +51,201 @@ static void set_err(struct vm_db *db, const char *what, const PGresult *res)
 		db->err[--n] = '\0';
 }
 
-struct vm_db *vm_db_connect(const char *conninfo, char *err, size_t errsize)
+/* ---------------------------------------------------------------- round trips */
+
+/* libpq's blocking calls wait for an answer as long as the socket stays
+ * open, and a peer that vanished without a reset (a dead router, a hung
+ * proxy, a frozen server) leaves it open for good: the delivery thread
+ * would hang with it.  So the connection runs in non-blocking mode and
+ * every round trip waits in poll() with the timeout; past it the
+ * connection counts as lost. */
+
+static void lose_connection(struct vm_db *db, const char *why)
 {
-	PGconn *conn = PQconnectdb(conninfo);
+	if (db->dead)
+		return;
+	db->dead = true;
+	snprintf(db->dead_msg, sizeof db->dead_msg, "%s", why ? why : PQerrorMessage(db->conn));
+	size_t n = strlen(db->dead_msg);
+	while (n && (db->dead_msg[n - 1] == '\n' || db->dead_msg[n - 1] == ' '))
+		db->dead_msg[--n] = '\0';
+}
+
+static void start_round_trip(struct vm_db *db)
+{
+	db->deadline = db->timeout_s ? vm_monotonic_ns() + (int64_t)db->timeout_s * VM_NS_PER_SEC : 0;
+}
+
+/* Waits until the socket can be read (and written, if asked), then reads
+ * what arrived.  Returns 0, or -1 with the connection lost. */
+static int wait_socket(struct vm_db *db, bool for_write)
+{
+	int fd = PQsocket(db->conn);
+	if (fd < 0) {
+		lose_connection(db, NULL);
+		return -1;
+	}
+	int ms = -1;
+	if (db->deadline) {
+		int64_t left = db->deadline - vm_monotonic_ns();
+		ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
+	}
+	struct pollfd p = {fd, (short)(POLLIN | (for_write ? POLLOUT : 0)), 0};
+	int rc = poll(&p, 1, ms);
+	if (rc < 0 && errno == EINTR)
+		return 0;
+	if (rc <= 0) {
+		char why[128];
+		if (rc == 0)
+			snprintf(why, sizeof why, "no answer from the database within %d s: connection given up",
+			         db->timeout_s);
+		else
+			snprintf(why, sizeof why, "cannot wait for the database: %s", strerror(errno));
+		lose_connection(db, why);
+		return -1;
+	}
+	if ((p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(db->conn)) {
+		lose_connection(db, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int flush_out(struct vm_db *db)
+{
+	for (;;) {
+		int rc = PQflush(db->conn);
+		if (rc == 0)
+			return 0;
+		if (rc < 0 || wait_socket(db, true) < 0) {
+			lose_connection(db, NULL);
+			return -1;
+		}
+	}
+}
+
+/* The results of what was sent, like PQexec(): the first error, else the
+ * last result; a COPY's start ends the wait.  NULL if the connection was
+ * lost (db->dead_msg says why).  The caller frees the result. */
+static PGresult *collect(struct vm_db *db)
+{
+	PGresult *keep = NULL;
+	for (;;) {
+		while (PQisBusy(db->conn))
+			if (wait_socket(db, false) < 0) {
+				PQclear(keep);
+				return NULL;
+			}
+		PGresult *r = PQgetResult(db->conn);
+		if (!r)
+			break;
+		ExecStatusType st = PQresultStatus(r);
+		if (!keep || PQresultStatus(keep) != PGRES_FATAL_ERROR) {
+			PQclear(keep);
+			keep = r;
+		} else {
+			PQclear(r);
+		}
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+			break;
+	}
+	return keep;
+}
+
+/* PQexec() (n == 0: may hold several statements) or PQexecParams() within
+ * the timeout.  NULL if the connection is or gets lost. */
+static PGresult *query(struct vm_db *db, const char *sql, int n, const char *const *params)
+{
+	if (db->dead)
+		return NULL;
+	start_round_trip(db);
+	int sent = n ? PQsendQueryParams(db->conn, sql, n, NULL, params, NULL, NULL, 0) : PQsendQuery(db->conn, sql);
+	if (!sent) {
+		lose_connection(db, NULL);
+		return NULL;
+	}
+	if (flush_out(db) < 0)
+		return NULL;
+	return collect(db);
+}
+
+/* Connection options the collector needs unless the conninfo sets them:
+ * a bounded connect and TCP keepalives, so that a vanished peer is noticed
+ * between round trips too. */
+static const char *const tcp_defaults[][2] = {
+    {"keepalives", "1"},
+    {"keepalives_idle", "10"},
+    {"keepalives_interval", "5"},
+    {"keepalives_count", "3"},
+};
+
+struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size_t errsize)
+{
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+	if (!opts) {
+		snprintf(err, errsize, "bad database conninfo: %s", perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return NULL;
+	}
+	size_t n = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **keys = vm_xcalloc(n + 8, sizeof *keys), **vals = vm_xcalloc(n + 8, sizeof *vals);
+	size_t k = 0;
+	bool have_connect_timeout = false, have_user_timeout = false;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		have_connect_timeout |= strcmp(o->keyword, "connect_timeout") == 0;
+		have_user_timeout |= strcmp(o->keyword, "tcp_user_timeout") == 0;
+		keys[k] = o->keyword, vals[k++] = o->val;
+	}
+	char connect_timeout[16], user_timeout[16];
+	if (timeout_s > 0) {
+		snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_s);
+		snprintf(user_timeout, sizeof user_timeout, "%d", timeout_s * 1000);
+		if (!have_connect_timeout)
+			keys[k] = "connect_timeout", vals[k++] = connect_timeout;
+		if (!have_user_timeout)
+			keys[k] = "tcp_user_timeout", vals[k++] = user_timeout;
+		for (size_t i = 0; i < sizeof tcp_defaults / sizeof *tcp_defaults; i++) {
+			bool set = false;
+			for (size_t j = 0; j < k; j++)
+				set |= strcmp(keys[j], tcp_defaults[i][0]) == 0;
+			if (!set)
+				keys[k] = tcp_defaults[i][0], vals[k++] = tcp_defaults[i][1];
+		}
+	}
+	PGconn *conn = PQconnectdbParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		snprintf(err, errsize, "cannot connect to the database: %s", PQerrorMessage(conn));
-		size_t n = strlen(err);
-		while (n && err[n - 1] == '\n')
-			err[--n] = '\0';
+		size_t len = strlen(err);
+		while (len && err[len - 1] == '\n')
+			err[--len] = '\0';
 		PQfinish(conn);
 		return NULL;
 	}
 	struct vm_db *db = vm_xcalloc(1, sizeof *db);
 	db->conn = conn;
-	PGresult *res = PQexec(conn, "SET TIME ZONE 'UTC'; SET client_min_messages = warning");
+	db->timeout_s = timeout_s;
+	if (PQsetnonblocking(conn, 1) < 0) {
+		snprintf(err, errsize, "cannot set up the database connection: %s", PQerrorMessage(conn));
+		vm_db_close(db);
+		return NULL;
+	}
+	PGresult *res = query(db, "SET TIME ZONE 'UTC'; SET client_min_messages = warning", 0, NULL);
+	ExecStatusType st = PQresultStatus(res);
 	PQclear(res);
+	if (st != PGRES_COMMAND_OK) {
+		snprintf(err, errsize, "cannot set up the database session: %s",
+		         db->dead ? db->dead_msg : PQerrorMessage(conn));
+		vm_db_close(db);
+		return NULL;
+	}
 	return db;
 }
 
@@ -78,13 +265,13 @@ const char *vm_db_error(const struct vm_db *db)
 
 int vm_db_broken(const struct vm_db *db)
 {
-	return PQstatus(db->conn) != CONNECTION_OK;
+	return db->dead || PQstatus(db->conn) != CONNECTION_OK;
 }
 
 /* Runs a statement that returns no rows. */
 static int exec_cmd(struct vm_db *db, const char *what, const char *sql, int n, const char *const *params)
 {
-	PGresult *res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *res = query(db, sql, n, params);
 	ExecStatusType st = PQresultStatus(res);
 	int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
 	if (rc)
@@ -114,13 +301,13 @@ static void rollback(struct vm_db *db)
 	 * it; the caller rolls back (vm_db_rollback()). */
 	if (db->outer)
 		return;
-	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE && PQstatus(db->conn) == CONNECTION_OK)
-		PQclear(PQexec(db->conn, "ROLLBACK"));
+	if (!vm_db_broken(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		PQclear(query(db, "ROLLBACK", 0, NULL));
 }
 
 int vm_db_schema_version(struct vm_db *db)
 {
-	PGresult *res = PQexec(db->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+	PGresult *res = query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL);
 	int version = -1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(db, "cannot read the schema version", res);
@@ -131,7 +318,7 @@ int vm_db_schema_version(struct vm_db *db)
 		goto out;
 	}
 	PQclear(res);
-	res = PQexec(db->conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	res = query(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(db, "cannot read the schema version", res);
 		goto out;
@@ -179,7 +366,7 @@ int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version
 		if (exec_cmd(db, "cannot begin migration", "BEGIN", 0, NULL) ||
 		    exec_cmd(db, "cannot lock schema_migrations", "LOCK schema_migrations IN EXCLUSIVE MODE", 0, NULL))
 			goto fail;
-		PGresult *res = PQexec(db->conn, m->sql);
+		PGresult *res = query(db, m->sql, 0, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 			char what[128];
 			snprintf(what, sizeof what, "migration %u '%s' failed", m->version, m->name);
@@ -218,11 +405,11 @@ static void format_ts(int64_t t_ns, char *buf, size_t size)
 static int host_id(struct vm_db *db, const char *hostname, const char *uri, char *out, size_t size)
 {
 	const char *params[] = {hostname, uri};
-	PGresult *res = PQexecParams(db->conn,
-	                             "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
-	                             "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
-	                             "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
-	                             2, NULL, params, NULL, NULL, 0);
+	PGresult *res = query(db,
+	                      "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
+	                      "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
+	                      "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
+	                      2, params);
 	int rc = -1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		set_err(db, "cannot register host", res);
@@ -378,7 +565,7 @@ static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_ro
 static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
 {
 	char *sql = vm_xasprintf("COPY %s FROM STDIN", table);
-	PGresult *res = PQexec(db->conn, sql);
+	PGresult *res = query(db, sql, 0, NULL);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		set_err(db, "cannot start COPY", res);
@@ -386,18 +573,26 @@ static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
 		return -1;
 	}
 	PQclear(res);
-	if (PQputCopyData(db->conn, b->p, (int)b->len) != 1 || PQputCopyEnd(db->conn, NULL) != 1) {
+	/* Non-blocking: 0 means libpq's buffer is full until the socket
+	 * takes more. */
+	start_round_trip(db);
+	int rc;
+	while ((rc = PQputCopyData(db->conn, b->p, (int)b->len)) == 0)
+		if (wait_socket(db, true) < 0)
+			break;
+	while (rc == 1 && (rc = PQputCopyEnd(db->conn, NULL)) == 0)
+		if (wait_socket(db, true) < 0)
+			break;
+	if (rc != 1 || flush_out(db) < 0) {
+		lose_connection(db, NULL);
 		set_err(db, "COPY failed", NULL);
 		return -1;
 	}
-	int rc = 0;
-	while ((res = PQgetResult(db->conn))) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			set_err(db, "COPY failed", res);
-			rc = -1;
-		}
-		PQclear(res);
-	}
+	res = collect(db);
+	rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+	if (rc)
+		set_err(db, "COPY failed", res);
+	PQclear(res);
 	return rc;
 }
 
@@ -430,7 +625,7 @@ static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *h
 		                   cols.p, cols.p);
 	free(cols.p);
 	const char *params[] = {hid};
-	PGresult *res = PQexecParams(db->conn, sql, 1, NULL, params, NULL, NULL, 0);
+	PGresult *res = query(db, sql, 1, params);
 	free(sql);
 	int rc = -1;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -484,8 +679,7 @@ static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t 
 	if (exec_cmd(db, "cannot register VMs",
 	             "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, params))
 		goto out;
-	PGresult *res = PQexecParams(db->conn, "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, NULL,
-	                             params, NULL, NULL, 0);
+	PGresult *res = query(db, "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(db, "cannot look up VMs", res);
 		PQclear(res);
@@ -717,8 +911,8 @@ int vm_db_commit(struct vm_db *db)
 void vm_db_rollback(struct vm_db *db)
 {
 	db->outer = 0;
-	if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(db->conn, "ROLLBACK"));
+	if (!vm_db_broken(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		PQclear(query(db, "ROLLBACK", 0, NULL));
 	/* VMs registered in the rolled-back transaction are gone, and temp
 	 * tables created in it too. */
 	db->n_ids = 0;
@@ -744,10 +938,10 @@ int vm_db_set_mark(struct vm_db *db, const char *hostname, const char *spool_id,
 int vm_db_get_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t *seq)
 {
 	const char *p[] = {hostname, spool_id};
-	PGresult *res = PQexecParams(db->conn,
-	                             "SELECT d.last_seq FROM host_delivery d JOIN host h USING (host_id) "
-	                             "WHERE h.hostname = $1 AND d.spool_id = $2",
-	                             2, NULL, p, NULL, NULL, 0);
+	PGresult *res = query(db,
+	                      "SELECT d.last_seq FROM host_delivery d JOIN host h USING (host_id) "
+	                      "WHERE h.hostname = $1 AND d.spool_id = $2",
+	                      2, p);
 	int rc = -1;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		set_err(db, "cannot read the delivery mark", res);

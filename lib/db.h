@@ -16,12 +16,16 @@
 
 struct vm_db;
 
-/* Connects; returns NULL with libpq's message in err. */
-struct vm_db *vm_db_connect(const char *conninfo, char *err, size_t errsize);
+/* Connects; returns NULL with libpq's message in err.  timeout_s > 0 bounds
+ * the connect and every round trip after it: a database that does not
+ * answer within it counts as lost (vm_db_broken()), whatever TCP says; it
+ * also sets libpq's connect_timeout, tcp_user_timeout and keepalives where
+ * conninfo does not.  0 waits as long as libpq does. */
+struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size_t errsize);
 void vm_db_close(struct vm_db *db);
 /* libpq's last error text, for logs. */
 const char *vm_db_error(const struct vm_db *db);
-/* True if the connection is known to be broken (reconnect). */
+/* True if the connection is known to be broken or timed out (reconnect). */
 int vm_db_broken(const struct vm_db *db);
 
 /* Applies the missing migrations, each in its own transaction, and

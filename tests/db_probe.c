@@ -54,9 +54,9 @@ int main(int argc, char **argv)
 	}
 	printf("1..22\n");
 	char err[512];
-	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", err, sizeof err);
+	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", 0, err, sizeof err);
 	ok(!db && strstr(err, "cannot connect to the database"), "a failed connection says so, with libpq's reason");
-	db = vm_db_connect(argv[1], err, sizeof err);
+	db = vm_db_connect(argv[1], 0, err, sizeof err);
 	if (!db) {
 		printf("Bail out! %s\n", err);
 		return 1;

@@ -78,15 +78,30 @@ start_postgres() {
 	[ "$(id -u)" = 0 ] && chown postgres "$PGDATA_DIR" "$T"
 	as_pg "$PG_BINDIR/initdb" -D "$PGDATA_DIR" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8 >"$T/initdb.log" 2>&1 ||
 		{ cat "$T/initdb.log"; bail "initdb failed"; }
-	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w -o "-k $T -c listen_addresses='' -F -c max_connections=50" \
-		start >/dev/null || { cat "$T/pg.log"; bail "PostgreSQL did not start"; }
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w \
+		-o "-k $T -c listen_addresses='${PG_LISTEN:-}' -F -c max_connections=50" start >/dev/null || { cat "$T/pg.log"; bail "PostgreSQL did not start"; }
 	PG_CONNINFO="host=$T dbname=vmeter user=vmeter"
 	psql_q "postgres" "CREATE DATABASE vmeter" >/dev/null || bail "createdb failed"
 }
 
 stop_postgres() { as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -m "${1:-fast}" -w stop >/dev/null; }
 restart_postgres() {
-	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w -o "-k $T -c listen_addresses='' -F" start >/dev/null
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w -o "-k $T -c listen_addresses='${PG_LISTEN:-}' -F" \
+		start >/dev/null
+}
+
+# PG_LISTEN=127.0.0.1 (and PGPORT) before start_postgres: TCP as well.
+# A free TCP port on the loopback interface.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Makes every usage row cost SECONDS of the database's time: a slow
+# database keeps delivery busy, so that faults land in the middle of it.
+pg_slow_rows() {
+	psql_q "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$ BEGIN PERFORM pg_sleep($1); RETURN NEW; END \$\$;
+		CREATE TRIGGER slow BEFORE INSERT ON vm_usage_minute FOR EACH ROW EXECUTE FUNCTION slow_row()" >/dev/null
 }
 
 # psql_q [DBNAME] SQL: one value per line, unaligned.
@@ -224,4 +239,66 @@ stop_collector() {
 	for _ in $(seq 150); do kill -0 "$COLLECTOR_PID" 2>/dev/null || break; sleep 0.1; done
 	wait "$COLLECTOR_PID" 2>/dev/null
 	COLLECTOR_RC=$?
+}
+
+# A collector clock (wall clock only: monotonic time stays real) that runs
+# at an offset from the real one; libfaketime reads the offset file on every
+# call, so moving it steps the clock of a running collector.
+FAKE_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+FAKE_OFF=0
+fake_clock_set() { # fake_clock_set OFFSET_SECONDS
+	FAKE_OFF=$1
+	echo "$( [ "$1" -ge 0 ] && echo +)$1" >"$T/fake-offset.tmp" && mv "$T/fake-offset.tmp" "$T/fake-offset"
+}
+fake_now() { echo $(( $(date +%s) + FAKE_OFF )); }
+# fake_clock_before_minute LEAD [STEP]: the collector's clock jumps forward
+# by about STEP seconds (0) to LEAD seconds before a minute boundary.
+fake_clock_before_minute() {
+	_to=$(( $(fake_now) + ${2:-0} ))
+	_b=$(( (_to / 60 + 1) * 60 ))
+	[ $((_b - $1)) -ge "$(fake_now)" ] || _b=$((_b + 60))
+	fake_clock_set $(( FAKE_OFF + _b - $1 - $(fake_now) ))
+}
+# start_collector_faked CONF [ENV...]: start_collector on the fake clock.
+# Fast unwinding keeps ASan's start-up short for tests that restart often.
+start_collector_faked() {
+	[ -f "$FAKE_LIB" ] || bail "libfaketime is not installed"
+	[ -f "$T/fake-offset" ] || fake_clock_set 0
+	_c=$1; shift
+	start_collector "$_c" LD_PRELOAD="$FAKE_LIB" FAKETIME_TIMESTAMP_FILE="$T/fake-offset" FAKETIME_NO_CACHE=1 \
+		FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=1" "$@"
+}
+
+# build_backlog CONF LEDGER RUNS ROWS: with the database unreachable, runs
+# the collector RUNS times, each from 3 s before a minute boundary until at
+# least ROWS more rows are in the ledger, then kills it: a backlog of about
+# RUNS x ROWS rows in RUNS spool segments.
+build_backlog() {
+	for _i in $(seq "$3"); do
+		_n0=$(cat "$2" 2>/dev/null | wc -l)
+		fake_clock_before_minute 3
+		start_collector_faked "$1" VMETER_TEST_LEDGER="$2"
+		wait_for 20 sh -c "[ \$(wc -l <'$2') -ge $((_n0 + $4)) ]" || bail "no usage rows in the ledger"
+		kill -9 "$COLLECTOR_PID"
+		wait "$COLLECTOR_PID" 2>/dev/null
+	done
+}
+
+# The VM rows a ledger acknowledged and the VM rows in the database, as
+# sorted "uuid minute-epoch" lines.
+ledger_rows() { awk '$1 != "host" { print $1, $2 }' "$1" | sort -u; }
+db_rows() {
+	psql_q "COPY (SELECT v.uuid || ' ' || extract(epoch FROM u.minute)::bigint FROM vm_usage_minute u
+		JOIN vm v USING (vm_id)) TO STDOUT" | sort
+}
+# reconcile LEDGER: every acknowledged row is stored, none twice.
+reconcile() {
+	ledger_rows "$1" >"$T/ledger.rows"
+	db_rows >"$T/db.rows"
+	_miss=$(comm -23 "$T/ledger.rows" "$T/db.rows" | wc -l)
+	is "$_miss" 0 "every acknowledged row is in the database (0 lost of $(wc -l <"$T/ledger.rows"))"
+	[ "$_miss" = 0 ] || comm -23 "$T/ledger.rows" "$T/db.rows" | head -5 | sed 's/^/# missing: /'
+	_dups=$(psql_q "SELECT count(*) FROM (SELECT 1 FROM vm_usage_minute GROUP BY vm_id, minute, host_id
+		HAVING count(*) > 1) d")
+	is "$_dups" 0 "no row stored twice"
 }

@@ -54,6 +54,7 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_int_equal(conf->reconnect_max_s, 60);
 	assert_string_equal(conf->db_conninfo, "dbname=vmeter");
 	assert_int_equal(conf->db_batch_rows, 5000);
+	assert_int_equal(conf->db_timeout_s, 60);
 	assert_string_equal(conf->spool_dir, "");
 	assert_int_equal(conf->spool_max_mb, 1024);
 	assert_string_equal(conf->spool_sync, "interval");
@@ -111,6 +112,7 @@ static void test_full(void **state)
 	assert_int_equal(conf->reconnect_max_s, 30);
 	assert_string_equal(conf->db_conninfo, "host=db.example.net dbname=metering user=vmeter");
 	assert_int_equal(conf->db_batch_rows, 1000);
+	assert_int_equal(conf->db_timeout_s, 15);
 	assert_string_equal(conf->spool_dir, "/srv/vmeter/spool");
 	assert_int_equal(conf->spool_max_mb, 256);
 	assert_string_equal(conf->spool_sync, "always");

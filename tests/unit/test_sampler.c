@@ -25,6 +25,8 @@
 struct rec {
 	struct vm_usage_row rows[64];
 	size_t n_rows;
+	struct vm_usage_row host_rows[64];
+	size_t n_host_rows;
 	char events[16][32];
 	size_t n_events;
 	size_t n_inv;
@@ -33,8 +35,11 @@ struct rec {
 static void r_usage(void *arg, const char *uuid, const struct vm_usage_row *row)
 {
 	struct rec *r = arg;
-	if (!uuid)
-		return; /* host rows are not looked at here */
+	if (!uuid) {
+		assert_true(r->n_host_rows < 64);
+		r->host_rows[r->n_host_rows++] = *row;
+		return;
+	}
 	assert_true(r->n_rows < 64);
 	r->rows[r->n_rows++] = *row;
 }
@@ -272,6 +277,43 @@ static void test_clock_back(void **state)
 	assert_int_equal(cov, 10000);
 }
 
+static struct col_host_sample host_smp(int64_t t, uint64_t busy)
+{
+	struct col_host_sample h;
+	memset(&h, 0, sizeof h);
+	h.t_ns = t;
+	h.have_cpu = true;
+	h.cpu_user_ns = busy;
+	h.cpus = 4;
+	return h;
+}
+
+/* The host's clock steps forward by two hours between two samples: the
+ * minutes stepped over get no rows, and no capacity is claimed for them. */
+static void test_host_clock_forward(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t[] = {T0 + S(1), T0 + S(11), T0 + S(7211), T0 + S(7221)};
+	for (size_t i = 0; i < 4; i++) {
+		struct col_host_sample h = host_smp(t[i], S(i));
+		col_sampler_host(f->s, &h);
+	}
+	finish(f);
+	int64_t cov = 0;
+	uint64_t capacity = 0, busy = 0;
+	for (size_t i = 0; i < f->rec.n_host_rows; i++) {
+		const struct vm_usage_row *r = &f->rec.host_rows[i];
+		assert_true(r->minute_ns < T0 + S(60) || r->minute_ns >= T0 + S(7200));
+		cov += r->coverage_ms;
+		capacity += r->sum[HOST_M_CPU_CAPACITY_NS];
+		busy += r->sum[HOST_M_CPU_BUSY_NS];
+	}
+	assert_int_equal(f->rec.n_host_rows, 2);
+	assert_int_equal(cov, 20000);
+	assert_int_equal(capacity, 4 * S(20));
+	assert_int_equal(busy, S(2)); /* the intervals before and after, not the step's */
+}
+
 /* A VM that vanishes from a complete pass without an event stops being
  * covered at its last sample; its open minute is written once time has
  * passed its end. */
@@ -300,6 +342,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_device_missing_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clock_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_clock_forward, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,110 @@
+#!/bin/bash
+# Faults in the middle of delivery, with the database up: a backlog drains
+# through a slow database (every row costs it 40 ms, so a batch of 10 is a
+# 0.4 s COPY), PostgreSQL is stopped immediately during a batch, and the
+# collector is killed with SIGKILL 20 times at random points while it
+# delivers.  Every acknowledged row must be stored exactly once, and
+# `vmeter-admin status` must describe the backlog as it drains.
+. "$(dirname "$0")/../lib.sh"
+plan 22
+
+start_postgres
+sh "$top_srcdir/bench/gen-fleet.sh" 100 >"$T/fleet.xml"
+CONF_URI="test://$T/fleet.xml" CONF_MAX_GAP=30 write_conf "$T/vmeter.conf"
+sed -i 's/batch-rows = 500/batch-rows = 10/' "$T/vmeter.conf"
+"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+pg_slow_rows 0.04
+LEDGER=$T/ledger
+log=$T/collector.log
+status() { "$ADMIN" -c "$T/vmeter.conf" status "$@"; }
+
+stored_at_least() { [ "$(psql_q 'SELECT count(*) FROM vm_usage_minute' 2>/dev/null || echo 0)" -ge "$1" ]; }
+
+out=$(status 2>&1)
+ok $((! $?)) "status fails when no collector ever ran"
+echo "$out" | grep -q "collector not running?"
+ok $? "and says why: $out"
+
+# --- a backlog of four minutes of 100 VMs while the database is away
+stop_postgres immediate
+build_backlog "$T/vmeter.conf" "$LEDGER" 4 100
+backlog=$(ledger_rows "$LEDGER" | wc -l)
+diag "backlog: $backlog VM rows in $(ls "$T/state/spool" | grep -c '\.seg$') spool segments"
+
+# The last killed collector's file, as old as it would be 10 s later.
+touch -d "-10 seconds" "$T/state/status.json"
+out=$(status 2>&1)
+ok $((! $?)) "status fails on a stale status file"
+echo "$out" | grep -q "collector not running?"
+ok $? "and says why: $out"
+
+# Running, the database still away: status describes the backlog.
+rm -f "$T/state/status.json"
+start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+wait_for 10 test -f "$T/state/status.json"
+out=$(status)
+ok $? "status succeeds while the collector runs"
+echo "$out" | sed 's/^/#   /'
+recs=$(echo "$out" | sed -n 's/^spool: *\([0-9]*\) records.*/\1/p')
+within "${recs:-0}" "$backlog" $((backlog * 3)) "status shows the spooled records ($recs)"
+oldest=$(echo "$out" | sed -n 's/^oldest undelivered minute: *\([0-9-]* [0-9:]*\).*/\1/p')
+first=$(awk '$1 != "host" { print $2 }' "$LEDGER" | sort -n | head -1)
+is "$oldest" "$(date -u -d "@$first" '+%Y-%m-%d %H:%M')" "status shows the oldest undelivered minute"
+lag=$(status --json | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["delivery_lag_s"]))')
+within "${lag:-x}" 10 600 "the delivery lag counts from the oldest record ($lag s)"
+
+# --- PostgreSQL stopped immediately in the middle of a batch
+restart_postgres || bail "PostgreSQL did not restart"
+wait_for 15 stored_at_least 10 || bail "no delivery"
+n0=$(grep -c "database unavailable\|database write failed" "$log")
+sleep 0.2
+stop_postgres immediate
+sleep 2
+n=$(grep "database unavailable\|database write failed" "$log" | tail -n +$((n0 + 1)))
+# A request on an open connection failed, not a connect.
+[ -n "$n" ] && ! echo "$n" | grep -q "cannot connect"
+ok $? "the immediate stop broke a batch in delivery"
+echo "$n" | sed 's/^/# /'
+is "$(echo "$n" | grep -c .)" 1 "one outage line for the stopped database"
+restart_postgres || bail "PostgreSQL did not restart"
+wait_for 15 grep -q "database delivery recovered" "$log"
+ok $? "delivery recovers once the database is back"
+
+# --- SIGKILL at random points of the drain
+l0=$(wc -l <"$log")
+# A backend whose client died in a transaction says so in the server log:
+# waiting for the client (EOF), or while it sent a result (connection lost).
+pg_cut() { grep -c "unexpected EOF on client connection with an open transaction\|connection to client lost" "$T/pg.log"; }
+cut0=$(pg_cut)
+kills=20
+for i in $(seq $kills); do
+	sleep "$((RANDOM % 13 + 3))e-1"
+	kill -9 "$COLLECTOR_PID"
+	wait "$COLLECTOR_PID" 2>/dev/null
+	start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+done
+mid_tx=$(( $(pg_cut) - cut0 ))
+
+wait_for 60 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
+ok $? "the backlog drains"
+# Each start after a kill reports what the kill left undelivered.
+pending=$(tail -n +$((l0 + 1)) "$log" | grep -c "records from before wait for delivery")
+diag "kills with records still in the spool: $pending of $kills; inside a delivery transaction: $mid_tx"
+is "$pending" "$kills" "every kill landed while the spool held undelivered records"
+within "$mid_tx" $((kills / 4)) "$kills" "kills landed inside delivery transactions ($mid_tx)"
+out=$(status)
+echo "$out" | grep -q "^oldest undelivered minute: *none"
+ok $? "status shows nothing undelivered once drained"
+stop_collector
+is "$COLLECTOR_RC" 0 "clean exit after $kills kills"
+
+reconcile "$LEDGER"
+extra=$(comm -13 "$T/ledger.rows" "$T/db.rows" | wc -l)
+diag "rows stored but not in the ledger (killed between spool commit and ledger write): $extra"
+led_dups=$(awk '$1 != "host" { print $1, $2 }' "$LEDGER" | sort | uniq -d | wc -l)
+is "$led_dups" 0 "no minute acknowledged twice"
+is "$(psql_q "SELECT count(*) FROM vm_usage_loss")" 0 "no loss recorded: none was forced"
+mark=$(psql_q "SELECT last_seq > 0 FROM host_delivery")
+is "$mark" t "the host's delivery mark advanced with the rows"
+n=$(grep -ci "sanitizer\|runtime error" "$log")
+is "$n" 0 "no sanitizer reports"

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Damages a collector's spool the way a crash or a bad disk would, for
+fault tests (the format is docs/internals/spool.md and lib/record.c):
+
+    spool_damage.py SPOOL_DIR
+
+- flips one bit in the payload of a VM usage record in the middle of the
+  first segment (its CRC no longer matches: the record is lost, the ones
+  after it are found again);
+- cuts the last segment in the middle of its last record (a torn tail, as
+  a crash in the middle of a write leaves it).
+
+Prints one line per damaged record: "bitflip|torn SEQ KIND [UUID MINUTE]",
+KIND being vm, host or other; for usage rows UUID ("host" for the host's)
+and MINUTE (epoch seconds).
+"""
+import os
+import struct
+import sys
+import uuid
+
+SEG_HEADER = 40
+REC_HEADER = 24
+REC_USAGE = 1
+FLAG_HOST = 1
+
+
+def records(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    off = SEG_HEADER
+    out = []
+    while off + REC_HEADER <= len(data):
+        length, _crc, seq, _time = struct.unpack_from("<IIQq", data, off)
+        if off + REC_HEADER + length > len(data):
+            break
+        payload = data[off + REC_HEADER:off + REC_HEADER + length]
+        out.append((off, length, seq, payload))
+        off += REC_HEADER + length
+    return out
+
+
+def describe(seq, payload):
+    if len(payload) >= 27 and payload[1] == REC_USAGE:
+        if payload[2] & FLAG_HOST:
+            minute = struct.unpack_from("<q", payload, 19)[0] // 10**9
+            return "%d host host %d" % (seq, minute)
+        vm = str(uuid.UUID(bytes=bytes(payload[3:19])))
+        minute = struct.unpack_from("<q", payload, 19)[0] // 10**9
+        return "%d vm %s %d" % (seq, vm, minute)
+    return "%d other" % seq
+
+
+def is_vm_row(payload):
+    return len(payload) >= 27 and payload[1] == REC_USAGE and not payload[2] & FLAG_HOST
+
+
+def main():
+    spool = sys.argv[1]
+    segs = sorted(os.path.join(spool, n) for n in os.listdir(spool) if n.endswith(".seg"))
+    if len(segs) < 2:
+        sys.exit("need two segments, found %d" % len(segs))
+
+    first = records(segs[0])
+    rows = [r for r in first if is_vm_row(r[3])]
+    if len(rows) < 3:
+        sys.exit("too few VM rows in %s" % segs[0])
+    off, length, seq, payload = rows[len(rows) // 2]
+    at = off + REC_HEADER + 20  # inside the minute field
+    with open(segs[0], "r+b") as f:
+        f.seek(at)
+        b = f.read(1)[0]
+        f.seek(at)
+        f.write(bytes([b ^ 0x10]))
+    print("bitflip " + describe(seq, payload))
+
+    off, length, seq, payload = records(segs[-1])[-1]
+    with open(segs[-1], "r+b") as f:
+        f.truncate(off + REC_HEADER + length // 2)
+    print("torn " + describe(seq, payload))
+
+
+main()
