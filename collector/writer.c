@@ -19,6 +19,8 @@
 
 #define MAX_LOSSES 100000 /* VM-minutes of lost coverage remembered for the database */
 #define READ_BYTES (8u << 20)
+/* Inventories in one batch (each decoded one is ~22 KB). */
+#define BATCH_MAX_INVENTORIES 64
 
 /* A usage row appended but not committed yet: lost if the commit fails. */
 struct pending_row {
@@ -217,6 +219,7 @@ struct batch {
 		int64_t at_ns;
 	} * items;
 	size_t n_items, cap_items;
+	size_t n_inv; /* inventory items */
 	uint64_t last_seq;
 	uint64_t corrupt;
 };
@@ -225,7 +228,7 @@ static void batch_clear(struct batch *b)
 {
 	for (size_t i = 0; i < b->n_items; i++)
 		free(b->items[i].inv);
-	b->n_rows = b->n_items = 0;
+	b->n_rows = b->n_items = b->n_inv = 0;
 	b->last_seq = 0;
 }
 
@@ -257,6 +260,12 @@ static int on_record(void *arg, const struct vm_spool_record *rec)
 			b->n_rows++;
 		}
 	} else if (kind == VM_REC_INVENTORY) {
+		/* A decoded inventory is large (room for every device limit):
+		 * the first pass of a big fleet would otherwise hold all of
+		 * them at once.  They are written one by one anyway. */
+		if (b->n_inv >= BATCH_MAX_INVENTORIES)
+			return 1;
+		b->n_inv++;
 		struct vm_inventory *inv = vm_xmalloc(sizeof *inv);
 		int64_t at;
 		rc = vm_record_decode_inventory(rec->payload, rec->len, inv, &at, err, sizeof err);
