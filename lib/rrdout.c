@@ -23,26 +23,28 @@
 
 extern char **environ;
 
+#include <dlfcn.h>
 #include <rrd.h>
-#include <rrd_client.h>
 
 #include "fsutil.h"
 #include "log.h"
+#include "rrdc.h"
 #include "vtime.h"
 #include "xalloc.h"
 
-/* librrd 1.7.2 declares the per-connection rrd_client_* API and
- * rrdc_flushall() in rrd_client.h but does not export them from the shared
- * library, so updates go through the process-wide rrdc_* connection (one
- * rrdcached per process; rrd_graph_v --daemon shares it) and FLUSHALL
- * through a connection of our own.
+/* rrdcached is spoken to by lib/rrdc (our own client, one connection per
+ * instance); librrd is loaded with dlopen() only when a file must be read,
+ * created or written without the daemon, or a graph drawn (see lib_load):
+ * a collector whose daemon is up never maps librrd's graphing stack.
  *
  * Threads: vm_rrd_update() and vm_rrd_flush_all() take the instance lock
  * for the whole call (one collector thread writes, so it is uncontended);
- * vm_rrd_graph() takes it only to read the daemon state, and serialises
+ * vm_rrd_graph() takes it only around the daemon, and serialises
  * rrd_graph_v() on a lock of its own. */
 
 #define NAME_MAX_LEN 200
+/* How long a request to rrdcached may take before it counts as down. */
+#define DAEMON_TIMEOUT_MS 10000
 #define RETRY_NS (30 * VM_NS_PER_SEC)
 /* A file not written for this long leaves the table when it is rebuilt. */
 #define STALE_S 3600
@@ -75,6 +77,7 @@ struct vm_rrd {
 	int step_s;
 
 	pthread_mutex_t lock; /* everything below */
+	struct vm_rrdc *conn; /* NULL while the daemon is down */
 	bool daemon_up;
 	int64_t retry_ns; /* monotonic time of the next connection attempt */
 	struct vm_log_once daemon_once;
@@ -96,9 +99,63 @@ struct vm_rrd {
 
 /* rrd_graph_v() (fonts, cairo) is not known to be reentrant. */
 static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Instances with a daemon: the last one freed closes the shared connection. */
-static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned daemon_users;
+
+/* ---------------------------------------------------------------- librrd */
+
+/* librrd's functions, resolved at first need.  Its error text is per
+ * thread (rrd_get_error), like the calls that set it. */
+static struct {
+	pthread_once_t once;
+	void *handle;
+	char why[256]; /* why it could not be loaded */
+	void (*clear_error)(void);
+	int (*test_error)(void);
+	char *(*get_error)(void);
+	int (*create_r2)(const char *, unsigned long, time_t, int, const char **, const char *, int, const char **);
+	rrd_info_t *(*info_r)(const char *);
+	void (*info_free)(rrd_info_t *);
+	int (*update_r)(const char *, const char *, int, const char **);
+	rrd_info_t *(*graph_v)(int, char **);
+} lib = {.once = PTHREAD_ONCE_INIT};
+
+static void lib_open(void)
+{
+	void *h = dlopen(VM_RRD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *e = dlerror();
+		snprintf(lib.why, sizeof lib.why, "cannot load %s: %s", VM_RRD_SONAME, e ? e : "unknown error");
+		return;
+	}
+	/* POSIX allows converting dlsym's object pointer to a function one. */
+#define SYM(field, name)                                                                                               \
+	do {                                                                                                           \
+		*(void **)&lib.field = dlsym(h, name);                                                                 \
+		if (!lib.field) {                                                                                      \
+			snprintf(lib.why, sizeof lib.why, "%s lacks %s", VM_RRD_SONAME, name);                         \
+			dlclose(h);                                                                                    \
+			return;                                                                                        \
+		}                                                                                                      \
+	} while (0)
+	SYM(clear_error, "rrd_clear_error");
+	SYM(test_error, "rrd_test_error");
+	SYM(get_error, "rrd_get_error");
+	SYM(create_r2, "rrd_create_r2");
+	SYM(info_r, "rrd_info_r");
+	SYM(info_free, "rrd_info_free");
+	SYM(update_r, "rrd_update_r");
+	SYM(graph_v, "rrd_graph_v");
+#undef SYM
+	lib.handle = h;
+}
+
+/* Loads librrd once; false (with lib.why) if it cannot be. */
+static bool lib_load(void)
+{
+	pthread_once(&lib.once, lib_open);
+	if (lib.handle)
+		lib.clear_error();
+	return lib.handle != NULL;
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -117,40 +174,11 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-/* rrdc_* write to the socket with stdio: a daemon that went away would kill
- * the process with SIGPIPE.  Block it in this thread around the call and
- * swallow one that became pending, as libpq does. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, &g->old);
-	sigpending(&pending);
-	g->was_pending = sigismember(&pending, SIGPIPE);
-}
-
-static void sigpipe_restore(struct sigpipe_guard *g)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigpending(&pending);
-	if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
-		struct timespec zero = {0, 0};
-		sigtimedwait(&set, NULL, &zero);
-	}
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
 static const char *rrd_errtext(void)
 {
-	const char *e = rrd_test_error() ? rrd_get_error() : NULL;
+	if (!lib.handle)
+		return lib.why[0] ? lib.why : "librrd not loaded";
+	const char *e = lib.test_error() ? lib.get_error() : NULL;
 	return e && *e ? e : "unknown rrd error";
 }
 
@@ -241,14 +269,11 @@ static bool daemon_ready(struct vm_rrd *rrd)
 	int64_t now = vm_monotonic_ns();
 	if (now < rrd->retry_ns)
 		return false;
-	struct sigpipe_guard g;
-	sigpipe_block(&g);
-	rrd_clear_error();
-	int rc = rrdc_connect(rrd->daemon);
-	sigpipe_restore(&g);
-	if (rc != 0 || !rrdc_is_connected(rrd->daemon)) {
+	char err[PATH_MAX + 64];
+	rrd->conn = vm_rrdc_connect(rrd->sock_path, DAEMON_TIMEOUT_MS, err, sizeof err);
+	if (!rrd->conn) {
 		vm_log_once_fail(&rrd->daemon_once, "%s unreachable, writing rrd files directly: %s", rrd->daemon_what,
-		                 rrd_errtext());
+		                 err);
 		rrd->retry_ns = now + RETRY_NS;
 		return false;
 	}
@@ -262,64 +287,44 @@ static bool daemon_ready(struct vm_rrd *rrd)
  * after that failure every RETRY_NS. */
 static void daemon_lost(struct vm_rrd *rrd, const char *why)
 {
+	vm_rrdc_close(rrd->conn);
+	rrd->conn = NULL;
 	rrd->daemon_up = false;
 	rrd->retry_ns = vm_monotonic_ns();
 	vm_log_once_fail(&rrd->daemon_once, "%s failed, writing rrd files directly: %s", rrd->daemon_what, why);
 }
 
-/* FLUSHALL over a short-lived connection of our own (see the top). */
+/* FLUSHALL over a short-lived connection of our own: the instance's may be
+ * in use by the sampling thread. */
 static int daemon_flushall(struct vm_rrd *rrd)
 {
-	int ret = -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		vm_warn("%s: socket: %s", rrd->daemon_what, strerror(errno));
+	char err[PATH_MAX + 256];
+	struct vm_rrdc *c = vm_rrdc_connect(rrd->sock_path, DAEMON_TIMEOUT_MS, err, sizeof err);
+	if (!c) {
+		vm_warn("%s: flush: %s", rrd->daemon_what, err);
 		return -1;
 	}
-	/* A wedged daemon must not hang shutdown. */
-	struct timeval tv = {10, 0};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	memcpy(sa.sun_path, rrd->sock_path, strlen(rrd->sock_path) + 1);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		vm_warn("%s: flush: connect: %s", rrd->daemon_what, strerror(errno));
-		goto out;
+	int rc = vm_rrdc_command(c, "FLUSHALL", err, sizeof err, NULL, NULL);
+	vm_rrdc_close(c);
+	if (rc < 0) {
+		vm_warn("%s: flush failed: %s", rrd->daemon_what, err);
+		return -1;
 	}
-	static const char cmd[] = "FLUSHALL\n";
-	if (send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof cmd - 1)) {
-		vm_warn("%s: flush: send: %s", rrd->daemon_what, strerror(errno));
-		goto out;
-	}
-	char line[256];
-	size_t len = 0;
-	while (len < sizeof line - 1) {
-		ssize_t r = recv(fd, line + len, sizeof line - 1 - len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (memchr(line, '\n', len))
-			break;
-	}
-	line[len] = '\0';
-	char *nl = strchr(line, '\n');
-	if (!nl) {
-		vm_warn("%s: flush: no answer", rrd->daemon_what);
-		goto out;
-	}
-	*nl = '\0';
-	char *end;
-	long status = strtol(line, &end, 10);
-	if (end == line || status < 0) {
-		vm_warn("%s: flush failed: %s", rrd->daemon_what, line);
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	return ret;
+	return 0;
+}
+
+/* A request to the daemon about one file ("FLUSH", "FORGET", "LAST"...).
+ * Lock held, daemon up.  Returns what vm_rrdc_command returns; a broken
+ * connection is marked lost. */
+static int daemon_file_cmd(struct vm_rrd *rrd, const char *verb, const char *path, char *msg, size_t msgsize,
+                           vm_rrdc_line_cb cb, void *arg)
+{
+	char *cmd = vm_xasprintf("%s %s", verb, path);
+	int rc = vm_rrdc_command(rrd->conn, cmd, msg, msgsize, cb, arg);
+	free(cmd);
+	if (rc == VM_RRDC_BROKEN)
+		daemon_lost(rrd, msg);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -410,9 +415,9 @@ static int file_create(struct vm_rrd *rrd, const char *name, const char *path, c
 	 * own, and the library only when the program is missing. */
 	if (rrd->async_create && create_by_program(path, step, t_s - step, argc, argv, err, errsize) == 0)
 		goto done;
-	rrd_clear_error();
 	/* no_overwrite: another process may have created it since our stat(). */
-	if (rrd_create_r2(path, (unsigned long)step, (time_t)(t_s - step), 1, NULL, NULL, argc, argv) != 0) {
+	if (!lib_load() ||
+	    lib.create_r2(path, (unsigned long)step, (time_t)(t_s - step), 1, NULL, NULL, argc, argv) != 0) {
 		snprintf(err, errsize, "cannot create '%s': %s", path, rrd_errtext());
 		goto out;
 	}
@@ -425,67 +430,125 @@ out:
 	return ret;
 }
 
-/* Whether the existing file matches the meter set: same step, same data
- * sources in the same order with the same types.  Sets *last_s from the
- * file.  Returns 1 (matches), 0 (differs) or -1 (unreadable). */
-static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_meter_set *set, int64_t *last_s, char *err,
-                      size_t errsize)
-{
+/* What the layout check learns from an INFO, line by line. */
+struct layout {
 	const char *want[VM_USAGE_MAX_METERS];
 	bool counter[VM_USAGE_MAX_METERS];
-	size_t nwant = 0;
+	size_t nwant, seen;
+	unsigned long step;
+	int64_t last_s;
+	bool same;
+};
+
+static void layout_init(struct layout *l, const struct vm_meter_set *set)
+{
+	memset(l, 0, sizeof *l);
+	l->same = true;
 	for (size_t i = 0; i < set->n; i++) {
 		if (!set->meters[i].rrd_ds)
 			continue;
-		counter[nwant] = i < set->n_counters;
-		want[nwant++] = set->meters[i].rrd_ds;
+		l->counter[l->nwant] = i < set->n_counters;
+		l->want[l->nwant++] = set->meters[i].rrd_ds;
 	}
+}
 
-	rrd_clear_error();
-	rrd_info_t *info = rrd_info_r(path);
-	if (!info) {
-		snprintf(err, errsize, "cannot read '%s': %s", path, rrd_errtext());
-		return -1;
+/* One item of rrdtool's info: key, and its value as a count or a string. */
+static void layout_item(struct layout *l, const char *key, bool is_cnt, unsigned long cnt, const char *str)
+{
+	if (strcmp(key, "step") == 0 && is_cnt) {
+		l->step = cnt;
+		return;
 	}
-	bool same = true;
-	size_t seen = 0;
-	*last_s = 0;
-	for (rrd_info_t *p = info; p; p = p->next) {
-		if (strcmp(p->key, "step") == 0 && p->type == RD_I_CNT) {
-			if (p->value.u_cnt != (unsigned long)rrd->step_s)
-				same = false;
-			continue;
-		}
-		if (strcmp(p->key, "last_update") == 0 && p->type == RD_I_CNT) {
-			*last_s = (int64_t)p->value.u_cnt;
-			continue;
-		}
-		if (strncmp(p->key, "ds[", 3) != 0)
-			continue;
-		const char *ds = p->key + 3;
-		const char *close = strstr(ds, "].");
-		if (!close)
-			continue;
-		size_t len = (size_t)(close - ds);
-		const char *attr = close + 2;
-		size_t j = 0;
-		while (j < nwant && !(strlen(want[j]) == len && memcmp(want[j], ds, len) == 0))
-			j++;
-		if (j == nwant) {
-			same = false;
-			continue;
-		}
-		if (strcmp(attr, "index") == 0 && p->type == RD_I_CNT) {
-			seen++;
-			if (p->value.u_cnt != j)
-				same = false;
-		} else if (strcmp(attr, "type") == 0 && p->type == RD_I_STR) {
-			if (strcmp(p->value.u_str, counter[j] ? "DERIVE" : "GAUGE") != 0)
-				same = false;
-		}
+	if (strcmp(key, "last_update") == 0 && is_cnt) {
+		l->last_s = (int64_t)cnt;
+		return;
 	}
-	rrd_info_free(info);
-	return same && seen == nwant ? 1 : 0;
+	if (strncmp(key, "ds[", 3) != 0)
+		return;
+	const char *ds = key + 3;
+	const char *close = strstr(ds, "].");
+	if (!close)
+		return;
+	size_t len = (size_t)(close - ds);
+	const char *attr = close + 2;
+	size_t j = 0;
+	while (j < l->nwant && !(strlen(l->want[j]) == len && memcmp(l->want[j], ds, len) == 0))
+		j++;
+	if (j == l->nwant) {
+		l->same = false;
+		return;
+	}
+	if (strcmp(attr, "index") == 0 && is_cnt) {
+		l->seen++;
+		if (cnt != j)
+			l->same = false;
+	} else if (strcmp(attr, "type") == 0 && str) {
+		if (strcmp(str, l->counter[j] ? "DERIVE" : "GAUGE") != 0)
+			l->same = false;
+	}
+}
+
+/* rrdcached's INFO lines: "KEY TYPE VALUE", TYPE 1 a count, 2 a string. */
+static void layout_line(void *arg, const char *line)
+{
+	char key[256];
+	int type, off = 0;
+	if (sscanf(line, "%255s %d %n", key, &type, &off) != 2 || off == 0)
+		return;
+	const char *val = line + off;
+	if (type == 1) {
+		char *end;
+		unsigned long v = strtoul(val, &end, 10);
+		if (end != val)
+			layout_item(arg, key, true, v, NULL);
+	} else if (type == 2) {
+		layout_item(arg, key, false, 0, val);
+	}
+}
+
+/* Whether the existing file matches the meter set: same step, same data
+ * sources in the same order with the same types.  Sets *last_s to the time
+ * of its last update (values the daemon holds included).  Through the
+ * daemon when it is up, else librrd.  Returns 1 (matches), 0 (differs) or
+ * -1 (unreadable). */
+static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_meter_set *set, int64_t *last_s, char *err,
+                      size_t errsize)
+{
+	struct layout l;
+	layout_init(&l, set);
+	bool done = false;
+	if (rrd->daemon_up) {
+		char msg[PATH_MAX + 256];
+		int rc = daemon_file_cmd(rrd, "INFO", path, msg, sizeof msg, layout_line, &l);
+		if (rc == VM_RRDC_REFUSED) {
+			snprintf(err, errsize, "cannot read '%s': %.200s", path, msg);
+			return -1;
+		}
+		/* The file's header lags what the daemon holds. */
+		if (rc == VM_RRDC_OK && daemon_file_cmd(rrd, "LAST", path, msg, sizeof msg, NULL, NULL) == VM_RRDC_OK) {
+			char *end;
+			long long last = strtoll(msg, &end, 10);
+			if (end != msg && last > l.last_s)
+				l.last_s = last;
+		}
+		done = rc == VM_RRDC_OK;
+	}
+	if (!done) {
+		layout_init(&l, set); /* a broken INFO may have filled part */
+		rrd_info_t *info = lib_load() ? lib.info_r(path) : NULL;
+		if (!info) {
+			snprintf(err, errsize, "cannot read '%s': %s", path, rrd_errtext());
+			return -1;
+		}
+		for (rrd_info_t *p = info; p; p = p->next)
+			layout_item(&l, p->key, p->type == RD_I_CNT, p->type == RD_I_CNT ? p->value.u_cnt : 0,
+			            p->type == RD_I_STR ? p->value.u_str : NULL);
+		lib.info_free(info);
+	}
+	*last_s = l.last_s;
+	if (l.step != (unsigned long)rrd->step_s)
+		l.same = false;
+	return l.same && l.seen == l.nwant ? 1 : 0;
 }
 
 /* Moves a file whose layout no longer fits the meter set aside. */
@@ -496,12 +559,9 @@ static int file_retire(struct vm_rrd *rrd, const char *name, const char *path, i
 	if (rrd->daemon_up) {
 		/* Write out what the daemon holds for the old layout and make it
 		 * forget the file, or it would apply those values to the new one. */
-		struct sigpipe_guard g;
-		sigpipe_block(&g);
-		rrdc_flush(path);
-		rrdc_forget(path);
-		sigpipe_restore(&g);
-		rrd_clear_error();
+		char msg[PATH_MAX + 256];
+		if (daemon_file_cmd(rrd, "FLUSH", path, msg, sizeof msg, NULL, NULL) != VM_RRDC_BROKEN)
+			daemon_file_cmd(rrd, "FORGET", path, msg, sizeof msg, NULL, NULL);
 	}
 	if (rename(path, old) < 0) {
 		snprintf(err, errsize, "data sources of '%s' differ from the meter set, cannot rename it: %s", path,
@@ -662,6 +722,12 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 		snprintf(err, errsize, "rrd directory '%s': %s", dir, strerror(errno));
 		goto out;
 	}
+	/* rrdcached's commands are split at spaces. */
+	if (sock && strpbrk(abs, " \t\n")) {
+		snprintf(err, errsize, "rrd directory '%s' has white space in its path, which rrdcached cannot take",
+		         abs);
+		goto out;
+	}
 	/* Room for "/<name>.rrd.old-<epoch>" after it. */
 	if (strlen(abs) > PATH_MAX - NAME_MAX_LEN - 40) {
 		snprintf(err, errsize, "rrd directory '%s' path too long", dir);
@@ -674,13 +740,8 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 	rrd->step_s = step_s;
 	if (sock) {
 		rrd->sock_path = vm_xstrdup(sock);
-		/* One spelling: rrdc_connect() reuses its connection only for
-		 * an identical address string. */
 		rrd->daemon = vm_xasprintf("unix:%s", sock);
 		rrd->daemon_what = vm_xasprintf("rrdcached '%s'", rrd->daemon);
-		pthread_mutex_lock(&users_lock);
-		daemon_users++;
-		pthread_mutex_unlock(&users_lock);
 	}
 	pthread_mutex_init(&rrd->lock, NULL);
 	pthread_cond_init(&rrd->creator_cond, NULL);
@@ -709,16 +770,7 @@ void vm_rrd_free(struct vm_rrd *rrd)
 		free(job);
 	}
 	pthread_cond_destroy(&rrd->creator_cond);
-	if (rrd->daemon) {
-		pthread_mutex_lock(&users_lock);
-		if (--daemon_users == 0) {
-			struct sigpipe_guard g;
-			sigpipe_block(&g);
-			rrdc_disconnect();
-			sigpipe_restore(&g);
-		}
-		pthread_mutex_unlock(&users_lock);
-	}
+	vm_rrdc_close(rrd->conn);
 	for (size_t i = 0; i < rrd->cap; i++)
 		free(rrd->files[i].name);
 	if (rrd->skipped)
@@ -814,39 +866,30 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 
 	const char *argv[1] = {line};
 	if (daemon_ready(rrd)) {
-		struct sigpipe_guard g;
-		sigpipe_block(&g);
-		rrd_clear_error();
-		int rc = rrdc_update(path, 1, argv);
-		if (rc == ENOTCONN) {
-			/* Closed before anything was sent (by rrd_graph_v() in
-			 * another thread or another vm_rrd): reconnect, resend. */
-			rrd_clear_error();
-			rc = rrdc_connect(rrd->daemon);
-			if (rc == 0)
-				rc = rrdc_update(path, 1, argv);
-		}
-		bool connected = rrdc_is_connected(rrd->daemon);
-		sigpipe_restore(&g);
-		if (rc == 0) {
+		char *cmd = vm_xasprintf("UPDATE %s %s", path, line);
+		char msg[PATH_MAX + 256];
+		int rc = vm_rrdc_command(rrd->conn, cmd, msg, sizeof msg, NULL, NULL);
+		free(cmd);
+		if (rc == VM_RRDC_OK) {
 			f->last_s = t_s;
 			file_ok(f);
 			ret = 0;
 			goto out;
 		}
-		if (connected) {
+		if (rc == VM_RRDC_REFUSED) {
 			/* The daemon answered: the update itself was refused
 			 * (the file may have gone: check it again next time). */
 			vm_log_once_fail(&f->fail, "rrd '%s': update through %s failed: %s", name, rrd->daemon_what,
-			                 rrd_errtext());
+			                 msg);
 			f->verify = true;
 			goto out;
 		}
-		daemon_lost(rrd, rrd_errtext());
+		/* Broken before or after the daemon took it: a value it did
+		 * take is refused below as not newer, and nothing is lost. */
+		daemon_lost(rrd, msg);
 	}
 
-	rrd_clear_error();
-	if (rrd_update_r(path, NULL, 1, argv) != 0) {
+	if (!lib_load() || lib.update_r(path, NULL, 1, argv) != 0) {
 		vm_log_once_fail(&f->fail, "rrd '%s': update of '%s' failed: %s", name, path, rrd_errtext());
 		f->verify = true;
 		goto out;
@@ -903,10 +946,10 @@ static char *escape_colons(const char *s)
 	return out;
 }
 
-/* Runs rrd_graph_v() with the common options, `daemon` (or none) and the
- * graph elements `elems`.  Returns 0, or -1 with rrdtool's text in err. */
-static int graph_run(const char *name, const char *png, int64_t start_s, int64_t end_s, const char *daemon,
-                     char **elems, int nelems, char *err, size_t errsize)
+/* Runs rrd_graph_v() with the common options and the graph elements
+ * `elems`.  Returns 0, or -1 with rrdtool's text in err. */
+static int graph_run(const char *name, const char *png, int64_t start_s, int64_t end_s, char **elems, int nelems,
+                     char *err, size_t errsize)
 {
 	char start[24], end[24];
 	snprintf(start, sizeof start, "%" PRId64, start_s);
@@ -928,26 +971,20 @@ static int graph_run(const char *name, const char *png, int64_t start_s, int64_t
 	argv[argc++] = (char *)"300";
 	argv[argc++] = (char *)"--title";
 	argv[argc++] = (char *)name;
-	if (daemon) {
-		argv[argc++] = (char *)"--daemon";
-		argv[argc++] = (char *)daemon;
-	}
 	for (int i = 0; i < nelems; i++)
 		argv[argc++] = elems[i];
 
-	struct sigpipe_guard g;
 	pthread_mutex_lock(&graph_lock);
-	sigpipe_block(&g);
-	rrd_clear_error();
-	rrd_info_t *info = rrd_graph_v(argc, argv);
 	int ret = 0;
-	if (!info || rrd_test_error()) {
+	rrd_info_t *info = lib_load() ? lib.graph_v(argc, argv) : NULL;
+	if (!info || lib.test_error()) {
 		snprintf(err, errsize, "rrd graph of '%s' failed: %s", name, rrd_errtext());
 		ret = -1;
 	}
-	rrd_info_free(info);
-	rrd_clear_error();
-	sigpipe_restore(&g);
+	if (info)
+		lib.info_free(info);
+	if (lib.handle)
+		lib.clear_error();
 	pthread_mutex_unlock(&graph_lock);
 	return ret;
 }
@@ -1013,18 +1050,19 @@ int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set
 		goto out;
 	}
 
-	/* --daemon makes rrdcached write out what it holds for the file
-	 * first; while it is down the file is written directly anyway. */
+	/* What rrdcached holds for the file goes to disk first; while it is
+	 * down the file is written directly anyway. */
 	pthread_mutex_lock(&rrd->lock);
-	bool use_daemon = daemon_ready(rrd);
-	pthread_mutex_unlock(&rrd->lock);
-	ret = graph_run(name, png, start_s, end_s, use_daemon ? rrd->daemon : NULL, elems, nelems, err, errsize);
-	if (ret < 0 && use_daemon && !rrdc_is_connected(rrd->daemon)) {
-		pthread_mutex_lock(&rrd->lock);
-		daemon_lost(rrd, err);
-		pthread_mutex_unlock(&rrd->lock);
-		ret = graph_run(name, png, start_s, end_s, NULL, elems, nelems, err, errsize);
+	if (daemon_ready(rrd)) {
+		char msg[PATH_MAX + 256];
+		int rc = daemon_file_cmd(rrd, "FLUSH", path, msg, sizeof msg, NULL, NULL);
+		/* A file it does not know has nothing pending. */
+		if (rc == VM_RRDC_BROKEN)
+			vm_warn("rrd graph of '%s': %s gone, the graph may miss its latest values", name,
+			        rrd->daemon_what);
 	}
+	pthread_mutex_unlock(&rrd->lock);
+	ret = graph_run(name, png, start_s, end_s, elems, nelems, err, errsize);
 out:
 	for (int i = 0; i < nelems; i++)
 		free(elems[i]);

@@ -5,6 +5,13 @@
  *   rrd_probe new DIR DAEMON                only vm_rrd_new()
  *   rrd_probe badnames DIR                  invalid names are refused
  *   rrd_probe graph DIR DAEMON NAME START END PNG [DS]
+ *   rrd_probe write-kill DIR DAEMON NAME START PID
+ *                                           as write, killing PID (the
+ *                                           daemon) with SIGKILL after
+ *                                           sample 20
+ *   rrd_probe rrdc SOCKET FILE              lib/rrdc against a daemon: FILE
+ *                                           has a step of 10 s and two data
+ *                                           sources, last update START - 10
  *
  * DAEMON "-" means none.  Exit status 0 on success, 1 with a message on
  * stderr otherwise.
@@ -20,11 +27,14 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "rrdc.h"
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
@@ -66,7 +76,7 @@ static struct vm_rrd *open_rrd(const char *dir, const char *daemon)
 	return rrd;
 }
 
-static int cmd_write(const char *dir, const char *daemon, const char *name, int64_t start)
+static int cmd_write(const char *dir, const char *daemon, const char *name, int64_t start, pid_t kill_pid)
 {
 	const struct vm_meter_set *set = vm_usage_vm_meters();
 	struct vm_rrd *rrd = open_rrd(dir, daemon);
@@ -90,6 +100,10 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 		if (vm_rrd_update(rrd, name, set, t_s * VM_NS_PER_SEC + 300000000, have, v) < 0) {
 			fprintf(stderr, "rrd_probe: update %d failed\n", k);
 			goto out;
+		}
+		if (k == 20 && kill_pid > 0) {
+			kill(kill_pid, SIGKILL);
+			usleep(300000); /* let the socket close */
 		}
 		if (k == 10) {
 			uint64_t wild[VM_USAGE_MAX_METERS];
@@ -167,11 +181,92 @@ static int cmd_graph(char **argv, int argc)
 	return rc < 0 ? 1 : 0;
 }
 
+static int fail(const char *what, const char *msg)
+{
+	fprintf(stderr, "rrd_probe: %s: %s\n", what, msg);
+	return 1;
+}
+
+static void count_line(void *arg, const char *line)
+{
+	int *n = arg;
+	if (strcmp(line, "step 1 10") == 0)
+		n[1] = 1;
+	n[0]++;
+}
+
+static void batch_error(void *arg, size_t index, const char *msg)
+{
+	size_t *seen = arg;
+	seen[0] = index;
+	seen[1] = strstr(msg, "No such file") != NULL;
+}
+
+static int cmd_rrdc(const char *sock, const char *file)
+{
+	char msg[1024], cmd[1024];
+	if (vm_rrdc_connect("/nonexistent/rrdcached.sock", 1000, msg, sizeof msg))
+		return fail("connect to a missing socket", "succeeded");
+	struct vm_rrdc *c = vm_rrdc_connect(sock, 5000, msg, sizeof msg);
+	if (!c)
+		return fail("connect", msg);
+	int ret = 1;
+	int lines[2] = {0, 0};
+	snprintf(cmd, sizeof cmd, "INFO %s", file);
+	if (vm_rrdc_command(c, cmd, msg, sizeof msg, count_line, lines) != VM_RRDC_OK || lines[0] < 10 || !lines[1]) {
+		fail("INFO", msg);
+		goto out;
+	}
+	snprintf(cmd, sizeof cmd, "UPDATE %s 1700000000:1:2", file);
+	if (vm_rrdc_command(c, cmd, msg, sizeof msg, NULL, NULL) != VM_RRDC_OK) {
+		fail("UPDATE", msg);
+		goto out;
+	}
+	/* Not newer: the daemon refuses with its reason, the connection stays. */
+	if (vm_rrdc_command(c, cmd, msg, sizeof msg, NULL, NULL) != VM_RRDC_REFUSED ||
+	    !strstr(msg, "illegal attempt") || !vm_rrdc_alive(c)) {
+		fail("repeated UPDATE not refused", msg);
+		goto out;
+	}
+	if (vm_rrdc_command(c, "UPDATE x\ny", msg, sizeof msg, NULL, NULL) != VM_RRDC_BROKEN || vm_rrdc_alive(c)) {
+		fail("a newline inside a command", "accepted");
+		goto out;
+	}
+	vm_rrdc_close(c);
+	c = vm_rrdc_connect(sock, 5000, msg, sizeof msg);
+	if (!c)
+		return fail("reconnect", msg);
+	char u1[512], u2[512], u3[512];
+	snprintf(u1, sizeof u1, "UPDATE %s 1700000010:2:2", file);
+	snprintf(u2, sizeof u2, "UPDATE %s.missing 1700000010:2:2", file);
+	snprintf(u3, sizeof u3, "UPDATE %s 1700000020:3:2", file);
+	const char *batch[] = {u1, u2, u3};
+	size_t seen[2] = {99, 0};
+	int rc = vm_rrdc_batch(c, batch, 3, batch_error, seen, msg, sizeof msg);
+	if (rc != 1 || seen[0] != 1 || !seen[1]) {
+		fprintf(stderr, "rrd_probe: batch gave %d, error at %zu\n", rc, seen[0]);
+		goto out;
+	}
+	snprintf(cmd, sizeof cmd, "LAST %s", file);
+	if (vm_rrdc_command(c, cmd, msg, sizeof msg, NULL, NULL) != VM_RRDC_OK || strcmp(msg, "1700000020") != 0) {
+		fail("LAST after the batch", msg);
+		goto out;
+	}
+	ret = 0;
+out:
+	vm_rrdc_close(c);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	vm_log_open("rrd_probe", false);
 	if (argc == 6 && strcmp(argv[1], "write") == 0)
-		return cmd_write(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10));
+		return cmd_write(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10), 0);
+	if (argc == 7 && strcmp(argv[1], "write-kill") == 0)
+		return cmd_write(argv[2], argv[3], argv[4], strtoll(argv[5], NULL, 10), (pid_t)atoi(argv[6]));
+	if (argc == 4 && strcmp(argv[1], "rrdc") == 0)
+		return cmd_rrdc(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "new") == 0) {
 		struct vm_rrd *rrd = open_rrd(argv[2], argv[3]);
 		vm_rrd_free(rrd);

@@ -80,7 +80,7 @@ is_png() {
 	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 }
 
-echo 1..22
+echo 1..26
 
 # ------------------------------------------------------------ through rrdcached
 mkdir -p "$TMP/journal"
@@ -164,6 +164,27 @@ else
 fi
 check "direct writes landed in the file" steady_cpu "$FB/vm-fb.rrd"
 
+# ------------------------------------------------------------ the client, a daemon dying
+rrdtool create "$TMP/rrdc.rrd" --step 10 --start $((1700000000 - 10)) DS:a:DERIVE:60:0:U DS:b:GAUGE:60:0:U \
+	RRA:AVERAGE:0.5:1:10
+check "rrdcached client: INFO, UPDATE, refusal, BATCH with an error, LAST" "$probe" rrdc "$SOCK" "$TMP/rrdc.rrd"
+KD=$TMP/kill
+mkdir -p "$KD"
+rrdcached -g -l "unix:$KD/sock" -b "$KD" -B -F -w 3600 -z 1 -p "$KD/pid" >/dev/null 2>&1 &
+kpid=$!
+for _ in $(seq 50); do [ -S "$KD/sock" ] && break; sleep 0.1; done
+check "writes go on when rrdcached dies mid-run" \
+	"$probe" write-kill "$KD/files" "unix:$KD/sock" vm-kill $START $kpid 2>"$TMP/kill.err"
+wait $kpid 2>/dev/null
+if [ "$(grep -c 'warning' "$TMP/kill.err")" -eq 1 ] && grep -q "failed, writing rrd files directly" "$TMP/kill.err"; then
+	ok "one warning for the lost rrdcached"
+else
+	not_ok "one warning for the lost rrdcached" "$(cat "$TMP/kill.err")"
+fi
+last=$(rrdtool lastupdate "$KD/files/vm-kill.rrd" | awk -F: 'NR == 3 { print $1 }')
+if [ "$last" = "$LAST" ]; then ok "the samples after the loss reached the file directly"; else
+	not_ok "the samples after the loss reached the file directly" "last update $last, want $LAST"; fi
+
 # ------------------------------------------------------------ refusals
 if "$probe" badnames "$TMP/names" 2>"$TMP/names.err"; then
 	ok "invalid file names refused"
@@ -221,5 +242,5 @@ else
 	not_ok "graph of an unknown data source fails naming it" "$(cat "$TMP/graph.err")"
 fi
 
-[ $n -eq 22 ] || echo "# planned 22 tests, ran $n"
-[ $failed -eq 0 ] && [ $n -eq 22 ]
+[ $n -eq 26 ] || echo "# planned 26 tests, ran $n"
+[ $failed -eq 0 ] && [ $n -eq 26 ]
