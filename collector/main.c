@@ -110,6 +110,7 @@ static void sample_once(struct collector *c)
 		col_sampler_pass_begin(c->sampler, now);
 		col_sampler_pass_end(c->sampler, now, false);
 		col_writer_commit(c->writer);
+		vm_rrd_commit(c->rrd);
 		return;
 	}
 	if (fresh || vm_monotonic_ns() >= c->next_refresh_ns)
@@ -125,6 +126,7 @@ static void sample_once(struct collector *c)
 		col_sampler_refetch(c->sampler, refetch_one, c);
 	/* One spool commit per pass: its rows are durable from here on. */
 	col_writer_commit(c->writer);
+	vm_rrd_commit(c->rrd);
 }
 
 /* Ticks fall on multiples of the interval in UTC, so that every host
@@ -205,6 +207,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
 	vm_rrd_set_async_create(rrd, true);
+	vm_rrd_set_batch(rrd, true);
 	col_sampler_set_rrd(c->sampler, rrd);
 	vm_rrd_free(c->rrd);
 	c->rrd = rrd;
@@ -303,6 +306,8 @@ int main(int argc, char **argv)
 	if (!c.rrd)
 		vm_fatal("%s", err);
 	vm_rrd_set_async_create(c.rrd, true);
+	/* One BATCH to rrdcached per pass (vm_rrd_commit in sample_once). */
+	vm_rrd_set_batch(c.rrd, true);
 
 	/* libxml2's global state must be set up before threads exist. */
 	xmlInitParser();

@@ -61,6 +61,15 @@ struct rrd_file {
 	struct vm_log_once fail;
 };
 
+/* An update queued for a BATCH: the command, and what a fallback to a
+ * direct write needs. */
+struct pending {
+	char *cmd; /* "UPDATE <path> <line>" */
+	char *name;
+	size_t path_at, path_len, line_at; /* offsets into cmd */
+	int64_t prev_last_s;               /* f->last_s before this update */
+};
+
 /* A file to create off the caller's thread. */
 struct create_job {
 	char *name, *path;
@@ -78,6 +87,9 @@ struct vm_rrd {
 
 	pthread_mutex_t lock; /* everything below */
 	struct vm_rrdc *conn; /* NULL while the daemon is down */
+	bool batch;
+	struct pending *pend; /* updates queued for the next BATCH */
+	size_t n_pend, cap_pend;
 	bool daemon_up;
 	int64_t retry_ns; /* monotonic time of the next connection attempt */
 	struct vm_log_once daemon_once;
@@ -770,6 +782,8 @@ void vm_rrd_free(struct vm_rrd *rrd)
 		free(job);
 	}
 	pthread_cond_destroy(&rrd->creator_cond);
+	vm_rrd_commit(rrd);
+	free(rrd->pend);
 	vm_rrdc_close(rrd->conn);
 	for (size_t i = 0; i < rrd->cap; i++)
 		free(rrd->files[i].name);
@@ -865,6 +879,20 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 	}
 
 	const char *argv[1] = {line};
+	if (rrd->batch && daemon_ready(rrd)) {
+		rrd->pend = vm_xgrow(rrd->pend, &rrd->cap_pend, rrd->n_pend + 1, sizeof *rrd->pend);
+		struct pending *q = &rrd->pend[rrd->n_pend++];
+		q->cmd = vm_xasprintf("UPDATE %s %s", path, line);
+		q->name = vm_xstrdup(name);
+		q->path_at = 7;
+		q->path_len = strlen(path);
+		q->line_at = 7 + q->path_len + 1;
+		q->prev_last_s = f->last_s;
+		/* Taken as written: the next sample of the file is newer. */
+		f->last_s = t_s;
+		ret = 0;
+		goto out;
+	}
 	if (daemon_ready(rrd)) {
 		char *cmd = vm_xasprintf("UPDATE %s %s", path, line);
 		char msg[PATH_MAX + 256];
@@ -900,6 +928,100 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 out:
 	pthread_mutex_unlock(&rrd->lock);
 	free(path);
+	return ret;
+}
+
+void vm_rrd_set_batch(struct vm_rrd *rrd, bool batch)
+{
+	pthread_mutex_lock(&rrd->lock);
+	rrd->batch = batch;
+	pthread_mutex_unlock(&rrd->lock);
+	if (!batch)
+		vm_rrd_commit(rrd);
+}
+
+struct commit_state {
+	struct vm_rrd *rrd;
+	bool *refused;
+};
+
+static void on_batch_error(void *arg, size_t index, const char *msg)
+{
+	struct commit_state *cs = arg;
+	struct pending *q = &cs->rrd->pend[index];
+	cs->refused[index] = true;
+	struct rrd_file *f = table_find(cs->rrd, q->name);
+	if (f) {
+		/* The file may have gone or changed: check it at its next update. */
+		vm_log_once_fail(&f->fail, "rrd '%s': update through %s failed: %s", q->name, cs->rrd->daemon_what,
+		                 msg);
+		f->verify = true;
+		f->last_s = q->prev_last_s;
+	}
+}
+
+/* The daemon went away during a batch: which updates it applied is
+ * unknown, so all are written directly; one it did apply is refused there
+ * as not newer, which is no failure.  Lock held. */
+static int commit_direct(struct vm_rrd *rrd)
+{
+	int ret = 0;
+	for (size_t i = 0; i < rrd->n_pend; i++) {
+		struct pending *q = &rrd->pend[i];
+		q->cmd[q->path_at + q->path_len] = '\0';
+		const char *argv[1] = {q->cmd + q->line_at};
+		if (lib_load() && lib.update_r(q->cmd + q->path_at, NULL, 1, argv) == 0)
+			continue;
+		const char *e = rrd_errtext();
+		if (strstr(e, "minimum one second step"))
+			continue;
+		struct rrd_file *f = table_find(rrd, q->name);
+		if (f) {
+			vm_log_once_fail(&f->fail, "rrd '%s': update of '%s' failed: %s", q->name, q->cmd + q->path_at,
+			                 e);
+			f->verify = true;
+		}
+		ret = -1;
+	}
+	return ret;
+}
+
+int vm_rrd_commit(struct vm_rrd *rrd)
+{
+	pthread_mutex_lock(&rrd->lock);
+	size_t n = rrd->n_pend;
+	int ret = 0;
+	if (n == 0)
+		goto out;
+	const char **cmds = vm_xcalloc(n, sizeof *cmds);
+	bool *refused = vm_xcalloc(n, sizeof *refused);
+	for (size_t i = 0; i < n; i++)
+		cmds[i] = rrd->pend[i].cmd;
+	int rc = VM_RRDC_BROKEN;
+	char msg[PATH_MAX + 256] = "not connected";
+	struct commit_state cs = {rrd, refused};
+	if (rrd->conn)
+		rc = vm_rrdc_batch(rrd->conn, cmds, n, on_batch_error, &cs, msg, sizeof msg);
+	if (rc == VM_RRDC_BROKEN) {
+		daemon_lost(rrd, msg);
+		ret = commit_direct(rrd);
+	} else {
+		ret = rc > 0 ? -1 : 0;
+		for (size_t i = 0; i < n; i++) {
+			struct rrd_file *f = refused[i] ? NULL : table_find(rrd, rrd->pend[i].name);
+			if (f)
+				file_ok(f);
+		}
+	}
+	free(cmds);
+	free(refused);
+	for (size_t i = 0; i < n; i++) {
+		free(rrd->pend[i].cmd);
+		free(rrd->pend[i].name);
+	}
+	rrd->n_pend = 0;
+out:
+	pthread_mutex_unlock(&rrd->lock);
 	return ret;
 }
 

@@ -32,6 +32,15 @@ void vm_rrd_free(struct vm_rrd *rrd);
  * creates the file itself. */
 void vm_rrd_set_async_create(struct vm_rrd *rrd, bool async);
 
+/* With batching on, updates for rrdcached are queued and sent as one BATCH
+ * by vm_rrd_commit() (one round trip per sampling pass instead of one per
+ * file); updates written directly are not affected.  Off by default. */
+void vm_rrd_set_batch(struct vm_rrd *rrd, bool batch);
+/* Sends the queued updates.  A refused one is logged per file (which is
+ * checked again at its next update); if the daemon is lost on the way, the
+ * batch is written directly.  Returns 0, or -1 if some update failed. */
+int vm_rrd_commit(struct vm_rrd *rrd);
+
 /* Path of the file for `name` ("vm-<uuid>" or "host-<name>"); caller frees. */
 char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
 

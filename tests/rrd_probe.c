@@ -6,9 +6,10 @@
  *   rrd_probe badnames DIR                  invalid names are refused
  *   rrd_probe graph DIR DAEMON NAME START END PNG [DS]
  *   rrd_probe write-kill DIR DAEMON NAME START PID
- *                                           as write, killing PID (the
+ *                                           as write, in BATCHes of 5
+ *                                           samples, killing PID (the
  *                                           daemon) with SIGKILL after
- *                                           sample 20
+ *                                           sample 22
  *   rrd_probe rrdc SOCKET FILE              lib/rrdc against a daemon: FILE
  *                                           has a step of 10 s and two data
  *                                           sources, last update START - 10
@@ -83,6 +84,8 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 	int ret = 1;
 	if (!rrd)
 		return 1;
+	if (kill_pid > 0)
+		vm_rrd_set_batch(rrd, true);
 
 	uint64_t have = BIT(VM_M_CPU_NS) | BIT(VM_M_VCPU_NS) | BIT(VM_M_VCPU_DELAY_NS) | BIT(VM_M_DISK_RD_BYTES) |
 	                BIT(VM_M_NET_RX_BYTES) | BIT(VM_M_RSS_KIB) | BIT(VM_M_MEM_MAX_KIB);
@@ -101,7 +104,12 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 			fprintf(stderr, "rrd_probe: update %d failed\n", k);
 			goto out;
 		}
-		if (k == 20 && kill_pid > 0) {
+		if (kill_pid > 0 && k % 5 == 4 && vm_rrd_commit(rrd) < 0) {
+			fprintf(stderr, "rrd_probe: batch up to %d failed\n", k);
+			goto out;
+		}
+		/* Mid-batch: samples 20 to 22 are queued. */
+		if (k == 22 && kill_pid > 0) {
 			kill(kill_pid, SIGKILL);
 			usleep(300000); /* let the socket close */
 		}
