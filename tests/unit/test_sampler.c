@@ -74,7 +74,7 @@ static int setup(void **state)
 	f->conf.max_gap_s = 60;
 	f->conf.host_name = "hv";
 	f->conf.libvirt_uri = "test:///default";
-	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec};
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, NULL, NULL};
 	f->s = col_sampler_new(&f->conf, &sink, NULL);
 	*state = f;
 	return 0;
