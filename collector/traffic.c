@@ -214,9 +214,11 @@ static size_t take(struct col_traffic_acc *acc, int64_t upto, struct tminute **o
 	while (n < acc->n_open && (upto == INT64_MAX || acc->open[n].start + VM_NS_PER_MIN <= upto))
 		n++;
 	*out = vm_xmalloc((n ? n : 1) * sizeof **out);
-	memcpy(*out, acc->open, n * sizeof **out);
-	memmove(acc->open, acc->open + n, (acc->n_open - n) * sizeof *acc->open);
-	acc->n_open -= n;
+	if (n) {
+		memcpy(*out, acc->open, n * sizeof **out);
+		memmove(acc->open, acc->open + n, (acc->n_open - n) * sizeof *acc->open);
+		acc->n_open -= n;
+	}
 	int64_t mark =
 	    upto == INT64_MAX ? (n ? (*out)[n - 1].start + VM_NS_PER_MIN : acc->closed) : vm_minute_floor(upto);
 	if (mark > acc->closed)
