@@ -33,7 +33,7 @@ AP=vmw${ID}p # the VM's NIC
 on_cleanup "ip link del $A 2>/dev/null; ip netns del $NS 2>/dev/null"
 ip netns add "$NS" 2>/dev/null || { echo "1..0 # SKIP cannot create network namespaces"; exit 0; }
 
-plan 19
+plan 22
 
 # ---------------------------------------------------------------- network
 # As in capture-live.sh: no link-local addresses, DAD, router solicitations
@@ -186,6 +186,17 @@ is "$nocap" 0 "a VM whose tap does not exist is not counted as captured"
 hc=$(q "SELECT count(*) || ' ' || coalesce(sum(drops), -1) || ' ' || sum(ifdrops) || ' ' || (sum(frames) >= 6 * 11) FROM host_capture_minute")
 within "$(echo "$hc" | cut -d' ' -f1)" 2 5 "host_capture_minute rows for the minutes captured"
 is "$(echo "$hc" | cut -d' ' -f2-)" "0 0 true" "no capture drops, and at least the frames sent"
+
+# vmeter-admin usage --traffic: the same rows, with the coverage.
+n_rows=$(q "SELECT count(*) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
+out=$("$ADMIN" -c "$T/vmeter.conf" usage --traffic --vm tvm --from @0 --to @4000000000 --csv 2>&1)
+is "$(echo "$out" | head -1)" "minute,host,vm,uuid,class,rx_bytes,tx_bytes,rx_packets,tx_packets,captured_s,rx_cov_pct,tx_cov_pct,captured_rx_bytes,captured_tx_bytes,libvirt_rx_bytes,libvirt_tx_bytes" \
+	"usage --traffic --csv: the columns"
+is "$(echo "$out" | awk -F, 'NR > 1 && $5 == "internal" { rx += $6; tx += $7 } NR > 1 { n++ } END { print n, rx, tx }')" \
+	"$n_rows $((6 * 3 * 242)) $((6 * 5 * 142))" "usage --traffic --csv: a row per minute and class, the same bytes"
+# RRD: a file per VM and class, DERIVE counters.
+ls "$T/rrd/vm-$UUID-traffic-internal.rrd" "$T/rrd/vm-$UUID-traffic-internet.rrd" >/dev/null 2>&1
+ok $? "an RRD file per VM and traffic class"
 
 # ---------------------------------------------------------------- phase 3
 # The same batch once more: its spool restored and the delivery mark gone,
