@@ -20,7 +20,7 @@ owner "build-*" {
 # --- schema
 out=$("$ADMIN" -c "$T/vmeter.conf" migrate 2>&1)
 ok $? "migrate creates the schema"
-is "$out" "schema migrated from version 0 to 2" "migrate says what it did"
+is "$out" "schema migrated from version 0 to 3" "migrate says what it did"
 out=$("$ADMIN" -c "$T/vmeter.conf" migrate 2>&1)
 is "$out" "schema is up to date (version 3)" "a second migrate is a no-op"
 
