@@ -2,7 +2,7 @@
  * before (and beside) any web UI.
  *
  *   vmeter-admin [-c FILE] migrate
- *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--csv]
+ *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--traffic] [--csv]
  *   vmeter-admin [-c FILE] vms
  *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST]
  *   vmeter-admin [-c FILE] status [--json] */
@@ -28,7 +28,7 @@
 
 struct args {
 	const char *from, *to, *vm, *host, *out, *ds;
-	bool csv, hosts, json;
+	bool csv, hosts, json, traffic;
 };
 
 static void usage(FILE *f)
@@ -41,6 +41,7 @@ static void usage(FILE *f)
 	           "                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
 	           "      --vm NAME|UUID      one VM        --host NAME   one host\n"
 	           "      --hosts             host rows instead of VM rows\n"
+	           "      --traffic           traffic by class and capture coverage (with --hosts: capture health)\n"
 	           "      --csv               every column, as CSV\n"
 	           "  vms                     the VM inventory as last recorded\n"
 	           "  graph                   render a PNG from the RRD files\n"
@@ -174,6 +175,35 @@ static char *column_list(const struct vm_meter_set *set, const char *alias)
 	return s;
 }
 
+/* The traffic rows' query: per VM, minute and class, with the capture's
+ * coverage of the minute (what share of libvirt's bytes the classes
+ * hold); with --hosts the capture's health per host and minute. */
+static char *traffic_sql(const struct args *a)
+{
+	if (a->hosts)
+		return vm_xasprintf(
+		    "SELECT to_char(c.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, c.frames, c.drops, "
+		    "c.ifdrops, round(c.uncovered_ms / 1000.0, 1) AS uncovered_s "
+		    "FROM host_capture_minute c JOIN host h USING (host_id) "
+		    "WHERE c.minute >= to_timestamp(substr($1, 2)::bigint) AND c.minute < to_timestamp(substr($2, "
+		    "2)::bigint) AND ($3::text IS NULL OR h.hostname = $3) ORDER BY c.minute, h.hostname");
+	return vm_xasprintf(
+	    "SELECT to_char(t.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, coalesce(i.name, '') AS vm, "
+	    "%s t.class, t.rx_bytes, t.tx_bytes, t.rx_packets, t.tx_packets, "
+	    "round(c.captured_ms / 1000.0, 1) AS captured_s, "
+	    "round(100.0 * c.captured_rx_bytes / nullif(c.libvirt_rx_bytes, 0), 1) AS rx_cov_pct, "
+	    "round(100.0 * c.captured_tx_bytes / nullif(c.libvirt_tx_bytes, 0), 1) AS tx_cov_pct%s "
+	    "FROM vm_traffic_minute t JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
+	    "LEFT JOIN vm_capture_minute c USING (vm_id, minute, host_id) "
+	    "LEFT JOIN LATERAL (SELECT name FROM vm_inventory i WHERE i.vm_id = t.vm_id "
+	    "ORDER BY valid_from DESC LIMIT 1) i ON true "
+	    "WHERE t.minute >= to_timestamp(substr($1, 2)::bigint) AND t.minute < to_timestamp(substr($2, "
+	    "2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
+	    "AND ($4::text IS NULL OR h.hostname = $4) ORDER BY t.minute, vm, host, t.class",
+	    a->csv ? "v.uuid," : "",
+	    a->csv ? ", c.captured_rx_bytes, c.captured_tx_bytes, c.libvirt_rx_bytes, c.libvirt_tx_bytes" : "");
+}
+
 static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 {
 	char from[32], to[32];
@@ -183,7 +213,9 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 	if (!pg)
 		return 1;
 	char *sql;
-	if (a->hosts) {
+	if (a->traffic) {
+		sql = traffic_sql(a);
+	} else if (a->hosts) {
 		char *cols = a->csv ? column_list(vm_usage_host_meters(), "u") : NULL;
 		sql = vm_xasprintf(
 		    "SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
@@ -438,11 +470,17 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[i];
 	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'f'}, {"to", required_argument, NULL, 't'},
-	    {"vm", required_argument, NULL, 'm'},   {"host", required_argument, NULL, 'H'},
-	    {"out", required_argument, NULL, 'o'},  {"ds", required_argument, NULL, 'd'},
-	    {"csv", no_argument, NULL, 'C'},        {"hosts", no_argument, NULL, 'S'},
-	    {"json", no_argument, NULL, 'J'},       {NULL, 0, NULL, 0},
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"vm", required_argument, NULL, 'm'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"ds", required_argument, NULL, 'd'},
+	    {"csv", no_argument, NULL, 'C'},
+	    {"hosts", no_argument, NULL, 'S'},
+	    {"json", no_argument, NULL, 'J'},
+	    {"traffic", no_argument, NULL, 'T'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
 	int opt;
@@ -458,6 +496,7 @@ int main(int argc, char **argv)
 		case 'C': a.csv = true; break;
 		case 'S': a.hosts = true; break;
 		case 'J': a.json = true; break;
+		case 'T': a.traffic = true; break;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -9,12 +9,15 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <malloc.h>
 #include <libxml/parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "capture.h"
 #include "conf.h"
@@ -35,6 +38,7 @@ struct collector {
 	struct col_writer *writer;
 	struct col_sampler *sampler;
 	struct vm_rrd *rrd;
+	struct col_capture *cap; /* NULL: no traffic classes, or it cannot run */
 	int64_t next_refresh_ns; /* monotonic */
 	int64_t last_tick_ns;
 };
@@ -91,6 +95,97 @@ static void process_events(struct collector *c)
 	free(evs);
 }
 
+/* ---------------------------------------------------------------- capture */
+
+/* Whether this process can open a packet capture at all, and the
+ * configured capture user exists: the worker would otherwise fail at every
+ * restart, a log line a minute for good.  Returns NULL or why not. */
+static const char *capture_impossible(const struct vm_conf *conf, char *buf, size_t size)
+{
+	if (conf->capture_user[0] && !getpwnam(conf->capture_user)) {
+		snprintf(buf, size, "no user '%s' (capture.user)", conf->capture_user);
+		return buf;
+	}
+	if (geteuid() == 0)
+		return NULL;
+	/* Not root: CAP_NET_RAW must be in the effective set. */
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long eff = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (!(eff & (1ULL << CAP_NET_RAW))) {
+		snprintf(buf, size, "not root and no CAP_NET_RAW");
+		return buf;
+	}
+	return NULL;
+}
+
+static void capture_send_set(struct collector *c, bool force)
+{
+	const struct col_capture_iface *ifs;
+	size_t n;
+	if (!c->cap)
+		return;
+	if (!col_sampler_capture_ifaces(c->sampler, vm_now_ns(), &ifs, &n) && !force)
+		return;
+	int rc = col_capture_set_interfaces(c->cap, ifs, n);
+	if (rc < 0)
+		vm_err("capture: cannot set %zu interfaces: %s", n, strerror(-rc));
+	else
+		vm_debug("capture: %zu interfaces", n);
+}
+
+/* Starts the capture if the configuration has traffic classes.  A capture
+ * that cannot run is not an error: the collector meters without traffic
+ * classes and says so once. */
+static void capture_start(struct collector *c)
+{
+	char why[512];
+	if (c->conf->n_traffic_classes == 0)
+		return;
+	if (capture_impossible(c->conf, why, sizeof why)) {
+		vm_err("traffic capture disabled, metering without traffic classes: %s", why);
+		return;
+	}
+	c->cap = col_capture_start(c->conf, c->base, why, sizeof why);
+	if (!c->cap) {
+		vm_err("traffic capture disabled, metering without traffic classes: %s", why);
+		return;
+	}
+	col_sampler_set_capture(c->sampler, true);
+	vm_notice("traffic capture started: %zu traffic classes", c->conf->n_traffic_classes);
+	capture_send_set(c, true);
+}
+
+/* The counts since the last flush, into the sampler: between the pass's
+ * samples and its end, so that the minutes the pass closes have them. */
+static void capture_flush(struct collector *c)
+{
+	if (!c->cap)
+		return;
+	struct col_capture_interval iv;
+	if (col_capture_flush(c->cap, &iv) < 0)
+		return;
+	const struct col_capture_ifstate *st;
+	size_t n_st = col_capture_ifstate(c->cap, &st);
+	col_sampler_capture(c->sampler, &iv, st, n_st);
+	col_capture_interval_release(&iv);
+}
+
+static void capture_stop(struct collector *c)
+{
+	if (!c->cap)
+		return;
+	capture_flush(c);
+	col_capture_stop(c->cap);
+	c->cap = NULL;
+	col_sampler_set_capture(c->sampler, false);
+}
+
 static void refetch_one(const char *uuid, void *arg)
 {
 	struct collector *c = arg;
@@ -108,7 +203,8 @@ static void sample_once(struct collector *c)
 		/* libvirt away: minutes of VMs we cannot see close after
 		 * max-gap with what they had. */
 		col_sampler_pass_begin(c->sampler, now);
-		col_sampler_pass_end(c->sampler, now, false);
+		capture_flush(c);
+		col_sampler_pass_end(c->sampler, vm_now_ns(), false);
 		col_writer_commit(c->writer);
 		vm_rrd_commit(c->rrd);
 		return;
@@ -116,11 +212,13 @@ static void sample_once(struct collector *c)
 	if (fresh || vm_monotonic_ns() >= c->next_refresh_ns)
 		refresh_inventory(c);
 	process_events(c);
+	capture_send_set(c, false);
 	col_sampler_pass_begin(c->sampler, now);
 	int n = col_virt_sample(c->virt, col_sampler_devices, on_sample, c->sampler);
 	struct col_host_sample h;
 	if (n >= 0 && col_virt_host(c->virt, &h) == 0)
 		col_sampler_host(c->sampler, &h);
+	capture_flush(c);
 	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
 	if (n >= 0)
 		col_sampler_refetch(c->sampler, refetch_one, c);
@@ -163,6 +261,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		if (fresh)
 			refresh_inventory(c);
 		process_events(c);
+		capture_send_set(c, false);
 		col_writer_commit(c->writer);
 	}
 }
@@ -215,8 +314,16 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	free(conf->host_name);
 	conf->host_name = vm_xstrdup(c->conf->host_name);
 	col_sampler_set_conf(c->sampler, conf);
+	/* The worker gets the new classes; counts so far stay under the
+	 * class names they were counted in. */
+	if (c->cap && conf->n_traffic_classes)
+		col_capture_set_conf(c->cap, conf);
+	else if (c->cap)
+		capture_stop(c);
 	vm_conf_free(c->conf);
 	c->conf = conf;
+	if (!c->cap)
+		capture_start(c);
 	c->next_refresh_ns = 0;
 	evtimer_del(c->tick);
 	arm_tick(c);
@@ -249,6 +356,16 @@ static void sink_event(void *w, const char *uuid, int64_t at, const char *event,
 static void sink_host(void *w, const struct vm_host_info *h, int64_t at)
 {
 	col_writer_push_host(w, h, at);
+}
+
+static void sink_traffic(void *w, const struct vm_db_traffic *tr)
+{
+	col_writer_push_traffic(w, tr);
+}
+
+static void sink_host_capture(void *w, const struct vm_db_host_capture *hc)
+{
+	col_writer_push_host_capture(w, hc);
 }
 
 static void usage(FILE *f)
@@ -344,7 +461,8 @@ int main(int argc, char **argv)
 	free(status_path);
 	if (!c.writer)
 		vm_fatal("%s", err);
-	struct col_sink sink = {sink_usage, sink_inventory, sink_event, sink_host, c.writer};
+	struct col_sink sink = {sink_usage, sink_inventory, sink_event,       sink_host,
+	                        c.writer,   sink_traffic,   sink_host_capture};
 	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
@@ -363,6 +481,7 @@ int main(int argc, char **argv)
 	vm_notice("vmeter-collector %s starting: host '%s', libvirt '%s', interval %d s", PACKAGE_VERSION,
 	          c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
 
+	capture_start(&c);
 	sample_once(&c); /* baselines now rather than one interval later */
 	arm_tick(&c);
 	event_base_dispatch(c.base);
@@ -370,6 +489,7 @@ int main(int argc, char **argv)
 	/* The usage since the last tick is real: sample once more, then
 	 * close every open minute with the coverage it has. */
 	sample_once(&c);
+	col_capture_stop(c.cap);
 	col_sampler_free(c.sampler);
 	col_writer_free(c.writer, 15000);
 	col_virt_free(c.virt);

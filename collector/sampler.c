@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "counter.h"
+#include "traffic.h"
 #include "log.h"
 #include "vtime.h"
 #include "xalloc.h"
@@ -57,6 +58,32 @@ struct vm {
 
 	uint64_t cum[VM_M__COUNT]; /* sums of deltas, for RRD DERIVE */
 	struct vm_usage_acc *acc;
+	int64_t close_at; /* sampled: close minutes up to here at the pass's end */
+
+	/* capture */
+	uint32_t slot;     /* dense id for the capture, NO_SLOT if none */
+	bool running;      /* libvirt says so (listing, events): capture before its first sample */
+	bool in_set;       /* its interfaces are in the capture's set */
+	bool resolved;     /* the worker found at least one of them */
+	int64_t set_since; /* when it (last) joined the set */
+	struct col_traffic_acc *tacc;
+	struct class_cum *tcum; /* per class sums, for RRD DERIVE */
+	size_t n_tcum;
+};
+
+#define NO_SLOT UINT32_MAX
+
+struct class_cum {
+	char name[VM_NETCLASS_NAME_MAX + 1];
+	uint64_t v[4]; /* rx bytes, tx bytes, rx packets, tx packets */
+};
+
+/* A freed slot, reusable once a flush after `gen` has come back: counts
+ * the worker took under the old interface set may still name it until
+ * then, and must not be given to another VM. */
+struct slot_hold {
+	uint32_t slot;
+	uint64_t gen;
 };
 
 struct host_state {
@@ -65,6 +92,7 @@ struct host_state {
 	uint64_t prev_vms, prev_vcpus, prev_vm_mem;
 	uint64_t cum[HOST_M__COUNT];
 	struct vm_usage_acc *acc;
+	struct col_traffic_acc *tacc; /* capture health */
 	struct vm_host_info info;
 	bool info_sent;
 };
@@ -77,6 +105,21 @@ struct col_sampler {
 	size_t n_vms, cap_vms;
 	struct host_state host;
 	struct vm_inventory *scratch; /* one parse's worth, reused */
+
+	/* capture */
+	bool capture_on;
+	struct vm **slot_vm; /* slot -> VM, NULL if free */
+	size_t n_slots, cap_slots;
+	uint32_t *free_slots;
+	size_t n_free, cap_free;
+	struct slot_hold *held;
+	size_t n_held, cap_held;
+	uint64_t flushes;
+	struct col_capture_iface *ifs; /* the set last handed out */
+	size_t n_ifs, cap_ifs;
+	uint64_t ifs_digest;
+	bool ifs_sent;
+	uint64_t orphan_bytes; /* counts of freed slots, dropped */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -119,6 +162,48 @@ static uint64_t inv_digest(const struct vm_inventory *inv)
 	return h;
 }
 
+/* ---------------------------------------------------------------- slots */
+
+static uint32_t slot_take(struct col_sampler *s, struct vm *vm)
+{
+	uint32_t slot;
+	if (s->n_free) {
+		slot = s->free_slots[--s->n_free];
+	} else if (s->n_slots < COL_CAPTURE_MAX_SLOTS) {
+		s->slot_vm = vm_xgrow(s->slot_vm, &s->cap_slots, s->n_slots + 1, sizeof *s->slot_vm);
+		slot = (uint32_t)s->n_slots++;
+	} else {
+		return NO_SLOT; /* not captured: it shows as captured_ms 0 */
+	}
+	s->slot_vm[slot] = vm;
+	return slot;
+}
+
+static void slot_release(struct col_sampler *s, struct vm *vm)
+{
+	if (vm->slot == NO_SLOT)
+		return;
+	s->slot_vm[vm->slot] = NULL;
+	s->held = vm_xgrow(s->held, &s->cap_held, s->n_held + 1, sizeof *s->held);
+	s->held[s->n_held++] = (struct slot_hold){vm->slot, s->flushes};
+	vm->slot = NO_SLOT;
+}
+
+/* After a flush: slots held since before it are free again. */
+static void slots_unhold(struct col_sampler *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_held; i++) {
+		if (s->held[i].gen < s->flushes) {
+			s->free_slots = vm_xgrow(s->free_slots, &s->cap_free, s->n_free + 1, sizeof *s->free_slots);
+			s->free_slots[s->n_free++] = s->held[i].slot;
+		} else {
+			s->held[k++] = s->held[i];
+		}
+	}
+	s->n_held = k;
+}
+
 /* ---------------------------------------------------------------- VM table */
 
 static int cmp_key(const void *key, const void *elem)
@@ -149,6 +234,8 @@ static struct vm *vm_get(struct col_sampler *s, const char *uuid, const char *na
 	snprintf(vm->uuid, sizeof vm->uuid, "%s", uuid);
 	vm->name = vm_xstrdup(name);
 	vm->acc = vm_usage_acc_new(vm_usage_vm_meters());
+	vm->tacc = col_traffic_acc_new();
+	vm->slot = slot_take(s, vm);
 	vm->owner_logged = -1;
 	s->vms = vm_xgrow(s->vms, &s->cap_vms, s->n_vms + 1, sizeof *s->vms);
 	memmove(&s->vms[lo + 1], &s->vms[lo], (s->n_vms - lo) * sizeof *s->vms);
@@ -168,10 +255,13 @@ static void devs_free(struct col_devices *d)
 	memset(d, 0, sizeof *d);
 }
 
-static void vm_free(struct vm *vm)
+static void vm_free(struct col_sampler *s, struct vm *vm)
 {
+	slot_release(s, vm);
 	devs_free(&vm->devs);
 	vm_usage_acc_free(vm->acc);
+	col_traffic_acc_free(vm->tacc);
+	free(vm->tcum);
 	free(vm->disks);
 	free(vm->nics);
 	free(vm->name);
@@ -194,18 +284,40 @@ struct col_devices *col_sampler_devices(const char *uuid, void *arg)
 struct emit {
 	struct col_sampler *s;
 	const char *uuid; /* NULL for the host */
+	struct vm *vm;    /* NULL for the host */
 };
 
 static void emit_row(const struct vm_usage_row *row, void *arg)
 {
 	struct emit *e = arg;
 	e->s->sink.usage(e->s->sink.arg, e->uuid, row);
+	/* The minute's coverage row compares the capture with libvirt's
+	 * counters of the same minute. */
+	if (e->vm && e->s->capture_on)
+		col_traffic_acc_libvirt(e->vm->tacc, row->minute_ns, (row->have >> VM_M_NET_RX_BYTES) & 1,
+		                        row->sum[VM_M_NET_RX_BYTES], (row->have >> VM_M_NET_TX_BYTES) & 1,
+		                        row->sum[VM_M_NET_TX_BYTES]);
 }
 
+static void emit_traffic(const struct vm_db_traffic *tr, void *arg)
+{
+	struct col_sampler *s = arg;
+	s->sink.traffic(s->sink.arg, tr);
+}
+
+static void emit_host_capture(const struct vm_db_host_capture *hc, void *arg)
+{
+	struct col_sampler *s = arg;
+	s->sink.host_capture(s->sink.arg, hc);
+}
+
+/* A VM's traffic minutes close with its usage minutes, at the same mark. */
 static void vm_close(struct col_sampler *s, struct vm *vm, int64_t upto)
 {
-	struct emit e = {s, vm->uuid};
+	struct emit e = {s, vm->uuid, vm};
 	vm_usage_acc_close(vm->acc, upto, emit_row, &e);
+	if (s->sink.traffic)
+		col_traffic_acc_close(vm->tacc, upto, vm->uuid, emit_traffic, s);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -218,6 +330,7 @@ struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col
 	s->scratch = vm_xmalloc(sizeof *s->scratch);
 	s->rrd = rrd;
 	s->host.acc = vm_usage_acc_new(vm_usage_host_meters());
+	s->host.tacc = col_traffic_acc_new();
 	return s;
 }
 
@@ -227,11 +340,18 @@ void col_sampler_free(struct col_sampler *s)
 		return;
 	for (size_t i = 0; i < s->n_vms; i++) {
 		vm_close(s, s->vms[i], INT64_MAX);
-		vm_free(s->vms[i]);
+		vm_free(s, s->vms[i]);
 	}
-	struct emit e = {s, NULL};
+	struct emit e = {s, NULL, NULL};
 	vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
 	vm_usage_acc_free(s->host.acc);
+	if (s->sink.host_capture)
+		col_traffic_acc_close_host(s->host.tacc, INT64_MAX, emit_host_capture, s);
+	col_traffic_acc_free(s->host.tacc);
+	free(s->slot_vm);
+	free(s->free_slots);
+	free(s->held);
+	free(s->ifs);
 	free(s->scratch);
 	free(s->vms);
 	free(s);
@@ -267,6 +387,7 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 	}
 	vm->vcpus = inv->vcpus;
 	vm->mem_kib = inv->memory_kib;
+	vm->running = d->active;
 	devs_free(&vm->devs);
 	vm->devs.disks = vm_xcalloc(inv->n_disks, sizeof(char *));
 	for (size_t i = 0; i < inv->n_disks; i++)
@@ -595,7 +716,10 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 			vm->cum[i] += iv.value[i];
 	store_prev(vm, smp, false);
 	rrd_write_vm(s, vm, t);
-	vm_close(s, vm, t);
+	/* Closed at the pass's end, once the capture's counts up to now are
+	 * in (col_sampler_capture()): a minute's traffic rows go out with its
+	 * usage row. */
+	vm->close_at = t;
 }
 
 /* The VM stopped at t.  libvirt drops a domain's counters when it stops,
@@ -606,6 +730,7 @@ static void vm_stop(struct vm *vm)
 	vm->have_prev = false;
 	vm->from_start = false;
 	vm->active = false;
+	vm->running = false;
 }
 
 void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
@@ -616,15 +741,22 @@ void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
 		struct vm *vm = s->vms[i];
 		if (complete && vm->active && !vm->sampled)
 			vm_stop(vm); /* not running any more, and no event told us (yet) */
+		if (vm->close_at) {
+			vm_close(s, vm, vm->close_at);
+			vm->close_at = 0;
+		}
 		if (!vm->sampled)
 			vm_close(s, vm, complete && !vm->active ? now_ns : stale);
-		if (vm->undefined && !vm->active && vm_usage_acc_open_minutes(vm->acc) == 0) {
-			vm_free(vm);
+		if (vm->undefined && !vm->active && vm_usage_acc_open_minutes(vm->acc) == 0 &&
+		    col_traffic_acc_open_minutes(vm->tacc) == 0) {
+			vm_free(s, vm);
 			continue;
 		}
 		s->vms[k++] = vm;
 	}
 	s->n_vms = k;
+	if (s->sink.host_capture)
+		col_traffic_acc_close_host(s->host.tacc, now_ns, emit_host_capture, s);
 }
 
 int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
@@ -650,6 +782,7 @@ int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 		 * driver to start its counters at zero. */
 		vm->have_prev = false;
 		vm->start_pending = true;
+		vm->running = true;
 		return COL_NEED_XML | COL_NEED_SAMPLE;
 	case COL_EV_STOPPED: vm_stop(vm); return COL_NEED_XML;
 	case COL_EV_UNDEFINED: vm->undefined = true; return 0;
@@ -754,6 +887,124 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 		snprintf(name, sizeof name, "host-%s", hostname);
 		vm_rrd_update(s->rrd, name, vm_usage_host_meters(), h->t_ns, have, values);
 	}
-	struct emit e = {s, NULL};
+	struct emit e = {s, NULL, NULL};
 	vm_usage_acc_close(hs->acc, h->t_ns, emit_row, &e);
+}
+
+/* ---------------------------------------------------------------- capture */
+
+void col_sampler_set_capture(struct col_sampler *s, bool on)
+{
+	s->capture_on = on;
+}
+
+static uint64_t ifs_digest(const struct col_capture_iface *ifs, size_t n)
+{
+	uint64_t h = UINT64_C(1469598103934665603);
+	for (size_t i = 0; i < n; i++)
+		h = fnv_str(fnv(h, &ifs[i].slot, sizeof ifs[i].slot), ifs[i].name);
+	return fnv(h, &n, sizeof n);
+}
+
+bool col_sampler_capture_ifaces(struct col_sampler *s, int64_t now_ns, const struct col_capture_iface **ifs, size_t *n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct vm *vm = s->vms[i];
+		bool member = false;
+		for (size_t d = 0; (vm->active || vm->running) && vm->slot != NO_SLOT && d < vm->devs.n_nics; d++) {
+			const char *name = vm->devs.nics[d];
+			/* A NIC without a <target dev> (an inactive definition,
+			 * a test driver domain) has nothing to capture on. */
+			if (!name[0] || strlen(name) >= IF_NAMESIZE || k >= COL_CAPTURE_MAX_IFACES)
+				continue;
+			s->ifs = vm_xgrow(s->ifs, &s->cap_ifs, k + 1, sizeof *s->ifs);
+			s->ifs[k].slot = vm->slot;
+			snprintf(s->ifs[k].name, sizeof s->ifs[k].name, "%s", name);
+			k++;
+			member = true;
+		}
+		if (member && !vm->in_set)
+			vm->set_since = now_ns;
+		vm->in_set = member;
+	}
+	s->n_ifs = k;
+	*ifs = s->ifs;
+	*n = k;
+	uint64_t digest = ifs_digest(s->ifs, k);
+	bool changed = !s->ifs_sent || digest != s->ifs_digest;
+	s->ifs_digest = digest;
+	s->ifs_sent = true;
+	return changed;
+}
+
+static struct class_cum *class_cum_get(struct vm *vm, const char *name)
+{
+	for (size_t i = 0; i < vm->n_tcum; i++)
+		if (strcmp(vm->tcum[i].name, name) == 0)
+			return &vm->tcum[i];
+	vm->tcum = vm_xrealloc(vm->tcum, (vm->n_tcum + 1) * sizeof *vm->tcum);
+	struct class_cum *c = &vm->tcum[vm->n_tcum++];
+	memset(c, 0, sizeof *c);
+	snprintf(c->name, sizeof c->name, "%s", name);
+	return c;
+}
+
+static void rrd_write_traffic(struct col_sampler *s, struct vm *vm, int64_t t)
+{
+	if (!s->rrd)
+		return;
+	for (size_t i = 0; i < vm->n_tcum; i++) {
+		char name[128];
+		snprintf(name, sizeof name, "vm-%s-traffic-%s", vm->uuid, vm->tcum[i].name);
+		vm_rrd_update(s->rrd, name, col_traffic_meters(), t, 0xf, vm->tcum[i].v);
+	}
+}
+
+void col_sampler_capture(struct col_sampler *s, const struct col_capture_interval *iv,
+                         const struct col_capture_ifstate *st, size_t n_st)
+{
+	int64_t from = iv->from_ns, to = iv->to_ns;
+	for (size_t i = 0; i < s->n_vms; i++)
+		s->vms[i]->resolved = false;
+	for (size_t i = 0; i < n_st; i++)
+		if (st[i].ifindex && st[i].slot < s->n_slots && s->slot_vm[st[i].slot])
+			s->slot_vm[st[i].slot]->resolved = true;
+	for (size_t i = 0; i < iv->n_cells; i++) {
+		const struct col_capture_cell *c = &iv->cells[i];
+		struct vm *vm = c->slot < s->n_slots ? s->slot_vm[c->slot] : NULL;
+		if (!vm) {
+			/* A VM that went away (its minutes are out) after the
+			 * worker took these under the old set. */
+			s->orphan_bytes += c->bytes;
+			vm_debug("capture: %llu bytes of freed slot %u dropped", (unsigned long long)c->bytes,
+			         (unsigned)c->slot);
+			continue;
+		}
+		col_traffic_acc_add(vm->tacc, from, to, c->class_name, c->dir, c->bytes, c->packets);
+		struct class_cum *cum = class_cum_get(vm, c->class_name);
+		cum->v[c->dir == VM_PKT_RX ? 0 : 1] += c->bytes;
+		cum->v[c->dir == VM_PKT_RX ? 2 : 3] += c->packets;
+	}
+	if (to > from) {
+		for (size_t i = 0; i < s->n_vms; i++) {
+			struct vm *vm = s->vms[i];
+			/* Captured: in the set (since when it joined) on an
+			 * interface the worker found, less the time no worker
+			 * ran, spread evenly (when in the interval it was is
+			 * not known). */
+			if (vm->in_set && vm->resolved && vm->set_since < to) {
+				int64_t a = vm->set_since > from ? vm->set_since : from;
+				uint64_t unc = vm_usage_share((uint64_t)iv->uncovered_ns, from, to, a, to);
+				uint64_t len = (uint64_t)(to - a);
+				col_traffic_acc_cover(vm->tacc, a, to, len > unc ? len - unc : 0);
+			}
+			if (vm->in_set || vm->n_tcum)
+				rrd_write_traffic(s, vm, to);
+		}
+		col_traffic_acc_add_host(s->host.tacc, from, to, iv->stats.frames, iv->stats.ps_drop,
+		                         iv->stats.ps_ifdrop, (uint64_t)iv->uncovered_ns);
+	}
+	s->flushes++;
+	slots_unhold(s);
 }

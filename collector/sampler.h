@@ -11,6 +11,9 @@
 
 #include <stdint.h>
 
+#include <stdbool.h>
+
+#include "capture.h"
 #include "conf.h"
 #include "db.h"
 #include "rrdout.h"
@@ -20,13 +23,18 @@ struct col_sampler;
 
 /* Where the sampler's output goes (the collector: its writer thread; the
  * unit tests: a recorder).  Rows and strings are copied by the callee;
- * `inventory` takes ownership of inv (allocated with vm_xmalloc). */
+ * `inventory` takes ownership of inv (allocated with vm_xmalloc).  The
+ * traffic callbacks may be NULL (no traffic rows). */
 struct col_sink {
 	void (*usage)(void *arg, const char *uuid, const struct vm_usage_row *row); /* uuid NULL: host */
 	void (*inventory)(void *arg, struct vm_inventory *inv, int64_t at_ns);
 	void (*event)(void *arg, const char *uuid, int64_t at_ns, const char *event, const char *detail);
 	void (*host)(void *arg, const struct vm_host_info *host, int64_t at_ns);
 	void *arg;
+	/* A VM's traffic minute, emitted right after its usage row of the
+	 * same minute; the host's capture minute. */
+	void (*traffic)(void *arg, const struct vm_db_traffic *tr);
+	void (*host_capture)(void *arg, const struct vm_db_host_capture *hc);
 };
 
 /* conf and rrd are borrowed; they must outlive the sampler or be replaced
@@ -65,5 +73,27 @@ size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, v
 struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 
 size_t col_sampler_vm_count(const struct col_sampler *s);
+
+/* Traffic capture (collector/capture.h).  Every VM has a slot, a dense id
+ * that stays its own while the sampler knows it; a slot freed with its VM
+ * (after the VM's last minute was emitted) is reused only after the next
+ * col_sampler_capture(), so no count is ever given to the wrong VM.
+ *
+ * set_capture: whether a capture runs (coverage rows compare with
+ * libvirt's counters only then). */
+void col_sampler_set_capture(struct col_sampler *s, bool on);
+/* The interface set for col_capture_set_interfaces(): the NIC target
+ * devices of the running VMs, with their slots.  Returns true if it
+ * differs from the set last returned (or none was); *ifs is borrowed until
+ * the next call.  now_ns: when the set takes effect, for coverage. */
+bool col_sampler_capture_ifaces(struct col_sampler *s, int64_t now_ns, const struct col_capture_iface **ifs, size_t *n);
+/* Folds a flushed interval into the VMs' per-minute traffic (split by
+ * time, exactly), their coverage and the host's capture minute, and
+ * updates the per-class RRD files.  st/n_st: col_capture_ifstate() (a VM
+ * none of whose interfaces exist is not covered).  Call between the
+ * pass's samples and col_sampler_pass_end(): the minutes that pass closes
+ * then carry these counts.  iv and st are borrowed. */
+void col_sampler_capture(struct col_sampler *s, const struct col_capture_interval *iv,
+                         const struct col_capture_ifstate *st, size_t n_st);
 
 #endif

@@ -42,6 +42,7 @@ struct col_writer {
 	FILE *ledger; /* tests: every usage row a commit made durable */
 	struct pending_row *pending;
 	size_t n_pending, cap_pending;
+	size_t n_pending_traffic; /* traffic records appended but not committed */
 	struct vm_log_once full;
 
 	pthread_t thread;
@@ -136,6 +137,41 @@ static int append(struct col_writer *w, const void *rec, size_t len)
 	return rc;
 }
 
+/* Traffic minutes that cannot be spooled are counted, not recorded per
+ * minute: the VM's usage row of the same minute says the minute was
+ * measured, vm_usage_loss the usage rows lost with them. */
+static void lose_traffic(struct col_writer *w, size_t n, const char *why)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stats.lost_traffic += n;
+	pthread_mutex_unlock(&w->lock);
+	vm_log_once_fail(&w->full,
+	                 "traffic rows are being lost: %s (%s); the alert condition 'spool-full' holds until rows "
+	                 "fit again",
+	                 why, vm_spool_error());
+}
+
+void col_writer_push_traffic(struct col_writer *w, const struct vm_db_traffic *tr)
+{
+	size_t len;
+	uint8_t *rec = vm_record_encode_traffic(tr, &len);
+	if (append(w, rec, len) < 0)
+		lose_traffic(w, 1, "the spool is full");
+	else
+		w->n_pending_traffic++;
+	free(rec);
+}
+
+void col_writer_push_host_capture(struct col_writer *w, const struct vm_db_host_capture *hc)
+{
+	uint8_t buf[VM_RECORD_HOST_CAPTURE_MAX];
+	size_t len = vm_record_encode_host_capture(hc, buf);
+	if (append(w, buf, len) < 0)
+		lose_traffic(w, 1, "the spool is full");
+	else
+		w->n_pending_traffic++;
+}
+
 void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct vm_usage_row *row)
 {
 	uint8_t buf[VM_RECORD_USAGE_MAX];
@@ -189,6 +225,9 @@ int col_writer_commit(struct col_writer *w)
 	if (rc < 0) {
 		lose(w, w->pending, w->n_pending,
 		     rc == VM_SPOOL_FULL ? "the spool's disk is full" : "spool write failed");
+		if (w->n_pending_traffic)
+			lose_traffic(w, w->n_pending_traffic,
+			             rc == VM_SPOOL_FULL ? "the spool's disk is full" : "spool write failed");
 	} else if (w->n_pending) {
 		vm_log_once_ok(&w->full, "spooling");
 		for (size_t i = 0; w->ledger && i < w->n_pending; i++)
@@ -198,6 +237,7 @@ int col_writer_commit(struct col_writer *w)
 			fflush(w->ledger);
 	}
 	w->n_pending = 0;
+	w->n_pending_traffic = 0;
 	pthread_mutex_lock(&w->lock);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
@@ -210,9 +250,13 @@ int col_writer_commit(struct col_writer *w)
 struct batch {
 	struct vm_db_usage *rows; /* usage rows run by run: see `runs` */
 	size_t n_rows, cap_rows;
+	struct vm_db_traffic *traffic; /* classes: vm_xmalloc'd each */
+	size_t n_traffic, cap_traffic;
+	struct vm_db_host_capture *hcap;
+	size_t n_hcap, cap_hcap;
 	struct item {
 		enum vm_record_kind kind;
-		size_t first_row, n_rows; /* VM_REC_USAGE: a run of rows */
+		size_t first_row, n_rows; /* usage, traffic, host capture: a run */
 		struct vm_inventory *inv;
 		struct vm_record_event ev;
 		struct vm_host_info host;
@@ -228,6 +272,9 @@ static void batch_clear(struct batch *b)
 {
 	for (size_t i = 0; i < b->n_items; i++)
 		free(b->items[i].inv);
+	for (size_t i = 0; i < b->n_traffic; i++)
+		free((void *)b->traffic[i].classes);
+	b->n_traffic = b->n_hcap = 0;
 	b->n_rows = b->n_items = b->n_inv = 0;
 	b->last_seq = 0;
 }
@@ -239,6 +286,17 @@ static struct item *batch_item(struct batch *b, enum vm_record_kind kind)
 	memset(it, 0, sizeof *it);
 	it->kind = kind;
 	return it;
+}
+
+/* Counts one more row into the run of `kind` at the end of the batch. */
+static void batch_run(struct batch *b, enum vm_record_kind kind, size_t index)
+{
+	struct item *last = b->n_items ? &b->items[b->n_items - 1] : NULL;
+	if (!last || last->kind != kind) {
+		last = batch_item(b, kind);
+		last->first_row = index;
+	}
+	last->n_rows++;
 }
 
 static int on_record(void *arg, const struct vm_spool_record *rec)
@@ -290,6 +348,26 @@ static int on_record(void *arg, const struct vm_spool_record *rec)
 			it->host = h;
 			it->at_ns = at;
 		}
+	} else if (kind == VM_REC_TRAFFIC) {
+		static struct vm_db_traffic_class classes[VM_RECORD_TRAFFIC_MAX_CLASSES]; /* delivery thread only */
+		struct vm_db_traffic t;
+		rc = vm_record_decode_traffic(rec->payload, rec->len, &t, classes, err, sizeof err);
+		if (rc == 0) {
+			struct vm_db_traffic_class *own = vm_xcalloc(t.n_classes ? t.n_classes : 1, sizeof *own);
+			memcpy(own, classes, t.n_classes * sizeof *own);
+			t.classes = own;
+			b->traffic = vm_xgrow(b->traffic, &b->cap_traffic, b->n_traffic + 1, sizeof *b->traffic);
+			b->traffic[b->n_traffic] = t;
+			batch_run(b, VM_REC_TRAFFIC, b->n_traffic++);
+		}
+	} else if (kind == VM_REC_HOST_CAPTURE) {
+		struct vm_db_host_capture hc;
+		rc = vm_record_decode_host_capture(rec->payload, rec->len, &hc, err, sizeof err);
+		if (rc == 0) {
+			b->hcap = vm_xgrow(b->hcap, &b->cap_hcap, b->n_hcap + 1, sizeof *b->hcap);
+			b->hcap[b->n_hcap] = hc;
+			batch_run(b, VM_REC_HOST_CAPTURE, b->n_hcap++);
+		}
 	} else {
 		snprintf(err, sizeof err, "unknown record kind or format");
 	}
@@ -324,6 +402,13 @@ static int deliver(struct col_writer *w, struct vm_db *db, struct batch *b, size
 			rc = vm_db_write_event(db, w->hostname, it->ev.uuid, it->ev.at_ns, it->ev.event, it->ev.detail);
 			break;
 		case VM_REC_HOST: rc = vm_db_host_register(db, &it->host, it->at_ns); break;
+		case VM_REC_TRAFFIC:
+			rc =
+			    vm_db_write_traffic(db, w->hostname, b->traffic + it->first_row, it->n_rows, NULL, 0, &ins);
+			break;
+		case VM_REC_HOST_CAPTURE:
+			rc = vm_db_write_traffic(db, w->hostname, NULL, 0, b->hcap + it->first_row, it->n_rows, &ins);
+			break;
 		}
 		if (rc < 0)
 			goto fail;
@@ -408,14 +493,14 @@ void col_writer_write_status(struct col_writer *w)
 	        "{\"time\": %lld, \"database\": \"%s\", \"spool_bytes\": %llu, \"spool_records\": %llu, "
 	        "\"oldest_pending\": %lld, \"oldest_minute\": %lld, \"delivery_lag_s\": %.1f, "
 	        "\"delivered_rows\": %llu, \"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, "
-	        "\"failures\": %llu, \"spool_full\": %s, \"spool_repaired_bytes\": %llu, "
+	        "\"lost_traffic_rows\": %llu, \"failures\": %llu, \"spool_full\": %s, \"spool_repaired_bytes\": %llu, "
 	        "\"spool_damaged_records\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d}\n",
 	        (long long)(now / VM_NS_PER_SEC), db_up ? "up" : "down", (unsigned long long)st.bytes,
 	        (unsigned long long)st.records_pending, (long long)(st.oldest_time_ns / VM_NS_PER_SEC),
 	        (long long)(oldest_minute / VM_NS_PER_SEC),
 	        st.oldest_time_ns ? (double)(now - st.oldest_time_ns) / 1e9 : 0.0, (unsigned long long)s.delivered,
 	        (unsigned long long)s.duplicates, (unsigned long long)s.lost_rows, (unsigned long long)s.lost_ms,
-	        (unsigned long long)s.failures, w->full.failing ? "true" : "false",
+	        (unsigned long long)s.lost_traffic, (unsigned long long)s.failures, w->full.failing ? "true" : "false",
 	        (unsigned long long)(st.truncated_bytes + st.corrupt_bytes),
 	        (unsigned long long)(st.truncated_records + st.lost_records), losses, COL_WRITER_STATUS_PERIOD_S);
 	if (fclose(f) == 0)
@@ -543,6 +628,8 @@ static void *writer_main(void *arg)
 	pthread_mutex_unlock(&w->lock);
 	batch_clear(&b);
 	free(b.rows);
+	free(b.traffic);
+	free(b.hcap);
 	free(b.items);
 	vm_db_close(db);
 	return NULL;

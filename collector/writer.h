@@ -43,12 +43,13 @@ struct col_writer_opts {
 };
 
 struct col_writer_stats {
-	uint64_t delivered;  /* usage rows newly stored */
-	uint64_t duplicates; /* usage rows the database already had */
-	uint64_t lost_rows;  /* usage rows that could not be spooled */
-	uint64_t lost_ms;    /* their coverage */
-	uint64_t failures;   /* failed delivery attempts */
-	uint64_t pending;    /* spooled records not yet delivered */
+	uint64_t delivered;    /* usage rows newly stored */
+	uint64_t duplicates;   /* usage rows the database already had */
+	uint64_t lost_rows;    /* usage rows that could not be spooled */
+	uint64_t lost_ms;      /* their coverage */
+	uint64_t lost_traffic; /* traffic and host capture minutes that could not be spooled */
+	uint64_t failures;     /* failed delivery attempts */
+	uint64_t pending;      /* spooled records not yet delivered */
 	uint64_t spool_bytes;
 	int64_t oldest_ns; /* append time of the oldest pending record, 0 if none */
 };
@@ -68,6 +69,9 @@ void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, i
 void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event,
                            const char *detail);
 void col_writer_push_host(struct col_writer *w, const struct vm_host_info *host, int64_t at_ns);
+/* Main thread: a VM's traffic minute, the host's capture minute (copied). */
+void col_writer_push_traffic(struct col_writer *w, const struct vm_db_traffic *tr);
+void col_writer_push_host_capture(struct col_writer *w, const struct vm_db_host_capture *hc);
 /* Main thread, after each pass: makes the records appended since the last
  * call durable (per the sync policy) and visible to delivery.  Returns 0,
  * or -1 when they could not be spooled (counted as lost). */

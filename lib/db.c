@@ -654,21 +654,22 @@ static long cached_vm_id(const struct vm_db *db, const char *uuid)
 	return hit ? hit->id : -1;
 }
 
-/* Makes sure every VM of the batch has a vm row and its id is cached.  In
- * autocommit: a registered VM stays registered whatever the batch does, so
- * the cache never holds an id that a rollback took back. */
-static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t n)
+/* Makes sure every VM of `uuids` (n of them, each at `stride` bytes from
+ * the last) has a vm row and its id is cached.  In autocommit: a
+ * registered VM stays registered whatever the batch does, so the cache
+ * never holds an id that a rollback took back. */
+static int resolve_uuids(struct vm_db *db, const char *uuids, size_t stride, size_t n)
 {
 	struct buf arr = {vm_xmalloc(256), 0, 256};
 	buf_printf(&arr, "{");
 	size_t missing = 0;
 	const char *last = "";
 	for (size_t i = 0; i < n; i++) {
-		if (rows[i].row.set != vm_usage_vm_meters() || strcmp(rows[i].uuid, last) == 0 ||
-		    cached_vm_id(db, rows[i].uuid) >= 0)
+		const char *u = uuids + i * stride;
+		if (!u[0] || strcmp(u, last) == 0 || cached_vm_id(db, u) >= 0)
 			continue;
-		last = rows[i].uuid;
-		buf_printf(&arr, "%s%s", missing++ ? "," : "", rows[i].uuid);
+		last = u;
+		buf_printf(&arr, "%s%s", missing++ ? "," : "", u);
 	}
 	buf_printf(&arr, "}");
 	int rc = 0;
@@ -698,6 +699,14 @@ static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t 
 out:
 	free(arr.p);
 	return rc;
+}
+
+static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t n)
+{
+	if (!n)
+		return 0;
+	/* Host rows have an empty uuid: skipped. */
+	return resolve_uuids(db, rows[0].uuid, sizeof *rows, n);
 }
 
 int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
@@ -772,6 +781,135 @@ out:
 	free(direct.p);
 	free(staged.p);
 	free(hostb.p);
+	return rc;
+}
+
+/* COPYs `b` into `table` (cols); if any row is there already (a batch sent
+ * again after a lost commit), through a staging copy of the table instead,
+ * skipping what is there.  Adds the rows stored to *inserted.  Inside a
+ * transaction. */
+static int copy_idempotent(struct vm_db *db, const char *table, const char *cols, const struct buf *b, size_t n,
+                           size_t *inserted)
+{
+	if (!n)
+		return 0;
+	char *target = vm_xasprintf("%s (%s)", table, cols);
+	char *stage = vm_xasprintf("stage_%s (%s)", table, cols);
+	char *create =
+	    vm_xasprintf("CREATE TEMP TABLE IF NOT EXISTS stage_%s (LIKE %s) ON COMMIT DELETE ROWS", table, table);
+	char *clear = vm_xasprintf("DELETE FROM stage_%s", table);
+	char *ins = vm_xasprintf("INSERT INTO %s (%s) SELECT %s FROM stage_%s ON CONFLICT DO NOTHING", table, cols,
+	                         cols, table);
+	int rc = -1;
+	if (exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
+		goto out;
+	if (copy_in(db, target, b) == 0) {
+		*inserted += n;
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(db->sqlstate, "23505") != 0 ||
+	    exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
+	    exec_cmd(db, "cannot create staging table", create, 0, NULL) ||
+	    exec_cmd(db, "cannot clear staging table", clear, 0, NULL) || copy_in(db, stage, b))
+		goto out;
+	PGresult *res = query(db, ins, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		set_err(db, "cannot insert rows", res);
+		PQclear(res);
+		goto out;
+	}
+	*inserted += (size_t)strtoul(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	rc = 0;
+out:
+	free(target);
+	free(stage);
+	free(create);
+	free(clear);
+	free(ins);
+	return rc;
+}
+
+int vm_db_write_traffic(struct vm_db *db, const char *hostname, const struct vm_db_traffic *rows, size_t n,
+                        const struct vm_db_host_capture *host, size_t n_host, size_t *inserted)
+{
+	struct buf cov = {vm_xmalloc(4096), 0, 4096}, cls = {vm_xmalloc(4096), 0, 4096},
+	           hc = {vm_xmalloc(1024), 0, 1024};
+	size_t n_cls = 0, ignored = 0;
+	char hid[16], ts[48];
+	*inserted = 0;
+	int rc = -1;
+	if (n && resolve_uuids(db, rows[0].uuid, sizeof *rows, n) < 0)
+		goto out;
+	if (tx_begin(db))
+		goto out;
+	if (host_id(db, hostname, NULL, hid, sizeof hid))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_db_traffic *t = &rows[i];
+		uint64_t rx = 0, tx = 0;
+		format_ts(t->minute_ns, ts, sizeof ts);
+		long vid = cached_vm_id(db, t->uuid);
+		for (size_t k = 0; k < t->n_classes; k++) {
+			const struct vm_db_traffic_class *c = &t->classes[k];
+			rx += c->rx_bytes, tx += c->tx_bytes;
+			/* Class names are [a-z0-9_-]: nothing to escape. */
+			buf_printf(&cls, "%ld\t%s\t%s\t%s", vid, ts, hid, c->name);
+			buf_num(&cls, c->rx_bytes);
+			buf_num(&cls, c->tx_bytes);
+			buf_num(&cls, c->rx_packets);
+			buf_num(&cls, c->tx_packets);
+			buf_printf(&cls, "\n");
+			n_cls++;
+		}
+		buf_printf(&cov, "%ld\t%s\t%s", vid, ts, hid);
+		buf_num(&cov, (uint64_t)t->captured_ms);
+		if (t->have_libvirt_rx)
+			buf_num(&cov, t->libvirt_rx_bytes);
+		else
+			buf_null(&cov);
+		if (t->have_libvirt_tx)
+			buf_num(&cov, t->libvirt_tx_bytes);
+		else
+			buf_null(&cov);
+		buf_num(&cov, rx);
+		buf_num(&cov, tx);
+		buf_printf(&cov, "\n");
+	}
+	for (size_t i = 0; i < n_host; i++) {
+		format_ts(host[i].minute_ns, ts, sizeof ts);
+		buf_printf(&hc, "%s\t%s", hid, ts);
+		buf_num(&hc, host[i].frames);
+		buf_num(&hc, host[i].drops);
+		buf_num(&hc, host[i].ifdrops);
+		buf_num(&hc, (uint64_t)host[i].uncovered_ms);
+		buf_printf(&hc, "\n");
+	}
+	/* The coverage rows and the class rows of a minute are written
+	 * together, so either table says whether the minute is in. */
+	if (copy_idempotent(
+	        db, "vm_capture_minute",
+	        "vm_id, minute, host_id, captured_ms, libvirt_rx_bytes, libvirt_tx_bytes, captured_rx_bytes, "
+	        "captured_tx_bytes",
+	        &cov, n, inserted) ||
+	    copy_idempotent(db, "vm_traffic_minute",
+	                    "vm_id, minute, host_id, class, rx_bytes, tx_bytes, rx_packets, tx_packets", &cls, n_cls,
+	                    &ignored) ||
+	    copy_idempotent(db, "host_capture_minute", "host_id, minute, frames, drops, ifdrops, uncovered_ms", &hc,
+	                    n_host, inserted))
+		goto fail;
+	if (tx_commit(db, "cannot commit traffic"))
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	rollback(db);
+	*inserted = 0;
+out:
+	free(cov.p);
+	free(cls.p);
+	free(hc.p);
 	return rc;
 }
 

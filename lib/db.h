@@ -8,6 +8,7 @@
 #ifndef VM_DB_H
 #define VM_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,39 @@ struct vm_db_usage {
  * -1 with nothing written. */
 int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
                       size_t *inserted);
+
+/* One traffic class of a VM's minute (vm_traffic_minute). */
+struct vm_db_traffic_class {
+	char name[32]; /* VM_NETCLASS_NAME_MAX + 1 */
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets;
+};
+
+/* A VM's minute of captured traffic: its vm_capture_minute row and a
+ * vm_traffic_minute row per class.  classes is borrowed by the writers. */
+struct vm_db_traffic {
+	char uuid[37];
+	int64_t minute_ns;
+	int32_t captured_ms; /* 0..60000 */
+	bool have_libvirt_rx, have_libvirt_tx;
+	uint64_t libvirt_rx_bytes, libvirt_tx_bytes;
+	const struct vm_db_traffic_class *classes;
+	size_t n_classes;
+};
+
+/* The host's capture health in a minute (host_capture_minute). */
+struct vm_db_host_capture {
+	int64_t minute_ns;
+	uint64_t frames, drops, ifdrops;
+	int32_t uncovered_ms; /* 0..60000 */
+};
+
+/* Writes `n` VM traffic minutes (each: its coverage row, its class rows)
+ * and `n_host` host capture minutes for `hostname`, in one transaction (or
+ * the caller's).  A minute already stored is left as it is, so a resent
+ * batch changes nothing; *inserted counts the new coverage and host rows.
+ * Returns 0, or -1 with nothing written. */
+int vm_db_write_traffic(struct vm_db *db, const char *hostname, const struct vm_db_traffic *rows, size_t n,
+                        const struct vm_db_host_capture *host, size_t n_host, size_t *inserted);
 
 /* Records an inventory state valid from `at_ns` unless the latest recorded
  * state before it is identical.  Returns 0 or -1. */

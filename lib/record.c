@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "netclass.h"
 #include "vtime.h"
 #include "xalloc.h"
 
@@ -15,7 +16,7 @@
 int vm_record_kind(const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
-	if (len < 2 || b[0] != VM_RECORD_VERSION || b[1] < VM_REC_USAGE || b[1] > VM_REC_HOST)
+	if (len < 2 || b[0] != VM_RECORD_VERSION || b[1] < VM_REC_USAGE || b[1] > VM_REC_HOST_CAPTURE)
 		return -1;
 	return b[1];
 }
@@ -205,6 +206,173 @@ int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out,
 		out->uuid[0] = '\0';
 	else
 		uuid_format(id, out->uuid);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- traffic */
+
+#define FLAG_LIBVIRT_RX 1u
+#define FLAG_LIBVIRT_TX 2u
+
+uint8_t *vm_record_encode_traffic(const struct vm_db_traffic *tr, size_t *len)
+{
+	size_t n_classes =
+	    tr->n_classes < VM_RECORD_TRAFFIC_MAX_CLASSES ? tr->n_classes : VM_RECORD_TRAFFIC_MAX_CLASSES;
+	uint8_t *buf = vm_xmalloc(2 + 1 + 16 + 8 + 4 + 2 * 10 + 10 + n_classes * (1 + VM_NETCLASS_NAME_MAX + 4 * 10));
+	size_t n = 0;
+	buf[n++] = VM_RECORD_VERSION;
+	buf[n++] = VM_REC_TRAFFIC;
+	buf[n++] = (uint8_t)((tr->have_libvirt_rx ? FLAG_LIBVIRT_RX : 0) | (tr->have_libvirt_tx ? FLAG_LIBVIRT_TX : 0));
+	if (uuid_parse(tr->uuid, buf + n) < 0)
+		memset(buf + n, 0, 16);
+	n += 16;
+	put_le(buf + n, (uint64_t)tr->minute_ns, 8);
+	n += 8;
+	put_le(buf + n, (uint32_t)tr->captured_ms, 4);
+	n += 4;
+	if (tr->have_libvirt_rx)
+		n += put_varint(buf + n, tr->libvirt_rx_bytes);
+	if (tr->have_libvirt_tx)
+		n += put_varint(buf + n, tr->libvirt_tx_bytes);
+	n += put_varint(buf + n, n_classes);
+	for (size_t i = 0; i < n_classes; i++) {
+		const struct vm_db_traffic_class *c = &tr->classes[i];
+		size_t nl = strnlen(c->name, VM_NETCLASS_NAME_MAX);
+		buf[n++] = (uint8_t)nl;
+		memcpy(buf + n, c->name, nl);
+		n += nl;
+		n += put_varint(buf + n, c->rx_bytes);
+		n += put_varint(buf + n, c->tx_bytes);
+		n += put_varint(buf + n, c->rx_packets);
+		n += put_varint(buf + n, c->tx_packets);
+	}
+	*len = n;
+	return buf;
+}
+
+/* A class name as a traffic record may carry: a configured or default
+ * class's, or a built-in one. */
+static bool class_name_ok(const char *name)
+{
+	return vm_netclass_check_name(name) == NULL || strcmp(name, VM_NETCLASS_NAME_MALFORMED) == 0 ||
+	       strcmp(name, VM_NETCLASS_NAME_NON_IP) == 0;
+}
+
+int vm_record_decode_traffic(const void *buf, size_t len, struct vm_db_traffic *out,
+                             struct vm_db_traffic_class *classes, char *err, size_t errsize)
+{
+	memset(out, 0, sizeof *out);
+	out->classes = classes;
+	if (vm_record_kind(buf, len) != VM_REC_TRAFFIC) {
+		snprintf(err, errsize, "not a traffic record of format %d", VM_RECORD_VERSION);
+		return -1;
+	}
+	struct reader r = {(const uint8_t *)buf + 2, (const uint8_t *)buf + len, NULL};
+	uint64_t flags = get_le(&r, 1, "flags");
+	if (!r.fail && (flags & ~(uint64_t)(FLAG_LIBVIRT_RX | FLAG_LIBVIRT_TX))) {
+		snprintf(err, errsize, "traffic record: unknown flags 0x%02llx", (unsigned long long)flags);
+		return -1;
+	}
+	uint8_t id[16];
+	if (r.end - r.p >= 16) {
+		memcpy(id, r.p, 16);
+		r.p += 16;
+	} else {
+		r.fail = "uuid";
+	}
+	out->minute_ns = (int64_t)get_le(&r, 8, "minute");
+	uint64_t cap = get_le(&r, 4, "captured");
+	out->have_libvirt_rx = flags & FLAG_LIBVIRT_RX;
+	out->have_libvirt_tx = flags & FLAG_LIBVIRT_TX;
+	if (out->have_libvirt_rx)
+		out->libvirt_rx_bytes = get_varint(&r, "libvirt rx");
+	if (out->have_libvirt_tx)
+		out->libvirt_tx_bytes = get_varint(&r, "libvirt tx");
+	uint64_t n_classes = get_varint(&r, "class count");
+	if (!r.fail && n_classes > VM_RECORD_TRAFFIC_MAX_CLASSES) {
+		snprintf(err, errsize, "traffic record: %llu classes, more than %d", (unsigned long long)n_classes,
+		         VM_RECORD_TRAFFIC_MAX_CLASSES);
+		return -1;
+	}
+	for (uint64_t i = 0; i < n_classes && !r.fail; i++) {
+		struct vm_db_traffic_class *c = &classes[i];
+		memset(c, 0, sizeof *c);
+		uint64_t nl = get_le(&r, 1, "class name");
+		if (!r.fail && (nl > VM_NETCLASS_NAME_MAX || (uint64_t)(r.end - r.p) < nl)) {
+			r.fail = "class name";
+			break;
+		}
+		memcpy(c->name, r.p, nl);
+		r.p += nl;
+		if (!r.fail && (strlen(c->name) != nl || !class_name_ok(c->name))) {
+			snprintf(err, errsize, "traffic record: class %llu has no valid name", (unsigned long long)i);
+			return -1;
+		}
+		c->rx_bytes = get_varint(&r, "rx bytes");
+		c->tx_bytes = get_varint(&r, "tx bytes");
+		c->rx_packets = get_varint(&r, "rx packets");
+		c->tx_packets = get_varint(&r, "tx packets");
+		out->n_classes++;
+	}
+	if (r.fail) {
+		snprintf(err, errsize, "traffic record: truncated at '%s'", r.fail);
+		return -1;
+	}
+	if (r.p != r.end) {
+		snprintf(err, errsize, "traffic record: %zu bytes after the last class", (size_t)(r.end - r.p));
+		return -1;
+	}
+	if (cap > 60000 || vm_minute_floor(out->minute_ns) != out->minute_ns) {
+		snprintf(err, errsize, "traffic record: minute or captured time out of range");
+		return -1;
+	}
+	out->captured_ms = (int32_t)cap;
+	uuid_format(id, out->uuid);
+	return 0;
+}
+
+size_t vm_record_encode_host_capture(const struct vm_db_host_capture *hc, uint8_t *buf)
+{
+	size_t n = 0;
+	buf[n++] = VM_RECORD_VERSION;
+	buf[n++] = VM_REC_HOST_CAPTURE;
+	put_le(buf + n, (uint64_t)hc->minute_ns, 8);
+	n += 8;
+	put_le(buf + n, (uint32_t)hc->uncovered_ms, 4);
+	n += 4;
+	n += put_varint(buf + n, hc->frames);
+	n += put_varint(buf + n, hc->drops);
+	n += put_varint(buf + n, hc->ifdrops);
+	return n;
+}
+
+int vm_record_decode_host_capture(const void *buf, size_t len, struct vm_db_host_capture *out, char *err,
+                                  size_t errsize)
+{
+	memset(out, 0, sizeof *out);
+	if (vm_record_kind(buf, len) != VM_REC_HOST_CAPTURE) {
+		snprintf(err, errsize, "not a host capture record of format %d", VM_RECORD_VERSION);
+		return -1;
+	}
+	struct reader r = {(const uint8_t *)buf + 2, (const uint8_t *)buf + len, NULL};
+	out->minute_ns = (int64_t)get_le(&r, 8, "minute");
+	uint64_t unc = get_le(&r, 4, "uncovered");
+	out->frames = get_varint(&r, "frames");
+	out->drops = get_varint(&r, "drops");
+	out->ifdrops = get_varint(&r, "ifdrops");
+	if (r.fail) {
+		snprintf(err, errsize, "host capture record: truncated at '%s'", r.fail);
+		return -1;
+	}
+	if (r.p != r.end) {
+		snprintf(err, errsize, "host capture record: %zu bytes after the last field", (size_t)(r.end - r.p));
+		return -1;
+	}
+	if (unc > 60000 || vm_minute_floor(out->minute_ns) != out->minute_ns) {
+		snprintf(err, errsize, "host capture record: minute or uncovered time out of range");
+		return -1;
+	}
+	out->uncovered_ms = (int32_t)unc;
 	return 0;
 }
 

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: db_probe CONNINFO\n");
 		return 2;
 	}
-	printf("1..22\n");
+	printf("1..25\n");
 	char err[512];
 	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", 0, err, sizeof err);
 	ok(!db && strstr(err, "cannot connect to the database"), "a failed connection says so, with libpq's reason");
@@ -163,6 +163,43 @@ int main(int argc, char **argv)
 	       mark == 42 && vm_db_set_mark(db, "hv-a", "spool-2", 3) == 0 &&
 	       vm_db_get_mark(db, "hv-a", "spool-2", &mark) == 0 && mark == 3,
 	   "the mark never goes back within a spool; a new spool starts its own");
+
+	/* Traffic minutes: a second write of the same batch (a resend after a
+	 * lost commit) stores nothing twice, through the staging path; a
+	 * batch with one new minute among old ones stores just that one. */
+	struct vm_db_traffic_class cls[2] = {{"internal", 2840, 1000, 20, 7}, {"internet", 0, 920, 0, 10}};
+	struct vm_db_traffic tr[2] = {
+	    {.minute_ns = t0,
+	     .captured_ms = 59000,
+	     .have_libvirt_rx = true,
+	     .libvirt_rx_bytes = 3000,
+	     .classes = cls,
+	     .n_classes = 2},
+	    {.minute_ns = t0 + VM_NS_PER_MIN, .captured_ms = 60000, .classes = cls, .n_classes = 1},
+	};
+	snprintf(tr[0].uuid, sizeof tr[0].uuid, "%s", c[0].uuid);
+	snprintf(tr[1].uuid, sizeof tr[1].uuid, "%s", c[0].uuid);
+	struct vm_db_host_capture hcap = {.minute_ns = t0, .frames = 37, .drops = 1, .uncovered_ms = 250};
+	size_t ins1 = 0, ins2 = 0;
+	rc = vm_db_begin(db) | vm_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins1) |
+	     vm_db_set_mark(db, "hv-a", "spool-1", 60);
+	rc |= vm_db_commit(db);
+	ok(rc == 0 && ins1 == 2 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 2 &&
+	       scalar(pg, "SELECT captured_rx_bytes FROM vm_capture_minute") == 2840 &&
+	       scalar(pg, "SELECT captured_tx_bytes FROM vm_capture_minute") == 1920 &&
+	       scalar(pg, "SELECT count(*) FROM vm_capture_minute WHERE libvirt_tx_bytes IS NULL") == 1 &&
+	       scalar(pg, "SELECT rx_unclassified_pct * 100 FROM vm_capture_coverage") == 533 &&
+	       scalar(pg, "SELECT drops FROM host_capture_minute") == 1,
+	   "traffic, coverage and host capture rows are written");
+	rc = vm_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins2);
+	ok(rc == 0 && ins2 == 0 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 2 &&
+	       scalar(pg, "SELECT sum(rx_bytes) FROM vm_traffic_minute") == 2840 &&
+	       scalar(pg, "SELECT count(*) FROM host_capture_minute") == 1,
+	   "a resent traffic batch changes nothing");
+	rc = vm_db_write_traffic(db, "hv-a", tr, 2, NULL, 0, &ins2);
+	ok(rc == 0 && ins2 == 1 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 3 &&
+	       scalar(pg, "SELECT count(*) FROM vm_capture_minute") == 2,
+	   "of a batch partly stored, only the new minute is added");
 	PQfinish(pg);
 	ok(vm_db_migrate(db, &from, &to) == 0 && from == to, "migrate again is a no-op");
 	vm_db_close(db);

@@ -169,7 +169,7 @@ for d in $(virsh -q -c "$URI" list --all --name 2>/dev/null | grep '^vmeter-test
 	diag "removed $d, left over from an earlier run"
 done
 
-plan 23
+plan 25
 t_start=$(date +%s.%N)
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')
 
@@ -186,7 +186,11 @@ ip link set dev "$TAP" up
 
 # ------------------------------------------------------------ database, collector
 start_postgres
-CONF_URI=$URI CONF_INTERVAL=2 CONF_RRDCACHED="" write_conf "$T/vmeter.conf"
+# Traffic classes: the collector captures on the guest's tap too, and the
+# captured bytes must add up to libvirt's (both count Ethernet frames).
+CONF_URI=$URI CONF_INTERVAL=2 CONF_RRDCACHED="" write_conf "$T/vmeter.conf" 'traffic-default = "internet"
+traffic-class "link-local" { prefixes = {"fe80::/10", "ff02::/16"} }
+capture { user = "nobody" }'
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 # Started before the guest: it sees the start event and takes the guest's
 # baseline sample right then.
@@ -384,6 +388,14 @@ read -r s_rxb s_txb s_rxp s_txp <<<"$sums"
 is "$s_rxb" "$rxb" "sum of net_rx_bytes equals libvirt's rx_bytes"
 is "$s_txb" "$txb" "sum of net_tx_bytes equals libvirt's tx_bytes"
 is "$s_rxp $s_txp" "$rxp $txp" "sums of net_rx_pkts and net_tx_pkts equal libvirt's packet counts"
+# The capture on the same tap: every byte libvirt counted is in a class.
+capq="FROM vm_capture_minute c JOIN vm USING (vm_id) WHERE uuid = '$uuid'"
+cap=$(q "SELECT coalesce(sum(captured_rx_bytes), 0) || ' ' || coalesce(sum(captured_tx_bytes), 0) $capq")
+diag "captured: $cap; per minute (captured/libvirt rx, tx): $(q "SELECT string_agg(captured_rx_bytes || '/' ||
+	coalesce(libvirt_rx_bytes, -1) || ' ' || captured_tx_bytes || '/' || coalesce(libvirt_tx_bytes, -1), ', ' ORDER BY minute) $capq")"
+is "$cap" "$rxb $txb" "captured bytes per direction, all classes, equal libvirt's interface counters"
+ll=$(q "SELECT coalesce(sum(rx_bytes + tx_bytes), 0) > 0 FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$uuid' AND class = 'link-local'")
+is "$ll" t "the guest's link-local traffic is in class link-local"
 
 # Memory: the balloon driver's stats reach the rows.
 bal=$(q "SELECT count(*) $vmq AND balloon_kib_avg > 0 AND usable_kib_max > 0")

@@ -115,6 +115,9 @@ static void test_random_bytes(void **state)
 	struct vm_db_usage out;
 	struct vm_inventory *inv = vm_xmalloc(sizeof *inv);
 	struct vm_record_event ev;
+	struct vm_db_traffic tr;
+	struct vm_db_host_capture hc;
+	static struct vm_db_traffic_class classes[VM_RECORD_TRAFFIC_MAX_CLASSES];
 	int64_t at;
 	for (int k = 0; k < 20000; k++) {
 		size_t n = next() % sizeof buf;
@@ -122,12 +125,14 @@ static void test_random_bytes(void **state)
 			buf[i] = (uint8_t)next();
 		if (n >= 2 && k % 2) {
 			buf[0] = VM_RECORD_VERSION;
-			buf[1] = (uint8_t)(1 + k % 4);
+			buf[1] = (uint8_t)(1 + k % 6);
 		}
 		/* Whatever the bytes, no crash, no read past n (ASan). */
 		(void)vm_record_decode_usage(buf, n, &out, err, sizeof err);
 		(void)vm_record_decode_inventory(buf, n, inv, &at, err, sizeof err);
 		(void)vm_record_decode_event(buf, n, &ev, err, sizeof err);
+		(void)vm_record_decode_traffic(buf, n, &tr, classes, err, sizeof err);
+		(void)vm_record_decode_host_capture(buf, n, &hc, err, sizeof err);
 	}
 	free(inv);
 }
@@ -203,12 +208,139 @@ static void test_event_and_host(void **state)
 	assert_int_equal(vm_record_decode_event(dup, strlen(dup), &out, err, sizeof err), -1);
 }
 
+static const char *const class_names[] = {"internet",  "peering", "non-ip",
+                                          "malformed", "a",       "x_long-name_0123456789abcdefghi"};
+
+static void test_traffic_round_trip(void **state)
+{
+	(void)state;
+	char err[256];
+	static struct vm_db_traffic_class in[VM_RECORD_TRAFFIC_MAX_CLASSES], got[VM_RECORD_TRAFFIC_MAX_CLASSES];
+	for (int k = 0; k < 500; k++) {
+		struct vm_db_traffic tr = {.uuid = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233"};
+		tr.minute_ns = T0 + (int64_t)(next() % 100000) * VM_NS_PER_MIN;
+		tr.captured_ms = (int32_t)(next() % 60001);
+		tr.have_libvirt_rx = next() % 2, tr.have_libvirt_tx = next() % 2;
+		tr.libvirt_rx_bytes = tr.have_libvirt_rx ? next() >> (next() % 64) : 0;
+		tr.libvirt_tx_bytes = tr.have_libvirt_tx ? next() >> (next() % 64) : 0;
+		tr.n_classes = k == 0 ? VM_RECORD_TRAFFIC_MAX_CLASSES : next() % 8;
+		for (size_t i = 0; i < tr.n_classes; i++) {
+			memset(&in[i], 0, sizeof in[i]);
+			snprintf(in[i].name, sizeof in[i].name, "%s", class_names[(i + (size_t)k) % 6]);
+			in[i].rx_bytes = next() >> (next() % 64), in[i].tx_bytes = next() >> (next() % 64);
+			in[i].rx_packets = next() >> (next() % 64), in[i].tx_packets = UINT64_MAX;
+		}
+		tr.classes = in;
+		size_t len;
+		uint8_t *rec = vm_record_encode_traffic(&tr, &len);
+		assert_int_equal(vm_record_kind(rec, len), VM_REC_TRAFFIC);
+		struct vm_db_traffic out;
+		assert_int_equal(vm_record_decode_traffic(rec, len, &out, got, err, sizeof err), 0);
+		assert_string_equal(out.uuid, tr.uuid);
+		assert_int_equal(out.minute_ns, tr.minute_ns);
+		assert_int_equal(out.captured_ms, tr.captured_ms);
+		assert_int_equal(out.have_libvirt_rx, tr.have_libvirt_rx);
+		assert_int_equal(out.have_libvirt_tx, tr.have_libvirt_tx);
+		assert_int_equal(out.libvirt_rx_bytes, tr.libvirt_rx_bytes);
+		assert_int_equal(out.libvirt_tx_bytes, tr.libvirt_tx_bytes);
+		assert_int_equal(out.n_classes, tr.n_classes);
+		assert_ptr_equal(out.classes, got);
+		for (size_t i = 0; i < tr.n_classes; i++)
+			assert_memory_equal(&got[i], &in[i], sizeof in[i]);
+		free(rec);
+	}
+}
+
+static void test_traffic_strict(void **state)
+{
+	(void)state;
+	char err[256];
+	struct vm_db_traffic_class in[2] = {{"internet", 1500, 60, 1, 1}, {"peering", 0, 1 << 20, 0, 700}};
+	struct vm_db_traffic tr = {.uuid = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f00112233",
+	                           .minute_ns = T0,
+	                           .captured_ms = 60000,
+	                           .have_libvirt_rx = true,
+	                           .libvirt_rx_bytes = 99,
+	                           .classes = in,
+	                           .n_classes = 2};
+	static struct vm_db_traffic_class got[VM_RECORD_TRAFFIC_MAX_CLASSES];
+	struct vm_db_traffic out;
+	size_t len;
+	uint8_t *rec = vm_record_encode_traffic(&tr, &len);
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(vm_record_decode_traffic(rec, cut, &out, got, err, sizeof err), -1);
+	uint8_t *bad = vm_xmalloc(len + 1);
+	memcpy(bad, rec, len);
+	bad[len] = 0;
+	assert_int_equal(vm_record_decode_traffic(bad, len + 1, &out, got, err, sizeof err), -1);
+	assert_non_null(strstr(err, "after the last class"));
+	memcpy(bad, rec, len);
+	bad[2] = 0x80;
+	assert_int_equal(vm_record_decode_traffic(bad, len, &out, got, err, sizeof err), -1);
+	assert_non_null(strstr(err, "flags"));
+	/* A class name that no configuration could hold: upper case, and a
+	 * NUL inside the stated length. */
+	memcpy(bad, rec, len);
+	size_t name_at = 2 + 1 + 16 + 8 + 4 + 1 + 1 + 1; /* ... libvirt rx (1 byte), class count, name length */
+	assert_int_equal(bad[name_at - 1], 8);
+	bad[name_at] = 'I';
+	assert_int_equal(vm_record_decode_traffic(bad, len, &out, got, err, sizeof err), -1);
+	assert_non_null(strstr(err, "name"));
+	memcpy(bad, rec, len);
+	bad[name_at + 3] = 0;
+	assert_int_equal(vm_record_decode_traffic(bad, len, &out, got, err, sizeof err), -1);
+	free(rec);
+	free(bad);
+	/* Out of range: captured time over a minute, a minute off the minute,
+	 * too many classes. */
+	tr.captured_ms = 60001;
+	rec = vm_record_encode_traffic(&tr, &len);
+	assert_int_equal(vm_record_decode_traffic(rec, len, &out, got, err, sizeof err), -1);
+	free(rec);
+	tr.captured_ms = 1, tr.minute_ns += 1;
+	rec = vm_record_encode_traffic(&tr, &len);
+	assert_int_equal(vm_record_decode_traffic(rec, len, &out, got, err, sizeof err), -1);
+	free(rec);
+	uint8_t many[] = {
+	    VM_RECORD_VERSION, VM_REC_TRAFFIC, 0, [3 ... 18] = 0, [19 ... 26] = 0, 0, 0, 0, 0, 0x81, 0x02};
+	assert_int_equal(vm_record_decode_traffic(many, sizeof many, &out, got, err, sizeof err), -1);
+	assert_non_null(strstr(err, "classes"));
+}
+
+static void test_host_capture(void **state)
+{
+	(void)state;
+	char err[256];
+	uint8_t buf[VM_RECORD_HOST_CAPTURE_MAX + 1];
+	struct vm_db_host_capture hc = {T0 + 7 * VM_NS_PER_MIN, UINT64_MAX, 12, 0, 60000}, out;
+	size_t n = vm_record_encode_host_capture(&hc, buf);
+	assert_true(n <= VM_RECORD_HOST_CAPTURE_MAX);
+	assert_int_equal(vm_record_kind(buf, n), VM_REC_HOST_CAPTURE);
+	assert_int_equal(vm_record_decode_host_capture(buf, n, &out, err, sizeof err), 0);
+	assert_int_equal(out.minute_ns, hc.minute_ns);
+	assert_int_equal(out.frames, hc.frames);
+	assert_int_equal(out.drops, hc.drops);
+	assert_int_equal(out.ifdrops, hc.ifdrops);
+	assert_int_equal(out.uncovered_ms, hc.uncovered_ms);
+	for (size_t cut = 0; cut < n; cut++)
+		assert_int_equal(vm_record_decode_host_capture(buf, cut, &out, err, sizeof err), -1);
+	buf[n] = 0;
+	assert_int_equal(vm_record_decode_host_capture(buf, n + 1, &out, err, sizeof err), -1);
+	hc.uncovered_ms = 60001;
+	n = vm_record_encode_host_capture(&hc, buf);
+	assert_int_equal(vm_record_decode_host_capture(buf, n, &out, err, sizeof err), -1);
+	/* The other decoders refuse it. */
+	struct vm_db_usage u;
+	assert_int_equal(vm_record_decode_usage(buf, n, &u, err, sizeof err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_usage_round_trip), cmocka_unit_test(test_usage_strict),
 	    cmocka_unit_test(test_random_bytes),     cmocka_unit_test(test_inventory_round_trip),
-	    cmocka_unit_test(test_event_and_host),
+	    cmocka_unit_test(test_event_and_host),   cmocka_unit_test(test_traffic_round_trip),
+	    cmocka_unit_test(test_traffic_strict),   cmocka_unit_test(test_host_capture),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,17 @@
 #define T0 S(1800000000 - 1800000000 % 60)
 #define UUID "aaaaaaaa-0000-4000-8000-000000000001"
 
+struct trow {
+	char uuid[37];
+	struct vm_db_traffic tr;
+	struct vm_db_traffic_class classes[4];
+};
+
 struct rec {
+	struct trow traffic[16];
+	size_t n_traffic;
+	struct vm_db_host_capture hcap[16];
+	size_t n_hcap;
 	struct vm_usage_row rows[64];
 	size_t n_rows;
 	struct vm_usage_row host_rows[64];
@@ -60,6 +70,26 @@ static void r_event(void *arg, const char *uuid, int64_t at, const char *event, 
 
 static void r_host(void *arg, const struct vm_host_info *h, int64_t at) {}
 
+static void r_traffic(void *arg, const struct vm_db_traffic *tr)
+{
+	struct rec *r = arg;
+	assert_true(r->n_traffic < 16);
+	assert_true(tr->n_classes <= 4);
+	struct trow *t = &r->traffic[r->n_traffic++];
+	snprintf(t->uuid, sizeof t->uuid, "%s", tr->uuid);
+	t->tr = *tr;
+	if (tr->n_classes)
+		memcpy(t->classes, tr->classes, tr->n_classes * sizeof *tr->classes);
+	t->tr.classes = t->classes;
+}
+
+static void r_host_capture(void *arg, const struct vm_db_host_capture *hc)
+{
+	struct rec *r = arg;
+	assert_true(r->n_hcap < 16);
+	r->hcap[r->n_hcap++] = *hc;
+}
+
 struct fixture {
 	struct vm_conf conf;
 	struct rec rec;
@@ -74,7 +104,7 @@ static int setup(void **state)
 	f->conf.max_gap_s = 60;
 	f->conf.host_name = "hv";
 	f->conf.libvirt_uri = "test:///default";
-	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec};
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture};
 	f->s = col_sampler_new(&f->conf, &sink, NULL);
 	*state = f;
 	return 0;
@@ -332,6 +362,186 @@ static void test_vanished(void **state)
 	assert_int_equal(f->rec.rows[0].coverage_ms, 10000);
 }
 
+/* ---------------------------------------------------------------- traffic */
+
+/* A running domain with one NIC whose host end is `tap`. */
+static void domain(struct fixture *f, const char *uuid, const char *name, const char *tap, int64_t at)
+{
+	struct col_domain *d = vm_xcalloc(1, sizeof *d);
+	snprintf(d->inv.uuid, sizeof d->inv.uuid, "%s", uuid);
+	snprintf(d->inv.name, sizeof d->inv.name, "%s", name);
+	d->inv.vcpus = 1;
+	d->inv.n_nics = 1;
+	snprintf(d->inv.nics[0].target, sizeof d->inv.nics[0].target, "%s", tap);
+	d->active = true;
+	col_sampler_domain(f->s, d, at);
+	free(d);
+}
+
+/* The slot the capture set gives `tap`, or -1. */
+static long slot_of(struct fixture *f, const char *tap, int64_t now)
+{
+	const struct col_capture_iface *ifs;
+	size_t n;
+	col_sampler_capture_ifaces(f->s, now, &ifs, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ifs[i].name, tap) == 0)
+			return (long)ifs[i].slot;
+	return -1;
+}
+
+static struct col_capture_cell cell(long slot, enum vm_pkt_dir dir, const char *cls, uint64_t bytes, uint64_t pk)
+{
+	struct col_capture_cell c = {.slot = (uint32_t)slot, .dir = dir, .bytes = bytes, .packets = pk};
+	snprintf(c.class_name, sizeof c.class_name, "%s", cls);
+	return c;
+}
+
+static void capture(struct fixture *f, int64_t from, int64_t to, struct col_capture_cell *cells, size_t n,
+                    int64_t uncovered)
+{
+	struct col_capture_interval iv = {.from_ns = from,
+	                                  .to_ns = to,
+	                                  .complete = uncovered == 0,
+	                                  .uncovered_ns = uncovered,
+	                                  .cells = cells,
+	                                  .n_cells = n};
+	iv.stats.frames = 10;
+	const struct col_capture_ifstate st[] = {{0, 7, "tap0"}, {1, 8, "tap1"}, {2, 9, "tap2"}};
+	col_sampler_capture(f->s, &iv, st, 3);
+}
+
+static const struct vm_db_traffic_class *find_class(const struct trow *t, const char *name)
+{
+	for (size_t i = 0; i < t->tr.n_classes; i++)
+		if (strcmp(t->classes[i].name, name) == 0)
+			return &t->classes[i];
+	return NULL;
+}
+
+/* An interval straddling a minute boundary is split by time, exactly:
+ * the minutes' shares add up to every count to the byte, and the traffic
+ * rows go out with the usage rows of the same minutes. */
+static void test_traffic_split(void **state)
+{
+	struct fixture *f = *state;
+	col_sampler_set_capture(f->s, true);
+	domain(f, UUID, "vm1", "tap0", T0);
+	long slot = slot_of(f, "tap0", T0 + S(40));
+	assert_true(slot >= 0);
+	struct col_vm_sample a = smp(1, T0 + S(50), 0);
+	pass(f, &a);
+	/* Odd times and counts: (T0+50s+7ns, T0+70s+3ns], 1/2 in minute 0 (less
+	 * a few ns), the rest in minute 1. */
+	int64_t from = T0 + S(50) + 7, to = T0 + S(70) + 3;
+	struct col_capture_cell cells[] = {
+	    cell(slot, VM_PKT_RX, "internal", 1001, 7),
+	    cell(slot, VM_PKT_TX, "internet", UINT64_C(999999999937), 13),
+	    cell(slot, VM_PKT_TX, "internal", 1, 1),
+	};
+	struct col_vm_sample b = smp(1, T0 + S(70), S(20));
+	col_sampler_pass_begin(f->s, b.t_ns);
+	col_sampler_sample(f->s, &b);
+	capture(f, from, to, cells, 3, 0);
+	/* Minute 0 is not out before the pass ends, then with its usage row. */
+	assert_int_equal(f->rec.n_traffic, 0);
+	col_sampler_pass_end(f->s, b.t_ns, true);
+	assert_int_equal(f->rec.n_rows, 1);
+	assert_int_equal(f->rec.n_traffic, 1);
+	finish(f);
+	assert_int_equal(f->rec.n_traffic, 2);
+	const struct trow *m0 = &f->rec.traffic[0], *m1 = &f->rec.traffic[1];
+	assert_string_equal(m0->uuid, UUID);
+	assert_int_equal(m0->tr.minute_ns, T0);
+	assert_int_equal(m1->tr.minute_ns, T0 + S(60));
+	uint64_t rx0 = vm_usage_share(1001, from, to, from, T0 + S(60));
+	assert_int_equal(find_class(m0, "internal")->rx_bytes, rx0);
+	assert_int_equal(find_class(m0, "internal")->rx_bytes + find_class(m1, "internal")->rx_bytes, 1001);
+	assert_int_equal(find_class(m0, "internal")->rx_packets + find_class(m1, "internal")->rx_packets, 7);
+	assert_int_equal(find_class(m0, "internet")->tx_bytes + find_class(m1, "internet")->tx_bytes,
+	                 UINT64_C(999999999937));
+	assert_int_equal(find_class(m0, "internet")->tx_packets + find_class(m1, "internet")->tx_packets, 13);
+	/* 1 byte and 1 packet are not split in halves: one minute has them. */
+	const struct vm_db_traffic_class *i0 = find_class(m0, "internal"), *i1 = find_class(m1, "internal");
+	assert_int_equal(i0->tx_bytes + i1->tx_bytes, 1);
+	assert_int_equal(i0->tx_packets + i1->tx_packets, 1);
+	/* Classes sorted by name; coverage: the capture covered from the
+	 * interval's start (the set was made before it). */
+	assert_string_equal(m0->classes[0].name, "internal");
+	assert_int_equal(m0->tr.captured_ms, 9999);
+	assert_int_equal(m1->tr.captured_ms, 10000);
+	/* libvirt's counters of the minute come from its usage row (none
+	 * sampled here). */
+	assert_false(m0->tr.have_libvirt_rx);
+	/* The host's capture minutes: frames split the same way. */
+	assert_int_equal(f->rec.n_hcap, 2);
+	assert_int_equal(f->rec.hcap[0].frames + f->rec.hcap[1].frames, 10);
+}
+
+/* Time no worker captured counts against coverage, not against the
+ * counts; and a VM whose interfaces the worker did not find is not
+ * covered. */
+static void test_traffic_coverage(void **state)
+{
+	struct fixture *f = *state;
+	col_sampler_set_capture(f->s, true);
+	domain(f, UUID, "vm1", "tap0", T0);
+	domain(f, "aaaaaaaa-0000-4000-8000-000000000002", "vm2", "missing0", T0);
+	assert_true(slot_of(f, "tap0", T0) >= 0);
+	col_sampler_pass_begin(f->s, T0 + S(10));
+	struct col_capture_interval iv = {.from_ns = T0, .to_ns = T0 + S(10), .uncovered_ns = S(4)};
+	const struct col_capture_ifstate st[] = {{0, 7, "tap0"}, {1, 0, "missing0"}};
+	col_sampler_capture(f->s, &iv, st, 2);
+	col_sampler_pass_end(f->s, T0 + S(10), true);
+	finish(f);
+	assert_int_equal(f->rec.hcap[0].uncovered_ms, 4000);
+	assert_int_equal(f->rec.n_traffic, 1); /* vm2 was never covered nor counted */
+	assert_int_equal(f->rec.traffic[0].tr.captured_ms, 6000);
+	assert_int_equal(f->rec.traffic[0].tr.n_classes, 0);
+	assert_int_equal(f->rec.n_hcap, 1);
+}
+
+/* A freed slot is not given to another VM until a flush has come back
+ * after the free: counts taken under the old set are dropped, not billed
+ * to the newcomer. */
+static void test_slot_reuse(void **state)
+{
+	struct fixture *f = *state;
+	col_sampler_set_capture(f->s, true);
+	const char *ua = "aaaaaaaa-0000-4000-8000-00000000000a", *ub = "aaaaaaaa-0000-4000-8000-00000000000b",
+	           *uc = "aaaaaaaa-0000-4000-8000-00000000000c";
+	domain(f, ua, "a", "tap0", T0);
+	long sa = slot_of(f, "tap0", T0);
+	assert_true(sa >= 0);
+	/* a stops and is undefined: freed at the pass's end. */
+	struct col_event stop = {"", T0 + S(5), COL_EV_STOPPED, -1, "destroyed"};
+	struct col_event undef = {"", T0 + S(5), COL_EV_UNDEFINED, -1, "removed"};
+	snprintf(stop.uuid, sizeof stop.uuid, "%s", ua);
+	snprintf(undef.uuid, sizeof undef.uuid, "%s", ua);
+	col_sampler_event(f->s, &stop);
+	col_sampler_event(f->s, &undef);
+	col_sampler_pass_begin(f->s, T0 + S(6));
+	col_sampler_pass_end(f->s, T0 + S(6), true);
+	assert_int_equal(col_sampler_vm_count(f->s), 0);
+	/* b arrives before the next flush: a new slot. */
+	domain(f, ub, "b", "tap1", T0 + S(7));
+	long sb = slot_of(f, "tap1", T0 + S(7));
+	assert_true(sb >= 0 && sb != sa);
+	/* That flush still carries a's counts: dropped. */
+	struct col_capture_cell cells[] = {cell(sa, VM_PKT_RX, "internal", 500, 5)};
+	col_sampler_pass_begin(f->s, T0 + S(10));
+	capture(f, T0 + S(6), T0 + S(10), cells, 1, 0);
+	col_sampler_pass_end(f->s, T0 + S(10), true);
+	/* Now the slot is free again: c gets it. */
+	domain(f, uc, "c", "tap2", T0 + S(11));
+	assert_int_equal(slot_of(f, "tap2", T0 + S(11)), sa);
+	finish(f);
+	for (size_t i = 0; i < f->rec.n_traffic; i++) {
+		assert_string_not_equal(f->rec.traffic[i].uuid, ua);
+		assert_int_equal(f->rec.traffic[i].tr.n_classes, 0); /* nobody got a's 500 bytes */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +554,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_clock_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_host_clock_forward, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_traffic_split, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_traffic_coverage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slot_reuse, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,233 @@
+#!/bin/bash
+# Per-VM traffic by class end to end: libvirtd's test driver holds a domain
+# whose NIC <target dev> is the host end of a veth pair this test creates
+# (vmw<PID>a); the peer, in network namespace vmwn<PID>, plays the VM.  The
+# collector runs with traffic classes, captures on that interface and
+# writes vm_traffic_minute, vm_capture_minute and host_capture_minute rows
+# through its spool.  Known UDP datagrams, only between addresses on the
+# test's own interfaces, both ways and in two classes, sent across a UTC
+# minute boundary (the collector's clock is moved by libfaketime), must be
+# counted exactly per class and direction (the byte rule of
+# docs/internals/capture.md: payload + UDP 8 + IPv4 20 + Ethernet 14).
+# The batch is then delivered a second time (its spool restored, the
+# database's delivery mark removed): nothing is counted twice.  Last, a
+# capture that cannot start (capture.user names no user) is one log line
+# and usage rows as before.
+#
+# The test driver's interface counters are synthetic, so libvirt_*_bytes
+# cannot equal the captured bytes here; only that they are filled is
+# checked (tests/integration/qemu-guest.sh has a real tap).
+. "$(dirname "$0")/../lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "1..0 # SKIP needs root (network namespaces, CAP_NET_RAW)"
+	exit 0
+fi
+command -v python3 >/dev/null || { echo "1..0 # SKIP no python3"; exit 0; }
+[ -f "$FAKE_LIB" ] || { echo "1..0 # SKIP libfaketime is not installed"; exit 0; }
+
+ID=$$
+NS=vmwn$ID
+A=vmw${ID}a  # the VM's tap
+AP=vmw${ID}p # the VM's NIC
+on_cleanup "ip link del $A 2>/dev/null; ip netns del $NS 2>/dev/null"
+ip netns add "$NS" 2>/dev/null || { echo "1..0 # SKIP cannot create network namespaces"; exit 0; }
+
+plan 22
+
+# ---------------------------------------------------------------- network
+# As in capture-live.sh: no link-local addresses, DAD, router solicitations
+# or neighbour discovery; after the set-up only the test's frames flow.
+quiet_if() { # quiet_if [NETNS] IF
+	if [ $# = 2 ]; then _x="ip netns exec $1"; _if=$2; else _x=""; _if=$1; fi
+	$_x ip link set dev "$_if" addrgenmode none
+	$_x sysctl -qw "net.ipv6.conf.$_if.accept_dad=0" "net.ipv6.conf.$_if.router_solicitations=0" \
+		"net.ipv6.conf.$_if.mldv2_unsolicited_report_interval=10" \
+		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
+}
+mac() { cat "/sys/class/net/$1/address"; }
+mac_ns() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+
+ip link add "$A" type veth peer name "$AP" || bail "cannot create veth $A"
+ip link set "$AP" netns "$NS"
+quiet_if "$A"
+quiet_if "$NS" "$AP"
+ip -n "$NS" link set lo up
+ip addr add 10.241.0.1/24 dev "$A"
+ip addr add 198.51.100.1/24 dev "$A"
+ip -n "$NS" addr add 10.241.0.2/24 dev "$AP"
+ip link set "$A" up
+ip -n "$NS" link set "$AP" up
+ip -n "$NS" route add 198.51.100.0/24 via 10.241.0.1
+ip neigh replace 10.241.0.2 lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
+ip -n "$NS" neigh replace 10.241.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
+
+cat >"$T/net.py" <<'EOP'
+import socket, sys, time
+if sys.argv[1] == "listen":
+    socks = []
+    for a in sys.argv[2:]:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((a, 9999))
+        socks.append(s)
+    time.sleep(3600)
+else:  # udp SRC DST COUNT PAYLOAD
+    src, dst, n, size = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    for i in range(n):
+        s.sendto(b"u" * size, (dst, 9999))
+EOP
+python3 "$T/net.py" listen 10.241.0.1 198.51.100.1 &
+_pids="$_pids $!"
+ip netns exec "$NS" python3 "$T/net.py" listen 10.241.0.2 &
+_pids="$_pids $!"
+udp() { python3 "$T/net.py" udp "$@"; }
+udp_vm() { ip netns exec "$NS" python3 "$T/net.py" udp "$@"; }
+
+# ---------------------------------------------------------------- servers
+start_postgres
+start_libvirtd
+setup_fleet
+UUID=77777777-7777-4777-8777-777777777777
+cat >"$T/tvm.xml" <<EOX
+<domain type='test'>
+  <name>tvm</name>
+  <uuid>$UUID</uuid>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <interface type='ethernet'>
+      <mac address='52:54:00:00:04:01'/>
+      <target dev='$A'/>
+    </interface>
+  </devices>
+</domain>
+EOX
+virsh_t define "$T/tvm.xml" >/dev/null || bail "cannot define tvm"
+virsh_t start tvm >/dev/null || bail "cannot start tvm"
+TRAFFIC='traffic-default = "internet"
+traffic-class "internal" { prefixes = {"10.241.0.0/16"} }
+capture { user = "nobody" }'
+# Phase 1 spools only: a database name that does not exist keeps delivery
+# away, so that the spool can be copied for the second delivery.
+CONF_URI=$TEST_URI write_conf "$T/vmeter.conf" "$TRAFFIC"
+CONF_URI=$TEST_URI CONF_CONNINFO="host=$T dbname=nosuchdb user=vmeter" write_conf "$T/spool-only.conf" "$TRAFFIC"
+"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+q() { psql_q "$1"; }
+
+# ---------------------------------------------------------------- phase 1
+# The collector's clock starts 6 s before a minute boundary.
+now=$(date +%s)
+fake_clock_set $(( (now / 60 + 1) * 60 - 6 - now ))
+start_collector_faked "$T/spool-only.conf"
+log=$T/collector.log
+wait_for 20 grep -q "traffic capture started" "$log" || bail "the capture did not start: $(tail -3 "$log")"
+# The worker is ready and filters on the tap once it reports it found.
+wait_for 10 sh -c "ps -o user= --ppid $COLLECTOR_PID | grep -q nobody" || bail "no capture worker"
+sleep 1.5
+tx0=$(cat /sys/class/net/$A/statistics/tx_bytes) rx0=$(cat /sys/class/net/$A/statistics/rx_bytes)
+# Six rounds a second apart: the boundary falls among them.  Per round,
+# from the VM (its tx): internal 5 x (100 + 42), internet 2 x (300 + 42);
+# to the VM (its rx): internal 3 x (200 + 42), internet 1 x (50 + 42).
+for i in 1 2 3 4 5 6; do
+	udp_vm 10.241.0.2 10.241.0.1 5 100
+	udp_vm 10.241.0.2 198.51.100.1 2 300
+	udp 10.241.0.1 10.241.0.2 3 200
+	udp 198.51.100.1 10.241.0.2 1 50
+	sleep 1
+done
+sleep 2
+tx1=$(cat /sys/class/net/$A/statistics/tx_bytes) rx1=$(cat /sys/class/net/$A/statistics/rx_bytes)
+stop_collector
+is "$COLLECTOR_RC" 0 "collector with traffic classes exits cleanly"
+diag "veth $A: host sent $((tx1 - tx0)) bytes (the VM's rx), received $((rx1 - rx0)) (its tx)"
+grep -q "capture: .*" "$log" && grep "capture" "$log" | head -3 | sed 's/^/# log: /'
+
+# ---------------------------------------------------------------- phase 2
+cp -a "$T/state/spool" "$T/spool.copy"
+start_collector_faked "$T/vmeter.conf"
+delivered() { grep -q '"spool_records": 0' "$T/state/status.json" && [ "$(q "SELECT count(*) FROM vm_traffic_minute")" -gt 0 ]; }
+wait_for 30 delivered || diag "delivery did not finish: $(cat "$T/state/status.json")"
+stop_collector
+
+sums() { # sums CLASS: "rx_bytes tx_bytes rx_packets tx_packets" of tvm over all minutes
+	q "SELECT coalesce(sum(rx_bytes),0) || ' ' || coalesce(sum(tx_bytes),0) || ' ' || coalesce(sum(rx_packets),0) || ' ' ||
+	   coalesce(sum(tx_packets),0) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID' AND class = '$1'"
+}
+q "SELECT to_char(minute, 'HH24:MI') || ' ' || class || ' rx ' || rx_bytes || '/' || rx_packets || ' tx ' || tx_bytes || '/' ||
+	tx_packets FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID' ORDER BY minute, class" | sed 's/^/# minute /'
+want_int="$((6 * 3 * 242)) $((6 * 5 * 142)) 18 30"
+want_net="$((6 * 1 * 92)) $((6 * 2 * 342)) 6 12"
+is "$(sums internal)" "$want_int" "class internal: rx/tx bytes and packets exactly as sent"
+is "$(sums internet)" "$want_net" "class internet: rx/tx bytes and packets exactly as sent"
+other=$(q "SELECT count(*) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID' AND class NOT IN ('internal', 'internet')")
+is "$other" 0 "no other class counted (the set-up is quiet)"
+is "$(( (tx1 - tx0) + (rx1 - rx0) ))" "$(( 6 * (3 * 242 + 92 + 5 * 142 + 2 * 342) ))" \
+	"the veth's own counters agree with what was sent"
+minutes=$(q "SELECT count(DISTINCT minute) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
+within "$minutes" 2 3 "the traffic spans a minute boundary ($minutes minutes)"
+# Every traffic minute has its coverage row, with the sums of its classes.
+mismatch=$(q "SELECT count(*) FROM vm_capture_minute c JOIN vm USING (vm_id), LATERAL (SELECT coalesce(sum(rx_bytes),0) AS rx,
+	coalesce(sum(tx_bytes),0) AS tx FROM vm_traffic_minute t WHERE t.vm_id = c.vm_id AND t.minute = c.minute AND t.host_id = c.host_id) s
+	WHERE uuid = '$UUID' AND (c.captured_rx_bytes <> s.rx OR c.captured_tx_bytes <> s.tx)")
+is "$mismatch" 0 "captured_*_bytes of each coverage row are the sums of its classes"
+orphans=$(q "SELECT count(*) FROM vm_traffic_minute t WHERE NOT EXISTS (SELECT 1 FROM vm_capture_minute c
+	WHERE c.vm_id = t.vm_id AND c.minute = t.minute AND c.host_id = t.host_id)")
+is "$orphans" 0 "every traffic minute has a coverage row"
+cap_ms=$(q "SELECT coalesce(sum(captured_ms),0) FROM vm_capture_minute JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
+within "$cap_ms" 8000 60000 "vm_capture_minute: the VM's tap was captured ($cap_ms ms)"
+lv=$(q "SELECT count(*) FROM vm_capture_minute c JOIN vm USING (vm_id) JOIN vm_usage_minute u USING (vm_id, minute, host_id)
+	WHERE uuid = '$UUID' AND c.libvirt_rx_bytes = u.net_rx_bytes AND c.libvirt_tx_bytes = u.net_tx_bytes")
+within "$lv" 1 10 "libvirt_*_bytes are the minute's usage row's net bytes ($lv minutes; test driver: synthetic)"
+nocap=$(q "SELECT coalesce(max(captured_ms),0) FROM vm_capture_minute c JOIN vm USING (vm_id) WHERE uuid = '11111111-1111-4111-8111-111111111111'")
+is "$nocap" 0 "a VM whose tap does not exist is not counted as captured"
+hc=$(q "SELECT count(*) || ' ' || coalesce(sum(drops), -1) || ' ' || sum(ifdrops) || ' ' || (sum(frames) >= 6 * 11) FROM host_capture_minute")
+within "$(echo "$hc" | cut -d' ' -f1)" 2 5 "host_capture_minute rows for the minutes captured"
+is "$(echo "$hc" | cut -d' ' -f2-)" "0 0 true" "no capture drops, and at least the frames sent"
+
+# vmeter-admin usage --traffic: the same rows, with the coverage.
+n_rows=$(q "SELECT count(*) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
+out=$("$ADMIN" -c "$T/vmeter.conf" usage --traffic --vm tvm --from @0 --to @4000000000 --csv 2>&1)
+is "$(echo "$out" | head -1)" "minute,host,vm,uuid,class,rx_bytes,tx_bytes,rx_packets,tx_packets,captured_s,rx_cov_pct,tx_cov_pct,captured_rx_bytes,captured_tx_bytes,libvirt_rx_bytes,libvirt_tx_bytes" \
+	"usage --traffic --csv: the columns"
+is "$(echo "$out" | awk -F, 'NR > 1 && $5 == "internal" { rx += $6; tx += $7 } NR > 1 { n++ } END { print n, rx, tx }')" \
+	"$n_rows $((6 * 3 * 242)) $((6 * 5 * 142))" "usage --traffic --csv: a row per minute and class, the same bytes"
+# RRD: a file per VM and class, DERIVE counters.
+ls "$T/rrd/vm-$UUID-traffic-internal.rrd" "$T/rrd/vm-$UUID-traffic-internet.rrd" >/dev/null 2>&1
+ok $? "an RRD file per VM and traffic class"
+
+# ---------------------------------------------------------------- phase 3
+# The same batch once more: its spool restored and the delivery mark gone,
+# as after a commit whose outcome the collector never learnt.
+before=$(q "SELECT count(*) || ' ' || sum(rx_bytes + tx_bytes) FROM vm_traffic_minute")
+before_cov=$(q "SELECT count(*) FROM vm_capture_minute")
+rm -rf "$T/state/spool"
+cp -a "$T/spool.copy" "$T/state/spool"
+q "DELETE FROM host_delivery" >/dev/null
+start_collector_faked "$T/vmeter.conf"
+dups() { [ "$(sed -n 's/.*"duplicate_rows": \([0-9]*\).*/\1/p' "$T/state/status.json")" -gt 0 ]; }
+wait_for 30 dups
+ok $? "the resent batch was delivered again (its usage rows as duplicates)"
+stop_collector
+is "$(q "SELECT count(*) || ' ' || sum(rx_bytes + tx_bytes) FROM vm_traffic_minute")" "$before" \
+	"a second delivery counts no traffic twice"
+is "$(sums internal) / $(sums internet)" "$want_int / $want_net" "the class sums are unchanged"
+added=$(q "SELECT count(*) FROM vm_capture_minute")
+within "$added" "$before_cov" "$((before_cov + 8))" "coverage rows: only minutes of the last run added ($before_cov -> $added)"
+
+# ---------------------------------------------------------------- bad input
+# A capture that cannot run: one clear line, metering goes on without
+# traffic classes.
+CONF_URI=$TEST_URI CONF_HOST=hv-nocap write_conf "$T/nocap.conf" 'traffic-class "internal" { prefixes = {"10.241.0.0/16"} }
+capture { user = "no-such-user-vmeter" }'
+: >"$log"
+start_collector "$T/nocap.conf"
+has_usage() { [ "$(q "SELECT count(*) FROM vm_usage_minute u JOIN host USING (host_id) WHERE hostname = 'hv-nocap'")" -gt 0 ]; }
+sleep 3
+stop_collector
+lines=$(grep -c "traffic capture disabled, metering without traffic classes: no user 'no-such-user-vmeter' (capture.user)" "$log")
+is "$lines" 1 "an impossible capture is one clear log line"
+has_usage
+ok $? "usage rows are written without the capture"
