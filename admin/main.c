@@ -358,6 +358,9 @@ static int cmd_graph(const struct vm_conf *conf, const struct args *a)
 
 #define STATUS_MAX_BYTES 65536
 
+/* Undelivered for longer than this is an alert (delivery-lag). */
+#define STATUS_LAG_ALERT_S 300
+
 static long long status_int(json_t *doc, const char *key)
 {
 	json_t *v = json_object_get(doc, key);
@@ -405,9 +408,26 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		        path, age, period);
 		goto out;
 	}
+	/* Alert conditions, for monitoring: each one names something an
+	 * operator must act on or an invoice must show. */
+	char alerts[256] = "";
+	json_t *full = json_object_get(doc, "spool_full");
+	json_t *dbs = json_object_get(doc, "database");
+	json_t *lagv = json_object_get(doc, "delivery_lag_s");
+	if (json_is_true(full))
+		strcat(alerts, " spool-full");
+	if (status_int(doc, "lost_rows") > 0 || status_int(doc, "lost_traffic_rows") > 0)
+		strcat(alerts, " rows-lost");
+	if (status_int(doc, "spool_damaged_records") > 0)
+		strcat(alerts, " spool-damaged");
+	if (json_is_string(dbs) && strcmp(json_string_value(dbs), "up") != 0)
+		strcat(alerts, " database-down");
+	if (json_is_number(lagv) && json_number_value(lagv) > STATUS_LAG_ALERT_S)
+		strcat(alerts, " delivery-lag");
+	int ok_rc = alerts[0] ? 3 : 0;
 	if (a->json) {
 		fputs(text, stdout);
-		rc = 0;
+		rc = ok_rc;
 		goto out;
 	}
 	json_t *db = json_object_get(doc, "database");
@@ -429,8 +449,9 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	printf("%-27s%lld\n", "duplicates ignored:", status_int(doc, "duplicate_rows"));
 	printf("%-27s%lld\n", "rows lost:", status_int(doc, "lost_rows"));
 	printf("%-27s%lld\n", "damaged spool records:", status_int(doc, "spool_damaged_records"));
+	printf("%-27s%s\n", "alerts:", alerts[0] ? alerts + 1 : "none");
 	printf("(counts since the collector started; status written %lld s ago)\n", age);
-	rc = 0;
+	rc = ok_rc;
 out:
 	if (f)
 		fclose(f);

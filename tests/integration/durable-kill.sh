@@ -43,7 +43,9 @@ rm -f "$T/state/status.json"
 start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
 wait_for 10 test -f "$T/state/status.json"
 out=$(status)
-ok $? "status succeeds while the collector runs"
+arc=$?
+[ "$arc" = 3 ] && echo "$out" | grep -q "^alerts: *database-down"
+ok $? "status describes the running collector and raises database-down (exit $arc)"
 echo "$out" | sed 's/^/#   /'
 recs=$(echo "$out" | sed -n 's/^spool: *\([0-9]*\) records.*/\1/p')
 within "${recs:-0}" "$backlog" $((backlog * 3)) "status shows the spooled records ($recs)"

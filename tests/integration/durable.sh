@@ -5,7 +5,7 @@
 # commit, logged to a ledger) must be in PostgreSQL exactly once; a spool on
 # a file system too small for it loses rows only as counted, recorded loss.
 . "$(dirname "$0")/../lib.sh"
-plan 11
+plan 12
 
 start_postgres
 start_libvirtd
@@ -78,7 +78,13 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "
 		FAKETIME="@$(date -u -d "@$start" '+%Y-%m-%d %H:%M:%S')" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1
 	wait_for 30 grep -q "usage rows are being lost" "$log"
 	ok $? "a full spool is logged as loss"
-	sleep 2
+	# The count reaches the status file with the pass's commit.
+	wait_for 10 sh -c "'$ADMIN' -c '$T/tiny.conf' status | grep -q '^alerts: *spool-full rows-lost'"
+	"$ADMIN" -c "$T/tiny.conf" status >"$T/alerts.out" 2>&1
+	arc=$?
+	grep -q "^alerts: *spool-full rows-lost database-down" "$T/alerts.out" && [ "$arc" = 3 ]
+	ok $? "vmeter-admin status raises spool-full, rows-lost and database-down (exit $arc)"
+	[ "$arc" = 3 ] || sed 's/^/# /' "$T/alerts.out"
 	restart_postgres
 	wait_for 60 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0' '$T/state/status.json'"
 	stop_collector
@@ -87,6 +93,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "
 	within "$recorded" 1 "${lost:-0}" "lost VM-minutes are recorded in vm_usage_loss ($recorded of $lost rows, host rows not kept)"
 	umount "$T/tiny"
 else
+	ok 0 "# SKIP tmpfs needs root"
 	ok 0 "# SKIP tmpfs needs root"
 	ok 0 "# SKIP tmpfs needs root"
 fi
