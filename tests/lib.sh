@@ -215,6 +215,11 @@ ${2:-}
 EOC
 }
 
+# in_ns NETNS COMMAND...: runs COMMAND in a network namespace made by `ip
+# netns add`.  Not `ip netns exec`, which also remounts /sys and fails where
+# / is not a mount point (a chroot); the net sysctls follow the namespace.
+in_ns() { _ns=$1; shift; nsenter --net="/run/netns/$_ns" "$@"; }
+
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_for() {
 	_t=$1; shift

@@ -36,7 +36,7 @@ plan 54
 # No IPv6 link-local addresses, DAD or router solicitations, and permanent
 # neighbours: after the setup settles, only the test's own frames flow.
 quiet_if() { # quiet_if [NETNS] IF
-	if [ $# = 2 ]; then _x="ip netns exec $1"; _if=$2; else _x=""; _if=$1; fi
+	if [ $# = 2 ]; then _x="in_ns $1"; _if=$2; else _x=""; _if=$1; fi
 	$_x ip link set dev "$_if" addrgenmode none
 	# MLD reports (joining an address's solicited-node group) repeat
 	# within 10 ms rather than 1 s, so the settling below sees them end.
@@ -45,7 +45,8 @@ quiet_if() { # quiet_if [NETNS] IF
 		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
 }
 mac() { cat "/sys/class/net/$1/address"; }
-mac_ns() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+# /sys shows the namespace of whoever mounted it: ask ip instead.
+mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
 
 setup_c() { # the second pair, created again by the recreation test
 	ip link add "$C" type veth peer name "$CP" || return 1
@@ -112,19 +113,19 @@ elif cmd == "arp":  # arp IF COUNT: who-has 10.231.0.99, which nobody has
     ifname, n = sys.argv[2], int(sys.argv[3])
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((ifname, 0))
-    src = bytes.fromhex(open("/sys/class/net/%s/address" % ifname).read().strip().replace(":", ""))
+    src = s.getsockname()[4]  # the interface's MAC (no /sys: it shows another namespace)
     arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src + bytes([10, 231, 0, 2]) + bytes(6) + bytes([10, 231, 0, 99])
     for i in range(n):
         s.send(b"\xff" * 6 + src + b"\x08\x06" + arp)
 EOP
 net() { python3 "$T/net.py" "$@"; }
-net_ns() { _ns=$1; shift; ip netns exec "$_ns" python3 "$T/net.py" "$@"; }
+net_ns() { _ns=$1; shift; in_ns "$_ns" python3 "$T/net.py" "$@"; }
 
 python3 "$T/net.py" listen 10.231.0.1 10.232.0.1 192.0.2.1 10.233.0.1 fd00:231::1 &
 _pids="$_pids $!"
-ip netns exec "$NS" python3 "$T/net.py" listen 10.231.0.2 fd00:231::2 &
+nsenter --net="/run/netns/$NS" python3 "$T/net.py" listen 10.231.0.2 fd00:231::2 &
 _pids="$_pids $!"
-ip netns exec "$NS2" python3 "$T/net.py" listen 10.233.0.2 &
+nsenter --net="/run/netns/$NS2" python3 "$T/net.py" listen 10.233.0.2 &
 _pids="$_pids $!"
 
 # ---------------------------------------------------------------- the probe

@@ -39,14 +39,15 @@ plan 22
 # As in capture-live.sh: no link-local addresses, DAD, router solicitations
 # or neighbour discovery; after the set-up only the test's frames flow.
 quiet_if() { # quiet_if [NETNS] IF
-	if [ $# = 2 ]; then _x="ip netns exec $1"; _if=$2; else _x=""; _if=$1; fi
+	if [ $# = 2 ]; then _x="in_ns $1"; _if=$2; else _x=""; _if=$1; fi
 	$_x ip link set dev "$_if" addrgenmode none
 	$_x sysctl -qw "net.ipv6.conf.$_if.accept_dad=0" "net.ipv6.conf.$_if.router_solicitations=0" \
 		"net.ipv6.conf.$_if.mldv2_unsolicited_report_interval=10" \
 		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
 }
 mac() { cat "/sys/class/net/$1/address"; }
-mac_ns() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+# /sys shows the namespace of whoever mounted it: ask ip instead.
+mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
 
 ip link add "$A" type veth peer name "$AP" || bail "cannot create veth $A"
 ip link set "$AP" netns "$NS"
@@ -80,10 +81,10 @@ else:  # udp SRC DST COUNT PAYLOAD
 EOP
 python3 "$T/net.py" listen 10.241.0.1 198.51.100.1 &
 _pids="$_pids $!"
-ip netns exec "$NS" python3 "$T/net.py" listen 10.241.0.2 &
+nsenter --net="/run/netns/$NS" python3 "$T/net.py" listen 10.241.0.2 &
 _pids="$_pids $!"
 udp() { python3 "$T/net.py" udp "$@"; }
-udp_vm() { ip netns exec "$NS" python3 "$T/net.py" udp "$@"; }
+udp_vm() { in_ns "$NS" python3 "$T/net.py" udp "$@"; }
 
 # ---------------------------------------------------------------- servers
 start_postgres
