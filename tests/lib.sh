@@ -220,6 +220,21 @@ EOC
 # / is not a mount point (a chroot); the net sysctls follow the namespace.
 in_ns() { _ns=$1; shift; nsenter --net="/run/netns/$_ns" "$@"; }
 
+# quiet_if [NETNS] IF: no IPv6 link-local address, DAD or router
+# solicitations on IF, so that once set up it carries only a test's frames.
+# MLD reports (joining an address's solicited-node group) repeat within
+# 10 ms rather than 1 s, so a test's settling sees them end.
+quiet_if() {
+	if [ $# = 2 ]; then _x="in_ns $1"; _if=$2; else _x=""; _if=$1; fi
+	$_x ip link set dev "$_if" addrgenmode none
+	$_x sysctl -qw "net.ipv6.conf.$_if.accept_dad=0" "net.ipv6.conf.$_if.router_solicitations=0" \
+		"net.ipv6.conf.$_if.mldv2_unsolicited_report_interval=10" \
+		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
+}
+mac() { cat "/sys/class/net/$1/address"; }
+# /sys shows the namespace of whoever mounted it: ask ip instead.
+mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
+
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_for() {
 	_t=$1; shift

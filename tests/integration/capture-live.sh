@@ -33,20 +33,8 @@ ip netns add "$NS2" || bail "cannot create $NS2"
 plan 54
 
 # ---------------------------------------------------------------- network
-# No IPv6 link-local addresses, DAD or router solicitations, and permanent
-# neighbours: after the setup settles, only the test's own frames flow.
-quiet_if() { # quiet_if [NETNS] IF
-	if [ $# = 2 ]; then _x="in_ns $1"; _if=$2; else _x=""; _if=$1; fi
-	$_x ip link set dev "$_if" addrgenmode none
-	# MLD reports (joining an address's solicited-node group) repeat
-	# within 10 ms rather than 1 s, so the settling below sees them end.
-	$_x sysctl -qw "net.ipv6.conf.$_if.accept_dad=0" "net.ipv6.conf.$_if.router_solicitations=0" \
-		"net.ipv6.conf.$_if.mldv2_unsolicited_report_interval=10" \
-		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
-}
-mac() { cat "/sys/class/net/$1/address"; }
-# /sys shows the namespace of whoever mounted it: ask ip instead.
-mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
+# Permanent neighbours and quiet interfaces (quiet_if in tests/lib.sh):
+# after the setup settles, only the test's own frames flow.
 
 setup_c() { # the second pair, created again by the recreation test
 	ip link add "$C" type veth peer name "$CP" || return 1

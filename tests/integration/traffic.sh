@@ -36,18 +36,7 @@ ip netns add "$NS" 2>/dev/null || { echo "1..0 # SKIP cannot create network name
 plan 22
 
 # ---------------------------------------------------------------- network
-# As in capture-live.sh: no link-local addresses, DAD, router solicitations
-# or neighbour discovery; after the set-up only the test's frames flow.
-quiet_if() { # quiet_if [NETNS] IF
-	if [ $# = 2 ]; then _x="in_ns $1"; _if=$2; else _x=""; _if=$1; fi
-	$_x ip link set dev "$_if" addrgenmode none
-	$_x sysctl -qw "net.ipv6.conf.$_if.accept_dad=0" "net.ipv6.conf.$_if.router_solicitations=0" \
-		"net.ipv6.conf.$_if.mldv2_unsolicited_report_interval=10" \
-		"net.ipv6.conf.$_if.mldv1_unsolicited_report_interval=10"
-}
-mac() { cat "/sys/class/net/$1/address"; }
-# /sys shows the namespace of whoever mounted it: ask ip instead.
-mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
+# quiet_if, mac and mac_ns are in tests/lib.sh.
 
 ip link add "$A" type veth peer name "$AP" || bail "cannot create veth $A"
 ip link set "$AP" netns "$NS"
