@@ -470,13 +470,14 @@ void col_writer_write_status(struct col_writer *w)
 		return;
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
-	/* The records ahead of the first usage row are inventory and events,
-	 * a few per pass: a short look finds the row or says there is none
-	 * near the front. */
+	/* The records ahead of the first usage row are inventory and events:
+	 * a few per pass, but one per VM at a start (a thousand on a large
+	 * host).  The look stops at the first usage row; its bounds only cap
+	 * the cost when there is none near the front. */
 	int64_t oldest_minute = 0;
 	struct vm_spool_cursor c = {0};
 	if (st.records_pending)
-		vm_spool_read(w->spool, &c, 256, 1u << 20, peek_minute, &oldest_minute);
+		vm_spool_read(w->spool, &c, 1u << 16, 8u << 20, peek_minute, &oldest_minute);
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
 	size_t losses = w->n_losses;
