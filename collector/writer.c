@@ -421,33 +421,30 @@ fail:
 	return -1;
 }
 
-/* Writes the remembered losses; lock held, released around the I/O. */
+/* Writes the remembered losses; lock held, released around the I/O.  In
+ * transactions of one batch each, oldest first: a long list neither needs a
+ * transaction longer than the database timeout nor starts over after a
+ * failure.  The list stays in place meanwhile, so that lose() appends to it
+ * within MAX_LOSSES (it only appends: the first n are the ones written). */
 static void deliver_losses(struct col_writer *w, struct vm_db *db)
 {
-	if (!w->n_losses)
-		return;
-	struct pending_row *l = w->losses;
-	size_t n = w->n_losses;
-	w->losses = NULL;
-	w->n_losses = w->cap_losses = 0;
-	pthread_mutex_unlock(&w->lock);
-	struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
-	for (size_t i = 0; i < n; i++) {
-		memcpy(rows[i].uuid, l[i].uuid, sizeof rows[i].uuid);
-		rows[i].minute_ns = l[i].minute_ns;
-		rows[i].lost_ms = l[i].coverage_ms;
+	while (w->n_losses) {
+		size_t n = w->n_losses < w->batch_rows ? w->n_losses : w->batch_rows;
+		struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(rows[i].uuid, w->losses[i].uuid, sizeof rows[i].uuid);
+			rows[i].minute_ns = w->losses[i].minute_ns;
+			rows[i].lost_ms = w->losses[i].coverage_ms;
+		}
+		pthread_mutex_unlock(&w->lock);
+		int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
+		free(rows);
+		pthread_mutex_lock(&w->lock);
+		if (rc < 0)
+			return;
+		memmove(w->losses, w->losses + n, (w->n_losses - n) * sizeof *w->losses);
+		w->n_losses -= n;
 	}
-	int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
-	free(rows);
-	pthread_mutex_lock(&w->lock);
-	if (rc < 0) {
-		/* Keep them for the next try, ahead of newer ones. */
-		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + n, sizeof *w->losses);
-		memmove(w->losses + n, w->losses, w->n_losses * sizeof *w->losses);
-		memcpy(w->losses, l, n * sizeof *l);
-		w->n_losses += n;
-	}
-	free(l);
 }
 
 /* Called for each record from the oldest undelivered one on: stops at the
