@@ -127,10 +127,17 @@ led_dups=$(awk '$1 != "host" { print $1, $2 }' "$LEDGER" | sort | uniq -d | wc -
 lost_rows=$(status_field lost_rows)
 loss_db=$(psql_q "SELECT count(*) FROM vm_usage_loss")
 unrecorded=$(status_field losses_unrecorded)
-# Every VM-minute the collector closed is either acknowledged or lost: per
-# closed minute (host rows in the ledger and among the lost) VMS VM rows.
-vm_minutes=$(psql_q "SELECT count(*) FROM (SELECT minute FROM vm_usage_minute UNION SELECT minute FROM vm_usage_loss) m")
-expected=$(( vm_minutes * VMS ))
+# Every VM-minute the collector closed is either acknowledged or lost.  The
+# collector ran throughout, so a VM's minutes between its first and last
+# acknowledged ones that are not in the ledger are the lost ones.
+awk '$1 != "host" { if (!($1 in lo) || $2 < lo[$1]) lo[$1] = $2; if ($2 > hi[$1]) hi[$1] = $2; have[$1 " " $2] = 1 }
+	END { for (u in lo) for (m = lo[u]; m <= hi[u]; m += 60) if (!((u " " m) in have)) print u, m }' "$LEDGER" |
+	sort >"$T/missing.rows"
+n_missing=$(wc -l <"$T/missing.rows")
+psql_q "COPY (SELECT v.uuid || ' ' || extract(epoch FROM l.minute)::bigint FROM vm_usage_loss l
+	JOIN vm v USING (vm_id)) TO STDOUT" | sort >"$T/loss.rows"
+loss_acked=$(comm -12 "$T/loss.rows" "$T/ledger.rows" | wc -l)
+loss_other=$(comm -23 "$T/loss.rows" "$T/missing.rows" | wc -l)
 fail=0
 chk() { if [ "$1" = 0 ]; then echo "ok   - $2"; else echo "FAIL - $2"; fail=1; fi; }
 
@@ -153,7 +160,7 @@ echo "       $delivered rows delivered by then: $(awk -v d="$delivered" -v m="$d
 echo "after a clean stop: $left records left in the spool"
 echo "rows: acknowledged (ledger) $n_ack VM rows, stored $n_db, lost $missing, stored twice $dups, stored without a ledger line $unacked, acknowledged twice $led_dups"
 echo "loss: collector counted $lost_rows rows lost (VM and host rows), vm_usage_loss holds $loss_db VM-minutes, not recorded (over the collector's memory limit): ${unrecorded:-0}"
-echo "VM-minutes closed (stored or lost minutes x $VMS VMs): $expected = acknowledged $n_ack + lost VM-minutes $((expected - n_ack))"
+echo "VM-minutes not acknowledged between each VM's first and last acknowledged minute: $n_missing; in vm_usage_loss: $loss_db, of which acknowledged $loss_acked, not among those $loss_other"
 echo "wall time: $(( $(date +%s) - t_begin )) s"
 echo
 chk "$missing" "every acknowledged row is in the database"
@@ -163,8 +170,14 @@ chk "$([ "${left:-1}" = 0 ]; echo $?)" "the spool is empty after the clean stop"
 chk "$([ "$max_bytes" -le $(( (CAP_MB + 16) * 1048576 )) ]; echo $?)" "the spool never exceeded the cap by more than one segment"
 if [ "${lost_rows:-0}" = 0 ]; then
 	chk "$loss_db" "nothing lost, nothing recorded as lost"
+	chk "$n_missing" "no VM-minute missing"
 else
-	chk "$([ "$((loss_db + ${unrecorded:-0}))" -le "$lost_rows" ]; echo $?)" "losses recorded ($loss_db) + unrecorded (${unrecorded:-0}) within the rows counted lost ($lost_rows, host rows included)"
-	chk "$([ "$((expected - n_ack))" = "$loss_db" ]; echo $?)" "vm_usage_loss holds exactly the VM-minutes not acknowledged ($((expected - n_ack)))"
+	chk "$loss_acked" "no VM-minute both recorded as lost and acknowledged"
+	chk "$loss_other" "every VM-minute recorded as lost is one not acknowledged"
+	if [ "$n_missing" -le 100000 ]; then
+		chk "$([ "$loss_db" = "$n_missing" ]; echo $?)" "vm_usage_loss holds exactly the VM-minutes not acknowledged ($n_missing)"
+	else
+		echo "note - $n_missing VM-minutes lost, more than the 100,000 a collector remembers (MAX_LOSSES, collector/writer.c): vm_usage_loss holds $loss_db"
+	fi
 fi
 exit $fail
