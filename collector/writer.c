@@ -421,33 +421,30 @@ fail:
 	return -1;
 }
 
-/* Writes the remembered losses; lock held, released around the I/O. */
+/* Writes the remembered losses; lock held, released around the I/O.  In
+ * transactions of one batch each, oldest first: a long list neither needs a
+ * transaction longer than the database timeout nor starts over after a
+ * failure.  The list stays in place meanwhile, so that lose() appends to it
+ * within MAX_LOSSES (it only appends: the first n are the ones written). */
 static void deliver_losses(struct col_writer *w, struct vm_db *db)
 {
-	if (!w->n_losses)
-		return;
-	struct pending_row *l = w->losses;
-	size_t n = w->n_losses;
-	w->losses = NULL;
-	w->n_losses = w->cap_losses = 0;
-	pthread_mutex_unlock(&w->lock);
-	struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
-	for (size_t i = 0; i < n; i++) {
-		memcpy(rows[i].uuid, l[i].uuid, sizeof rows[i].uuid);
-		rows[i].minute_ns = l[i].minute_ns;
-		rows[i].lost_ms = l[i].coverage_ms;
+	while (w->n_losses) {
+		size_t n = w->n_losses < w->batch_rows ? w->n_losses : w->batch_rows;
+		struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
+		for (size_t i = 0; i < n; i++) {
+			memcpy(rows[i].uuid, w->losses[i].uuid, sizeof rows[i].uuid);
+			rows[i].minute_ns = w->losses[i].minute_ns;
+			rows[i].lost_ms = w->losses[i].coverage_ms;
+		}
+		pthread_mutex_unlock(&w->lock);
+		int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
+		free(rows);
+		pthread_mutex_lock(&w->lock);
+		if (rc < 0)
+			return;
+		memmove(w->losses, w->losses + n, (w->n_losses - n) * sizeof *w->losses);
+		w->n_losses -= n;
 	}
-	int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
-	free(rows);
-	pthread_mutex_lock(&w->lock);
-	if (rc < 0) {
-		/* Keep them for the next try, ahead of newer ones. */
-		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + n, sizeof *w->losses);
-		memmove(w->losses + n, w->losses, w->n_losses * sizeof *w->losses);
-		memcpy(w->losses, l, n * sizeof *l);
-		w->n_losses += n;
-	}
-	free(l);
 }
 
 /* Called for each record from the oldest undelivered one on: stops at the
@@ -470,13 +467,14 @@ void col_writer_write_status(struct col_writer *w)
 		return;
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
-	/* The records ahead of the first usage row are inventory and events,
-	 * a few per pass: a short look finds the row or says there is none
-	 * near the front. */
+	/* The records ahead of the first usage row are inventory and events:
+	 * a few per pass, but one per VM at a start (a thousand on a large
+	 * host).  The look stops at the first usage row; its bounds only cap
+	 * the cost when there is none near the front. */
 	int64_t oldest_minute = 0;
 	struct vm_spool_cursor c = {0};
 	if (st.records_pending)
-		vm_spool_read(w->spool, &c, 256, 1u << 20, peek_minute, &oldest_minute);
+		vm_spool_read(w->spool, &c, 1u << 16, 8u << 20, peek_minute, &oldest_minute);
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
 	size_t losses = w->n_losses;

@@ -1,0 +1,26 @@
+#!/bin/bash
+# `vmeter-admin status` on a large host: a collector starting with 400 VMs
+# spools 400 inventory records ahead of its first usage row, and the status
+# must still name the oldest undelivered minute (it said "none" when the
+# first usage row was more than 256 records from the front: found by
+# bench/soak-outage.sh at 1,000 VMs).
+. "$(dirname "$0")/../lib.sh"
+plan 2
+
+start_postgres
+sh "$top_srcdir/bench/gen-fleet.sh" 400 >"$T/fleet.xml"
+CONF_URI="test://$T/fleet.xml" CONF_MAX_GAP=30 write_conf "$T/vmeter.conf"
+"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+LEDGER=$T/ledger
+
+stop_postgres immediate
+build_backlog "$T/vmeter.conf" "$LEDGER" 1 400
+start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+wait_for 10 test -f "$T/state/status.json"
+sleep 3
+out=$("$ADMIN" -c "$T/vmeter.conf" status)
+ok $? "status succeeds while the collector runs"
+echo "$out" | grep "^spool\|^oldest" | sed 's/^/#   /'
+oldest=$(echo "$out" | sed -n 's/^oldest undelivered minute: *\([0-9-]* [0-9:]*\).*/\1/p')
+first=$(awk '$1 != "host" { print $2 }' "$LEDGER" | sort -n | head -1)
+is "$oldest" "$(date -u -d "@$first" '+%Y-%m-%d %H:%M')" "status shows the oldest undelivered minute behind 400 inventory records"
