@@ -17,7 +17,12 @@
 #include "vtime.h"
 #include "xalloc.h"
 
-#define MAX_LOSSES 100000 /* VM-minutes of lost coverage remembered for the database */
+/* Runs of lost VM-minutes remembered for the database: a VM that loses
+ * minute after minute (a long outage with a full spool) is one run. */
+#define MAX_LOSSES 100000
+/* How far back lose() looks for a VM's run to extend: past a pass of the
+ * largest fleet, a VM's latest run is found. */
+#define LOSS_LOOKBACK 16384
 #define READ_BYTES (8u << 20)
 /* Inventories in one batch (each decoded one is ~22 KB). */
 #define BATCH_MAX_INVENTORIES 64
@@ -51,8 +56,9 @@ struct col_writer {
 	bool stop;
 	int64_t stop_deadline; /* monotonic ns: give up delivering */
 	char *conninfo;
-	struct pending_row *losses; /* to write to vm_usage_loss */
+	struct vm_db_loss *losses; /* runs to write to vm_usage_loss, oldest first */
 	size_t n_losses, cap_losses;
+	size_t losses_busy; /* the first ones, being written: not to extend */
 	struct col_writer_stats stats;
 	struct vm_log_once down;
 	bool db_up; /* connected, for the status file */
@@ -108,16 +114,46 @@ static char *spool_id(const char *dir, char *err, size_t errsize)
 
 /* ---------------------------------------------------------------- main thread */
 
+/* VM-minutes in the remembered runs; lock held (or the thread gone). */
+static size_t loss_minutes(const struct col_writer *w)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->n_losses; i++)
+		n += (size_t)((w->losses[i].last_ns - w->losses[i].first_ns) / (60 * VM_NS_PER_SEC)) + 1;
+	return n;
+}
+
 static void lose(struct col_writer *w, const struct pending_row *rows, size_t n, const char *why)
 {
 	uint64_t ms = 0;
 	pthread_mutex_lock(&w->lock);
 	for (size_t i = 0; i < n; i++) {
 		ms += (uint64_t)rows[i].coverage_ms;
-		if (!rows[i].uuid[0] || w->n_losses >= MAX_LOSSES)
+		if (!rows[i].uuid[0])
+			continue;
+		/* The VM's latest run, if this minute follows it with the
+		 * same loss, grows by a minute. */
+		bool merged = false;
+		size_t stop = w->n_losses > LOSS_LOOKBACK ? w->n_losses - LOSS_LOOKBACK : 0;
+		if (stop < w->losses_busy)
+			stop = w->losses_busy;
+		for (size_t k = w->n_losses; k > stop; k--) {
+			struct vm_db_loss *l = &w->losses[k - 1];
+			if (strcmp(l->uuid, rows[i].uuid) != 0)
+				continue;
+			if (l->last_ns + 60 * VM_NS_PER_SEC == rows[i].minute_ns && l->lost_ms == rows[i].coverage_ms) {
+				l->last_ns = rows[i].minute_ns;
+				merged = true;
+			}
+			break;
+		}
+		if (merged || w->n_losses >= MAX_LOSSES)
 			continue;
 		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + 1, sizeof *w->losses);
-		w->losses[w->n_losses++] = rows[i];
+		struct vm_db_loss *l = &w->losses[w->n_losses++];
+		memcpy(l->uuid, rows[i].uuid, sizeof l->uuid);
+		l->first_ns = l->last_ns = rows[i].minute_ns;
+		l->lost_ms = rows[i].coverage_ms;
 	}
 	w->stats.lost_rows += n;
 	w->stats.lost_ms += ms;
@@ -431,15 +467,15 @@ static void deliver_losses(struct col_writer *w, struct vm_db *db)
 	while (w->n_losses) {
 		size_t n = w->n_losses < w->batch_rows ? w->n_losses : w->batch_rows;
 		struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
-		for (size_t i = 0; i < n; i++) {
-			memcpy(rows[i].uuid, w->losses[i].uuid, sizeof rows[i].uuid);
-			rows[i].minute_ns = w->losses[i].minute_ns;
-			rows[i].lost_ms = w->losses[i].coverage_ms;
-		}
+		memcpy(rows, w->losses, n * sizeof *rows);
+		/* Runs being written are not extended meanwhile: the
+		 * extension would go with them. */
+		w->losses_busy = n;
 		pthread_mutex_unlock(&w->lock);
 		int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
 		free(rows);
 		pthread_mutex_lock(&w->lock);
+		w->losses_busy = 0;
 		if (rc < 0)
 			return;
 		memmove(w->losses, w->losses + n, (w->n_losses - n) * sizeof *w->losses);
@@ -477,7 +513,7 @@ void col_writer_write_status(struct col_writer *w)
 		vm_spool_read(w->spool, &c, 1u << 16, 8u << 20, peek_minute, &oldest_minute);
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
-	size_t losses = w->n_losses;
+	size_t losses = loss_minutes(w);
 	bool db_up = w->db_up;
 	pthread_mutex_unlock(&w->lock);
 	int64_t now = vm_now_ns();
@@ -688,7 +724,7 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 		vm_notice("stopping with %llu records in the spool: they are delivered after the next start",
 		          (unsigned long long)st.records_pending);
 	if (w->n_losses)
-		vm_warn("%zu VM-minutes of lost coverage could not be recorded in the database", w->n_losses);
+		vm_warn("%zu VM-minutes of lost coverage could not be recorded in the database", loss_minutes(w));
 	vm_spool_close(w->spool);
 	if (w->ledger)
 		fclose(w->ledger);

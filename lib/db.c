@@ -1098,16 +1098,19 @@ int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_d
 	if (!n)
 		return 0;
 	struct buf uuids = {vm_xmalloc(256), 0, 256}, minutes = {vm_xmalloc(256), 0, 256},
-	           ms = {vm_xmalloc(256), 0, 256};
+	           lasts = {vm_xmalloc(256), 0, 256}, ms = {vm_xmalloc(256), 0, 256};
 	for (size_t i = 0; i < n; i++) {
-		char ts[48];
-		format_ts(rows[i].minute_ns, ts, sizeof ts);
+		char ts[48], te[48];
+		format_ts(rows[i].first_ns, ts, sizeof ts);
+		format_ts(rows[i].last_ns < rows[i].first_ns ? rows[i].first_ns : rows[i].last_ns, te, sizeof te);
 		buf_printf(&uuids, "%s%s", i ? "," : "{", rows[i].uuid);
 		buf_printf(&minutes, "%s\"%s\"", i ? "," : "{", ts);
+		buf_printf(&lasts, "%s\"%s\"", i ? "," : "{", te);
 		buf_printf(&ms, "%s%d", i ? "," : "{", rows[i].lost_ms > 60000 ? 60000 : rows[i].lost_ms);
 	}
 	buf_printf(&uuids, "}");
 	buf_printf(&minutes, "}");
+	buf_printf(&lasts, "}");
 	buf_printf(&ms, "}");
 	char hid[16];
 	const char *pv[] = {uuids.p};
@@ -1118,12 +1121,13 @@ int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_d
 	    exec_cmd(db, "cannot register VMs",
 	             "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, pv))
 		goto fail;
-	const char *p[] = {hid, uuids.p, minutes.p, ms.p, reason};
+	const char *p[] = {hid, uuids.p, minutes.p, ms.p, reason, lasts.p};
 	if (exec_cmd(db, "cannot record lost coverage",
 	             "INSERT INTO vm_usage_loss (host_id, vm_id, minute, lost_ms, reason) "
-	             "SELECT $1::int, v.vm_id, l.minute, l.ms, $5 FROM unnest($2::uuid[], $3::timestamptz[], "
-	             "$4::int[]) AS l(uuid, minute, ms) JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
-	             5, p) ||
+	             "SELECT $1::int, v.vm_id, m, l.ms, $5 FROM unnest($2::uuid[], $3::timestamptz[], "
+	             "$6::timestamptz[], $4::int[]) AS l(uuid, first, last, ms) JOIN vm v USING (uuid), "
+	             "generate_series(l.first, l.last, interval '1 minute') AS m ON CONFLICT DO NOTHING",
+	             6, p) ||
 	    tx_commit(db, "cannot commit lost coverage"))
 		goto fail;
 	rc = 0;
@@ -1133,6 +1137,7 @@ fail:
 out:
 	free(uuids.p);
 	free(minutes.p);
+	free(lasts.p);
 	free(ms.p);
 	return rc;
 }

@@ -103,14 +103,16 @@ int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, 
                       const char *detail);
 
 /* Coverage a collector measured but could not keep (vm_usage_loss). */
+/* Lost coverage of a VM: lost_ms in each minute from first_ns to last_ns
+ * (minute starts, inclusive). */
 struct vm_db_loss {
 	char uuid[37];
-	int64_t minute_ns;
+	int64_t first_ns, last_ns;
 	int32_t lost_ms;
 };
 
-/* Records lost coverage; a VM-minute already recorded is left as it is.
- * Returns 0 or -1. */
+/* Records lost coverage, a row per VM-minute; a VM-minute already recorded
+ * is left as it is.  Returns 0 or -1. */
 int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_db_loss *rows, size_t n,
                        const char *reason);
 

@@ -216,8 +216,9 @@ EOC
 }
 
 # in_ns NETNS COMMAND...: runs COMMAND in a network namespace made by `ip
-# netns add`.  Not `ip netns exec`, which also remounts /sys and fails where
-# / is not a mount point (a chroot); the net sysctls follow the namespace.
+# netns add`.  Not `ip netns exec` or `ip -n`, which also remount / and /sys
+# and fail where / is not a mount point (a chroot); the net sysctls follow
+# the namespace, /sys does not (see mac_ns).
 in_ns() { _ns=$1; shift; nsenter --net="/run/netns/$_ns" "$@"; }
 
 # quiet_if [NETNS] IF: no IPv6 link-local address, DAD or router
@@ -233,7 +234,7 @@ quiet_if() {
 }
 mac() { cat "/sys/class/net/$1/address"; }
 # /sys shows the namespace of whoever mounted it: ask ip instead.
-mac_ns() { ip -n "$1" -br link show dev "$2" | awk '{ print $3 }'; }
+mac_ns() { in_ns "$1" ip -br link show dev "$2" | awk '{ print $3 }'; }
 
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
 wait_for() {

@@ -42,33 +42,33 @@ setup_c() { # the second pair, created again by the recreation test
 	quiet_if "$C"
 	quiet_if "$NS2" "$CP"
 	ip addr add 10.233.0.1/24 dev "$C"
-	ip -n "$NS2" addr add 10.233.0.2/24 dev "$CP"
+	in_ns "$NS2" ip addr add 10.233.0.2/24 dev "$CP"
 	ip link set "$C" up
-	ip -n "$NS2" link set "$CP" up
+	in_ns "$NS2" ip link set "$CP" up
 	ip neigh replace 10.233.0.2 lladdr "$(mac_ns "$NS2" "$CP")" dev "$C" nud permanent
-	ip -n "$NS2" neigh replace 10.233.0.1 lladdr "$(mac "$C")" dev "$CP" nud permanent
+	in_ns "$NS2" ip neigh replace 10.233.0.1 lladdr "$(mac "$C")" dev "$CP" nud permanent
 }
 
 ip link add "$A" type veth peer name "$AP" || bail "cannot create veth $A"
 ip link set "$AP" netns "$NS"
 quiet_if "$A"
 quiet_if "$NS" "$AP"
-ip -n "$NS" link set lo up
+in_ns "$NS" ip link set lo up
 # Root side ("the rest of the world"): one address per class.
 ip addr add 10.231.0.1/24 dev "$A"
 ip addr add 10.232.0.1/24 dev "$A"
 ip addr add 192.0.2.1/24 dev "$A"
 ip addr add fd00:231::1/64 dev "$A" nodad
-ip -n "$NS" addr add 10.231.0.2/24 dev "$AP"
-ip -n "$NS" addr add fd00:231::2/64 dev "$AP" nodad
+in_ns "$NS" ip addr add 10.231.0.2/24 dev "$AP"
+in_ns "$NS" ip addr add fd00:231::2/64 dev "$AP" nodad
 ip link set "$A" up
-ip -n "$NS" link set "$AP" up
-ip -n "$NS" route add 10.232.0.0/24 via 10.231.0.1
-ip -n "$NS" route add 192.0.2.0/24 via 10.231.0.1
+in_ns "$NS" ip link set "$AP" up
+in_ns "$NS" ip route add 10.232.0.0/24 via 10.231.0.1
+in_ns "$NS" ip route add 192.0.2.0/24 via 10.231.0.1
 ip neigh replace 10.231.0.2 lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
 ip -6 neigh replace fd00:231::2 lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
-ip -n "$NS" neigh replace 10.231.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
-ip -n "$NS" -6 neigh replace fd00:231::1 lladdr "$(mac "$A")" dev "$AP" nud permanent
+in_ns "$NS" ip neigh replace 10.231.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
+in_ns "$NS" ip -6 neigh replace fd00:231::1 lladdr "$(mac "$A")" dev "$AP" nud permanent
 setup_c || bail "cannot create veth $C"
 
 # Senders and listeners (listeners keep the kernel from answering with

@@ -42,15 +42,15 @@ ip link add "$A" type veth peer name "$AP" || bail "cannot create veth $A"
 ip link set "$AP" netns "$NS"
 quiet_if "$A"
 quiet_if "$NS" "$AP"
-ip -n "$NS" link set lo up
+in_ns "$NS" ip link set lo up
 ip addr add 10.241.0.1/24 dev "$A"
 ip addr add 198.51.100.1/24 dev "$A"
-ip -n "$NS" addr add 10.241.0.2/24 dev "$AP"
+in_ns "$NS" ip addr add 10.241.0.2/24 dev "$AP"
 ip link set "$A" up
-ip -n "$NS" link set "$AP" up
-ip -n "$NS" route add 198.51.100.0/24 via 10.241.0.1
+in_ns "$NS" ip link set "$AP" up
+in_ns "$NS" ip route add 198.51.100.0/24 via 10.241.0.1
 ip neigh replace 10.241.0.2 lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
-ip -n "$NS" neigh replace 10.241.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
+in_ns "$NS" ip neigh replace 10.241.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
 
 cat >"$T/net.py" <<'EOP'
 import socket, sys, time
