@@ -464,22 +464,45 @@ fail:
  * within MAX_LOSSES (it only appends: the first n are the ones written). */
 static void deliver_losses(struct col_writer *w, struct vm_db *db)
 {
+	const int64_t minute = 60 * VM_NS_PER_SEC;
 	while (w->n_losses) {
-		size_t n = w->n_losses < w->batch_rows ? w->n_losses : w->batch_rows;
+		/* At most batch_rows VM-minutes a transaction: a run longer
+		 * than that is written in parts, its start moving on. */
+		size_t n = 0, budget = w->batch_rows;
+		while (n < w->n_losses && budget) {
+			size_t len = (size_t)((w->losses[n].last_ns - w->losses[n].first_ns) / minute) + 1;
+			budget -= len < budget ? len : budget;
+			n++;
+		}
 		struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
 		memcpy(rows, w->losses, n * sizeof *rows);
+		size_t used = 0;
+		for (size_t i = 0; i + 1 < n; i++)
+			used += (size_t)((rows[i].last_ns - rows[i].first_ns) / minute) + 1;
+		/* The last one gets what is left of the budget. */
+		int64_t last_part_end = rows[n - 1].first_ns + (int64_t)(w->batch_rows - used - 1) * minute;
+		bool partial = last_part_end < rows[n - 1].last_ns;
+		if (partial)
+			rows[n - 1].last_ns = last_part_end;
 		/* Runs being written are not extended meanwhile: the
 		 * extension would go with them. */
 		w->losses_busy = n;
 		pthread_mutex_unlock(&w->lock);
 		int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
-		free(rows);
 		pthread_mutex_lock(&w->lock);
 		w->losses_busy = 0;
-		if (rc < 0)
+		if (rc < 0) {
+			free(rows);
 			return;
-		memmove(w->losses, w->losses + n, (w->n_losses - n) * sizeof *w->losses);
-		w->n_losses -= n;
+		}
+		size_t done = n;
+		if (partial) {
+			w->losses[n - 1].first_ns = rows[n - 1].last_ns + minute;
+			done = n - 1;
+		}
+		free(rows);
+		memmove(w->losses, w->losses + done, (w->n_losses - done) * sizeof *w->losses);
+		w->n_losses -= done;
 	}
 }
 
