@@ -78,22 +78,27 @@ l0=$(wc -l <"$log")
 # waiting for the client (EOF), or while it sent a result (connection lost).
 pg_cut() { grep -c "unexpected EOF on client connection with an open transaction\|connection to client lost" "$T/pg.log"; }
 cut0=$(pg_cut)
-kills=20
-for i in $(seq $kills); do
+# Each start after a kill reports what the kill left undelivered.
+pending_so_far() { tail -n +$((l0 + 1)) "$log" | grep -c "records from before wait for delivery"; }
+# At least 20 kills while records wait: the backlog may drain before the
+# 20th on a fast machine, so up to 30 kills are made.
+kills=0
+while [ $kills -lt 30 ] && [ "$(pending_so_far)" -lt 20 ]; do
 	sleep "$((RANDOM % 13 + 3))e-1"
 	kill -9 "$COLLECTOR_PID"
 	wait "$COLLECTOR_PID" 2>/dev/null
+	kills=$((kills + 1))
 	start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+	wait_for 3 sh -c "[ \$(tail -n +$((l0 + 1)) '$log' | grep -c 'vmeter-collector .* starting') -ge $kills ]"
 done
 mid_tx=$(( $(pg_cut) - cut0 ))
 
 wait_for 60 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
 ok $? "the backlog drains"
-# Each start after a kill reports what the kill left undelivered.
-pending=$(tail -n +$((l0 + 1)) "$log" | grep -c "records from before wait for delivery")
+pending=$(pending_so_far)
 diag "kills with records still in the spool: $pending of $kills; inside a delivery transaction: $mid_tx"
-is "$pending" "$kills" "every kill landed while the spool held undelivered records"
-within "$mid_tx" $((kills / 4)) "$kills" "kills landed inside delivery transactions ($mid_tx)"
+within "$pending" 20 "$kills" "at least 20 kills landed while the spool held undelivered records"
+within "$mid_tx" 5 "$kills" "kills landed inside delivery transactions ($mid_tx)"
 out=$(status)
 echo "$out" | grep -q "^oldest undelivered minute: *none"
 ok $? "status shows nothing undelivered once drained"
