@@ -87,5 +87,18 @@ start_fast() {
 }
 
 # status_field NAME: a number from the collector's status.json
+# soak_setup: PostgreSQL, the RRD stand-ins, a fleet of VMS test-driver
+# domains and $T/vmeter.conf (interval 1 s of real time, max-gap three
+# passes of the sped-up clock).
+soak_setup() {
+	start_postgres
+	start_fake_rrd
+	prime_rrd "$VMS"
+	sh "$top_srcdir/bench/gen-fleet.sh" "$VMS" >"$T/fleet.xml" || bail "cannot write the fleet"
+	_max_gap=$((SPEED * 3 > 60 ? SPEED * 3 : 60))
+	CONF_URI="test://$T/fleet.xml" CONF_INTERVAL=1 CONF_REFRESH=60 CONF_MAX_GAP=$_max_gap \
+		CONF_RRDCACHED="unix:$T/rrdc.sock" write_conf "$T/vmeter.conf" "" || bail "cannot write the configuration"
+}
+
 status_field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p" "$T/state/status.json" 2>/dev/null; }
 spool_drained() { grep -q '"database": "up", "spool_bytes": [0-9]*, "spool_records": 0,' "$T/state/status.json"; }

@@ -41,13 +41,7 @@ if [ "$KILLS" -lt 1 ] || [ "$PG_STOPS" -gt "$KILLS" ]; then echo "need 1 <= KILL
 
 t_begin=$(date +%s)
 say "soak-kill: $KILLS kills, $PG_STOPS immediate database stops, $VMS VMs, clock x$SPEED (libfaketime); run directory $T"
-start_postgres
-start_fake_rrd
-prime_rrd "$VMS"
-sh "$top_srcdir/bench/gen-fleet.sh" "$VMS" >"$T/fleet.xml" || bail "cannot write the fleet"
-max_gap=$(( SPEED * 3 > 60 ? SPEED * 3 : 60 ))
-CONF_URI="test://$T/fleet.xml" CONF_INTERVAL=1 CONF_REFRESH=60 CONF_MAX_GAP=$max_gap \
-	CONF_RRDCACHED="unix:$T/rrdc.sock" write_conf "$T/vmeter.conf" "" || bail "cannot write the configuration"
+soak_setup
 sed -i "s/batch-rows = 500/batch-rows = $BATCH_ROWS/" "$T/vmeter.conf"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 [ "$SLOW_ROW" = 0 ] || pg_slow_rows "$SLOW_ROW"

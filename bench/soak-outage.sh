@@ -36,13 +36,7 @@ case "$VMS$HOURS$SPEED$CAP_MB$BATCH_ROWS" in *[!0-9]*) echo "VMS, HOURS, SPEED, 
 
 t_begin=$(date +%s)
 say "soak-outage: $VMS VMs, $HOURS h simulated outage at x$SPEED (libfaketime), spool cap $CAP_MB MiB; run directory $T"
-start_postgres
-start_fake_rrd
-prime_rrd "$VMS"
-sh "$top_srcdir/bench/gen-fleet.sh" "$VMS" >"$T/fleet.xml" || bail "cannot write the fleet"
-max_gap=$(( SPEED * 3 > 60 ? SPEED * 3 : 60 ))
-CONF_URI="test://$T/fleet.xml" CONF_INTERVAL=1 CONF_REFRESH=60 CONF_MAX_GAP=$max_gap \
-	CONF_RRDCACHED="unix:$T/rrdc.sock" write_conf "$T/vmeter.conf" "" || bail "cannot write the configuration"
+soak_setup
 sed -i "s/batch-rows = 500/batch-rows = $BATCH_ROWS/; s|^  reconnect-max = 2|  reconnect-max = 2\n  spool-max-mb = $CAP_MB|" \
 	"$T/vmeter.conf"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"

@@ -45,6 +45,21 @@ struct reader {
 	const char *fail; /* what could not be read */
 };
 
+/* A record must be read to its last byte and no further: `kind` names it
+ * in the message, `last` what comes last in it. */
+static int reader_end(const struct reader *r, const char *kind, const char *last, char *err, size_t errsize)
+{
+	if (r->fail) {
+		snprintf(err, errsize, "%s record: truncated at '%s'", kind, r->fail);
+		return -1;
+	}
+	if (r->p != r->end) {
+		snprintf(err, errsize, "%s record: %zu bytes after the last %s", kind, (size_t)(r->end - r->p), last);
+		return -1;
+	}
+	return 0;
+}
+
 static uint64_t get_le(struct reader *r, int bytes, const char *what)
 {
 	if (r->fail)
@@ -184,14 +199,8 @@ int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out,
 			row->max[i] = get_varint(&r, row->set->meters[i].name);
 		}
 	}
-	if (r.fail) {
-		snprintf(err, errsize, "usage record: truncated at '%s'", r.fail);
+	if (reader_end(&r, "usage", "meter", err, errsize) < 0)
 		return -1;
-	}
-	if (r.p != r.end) {
-		snprintf(err, errsize, "usage record: %zu bytes after the last meter", (size_t)(r.end - r.p));
-		return -1;
-	}
 	if (row->set->n < 64 && (row->have >> row->set->n)) {
 		snprintf(err, errsize, "usage record: meter mask has bits beyond the %zu meters", row->set->n);
 		return -1;
@@ -314,14 +323,8 @@ int vm_record_decode_traffic(const void *buf, size_t len, struct vm_db_traffic *
 		c->tx_packets = get_varint(&r, "tx packets");
 		out->n_classes++;
 	}
-	if (r.fail) {
-		snprintf(err, errsize, "traffic record: truncated at '%s'", r.fail);
+	if (reader_end(&r, "traffic", "class", err, errsize) < 0)
 		return -1;
-	}
-	if (r.p != r.end) {
-		snprintf(err, errsize, "traffic record: %zu bytes after the last class", (size_t)(r.end - r.p));
-		return -1;
-	}
 	if (cap > 60000 || vm_minute_floor(out->minute_ns) != out->minute_ns) {
 		snprintf(err, errsize, "traffic record: minute or captured time out of range");
 		return -1;
@@ -360,14 +363,8 @@ int vm_record_decode_host_capture(const void *buf, size_t len, struct vm_db_host
 	out->frames = get_varint(&r, "frames");
 	out->drops = get_varint(&r, "drops");
 	out->ifdrops = get_varint(&r, "ifdrops");
-	if (r.fail) {
-		snprintf(err, errsize, "host capture record: truncated at '%s'", r.fail);
+	if (reader_end(&r, "host capture", "field", err, errsize) < 0)
 		return -1;
-	}
-	if (r.p != r.end) {
-		snprintf(err, errsize, "host capture record: %zu bytes after the last field", (size_t)(r.end - r.p));
-		return -1;
-	}
 	if (unc > 60000 || vm_minute_floor(out->minute_ns) != out->minute_ns) {
 		snprintf(err, errsize, "host capture record: minute or uncovered time out of range");
 		return -1;
