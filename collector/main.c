@@ -19,9 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "binio.h"
 #include "capture.h"
 #include "conf.h"
 #include "log.h"
+#include "resume.h"
 #include "rrdout.h"
 #include "sampler.h"
 #include "virt.h"
@@ -38,9 +40,13 @@ struct collector {
 	struct col_writer *writer;
 	struct col_sampler *sampler;
 	struct vm_rrd *rrd;
-	struct col_capture *cap; /* NULL: no traffic classes, or it cannot run */
-	int64_t next_refresh_ns; /* monotonic */
-	int64_t last_tick_ns;
+	struct col_capture *cap;   /* NULL: no traffic classes, or it cannot run */
+	int64_t next_refresh_ns;   /* monotonic */
+	int64_t tick_at;           /* UTC grid point the timer is armed for */
+	int64_t last_tick;         /* grid point of the last pass, 0 if none */
+	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
+	struct vm_binw state;      /* the last saved state's buffer, reused */
+	bool resume_failing;
 };
 
 struct list_ctx {
@@ -186,6 +192,76 @@ static void capture_stop(struct collector *c)
 	col_sampler_set_capture(c->sampler, false);
 }
 
+/* The pass's end: saves the state that goes with the records appended so
+ * far, then commits them (collector/resume.h says why in this order).  A
+ * commit that fails loses its records (counted as lost by the writer): the
+ * state is saved again for the spool as it is, so that a restart does not
+ * emit those minutes once more. */
+static void commit_pass(struct collector *c)
+{
+	char err[512];
+	bool saved = false;
+	if (c->resume) {
+		c->state.len = 0;
+		col_sampler_save(c->sampler, &c->state);
+		saved = col_resume_save(c->resume, col_writer_spool_seq(c->writer, true), vm_now_ns(), c->state.p,
+		                        c->state.len, err, sizeof err) == 0;
+		if (!saved && !c->resume_failing)
+			vm_err("cannot save the collector's state (a restart will lose the usage since the last save): "
+			       "%s",
+			       err);
+		else if (saved && c->resume_failing)
+			vm_notice("saving the collector's state again");
+		c->resume_failing = !saved;
+	}
+	int rc = col_writer_commit(c->writer);
+	col_sampler_committed(c->sampler, rc == 0);
+	if (rc < 0 && saved)
+		col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), c->state.p,
+		                c->state.len, err, sizeof err);
+}
+
+/* Continues where the last process stopped: its saved state, if it goes
+ * with the spool as it is now. */
+static void resume_state(struct collector *c)
+{
+	char err[512], why[512];
+	c->resume = col_resume_open(c->conf->state_dir, c->conf->host_name, strcmp(c->conf->spool_sync, "always") == 0,
+	                            err, sizeof err);
+	if (!c->resume) {
+		vm_err("the collector's state cannot be saved, restarts will lose usage: %s", err);
+		return;
+	}
+	void *state;
+	size_t len;
+	int64_t saved_at, lost_since;
+	uint64_t seq = col_writer_spool_seq(c->writer, false);
+	if (col_resume_load(c->resume, seq, &state, &len, &saved_at, &lost_since, why, sizeof why) == 1) {
+		if (col_sampler_resume(c->sampler, state, len, err, sizeof err) == 0) {
+			char when[40];
+			vm_time_format(saved_at, when, sizeof when);
+			vm_notice("continuing from the state saved at %s (%zu VMs)", when,
+			          col_sampler_vm_count(c->sampler));
+			free(state);
+			return;
+		}
+		snprintf(why, sizeof why, "%s", err);
+		lost_since = saved_at;
+		free(state);
+	}
+	if (lost_since) {
+		char when[40];
+		vm_time_format(lost_since, when, sizeof when);
+		vm_warn(
+		    "the collector's saved state cannot be used (%s): the usage of running VMs since %s is recorded "
+		    "as lost",
+		    why, when);
+		col_sampler_state_lost(c->sampler, lost_since, "saved state lost");
+	} else {
+		vm_info("no saved state to continue from: %s", why);
+	}
+}
+
 static void refetch_one(const char *uuid, void *arg)
 {
 	struct collector *c = arg;
@@ -205,7 +281,7 @@ static void sample_once(struct collector *c)
 		col_sampler_pass_begin(c->sampler, now);
 		capture_flush(c);
 		col_sampler_pass_end(c->sampler, vm_now_ns(), false);
-		col_writer_commit(c->writer);
+		commit_pass(c);
 		vm_rrd_commit(c->rrd);
 		return;
 	}
@@ -223,26 +299,48 @@ static void sample_once(struct collector *c)
 	if (n >= 0)
 		col_sampler_refetch(c->sampler, refetch_one, c);
 	/* One spool commit per pass: its rows are durable from here on. */
-	col_writer_commit(c->writer);
+	commit_pass(c);
 	vm_rrd_commit(c->rrd);
 }
 
 /* Ticks fall on multiples of the interval in UTC, so that every host
- * samples at the same moments and minutes split cleanly. */
+ * samples at the same moments and minutes split cleanly: one pass per
+ * grid point, never before it.  libevent measures the timeout from the
+ * loop's cached time (taken before the pass that arms it), and timers run
+ * on the monotonic clock, which drifts from UTC: so the cache is refreshed
+ * first, the timeout rounded up, and a timer that still fires early is
+ * armed again for the rest. */
+static void arm_at(struct collector *c, int64_t at)
+{
+	int64_t now = vm_now_ns();
+	int64_t d = at > now ? at - now : 0;
+	d = (d + 999) / 1000 * 1000; /* microseconds, rounded up */
+	struct timeval tv = {(time_t)(d / VM_NS_PER_SEC), (suseconds_t)(d % VM_NS_PER_SEC / 1000)};
+	c->tick_at = at;
+	event_base_update_cache_time(c->base);
+	evtimer_add(c->tick, &tv);
+}
+
 static void arm_tick(struct collector *c)
 {
 	int64_t now = vm_now_ns();
 	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
 	int64_t next = (now / step + 1) * step;
-	struct timeval tv = {(time_t)((next - now) / VM_NS_PER_SEC),
-	                     (suseconds_t)((next - now) % VM_NS_PER_SEC / 1000)};
-	evtimer_add(c->tick, &tv);
+	/* One pass per grid point: never the one the last pass had. */
+	if (next <= c->last_tick)
+		next = c->last_tick + step;
+	arm_at(c, next);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct collector *c = arg;
 	(void)fd, (void)what;
+	if (vm_now_ns() < c->tick_at) {
+		arm_at(c, c->tick_at);
+		return;
+	}
+	c->last_tick = c->tick_at;
 	int64_t t0 = vm_monotonic_ns();
 	sample_once(c);
 	int64_t took = vm_monotonic_ns() - t0;
@@ -262,7 +360,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 			refresh_inventory(c);
 		process_events(c);
 		capture_send_set(c, false);
-		col_writer_commit(c->writer);
+		commit_pass(c);
 	}
 }
 
@@ -343,9 +441,14 @@ static void sink_usage(void *w, const char *uuid, const struct vm_usage_row *row
 	col_writer_push_usage(w, uuid, row);
 }
 
-static void sink_inventory(void *w, struct vm_inventory *inv, int64_t at)
+static int sink_inventory(void *w, struct vm_inventory *inv, int64_t at)
 {
-	col_writer_push_inventory(w, inv, at);
+	return col_writer_push_inventory(w, inv, at);
+}
+
+static void sink_loss(void *w, const char *uuid, int64_t from, int64_t to, const char *reason)
+{
+	col_writer_push_loss(w, uuid, from, to, reason);
 }
 
 static void sink_event(void *w, const char *uuid, int64_t at, const char *event, const char *detail)
@@ -461,9 +564,10 @@ int main(int argc, char **argv)
 	free(status_path);
 	if (!c.writer)
 		vm_fatal("%s", err);
-	struct col_sink sink = {sink_usage, sink_inventory, sink_event,       sink_host,
-	                        c.writer,   sink_traffic,   sink_host_capture};
+	struct col_sink sink = {sink_usage, sink_inventory, sink_event,        sink_host,
+	                        c.writer,   sink_traffic,   sink_host_capture, sink_loss};
 	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
+	resume_state(&c);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
 	c.status = event_new(c.base, -1, EV_PERSIST, on_status, &c);
@@ -486,11 +590,19 @@ int main(int argc, char **argv)
 	arm_tick(&c);
 	event_base_dispatch(c.base);
 
-	/* The usage since the last tick is real: sample once more, then
-	 * close every open minute with the coverage it has. */
+	/* The usage since the last tick is real: sample once more and save
+	 * the state with it.  Open minutes stay open, in the saved state:
+	 * the next start continues them, so that a minute measured by two
+	 * processes is one row.  Without a saved state they are closed as
+	 * they are. */
 	sample_once(&c);
 	col_capture_stop(c.cap);
-	col_sampler_free(c.sampler);
+	bool flush = !c.resume || c.resume_failing;
+	col_sampler_free(c.sampler, flush);
+	if (flush)
+		col_writer_commit(c.writer);
+	col_resume_free(c.resume);
+	vm_binw_release(&c.state);
 	col_writer_free(c.writer, 15000);
 	col_virt_free(c.virt);
 	col_virtevent_shutdown();

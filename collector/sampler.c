@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binio.h"
 #include "counter.h"
+#include "record.h"
 #include "traffic.h"
 #include "log.h"
 #include "vtime.h"
@@ -41,6 +43,8 @@ struct vm {
 	struct col_devices devs;
 	uint64_t inv_digest;
 	bool refetch;              /* inventory to read again once sampled (disk capacities) */
+	bool inv_unconfirmed;      /* inventory pushed since the last spool commit */
+	bool inv_retry;            /* that push was lost: read and push it again */
 	int64_t pending_at;        /* when the unrecorded inventory change happened */
 	uint64_t owner_err_logged; /* digest of the owner problem last logged */
 	int owner_logged;          /* owner source last logged, -1 none */
@@ -51,6 +55,9 @@ struct vm {
 	bool start_pending; /* started: the next sample is that baseline */
 	int prev_id, prev_state;
 	int64_t prev_t;
+	int64_t prev_mono; /* monotonic time of that sample, 0 if unknown */
+	bool resumed;      /* its last sample is from an earlier process (collector/resume.h) */
+	bool loss_checked; /* state_lost: its loss since then is recorded */
 	uint64_t prev[COL_VM__COUNT];
 	uint32_t prev_have;
 	struct dev_prev *disks, *nics;
@@ -88,6 +95,7 @@ struct slot_hold {
 
 struct host_state {
 	bool have_prev;
+	int64_t prev_mono;
 	struct col_host_sample prev;
 	uint64_t prev_vms, prev_vcpus, prev_vm_mem;
 	uint64_t cum[HOST_M__COUNT];
@@ -120,6 +128,10 @@ struct col_sampler {
 	uint64_t ifs_digest;
 	bool ifs_sent;
 	uint64_t orphan_bytes; /* counts of freed slots, dropped */
+
+	int64_t lost_since; /* state lost since then (col_sampler_state_lost()), 0 if not */
+	char lost_why[64];
+	size_t resumed_vms;
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -213,6 +225,8 @@ static int cmp_key(const void *key, const void *elem)
 
 static struct vm *vm_find(struct col_sampler *s, const char *uuid)
 {
+	if (!s->n_vms)
+		return NULL;
 	struct vm **p = bsearch(uuid, s->vms, s->n_vms, sizeof *s->vms, cmp_key);
 	return p ? *p : NULL;
 }
@@ -334,18 +348,20 @@ struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col
 	return s;
 }
 
-void col_sampler_free(struct col_sampler *s)
+void col_sampler_free(struct col_sampler *s, bool flush)
 {
 	if (!s)
 		return;
+	struct emit e = {s, NULL, NULL};
 	for (size_t i = 0; i < s->n_vms; i++) {
-		vm_close(s, s->vms[i], INT64_MAX);
+		if (flush)
+			vm_close(s, s->vms[i], INT64_MAX);
 		vm_free(s, s->vms[i]);
 	}
-	struct emit e = {s, NULL, NULL};
-	vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
+	if (flush)
+		vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
 	vm_usage_acc_free(s->host.acc);
-	if (s->sink.host_capture)
+	if (flush && s->sink.host_capture)
 		col_traffic_acc_close_host(s->host.tacc, INT64_MAX, emit_host_capture, s);
 	col_traffic_acc_free(s->host.tacc);
 	free(s->slot_vm);
@@ -440,10 +456,19 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 				copy->disks[i].capacity = vm->disks[k].v[COL_DISK_CAPACITY];
 	uint64_t digest = inv_digest(copy);
 	if (digest != vm->inv_digest) {
-		vm->inv_digest = digest;
 		struct vm_inventory *out = vm_xmalloc(sizeof *out);
 		*out = *copy;
-		s->sink.inventory(s->sink.arg, out, vm->pending_at);
+		/* Until its spool commit, the change may still be lost (the
+		 * spool full): col_sampler_committed() then forgets the
+		 * digest, so that it is read and pushed again. */
+		if (s->sink.inventory(s->sink.arg, out, vm->pending_at) == 0) {
+			vm->inv_digest = digest;
+			vm->inv_unconfirmed = true;
+			vm->inv_retry = false;
+		} else {
+			vm->inv_digest = 0;
+			vm->inv_retry = true;
+		}
 	}
 	vm->pending_at = 0;
 }
@@ -453,7 +478,7 @@ size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, v
 	size_t n = 0;
 	for (size_t i = 0; i < s->n_vms; i++) {
 		struct vm *vm = s->vms[i];
-		if (vm->refetch && (vm->have_prev || !vm->active)) {
+		if ((vm->refetch && (vm->have_prev || !vm->active)) || vm->inv_retry) {
 			cb(vm->uuid, arg);
 			n++;
 		}
@@ -660,18 +685,53 @@ void col_sampler_pass_begin(struct col_sampler *s, int64_t now_ns)
 		s->vms[i]->sampled = false;
 }
 
+/* How an interval [prev_t, t) longer than max-gap is counted.  libvirt's
+ * counters are cumulative, so a gap in the samples of one domain run (the
+ * collector restarted, libvirt away) loses nothing: its deltas are split
+ * over the gap's minutes like any interval's, as long as the monotonic
+ * clock agrees that this much time passed.  When it does not, the wall
+ * clock stepped: the deltas belong to the real time since the last sample,
+ * placed before t.  A gap longer than max-interpolate is not guessed at:
+ * recorded as lost. */
+enum gap_rule { GAP_NONE, GAP_SPLIT, GAP_STEP, GAP_LOST };
+
+static enum gap_rule gap_rule(const struct col_sampler *s, int64_t prev_t, int64_t prev_mono, int64_t t, int64_t mono)
+{
+	int64_t wall = t - prev_t;
+	if (wall <= (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC)
+		return GAP_NONE;
+	int64_t real = mono - prev_mono;
+	int64_t tol = 2 * VM_NS_PER_SEC + wall / 100;
+	if (prev_mono <= 0 || real <= 0 || real - wall > tol || wall - real > tol)
+		return GAP_STEP;
+	return wall <= (int64_t)s->conf->max_interpolate_s * VM_NS_PER_SEC ? GAP_SPLIT : GAP_LOST;
+}
+
+static void record_loss(struct col_sampler *s, struct vm *vm, int64_t from, int64_t to, const char *reason)
+{
+	if (to <= from || !s->sink.loss)
+		return;
+	s->sink.loss(s->sink.arg, vm->uuid, from, to, reason);
+}
+
 void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 {
 	struct vm *vm = vm_get(s, smp->uuid, smp->name);
+	int64_t mono = smp->mono_ns;
 	vm->sampled = true;
 	vm->active = true;
 	int64_t t = smp->t_ns;
 	if (vm->have_prev && smp->id != vm->prev_id) {
 		/* Restarted between two samples without an event we saw: its
 		 * counters are from the new start, whose time we do not
-		 * know, so this sample is a baseline. */
-		vm_info("vm '%s' (%s) restarted between samples: its usage before this sample is not counted", vm->name,
-		        vm->uuid);
+		 * know, so this sample is a baseline and the usage since the
+		 * last one cannot be known. */
+		vm_info(
+		    "vm '%s' (%s) restarted between samples: its usage in the %.0f s before this sample is recorded "
+		    "as lost",
+		    vm->name, vm->uuid, (double)(t - vm->prev_t) / 1e9);
+		record_loss(s, vm, vm->prev_t, t,
+		            vm->resumed ? "restarted while not observed" : "restarted unobserved");
 		vm->have_prev = false;
 	}
 	if (vm->have_prev && t <= vm->prev_t) {
@@ -680,30 +740,61 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		vm->have_prev = false;
 	}
 	if (!vm->have_prev) {
+		if (s->lost_since && !vm->loss_checked && !vm->start_pending) {
+			/* Running when the collector started, with the state of
+			 * the run before lost: the time since is unknown. */
+			record_loss(s, vm, s->lost_since, t, s->lost_why);
+		}
+		vm->loss_checked = true;
 		vm->from_start = vm->start_pending;
 		vm->start_pending = false;
+		vm->resumed = false;
 		store_prev(vm, smp, true);
+		vm->prev_mono = mono;
 		rrd_write_vm(s, vm, t);
 		return;
 	}
+	vm->loss_checked = true;
 
 	struct vm_usage_interval iv = {.t0 = vm->prev_t, .t1 = t};
-	int64_t max_gap = (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
-	if (t - vm->prev_t > max_gap) {
+	enum gap_rule rule = gap_rule(s, vm->prev_t, vm->prev_mono, t, mono);
+	if (rule == GAP_LOST) {
+		vm_info("vm '%s': %.0f s without a sample, more than max-interpolate: recorded as lost", vm->name,
+		        (double)(t - vm->prev_t) / 1e9);
+		record_loss(s, vm, vm->prev_t, t, "gap");
+		store_prev(vm, smp, true);
+		vm->prev_mono = mono;
+		vm->resumed = false;
+		rrd_write_vm(s, vm, t);
+		vm->close_at = t;
+		return;
+	}
+	if (rule == GAP_STEP) {
 		/* Only the last interval counts as observed; the counters
 		 * still carry everything the VM did during the gap. */
 		iv.t0 = t - (int64_t)s->conf->interval_s * VM_NS_PER_SEC;
-		vm_info("vm '%s': %.0f s without a sample: the gap is not counted as observed", vm->name,
+		vm_info("vm '%s': %.0f s without a sample (the clock stepped?): the gap is not counted as observed",
+		        vm->name, (double)(t - vm->prev_t) / 1e9);
+	} else if (rule == GAP_SPLIT) {
+		vm_info("vm '%s': %.0f s without a sample: its usage is split over the gap's minutes", vm->name,
 		        (double)(t - vm->prev_t) / 1e9);
 	}
 	for (size_t i = 0; i < ARRAY_LEN(vm_counter_map); i++) {
 		int f = vm_counter_map[i].field;
-		if (!(smp->have & (1u << f)) || !(vm->prev_have & (1u << f)))
+		if (!(smp->have & (1u << f)))
 			continue;
 		uint64_t d;
-		if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET)
+		if (!(vm->prev_have & (1u << f))) {
+			/* A counter that first appears in a run we saw start
+			 * (vCPU times are not there yet while QEMU starts)
+			 * counted from zero since that start. */
+			if (!vm->from_start)
+				continue;
+			d = smp->v[f];
+		} else if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET) {
 			vm_info("vm '%s': counter %s went down without a restart: counting from zero", vm->name,
 			        vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
+		}
 		iv.value[vm_counter_map[i].meter] = d;
 		iv.have |= BIT(vm_counter_map[i].meter);
 	}
@@ -715,6 +806,8 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		if (iv.have & BIT(i))
 			vm->cum[i] += iv.value[i];
 	store_prev(vm, smp, false);
+	vm->prev_mono = mono;
+	vm->resumed = false;
 	rrd_write_vm(s, vm, t);
 	/* Closed at the pass's end, once the capture's counts up to now are
 	 * in (col_sampler_capture()): a minute's traffic rows go out with its
@@ -736,17 +829,32 @@ static void vm_stop(struct vm *vm)
 void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
 {
 	int64_t stale = now_ns - (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
+	int64_t hopeless = now_ns - (int64_t)s->conf->max_interpolate_s * VM_NS_PER_SEC;
 	size_t k = 0;
 	for (size_t i = 0; i < s->n_vms; i++) {
 		struct vm *vm = s->vms[i];
-		if (complete && vm->active && !vm->sampled)
-			vm_stop(vm); /* not running any more, and no event told us (yet) */
+		if (complete && vm->active && !vm->sampled) {
+			/* Not running any more, and no event told us (yet).  If
+			 * its last sample is from before this process, it
+			 * stopped while nobody watched: when, is not known. */
+			if (vm->resumed && vm->have_prev)
+				record_loss(s, vm, vm->prev_t, now_ns, "stopped while not observed");
+			vm_stop(vm);
+		}
 		if (vm->close_at) {
 			vm_close(s, vm, vm->close_at);
 			vm->close_at = 0;
 		}
-		if (!vm->sampled)
-			vm_close(s, vm, complete && !vm->active ? now_ns : stale);
+		if (!vm->sampled) {
+			/* A run we cannot sample now (libvirt away) goes on
+			 * counting: the minute of its last sample stays open for
+			 * the interval that will follow it, up to
+			 * max-interpolate. */
+			int64_t upto = complete && !vm->active ? now_ns : stale;
+			if (vm->active && vm->have_prev)
+				upto = vm->prev_t > hopeless ? vm->prev_t : hopeless;
+			vm_close(s, vm, upto);
+		}
 		if (vm->undefined && !vm->active && vm_usage_acc_open_minutes(vm->acc) == 0 &&
 		    col_traffic_acc_open_minutes(vm->tacc) == 0) {
 			vm_free(s, vm);
@@ -757,6 +865,8 @@ void col_sampler_pass_end(struct col_sampler *s, int64_t now_ns, bool complete)
 	s->n_vms = k;
 	if (s->sink.host_capture)
 		col_traffic_acc_close_host(s->host.tacc, now_ns, emit_host_capture, s);
+	if (complete)
+		s->lost_since = 0;
 }
 
 int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
@@ -823,10 +933,13 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 	 * the whole gap would cover minutes nobody observed, and its busy time
 	 * cannot be placed in any of them.  A clock that stepped back is a new
 	 * baseline too. */
-	bool gap = hs->have_prev && h->t_ns - hs->prev.t_ns > (int64_t)s->conf->max_gap_s * VM_NS_PER_SEC;
+	int64_t mono = h->mono_ns;
+	enum gap_rule rule = hs->have_prev ? gap_rule(s, hs->prev.t_ns, hs->prev_mono, h->t_ns, mono) : GAP_NONE;
+	bool gap = rule == GAP_STEP || rule == GAP_LOST;
 	if (gap)
-		vm_info("host: %.0f s without a sample (clock stepped forward?): the gap is not counted as observed",
-		        (double)(h->t_ns - hs->prev.t_ns) / 1e9);
+		vm_info("host: %.0f s without a sample (%s): the gap is not counted as observed",
+		        (double)(h->t_ns - hs->prev.t_ns) / 1e9,
+		        rule == GAP_STEP ? "the clock stepped?" : "more than max-interpolate");
 	if (hs->have_prev && h->t_ns > hs->prev.t_ns && !gap) {
 		const struct col_host_sample *p = &hs->prev;
 		struct vm_usage_interval iv = {.t0 = p->t_ns, .t1 = h->t_ns};
@@ -865,6 +978,7 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 				hs->cum[i] += iv.value[i];
 	}
 	hs->prev = *h;
+	hs->prev_mono = mono;
 	hs->have_prev = true;
 	hs->prev_vms = vms, hs->prev_vcpus = vcpus, hs->prev_vm_mem = vm_mem;
 
@@ -1007,4 +1121,234 @@ void col_sampler_capture(struct col_sampler *s, const struct col_capture_interva
 	}
 	s->flushes++;
 	slots_unhold(s);
+}
+
+/* ---------------------------------------------------------------- commits, resume */
+
+void col_sampler_committed(struct col_sampler *s, bool ok)
+{
+	for (size_t i = 0; i < s->n_vms; i++) {
+		struct vm *vm = s->vms[i];
+		if (!vm->inv_unconfirmed)
+			continue;
+		vm->inv_unconfirmed = false;
+		if (!ok) {
+			vm->inv_digest = 0;
+			vm->inv_retry = true;
+		}
+	}
+}
+
+#define SAVE_VERSION 1
+/* Bounds for a saved state read back: a minute of a VM is open for as long
+ * as max-interpolate at most (7 days); more is damage. */
+#define SAVE_MAX_VMS 1000000
+#define SAVE_MAX_OPEN (7 * 1440 + 2)
+
+enum { SF_HAVE_PREV = 1, SF_FROM_START = 2, SF_ACTIVE = 4, SF_RUNNING = 8, SF_UNDEFINED = 16 };
+
+static void save_devs(struct vm_binw *w, const struct dev_prev *d, size_t n)
+{
+	vm_binw_uv(w, n);
+	for (size_t i = 0; i < n; i++) {
+		vm_binw_str(w, d[i].name);
+		vm_binw_uv(w, d[i].have);
+		for (int f = 0; f < 10; f++)
+			if (d[i].have & (1u << f))
+				vm_binw_uv(w, d[i].v[f]);
+		vm_binw_u8(w, d[i].current);
+		vm_binw_uv(w, d[i].missed);
+	}
+}
+
+static struct dev_prev *load_devs(struct vm_binr *r, size_t *n)
+{
+	*n = (size_t)vm_binr_uv_max(r, COL_MAX_DEV, "devices");
+	struct dev_prev *d = *n ? vm_xcalloc(*n, sizeof *d) : NULL;
+	for (size_t i = 0; i < *n && vm_binr_ok(r); i++) {
+		vm_binr_str(r, d[i].name, sizeof d[i].name, "device name");
+		d[i].have = (uint32_t)vm_binr_uv_max(r, 0x3ff, "device fields");
+		for (int f = 0; f < 10; f++)
+			if (d[i].have & (1u << f))
+				d[i].v[f] = vm_binr_uv(r, "device counter");
+		d[i].current = vm_binr_u8(r, "device") != 0;
+		d[i].missed = (unsigned)vm_binr_uv_max(r, DEV_FORGET_AFTER + 1, "device");
+	}
+	return d;
+}
+
+void col_sampler_save(const struct col_sampler *s, struct vm_binw *w)
+{
+	const struct host_state *hs = &s->host;
+	vm_binw_u8(w, SAVE_VERSION);
+	vm_binw_u8(w, hs->have_prev);
+	if (hs->have_prev) {
+		const struct col_host_sample *p = &hs->prev;
+		vm_binw_sv(w, p->t_ns);
+		vm_binw_sv(w, hs->prev_mono);
+		vm_binw_u8(w, (uint8_t)(p->have_cpu | p->have_mem << 1));
+		vm_binw_uv(w, p->cpu_user_ns);
+		vm_binw_uv(w, p->cpu_kernel_ns);
+		vm_binw_uv(w, p->cpu_idle_ns);
+		vm_binw_uv(w, p->cpu_iowait_ns);
+		vm_binw_uv(w, p->mem_total_kib);
+		vm_binw_uv(w, p->mem_free_kib);
+		vm_binw_uv(w, p->mem_cached_kib);
+		vm_binw_uv(w, p->cpus);
+		vm_binw_uv(w, hs->prev_vms);
+		vm_binw_uv(w, hs->prev_vcpus);
+		vm_binw_uv(w, hs->prev_vm_mem);
+	}
+	for (size_t i = 0; i < HOST_M_CPUS; i++)
+		vm_binw_uv(w, hs->cum[i]);
+	vm_usage_acc_save(hs->acc, w);
+	col_traffic_acc_save(hs->tacc, w);
+
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_vms; i++)
+		n += s->vms[i]->have_prev || vm_usage_acc_open_minutes(s->vms[i]->acc) ||
+		     col_traffic_acc_open_minutes(s->vms[i]->tacc);
+	vm_binw_uv(w, n);
+	for (size_t i = 0; i < s->n_vms; i++) {
+		const struct vm *vm = s->vms[i];
+		if (!vm->have_prev && !vm_usage_acc_open_minutes(vm->acc) && !col_traffic_acc_open_minutes(vm->tacc))
+			continue;
+		vm_binw_str(w, vm->uuid);
+		vm_binw_str(w, vm->name);
+		vm_binw_u8(w, (uint8_t)((vm->have_prev ? SF_HAVE_PREV : 0) | (vm->from_start ? SF_FROM_START : 0) |
+		                        (vm->active ? SF_ACTIVE : 0) | (vm->running ? SF_RUNNING : 0) |
+		                        (vm->undefined ? SF_UNDEFINED : 0)));
+		vm_binw_sv(w, vm->prev_id);
+		vm_binw_sv(w, vm->prev_state);
+		vm_binw_sv(w, vm->prev_t);
+		vm_binw_sv(w, vm->prev_mono);
+		vm_binw_uv(w, vm->prev_have);
+		for (int f = 0; f < COL_VM__COUNT; f++)
+			if (vm->prev_have & (1u << f))
+				vm_binw_uv(w, vm->prev[f]);
+		vm_binw_uv(w, vm->vcpus);
+		vm_binw_uv(w, vm->mem_kib);
+		save_devs(w, vm->disks, vm->n_disks);
+		save_devs(w, vm->nics, vm->n_nics);
+		for (size_t k = 0; k < VM_M_VCPUS; k++)
+			vm_binw_uv(w, vm->cum[k]);
+		vm_usage_acc_save(vm->acc, w);
+		col_traffic_acc_save(vm->tacc, w);
+		vm_binw_uv(w, vm->n_tcum);
+		for (size_t k = 0; k < vm->n_tcum; k++) {
+			vm_binw_str(w, vm->tcum[k].name);
+			for (int j = 0; j < 4; j++)
+				vm_binw_uv(w, vm->tcum[k].v[j]);
+		}
+	}
+}
+
+static int load_vm(struct col_sampler *s, struct vm_binr *r)
+{
+	char uuid[37], name[256];
+	vm_binr_str(r, uuid, sizeof uuid, "vm uuid");
+	vm_binr_str(r, name, sizeof name, "vm name");
+	if (!vm_binr_ok(r) || strlen(uuid) != 36 || vm_find(s, uuid)) {
+		vm_binr_fail(r, "vm uuid");
+		return -1;
+	}
+	struct vm *vm = vm_get(s, uuid, name);
+	uint8_t f = vm_binr_u8(r, "vm flags");
+	vm->have_prev = f & SF_HAVE_PREV;
+	vm->from_start = f & SF_FROM_START;
+	vm->active = f & SF_ACTIVE;
+	vm->running = f & SF_RUNNING;
+	vm->undefined = f & SF_UNDEFINED;
+	vm->prev_id = (int)vm_binr_sv(r, "vm id");
+	vm->prev_state = (int)vm_binr_sv(r, "vm state");
+	vm->prev_t = vm_binr_sv(r, "vm sample time");
+	vm->prev_mono = vm_binr_sv(r, "vm sample time");
+	vm->prev_have = (uint32_t)vm_binr_uv_max(r, (UINT64_C(1) << COL_VM__COUNT) - 1, "vm fields");
+	for (int k = 0; k < COL_VM__COUNT; k++)
+		if (vm->prev_have & (1u << k))
+			vm->prev[k] = vm_binr_uv(r, "vm counter");
+	vm->vcpus = (unsigned)vm_binr_uv_max(r, UINT32_MAX, "vm vcpus");
+	vm->mem_kib = vm_binr_uv(r, "vm memory");
+	vm->disks = load_devs(r, &vm->n_disks);
+	vm->nics = load_devs(r, &vm->n_nics);
+	for (size_t k = 0; k < VM_M_VCPUS; k++)
+		vm->cum[k] = vm_binr_uv(r, "vm sums");
+	if (vm_binr_ok(r))
+		vm_usage_acc_load(vm->acc, r, SAVE_MAX_OPEN);
+	if (vm_binr_ok(r))
+		col_traffic_acc_load(vm->tacc, r, SAVE_MAX_OPEN);
+	size_t nt = (size_t)vm_binr_uv_max(r, VM_RECORD_TRAFFIC_MAX_CLASSES, "traffic sums");
+	for (size_t k = 0; k < nt && vm_binr_ok(r); k++) {
+		char cname[VM_NETCLASS_NAME_MAX + 1];
+		vm_binr_str(r, cname, sizeof cname, "traffic class");
+		struct class_cum *c = class_cum_get(vm, cname);
+		for (int j = 0; j < 4; j++)
+			c->v[j] = vm_binr_uv(r, "traffic sums");
+	}
+	vm->resumed = vm->have_prev;
+	return vm_binr_ok(r) ? 0 : -1;
+}
+
+int col_sampler_resume(struct col_sampler *s, const void *buf, size_t len, char *err, size_t errsize)
+{
+	struct vm_binr r;
+	vm_binr_init(&r, buf, len);
+	if (s->n_vms || s->host.have_prev) {
+		snprintf(err, errsize, "the sampler has state already");
+		return -1;
+	}
+	if (vm_binr_u8(&r, "version") != SAVE_VERSION) {
+		snprintf(err, errsize, "unknown state version");
+		return -1;
+	}
+	struct host_state *hs = &s->host;
+	hs->have_prev = vm_binr_u8(&r, "host") != 0;
+	if (hs->have_prev) {
+		struct col_host_sample *p = &hs->prev;
+		p->t_ns = vm_binr_sv(&r, "host sample time");
+		hs->prev_mono = vm_binr_sv(&r, "host sample time");
+		uint8_t f = vm_binr_u8(&r, "host flags");
+		p->have_cpu = f & 1, p->have_mem = (f >> 1) & 1;
+		p->cpu_user_ns = vm_binr_uv(&r, "host counters");
+		p->cpu_kernel_ns = vm_binr_uv(&r, "host counters");
+		p->cpu_idle_ns = vm_binr_uv(&r, "host counters");
+		p->cpu_iowait_ns = vm_binr_uv(&r, "host counters");
+		p->mem_total_kib = vm_binr_uv(&r, "host memory");
+		p->mem_free_kib = vm_binr_uv(&r, "host memory");
+		p->mem_cached_kib = vm_binr_uv(&r, "host memory");
+		p->cpus = (unsigned)vm_binr_uv_max(&r, UINT32_MAX, "host cpus");
+		hs->prev_vms = vm_binr_uv(&r, "host gauges");
+		hs->prev_vcpus = vm_binr_uv(&r, "host gauges");
+		hs->prev_vm_mem = vm_binr_uv(&r, "host gauges");
+	}
+	for (size_t i = 0; i < HOST_M_CPUS; i++)
+		hs->cum[i] = vm_binr_uv(&r, "host sums");
+	if (vm_binr_ok(&r))
+		vm_usage_acc_load(hs->acc, &r, SAVE_MAX_OPEN);
+	if (vm_binr_ok(&r))
+		col_traffic_acc_load(hs->tacc, &r, SAVE_MAX_OPEN);
+	size_t n = (size_t)vm_binr_uv_max(&r, SAVE_MAX_VMS, "vm count");
+	for (size_t i = 0; i < n && vm_binr_ok(&r); i++)
+		load_vm(s, &r);
+	if (!vm_binr_done(&r)) {
+		snprintf(err, errsize, "saved state damaged at byte %zu (%s)", r.off,
+		         r.what ? r.what : "trailing bytes");
+		/* Nothing half-loaded stays: a fresh start. */
+		while (s->n_vms)
+			vm_free(s, s->vms[--s->n_vms]);
+		vm_usage_acc_free(hs->acc);
+		col_traffic_acc_free(hs->tacc);
+		memset(hs, 0, sizeof *hs);
+		hs->acc = vm_usage_acc_new(vm_usage_host_meters());
+		hs->tacc = col_traffic_acc_new();
+		return -1;
+	}
+	s->resumed_vms = n;
+	return 0;
+}
+
+void col_sampler_state_lost(struct col_sampler *s, int64_t since_ns, const char *why)
+{
+	s->lost_since = since_ns;
+	snprintf(s->lost_why, sizeof s->lost_why, "%s", why);
 }

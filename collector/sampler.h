@@ -19,6 +19,8 @@
 #include "rrdout.h"
 #include "virt.h"
 
+struct vm_binw;
+
 struct col_sampler;
 
 /* Where the sampler's output goes (the collector: its writer thread; the
@@ -27,7 +29,9 @@ struct col_sampler;
  * traffic callbacks may be NULL (no traffic rows). */
 struct col_sink {
 	void (*usage)(void *arg, const char *uuid, const struct vm_usage_row *row); /* uuid NULL: host */
-	void (*inventory)(void *arg, struct vm_inventory *inv, int64_t at_ns);
+	/* Returns 0, or -1 if the change could not be kept (it is pushed
+	 * again later). */
+	int (*inventory)(void *arg, struct vm_inventory *inv, int64_t at_ns);
 	void (*event)(void *arg, const char *uuid, int64_t at_ns, const char *event, const char *detail);
 	void (*host)(void *arg, const struct vm_host_info *host, int64_t at_ns);
 	void *arg;
@@ -35,13 +39,19 @@ struct col_sink {
 	 * same minute; the host's capture minute. */
 	void (*traffic)(void *arg, const struct vm_db_traffic *tr);
 	void (*host_capture)(void *arg, const struct vm_db_host_capture *hc);
+	/* Usage of [from_ns, to_ns) that cannot be known (a domain restarted
+	 * or stopped while no collector watched, a gap longer than
+	 * max-interpolate, a lost saved state); may be NULL. */
+	void (*loss)(void *arg, const char *uuid, int64_t from_ns, int64_t to_ns, const char *reason);
 };
 
 /* conf and rrd are borrowed; they must outlive the sampler or be replaced
  * with col_sampler_set_*.  rrd may be NULL (no graphs). */
 struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col_sink *sink, struct vm_rrd *rrd);
-/* Closes every open minute (shutdown) and frees. */
-void col_sampler_free(struct col_sampler *s);
+/* Frees; with flush, first emits every open minute as it is (nothing
+ * will continue them).  Without, open minutes are only in the last saved
+ * state (col_sampler_save()), for the next process to continue. */
+void col_sampler_free(struct col_sampler *s, bool flush);
 void col_sampler_set_conf(struct col_sampler *s, const struct vm_conf *conf);
 void col_sampler_set_rrd(struct col_sampler *s, struct vm_rrd *rrd);
 
@@ -73,6 +83,24 @@ size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, v
 struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 
 size_t col_sampler_vm_count(const struct col_sampler *s);
+
+/* After each spool commit: whether what was pushed since the last one is
+ * kept.  Inventory changes that were not are read and pushed again. */
+void col_sampler_committed(struct col_sampler *s, bool ok);
+
+/* Resuming across restarts (collector/resume.h).  save appends what a
+ * later process needs to continue every domain run where this one is now:
+ * per VM its last sample (run id, counters, time) and open minutes, and the
+ * host's.  resume loads such a state into a new sampler (before any
+ * sample); the next sample of a VM in the same run then adds the interval
+ * since its saved sample like any other.  Returns 0, or -1 with a message
+ * (the sampler is left empty). */
+void col_sampler_save(const struct col_sampler *s, struct vm_binw *w);
+int col_sampler_resume(struct col_sampler *s, const void *buf, size_t len, char *err, size_t errsize);
+/* The state of the run before was lost (no usable saved state) at
+ * since_ns: VMs found running are recorded as lost from then to their
+ * first sample, with `why` as the reason (copied). */
+void col_sampler_state_lost(struct col_sampler *s, int64_t since_ns, const char *why);
 
 /* Traffic capture (collector/capture.h).  Every VM has a slot, a dense id
  * that stays its own while the sampler knows it; a slot freed with its VM

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binio.h"
 #include "netclass.h"
 #include "record.h"
 #include "vtime.h"
@@ -289,4 +290,82 @@ const struct vm_meter_set *col_traffic_meters(void)
 {
 	static const struct vm_meter_set set = {"traffic", traffic_meters, 4, 4};
 	return &set;
+}
+
+void col_traffic_acc_save(const struct col_traffic_acc *acc, struct vm_binw *w)
+{
+	vm_binw_sv(w, acc->closed);
+	vm_binw_uv(w, acc->n_open);
+	for (size_t i = 0; i < acc->n_open; i++) {
+		const struct tminute *m = &acc->open[i];
+		vm_binw_sv(w, m->start);
+		vm_binw_uv(w, m->covered_ns);
+		vm_binw_u8(w, (uint8_t)(m->have_rx | m->have_tx << 1));
+		vm_binw_uv(w, m->lv_rx);
+		vm_binw_uv(w, m->lv_tx);
+		vm_binw_uv(w, m->frames);
+		vm_binw_uv(w, m->drops);
+		vm_binw_uv(w, m->ifdrops);
+		vm_binw_uv(w, m->uncovered_ns);
+		vm_binw_uv(w, m->n);
+		for (size_t k = 0; k < m->n; k++) {
+			const struct vm_db_traffic_class *c = &m->classes[k];
+			vm_binw_str(w, c->name);
+			vm_binw_uv(w, c->rx_bytes);
+			vm_binw_uv(w, c->tx_bytes);
+			vm_binw_uv(w, c->rx_packets);
+			vm_binw_uv(w, c->tx_packets);
+		}
+	}
+}
+
+static void clear(struct col_traffic_acc *acc)
+{
+	for (size_t i = 0; i < acc->n_open; i++)
+		free(acc->open[i].classes);
+	acc->n_open = 0;
+	acc->closed = 0;
+}
+
+int col_traffic_acc_load(struct col_traffic_acc *acc, struct vm_binr *r, size_t max_open)
+{
+	clear(acc);
+	acc->closed = vm_binr_sv(r, "traffic closed mark");
+	size_t n = (size_t)vm_binr_uv_max(r, max_open, "traffic minutes");
+	for (size_t i = 0; i < n && vm_binr_ok(r); i++) {
+		int64_t start = vm_binr_sv(r, "traffic minute");
+		if (start % VM_NS_PER_MIN || (acc->n_open && start <= acc->open[acc->n_open - 1].start)) {
+			vm_binr_fail(r, "traffic minute");
+			break;
+		}
+		struct tminute *m = minute_get(acc, start);
+		m->covered_ns = vm_binr_uv(r, "traffic coverage");
+		uint8_t f = vm_binr_u8(r, "traffic flags");
+		m->have_rx = f & 1, m->have_tx = (f >> 1) & 1;
+		m->lv_rx = vm_binr_uv(r, "traffic libvirt rx");
+		m->lv_tx = vm_binr_uv(r, "traffic libvirt tx");
+		m->frames = vm_binr_uv(r, "capture frames");
+		m->drops = vm_binr_uv(r, "capture drops");
+		m->ifdrops = vm_binr_uv(r, "capture drops");
+		m->uncovered_ns = vm_binr_uv(r, "capture coverage");
+		size_t nc = (size_t)vm_binr_uv_max(r, VM_RECORD_TRAFFIC_MAX_CLASSES, "traffic classes");
+		for (size_t k = 0; k < nc && vm_binr_ok(r); k++) {
+			char name[VM_NETCLASS_NAME_MAX + 1];
+			vm_binr_str(r, name, sizeof name, "traffic class");
+			if (!vm_binr_ok(r) || (m->n && strcmp(name, m->classes[m->n - 1].name) <= 0)) {
+				vm_binr_fail(r, "traffic class");
+				break;
+			}
+			struct vm_db_traffic_class *c = class_get(m, name);
+			c->rx_bytes = vm_binr_uv(r, "traffic counts");
+			c->tx_bytes = vm_binr_uv(r, "traffic counts");
+			c->rx_packets = vm_binr_uv(r, "traffic counts");
+			c->tx_packets = vm_binr_uv(r, "traffic counts");
+		}
+	}
+	if (!vm_binr_ok(r)) {
+		clear(acc);
+		return -1;
+	}
+	return 0;
 }

@@ -59,6 +59,14 @@ size_t col_traffic_acc_close_host(struct col_traffic_acc *acc, int64_t upto_ns, 
 
 size_t col_traffic_acc_open_minutes(const struct col_traffic_acc *acc);
 
+/* The accumulator's state for collector/resume.h.  load replaces acc's
+ * state; 0, or -1 (acc left empty, r marked bad) when it does not parse
+ * or holds more than max_open minutes. */
+struct vm_binw;
+struct vm_binr;
+void col_traffic_acc_save(const struct col_traffic_acc *acc, struct vm_binw *w);
+int col_traffic_acc_load(struct col_traffic_acc *acc, struct vm_binr *r, size_t max_open);
+
 /* The meter set of a VM's per-class RRD file: rx/tx bytes and packets,
  * all counters (DERIVE). */
 const struct vm_meter_set *col_traffic_meters(void);

@@ -772,6 +772,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		snprintf(s->name, sizeof s->name, "%s", virDomainGetName(dom) ? virDomainGetName(dom) : "");
 		s->id = (int)virDomainGetID(dom);
 		s->t_ns = t0 + (t1 - t0) / 2;
+		s->mono_ns = vm_monotonic_ns() - (vm_now_ns() - s->t_ns);
 		col_virt_parse_record(v, recs[i], s);
 		if (missing) {
 			struct col_devices *d = devices(s->uuid, arg);
@@ -799,6 +800,7 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 			/* These figures were read during [f0, f1], not at the
 			 * bulk call. */
 			s->t_ns = f0 + (f1 - f0) / 2;
+			s->mono_ns = vm_monotonic_ns() - (f1 - s->t_ns);
 			/* A domain that stopped during the calls gave only part
 			 * of them: such a sample would claim an interval it did
 			 * not measure. */
@@ -874,6 +876,7 @@ int col_virt_host(struct col_virt *v, struct col_host_sample *h)
 	h->cores = info.cores, h->threads = info.threads, h->memory_kib = info.memory;
 	snprintf(h->model, sizeof h->model, "%s", info.model);
 	h->t_ns = vm_now_ns();
+	h->mono_ns = vm_monotonic_ns();
 
 	virNodeCPUStatsPtr cs = NULL;
 	int n = 0;

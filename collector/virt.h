@@ -73,6 +73,7 @@ struct col_vm_sample {
 	int id;
 	int state; /* virDomainState */
 	int64_t t_ns;
+	int64_t mono_ns; /* the same moment on the monotonic clock (0: unknown) */
 	uint64_t v[COL_VM__COUNT];
 	uint32_t have; /* bit per enum col_vm_field */
 	struct col_dev_sample disks[COL_MAX_DEV];
@@ -83,6 +84,7 @@ struct col_vm_sample {
 
 struct col_host_sample {
 	int64_t t_ns;
+	int64_t mono_ns; /* as in struct col_vm_sample */
 	bool have_cpu, have_mem;
 	uint64_t cpu_user_ns, cpu_kernel_ns, cpu_idle_ns, cpu_iowait_ns;
 	uint64_t mem_total_kib, mem_free_kib, mem_cached_kib;

@@ -222,19 +222,38 @@ void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct 
 	w->pending[w->n_pending++] = p;
 }
 
-static void push_record(struct col_writer *w, uint8_t *rec, size_t len, const char *what)
+static int push_record(struct col_writer *w, uint8_t *rec, size_t len, const char *what)
 {
-	if (append(w, rec, len) < 0)
+	int rc = append(w, rec, len);
+	if (rc < 0)
 		vm_warn("cannot spool %s: %s", what, vm_spool_error());
 	free(rec);
+	return rc < 0 ? -1 : 0;
 }
 
-void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns)
+int col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns)
 {
 	size_t len;
 	uint8_t *rec = vm_record_encode_inventory(inv, at_ns, &len);
-	push_record(w, rec, len, "an inventory change");
 	free(inv);
+	return push_record(w, rec, len, "an inventory change");
+}
+
+void col_writer_push_loss(struct col_writer *w, const char *uuid, int64_t from_ns, int64_t to_ns, const char *reason)
+{
+	struct vm_record_loss l = {.from_ns = from_ns, .to_ns = to_ns};
+	snprintf(l.uuid, sizeof l.uuid, "%s", uuid);
+	snprintf(l.reason, sizeof l.reason, "%s", reason);
+	size_t len;
+	uint8_t *rec = vm_record_encode_loss(&l, &len);
+	push_record(w, rec, len, "a usage loss");
+}
+
+uint64_t col_writer_spool_seq(struct col_writer *w, bool with_appended)
+{
+	struct vm_spool_stats st;
+	vm_spool_stats(w->spool, &st);
+	return st.last_seq + (with_appended ? st.buffered_records : 0);
 }
 
 void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event, const char *detail)
@@ -296,6 +315,7 @@ struct batch {
 		struct vm_inventory *inv;
 		struct vm_record_event ev;
 		struct vm_host_info host;
+		struct vm_record_loss loss;
 		int64_t at_ns;
 	} * items;
 	size_t n_items, cap_items;
@@ -404,6 +424,11 @@ static int on_record(void *arg, const struct vm_spool_record *rec)
 			b->hcap[b->n_hcap] = hc;
 			batch_run(b, VM_REC_HOST_CAPTURE, b->n_hcap++);
 		}
+	} else if (kind == VM_REC_LOSS) {
+		struct vm_record_loss l;
+		rc = vm_record_decode_loss(rec->payload, rec->len, &l, err, sizeof err);
+		if (rc == 0)
+			batch_item(b, VM_REC_LOSS)->loss = l;
 	} else {
 		snprintf(err, sizeof err, "unknown record kind or format");
 	}
@@ -415,6 +440,35 @@ static int on_record(void *arg, const struct vm_spool_record *rec)
 	}
 	b->last_seq = rec->seq;
 	return 0;
+}
+
+/* A loss over a time range as VM-minutes: the partial minutes at its ends
+ * and the whole ones between, each with the milliseconds lost in it. */
+static int write_loss(struct vm_db *db, const char *hostname, const struct vm_record_loss *l)
+{
+	struct vm_db_loss runs[3];
+	size_t n = 0;
+	for (int64_t m = vm_minute_floor(l->from_ns); m < l->to_ns;) {
+		int64_t a = l->from_ns > m ? l->from_ns : m;
+		int64_t end = m + VM_NS_PER_MIN;
+		int64_t b = l->to_ns < end ? l->to_ns : end;
+		int32_t ms = (int32_t)((b - a + 500000) / 1000000);
+		if (a == m && b == end) {
+			/* The whole minutes, as one run. */
+			int64_t last = vm_minute_floor(l->to_ns) - VM_NS_PER_MIN;
+			if (l->to_ns % VM_NS_PER_MIN == 0)
+				last = l->to_ns - VM_NS_PER_MIN;
+			runs[n++] = (struct vm_db_loss){.first_ns = m, .last_ns = last, .lost_ms = 60000};
+			m = last + VM_NS_PER_MIN;
+		} else {
+			if (ms > 0)
+				runs[n++] = (struct vm_db_loss){.first_ns = m, .last_ns = m, .lost_ms = ms};
+			m = end;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(runs[i].uuid, l->uuid, sizeof runs[i].uuid);
+	return n ? vm_db_write_losses(db, hostname, runs, n, l->reason) : 0;
 }
 
 /* Delivers a batch in one transaction with the delivery mark. */
@@ -445,6 +499,7 @@ static int deliver(struct col_writer *w, struct vm_db *db, struct batch *b, size
 		case VM_REC_HOST_CAPTURE:
 			rc = vm_db_write_traffic(db, w->hostname, NULL, 0, b->hcap + it->first_row, it->n_rows, &ins);
 			break;
+		case VM_REC_LOSS: rc = write_loss(db, w->hostname, &it->loss); break;
 		}
 		if (rc < 0)
 			goto fail;

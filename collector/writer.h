@@ -19,6 +19,7 @@
 #ifndef COL_WRITER_H
 #define COL_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,7 +66,14 @@ void col_writer_set_conninfo(struct col_writer *w, const char *conninfo);
 /* Main thread.  uuid NULL: a host row.  Nothing is kept of the arguments
  * but push_inventory, which takes ownership of inv (vm_xmalloc'd). */
 void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct vm_usage_row *row);
-void col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns);
+/* push_inventory returns 0, or -1 when the change could not be spooled. */
+int col_writer_push_inventory(struct col_writer *w, struct vm_inventory *inv, int64_t at_ns);
+/* A VM's usage of [from_ns, to_ns) that cannot be known, for vm_usage_loss
+ * (through the spool, like rows). */
+void col_writer_push_loss(struct col_writer *w, const char *uuid, int64_t from_ns, int64_t to_ns, const char *reason);
+/* The spool's last committed record; with_appended, the one the next
+ * commit reaches (collector/resume.h). */
+uint64_t col_writer_spool_seq(struct col_writer *w, bool with_appended);
 void col_writer_push_event(struct col_writer *w, const char *uuid, int64_t at_ns, const char *event,
                            const char *detail);
 void col_writer_push_host(struct col_writer *w, const struct vm_host_info *host, int64_t at_ns);

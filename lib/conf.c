@@ -126,6 +126,7 @@ static const struct conf_opt conf_opts[] = {
 	 * conf_check_collector(). */
 	C_INT(GRP_COLLECTOR, "inventory-refresh", inventory_refresh_s, 1, 86400, 60),
 	C_INT(GRP_COLLECTOR, "max-gap", max_gap_s, 2, 86400, 300),
+	C_INT(GRP_COLLECTOR, "max-interpolate", max_interpolate_s, 2, 604800, 3600),
 	C_STR(GRP_COLLECTOR, "state-dir", state_dir, 1, 1024, "/var/lib/vmeter", check_abs_path),
 	C_STR(GRP_COLLECTOR, "rrd-dir", rrd_dir, 1, 1024, "/var/lib/vmeter/rrd", check_abs_path),
 	C_STR(GRP_COLLECTOR, "rrdcached", rrdcached, 0, 1024, "unix:/run/rrdcached.sock", check_rrdcached),
@@ -702,6 +703,12 @@ static int conf_check_collector(struct conf_load *ld, const struct vm_conf *conf
 		conf_error(ld, conf_line_of(ld, "max-gap", "interval"),
 		           "option 'collector.max-gap' must be at least 2 * collector.interval (%d), got %d",
 		           2 * conf->interval_s, conf->max_gap_s);
+		return -1;
+	}
+	if (conf->max_interpolate_s < conf->max_gap_s) {
+		conf_error(ld, conf_line_of(ld, "max-interpolate", "max-gap"),
+		           "option 'collector.max-interpolate' must be at least collector.max-gap (%d), got %d",
+		           conf->max_gap_s, conf->max_interpolate_s);
 		return -1;
 	}
 	return 0;

@@ -37,7 +37,8 @@ struct vm_conf {
 	char *host_name; /* this hypervisor's name in the database */
 	int interval_s;  /* sampling interval */
 	int inventory_refresh_s;
-	int max_gap_s; /* longest sample gap still counted as observed */
+	int max_gap_s;         /* longest sample gap still counted as observed */
+	int max_interpolate_s; /* longest gap of one domain run split over its minutes */
 	char *state_dir;
 	char *rrd_dir;
 	char *rrdcached; /* "unix:/path" or "" for direct writes */

@@ -16,7 +16,7 @@
 int vm_record_kind(const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
-	if (len < 2 || b[0] != VM_RECORD_VERSION || b[1] < VM_REC_USAGE || b[1] > VM_REC_HOST_CAPTURE)
+	if (len < 2 || b[0] != VM_RECORD_VERSION || b[1] < VM_REC_USAGE || b[1] > VM_REC_LOSS)
 		return -1;
 	return b[1];
 }
@@ -561,6 +561,33 @@ int vm_record_decode_event(const void *buf, size_t len, struct vm_record_event *
 	          get_str(obj, "detail", ev->detail, sizeof ev->detail, err, errsize))
 	             ? -1
 	             : 0;
+	json_decref(obj);
+	return rc;
+}
+
+uint8_t *vm_record_encode_loss(const struct vm_record_loss *l, size_t *len)
+{
+	json_t *obj = json_pack("{s:s, s:I, s:I, s:s}", "uuid", l->uuid, "from", (json_int_t)l->from_ns, "to",
+	                        (json_int_t)l->to_ns, "reason", l->reason);
+	return wrap_json(VM_REC_LOSS, obj, len);
+}
+
+int vm_record_decode_loss(const void *buf, size_t len, struct vm_record_loss *l, char *err, size_t errsize)
+{
+	memset(l, 0, sizeof *l);
+	json_t *obj = unwrap_json(VM_REC_LOSS, buf, len, err, errsize);
+	if (!obj)
+		return -1;
+	int rc = (get_str(obj, "uuid", l->uuid, sizeof l->uuid, err, errsize) ||
+	          get_int(obj, "from", 0, INT64_MAX, &l->from_ns, err, errsize) ||
+	          get_int(obj, "to", 0, INT64_MAX, &l->to_ns, err, errsize) ||
+	          get_str(obj, "reason", l->reason, sizeof l->reason, err, errsize))
+	             ? -1
+	             : 0;
+	if (rc == 0 && l->to_ns <= l->from_ns) {
+		snprintf(err, errsize, "loss record: empty time range");
+		rc = -1;
+	}
 	json_decref(obj);
 	return rc;
 }

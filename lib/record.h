@@ -33,6 +33,7 @@ enum vm_record_kind {
 	VM_REC_HOST = 4,
 	VM_REC_TRAFFIC = 5,      /* a VM's minute of captured traffic by class */
 	VM_REC_HOST_CAPTURE = 6, /* the host's capture health in a minute */
+	VM_REC_LOSS = 7,         /* a VM's usage that cannot be known, over a time range */
 };
 
 /* Classes one traffic record holds at most: every configured class, the
@@ -79,6 +80,15 @@ int vm_record_decode_host_capture(const void *buf, size_t len, struct vm_db_host
  * its length in *len. */
 uint8_t *vm_record_encode_inventory(const struct vm_inventory *inv, int64_t at_ns, size_t *len);
 uint8_t *vm_record_encode_event(const struct vm_record_event *ev, size_t *len);
+/* A VM's usage of [from_ns, to_ns) that cannot be known, and why. */
+struct vm_record_loss {
+	char uuid[37];
+	int64_t from_ns, to_ns;
+	char reason[64];
+};
+uint8_t *vm_record_encode_loss(const struct vm_record_loss *l, size_t *len);
+/* Checks from_ns < to_ns as well. */
+int vm_record_decode_loss(const void *buf, size_t len, struct vm_record_loss *l, char *err, size_t errsize);
 uint8_t *vm_record_encode_host(const struct vm_host_info *host, int64_t at_ns, size_t *len);
 
 /* Decoders of the JSON kinds; 0, or -1 with a message in err.  *inv is

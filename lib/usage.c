@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vtime.h"
+#include "binio.h"
 #include "xalloc.h"
 
 #define C(n, u, ds)                                                                                                    \
@@ -258,4 +259,76 @@ size_t vm_usage_acc_close(struct vm_usage_acc *acc, int64_t upto, vm_usage_row_c
 		acc->n_open -= n;
 	}
 	return n;
+}
+
+void vm_usage_acc_save(const struct vm_usage_acc *acc, struct vm_binw *w)
+{
+	const struct vm_meter_set *set = acc->set;
+	vm_binw_sv(w, acc->closed_upto);
+	vm_binw_uv(w, acc->n_open);
+	for (size_t k = 0; k < acc->n_open; k++) {
+		const struct minute *m = &acc->open[k];
+		vm_binw_sv(w, m->start);
+		vm_binw_sv(w, m->cov_ns);
+		vm_binw_uv(w, (uint64_t)m->samples);
+		vm_binw_uv(w, m->have);
+		vm_binw_uv(w, m->late);
+		for (size_t i = 0; i < set->n; i++) {
+			if (!(m->have & (UINT64_C(1) << i)))
+				continue;
+			if (i < set->n_counters) {
+				vm_binw_uv(w, m->sum[i]);
+			} else {
+				vm_binw_uv(w, m->max[i]);
+				vm_binw_u128(w, m->integral[i]);
+				vm_binw_sv(w, m->gauge_ns[i]);
+			}
+		}
+	}
+}
+
+int vm_usage_acc_load(struct vm_usage_acc *acc, struct vm_binr *r, size_t max_open)
+{
+	const struct vm_meter_set *set = acc->set;
+	acc->n_open = 0;
+	acc->closed_upto = vm_binr_sv(r, "closed mark");
+	size_t n = (size_t)vm_binr_uv_max(r, max_open, "open minutes");
+	if (acc->closed_upto < 0 || acc->closed_upto % VM_NS_PER_MIN)
+		vm_binr_fail(r, "closed mark");
+	for (size_t k = 0; k < n && vm_binr_ok(r); k++) {
+		int64_t start = vm_binr_sv(r, "minute");
+		if (start % VM_NS_PER_MIN || start < acc->closed_upto ||
+		    (acc->n_open && start <= acc->open[acc->n_open - 1].start)) {
+			vm_binr_fail(r, "minute");
+			break;
+		}
+		struct minute *m = minute_get(acc, start);
+		m->cov_ns = vm_binr_sv(r, "coverage");
+		m->samples = (int32_t)vm_binr_uv_max(r, INT32_MAX, "samples");
+		m->have = vm_binr_uv(r, "meters");
+		m->late = vm_binr_uv(r, "late");
+		if (m->cov_ns < 0 || m->cov_ns > VM_NS_PER_MIN || (set->n < 64 && (m->have >> set->n))) {
+			vm_binr_fail(r, "minute");
+			break;
+		}
+		for (size_t i = 0; i < set->n; i++) {
+			if (!(m->have & (UINT64_C(1) << i)))
+				continue;
+			if (i < set->n_counters) {
+				m->sum[i] = vm_binr_uv(r, "counter");
+			} else {
+				m->max[i] = vm_binr_uv(r, "gauge");
+				m->integral[i] = vm_binr_u128(r, "gauge");
+				m->gauge_ns[i] = vm_binr_sv(r, "gauge");
+				if (m->gauge_ns[i] < 0 || m->gauge_ns[i] > VM_NS_PER_MIN)
+					vm_binr_fail(r, "gauge");
+			}
+		}
+	}
+	if (!vm_binr_ok(r)) {
+		acc->n_open = 0;
+		acc->closed_upto = 0;
+		return -1;
+	}
+	return 0;
 }

@@ -150,6 +150,17 @@ int64_t vm_usage_acc_closed_upto(const struct vm_usage_acc *acc);
 /* Number of minutes currently open. */
 size_t vm_usage_acc_open_minutes(const struct vm_usage_acc *acc);
 
+/* The accumulator's state (closed mark and open minutes) in the form
+ * collector/resume.h keeps across restarts. */
+struct vm_binw;
+struct vm_binr;
+void vm_usage_acc_save(const struct vm_usage_acc *acc, struct vm_binw *w);
+/* Replaces acc's state with a saved one.  Returns 0, or -1 (acc left
+ * empty, r marked bad) when it does not parse or is not consistent: more
+ * than max_open minutes, minutes not aligned or out of order, meters the
+ * set does not have. */
+int vm_usage_acc_load(struct vm_usage_acc *acc, struct vm_binr *r, size_t max_open);
+
 /* Splits `delta` over [t0, t1) and returns the share of [a, b) (a subrange
  * of it) so that the shares of adjacent subranges add up to delta exactly. */
 uint64_t vm_usage_share(uint64_t delta, int64_t t0, int64_t t1, int64_t a, int64_t b);

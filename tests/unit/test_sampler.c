@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binio.h"
 #include "log.h"
 #include "sampler.h"
 #include "vtime.h"
@@ -40,6 +41,12 @@ struct rec {
 	char events[16][32];
 	size_t n_events;
 	size_t n_inv;
+	int inv_rc; /* what the inventory sink answers */
+	struct {
+		int64_t from, to;
+		char reason[64];
+	} losses[8];
+	size_t n_losses;
 };
 
 static void r_usage(void *arg, const char *uuid, const struct vm_usage_row *row)
@@ -54,11 +61,21 @@ static void r_usage(void *arg, const char *uuid, const struct vm_usage_row *row)
 	r->rows[r->n_rows++] = *row;
 }
 
-static void r_inventory(void *arg, struct vm_inventory *inv, int64_t at)
+static int r_inventory(void *arg, struct vm_inventory *inv, int64_t at)
 {
 	struct rec *r = arg;
 	r->n_inv++;
 	free(inv);
+	return r->inv_rc;
+}
+
+static void r_loss(void *arg, const char *uuid, int64_t from, int64_t to, const char *reason)
+{
+	struct rec *r = arg;
+	assert_true(r->n_losses < 8);
+	r->losses[r->n_losses].from = from;
+	r->losses[r->n_losses].to = to;
+	snprintf(r->losses[r->n_losses++].reason, 64, "%s", reason);
 }
 
 static void r_event(void *arg, const char *uuid, int64_t at, const char *event, const char *detail)
@@ -102,9 +119,10 @@ static int setup(void **state)
 	struct fixture *f = vm_xcalloc(1, sizeof *f);
 	f->conf.interval_s = 10;
 	f->conf.max_gap_s = 60;
+	f->conf.max_interpolate_s = 3600;
 	f->conf.host_name = "hv";
 	f->conf.libvirt_uri = "test:///default";
-	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture};
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture, r_loss};
 	f->s = col_sampler_new(&f->conf, &sink, NULL);
 	*state = f;
 	return 0;
@@ -114,7 +132,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	if (f->s)
-		col_sampler_free(f->s);
+		col_sampler_free(f->s, true);
 	free(f);
 	return 0;
 }
@@ -122,7 +140,7 @@ static int teardown(void **state)
 /* Finishes: closes every minute so that all rows are recorded. */
 static void finish(struct fixture *f)
 {
-	col_sampler_free(f->s);
+	col_sampler_free(f->s, true);
 	f->s = NULL;
 }
 
@@ -146,6 +164,30 @@ static void add_disk(struct col_vm_sample *s, const char *name, uint64_t wr)
 	snprintf(d->name, sizeof d->name, "%s", name);
 	d->v[COL_DISK_WR_BYTES] = wr;
 	d->have = 1u << COL_DISK_WR_BYTES;
+}
+
+/* A sample whose monotonic time says that as much time passed as the wall
+ * clock does (MONO0 is an arbitrary origin). */
+#define MONO0 S(1000)
+static struct col_vm_sample smp_mono(int id, int64_t t, uint64_t cpu)
+{
+	struct col_vm_sample s = smp(id, t, cpu);
+	s.mono_ns = MONO0 + (t - T0);
+	return s;
+}
+
+/* Saves f's sampler, frees it without closing its minutes (a stop or a
+ * crash after the save) and starts a new one from the saved state. */
+static void restart(struct fixture *f)
+{
+	struct vm_binw w = {0};
+	col_sampler_save(f->s, &w);
+	col_sampler_free(f->s, false);
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture, r_loss};
+	f->s = col_sampler_new(&f->conf, &sink, NULL);
+	char err[256];
+	assert_int_equal(col_sampler_resume(f->s, w.p, w.len, err, sizeof err), 0);
+	vm_binw_release(&w);
 }
 
 static void pass(struct fixture *f, const struct col_vm_sample *s)
@@ -542,6 +584,179 @@ static void test_slot_reuse(void **state)
 	}
 }
 
+/* A restart inside a minute: the new process continues the old one's
+ * minute, so that it is one row with both parts and every nanosecond of
+ * the counter's delta is in a row. */
+static void test_resume_inside_minute(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), S(100)), b = smp_mono(1, T0 + S(25), S(120));
+	pass(f, &a);
+	pass(f, &b);
+	restart(f);
+	assert_int_equal(f->rec.n_rows, 0); /* nothing closed by the stop */
+	struct col_vm_sample c = smp_mono(1, T0 + S(45), S(140)), d = smp_mono(1, T0 + S(65), S(160));
+	pass(f, &c);
+	pass(f, &d);
+	finish(f);
+	assert_one_row_per_minute(&f->rec);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(60));
+	assert_int_equal(cov, 60000);
+	assert_int_equal(f->rec.rows[0].minute_ns, T0);
+	assert_int_equal(f->rec.rows[0].coverage_ms, 55000);
+	assert_int_equal(f->rec.rows[0].sum[VM_M_CPU_NS], S(55));
+	assert_int_equal(f->rec.n_losses, 0);
+}
+
+/* A kill right after a minute boundary, restarted 30 s later: the
+ * interval across the restart is split over its minutes. */
+static void test_resume_across_minutes(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp_mono(1, T0 + S(50), S(0)), b = smp_mono(1, T0 + S(60), S(10));
+	pass(f, &a);
+	pass(f, &b); /* closes minute 0 */
+	assert_int_equal(f->rec.n_rows, 1);
+	restart(f);
+	struct col_vm_sample c = smp_mono(1, T0 + S(100), S(50)), d = smp_mono(1, T0 + S(130), S(80));
+	pass(f, &c);
+	pass(f, &d);
+	finish(f);
+	assert_one_row_per_minute(&f->rec);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(80));
+	assert_int_equal(cov, 80000);
+	assert_int_equal(f->rec.rows[1].minute_ns, T0 + S(60));
+	assert_int_equal(f->rec.rows[1].sum[VM_M_CPU_NS], S(60));
+}
+
+/* libvirt away for 400 s, the domain running on: its usage is split over
+ * the gap's minutes, no minute gets more than the time it has. */
+static void test_gap_split(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), 0);
+	pass(f, &a);
+	for (int i = 1; i < 40; i++) { /* passes without samples */
+		col_sampler_pass_begin(f->s, T0 + S(5 + 10 * i));
+		col_sampler_pass_end(f->s, T0 + S(5 + 10 * i), false);
+	}
+	assert_int_equal(f->rec.n_rows, 0);
+	struct col_vm_sample b = smp_mono(1, T0 + S(405), S(400));
+	pass(f, &b);
+	finish(f);
+	assert_one_row_per_minute(&f->rec);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(400));
+	assert_int_equal(cov, 400000);
+	for (size_t i = 0; i < f->rec.n_rows; i++)
+		assert_true(f->rec.rows[i].sum[VM_M_CPU_NS] <= (uint64_t)f->rec.rows[i].coverage_ms * 1000000);
+	assert_int_equal(f->rec.n_losses, 0);
+}
+
+/* A gap longer than max-interpolate is recorded as lost, not guessed. */
+static void test_gap_lost(void **state)
+{
+	struct fixture *f = *state;
+	f->conf.max_interpolate_s = 120;
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), 0), b = smp_mono(1, T0 + S(405), S(400)),
+	                     c = smp_mono(1, T0 + S(415), S(410));
+	pass(f, &a);
+	pass(f, &b);
+	pass(f, &c);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(10));
+	assert_int_equal(f->rec.n_losses, 1);
+	assert_int_equal(f->rec.losses[0].from, T0 + S(5));
+	assert_int_equal(f->rec.losses[0].to, T0 + S(405));
+}
+
+/* The domain restarted while no collector ran: that time is lost, and
+ * says so; the new run counts from its first sample. */
+static void test_resume_restarted(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), S(100)), b = smp_mono(1, T0 + S(15), S(110));
+	pass(f, &a);
+	pass(f, &b);
+	restart(f);
+	struct col_vm_sample c = smp_mono(2, T0 + S(45), S(3)), d = smp_mono(2, T0 + S(55), S(8));
+	pass(f, &c);
+	pass(f, &d);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(10) + S(5));
+	assert_int_equal(f->rec.n_losses, 1);
+	assert_int_equal(f->rec.losses[0].from, T0 + S(15));
+	assert_int_equal(f->rec.losses[0].to, T0 + S(45));
+	assert_string_equal(f->rec.losses[0].reason, "restarted while not observed");
+}
+
+/* A saved state that is damaged anywhere is refused whole, without
+ * reading past it; the sampler stays usable. */
+static void test_resume_damaged(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), S(100)), b = smp_mono(1, T0 + S(25), S(120));
+	add_disk(&a, "vda", 10);
+	add_disk(&b, "vda", 20);
+	pass(f, &a);
+	pass(f, &b);
+	struct vm_binw w = {0};
+	col_sampler_save(f->s, &w);
+	char err[256];
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture, r_loss};
+	for (size_t cut = 0; cut < w.len; cut++) {
+		struct col_sampler *s2 = col_sampler_new(&f->conf, &sink, NULL);
+		assert_int_equal(col_sampler_resume(s2, w.p, cut, err, sizeof err), -1);
+		assert_int_equal(col_sampler_vm_count(s2), 0);
+		col_sampler_free(s2, true);
+	}
+	uint8_t *more = vm_xmalloc(w.len + 1);
+	memcpy(more, w.p, w.len);
+	more[w.len] = 0;
+	struct col_sampler *s3 = col_sampler_new(&f->conf, &sink, NULL);
+	assert_int_equal(col_sampler_resume(s3, more, w.len + 1, err, sizeof err), -1);
+	assert_non_null(strstr(err, "damaged"));
+	col_sampler_free(s3, true);
+	free(more);
+	vm_binw_release(&w);
+	assert_int_equal(f->rec.n_rows, 0);
+}
+
+/* The saved state lost: VMs found running are lost since it was saved. */
+static void test_state_lost(void **state)
+{
+	struct fixture *f = *state;
+	col_sampler_state_lost(f->s, T0 - S(30), "saved state lost");
+	struct col_vm_sample a = smp_mono(1, T0 + S(5), S(100)), b = smp_mono(1, T0 + S(15), S(110));
+	pass(f, &a);
+	pass(f, &b);
+	finish(f);
+	assert_int_equal(f->rec.n_losses, 1);
+	assert_int_equal(f->rec.losses[0].from, T0 - S(30));
+	assert_int_equal(f->rec.losses[0].to, T0 + S(5));
+}
+
+/* A counter that first appears after a start we saw (vCPU time while QEMU
+ * starts) counts from zero. */
+static void test_counter_appears_after_start(void **state)
+{
+	struct fixture *f = *state;
+	struct col_event start = {UUID, T0 + S(1), COL_EV_STARTED, 1, "booted"};
+	col_sampler_event(f->s, &start);
+	struct col_vm_sample a = smp(1, T0 + S(1), S(1)), b = smp(1, T0 + S(11), S(4));
+	b.v[COL_VCPU_NS] = 2640000000u;
+	b.have |= 1u << COL_VCPU_NS;
+	col_sampler_sample(f->s, &a);
+	pass(f, &b);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_VCPU_NS, &cov), 2640000000u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -557,6 +772,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_traffic_split, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_traffic_coverage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slot_reuse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume_inside_minute, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume_across_minutes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gap_split, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gap_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume_restarted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resume_damaged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counter_appears_after_start, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
