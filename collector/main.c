@@ -6,6 +6,7 @@
  * database writer run on threads of their own. */
 #include "config.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -47,6 +48,7 @@ struct collector {
 	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
 	struct vm_binw state;      /* the last saved state's buffer, reused */
 	bool resume_failing;
+	FILE *samples; /* VMETER_TEST_SAMPLES, NULL if not set */
 };
 
 struct list_ctx {
@@ -75,9 +77,35 @@ static void refresh_inventory(struct collector *c)
 	malloc_trim(0);
 }
 
+/* The tests' ground truth for usage: every sample's counters as libvirt
+ * gave them (VMETER_TEST_SAMPLES), to be reconciled with the rows. */
+static void sample_ledger(FILE *f, const struct col_vm_sample *s)
+{
+	uint64_t dev[3] = {0, 0, 0};
+	for (size_t i = 0; i < s->n_disks; i++)
+		dev[0] += s->disks[i].v[COL_DISK_WR_BYTES];
+	for (size_t i = 0; i < s->n_nics; i++) {
+		dev[1] += s->nics[i].v[COL_NET_RX_BYTES];
+		dev[2] += s->nics[i].v[COL_NET_TX_BYTES];
+	}
+	fprintf(f, "%s %lld %d %llu %llu %llu %llu\n", s->uuid, (long long)s->t_ns, s->id,
+	        (unsigned long long)s->v[COL_CPU_NS], (unsigned long long)dev[0], (unsigned long long)dev[1],
+	        (unsigned long long)dev[2]);
+	fflush(f);
+}
+
+static struct col_devices *on_devices(const char *uuid, void *arg)
+{
+	struct collector *c = arg;
+	return col_sampler_devices(uuid, c->sampler);
+}
+
 static void on_sample(const struct col_vm_sample *s, void *arg)
 {
-	col_sampler_sample(arg, s);
+	struct collector *c = arg;
+	col_sampler_sample(c->sampler, s);
+	if (c->samples)
+		sample_ledger(c->samples, s);
 }
 
 static void process_events(struct collector *c)
@@ -95,7 +123,7 @@ static void process_events(struct collector *c)
 				col_sampler_domain(c->sampler, d, evs[i].t_ns);
 		}
 		if (need & COL_NEED_SAMPLE)
-			col_virt_sample_one(c->virt, evs[i].uuid, col_sampler_devices, on_sample, c->sampler);
+			col_virt_sample_one(c->virt, evs[i].uuid, on_devices, on_sample, c);
 	}
 	free(d);
 	free(evs);
@@ -262,6 +290,38 @@ static void resume_state(struct collector *c)
 	}
 }
 
+/* -F: the host is taken out of service (or the collector for good): the
+ * minutes the last process left open are written as they are, and the
+ * saved state emptied, so that no later start continues them.  The spool
+ * is then delivered for up to 15 s; what is not waits for the next start. */
+static int flush_state(struct collector *c)
+{
+	char err[512];
+	size_t vms = col_sampler_vm_count(c->sampler);
+	col_sampler_free(c->sampler, true);
+	int rc = col_writer_commit(c->writer);
+	struct col_sink none = {0};
+	c->sampler = col_sampler_new(c->conf, &none, NULL);
+	if (rc == 0 && c->resume) {
+		c->state.len = 0;
+		col_sampler_save(c->sampler, &c->state);
+		rc = col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), c->state.p,
+		                     c->state.len, err, sizeof err);
+		if (rc < 0)
+			vm_err("%s", err);
+	}
+	if (rc == 0)
+		vm_notice("flushed the open minutes of %zu VMs and the host", vms);
+	col_sampler_free(c->sampler, false);
+	col_writer_free(c->writer, 15000);
+	col_resume_free(c->resume);
+	vm_binw_release(&c->state);
+	vm_rrd_free(c->rrd);
+	event_base_free(c->base);
+	vm_conf_free(c->conf);
+	return rc == 0 ? 0 : 1;
+}
+
 static void refetch_one(const char *uuid, void *arg)
 {
 	struct collector *c = arg;
@@ -290,7 +350,7 @@ static void sample_once(struct collector *c)
 	process_events(c);
 	capture_send_set(c, false);
 	col_sampler_pass_begin(c->sampler, now);
-	int n = col_virt_sample(c->virt, col_sampler_devices, on_sample, c->sampler);
+	int n = col_virt_sample(c->virt, on_devices, on_sample, c);
 	struct col_host_sample h;
 	if (n >= 0 && col_virt_host(c->virt, &h) == 0)
 		col_sampler_host(c->sampler, &h);
@@ -476,6 +536,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: vmeter-collector [-c FILE] [-n] [-s] [-v] [-V]\n"
 	        "  -c FILE  configuration file (default %s)\n"
+	        "  -F       flush: write the minutes a stopped collector left open, then exit\n"
 	        "  -n       check the configuration and exit\n"
 	        "  -s       log to syslog instead of stderr\n"
 	        "  -v       debug logging\n"
@@ -486,16 +547,17 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
-	bool check = false, use_syslog = false, verbose = false;
+	bool check = false, use_syslog = false, verbose = false, flush_only = false;
 	int opt;
 
 	/* The capture worker is this binary exec'd anew (collector/capture.c):
 	 * hidden, and before anything of the collector's is set up. */
 	if (argc >= 2 && strcmp(argv[1], "--capture-worker") == 0)
 		return argc == 3 ? col_capture_worker_main(argv[2]) : 2;
-	while ((opt = getopt(argc, argv, "c:nsvVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:FnsvVh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
+		case 'F': flush_only = true; break;
 		case 'n': check = true; break;
 		case 's': use_syslog = true; break;
 		case 'v': verbose = true; break;
@@ -568,6 +630,11 @@ int main(int argc, char **argv)
 	                        c.writer,   sink_traffic,   sink_host_capture, sink_loss};
 	c.sampler = col_sampler_new(c.conf, &sink, c.rrd);
 	resume_state(&c);
+	if (flush_only)
+		return flush_state(&c);
+	const char *samples = getenv("VMETER_TEST_SAMPLES");
+	if (samples && *samples && !(c.samples = fopen(samples, "a")))
+		vm_warn("cannot open the test sample ledger '%s': %s", samples, strerror(errno));
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
 	c.status = event_new(c.base, -1, EV_PERSIST, on_status, &c);
@@ -603,6 +670,8 @@ int main(int argc, char **argv)
 		col_writer_commit(c.writer);
 	col_resume_free(c.resume);
 	vm_binw_release(&c.state);
+	if (c.samples)
+		fclose(c.samples);
 	col_writer_free(c.writer, 15000);
 	col_virt_free(c.virt);
 	col_virtevent_shutdown();

@@ -758,9 +758,10 @@ static void fallback_net(struct col_virt *v, virDomainPtr dom, const struct col_
 
 /* Parses bulk records and fills the groups the driver does not give in
  * bulk with per-domain calls; calls cb per domain. */
-static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1,
+static bool sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1,
                            col_devices_cb devices, col_sample_cb cb, void *arg)
 {
+	bool uncertain = false;
 	struct col_vm_sample *s = vm_xmalloc(sizeof *s);
 	unsigned missing = (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
 	                    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK) &
@@ -804,12 +805,20 @@ static void sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 			/* A domain that stopped during the calls gave only part
 			 * of them: such a sample would claim an interval it did
 			 * not measure. */
-			if (virGetLastError() && virDomainIsActive(dom) != 1)
-				continue;
+			if (virGetLastError()) {
+				int active = virDomainIsActive(dom);
+				if (active != 1) {
+					/* Not known to have stopped (the connection
+					 * failed): the pass cannot say who is gone. */
+					uncertain |= active < 0;
+					continue;
+				}
+			}
 		}
 		cb(s, arg);
 	}
 	free(s);
+	return uncertain;
 }
 
 void col_virt_call_counts(const struct col_virt *v, uint64_t *made, uint64_t *saved)
@@ -833,8 +842,14 @@ int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb
 	v->blockinfo_due = now >= v->next_blockinfo_ns;
 	if (v->blockinfo_due)
 		v->next_blockinfo_ns = now + 60 * VM_NS_PER_SEC;
-	sample_records(v, recs, n, t0, t1, devices, cb, arg);
+	bool uncertain = sample_records(v, recs, n, t0, t1, devices, cb, arg);
 	virDomainStatsRecordListFree(recs);
+	/* A connection lost during the per-domain calls leaves domains
+	 * unsampled that are still running: not a complete pass. */
+	if (uncertain || virConnectIsAlive(v->conn) != 1) {
+		check_conn(v);
+		return -1;
+	}
 	return n;
 }
 

@@ -1,0 +1,147 @@
+#!/bin/bash
+# Every VM-minute accounted for across the collector's restarts, kills and
+# a libvirt outage (the short form of bench/fault-matrix.sh): SIGTERM
+# restarts inside a minute, SIGKILLs right after minute boundaries and at
+# random moments, libvirtd down for 45 s.  Ground truth is every sample's
+# counters as libvirt gave them (VMETER_TEST_SAMPLES): for each domain that
+# ran throughout, the CPU time, disk bytes written and network bytes the
+# database stores must equal the counters' change from its first sample to
+# its last, to the nanosecond and the byte; every minute in between has
+# exactly one row; nothing is recorded as lost.
+#
+# The fleet is a libvirt test-driver file opened through libvirtd: each
+# connection gets its own instance of it, so the domains survive a
+# libvirtd restart with their ids, like QEMU guests do, and their counters
+# follow the wall clock.
+. "$(dirname "$0")/../lib.sh"
+plan 14
+
+start_postgres
+start_libvirtd
+sh "$top_srcdir/bench/gen-fleet.sh" 4 >"$T/fleet.xml"
+chmod 644 "$T/fleet.xml"
+CONF_URI="test+unix://$T/fleet.xml?socket=$LIBVIRT_SOCK" CONF_INTERVAL=2 CONF_MAX_GAP=20 write_conf "$T/vmeter.conf"
+"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+S=$T/samples
+LEDGER=$T/ledger
+log=$T/collector.log
+run() { start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER"; }
+nsamples() { wc -l <"$S" 2>/dev/null || echo 0; }
+samples_beyond() { [ "$(nsamples)" -gt "$1" ]; }
+# The fraction of the current UTC minute, in seconds (e.g. 12.345).
+sec() { date +%S.%N | cut -c1-6; }
+sec_between() { awk -v s="$(sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && s < b) }'; }
+# A new process has sampled (its first pass is done and saved).
+wait_sampling() {
+	_ns=$(nsamples)
+	wait_for 120 samples_beyond $((_ns + 8)) || bail "the collector did not sample after a restart"
+}
+alive() { kill -0 "$COLLECTOR_PID" 2>/dev/null; }
+
+run
+wait_for 120 sh -c "ls '$T'/state/resume.* >/dev/null 2>&1" || bail "no saved state"
+wait_sampling
+
+# --- SIGTERM restarts inside a minute; SIGKILLs within 0.4 s after a
+# minute boundary and at random moments; restarts 2-8 s later
+term_ok=0
+kills=0
+term() {
+	wait_for 120 sec_between 15 30 || bail "clock"
+	stop_collector
+	[ "$COLLECTOR_RC" = 0 ] && term_ok=$((term_ok + 1))
+	sleep 6
+	run
+	wait_sampling
+}
+kill9() { # kill9 boundary|random
+	if [ "$1" = boundary ]; then
+		wait_for 120 sec_between 57 59.9 || bail "clock"
+		while ! sec_between 0 0.4; do sleep 0.02; done
+	else
+		sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+	fi
+	alive && kill -9 "$COLLECTOR_PID" && kills=$((kills + 1))
+	wait "$COLLECTOR_PID" 2>/dev/null
+	sleep $((2 + RANDOM % 7))
+	run
+	wait_sampling
+}
+term
+kill9 random
+kill9 boundary
+term
+kill9 random
+kill9 boundary
+kill9 random
+is "$term_ok" 2 "two SIGTERM restarts inside minutes, clean exits"
+is "$kills" 5 "five SIGKILLs landed, two right after a minute boundary"
+
+# --- libvirtd away for 45 s: more than max-gap (20 s), less than max-interpolate
+stop_libvirtd
+t_down=$(date +%s)
+wait_for 60 grep -q "libvirt connection to .* lost\|cannot connect to libvirt" "$log"
+ok $? "the libvirt outage is noticed"
+sleep $((45 - ($(date +%s) - t_down)))
+start_libvirtd
+wait_sampling
+grep -q "without a sample: its usage is split over the gap's minutes" "$log"
+ok $? "the outage's usage is split over its minutes"
+
+# --- the end: stop, write the minutes left open, deliver
+n_before=$(nsamples)
+stop_collector
+is "$COLLECTOR_RC" 0 "clean exit"
+"$COLLECTOR" -c "$T/vmeter.conf" -F >>"$log" 2>&1
+is "$?" 0 "vmeter-collector -F writes the open minutes"
+wait_for 60 sh -c "[ \"\$(psql_q 'SELECT count(*) FROM host_delivery')\" -ge 1 ]"
+start_collector "$T/vmeter.conf" # delivers anything -F left in the spool, then stops
+wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
+stop_collector
+
+# --- reconcile: stored against libvirt's counters (integers beyond 2^53:
+# python, not awk)
+python3 - "$S" >"$T/expected" <<'EOP'
+import sys
+first, last = {}, {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    first.setdefault(f[0], f)
+    last[f[0]] = f
+for u in sorted(first):
+    a, b = first[u], last[u]
+    print(u, int(a[1]) // 60_000_000_000, int(b[1]) // 60_000_000_000,
+          *(int(b[k]) - int(a[k]) for k in range(3, 7)))
+EOP
+ids=$(awk '{ print $1, $3 }' "$S" | sort -u | wc -l)
+is "$ids" 4 "each domain kept its id throughout (one run each)"
+psql_q "COPY (SELECT v.uuid, (extract(epoch FROM min(u.minute)) / 60)::bigint,
+	(extract(epoch FROM max(u.minute)) / 60)::bigint, sum(u.cpu_ns)::numeric, sum(u.disk_wr_bytes)::numeric,
+	sum(u.net_rx_bytes)::numeric, sum(u.net_tx_bytes)::numeric
+	FROM vm_usage_minute u JOIN vm v USING (vm_id) GROUP BY v.uuid ORDER BY v.uuid) TO STDOUT" |
+	tr '\t' ' ' >"$T/stored"
+awk '{ print $1, $4, $5, $6, $7 }' "$T/expected" >"$T/expected.sums"
+awk '{ print $1, $4, $5, $6, $7 }' "$T/stored" >"$T/stored.sums"
+if diff "$T/expected.sums" "$T/stored.sums" >/dev/null; then ok 0 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"; else
+	ok 1 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"
+	diff "$T/expected.sums" "$T/stored.sums" | sed 's/^/# /'
+fi
+awk '{ print $1, $2, $3 }' "$T/expected" >"$T/expected.span"
+awk '{ print $1, $2, $3 }' "$T/stored" >"$T/stored.span"
+diff -q "$T/expected.span" "$T/stored.span" >/dev/null
+ok $? "rows from the first sampled minute to the last"
+missing=$(psql_q "SELECT coalesce(sum(n), 0) FROM (SELECT vm_id, (extract(epoch FROM max(minute) - min(minute)) / 60)::int + 1
+	- count(*) AS n FROM vm_usage_minute GROUP BY vm_id) m")
+is "$missing" 0 "no minute without a row between a VM's first and last"
+full=$(psql_q "SELECT count(*) FROM vm_usage_minute u WHERE coverage_ms < 60000 AND minute > (SELECT min(minute) FROM
+	vm_usage_minute w WHERE w.vm_id = u.vm_id) AND minute < (SELECT max(minute) FROM vm_usage_minute w WHERE w.vm_id = u.vm_id)")
+is "$full" 0 "every minute between the first and the last is covered in full"
+is "$(psql_q 'SELECT count(*) FROM vm_usage_loss')" 0 "nothing recorded as lost"
+# The driver's counter runs with the wall clock (one core); the counter is
+# read a few milliseconds away from the sample's time.
+over=$(psql_q "SELECT count(*) FROM vm_usage_minute WHERE cpu_ns > coverage_ms::bigint * 1000000 + 100000000")
+is "$over" 0 "no minute with more CPU time than its coverage (the driver's one core)"
+[ "$over" = 0 ] || psql_q "SELECT vm_id, minute, cpu_ns, coverage_ms, samples FROM vm_usage_minute
+	WHERE cpu_ns > coverage_ms::bigint * 1000000 + 100000000" | sed 's/^/# /'
+psql_q "SELECT max(abs(cpu_ns - coverage_ms::bigint * 1000000)) FROM vm_usage_minute" | sed 's/^/# largest |cpu_ns - coverage|: /' 
+is "$(grep -c 'runtime error\|Sanitizer' "$log")" 0 "no sanitizer report"
