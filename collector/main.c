@@ -373,7 +373,12 @@ static void sample_once(struct collector *c)
 static void arm_at(struct collector *c, int64_t at)
 {
 	int64_t now = vm_now_ns();
+	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
 	int64_t d = at > now ? at - now : 0;
+	/* Never longer than an interval: a wall clock stepped while
+	 * waiting is then noticed within one. */
+	if (d > step)
+		d = step;
 	d = (d + 999) / 1000 * 1000; /* microseconds, rounded up */
 	struct timeval tv = {(time_t)(d / VM_NS_PER_SEC), (suseconds_t)(d % VM_NS_PER_SEC / 1000)};
 	c->tick_at = at;
@@ -386,8 +391,10 @@ static void arm_tick(struct collector *c)
 	int64_t now = vm_now_ns();
 	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
 	int64_t next = (now / step + 1) * step;
-	/* One pass per grid point: never the one the last pass had. */
-	if (next <= c->last_tick)
+	/* One pass per grid point: never the one the last pass had.  A
+	 * clock stepped back by more than an interval starts the grid
+	 * afresh (the samples then say what happened). */
+	if (next <= c->last_tick && c->last_tick - now <= step)
 		next = c->last_tick + step;
 	arm_at(c, next);
 }
@@ -396,8 +403,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct collector *c = arg;
 	(void)fd, (void)what;
-	if (vm_now_ns() < c->tick_at) {
-		arm_at(c, c->tick_at);
+	int64_t now = vm_now_ns();
+	if (now < c->tick_at) {
+		if (c->tick_at - now > (int64_t)c->conf->interval_s * VM_NS_PER_SEC)
+			arm_tick(c); /* the clock stepped back */
+		else
+			arm_at(c, c->tick_at);
 		return;
 	}
 	c->last_tick = c->tick_at;

@@ -250,16 +250,28 @@ wait_for() {
 # Starts the collector in the background: start_collector CONF [ENV...]
 start_collector() {
 	_conf=$1; shift
+	_collector_conf=$_conf
+	_collector_env=("$@")
 	env "$@" "$COLLECTOR" -c "$_conf" >>"$T/collector.log" 2>&1 &
 	COLLECTOR_PID=$!
 	_pids="$_pids $COLLECTOR_PID"
 }
 
+# Stops the collector with SIGTERM; COLLECTOR_RC is its exit status.  A
+# stopped collector keeps its open minutes in its saved state for the next
+# start; unless STOP_FLUSH=0, `vmeter-collector -F` (with the same
+# environment) then writes them, as a test that looks at every minute
+# wants.  FLUSH_RC is its exit status.
 stop_collector() {
 	kill -TERM "$COLLECTOR_PID" 2>/dev/null
 	for _ in $(seq 150); do kill -0 "$COLLECTOR_PID" 2>/dev/null || break; sleep 0.1; done
 	wait "$COLLECTOR_PID" 2>/dev/null
 	COLLECTOR_RC=$?
+	FLUSH_RC=0
+	if [ "${STOP_FLUSH:-1}" = 1 ] && [ "$COLLECTOR_RC" = 0 ]; then
+		env "${_collector_env[@]}" "$COLLECTOR" -c "$_collector_conf" -F >>"$T/collector.log" 2>&1
+		FLUSH_RC=$?
+	fi
 }
 
 # A collector clock (wall clock only: monotonic time stays real) that runs

@@ -87,7 +87,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "
 	[ "$arc" = 3 ] || sed 's/^/# /' "$T/alerts.out"
 	restart_postgres
 	wait_for 60 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0' '$T/state/status.json'"
-	stop_collector
+	STOP_FLUSH=0 stop_collector
 	lost=$(sed -n 's/.*"lost_rows": \([0-9]*\).*/\1/p' "$T/state/status.json")
 	recorded=$(psql_q "SELECT count(*) FROM vm_usage_loss")
 	within "$recorded" 1 "${lost:-0}" "lost VM-minutes are recorded in vm_usage_loss ($recorded of $lost rows, host rows not kept)"

@@ -169,7 +169,7 @@ for d in $(virsh -q -c "$URI" list --all --name 2>/dev/null | grep '^vmeter-test
 	diag "removed $d, left over from an earlier run"
 done
 
-plan 25
+plan 29
 t_start=$(date +%s.%N)
 forward_before=$(cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')
 
@@ -194,7 +194,7 @@ capture { user = "nobody" }'
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 # Started before the guest: it sees the start event and takes the guest's
 # baseline sample right then.
-start_collector "$T/vmeter.conf"
+start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$T/samples"
 wait_for 20 grep -q "connected to libvirt" "$T/collector.log" || bail "collector did not connect to $URI"
 
 # ------------------------------------------------------------ start the guest
@@ -303,6 +303,15 @@ diag "waiting $(awk -v b="$B" -v n="$now" 'BEGIN { printf "%.1f", b - n }') s fo
 sleep "$(awk -v b="$B" -v n="$now" 'BEGIN { printf "%.3f", b + 0.3 - n }')"
 read -r c0 v0 <<<"$(cpustat)"
 send go
+# The collector restarted during the busy phase: the new process continues
+# the minute the old one left open (one row, both parts).
+sleep 4
+STOP_FLUSH=0 stop_collector
+is "$COLLECTOR_RC" 0 "collector stopped during the busy phase"
+sleep 3
+start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$T/samples"
+wait_for 30 grep -q "continuing from the state saved at" "$T/collector.log"
+ok $? "the restarted collector continues from the saved state"
 wait_marker busy-end $((BUSY_S + 60)) || bail "the guest did not finish its busy loop"
 read -r c1 v1 <<<"$(cpustat)"
 guest_cs=$(marker busy-end | cut -d' ' -f3)
@@ -316,11 +325,20 @@ stop_collector
 n2=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
 read -r c2 _ <<<"$(cpustat)"
 is "$COLLECTOR_RC" 0 "collector exits cleanly"
+is "$FLUSH_RC" 0 "vmeter-collector -F writes the minute left open"
 is "$n2" "$n1" "the link is quiet at the end (counters equal before and after the collector's last sample)"
 
 # ------------------------------------------------------------ checks
 q() { psql_q "$1"; }
 vmq="FROM vm_usage_minute u JOIN vm USING (vm_id) WHERE uuid = '$uuid'"
+# Across the restart: every nanosecond of libvirt's cpu.time from the
+# collector's first sample of the guest (at its start) to its last is in
+# the guest's rows.
+want=$(python3 -c 'import sys
+f = [l.split() for l in open(sys.argv[1]) if l.split()[0] == sys.argv[2]]
+print(int(f[-1][3]) - int(f[0][3]))' "$T/samples" "$uuid")
+got=$(q "SELECT sum(cpu_ns) $vmq")
+is "$got" "$want" "stored cpu_ns equals libvirt's cpu.time delta over the run, across the restart (ns)"
 rows=$(q "SELECT count(*) $vmq")
 within "$rows" 2 5 "per-minute rows for the guest ($rows)"
 is "$(q "SELECT count(*) $vmq AND coverage_ms > 60000")" 0 "no row over 60 s of coverage"

@@ -13,12 +13,17 @@
 # connection gets its own instance of it, so the domains survive a
 # libvirtd restart with their ids, like QEMU guests do, and their counters
 # follow the wall clock.
+#
+# bench/fault-matrix.sh runs the long form: VMS domains, TERMS SIGTERM
+# restarts, KILLS SIGKILLs (every other one right after a minute
+# boundary), libvirtd down for each of OUTAGES seconds.
 . "$(dirname "$0")/../lib.sh"
-plan 14
+: "${VMS:=4}" "${TERMS:=2}" "${KILLS:=5}" "${OUTAGES:=45}"
+plan $((13 + $(echo $OUTAGES | wc -w)))
 
 start_postgres
 start_libvirtd
-sh "$top_srcdir/bench/gen-fleet.sh" 4 >"$T/fleet.xml"
+sh "$top_srcdir/bench/gen-fleet.sh" "$VMS" >"$T/fleet.xml"
 chmod 644 "$T/fleet.xml"
 CONF_URI="test+unix://$T/fleet.xml?socket=$LIBVIRT_SOCK" CONF_INTERVAL=2 CONF_MAX_GAP=20 write_conf "$T/vmeter.conf"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
@@ -34,7 +39,7 @@ sec_between() { awk -v s="$(sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && 
 # A new process has sampled (its first pass is done and saved).
 wait_sampling() {
 	_ns=$(nsamples)
-	wait_for 120 samples_beyond $((_ns + 8)) || bail "the collector did not sample after a restart"
+	wait_for 120 samples_beyond $((_ns + 2 * VMS)) || bail "the collector did not sample after a restart"
 }
 alive() { kill -0 "$COLLECTOR_PID" 2>/dev/null; }
 
@@ -48,7 +53,7 @@ term_ok=0
 kills=0
 term() {
 	wait_for 120 sec_between 15 30 || bail "clock"
-	stop_collector
+	STOP_FLUSH=0 stop_collector
 	[ "$COLLECTOR_RC" = 0 ] && term_ok=$((term_ok + 1))
 	sleep 6
 	run
@@ -67,37 +72,39 @@ kill9() { # kill9 boundary|random
 	run
 	wait_sampling
 }
-term
-kill9 random
-kill9 boundary
-term
-kill9 random
-kill9 boundary
-kill9 random
-is "$term_ok" 2 "two SIGTERM restarts inside minutes, clean exits"
-is "$kills" 5 "five SIGKILLs landed, two right after a minute boundary"
+t=0 k=0
+while [ $t -lt "$TERMS" ] || [ $k -lt "$KILLS" ]; do
+	if [ $t -lt "$TERMS" ]; then term; t=$((t + 1)); fi
+	for _ in 1 2; do
+		[ $k -lt "$KILLS" ] || break
+		k=$((k + 1))
+		if [ $((k % 2)) = 0 ]; then kill9 boundary; else kill9 random; fi
+	done
+done
+is "$term_ok" "$TERMS" "$TERMS SIGTERM restarts inside minutes, clean exits"
+is "$kills" "$KILLS" "$KILLS SIGKILLs landed, $((KILLS / 2)) right after a minute boundary"
 
-# --- libvirtd away for 45 s: more than max-gap (20 s), less than max-interpolate
-stop_libvirtd
-t_down=$(date +%s)
-wait_for 60 grep -q "libvirt connection to .* lost\|cannot connect to libvirt" "$log"
-ok $? "the libvirt outage is noticed"
-sleep $((45 - ($(date +%s) - t_down)))
-start_libvirtd
-wait_sampling
-grep -q "without a sample: its usage is split over the gap's minutes" "$log"
-ok $? "the outage's usage is split over its minutes"
+# --- libvirtd away: more than max-gap (20 s), less than max-interpolate
+for down in $OUTAGES; do
+	stop_libvirtd
+	t_down=$(date +%s)
+	wait_for 60 grep -q "libvirt connection to .* lost\|cannot connect to libvirt" "$log" || bail "outage not noticed"
+	sleep $((down - ($(date +%s) - t_down)))
+	n_split=$(grep -c "without a sample: its usage is split over the gap's minutes" "$log")
+	start_libvirtd
+	wait_sampling
+	wait_for 60 sh -c "[ \$(grep -c \"without a sample: its usage is split over the gap's minutes\" '$log') -ge $((n_split + VMS)) ]"
+	ok $? "libvirtd down ${down} s: each domain's usage is split over the gap's minutes"
+done
 
 # --- the end: stop, write the minutes left open, deliver
-n_before=$(nsamples)
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"
-"$COLLECTOR" -c "$T/vmeter.conf" -F >>"$log" 2>&1
-is "$?" 0 "vmeter-collector -F writes the open minutes"
+is "$FLUSH_RC" 0 "vmeter-collector -F writes the open minutes"
 wait_for 60 sh -c "[ \"\$(psql_q 'SELECT count(*) FROM host_delivery')\" -ge 1 ]"
 start_collector "$T/vmeter.conf" # delivers anything -F left in the spool, then stops
 wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
-stop_collector
+STOP_FLUSH=0 stop_collector
 
 # --- reconcile: stored against libvirt's counters (integers beyond 2^53:
 # python, not awk)
@@ -114,7 +121,7 @@ for u in sorted(first):
           *(int(b[k]) - int(a[k]) for k in range(3, 7)))
 EOP
 ids=$(awk '{ print $1, $3 }' "$S" | sort -u | wc -l)
-is "$ids" 4 "each domain kept its id throughout (one run each)"
+is "$ids" "$VMS" "each domain kept its id throughout (one run each)"
 psql_q "COPY (SELECT v.uuid, (extract(epoch FROM min(u.minute)) / 60)::bigint,
 	(extract(epoch FROM max(u.minute)) / 60)::bigint, sum(u.cpu_ns)::numeric, sum(u.disk_wr_bytes)::numeric,
 	sum(u.net_rx_bytes)::numeric, sum(u.net_tx_bytes)::numeric
