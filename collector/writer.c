@@ -49,6 +49,7 @@ struct col_writer {
 	size_t n_pending, cap_pending;
 	size_t n_pending_traffic; /* traffic records appended but not committed */
 	struct vm_log_once full;
+	struct vm_log_once records_full; /* inventory, events, losses that could not be spooled */
 
 	pthread_t thread;
 	pthread_mutex_t lock; /* what follows */
@@ -225,8 +226,13 @@ void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct 
 static int push_record(struct col_writer *w, uint8_t *rec, size_t len, const char *what)
 {
 	int rc = append(w, rec, len);
+	/* An inventory change is pushed again until it is in (the sampler
+	 * retries): one line while it fails, one when records fit again. */
 	if (rc < 0)
-		vm_warn("cannot spool %s: %s", what, vm_spool_error());
+		vm_log_once_fail(&w->records_full, "cannot spool %s: %s (tried again while it fails)", what,
+		                 vm_spool_error());
+	else
+		vm_log_once_ok(&w->records_full, "spooling inventory and events");
 	free(rec);
 	return rc < 0 ? -1 : 0;
 }

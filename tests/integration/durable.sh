@@ -5,7 +5,7 @@
 # commit, logged to a ledger) must be in PostgreSQL exactly once; a spool on
 # a file system too small for it loses rows only as counted, recorded loss.
 . "$(dirname "$0")/../lib.sh"
-plan 12
+plan 13
 
 start_postgres
 start_libvirtd
@@ -85,14 +85,24 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "
 	grep -q "^alerts: *spool-full rows-lost database-down" "$T/alerts.out" && [ "$arc" = 3 ]
 	ok $? "vmeter-admin status raises spool-full, rows-lost and database-down (exit $arc)"
 	[ "$arc" = 3 ] || sed 's/^/# /' "$T/alerts.out"
+	# An owner change while the spool is full: kept until it is in.
+	virsh_t metadata web1 http://vmeter.org/xmlns/owner/1.0 --key vmeter \
+		--set '<owner><tenant>newco</tenant><project>moved</project></owner>' >/dev/null
+	wait_for 30 grep -q "cannot spool an inventory change" "$log"
+	sleep 2
+	rm -f "$T/tiny/fill"
 	restart_postgres
 	wait_for 60 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0' '$T/state/status.json'"
 	STOP_FLUSH=0 stop_collector
 	lost=$(sed -n 's/.*"lost_rows": \([0-9]*\).*/\1/p' "$T/state/status.json")
 	recorded=$(psql_q "SELECT count(*) FROM vm_usage_loss")
 	within "$recorded" 1 "${lost:-0}" "lost VM-minutes are recorded in vm_usage_loss ($recorded of $lost rows, host rows not kept)"
+	owner=$(psql_q "SELECT i.tenant || ':' || i.project FROM vm_inventory i JOIN vm USING (vm_id) WHERE i.name = 'web1'
+		ORDER BY i.valid_from DESC LIMIT 1")
+	is "$owner" "newco:moved" "an owner change made while the spool was full reaches the database"
 	umount "$T/tiny"
 else
+	ok 0 "# SKIP tmpfs needs root"
 	ok 0 "# SKIP tmpfs needs root"
 	ok 0 "# SKIP tmpfs needs root"
 	ok 0 "# SKIP tmpfs needs root"
