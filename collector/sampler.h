@@ -73,6 +73,9 @@ size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, v
 struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 
 size_t col_sampler_vm_count(const struct col_sampler *s);
+/* How many known VMs' domain XML exceeded a limit at its last read
+ * (struct vm_inventory.limits): their inventory is incomplete. */
+size_t col_sampler_incomplete_inventories(const struct col_sampler *s);
 
 /* Traffic capture (collector/capture.h).  Every VM has a slot, a dense id
  * that stays its own while the sampler knows it; a slot freed with its VM
