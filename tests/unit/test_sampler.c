@@ -628,8 +628,14 @@ static void owners_run(struct fixture *f)
 	snprintf(d->inv.uuid, sizeof d->inv.uuid, UUID);
 	snprintf(d->inv.name, sizeof d->inv.name, "vm1");
 	col_sampler_domain(f->s, d, T0);
+	assert_int_equal(f->rec.owner.source, VM_OWNER_CONFIG);
+	/* lent XML the mappings cannot read: said, and the rule applies */
+	d->xml = "<domain";
+	d->xml_len = strlen(d->xml);
+	col_sampler_domain(f->s, d, T0);
 	free(d);
 	assert_int_equal(f->rec.owner.source, VM_OWNER_CONFIG);
+	assert_string_equal(f->rec.owner.tenant, "rule");
 }
 
 /* Precedence in the collector: vmeter's element, Nova's, the mappings,
@@ -651,6 +657,7 @@ static void test_owner_sources(void **state)
 	assert_int_equal(count(log, "vm 'vm1' (" UUID "): owner-metadata[acme]: tenant at '/vm/owner/@account' is "
 	                            "longer than 63 bytes; owner 'rule' from the configuration instead"),
 	                 1);
+	assert_int_equal(count(log, "vm 'vm1' (" UUID "): owner-metadata: line 1: "), 1);
 	free(log);
 }
 
