@@ -365,10 +365,16 @@ static void dev_attr(char *dst, size_t size, const xmlNode *n, const char *name,
 		over->f[over->n++] = (struct overlong_field){(const char *)n->name, name, size - 1};
 }
 
-/* "disk 2 (vdb): <source file> over 255 bytes", one item per field. */
+static bool has_control(const char *s);
+
+/* "disk 2 (vdb): <source file> over 255 bytes", one item per field.  The
+ * text is logged: an id with a control character (a newline would forge a
+ * log line) is left out, the index still names the device. */
 static void note_overlong(struct vm_inventory *inv, const char *kind, size_t idx, const char *id,
                           const struct overlong *over)
 {
+	if (has_control(id))
+		id = "";
 	for (size_t i = 0; i < over->n; i++)
 		note_limit(inv, "%s %zu%s%s%s: <%s %s> over %zu bytes", kind, idx + 1, id[0] ? " (" : "", id,
 		           id[0] ? ")" : "", over->f[i].elem, over->f[i].attr, over->f[i].max);

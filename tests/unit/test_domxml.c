@@ -819,6 +819,25 @@ static void test_limits_file(void **state)
 	free(res);
 }
 
+/* The limits text is logged: a device id with a control character is left
+ * out of it. */
+static void test_limits_control_id(void **state)
+{
+	char src[300];
+	char xml[1024];
+
+	memset(src, 's', sizeof(src) - 1);
+	src[0] = '/';
+	src[sizeof(src) - 1] = '\0';
+	snprintf(xml, sizeof(xml),
+	         "%s<devices><disk><source file='%s'/><target dev='vd&#10;a'/></disk></devices></domain>", head, src);
+	struct result *res = parse_str(xml);
+	assert_parsed(res);
+	assert_string_equal(res->inv.disks[0].target, "vd\na");
+	assert_string_equal(res->inv.limits, "disk 1: <source file> over 255 bytes");
+	free(res);
+}
+
 /* A domain within every limit says so with an empty text. */
 static void test_limits_none(void **state)
 {
@@ -1426,43 +1445,25 @@ static void test_differs(void **state)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-	    cmocka_unit_test(test_default_domain),
-	    cmocka_unit_test(test_default_domain_with_owner),
-	    cmocka_unit_test(test_qemu_full),
-	    cmocka_unit_test(test_devices_variety),
-	    cmocka_unit_test(test_owner_unqualified),
-	    cmocka_unit_test(test_owner_default_ns),
-	    cmocka_unit_test(test_owner_elsewhere),
-	    cmocka_unit_test(test_units),
-	    cmocka_unit_test(test_bad_values),
-	    cmocka_unit_test(test_uuid_forms),
-	    cmocka_unit_test(test_libxml_messages),
-	    cmocka_unit_test(test_max_disks),
-	    cmocka_unit_test(test_too_many_disks),
-	    cmocka_unit_test(test_max_nics),
-	    cmocka_unit_test(test_too_many_nics),
-	    cmocka_unit_test(test_max_tags),
-	    cmocka_unit_test(test_oversized),
-	    cmocka_unit_test(test_empty),
-	    cmocka_unit_test(test_error_buffers),
-	    cmocka_unit_test(test_truncated),
-	    cmocka_unit_test(test_garbage),
-	    cmocka_unit_test(test_owner_parse_virsh),
-	    cmocka_unit_test(test_owner_parse_cases),
-	    cmocka_unit_test(test_owner_latin1),
-	    cmocka_unit_test(test_differs),
-	    cmocka_unit_test(test_limits_combined),
-	    cmocka_unit_test(test_limits_overflow),
-	    cmocka_unit_test(test_limits_none),
-	    cmocka_unit_test(test_nova),
-	    cmocka_unit_test(test_nova_1_0),
-	    cmocka_unit_test(test_nova_precedence),
-	    cmocka_unit_test(test_nova_both_bad),
-	    cmocka_unit_test(test_source_names),
-	    cmocka_unit_test(test_map_attributes),
-	    cmocka_unit_test(test_map_namespace_forms),
-	    cmocka_unit_test(test_map_absent),
-	    cmocka_unit_test(test_map_not_xml),
+	    cmocka_unit_test(test_default_domain),    cmocka_unit_test(test_default_domain_with_owner),
+	    cmocka_unit_test(test_qemu_full),         cmocka_unit_test(test_devices_variety),
+	    cmocka_unit_test(test_owner_unqualified), cmocka_unit_test(test_owner_default_ns),
+	    cmocka_unit_test(test_owner_elsewhere),   cmocka_unit_test(test_units),
+	    cmocka_unit_test(test_bad_values),        cmocka_unit_test(test_uuid_forms),
+	    cmocka_unit_test(test_libxml_messages),   cmocka_unit_test(test_max_disks),
+	    cmocka_unit_test(test_too_many_disks),    cmocka_unit_test(test_max_nics),
+	    cmocka_unit_test(test_too_many_nics),     cmocka_unit_test(test_max_tags),
+	    cmocka_unit_test(test_oversized),         cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_error_buffers),     cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_garbage),           cmocka_unit_test(test_owner_parse_virsh),
+	    cmocka_unit_test(test_owner_parse_cases), cmocka_unit_test(test_owner_latin1),
+	    cmocka_unit_test(test_differs),           cmocka_unit_test(test_limits_combined),
+	    cmocka_unit_test(test_limits_overflow),   cmocka_unit_test(test_limits_none),
+	    cmocka_unit_test(test_limits_control_id), cmocka_unit_test(test_nova),
+	    cmocka_unit_test(test_nova_1_0),          cmocka_unit_test(test_nova_precedence),
+	    cmocka_unit_test(test_nova_both_bad),     cmocka_unit_test(test_source_names),
+	    cmocka_unit_test(test_map_attributes),    cmocka_unit_test(test_map_namespace_forms),
+	    cmocka_unit_test(test_map_absent),        cmocka_unit_test(test_map_not_xml),
 	    cmocka_unit_test(test_path_check),
 	};
 #define N_LIMITS (sizeof(limits_cases) / sizeof(limits_cases[0]))
