@@ -805,10 +805,12 @@ static int map_value(const struct vm_owner_map *m, const xmlNode *metadata, cons
 			cur = NULL;
 			break;
 		}
-		if (map_child(cur, m->ns, p, len, &cur, path, r) < 0)
+		const xmlNode *next;
+		if (map_child(cur, m->ns, p, len, &next, path, r) < 0)
 			return -1;
-		if (!cur)
+		if (!next)
 			return 0;
+		cur = next;
 		p += len;
 	}
 	if (cur)
