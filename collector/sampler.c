@@ -48,6 +48,8 @@ struct vm {
 	int64_t pending_at;        /* when the unrecorded inventory change happened */
 	uint64_t owner_err_logged; /* digest of the owner problem last logged */
 	int owner_logged;          /* owner source last logged, -1 none */
+	uint64_t limits_logged;    /* digest of the limits text last logged, 0 none */
+	bool incomplete;           /* its domain XML exceeded a limit at the last read */
 
 	/* last sample */
 	bool have_prev;
@@ -282,6 +284,14 @@ static void vm_free(struct col_sampler *s, struct vm *vm)
 	free(vm);
 }
 
+size_t col_sampler_incomplete_inventories(const struct col_sampler *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_vms; i++)
+		n += s->vms[i]->incomplete && !s->vms[i]->undefined;
+	return n;
+}
+
 size_t col_sampler_vm_count(const struct col_sampler *s)
 {
 	return s->n_vms;
@@ -391,6 +401,83 @@ void col_sampler_list_begin(struct col_sampler *s)
 		s->vms[i]->listed = false;
 }
 
+/* A domain over the XML limits is logged once per VM and per distinct
+ * text, not at every re-list; its return to complete once too. */
+static void vm_limits_log(struct vm *vm, const struct vm_inventory *inv)
+{
+	vm->incomplete = inv->limits[0] != '\0';
+	if (!vm->incomplete) {
+		if (vm->limits_logged)
+			vm_notice("vm '%s' (%s): domain XML within vmeter's limits again, inventory complete",
+			          inv->name, inv->uuid);
+		vm->limits_logged = 0;
+		return;
+	}
+	uint64_t h = fnv_str(UINT64_C(1469598103934665603), inv->limits);
+	if (h != vm->limits_logged)
+		vm_warn("vm '%s' (%s): domain XML over vmeter's limits, inventory incomplete: %s", inv->name, inv->uuid,
+		        inv->limits);
+	vm->limits_logged = h;
+}
+
+static const char *owner_source_text(enum vm_owner_source source)
+{
+	switch (source) {
+	case VM_OWNER_NONE: break;
+	case VM_OWNER_METADATA: return "vmeter metadata";
+	case VM_OWNER_CONFIG: return "the configuration";
+	case VM_OWNER_NOVA: return "nova metadata";
+	case VM_OWNER_MAPPING: return "an owner-metadata mapping";
+	}
+	return "nowhere";
+}
+
+/* The owner in precedence order: vmeter's element and Nova's (both read
+ * with the XML), the configuration's owner-metadata mappings, its owner
+ * rules.  Problems met on the way are logged once per distinct text,
+ * naming where the owner came from instead; so is the source. */
+static void owner_resolve(struct col_sampler *s, struct vm *vm, const struct col_domain *d, struct vm_inventory *copy)
+{
+	char problems[512], map_err[256] = "";
+
+	if (copy->owner.source == VM_OWNER_NONE && s->conf->n_owner_maps && d->xml &&
+	    vm_owner_map_apply(s->conf->owner_maps, s->conf->n_owner_maps, d->xml, d->xml_len, &copy->owner, map_err,
+	                       sizeof map_err) < 0)
+		memset(&copy->owner, 0, sizeof copy->owner);
+	if (copy->owner.source == VM_OWNER_NONE && !vm_conf_owner_lookup(s->conf, copy->name, copy->uuid, &copy->owner))
+		memset(&copy->owner, 0, sizeof copy->owner); /* recorded as owner 'none' */
+	snprintf(problems, sizeof problems, "%s%s%s", d->owner_err, d->owner_err[0] && map_err[0] ? "; " : "", map_err);
+	if (problems[0]) {
+		uint64_t h = fnv_str(UINT64_C(1469598103934665603), problems);
+		if (h != vm->owner_err_logged && copy->owner.source == VM_OWNER_NONE)
+			vm_warn("vm '%s' (%s): %s; no owner rule matches either: its usage has no tenant", copy->name,
+			        copy->uuid, problems);
+		else if (h != vm->owner_err_logged)
+			vm_warn("vm '%s' (%s): %s; owner '%s' from %s instead", copy->name, copy->uuid, problems,
+			        copy->owner.tenant, owner_source_text(copy->owner.source));
+		vm->owner_err_logged = h;
+	} else {
+		vm->owner_err_logged = 0;
+	}
+	/* Say once, not at every re-list, where a VM's owner comes from
+	 * when it is not vmeter's own metadata. */
+	if ((int)copy->owner.source == vm->owner_logged)
+		return;
+	vm->owner_logged = (int)copy->owner.source;
+	if (problems[0])
+		return; /* said just above */
+	if (copy->owner.source == VM_OWNER_CONFIG)
+		vm_info("vm '%s' (%s) has no vmeter owner metadata: owner '%s' from the configuration", copy->name,
+		        copy->uuid, copy->owner.tenant);
+	else if (copy->owner.source == VM_OWNER_NOVA || copy->owner.source == VM_OWNER_MAPPING)
+		vm_info("vm '%s' (%s) has no vmeter owner metadata: owner '%s' from %s", copy->name, copy->uuid,
+		        copy->owner.tenant, owner_source_text(copy->owner.source));
+	else if (copy->owner.source == VM_OWNER_NONE)
+		vm_warn("vm '%s' (%s) has no vmeter owner metadata and no owner rule matches: its usage has no "
+		        "tenant",
+		        copy->name, copy->uuid);
+}
+
 void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64_t at_ns)
 {
 	const struct vm_inventory *inv = &d->inv;
@@ -414,29 +501,8 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 
 	struct vm_inventory *copy = s->scratch;
 	*copy = *inv;
-	if (d->owner_err[0]) {
-		uint64_t h = fnv_str(UINT64_C(1469598103934665603), d->owner_err);
-		if (h != vm->owner_err_logged)
-			vm_warn("vm '%s' (%s): %s; using the owner rules of the configuration", inv->name, inv->uuid,
-			        d->owner_err);
-		vm->owner_err_logged = h;
-	} else {
-		vm->owner_err_logged = 0;
-	}
-	if (copy->owner.source == VM_OWNER_NONE && !vm_conf_owner_lookup(s->conf, inv->name, inv->uuid, &copy->owner))
-		memset(&copy->owner, 0, sizeof copy->owner); /* recorded as owner 'none' */
-	/* Say once, not at every re-list, where a VM's owner comes from
-	 * when it is not its own metadata. */
-	if ((int)copy->owner.source != vm->owner_logged) {
-		if (copy->owner.source == VM_OWNER_CONFIG && !d->owner_err[0])
-			vm_info("vm '%s' (%s) has no vmeter owner metadata: owner '%s' from the configuration",
-			        inv->name, inv->uuid, copy->owner.tenant);
-		else if (copy->owner.source == VM_OWNER_NONE)
-			vm_warn("vm '%s' (%s) has no vmeter owner metadata and no owner rule matches: its usage has no "
-			        "tenant",
-			        inv->name, inv->uuid);
-		vm->owner_logged = (int)copy->owner.source;
-	}
+	vm_limits_log(vm, inv);
+	owner_resolve(s, vm, d, copy);
 	if (!vm->pending_at || at_ns < vm->pending_at)
 		vm->pending_at = at_ns;
 	/* Disk capacities come from the samples.  A running VM not sampled

@@ -83,6 +83,9 @@ size_t col_sampler_refetch(struct col_sampler *s, void (*cb)(const char *uuid, v
 struct col_devices *col_sampler_devices(const char *uuid, void *sampler);
 
 size_t col_sampler_vm_count(const struct col_sampler *s);
+/* How many known VMs' domain XML exceeded a limit at its last read
+ * (struct vm_inventory.limits): their inventory is incomplete. */
+size_t col_sampler_incomplete_inventories(const struct col_sampler *s);
 
 /* After each spool commit: whether what was pushed since the last one is
  * kept.  Inventory changes that were not are read and pushed again. */

@@ -51,6 +51,7 @@ struct col_virt {
 	uint64_t calls, calls_saved;
 	bool blockinfo_due; /* this pass reads disk capacity and allocation */
 	int64_t next_blockinfo_ns;
+	char *xml; /* the domain XML last read, lent as col_domain.xml */
 };
 
 static void silent_error(void *arg, virErrorPtr err)
@@ -100,6 +101,7 @@ void col_virt_free(struct col_virt *v)
 		free(v->unknown[i]);
 	free(v->unknown);
 	free(v->events);
+	free(v->xml);
 	free(v->uri);
 	free(v);
 }
@@ -332,9 +334,12 @@ static void check_conn(struct col_virt *v)
 		atomic_store(&v->dead, 1);
 }
 
-static int domain_fill(virDomainPtr dom, struct col_domain *out)
+static int domain_fill(struct col_virt *v, virDomainPtr dom, struct col_domain *out)
 {
 	memset(out, 0, sizeof *out);
+	/* The previous domain's XML was lent until this call. */
+	free(v->xml);
+	v->xml = NULL;
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	if (!xml)
 		return -1;
@@ -344,8 +349,12 @@ static int domain_fill(virDomainPtr dom, struct col_domain *out)
 		char uuid[VIR_UUID_STRING_BUFLEN] = "";
 		virDomainGetUUIDString(dom, uuid);
 		vm_warn("vm %s: cannot read its domain XML: %s", uuid, err);
+		free(xml);
+	} else {
+		v->xml = xml;
+		out->xml = xml;
+		out->xml_len = strlen(xml);
 	}
-	free(xml);
 	out->active = virDomainIsActive(dom) == 1;
 	return rc;
 }
@@ -364,7 +373,7 @@ int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg)
 	for (int i = 0; i < n; i++) {
 		/* A domain that vanished between list and XML, or whose XML
 		 * is bad, is left out; the next refresh tries again. */
-		if (domain_fill(doms[i], d) == 0) {
+		if (domain_fill(v, doms[i], d) == 0) {
 			cb(d, arg);
 			k++;
 		}
@@ -382,7 +391,7 @@ int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out
 		check_conn(v);
 		return -1;
 	}
-	int rc = domain_fill(dom, out);
+	int rc = domain_fill(v, dom, out);
 	virDomainFree(dom);
 	return rc;
 }

@@ -119,6 +119,11 @@ struct col_domain {
 	struct vm_inventory inv;
 	bool active;
 	char owner_err[256]; /* invalid owner metadata, "" if none */
+	/* The XML itself, for the configured owner mappings (conf.h
+	 * owner_maps), which need the document; NULL if not kept.  Lent by
+	 * col_virt until its next col_virt_list() or col_virt_domain() call. */
+	const char *xml;
+	size_t xml_len;
 };
 
 typedef void (*col_event_cb)(void *arg); /* called from libvirt's event dispatch: only wake the loop */

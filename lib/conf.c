@@ -31,11 +31,13 @@ enum conf_type {
 	/* list of prefixes into struct vm_traffic_class; at least min entries,
 	 * at most max in all sections together */
 	CONF_PREFIXES,
+	/* list of "key=path" into struct vm_owner_map; at most max entries */
+	CONF_MAP_TAGS,
 };
 
 /* Options come in groups.  A section holds one group; a group may serve
  * several sections (default-owner and owner share theirs). */
-enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER, GRP_TRAFFIC, GRP_CAPTURE };
+enum conf_group { GRP_TOP, GRP_COLLECTOR, GRP_DATABASE, GRP_OWNER, GRP_TRAFFIC, GRP_CAPTURE, GRP_OWNER_MAP };
 
 /* One row per option: everything libconfuse is told, every bound checked
  * and every value copied out comes from here. */
@@ -43,7 +45,7 @@ struct conf_opt {
 	enum conf_group group;
 	const char *name;
 	enum conf_type type;
-	size_t offset; /* into struct vm_conf, or struct vm_owner for GRP_OWNER */
+	size_t offset; /* into struct vm_conf, struct vm_owner (GRP_OWNER), struct vm_owner_map (GRP_OWNER_MAP) */
 	long min, max;
 	long def_int;
 	const char *def_str; /* NULL: a string option without default must be given */
@@ -99,6 +101,37 @@ static const char *check_class_name(const char *value)
 	return "must be at most 31 bytes of lower-case letters, digits, '-' and '_', starting with a letter";
 }
 
+/* An owner-metadata section's title names it in messages. */
+static const char *check_map_name(const char *value)
+{
+	size_t len = strlen(value);
+
+	for (const char *p = value; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+			len = 0;
+	if (len >= 1 && len <= 63)
+		return NULL;
+	return "must be 1 to 63 bytes of letters, digits, '-', '_' and '.'";
+}
+
+/* vmeter's own element and Nova's have their own rules and precedence
+ * (docs/METADATA.md); a mapping of them would apply only when they are
+ * invalid, with different rules: surely not what was meant. */
+static const char *check_map_ns(const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+			return "must be a namespace URI without white space or control characters";
+	if (strcmp(value, VM_OWNER_NS) == 0 || strcmp(value, VM_NOVA_NS) == 0 || strcmp(value, VM_NOVA_NS_1_0) == 0)
+		return "must not be vmeter's or Nova's namespace, which are read without a mapping";
+	return NULL;
+}
+
+static const char *check_map_path_or_empty(const char *value)
+{
+	return value[0] ? vm_owner_path_check(value) : NULL;
+}
+
 /* The tables read best one row to a line. */
 /* clang-format off */
 /* The offset of a field, which must have the type the row's type writes
@@ -111,6 +144,8 @@ static const char *check_class_name(const char *value)
 #define OWNER_LEN(member) ((long)sizeof(((struct vm_owner *)0)->member) - 1)
 #define O_BUF(name, member, lo, def) \
 	{GRP_OWNER, name, CONF_BUF, FIELD(struct vm_owner, member, char *), lo, OWNER_LEN(member), 0, def, NULL}
+#define M_STR(name, member, lo, hi, def, check) \
+	{GRP_OWNER_MAP, name, CONF_STR, FIELD(struct vm_owner_map, member, char *), lo, hi, 0, def, check}
 
 /* vmeter.conf(5) documents each row; keep the two in step. */
 static const struct conf_opt conf_opts[] = {
@@ -150,6 +185,12 @@ static const struct conf_opt conf_opts[] = {
 	O_BUF("cost-centre", cost_centre, 0, ""),
 	{GRP_OWNER, "tags", CONF_TAGS, offsetof(struct vm_owner, tags), 0, VM_MAX_TAGS, 0, NULL, NULL},
 
+	M_STR("namespace", ns, 1, 1024, NULL, check_map_ns),
+	M_STR("tenant", tenant, 1, VM_OWNER_PATH_MAX, NULL, vm_owner_path_check),
+	M_STR("project", project, 0, VM_OWNER_PATH_MAX, "", check_map_path_or_empty),
+	M_STR("cost-centre", cost_centre, 0, VM_OWNER_PATH_MAX, "", check_map_path_or_empty),
+	{GRP_OWNER_MAP, "tags", CONF_MAP_TAGS, offsetof(struct vm_owner_map, tags), 0, VM_MAX_TAGS, 0, NULL, NULL},
+
 	{GRP_TRAFFIC, "prefixes", CONF_PREFIXES, FIELD(struct vm_traffic_class, prefixes, char **), 1,
 	 VM_NETCLASS_MAX_PREFIXES, 0, NULL, NULL},
 };
@@ -160,6 +201,7 @@ enum conf_target {
 	TARGET_DEFAULT_OWNER, /* conf->default_owner */
 	TARGET_OWNER_RULES,   /* one conf->owner_rules entry per section, in order */
 	TARGET_TRAFFIC,       /* one conf->traffic_classes entry per section, in order */
+	TARGET_OWNER_MAPS,    /* one conf->owner_maps entry per section, in order */
 };
 
 struct conf_section {
@@ -172,7 +214,7 @@ struct conf_section {
 };
 
 /* A program's new section is a group, its rows and one line here. */
-enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER, SEC_TRAFFIC, SEC_CAPTURE };
+enum { SEC_TOP, SEC_COLLECTOR, SEC_DATABASE, SEC_DEFAULT_OWNER, SEC_OWNER, SEC_TRAFFIC, SEC_CAPTURE, SEC_OWNER_MAP };
 static const struct conf_section conf_sections[] = {
 	[SEC_TOP] = {NULL, GRP_TOP, TARGET_CONF, CFGF_NONE},
 	[SEC_COLLECTOR] = {"collector", GRP_COLLECTOR, TARGET_CONF, CFGF_NONE},
@@ -182,6 +224,8 @@ static const struct conf_section conf_sections[] = {
 	[SEC_TRAFFIC] = {"traffic-class", GRP_TRAFFIC, TARGET_TRAFFIC, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES,
 	                 VM_NETCLASS_MAX_CLASSES, check_class_name},
 	[SEC_CAPTURE] = {"capture", GRP_CAPTURE, TARGET_CONF, CFGF_NONE},
+	[SEC_OWNER_MAP] = {"owner-metadata", GRP_OWNER_MAP, TARGET_OWNER_MAPS, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES,
+	                   VM_CONF_MAX_OWNER_MAPS, check_map_name},
 };
 
 /* clang-format on */
@@ -462,7 +506,7 @@ static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void 
 	int *line = &ld->lines[s][r];
 
 	/* A list is parsed one entry at a time, so only scalars can tell. */
-	if (row->type != CONF_TAGS && row->type != CONF_PREFIXES && *line) {
+	if (row->type != CONF_TAGS && row->type != CONF_MAP_TAGS && row->type != CONF_PREFIXES && *line) {
 		conf_error(ld, cfg->line, "option '%s' is given twice (first on line %d)", name, *line);
 		return -1;
 	}
@@ -492,6 +536,19 @@ static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void 
 			return -1;
 		*(const char **)result = value;
 		return 0;
+	case CONF_MAP_TAGS: {
+		if (conf_parse_tag(ld, cfg->line, row, name, opt, value) < 0)
+			return -1;
+		size_t klen = strcspn(value, "=");
+		const char *why = vm_owner_path_check(value + klen + 1);
+		if (why) {
+			conf_error(ld, cfg->line, "option '%s': path of tag '%.*s' %s, got '%.64s'", name, (int)klen,
+			           value, why, value + klen + 1);
+			return -1;
+		}
+		*(const char **)result = value;
+		return 0;
+	}
 	case CONF_PREFIXES:
 		if (conf_parse_prefix(ld, cfg, row, opt, value) < 0)
 			return -1;
@@ -576,6 +633,7 @@ static void conf_fill_opt(cfg_opt_t *o, const struct conf_opt *row)
 			o->flags |= CFGF_NODEFAULT;
 		break;
 	case CONF_TAGS:
+	case CONF_MAP_TAGS:
 	case CONF_PREFIXES: *o = (cfg_opt_t){.name = row->name, .type = CFGT_STR, .flags = CFGF_LIST}; break;
 	}
 	o->parsecb = conf_parse_value;
@@ -640,6 +698,20 @@ static void conf_copy_tags(cfg_t *sec, const char *name, struct vm_owner *owner)
 	}
 }
 
+/* Entries were checked while parsing: key and path fit. */
+static void conf_copy_map_tags(cfg_t *sec, const char *name, struct vm_owner_map *map)
+{
+	unsigned n = cfg_size(sec, name);
+
+	for (unsigned i = 0; i < n && map->n_tags < VM_MAX_TAGS; i++) {
+		const char *kv = cfg_getnstr(sec, name, i);
+		size_t klen = strcspn(kv, "=");
+		struct vm_tag *tag = &map->tags[map->n_tags++];
+		snprintf(tag->key, sizeof tag->key, "%.*s", (int)klen, kv);
+		snprintf(tag->value, sizeof tag->value, "%s", kv + klen + 1);
+	}
+}
+
 static void conf_copy_prefixes(cfg_t *sec, const char *name, struct vm_traffic_class *tc)
 {
 	tc->n_prefixes = cfg_size(sec, name);
@@ -649,8 +721,8 @@ static void conf_copy_prefixes(cfg_t *sec, const char *name, struct vm_traffic_c
 }
 
 /* Copies the values of one section into `base` (a struct vm_conf, a
- * struct vm_owner or a struct vm_traffic_class, as the section's group
- * says). */
+ * struct vm_owner, a struct vm_traffic_class or a struct vm_owner_map, as
+ * the section's group says). */
 static void conf_copy_group(cfg_t *sec, enum conf_group group, void *base)
 {
 	for (size_t r = 0; r < N_OPTS; r++) {
@@ -674,6 +746,7 @@ static void conf_copy_group(cfg_t *sec, enum conf_group group, void *base)
 			break;
 		case CONF_TAGS: conf_copy_tags(sec, row->name, base); break;
 		case CONF_PREFIXES: conf_copy_prefixes(sec, row->name, base); break;
+		case CONF_MAP_TAGS: conf_copy_map_tags(sec, row->name, base); break;
 		}
 	}
 }
@@ -816,6 +889,15 @@ static struct vm_conf *conf_from_cfg(struct conf_load *ld, cfg_t *root)
 				sec = cfg_getnsec(root, cs->name, (unsigned)i);
 				conf->traffic_classes[i].name = vm_xstrdup(cfg_title(sec));
 				conf_copy_group(sec, cs->group, &conf->traffic_classes[i]);
+			}
+			break;
+		case TARGET_OWNER_MAPS:
+			conf->n_owner_maps = cfg_size(root, cs->name);
+			conf->owner_maps = vm_xcalloc(conf->n_owner_maps, sizeof *conf->owner_maps);
+			for (size_t i = 0; i < conf->n_owner_maps; i++) {
+				sec = cfg_getnsec(root, cs->name, (unsigned)i);
+				conf->owner_maps[i].name = vm_xstrdup(cfg_title(sec));
+				conf_copy_group(sec, cs->group, &conf->owner_maps[i]);
 			}
 			break;
 		}
@@ -1064,6 +1146,14 @@ void vm_conf_free(struct vm_conf *conf)
 		free(conf->traffic_classes[i].name);
 	}
 	free(conf->traffic_classes);
+	for (size_t i = 0; i < conf->n_owner_maps; i++) {
+		struct vm_owner_map *m = &conf->owner_maps[i];
+		for (size_t r = 0; r < N_OPTS; r++)
+			if (conf_opts[r].group == GRP_OWNER_MAP && conf_opts[r].type == CONF_STR)
+				free(*(char **)(void *)((char *)m + conf_opts[r].offset));
+		free(m->name);
+	}
+	free(conf->owner_maps);
 	vm_netclass_free(conf->netclass);
 	free(conf->path);
 	free(conf);

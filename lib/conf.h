@@ -13,6 +13,7 @@
 #include "domxml.h"
 
 #define VM_CONF_DEFAULT_PATH SYSCONFDIR "/vmeter/vmeter.conf"
+#define VM_CONF_MAX_OWNER_MAPS 32
 
 struct vm_owner_rule {
 	char *match; /* glob over the VM name, or a UUID */
@@ -61,6 +62,9 @@ struct vm_conf {
 	struct vm_owner default_owner; /* tenant empty: none */
 	struct vm_owner_rule *owner_rules;
 	size_t n_owner_rules;
+	/* owner-metadata sections in file order (vm_owner_map_apply()) */
+	struct vm_owner_map *owner_maps;
+	size_t n_owner_maps;
 
 	/* Traffic classes in file order, and the lookup table built from them
 	 * and traffic_default (lib/netclass.h; owned, read-only). */

@@ -945,9 +945,7 @@ int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct v
 	json_decref(nics);
 	json_decref(tags);
 
-	const char *src = inv->owner.source == VM_OWNER_METADATA ? "metadata"
-	                  : inv->owner.source == VM_OWNER_CONFIG ? "config"
-	                                                         : "none";
+	const char *src = vm_owner_source_name(inv->owner.source);
 	char at[48], vcpus[16], maxv[16], mem[24], cur[24], digest[24];
 	format_ts(at_ns, at, sizeof at);
 	snprintf(vcpus, sizeof vcpus, "%u", inv->vcpus);

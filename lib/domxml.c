@@ -310,98 +310,165 @@ static int parse_id(const xmlNode *root, int *id, struct report *r)
 	return 0;
 }
 
-static int parse_disk(const xmlNode *n, struct vm_disk *d, size_t idx, struct report *r)
+/* ---------------------------------------------------------------- limits */
+
+/* Adds an item to inv->limits ("; " between items).  When the text is
+ * full it ends in "; ..." so that a reader knows there was more. */
+static void note_limit(struct vm_inventory *inv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note_limit(struct vm_inventory *inv, const char *fmt, ...)
+{
+	static const char more[] = "; ...";
+	char item[VM_DOMXML_LIMITS_SIZE];
+	size_t len = strlen(inv->limits), room = sizeof(inv->limits) - (sizeof(more) - 1);
+	va_list ap;
+	int n;
+
+	if (len >= 3 && !strcmp(inv->limits + len - 3, "..."))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(item, sizeof(item), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(item) && len + (len ? 2 : 0) + (size_t)n < room) {
+		if (len) {
+			memcpy(inv->limits + len, "; ", 2);
+			len += 2;
+		}
+		memcpy(inv->limits + len, item, (size_t)n + 1);
+	} else {
+		/* `room` keeps space for this at any len. */
+		memcpy(inv->limits + len, len ? more : more + 2, len ? sizeof(more) : sizeof(more) - 2);
+	}
+}
+
+/* The fields of one device that were too long for vmeter's fields. */
+struct overlong {
+	struct overlong_field {
+		const char *elem, *attr;
+		size_t max;
+	} f[6];
+	size_t n;
+};
+
+/* Copies attribute `name` of device element `n` into dst.  A value longer
+ * than the field leaves it empty and is remembered in *over: the device is
+ * still worth recording, a cut value is not. */
+static void dev_attr(char *dst, size_t size, const xmlNode *n, const char *name, struct overlong *over)
+{
+	const xmlAttr *a = find_attr(n, name);
+
+	dst[0] = '\0';
+	if (!a || copy_text(dst, size, a->children, false) == 0)
+		return;
+	dst[0] = '\0';
+	if (over->n < sizeof(over->f) / sizeof(over->f[0]))
+		over->f[over->n++] = (struct overlong_field){(const char *)n->name, name, size - 1};
+}
+
+static bool has_control(const char *s);
+
+/* "disk 2 (vdb): <source file> over 255 bytes", one item per field.  The
+ * text is logged: an id with a control character (a newline would forge a
+ * log line) is left out, the index still names the device. */
+static void note_overlong(struct vm_inventory *inv, const char *kind, size_t idx, const char *id,
+                          const struct overlong *over)
+{
+	if (has_control(id))
+		id = "";
+	for (size_t i = 0; i < over->n; i++)
+		note_limit(inv, "%s %zu%s%s%s: <%s %s> over %zu bytes", kind, idx + 1, id[0] ? " (" : "", id,
+		           id[0] ? ")" : "", over->f[i].elem, over->f[i].attr, over->f[i].max);
+}
+
+static void parse_disk(const xmlNode *n, struct vm_inventory *inv)
 {
 	static const char *const sources[] = {"file", "dev", "volume", "name", "pool"};
+	struct vm_disk *d = &inv->disks[inv->n_disks];
 	bool have_target = false, have_source = false;
-	char ctx[32];
+	struct overlong over = {0};
 
-	snprintf(ctx, sizeof(ctx), "disk %zu: ", idx + 1);
-	if (copy_attr(d->device, sizeof(d->device), n, "device", r, ctx) < 0)
-		return -1;
+	dev_attr(d->device, sizeof(d->device), n, "device", &over);
 	/* libvirt's default when the attribute is left out */
-	if (!d->device[0])
+	if (!d->device[0] && !find_attr(n, "device"))
 		snprintf(d->device, sizeof(d->device), "disk");
 	for (const xmlNode *c = n->children; c; c = c->next) {
 		if (!have_target && is_elem(c, "target")) {
 			have_target = true;
-			if (copy_attr(d->target, sizeof(d->target), c, "dev", r, ctx) < 0 ||
-			    copy_attr(d->bus, sizeof(d->bus), c, "bus", r, ctx) < 0)
-				return -1;
+			dev_attr(d->target, sizeof(d->target), c, "dev", &over);
+			dev_attr(d->bus, sizeof(d->bus), c, "bus", &over);
 		} else if (!have_source && is_elem(c, "source")) {
 			have_source = true;
 			for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
 				if (!find_attr(c, sources[i]))
 					continue;
-				if (copy_attr(d->source, sizeof(d->source), c, sources[i], r, ctx) < 0)
-					return -1;
+				dev_attr(d->source, sizeof(d->source), c, sources[i], &over);
 				break;
 			}
 		}
 	}
-	return 0;
+	note_overlong(inv, "disk", inv->n_disks, d->target, &over);
+	inv->n_disks++;
 }
 
-static int parse_nic(const xmlNode *n, struct vm_nic *nic, size_t idx, struct report *r)
+static void parse_nic(const xmlNode *n, struct vm_inventory *inv)
 {
 	/* A running type='network' interface also names the bridge behind
 	 * the network; the network comes first so the inventory does not
 	 * change when the guest starts. */
 	static const char *const sources[] = {"network", "bridge", "dev"};
+	struct vm_nic *nic = &inv->nics[inv->n_nics];
 	bool have_mac = false, have_target = false, have_source = false, have_model = false;
-	char ctx[32];
+	struct overlong over = {0};
 
-	snprintf(ctx, sizeof(ctx), "interface %zu: ", idx + 1);
-	if (copy_attr(nic->type, sizeof(nic->type), n, "type", r, ctx) < 0)
-		return -1;
+	dev_attr(nic->type, sizeof(nic->type), n, "type", &over);
 	for (const xmlNode *c = n->children; c; c = c->next) {
 		if (!have_mac && is_elem(c, "mac")) {
 			have_mac = true;
-			if (copy_attr(nic->mac, sizeof(nic->mac), c, "address", r, ctx) < 0)
-				return -1;
+			dev_attr(nic->mac, sizeof(nic->mac), c, "address", &over);
 			for (char *p = nic->mac; *p; p++)
 				if (*p >= 'A' && *p <= 'Z')
 					*p = (char)(*p - 'A' + 'a');
 		} else if (!have_target && is_elem(c, "target")) {
 			have_target = true;
-			if (copy_attr(nic->target, sizeof(nic->target), c, "dev", r, ctx) < 0)
-				return -1;
+			dev_attr(nic->target, sizeof(nic->target), c, "dev", &over);
 		} else if (!have_source && is_elem(c, "source")) {
 			have_source = true;
 			for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
 				if (!find_attr(c, sources[i]))
 					continue;
-				if (copy_attr(nic->source, sizeof(nic->source), c, sources[i], r, ctx) < 0)
-					return -1;
+				dev_attr(nic->source, sizeof(nic->source), c, sources[i], &over);
 				break;
 			}
 		} else if (!have_model && is_elem(c, "model")) {
 			have_model = true;
-			if (copy_attr(nic->model, sizeof(nic->model), c, "type", r, ctx) < 0)
-				return -1;
+			dev_attr(nic->model, sizeof(nic->model), c, "type", &over);
 		}
 	}
-	return 0;
+	note_overlong(inv, "interface", inv->n_nics, nic->mac, &over);
+	inv->n_nics++;
 }
 
-static int parse_devices(const xmlNode *devices, struct vm_inventory *inv, struct report *r)
+/* Keeps the first VM_MAX_DISKS disks and VM_MAX_NICS interfaces: a guest
+ * with more is still metered and owned, its inventory says how many were
+ * left out (counted first, so that the counts lead the limits text). */
+static void parse_devices(const xmlNode *devices, struct vm_inventory *inv)
 {
+	size_t disks = 0, nics = 0;
+
 	for (const xmlNode *c = devices->children; c; c = c->next) {
-		if (is_elem(c, "disk")) {
-			if (inv->n_disks == VM_MAX_DISKS)
-				return fail(r, "more than %d disks", VM_MAX_DISKS);
-			if (parse_disk(c, &inv->disks[inv->n_disks], inv->n_disks, r) < 0)
-				return -1;
-			inv->n_disks++;
-		} else if (is_elem(c, "interface")) {
-			if (inv->n_nics == VM_MAX_NICS)
-				return fail(r, "more than %d interfaces", VM_MAX_NICS);
-			if (parse_nic(c, &inv->nics[inv->n_nics], inv->n_nics, r) < 0)
-				return -1;
-			inv->n_nics++;
-		}
+		disks += is_elem(c, "disk");
+		nics += is_elem(c, "interface");
 	}
-	return 0;
+	if (disks > VM_MAX_DISKS)
+		note_limit(inv, "%zu disks, %d kept", disks, VM_MAX_DISKS);
+	if (nics > VM_MAX_NICS)
+		note_limit(inv, "%zu interfaces, %d kept", nics, VM_MAX_NICS);
+	for (const xmlNode *c = devices->children; c; c = c->next) {
+		if (is_elem(c, "disk") && inv->n_disks < VM_MAX_DISKS)
+			parse_disk(c, inv);
+		else if (is_elem(c, "interface") && inv->n_nics < VM_MAX_NICS)
+			parse_nic(c, inv);
+	}
 }
 
 /* ---------------------------------------------------------------- owner */
@@ -501,23 +568,306 @@ static int owner_read(const xmlNode *owner, struct vm_owner *o, struct report *r
 	return 0;
 }
 
-/* Finds the vmeter <owner> directly under <metadata> and reads it into
- * inv->owner; a problem goes to `r` and leaves the owner at NONE. */
-static void metadata_read(const xmlNode *metadata, struct vm_inventory *inv, struct report *r)
+/* Adds msg to the caller's owner problem text, "; " between problems. */
+static void join_msg(char *buf, size_t size, const char *msg)
+{
+	size_t len;
+
+	if (!buf || !size || !msg[0])
+		return;
+	len = strnlen(buf, size - 1);
+	snprintf(buf + len, size - len, "%s%s", len ? "; " : "", msg);
+}
+
+/* Finds the vmeter <owner> directly under <metadata> and reads it into *o.
+ * Returns 1 if there is none, 0 with an owner, -1 after reporting. */
+static int vmeter_read(const xmlNode *metadata, struct vm_owner *o, struct report *r)
 {
 	const xmlNode *owner = NULL;
 
 	for (const xmlNode *c = metadata->children; c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE || !is_owner_ns(c->ns) || strcmp((const char *)c->name, "owner"))
 			continue;
-		if (owner) {
-			fail(r, "more than one <owner> element");
-			return;
-		}
+		if (owner)
+			return fail(r, "more than one <owner> element");
 		owner = c;
 	}
-	if (owner && owner_read(owner, &inv->owner, r) < 0)
+	if (!owner)
+		return 1;
+	return owner_read(owner, o, r);
+}
+
+/* ---------------------------------------------------------------- nova */
+
+static bool is_nova_elem(const xmlNode *n, const char *name)
+{
+	const char *href = n->ns && n->ns->href ? (const char *)n->ns->href : "";
+
+	return n->type == XML_ELEMENT_NODE && (!strcmp(href, VM_NOVA_NS) || !strcmp(href, VM_NOVA_NS_1_0)) &&
+	       !strcmp((const char *)n->name, name);
+}
+
+/* The single child `name` of n in Nova's namespace into *found (NULL if
+ * none); -1 after reporting a second one. */
+static int nova_child(const xmlNode *n, const char *name, const xmlNode **found, struct report *r)
+{
+	*found = NULL;
+	for (const xmlNode *c = n ? n->children : NULL; c; c = c->next) {
+		if (!is_nova_elem(c, name))
+			continue;
+		if (*found)
+			return fail(r, "more than one <%s> element", name);
+		*found = c;
+	}
+	return 0;
+}
+
+/* A Nova value: the same rules as vmeter's own (trimmed, within the
+ * field, no control characters), so every source yields the same kind of
+ * owner. */
+static int nova_value(char *dst, size_t size, const xmlNode *children, const char *what, struct report *r)
+{
+	if (copy_text(dst, size, children, true) < 0)
+		return fail(r, "%s is longer than %zu bytes", what, size - 1);
+	if (has_control(dst))
+		return fail(r, "%s contains a control character", what);
+	return 0;
+}
+
+static int nova_tag(struct vm_owner *o, const char *key, const xmlNode *children, const char *what, struct report *r)
+{
+	struct vm_tag *t = &o->tags[o->n_tags];
+
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	if (nova_value(t->value, sizeof(t->value), children, what, r) < 0)
+		return -1;
+	o->n_tags++;
+	return 0;
+}
+
+/* Reads Nova's <instance> directly under <metadata> into *o: the
+ * project's uuid is the tenant (a Keystone project is what OpenStack bills;
+ * its id survives a rename), its name, the user and the flavor are tags.
+ * Returns 1 if there is no Nova element, 0 with an owner, -1 after
+ * reporting. */
+static int nova_read(const xmlNode *metadata, struct vm_owner *o, struct report *r)
+{
+	const xmlNode *inst, *owner, *project, *user, *flavor;
+	const xmlAttr *a;
+
+	memset(o, 0, sizeof(*o));
+	if (nova_child(metadata, "instance", &inst, r) < 0)
+		return -1;
+	if (!inst)
+		return 1;
+	if (nova_child(inst, "owner", &owner, r) < 0 || nova_child(inst, "flavor", &flavor, r) < 0 ||
+	    nova_child(owner, "project", &project, r) < 0 || nova_child(owner, "user", &user, r) < 0)
+		return -1;
+	if (!project)
+		return fail(r, "no <owner><project>");
+	a = find_attr(project, "uuid");
+	if (!a)
+		return fail(r, "<project> without a uuid");
+	if (nova_value(o->tenant, sizeof(o->tenant), a->children, "<project uuid>", r) < 0)
+		return -1;
+	if (!o->tenant[0])
+		return fail(r, "empty <project uuid>");
+	if (nova_tag(o, "nova.project", project->children, "<project>", r) < 0)
+		return -1;
+	if (user && (a = find_attr(user, "uuid")) && nova_tag(o, "nova.user-id", a->children, "<user uuid>", r) < 0)
+		return -1;
+	if (user && nova_tag(o, "nova.user", user->children, "<user>", r) < 0)
+		return -1;
+	if (flavor && (a = find_attr(flavor, "name")) &&
+	    nova_tag(o, "nova.flavor", a->children, "<flavor name>", r) < 0)
+		return -1;
+	o->source = VM_OWNER_NOVA;
+	return 0;
+}
+
+/* The owner from <metadata>: vmeter's element, else Nova's.  Problems of
+ * either go to owner_err; a source with a problem is skipped. */
+static void metadata_read(const xmlNode *metadata, struct vm_inventory *inv, char *owner_err, size_t owner_errsize)
+{
+	char msg[256] = "";
+	struct report rv = {msg, sizeof(msg), "owner metadata"};
+	struct report rn = {msg, sizeof(msg), "nova metadata"};
+	int rc;
+
+	rc = vmeter_read(metadata, &inv->owner, &rv);
+	if (rc == 0)
+		return;
+	memset(&inv->owner, 0, sizeof(inv->owner));
+	if (rc < 0)
+		join_msg(owner_err, owner_errsize, msg);
+	msg[0] = '\0';
+	if (nova_read(metadata, &inv->owner, &rn) < 0) {
 		memset(&inv->owner, 0, sizeof(inv->owner));
+		join_msg(owner_err, owner_errsize, msg);
+	}
+}
+
+/* ---------------------------------------------------------------- mapping */
+
+/* An XML name without a prefix: what a path step may be.  Bytes from 0x80
+ * on are taken as name characters (UTF-8 letters), so names in any script
+ * work; libxml2 checks the document's own names. */
+static bool is_name(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+
+		if (!start && (i == 0 || !((c >= '0' && c <= '9') || c == '-' || c == '.')))
+			return false;
+	}
+	return len > 0;
+}
+
+const char *vm_owner_path_check(const char *path)
+{
+	size_t steps = 0;
+
+	if (path[0] != '/')
+		return "must start with '/' and the namespace's top element";
+	if (strlen(path) > VM_OWNER_PATH_MAX)
+		return "must be at most 255 bytes long";
+	for (const char *p = path; *p == '/';) {
+		size_t len = strcspn(++p, "/");
+
+		if (*p == '@') {
+			if (steps == 0)
+				return "must name the top element before an attribute";
+			if (p[len])
+				return "may have an @attribute only as its last step";
+			p++;
+			len--;
+		}
+		if (len == 0)
+			return "must not have an empty step";
+		if (!is_name(p, len))
+			return "must have XML names without prefix as steps";
+		if (++steps > VM_OWNER_PATH_MAX_STEPS)
+			return "must have at most 16 steps";
+		p += len;
+	}
+	return NULL;
+}
+
+static bool name_is(const xmlChar *name, const char *p, size_t len)
+{
+	return strlen((const char *)name) == len && !memcmp(name, p, len);
+}
+
+static bool in_ns(const xmlNs *ns, const char *href)
+{
+	return ns && ns->href && !strcmp((const char *)ns->href, href);
+}
+
+/* The single element child of n in namespace `href` named p[0..len); NULL
+ * in *found if none, -1 after reporting a second one. */
+static int map_child(const xmlNode *n, const char *href, const char *p, size_t len, const xmlNode **found,
+                     const char *path, struct report *r)
+{
+	*found = NULL;
+	for (const xmlNode *c = n->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || !in_ns(c->ns, href) || !name_is(c->name, p, len))
+			continue;
+		if (*found)
+			return fail(r, "'%s' matches more than one <%.*s> element", path, (int)len, p);
+		*found = c;
+	}
+	return 0;
+}
+
+/* The value `path` names below <metadata>: element steps in the mapping's
+ * namespace, each matching at most one element, and an attribute without a
+ * namespace or in the mapping's.  Returns 1 with the value in dst, 0 if
+ * nothing is there, -1 after reporting. */
+static int map_value(const struct vm_owner_map *m, const xmlNode *metadata, const char *path, char *dst, size_t size,
+                     const char *what, struct report *r)
+{
+	const xmlNode *cur = metadata, *children = NULL;
+	const char *p = path;
+
+	dst[0] = '\0';
+	while (*p == '/') {
+		size_t len = strcspn(++p, "/");
+
+		if (*p == '@') {
+			const xmlAttr *a;
+			for (a = cur->properties; a; a = a->next)
+				if ((!a->ns || in_ns(a->ns, m->ns)) && name_is(a->name, p + 1, len - 1))
+					break;
+			if (!a)
+				return 0;
+			children = a->children;
+			cur = NULL;
+			break;
+		}
+		const xmlNode *next;
+		if (map_child(cur, m->ns, p, len, &next, path, r) < 0)
+			return -1;
+		if (!next)
+			return 0;
+		cur = next;
+		p += len;
+	}
+	if (cur)
+		children = cur->children;
+	if (copy_text(dst, size, children, true) < 0) {
+		dst[0] = '\0';
+		return fail(r, "%s at '%s' is longer than %zu bytes", what, path, size - 1);
+	}
+	if (has_control(dst))
+		return fail(r, "%s at '%s' contains a control character", what, path);
+	return 1;
+}
+
+/* One mapping: 1 if its top element is not under <metadata>, 0 with an
+ * owner, -1 after reporting. */
+static int map_one(const struct vm_owner_map *m, const xmlNode *metadata, struct vm_owner *o, struct report *r)
+{
+	const char *first = m->tenant + 1;
+	const xmlNode *top;
+	char what[80];
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	/* The mapping applies when the top element of its tenant path is
+	 * there: a platform's element without the tenant is a problem to
+	 * report, a VM without the element is not. */
+	if (map_child(metadata, m->ns, first, strcspn(first, "/"), &top, m->tenant, r) < 0)
+		return -1;
+	if (!top)
+		return 1;
+	rc = map_value(m, metadata, m->tenant, o->tenant, sizeof(o->tenant), "tenant", r);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return fail(r, "no tenant at '%s'", m->tenant);
+	if (!o->tenant[0])
+		return fail(r, "empty tenant at '%s'", m->tenant);
+	if (m->project[0] && map_value(m, metadata, m->project, o->project, sizeof(o->project), "project", r) < 0)
+		return -1;
+	if (m->cost_centre[0] &&
+	    map_value(m, metadata, m->cost_centre, o->cost_centre, sizeof(o->cost_centre), "cost-centre", r) < 0)
+		return -1;
+	for (size_t i = 0; i < m->n_tags; i++) {
+		struct vm_tag *t = &o->tags[o->n_tags];
+
+		snprintf(what, sizeof(what), "tag '%s'", m->tags[i].key);
+		rc = map_value(m, metadata, m->tags[i].value, t->value, sizeof(t->value), what, r);
+		if (rc < 0)
+			return -1;
+		/* A tag whose element or attribute is absent is left out. */
+		if (rc == 1) {
+			snprintf(t->key, sizeof(t->key), "%s", m->tags[i].key);
+			o->n_tags++;
+		}
+	}
+	o->source = VM_OWNER_MAPPING;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- API */
@@ -526,7 +876,6 @@ int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char 
                     size_t owner_errsize)
 {
 	struct report r = {err, errsize, "domain xml"};
-	struct report ro = {owner_err, owner_errsize, "owner metadata"};
 	const xmlNode *name = NULL, *uuid = NULL, *memory = NULL, *current = NULL, *vcpu = NULL;
 	const xmlNode *root, *metadata = NULL, *devices = NULL;
 	xmlDocPtr doc;
@@ -576,9 +925,10 @@ int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char 
 		fail(&r, "no <name>");
 		goto out;
 	}
+	/* Left empty rather than cut: the UUID identifies the VM. */
 	if (copy_text(inv->name, sizeof(inv->name), name->children, false) < 0) {
-		fail(&r, "<name> is longer than %zu bytes", sizeof(inv->name) - 1);
-		goto out;
+		inv->name[0] = '\0';
+		note_limit(inv, "<name> over %zu bytes", sizeof(inv->name) - 1);
 	}
 	if (!uuid) {
 		fail(&r, "no <uuid>");
@@ -596,10 +946,10 @@ int vm_domxml_parse(const char *xml, size_t len, struct vm_inventory *inv, char 
 	inv->vcpus = inv->max_vcpus = 1;
 	if (vcpu && parse_vcpu(vcpu, inv, &r) < 0)
 		goto out;
-	if (devices && parse_devices(devices, inv, &r) < 0)
-		goto out;
+	if (devices)
+		parse_devices(devices, inv);
 	if (metadata)
-		metadata_read(metadata, inv, &ro);
+		metadata_read(metadata, inv, owner_err, owner_errsize);
 	ret = 0;
 out:
 	xmlFreeDoc(doc);
@@ -631,6 +981,54 @@ int vm_owner_parse(const char *xml, size_t len, struct vm_owner *owner, char *er
 out:
 	xmlFreeDoc(doc);
 	return ret;
+}
+
+int vm_owner_map_apply(const struct vm_owner_map *maps, size_t n, const char *xml, size_t len, struct vm_owner *owner,
+                       char *err, size_t errsize)
+{
+	struct report r = {err, errsize, "owner-metadata"};
+	const xmlNode *root, *metadata = NULL;
+	xmlDocPtr doc;
+
+	memset(owner, 0, sizeof(*owner));
+	if (err && errsize)
+		err[0] = '\0';
+	if (n == 0)
+		return 0;
+	doc = read_doc(xml, len, &r);
+	if (!doc)
+		return -1;
+	root = xmlDocGetRootElement(doc);
+	for (const xmlNode *c = is_elem(root, "domain") ? root->children : NULL; c && !metadata; c = c->next)
+		if (is_elem(c, "metadata"))
+			metadata = c;
+	for (size_t i = 0; metadata && i < n; i++) {
+		char what[96], msg[256] = "";
+		struct report rm = {msg, sizeof(msg), what};
+		int rc;
+
+		snprintf(what, sizeof(what), "owner-metadata[%s]", maps[i].name);
+		rc = map_one(&maps[i], metadata, owner, &rm);
+		if (rc == 0)
+			break;
+		memset(owner, 0, sizeof(*owner));
+		if (rc < 0)
+			join_msg(err, errsize, msg);
+	}
+	xmlFreeDoc(doc);
+	return 0;
+}
+
+const char *vm_owner_source_name(enum vm_owner_source source)
+{
+	switch (source) {
+	case VM_OWNER_NONE: break;
+	case VM_OWNER_METADATA: return "metadata";
+	case VM_OWNER_CONFIG: return "config";
+	case VM_OWNER_NOVA: return "nova";
+	case VM_OWNER_MAPPING: return "mapping";
+	}
+	return "none";
 }
 
 /* ---------------------------------------------------------------- compare */

@@ -516,7 +516,7 @@ int vm_record_decode_inventory(const void *buf, size_t len, struct vm_inventory 
 			goto out;
 		inv->n_nics++;
 	}
-	if (get_int(owner, "source", VM_OWNER_NONE, VM_OWNER_CONFIG, &v, err, errsize))
+	if (get_int(owner, "source", VM_OWNER_NONE, VM_OWNER_SOURCE_LAST, &v, err, errsize))
 		goto out;
 	inv->owner.source = (enum vm_owner_source)v;
 	if (get_str(owner, "tenant", inv->owner.tenant, sizeof inv->owner.tenant, err, errsize) ||

@@ -66,6 +66,7 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_string_equal(conf->default_owner.tenant, "");
 	assert_int_equal(conf->default_owner.n_tags, 0);
 	assert_int_equal(conf->n_owner_rules, 0);
+	assert_int_equal(conf->n_owner_maps, 0);
 	assert_string_equal(conf->traffic_default, "internet");
 	assert_int_equal(conf->n_traffic_classes, 0);
 	assert_non_null(conf->netclass);
@@ -414,6 +415,69 @@ static void test_reload_after_error(void **state)
 	vm_conf_free(NULL);
 }
 
+/* Reads a file of tests/data whole; *len its size.  Caller frees. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+
+	assert_non_null(fp);
+	*len = fread(buf, 1, (1 << 16) - 1, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* owner-metadata sections in file order, and applied to a domain: the
+ * configuration and the XML together give the owner. */
+static void test_owner_metadata(void **state)
+{
+	struct vm_conf *conf = load_ok(CONF_DIR "/owner-metadata.conf");
+	const struct vm_owner_map *m = conf->owner_maps;
+	struct vm_owner o;
+	char err[256];
+	size_t len;
+	char *xml;
+
+	assert_int_equal(conf->n_owner_maps, 2);
+	assert_string_equal(m[0].name, "acme");
+	assert_string_equal(m[0].ns, "http://acme.example/xmlns/vm/1");
+	assert_string_equal(m[0].tenant, "/vm/owner/@account");
+	assert_string_equal(m[0].project, "/vm/owner/project");
+	assert_string_equal(m[0].cost_centre, "/vm/billing/@cc");
+	assert_int_equal(m[0].n_tags, 2);
+	assert_string_equal(m[0].tags[0].key, "env");
+	assert_string_equal(m[0].tags[0].value, "/vm/@environment");
+	assert_string_equal(m[0].tags[1].key, "rack");
+	assert_string_equal(m[0].tags[1].value, "/vm/placement/@rack");
+	assert_string_equal(m[1].name, "legacy");
+	assert_string_equal(m[1].project, "");
+	assert_string_equal(m[1].cost_centre, "");
+	assert_int_equal(m[1].n_tags, 0);
+	assert_int_equal(conf->n_owner_rules, 1);
+
+	xml = slurp(TEST_DATA_DIR "/domxml/owner-map/acme.xml", &len);
+	assert_int_equal(vm_owner_map_apply(conf->owner_maps, conf->n_owner_maps, xml, len, &o, err, sizeof err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(o.source, VM_OWNER_MAPPING);
+	assert_string_equal(o.tenant, "ACC-1001");
+	assert_string_equal(o.project, "checkout");
+	assert_string_equal(o.cost_centre, "CC-77");
+	assert_int_equal(o.n_tags, 1);
+	assert_string_equal(o.tags[0].key, "env");
+	assert_string_equal(o.tags[0].value, "prod");
+	free(xml);
+
+	/* the first mapping refuses an over-long account: the second one's
+	 * element gives the owner */
+	xml = slurp(TEST_DATA_DIR "/domxml/owner-map/long-account.xml", &len);
+	assert_int_equal(vm_owner_map_apply(conf->owner_maps, conf->n_owner_maps, xml, len, &o, err, sizeof err), 0);
+	assert_string_equal(err, "owner-metadata[acme]: tenant at '/vm/owner/@account' is longer than 63 bytes");
+	assert_int_equal(o.source, VM_OWNER_MAPPING);
+	assert_string_equal(o.tenant, "old-acc");
+	free(xml);
+	vm_conf_free(conf);
+}
+
 /* state: the file's path (owned by main). */
 static void test_bad_file(void **state)
 {
@@ -458,6 +522,7 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_short_err),
 	    cmocka_unit_test(test_reload_after_error),
+	    cmocka_unit_test(test_owner_metadata),
 	};
 	const size_t n_fixed = sizeof fixed / sizeof fixed[0];
 	char *names[MAX_BAD_FILES];

@@ -446,7 +446,6 @@ static const struct bad_case bad_cases[] = {
      "domain xml: root element is <domain> in namespace 'urn:example:not-libvirt', expected <domain>"},
     {"bad/bad-id.xml", "domain xml: bad domain id 'seven'"},
     {"bad/no-name.xml", "domain xml: no <name>"},
-    {"bad/long-name.xml", "domain xml: <name> is longer than 255 bytes"},
     {"bad/no-uuid.xml", "domain xml: no <uuid>"},
     {"bad/bad-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5g'"},
     {"bad/short-uuid.xml", "domain xml: bad <uuid> '5b8e2f0a1c3d4e5f8a9b0c1d2e3f4a5b'"},
@@ -459,15 +458,6 @@ static const struct bad_case bad_cases[] = {
     {"bad/bad-vcpu.xml", "domain xml: bad <vcpu> value '4x'"},
     {"bad/bad-vcpu-current.xml", "domain xml: bad <vcpu current> value 'two'"},
     {"bad/vcpu-current-above-max.xml", "domain xml: <vcpu current> 8 exceeds the maximum 4"},
-    {"bad/long-disk-target.xml", "domain xml: disk 2: <target dev> is longer than 31 bytes"},
-    {"bad/long-disk-bus.xml", "domain xml: disk 1: <target bus> is longer than 15 bytes"},
-    {"bad/long-disk-device.xml", "domain xml: disk 1: <disk device> is longer than 15 bytes"},
-    {"bad/long-disk-source.xml", "domain xml: disk 1: <source file> is longer than 255 bytes"},
-    {"bad/long-nic-mac.xml", "domain xml: interface 1: <mac address> is longer than 17 bytes"},
-    {"bad/long-nic-type.xml", "domain xml: interface 1: <interface type> is longer than 15 bytes"},
-    {"bad/long-nic-source.xml", "domain xml: interface 1: <source bridge> is longer than 63 bytes"},
-    {"bad/long-nic-target.xml", "domain xml: interface 1: <target dev> is longer than 63 bytes"},
-    {"bad/long-nic-model.xml", "domain xml: interface 2: <model type> is longer than 31 bytes"},
 };
 
 static void test_bad_file(void **state)
@@ -555,14 +545,21 @@ static void test_max_disks(void **state)
 	free(xml);
 }
 
+/* Defect 8: a guest with more disks than the limit kept no inventory at
+ * all.  Now the first 64 are kept and the rest said in limits. */
 static void test_too_many_disks(void **state)
 {
 	size_t len;
-	char *xml = many_devices(disk_item, VM_MAX_DISKS + 1, &len);
+	char *xml = many_devices(disk_item, VM_MAX_DISKS + 9, &len);
 	struct result *res = parse_buf(xml, len);
 
-	assert_int_equal(res->ret, -1);
-	assert_string_equal(res->err, "domain xml: more than 64 disks");
+	assert_parsed(res);
+	assert_string_equal(res->inv.name, "many");
+	assert_string_equal(res->inv.uuid, "5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b");
+	assert_int_equal(res->inv.n_disks, VM_MAX_DISKS);
+	assert_string_equal(res->inv.disks[0].source, "/i/0");
+	assert_string_equal(res->inv.disks[VM_MAX_DISKS - 1].source, "/i/63");
+	assert_string_equal(res->inv.limits, "73 disks, 64 kept");
 	free(res);
 	free(xml);
 }
@@ -586,8 +583,84 @@ static void test_too_many_nics(void **state)
 	char *xml = many_devices(nic_item, VM_MAX_NICS + 1, &len);
 	struct result *res = parse_buf(xml, len);
 
-	assert_int_equal(res->ret, -1);
-	assert_string_equal(res->err, "domain xml: more than 64 interfaces");
+	assert_parsed(res);
+	assert_int_equal(res->inv.n_nics, VM_MAX_NICS);
+	assert_string_equal(res->inv.nics[VM_MAX_NICS - 1].mac, "52:54:00:00:00:3f");
+	assert_string_equal(res->inv.limits, "65 interfaces, 64 kept");
+	free(res);
+	free(xml);
+}
+
+/* Everything over a limit at once: the counts lead, then the fields of the
+ * kept devices; the owner and allocation are all there. */
+static void test_limits_combined(void **state)
+{
+	char path[300];
+	size_t cap = 64 << 10, off;
+	char *xml = vm_xmalloc(cap);
+	struct result *res;
+
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	off = (size_t)snprintf(xml, cap,
+	                       "<domain><name>big</name><uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid>"
+	                       "<metadata><owner xmlns='" VM_OWNER_NS "'><tenant>acme</tenant></owner></metadata>"
+	                       "<memory unit='GiB'>4</memory><vcpu>2</vcpu><devices>");
+	for (int i = 0; i < 70; i++)
+		off += (size_t)snprintf(xml + off, cap - off,
+		                        "<disk device='disk'><source file='%s'/><target dev='vd%c%c'/></disk>",
+		                        i == 1 ? path : "/img/x", 'a' + i / 26, 'a' + i % 26);
+	for (int i = 0; i < 66; i++)
+		off += (size_t)snprintf(xml + off, cap - off,
+		                        "<interface type='bridge'><mac address='52:54:00:00:01:%02x'/>"
+		                        "<model type='%s'/></interface>",
+		                        i, i == 0 ? "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm" : "virtio");
+	off += (size_t)snprintf(xml + off, cap - off, "</devices></domain>");
+	res = parse_buf(xml, off);
+	assert_parsed(res);
+	assert_string_equal(res->inv.name, "big");
+	assert_int_equal(res->inv.owner.source, VM_OWNER_METADATA);
+	assert_string_equal(res->inv.owner.tenant, "acme");
+	assert_int_equal(res->inv.vcpus, 2);
+	assert_int_equal(res->inv.memory_kib, 4194304);
+	assert_int_equal(res->inv.n_disks, 64);
+	assert_int_equal(res->inv.n_nics, 64);
+	/* the over-long source is left empty, its disk kept */
+	assert_string_equal(res->inv.disks[1].target, "vdab");
+	assert_string_equal(res->inv.disks[1].source, "");
+	assert_string_equal(res->inv.nics[0].model, "");
+	assert_string_equal(res->inv.nics[0].mac, "52:54:00:00:01:00");
+	/* the model's item would not fit: "..." says there was more */
+	assert_string_equal(
+	    res->inv.limits,
+	    "70 disks, 64 kept; 66 interfaces, 64 kept; disk 2 (vdab): <source file> over 255 bytes; ...");
+	free(res);
+	free(xml);
+}
+
+/* The limits text is bounded: past its size it ends in "; ...". */
+static void test_limits_overflow(void **state)
+{
+	size_t cap = 8 << 10, len = 0;
+	char *xml = vm_xmalloc(cap);
+	struct result *res;
+	size_t n;
+
+	len = (size_t)snprintf(xml, cap, "%s<devices>", head);
+	for (int i = 0; i < 10; i++)
+		len += (size_t)snprintf(xml + len, cap - len, "<disk><source file='/%0300d'/><target dev='vd'/></disk>",
+		                        i);
+	len += (size_t)snprintf(xml + len, cap - len, "</devices></domain>");
+	res = parse_buf(xml, len);
+
+	assert_parsed(res);
+	assert_int_equal(res->inv.n_disks, 10);
+	n = strlen(res->inv.limits);
+	assert_true(n < sizeof(res->inv.limits));
+	assert_string_equal(res->inv.limits + n - 5, "; ...");
+	static const char start[] = "disk 1 (vd): <source file> over 255 bytes; disk 2 (vd): <source file>";
+	assert_memory_equal(res->inv.limits, start, sizeof(start) - 1);
 	free(res);
 	free(xml);
 }
@@ -690,6 +763,406 @@ static void test_error_buffers(void **state)
 	assert_int_equal(inv->owner.source, VM_OWNER_NONE);
 	free(xml);
 	free(inv);
+}
+
+/* ---------------------------------------------------------------- over limits */
+
+/* A domain field over its limit: the parse succeeds, the field is empty,
+ * the rest of the device and of the domain is kept. */
+struct limits_case {
+	const char *file;
+	const char *limits;
+	size_t n_disks, n_nics;
+	size_t off;  /* offsetof the emptied field in struct vm_inventory */
+	size_t keep; /* offsetof a field of the same device that is kept */
+	const char *kept;
+};
+
+#define INV_OFF(member) offsetof(struct vm_inventory, member)
+
+static const struct limits_case limits_cases[] = {
+    {"limits/long-name.xml", "<name> over 255 bytes", 0, 0, INV_OFF(name), INV_OFF(uuid),
+     "5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"},
+    {"limits/long-disk-target.xml", "disk 2: <target dev> over 31 bytes", 2, 0, INV_OFF(disks[1].target),
+     INV_OFF(disks[1].source), "/img/t1.qcow2"},
+    {"limits/long-disk-bus.xml", "disk 1 (vda): <target bus> over 15 bytes", 1, 0, INV_OFF(disks[0].bus),
+     INV_OFF(disks[0].target), "vda"},
+    {"limits/long-disk-device.xml", "disk 1 (vda): <disk device> over 15 bytes", 1, 0, INV_OFF(disks[0].device),
+     INV_OFF(disks[0].source), "/img/t1.qcow2"},
+    {"limits/long-disk-source.xml", "disk 1 (vda): <source file> over 255 bytes", 1, 0, INV_OFF(disks[0].source),
+     INV_OFF(disks[0].bus), "virtio"},
+    {"limits/long-nic-mac.xml", "interface 1: <mac address> over 17 bytes", 0, 1, INV_OFF(nics[0].mac),
+     INV_OFF(nics[0].target), "vnet0"},
+    {"limits/long-nic-type.xml", "interface 1 (52:54:00:00:00:01): <interface type> over 15 bytes", 0, 1,
+     INV_OFF(nics[0].type), INV_OFF(nics[0].source), "br0"},
+    {"limits/long-nic-source.xml", "interface 1 (52:54:00:00:00:01): <source bridge> over 63 bytes", 0, 1,
+     INV_OFF(nics[0].source), INV_OFF(nics[0].model), "virtio"},
+    {"limits/long-nic-target.xml", "interface 1 (52:54:00:00:00:01): <target dev> over 63 bytes", 0, 1,
+     INV_OFF(nics[0].target), INV_OFF(nics[0].type), "bridge"},
+    {"limits/long-nic-model.xml", "interface 2 (52:54:00:00:00:01): <model type> over 31 bytes", 0, 2,
+     INV_OFF(nics[1].model), INV_OFF(nics[1].target), "vnet0"},
+};
+
+static void test_limits_file(void **state)
+{
+	const struct limits_case *c = *state;
+	struct result *res = parse_file(c->file);
+	const char *base = (const char *)&res->inv;
+
+	assert_parsed(res);
+	assert_string_equal(res->inv.limits, c->limits);
+	assert_int_equal(res->inv.memory_kib, 1048576);
+	assert_int_equal(res->inv.n_disks, c->n_disks);
+	assert_int_equal(res->inv.n_nics, c->n_nics);
+	assert_string_equal(base + c->off, "");
+	assert_string_equal(base + c->keep, c->kept);
+	free(res);
+}
+
+/* The limits text is logged: a device id with a control character is left
+ * out of it. */
+static void test_limits_control_id(void **state)
+{
+	char src[300];
+	char xml[1024];
+
+	memset(src, 's', sizeof(src) - 1);
+	src[0] = '/';
+	src[sizeof(src) - 1] = '\0';
+	snprintf(xml, sizeof(xml),
+	         "%s<devices><disk><source file='%s'/><target dev='vd&#10;a'/></disk></devices></domain>", head, src);
+	struct result *res = parse_str(xml);
+	assert_parsed(res);
+	assert_string_equal(res->inv.disks[0].target, "vd\na");
+	assert_string_equal(res->inv.limits, "disk 1: <source file> over 255 bytes");
+	free(res);
+}
+
+/* A domain within every limit says so with an empty text. */
+static void test_limits_none(void **state)
+{
+	struct result *res = parse_file("qemu-full.xml");
+
+	assert_parsed(res);
+	assert_string_equal(res->inv.limits, "");
+	free(res);
+}
+
+/* ---------------------------------------------------------------- nova */
+
+static void test_nova(void **state)
+{
+	struct result *res = parse_file("nova.xml");
+	const struct vm_owner *o = &res->inv.owner;
+
+	assert_parsed(res);
+	assert_string_equal(res->owner_err, "");
+	assert_int_equal(o->source, VM_OWNER_NOVA);
+	assert_string_equal(o->tenant, "995b4947cc4044fba99bade057053803");
+	assert_string_equal(o->project, "");
+	assert_string_equal(o->cost_centre, "");
+	assert_int_equal(o->n_tags, 4);
+	assert_string_equal(tag_value(o, "nova.project"), "shop");
+	assert_string_equal(tag_value(o, "nova.user"), "alice");
+	assert_string_equal(tag_value(o, "nova.user-id"), "5a86b1db33b64571953b2022186010fe");
+	assert_string_equal(tag_value(o, "nova.flavor"), "m1.small");
+	assert_string_equal(res->inv.name, "instance-00000042");
+	assert_int_equal(res->inv.n_disks, 1);
+	free(res);
+}
+
+/* Nova's older namespace; no user; a trimmed uuid; a non-ASCII flavor. */
+static void test_nova_1_0(void **state)
+{
+	struct result *res = parse_file("nova-1.0.xml");
+	const struct vm_owner *o = &res->inv.owner;
+
+	assert_parsed(res);
+	assert_string_equal(res->owner_err, "");
+	assert_int_equal(o->source, VM_OWNER_NOVA);
+	assert_string_equal(o->tenant, "faac34f01fb2464295bcea501b18b741");
+	assert_int_equal(o->n_tags, 2);
+	assert_string_equal(tag_value(o, "nova.project"), "demo");
+	assert_string_equal(tag_value(o, "nova.flavor"), "1G/1\xe6\xa0\xb8");
+	assert_null(tag_value(o, "nova.user"));
+	free(res);
+}
+
+/* vmeter's own element comes first; when it is invalid, Nova's owner is
+ * used and the problem still reported. */
+static void test_nova_precedence(void **state)
+{
+	struct result *res = parse_file("nova-and-vmeter.xml");
+
+	assert_parsed(res);
+	assert_string_equal(res->owner_err, "");
+	assert_int_equal(res->inv.owner.source, VM_OWNER_METADATA);
+	assert_string_equal(res->inv.owner.tenant, "acme");
+	assert_int_equal(res->inv.owner.n_tags, 0);
+	free(res);
+
+	res = parse_file("nova-vmeter-bad.xml");
+	assert_parsed(res);
+	assert_string_equal(res->owner_err, "owner metadata: no <tenant>");
+	assert_int_equal(res->inv.owner.source, VM_OWNER_NOVA);
+	assert_string_equal(res->inv.owner.tenant, "995b4947cc4044fba99bade057053803");
+	free(res);
+}
+
+static const struct bad_case nova_bad_cases[] = {
+    {"nova-bad/no-owner.xml", "nova metadata: no <owner><project>"},
+    {"nova-bad/no-project.xml", "nova metadata: no <owner><project>"},
+    {"nova-bad/project-without-uuid.xml", "nova metadata: <project> without a uuid"},
+    {"nova-bad/empty-project-uuid.xml", "nova metadata: empty <project uuid>"},
+    {"nova-bad/long-project-uuid.xml", "nova metadata: <project uuid> is longer than 63 bytes"},
+    {"nova-bad/long-flavor.xml", "nova metadata: <flavor name> is longer than 255 bytes"},
+    {"nova-bad/control-user.xml", "nova metadata: <user> contains a control character"},
+    {"nova-bad/two-instances.xml", "nova metadata: more than one <instance> element"},
+    {"nova-bad/two-owners.xml", "nova metadata: more than one <owner> element"},
+    {"nova-bad/two-projects.xml", "nova metadata: more than one <project> element"},
+};
+
+/* Bad Nova metadata: the inventory is complete, the owner is NONE (the
+ * collector falls back to the mappings and rules) and owner_err says why. */
+static void test_nova_bad_file(void **state)
+{
+	const struct bad_case *c = *state;
+	struct result *res = parse_file(c->file);
+	static const struct vm_owner none;
+
+	assert_parsed(res);
+	assert_string_equal(res->inv.uuid, "5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b");
+	assert_int_equal(res->inv.memory_kib, 1048576);
+	assert_message(res->owner_err, c->err);
+	assert_memory_equal(&res->inv.owner, &none, sizeof(none));
+	free(res);
+}
+
+/* Both sources bad: both problems, joined. */
+static void test_nova_both_bad(void **state)
+{
+	struct result *res =
+	    parse_str("<domain><name>t</name><uuid>5b8e2f0a-1c3d-4e5f-8a9b-0c1d2e3f4a5b</uuid><metadata>"
+	              "<owner xmlns='" VM_OWNER_NS "'/><instance xmlns='" VM_NOVA_NS "'/></metadata>"
+	              "</domain>");
+
+	assert_parsed(res);
+	assert_string_equal(res->owner_err, "owner metadata: no <tenant>; nova metadata: no <owner><project>");
+	assert_int_equal(res->inv.owner.source, VM_OWNER_NONE);
+	free(res);
+}
+
+static void test_source_names(void **state)
+{
+	assert_string_equal(vm_owner_source_name(VM_OWNER_NONE), "none");
+	assert_string_equal(vm_owner_source_name(VM_OWNER_METADATA), "metadata");
+	assert_string_equal(vm_owner_source_name(VM_OWNER_CONFIG), "config");
+	assert_string_equal(vm_owner_source_name(VM_OWNER_NOVA), "nova");
+	assert_string_equal(vm_owner_source_name(VM_OWNER_MAPPING), "mapping");
+	assert_string_equal(vm_owner_source_name((enum vm_owner_source)99), "none");
+}
+
+/* ---------------------------------------------------------------- mapping */
+
+#define ACME_NS "http://acme.example/xmlns/vm/1"
+
+/* The mapping of docs/METADATA.md's example, and one for a second
+ * platform's element to fall back to. */
+static void acme_maps(struct vm_owner_map m[2])
+{
+	memset(m, 0, 2 * sizeof(*m));
+	m[0] = (struct vm_owner_map){.name = "acme",
+	                             .ns = ACME_NS,
+	                             .tenant = "/vm/owner/@account",
+	                             .project = "/vm/owner/project",
+	                             .cost_centre = "/vm/billing/@cc",
+	                             .n_tags = 2};
+	snprintf(m[0].tags[0].key, sizeof(m[0].tags[0].key), "env");
+	snprintf(m[0].tags[0].value, sizeof(m[0].tags[0].value), "/vm/@environment");
+	snprintf(m[0].tags[1].key, sizeof(m[0].tags[1].key), "rack");
+	snprintf(m[0].tags[1].value, sizeof(m[0].tags[1].value), "/vm/placement/@rack");
+	m[1] = (struct vm_owner_map){
+	    .name = "legacy", .ns = "urn:example:legacy", .tenant = "/owner/tenant", .project = "", .cost_centre = ""};
+}
+
+struct map_result {
+	struct vm_owner owner;
+	char err[512];
+	int ret;
+};
+
+static struct map_result *map_file(const char *name, size_t n_maps)
+{
+	struct map_result *res = vm_xcalloc(1, sizeof(*res));
+	struct vm_owner_map *maps = vm_xcalloc(2, sizeof(*maps));
+	size_t len;
+	char path[128];
+	char *xml;
+
+	snprintf(path, sizeof(path), "owner-map/%s", name);
+	xml = read_data(path, &len);
+	acme_maps(maps);
+	res->ret = vm_owner_map_apply(maps, n_maps, xml, len, &res->owner, res->err, sizeof(res->err));
+	free(xml);
+	free(maps);
+	return res;
+}
+
+/* Attribute-style metadata: attributes for tenant, cost centre and a tag,
+ * an element for the project; a tag whose attribute is absent is left out. */
+static void test_map_attributes(void **state)
+{
+	struct map_result *res = map_file("acme.xml", 2);
+
+	assert_int_equal(res->ret, 0);
+	assert_string_equal(res->err, "");
+	assert_int_equal(res->owner.source, VM_OWNER_MAPPING);
+	assert_string_equal(res->owner.tenant, "ACC-1001");
+	assert_string_equal(res->owner.project, "checkout");
+	assert_string_equal(res->owner.cost_centre, "CC-77");
+	assert_int_equal(res->owner.n_tags, 1);
+	assert_string_equal(tag_value(&res->owner, "env"), "prod");
+	free(res);
+}
+
+/* The prefix does not matter: a default namespace, or a qualified
+ * attribute in the mapping's namespace, read the same. */
+static void test_map_namespace_forms(void **state)
+{
+	struct map_result *res = map_file("default-ns.xml", 2);
+
+	assert_int_equal(res->owner.source, VM_OWNER_MAPPING);
+	assert_string_equal(res->owner.tenant, "ACC-2002");
+	assert_string_equal(res->owner.project, "");
+	assert_int_equal(res->owner.n_tags, 0);
+	assert_string_equal(res->err, "");
+	free(res);
+	res = map_file("qualified-attr.xml", 2);
+	assert_int_equal(res->owner.source, VM_OWNER_MAPPING);
+	assert_string_equal(res->owner.tenant, "ACC-3003");
+	free(res);
+}
+
+/* Not the mapping's namespace, or no mapping: no owner and nothing to say. */
+static void test_map_absent(void **state)
+{
+	struct map_result *res = map_file("other-ns.xml", 2);
+	struct vm_owner o;
+	char err[64] = "x";
+
+	assert_int_equal(res->ret, 0);
+	assert_int_equal(res->owner.source, VM_OWNER_NONE);
+	assert_string_equal(res->err, "");
+	free(res);
+	res = map_file("acme.xml", 0);
+	assert_int_equal(res->ret, 0);
+	assert_int_equal(res->owner.source, VM_OWNER_NONE);
+	free(res);
+	/* a domain without <metadata> */
+	assert_int_equal(vm_owner_map_apply(NULL, 0, "<domain/>", 9, &o, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+}
+
+struct map_bad_case {
+	const char *file;
+	const char *err;
+	const char *fallback; /* the second mapping's tenant, or NULL */
+};
+
+static const struct map_bad_case map_bad_cases[] = {
+    {"no-account.xml", "owner-metadata[acme]: no tenant at '/vm/owner/@account'", NULL},
+    {"empty-account.xml", "owner-metadata[acme]: empty tenant at '/vm/owner/@account'", NULL},
+    {"long-account.xml", "owner-metadata[acme]: tenant at '/vm/owner/@account' is longer than 63 bytes", "old-acc"},
+    {"control-cc.xml", "owner-metadata[acme]: cost-centre at '/vm/billing/@cc' contains a control character", NULL},
+    {"two-owners.xml", "owner-metadata[acme]: '/vm/owner/@account' matches more than one <owner> element", NULL},
+    {"two-tops.xml", "owner-metadata[acme]: '/vm/owner/@account' matches more than one <vm> element", NULL},
+    {"long-tag.xml", "owner-metadata[acme]: tag 'env' at '/vm/@environment' is longer than 255 bytes", NULL},
+};
+
+/* A value over its limit or with a control character is refused, never
+ * cut: the mapping is skipped, said in err, and the next one tried. */
+static void test_map_bad_file(void **state)
+{
+	const struct map_bad_case *c = *state;
+	struct map_result *res = map_file(c->file, 2);
+
+	assert_int_equal(res->ret, 0);
+	assert_string_equal(res->err, c->err);
+	if (c->fallback) {
+		assert_int_equal(res->owner.source, VM_OWNER_MAPPING);
+		assert_string_equal(res->owner.tenant, c->fallback);
+		assert_int_equal(res->owner.n_tags, 0);
+	} else {
+		static const struct vm_owner none;
+		assert_memory_equal(&res->owner, &none, sizeof(none));
+	}
+	free(res);
+}
+
+/* Not XML: -1 with the parser's message; a small err buffer is cut. */
+static void test_map_not_xml(void **state)
+{
+	struct vm_owner_map maps[2];
+	struct vm_owner o;
+	char err[256], small[6];
+
+	acme_maps(maps);
+	assert_int_equal(vm_owner_map_apply(maps, 2, "<domain>", 8, &o, err, sizeof(err)), -1);
+	assert_message(err, "owner-metadata: line 1: *");
+	assert_int_equal(o.source, VM_OWNER_NONE);
+	assert_int_equal(vm_owner_map_apply(maps, 2, "<domain>", 8, &o, NULL, 0), -1);
+	static const char no_tenant[] = "<domain><metadata><vm xmlns='" ACME_NS "'><owner/></vm></metadata></domain>";
+	assert_int_equal(vm_owner_map_apply(maps, 1, no_tenant, strlen(no_tenant), &o, small, sizeof(small)), 0);
+	assert_string_equal(small, "owner");
+}
+
+struct path_case {
+	const char *path;
+	const char *why; /* NULL: valid */
+};
+
+static const struct path_case path_cases[] = {
+    {"/vm", NULL},
+    {"/vm/owner/@account", NULL},
+    {"/vm/@environment", NULL},
+    {"/v_1/a-b/c.d/@e-f", NULL},
+    {"/\xc3\xa9l\xc3\xa9ment/@x", NULL},
+    {"/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", NULL},
+    {"/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q", "must have at most 16 steps"},
+    {"", "must start with '/' and the namespace's top element"},
+    {"vm/owner", "must start with '/' and the namespace's top element"},
+    {"/", "must not have an empty step"},
+    {"/vm/", "must not have an empty step"},
+    {"/vm//owner", "must not have an empty step"},
+    {"/vm/@", "must not have an empty step"},
+    {"/@account", "must name the top element before an attribute"},
+    {"/vm/@a/b", "may have an @attribute only as its last step"},
+    {"/vm/acme:owner", "must have XML names without prefix as steps"},
+    {"/vm/owner[1]", "must have XML names without prefix as steps"},
+    {"/vm/1owner", "must have XML names without prefix as steps"},
+    {"/vm/*", "must have XML names without prefix as steps"},
+    {"/vm/owner/text()", "must have XML names without prefix as steps"},
+    {"/vm/ow ner", "must have XML names without prefix as steps"},
+};
+
+static void test_path_check(void **state)
+{
+	char longest[VM_OWNER_PATH_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+		const char *why = vm_owner_path_check(path_cases[i].path);
+		if (!path_cases[i].why && why)
+			fail_msg("'%s': %s", path_cases[i].path, why);
+		if (path_cases[i].why && (!why || strcmp(why, path_cases[i].why)))
+			fail_msg("'%s': got '%s', want '%s'", path_cases[i].path, why ? why : "valid",
+			         path_cases[i].why);
+	}
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[0] = '/';
+	longest[sizeof(longest) - 1] = '\0';
+	assert_string_equal(vm_owner_path_check(longest), "must be at most 255 bytes long");
+	longest[sizeof(longest) - 2] = '\0';
+	assert_null(vm_owner_path_check(longest));
 }
 
 /* ---------------------------------------------------------------- garbage */
@@ -984,10 +1457,21 @@ int main(void)
 	    cmocka_unit_test(test_error_buffers),     cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_garbage),           cmocka_unit_test(test_owner_parse_virsh),
 	    cmocka_unit_test(test_owner_parse_cases), cmocka_unit_test(test_owner_latin1),
-	    cmocka_unit_test(test_differs),
+	    cmocka_unit_test(test_differs),           cmocka_unit_test(test_limits_combined),
+	    cmocka_unit_test(test_limits_overflow),   cmocka_unit_test(test_limits_none),
+	    cmocka_unit_test(test_limits_control_id), cmocka_unit_test(test_nova),
+	    cmocka_unit_test(test_nova_1_0),          cmocka_unit_test(test_nova_precedence),
+	    cmocka_unit_test(test_nova_both_bad),     cmocka_unit_test(test_source_names),
+	    cmocka_unit_test(test_map_attributes),    cmocka_unit_test(test_map_namespace_forms),
+	    cmocka_unit_test(test_map_absent),        cmocka_unit_test(test_map_not_xml),
+	    cmocka_unit_test(test_path_check),
 	};
+#define N_LIMITS (sizeof(limits_cases) / sizeof(limits_cases[0]))
+#define N_NOVA_BAD (sizeof(nova_bad_cases) / sizeof(nova_bad_cases[0]))
+#define N_MAP_BAD (sizeof(map_bad_cases) / sizeof(map_bad_cases[0]))
 	/* one named test per data file, so TAP output names the file */
-	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + N_BAD + N_OWNER_BAD];
+	struct CMUnitTest
+	    tests[sizeof(fixed) / sizeof(fixed[0]) + N_BAD + N_OWNER_BAD + N_LIMITS + N_NOVA_BAD + N_MAP_BAD];
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -997,5 +1481,14 @@ int main(void)
 	for (size_t i = 0; i < N_OWNER_BAD; i++)
 		tests[n++] = (struct CMUnitTest){owner_bad_cases[i].file, test_owner_bad_file, NULL, NULL,
 		                                 (void *)&owner_bad_cases[i]};
+	for (size_t i = 0; i < N_LIMITS; i++)
+		tests[n++] =
+		    (struct CMUnitTest){limits_cases[i].file, test_limits_file, NULL, NULL, (void *)&limits_cases[i]};
+	for (size_t i = 0; i < N_NOVA_BAD; i++)
+		tests[n++] = (struct CMUnitTest){nova_bad_cases[i].file, test_nova_bad_file, NULL, NULL,
+		                                 (void *)&nova_bad_cases[i]};
+	for (size_t i = 0; i < N_MAP_BAD; i++)
+		tests[n++] = (struct CMUnitTest){map_bad_cases[i].file, test_map_bad_file, NULL, NULL,
+		                                 (void *)&map_bad_cases[i]};
 	return _cmocka_run_group_tests("domxml", tests, n, NULL, NULL);
 }

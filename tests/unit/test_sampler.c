@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binio.h"
 #include "log.h"
@@ -47,6 +48,7 @@ struct rec {
 		char reason[64];
 	} losses[8];
 	size_t n_losses;
+	struct vm_owner owner; /* of the last inventory */
 };
 
 static void r_usage(void *arg, const char *uuid, const struct vm_usage_row *row)
@@ -65,6 +67,7 @@ static int r_inventory(void *arg, struct vm_inventory *inv, int64_t at)
 {
 	struct rec *r = arg;
 	r->n_inv++;
+	r->owner = inv->owner;
 	free(inv);
 	return r->inv_rc;
 }
@@ -757,6 +760,155 @@ static void test_counter_appears_after_start(void **state)
 	assert_int_equal(total(&f->rec, VM_M_VCPU_NS, &cov), 2640000000u);
 }
 
+/* ---------------------------------------------------------------- owners, limits */
+
+/* What the collector logs while fn runs (stderr, where the log goes in
+ * the foreground).  Caller frees. */
+static char *logged(void (*fn)(struct fixture *), struct fixture *f)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	char *buf = vm_xcalloc(1, 1 << 16);
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	vm_log_set_level(VM_LOG_INFO);
+	fn(f);
+	vm_log_set_level(VM_LOG_ERR);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	size_t n = fread(buf, 1, (1 << 16) - 1, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	return buf;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* A shut-off domain as col_virt hands it over: parsed by vm_domxml_parse,
+ * with its XML lent for the owner mappings. */
+static void domain_xml(struct fixture *f, const char *xml, const char *limits)
+{
+	struct col_domain *d = vm_xcalloc(1, sizeof *d);
+	char err[256];
+	assert_int_equal(vm_domxml_parse(xml, strlen(xml), &d->inv, err, sizeof err, d->owner_err, sizeof d->owner_err),
+	                 0);
+	snprintf(d->inv.limits, sizeof d->inv.limits, "%s", limits);
+	d->xml = xml;
+	d->xml_len = strlen(xml);
+	col_sampler_domain(f->s, d, T0);
+	free(d);
+}
+
+#define DOM_HEAD "<domain><name>vm1</name><uuid>" UUID "</uuid><metadata>"
+#define ACME "<vm xmlns='urn:acme'><owner account='%s'/></vm>"
+#define NOVA "<instance xmlns='" VM_NOVA_NS "'><owner><project uuid='p1'>shop</project></owner></instance>"
+
+static char xml_buf[4][1024];
+
+static void owners_run(struct fixture *f)
+{
+	char acc[80];
+
+	/* the mapping gives the owner */
+	snprintf(xml_buf[0], sizeof xml_buf[0], DOM_HEAD ACME "</metadata></domain>", "ACC-1");
+	domain_xml(f, xml_buf[0], "");
+	assert_int_equal(f->rec.owner.source, VM_OWNER_MAPPING);
+	assert_string_equal(f->rec.owner.tenant, "ACC-1");
+	/* Nova's element comes before the mapping */
+	snprintf(xml_buf[1], sizeof xml_buf[1], DOM_HEAD ACME NOVA "</metadata></domain>", "ACC-1");
+	domain_xml(f, xml_buf[1], "");
+	assert_int_equal(f->rec.owner.source, VM_OWNER_NOVA);
+	assert_string_equal(f->rec.owner.tenant, "p1");
+	/* an over-long account is refused: the owner rule applies, the
+	 * problem is logged once over two re-lists */
+	memset(acc, 'a', 64);
+	acc[64] = '\0';
+	snprintf(xml_buf[2], sizeof xml_buf[2], DOM_HEAD ACME "</metadata></domain>", acc);
+	domain_xml(f, xml_buf[2], "");
+	domain_xml(f, xml_buf[2], "");
+	assert_int_equal(f->rec.owner.source, VM_OWNER_CONFIG);
+	assert_string_equal(f->rec.owner.tenant, "rule");
+	/* no XML lent (a caller that does not keep it): the rule */
+	struct col_domain *d = vm_xcalloc(1, sizeof *d);
+	snprintf(d->inv.uuid, sizeof d->inv.uuid, UUID);
+	snprintf(d->inv.name, sizeof d->inv.name, "vm1");
+	col_sampler_domain(f->s, d, T0);
+	assert_int_equal(f->rec.owner.source, VM_OWNER_CONFIG);
+	/* lent XML the mappings cannot read: said, and the rule applies */
+	d->xml = "<domain";
+	d->xml_len = strlen(d->xml);
+	col_sampler_domain(f->s, d, T0);
+	free(d);
+	assert_int_equal(f->rec.owner.source, VM_OWNER_CONFIG);
+	assert_string_equal(f->rec.owner.tenant, "rule");
+}
+
+/* Precedence in the collector: vmeter's element, Nova's, the mappings,
+ * the rules; a refused mapping is said once, naming the owner used. */
+static void test_owner_sources(void **state)
+{
+	struct fixture *f = *state;
+	struct vm_owner_map map = {
+	    .name = "acme", .ns = "urn:acme", .tenant = "/vm/owner/@account", .project = "", .cost_centre = ""};
+	struct vm_owner_rule rule = {.match = "vm*", .owner = {.tenant = "rule"}};
+	f->conf.owner_maps = &map;
+	f->conf.n_owner_maps = 1;
+	f->conf.owner_rules = &rule;
+	f->conf.n_owner_rules = 1;
+
+	char *log = logged(owners_run, f);
+	assert_int_equal(count(log, "owner 'ACC-1' from an owner-metadata mapping"), 1);
+	assert_int_equal(count(log, "owner 'p1' from nova metadata"), 1);
+	assert_int_equal(count(log, "vm 'vm1' (" UUID "): owner-metadata[acme]: tenant at '/vm/owner/@account' is "
+	                            "longer than 63 bytes; owner 'rule' from the configuration instead"),
+	                 1);
+	assert_int_equal(count(log, "vm 'vm1' (" UUID "): owner-metadata: line 1: "), 1);
+	free(log);
+}
+
+static void limits_run(struct fixture *f)
+{
+	static const char xml[] = DOM_HEAD "</metadata></domain>";
+	domain_xml(f, xml, "73 disks, 64 kept");
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 1);
+	domain_xml(f, xml, "73 disks, 64 kept");
+	domain_xml(f, xml, "73 disks, 64 kept");
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 1);
+	domain_xml(f, xml, "74 disks, 64 kept");
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 1);
+	domain_xml(f, xml, "");
+	domain_xml(f, xml, "");
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 0);
+	domain_xml(f, xml, "74 disks, 64 kept");
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 1);
+}
+
+/* A domain over the XML limits: counted while it is, logged once per
+ * distinct text and once when it is complete again. */
+static void test_incomplete_inventory(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(col_sampler_incomplete_inventories(f->s), 0);
+	char *log = logged(limits_run, f);
+	assert_int_equal(count(log, "vm 'vm1' (" UUID "): domain XML over vmeter's limits, inventory incomplete: 73 "
+	                            "disks, 64 kept\n"),
+	                 1);
+	assert_int_equal(count(log, "inventory incomplete: 74 disks, 64 kept\n"), 2);
+	assert_int_equal(count(log, "within vmeter's limits again"), 1);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -780,6 +932,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resume_damaged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_lost, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counter_appears_after_start, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_owner_sources, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_incomplete_inventory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
