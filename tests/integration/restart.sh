@@ -19,7 +19,7 @@
 # boundary), libvirtd down for each of OUTAGES seconds.
 . "$(dirname "$0")/../lib.sh"
 : "${VMS:=4}" "${TERMS:=2}" "${KILLS:=5}" "${OUTAGES:=45}"
-plan $((13 + $(echo $OUTAGES | wc -w)))
+plan $((14 + $(echo $OUTAGES | wc -w)))
 
 start_postgres
 start_libvirtd
@@ -30,7 +30,10 @@ CONF_URI="test+unix://$T/fleet.xml?socket=$LIBVIRT_SOCK" CONF_INTERVAL=2 CONF_MA
 S=$T/samples
 LEDGER=$T/ledger
 log=$T/collector.log
-run() { start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER"; }
+# Moments something started or stopped (epoch s): the other minutes must
+# have one sample per grid point.
+mark() { date +%s >>"$T/moments"; }
+run() { mark; start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER"; }
 nsamples() { wc -l <"$S" 2>/dev/null || echo 0; }
 samples_beyond() { [ "$(nsamples)" -gt "$1" ]; }
 # The fraction of the current UTC minute, in seconds (e.g. 12.345).
@@ -46,6 +49,9 @@ alive() { kill -0 "$COLLECTOR_PID" 2>/dev/null; }
 run
 wait_for 120 sh -c "ls '$T'/state/resume.* >/dev/null 2>&1" || bail "no saved state"
 wait_sampling
+# One undisturbed minute (for the count of samples per minute below).
+host_minutes_at_least() { [ "$(psql_q 'SELECT count(*) FROM host_usage_minute' 2>/dev/null || echo 0)" -ge "$1" ]; }
+wait_for 240 host_minutes_at_least 2 || bail "no host minutes"
 
 # --- SIGTERM restarts inside a minute; SIGKILLs within 0.4 s after a
 # minute boundary and at random moments; restarts 2-8 s later
@@ -53,7 +59,9 @@ term_ok=0
 kills=0
 term() {
 	wait_for 120 sec_between 15 30 || bail "clock"
+	mark
 	STOP_FLUSH=0 stop_collector
+	mark
 	[ "$COLLECTOR_RC" = 0 ] && term_ok=$((term_ok + 1))
 	sleep 6
 	run
@@ -66,6 +74,7 @@ kill9() { # kill9 boundary|random
 	else
 		sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
 	fi
+	mark
 	alive && kill -9 "$COLLECTOR_PID" && kills=$((kills + 1))
 	wait "$COLLECTOR_PID" 2>/dev/null
 	sleep $((2 + RANDOM % 7))
@@ -86,12 +95,14 @@ is "$kills" "$KILLS" "$KILLS SIGKILLs landed, $((KILLS / 2)) right after a minut
 
 # --- libvirtd away: more than max-gap (20 s), less than max-interpolate
 for down in $OUTAGES; do
+	mark
 	stop_libvirtd
 	t_down=$(date +%s)
 	wait_for 60 grep -q "libvirt connection to .* lost\|cannot connect to libvirt" "$log" || bail "outage not noticed"
 	sleep $((down - ($(date +%s) - t_down)))
 	n_split=$(grep -c "without a sample: its usage is split over the gap's minutes" "$log")
 	start_libvirtd
+	mark
 	wait_sampling
 	wait_for 60 sh -c "[ \$(grep -c \"without a sample: its usage is split over the gap's minutes\" '$log') -ge $((n_split + VMS)) ]"
 	ok $? "libvirtd down ${down} s: each domain's usage is split over the gap's minutes"
@@ -152,3 +163,10 @@ is "$over" 0 "no minute with more CPU time than its coverage (the driver's one c
 	WHERE cpu_ns > coverage_ms::bigint * 1000000 + 100000000" | sed 's/^/# /'
 psql_q "SELECT max(abs(cpu_ns - coverage_ms::bigint * 1000000)) FROM vm_usage_minute" | sed 's/^/# largest |cpu_ns - coverage|: /' 
 is "$(grep -c 'runtime error\|Sanitizer' "$log")" 0 "no sanitizer report"
+# One pass per point of the 2 s grid: 30 samples in every host minute that
+# no start, stop or outage touched (and is not the first or the last).
+quiet=$(psql_q "CREATE TEMP TABLE moments (t bigint); COPY moments FROM '$T/moments';
+	SELECT string_agg(DISTINCT samples::text, ',') FROM host_usage_minute h
+	WHERE minute > (SELECT min(minute) FROM host_usage_minute) AND minute < (SELECT max(minute) FROM host_usage_minute)
+	AND NOT EXISTS (SELECT 1 FROM moments WHERE to_timestamp(t) BETWEEN h.minute - interval '5 s' AND h.minute + interval '65 s')" 2>&1)
+is "$quiet" 30 "30 samples in every undisturbed host minute at 2 s (none early, none twice)"
