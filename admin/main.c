@@ -418,7 +418,9 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		strcat(alerts, " spool-full");
 	if (status_int(doc, "lost_rows") > 0 || status_int(doc, "lost_traffic_rows") > 0)
 		strcat(alerts, " rows-lost");
-	if (status_int(doc, "spool_damaged_records") > 0)
+	/* A segment quarantined for a bad header holds records nobody will
+	 * deliver: as much a loss as a damaged record, and usually more. */
+	if (status_int(doc, "spool_damaged_records") > 0 || status_int(doc, "spool_quarantined_segments") > 0)
 		strcat(alerts, " spool-damaged");
 	if (json_is_string(dbs) && strcmp(json_string_value(dbs), "up") != 0)
 		strcat(alerts, " database-down");
@@ -440,7 +442,11 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
 	}
 	json_t *lag = json_object_get(doc, "delivery_lag_s");
-	printf("%-27s%s\n", "database:", json_is_string(db) ? json_string_value(db) : "?");
+	/* The file is the collector's to write, but it is still a file: its
+	 * one free-text field goes out escaped like every table cell. */
+	char dbtext[64];
+	vm_log_escape(dbtext, sizeof dbtext, json_is_string(db) ? json_string_value(db) : "?");
+	printf("%-27s%s\n", "database:", dbtext);
 	printf("%-27s%lld records, %lld bytes\n", "spool:", status_int(doc, "spool_records"),
 	       status_int(doc, "spool_bytes"));
 	printf("%-27s%s\n", "oldest undelivered minute:", when);
@@ -449,6 +455,13 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	printf("%-27s%lld\n", "duplicates ignored:", status_int(doc, "duplicate_rows"));
 	printf("%-27s%lld\n", "rows lost:", status_int(doc, "lost_rows"));
 	printf("%-27s%lld\n", "damaged spool records:", status_int(doc, "spool_damaged_records"));
+	/* -1: written by a collector from before the field (and then unknown). */
+	long long qseg = status_int(doc, "spool_quarantined_segments");
+	if (qseg < 0)
+		printf("%-27s%s\n", "quarantined segments:", "unknown (collector too old)");
+	else
+		printf("%-27s%lld (%lld bytes, kept as .seg.bad)\n", "quarantined segments:", qseg,
+		       status_int(doc, "spool_quarantined_bytes"));
 	printf("%-27s%s\n", "alerts:", alerts[0] ? alerts + 1 : "none");
 	printf("(counts since the collector started; status written %lld s ago)\n", age);
 	rc = ok_rc;
