@@ -139,8 +139,9 @@ PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_dur
 grep -q "Index Scan Backward using vm_inventory_pkey on vm_inventory o " "$T/plan" &&
 	grep -q "Index Scan using vm_inventory_pkey on vm_inventory o_1 " "$T/plan" &&
 	! grep -q "Seq Scan on vm_inventory" "$T/plan"
-ok $? "the owner of a minute is found through vm_inventory's primary key"
-[ $? = 0 ] || grep -i "scan" "$T/plan" | sed 's/^/# /'
+rc=$?
+ok $rc "the owner of a minute is found through vm_inventory's primary key"
+[ $rc = 0 ] || grep -i "scan" "$T/plan" | sed 's/^/# /'
 
 # --- CSV formula injection
 check_formulas() { # check_formulas FILE COLUMNS...: the problems found, if any
