@@ -14,6 +14,38 @@
 
 #include "log.h"
 
+/* syslog(3) is the process boundary of the daemon's log: the test links
+ * with --wrap for it (and for the fortified variant a build may call), so
+ * that what would reach /dev/log is kept here instead. */
+static int sys_priority = -1;
+static char sys_text[4096];
+void __wrap_openlog(const char *ident, int option, int facility);
+void __wrap_syslog(int priority, const char *fmt, ...);
+void __wrap___syslog_chk(int priority, int flag, const char *fmt, ...);
+void __wrap_openlog(const char *ident, int option, int facility)
+{
+	(void)ident;
+	(void)option;
+	(void)facility;
+}
+void __wrap_syslog(int priority, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	sys_priority = priority;
+	vsnprintf(sys_text, sizeof sys_text, fmt, ap);
+	va_end(ap);
+}
+void __wrap___syslog_chk(int priority, int flag, const char *fmt, ...)
+{
+	(void)flag;
+	va_list ap;
+	va_start(ap, fmt);
+	sys_priority = priority;
+	vsnprintf(sys_text, sizeof sys_text, fmt, ap);
+	va_end(ap);
+}
+
 struct esc_case {
 	const char *in, *want;
 };
@@ -185,13 +217,29 @@ static void test_log_line_is_one_line(void **state)
 	         "no owner\n"));
 }
 
+/* The daemon's path: the same escaped line goes to syslog, as data (a '%'
+ * in a name is not a conversion). */
+static void test_syslog_line_escaped(void **state)
+{
+	vm_log_open("test_log", true);
+	vm_log_set_level(VM_LOG_INFO);
+	sys_priority = -1;
+	vm_warn("vm '%s': no owner", "a\nb\xe2\x80\xae 100%s %n");
+	assert_int_equal(sys_priority, VM_LOG_WARNING);
+	assert_string_equal(sys_text, "vm 'a\\x0ab\\u202e 100%s %n': no owner");
+	sys_priority = -1;
+	vm_debug("filtered out by level");
+	assert_int_equal(sys_priority, -1);
+	vm_log_open("test_log", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plain_text_unchanged), cmocka_unit_test(test_controls_escaped),
 	    cmocka_unit_test(test_bidi_escaped),         cmocka_unit_test(test_invalid_utf8_bytewise),
 	    cmocka_unit_test(test_truncation),           cmocka_unit_test(test_worst_case_growth),
-	    cmocka_unit_test(test_log_line_is_one_line),
+	    cmocka_unit_test(test_log_line_is_one_line), cmocka_unit_test(test_syslog_line_escaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
