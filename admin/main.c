@@ -102,19 +102,71 @@ static int range(const struct args *a, char *from, char *to, size_t size)
 	return 0;
 }
 
-static void csv_field(const char *s)
+/* Column types that hold only numbers (PostgreSQL's pg_type OIDs; the
+ * server's catalog headers are not part of libpq's). */
+static bool numeric_type(Oid type)
 {
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, stdout);
-		return;
+	switch (type) {
+	case 20:  /* int8 */
+	case 21:  /* int2 */
+	case 23:  /* int4 */
+	case 26:  /* oid */
+	case 700: /* float4 */
+	case 701: /* float8 */
+	case 1700: /* numeric */ return true;
+	default: return false;
 	}
-	putchar('"');
+}
+
+/* One CSV field (RFC 4180: quoted when it holds a comma, a quote, CR or
+ * LF, quotes doubled).  A text field that a spreadsheet would read as a
+ * formula (OWASP's list: it starts with '=', '+', '-', '@', a tab or a
+ * CR) gets a leading single quote, which makes it text there.  Numeric
+ * columns are left alone: a negative number is a number, and PostgreSQL
+ * prints nothing else in them. */
+static void csv_field(const char *s, bool text)
+{
+	bool formula = text && *s && strchr("=+-@\t\r", *s);
+	bool quote = strpbrk(s, ",\"\n\r") != NULL;
+	if (quote)
+		putchar('"');
+	if (formula)
+		putchar('\'');
 	for (; *s; s++) {
 		if (*s == '"')
 			putchar('"');
 		putchar(*s);
 	}
-	putchar('"');
+	if (quote)
+		putchar('"');
+}
+
+/* A table cell as the terminal shows it: escaped like a log line
+ * (vm_log_escape), so that a name with a newline, an escape sequence or a
+ * bidi override cannot break the table or reorder what it shows.  Returns
+ * the text in *buf (grown as needed; the caller frees it) and its width in
+ * characters. */
+static const char *cell(const char *v, char **buf, size_t *cap, int *width)
+{
+	size_t need = 4 * strlen(v) + 1;
+	if (need > *cap) {
+		*cap = need;
+		*buf = vm_xrealloc(*buf, *cap);
+	}
+	vm_log_escape(*buf, *cap, v);
+	/* What is left of UTF-8 after escaping is valid: a character is a
+	 * byte that does not continue one. */
+	int w = 0;
+	for (const unsigned char *p = (const unsigned char *)*buf; *p; p++)
+		w += (*p & 0xc0) != 0x80;
+	*width = w;
+	return *buf;
+}
+
+static void pad(int n)
+{
+	for (; n > 0; n--)
+		putchar(' ');
 }
 
 static void print_result(PGresult *res, bool csv)
@@ -124,39 +176,53 @@ static void print_result(PGresult *res, bool csv)
 		for (int c = 0; c < cols; c++) {
 			if (c)
 				putchar(',');
-			csv_field(PQfname(res, c));
+			csv_field(PQfname(res, c), true);
 		}
 		putchar('\n');
 		for (int r = 0; r < rows; r++) {
 			for (int c = 0; c < cols; c++) {
 				if (c)
 					putchar(',');
-				csv_field(PQgetvalue(res, r, c));
+				csv_field(PQgetvalue(res, r, c), !numeric_type(PQftype(res, c)));
 			}
 			putchar('\n');
 		}
 		return;
 	}
-	int *w = vm_xcalloc((size_t)cols, sizeof *w);
+	int *w = vm_xcalloc((size_t)cols, sizeof *w), n;
+	char *buf = NULL;
+	size_t cap = 0;
 	for (int c = 0; c < cols; c++) {
-		w[c] = (int)strlen(PQfname(res, c));
-		for (int r = 0; r < rows; r++)
-			if ((int)strlen(PQgetvalue(res, r, c)) > w[c])
-				w[c] = (int)strlen(PQgetvalue(res, r, c));
+		cell(PQfname(res, c), &buf, &cap, &w[c]);
+		for (int r = 0; r < rows; r++) {
+			cell(PQgetvalue(res, r, c), &buf, &cap, &n);
+			if (n > w[c])
+				w[c] = n;
+		}
 	}
-	for (int c = 0; c < cols; c++)
-		printf("%s%-*s", c ? "  " : "", w[c], PQfname(res, c));
+	for (int c = 0; c < cols; c++) {
+		fputs(c ? "  " : "", stdout);
+		fputs(cell(PQfname(res, c), &buf, &cap, &n), stdout);
+		pad(w[c] - n);
+	}
 	putchar('\n');
 	for (int r = 0; r < rows; r++) {
 		for (int c = 0; c < cols; c++) {
 			/* Numbers right-aligned, text left. */
 			const char *v = PQgetvalue(res, r, c);
 			bool num = *v && strspn(v, "0123456789.-") == strlen(v);
-			printf("%s%*s", c ? "  " : "", num ? w[c] : -w[c], v);
+			fputs(c ? "  " : "", stdout);
+			cell(v, &buf, &cap, &n);
+			if (num)
+				pad(w[c] - n);
+			fputs(buf, stdout);
+			if (!num)
+				pad(w[c] - n);
 		}
 		putchar('\n');
 	}
 	printf("(%d row%s)\n", rows, rows == 1 ? "" : "s");
+	free(buf);
 	free(w);
 }
 
@@ -175,6 +241,32 @@ static char *column_list(const struct vm_meter_set *set, const char *alias)
 	return s;
 }
 
+/* The owner and name of each row's minute: the inventory row in force at
+ * the middle of the minute (<t>.minute + 30 s), so that a minute with one
+ * change in it goes to whoever held the VM for most of it; for a minute
+ * before the VM's first inventory row (its first minute, begun before the
+ * collector noticed it), that first row.  Each branch is one probe of
+ * vm_inventory's primary key (vm_id, valid_from).  t is the alias of the
+ * table with vm_id and minute; the result is aliased i.  The caller frees
+ * it. */
+static char *owner_join(const char *t)
+{
+	return vm_xasprintf(
+	    "LEFT JOIN LATERAL (SELECT name, tenant, project, cost_centre FROM ("
+	    "(SELECT 0 AS pri, name, tenant, project, cost_centre FROM vm_inventory o WHERE o.vm_id = %s.vm_id "
+	    "AND o.valid_from <= %s.minute + interval '30 seconds' ORDER BY o.valid_from DESC LIMIT 1) UNION ALL "
+	    "(SELECT 1, name, tenant, project, cost_centre FROM vm_inventory o WHERE o.vm_id = %s.vm_id "
+	    "AND o.valid_from > %s.minute + interval '30 seconds' ORDER BY o.valid_from LIMIT 1)) b "
+	    "ORDER BY pri LIMIT 1) i ON true ",
+	    t, t, t, t);
+}
+
+/* --vm NAME|UUID: the VM with that UUID, or every VM that had that name
+ * at some time (its rows under whatever names it had then). */
+#define VM_FILTER(t)                                                                                                   \
+	"($3::text IS NULL OR v.uuid::text = lower($3) OR " t                                                          \
+	".vm_id IN (SELECT vm_id FROM vm_inventory WHERE name = $3)) "
+
 /* The traffic rows' query: per VM, minute and class, with the capture's
  * coverage of the minute (what share of libvirt's bytes the classes
  * hold); with --hosts the capture's health per host and minute. */
@@ -187,21 +279,22 @@ static char *traffic_sql(const struct args *a)
 		    "FROM host_capture_minute c JOIN host h USING (host_id) "
 		    "WHERE c.minute >= to_timestamp(substr($1, 2)::bigint) AND c.minute < to_timestamp(substr($2, "
 		    "2)::bigint) AND ($3::text IS NULL OR h.hostname = $3) ORDER BY c.minute, h.hostname");
-	return vm_xasprintf(
+	char *owner = owner_join("t");
+	char *sql = vm_xasprintf(
 	    "SELECT to_char(t.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, coalesce(i.name, '') AS vm, "
 	    "%s t.class, t.rx_bytes, t.tx_bytes, t.rx_packets, t.tx_packets, "
 	    "round(c.captured_ms / 1000.0, 1) AS captured_s, "
 	    "round(100.0 * c.captured_rx_bytes / nullif(c.libvirt_rx_bytes, 0), 1) AS rx_cov_pct, "
 	    "round(100.0 * c.captured_tx_bytes / nullif(c.libvirt_tx_bytes, 0), 1) AS tx_cov_pct%s "
 	    "FROM vm_traffic_minute t JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
-	    "LEFT JOIN vm_capture_minute c USING (vm_id, minute, host_id) "
-	    "LEFT JOIN LATERAL (SELECT name FROM vm_inventory i WHERE i.vm_id = t.vm_id "
-	    "ORDER BY valid_from DESC LIMIT 1) i ON true "
+	    "LEFT JOIN vm_capture_minute c USING (vm_id, minute, host_id) %s"
 	    "WHERE t.minute >= to_timestamp(substr($1, 2)::bigint) AND t.minute < to_timestamp(substr($2, "
-	    "2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
-	    "AND ($4::text IS NULL OR h.hostname = $4) ORDER BY t.minute, vm, host, t.class",
+	    "2)::bigint) AND " VM_FILTER("t") "AND ($4::text IS NULL OR h.hostname = $4) "
+	                                      "ORDER BY t.minute, vm, host, t.class",
 	    a->csv ? "v.uuid," : "",
-	    a->csv ? ", c.captured_rx_bytes, c.captured_tx_bytes, c.libvirt_rx_bytes, c.libvirt_tx_bytes" : "");
+	    a->csv ? ", c.captured_rx_bytes, c.captured_tx_bytes, c.libvirt_rx_bytes, c.libvirt_tx_bytes" : "", owner);
+	free(owner);
+	return sql;
 }
 
 static int cmd_usage(const struct vm_conf *conf, const struct args *a)
@@ -231,22 +324,25 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 		free(cols);
 	} else {
 		char *cols = a->csv ? column_list(vm_usage_vm_meters(), "u") : NULL;
+		char *owner = owner_join("u");
 		sql = vm_xasprintf(
 		    "SELECT to_char(u.minute, 'YYYY-MM-DD HH24:MI') AS minute, h.hostname AS host, "
 		    "coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
-		    "FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
-		    "LEFT JOIN LATERAL (SELECT name, tenant FROM vm_inventory i WHERE i.vm_id = u.vm_id "
-		    "ORDER BY valid_from DESC LIMIT 1) i ON true "
+		    "FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) %s"
 		    "WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
-		    "2)::bigint) AND ($3::text IS NULL OR v.uuid::text = lower($3) OR i.name = $3) "
-		    "AND ($4::text IS NULL OR h.hostname = $4) ORDER BY u.minute, vm, host",
-		    a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, u.samples, u.late," : "",
+		    "2)::bigint) AND " VM_FILTER("u") "AND ($4::text IS NULL OR h.hostname = $4) "
+		                                      "ORDER BY u.minute, vm, host",
+		    a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, coalesce(i.project, '') AS project, "
+		             "coalesce(i.cost_centre, '') AS cost_centre, u.samples, u.late,"
+		           : "",
 		    cols
 		        ? cols
 		        : ", round(u.cpu_ns / 1e9, 2) AS cpu_s, round(100.0 * u.cpu_ns / nullif(u.coverage_ms::numeric "
 		          "* 1e6 * u.vcpus_avg, 0), 1) AS cpu_pct_alloc, u.vcpus_avg AS vcpus, u.balloon_kib_avg / "
 		          "1024 AS mem_mib, u.rss_kib_avg / 1024 AS rss_mib, u.disk_rd_bytes AS rd_bytes, "
-		          "u.disk_wr_bytes AS wr_bytes, u.net_rx_bytes AS rx_bytes, u.net_tx_bytes AS tx_bytes");
+		          "u.disk_wr_bytes AS wr_bytes, u.net_rx_bytes AS rx_bytes, u.net_tx_bytes AS tx_bytes",
+		    owner);
+		free(owner);
 		free(cols);
 	}
 	const char *vm_params[] = {from, to, a->vm, a->host}, *host_params[] = {from, to, a->host};
@@ -418,7 +514,9 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		strcat(alerts, " spool-full");
 	if (status_int(doc, "lost_rows") > 0 || status_int(doc, "lost_traffic_rows") > 0)
 		strcat(alerts, " rows-lost");
-	if (status_int(doc, "spool_damaged_records") > 0)
+	/* A segment quarantined for a bad header holds records nobody will
+	 * deliver: as much a loss as a damaged record, and usually more. */
+	if (status_int(doc, "spool_damaged_records") > 0 || status_int(doc, "spool_quarantined_segments") > 0)
 		strcat(alerts, " spool-damaged");
 	if (json_is_string(dbs) && strcmp(json_string_value(dbs), "up") != 0)
 		strcat(alerts, " database-down");
@@ -440,7 +538,11 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
 	}
 	json_t *lag = json_object_get(doc, "delivery_lag_s");
-	printf("%-27s%s\n", "database:", json_is_string(db) ? json_string_value(db) : "?");
+	/* The file is the collector's to write, but it is still a file: its
+	 * one free-text field goes out escaped like every table cell. */
+	char dbtext[64];
+	vm_log_escape(dbtext, sizeof dbtext, json_is_string(db) ? json_string_value(db) : "?");
+	printf("%-27s%s\n", "database:", dbtext);
 	printf("%-27s%lld records, %lld bytes\n", "spool:", status_int(doc, "spool_records"),
 	       status_int(doc, "spool_bytes"));
 	printf("%-27s%s\n", "oldest undelivered minute:", when);
@@ -449,6 +551,13 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	printf("%-27s%lld\n", "duplicates ignored:", status_int(doc, "duplicate_rows"));
 	printf("%-27s%lld\n", "rows lost:", status_int(doc, "lost_rows"));
 	printf("%-27s%lld\n", "damaged spool records:", status_int(doc, "spool_damaged_records"));
+	/* -1: written by a collector from before the field (and then unknown). */
+	long long qseg = status_int(doc, "spool_quarantined_segments");
+	if (qseg < 0)
+		printf("%-27s%s\n", "quarantined segments:", "unknown (collector too old)");
+	else
+		printf("%-27s%lld (%lld bytes, kept as .seg.bad)\n", "quarantined segments:", qseg,
+		       status_int(doc, "spool_quarantined_bytes"));
 	printf("%-27s%s\n", "alerts:", alerts[0] ? alerts + 1 : "none");
 	printf("(counts since the collector started; status written %lld s ago)\n", age);
 	rc = ok_rc;

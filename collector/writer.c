@@ -612,7 +612,8 @@ void col_writer_write_status(struct col_writer *w)
 	        "\"oldest_pending\": %lld, \"oldest_minute\": %lld, \"delivery_lag_s\": %.1f, "
 	        "\"delivered_rows\": %llu, \"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, "
 	        "\"lost_traffic_rows\": %llu, \"failures\": %llu, \"spool_full\": %s, \"spool_repaired_bytes\": %llu, "
-	        "\"spool_damaged_records\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d}\n",
+	        "\"spool_damaged_records\": %llu, \"spool_quarantined_segments\": %llu, "
+	        "\"spool_quarantined_bytes\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d}\n",
 	        (long long)(now / VM_NS_PER_SEC), db_up ? "up" : "down", (unsigned long long)st.bytes,
 	        (unsigned long long)st.records_pending, (long long)(st.oldest_time_ns / VM_NS_PER_SEC),
 	        (long long)(oldest_minute / VM_NS_PER_SEC),
@@ -620,7 +621,9 @@ void col_writer_write_status(struct col_writer *w)
 	        (unsigned long long)s.duplicates, (unsigned long long)s.lost_rows, (unsigned long long)s.lost_ms,
 	        (unsigned long long)s.lost_traffic, (unsigned long long)s.failures, w->full.failing ? "true" : "false",
 	        (unsigned long long)(st.truncated_bytes + st.corrupt_bytes),
-	        (unsigned long long)(st.truncated_records + st.lost_records), losses, COL_WRITER_STATUS_PERIOD_S);
+	        (unsigned long long)(st.truncated_records + st.lost_records),
+	        (unsigned long long)st.quarantined_segments, (unsigned long long)st.quarantined_bytes, losses,
+	        COL_WRITER_STATUS_PERIOD_S);
 	if (fclose(f) == 0)
 		rename(tmp, w->status_path);
 	free(tmp);

@@ -44,10 +44,103 @@ int vm_log_level_parse(const char *name)
 	return -1;
 }
 
+/* The length of the valid UTF-8 sequence at s (1-4), or 0 if s does not
+ * start one; *cp is its code point.  Strict (RFC 3629): no overlong forms,
+ * no surrogates, nothing past U+10FFFF. */
+static size_t utf8_decode(const unsigned char *s, unsigned *cp)
+{
+	unsigned c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		c &= 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+		c &= 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+		c &= 0x07;
+	} else {
+		return 0; /* a continuation byte, an overlong lead (C0, C1) or F5-FF */
+	}
+	for (size_t i = 1; i < n; i++) {
+		/* The NUL at the end fails this test: a cut sequence is invalid. */
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*cp = c;
+	return n;
+}
+
+/* Characters that would end the line or reorder what a terminal shows. */
+static bool escaped_code_point(unsigned cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+	       cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t vm_log_escape(char *dst, size_t size, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t len = 0, out = 0;
+	bool cut = false; /* once a piece does not fit, none after it goes in */
+	while (*s) {
+		char esc[8];
+		const char *piece = esc;
+		size_t plen;
+		unsigned cp;
+		size_t n = utf8_decode(s, &cp);
+		if (n == 0) {
+			plen = (size_t)snprintf(esc, sizeof esc, "\\x%02x", *s);
+			n = 1;
+		} else if (cp == '\\') {
+			piece = "\\\\";
+			plen = 2;
+		} else if (escaped_code_point(cp)) {
+			plen = (size_t)snprintf(esc, sizeof esc, cp < 0x80 ? "\\x%02x" : "\\u%04x", cp);
+		} else {
+			piece = (const char *)s;
+			plen = n;
+		}
+		if (!cut && out + plen < size) {
+			memcpy(dst + out, piece, plen);
+			out += plen;
+		} else {
+			cut = true;
+		}
+		len += plen;
+		s += n;
+	}
+	if (size > 0)
+		dst[out] = '\0';
+	return len;
+}
+
 static void log_write(enum vm_log_level level, const char *fmt, va_list ap)
 {
+	/* Formatted first and escaped as a whole: the arguments are where
+	 * outside text comes in, and a format string has no control
+	 * characters to keep.  Escaping at most quadruples the length. */
+	char msg[2048], line[4 * sizeof msg];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	vm_log_escape(line, sizeof line, msg);
 	if (log_syslog) {
-		vsyslog((int)level, fmt, ap);
+		syslog((int)level, "%s", line);
 		return;
 	}
 	char stamp[32];
@@ -57,9 +150,7 @@ static void log_write(enum vm_log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 	/* One fprintf of a preformatted line keeps lines from threads whole. */
-	char msg[2048];
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	fprintf(stderr, "%s.%03ldZ %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, log_ident, level_names[level], msg);
+	fprintf(stderr, "%s.%03ldZ %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, log_ident, level_names[level], line);
 }
 
 void vm_log(enum vm_log_level level, const char *fmt, ...)

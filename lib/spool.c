@@ -765,7 +765,7 @@ static int dir_list(struct vm_spool *sp, struct found **out, size_t *n, uint64_t
 	return 0;
 }
 
-static int quarantine(struct vm_spool *sp, uint64_t id, const char *why, char *err, size_t errsize)
+static int quarantine(struct vm_spool *sp, uint64_t id, uint64_t size, const char *why, char *err, size_t errsize)
 {
 	char name[64], bad[64];
 	seg_name(name, sizeof name, id, "");
@@ -778,6 +778,7 @@ static int quarantine(struct vm_spool *sp, uint64_t id, const char *why, char *e
 	vm_warn("spool '%s': segment '%s' has a bad header (%s): renamed to '%s', its records are not delivered",
 	        sp->dir, name, why, bad);
 	sp->st.quarantined_segments++;
+	sp->st.quarantined_bytes += size;
 	return 0;
 }
 
@@ -838,7 +839,7 @@ static int check_headers(struct vm_spool *sp, struct found *f, size_t *n, bool *
 			sp->st.truncated_bytes += (uint64_t)st.st_size;
 			continue;
 		}
-		if (quarantine(sp, f[i].id, why, err, errsize) < 0)
+		if (quarantine(sp, f[i].id, (uint64_t)st.st_size, why, err, errsize) < 0)
 			return -1;
 	}
 	*n = kept;
@@ -983,7 +984,8 @@ static int spool_load(struct vm_spool *sp, char *err, size_t errsize)
 			close(f[i].fd);
 			f[i].fd = -1;
 			changed = true;
-			if (quarantine(sp, f[i].id, "its records overlap the segment before", err, errsize) < 0)
+			if (quarantine(sp, f[i].id, f[i].size, "its records overlap the segment before", err, errsize) <
+			    0)
 				goto out;
 			continue;
 		}

@@ -128,6 +128,7 @@ struct vm_spool_stats {
 	uint64_t corrupt_regions;      /* runs of such bytes */
 	uint64_t lost_records;         /* records known lost in them (by the sequence gap) */
 	uint64_t quarantined_segments; /* renamed to .bad for a bad header */
+	uint64_t quarantined_bytes;    /* their size on disk, headers included */
 };
 
 /* One record handed to the drainer.  `payload` belongs to the spool and is

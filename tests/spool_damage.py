@@ -3,16 +3,23 @@
 fault tests (the format is docs/internals/spool.md and lib/record.c):
 
     spool_damage.py SPOOL_DIR
+    spool_damage.py --header SPOOL_DIR
 
+The first form
 - flips one bit in the payload of a VM usage record in the middle of the
   first segment (its CRC no longer matches: the record is lost, the ones
   after it are found again);
 - cuts the last segment in the middle of its last record (a torn tail, as
   a crash in the middle of a write leaves it).
 
-Prints one line per damaged record: "bitflip|torn SEQ KIND [UUID MINUTE]",
-KIND being vm, host or other; for usage rows UUID ("host" for the host's)
-and MINUTE (epoch seconds).
+With --header, it flips one bit in the creation time in the header of the
+first segment (the header's CRC no longer matches: the collector must
+quarantine the whole segment) and leaves the records alone.
+
+Prints one line per damaged record: "bitflip|torn|header SEQ KIND [UUID
+MINUTE]", KIND being vm, host or other; for usage rows UUID ("host" for
+the host's) and MINUTE (epoch seconds).  With --header, every record of the
+segment is damaged, and a last line "segment NAME BYTES" names it.
 """
 import os
 import struct
@@ -55,9 +62,32 @@ def is_vm_row(payload):
     return len(payload) >= 27 and payload[1] == REC_USAGE and not payload[2] & FLAG_HOST
 
 
+def damage_header(segs):
+    seg = segs[0]
+    recs = records(seg)
+    if not recs:
+        sys.exit("no records in %s" % seg)
+    with open(seg, "r+b") as f:
+        f.seek(24)  # the creation time: covered by the header CRC only
+        b = f.read(1)[0]
+        f.seek(24)
+        f.write(bytes([b ^ 0x01]))
+    for _off, _length, seq, payload in recs:
+        print("header " + describe(seq, payload))
+    print("segment %s %d" % (os.path.basename(seg), os.path.getsize(seg)))
+
+
 def main():
-    spool = sys.argv[1]
+    header = len(sys.argv) == 3 and sys.argv[1] == "--header"
+    if len(sys.argv) != 2 and not header:
+        sys.exit("usage: spool_damage.py [--header] SPOOL_DIR")
+    spool = sys.argv[-1]
     segs = sorted(os.path.join(spool, n) for n in os.listdir(spool) if n.endswith(".seg"))
+    if header:
+        if not segs:
+            sys.exit("no segment in %s" % spool)
+        damage_header(segs)
+        return
     if len(segs) < 2:
         sys.exit("need two segments, found %d" % len(segs))
 

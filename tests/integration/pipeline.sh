@@ -152,7 +152,7 @@ echo "$out" | grep -q "web1" && echo "$out" | tail -1 | grep -q "row"
 ok $? "vmeter-admin usage prints a table for one VM"
 diag "$(echo "$out" | head -4)"
 csv=$("$ADMIN" -c "$T/vmeter.conf" usage --from "@$((start - 60))" --to "@$((start + 120))" --csv | head -1)
-echo "$csv" | grep -q "^minute,host,vm,uuid,tenant,samples,late,cov_s,cpu_ns,"
+echo "$csv" | grep -q "^minute,host,vm,uuid,tenant,project,cost_centre,samples,late,cov_s,cpu_ns,"
 ok $? "vmeter-admin usage --csv has every column"
 hout=$("$ADMIN" -c "$T/vmeter.conf" usage --hosts --from "@$((start - 60))" --to "@$((start + 120))")
 echo "$hout" | grep -q "hv1"

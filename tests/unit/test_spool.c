@@ -1057,10 +1057,12 @@ static void test_bad_header_quarantined(void **state)
 	parse_segment(plast, ll);
 	poke(p1, 0, "X", 1);       /* magic */
 	poke(plast, 8, "\x09", 1); /* version */
+	uint64_t bad_bytes = file_size(p1) + file_size(plast);
 	vm_log_set_level(VM_LOG_ERR);
 	struct vm_spool *sp = open_ok(fx->dir, &small);
 	struct vm_spool_stats st = stats(sp);
 	assert_int_equal(st.quarantined_segments, 2);
+	assert_int_equal(st.quarantined_bytes, bad_bytes);
 	assert_int_equal(st.segments, nseg - 2);
 	uint64_t bad[8];
 	assert_int_equal(list_segs(fx->dir, ".bad", bad, 8), 2);
@@ -1082,6 +1084,7 @@ static void test_bad_header_quarantined(void **state)
 	/* and stay quarantined */
 	sp = open_ok(fx->dir, &small);
 	assert_int_equal(stats(sp).quarantined_segments, 0);
+	assert_int_equal(stats(sp).quarantined_bytes, 0);
 	vm_spool_close(sp);
 	free(l1);
 	free(ll);
@@ -1106,6 +1109,7 @@ static void test_overlapping_segment_quarantined(void **state)
 	vm_log_set_level(VM_LOG_ERR);
 	struct vm_spool *sp = open_ok(fx->dir, &small);
 	assert_int_equal(stats(sp).quarantined_segments, 1);
+	assert_int_equal(stats(sp).quarantined_bytes, len);
 	struct got g = {.check_len = true};
 	assert_int_equal(read_all(sp, &g), 60);
 	assert_seqs(&g, 1, 60);
