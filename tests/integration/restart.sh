@@ -19,7 +19,7 @@
 # boundary), libvirtd down for each of OUTAGES seconds.
 . "$(dirname "$0")/../lib.sh"
 : "${VMS:=4}" "${TERMS:=2}" "${KILLS:=5}" "${OUTAGES:=45}"
-plan $((14 + $(echo $OUTAGES | wc -w)))
+plan $((13 + $(echo $OUTAGES | wc -w)))
 
 start_postgres
 start_libvirtd
