@@ -195,11 +195,19 @@ static void refetch_one(const char *uuid, void *arg)
 	free(d);
 }
 
+/* col_virt_ensure(), and its answer into the status file (libvirt-down). */
+static bool virt_ensure(struct collector *c, bool *fresh)
+{
+	bool up = col_virt_ensure(c->virt, fresh);
+	col_writer_set_libvirt(c->writer, up, vm_now_ns(), up ? NULL : "no connection to libvirt (see the log)");
+	return up;
+}
+
 static void sample_once(struct collector *c)
 {
 	bool fresh;
 	int64_t now = vm_now_ns();
-	if (!col_virt_ensure(c->virt, &fresh)) {
+	if (!virt_ensure(c, &fresh)) {
 		/* libvirt away: minutes of VMs we cannot see close after
 		 * max-gap with what they had. */
 		col_sampler_pass_begin(c->sampler, now);
@@ -257,7 +265,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	struct collector *c = arg;
 	(void)fd, (void)what;
 	bool fresh;
-	if (col_virt_ensure(c->virt, &fresh)) {
+	if (virt_ensure(c, &fresh)) {
 		if (fresh)
 			refresh_inventory(c);
 		process_events(c);
@@ -491,7 +499,10 @@ int main(int argc, char **argv)
 	sample_once(&c);
 	col_capture_stop(c.cap);
 	col_sampler_free(c.sampler);
-	col_writer_free(c.writer, 15000);
+	/* Half a second more of delivery at most: a stop takes under 2 s
+	 * whatever the database does; the spool keeps the rest for the next
+	 * start. */
+	col_writer_free(c.writer, 500);
 	col_virt_free(c.virt);
 	col_virtevent_shutdown();
 	vm_rrd_flush_all(c.rrd);
