@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -310,6 +311,10 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	}
 	if (strcmp(conf->host_name, c->conf->host_name) != 0)
 		vm_warn("reload: host-name changes only take effect on restart");
+	/* The spool and status.json stay open where they are. */
+	if (strcmp(conf->state_dir, c->conf->state_dir) != 0 || strcmp(conf->spool_dir, c->conf->spool_dir) != 0)
+		vm_warn("reload: state-dir and spool-dir changes only take effect on restart (still '%s')",
+		        c->conf->state_dir);
 	vm_log_set_level((enum vm_log_level)conf->log_level);
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
@@ -414,6 +419,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vm_log_open("vmeter-collector", use_syslog);
+	/* What the collector writes (status.json, the spool, RRD files made
+	 * by rrdtool or librrd) is 0640, directories 0750: usage per VM is
+	 * nobody else's to read.  The group is VM_SHARED_GROUP's (fsutil.h). */
+	umask(027);
 	char err[1024];
 	struct collector c = {0};
 	c.conf = vm_conf_load(path, err, sizeof err);

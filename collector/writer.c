@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "record.h"
 #include "vtime.h"
@@ -55,7 +56,7 @@ struct col_writer {
 	 * end becomes readable: written by col_writer_free() at its deadline. */
 	int abort_pipe[2];
 	pthread_mutex_t lock;     /* what follows */
-	pthread_cond_t cond;      /* commit happened, or stop (monotonic clock) */
+	pthread_cond_t cond;      /* commit happened, or stop */
 	pthread_cond_t done_cond; /* the delivery thread is finishing */
 	bool stop, done;
 	char *conninfo;
@@ -111,7 +112,11 @@ static char *spool_id(const char *dir, char *err, size_t errsize)
 	for (int i = 0; i < 16; i++)
 		snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
 	char *tmp = vm_xasprintf("%s.tmp", path);
-	f = fopen(tmp, "w");
+	/* 0640 like the spool's segments, whatever the umask. */
+	int tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+	if (!f && tfd >= 0)
+		close(tfd);
 	bool ok = f && fprintf(f, "%s\n", buf) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
 	if (f)
 		ok = fclose(f) == 0 && ok;
@@ -637,19 +642,26 @@ void col_writer_write_status(struct col_writer *w)
 	free(tmp);
 }
 
-/* Waits up to ms for a commit or stop; lock held.  The condition variable
- * runs on the monotonic clock: a step of the wall clock neither cuts a
- * wait short nor stretches it. */
+/* Waits up to ms for a commit or stop; lock held.  On the wall clock, the
+ * condition variable's default: libfaketime (the clock tests) turns timed
+ * waits on a CLOCK_MONOTONIC one into a busy loop.  A step of the wall
+ * clock can stretch one wait, but the next commit (every pass) ends it,
+ * and callers measure their own deadlines on the monotonic clock. */
+static void realtime_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 static void wait_ms(struct col_writer *w, long ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	realtime_in(&ts, ms);
 	pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 }
 
@@ -832,6 +844,16 @@ static void *writer_main(void *arg)
 
 struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, size_t errsize)
 {
+	/* The directories of status.json and the spool, made with the
+	 * shared group if there is one (lib/fsutil.h); a failure here is
+	 * the spool's to report. */
+	if (o->status_path && strrchr(o->status_path, '/') && strrchr(o->status_path, '/') != o->status_path) {
+		char *dir = vm_xstrdup(o->status_path);
+		*strrchr(dir, '/') = '\0';
+		vm_mkdir_shared(dir);
+		free(dir);
+	}
+	vm_mkdir_shared(o->spool_dir);
 	struct vm_spool_opts so = {.cap = o->spool_cap, .sync = o->sync, .sync_interval_ms = o->sync_interval_ms};
 	struct vm_spool *sp = vm_spool_open(o->spool_dir, &so, err, errsize);
 	if (!sp)
@@ -845,12 +867,8 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, si
 	w->spool = sp;
 	w->spool_id = id;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_cond_init(&w->done_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->done_cond, NULL);
 	if (pipe2(w->abort_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		vm_fatal("cannot create a pipe: %s", strerror(errno));
 	w->libvirt_state = -1;
@@ -884,19 +902,15 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 	 * the pipe abandons the round trip in flight, so that a hung or
 	 * unreachable database never holds up the stop: what it did not
 	 * acknowledge stays in the spool for the next start. */
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	int64_t until = vm_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_cond_broadcast(&w->cond);
-	while (!w->done && pthread_cond_timedwait(&w->done_cond, &w->lock, &until) != ETIMEDOUT)
-		;
+	for (int64_t now; !w->done && (now = vm_monotonic_ns()) < until;) {
+		struct timespec ts;
+		realtime_in(&ts, (long)((until - now) / 1000000) + 1);
+		pthread_cond_timedwait(&w->done_cond, &w->lock, &ts);
+	}
 	bool done = w->done;
 	pthread_mutex_unlock(&w->lock);
 	if (!done && write(w->abort_pipe[1], "x", 1) < 0)

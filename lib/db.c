@@ -261,7 +261,8 @@ static int connect_poll(PGconn *conn, int timeout_s, int abort_fd, enum vm_db_fa
 			return -1;
 		}
 		if (rc == 0) {
-			snprintf(err, errsize, "cannot connect to the database: no answer within %d s", timeout_s);
+			snprintf(err, errsize,
+			         "cannot connect to the database: no answer from the database within %d s", timeout_s);
 			*why = VM_DB_UNREACHABLE;
 			return -1;
 		}

@@ -8,7 +8,7 @@
 # sql/roles/vmeter_collector.sql's role, so every delivery here also checks
 # that the role has what it needs.
 . "$(dirname "$0")/../lib.sh"
-plan 27
+plan 30
 
 start_postgres
 CONF_INTERVAL=1 CONF_CONNINFO="host=$T dbname=vmeter user=collector" write_conf "$T/vmeter.conf"
@@ -42,14 +42,33 @@ stop_timed() {
 	COLLECTOR_RC=$?
 }
 
-# --- the role is enough: the collector delivers as a non-superuser
-start_collector "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+# --- the role is enough: the collector delivers as a non-superuser.  Its
+# directories get the shared group (here 'daemon', which every machine has,
+# in place of 'vmeter') and its files are 0640.
+start_collector "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER" VMETER_TEST_SHARED_GROUP=daemon
 wait_for 120 sh -c "[ \$(psql -X -qtA 'host=$T dbname=vmeter user=vmeter' -c 'SELECT count(*) FROM vm_usage_minute') -gt 0 ]"
 ok $? "usage rows arrive through the vmeter_collector role"
 n=$(psql_q "SELECT (SELECT count(*) FROM vm_inventory) + (SELECT count(*) FROM host_inventory) > 1")
 is "$n" t "inventory and host rows arrive through the role too"
 wait_for 60 field_is database up
 ok $? "status says the database is up"
+wait_for 60 sh -c "ls '$T'/rrd/*.rrd" || diag "no RRD file yet"
+modes=$(stat -c '%n %a %G' "$T/state" "$T/state/spool" "$T/rrd" "$T/state/status.json" "$T/state/spool/id" \
+	"$T"/state/spool/* "$T"/rrd/*.rrd | sed "s|$T/||")
+bad=$(echo "$modes" | awk '$2 != ($1 ~ /^(state|state\/spool|rrd)$/ ? "2750" : "640") || $3 != "daemon"')
+is "$bad" "" "directories 2750 and files 0640, all in the shared group"
+[ -n "$bad" ] && echo "$modes" | sed 's/^/#   /'
+
+# --- a server's warning goes to the log, not raw to stderr (libpq's
+# default): every batch updates the delivery mark, and a trigger warns.
+psql_q "CREATE FUNCTION warn_mark() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$ BEGIN RAISE WARNING 'vmeter-test-warning'; RETURN NEW; END \$\$;
+	CREATE TRIGGER warn_mark BEFORE UPDATE ON host_delivery FOR EACH ROW EXECUTE FUNCTION warn_mark()" >/dev/null
+wait_for 60 grep -q "vmeter-collector\[warning\]: database WARNING: vmeter-test-warning" "$log"
+ok $? "a server warning is logged at warning level"
+psql_q "DROP TRIGGER warn_mark ON host_delivery" >/dev/null
+n=$(grep -c "^WARNING:" "$log")
+is "$n" 0 "no raw libpq notice on stderr"
 
 # --- (a) the database goes away: down at once, a stop ends the back-off
 stop_postgres fast

@@ -4,7 +4,7 @@
 # configuration.  Each gives one clear log line, sampling goes on, and no
 # minute is lost or counted twice.
 . "$(dirname "$0")/../lib.sh"
-plan 16
+plan 17
 
 start_postgres
 start_libvirtd
@@ -69,6 +69,13 @@ cp "$T/good.conf" "$T/vmeter.conf"
 kill -HUP "$COLLECTOR_PID"
 wait_for 10 grep -q "configuration reloaded" "$log"
 ok $? "a good reload is applied"
+# A new state-dir takes effect on restart only, and says so.
+sed "s|state-dir = .*|state-dir = \"$T/state-new\"|" "$T/good.conf" >"$T/vmeter.conf"
+kill -HUP "$COLLECTOR_PID"
+wait_for 10 grep -q "reload: state-dir and spool-dir changes only take effect on restart (still '$T/state')" "$log"
+ok $? "a changed state-dir on reload is warned about"
+cp "$T/good.conf" "$T/vmeter.conf"
+kill -HUP "$COLLECTOR_PID"
 sleep 3
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"
