@@ -434,6 +434,12 @@ static int file_create(struct vm_rrd *rrd, const char *name, const char *path, c
 		goto out;
 	}
 done:
+	/* librrd 1.7 makes the file 0644 whatever the umask (it writes a
+	 * temporary file and sets its mode): narrowed here to what the rest
+	 * of the collector's files have.  Meanwhile the directory (0750)
+	 * keeps others out. */
+	if (chmod(path, 0640) < 0)
+		vm_warn("rrd '%s': cannot set the mode of '%s': %s", name, path, strerror(errno));
 	vm_info("rrd '%s': created '%s' (%d data sources, step %d s)", name, path, nds, step);
 	ret = 0;
 out:
@@ -733,9 +739,8 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 			goto out;
 		}
 	}
-	/* 0750 and the shared group: RRD files tell each VM's usage.  The
-	 * files themselves get their mode from the umask (rrdtool and librrd
-	 * create them with 0666 & ~umask; the collector sets 027). */
+	/* 0750 and the shared group: RRD files tell each VM's usage (the
+	 * files are made 0640 in file_create()). */
 	if (vm_mkdir_shared(dir) < 0) {
 		snprintf(err, errsize, "cannot create rrd directory '%s': %s", dir, strerror(errno));
 		goto out;
