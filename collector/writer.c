@@ -665,10 +665,9 @@ static void wait_ms(struct col_writer *w, long ms)
 	pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 }
 
-/* The database answered: a connect and its checks (delivered false) or a
- * delivery.  One line if it had failed; the back-off starts over only after
- * a delivery, so that a server that takes connections and then fails every
- * batch is still retried slowly.  Lock held. */
+/* The database took a delivery (or had nothing to take: delivered true),
+ * or answered the first connect (false).  One line if it had failed; the
+ * back-off starts over only after a delivery.  Lock held. */
 static void db_ok(struct col_writer *w, bool delivered)
 {
 	if (w->db_state == DB_DOWN || w->db_state == DB_REFUSED)
@@ -775,7 +774,12 @@ static void *writer_main(void *arg)
 				backoff_wait(w);
 				continue;
 			}
-			db_ok(w, false);
+			/* Up at the first connect; after an outage only once
+			 * something is delivered (or nothing waits), so that a
+			 * link that breaks every delivery is one outage, not a
+			 * recovery per reconnect. */
+			if (w->db_state == DB_CONNECTING)
+				db_ok(w, false);
 		}
 		int lrc = deliver_losses(w, db);
 		pthread_mutex_unlock(&w->lock);
@@ -788,6 +792,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (n == 0 && lrc == 0) {
+			db_ok(w, true); /* connected, and nothing is waiting */
 			if (w->stop && w->n_losses == 0)
 				break; /* everything committed is delivered */
 			wait_ms(w, 500);

@@ -8,7 +8,7 @@
 # sql/roles/vmeter_collector.sql's role, so every delivery here also checks
 # that the role has what it needs.
 . "$(dirname "$0")/../lib.sh"
-plan 30
+plan 34
 
 start_postgres
 CONF_INTERVAL=1 CONF_CONNINFO="host=$T dbname=vmeter user=collector" write_conf "$T/vmeter.conf"
@@ -109,11 +109,28 @@ on_cleanup "kill -CONT $pgpids 2>/dev/null"
 wait_for 60 sh -c "[ \$(jq .delivery_lag_s '$T/state/status.json' | cut -d. -f1) -ge 3 ]"
 ok $? "delivery is stuck on the frozen server"
 stop_timed
-kill -CONT $pgpids
 within "$STOP_MS" 0 2000 "SIGTERM with a round trip in flight ends the collector within 2 s (${STOP_MS} ms)"
 is "$COLLECTOR_RC" 0 "exit status 0"
 grep -q "round trip in flight was abandoned" "$log"
 ok $? "the abandoned round trip is logged"
+# A collector started meanwhile hangs in its first connect (the kernel
+# accepts, the server never answers): a stop abandons that too.
+start_collector "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
+wait_for 60 field_is state running
+field_is database connecting
+ok $? "the first connect to the frozen server is in flight"
+stop_timed
+kill -CONT $pgpids
+within "$STOP_MS" 0 2000 "SIGTERM with a connect in flight ends the collector within 2 s (${STOP_MS} ms)"
+
+# --- a login the server refuses is "refused", not "down"
+CONF_CONNINFO="host=$T dbname=vmeter user=nosuch" write_conf "$T/nosuch.conf"
+start_collector "$T/nosuch.conf"
+wait_for 60 field_is database refused
+ok $? "a refused login shows as refused in the status file"
+grep -q 'database refused: cannot connect to the database: .*role "nosuch" does not exist' "$log"
+ok $? "and is logged as refused with the server's reason"
+stop_timed
 
 # --- (b) the server refuses writes: back-off, "refused", one line
 start_collector "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
@@ -138,7 +155,7 @@ wait_for 120 rows_gt "$n0"
 ok $? "rows arrive again after the grant"
 wait_for 60 grep -q "database delivery recovered" "$log"
 ok $? "recovery is logged"
-n=$(grep -c "database refused" "$log")
+n=$(grep -c "database refused: .*permission denied" "$log")
 is "$n" 1 "one refused line for the whole refusal"
 stop_timed
 is "$COLLECTOR_RC" 0 "clean exit after the refusal"
