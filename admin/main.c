@@ -497,7 +497,11 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	if (period <= 0)
 		period = 2;
 	long long age = (long long)time(NULL) - (long long)sb.st_mtime;
-	if (age > 3 * period) {
+	/* A clean stop leaves the file with "state": "stopped": that is no
+	 * stale file of a vanished collector, and says when. */
+	json_t *state = json_object_get(doc, "state");
+	bool stopped = json_is_string(state) && strcmp(json_string_value(state), "stopped") == 0;
+	if (!stopped && age > 3 * period) {
 		fprintf(stderr,
 		        "vmeter-admin: '%s' was last written %lld s ago (every %lld s when running): "
 		        "collector not running?\n",
@@ -518,11 +522,25 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	 * deliver: as much a loss as a damaged record, and usually more. */
 	if (status_int(doc, "spool_damaged_records") > 0 || status_int(doc, "spool_quarantined_segments") > 0)
 		strcat(alerts, " spool-damaged");
-	if (json_is_string(dbs) && strcmp(json_string_value(dbs), "up") != 0)
+	/* Usage rows without a name or the VM's devices are as good as
+	 * unattributed on an invoice. */
+	if (!stopped && status_int(doc, "incomplete_inventories") > 0)
+		strcat(alerts, " inventory-incomplete");
+	/* What a running collector meets now; a stopped one meets nothing.
+	 * "connecting" is its first attempt after start: no outage yet. */
+	const char *dbstate = json_is_string(dbs) ? json_string_value(dbs) : "";
+	json_t *lv = json_object_get(doc, "libvirt");
+	if (!stopped && strcmp(dbstate, "refused") == 0)
+		strcat(alerts, " database-refused");
+	else if (!stopped && strcmp(dbstate, "up") != 0 && strcmp(dbstate, "connecting") != 0)
 		strcat(alerts, " database-down");
-	if (json_is_number(lagv) && json_number_value(lagv) > STATUS_LAG_ALERT_S)
+	if (!stopped && json_is_string(lv) && strcmp(json_string_value(lv), "down") == 0)
+		strcat(alerts, " libvirt-down");
+	if (!stopped && json_is_number(lagv) && json_number_value(lagv) > STATUS_LAG_ALERT_S)
 		strcat(alerts, " delivery-lag");
-	int ok_rc = alerts[0] ? 3 : 0;
+	/* Exit 1 for a stopped collector, as for one not running at all:
+	 * nothing is metering; 3 for an alert condition. */
+	int ok_rc = stopped ? 1 : alerts[0] ? 3 : 0;
 	if (a->json) {
 		fputs(text, stdout);
 		rc = ok_rc;
@@ -538,11 +556,33 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
 	}
 	json_t *lag = json_object_get(doc, "delivery_lag_s");
+	if (stopped) {
+		char at[32] = "?";
+		time_t t = (time_t)status_int(doc, "stopped_at");
+		struct tm tm;
+		if (t > 0 && gmtime_r(&t, &tm))
+			strftime(at, sizeof at, "%Y-%m-%d %H:%M:%S UTC", &tm);
+		printf("%-27sstopped at %s (a clean stop)\n", "collector:", at);
+	} else {
+		printf("%-27srunning\n", "collector:");
+	}
 	/* The file is the collector's to write, but it is still a file: its
-	 * one free-text field goes out escaped like every table cell. */
-	char dbtext[64];
-	vm_log_escape(dbtext, sizeof dbtext, json_is_string(db) ? json_string_value(db) : "?");
-	printf("%-27s%s\n", "database:", dbtext);
+	 * free-text fields go out escaped like every table cell. */
+	char esc[1024];
+	vm_log_escape(esc, sizeof esc, json_is_string(db) ? json_string_value(db) : "?");
+	printf("%-27s%s", "database:", esc);
+	json_t *dberr = json_object_get(doc, "database_error");
+	if (!stopped && json_is_string(dberr) && json_string_length(dberr)) {
+		/* The server's text, with no control character reaching the
+		 * terminal. */
+		vm_log_escape(esc, sizeof esc, json_string_value(dberr));
+		printf(" (%s)", esc);
+	}
+	printf("\n");
+	if (json_is_string(lv)) {
+		vm_log_escape(esc, sizeof esc, json_string_value(lv));
+		printf("%-27s%s\n", "libvirt:", esc);
+	}
 	printf("%-27s%lld records, %lld bytes\n", "spool:", status_int(doc, "spool_records"),
 	       status_int(doc, "spool_bytes"));
 	printf("%-27s%s\n", "oldest undelivered minute:", when);
@@ -550,6 +590,7 @@ static int cmd_status(const struct vm_conf *conf, const struct args *a)
 	printf("%-27s%lld\n", "rows delivered:", status_int(doc, "delivered_rows"));
 	printf("%-27s%lld\n", "duplicates ignored:", status_int(doc, "duplicate_rows"));
 	printf("%-27s%lld\n", "rows lost:", status_int(doc, "lost_rows"));
+	printf("%-27s%lld\n", "incomplete inventories:", status_int(doc, "incomplete_inventories"));
 	printf("%-27s%lld\n", "damaged spool records:", status_int(doc, "spool_damaged_records"));
 	/* -1: written by a collector from before the field (and then unknown). */
 	long long qseg = status_int(doc, "spool_quarantined_segments");

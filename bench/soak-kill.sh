@@ -98,7 +98,7 @@ pending=$(grep -c "records from before wait for delivery" "$log")
 torn=$(grep -c "cut a torn record" "$log")
 damaged=$(grep -c "damaged bytes skipped" "$log")
 quarantined=$(grep -ci "quarantin\|\.bad'" "$log")
-outages=$(grep -c "database unavailable\|database write failed" "$log")
+outages=$(grep -c "database unreachable\|database refused" "$log")
 sanit=$(grep -ci "sanitizer\|runtime error" "$log")
 
 # --- reconcile

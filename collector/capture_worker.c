@@ -134,8 +134,14 @@ static const struct passwd *w_user(struct worker *w, const char *name)
 	}
 	if ((pw = getpwnam("vmeter")))
 		return pw;
+	/* 'nobody' is shared with whatever else runs as it: say so, so that
+	 * an operator knows to create 'vmeter' (make install does). */
 	if (!(pw = getpwnam("nobody")))
 		w_log(w, VM_LOG_ERR, "capture: neither user 'vmeter' nor 'nobody' exists: set capture.user");
+	else
+		w_log(w, VM_LOG_NOTICE,
+		      "capture: no user 'vmeter': the capture runs as 'nobody' (set capture.user, or "
+		      "create 'vmeter' as make install does)");
 	return pw;
 }
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "binio.h"
@@ -331,11 +332,19 @@ static void refetch_one(const char *uuid, void *arg)
 	free(d);
 }
 
+/* col_virt_ensure(), and its answer into the status file (libvirt-down). */
+static bool virt_ensure(struct collector *c, bool *fresh)
+{
+	bool up = col_virt_ensure(c->virt, fresh);
+	col_writer_set_libvirt(c->writer, up, vm_now_ns(), up ? NULL : "no connection to libvirt (see the log)");
+	return up;
+}
+
 static void sample_once(struct collector *c)
 {
 	bool fresh;
 	int64_t now = vm_now_ns();
-	if (!col_virt_ensure(c->virt, &fresh)) {
+	if (!virt_ensure(c, &fresh)) {
 		/* libvirt away: minutes of VMs we cannot see close after
 		 * max-gap with what they had. */
 		col_sampler_pass_begin(c->sampler, now);
@@ -358,6 +367,7 @@ static void sample_once(struct collector *c)
 	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
 	if (n >= 0)
 		col_sampler_refetch(c->sampler, refetch_one, c);
+	col_writer_set_inventory_incomplete(c->writer, col_sampler_incomplete_inventories(c->sampler));
 	/* One spool commit per pass: its rows are durable from here on. */
 	commit_pass(c);
 	vm_rrd_commit(c->rrd);
@@ -426,7 +436,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	struct collector *c = arg;
 	(void)fd, (void)what;
 	bool fresh;
-	if (col_virt_ensure(c->virt, &fresh)) {
+	if (virt_ensure(c, &fresh)) {
 		if (fresh)
 			refresh_inventory(c);
 		process_events(c);
@@ -471,6 +481,10 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 	}
 	if (strcmp(conf->host_name, c->conf->host_name) != 0)
 		vm_warn("reload: host-name changes only take effect on restart");
+	/* The spool and status.json stay open where they are. */
+	if (strcmp(conf->state_dir, c->conf->state_dir) != 0 || strcmp(conf->spool_dir, c->conf->spool_dir) != 0)
+		vm_warn("reload: state-dir and spool-dir changes only take effect on restart (still '%s')",
+		        c->conf->state_dir);
 	vm_log_set_level((enum vm_log_level)conf->log_level);
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
@@ -582,6 +596,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vm_log_open("vmeter-collector", use_syslog);
+	/* What the collector writes (status.json, the spool, RRD files made
+	 * by rrdtool or librrd) is 0640, directories 0750: usage per VM is
+	 * nobody else's to read.  The group is VM_SHARED_GROUP's (fsutil.h). */
+	umask(027);
 	char err[1024];
 	struct collector c = {0};
 	c.conf = vm_conf_load(path, err, sizeof err);
@@ -683,7 +701,10 @@ int main(int argc, char **argv)
 	vm_binw_release(&c.state);
 	if (c.samples)
 		fclose(c.samples);
-	col_writer_free(c.writer, 15000);
+	/* Half a second more of delivery at most: a stop takes under 2 s
+	 * whatever the database does; the spool keeps the rest for the next
+	 * start. */
+	col_writer_free(c.writer, 500);
 	col_virt_free(c.virt);
 	col_virtevent_shutdown();
 	vm_rrd_flush_all(c.rrd);

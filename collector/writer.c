@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "record.h"
 #include "vtime.h"
@@ -52,17 +53,33 @@ struct col_writer {
 	struct vm_log_once records_full; /* inventory, events, losses that could not be spooled */
 
 	pthread_t thread;
-	pthread_mutex_t lock; /* what follows */
-	pthread_cond_t cond;  /* commit happened, or stop */
-	bool stop;
-	int64_t stop_deadline; /* monotonic ns: give up delivering */
+	/* The delivery thread's round trips give up when this pipe's read
+	 * end becomes readable: written by col_writer_free() at its deadline. */
+	int abort_pipe[2];
+	pthread_mutex_t lock;     /* what follows */
+	pthread_cond_t cond;      /* commit happened, or stop */
+	pthread_cond_t done_cond; /* the delivery thread is finishing */
+	bool stop, done;
 	char *conninfo;
 	struct vm_db_loss *losses; /* runs to write to vm_usage_loss, oldest first */
 	size_t n_losses, cap_losses;
 	size_t losses_busy; /* the first ones, being written: not to extend */
 	struct col_writer_stats stats;
-	struct vm_log_once down;
-	bool db_up; /* connected, for the status file */
+	/* The database as delivery last found it, for the log and the status
+	 * file: set as soon as a connect or round trip fails, kept through
+	 * the back-off, cleared by the next success. */
+	enum db_state { DB_CONNECTING, DB_UP, DB_DOWN, DB_REFUSED } db_state;
+	int64_t db_since_ns;       /* wall clock: the state began */
+	char db_error[512];        /* libpq's text, for down and refused */
+	unsigned long db_failures; /* in this episode */
+	int backoff_s;             /* the current back-off, 0 when up */
+	bool stopped;              /* col_writer_free() is done with delivery */
+	int64_t stopped_ns;
+	/* Set by the main thread (col_writer_set_libvirt()). */
+	int libvirt_state; /* -1 unknown, 0 down, 1 up */
+	int64_t libvirt_since_ns;
+	char libvirt_error[256];
+	size_t incomplete_inventories; /* col_writer_set_inventory_incomplete() */
 };
 
 /* ---------------------------------------------------------------- spool id */
@@ -97,7 +114,11 @@ static char *spool_id(const char *dir, char *err, size_t errsize)
 	for (int i = 0; i < 16; i++)
 		snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
 	char *tmp = vm_xasprintf("%s.tmp", path);
-	f = fopen(tmp, "w");
+	/* 0640 like the spool's segments, whatever the umask. */
+	int tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	f = tfd >= 0 ? fdopen(tfd, "w") : NULL;
+	if (!f && tfd >= 0)
+		close(tfd);
 	bool ok = f && fprintf(f, "%s\n", buf) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
 	if (f)
 		ok = fclose(f) == 0 && ok;
@@ -522,8 +543,9 @@ fail:
  * transactions of one batch each, oldest first: a long list neither needs a
  * transaction longer than the database timeout nor starts over after a
  * failure.  The list stays in place meanwhile, so that lose() appends to it
- * within MAX_LOSSES (it only appends: the first n are the ones written). */
-static void deliver_losses(struct col_writer *w, struct vm_db *db)
+ * within MAX_LOSSES (it only appends: the first n are the ones written).
+ * Returns 0, or -1 when a write failed (vm_db_error() says why). */
+static int deliver_losses(struct col_writer *w, struct vm_db *db)
 {
 	const int64_t minute = 60 * VM_NS_PER_SEC;
 	while (w->n_losses) {
@@ -554,7 +576,7 @@ static void deliver_losses(struct col_writer *w, struct vm_db *db)
 		w->losses_busy = 0;
 		if (rc < 0) {
 			free(rows);
-			return;
+			return -1;
 		}
 		size_t done = n;
 		if (partial) {
@@ -565,6 +587,7 @@ static void deliver_losses(struct col_writer *w, struct vm_db *db)
 		memmove(w->losses, w->losses + done, (w->n_losses - done) * sizeof *w->losses);
 		w->n_losses -= done;
 	}
+	return 0;
 }
 
 /* Called for each record from the oldest undelivered one on: stops at the
@@ -579,6 +602,37 @@ static int peek_minute(void *arg, const struct vm_spool_record *rec)
 	if (vm_record_decode_usage(rec->payload, rec->len, &u, err, sizeof err) == 0)
 		*minute = u.row.minute_ns;
 	return 1;
+}
+
+static const char *db_state_name(enum db_state s)
+{
+	switch (s) {
+	case DB_CONNECTING: return "connecting";
+	case DB_UP: return "up";
+	case DB_DOWN: return "down";
+	case DB_REFUSED: return "refused";
+	}
+	return "?";
+}
+
+/* s as a JSON string (quotes included) into out; control characters
+ * escaped, cut at size. */
+static const char *json_str(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+	out[n++] = '"';
+	for (; *s && n + 8 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			n += (size_t)snprintf(out + n, size - n, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
+		else
+			out[n++] = (char)c;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return out;
 }
 
 void col_writer_write_status(struct col_writer *w)
@@ -598,12 +652,26 @@ void col_writer_write_status(struct col_writer *w)
 	pthread_mutex_lock(&w->lock);
 	struct col_writer_stats s = w->stats;
 	size_t losses = loss_minutes(w);
-	bool db_up = w->db_up;
+	const char *db_state = db_state_name(w->db_state);
+	int64_t db_since = w->db_since_ns / VM_NS_PER_SEC;
+	char db_error[2 * sizeof w->db_error], lv_error[2 * sizeof w->libvirt_error];
+	json_str(w->db_error, db_error, sizeof db_error);
+	json_str(w->libvirt_error, lv_error, sizeof lv_error);
+	int lv_state = w->libvirt_state;
+	size_t incomplete = w->incomplete_inventories;
+	int64_t lv_since = w->libvirt_since_ns / VM_NS_PER_SEC;
+	bool stopped = w->stopped;
+	int64_t stopped_at = w->stopped_ns / VM_NS_PER_SEC;
 	pthread_mutex_unlock(&w->lock);
 	int64_t now = vm_now_ns();
 	char *tmp = vm_xasprintf("%s.tmp", w->status_path);
-	FILE *f = fopen(tmp, "w");
+	/* 0640 like the spool: it names the host's delivery state.  The
+	 * mode is given at creation, never loosened by a umask of 022. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		free(tmp);
 		return;
 	}
@@ -613,8 +681,8 @@ void col_writer_write_status(struct col_writer *w)
 	        "\"delivered_rows\": %llu, \"duplicate_rows\": %llu, \"lost_rows\": %llu, \"lost_coverage_ms\": %llu, "
 	        "\"lost_traffic_rows\": %llu, \"failures\": %llu, \"spool_full\": %s, \"spool_repaired_bytes\": %llu, "
 	        "\"spool_damaged_records\": %llu, \"spool_quarantined_segments\": %llu, "
-	        "\"spool_quarantined_bytes\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d}\n",
-	        (long long)(now / VM_NS_PER_SEC), db_up ? "up" : "down", (unsigned long long)st.bytes,
+	        "\"spool_quarantined_bytes\": %llu, \"losses_unrecorded\": %zu, \"period_s\": %d",
+	        (long long)(now / VM_NS_PER_SEC), db_state, (unsigned long long)st.bytes,
 	        (unsigned long long)st.records_pending, (long long)(st.oldest_time_ns / VM_NS_PER_SEC),
 	        (long long)(oldest_minute / VM_NS_PER_SEC),
 	        st.oldest_time_ns ? (double)(now - st.oldest_time_ns) / 1e9 : 0.0, (unsigned long long)s.delivered,
@@ -624,23 +692,112 @@ void col_writer_write_status(struct col_writer *w)
 	        (unsigned long long)(st.truncated_records + st.lost_records),
 	        (unsigned long long)st.quarantined_segments, (unsigned long long)st.quarantined_bytes, losses,
 	        COL_WRITER_STATUS_PERIOD_S);
+	/* Since when the database and libvirt are in their state (0: not
+	 * known yet) and libpq's or libvirt's text while they fail; "state"
+	 * is "stopped" in the file a clean stop leaves. */
+	fprintf(f,
+	        ", \"database_since\": %lld, \"database_error\": %s, \"libvirt\": \"%s\", \"libvirt_since\": %lld, "
+	        "\"libvirt_error\": %s, \"state\": \"%s\", \"stopped_at\": %lld, \"incomplete_inventories\": %zu}\n",
+	        (long long)db_since, db_error,
+	        lv_state < 0 ? "unknown"
+	        : lv_state   ? "up"
+	                     : "down",
+	        (long long)lv_since, lv_error, stopped ? "stopped" : "running", (long long)stopped_at, incomplete);
 	if (fclose(f) == 0)
 		rename(tmp, w->status_path);
 	free(tmp);
 }
 
-/* Waits up to ms for a commit or stop; lock held. */
+/* Waits up to ms for a commit or stop; lock held.  On the wall clock, the
+ * condition variable's default: libfaketime (the clock tests) turns timed
+ * waits on a CLOCK_MONOTONIC one into a busy loop.  A step of the wall
+ * clock can stretch one wait, but the next commit (every pass) ends it,
+ * and callers measure their own deadlines on the monotonic clock. */
+static void realtime_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 static void wait_ms(struct col_writer *w, long ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	realtime_in(&ts, ms);
 	pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+}
+
+/* The database took a delivery (or had nothing to take: delivered true),
+ * or answered the first connect (false).  One line if it had failed; the
+ * back-off starts over only after a delivery.  Lock held. */
+static void db_ok(struct col_writer *w, bool delivered)
+{
+	if (w->db_state == DB_DOWN || w->db_state == DB_REFUSED)
+		vm_notice("database delivery recovered after %lu failed attempt%s", w->db_failures,
+		          w->db_failures == 1 ? "" : "s");
+	if (w->db_state != DB_UP)
+		w->db_since_ns = vm_now_ns();
+	w->db_state = DB_UP;
+	w->db_error[0] = '\0';
+	w->db_failures = 0;
+	if (delivered)
+		w->backoff_s = 0;
+}
+
+/* A connect or a round trip failed: publishes the state at once and logs
+ * once per episode (again only if an outage turns into a refusal or back),
+ * not per retry; lock held. */
+static void db_fail(struct col_writer *w, enum vm_db_failure why, const char *err)
+{
+	enum db_state st = why == VM_DB_REFUSED ? DB_REFUSED : DB_DOWN;
+	w->stats.failures++;
+	w->db_failures++;
+	snprintf(w->db_error, sizeof w->db_error, "%s", err);
+	if (st == w->db_state)
+		return;
+	w->db_state = st;
+	w->db_since_ns = vm_now_ns();
+	/* The server's answer names what the operator must change (a
+	 * privilege, a password, the schema); "unreachable" is the network's
+	 * or the server's outage. */
+	if (st == DB_REFUSED)
+		vm_warn("database refused: %s (retrying with back-off up to %d s; records wait in the spool)", err,
+		        w->reconnect_max_s);
+	else
+		vm_warn("database unreachable: %s (retrying with back-off up to %d s; records wait in the spool)", err,
+		        w->reconnect_max_s);
+}
+
+/* Waits out the next back-off step (1 s, doubling up to reconnect-max)
+ * unless a stop comes first; commits do not cut it short, or a refusing
+ * database would get a transaction per pass.  Lock held. */
+static void backoff_wait(struct col_writer *w)
+{
+	w->backoff_s = w->backoff_s ? w->backoff_s * 2 : 1;
+	if (w->backoff_s > w->reconnect_max_s)
+		w->backoff_s = w->reconnect_max_s > 0 ? w->reconnect_max_s : 1;
+	int64_t until = vm_monotonic_ns() + (int64_t)w->backoff_s * VM_NS_PER_SEC;
+	for (int64_t now; !w->stop && (now = vm_monotonic_ns()) < until;)
+		wait_ms(w, (long)((until - now) / 1000000) + 1);
+}
+
+/* Whether the delivery thread should end now; lock held.  At a stop it
+ * delivers what is committed while the database takes it (the caller's
+ * deadline then abandons the round trip in flight), but starts nothing
+ * with a database that is away or refusing: the spool keeps it all. */
+static bool stop_now(struct col_writer *w, struct vm_db *db)
+{
+	if (!w->stop)
+		return false;
+	if (!db || w->db_state != DB_UP)
+		return true;
+	struct vm_spool_stats st;
+	vm_spool_stats(w->spool, &st);
+	return st.records_pending == 0 && w->n_losses == 0;
 }
 
 static void *writer_main(void *arg)
@@ -649,26 +806,22 @@ static void *writer_main(void *arg)
 	struct vm_db *db = NULL;
 	struct vm_spool_cursor cur = {0};
 	struct batch b = {0};
-	int backoff = 0;
 	char err[512];
+	enum vm_db_failure why = VM_DB_OK;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		if (w->stop) {
-			struct vm_spool_stats st;
-			vm_spool_stats(w->spool, &st);
-			if ((st.records_pending == 0 && (w->n_losses == 0 || !db)) ||
-			    vm_monotonic_ns() >= w->stop_deadline)
-				break;
-		}
+		if (stop_now(w, db))
+			break;
 		if (!db) {
 			char *conninfo = vm_xstrdup(w->conninfo);
 			pthread_mutex_unlock(&w->lock);
-			db = vm_db_connect(conninfo, w->timeout_s, err, sizeof err);
+			db = vm_db_connect_ex(conninfo, w->timeout_s, w->abort_pipe[0], &why, err, sizeof err);
 			free(conninfo);
 			uint64_t mark = 0;
 			if (db &&
 			    (vm_db_check_schema(db) < 0 || vm_db_get_mark(db, w->hostname, w->spool_id, &mark) < 0)) {
 				snprintf(err, sizeof err, "%s", vm_db_error(db));
+				why = vm_db_failure(db);
 				vm_db_close(db);
 				db = NULL;
 			}
@@ -680,28 +833,32 @@ static void *writer_main(void *arg)
 				vm_spool_cursor_rewind(&cur);
 			}
 			pthread_mutex_lock(&w->lock);
-			w->db_up = db != NULL;
 			if (!db) {
-				w->stats.failures++;
-				vm_log_once_fail(&w->down, "database unavailable: %s (retrying with back-off)", err);
-				backoff = backoff ? backoff * 2 : 1;
-				if (backoff > w->reconnect_max_s)
-					backoff = w->reconnect_max_s;
-				wait_ms(w, backoff * 1000L);
+				if (why == VM_DB_ABANDONED)
+					break;
+				db_fail(w, why, err);
+				backoff_wait(w);
 				continue;
 			}
+			/* Up at the first connect; after an outage only once
+			 * something is delivered (or nothing waits), so that a
+			 * link that breaks every delivery is one outage, not a
+			 * recovery per reconnect. */
+			if (w->db_state == DB_CONNECTING)
+				db_ok(w, false);
 		}
-		deliver_losses(w, db);
+		int lrc = deliver_losses(w, db);
 		pthread_mutex_unlock(&w->lock);
 		batch_clear(&b);
-		int n = vm_spool_read(w->spool, &cur, w->batch_rows, READ_BYTES, on_record, &b);
+		int n = lrc < 0 ? 0 : vm_spool_read(w->spool, &cur, w->batch_rows, READ_BYTES, on_record, &b);
 		pthread_mutex_lock(&w->lock);
 		if (n < 0) {
 			vm_warn("cannot read the spool: %s", vm_spool_error());
 			wait_ms(w, 1000);
 			continue;
 		}
-		if (n == 0) {
+		if (n == 0 && lrc == 0) {
+			db_ok(w, true); /* connected, and nothing is waiting */
 			if (w->stop && w->n_losses == 0)
 				break; /* everything committed is delivered */
 			wait_ms(w, 500);
@@ -709,16 +866,19 @@ static void *writer_main(void *arg)
 		}
 		pthread_mutex_unlock(&w->lock);
 		size_t inserted = 0, rows = 0;
-		int rc = b.n_items ? deliver(w, db, &b, &inserted, &rows) : 0;
-		if (rc == 0 && vm_spool_ack(w->spool, b.last_seq) < 0)
+		int rc = lrc;
+		if (rc == 0 && b.n_items)
+			rc = deliver(w, db, &b, &inserted, &rows);
+		if (rc == 0 && n > 0 && vm_spool_ack(w->spool, b.last_seq) < 0)
 			vm_warn("cannot store the spool's acknowledgement: %s (records will be sent again)",
 			        vm_spool_error());
-		if (rc < 0)
+		if (rc < 0) {
 			snprintf(err, sizeof err, "%s", vm_db_error(db));
+			why = vm_db_failure(db);
+		}
 		pthread_mutex_lock(&w->lock);
 		if (rc == 0) {
-			vm_log_once_ok(&w->down, "database delivery");
-			backoff = 0;
+			db_ok(w, true);
 			w->stats.delivered += inserted;
 			w->stats.duplicates += rows - inserted;
 			continue;
@@ -726,26 +886,23 @@ static void *writer_main(void *arg)
 		/* Kept in the spool and sent again: the database's keys make
 		 * a batch that did commit a no-op. */
 		vm_spool_cursor_rewind(&cur);
-		w->stats.failures++;
-		/* A lost connection is the same outage as a refused one: one
-		 * line for it, whichever the collector met first. */
-		bool broken = vm_db_broken(db);
-		vm_log_once_fail(&w->down, "%s: %s (retrying with back-off)",
-		                 broken ? "database unavailable" : "database write failed", err);
-		if (broken) {
+		if (why == VM_DB_ABANDONED)
+			break;
+		db_fail(w, why, err);
+		if (why == VM_DB_UNREACHABLE) {
 			pthread_mutex_unlock(&w->lock);
 			vm_db_close(db);
 			pthread_mutex_lock(&w->lock);
 			db = NULL;
-			w->db_up = false;
 		}
-		backoff = backoff ? backoff * 2 : 1;
-		if (backoff > w->reconnect_max_s)
-			backoff = w->reconnect_max_s;
-		if (!w->stop)
-			wait_ms(w, backoff * 1000L);
+		/* Every failure backs off, a refusal too: retrying a
+		 * transaction the server refuses only fills its log. */
+		backoff_wait(w);
 	}
-	w->db_up = false;
+	if (why == VM_DB_ABANDONED)
+		vm_notice("stopping: the database round trip in flight was abandoned (its records stay in the spool)");
+	w->done = true;
+	pthread_cond_broadcast(&w->done_cond);
 	pthread_mutex_unlock(&w->lock);
 	batch_clear(&b);
 	free(b.rows);
@@ -758,6 +915,16 @@ static void *writer_main(void *arg)
 
 struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, size_t errsize)
 {
+	/* The directories of status.json and the spool, made with the
+	 * shared group if there is one (lib/fsutil.h); a failure here is
+	 * the spool's to report. */
+	if (o->status_path && strrchr(o->status_path, '/') && strrchr(o->status_path, '/') != o->status_path) {
+		char *dir = vm_xstrdup(o->status_path);
+		*strrchr(dir, '/') = '\0';
+		vm_mkdir_shared(dir);
+		free(dir);
+	}
+	vm_mkdir_shared(o->spool_dir);
 	struct vm_spool_opts so = {.cap = o->spool_cap, .sync = o->sync, .sync_interval_ms = o->sync_interval_ms};
 	struct vm_spool *sp = vm_spool_open(o->spool_dir, &so, err, errsize);
 	if (!sp)
@@ -772,6 +939,10 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, si
 	w->spool_id = id;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->done_cond, NULL);
+	if (pipe2(w->abort_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		vm_fatal("cannot create a pipe: %s", strerror(errno));
+	w->libvirt_state = -1;
 	w->conninfo = vm_xstrdup(o->conninfo);
 	w->hostname = vm_xstrdup(o->hostname);
 	w->status_path = o->status_path ? vm_xstrdup(o->status_path) : NULL;
@@ -798,12 +969,30 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 	if (!w)
 		return;
 	col_writer_commit(w);
+	/* Delivery goes on until the spool is empty or the deadline; then
+	 * the pipe abandons the round trip in flight, so that a hung or
+	 * unreachable database never holds up the stop: what it did not
+	 * acknowledge stays in the spool for the next start. */
+	int64_t until = vm_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
-	w->stop_deadline = vm_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	pthread_cond_broadcast(&w->cond);
+	for (int64_t now; !w->done && (now = vm_monotonic_ns()) < until;) {
+		struct timespec ts;
+		realtime_in(&ts, (long)((until - now) / 1000000) + 1);
+		pthread_cond_timedwait(&w->done_cond, &w->lock, &ts);
+	}
+	bool done = w->done;
 	pthread_mutex_unlock(&w->lock);
+	if (!done && write(w->abort_pipe[1], "x", 1) < 0)
+		vm_warn("cannot interrupt database delivery: %s", strerror(errno));
 	pthread_join(w->thread, NULL);
+	close(w->abort_pipe[0]);
+	close(w->abort_pipe[1]);
+	pthread_mutex_lock(&w->lock);
+	w->stopped = true;
+	w->stopped_ns = vm_now_ns();
+	pthread_mutex_unlock(&w->lock);
 	col_writer_write_status(w);
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
@@ -823,7 +1012,18 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 	free(w->status_path);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->done_cond);
 	free(w);
+}
+
+void col_writer_set_libvirt(struct col_writer *w, bool up, int64_t since_ns, const char *why)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->libvirt_state != (int)up)
+		w->libvirt_since_ns = since_ns;
+	w->libvirt_state = up;
+	snprintf(w->libvirt_error, sizeof w->libvirt_error, "%s", up || !why ? "" : why);
+	pthread_mutex_unlock(&w->lock);
 }
 
 void col_writer_set_conninfo(struct col_writer *w, const char *conninfo)
@@ -847,4 +1047,11 @@ struct col_writer_stats col_writer_stats(struct col_writer *w)
 	s.spool_bytes = st.bytes;
 	s.oldest_ns = st.oldest_time_ns;
 	return s;
+}
+
+void col_writer_set_inventory_incomplete(struct col_writer *w, size_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	w->incomplete_inventories = n;
+	pthread_mutex_unlock(&w->lock);
 }

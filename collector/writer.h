@@ -58,10 +58,21 @@ struct col_writer_stats {
 /* Opens the spool and starts the delivery thread.  Strings are copied.
  * Returns NULL with a message in err. */
 struct col_writer *col_writer_new(const struct col_writer_opts *opts, char *err, size_t errsize);
-/* Commits what was appended, delivers for up to timeout_ms, then stops;
- * what is not delivered stays in the spool for the next start. */
+/* Commits what was appended, delivers for up to timeout_ms, then stops:
+ * at the deadline the database round trip in flight is abandoned, and with
+ * the database unreachable or refusing it stops at once.  What is not
+ * delivered stays in the spool for the next start.  Writes the status file
+ * a last time with "state": "stopped". */
 void col_writer_free(struct col_writer *w, int timeout_ms);
 void col_writer_set_conninfo(struct col_writer *w, const char *conninfo);
+/* Main thread: libvirt's state for the status file ("libvirt", its
+ * "libvirt_since" and "libvirt_error"; vmeter-admin's libvirt-down).
+ * since_ns is when it began (wall clock), kept while the state does not
+ * change; why (copied, NULL for none) says what failed. */
+void col_writer_set_libvirt(struct col_writer *w, bool up, int64_t since_ns, const char *why);
+/* Main thread: how many VMs' domain XML exceeded vmeter's limits at their
+ * last read (their inventory is incomplete), for the status file. */
+void col_writer_set_inventory_incomplete(struct col_writer *w, size_t n);
 
 /* Main thread.  uuid NULL: a host row.  Nothing is kept of the arguments
  * but push_inventory, which takes ownership of inv (vm_xmalloc'd). */

@@ -34,6 +34,8 @@ struct vm_db {
 	int timeout_s;    /* per round trip, 0 for none */
 	int64_t deadline; /* monotonic ns: the current round trip gives up */
 	bool dead;        /* timed out or lost: every call fails until closed */
+	bool abandoned;   /* dead because abort_fd became readable */
+	int abort_fd;     /* readable: give up every wait (-1: none) */
 	char dead_msg[256];
 };
 
@@ -90,10 +92,17 @@ static int wait_socket(struct vm_db *db, bool for_write)
 		int64_t left = db->deadline - vm_monotonic_ns();
 		ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
 	}
-	struct pollfd p = {fd, (short)(POLLIN | (for_write ? POLLOUT : 0)), 0};
-	int rc = poll(&p, 1, ms);
+	struct pollfd p[2] = {{fd, (short)(POLLIN | (for_write ? POLLOUT : 0)), 0}, {db->abort_fd, POLLIN, 0}};
+	int rc = poll(p, db->abort_fd >= 0 ? 2 : 1, ms);
 	if (rc < 0 && errno == EINTR)
 		return 0;
+	if (rc > 0 && p[1].revents) {
+		/* The caller is stopping: what this round trip carried is
+		 * unacknowledged and is sent again by the next process. */
+		db->abandoned = true;
+		lose_connection(db, "abandoned: the program is stopping");
+		return -1;
+	}
 	if (rc <= 0) {
 		char why[128];
 		if (rc == 0)
@@ -104,7 +113,7 @@ static int wait_socket(struct vm_db *db, bool for_write)
 		lose_connection(db, why);
 		return -1;
 	}
-	if ((p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(db->conn)) {
+	if ((p[0].revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(db->conn)) {
 		lose_connection(db, NULL);
 		return -1;
 	}
@@ -179,8 +188,102 @@ static const char *const tcp_defaults[][2] = {
     {"keepalives_count", "3"},
 };
 
+/* Server messages (a WARNING from a trigger, a NOTICE from a migration)
+ * into the program's log at their level, rather than raw on stderr where
+ * libpq's default receiver puts them. */
+static void on_notice(void *arg, const PGresult *res)
+{
+	(void)arg;
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (!msg)
+		msg = PQresultErrorMessage(res);
+	enum vm_log_level level = VM_LOG_DEBUG;
+	if (sev && strcmp(sev, "WARNING") == 0)
+		level = VM_LOG_WARNING;
+	else if (sev && (strcmp(sev, "NOTICE") == 0 || strcmp(sev, "INFO") == 0))
+		level = VM_LOG_INFO;
+	int len = (int)strlen(msg);
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	vm_log(level, "database %s: %.*s", sev ? sev : "notice", len, msg);
+}
+
+/* A server that answered the connection with an error (authentication, a
+ * missing role or database) refuses it; one that cannot be reached, closed
+ * the connection or is starting up or shutting down (SQLSTATE 57P03) is
+ * down.  libpq gives a failed connection no SQLSTATE, so this goes by the
+ * state the attempt had reached and libpq's text for the two cases that
+ * answer and still mean an outage. */
+static enum vm_db_failure connect_failure(ConnStatusType reached, const char *msg)
+{
+	if (reached != CONNECTION_AWAITING_RESPONSE && reached != CONNECTION_AUTH_OK &&
+	    reached != CONNECTION_CHECK_WRITABLE && reached != CONNECTION_CONSUME &&
+	    reached != CONNECTION_CHECK_TARGET && reached != CONNECTION_CHECK_STANDBY)
+		return VM_DB_UNREACHABLE;
+	if (strstr(msg, "the database system is") || strstr(msg, "closed the connection"))
+		return VM_DB_UNREACHABLE;
+	return VM_DB_REFUSED;
+}
+
+/* PQconnectPoll() until the connection is made, the deadline passes or
+ * abort_fd becomes readable: libpq's own connect_timeout holds only in its
+ * blocking PQconnectdb(), which nothing could interrupt.  (A host name is
+ * still resolved by a blocking getaddrinfo() in PQconnectStartParams().)
+ * Returns 0, or -1 with *why and err set. */
+static int connect_poll(PGconn *conn, int timeout_s, int abort_fd, enum vm_db_failure *why, char *err, size_t errsize)
+{
+	int64_t deadline = timeout_s > 0 ? vm_monotonic_ns() + (int64_t)timeout_s * VM_NS_PER_SEC : 0;
+	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	ConnStatusType reached = PQstatus(conn);
+	while (ps != PGRES_POLLING_OK) {
+		if (ps == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD) {
+			snprintf(err, errsize, "cannot connect to the database: %s", PQerrorMessage(conn));
+			*why = connect_failure(reached, err);
+			return -1;
+		}
+		int ms = -1;
+		if (deadline) {
+			int64_t left = deadline - vm_monotonic_ns();
+			ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
+		}
+		struct pollfd p[2] = {{PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0},
+		                      {abort_fd, POLLIN, 0}};
+		int rc = poll(p, abort_fd >= 0 ? 2 : 1, ms);
+		if (rc < 0 && errno != EINTR) {
+			snprintf(err, errsize, "cannot connect to the database: cannot wait: %s", strerror(errno));
+			*why = VM_DB_UNREACHABLE;
+			return -1;
+		}
+		if (rc > 0 && abort_fd >= 0 && p[1].revents) {
+			snprintf(err, errsize, "cannot connect to the database: abandoned: the program is stopping");
+			*why = VM_DB_ABANDONED;
+			return -1;
+		}
+		if (rc == 0) {
+			snprintf(err, errsize,
+			         "cannot connect to the database: no answer from the database within %d s", timeout_s);
+			*why = VM_DB_UNREACHABLE;
+			return -1;
+		}
+		if (rc > 0) {
+			reached = PQstatus(conn);
+			ps = PQconnectPoll(conn);
+		}
+	}
+	return 0;
+}
+
 struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size_t errsize)
 {
+	enum vm_db_failure why;
+	return vm_db_connect_ex(conninfo, timeout_s, -1, &why, err, errsize);
+}
+
+struct vm_db *vm_db_connect_ex(const char *conninfo, int timeout_s, int abort_fd, enum vm_db_failure *why, char *err,
+                               size_t errsize)
+{
+	*why = VM_DB_UNREACHABLE;
 	char *perr = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
 	if (!opts) {
@@ -194,10 +297,16 @@ struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size
 	const char **keys = vm_xcalloc(n + 8, sizeof *keys), **vals = vm_xcalloc(n + 8, sizeof *vals);
 	size_t k = 0;
 	bool have_connect_timeout = false, have_user_timeout = false;
+	/* The connect's own bound: conninfo's connect_timeout if it has one
+	 * (libpq enforces it only in its blocking connect), else timeout_s. */
+	int connect_s = timeout_s;
 	for (PQconninfoOption *o = opts; o->keyword; o++) {
 		if (!o->val)
 			continue;
-		have_connect_timeout |= strcmp(o->keyword, "connect_timeout") == 0;
+		if (strcmp(o->keyword, "connect_timeout") == 0) {
+			have_connect_timeout = true;
+			connect_s = atoi(o->val) > 0 ? atoi(o->val) : 0;
+		}
 		have_user_timeout |= strcmp(o->keyword, "tcp_user_timeout") == 0;
 		keys[k] = o->keyword, vals[k++] = o->val;
 	}
@@ -217,14 +326,16 @@ struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size
 				keys[k] = tcp_defaults[i][0], vals[k++] = tcp_defaults[i][1];
 		}
 	}
-	PGconn *conn = PQconnectdbParams(keys, vals, 0);
+	PGconn *conn = PQconnectStartParams(keys, vals, 0);
 	free(keys);
 	free(vals);
 	PQconninfoFree(opts);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(err, errsize, "cannot connect to the database: %s", PQerrorMessage(conn));
+	if (!conn)
+		vm_fatal("out of memory");
+	PQsetNoticeReceiver(conn, on_notice, NULL);
+	if (connect_poll(conn, connect_s, abort_fd, why, err, errsize) < 0) {
 		size_t len = strlen(err);
-		while (len && err[len - 1] == '\n')
+		while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
 			err[--len] = '\0';
 		PQfinish(conn);
 		return NULL;
@@ -232,6 +343,7 @@ struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size
 	struct vm_db *db = vm_xcalloc(1, sizeof *db);
 	db->conn = conn;
 	db->timeout_s = timeout_s;
+	db->abort_fd = abort_fd;
 	if (PQsetnonblocking(conn, 1) < 0) {
 		snprintf(err, errsize, "cannot set up the database connection: %s", PQerrorMessage(conn));
 		vm_db_close(db);
@@ -243,9 +355,11 @@ struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size
 	if (st != PGRES_COMMAND_OK) {
 		snprintf(err, errsize, "cannot set up the database session: %s",
 		         db->dead ? db->dead_msg : PQerrorMessage(conn));
+		*why = vm_db_failure(db);
 		vm_db_close(db);
 		return NULL;
 	}
+	*why = VM_DB_OK;
 	return db;
 }
 
@@ -266,6 +380,15 @@ const char *vm_db_error(const struct vm_db *db)
 int vm_db_broken(const struct vm_db *db)
 {
 	return db->dead || PQstatus(db->conn) != CONNECTION_OK;
+}
+
+enum vm_db_failure vm_db_failure(const struct vm_db *db)
+{
+	if (db->abandoned)
+		return VM_DB_ABANDONED;
+	if (vm_db_broken(db))
+		return VM_DB_UNREACHABLE;
+	return VM_DB_REFUSED;
 }
 
 /* Runs a statement that returns no rows. */

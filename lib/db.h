@@ -23,11 +23,32 @@ struct vm_db;
  * also sets libpq's connect_timeout, tcp_user_timeout and keepalives where
  * conninfo does not.  0 waits as long as libpq does. */
 struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size_t errsize);
+
+/* Why a call failed, for a caller that backs off and says what happened. */
+enum vm_db_failure {
+	VM_DB_OK,
+	VM_DB_UNREACHABLE, /* no connection, lost, timed out, server starting or stopping */
+	VM_DB_REFUSED,     /* the server answered with an error (SQLSTATE 42501, 28P01, 23xxx...) */
+	VM_DB_ABANDONED,   /* abort_fd became readable: the caller is stopping */
+};
+
+/* vm_db_connect(), and every wait for the server, the connect's included,
+ * also ends when abort_fd (borrowed; -1 for none) becomes readable: a
+ * thread that must stop writes to a pipe whose read end it is, and the
+ * round trip in flight fails at once with VM_DB_ABANDONED.  Keep it
+ * readable from then on.  On failure *why says which kind it was.
+ * Server warnings on the connection go to the log (lib/log.h). */
+struct vm_db *vm_db_connect_ex(const char *conninfo, int timeout_s, int abort_fd, enum vm_db_failure *why, char *err,
+                               size_t errsize);
 void vm_db_close(struct vm_db *db);
 /* libpq's last error text, for logs. */
 const char *vm_db_error(const struct vm_db *db);
 /* True if the connection is known to be broken or timed out (reconnect). */
 int vm_db_broken(const struct vm_db *db);
+/* After a call failed: whether the server refused it (the connection is
+ * fine: retry later), the connection is gone (reconnect) or it was
+ * abandoned (stop). */
+enum vm_db_failure vm_db_failure(const struct vm_db *db);
 
 /* Applies the missing migrations, each in its own transaction, and
  * reports what it did through *applied.  Returns 0 or -1. */

@@ -3,8 +3,11 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "xalloc.h"
 
@@ -34,4 +37,34 @@ int vm_mkdir_p(const char *path, mode_t mode)
 out:
 	free(p);
 	return ret;
+}
+
+gid_t vm_shared_gid(void)
+{
+	/* getgrnam_r: the collector's threads may look up names too. */
+	char buf[4096];
+	struct group gr, *res = NULL;
+	/* Tests name a group that exists on any machine. */
+	const char *name = getenv("VMETER_TEST_SHARED_GROUP");
+	if (!name || !*name)
+		name = VM_SHARED_GROUP;
+	if (getgrnam_r(name, &gr, buf, sizeof buf, &res) != 0 || !res)
+		return (gid_t)-1;
+	return gr.gr_gid;
+}
+
+int vm_mkdir_shared(const char *path)
+{
+	struct stat st;
+	bool existed = stat(path, &st) == 0;
+	if (vm_mkdir_p(path, 0750) < 0)
+		return -1;
+	gid_t gid = vm_shared_gid();
+	if (existed || gid == (gid_t)-1)
+		return 0;
+	/* Not fatal: without the group the files are the owner's alone,
+	 * which is safe, only less convenient for readers in the group. */
+	if (chown(path, (uid_t)-1, gid) == 0)
+		chmod(path, 02750);
+	return 0;
 }

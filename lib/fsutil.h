@@ -8,4 +8,17 @@
  * checks that it is a directory.  Returns 0, or -1 with errno set. */
 int vm_mkdir_p(const char *path, mode_t mode);
 
+/* The group vmeter's files share (VM_SHARED_GROUP, or the environment's
+ * VMETER_TEST_SHARED_GROUP in tests) if it exists, else -1. */
+#define VM_SHARED_GROUP "vmeter"
+gid_t vm_shared_gid(void);
+
+/* vm_mkdir_p(path, 0750), and a directory it creates gets the group
+ * VM_SHARED_GROUP, if that exists and the process may give it, with the
+ * set-group-ID bit: the files made in it later (the spool's, status.json,
+ * RRD files made by rrdtool) then belong to that group without a chown
+ * each.  A directory that exists is left as it is: its owner chose.
+ * Returns 0, or -1 with errno set (the directory's creation failed). */
+int vm_mkdir_shared(const char *path);
+
 #endif

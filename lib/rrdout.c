@@ -434,6 +434,12 @@ static int file_create(struct vm_rrd *rrd, const char *name, const char *path, c
 		goto out;
 	}
 done:
+	/* librrd 1.7 makes the file 0644 whatever the umask (it writes a
+	 * temporary file and sets its mode): narrowed here to what the rest
+	 * of the collector's files have.  Meanwhile the directory (0750)
+	 * keeps others out. */
+	if (chmod(path, 0640) < 0)
+		vm_warn("rrd '%s': cannot set the mode of '%s': %s", name, path, strerror(errno));
 	vm_info("rrd '%s': created '%s' (%d data sources, step %d s)", name, path, nds, step);
 	ret = 0;
 out:
@@ -518,8 +524,9 @@ static void layout_line(void *arg, const char *line)
 	}
 }
 
-/* Whether the existing file matches the meter set: same step, same data
- * sources in the same order with the same types.  Sets *last_s to the time
+/* Whether the existing file matches the meter set: the same data sources
+ * in the same order with the same types, and a heartbeat the interval
+ * fits in (its step may differ).  Sets *last_s to the time
  * of its last update (values the daemon holds included).  Through the
  * daemon when it is up, else librrd.  Returns 1 (matches), 0 (differs) or
  * -1 (unreadable). */
@@ -558,7 +565,13 @@ static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_mete
 		lib.info_free(info);
 	}
 	*last_s = l.last_s;
-	if (l.step != (unsigned long)rrd->step_s)
+	/* A file keeps the step it was made with when the interval changes
+	 * (vmeter.conf(5)): RRD takes updates at any spacing, consolidating
+	 * several into a step or interpolating across steps, as long as two
+	 * come within the heartbeat (file_create(): at least 60 s, 3 steps).
+	 * Only an interval beyond that would leave the file all unknown. */
+	unsigned long heartbeat = 3 * l.step < 60 ? 60 : 3 * l.step;
+	if (l.step == 0 || (unsigned long)rrd->step_s > heartbeat)
 		l.same = false;
 	return l.same && l.seen == l.nwant ? 1 : 0;
 }
@@ -580,7 +593,8 @@ static int file_retire(struct vm_rrd *rrd, const char *name, const char *path, i
 		         strerror(errno));
 		goto out;
 	}
-	vm_warn("rrd '%s': data sources of '%s' differed from the meter set, moved it to '%s'", name, path, old);
+	vm_warn("rrd '%s': data sources or step of '%s' differed from the meter set and interval, moved it to '%s'",
+	        name, path, old);
 	ret = 0;
 out:
 	free(old);
@@ -725,7 +739,9 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 			goto out;
 		}
 	}
-	if (vm_mkdir_p(dir, 0755) < 0) {
+	/* 0750 and the shared group: RRD files tell each VM's usage (the
+	 * files are made 0640 in file_create()). */
+	if (vm_mkdir_shared(dir) < 0) {
 		snprintf(err, errsize, "cannot create rrd directory '%s': %s", dir, strerror(errno));
 		goto out;
 	}

@@ -23,6 +23,8 @@ stop() {
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 [ "$(id -u)" = 0 ] && sh scripts/install-deps.sh
+# The capture worker's own user, as `make install` makes it.
+[ "$(id -u)" = 0 ] && sh scripts/create-sysuser.sh
 sh scripts/build.sh
 stop >/dev/null 2>&1 || true
 mkdir -p "$RUN/rrd" "$RUN/state" "$RUN/sock"

@@ -14,7 +14,8 @@
  *                                           has a step of 10 s and two data
  *                                           sources, last update START - 10
  *
- * DAEMON "-" means none.  Exit status 0 on success, 1 with a message on
+ * DAEMON "-" means none; RRD_PROBE_STEP in the environment sets the
+ * interval (default 10 s).  Exit status 0 on success, 1 with a message on
  * stderr otherwise.
  *
  * Samples written by "write" (sample k at START + 10 k, k = 0..59):
@@ -71,7 +72,9 @@ static const char *daemon_arg(const char *s)
 static struct vm_rrd *open_rrd(const char *dir, const char *daemon)
 {
 	char err[512];
-	struct vm_rrd *rrd = vm_rrd_new(dir, daemon_arg(daemon), 10, err, sizeof err);
+	/* RRD_PROBE_STEP: the interval a collector would run with. */
+	const char *step = getenv("RRD_PROBE_STEP");
+	struct vm_rrd *rrd = vm_rrd_new(dir, daemon_arg(daemon), step ? atoi(step) : 10, err, sizeof err);
 	if (!rrd)
 		fprintf(stderr, "rrd_probe: %s\n", err);
 	return rrd;

@@ -59,11 +59,11 @@ within "${lag:-x}" 10 600 "the delivery lag counts from the oldest record ($lag 
 # --- PostgreSQL stopped immediately in the middle of a batch
 restart_postgres || bail "PostgreSQL did not restart"
 wait_for 15 stored_at_least 10 || bail "no delivery"
-n0=$(grep -c "database unavailable\|database write failed" "$log")
+n0=$(grep -c "database unreachable\|database refused" "$log")
 sleep 0.2
 stop_postgres immediate
 sleep 2
-n=$(grep "database unavailable\|database write failed" "$log" | tail -n +$((n0 + 1)))
+n=$(grep "database unreachable\|database refused" "$log" | tail -n +$((n0 + 1)))
 # A request on an open connection failed, not a connect.
 [ -n "$n" ] && ! echo "$n" | grep -q "cannot connect"
 ok $? "the immediate stop broke a batch in delivery"

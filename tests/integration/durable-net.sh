@@ -26,7 +26,7 @@ sed -i 's/batch-rows = 500/batch-rows = 10\n  timeout = 3/' "$T/vmeter.conf"
 pg_slow_rows 0.04
 LEDGER=$T/ledger
 log=$T/collector.log
-outages() { grep -c "database unavailable\|database write failed" "$log"; }
+outages() { grep -c "database unreachable\|database refused" "$log"; }
 recoveries() { grep -c "database delivery recovered" "$log"; }
 stored() { psql_q 'SELECT count(*) FROM vm_usage_minute' 2>/dev/null || echo 0; }
 stored_at_least() { [ "$(stored)" -ge "$1" ]; }
@@ -47,7 +47,7 @@ diag "connections reset with $(stored) rows stored"
 wait_for 10 sh -c "[ \$(grep -c 'database delivery recovered' '$log') -gt $r0 ]"
 ok $? "delivery recovers after the reset"
 is "$(( $(outages) - o0 ))" 1 "one outage line for the reset"
-grep "database unavailable\|database write failed" "$log" | tail -1 | sed 's/^/# /'
+grep "database unreachable\|database refused" "$log" | tail -1 | sed 's/^/# /'
 
 # --- a black hole
 n=$(stored)
@@ -61,13 +61,13 @@ arc=$?
 # 3: an alert (database-down) once the hang is noticed; 1 would be a stale file.
 [ "$arc" = 0 ] || [ "$arc" = 3 ]
 ok $? "the status file stays fresh while delivery waits on the black hole (exit $arc)"
-wait_for 15 sh -c "[ \$(grep -c 'database unavailable\|database write failed' '$log') -gt $((o0 + 1)) ]"
+wait_for 15 sh -c "[ \$(grep -c 'database unreachable\|database refused' '$log') -gt $((o0 + 1)) ]"
 ok $? "the collector notices the black hole"
 took=$(( $(date +%s) - t0 ))
 within "$took" 1 8 "within its 3 s timeout and a poll ($took s)"
-grep "database unavailable" "$log" | tail -1 | grep -q "no answer from the database within 3 s"
+grep "database unreachable" "$log" | tail -1 | grep -q "no answer from the database within 3 s"
 ok $? "and says the database stopped answering"
-grep "database unavailable\|database write failed" "$log" | tail -1 | sed 's/^/# /'
+grep "database unreachable\|database refused" "$log" | tail -1 | sed 's/^/# /'
 sleep 7 # reconnects through the black hole time out too
 kill -HUP "$PROXY_PID"
 wait_for 20 sh -c "[ \$(grep -c 'database delivery recovered' '$log') -gt $((r0 + 1)) ]"

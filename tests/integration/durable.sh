@@ -55,7 +55,7 @@ mark=$(psql_q "SELECT last_seq > 0 FROM host_delivery")
 is "$mark" t "the host's delivery mark advanced with the rows"
 over=$(psql_q "SELECT count(*) FROM vm_usage_minute WHERE coverage_ms > 60000")
 is "$over" 0 "no minute over 60 s of coverage"
-n=$(grep -c "database unavailable\|database write failed" "$log")
+n=$(grep -c "database unreachable\|database refused" "$log")
 within "$n" 1 $((kills + 2)) "one outage line per collector run, not one per retry ($n)"
 n=$(grep -ci "sanitizer\|runtime error" "$log")
 is "$n" 0 "no sanitizer reports"

@@ -9,7 +9,7 @@
 #                      disks recorded, the rest said once in the log
 # Every wait polls for a state with a deadline; nothing sleeps a fixed time.
 . "$(dirname "$0")/../lib.sh"
-plan 27
+plan 28
 
 DEADLINE=${OWNER_TEST_DEADLINE:-120}
 uuid_nova=55555555-5555-4555-8555-555555555555
@@ -115,6 +115,9 @@ ok $? "the collector re-listed the domains four times"
 log=$T/collector.log
 n=$(grep -c "vm 'big70' ($uuid_big): domain XML over vmeter's limits, inventory incomplete: 70 disks, 64 kept; disk 2 (vdb): <source file> over 255 bytes$" "$log")
 is "$n" 1 "the limits are logged once, not at every re-list"
+incomplete_alert() { "$ADMIN" -c "$T/vmeter.conf" status 2>&1 | grep -q "^alerts:.* inventory-incomplete"; }
+wait_for "$DEADLINE" incomplete_alert
+ok $? "vmeter-admin status raises inventory-incomplete"
 n=$(grep -c "vm 'instance-0000002a' .* no vmeter owner metadata: owner '995b4947cc4044fba99bade057053803' from nova metadata" "$log")
 is "$n" 1 "the Nova owner is logged once"
 n=$(grep -c "vm 'acme-shop-1' .* no vmeter owner metadata: owner 'ACC-1001' from an owner-metadata mapping" "$log")

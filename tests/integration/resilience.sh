@@ -4,7 +4,7 @@
 # configuration.  Each gives one clear log line, sampling goes on, and no
 # minute is lost or counted twice.
 . "$(dirname "$0")/../lib.sh"
-plan 14
+plan 17
 
 start_postgres
 start_libvirtd
@@ -25,23 +25,35 @@ wait_for 20 grep -q "connected to libvirt" "$log" || bail "collector did not con
 psql_q "REVOKE INSERT ON vm_usage_minute FROM collector" >/dev/null
 t_revoke=$(date +%s)
 sleep 1
-wait_for 90 grep -q "database write failed: .*permission denied" "$log"
+wait_for 90 grep -q "database refused: .*permission denied" "$log"
 ok $? "a refused write is logged with the database's reason"
 sleep 3
 psql_q "GRANT INSERT ON vm_usage_minute TO collector" >/dev/null
 wait_for 30 grep -q "database delivery recovered" "$log"
 ok $? "recovery is logged once the database takes writes again"
-n=$(grep -c "database write failed" "$log")
+n=$(grep -c "database refused" "$log")
 is "$n" 1 "one log line for the whole outage, not one per retry"
 
 # --- libvirtd goes away and comes back
 stop_libvirtd
 wait_for 20 grep -q "libvirt connection to .* lost" "$log"
 ok $? "a dead libvirt connection is logged"
-sleep 3
+# status: libvirt-down is an alert condition (exit 3) while it lasts.
+lv_alert() {
+	_o=$("$ADMIN" -c "$T/admin.conf" status)
+	[ $? = 3 ] && echo "$_o" | grep -q "^alerts: .*libvirt-down" && echo "$_o" | grep -q "^libvirt: *down"
+}
+lv_clear() {
+	_o=$("$ADMIN" -c "$T/admin.conf" status)
+	echo "$_o" | grep -q "^libvirt: *up" && ! echo "$_o" | grep -q "libvirt-down"
+}
+wait_for 60 lv_alert
+ok $? "vmeter-admin status alerts libvirt-down while libvirtd is away"
 start_libvirtd
 wait_for 30 grep -q "libvirt connection recovered" "$log"
 ok $? "the collector reconnects after libvirtd restarts"
+wait_for 60 lv_clear
+ok $? "libvirt-down clears once libvirt is back"
 n=$(grep -c "cannot connect to libvirt\|libvirt connection to .* lost" "$log")
 is "$n" 1 "one log line for the libvirt outage"
 
@@ -57,6 +69,13 @@ cp "$T/good.conf" "$T/vmeter.conf"
 kill -HUP "$COLLECTOR_PID"
 wait_for 10 grep -q "configuration reloaded" "$log"
 ok $? "a good reload is applied"
+# A new state-dir takes effect on restart only, and says so.
+sed "s|state-dir = .*|state-dir = \"$T/state-new\"|" "$T/good.conf" >"$T/vmeter.conf"
+kill -HUP "$COLLECTOR_PID"
+wait_for 10 grep -q "reload: state-dir and spool-dir changes only take effect on restart (still '$T/state')" "$log"
+ok $? "a changed state-dir on reload is warned about"
+cp "$T/good.conf" "$T/vmeter.conf"
+kill -HUP "$COLLECTOR_PID"
 sleep 3
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"

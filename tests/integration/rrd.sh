@@ -80,7 +80,7 @@ is_png() {
 	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 }
 
-echo 1..26
+echo 1..28
 
 # ------------------------------------------------------------ through rrdcached
 mkdir -p "$TMP/journal"
@@ -223,6 +223,39 @@ else
 		"$(cat "$TMP/schema.err")"
 fi
 
+# ------------------------------------------------------------ interval change
+# A file keeps its step when the interval changes (vmeter.conf(5)): written
+# at 10 s, then by a collector at a 5 s interval, it stays where it is with
+# a step of 10 s and takes the new samples; a 300 s interval, beyond the
+# file's 60 s heartbeat, would leave it unknown: that one is moved aside.
+ID=$TMP/interval
+mkdir -p "$ID"
+S2=$((START + 1200))
+"$probe" write "$ID" "$DAEMON" vm-step $START 2>"$TMP/step1.err"
+RRD_PROBE_STEP=5 "$probe" write "$ID" "$DAEMON" vm-step $S2 2>"$TMP/step2.err"
+rc=$?
+rrdtool flushcached --daemon "$DAEMON" "$ID/vm-step.rrd"
+good=$(rrdtool fetch "$ID/vm-step.rrd" AVERAGE --start $S2 --end $((S2 + 590)) |
+	awk 'NR > 2 && $2 == "5.0000000000e+08" { n++ } END { print n + 0 }')
+if [ $rc -eq 0 ] && [ "$(info "$ID/vm-step.rrd" step)" = 10 ] && ! ls "$ID" | grep -q 'old-' &&
+	! grep -q differed "$TMP/step2.err" && [ "$(info "$ID/vm-step.rrd" last_update)" = $((S2 + 590)) ] &&
+	[ "$good" -ge 55 ]; then
+	ok "a file keeps its step when the interval changes, and takes the new samples"
+else
+	not_ok "a file keeps its step when the interval changes, and takes the new samples" \
+		"rc $rc, step $(info "$ID/vm-step.rrd" step), $good steady rows, files: $(ls "$ID" | tr '\n' ' ')" \
+		"$(cat "$TMP/step2.err")"
+fi
+RRD_PROBE_STEP=300 "$probe" write "$ID" "$DAEMON" vm-step $((S2 + 3600)) 2>"$TMP/step3.err"
+rc=$?
+if [ $rc -eq 0 ] && ls "$ID" | grep -q 'vm-step.rrd.old-' && grep -q differed "$TMP/step3.err" &&
+	[ "$(info "$ID/vm-step.rrd" step)" = 300 ]; then
+	ok "an interval beyond the file's heartbeat moves it aside"
+else
+	not_ok "an interval beyond the file's heartbeat moves it aside" "rc $rc, files: $(ls "$ID" | tr '\n' ' ')" \
+		"$(cat "$TMP/step3.err")"
+fi
+
 # ------------------------------------------------------------ graphs
 if "$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/a.png" cpu,vcpu,disk_rd_bytes,mem_rss \
 	2>"$TMP/graph.err" && is_png "$TMP/a.png"; then
@@ -242,5 +275,5 @@ else
 	not_ok "graph of an unknown data source fails naming it" "$(cat "$TMP/graph.err")"
 fi
 
-[ $n -eq 26 ] || echo "# planned 26 tests, ran $n"
-[ $failed -eq 0 ] && [ $n -eq 26 ]
+[ $n -eq 28 ] || echo "# planned 28 tests, ran $n"
+[ $failed -eq 0 ] && [ $n -eq 28 ]
