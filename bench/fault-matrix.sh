@@ -9,7 +9,8 @@
 #     sample to the last, exactly; per (VM, minute) one row; nothing lost.
 #   tests/integration/durable.sh: kills with the database away, a full spool
 #     (losses recorded), an owner change made while the spool is full.
-#   tests/integration/durable-damage.sh: damaged spool records and segments.
+#   tests/integration/durable-damage.sh: damaged spool records.
+#   tests/integration/durable-header.sh: a segment with a damaged header.
 #
 # Prints each test's TAP and one line per test; exits non-zero on a failure.
 # Takes about 20 minutes.  Needs root (libvirtd, tmpfs) and a built tree
@@ -36,5 +37,6 @@ $name $*: $pass passed, $fail failed, $(($(date +%s) - start)) s"
 run restart.sh VMS="${VMS:-50}" TERMS="${TERMS:-3}" KILLS="${KILLS:-10}" OUTAGES="${OUTAGES:-45 400}"
 run durable.sh
 run durable-damage.sh
+run durable-header.sh
 echo "# fault matrix:$summary" | sed '2,$s/^/#   /'
 exit $rc
