@@ -858,6 +858,19 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		if (n == 0 && lrc == 0) {
+			/* Idle: a server that went away says so on the socket,
+			 * and status shows it now rather than at the next
+			 * minute's delivery. */
+			if (!vm_db_alive(db)) {
+				snprintf(err, sizeof err, "%s", vm_db_error(db));
+				db_fail(w, VM_DB_UNREACHABLE, err);
+				pthread_mutex_unlock(&w->lock);
+				vm_db_close(db);
+				pthread_mutex_lock(&w->lock);
+				db = NULL;
+				backoff_wait(w);
+				continue;
+			}
 			db_ok(w, true); /* connected, and nothing is waiting */
 			if (w->stop && w->n_losses == 0)
 				break; /* everything committed is delivered */

@@ -382,6 +382,19 @@ int vm_db_broken(const struct vm_db *db)
 	return db->dead || PQstatus(db->conn) != CONNECTION_OK;
 }
 
+bool vm_db_alive(struct vm_db *db)
+{
+	if (db->dead)
+		return false;
+	/* Reads only what has arrived (libpq's socket does not block): a
+	 * server that shut down has sent its FATAL and closed. */
+	if (PQconsumeInput(db->conn) == 0 || PQstatus(db->conn) != CONNECTION_OK) {
+		set_err(db, "connection lost", NULL);
+		return false;
+	}
+	return true;
+}
+
 enum vm_db_failure vm_db_failure(const struct vm_db *db)
 {
 	if (db->abandoned)

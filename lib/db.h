@@ -48,6 +48,10 @@ int vm_db_broken(const struct vm_db *db);
 /* After a call failed: whether the server refused it (the connection is
  * fine: retry later), the connection is gone (reconnect) or it was
  * abandoned (stop). */
+/* Whether an idle connection still stands, without a round trip: what the
+ * server sent meanwhile is read (a shutdown's FATAL, a close).  false with
+ * the reason in vm_db_error(); the connection is then unreachable. */
+bool vm_db_alive(struct vm_db *db);
 enum vm_db_failure vm_db_failure(const struct vm_db *db);
 
 /* Applies the missing migrations, each in its own transaction, and
