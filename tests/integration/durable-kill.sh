@@ -42,7 +42,9 @@ ok $? "and says why: $out"
 # Running, the database still away: status describes the backlog.
 rm -f "$T/state/status.json"
 start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
-wait_for 10 test -f "$T/state/status.json"
+# The alert follows its first failed connection.
+status_down() { status | grep -q "^alerts: *database-down"; }
+wait_for "status to raise database-down" 120 status_down
 out=$(status)
 arc=$?
 [ "$arc" = 3 ] && echo "$out" | grep -q "^alerts: *database-down"
@@ -58,11 +60,14 @@ within "${lag:-x}" 10 600 "the delivery lag counts from the oldest record ($lag 
 
 # --- PostgreSQL stopped immediately in the middle of a batch
 restart_postgres || bail "PostgreSQL did not restart"
-wait_for 15 stored_at_least 10 || bail "no delivery"
+wait_for "10 rows stored" 120 stored_at_least 10 || bail "no delivery"
 n0=$(grep -c "database unavailable\|database write failed" "$log")
 sleep 0.2
 stop_postgres immediate
-sleep 2
+# The collector notices at its next request (PostgreSQL is gone at once).
+wait_for "the collector to notice the stop" 120 \
+	sh -c "[ \$(grep -c 'database unavailable\|database write failed' '$log') -gt $n0 ]"
+sleep 2 # the outage goes on: its retries must not log again
 n=$(grep "database unavailable\|database write failed" "$log" | tail -n +$((n0 + 1)))
 # A request on an open connection failed, not a connect.
 [ -n "$n" ] && ! echo "$n" | grep -q "cannot connect"
@@ -70,7 +75,7 @@ ok $? "the immediate stop broke a batch in delivery"
 echo "$n" | sed 's/^/# /'
 is "$(echo "$n" | grep -c .)" 1 "one outage line for the stopped database"
 restart_postgres || bail "PostgreSQL did not restart"
-wait_for 15 grep -q "database delivery recovered" "$log"
+wait_for 120 grep -q "database delivery recovered" "$log"
 ok $? "delivery recovers once the database is back"
 
 # --- SIGKILL at random points of the drain
@@ -90,11 +95,11 @@ while [ $kills -lt 30 ] && [ "$(pending_so_far)" -lt 20 ]; do
 	wait "$COLLECTOR_PID" 2>/dev/null
 	kills=$((kills + 1))
 	start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
-	wait_for 3 sh -c "[ \$(tail -n +$((l0 + 1)) '$log' | grep -c 'vmeter-collector .* starting') -ge $kills ]"
+	wait_for "collector start $kills" 120 sh -c "[ \$(tail -n +$((l0 + 1)) '$log' | grep -c 'vmeter-collector .* starting') -ge $kills ]"
 done
 mid_tx=$(( $(pg_cut) - cut0 ))
 
-wait_for 60 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
+wait_for "the spool to drain" 240 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
 ok $? "the backlog drains"
 pending=$(pending_so_far)
 diag "kills with records still in the spool: $pending of $kills; inside a delivery transaction: $mid_tx"

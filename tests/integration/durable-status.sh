@@ -16,8 +16,10 @@ LEDGER=$T/ledger
 stop_postgres immediate
 build_backlog "$T/vmeter.conf" "$LEDGER" 1 400
 start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
-wait_for 10 test -f "$T/state/status.json"
-sleep 3
+# The alert follows the first failed connection; the spool's records are
+# known from the start.
+status_down() { "$ADMIN" -c "$T/vmeter.conf" status | grep -q "^alerts: *database-down"; }
+wait_for "status to raise database-down" 120 status_down
 out=$("$ADMIN" -c "$T/vmeter.conf" status)
 arc=$?
 # 3: the database is away, an alert condition (database-down).
