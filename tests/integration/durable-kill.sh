@@ -54,7 +54,8 @@ within "${recs:-0}" "$backlog" $((backlog * 3)) "status shows the spooled record
 oldest=$(echo "$out" | sed -n 's/^oldest undelivered minute: *\([0-9-]* [0-9:]*\).*/\1/p')
 first=$(awk '$1 != "host" { print $2 }' "$LEDGER" | sort -n | head -1)
 is "$oldest" "$(date -u -d "@$first" '+%Y-%m-%d %H:%M')" "status shows the oldest undelivered minute"
-json_status() { json=$(status --json) && [ -n "$json" ]; }
+# Exit 3: alerts (database-down); 1 would be a stale file.
+json_status() { json=$(status --json); _r=$?; [ "$_r" = 0 ] || [ "$_r" = 3 ]; }
 wait_for "status --json" 60 json_status
 lag=$(echo "$json" | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["delivery_lag_s"]))')
 # The oldest record is the first run's inventory, spooled in the minute
@@ -100,7 +101,8 @@ while [ $kills -lt 30 ] && [ "$(pending_so_far)" -lt 20 ]; do
 	wait "$COLLECTOR_PID" 2>/dev/null
 	kills=$((kills + 1))
 	start_collector_faked "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
-	wait_for "collector start $kills" 120 sh -c "[ \$(tail -n +$((l0 + 1)) '$log' | grep -c 'vmeter-collector .* starting') -ge $kills ]"
+	wait_for "collector start $kills" 120 sh -c "[ \$(tail -n +$((l0 + 1)) '$log' | grep -c 'vmeter-collector .* starting') -ge $kills ]" ||
+		bail "collector $kills did not start"
 done
 mid_tx=$(( $(pg_cut) - cut0 ))
 
