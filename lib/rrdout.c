@@ -398,6 +398,19 @@ static int file_create(struct vm_rrd *rrd, const char *name, const char *path, c
 	long rows_day = (86400L + step - 1) / step;
 	long rows_min = (35L * 86400 + per_min * step - 1) / (per_min * step);
 	long rows_hour = (396L * 86400 + per_hour * step - 1) / (per_hour * step);
+	/* Test-only: VMETER_TEST_RRD_ROWS=N caps every archive at N rows, so
+	 * that the integration tests' files at a 1 s step stay small (the
+	 * layout above makes 72.6 MB per VM there).  Not a configuration
+	 * option: production files always get the full layout. */
+	const char *test_rows = getenv("VMETER_TEST_RRD_ROWS");
+	if (test_rows && *test_rows) {
+		long cap = strtol(test_rows, NULL, 10);
+		if (cap > 0) {
+			rows_day = rows_day < cap ? rows_day : cap;
+			rows_min = rows_min < cap ? rows_min : cap;
+			rows_hour = rows_hour < cap ? rows_hour : cap;
+		}
+	}
 	const char *argv[VM_USAGE_MAX_METERS + 6];
 	int argc = 0;
 	int ret = -1;

@@ -4,6 +4,11 @@
 #   start_rrdcached   rrdcached on a Unix socket          -> $RRDCACHED_SOCK
 #   start_libvirtd    libvirtd with its own sockets       -> $LIBVIRT_SOCK
 # and prints TAP: plan N, ok COND DESC, is GOT WANT DESC, ...
+#
+# Tests wait for states, never for "long enough": wait_for polls for a
+# condition with a deadline far beyond what a quiet machine needs (a loaded
+# CI host with ASan is several times slower).  A failed or bailed test keeps
+# its directory and prints the tails of its logs as TAP comments.
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -23,7 +28,22 @@ _cleanup_cmds=""
 on_cleanup() { _cleanup_cmds="$_cleanup_cmds
 $1"; }
 
+# show_logs: the tails of the servers' and the collector's logs, as TAP
+# comments (CI shows them; the files stay in $T).
+show_logs() {
+	for _f in "$T/collector.log" "$T/pg.log" "${LIBVIRT_DIR:-$T/libvirt}/libvirtd.log" "$T/rrdcached.log"; do
+		[ -s "$_f" ] || continue
+		echo "# --- last lines of $_f:"
+		tail -n "${LOG_TAIL:-25}" "$_f" | cut -c1-400 | sed 's/^/#   /'
+	done
+}
+
 cleanup() {
+	_rc=$?
+	if [ "$_failed" != 0 ] || [ "$_rc" != 0 ]; then
+		_failed=$((_failed + 1))
+		show_logs
+	fi
 	for p in $_pids; do kill "$p" 2>/dev/null; done
 	for p in $_pids; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
@@ -64,7 +84,8 @@ within() { # within GOT LOW HIGH DESCRIPTION  (numbers, inclusive)
 	fi
 }
 diag() { echo "# $*"; }
-bail() { echo "Bail out! $*"; exit 1; }
+# bail REASON: the test cannot go on; its files are kept (see cleanup).
+bail() { echo "Bail out! $*"; _failed=$((_failed + 1)); exit 1; }
 
 # PostgreSQL refuses to run as root: run it as 'postgres' then.
 as_pg() {
@@ -236,23 +257,34 @@ mac() { cat "/sys/class/net/$1/address"; }
 # /sys shows the namespace of whoever mounted it: ask ip instead.
 mac_ns() { in_ns "$1" ip -br link show dev "$2" | awk '{ print $3 }'; }
 
-# wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
+# wait_for [DESCRIPTION] SECONDS COMMAND...: polls until COMMAND succeeds;
+# after SECONDS it gives up, says what it waited for (a TAP comment) and
+# fails.  SECONDS is a deadline for a state that must come, not a time it
+# takes: be generous (60 s or more), a loaded machine is slow.
 wait_for() {
+	case $1 in
+	'' | *[!0-9]*) _wdesc=$1; shift ;;
+	*) _wdesc="" ;;
+	esac
 	_t=$1; shift
 	_end=$(($(date +%s) + _t))
 	while [ "$(date +%s)" -le "$_end" ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
+	echo "# timed out after $_t s waiting for: ${_wdesc:-$*}"
 	return 1
 }
 
 # Starts the collector in the background: start_collector CONF [ENV...]
+# Its RRD archives are capped at $VMETER_TEST_RRD_ROWS rows (lib/rrdout.c;
+# 600 unless set, "" for the production layout): at a 1 s step the full
+# layout is 72.6 MB per VM, and no test reads an RRD further back.
 start_collector() {
 	_conf=$1; shift
 	_collector_conf=$_conf
-	_collector_env=("$@")
-	env "$@" "$COLLECTOR" -c "$_conf" >>"$T/collector.log" 2>&1 &
+	_collector_env=(VMETER_TEST_RRD_ROWS="${VMETER_TEST_RRD_ROWS-600}" "$@")
+	env "${_collector_env[@]}" "$COLLECTOR" -c "$_conf" >>"$T/collector.log" 2>&1 &
 	COLLECTOR_PID=$!
 	_pids="$_pids $COLLECTOR_PID"
 }
@@ -303,15 +335,18 @@ start_collector_faked() {
 }
 
 # build_backlog CONF LEDGER RUNS ROWS: with the database unreachable, runs
-# the collector RUNS times, each from 3 s before a minute boundary until at
-# least ROWS more rows are in the ledger, then kills it: a backlog of about
-# RUNS x ROWS rows in RUNS spool segments.
+# the collector RUNS times, each from 10 s before a minute boundary (on its
+# clock) until at least ROWS more rows are in the ledger, then kills it: a
+# backlog of about RUNS x ROWS rows in RUNS spool segments.  The 10 s are
+# for its start-up (up to 5 s seen with ASan on a loaded machine); a slower
+# start finds the rows of the next minute instead, hence the deadline.
 build_backlog() {
 	for _i in $(seq "$3"); do
 		_n0=$(cat "$2" 2>/dev/null | wc -l)
-		fake_clock_before_minute 3
+		fake_clock_before_minute 10
 		start_collector_faked "$1" VMETER_TEST_LEDGER="$2"
-		wait_for 20 sh -c "[ \$(wc -l <'$2') -ge $((_n0 + $4)) ]" || bail "no usage rows in the ledger"
+		wait_for "$4 more rows in the ledger $2 (run $_i of $3, $_n0 before)" 150 \
+			sh -c "[ \$(cat '$2' 2>/dev/null | wc -l) -ge $((_n0 + $4)) ]" || bail "no usage rows in the ledger"
 		kill -9 "$COLLECTOR_PID"
 		wait "$COLLECTOR_PID" 2>/dev/null
 	done

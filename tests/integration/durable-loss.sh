@@ -33,21 +33,22 @@ lost_at_least() { [ "$(lost)" -ge "$1" ] 2>/dev/null; }
 mkdir -p "$T/tiny/spool" "$T/state"
 dd if=/dev/zero of="$T/tiny/fill" bs=4096 count=$(( $(stat -f -c %a "$T/tiny") - 1 )) 2>/dev/null
 stop_postgres immediate
-fake_clock_before_minute 3
+# 10 s before a minute: time to start up (a slow start finds the next one).
+fake_clock_before_minute 10
 start_collector_faked "$T/vmeter.conf"
 for k in 1 2 3 4; do
-	wait_for 20 lost_at_least $((k * 50)) || bail "no rows lost in minute $k"
+	wait_for "$((k * 50)) rows lost" 150 lost_at_least $((k * 50)) || bail "no rows lost in minute $k"
 	[ $k = 4 ] || fake_clock_before_minute 3 5
 done
 n=$(lost)
 diag "rows lost while the database was away: $n"
 restart_postgres || bail "PostgreSQL did not restart"
 recorded() { psql_q "SELECT count(*) FROM vm_usage_loss" 2>/dev/null || echo 0; }
-wait_for 40 sh -c "[ \$(psql -X -q -A -t 'host=$T dbname=vmeter user=vmeter' -c 'SELECT count(*) FROM vm_usage_loss') -ge 200 ]"
+wait_for "200 loss rows" 180 sh -c "[ \$(psql -X -q -A -t 'host=$T dbname=vmeter user=vmeter' -c 'SELECT count(*) FROM vm_usage_loss') -ge 200 ]"
 ok $? "the losses reach the database"
 n=$(lost)
 within "$(recorded)" 200 "$n" "every lost VM-minute recorded ($(recorded) of $n rows, host rows not kept)"
-wait_for 10 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0,' '$T/state/status.json'"
+wait_for 120 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0,' '$T/state/status.json'"
 ok $? "status: no loss left unrecorded"
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"

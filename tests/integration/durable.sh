@@ -16,7 +16,7 @@ LEDGER=$T/ledger
 log=$T/collector.log
 
 start_collector "$T/vmeter.conf" VMETER_TEST_LEDGER="$LEDGER"
-wait_for 20 grep -q "connected to libvirt" "$log" || bail "collector did not start"
+wait_for 120 grep -q "connected to libvirt" "$log" || bail "collector did not start"
 sleep 3
 stop_postgres immediate
 diag "database stopped (immediate)"
@@ -33,7 +33,7 @@ sleep 2
 restart_postgres || bail "PostgreSQL did not restart"
 diag "database back"
 # Let it drain, then a clean stop (which delivers what is left).
-wait_for 60 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
+wait_for "the spool to drain" 240 sh -c "grep -q '\"database\": \"up\", \"spool_bytes\": [0-9]*, \"spool_records\": 0' '$T/state/status.json'"
 ok $? "the spool drains once the database is back"
 sleep 2
 stop_collector
@@ -62,24 +62,22 @@ is "$n" 0 "no sanitizer reports"
 
 # --- a spool on a file system that fills up
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "$T/tiny" 2>/dev/null; then
-	trap 'umount "$T/tiny" 2>/dev/null; cleanup' EXIT
+	on_cleanup "umount '$T/tiny' 2>/dev/null"
 	CONF_URI=$TEST_URI write_conf "$T/tiny.conf"
 	sed -i "s|^  reconnect-max = 2|  reconnect-max = 2\n  spool-dir = \"$T/tiny/spool\"|" "$T/tiny.conf"
 	# Leave room for the spool's id file and nothing else, and start the
-	# collector's clock 5 s before a minute so that one closes at once.
+	# collector's clock 10 s before a minute so that one closes soon (a
+	# slow start-up finds the next one).
 	mkdir -p "$T/tiny/spool"
 	dd if=/dev/zero of="$T/tiny/fill" bs=4096 count=$(( $(stat -f -c %a "$T/tiny") - 1 )) 2>/dev/null
 	stop_postgres immediate
 	: >"$log"
-	now=$(date +%s)
-	start=$(( (now / 60 + 1) * 60 - 5 ))
-	FAKE_LIB=$(ls /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 2>/dev/null | head -1)
-	start_collector "$T/tiny.conf" VMETER_TEST_LEDGER="$T/ledger2" LD_PRELOAD="$FAKE_LIB" \
-		FAKETIME="@$(date -u -d "@$start" '+%Y-%m-%d %H:%M:%S')" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1
-	wait_for 30 grep -q "usage rows are being lost" "$log"
+	fake_clock_before_minute 10
+	start_collector_faked "$T/tiny.conf" VMETER_TEST_LEDGER="$T/ledger2"
+	wait_for 150 grep -q "usage rows are being lost" "$log"
 	ok $? "a full spool is logged as loss"
 	# The count reaches the status file with the pass's commit.
-	wait_for 10 sh -c "'$ADMIN' -c '$T/tiny.conf' status | grep -q '^alerts: *spool-full rows-lost'"
+	wait_for 120 sh -c "'$ADMIN' -c '$T/tiny.conf' status | grep -q '^alerts: *spool-full rows-lost'"
 	"$ADMIN" -c "$T/tiny.conf" status >"$T/alerts.out" 2>&1
 	arc=$?
 	grep -q "^alerts: *spool-full rows-lost database-down" "$T/alerts.out" && [ "$arc" = 3 ]
@@ -92,7 +90,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/tiny" && mount -t tmpfs -o size=8k tmpfs "
 	sleep 2
 	rm -f "$T/tiny/fill"
 	restart_postgres
-	wait_for 60 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0' '$T/state/status.json'"
+	wait_for "the losses recorded" 180 sh -c "grep -q '\"database\": \"up\".*\"losses_unrecorded\": 0' '$T/state/status.json'"
 	STOP_FLUSH=0 stop_collector
 	lost=$(sed -n 's/.*"lost_rows": \([0-9]*\).*/\1/p' "$T/state/status.json")
 	recorded=$(psql_q "SELECT count(*) FROM vm_usage_loss")

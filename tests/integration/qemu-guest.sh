@@ -50,9 +50,8 @@ qemu_cleanup() {
 		virsh -q -c "$URI" undefine "$DOM" >/dev/null 2>&1
 	fi
 	[ -n "${TAP_MADE:-}" ] && ip link del "$TAP" >/dev/null 2>&1
-	cleanup
 }
-trap qemu_cleanup EXIT
+on_cleanup qemu_cleanup
 
 # ------------------------------------------------------------ the guest
 # /init of the initramfs: runs the workload and prints markers ("VMETER
@@ -195,7 +194,7 @@ capture { user = "nobody" }'
 # Started before the guest: it sees the start event and takes the guest's
 # baseline sample right then.
 start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$T/samples"
-wait_for 20 grep -q "connected to libvirt" "$T/collector.log" || bail "collector did not connect to $URI"
+wait_for 120 grep -q "connected to libvirt" "$T/collector.log" || bail "collector did not connect to $URI"
 
 # ------------------------------------------------------------ start the guest
 qemu-img create -q -f raw "$T/disk.raw" 64M
@@ -314,12 +313,14 @@ wait_for 30 grep -q "continuing from the state saved at" "$T/collector.log"
 ok $? "the restarted collector continues from the saved state"
 wait_marker busy-end $((BUSY_S + 60)) || bail "the guest did not finish its busy loop"
 read -r c1 v1 <<<"$(cpustat)"
+t_busy_end=$(date +%s)
 guest_cs=$(marker busy-end | cut -d' ' -f3)
-# Let the collector take a sample after the busy phase, then read the
-# interface counters, stop the collector (it takes a last sample) and read
-# them again: equal readings on both sides of that last sample say the
-# link was quiet, so the collector's last sample saw exactly them.
-sleep 2.5
+# Let the collector take a sample after the busy phase (its RRD file shows
+# it), then read the interface counters, stop the collector (it takes a
+# last sample) and read them again: equal readings on both sides of that
+# last sample say the link was quiet, so the collector's last sample saw
+# exactly them.
+wait_for "a sample after the busy phase" 60 sh -c "[ \$(rrdtool last '$T/rrd/vm-$uuid.rrd') -gt $t_busy_end ]"
 n1=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)
 stop_collector
 n2=$(ifstat rx_bytes tx_bytes rx_packets tx_packets)

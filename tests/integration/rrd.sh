@@ -30,15 +30,21 @@ TMP=$(cd "$TMP" && pwd -P)
 SOCK=$TMP/rrdcached.sock
 DAEMON=unix:$SOCK
 daemon_pid=
+failed=0
+# The files of a failed test stay, as with tests/lib.sh.
 cleanup() {
+	rc=$?
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-	rm -rf "$TMP"
+	if [ "${KEEP_TMP:-0}" = 1 ] || [ "$failed" != 0 ] || [ "$rc" != 0 ]; then
+		echo "# test files kept in $TMP"
+	else
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 n=0
-failed=0
 ok() {
 	n=$((n + 1))
 	echo "ok $n - $1"

@@ -28,6 +28,10 @@ command -v python3 >/dev/null || { echo "1..0 # SKIP no python3"; exit 0; }
 
 ID=$$
 NS=vmwn$ID
+# Addresses of this run's own: a run beside another one on the same host
+# (another checkout's suite) must not share them.
+S=$((ID % 250 + 1))
+HOSTA=10.241.$S.1 VMA=10.241.$S.2 NETA=198.51.100.$S
 A=vmw${ID}a  # the VM's tap
 AP=vmw${ID}p # the VM's NIC
 on_cleanup "ip link del $A 2>/dev/null; ip netns del $NS 2>/dev/null"
@@ -43,14 +47,14 @@ ip link set "$AP" netns "$NS"
 quiet_if "$A"
 quiet_if "$NS" "$AP"
 in_ns "$NS" ip link set lo up
-ip addr add 10.241.0.1/24 dev "$A"
-ip addr add 198.51.100.1/24 dev "$A"
-in_ns "$NS" ip addr add 10.241.0.2/24 dev "$AP"
+ip addr add "$HOSTA/24" dev "$A"
+ip addr add "$NETA/24" dev "$A"
+in_ns "$NS" ip addr add "$VMA/24" dev "$AP"
 ip link set "$A" up
 in_ns "$NS" ip link set "$AP" up
-in_ns "$NS" ip route add 198.51.100.0/24 via 10.241.0.1
-ip neigh replace 10.241.0.2 lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
-in_ns "$NS" ip neigh replace 10.241.0.1 lladdr "$(mac "$A")" dev "$AP" nud permanent
+in_ns "$NS" ip route add 198.51.100.0/24 via "$HOSTA"
+ip neigh replace "$VMA" lladdr "$(mac_ns "$NS" "$AP")" dev "$A" nud permanent
+in_ns "$NS" ip neigh replace "$HOSTA" lladdr "$(mac "$A")" dev "$AP" nud permanent
 
 cat >"$T/net.py" <<'EOP'
 import socket, sys, time
@@ -68,9 +72,9 @@ else:  # udp SRC DST COUNT PAYLOAD
     for i in range(n):
         s.sendto(b"u" * size, (dst, 9999))
 EOP
-python3 "$T/net.py" listen 10.241.0.1 198.51.100.1 &
+python3 "$T/net.py" listen "$HOSTA" "$NETA" &
 _pids="$_pids $!"
-nsenter --net="/run/netns/$NS" python3 "$T/net.py" listen 10.241.0.2 &
+nsenter --net="/run/netns/$NS" python3 "$T/net.py" listen "$VMA" &
 _pids="$_pids $!"
 udp() { python3 "$T/net.py" udp "$@"; }
 udp_vm() { in_ns "$NS" python3 "$T/net.py" udp "$@"; }
@@ -108,39 +112,55 @@ CONF_URI=$TEST_URI CONF_CONNINFO="host=$T dbname=nosuchdb user=vmeter" write_con
 q() { psql_q "$1"; }
 
 # ---------------------------------------------------------------- phase 1
-# The collector's clock starts 6 s before a minute boundary.
-now=$(date +%s)
-fake_clock_set $(( (now / 60 + 1) * 60 - 6 - now ))
+# The collector's clock starts 20 s before a minute boundary: time to start
+# up and send a first round before it (else the rounds go on to the next).
+fake_clock_before_minute 20
+t_run=$(date +%s)
 start_collector_faked "$T/spool-only.conf"
 log=$T/collector.log
-wait_for 20 grep -q "traffic capture started" "$log" || bail "the capture did not start: $(tail -3 "$log")"
-# The worker is ready and filters on the tap once it reports it found.
-wait_for 10 sh -c "ps -o user= --ppid $COLLECTOR_PID | grep -q nobody" || bail "no capture worker"
-sleep 1.5
+wait_for 120 grep -q "traffic capture started" "$log" || bail "the capture did not start: $(tail -3 "$log")"
+# The worker is ready and filters on the tap once it reports the
+# interfaces it found: the same report says web1's NIC does not exist.
+wait_for 60 sh -c "ps -o user= --ppid $COLLECTOR_PID | grep -q nobody" || bail "no capture worker"
+wait_for 60 grep -q "capture: no interface 'web1-nic0'" "$log" || bail "the worker reported no interfaces"
 tx0=$(cat /sys/class/net/$A/statistics/tx_bytes) rx0=$(cat /sys/class/net/$A/statistics/rx_bytes)
-# Six rounds a second apart: the boundary falls among them.  Per round,
-# from the VM (its tx): internal 5 x (100 + 42), internet 2 x (300 + 42);
-# to the VM (its rx): internal 3 x (200 + 42), internet 1 x (50 + 42).
-for i in 1 2 3 4 5 6; do
-	udp_vm 10.241.0.2 10.241.0.1 5 100
-	udp_vm 10.241.0.2 198.51.100.1 2 300
-	udp 10.241.0.1 10.241.0.2 3 200
-	udp 198.51.100.1 10.241.0.2 1 50
+# Rounds a second apart, at least six, the first one over at least 2 s
+# before a minute boundary B on the collector's clock, the last one begun
+# after it: the boundary falls among them (a round takes seconds on a
+# loaded machine).  Per round, from the VM (its tx): internal 5 x (100 + 42),
+# internet 2 x (300 + 42); to the VM (its rx): internal 3 x (200 + 42),
+# internet 1 x (50 + 42).
+f0=$(fake_now)
+B=0 rounds=0 last=0
+while [ $rounds -lt 6 ] || [ "$last" -le "$B" ]; do
+	last=$(fake_now)
+	udp_vm "$VMA" "$HOSTA" 5 100
+	udp_vm "$VMA" "$NETA" 2 300
+	udp "$HOSTA" "$VMA" 3 200
+	udp "$NETA" "$VMA" 1 50
+	rounds=$((rounds + 1))
+	[ $B != 0 ] || B=$(( ($(fake_now) + 2 + 59) / 60 * 60 ))
 	sleep 1
 done
+diag "$rounds rounds across the minute boundary at $(date -u -d "@$B" +%H:%M:%S) (the collector's clock)"
 sleep 2
+f1=$(fake_now)
 tx1=$(cat /sys/class/net/$A/statistics/tx_bytes) rx1=$(cat /sys/class/net/$A/statistics/rx_bytes)
 stop_collector
+t_run=$(( $(date +%s) - t_run + 1 ))
 is "$COLLECTOR_RC" 0 "collector with traffic classes exits cleanly"
 diag "veth $A: host sent $((tx1 - tx0)) bytes (the VM's rx), received $((rx1 - rx0)) (its tx)"
 grep -q "capture: .*" "$log" && grep "capture" "$log" | head -3 | sed 's/^/# log: /'
 
 # ---------------------------------------------------------------- phase 2
 cp -a "$T/state/spool" "$T/spool.copy"
+t2=$(date +%s)
 start_collector_faked "$T/vmeter.conf"
 delivered() { grep -q '"spool_records": 0' "$T/state/status.json" && [ "$(q "SELECT count(*) FROM vm_traffic_minute")" -gt 0 ]; }
-wait_for 30 delivered || diag "delivery did not finish: $(cat "$T/state/status.json")"
+wait_for 180 delivered || diag "delivery did not finish: $(cat "$T/state/status.json")"
 stop_collector
+# Both runs captured: at most this long.
+t_run=$(( t_run + $(date +%s) - t2 + 1 ))
 
 sums() { # sums CLASS: "rx_bytes tx_bytes rx_packets tx_packets" of tvm over all minutes
 	q "SELECT coalesce(sum(rx_bytes),0) || ' ' || coalesce(sum(tx_bytes),0) || ' ' || coalesce(sum(rx_packets),0) || ' ' ||
@@ -148,16 +168,17 @@ sums() { # sums CLASS: "rx_bytes tx_bytes rx_packets tx_packets" of tvm over all
 }
 q "SELECT to_char(minute, 'HH24:MI') || ' ' || class || ' rx ' || rx_bytes || '/' || rx_packets || ' tx ' || tx_bytes || '/' ||
 	tx_packets FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID' ORDER BY minute, class" | sed 's/^/# minute /'
-want_int="$((6 * 3 * 242)) $((6 * 5 * 142)) 18 30"
-want_net="$((6 * 1 * 92)) $((6 * 2 * 342)) 6 12"
+want_int="$((rounds * 3 * 242)) $((rounds * 5 * 142)) $((rounds * 3)) $((rounds * 5))"
+want_net="$((rounds * 1 * 92)) $((rounds * 2 * 342)) $rounds $((rounds * 2))"
 is "$(sums internal)" "$want_int" "class internal: rx/tx bytes and packets exactly as sent"
 is "$(sums internet)" "$want_net" "class internet: rx/tx bytes and packets exactly as sent"
 other=$(q "SELECT count(*) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID' AND class NOT IN ('internal', 'internet')")
 is "$other" 0 "no other class counted (the set-up is quiet)"
-is "$(( (tx1 - tx0) + (rx1 - rx0) ))" "$(( 6 * (3 * 242 + 92 + 5 * 142 + 2 * 342) ))" \
+is "$(( (tx1 - tx0) + (rx1 - rx0) ))" "$(( rounds * (3 * 242 + 92 + 5 * 142 + 2 * 342) ))" \
 	"the veth's own counters agree with what was sent"
 minutes=$(q "SELECT count(DISTINCT minute) FROM vm_traffic_minute t JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
-within "$minutes" 2 3 "the traffic spans a minute boundary ($minutes minutes)"
+# At most the minutes from the first round to 2 s after the last.
+within "$minutes" 2 $(( f1 / 60 - f0 / 60 + 1 )) "the traffic spans a minute boundary ($minutes minutes)"
 # Every traffic minute has its coverage row, with the sums of its classes.
 mismatch=$(q "SELECT count(*) FROM vm_capture_minute c JOIN vm USING (vm_id), LATERAL (SELECT coalesce(sum(rx_bytes),0) AS rx,
 	coalesce(sum(tx_bytes),0) AS tx FROM vm_traffic_minute t WHERE t.vm_id = c.vm_id AND t.minute = c.minute AND t.host_id = c.host_id) s
@@ -167,14 +188,16 @@ orphans=$(q "SELECT count(*) FROM vm_traffic_minute t WHERE NOT EXISTS (SELECT 1
 	WHERE c.vm_id = t.vm_id AND c.minute = t.minute AND c.host_id = t.host_id)")
 is "$orphans" 0 "every traffic minute has a coverage row"
 cap_ms=$(q "SELECT coalesce(sum(captured_ms),0) FROM vm_capture_minute JOIN vm USING (vm_id) WHERE uuid = '$UUID'")
-within "$cap_ms" 8000 60000 "vm_capture_minute: the VM's tap was captured ($cap_ms ms)"
+within "$cap_ms" 8000 $((t_run * 1000)) "vm_capture_minute: the VM's tap was captured ($cap_ms ms in two runs of $t_run s)"
 lv=$(q "SELECT count(*) FROM vm_capture_minute c JOIN vm USING (vm_id) JOIN vm_usage_minute u USING (vm_id, minute, host_id)
 	WHERE uuid = '$UUID' AND c.libvirt_rx_bytes = u.net_rx_bytes AND c.libvirt_tx_bytes = u.net_tx_bytes")
-within "$lv" 1 10 "libvirt_*_bytes are the minute's usage row's net bytes ($lv minutes; test driver: synthetic)"
+# Minutes that both runs can have touched:
+run_min=$(( t_run / 60 + 4 ))
+within "$lv" 1 "$run_min" "libvirt_*_bytes are the minute's usage row's net bytes ($lv minutes; test driver: synthetic)"
 nocap=$(q "SELECT coalesce(max(captured_ms),0) FROM vm_capture_minute c JOIN vm USING (vm_id) WHERE uuid = '11111111-1111-4111-8111-111111111111'")
 is "$nocap" 0 "a VM whose tap does not exist is not counted as captured"
-hc=$(q "SELECT count(*) || ' ' || coalesce(sum(drops), -1) || ' ' || sum(ifdrops) || ' ' || (sum(frames) >= 6 * 11) FROM host_capture_minute")
-within "$(echo "$hc" | cut -d' ' -f1)" 2 5 "host_capture_minute rows for the minutes captured"
+hc=$(q "SELECT count(*) || ' ' || coalesce(sum(drops), -1) || ' ' || sum(ifdrops) || ' ' || (sum(frames) >= $rounds * 11) FROM host_capture_minute")
+within "$(echo "$hc" | cut -d' ' -f1)" 2 "$run_min" "host_capture_minute rows for the minutes captured"
 is "$(echo "$hc" | cut -d' ' -f2-)" "0 0 true" "no capture drops, and at least the frames sent"
 
 # vmeter-admin usage --traffic: the same rows, with the coverage.
@@ -183,7 +206,7 @@ out=$("$ADMIN" -c "$T/vmeter.conf" usage --traffic --vm tvm --from @0 --to @4000
 is "$(echo "$out" | head -1)" "minute,host,vm,uuid,class,rx_bytes,tx_bytes,rx_packets,tx_packets,captured_s,rx_cov_pct,tx_cov_pct,captured_rx_bytes,captured_tx_bytes,libvirt_rx_bytes,libvirt_tx_bytes" \
 	"usage --traffic --csv: the columns"
 is "$(echo "$out" | awk -F, 'NR > 1 && $5 == "internal" { rx += $6; tx += $7 } NR > 1 { n++ } END { print n, rx, tx }')" \
-	"$n_rows $((6 * 3 * 242)) $((6 * 5 * 142))" "usage --traffic --csv: a row per minute and class, the same bytes"
+	"$n_rows $((rounds * 3 * 242)) $((rounds * 5 * 142))" "usage --traffic --csv: a row per minute and class, the same bytes"
 # RRD: a file per VM and class, DERIVE counters.
 ls "$T/rrd/vm-$UUID-traffic-internal.rrd" "$T/rrd/vm-$UUID-traffic-internet.rrd" >/dev/null 2>&1
 ok $? "an RRD file per VM and traffic class"
@@ -198,7 +221,7 @@ cp -a "$T/spool.copy" "$T/state/spool"
 q "DELETE FROM host_delivery" >/dev/null
 start_collector_faked "$T/vmeter.conf"
 dups() { [ "$(sed -n 's/.*"duplicate_rows": \([0-9]*\).*/\1/p' "$T/state/status.json")" -gt 0 ]; }
-wait_for 30 dups
+wait_for 120 dups
 ok $? "the resent batch was delivered again (its usage rows as duplicates)"
 stop_collector
 is "$(q "SELECT count(*) || ' ' || sum(rx_bytes + tx_bytes) FROM vm_traffic_minute")" "$before" \
@@ -213,9 +236,12 @@ within "$added" "$before_cov" "$((before_cov + 8))" "coverage rows: only minutes
 CONF_URI=$TEST_URI CONF_HOST=hv-nocap write_conf "$T/nocap.conf" 'traffic-class "internal" { prefixes = {"10.241.0.0/16"} }
 capture { user = "no-such-user-vmeter" }'
 : >"$log"
-start_collector "$T/nocap.conf"
+# 10 s before a minute on its clock: a usage row comes soon.
+fake_clock_before_minute 10
+start_collector_faked "$T/nocap.conf"
 has_usage() { [ "$(q "SELECT count(*) FROM vm_usage_minute u JOIN host USING (host_id) WHERE hostname = 'hv-nocap'")" -gt 0 ]; }
-sleep 3
+wait_for 120 grep -q "traffic capture disabled" "$log"
+wait_for "usage rows of hv-nocap" 120 has_usage
 stop_collector
 lines=$(grep -c "traffic capture disabled, metering without traffic classes: no user 'no-such-user-vmeter' (capture.user)" "$log")
 is "$lines" 1 "an impossible capture is one clear log line"
