@@ -483,8 +483,6 @@ static int write_loss(struct vm_db *db, const char *hostname, const struct vm_re
 		if (a == m && b == end) {
 			/* The whole minutes, as one run. */
 			int64_t last = vm_minute_floor(l->to_ns) - VM_NS_PER_MIN;
-			if (l->to_ns % VM_NS_PER_MIN == 0)
-				last = l->to_ns - VM_NS_PER_MIN;
 			runs[n++] = (struct vm_db_loss){.first_ns = m, .last_ns = last, .lost_ms = 60000};
 			m = last + VM_NS_PER_MIN;
 		} else {

@@ -28,8 +28,9 @@ struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size
 enum vm_db_failure {
 	VM_DB_OK,
 	VM_DB_UNREACHABLE, /* no connection, lost, timed out, server starting or stopping */
-	VM_DB_REFUSED,     /* the server answered with an error (SQLSTATE 42501, 28P01, 23xxx...) */
-	VM_DB_ABANDONED,   /* abort_fd became readable: the caller is stopping */
+	VM_DB_REFUSED,   /* the server answered with an error (a privilege, a login, a constraint: SQLSTATE classes 42,
+	                    28, 23) */
+	VM_DB_ABANDONED, /* abort_fd became readable: the caller is stopping */
 };
 
 /* vm_db_connect(), and every wait for the server, the connect's included,
