@@ -2,6 +2,8 @@
  * before (and beside) any web UI.
  *
  *   vmeter-admin [-c FILE] migrate
+ *   vmeter-admin [-c FILE] maintain [--now T] [--grace S] [--ahead DAYS] [--raw-days N] [--hourly-days N]
+ *                                   [--daily-days N] [--no-retention]
  *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--traffic] [--csv]
  *   vmeter-admin [-c FILE] vms
  *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST]
@@ -21,14 +23,16 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "maint.h"
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
 #include "xalloc.h"
 
 struct args {
-	const char *from, *to, *vm, *host, *out, *ds;
-	bool csv, hosts, json, traffic;
+	const char *from, *to, *vm, *host, *out, *ds, *now;
+	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days;
+	bool csv, hosts, json, traffic, no_retention;
 };
 
 static void usage(FILE *f)
@@ -36,6 +40,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: vmeter-admin [-c FILE] COMMAND [OPTIONS]\n"
 	           "commands:\n"
 	           "  migrate                 create or upgrade the database schema\n"
+	           "  maintain                partitions ahead, rollups of closed hours, retention (run it from\n"
+	           "                          cron or a timer every few minutes; one run at a time)\n"
+	           "      --now T             the time to act as (tests)   --grace S  an hour closes S seconds\n"
+	           "                          after its end (120)          --ahead D  partitions D days ahead (7)\n"
+	           "      --raw-days N --hourly-days N --daily-days N   keep minutes / hourly / daily rollups\n"
+	           "                          N days (stored in the database; default 62 / 400 / 3660)\n"
+	           "      --no-retention      drop nothing this run\n"
 	           "  usage                   per-minute usage rows from PostgreSQL\n"
 	           "      --from T --to T     time range (default: the last hour); T is 'YYYY-MM-DD HH:MM[:SS]'\n"
 	           "                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
@@ -80,6 +91,64 @@ static int cmd_migrate(const struct vm_conf *conf)
 		printf("schema migrated from version %u to %u\n", from, to);
 	vm_db_close(db);
 	return rc < 0 ? 1 : 0;
+}
+
+static int int_arg(const char *opt, const char *v, int min, int max, int *out)
+{
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < min || n > max) {
+		fprintf(stderr, "vmeter-admin: %s must be a whole number from %d to %d, not '%s'\n", opt, min, max, v);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static void print_note(void *arg, const char *line)
+{
+	(void)arg;
+	printf("%s\n", line);
+}
+
+static int cmd_maintain(const struct vm_conf *conf, const struct args *a)
+{
+	struct vm_maint_opts o;
+	vm_maint_opts_init(&o);
+	if (a->now && vm_time_parse(a->now, o.now_ns, &o.now_ns) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --now time '%s'\n", a->now);
+		return 2;
+	}
+	if (int_arg("--grace", a->grace, 0, 86400, &o.grace_s) || int_arg("--ahead", a->ahead, 1, 366, &o.ahead_days) ||
+	    int_arg("--raw-days", a->raw_days, 1, 36600, &o.raw_days) ||
+	    int_arg("--hourly-days", a->hourly_days, 1, 36600, &o.hourly_days) ||
+	    int_arg("--daily-days", a->daily_days, 1, 36600, &o.daily_days))
+		return 2;
+	o.no_retention = a->no_retention;
+	o.note = print_note;
+	char err[1024];
+	if (vm_maint_check(NULL, &o, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 2;
+	}
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	struct vm_maint_report r;
+	int64_t t0 = vm_monotonic_ns();
+	enum vm_maint_result rc = vm_maint_run(pg, &o, &r, err, sizeof err);
+	PQfinish(pg);
+	if (rc != VM_MAINT_OK) {
+		fprintf(stderr, "vmeter-admin: maintain: %s\n", err);
+		return rc == VM_MAINT_BUSY ? 75 : rc == VM_MAINT_BAD_OPTION ? 2 : 1;
+	}
+	printf("partitions created: %u; hours rolled up: %u; partitions dropped: %u, kept: %u; %.2f s\n",
+	       r.partitions_created, r.hours_rolled, r.partitions_dropped, r.partitions_kept,
+	       (double)(vm_monotonic_ns() - t0) / 1e9);
+	return 0;
 }
 
 static int range(const struct args *a, char *from, char *to, size_t size)
@@ -667,6 +736,13 @@ int main(int argc, char **argv)
 	    {"hosts", no_argument, NULL, 'S'},
 	    {"json", no_argument, NULL, 'J'},
 	    {"traffic", no_argument, NULL, 'T'},
+	    {"now", required_argument, NULL, 'N'},
+	    {"grace", required_argument, NULL, 'g'},
+	    {"ahead", required_argument, NULL, 'a'},
+	    {"raw-days", required_argument, NULL, 'r'},
+	    {"hourly-days", required_argument, NULL, 'h'},
+	    {"daily-days", required_argument, NULL, 'D'},
+	    {"no-retention", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
@@ -684,6 +760,13 @@ int main(int argc, char **argv)
 		case 'S': a.hosts = true; break;
 		case 'J': a.json = true; break;
 		case 'T': a.traffic = true; break;
+		case 'N': a.now = optarg; break;
+		case 'g': a.grace = optarg; break;
+		case 'a': a.ahead = optarg; break;
+		case 'r': a.raw_days = optarg; break;
+		case 'h': a.hourly_days = optarg; break;
+		case 'D': a.daily_days = optarg; break;
+		case 'R': a.no_retention = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -701,6 +784,8 @@ int main(int argc, char **argv)
 	int rc;
 	if (strcmp(cmd, "migrate") == 0)
 		rc = cmd_migrate(conf);
+	else if (strcmp(cmd, "maintain") == 0)
+		rc = cmd_maintain(conf, &a);
 	else if (strcmp(cmd, "usage") == 0)
 		rc = cmd_usage(conf, &a);
 	else if (strcmp(cmd, "vms") == 0)

@@ -119,7 +119,7 @@ BEGIN
     IF p_from < (SELECT since FROM storage_horizon WHERE class = 'raw') THEN
         RAISE EXCEPTION 'minutes from % cannot be stored: retention dropped the minutes before %', p_from,
             (SELECT since FROM storage_horizon WHERE class = 'raw')
-            USING HINT = 'raise the raw retention (vmeter-admin maintain --raw-days) only affects later drops';
+            USING HINT = 'a longer raw retention (vmeter-admin maintain --raw-days) keeps later days';
     END IF;
     FOR p IN SELECT parent, unit FROM storage_policy ORDER BY parent LOOP
         step := ('1 ' || p.unit)::interval;
@@ -206,20 +206,27 @@ BEGIN
     IF first THEN
         INSERT INTO rollup_dirty (hour, host_id)
         SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_usage_minute
-         WHERE vm_id = NEW.vm_id AND minute < NEW.valid_from
+         WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' < NEW.valid_from
         UNION
         SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_usage_loss
-         WHERE vm_id = NEW.vm_id AND minute < NEW.valid_from
+         WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' < NEW.valid_from
+        UNION
+        SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_traffic_minute
+         WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' < NEW.valid_from
         ON CONFLICT DO NOTHING;
     END IF;
     INSERT INTO rollup_dirty (hour, host_id)
     SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_usage_minute
-     WHERE vm_id = NEW.vm_id AND minute >= NEW.valid_from - interval '90 seconds'
-       AND (nxt IS NULL OR minute < nxt)
+     WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' >= NEW.valid_from
+       AND (nxt IS NULL OR minute + interval '30 seconds' < nxt)
     UNION
     SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_usage_loss
-     WHERE vm_id = NEW.vm_id AND minute >= NEW.valid_from - interval '90 seconds'
-       AND (nxt IS NULL OR minute < nxt)
+     WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' >= NEW.valid_from
+       AND (nxt IS NULL OR minute + interval '30 seconds' < nxt)
+    UNION
+    SELECT DISTINCT date_trunc('hour', minute, 'UTC'), 0 FROM vm_traffic_minute
+     WHERE vm_id = NEW.vm_id AND minute + interval '30 seconds' >= NEW.valid_from
+       AND (nxt IS NULL OR minute + interval '30 seconds' < nxt)
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
