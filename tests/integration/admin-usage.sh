@@ -38,6 +38,8 @@ def inv(n, at, name, tenant, project, cc):
 def usage(n, minute, cpu="6000000000", rx="1000"):
     out.append("INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, net_rx_bytes) "
                "VALUES (1, %d, to_timestamp(%d), 60000, 6, %s, %s);" % (n, B + 60 * minute, cpu, rx))
+# Schema 5 keeps minutes in day partitions: the fixture's day needs one.
+out.append("SELECT vm_ensure_partitions(to_timestamp(%d), to_timestamp(%d));" % (B, B + 3600))
 out.append("INSERT INTO host (host_id, hostname) VALUES (1, 'hv1');")
 # A: four owners.  The first row came after the middle of minute 0 (the
 # VM's first minute: that row); a change before the middle of minute 3 (it
