@@ -693,8 +693,8 @@ $$;
 -- Usage over [p_from, p_to) per VM, host and owner, optionally only of one
 -- VM, one host, one tenant (and project): the rollup columns above, from
 -- the finest resolution needed and no finer.
-CREATE FUNCTION vm_usage_between(p_from timestamptz, p_to timestamptz, p_vm_id int DEFAULT NULL,
-                                 p_host_id int DEFAULT NULL, p_tenant text DEFAULT NULL,
+CREATE FUNCTION vm_usage_between(p_from timestamptz, p_to timestamptz, p_vm uuid DEFAULT NULL,
+                                 p_host text DEFAULT NULL, p_tenant text DEFAULT NULL,
                                  p_project text DEFAULT NULL)
 RETURNS TABLE (vm_id int, host_id int, owner_id int, minutes bigint, coverage_ms bigint, samples bigint,
                late bigint, lost_ms bigint,
@@ -714,6 +714,10 @@ RETURNS TABLE (vm_id int, host_id int, owner_id int, minutes bigint, coverage_ms
     disk_allocation_bytes_max bigint)
 LANGUAGE sql STABLE AS $$
 WITH plan AS MATERIALIZED (SELECT * FROM vm_resolution_plan(p_from, p_to)),
+ids AS MATERIALIZED (
+    SELECT (SELECT vm_id FROM vm WHERE uuid = p_vm) AS p_vm_id,
+           (SELECT host_id FROM host WHERE hostname = p_host) AS p_host_id
+),
 owners AS MATERIALIZED (
     SELECT owner_id FROM owner
      WHERE (p_tenant IS NULL OR tenant = p_tenant) AND (p_project IS NULL OR project = p_project)
@@ -732,7 +736,7 @@ r AS (
            disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
            disk_allocation_bytes_max
       FROM vm_usage_day u JOIN plan p ON p.kind = 'day' AND u.day = p.span_from
-     WHERE (p_vm_id IS NULL OR u.vm_id = p_vm_id) AND (p_host_id IS NULL OR u.host_id = p_host_id)
+     WHERE (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
        AND (p_tenant IS NULL OR u.owner_id IN (SELECT owner_id FROM owners))
     UNION ALL
     SELECT u.vm_id, u.host_id, u.owner_id, u.minutes, u.coverage_ms, u.samples, u.late, u.lost_ms,
@@ -747,7 +751,7 @@ r AS (
            disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
            disk_allocation_bytes_max
       FROM vm_usage_hour u JOIN plan p ON p.kind = 'hour' AND u.hour = p.span_from
-     WHERE (p_vm_id IS NULL OR u.vm_id = p_vm_id) AND (p_host_id IS NULL OR u.host_id = p_host_id)
+     WHERE (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
        AND (p_tenant IS NULL OR u.owner_id IN (SELECT owner_id FROM owners))
     UNION ALL
     SELECT x.* FROM (
@@ -787,7 +791,7 @@ r AS (
           LEFT JOIN vm_owner_span s
             ON s.vm_id = m.vm_id AND m.minute + interval '30 seconds' >= s.span_from
            AND m.minute + interval '30 seconds' < s.span_to
-         WHERE (p_vm_id IS NULL OR m.vm_id = p_vm_id) AND (p_host_id IS NULL OR m.host_id = p_host_id)
+         WHERE (p_vm IS NULL OR m.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR m.host_id = (SELECT p_host_id FROM ids))
          GROUP BY m.vm_id, m.host_id, coalesce(s.owner_id, 0)
         UNION ALL
         SELECT l.vm_id, l.host_id, coalesce(s.owner_id, 0), 0, 0, 0, 0, sum(l.lost_ms)::bigint,
@@ -805,7 +809,7 @@ r AS (
           LEFT JOIN vm_owner_span s
             ON s.vm_id = l.vm_id AND l.minute + interval '30 seconds' >= s.span_from
            AND l.minute + interval '30 seconds' < s.span_to
-         WHERE (p_vm_id IS NULL OR l.vm_id = p_vm_id) AND (p_host_id IS NULL OR l.host_id = p_host_id)
+         WHERE (p_vm IS NULL OR l.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR l.host_id = (SELECT p_host_id FROM ids))
          GROUP BY l.vm_id, l.host_id, coalesce(s.owner_id, 0)
     ) x WHERE (p_tenant IS NULL OR x.owner_id IN (SELECT owner_id FROM owners))
 )
@@ -833,13 +837,17 @@ SELECT r.vm_id, r.host_id, r.owner_id, sum(r.minutes)::bigint, sum(r.coverage_ms
 $$;
 
 -- Traffic by class over [p_from, p_to), likewise.
-CREATE FUNCTION vm_traffic_between(p_from timestamptz, p_to timestamptz, p_vm_id int DEFAULT NULL,
-                                   p_host_id int DEFAULT NULL, p_tenant text DEFAULT NULL,
+CREATE FUNCTION vm_traffic_between(p_from timestamptz, p_to timestamptz, p_vm uuid DEFAULT NULL,
+                                   p_host text DEFAULT NULL, p_tenant text DEFAULT NULL,
                                    p_project text DEFAULT NULL)
 RETURNS TABLE (vm_id int, host_id int, owner_id int, class text, minutes bigint, rx_bytes bigint,
                tx_bytes bigint, rx_packets bigint, tx_packets bigint)
 LANGUAGE sql STABLE AS $$
 WITH plan AS MATERIALIZED (SELECT * FROM vm_resolution_plan(p_from, p_to)),
+ids AS MATERIALIZED (
+    SELECT (SELECT vm_id FROM vm WHERE uuid = p_vm) AS p_vm_id,
+           (SELECT host_id FROM host WHERE hostname = p_host) AS p_host_id
+),
 owners AS MATERIALIZED (
     SELECT owner_id FROM owner
      WHERE (p_tenant IS NULL OR tenant = p_tenant) AND (p_project IS NULL OR project = p_project)
@@ -864,13 +872,13 @@ r AS (
 SELECT r.vm_id, r.host_id, r.owner_id, r.class, sum(r.minutes)::bigint, sum(r.rx_bytes)::bigint,
        sum(r.tx_bytes)::bigint, sum(r.rx_packets)::bigint, sum(r.tx_packets)::bigint
   FROM r
- WHERE (p_vm_id IS NULL OR r.vm_id = p_vm_id) AND (p_host_id IS NULL OR r.host_id = p_host_id)
+ WHERE (p_vm IS NULL OR r.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR r.host_id = (SELECT p_host_id FROM ids))
    AND (p_tenant IS NULL OR r.owner_id IN (SELECT owner_id FROM owners))
  GROUP BY r.vm_id, r.host_id, r.owner_id, r.class
 $$;
 
 -- A host's usage over [p_from, p_to), likewise.
-CREATE FUNCTION host_usage_between(p_from timestamptz, p_to timestamptz, p_host_id int DEFAULT NULL)
+CREATE FUNCTION host_usage_between(p_from timestamptz, p_to timestamptz, p_host text DEFAULT NULL)
 RETURNS TABLE (host_id int, minutes bigint, coverage_ms bigint, samples bigint, late bigint,
     cpu_capacity_ns bigint, cpu_busy_ns bigint, cpu_user_ns bigint, cpu_system_ns bigint,
     cpu_iowait_ns bigint, cpu_idle_ns bigint, cpus_int numeric, cpus_ms bigint, cpus_max bigint,
@@ -882,6 +890,9 @@ RETURNS TABLE (host_id int, minutes bigint, coverage_ms bigint, samples bigint, 
     vm_mem_kib_int numeric, vm_mem_kib_ms bigint, vm_mem_kib_max bigint)
 LANGUAGE sql STABLE AS $$
 WITH plan AS MATERIALIZED (SELECT * FROM vm_resolution_plan(p_from, p_to)),
+ids AS MATERIALIZED (
+    SELECT (SELECT host_id FROM host WHERE hostname = p_host) AS p_host_id
+),
 r AS (
     SELECT u.host_id, u.minutes::bigint AS minutes, u.coverage_ms, u.samples, u.late,
            cpu_capacity_ns, cpu_busy_ns, cpu_user_ns, cpu_system_ns, cpu_iowait_ns, cpu_idle_ns,
@@ -891,7 +902,7 @@ r AS (
            vcpus_running_int, vcpus_running_ms, vcpus_running_max, vm_mem_kib_int, vm_mem_kib_ms,
            vm_mem_kib_max
       FROM host_usage_day u JOIN plan p ON p.kind = 'day' AND u.day = p.span_from
-     WHERE p_host_id IS NULL OR u.host_id = p_host_id
+     WHERE p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids)
     UNION ALL
     SELECT u.host_id, u.minutes, u.coverage_ms, u.samples, u.late,
            cpu_capacity_ns, cpu_busy_ns, cpu_user_ns, cpu_system_ns, cpu_iowait_ns, cpu_idle_ns,
@@ -901,7 +912,7 @@ r AS (
            vcpus_running_int, vcpus_running_ms, vcpus_running_max, vm_mem_kib_int, vm_mem_kib_ms,
            vm_mem_kib_max
       FROM host_usage_hour u JOIN plan p ON p.kind = 'hour' AND u.hour = p.span_from
-     WHERE p_host_id IS NULL OR u.host_id = p_host_id
+     WHERE p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids)
     UNION ALL
     SELECT m.host_id, count(*), sum(m.coverage_ms)::bigint, sum(m.samples)::bigint, sum(m.late)::bigint,
            sum(m.cpu_capacity_ns)::bigint, sum(m.cpu_busy_ns)::bigint, sum(m.cpu_user_ns)::bigint,
@@ -922,7 +933,7 @@ r AS (
            sum(m.coverage_ms) FILTER (WHERE m.vm_mem_kib_avg IS NOT NULL), max(m.vm_mem_kib_max)
       FROM host_usage_minute m
       JOIN plan p ON p.kind = 'raw' AND m.minute >= p.span_from AND m.minute < p.span_to
-     WHERE p_host_id IS NULL OR m.host_id = p_host_id
+     WHERE p_host IS NULL OR m.host_id = (SELECT p_host_id FROM ids)
      GROUP BY m.host_id
 )
 SELECT r.host_id, sum(r.minutes)::bigint, sum(r.coverage_ms)::bigint, sum(r.samples)::bigint, sum(r.late)::bigint,
@@ -936,4 +947,57 @@ SELECT r.host_id, sum(r.minutes)::bigint, sum(r.coverage_ms)::bigint, sum(r.samp
            sum(r.vcpus_running_ms)::bigint, max(r.vcpus_running_max), sum(r.vm_mem_kib_int),
            sum(r.vm_mem_kib_ms)::bigint, max(r.vm_mem_kib_max)
   FROM r GROUP BY r.host_id
+$$;
+
+-- What each VM was doing over [p_from, p_to), from its lifecycle events:
+-- 'running' (started, resumed), 'paused' (suspended, pmsuspended), 'off'
+-- (stopped, shutdown, crashed, or defined and not started yet), 'gone'
+-- (undefined); a 'defined' event while running is a change of
+-- configuration and keeps the state.  Spans are clipped to the range; a
+-- VM's state before its first event is unknown and not returned.
+CREATE FUNCTION vm_lifecycle_between(p_from timestamptz, p_to timestamptz, p_vm uuid DEFAULT NULL)
+RETURNS TABLE (vm_id int, host_id int, state text, span_from timestamptz, span_to timestamptz)
+LANGUAGE sql STABLE AS $$
+WITH ev AS (
+    SELECT e.vm_id, e.host_id, e.at,
+           CASE WHEN e.event IN ('started', 'resumed') THEN 'running'
+                WHEN e.event IN ('suspended', 'pmsuspended') THEN 'paused'
+                WHEN e.event IN ('stopped', 'shutdown', 'crashed') THEN 'off'
+                WHEN e.event = 'undefined' THEN 'gone'
+                WHEN e.event = 'defined' THEN 'defined' END AS effect,
+           row_number() OVER (PARTITION BY e.vm_id ORDER BY e.at,
+               CASE e.event WHEN 'defined' THEN 0 WHEN 'resumed' THEN 1 WHEN 'started' THEN 2 ELSE 3 END) AS seq
+      FROM vm_event e
+     WHERE e.at < p_to AND (p_vm IS NULL OR e.vm_id = (SELECT vm_id FROM vm WHERE uuid = p_vm))
+),
+st AS (
+    -- a state is set by every event but 'defined', which sets 'off' only
+    -- when the VM was gone or not known yet
+    SELECT vm_id, host_id, at, seq, effect,
+           count(*) FILTER (WHERE effect IS NOT NULL AND effect <> 'defined')
+               OVER (PARTITION BY vm_id ORDER BY seq) AS grp
+      FROM ev
+),
+st2 AS (
+    SELECT vm_id, host_id, at, seq,
+           coalesce(first_value(CASE WHEN effect <> 'defined' THEN effect END)
+                        OVER (PARTITION BY vm_id, grp ORDER BY seq), 'off') AS prior,
+           effect, grp
+      FROM st
+),
+states AS (
+    SELECT vm_id, host_id, at, seq,
+           CASE WHEN effect = 'defined' AND prior = 'gone' THEN 'off'
+                WHEN effect = 'defined' OR effect IS NULL THEN prior ELSE effect END AS state
+      FROM st2
+),
+spans AS (
+    SELECT vm_id, host_id, state, at AS s, coalesce(lead(at) OVER (PARTITION BY vm_id ORDER BY seq), p_to) AS e,
+           lag(state) OVER (PARTITION BY vm_id ORDER BY seq) AS prev
+      FROM states
+)
+SELECT vm_id, host_id, state, greatest(s, p_from), least(e, p_to)
+  FROM spans
+ WHERE e > p_from AND s < p_to AND greatest(s, p_from) < least(e, p_to)
+ ORDER BY vm_id, s
 $$;
