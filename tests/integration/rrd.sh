@@ -409,8 +409,8 @@ fi
 
 # Every data source of the file graphs (16 at most a graph); a meter that is
 # no data source any more is refused by name.
-ds1=$(echo $WANT_DS | cut -d' ' -f1-12 | tr ' ' ,)
-ds2=$(echo $WANT_DS | cut -d' ' -f13- | tr ' ' ,)
+ds1=$(echo "$WANT_DS" | cut -d' ' -f1-12 | tr ' ' ,)
+ds2=$(echo "$WANT_DS" | cut -d' ' -f13- | tr ' ' ,)
 if "$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/d.png" "$ds1" 2>"$TMP/graph.err" && is_png "$TMP/d.png" &&
 	"$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/e.png" "$ds2" 2>>"$TMP/graph.err" &&
 	is_png "$TMP/e.png"; then
