@@ -361,7 +361,7 @@ static int daemon_file_cmd(struct vm_rrd *rrd, const char *verb, const char *pat
  *   1 day           5 years
  * No MIN: the least of a rate is mostly its idle zero, and the database
  * keeps no minimum either; a third function would cost a third more.  At
- * a 10 s step a data source takes 136 KB, 188 KB at 1 s (collectd's
+ * a 10 s step a data source takes 137 KB, 189 KB at 1 s (collectd's
  * default layout: 149 KB and 205 KB; bench/rrd-size.sh).  A range whose
  * resolution the step reaches is kept at the step, for the longest span
  * of those ranges. */
