@@ -352,7 +352,8 @@ static int daemon_file_cmd(struct vm_rrd *rrd, const char *verb, const char *pat
 
 /* The archives, sized for graphs (an 800-pixel graph of each range has a
  * row or more per pixel), not as a ledger: the per-minute history is in
- * PostgreSQL.  One of each, AVERAGE and MAX (peaks matter for capacity):
+ * PostgreSQL.  AVERAGE and MAX of each (peaks matter for capacity), the
+ * step's AVERAGE only:
  *   the step        2 h          the last hours sample by sample; MAX
  *                                would repeat AVERAGE at one step a row
  *   1 min          36 h          a day graph with yesterday evening
