@@ -70,11 +70,20 @@ struct pending {
 	int64_t prev_last_s;               /* f->last_s before this update */
 };
 
-/* A file to create off the caller's thread. */
+/* How a file is to be made: its step, and whether from an old file at
+ * its path (with step from_step, last updated at last_s). */
+struct conversion {
+	bool convert;
+	long step, from_step;
+	int64_t last_s;
+};
+
+/* A file to create (or convert) off the caller's thread. */
 struct create_job {
 	char *name, *path;
 	const struct vm_meter_set *set;
 	int64_t t_s;
+	struct conversion conv;
 	struct create_job *next;
 };
 
@@ -339,6 +348,78 @@ static int daemon_file_cmd(struct vm_rrd *rrd, const char *verb, const char *pat
 	return rc;
 }
 
+/* ---------------------------------------------------------------- layout */
+
+/* The archives, sized for graphs (an 800-pixel graph of each range has a
+ * row or more per pixel), not as a ledger: the per-minute history is in
+ * PostgreSQL.  AVERAGE and MAX of each (peaks matter for capacity), the
+ * step's AVERAGE only:
+ *   the step        2 h          the last hours sample by sample; MAX
+ *                                would repeat AVERAGE at one step a row
+ *   1 min          36 h          a day graph with yesterday evening
+ *   15 min          5 weeks      week and month graphs
+ *   12 h           13 months     a year graph (792 rows), a year back
+ *   1 day           5 years
+ * No MIN: the least of a rate is mostly its idle zero, and the database
+ * keeps no minimum either; a third function would cost a third more.  At
+ * a 10 s step a data source takes 137 KB, 189 KB at 1 s (collectd's
+ * default layout: 149 KB and 205 KB; bench/rrd-size.sh).  A range whose
+ * resolution the step reaches is kept at the step, for the longest span
+ * of those ranges. */
+static const struct tier {
+	long res_s; /* 0: the step */
+	long span_s;
+} tiers[] = {
+    {0, 2 * 3600}, {60, 36 * 3600}, {15 * 60, 35 * 86400}, {12 * 3600, 396 * 86400}, {86400, 1827 * 86400},
+};
+#define N_TIERS (sizeof tiers / sizeof *tiers)
+#define MAX_RRAS (2 * N_TIERS)
+
+struct rra {
+	bool max; /* MAX, else AVERAGE */
+	long pdp; /* steps per row */
+	long rows;
+};
+
+/* Test-only: VMETER_TEST_RRD_ROWS=N caps every archive at N rows, so that
+ * the integration tests' files at a 1 s step stay small.  Not a
+ * configuration option: production files always get the full layout. */
+static long test_rows_cap(void)
+{
+	const char *s = getenv("VMETER_TEST_RRD_ROWS");
+	long cap = s && *s ? strtol(s, NULL, 10) : 0;
+	return cap > 0 ? cap : LONG_MAX;
+}
+
+static long div_up(long a, long b)
+{
+	return (a + b - 1) / b;
+}
+
+/* The archives of a file with step `step` (> 0), in their order in the
+ * file: fills `out` (MAX_RRAS entries), returns how many. */
+static size_t layout_plan(long step, struct rra *out)
+{
+	long cap = test_rows_cap();
+	long step_span = 0;
+	size_t n = 1; /* out[0], the step's archive, once its span is known */
+	for (size_t i = 0; i < N_TIERS; i++) {
+		long pdp = tiers[i].res_s <= step ? 1 : div_up(tiers[i].res_s, step);
+		if (pdp == 1) {
+			if (tiers[i].span_s > step_span)
+				step_span = tiers[i].span_s;
+			continue;
+		}
+		long rows = div_up(tiers[i].span_s, pdp * step);
+		rows = rows < cap ? rows : cap;
+		out[n++] = (struct rra){false, pdp, rows};
+		out[n++] = (struct rra){true, pdp, rows};
+	}
+	long rows = div_up(step_span, step);
+	out[0] = (struct rra){false, 1, rows < cap ? rows : cap};
+	return n;
+}
+
 /* ---------------------------------------------------------------- files */
 
 static char *file_path(const struct vm_rrd *rrd, const char *name)
@@ -346,15 +427,16 @@ static char *file_path(const struct vm_rrd *rrd, const char *name)
 	return vm_xasprintf("%s/%s.rrd", rrd->dir, name);
 }
 
-/* Runs `rrdtool create PATH --step S --start T --no-overwrite DEFS...`.
- * Returns 0, or -1 (err set) when it could not run or failed. */
-static int create_by_program(const char *path, int step, int64_t start, int ndefs, const char *const *defs, char *err,
-                             size_t errsize)
+/* Runs `rrdtool create PATH --step S --start T --no-overwrite [--source
+ * SRC] DEFS...`.  Returns 0, or -1 (err set) when it could not run or
+ * failed. */
+static int create_by_program(const char *path, long step, int64_t start, const char *source, int ndefs,
+                             const char *const *defs, char *err, size_t errsize)
 {
-	char step_s[16], start_s[24];
-	snprintf(step_s, sizeof step_s, "%d", step);
+	char step_s[24], start_s[24];
+	snprintf(step_s, sizeof step_s, "%ld", step);
 	snprintf(start_s, sizeof start_s, "%lld", (long long)start);
-	const char *args[VM_USAGE_MAX_METERS + 16];
+	const char *args[VM_USAGE_MAX_METERS + MAX_RRAS + 16];
 	int n = 0;
 	args[n++] = "rrdtool";
 	args[n++] = "create";
@@ -364,6 +446,10 @@ static int create_by_program(const char *path, int step, int64_t start, int ndef
 	args[n++] = "--start";
 	args[n++] = start_s;
 	args[n++] = "--no-overwrite";
+	if (source) {
+		args[n++] = "--source";
+		args[n++] = source;
+	}
 	for (int i = 0; i < ndefs; i++)
 		args[n++] = defs[i];
 	args[n] = NULL;
@@ -388,62 +474,55 @@ static int create_by_program(const char *path, int step, int64_t start, int ndef
 	return 0;
 }
 
+/* Creates the file at `path` with step `step`, starting at `start_s`.
+ * With `source` (the same path, in an old layout) the new file is built
+ * beside it, takes the data of the data sources both have at the
+ * resolutions both have (librrd resamples the rest), and replaces it.
+ * Returns 0, or -1 with a message in err (`path` then left as it was). */
 static int file_create(struct vm_rrd *rrd, const char *name, const char *path, const struct vm_meter_set *set,
-                       int64_t t_s, char *err, size_t errsize)
+                       long step, int64_t start_s, const char *source, char *err, size_t errsize)
 {
-	int step = rrd->step_s;
-	int heartbeat = 3 * step < 60 ? 60 : 3 * step;
-	long per_min = (60 + step - 1) / step;
-	long per_hour = (3600 + step - 1) / step;
-	long rows_day = (86400L + step - 1) / step;
-	long rows_min = (35L * 86400 + per_min * step - 1) / (per_min * step);
-	long rows_hour = (396L * 86400 + per_hour * step - 1) / (per_hour * step);
-	/* Test-only: VMETER_TEST_RRD_ROWS=N caps every archive at N rows, so
-	 * that the integration tests' files at a 1 s step stay small (the
-	 * layout above makes 72.6 MB per VM there).  Not a configuration
-	 * option: production files always get the full layout. */
-	const char *test_rows = getenv("VMETER_TEST_RRD_ROWS");
-	if (test_rows && *test_rows) {
-		long cap = strtol(test_rows, NULL, 10);
-		if (cap > 0) {
-			rows_day = rows_day < cap ? rows_day : cap;
-			rows_min = rows_min < cap ? rows_min : cap;
-			rows_hour = rows_hour < cap ? rows_hour : cap;
-		}
-	}
-	const char *argv[VM_USAGE_MAX_METERS + 6];
+	long heartbeat = 3 * step < 60 ? 60 : 3 * step;
+	struct rra rras[MAX_RRAS];
+	size_t nrra = layout_plan(step, rras);
+	const char *argv[VM_USAGE_MAX_METERS + MAX_RRAS];
 	int argc = 0;
 	int ret = -1;
+	char *tmp = source ? vm_xasprintf("%s.converting", path) : NULL;
+	const char *target = tmp ? tmp : path;
 
 	for (size_t i = 0; i < set->n; i++) {
 		const struct vm_meter *m = &set->meters[i];
 		if (!m->rrd_ds)
 			continue;
 		argv[argc++] =
-		    vm_xasprintf("DS:%s:%s:%d:0:U", m->rrd_ds, i < set->n_counters ? "DERIVE" : "GAUGE", heartbeat);
+		    vm_xasprintf("DS:%s:%s:%ld:0:U", m->rrd_ds, i < set->n_counters ? "DERIVE" : "GAUGE", heartbeat);
 	}
 	int nds = argc;
-	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:1:%ld", rows_day);
-	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:1:%ld", rows_day);
-	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:%ld:%ld", per_min, rows_min);
-	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:%ld:%ld", per_min, rows_min);
-	argv[argc++] = vm_xasprintf("RRA:AVERAGE:0.5:%ld:%ld", per_hour, rows_hour);
-	argv[argc++] = vm_xasprintf("RRA:MAX:0.5:%ld:%ld", per_hour, rows_hour);
+	for (size_t i = 0; i < nrra; i++)
+		argv[argc++] =
+		    vm_xasprintf("RRA:%s:0.5:%ld:%ld", rras[i].max ? "MAX" : "AVERAGE", rras[i].pdp, rras[i].rows);
 	if (nds == 0) {
 		snprintf(err, errsize, "meter set '%s' has no data sources", set->name);
 		goto out;
 	}
+	/* A conversion cut short by a crash left its file behind. */
+	if (tmp && unlink(tmp) < 0 && errno != ENOENT) {
+		snprintf(err, errsize, "cannot remove '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
 
-	/* librrd builds a whole file in memory before writing it (tens of
-	 * MB for a VM): on the creator thread that would become the daemon's
-	 * peak RSS, so there `rrdtool create` does it in a process of its
-	 * own, and the library only when the program is missing. */
-	if (rrd->async_create && create_by_program(path, step, t_s - step, argc, argv, err, errsize) == 0)
+	/* librrd builds a whole file in memory before writing it (and reads
+	 * a source whole): on the creator thread that would become the
+	 * daemon's peak RSS, so there `rrdtool create` does it in a process
+	 * of its own, and the library only when the program is missing. */
+	if (rrd->async_create && create_by_program(target, step, start_s, source, argc, argv, err, errsize) == 0)
 		goto done;
+	const char *sources[2] = {source, NULL};
 	/* no_overwrite: another process may have created it since our stat(). */
-	if (!lib_load() ||
-	    lib.create_r2(path, (unsigned long)step, (time_t)(t_s - step), 1, NULL, NULL, argc, argv) != 0) {
-		snprintf(err, errsize, "cannot create '%s': %s", path, rrd_errtext());
+	if (!lib_load() || lib.create_r2(target, (unsigned long)step, (time_t)start_s, 1, source ? sources : NULL, NULL,
+	                                 argc, argv) != 0) {
+		snprintf(err, errsize, "cannot create '%s': %s", target, rrd_errtext());
 		goto out;
 	}
 done:
@@ -451,13 +530,26 @@ done:
 	 * temporary file and sets its mode): narrowed here to what the rest
 	 * of the collector's files have.  Meanwhile the directory (0750)
 	 * keeps others out. */
-	if (chmod(path, 0640) < 0)
-		vm_warn("rrd '%s': cannot set the mode of '%s': %s", name, path, strerror(errno));
-	vm_info("rrd '%s': created '%s' (%d data sources, step %d s)", name, path, nds, step);
+	if (chmod(target, 0640) < 0)
+		vm_warn("rrd '%s': cannot set the mode of '%s': %s", name, target, strerror(errno));
+	if (tmp && rename(tmp, path) < 0) {
+		snprintf(err, errsize, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (source)
+		vm_notice("rrd '%s': converted '%s' from an old layout to the current one (%d data sources, %zu "
+		          "archives, step %ld s), keeping its data",
+		          name, path, nds, nrra, step);
+	else
+		vm_info("rrd '%s': created '%s' (%d data sources, step %ld s)", name, path, nds, step);
 	ret = 0;
 out:
+	if (ret < 0 && tmp)
+		unlink(tmp);
 	for (int i = 0; i < argc; i++)
 		free((char *)argv[i]);
+	free(tmp);
 	return ret;
 }
 
@@ -468,18 +560,52 @@ struct layout {
 	size_t nwant, seen;
 	unsigned long step;
 	int64_t last_s;
-	bool same;
+	bool same_ds; /* the wanted data sources, no other, in their order */
+	bool foreign; /* a data source of ours with another type */
+	struct rra rra[MAX_RRAS];
+	size_t nrra;
+	bool rra_extra; /* archives other than ours */
 };
 
 static void layout_init(struct layout *l, const struct vm_meter_set *set)
 {
 	memset(l, 0, sizeof *l);
-	l->same = true;
+	l->same_ds = true;
 	for (size_t i = 0; i < set->n; i++) {
 		if (!set->meters[i].rrd_ds)
 			continue;
 		l->counter[l->nwant] = i < set->n_counters;
 		l->want[l->nwant++] = set->meters[i].rrd_ds;
+	}
+}
+
+/* "rra[N].cf", "rra[N].pdp_per_row", "rra[N].rows" */
+static void layout_rra(struct layout *l, const char *key, bool is_cnt, unsigned long cnt, const char *str)
+{
+	char *end;
+	unsigned long i = strtoul(key + 4, &end, 10);
+	if (end == key + 4 || strncmp(end, "].", 2) != 0)
+		return;
+	const char *attr = end + 2;
+	bool cf = strcmp(attr, "cf") == 0 && str, pdp = strcmp(attr, "pdp_per_row") == 0 && is_cnt,
+	     rows = strcmp(attr, "rows") == 0 && is_cnt;
+	if (!cf && !pdp && !rows)
+		return;
+	if (i >= MAX_RRAS) {
+		l->rra_extra = true;
+		return;
+	}
+	if (i + 1 > l->nrra)
+		l->nrra = i + 1;
+	struct rra *r = &l->rra[i];
+	if (cf) {
+		r->max = strcmp(str, "MAX") == 0;
+		if (!r->max && strcmp(str, "AVERAGE") != 0)
+			l->rra_extra = true; /* MIN, LAST, HWPREDICT...: not ours */
+	} else if (pdp) {
+		r->pdp = (long)cnt;
+	} else {
+		r->rows = (long)cnt;
 	}
 }
 
@@ -494,6 +620,10 @@ static void layout_item(struct layout *l, const char *key, bool is_cnt, unsigned
 		l->last_s = (int64_t)cnt;
 		return;
 	}
+	if (strncmp(key, "rra[", 4) == 0) {
+		layout_rra(l, key, is_cnt, cnt, str);
+		return;
+	}
 	if (strncmp(key, "ds[", 3) != 0)
 		return;
 	const char *ds = key + 3;
@@ -506,16 +636,16 @@ static void layout_item(struct layout *l, const char *key, bool is_cnt, unsigned
 	while (j < l->nwant && !(strlen(l->want[j]) == len && memcmp(l->want[j], ds, len) == 0))
 		j++;
 	if (j == l->nwant) {
-		l->same = false;
+		l->same_ds = false; /* one we no longer keep */
 		return;
 	}
 	if (strcmp(attr, "index") == 0 && is_cnt) {
 		l->seen++;
 		if (cnt != j)
-			l->same = false;
+			l->same_ds = false;
 	} else if (strcmp(attr, "type") == 0 && str) {
 		if (strcmp(str, l->counter[j] ? "DERIVE" : "GAUGE") != 0)
-			l->same = false;
+			l->foreign = true;
 	}
 }
 
@@ -537,14 +667,24 @@ static void layout_line(void *arg, const char *line)
 	}
 }
 
-/* Whether the existing file matches the meter set: the same data sources
- * in the same order with the same types, and a heartbeat the interval
- * fits in (its step may differ).  Sets *last_s to the time
- * of its last update (values the daemon holds included).  Through the
- * daemon when it is up, else librrd.  Returns 1 (matches), 0 (differs) or
- * -1 (unreadable). */
-static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_meter_set *set, int64_t *last_s, char *err,
-                      size_t errsize)
+/* What file_check found. */
+enum { FILE_SAME, FILE_OLD, FILE_FOREIGN };
+
+/* Whether the existing file has the layout of file_create(): the meter
+ * set's data sources, no other, in their order with their types, and the
+ * archives of layout_plan() for its step.  A file keeps the step it was
+ * made with when the interval changes (vmeter.conf(5)): RRD takes updates
+ * at any spacing, consolidating several into a step or interpolating
+ * across steps, as long as two come within the heartbeat (at least 60 s, 3
+ * steps); only an interval beyond that, which would leave the file all
+ * unknown, calls for the new step.  Sets c->step to the step the file is
+ * to have, c->from_step to the one it has and c->last_s to the time of its
+ * last update (values the daemon holds included).  Through the daemon when it is up, else librrd.
+ * Returns FILE_SAME; FILE_OLD (another layout whose data a conversion
+ * keeps); FILE_FOREIGN (a data source of ours with another type, whose
+ * values would mean something else); or -1 (unreadable, err set). */
+static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_meter_set *set, struct conversion *c,
+                      char *err, size_t errsize)
 {
 	struct layout l;
 	layout_init(&l, set);
@@ -577,69 +717,123 @@ static int file_check(struct vm_rrd *rrd, const char *path, const struct vm_mete
 			            p->type == RD_I_STR ? p->value.u_str : NULL);
 		lib.info_free(info);
 	}
-	*last_s = l.last_s;
-	/* A file keeps the step it was made with when the interval changes
-	 * (vmeter.conf(5)): RRD takes updates at any spacing, consolidating
-	 * several into a step or interpolating across steps, as long as two
-	 * come within the heartbeat (file_create(): at least 60 s, 3 steps).
-	 * Only an interval beyond that would leave the file all unknown. */
+	c->last_s = l.last_s;
+	c->from_step = (long)l.step;
+	if (l.foreign || l.step == 0 || l.step > 86400)
+		return FILE_FOREIGN;
 	unsigned long heartbeat = 3 * l.step < 60 ? 60 : 3 * l.step;
-	if (l.step == 0 || (unsigned long)rrd->step_s > heartbeat)
-		l.same = false;
-	return l.same && l.seen == l.nwant ? 1 : 0;
+	bool step_fits = (unsigned long)rrd->step_s <= heartbeat;
+	c->step = step_fits ? (long)l.step : rrd->step_s;
+	struct rra want[MAX_RRAS];
+	size_t nwant = layout_plan((long)l.step, want);
+	bool same = step_fits && l.same_ds && l.seen == l.nwant && !l.rra_extra && l.nrra == nwant;
+	for (size_t i = 0; same && i < nwant; i++)
+		same = l.rra[i].max == want[i].max && l.rra[i].pdp == want[i].pdp && l.rra[i].rows == want[i].rows;
+	return same ? FILE_SAME : FILE_OLD;
 }
 
-/* Moves a file whose layout no longer fits the meter set aside. */
-static int file_retire(struct vm_rrd *rrd, const char *name, const char *path, int64_t t_s, char *err, size_t errsize)
+/* Before a file is replaced: the daemon writes out what it holds for it
+ * (a conversion then carries it over) and forgets it, or it would apply
+ * those values, in the old layout, to the new file.  Lock held. */
+static void daemon_release(struct vm_rrd *rrd, const char *path)
 {
-	char *old = vm_xasprintf("%s.old-%" PRId64, path, t_s);
+	if (!rrd->daemon_up)
+		return;
+	char msg[PATH_MAX + 256];
+	if (daemon_file_cmd(rrd, "FLUSH", path, msg, sizeof msg, NULL, NULL) != VM_RRDC_BROKEN)
+		daemon_file_cmd(rrd, "FORGET", path, msg, sizeof msg, NULL, NULL);
+}
+
+/* Moves a file that cannot be kept aside, to "<path>.old-layout" (or, if
+ * that is taken, "<path>.old-layout-<t_s>"), with one log line saying
+ * why.  Returns 0, or -1 with a message in err. */
+static int file_retire(const char *name, const char *path, int64_t t_s, const char *why, char *err, size_t errsize)
+{
+	char *old = vm_xasprintf("%s.old-layout", path);
+	struct stat st;
 	int ret = -1;
-	if (rrd->daemon_up) {
-		/* Write out what the daemon holds for the old layout and make it
-		 * forget the file, or it would apply those values to the new one. */
-		char msg[PATH_MAX + 256];
-		if (daemon_file_cmd(rrd, "FLUSH", path, msg, sizeof msg, NULL, NULL) != VM_RRDC_BROKEN)
-			daemon_file_cmd(rrd, "FORGET", path, msg, sizeof msg, NULL, NULL);
+	if (lstat(old, &st) == 0) {
+		free(old);
+		old = vm_xasprintf("%s.old-layout-%" PRId64, path, t_s);
 	}
 	if (rename(path, old) < 0) {
-		snprintf(err, errsize, "data sources of '%s' differ from the meter set, cannot rename it: %s", path,
-		         strerror(errno));
+		snprintf(err, errsize, "'%s' %s, cannot move it aside: %s", path, why, strerror(errno));
 		goto out;
 	}
-	vm_warn("rrd '%s': data sources or step of '%s' differed from the meter set and interval, moved it to '%s'",
-	        name, path, old);
+	vm_warn("rrd '%s': '%s' %s: moved it to '%s' and started a new file", name, path, why, old);
 	ret = 0;
 out:
 	free(old);
 	return ret;
 }
 
+/* Converts the file at `path` (in an old layout) as `c` says, or, failing
+ * that, moves it aside and creates a new one from t_s.  Sets *new_last_s
+ * to the time of the new file's last update.  Returns 0, or -1 with a
+ * message in err. */
+static int file_convert(struct vm_rrd *rrd, const char *name, const char *path, const struct vm_meter_set *set,
+                        const struct conversion *c, int64_t t_s, int64_t *new_last_s, char *err, size_t errsize)
+{
+	long step = c->step;
+	/* A file never updated starts where a new one would. */
+	int64_t start = c->last_s > 0 ? c->last_s : t_s - step;
+	/* librrd copies the step in progress as it is: under another step it
+	 * would count the part not yet seen as zero.  The new file starts at
+	 * a step boundary of its own instead (the old data after it, less
+	 * than a step, is not carried over). */
+	if (step != c->from_step)
+		start -= start % step;
+	if (file_create(rrd, name, path, set, step, start, path, err, errsize) == 0) {
+		*new_last_s = start;
+		return 0;
+	}
+	char *why = vm_xasprintf("has an old layout and could not be converted (%s)", err);
+	int rc = file_retire(name, path, t_s, why, err, errsize);
+	free(why);
+	if (rc < 0 || file_create(rrd, name, path, set, step, t_s - step, NULL, err, errsize) < 0)
+		return -1;
+	*new_last_s = t_s - step;
+	return 0;
+}
+
 /* Makes sure the file exists with the right layout and learns its last
- * update time.  Returns 0, or -1 with a message in err. */
+ * update time.  Returns 0; 1 when the file is to be created or converted
+ * on the creator thread (create_async() with *conv set as it says); or -1
+ * with a message in err. */
 static int file_prepare(struct vm_rrd *rrd, struct rrd_file *f, const char *path, const struct vm_meter_set *set,
-                        int64_t t_s, char *err, size_t errsize)
+                        int64_t t_s, struct conversion *conv, char *err, size_t errsize)
 {
 	struct stat st;
+	conv->convert = false;
+	conv->step = rrd->step_s;
 	if (stat(path, &st) == 0) {
-		int64_t last = 0;
-		int same = file_check(rrd, path, set, &last, err, errsize);
-		if (same < 0)
+		int kind = file_check(rrd, path, set, conv, err, errsize);
+		if (kind < 0)
 			return -1;
-		if (same) {
-			f->last_s = last;
+		if (kind == FILE_SAME) {
+			f->last_s = conv->last_s;
 			return 0;
 		}
-		if (file_retire(rrd, f->name, path, t_s, err, errsize) < 0)
+		daemon_release(rrd, path);
+		if (kind == FILE_OLD) {
+			conv->convert = true;
+			if (rrd->async_create)
+				return 1;
+			return file_convert(rrd, f->name, path, set, conv, t_s, &f->last_s, err, errsize);
+		}
+		if (file_retire(f->name, path, t_s, "has data sources of the meter set with other types", err,
+		                errsize) < 0)
 			return -1;
+		conv->step = rrd->step_s;
 	} else if (errno != ENOENT) {
 		snprintf(err, errsize, "cannot stat '%s': %s", path, strerror(errno));
 		return -1;
 	}
 	if (rrd->async_create)
 		return 1;
-	if (file_create(rrd, f->name, path, set, t_s, err, errsize) < 0)
+	if (file_create(rrd, f->name, path, set, conv->step, t_s - conv->step, NULL, err, errsize) < 0)
 		return -1;
-	f->last_s = t_s - rrd->step_s;
+	f->last_s = t_s - conv->step;
 	return 0;
 }
 
@@ -658,14 +852,18 @@ static void *creator_main(void *arg)
 			rrd->jobs_tail = NULL;
 		pthread_mutex_unlock(&rrd->lock);
 		char err[PATH_MAX + 256];
-		int rc = file_create(rrd, job->name, job->path, job->set, job->t_s, err, sizeof err);
+		struct conversion *c = &job->conv;
+		int64_t last = job->t_s - c->step;
+		int rc = c->convert
+		             ? file_convert(rrd, job->name, job->path, job->set, c, job->t_s, &last, err, sizeof err)
+		             : file_create(rrd, job->name, job->path, job->set, c->step, last, NULL, err, sizeof err);
 		pthread_mutex_lock(&rrd->lock);
 		/* The table may have been rebuilt meanwhile: find it again. */
 		struct rrd_file *f = table_find(rrd, job->name);
 		if (f) {
 			f->creating = false;
 			if (rc == 0) {
-				f->last_s = job->t_s - rrd->step_s;
+				f->last_s = last;
 				f->verify = false;
 			} else {
 				vm_log_once_fail(&f->fail, "rrd '%s': %s", job->name, err);
@@ -680,9 +878,9 @@ static void *creator_main(void *arg)
 	return NULL;
 }
 
-/* Queues the creation of f's file; lock held. */
+/* Queues the creation or conversion of f's file; lock held. */
 static void create_async(struct vm_rrd *rrd, struct rrd_file *f, const char *path, const struct vm_meter_set *set,
-                         int64_t t_s)
+                         int64_t t_s, const struct conversion *conv)
 {
 	if (!rrd->creator_started) {
 		if (pthread_create(&rrd->creator, NULL, creator_main, rrd) != 0)
@@ -694,6 +892,7 @@ static void create_async(struct vm_rrd *rrd, struct rrd_file *f, const char *pat
 	job->path = vm_xstrdup(path);
 	job->set = set;
 	job->t_s = t_s;
+	job->conv = *conv;
 	if (rrd->jobs_tail)
 		rrd->jobs_tail->next = job;
 	else
@@ -769,7 +968,7 @@ struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char 
 		         abs);
 		goto out;
 	}
-	/* Room for "/<name>.rrd.old-<epoch>" after it. */
+	/* Room for "/<name>.rrd.old-layout-<epoch>" after it. */
 	if (strlen(abs) > PATH_MAX - NAME_MAX_LEN - 40) {
 		snprintf(err, errsize, "rrd directory '%s' path too long", dir);
 		goto out;
@@ -881,9 +1080,10 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 		/* Ready the daemon first: a retired file is flushed through it. */
 		daemon_ready(rrd);
 		char err[PATH_MAX + 256];
-		int prep = file_prepare(rrd, f, path, set, t_s, err, sizeof err);
+		struct conversion conv;
+		int prep = file_prepare(rrd, f, path, set, t_s, &conv, err, sizeof err);
 		if (prep == 1) {
-			create_async(rrd, f, path, set, t_s);
+			create_async(rrd, f, path, set, t_s, &conv);
 			rrd->skipped_creating++;
 			ret = 0;
 			goto out;

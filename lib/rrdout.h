@@ -3,11 +3,21 @@
  * over its Unix socket, or directly when rrdcached is not configured or is
  * down (with one log line when that starts and one when it ends).
  *
- * Data sources come from a struct vm_meter_set: a counter meter with an
- * rrd_ds name becomes DERIVE with minimum 0 (a reset gives one unknown
- * step, never a spike), a gauge becomes GAUGE.  Archives, AVERAGE and MAX
- * each: the step (the sampling interval) for 1 day, 1 minute for 35 days,
- * 1 hour for 13 months. */
+ * The files serve graphs; the per-minute history is the database's.  Data
+ * sources come from a struct vm_meter_set: a counter meter with an rrd_ds
+ * name (the meters a dashboard draws, lib/usage.c) becomes DERIVE with
+ * minimum 0 (a reset gives one unknown step, never a spike), a gauge
+ * becomes GAUGE.  Archives: the step (the sampling interval) for 2 hours
+ * (AVERAGE), then AVERAGE and MAX of 1 minute for 36 hours, 15 minutes for
+ * 5 weeks, 12 hours for 13 months and 1 day for 5 years: 137 KB a data
+ * source at a 10 s step, 189 KB at 1 s (a VM: 3.3 MB, 4.5 MB).
+ *
+ * A file in another layout (data sources or archives of an older vmeter,
+ * or a step the interval no longer fits in) is converted at its first
+ * update, keeping its data where both layouts have it, after rrdcached has
+ * written out and forgotten what it held for it; one that cannot be (a
+ * data source of ours with another type, or a failed conversion) is moved
+ * to "<name>.rrd.old-layout" and started anew.  Either with one log line. */
 #ifndef VM_RRDOUT_H
 #define VM_RRDOUT_H
 
@@ -26,9 +36,10 @@ struct vm_rrd;
 struct vm_rrd *vm_rrd_new(const char *dir, const char *daemon, int step_s, char *err, size_t errsize);
 void vm_rrd_free(struct vm_rrd *rrd);
 
-/* With async set, a missing file is created on a thread of the instance's
- * own and the samples that arrive meanwhile are skipped (a graph starts a
- * little later; nothing else is lost).  Off by default: the first update
+/* With async set, a missing file is created, and an old one converted
+ * (about 1 s a file at a 10 s step, 5 s at 1 s), on a thread of the
+ * instance's own, and the samples that arrive meanwhile are skipped (a
+ * graph starts a little later; nothing else is lost).  Off by default: the first update
  * creates the file itself. */
 void vm_rrd_set_async_create(struct vm_rrd *rrd, bool async);
 
@@ -46,7 +57,8 @@ char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
 
 /* Writes one sample at time t_ns: for counters the raw cumulative value,
  * for gauges the level; meters whose bit is clear in `have` are written as
- * unknown.  Creates the file on first use.  Returns 0 or -1 (logged). */
+ * unknown.  Creates (or converts) the file on first use.  Returns 0 or -1
+ * (logged). */
 int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns, uint64_t have,
                   const uint64_t *values);
 

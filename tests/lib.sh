@@ -278,8 +278,9 @@ wait_for() {
 
 # Starts the collector in the background: start_collector CONF [ENV...]
 # Its RRD archives are capped at $VMETER_TEST_RRD_ROWS rows (lib/rrdout.c;
-# 600 unless set, "" for the production layout): at a 1 s step the full
-# layout is 72.6 MB per VM, and no test reads an RRD further back.
+# 600 unless set, "" for the production layout): files are made in an
+# instant (the full layout is 4.5 MB per VM at a 1 s step), and no test
+# reads an RRD further back.
 start_collector() {
 	_conf=$1; shift
 	_collector_conf=$_conf

@@ -15,7 +15,9 @@
  *                                           sources, last update START - 10
  *
  * DAEMON "-" means none; RRD_PROBE_STEP in the environment sets the
- * interval (default 10 s).  Exit status 0 on success, 1 with a message on
+ * interval (default 10 s); RRD_PROBE_ASYNC=1 creates and converts files on
+ * the creator thread, as the collector does (samples that arrive meanwhile
+ * are skipped).  Exit status 0 on success, 1 with a message on
  * stderr otherwise.
  *
  * Samples written by "write" (sample k at START + 10 k, k = 0..59):
@@ -77,6 +79,9 @@ static struct vm_rrd *open_rrd(const char *dir, const char *daemon)
 	struct vm_rrd *rrd = vm_rrd_new(dir, daemon_arg(daemon), step ? atoi(step) : 10, err, sizeof err);
 	if (!rrd)
 		fprintf(stderr, "rrd_probe: %s\n", err);
+	const char *async = getenv("RRD_PROBE_ASYNC");
+	if (rrd && async && strcmp(async, "1") == 0)
+		vm_rrd_set_async_create(rrd, true);
 	return rrd;
 }
 

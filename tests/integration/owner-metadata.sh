@@ -20,7 +20,7 @@ start_postgres
 start_libvirtd
 setup_fleet
 # RRD files are not what this test is about, and at a 1 s step they take
-# ~70 MB a VM: bench's stand-ins for rrdcached and rrdtool write none.
+# 4.5 MB a VM: bench's stand-ins for rrdcached and rrdtool write none.
 python3 "$top_srcdir/bench/fake-rrdcached.py" "$T/rrdc.sock" >"$T/fake-rrdcached.log" 2>&1 &
 _pids="$_pids $!"
 wait_for 30 grep -q ready "$T/fake-rrdcached.log" || bail "fake-rrdcached did not start"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # RRD output (lib/rrdout.c) against a private rrdcached and rrdtool itself:
 # file layout, exact rates, counter resets, unknown meters, the fallback to
-# direct writes, name and address checks, schema change, graphs.  Emits TAP.
+# direct writes, name and address checks, old layouts converted (or moved
+# aside), schema change, graphs.  Emits TAP.
 #
 # tests/rrd_probe (built by `make check`) writes the samples; see the
 # comment at its top for what it writes.  Sample k is at START + 10 k.
@@ -85,8 +86,64 @@ steady_cpu() {
 is_png() {
 	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 }
+# ds_list FILE: the data sources in their order, space separated.
+ds_list() {
+	rrdtool info "$1" | awk '/^ds\[.*\]\.index / { n = $1; sub(/^ds\[/, "", n); sub(/\]\.index$/, "", n); print $3, n }' |
+		sort -n | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $2 }'
+}
+# rra_list FILE: "CF:PDP_PER_ROW:ROWS:XFF" of each archive, space separated.
+rra_list() {
+	rrdtool info "$1" | awk '
+		/^rra\[[0-9]+\]\.(cf|pdp_per_row|rows|xff) / {
+			split($1, a, /[][.]/); i = a[2]; v = $3; gsub("\"", "", v)
+			if (a[4] == "xff") v = v + 0
+			r[i, a[4]] = v; if (i + 1 > n) n = i + 1
+		}
+		END { for (i = 0; i < n; i++) printf "%s%s:%s:%s:%s", i ? " " : "", r[i, "cf"], r[i, "pdp_per_row"], r[i, "rows"], r[i, "xff"] }'
+}
+# The VM data sources (lib/usage.c: the meters with an rrd_ds) and, at a
+# 10 s step, the archives: the step for 2 h, then AVERAGE and MAX of 1 min
+# for 36 h, 15 min for 5 weeks, 12 h for 13 months, 1 day for 5 years.
+WANT_DS="cpu vcpu vcpu_delay vcpu_wait disk_rd_bytes disk_wr_bytes disk_rd_reqs disk_wr_reqs disk_rd_time \
+disk_wr_time net_rx_bytes net_tx_bytes net_rx_pkts net_tx_pkts net_rx_drop net_tx_drop vcpus mem_max mem_balloon \
+mem_rss mem_usable mem_available disk_capacity disk_allocation"
+WANT_RRA="AVERAGE:1:720:0.5 AVERAGE:6:2160:0.5 MAX:6:2160:0.5 AVERAGE:90:3360:0.5 MAX:90:3360:0.5 \
+AVERAGE:4320:792:0.5 MAX:4320:792:0.5 AVERAGE:8640:1827:0.5 MAX:8640:1827:0.5"
+# The layout before: 31 data sources, AVERAGE and MAX of the step for a
+# day, 1 min for 35 days, 1 h for 13 months (34 MB).
+OLD_DS="DS:cpu:DERIVE:60:0:U DS:cpu_user:DERIVE:60:0:U DS:cpu_system:DERIVE:60:0:U DS:vcpu:DERIVE:60:0:U
+DS:vcpu_delay:DERIVE:60:0:U DS:vcpu_wait:DERIVE:60:0:U DS:disk_rd_bytes:DERIVE:60:0:U DS:disk_wr_bytes:DERIVE:60:0:U
+DS:disk_rd_reqs:DERIVE:60:0:U DS:disk_wr_reqs:DERIVE:60:0:U DS:disk_rd_time:DERIVE:60:0:U DS:disk_wr_time:DERIVE:60:0:U
+DS:disk_fl_reqs:DERIVE:60:0:U DS:disk_fl_time:DERIVE:60:0:U DS:net_rx_bytes:DERIVE:60:0:U DS:net_tx_bytes:DERIVE:60:0:U
+DS:net_rx_pkts:DERIVE:60:0:U DS:net_tx_pkts:DERIVE:60:0:U DS:net_rx_errs:DERIVE:60:0:U DS:net_tx_errs:DERIVE:60:0:U
+DS:net_rx_drop:DERIVE:60:0:U DS:net_tx_drop:DERIVE:60:0:U DS:vcpus:GAUGE:60:0:U DS:mem_max:GAUGE:60:0:U
+DS:mem_balloon:GAUGE:60:0:U DS:mem_rss:GAUGE:60:0:U DS:mem_usable:GAUGE:60:0:U DS:mem_available:GAUGE:60:0:U
+DS:mem_unused:GAUGE:60:0:U DS:disk_capacity:GAUGE:60:0:U DS:disk_allocation:GAUGE:60:0:U"
+OLD_RRA="RRA:AVERAGE:0.5:1:8640 RRA:MAX:0.5:1:8640 RRA:AVERAGE:0.5:6:50400 RRA:MAX:0.5:6:50400
+RRA:AVERAGE:0.5:360:9504 RRA:MAX:0.5:360:9504"
+# make_old FILE FROM TO: a file of the old layout, with cpu at 5e8 ns/s
+# and mem_rss at 1048576 KiB every 10 s from FROM to TO.
+make_old() {
+	# shellcheck disable=SC2086
+	rrdtool create "$1" --step 10 --start $(($2 - 10)) $OLD_DS $OLD_RRA || return 1
+	awk -v from="$2" -v to="$3" 'BEGIN {
+		for (t = from; t <= to; t += 10) {
+			line = t ":" sprintf("%.0f", (t - from) * 5e8)
+			for (i = 1; i < 31; i++) line = line ":" (i == 25 ? 1048576 : "U")
+			printf "%s%s", line, (++n % 1000 == 0 || t + 10 > to) ? "\n" : " "
+		}
+	}' | while read -r lines; do
+		# shellcheck disable=SC2086
+		rrdtool update "$1" $lines || return 1
+	done
+}
+# cpu_rows FILE RES FROM TO: how many rows of cpu at resolution RES are 5e8.
+cpu_rows() {
+	rrdtool fetch "$1" AVERAGE -r "$2" --start "$3" --end "$4" |
+		awk 'NR > 2 && $2 == "5.0000000000e+08" { n++ } END { print n + 0 }'
+}
 
-echo 1..28
+echo 1..35
 
 # ------------------------------------------------------------ through rrdcached
 mkdir -p "$TMP/journal"
@@ -109,11 +166,12 @@ else
 fi
 check "rrdtool flushcached" rrdtool flushcached --daemon "$DAEMON" "$F"
 
-nds=$(rrdtool info "$F" | grep -c '^ds\[.*\]\.index')
-if [ "$(info "$F" step)" = 10 ] && [ "$nds" = 31 ] && ! rrdtool info "$F" | grep -q 'ds\[running_ms\]'; then
-	ok "step 10 s, 31 data sources, none for a meter without rrd_ds"
+got=$(ds_list "$F")
+if [ "$(info "$F" step)" = 10 ] && [ "$got" = "$WANT_DS" ]; then
+	ok "step 10 s, exactly the graphed meters as data sources, in their order"
 else
-	not_ok "step 10 s, 31 data sources, none for a meter without rrd_ds" "step $(info "$F" step), $nds ds"
+	not_ok "step 10 s, exactly the graphed meters as data sources, in their order" "step $(info "$F" step)" \
+		"got:  $got" "want: $WANT_DS"
 fi
 
 got="$(info "$F" 'ds[cpu].type') $(info "$F" 'ds[cpu].min') $(info "$F" 'ds[cpu].minimal_heartbeat')"
@@ -121,16 +179,8 @@ check "cpu is DERIVE, min 0, heartbeat 60" test "$got" = "DERIVE 0.0000000000e+0
 got="$(info "$F" 'ds[mem_rss].type') $(info "$F" 'ds[mem_rss].min')"
 check "mem_rss is GAUGE, min 0" test "$got" = "GAUGE 0.0000000000e+00"
 
-# 1 day of steps, 35 days of minutes, 13 months of hours; AVERAGE and MAX.
-want="AVERAGE:1:8640:0.5 MAX:1:8640:0.5 AVERAGE:6:50400:0.5 MAX:6:50400:0.5 AVERAGE:360:9504:0.5 MAX:360:9504:0.5"
-got=$(rrdtool info "$F" | awk '
-	/^rra\[[0-9]+\]\.(cf|pdp_per_row|rows|xff) / {
-		split($1, a, /[][.]/); i = a[2]; v = $3; gsub("\"", "", v)
-		if (a[4] == "xff") v = v + 0
-		r[i, a[4]] = v; if (i + 1 > n) n = i + 1
-	}
-	END { for (i = 0; i < n; i++) printf "%s%s:%s:%s:%s", i ? " " : "", r[i, "cf"], r[i, "pdp_per_row"], r[i, "rows"], r[i, "xff"] }')
-if [ "$got" = "$want" ]; then ok "archive layout"; else not_ok "archive layout" "got:  $got" "want: $want"; fi
+got=$(rra_list "$F")
+if [ "$got" = "$WANT_RRA" ]; then ok "archive layout"; else not_ok "archive layout" "got:  $got" "want: $WANT_RRA"; fi
 
 check "cpu rate is exactly 5e8 ns/s over the steady part" steady_cpu "$F"
 reset=$(fetch_col "$F" cpu | awk -v t=$((START + 300)) '$1 == t { print $2 }')
@@ -206,34 +256,108 @@ for addr in localhost:42217 127.0.0.1:42217 '[::1]:42217' unix:relative.sock tcp
 done
 check "non-local rrdcached addresses refused${bad:+ (accepted:$bad)}" test -z "$bad"
 
+# ------------------------------------------------------------ old layouts
+# A file of the old layout is converted at its first update: the data
+# sources both layouts have keep their data (readable at the coarse
+# resolutions), the others go.  A value rrdcached still holds for it is
+# written to it first, so it is carried over too, and not applied to the
+# new file.
+CD=$TMP/convert
+mkdir -p "$CD"
+make_old "$CD/vm-conv.rrd" $((START - 3 * 86400)) $((START - 100))
+rrdtool update --daemon "$DAEMON" "$CD/vm-conv.rrd" \
+	"$((START - 50)):$(awk -v k=$((3 * 8640 - 5)) 'BEGIN { printf "%.0f", k * 5e9 }')$(printf ':U%.0s' $(seq 30))"
+"$probe" write "$CD" "$DAEMON" vm-conv $START 2>"$TMP/convert.err"
+rc=$?
+rrdtool flushcached --daemon "$DAEMON" "$CD/vm-conv.rrd"
+lines=$(grep -c "converted '$CD/vm-conv.rrd' from an old layout" "$TMP/convert.err")
+if [ $rc -eq 0 ] && [ "$lines" = 1 ] && [ "$(grep -c warning "$TMP/convert.err")" = 0 ] &&
+	[ "$(ls "$CD")" = vm-conv.rrd ]; then
+	ok "an old-layout file is converted in place, with one log line"
+else
+	not_ok "an old-layout file is converted in place, with one log line" "rc $rc, files: $(ls "$CD" | tr '\n' ' ')" \
+		"$(cat "$TMP/convert.err")"
+fi
+if [ "$(ds_list "$CD/vm-conv.rrd")" = "$WANT_DS" ] && [ "$(rra_list "$CD/vm-conv.rrd")" = "$WANT_RRA" ]; then
+	ok "the converted file has the current data sources and archives"
+else
+	not_ok "the converted file has the current data sources and archives" "ds:  $(ds_list "$CD/vm-conv.rrd")" \
+		"rra: $(rra_list "$CD/vm-conv.rrd")"
+fi
+# Two days back: 96 rows of 15 min; the step before START - 50 came from
+# the daemon; the new samples after it as usual.
+q=$(cpu_rows "$CD/vm-conv.rrd" 900 $((START - 2 * 86400)) $((START - 86400 - 900)))
+held=$(rrdtool fetch "$CD/vm-conv.rrd" AVERAGE -r 10 --start $((START - 60)) --end $((START - 50)) |
+	awk -v t=$((START - 50)) '$1 == t ":" { print $2 }')
+rss=$(rrdtool fetch "$CD/vm-conv.rrd" AVERAGE -r 900 --start $((START - 2 * 86400)) --end $((START - 86400 - 900)) |
+	awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "mem_rss") c = i + 1 } NR > 2 && $c == "1.0485760000e+06" { n++ } END { print n + 0 }')
+if [ "$q" -ge 95 ] && [ "$rss" -ge 95 ] && [ "$held" = 5.0000000000e+08 ] && steady_cpu "$CD/vm-conv.rrd"; then
+	ok "its data is kept: 15 min rows of old data, the value rrdcached held, the new samples"
+else
+	not_ok "its data is kept: 15 min rows of old data, the value rrdcached held, the new samples" \
+		"15 min rows: cpu $q, mem_rss $rss (want 96); held value '$held'"
+fi
+
+# The collector converts on its creator thread with the rrdtool program;
+# the samples that come meanwhile are skipped (all of them here: the
+# second run writes them).
+make_old "$CD/vm-async.rrd" $((START - 3 * 86400)) $((START - 100))
+RRD_PROBE_ASYNC=1 "$probe" write "$CD" "$DAEMON" vm-async $START 2>"$TMP/async.err" &&
+	RRD_PROBE_ASYNC=1 "$probe" write "$CD" "$DAEMON" vm-async $START 2>>"$TMP/async.err"
+rc=$?
+rrdtool flushcached --daemon "$DAEMON" "$CD/vm-async.rrd"
+q=$(cpu_rows "$CD/vm-async.rrd" 900 $((START - 2 * 86400)) $((START - 86400 - 900)))
+if [ $rc -eq 0 ] && grep -q "converted '$CD/vm-async.rrd'" "$TMP/async.err" &&
+	[ "$(ds_list "$CD/vm-async.rrd")" = "$WANT_DS" ] && [ "$(rra_list "$CD/vm-async.rrd")" = "$WANT_RRA" ] &&
+	[ "$q" -ge 95 ] && [ "$(grep -c converted "$TMP/async.err")" = 1 ] && steady_cpu "$CD/vm-async.rrd"; then
+	ok "an old-layout file is converted off the sampling thread too"
+else
+	not_ok "an old-layout file is converted off the sampling thread too" "rc $rc, 15 min rows $q" \
+		"$(cat "$TMP/async.err")"
+fi
+
+# A file that cannot be converted (here its temporary name is taken by a
+# directory) is moved aside, with one line saying so, and started anew.
+make_old "$CD/vm-stuck.rrd" $((START - 1000)) $((START - 100))
+mkdir "$CD/vm-stuck.rrd.converting"
+"$probe" write "$CD" - vm-stuck $START 2>"$TMP/stuck.err"
+rc=$?
+if [ $rc -eq 0 ] && [ "$(grep -c warning "$TMP/stuck.err")" = 1 ] &&
+	grep -q "'$CD/vm-stuck.rrd' has an old layout and could not be converted (.*): moved it to '$CD/vm-stuck.rrd.old-layout'" \
+		"$TMP/stuck.err" && [ "$(info "$CD/vm-stuck.rrd.old-layout" last_update)" = $((START - 100)) ] &&
+	[ "$(ds_list "$CD/vm-stuck.rrd")" = "$WANT_DS" ] && steady_cpu "$CD/vm-stuck.rrd"; then
+	ok "a file that cannot be converted is moved to .old-layout with one warning"
+else
+	not_ok "a file that cannot be converted is moved to .old-layout with one warning" "rc $rc" \
+		"$(cat "$TMP/stuck.err")"
+fi
+
 # ------------------------------------------------------------ schema change
 SD=$TMP/schema
 mkdir -p "$SD"
-# The old file has a value still held by rrdcached: it must land in the old
-# file, not be applied to the new one.
+# A data source of ours with another type holds values that would mean
+# something else: the file is moved aside, not converted.  Its value still
+# held by rrdcached must land in the old file, not in the new one.
 rrdtool create "$SD/vm-old.rrd" --start $((START - 100)) --step 10 DS:cpu:GAUGE:60:0:U RRA:AVERAGE:0.5:1:10
 rrdtool update --daemon "$DAEMON" "$SD/vm-old.rrd" $((START - 50)):1
 "$probe" write "$SD" "$DAEMON" vm-old $START 2>"$TMP/schema.err"
 rc=$?
 rrdtool flushcached --daemon "$DAEMON" "$SD/vm-old.rrd"
-nds=$(rrdtool info "$SD/vm-old.rrd" | grep -c '^ds\[.*\]\.index')
-old=
-for o in "$SD"/vm-old.rrd.old-*; do
-	[ -f "$o" ] && old=${o##*/}
-done
-if [ $rc -eq 0 ] && [ "$nds" = 31 ] && [ -n "$old" ] && grep -q 'differed' "$TMP/schema.err" &&
-	[ "$(info "$SD/$old" last_update)" = $((START - 50)) ] && steady_cpu "$SD/vm-old.rrd"; then
-	ok "file with other data sources moved aside and recreated"
+if [ $rc -eq 0 ] && [ "$(ds_list "$SD/vm-old.rrd")" = "$WANT_DS" ] && [ -f "$SD/vm-old.rrd.old-layout" ] &&
+	grep -q "'$SD/vm-old.rrd' has data sources of the meter set with other types: moved it to" "$TMP/schema.err" &&
+	[ "$(info "$SD/vm-old.rrd.old-layout" last_update)" = $((START - 50)) ] && steady_cpu "$SD/vm-old.rrd"; then
+	ok "file with data sources of other types moved aside and recreated"
 else
-	not_ok "file with other data sources moved aside and recreated" "rc $rc, $nds ds, old '$old'" \
+	not_ok "file with data sources of other types moved aside and recreated" "rc $rc, files: $(ls "$SD" | tr '\n' ' ')" \
 		"$(cat "$TMP/schema.err")"
 fi
 
 # ------------------------------------------------------------ interval change
 # A file keeps its step when the interval changes (vmeter.conf(5)): written
-# at 10 s, then by a collector at a 5 s interval, it stays where it is with
-# a step of 10 s and takes the new samples; a 300 s interval, beyond the
-# file's 60 s heartbeat, would leave it unknown: that one is moved aside.
+# at 10 s, then by a collector at a 5 s interval, it stays as it is with a
+# step of 10 s and takes the new samples; a 300 s interval, beyond the
+# file's 60 s heartbeat, would leave it unknown: that one is converted to
+# the new step.
 ID=$TMP/interval
 mkdir -p "$ID"
 S2=$((START + 1200))
@@ -241,10 +365,9 @@ S2=$((START + 1200))
 RRD_PROBE_STEP=5 "$probe" write "$ID" "$DAEMON" vm-step $S2 2>"$TMP/step2.err"
 rc=$?
 rrdtool flushcached --daemon "$DAEMON" "$ID/vm-step.rrd"
-good=$(rrdtool fetch "$ID/vm-step.rrd" AVERAGE --start $S2 --end $((S2 + 590)) |
-	awk 'NR > 2 && $2 == "5.0000000000e+08" { n++ } END { print n + 0 }')
-if [ $rc -eq 0 ] && [ "$(info "$ID/vm-step.rrd" step)" = 10 ] && ! ls "$ID" | grep -q 'old-' &&
-	! grep -q differed "$TMP/step2.err" && [ "$(info "$ID/vm-step.rrd" last_update)" = $((S2 + 590)) ] &&
+good=$(cpu_rows "$ID/vm-step.rrd" 10 $S2 $((S2 + 590)))
+if [ $rc -eq 0 ] && [ "$(info "$ID/vm-step.rrd" step)" = 10 ] && [ "$(ls "$ID")" = vm-step.rrd ] &&
+	! grep -q "converted\|moved" "$TMP/step2.err" && [ "$(info "$ID/vm-step.rrd" last_update)" = $((S2 + 590)) ] &&
 	[ "$good" -ge 55 ]; then
 	ok "a file keeps its step when the interval changes, and takes the new samples"
 else
@@ -254,12 +377,15 @@ else
 fi
 RRD_PROBE_STEP=300 "$probe" write "$ID" "$DAEMON" vm-step $((S2 + 3600)) 2>"$TMP/step3.err"
 rc=$?
-if [ $rc -eq 0 ] && ls "$ID" | grep -q 'vm-step.rrd.old-' && grep -q differed "$TMP/step3.err" &&
-	[ "$(info "$ID/vm-step.rrd" step)" = 300 ]; then
-	ok "an interval beyond the file's heartbeat moves it aside"
+rrdtool flushcached --daemon "$DAEMON" "$ID/vm-step.rrd"
+# The 5 s samples as 300 s rows.
+good=$(cpu_rows "$ID/vm-step.rrd" 300 $S2 $((S2 + 300)))
+if [ $rc -eq 0 ] && [ "$(ls "$ID")" = vm-step.rrd ] && grep -q "converted .*step 300 s" "$TMP/step3.err" &&
+	[ "$(info "$ID/vm-step.rrd" step)" = 300 ] && [ "$good" = 1 ]; then
+	ok "an interval beyond the file's heartbeat converts it to the new step"
 else
-	not_ok "an interval beyond the file's heartbeat moves it aside" "rc $rc, files: $(ls "$ID" | tr '\n' ' ')" \
-		"$(cat "$TMP/step3.err")"
+	not_ok "an interval beyond the file's heartbeat converts it to the new step" \
+		"rc $rc, $good steady rows, files: $(ls "$ID" | tr '\n' ' ')" "$(cat "$TMP/step3.err")"
 fi
 
 # ------------------------------------------------------------ graphs
@@ -281,5 +407,23 @@ else
 	not_ok "graph of an unknown data source fails naming it" "$(cat "$TMP/graph.err")"
 fi
 
-[ $n -eq 28 ] || echo "# planned 28 tests, ran $n"
-[ $failed -eq 0 ] && [ $n -eq 28 ]
+# Every data source of the file graphs (16 at most a graph); a meter that is
+# no data source any more is refused by name.
+ds1=$(echo "$WANT_DS" | cut -d' ' -f1-12 | tr ' ' ,)
+ds2=$(echo "$WANT_DS" | cut -d' ' -f13- | tr ' ' ,)
+if "$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/d.png" "$ds1" 2>"$TMP/graph.err" && is_png "$TMP/d.png" &&
+	"$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/e.png" "$ds2" 2>>"$TMP/graph.err" &&
+	is_png "$TMP/e.png"; then
+	ok "every data source graphs"
+else
+	not_ok "every data source graphs" "$(cat "$TMP/graph.err")"
+fi
+if ! "$probe" graph "$DIR" "$DAEMON" vm-test $START $LAST "$TMP/f.png" disk_fl_time 2>"$TMP/graph.err" &&
+	grep -q "unknown data source 'disk_fl_time'" "$TMP/graph.err"; then
+	ok "a meter no longer graphed is an unknown data source"
+else
+	not_ok "a meter no longer graphed is an unknown data source" "$(cat "$TMP/graph.err")"
+fi
+
+[ $n -eq 35 ] || echo "# planned 35 tests, ran $n"
+[ $failed -eq 0 ] && [ $n -eq 35 ]
