@@ -605,53 +605,28 @@ int vm_pg_check_schema(struct vm_pg *pg)
 	return 0;
 }
 
-/* One step of vm_pg_migrate(): in a transaction that holds the migration
- * lock, the version the database has and the next migration after it, if
- * any, with its schema_migrations row.  *applied is the version it
- * applied, 0 for none.  Returns 0 or -1 (rolled back). */
-static int migrate_step(struct vm_pg *pg, int *have, unsigned *applied)
+static int apply_migration(struct vm_pg *pg, const struct vm_migration *m)
 {
-	*applied = 0;
-	/* The transaction-level lock, not the session's: behind pgbouncer
-	 * in transaction mode a session lock would stay with a server
-	 * connection someone else gets next.  Taken before anything is read,
-	 * so that a migrate that waited for it sees what the other one
-	 * committed; the table is created under it too, since two CREATE
-	 * TABLE IF NOT EXISTS at once can both try to create it. */
-	if (vm_pg_begin(pg) || vm_pg_cmd(pg, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL) ||
-	    vm_pg_cmd(pg,
-	              "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
-	              "applied_at timestamptz NOT NULL DEFAULT now())",
-	              0, NULL)) {
-		vm_pg_error_prefix(pg, "cannot lock the schema for migration");
+	char ver[16], what[128];
+	snprintf(ver, sizeof ver, "%u", m->version);
+	const char *params[] = {ver, m->name};
+	if (vm_pg_begin(pg) < 0) {
+		vm_pg_error_prefix(pg, "cannot begin migration");
+		return -1;
+	}
+	if (vm_pg_script(pg, m->sql) < 0) {
+		snprintf(what, sizeof what, "migration %u '%s' failed", m->version, m->name);
+		vm_pg_error_prefix(pg, what);
 		goto fail;
 	}
-	if ((*have = vm_pg_schema_version(pg)) < 0)
+	if (vm_pg_cmd(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params) < 0) {
+		vm_pg_error_prefix(pg, "cannot record migration");
 		goto fail;
-	const struct vm_migration *m = NULL;
-	for (unsigned i = 0; i < vm_n_migrations && !m; i++)
-		if (vm_migrations[i].version > (unsigned)*have)
-			m = &vm_migrations[i];
-	if (m) {
-		char ver[16], what[128];
-		snprintf(ver, sizeof ver, "%u", m->version);
-		const char *params[] = {ver, m->name};
-		if (vm_pg_script(pg, m->sql) < 0) {
-			snprintf(what, sizeof what, "migration %u '%s' failed", m->version, m->name);
-			vm_pg_error_prefix(pg, what);
-			goto fail;
-		}
-		if (vm_pg_cmd(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params)) {
-			vm_pg_error_prefix(pg, "cannot record migration");
-			goto fail;
-		}
 	}
-	if (vm_pg_commit(pg)) {
+	if (vm_pg_commit(pg) < 0) {
 		vm_pg_error_prefix(pg, "cannot commit migration");
 		goto fail;
 	}
-	if (m)
-		*applied = m->version;
 	return 0;
 fail:
 	vm_pg_rollback(pg);
@@ -660,17 +635,43 @@ fail:
 
 int vm_pg_migrate(struct vm_pg *pg, unsigned *from_version, unsigned *to_version)
 {
-	bool first = true;
-	for (;;) {
-		int have;
-		unsigned applied;
-		if (migrate_step(pg, &have, &applied) < 0)
-			return -1;
-		if (first)
-			*from_version = *to_version = (unsigned)have;
-		first = false;
-		if (!applied)
-			return 0;
-		*to_version = applied;
+	/* A session lock around the whole run, so that a second migrate
+	 * waits here and then finds nothing left to do (with a lock per
+	 * migration the two would take turns).  Taken before anything is
+	 * read; the table is created under it too, since two CREATE TABLE IF
+	 * NOT EXISTS at once can both try to create it.  The server drops
+	 * the lock with the session if this one dies.  A session lock needs
+	 * a session: run migrate directly or through pgbouncer in session
+	 * mode, not in transaction mode. */
+	if (vm_pg_cmd(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL) < 0) {
+		vm_pg_error_prefix(pg, "cannot lock the schema for migration");
+		return -1;
 	}
+	int rc = -1;
+	if (vm_pg_cmd(pg,
+	              "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
+	              "applied_at timestamptz NOT NULL DEFAULT now())",
+	              0, NULL) < 0) {
+		vm_pg_error_prefix(pg, "cannot create schema_migrations");
+		goto out;
+	}
+	int have = vm_pg_schema_version(pg);
+	if (have < 0)
+		goto out;
+	*from_version = *to_version = (unsigned)have;
+	for (unsigned i = 0; i < vm_n_migrations; i++) {
+		const struct vm_migration *m = &vm_migrations[i];
+		if (m->version <= (unsigned)have)
+			continue;
+		if (apply_migration(pg, m) < 0)
+			goto out;
+		*to_version = m->version;
+	}
+	rc = 0;
+out:
+	if (!vm_pg_broken(pg)) {
+		/* Not through vm_pg_cmd(): a failure's error stays. */
+		PQclear(query(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", false, 0, NULL));
+	}
+	return rc;
 }

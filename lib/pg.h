@@ -102,9 +102,10 @@ void vm_pg_rollback(struct vm_pg *pg);
 
 /* Applies the migrations of lib/schema.h that the database lacks, each in
  * its own transaction with its schema_migrations row, all under one
- * advisory lock (pg_advisory_xact_lock, taken anew in each transaction):
- * a second migrate running at once waits, then finds nothing left to do.
- * *from_version and *to_version say what it found and left.  0 or -1. */
+ * session advisory lock (pg_advisory_lock): a second migrate running at
+ * once waits, then finds nothing left to do.  It needs a session of its
+ * own: not through pgbouncer in transaction mode.  *from_version and
+ * *to_version say what it found and left.  0 or -1. */
 int vm_pg_migrate(struct vm_pg *pg, unsigned *from_version, unsigned *to_version);
 /* The schema version in the database (0 if none), or -1 on error. */
 int vm_pg_schema_version(struct vm_pg *pg);
