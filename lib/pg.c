@@ -554,11 +554,24 @@ void vm_pg_free(struct vm_pg *pg)
 	free(pg);
 }
 
+/* What libpq's default notice processor does. */
+static void notice_to_stderr(void *arg, const PGresult *res)
+{
+	(void)arg;
+	fprintf(stderr, "%s", PQresultErrorMessage(res));
+}
+
 PGconn *vm_pg_take_conn(struct vm_pg *pg)
 {
+	/* Back to the session a plain PQconnectdb() gives (but in UTC): the
+	 * server's messages at the level the conninfo or PGOPTIONS ask for,
+	 * on standard error. */
+	if (vm_pg_cmd(pg, "RESET client_min_messages", 0, NULL) < 0)
+		vm_warn("cannot reset the session's message level: %s", pg->err);
 	PGconn *conn = vm_pg_broken(pg) ? NULL : pg->conn;
 	if (conn) {
 		PQsetnonblocking(conn, 0);
+		PQsetNoticeReceiver(conn, notice_to_stderr, NULL);
 		pg->conn = NULL;
 	}
 	vm_pg_free(pg);

@@ -113,9 +113,11 @@ int vm_pg_schema_version(struct vm_pg *pg);
  * naming the fix ('vmeter-admin migrate'). */
 int vm_pg_check_schema(struct vm_pg *pg);
 
-/* The connection, out of the handle, in blocking mode, for a program that
- * runs libpq's own calls (vmeter-admin): the caller owns it (PQfinish()).
- * pg is freed.  NULL if not connected. */
+/* The connection, out of the handle, for a program that runs libpq's own
+ * calls (vmeter-admin): in blocking mode, in UTC, with the server's
+ * messages as a plain PQconnectdb() has them (client_min_messages as the
+ * conninfo or PGOPTIONS set it, printed on standard error).  The caller
+ * owns it (PQfinish()); pg is freed.  NULL if not connected. */
 PGconn *vm_pg_take_conn(struct vm_pg *pg);
 
 /* --- for lib/pgev.c: the same connect, driven by an event loop */
