@@ -19,8 +19,8 @@
 #include <time.h>
 
 #include "conf.h"
-#include "pg.h"
 #include "log.h"
+#include "pg.h"
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
