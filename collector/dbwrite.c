@@ -312,7 +312,7 @@ static long cached_vm_id(const struct col_db *db, const char *uuid)
 {
 	if (!db->n_ids)
 		return -1;
-	struct vm_id key;
+	struct vm_id key = {0};
 	snprintf(key.uuid, sizeof key.uuid, "%s", uuid);
 	const struct vm_id *hit = bsearch(&key, db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
 	return hit ? hit->id : -1;
