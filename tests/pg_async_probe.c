@@ -230,6 +230,21 @@ static int cmd_errors(const char *conninfo)
 	vm_pgev_pool_free(pool);
 	check(bad.calls == 1 && after_bad.calls == 1 && slow.calls == 1 && queued.calls == 1 && next.calls == 1,
 	      "no callback came twice");
+
+	/* A login the server refuses: what waits fails at once, as refused. */
+	char *nosuch = vm_xasprintf("%s user=nosuch", conninfo);
+	pool = pool_new(nosuch, 2, 60000);
+	free(nosuch);
+	n_answered = 0;
+	struct answer login = {.id = 6};
+	int64_t t2 = vm_monotonic_ns();
+	submit(pool, "SELECT $1::int", &login, -1);
+	run_until(1, 60000);
+	printf("# login: %s: %s\n", vm_pg_failure_name(login.failure), login.error);
+	check(login.calls == 1 && login.failure == VM_PG_REFUSED && strstr(login.error, "\"nosuch\"") &&
+	          login.at_ns - t2 < 10 * VM_NS_PER_SEC,
+	      "a refused login fails the queries waiting at once, as refused, with the server's reason");
+	vm_pgev_pool_free(pool);
 	return 0;
 }
 

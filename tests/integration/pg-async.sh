@@ -5,7 +5,7 @@
 # middle of queries and restarted, and the pool freed with queries pending.
 . "$(dirname "$0")/../lib.sh"
 PROBE=$top_builddir/tests/pg_async_probe
-plan 23
+plan 24
 start_postgres
 # Each query sleeps 0.2 s in the database and returns its parameter.
 psql_q "CREATE FUNCTION slow_echo(x int) RETURNS int LANGUAGE sql AS
