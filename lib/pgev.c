@@ -224,6 +224,16 @@ static void conn_up(struct conn *c)
 	kick(pool);
 }
 
+/* The connection broke: while it was being set up, a failed connect;
+ * later, a lost connection. */
+static void conn_broken(struct conn *c, const char *msg)
+{
+	if (c->state == C_SETUP)
+		connect_failed(c, VM_PG_UNREACHABLE, msg);
+	else
+		conn_lost(c, VM_PG_UNREACHABLE, msg);
+}
+
 /* Connecting: one PQconnectPoll() step per readiness. */
 static void connect_step(struct conn *c)
 {
@@ -234,7 +244,7 @@ static void connect_step(struct conn *c)
 		connect_failed(c, vm_pg_connect_failure(c->reached, msg), msg);
 		return;
 	}
-	if (ps == PGRES_POLLING_READING || ps == PGRES_POLLING_WRITING) {
+	if (ps != PGRES_POLLING_OK) {
 		arm(c, ps == PGRES_POLLING_READING ? EV_READ : EV_WRITE);
 		return;
 	}
@@ -300,10 +310,7 @@ static void results_done(struct conn *c)
 		snprintf(msg, sizeof msg, "%s",
 		         res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
 		PQclear(res);
-		if (c->state == C_SETUP)
-			connect_failed(c, VM_PG_UNREACHABLE, msg);
-		else
-			conn_lost(c, VM_PG_UNREACHABLE, msg);
+		conn_broken(c, msg);
 		return;
 	}
 	ExecStatusType st = PQresultStatus(res);
@@ -334,16 +341,13 @@ static void results_done(struct conn *c)
 static void run_step(struct conn *c, short what)
 {
 	if ((what & EV_READ) && !PQconsumeInput(c->pg)) {
-		if (c->state == C_SETUP)
-			connect_failed(c, VM_PG_UNREACHABLE, PQerrorMessage(c->pg));
-		else
-			conn_lost(c, VM_PG_UNREACHABLE, PQerrorMessage(c->pg));
+		conn_broken(c, PQerrorMessage(c->pg));
 		return;
 	}
 	if (c->flushing) {
 		int rc = PQflush(c->pg);
 		if (rc < 0) {
-			conn_lost(c, VM_PG_UNREACHABLE, PQerrorMessage(c->pg));
+			conn_broken(c, PQerrorMessage(c->pg));
 			return;
 		}
 		c->flushing = rc == 1;
