@@ -21,9 +21,9 @@
 #include <time.h>
 
 #include "conf.h"
-#include "db.h"
 #include "log.h"
 #include "maint.h"
+#include "pg.h"
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
@@ -63,33 +63,36 @@ static void usage(FILE *f)
 
 static PGconn *connect_db(const struct vm_conf *conf)
 {
-	PGconn *pg = PQconnectdb(conf->db_conninfo);
-	if (PQstatus(pg) != CONNECTION_OK) {
-		fprintf(stderr, "vmeter-admin: cannot connect to the database: %s", PQerrorMessage(pg));
-		PQfinish(pg);
+	/* Bounded like the collector's: a connect that gets no answer, or a
+	 * server that vanishes, ends the command rather than hanging it. */
+	struct vm_pg *db = vm_pg_new(conf->db_conninfo, conf->db_timeout_s, -1);
+	if (vm_pg_connect(db) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", vm_pg_error(db));
+		vm_pg_free(db);
 		return NULL;
 	}
-	PQclear(PQexec(pg, "SET TIME ZONE 'UTC'"));
-	return pg;
+	return vm_pg_take_conn(db);
 }
 
 static int cmd_migrate(const struct vm_conf *conf)
 {
-	char err[512];
-	struct vm_db *db = vm_db_connect(conf->db_conninfo, 0, err, sizeof err);
-	if (!db) {
-		fprintf(stderr, "vmeter-admin: %s\n", err);
+	/* No round-trip bound: a migration may rewrite a large table, and
+	 * waits while another migrate holds the lock. */
+	struct vm_pg *db = vm_pg_new(conf->db_conninfo, 0, -1);
+	if (vm_pg_connect(db) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", vm_pg_error(db));
+		vm_pg_free(db);
 		return 1;
 	}
 	unsigned from, to;
-	int rc = vm_db_migrate(db, &from, &to);
+	int rc = vm_pg_migrate(db, &from, &to);
 	if (rc < 0)
-		fprintf(stderr, "vmeter-admin: %s\n", vm_db_error(db));
+		fprintf(stderr, "vmeter-admin: %s\n", vm_pg_error(db));
 	else if (from == to)
 		printf("schema is up to date (version %u)\n", to);
 	else
 		printf("schema migrated from version %u to %u\n", from, to);
-	vm_db_close(db);
+	vm_pg_free(db);
 	return rc < 0 ? 1 : 0;
 }
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "db.h"
+#include "dbwrite.h"
+#include "pg.h"
 #include "usage.h"
 #include "vtime.h"
 #include "xalloc.h"
@@ -115,17 +117,13 @@ int main(int argc, char **argv)
 	size_t batch = argc > 4 ? strtoul(argv[4], NULL, 10) : 5000;
 	int rounds = argc > 5 ? atoi(argv[5]) : 3;
 	size_t n = vms * minutes;
-	char err[512];
-	struct vm_db *db = vm_db_connect(argv[1], 0, err, sizeof err);
-	if (!db) {
-		fprintf(stderr, "vmeter-bench-ingest: %s\n", err);
-		return 1;
-	}
+	struct vm_pg *conn = vm_pg_new(argv[1], 0, -1);
 	unsigned from, to;
-	if (vm_db_migrate(db, &from, &to) < 0) {
-		fprintf(stderr, "vmeter-bench-ingest: %s\n", vm_db_error(db));
+	if (vm_pg_connect(conn) < 0 || vm_pg_migrate(conn, &from, &to) < 0) {
+		fprintf(stderr, "vmeter-bench-ingest: %s\n", vm_pg_error(conn));
 		return 1;
 	}
+	struct col_db *db = col_db_new(conn);
 	PGconn *pg = PQconnectdb(argv[1]);
 	if (PQstatus(pg) != CONNECTION_OK)
 		die("connect", pg);
@@ -135,8 +133,8 @@ int main(int argc, char **argv)
 
 	/* Registers the host and VMs once, so both sides find them. */
 	size_t inserted;
-	if (vm_db_write_usage(db, "bench", rows, vms, &inserted) < 0) {
-		fprintf(stderr, "vmeter-bench-ingest: %s\n", vm_db_error(db));
+	if (col_db_write_usage(db, "bench", rows, vms, &inserted) < 0) {
+		fprintf(stderr, "vmeter-bench-ingest: %s\n", vm_pg_error(conn));
 		return 1;
 	}
 	size_t len;
@@ -151,8 +149,8 @@ int main(int argc, char **argv)
 		double a = now_s();
 		for (size_t k = 0; k < n; k += batch) {
 			size_t m = n - k < batch ? n - k : batch;
-			if (vm_db_write_usage(db, "bench", rows + k, m, &inserted) < 0 || inserted != m) {
-				fprintf(stderr, "vmeter-bench-ingest: write failed: %s\n", vm_db_error(db));
+			if (col_db_write_usage(db, "bench", rows + k, m, &inserted) < 0 || inserted != m) {
+				fprintf(stderr, "vmeter-bench-ingest: write failed: %s\n", vm_pg_error(conn));
 				return 1;
 			}
 		}
@@ -193,6 +191,7 @@ int main(int argc, char **argv)
 	free(text);
 	free(rows);
 	PQfinish(pg);
-	vm_db_close(db);
+	col_db_free(db);
+	vm_pg_free(conn);
 	return 0;
 }

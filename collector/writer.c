@@ -12,8 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbwrite.h"
 #include "fsutil.h"
 #include "log.h"
+#include "pg.h"
 #include "record.h"
 #include "vtime.h"
 #include "xalloc.h"
@@ -61,7 +63,7 @@ struct col_writer {
 	pthread_cond_t done_cond; /* the delivery thread is finishing */
 	bool stop, done;
 	char *conninfo;
-	struct vm_db_loss *losses; /* runs to write to vm_usage_loss, oldest first */
+	struct col_db_loss *losses; /* runs to write to vm_usage_loss, oldest first */
 	size_t n_losses, cap_losses;
 	size_t losses_busy; /* the first ones, being written: not to extend */
 	struct col_writer_stats stats;
@@ -160,7 +162,7 @@ static void lose(struct col_writer *w, const struct pending_row *rows, size_t n,
 		if (stop < w->losses_busy)
 			stop = w->losses_busy;
 		for (size_t k = w->n_losses; k > stop; k--) {
-			struct vm_db_loss *l = &w->losses[k - 1];
+			struct col_db_loss *l = &w->losses[k - 1];
 			if (strcmp(l->uuid, rows[i].uuid) != 0)
 				continue;
 			if (l->last_ns + 60 * VM_NS_PER_SEC == rows[i].minute_ns && l->lost_ms == rows[i].coverage_ms) {
@@ -172,7 +174,7 @@ static void lose(struct col_writer *w, const struct pending_row *rows, size_t n,
 		if (merged || w->n_losses >= MAX_LOSSES)
 			continue;
 		w->losses = vm_xgrow(w->losses, &w->cap_losses, w->n_losses + 1, sizeof *w->losses);
-		struct vm_db_loss *l = &w->losses[w->n_losses++];
+		struct col_db_loss *l = &w->losses[w->n_losses++];
 		memcpy(l->uuid, rows[i].uuid, sizeof l->uuid);
 		l->first_ns = l->last_ns = rows[i].minute_ns;
 		l->lost_ms = rows[i].coverage_ms;
@@ -471,9 +473,9 @@ static int on_record(void *arg, const struct vm_spool_record *rec)
 
 /* A loss over a time range as VM-minutes: the partial minutes at its ends
  * and the whole ones between, each with the milliseconds lost in it. */
-static int write_loss(struct vm_db *db, const char *hostname, const struct vm_record_loss *l)
+static int write_loss(struct col_db *db, const char *hostname, const struct vm_record_loss *l)
 {
-	struct vm_db_loss runs[3];
+	struct col_db_loss runs[3];
 	size_t n = 0;
 	for (int64_t m = vm_minute_floor(l->from_ns); m < l->to_ns;) {
 		int64_t a = l->from_ns > m ? l->from_ns : m;
@@ -483,24 +485,24 @@ static int write_loss(struct vm_db *db, const char *hostname, const struct vm_re
 		if (a == m && b == end) {
 			/* The whole minutes, as one run. */
 			int64_t last = vm_minute_floor(l->to_ns) - VM_NS_PER_MIN;
-			runs[n++] = (struct vm_db_loss){.first_ns = m, .last_ns = last, .lost_ms = 60000};
+			runs[n++] = (struct col_db_loss){.first_ns = m, .last_ns = last, .lost_ms = 60000};
 			m = last + VM_NS_PER_MIN;
 		} else {
 			if (ms > 0)
-				runs[n++] = (struct vm_db_loss){.first_ns = m, .last_ns = m, .lost_ms = ms};
+				runs[n++] = (struct col_db_loss){.first_ns = m, .last_ns = m, .lost_ms = ms};
 			m = end;
 		}
 	}
 	for (size_t i = 0; i < n; i++)
 		memcpy(runs[i].uuid, l->uuid, sizeof runs[i].uuid);
-	return n ? vm_db_write_losses(db, hostname, runs, n, l->reason) : 0;
+	return n ? col_db_write_losses(db, hostname, runs, n, l->reason) : 0;
 }
 
 /* Delivers a batch in one transaction with the delivery mark. */
-static int deliver(struct col_writer *w, struct vm_db *db, struct batch *b, size_t *inserted, size_t *rows)
+static int deliver(struct col_writer *w, struct col_db *db, struct batch *b, size_t *inserted, size_t *rows)
 {
 	*inserted = *rows = 0;
-	if (vm_db_begin(db) < 0)
+	if (col_db_begin(db) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n_items; i++) {
 		struct item *it = &b->items[i];
@@ -508,32 +510,33 @@ static int deliver(struct col_writer *w, struct vm_db *db, struct batch *b, size
 		size_t ins = 0;
 		switch (it->kind) {
 		case VM_REC_USAGE:
-			rc = vm_db_write_usage(db, w->hostname, b->rows + it->first_row, it->n_rows, &ins);
+			rc = col_db_write_usage(db, w->hostname, b->rows + it->first_row, it->n_rows, &ins);
 			*inserted += ins;
 			*rows += it->n_rows;
 			break;
-		case VM_REC_INVENTORY: rc = vm_db_write_inventory(db, w->hostname, it->inv, it->at_ns); break;
+		case VM_REC_INVENTORY: rc = col_db_write_inventory(db, w->hostname, it->inv, it->at_ns); break;
 		case VM_REC_EVENT:
-			rc = vm_db_write_event(db, w->hostname, it->ev.uuid, it->ev.at_ns, it->ev.event, it->ev.detail);
-			break;
-		case VM_REC_HOST: rc = vm_db_host_register(db, &it->host, it->at_ns); break;
-		case VM_REC_TRAFFIC:
 			rc =
-			    vm_db_write_traffic(db, w->hostname, b->traffic + it->first_row, it->n_rows, NULL, 0, &ins);
+			    col_db_write_event(db, w->hostname, it->ev.uuid, it->ev.at_ns, it->ev.event, it->ev.detail);
+			break;
+		case VM_REC_HOST: rc = col_db_host_register(db, &it->host, it->at_ns); break;
+		case VM_REC_TRAFFIC:
+			rc = col_db_write_traffic(db, w->hostname, b->traffic + it->first_row, it->n_rows, NULL, 0,
+			                          &ins);
 			break;
 		case VM_REC_HOST_CAPTURE:
-			rc = vm_db_write_traffic(db, w->hostname, NULL, 0, b->hcap + it->first_row, it->n_rows, &ins);
+			rc = col_db_write_traffic(db, w->hostname, NULL, 0, b->hcap + it->first_row, it->n_rows, &ins);
 			break;
 		case VM_REC_LOSS: rc = write_loss(db, w->hostname, &it->loss); break;
 		}
 		if (rc < 0)
 			goto fail;
 	}
-	if (vm_db_set_mark(db, w->hostname, w->spool_id, b->last_seq) < 0)
+	if (col_db_set_mark(db, w->hostname, w->spool_id, b->last_seq) < 0)
 		goto fail;
-	return vm_db_commit(db);
+	return col_db_commit(db);
 fail:
-	vm_db_rollback(db);
+	col_db_rollback(db);
 	return -1;
 }
 
@@ -542,8 +545,8 @@ fail:
  * transaction longer than the database timeout nor starts over after a
  * failure.  The list stays in place meanwhile, so that lose() appends to it
  * within MAX_LOSSES (it only appends: the first n are the ones written).
- * Returns 0, or -1 when a write failed (vm_db_error() says why). */
-static int deliver_losses(struct col_writer *w, struct vm_db *db)
+ * Returns 0, or -1 when a write failed (vm_pg_error() says why). */
+static int deliver_losses(struct col_writer *w, struct col_db *db)
 {
 	const int64_t minute = 60 * VM_NS_PER_SEC;
 	while (w->n_losses) {
@@ -555,7 +558,7 @@ static int deliver_losses(struct col_writer *w, struct vm_db *db)
 			budget -= len < budget ? len : budget;
 			n++;
 		}
-		struct vm_db_loss *rows = vm_xmalloc(n * sizeof *rows);
+		struct col_db_loss *rows = vm_xmalloc(n * sizeof *rows);
 		memcpy(rows, w->losses, n * sizeof *rows);
 		size_t used = 0;
 		for (size_t i = 0; i + 1 < n; i++)
@@ -569,7 +572,7 @@ static int deliver_losses(struct col_writer *w, struct vm_db *db)
 		 * extension would go with them. */
 		w->losses_busy = n;
 		pthread_mutex_unlock(&w->lock);
-		int rc = vm_db_write_losses(db, w->hostname, rows, n, "spool full");
+		int rc = col_db_write_losses(db, w->hostname, rows, n, "spool full");
 		pthread_mutex_lock(&w->lock);
 		w->losses_busy = 0;
 		if (rc < 0) {
@@ -749,9 +752,9 @@ static void db_ok(struct col_writer *w, bool delivered)
 /* A connect or a round trip failed: publishes the state at once and logs
  * once per episode (again only if an outage turns into a refusal or back),
  * not per retry; lock held. */
-static void db_fail(struct col_writer *w, enum vm_db_failure why, const char *err)
+static void db_fail(struct col_writer *w, enum vm_pg_failure why, const char *err)
 {
-	enum db_state st = why == VM_DB_REFUSED ? DB_REFUSED : DB_DOWN;
+	enum db_state st = why == VM_PG_REFUSED ? DB_REFUSED : DB_DOWN;
 	w->stats.failures++;
 	w->db_failures++;
 	snprintf(w->db_error, sizeof w->db_error, "%s", err);
@@ -787,7 +790,7 @@ static void backoff_wait(struct col_writer *w)
  * delivers what is committed while the database takes it (the caller's
  * deadline then abandons the round trip in flight), but starts nothing
  * with a database that is away or refusing: the spool keeps it all. */
-static bool stop_now(struct col_writer *w, struct vm_db *db)
+static bool stop_now(struct col_writer *w, struct col_db *db)
 {
 	if (!w->stop)
 		return false;
@@ -798,14 +801,23 @@ static bool stop_now(struct col_writer *w, struct vm_db *db)
 	return st.records_pending == 0 && w->n_losses == 0;
 }
 
+static void db_close(struct vm_pg **pg, struct col_db **db)
+{
+	col_db_free(*db);
+	vm_pg_free(*pg);
+	*db = NULL;
+	*pg = NULL;
+}
+
 static void *writer_main(void *arg)
 {
 	struct col_writer *w = arg;
-	struct vm_db *db = NULL;
+	struct vm_pg *pg = NULL;
+	struct col_db *db = NULL; /* on pg, when connected */
 	struct vm_spool_cursor cur = {0};
 	struct batch b = {0};
 	char err[512];
-	enum vm_db_failure why = VM_DB_OK;
+	enum vm_pg_failure why = VM_PG_OK;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		if (stop_now(w, db))
@@ -813,15 +825,21 @@ static void *writer_main(void *arg)
 		if (!db) {
 			char *conninfo = vm_xstrdup(w->conninfo);
 			pthread_mutex_unlock(&w->lock);
-			db = vm_db_connect_ex(conninfo, w->timeout_s, w->abort_pipe[0], &why, err, sizeof err);
+			pg = vm_pg_new(conninfo, w->timeout_s, w->abort_pipe[0]);
 			free(conninfo);
 			uint64_t mark = 0;
-			if (db &&
-			    (vm_db_check_schema(db) < 0 || vm_db_get_mark(db, w->hostname, w->spool_id, &mark) < 0)) {
-				snprintf(err, sizeof err, "%s", vm_db_error(db));
-				why = vm_db_failure(db);
-				vm_db_close(db);
-				db = NULL;
+			if (vm_pg_connect(pg) == 0 && vm_pg_check_schema(pg) == 0) {
+				db = col_db_new(pg);
+				if (col_db_get_mark(db, w->hostname, w->spool_id, &mark) < 0) {
+					col_db_free(db);
+					db = NULL;
+				}
+			}
+			if (!db) {
+				snprintf(err, sizeof err, "%s", vm_pg_error(pg));
+				why = vm_pg_failure(pg);
+				vm_pg_free(pg);
+				pg = NULL;
 			}
 			if (db && mark) {
 				/* The database has everything up to its mark: the
@@ -832,7 +850,7 @@ static void *writer_main(void *arg)
 			}
 			pthread_mutex_lock(&w->lock);
 			if (!db) {
-				if (why == VM_DB_ABANDONED)
+				if (why == VM_PG_ABANDONED)
 					break;
 				db_fail(w, why, err);
 				backoff_wait(w);
@@ -859,13 +877,12 @@ static void *writer_main(void *arg)
 			/* Idle: a server that went away says so on the socket,
 			 * and status shows it now rather than at the next
 			 * minute's delivery. */
-			if (!vm_db_alive(db)) {
-				snprintf(err, sizeof err, "%s", vm_db_error(db));
-				db_fail(w, VM_DB_UNREACHABLE, err);
+			if (!vm_pg_alive(pg)) {
+				snprintf(err, sizeof err, "%s", vm_pg_error(pg));
+				db_fail(w, VM_PG_UNREACHABLE, err);
 				pthread_mutex_unlock(&w->lock);
-				vm_db_close(db);
+				db_close(&pg, &db);
 				pthread_mutex_lock(&w->lock);
-				db = NULL;
 				backoff_wait(w);
 				continue;
 			}
@@ -884,8 +901,8 @@ static void *writer_main(void *arg)
 			vm_warn("cannot store the spool's acknowledgement: %s (records will be sent again)",
 			        vm_spool_error());
 		if (rc < 0) {
-			snprintf(err, sizeof err, "%s", vm_db_error(db));
-			why = vm_db_failure(db);
+			snprintf(err, sizeof err, "%s", vm_pg_error(pg));
+			why = vm_pg_failure(pg);
 		}
 		pthread_mutex_lock(&w->lock);
 		if (rc == 0) {
@@ -897,20 +914,19 @@ static void *writer_main(void *arg)
 		/* Kept in the spool and sent again: the database's keys make
 		 * a batch that did commit a no-op. */
 		vm_spool_cursor_rewind(&cur);
-		if (why == VM_DB_ABANDONED)
+		if (why == VM_PG_ABANDONED)
 			break;
 		db_fail(w, why, err);
-		if (why == VM_DB_UNREACHABLE) {
+		if (why == VM_PG_UNREACHABLE) {
 			pthread_mutex_unlock(&w->lock);
-			vm_db_close(db);
+			db_close(&pg, &db);
 			pthread_mutex_lock(&w->lock);
-			db = NULL;
 		}
 		/* Every failure backs off, a refusal too: retrying a
 		 * transaction the server refuses only fills its log. */
 		backoff_wait(w);
 	}
-	if (why == VM_DB_ABANDONED)
+	if (why == VM_PG_ABANDONED)
 		vm_notice("stopping: the database round trip in flight was abandoned (its records stay in the spool)");
 	w->done = true;
 	pthread_cond_broadcast(&w->done_cond);
@@ -920,7 +936,7 @@ static void *writer_main(void *arg)
 	free(b.traffic);
 	free(b.hcap);
 	free(b.items);
-	vm_db_close(db);
+	db_close(&pg, &db);
 	return NULL;
 }
 

@@ -36,7 +36,7 @@ struct col_writer_opts {
 	const char *spool_dir;
 	size_t batch_rows;
 	int reconnect_max_s;
-	int timeout_s;      /* a database round trip at most (vm_db_connect()) */
+	int timeout_s;      /* a database round trip at most (vm_pg_new()) */
 	uint64_t spool_cap; /* bytes */
 	enum vm_spool_sync sync;
 	uint32_t sync_interval_ms;

@@ -1,6 +1,7 @@
-/* Exercises lib/db.c against a real PostgreSQL (tests/integration/db.sh):
- * idempotent batches, partial resends, host rows, inventory history and
- * events.  Prints TAP. */
+/* Exercises lib/pg.c and the collector's writes (collector/dbwrite.c)
+ * against a real PostgreSQL (tests/integration/db.sh): connect failures,
+ * migrations, idempotent batches, partial resends, host rows, inventory
+ * history and events.  Prints TAP. */
 #include "config.h"
 
 #include <libpq-fe.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 
 #include "db.h"
+#include "dbwrite.h"
+#include "pg.h"
 #include "vtime.h"
 #include "xalloc.h"
 
@@ -52,20 +55,46 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: db_probe CONNINFO\n");
 		return 2;
 	}
-	printf("1..25\n");
-	char err[512];
-	struct vm_db *db = vm_db_connect("host=/nonexistent dbname=x connect_timeout=1", 0, err, sizeof err);
-	ok(!db && strstr(err, "cannot connect to the database"), "a failed connection says so, with libpq's reason");
-	db = vm_db_connect(argv[1], 0, err, sizeof err);
-	if (!db) {
-		printf("Bail out! %s\n", err);
+	printf("1..33\n");
+	struct vm_pg *conn = vm_pg_new("host=/nonexistent dbname=x connect_timeout=1", 0, -1);
+	ok(vm_pg_connect(conn) < 0 && strstr(vm_pg_error(conn), "cannot connect to the database") &&
+	       vm_pg_failure(conn) == VM_PG_UNREACHABLE && vm_pg_broken(conn) && !vm_pg_exec(conn, "SELECT 1", 0, NULL),
+	   "a failed connection says so, with libpq's reason, as unreachable");
+	vm_pg_free(conn);
+	conn = vm_pg_new(argv[1], 0, -1);
+	if (vm_pg_connect(conn) < 0) {
+		printf("Bail out! %s\n", vm_pg_error(conn));
 		return 1;
 	}
-	ok(vm_db_check_schema(db) < 0 && strstr(vm_db_error(db), "vmeter-admin migrate"),
+	struct col_db *db = col_db_new(conn);
+	ok(vm_pg_check_schema(conn) < 0 && strstr(vm_pg_error(conn), "vmeter-admin migrate"),
 	   "an empty database is refused, naming the fix");
 	unsigned from, to;
-	ok(vm_db_migrate(db, &from, &to) == 0 && from == 0 && to >= 1, "migrate from nothing");
-	ok(vm_db_check_schema(db) == 0, "the schema is then current");
+	ok(vm_pg_migrate(conn, &from, &to) == 0 && from == 0 && to >= 1, "migrate from nothing");
+	ok(vm_pg_check_schema(conn) == 0, "the schema is then current");
+
+	/* The connection layer itself. */
+	const char *pv[] = {"it's 42", NULL};
+	PGresult *r = vm_pg_exec(conn, "SELECT $1::text, $2::text IS NULL", 2, pv);
+	ok(r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "it's 42") == 0 &&
+	       strcmp(PQgetvalue(r, 0, 1), "t") == 0,
+	   "a parameterised query returns its rows; a NULL parameter is SQL NULL");
+	PQclear(r);
+	ok(!vm_pg_exec(conn, "SELEC 1", 0, NULL) && vm_pg_failure(conn) == VM_PG_REFUSED &&
+	       strcmp(vm_pg_sqlstate(conn), "42601") == 0 && strstr(vm_pg_error(conn), "syntax error") &&
+	       !vm_pg_broken(conn),
+	   "bad SQL is refused with the server's message and SQLSTATE; the connection stays");
+	ok(vm_pg_cmd(conn, "SELECT 1; SELECT 2", 0, NULL) < 0 && vm_pg_failure(conn) == VM_PG_REFUSED,
+	   "vm_pg_exec() takes one statement: several are refused");
+	ok(vm_pg_script(conn, "CREATE TEMP TABLE probe_t (x int); INSERT INTO probe_t VALUES (1)") == 0,
+	   "a script runs several statements");
+	ok(vm_pg_begin(conn) == 0 && vm_pg_cmd(conn, "INSERT INTO probe_t VALUES (1/0)", 0, NULL) < 0 &&
+	       vm_pg_commit(conn) < 0 && strstr(vm_pg_error(conn), "rolled back") && 1,
+	   "COMMIT of a failed transaction fails: the server rolled it back");
+	ok(vm_pg_begin(conn) == 0 && vm_pg_cmd(conn, "INSERT INTO probe_t VALUES (2)", 0, NULL) == 0 &&
+	       (vm_pg_rollback(conn), 1) && vm_pg_cmd(conn, "SELECT 1", 0, NULL) == 0,
+	   "a rollback leaves the connection usable");
+	ok(vm_pg_alive(conn), "an idle connection is alive");
 	PGconn *pg = PQconnectdb(argv[1]);
 
 	int64_t t0 = vm_minute_floor(vm_now_ns()) - 100 * VM_NS_PER_MIN;
@@ -75,9 +104,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 60; i++)
 		fill(&b[i], i % 10, i / 10 + 2, t0); /* minutes 2-7: 2 and 3 overlap */
 	size_t ins = 99;
-	ok(vm_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 40, "a new batch is stored whole");
-	ok(vm_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 0, "the same batch again stores nothing");
-	ok(vm_db_write_usage(db, "hv-a", b, 60, &ins) == 0 && ins == 40,
+	ok(col_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 40, "a new batch is stored whole");
+	ok(col_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 0, "the same batch again stores nothing");
+	ok(col_db_write_usage(db, "hv-a", b, 60, &ins) == 0 && ins == 40,
 	   "an overlapping batch stores only its new rows");
 	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute") == 80, "80 distinct VM-minutes in the table");
 	ok(scalar(pg, "SELECT sum(cpu_ns) FROM vm_usage_minute") ==
@@ -86,7 +115,7 @@ int main(int argc, char **argv)
 	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute WHERE rss_kib_avg = 1024 AND rss_kib_max = 2048 AND "
 	              "vcpus_avg IS NULL AND net_rx_bytes IS NULL") == 80,
 	   "gauges stored as avg and max; absent meters are NULL, not zero");
-	ok(vm_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
+	ok(col_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
 	   "the same VM-minutes from another host are their own rows (migration)");
 
 	struct vm_db_usage h[2];
@@ -98,8 +127,8 @@ int main(int argc, char **argv)
 		h[i].row.have = UINT64_C(1) << HOST_M_CPU_BUSY_NS;
 		h[i].row.sum[HOST_M_CPU_BUSY_NS] = 5;
 	}
-	ok(vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 2 &&
-	       vm_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 0,
+	ok(col_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 2 &&
+	       col_db_write_usage(db, "hv-a", h, 2, &ins) == 0 && ins == 0,
 	   "host rows are idempotent too");
 
 	struct vm_inventory *inv = vm_xcalloc(1, sizeof *inv);
@@ -110,19 +139,20 @@ int main(int argc, char **argv)
 	inv->owner.source = VM_OWNER_METADATA;
 	snprintf(inv->owner.tenant, sizeof inv->owner.tenant, "acme");
 	int64_t t = t0;
-	int rc = vm_db_write_inventory(db, "hv-a", inv, t) | vm_db_write_inventory(db, "hv-a", inv, t + VM_NS_PER_SEC);
+	int rc =
+	    col_db_write_inventory(db, "hv-a", inv, t) | col_db_write_inventory(db, "hv-a", inv, t + VM_NS_PER_SEC);
 	inv->vcpus = 4;
-	rc |= vm_db_write_inventory(db, "hv-a", inv, t + 2 * VM_NS_PER_SEC);
+	rc |= col_db_write_inventory(db, "hv-a", inv, t + 2 * VM_NS_PER_SEC);
 	ok(rc == 0 && scalar(pg, "SELECT count(*) FROM vm_inventory") == 2,
 	   "inventory: an unchanged state is not recorded again, a resize is");
 	ok(scalar(pg, "SELECT vcpus FROM vm_inventory ORDER BY valid_from DESC LIMIT 1") == 4,
 	   "the resize is the latest");
-	ok(vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
-	       vm_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
+	ok(col_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
+	       col_db_write_event(db, "hv-a", inv->uuid, t, "started", "booted") == 0 &&
 	       scalar(pg, "SELECT count(*) FROM vm_event") == 1,
 	   "events are idempotent");
-	ok(vm_db_write_event(db, "hv-a", "not-a-uuid", t, "started", "") < 0 &&
-	       strstr(vm_db_error(db), "invalid input syntax for type uuid"),
+	ok(col_db_write_event(db, "hv-a", "not-a-uuid", t, "started", "") < 0 &&
+	       strstr(vm_pg_error(conn), "invalid input syntax for type uuid"),
 	   "bad input is refused with the database's reason");
 	free(inv);
 
@@ -131,11 +161,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 5; i++)
 		fill(&c[i], 50 + i, 0, t0);
 	uint64_t mark = 99;
-	ok(vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 0, "no delivery mark before any");
-	rc = vm_db_begin(db) | vm_db_write_usage(db, "hv-a", c, 5, &ins) |
-	     vm_db_write_event(db, "hv-a", c[0].uuid, t, "started", "booted") |
-	     vm_db_set_mark(db, "hv-a", "spool-1", 42);
-	ok(rc == 0 && vm_db_commit(db) == 0 && vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
+	ok(col_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 0, "no delivery mark before any");
+	rc = col_db_begin(db) | col_db_write_usage(db, "hv-a", c, 5, &ins) |
+	     col_db_write_event(db, "hv-a", c[0].uuid, t, "started", "booted") |
+	     col_db_set_mark(db, "hv-a", "spool-1", 42);
+	ok(rc == 0 && col_db_commit(db) == 0 && col_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
 	   "rows, an event and the mark commit together");
 	long before = scalar(pg, "SELECT count(*) FROM vm_usage_minute");
 	for (int i = 0; i < 5; i++)
@@ -145,23 +175,23 @@ int main(int argc, char **argv)
 	snprintf(inv->uuid, sizeof inv->uuid, "%s", c[1].uuid);
 	snprintf(inv->name, sizeof inv->name, "vm61");
 	struct vm_host_info hi = {.hostname = "hv-a", .cpus = 4};
-	rc = vm_db_begin(db) | vm_db_write_usage(db, "hv-a", c, 5, &ins) |
-	     vm_db_write_event(db, "hv-a", c[0].uuid, t + 5, "stopped", "") |
-	     vm_db_write_inventory(db, "hv-a", inv, t) | vm_db_host_register(db, &hi, t) |
-	     vm_db_set_mark(db, "hv-a", "spool-1", 50);
-	vm_db_rollback(db);
+	rc = col_db_begin(db) | col_db_write_usage(db, "hv-a", c, 5, &ins) |
+	     col_db_write_event(db, "hv-a", c[0].uuid, t + 5, "stopped", "") |
+	     col_db_write_inventory(db, "hv-a", inv, t) | col_db_host_register(db, &hi, t) |
+	     col_db_set_mark(db, "hv-a", "spool-1", 50);
+	col_db_rollback(db);
 	free(inv);
 	ok(rc == 0 && scalar(pg, "SELECT count(*) FROM vm_usage_minute") == before &&
 	       scalar(pg, "SELECT count(*) FROM vm_event") == events &&
 	       scalar(pg, "SELECT count(*) FROM vm_inventory WHERE name = 'vm61'") == 0 &&
 	       scalar(pg, "SELECT count(*) FROM host_inventory") == 0 &&
-	       vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
+	       col_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 && mark == 42,
 	   "a rolled-back transaction leaves no rows, events, inventory nor mark");
-	ok(vm_db_write_usage(db, "hv-a", c, 5, &ins) == 0 && ins == 5,
+	ok(col_db_write_usage(db, "hv-a", c, 5, &ins) == 0 && ins == 5,
 	   "VMs registered in a rolled-back transaction are registered again");
-	ok(vm_db_set_mark(db, "hv-a", "spool-1", 7) == 0 && vm_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 &&
-	       mark == 42 && vm_db_set_mark(db, "hv-a", "spool-2", 3) == 0 &&
-	       vm_db_get_mark(db, "hv-a", "spool-2", &mark) == 0 && mark == 3,
+	ok(col_db_set_mark(db, "hv-a", "spool-1", 7) == 0 && col_db_get_mark(db, "hv-a", "spool-1", &mark) == 0 &&
+	       mark == 42 && col_db_set_mark(db, "hv-a", "spool-2", 3) == 0 &&
+	       col_db_get_mark(db, "hv-a", "spool-2", &mark) == 0 && mark == 3,
 	   "the mark never goes back within a spool; a new spool starts its own");
 
 	/* Traffic minutes: a second write of the same batch (a resend after a
@@ -181,9 +211,9 @@ int main(int argc, char **argv)
 	snprintf(tr[1].uuid, sizeof tr[1].uuid, "%s", c[0].uuid);
 	struct vm_db_host_capture hcap = {.minute_ns = t0, .frames = 37, .drops = 1, .uncovered_ms = 250};
 	size_t ins1 = 0, ins2 = 0;
-	rc = vm_db_begin(db) | vm_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins1) |
-	     vm_db_set_mark(db, "hv-a", "spool-1", 60);
-	rc |= vm_db_commit(db);
+	rc = col_db_begin(db) | col_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins1) |
+	     col_db_set_mark(db, "hv-a", "spool-1", 60);
+	rc |= col_db_commit(db);
 	ok(rc == 0 && ins1 == 2 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 2 &&
 	       scalar(pg, "SELECT captured_rx_bytes FROM vm_capture_minute") == 2840 &&
 	       scalar(pg, "SELECT captured_tx_bytes FROM vm_capture_minute") == 1920 &&
@@ -191,17 +221,23 @@ int main(int argc, char **argv)
 	       scalar(pg, "SELECT rx_unclassified_pct * 100 FROM vm_capture_coverage") == 533 &&
 	       scalar(pg, "SELECT drops FROM host_capture_minute") == 1,
 	   "traffic, coverage and host capture rows are written");
-	rc = vm_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins2);
+	rc = col_db_write_traffic(db, "hv-a", tr, 1, &hcap, 1, &ins2);
 	ok(rc == 0 && ins2 == 0 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 2 &&
 	       scalar(pg, "SELECT sum(rx_bytes) FROM vm_traffic_minute") == 2840 &&
 	       scalar(pg, "SELECT count(*) FROM host_capture_minute") == 1,
 	   "a resent traffic batch changes nothing");
-	rc = vm_db_write_traffic(db, "hv-a", tr, 2, NULL, 0, &ins2);
+	rc = col_db_write_traffic(db, "hv-a", tr, 2, NULL, 0, &ins2);
 	ok(rc == 0 && ins2 == 1 && scalar(pg, "SELECT count(*) FROM vm_traffic_minute") == 3 &&
 	       scalar(pg, "SELECT count(*) FROM vm_capture_minute") == 2,
 	   "of a batch partly stored, only the new minute is added");
+	ok(vm_pg_migrate(conn, &from, &to) == 0 && from == to, "migrate again is a no-op");
 	PQfinish(pg);
-	ok(vm_db_migrate(db, &from, &to) == 0 && from == to, "migrate again is a no-op");
-	vm_db_close(db);
+	col_db_free(db);
+	pg = vm_pg_take_conn(conn);
+	r = PQexec(pg, "SELECT count(*) FROM schema_migrations");
+	ok(pg && PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) == (int)to,
+	   "the connection taken out of the handle runs libpq's own calls; one row per migration");
+	PQclear(r);
+	PQfinish(pg);
 	return n_fail ? 1 : 0;
 }

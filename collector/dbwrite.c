@@ -1,20 +1,17 @@
 #include "config.h"
 
-#include "db.h"
+#include "dbwrite.h"
 
-#include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <libpq-fe.h>
-#include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-#include "schema.h"
+#include "pg.h"
 #include "vtime.h"
 #include "xalloc.h"
 
@@ -23,504 +20,71 @@ struct vm_id {
 	long id;
 };
 
-struct vm_db {
-	PGconn *conn;
-	char err[512];
-	char sqlstate[6];  /* of the last failed statement */
-	int staged;        /* temporary staging tables exist on this connection */
-	int outer;         /* in a vm_db_begin() transaction: writes join it */
+struct col_db {
+	struct vm_pg *pg;  /* borrowed */
+	bool staged;       /* temporary staging tables exist on this connection */
+	bool outer;        /* in a col_db_begin() transaction: writes join it */
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
-	int timeout_s;    /* per round trip, 0 for none */
-	int64_t deadline; /* monotonic ns: the current round trip gives up */
-	bool dead;        /* timed out or lost: every call fails until closed */
-	bool abandoned;   /* dead because abort_fd became readable */
-	int abort_fd;     /* readable: give up every wait (-1: none) */
-	char dead_msg[256];
 };
 
-static void set_err(struct vm_db *db, const char *what, const PGresult *res)
+struct col_db *col_db_new(struct vm_pg *pg)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
-	const char *msg = res ? PQresultErrorMessage(res) : NULL;
-	if (!msg || !*msg)
-		msg = db->dead ? db->dead_msg : PQerrorMessage(db->conn);
-	snprintf(db->err, sizeof db->err, "%s: %s", what, msg);
-	/* libpq messages end in a newline; log lines do not. */
-	size_t n = strlen(db->err);
-	while (n && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
-		db->err[--n] = '\0';
-}
-
-/* ---------------------------------------------------------------- round trips */
-
-/* libpq's blocking calls wait for an answer as long as the socket stays
- * open, and a peer that vanished without a reset (a dead router, a hung
- * proxy, a frozen server) leaves it open for good: the delivery thread
- * would hang with it.  So the connection runs in non-blocking mode and
- * every round trip waits in poll() with the timeout; past it the
- * connection counts as lost. */
-
-static void lose_connection(struct vm_db *db, const char *why)
-{
-	if (db->dead)
-		return;
-	db->dead = true;
-	snprintf(db->dead_msg, sizeof db->dead_msg, "%s", why ? why : PQerrorMessage(db->conn));
-	size_t n = strlen(db->dead_msg);
-	while (n && (db->dead_msg[n - 1] == '\n' || db->dead_msg[n - 1] == ' '))
-		db->dead_msg[--n] = '\0';
-}
-
-static void start_round_trip(struct vm_db *db)
-{
-	db->deadline = db->timeout_s ? vm_monotonic_ns() + (int64_t)db->timeout_s * VM_NS_PER_SEC : 0;
-}
-
-/* Waits until the socket can be read (and written, if asked), then reads
- * what arrived.  Returns 0, or -1 with the connection lost. */
-static int wait_socket(struct vm_db *db, bool for_write)
-{
-	int fd = PQsocket(db->conn);
-	if (fd < 0) {
-		lose_connection(db, NULL);
-		return -1;
-	}
-	int ms = -1;
-	if (db->deadline) {
-		int64_t left = db->deadline - vm_monotonic_ns();
-		ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
-	}
-	struct pollfd p[2] = {{fd, (short)(POLLIN | (for_write ? POLLOUT : 0)), 0}, {db->abort_fd, POLLIN, 0}};
-	int rc = poll(p, db->abort_fd >= 0 ? 2 : 1, ms);
-	if (rc < 0 && errno == EINTR)
-		return 0;
-	if (rc > 0 && p[1].revents) {
-		/* The caller is stopping: what this round trip carried is
-		 * unacknowledged and is sent again by the next process. */
-		db->abandoned = true;
-		lose_connection(db, "abandoned: the program is stopping");
-		return -1;
-	}
-	if (rc <= 0) {
-		char why[128];
-		if (rc == 0)
-			snprintf(why, sizeof why, "no answer from the database within %d s: connection given up",
-			         db->timeout_s);
-		else
-			snprintf(why, sizeof why, "cannot wait for the database: %s", strerror(errno));
-		lose_connection(db, why);
-		return -1;
-	}
-	if ((p[0].revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(db->conn)) {
-		lose_connection(db, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-static int flush_out(struct vm_db *db)
-{
-	for (;;) {
-		int rc = PQflush(db->conn);
-		if (rc == 0)
-			return 0;
-		if (rc < 0 || wait_socket(db, true) < 0) {
-			lose_connection(db, NULL);
-			return -1;
-		}
-	}
-}
-
-/* The results of what was sent, like PQexec(): the first error, else the
- * last result; a COPY's start ends the wait.  NULL if the connection was
- * lost (db->dead_msg says why).  The caller frees the result. */
-static PGresult *collect(struct vm_db *db)
-{
-	PGresult *keep = NULL;
-	for (;;) {
-		while (PQisBusy(db->conn))
-			if (wait_socket(db, false) < 0) {
-				PQclear(keep);
-				return NULL;
-			}
-		PGresult *r = PQgetResult(db->conn);
-		if (!r)
-			break;
-		ExecStatusType st = PQresultStatus(r);
-		if (!keep || PQresultStatus(keep) != PGRES_FATAL_ERROR) {
-			PQclear(keep);
-			keep = r;
-		} else {
-			PQclear(r);
-		}
-		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
-			break;
-	}
-	return keep;
-}
-
-/* PQexec() (n == 0: may hold several statements) or PQexecParams() within
- * the timeout.  NULL if the connection is or gets lost. */
-static PGresult *query(struct vm_db *db, const char *sql, int n, const char *const *params)
-{
-	if (db->dead)
-		return NULL;
-	start_round_trip(db);
-	int sent = n ? PQsendQueryParams(db->conn, sql, n, NULL, params, NULL, NULL, 0) : PQsendQuery(db->conn, sql);
-	if (!sent) {
-		lose_connection(db, NULL);
-		return NULL;
-	}
-	if (flush_out(db) < 0)
-		return NULL;
-	return collect(db);
-}
-
-/* Connection options the collector needs unless the conninfo sets them:
- * a bounded connect and TCP keepalives, so that a vanished peer is noticed
- * between round trips too. */
-static const char *const tcp_defaults[][2] = {
-    {"keepalives", "1"},
-    {"keepalives_idle", "10"},
-    {"keepalives_interval", "5"},
-    {"keepalives_count", "3"},
-};
-
-/* Server messages (a WARNING from a trigger, a NOTICE from a migration)
- * into the program's log at their level, rather than raw on stderr where
- * libpq's default receiver puts them. */
-static void on_notice(void *arg, const PGresult *res)
-{
-	(void)arg;
-	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	if (!msg)
-		msg = PQresultErrorMessage(res);
-	enum vm_log_level level = VM_LOG_DEBUG;
-	if (sev && strcmp(sev, "WARNING") == 0)
-		level = VM_LOG_WARNING;
-	else if (sev && (strcmp(sev, "NOTICE") == 0 || strcmp(sev, "INFO") == 0))
-		level = VM_LOG_INFO;
-	int len = (int)strlen(msg);
-	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-		len--;
-	vm_log(level, "database %s: %.*s", sev ? sev : "notice", len, msg);
-}
-
-/* A server that answered the connection with an error (authentication, a
- * missing role or database) refuses it; one that cannot be reached, closed
- * the connection or is starting up or shutting down (SQLSTATE 57P03) is
- * down.  libpq gives a failed connection no SQLSTATE, so this goes by the
- * state the attempt had reached and libpq's text for the two cases that
- * answer and still mean an outage. */
-static enum vm_db_failure connect_failure(ConnStatusType reached, const char *msg)
-{
-	if (reached != CONNECTION_AWAITING_RESPONSE && reached != CONNECTION_AUTH_OK &&
-	    reached != CONNECTION_CHECK_WRITABLE && reached != CONNECTION_CONSUME &&
-	    reached != CONNECTION_CHECK_TARGET && reached != CONNECTION_CHECK_STANDBY)
-		return VM_DB_UNREACHABLE;
-	if (strstr(msg, "the database system is") || strstr(msg, "closed the connection"))
-		return VM_DB_UNREACHABLE;
-	return VM_DB_REFUSED;
-}
-
-/* PQconnectPoll() until the connection is made, the deadline passes or
- * abort_fd becomes readable: libpq's own connect_timeout holds only in its
- * blocking PQconnectdb(), which nothing could interrupt.  (A host name is
- * still resolved by a blocking getaddrinfo() in PQconnectStartParams().)
- * Returns 0, or -1 with *why and err set. */
-static int connect_poll(PGconn *conn, int timeout_s, int abort_fd, enum vm_db_failure *why, char *err, size_t errsize)
-{
-	int64_t deadline = timeout_s > 0 ? vm_monotonic_ns() + (int64_t)timeout_s * VM_NS_PER_SEC : 0;
-	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-	ConnStatusType reached = PQstatus(conn);
-	while (ps != PGRES_POLLING_OK) {
-		if (ps == PGRES_POLLING_FAILED || PQstatus(conn) == CONNECTION_BAD) {
-			snprintf(err, errsize, "cannot connect to the database: %s", PQerrorMessage(conn));
-			*why = connect_failure(reached, err);
-			return -1;
-		}
-		int ms = -1;
-		if (deadline) {
-			int64_t left = deadline - vm_monotonic_ns();
-			ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
-		}
-		struct pollfd p[2] = {{PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0},
-		                      {abort_fd, POLLIN, 0}};
-		int rc = poll(p, abort_fd >= 0 ? 2 : 1, ms);
-		if (rc < 0 && errno != EINTR) {
-			snprintf(err, errsize, "cannot connect to the database: cannot wait: %s", strerror(errno));
-			*why = VM_DB_UNREACHABLE;
-			return -1;
-		}
-		if (rc > 0 && abort_fd >= 0 && p[1].revents) {
-			snprintf(err, errsize, "cannot connect to the database: abandoned: the program is stopping");
-			*why = VM_DB_ABANDONED;
-			return -1;
-		}
-		if (rc == 0) {
-			snprintf(err, errsize,
-			         "cannot connect to the database: no answer from the database within %d s", timeout_s);
-			*why = VM_DB_UNREACHABLE;
-			return -1;
-		}
-		if (rc > 0) {
-			reached = PQstatus(conn);
-			ps = PQconnectPoll(conn);
-		}
-	}
-	return 0;
-}
-
-struct vm_db *vm_db_connect(const char *conninfo, int timeout_s, char *err, size_t errsize)
-{
-	enum vm_db_failure why;
-	return vm_db_connect_ex(conninfo, timeout_s, -1, &why, err, errsize);
-}
-
-struct vm_db *vm_db_connect_ex(const char *conninfo, int timeout_s, int abort_fd, enum vm_db_failure *why, char *err,
-                               size_t errsize)
-{
-	*why = VM_DB_UNREACHABLE;
-	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-	if (!opts) {
-		snprintf(err, errsize, "bad database conninfo: %s", perr ? perr : "out of memory");
-		PQfreemem(perr);
-		return NULL;
-	}
-	size_t n = 0;
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		n++;
-	const char **keys = vm_xcalloc(n + 8, sizeof *keys), **vals = vm_xcalloc(n + 8, sizeof *vals);
-	size_t k = 0;
-	bool have_connect_timeout = false, have_user_timeout = false;
-	/* The connect's own bound: conninfo's connect_timeout if it has one
-	 * (libpq enforces it only in its blocking connect), else timeout_s. */
-	int connect_s = timeout_s;
-	for (PQconninfoOption *o = opts; o->keyword; o++) {
-		if (!o->val)
-			continue;
-		if (strcmp(o->keyword, "connect_timeout") == 0) {
-			have_connect_timeout = true;
-			connect_s = atoi(o->val) > 0 ? atoi(o->val) : 0;
-		}
-		have_user_timeout |= strcmp(o->keyword, "tcp_user_timeout") == 0;
-		keys[k] = o->keyword, vals[k++] = o->val;
-	}
-	char connect_timeout[16], user_timeout[16];
-	if (timeout_s > 0) {
-		snprintf(connect_timeout, sizeof connect_timeout, "%d", timeout_s);
-		snprintf(user_timeout, sizeof user_timeout, "%d", timeout_s * 1000);
-		if (!have_connect_timeout)
-			keys[k] = "connect_timeout", vals[k++] = connect_timeout;
-		if (!have_user_timeout)
-			keys[k] = "tcp_user_timeout", vals[k++] = user_timeout;
-		for (size_t i = 0; i < sizeof tcp_defaults / sizeof *tcp_defaults; i++) {
-			bool set = false;
-			for (size_t j = 0; j < k; j++)
-				set |= strcmp(keys[j], tcp_defaults[i][0]) == 0;
-			if (!set)
-				keys[k] = tcp_defaults[i][0], vals[k++] = tcp_defaults[i][1];
-		}
-	}
-	PGconn *conn = PQconnectStartParams(keys, vals, 0);
-	free(keys);
-	free(vals);
-	PQconninfoFree(opts);
-	if (!conn)
-		vm_fatal("out of memory");
-	PQsetNoticeReceiver(conn, on_notice, NULL);
-	if (connect_poll(conn, connect_s, abort_fd, why, err, errsize) < 0) {
-		size_t len = strlen(err);
-		while (len && (err[len - 1] == '\n' || err[len - 1] == ' '))
-			err[--len] = '\0';
-		PQfinish(conn);
-		return NULL;
-	}
-	struct vm_db *db = vm_xcalloc(1, sizeof *db);
-	db->conn = conn;
-	db->timeout_s = timeout_s;
-	db->abort_fd = abort_fd;
-	if (PQsetnonblocking(conn, 1) < 0) {
-		snprintf(err, errsize, "cannot set up the database connection: %s", PQerrorMessage(conn));
-		vm_db_close(db);
-		return NULL;
-	}
-	PGresult *res = query(db, "SET TIME ZONE 'UTC'; SET client_min_messages = warning", 0, NULL);
-	ExecStatusType st = PQresultStatus(res);
-	PQclear(res);
-	if (st != PGRES_COMMAND_OK) {
-		snprintf(err, errsize, "cannot set up the database session: %s",
-		         db->dead ? db->dead_msg : PQerrorMessage(conn));
-		*why = vm_db_failure(db);
-		vm_db_close(db);
-		return NULL;
-	}
-	*why = VM_DB_OK;
+	struct col_db *db = vm_xcalloc(1, sizeof *db);
+	db->pg = pg;
 	return db;
 }
 
-void vm_db_close(struct vm_db *db)
+void col_db_free(struct col_db *db)
 {
 	if (!db)
 		return;
-	PQfinish(db->conn);
 	free(db->ids);
 	free(db);
 }
 
-const char *vm_db_error(const struct vm_db *db)
+/* Runs a statement whose rows are not wanted; what names it in the error. */
+static int exec_cmd(struct col_db *db, const char *what, const char *sql, int n, const char *const *params)
 {
-	return db->err;
+	if (vm_pg_cmd(db->pg, sql, n, params) == 0)
+		return 0;
+	vm_pg_error_prefix(db->pg, what);
+	return -1;
 }
 
-int vm_db_broken(const struct vm_db *db)
+/* vm_pg_exec(), what naming it in the error. */
+static PGresult *query(struct col_db *db, const char *what, const char *sql, int n, const char *const *params)
 {
-	return db->dead || PQstatus(db->conn) != CONNECTION_OK;
-}
-
-bool vm_db_alive(struct vm_db *db)
-{
-	if (db->dead)
-		return false;
-	/* Reads only what has arrived (libpq's socket does not block): a
-	 * server that shut down has sent its FATAL and closed. */
-	if (PQconsumeInput(db->conn) == 0 || PQstatus(db->conn) != CONNECTION_OK) {
-		set_err(db, "connection lost", NULL);
-		return false;
-	}
-	return true;
-}
-
-enum vm_db_failure vm_db_failure(const struct vm_db *db)
-{
-	if (db->abandoned)
-		return VM_DB_ABANDONED;
-	if (vm_db_broken(db))
-		return VM_DB_UNREACHABLE;
-	return VM_DB_REFUSED;
-}
-
-/* Runs a statement that returns no rows. */
-static int exec_cmd(struct vm_db *db, const char *what, const char *sql, int n, const char *const *params)
-{
-	PGresult *res = query(db, sql, n, params);
-	ExecStatusType st = PQresultStatus(res);
-	int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
-	if (rc)
-		set_err(db, what, res);
-	PQclear(res);
-	return rc;
+	PGresult *res = vm_pg_exec(db->pg, sql, n, params);
+	if (!res)
+		vm_pg_error_prefix(db->pg, what);
+	return res;
 }
 
 /* A write's own transaction, or nothing inside the caller's. */
-static int tx_begin(struct vm_db *db)
+static int tx_begin(struct col_db *db)
 {
 	if (db->outer)
 		return 0;
 	return exec_cmd(db, "cannot begin", "BEGIN", 0, NULL);
 }
 
-static int tx_commit(struct vm_db *db, const char *what)
+static int tx_commit(struct col_db *db, const char *what)
 {
 	if (db->outer)
 		return 0;
-	return exec_cmd(db, what, "COMMIT", 0, NULL);
+	if (vm_pg_commit(db->pg) == 0)
+		return 0;
+	vm_pg_error_prefix(db->pg, what);
+	return -1;
 }
 
-static void rollback(struct vm_db *db)
+static void rollback(struct col_db *db)
 {
 	/* Inside the caller's transaction the failed statement has aborted
-	 * it; the caller rolls back (vm_db_rollback()). */
-	if (db->outer)
-		return;
-	if (!vm_db_broken(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-		PQclear(query(db, "ROLLBACK", 0, NULL));
-}
-
-int vm_db_schema_version(struct vm_db *db)
-{
-	PGresult *res = query(db, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL);
-	int version = -1;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(db, "cannot read the schema version", res);
-		goto out;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		version = 0;
-		goto out;
-	}
-	PQclear(res);
-	res = query(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(db, "cannot read the schema version", res);
-		goto out;
-	}
-	version = atoi(PQgetvalue(res, 0, 0));
-out:
-	PQclear(res);
-	return version;
-}
-
-int vm_db_check_schema(struct vm_db *db)
-{
-	int have = vm_db_schema_version(db);
-	if (have < 0)
-		return -1;
-	unsigned want = vm_migrations[vm_n_migrations - 1].version;
-	if ((unsigned)have != want) {
-		snprintf(db->err, sizeof db->err,
-		         "database schema is version %d, this vmeter needs %u: run 'vmeter-admin migrate'", have, want);
-		return -1;
-	}
-	return 0;
-}
-
-int vm_db_migrate(struct vm_db *db, unsigned *from_version, unsigned *to_version)
-{
-	if (exec_cmd(db, "cannot create schema_migrations",
-	             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, "
-	             "applied_at timestamptz NOT NULL DEFAULT now())",
-	             0, NULL))
-		return -1;
-	int have = vm_db_schema_version(db);
-	if (have < 0)
-		return -1;
-	*from_version = *to_version = (unsigned)have;
-	for (unsigned i = 0; i < vm_n_migrations; i++) {
-		const struct vm_migration *m = &vm_migrations[i];
-		if (m->version <= (unsigned)have)
-			continue;
-		char ver[16];
-		snprintf(ver, sizeof ver, "%u", m->version);
-		const char *params[] = {ver, m->name};
-		/* A lock makes two concurrent migrate runs take turns; the
-		 * second then finds the version row and fails cleanly. */
-		if (exec_cmd(db, "cannot begin migration", "BEGIN", 0, NULL) ||
-		    exec_cmd(db, "cannot lock schema_migrations", "LOCK schema_migrations IN EXCLUSIVE MODE", 0, NULL))
-			goto fail;
-		PGresult *res = query(db, m->sql, 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-			char what[128];
-			snprintf(what, sizeof what, "migration %u '%s' failed", m->version, m->name);
-			set_err(db, what, res);
-			PQclear(res);
-			goto fail;
-		}
-		PQclear(res);
-		if (exec_cmd(db, "cannot record migration",
-		             "INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)", 2, params) ||
-		    exec_cmd(db, "cannot commit migration", "COMMIT", 0, NULL))
-			goto fail;
-		*to_version = m->version;
-	}
-	return 0;
-fail:
-	rollback(db);
-	return -1;
+	 * it; the caller rolls back (col_db_rollback()). */
+	if (!db->outer)
+		vm_pg_rollback(db->pg);
 }
 
 static void format_ts(int64_t t_ns, char *buf, size_t size)
@@ -538,27 +102,22 @@ static void format_ts(int64_t t_ns, char *buf, size_t size)
 	snprintf(buf + n, size - n, ".%06ld+00", us);
 }
 
-static int host_id(struct vm_db *db, const char *hostname, const char *uri, char *out, size_t size)
+static int host_id(struct col_db *db, const char *hostname, const char *uri, char *out, size_t size)
 {
 	const char *params[] = {hostname, uri};
-	PGresult *res = query(db,
+	PGresult *res = query(db, "cannot register host",
 	                      "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
 	                      "ON CONFLICT (hostname) DO UPDATE SET last_seen = now(), "
 	                      "libvirt_uri = coalesce(EXCLUDED.libvirt_uri, host.libvirt_uri) RETURNING host_id",
 	                      2, params);
-	int rc = -1;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		set_err(db, "cannot register host", res);
-		goto out;
-	}
+	if (!res)
+		return -1;
 	snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
-	rc = 0;
-out:
 	PQclear(res);
-	return rc;
+	return 0;
 }
 
-int vm_db_host_register(struct vm_db *db, const struct vm_host_info *h, int64_t at_ns)
+int col_db_host_register(struct col_db *db, const struct vm_host_info *h, int64_t at_ns)
 {
 	char id[16], at[48], cpus[16], mhz[16], mem[24], nodes[16], sockets[16], cores[16], threads[16];
 	if (tx_begin(db))
@@ -594,7 +153,7 @@ fail:
 
 /* The staging tables mirror the usage tables with the VM's UUID in place
  * of ids, so a batch needs no id lookups on the client. */
-static int ensure_staging(struct vm_db *db)
+static int ensure_staging(struct col_db *db)
 {
 	if (db->staged)
 		return 0;
@@ -619,7 +178,7 @@ static int ensure_staging(struct vm_db *db)
 		if (rc)
 			return -1;
 	}
-	db->staged = 1;
+	db->staged = true;
 	return 0;
 }
 
@@ -698,38 +257,12 @@ static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_ro
 	buf_printf(b, "\n");
 }
 
-static int copy_in(struct vm_db *db, const char *table, const struct buf *b)
+static int copy_in(struct col_db *db, const char *table, const struct buf *b)
 {
-	char *sql = vm_xasprintf("COPY %s FROM STDIN", table);
-	PGresult *res = query(db, sql, 0, NULL);
-	free(sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		set_err(db, "cannot start COPY", res);
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	/* Non-blocking: 0 means libpq's buffer is full until the socket
-	 * takes more. */
-	start_round_trip(db);
-	int rc;
-	while ((rc = PQputCopyData(db->conn, b->p, (int)b->len)) == 0)
-		if (wait_socket(db, true) < 0)
-			break;
-	while (rc == 1 && (rc = PQputCopyEnd(db->conn, NULL)) == 0)
-		if (wait_socket(db, true) < 0)
-			break;
-	if (rc != 1 || flush_out(db) < 0) {
-		lose_connection(db, NULL);
-		set_err(db, "COPY failed", NULL);
-		return -1;
-	}
-	res = collect(db);
-	rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-	if (rc)
-		set_err(db, "COPY failed", res);
-	PQclear(res);
-	return rc;
+	if (vm_pg_copy_in(db->pg, table, b->p, b->len) == 0)
+		return 0;
+	vm_pg_error_prefix(db->pg, "COPY failed");
+	return -1;
 }
 
 /* The value columns of a usage table, in COPY order; caller frees. */
@@ -747,7 +280,7 @@ static char *usage_columns(const struct vm_meter_set *set)
 }
 
 /* INSERT ... SELECT from a staging table; adds the new rows to *inserted. */
-static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *hid, size_t *inserted)
+static int merge(struct col_db *db, const struct vm_meter_set *set, const char *hid, size_t *inserted)
 {
 	struct buf cols = {usage_columns(set), 0, 0};
 	char *sql;
@@ -761,18 +294,13 @@ static int merge(struct vm_db *db, const struct vm_meter_set *set, const char *h
 		                   cols.p, cols.p);
 	free(cols.p);
 	const char *params[] = {hid};
-	PGresult *res = query(db, sql, 1, params);
+	PGresult *res = query(db, "cannot insert usage rows", sql, 1, params);
 	free(sql);
-	int rc = -1;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		set_err(db, "cannot insert usage rows", res);
-		goto out;
-	}
+	if (!res)
+		return -1;
 	*inserted += (size_t)strtoul(PQcmdTuples(res), NULL, 10);
-	rc = 0;
-out:
 	PQclear(res);
-	return rc;
+	return 0;
 }
 
 static int cmp_vm_id(const void *a, const void *b)
@@ -780,11 +308,11 @@ static int cmp_vm_id(const void *a, const void *b)
 	return strcmp(((const struct vm_id *)a)->uuid, ((const struct vm_id *)b)->uuid);
 }
 
-static long cached_vm_id(const struct vm_db *db, const char *uuid)
+static long cached_vm_id(const struct col_db *db, const char *uuid)
 {
 	if (!db->n_ids)
 		return -1;
-	struct vm_id key;
+	struct vm_id key = {0};
 	snprintf(key.uuid, sizeof key.uuid, "%s", uuid);
 	const struct vm_id *hit = bsearch(&key, db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
 	return hit ? hit->id : -1;
@@ -794,7 +322,7 @@ static long cached_vm_id(const struct vm_db *db, const char *uuid)
  * the last) has a vm row and its id is cached.  In autocommit: a
  * registered VM stays registered whatever the batch does, so the cache
  * never holds an id that a rollback took back. */
-static int resolve_uuids(struct vm_db *db, const char *uuids, size_t stride, size_t n)
+static int resolve_uuids(struct col_db *db, const char *uuids, size_t stride, size_t n)
 {
 	struct buf arr = {vm_xmalloc(256), 0, 256};
 	buf_printf(&arr, "{");
@@ -816,12 +344,10 @@ static int resolve_uuids(struct vm_db *db, const char *uuids, size_t stride, siz
 	if (exec_cmd(db, "cannot register VMs",
 	             "INSERT INTO vm (uuid) SELECT DISTINCT unnest($1::uuid[]) ON CONFLICT DO NOTHING", 1, params))
 		goto out;
-	PGresult *res = query(db, "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, params);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(db, "cannot look up VMs", res);
-		PQclear(res);
+	PGresult *res =
+	    query(db, "cannot look up VMs", "SELECT uuid, vm_id FROM vm WHERE uuid = ANY($1::uuid[])", 1, params);
+	if (!res)
 		goto out;
-	}
 	int k = PQntuples(res);
 	db->ids = vm_xgrow(db->ids, &db->cap_ids, db->n_ids + (size_t)k, sizeof *db->ids);
 	for (int i = 0; i < k; i++) {
@@ -837,7 +363,7 @@ out:
 	return rc;
 }
 
-static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t n)
+static int resolve_vms(struct col_db *db, const struct vm_db_usage *rows, size_t n)
 {
 	if (!n)
 		return 0;
@@ -845,8 +371,8 @@ static int resolve_vms(struct vm_db *db, const struct vm_db_usage *rows, size_t 
 	return resolve_uuids(db, rows[0].uuid, sizeof *rows, n);
 }
 
-int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
-                      size_t *inserted)
+int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
+                       size_t *inserted)
 {
 	struct buf direct = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
@@ -884,7 +410,7 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 			goto fail;
 		if (copy_in(db, sql, &direct) == 0) {
 			*inserted += n_vm;
-		} else if (strcmp(db->sqlstate, "23505") == 0) {
+		} else if (strcmp(vm_pg_sqlstate(db->pg), "23505") == 0) {
 			if (exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
 			    ensure_staging(db))
 				goto fail;
@@ -910,7 +436,7 @@ int vm_db_write_usage(struct vm_db *db, const char *hostname, const struct vm_db
 fail:
 	rollback(db);
 	/* Temp tables created in a failed transaction are gone with it. */
-	db->staged = 0;
+	db->staged = false;
 	*inserted = 0;
 out:
 	free(sql);
@@ -924,7 +450,7 @@ out:
  * again after a lost commit), through a staging copy of the table instead,
  * skipping what is there.  Adds the rows stored to *inserted.  Inside a
  * transaction. */
-static int copy_idempotent(struct vm_db *db, const char *table, const char *cols, const struct buf *b, size_t n,
+static int copy_idempotent(struct col_db *db, const char *table, const char *cols, const struct buf *b, size_t n,
                            size_t *inserted)
 {
 	if (!n)
@@ -944,17 +470,14 @@ static int copy_idempotent(struct vm_db *db, const char *table, const char *cols
 		rc = 0;
 		goto out;
 	}
-	if (strcmp(db->sqlstate, "23505") != 0 ||
+	if (strcmp(vm_pg_sqlstate(db->pg), "23505") != 0 ||
 	    exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
 	    exec_cmd(db, "cannot create staging table", create, 0, NULL) ||
 	    exec_cmd(db, "cannot clear staging table", clear, 0, NULL) || copy_in(db, stage, b))
 		goto out;
-	PGresult *res = query(db, ins, 0, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		set_err(db, "cannot insert rows", res);
-		PQclear(res);
+	PGresult *res = query(db, "cannot insert rows", ins, 0, NULL);
+	if (!res)
 		goto out;
-	}
 	*inserted += (size_t)strtoul(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	rc = 0;
@@ -967,8 +490,8 @@ out:
 	return rc;
 }
 
-int vm_db_write_traffic(struct vm_db *db, const char *hostname, const struct vm_db_traffic *rows, size_t n,
-                        const struct vm_db_host_capture *host, size_t n_host, size_t *inserted)
+int col_db_write_traffic(struct col_db *db, const char *hostname, const struct vm_db_traffic *rows, size_t n,
+                         const struct vm_db_host_capture *host, size_t n_host, size_t *inserted)
 {
 	struct buf cov = {vm_xmalloc(4096), 0, 4096}, cls = {vm_xmalloc(4096), 0, 4096},
 	           hc = {vm_xmalloc(1024), 0, 1024};
@@ -1059,7 +582,7 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-int vm_db_write_inventory(struct vm_db *db, const char *hostname, const struct vm_inventory *inv, int64_t at_ns)
+int col_db_write_inventory(struct col_db *db, const char *hostname, const struct vm_inventory *inv, int64_t at_ns)
 {
 	json_t *disks = json_array(), *nics = json_array(), *tags = json_object();
 	for (size_t i = 0; i < inv->n_disks; i++) {
@@ -1139,8 +662,8 @@ out:
 	return rc;
 }
 
-int vm_db_write_event(struct vm_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
-                      const char *detail)
+int col_db_write_event(struct col_db *db, const char *hostname, const char *uuid, int64_t at_ns, const char *event,
+                       const char *detail)
 {
 	char at[48], hid[16];
 	const char *pv[] = {uuid};
@@ -1163,35 +686,35 @@ fail:
 	return -1;
 }
 
-int vm_db_begin(struct vm_db *db)
+int col_db_begin(struct col_db *db)
 {
 	if (exec_cmd(db, "cannot begin", "BEGIN", 0, NULL))
 		return -1;
-	db->outer = 1;
+	db->outer = true;
 	return 0;
 }
 
-int vm_db_commit(struct vm_db *db)
+int col_db_commit(struct col_db *db)
 {
-	db->outer = 0;
-	if (exec_cmd(db, "cannot commit", "COMMIT", 0, NULL) == 0)
+	db->outer = false;
+	if (vm_pg_commit(db->pg) == 0)
 		return 0;
-	vm_db_rollback(db);
+	vm_pg_error_prefix(db->pg, "cannot commit");
+	col_db_rollback(db);
 	return -1;
 }
 
-void vm_db_rollback(struct vm_db *db)
+void col_db_rollback(struct col_db *db)
 {
-	db->outer = 0;
-	if (!vm_db_broken(db) && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-		PQclear(query(db, "ROLLBACK", 0, NULL));
+	db->outer = false;
+	vm_pg_rollback(db->pg);
 	/* VMs registered in the rolled-back transaction are gone, and temp
 	 * tables created in it too. */
 	db->n_ids = 0;
-	db->staged = 0;
+	db->staged = false;
 }
 
-int vm_db_set_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t seq)
+int col_db_set_mark(struct col_db *db, const char *hostname, const char *spool_id, uint64_t seq)
 {
 	char hid[16], s[24];
 	if (host_id(db, hostname, NULL, hid, sizeof hid))
@@ -1207,27 +730,22 @@ int vm_db_set_mark(struct vm_db *db, const char *hostname, const char *spool_id,
 	                3, p);
 }
 
-int vm_db_get_mark(struct vm_db *db, const char *hostname, const char *spool_id, uint64_t *seq)
+int col_db_get_mark(struct col_db *db, const char *hostname, const char *spool_id, uint64_t *seq)
 {
 	const char *p[] = {hostname, spool_id};
-	PGresult *res = query(db,
+	PGresult *res = query(db, "cannot read the delivery mark",
 	                      "SELECT d.last_seq FROM host_delivery d JOIN host h USING (host_id) "
 	                      "WHERE h.hostname = $1 AND d.spool_id = $2",
 	                      2, p);
-	int rc = -1;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		set_err(db, "cannot read the delivery mark", res);
-		goto out;
-	}
+	if (!res)
+		return -1;
 	*seq = PQntuples(res) ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	rc = 0;
-out:
 	PQclear(res);
-	return rc;
+	return 0;
 }
 
-int vm_db_write_losses(struct vm_db *db, const char *hostname, const struct vm_db_loss *rows, size_t n,
-                       const char *reason)
+int col_db_write_losses(struct col_db *db, const char *hostname, const struct col_db_loss *rows, size_t n,
+                        const char *reason)
 {
 	if (!n)
 		return 0;
