@@ -26,13 +26,53 @@ struct col_db {
 	bool outer;        /* in a col_db_begin() transaction: writes join it */
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
+	int64_t day_lo, day_hi; /* days [lo, hi] (epoch days) have partitions; lo > hi: none known */
 };
 
 struct col_db *col_db_new(struct vm_pg *pg)
 {
 	struct col_db *db = vm_xcalloc(1, sizeof *db);
 	db->pg = pg;
+	col_db_forget_days(db);
 	return db;
+}
+
+void col_db_forget_days(struct col_db *db)
+{
+	db->day_lo = 1;
+	db->day_hi = 0;
+}
+
+static int64_t epoch_day(int64_t ns)
+{
+	int64_t d = 86400 * VM_NS_PER_SEC;
+	return ns / d - (ns % d < 0);
+}
+
+int col_db_ensure_days(struct col_db *db, int64_t from_ns, int64_t to_ns)
+{
+	int64_t lo = epoch_day(from_ns), hi = epoch_day(to_ns);
+	if (db->day_lo <= db->day_hi && lo >= db->day_lo && hi <= db->day_hi)
+		return 0;
+	char a[32], b[32];
+	snprintf(a, sizeof a, "%lld", (long long)(lo * 86400));
+	snprintf(b, sizeof b, "%lld", (long long)(hi * 86400));
+	const char *params[] = {a, b};
+	if (vm_pg_cmd(db->pg, "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($2::bigint))", 2,
+	              params) < 0) {
+		vm_pg_error_prefix(db->pg, "cannot make the day partitions of the minutes");
+		return -1;
+	}
+	/* Keep one contiguous span: the days of normal delivery grow it at
+	 * its end; a batch far in the past replaces it for a while. */
+	if (db->day_lo <= db->day_hi && lo <= db->day_hi + 1 && hi >= db->day_lo - 1) {
+		db->day_lo = lo < db->day_lo ? lo : db->day_lo;
+		db->day_hi = hi > db->day_hi ? hi : db->day_hi;
+	} else {
+		db->day_lo = lo;
+		db->day_hi = hi;
+	}
+	return 0;
 }
 
 void col_db_free(struct col_db *db)

@@ -70,6 +70,17 @@ int col_db_write_losses(struct col_db *db, const char *hostname, const struct co
 /* A transaction around several writes: between col_db_begin() and
  * col_db_commit() the write functions above join it instead of committing
  * on their own; after any of them fails, call col_db_rollback(). */
+/* Makes sure the day partitions of the per-minute tables exist for the
+ * minutes from from_ns to to_ns (sql/005_storage.sql's
+ * vm_ensure_partitions(), in a transaction of its own: call it before
+ * col_db_begin()).  Days it made sure of are remembered: the usual call
+ * costs no round trip.  Fails, VM_PG_REFUSED, for minutes of a day that
+ * retention already dropped.  0 or -1. */
+int col_db_ensure_days(struct col_db *db, int64_t from_ns, int64_t to_ns);
+/* Forgets the days made sure of (after a write failed: a partition may
+ * have been dropped meanwhile). */
+void col_db_forget_days(struct col_db *db);
+
 int col_db_begin(struct col_db *db);
 int col_db_commit(struct col_db *db); /* rolls back if the commit fails */
 void col_db_rollback(struct col_db *db);

@@ -498,10 +498,38 @@ static int write_loss(struct col_db *db, const char *hostname, const struct vm_r
 	return n ? col_db_write_losses(db, hostname, runs, n, l->reason) : 0;
 }
 
+/* The minutes a batch writes rows for, for their day partitions. */
+static bool batch_span(const struct batch *b, int64_t *lo, int64_t *hi)
+{
+	bool any = false;
+#define SPAN(t0, t1)                                                                                                   \
+	do {                                                                                                           \
+		if (!any || (t0) < *lo)                                                                                \
+			*lo = (t0);                                                                                    \
+		if (!any || (t1) > *hi)                                                                                \
+			*hi = (t1);                                                                                    \
+		any = true;                                                                                            \
+	} while (0)
+	for (size_t i = 0; i < b->n_rows; i++)
+		SPAN(b->rows[i].row.minute_ns, b->rows[i].row.minute_ns);
+	for (size_t i = 0; i < b->n_traffic; i++)
+		SPAN(b->traffic[i].minute_ns, b->traffic[i].minute_ns);
+	for (size_t i = 0; i < b->n_hcap; i++)
+		SPAN(b->hcap[i].minute_ns, b->hcap[i].minute_ns);
+	for (size_t i = 0; i < b->n_items; i++)
+		if (b->items[i].kind == VM_REC_LOSS)
+			SPAN(b->items[i].loss.from_ns, b->items[i].loss.to_ns);
+#undef SPAN
+	return any;
+}
+
 /* Delivers a batch in one transaction with the delivery mark. */
 static int deliver(struct col_writer *w, struct col_db *db, struct batch *b, size_t *inserted, size_t *rows)
 {
 	*inserted = *rows = 0;
+	int64_t lo = 0, hi = 0;
+	if (batch_span(b, &lo, &hi) && col_db_ensure_days(db, lo, hi) < 0)
+		return -1;
 	if (col_db_begin(db) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n_items; i++) {
@@ -534,9 +562,13 @@ static int deliver(struct col_writer *w, struct col_db *db, struct batch *b, siz
 	}
 	if (col_db_set_mark(db, w->hostname, w->spool_id, b->last_seq) < 0)
 		goto fail;
-	return col_db_commit(db);
+	if (col_db_commit(db) == 0)
+		return 0;
+	col_db_forget_days(db);
+	return -1;
 fail:
 	col_db_rollback(db);
+	col_db_forget_days(db);
 	return -1;
 }
 
@@ -572,7 +604,16 @@ static int deliver_losses(struct col_writer *w, struct col_db *db)
 		 * extension would go with them. */
 		w->losses_busy = n;
 		pthread_mutex_unlock(&w->lock);
-		int rc = col_db_write_losses(db, w->hostname, rows, n, "spool full");
+		int64_t lo = rows[0].first_ns, hi = rows[0].last_ns;
+		for (size_t i = 1; i < n; i++) {
+			lo = rows[i].first_ns < lo ? rows[i].first_ns : lo;
+			hi = rows[i].last_ns > hi ? rows[i].last_ns : hi;
+		}
+		int rc = col_db_ensure_days(db, lo, hi);
+		if (rc == 0)
+			rc = col_db_write_losses(db, w->hostname, rows, n, "spool full");
+		if (rc < 0)
+			col_db_forget_days(db);
 		pthread_mutex_lock(&w->lock);
 		w->losses_busy = 0;
 		if (rc < 0) {
