@@ -5,7 +5,11 @@
  *   vmeter-admin [-c FILE] maintain [--now T] [--grace S] [--ahead DAYS] [--raw-days N] [--hourly-days N]
  *                                   [--daily-days N] [--no-retention]
  *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--traffic] [--csv]
- *   vmeter-admin [-c FILE] vms
+ *   vmeter-admin [-c FILE] total [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--tenant T] [--project P]
+ *                                [--csv]
+ *   vmeter-admin [-c FILE] vms [--at T] [--host NAME] [--tenant T] [--project P] [--csv]
+ *   vmeter-admin [-c FILE] hosts [--at T] [--csv]
+ *   vmeter-admin [-c FILE] lifecycle [--from T] [--to T] [--vm NAME|UUID] [--csv]
  *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST]
  *   vmeter-admin [-c FILE] status [--json] */
 #include "config.h"
@@ -24,6 +28,7 @@
 #include "log.h"
 #include "maint.h"
 #include "pg.h"
+#include "query.h"
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
@@ -32,6 +37,7 @@
 struct args {
 	const char *from, *to, *vm, *host, *out, *ds, *now;
 	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days;
+	const char *at, *tenant, *project;
 	bool csv, hosts, json, traffic, no_retention;
 };
 
@@ -54,7 +60,14 @@ static void usage(FILE *f)
 	           "      --hosts             host rows instead of VM rows\n"
 	           "      --traffic           traffic by class and capture coverage (with --hosts: capture health)\n"
 	           "      --csv               every column, as CSV\n"
-	           "  vms                     the VM inventory as last recorded\n"
+	           "  total                   usage summed over a range per VM, host and owner, from the\n"
+	           "                          rollups where they cover it and minutes for the rest\n"
+	           "      --from T --to T --vm NAME|UUID --host NAME --tenant T --project P --csv\n"
+	           "  vms                     the VM inventory as recorded last (--at T: as it was then)\n"
+	           "      --at T --host NAME --tenant T --project P --csv\n"
+	           "  hosts                   the hosts and their inventory (--at T: as it was then)\n"
+	           "  lifecycle               each VM's running / paused / off / gone spans in a range\n"
+	           "      --from T --to T --vm NAME|UUID --csv\n"
 	           "  graph                   render a PNG from the RRD files\n"
 	           "      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n"
 	           "  status                  the collector's spool and delivery, from its status file\n"
@@ -433,28 +446,147 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 	return rc;
 }
 
-static int cmd_vms(const struct vm_conf *conf, const struct args *a)
+/* Runs a shared query (lib/query.h) and prints the columns `display`
+ * picks from it (every column for CSV when display_csv is NULL). */
+static int run_shared(const struct vm_conf *conf, struct vm_q *q, const char *display, const char *display_csv,
+                      bool csv)
 {
 	PGconn *pg = connect_db(conf);
-	if (!pg)
+	if (!pg) {
+		vm_q_release(q);
 		return 1;
-	PGresult *res =
-	    PQexec(pg, "SELECT DISTINCT ON (i.vm_id) v.uuid, i.name, h.hostname AS host, i.vcpus, "
-	               "i.memory_kib / 1024 AS mem_mib, i.tenant, i.project, i.cost_centre, i.owner_source, "
-	               "jsonb_array_length(i.disks) AS disks, jsonb_array_length(i.nics) AS nics, "
-	               "to_char(i.valid_from, 'YYYY-MM-DD HH24:MI:SS') AS since "
-	               "FROM vm_inventory i JOIN vm v USING (vm_id) JOIN host h USING (host_id) "
-	               "ORDER BY i.vm_id, i.valid_from DESC");
+	}
+	const char *pick = csv && !display_csv ? "*" : csv ? display_csv : display;
+	char *sql = vm_xasprintf("SELECT %s FROM (%s) q", pick, q->sql);
+	PGresult *res = PQexecParams(pg, sql, q->nparams, NULL, q->params, NULL, NULL, 0);
+	free(sql);
+	vm_q_release(q);
 	int rc = 0;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
 		rc = 1;
 	} else {
-		print_result(res, a->csv);
+		print_result(res, csv);
 	}
 	PQclear(res);
 	PQfinish(pg);
 	return rc;
+}
+
+/* --at T (default now) in nanoseconds, or -1 with the message printed. */
+static int at_time(const struct args *a, int64_t *at)
+{
+	int64_t now = vm_now_ns();
+	if (vm_time_parse(a->at ? a->at : "now", now, at) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --at time '%s'\n", a->at);
+		return -1;
+	}
+	return 0;
+}
+
+#define SINCE(col) "to_char(to_timestamp(" col " / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+
+static int cmd_vms(const struct vm_conf *conf, const struct args *a)
+{
+	int64_t at;
+	if (at_time(a, &at) < 0)
+		return 2;
+	struct vm_q q;
+	char err[512];
+	struct vm_q_filter f = {.host = a->host, .tenant = a->tenant, .project = a->project};
+	if (vm_q_inventory(&q, at, &f, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 2;
+	}
+	/* The same columns in CSV: scripts read them by position. */
+	const char *cols = "uuid, name, hostname AS host, vcpus, memory_kib / 1024 AS mem_mib, tenant, project, "
+	                   "cost_centre, owner_source, disks, nics, " SINCE("valid_from") " AS since";
+	return run_shared(conf, &q, cols, cols, a->csv);
+}
+
+/* The time range of --from/--to in nanoseconds (default: the last hour). */
+static int range_ns(const struct args *a, int64_t *f, int64_t *t)
+{
+	int64_t now = vm_now_ns();
+	if (vm_time_parse(a->from ? a->from : "now-1h", now, f) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --from time '%s'\n", a->from);
+		return -1;
+	}
+	if (vm_time_parse(a->to ? a->to : "now", now, t) < 0) {
+		fprintf(stderr, "vmeter-admin: bad --to time '%s'\n", a->to);
+		return -1;
+	}
+	if (*t <= *f) {
+		fprintf(stderr, "vmeter-admin: --to must be after --from\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve_vm(const struct vm_conf *conf, const char *vm, char *uuid, size_t size);
+
+static int cmd_total(const struct vm_conf *conf, const struct args *a)
+{
+	int64_t from, to;
+	if (range_ns(a, &from, &to) < 0)
+		return 2;
+	char uuid[64];
+	if (a->vm && resolve_vm(conf, a->vm, uuid, sizeof uuid) < 0)
+		return 1;
+	struct vm_q_filter f = {.vm = a->vm ? uuid : NULL, .host = a->host, .tenant = a->tenant, .project = a->project};
+	struct vm_q q;
+	char err[512];
+	if (vm_q_usage(&q, from, to, &f, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 2;
+	}
+	return run_shared(conf, &q,
+	                  "uuid AS vm, hostname AS host, tenant, project, minutes, "
+	                  "round(coverage_ms / 3600000.0, 2) AS covered_h, round(lost_ms / 1000.0, 1) AS lost_s, "
+	                  "round(cpu_ns / 1e9, 1) AS cpu_s, round(100.0 * cpu_ns / nullif(coverage_ms::numeric * 1e6 * "
+	                  "vcpus_avg, 0), 1) AS cpu_pct_alloc, vcpus_avg AS vcpus, balloon_kib_avg / 1024 AS mem_mib, "
+	                  "rss_kib_avg / 1024 AS rss_mib, disk_rd_bytes AS rd_bytes, disk_wr_bytes AS wr_bytes, "
+	                  "net_rx_bytes AS rx_bytes, net_tx_bytes AS tx_bytes",
+	                  NULL, a->csv);
+}
+
+static int cmd_hosts(const struct vm_conf *conf, const struct args *a)
+{
+	int64_t at;
+	if (at_time(a, &at) < 0)
+		return 2;
+	struct vm_q q;
+	char err[512];
+	if (vm_q_hosts(&q, at, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 2;
+	}
+	return run_shared(
+	    conf, &q,
+	    "hostname AS host, cpus, mhz, memory_kib / 1024 AS mem_mib, cpu_model, sockets, cores, "
+	    "threads, numa_nodes, " SINCE("first_seen") " AS first_seen, " SINCE("last_seen") " AS last_seen",
+	    NULL, a->csv);
+}
+
+static int cmd_lifecycle(const struct vm_conf *conf, const struct args *a)
+{
+	int64_t from, to;
+	if (range_ns(a, &from, &to) < 0)
+		return 2;
+	char uuid[64];
+	if (a->vm && resolve_vm(conf, a->vm, uuid, sizeof uuid) < 0)
+		return 1;
+	struct vm_q_filter f = {.vm = a->vm ? uuid : NULL};
+	struct vm_q q;
+	char err[512];
+	if (vm_q_lifecycle(&q, from, to, &f, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-admin: %s\n", err);
+		return 2;
+	}
+	return run_shared(conf, &q,
+	                  "uuid AS vm, hostname AS host, state, " SINCE("span_from") " AS span_from, " SINCE(
+	                      "span_to") " AS span_to, round((span_to - span_from) / 1e6, 1) AS seconds",
+	                  NULL, a->csv);
 }
 
 /* Finds the VM's UUID for a name through the inventory. */
@@ -746,6 +878,9 @@ int main(int argc, char **argv)
 	    {"hourly-days", required_argument, NULL, 'h'},
 	    {"daily-days", required_argument, NULL, 'D'},
 	    {"no-retention", no_argument, NULL, 'R'},
+	    {"at", required_argument, NULL, 'A'},
+	    {"tenant", required_argument, NULL, 'n'},
+	    {"project", required_argument, NULL, 'p'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
@@ -770,6 +905,9 @@ int main(int argc, char **argv)
 		case 'h': a.hourly_days = optarg; break;
 		case 'D': a.daily_days = optarg; break;
 		case 'R': a.no_retention = true; break;
+		case 'A': a.at = optarg; break;
+		case 'n': a.tenant = optarg; break;
+		case 'p': a.project = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -793,6 +931,12 @@ int main(int argc, char **argv)
 		rc = cmd_usage(conf, &a);
 	else if (strcmp(cmd, "vms") == 0)
 		rc = cmd_vms(conf, &a);
+	else if (strcmp(cmd, "total") == 0)
+		rc = cmd_total(conf, &a);
+	else if (strcmp(cmd, "hosts") == 0)
+		rc = cmd_hosts(conf, &a);
+	else if (strcmp(cmd, "lifecycle") == 0)
+		rc = cmd_lifecycle(conf, &a);
 	else if (strcmp(cmd, "graph") == 0)
 		rc = cmd_graph(conf, &a);
 	else if (strcmp(cmd, "status") == 0)

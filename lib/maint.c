@@ -109,8 +109,9 @@ int vm_maint_check(PGconn *pg, const struct vm_maint_opts *o, char *err, size_t 
 		return -1;
 	}
 	if (raw && hourly && hourly < raw) {
-		snprintf(err, errsize, "hourly rollups (%d days) must be kept at least as long as raw minutes (%d days)",
-		         hourly, raw);
+		snprintf(err, errsize,
+		         "hourly rollups (%d days) must be kept at least as long as raw minutes (%d days)", hourly,
+		         raw);
 		return -1;
 	}
 	if (hourly && daily && daily < hourly) {
@@ -186,8 +187,7 @@ static int rollup(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_rep
 	return 0;
 }
 
-static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err,
-                     size_t errsize)
+static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err, size_t errsize)
 {
 	char now[32];
 	epoch_param(now, sizeof now, o->now_ns);

@@ -21,12 +21,12 @@
 #define VM_MAINT_MIN_RAW_DAYS 40
 
 struct vm_maint_opts {
-	int64_t now_ns;  /* the run's idea of now (tests move it) */
-	int grace_s;     /* an hour closes this long after its end (late minutes) */
-	int ahead_days;  /* partitions made ahead of now */
-	int raw_days;    /* > 0: new retention of the minutes, else unchanged */
-	int hourly_days; /* > 0: new retention of the hourly rollups */
-	int daily_days;  /* > 0: new retention of the daily rollups */
+	int64_t now_ns;    /* the run's idea of now (tests move it) */
+	int grace_s;       /* an hour closes this long after its end (late minutes) */
+	int ahead_days;    /* partitions made ahead of now */
+	int raw_days;      /* > 0: new retention of the minutes, else unchanged */
+	int hourly_days;   /* > 0: new retention of the hourly rollups */
+	int daily_days;    /* > 0: new retention of the daily rollups */
 	bool no_retention; /* roll up, drop nothing */
 	/* Called with a line for each thing done (a partition dropped or
 	 * kept); may be NULL. */
@@ -44,8 +44,8 @@ struct vm_maint_report {
 
 enum vm_maint_result {
 	VM_MAINT_OK = 0,
-	VM_MAINT_FAILED = -1, /* message in err */
-	VM_MAINT_BUSY = -2,   /* another run holds the lock */
+	VM_MAINT_FAILED = -1,     /* message in err */
+	VM_MAINT_BUSY = -2,       /* another run holds the lock */
 	VM_MAINT_BAD_OPTION = -3, /* the options contradict the stored policy */
 };
 

@@ -57,7 +57,7 @@ static int check_filter(const struct vm_q_filter *f, char *err, size_t errsize)
 	const char *v[] = {f->vm, f->host, f->tenant, f->project};
 	const char *what[] = {"VM", "host", "tenant", "project"};
 	for (int i = 0; i < 4; i++) {
-		if (v[i] && strlen(v[i]) >= sizeof ((struct vm_q *)0)->store[0]) {
+		if (v[i] && strlen(v[i]) >= sizeof((struct vm_q *)0)->store[0]) {
 			snprintf(err, errsize, "the %s name is too long (%zu bytes)", what[i], strlen(v[i]));
 			return -1;
 		}
@@ -145,8 +145,7 @@ static int check_result(PGresult *res, char *err, size_t errsize)
 
 /* --- usage */
 
-int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err,
-               size_t errsize)
+int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err, size_t errsize)
 {
 	memset(q, 0, sizeof *q);
 	if (to_ns <= from_ns) {
@@ -165,8 +164,9 @@ int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q
 		if (i < set->n_counters)
 			snprintf(buf, sizeof buf, ", u.%s", n);
 		else
-			snprintf(buf, sizeof buf, ", round(u.%s_int / nullif(u.%s_ms, 0))::bigint AS %s_avg, u.%s_max, u.%s_ms",
-			         n, n, n, n, n);
+			snprintf(buf, sizeof buf,
+			         ", round(u.%s_int / nullif(u.%s_ms, 0))::bigint AS %s_avg, u.%s_max, u.%s_ms", n, n, n,
+			         n, n);
 		size_t bl = strlen(buf);
 		if (len + bl + 1 > cap)
 			cols = vm_xrealloc(cols, cap *= 2);
@@ -176,10 +176,11 @@ int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q
 	char *sql = vm_xasprintf(
 	    "SELECT v.uuid, h.hostname, o.tenant, o.project, o.cost_centre, u.minutes, u.coverage_ms, u.samples, "
 	    "u.late, u.lost_ms%s "
-	    "FROM vm_usage_between(" TS("$1") ", " TS("$2") ", $3::uuid, $4::text, $5::text, $6::text) u "
-	    "JOIN vm v ON v.vm_id = u.vm_id JOIN host h ON h.host_id = u.host_id "
-	    "JOIN owner o ON o.owner_id = u.owner_id "
-	    "ORDER BY v.uuid, h.hostname, o.tenant, o.project, o.cost_centre",
+	    "FROM vm_usage_between(" TS("$1") ", " TS(
+	        "$2") ", $3::uuid, $4::text, $5::text, $6::text) u "
+	              "JOIN vm v ON v.vm_id = u.vm_id JOIN host h ON h.host_id = u.host_id "
+	              "JOIN owner o ON o.owner_id = u.owner_id "
+	              "ORDER BY v.uuid, h.hostname, o.tenant, o.project, o.cost_centre",
 	    cols);
 	free(cols);
 	q_init(q, sql);
@@ -292,19 +293,26 @@ int vm_q_inventory(struct vm_q *q, int64_t at_ns, const struct vm_q_filter *f, c
 		return -1;
 	/* The latest state of every VM first, then the filters: a tenant
 	 * asks for the VMs it had then, not those it had at some time. */
-	q_init(q, vm_xstrdup(
-	              "SELECT x.uuid, x.name, x.hostname, x.vcpus, x.max_vcpus, x.memory_kib, x.current_memory_kib, "
-	              "x.tenant, x.project, x.cost_centre, x.owner_source, " EPOCH_US("x.valid_from") " AS valid_from "
-	              "FROM (SELECT DISTINCT ON (i.vm_id) i.*, v.uuid, h.hostname FROM vm_inventory i "
-	              "JOIN vm v ON v.vm_id = i.vm_id JOIN host h ON h.host_id = i.host_id "
-	              "WHERE i.valid_from <= " TS("$1") " AND ($2::uuid IS NULL OR v.uuid = $2::uuid) "
-	              "ORDER BY i.vm_id, i.valid_from DESC) x "
-	              "WHERE ($3::text IS NULL OR x.hostname = $3) AND ($4::text IS NULL OR x.tenant = $4) "
-	              "AND ($5::text IS NULL OR x.project = $5) "
-	              "AND (SELECT e.event FROM vm_event e WHERE e.vm_id = x.vm_id AND e.at <= " TS("$1") " "
-	              "AND e.event IN ('defined', 'undefined') ORDER BY e.at DESC LIMIT 1) IS DISTINCT FROM "
-	              "'undefined' "
-	              "ORDER BY x.name, x.uuid"));
+	q_init(q,
+	       vm_xstrdup(
+	           "SELECT x.uuid, x.name, x.hostname, x.vcpus, x.max_vcpus, x.memory_kib, x.current_memory_kib, "
+	           "x.tenant, x.project, x.cost_centre, x.owner_source, jsonb_array_length(x.disks) AS disks, "
+	           "jsonb_array_length(x.nics) AS nics, " EPOCH_US(
+	               "x.valid_from") " AS valid_from "
+	                               "FROM (SELECT DISTINCT ON (i.vm_id) i.*, v.uuid, h.hostname FROM vm_inventory i "
+	                               "JOIN vm v ON v.vm_id = i.vm_id JOIN host h ON h.host_id = i.host_id "
+	                               "WHERE i.valid_from <= " TS(
+	                                   "$1") " AND ($2::uuid IS NULL OR v.uuid = $2::uuid) "
+	                                         "ORDER BY i.vm_id, i.valid_from DESC) x "
+	                                         "WHERE ($3::text IS NULL OR x.hostname = $3) AND ($4::text IS NULL OR "
+	                                         "x.tenant = $4) "
+	                                         "AND ($5::text IS NULL OR x.project = $5) "
+	                                         "AND (SELECT e.event FROM vm_event e WHERE e.vm_id = x.vm_id AND e.at "
+	                                         "<= " TS("$1") " "
+	                                                        "AND e.event IN ('defined', 'undefined') ORDER BY e.at "
+	                                                        "DESC LIMIT 1) IS DISTINCT FROM "
+	                                                        "'undefined' "
+	                                                        "ORDER BY x.name, x.uuid"));
 	q_time(q, at_ns);
 	q_text(q, f ? f->vm : NULL);
 	q_text(q, f ? f->host : NULL);
@@ -319,11 +327,11 @@ int vm_q_inventory_parse(PGresult *res, struct vm_q_inventory **rows, size_t *n,
 	*n = 0;
 	if (check_result(res, err, errsize) < 0)
 		return -1;
-	static const char *const names[] = {"uuid",       "name",       "hostname",           "vcpus",
-	                                    "max_vcpus",  "memory_kib", "current_memory_kib", "tenant",
-	                                    "project",    "cost_centre", "owner_source",      "valid_from"};
-	int c[12];
-	for (int i = 0; i < 12; i++)
+	static const char *const names[] = {
+	    "uuid",   "name",    "hostname",    "vcpus",        "max_vcpus",  "memory_kib", "current_memory_kib",
+	    "tenant", "project", "cost_centre", "owner_source", "valid_from", "disks",      "nics"};
+	int c[14];
+	for (int i = 0; i < 14; i++)
 		if ((c[i] = col(res, names[i], err, errsize)) < 0)
 			return -1;
 	size_t nt = (size_t)PQntuples(res);
@@ -343,6 +351,8 @@ int vm_q_inventory_parse(PGresult *res, struct vm_q_inventory **rows, size_t *n,
 		v->cost_centre = str(res, ri, c[9]);
 		v->owner_source = str(res, ri, c[10]);
 		v->valid_from_ns = ts(res, ri, c[11]);
+		v->disks = (int)i64(res, ri, c[12]);
+		v->nics = (int)i64(res, ri, c[13]);
 	}
 	*rows = out;
 	*n = nt;
@@ -390,9 +400,10 @@ int vm_q_lifecycle(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct 
 		return -1;
 	q_init(q, vm_xstrdup("SELECT v.uuid, h.hostname, l.state, " EPOCH_US("l.span_from") " AS span_from, " EPOCH_US(
 	              "l.span_to") " AS span_to "
-	                       "FROM vm_lifecycle_between(" TS("$1") ", " TS("$2") ", $3::uuid) l "
-	                       "JOIN vm v ON v.vm_id = l.vm_id JOIN host h ON h.host_id = l.host_id "
-	                       "ORDER BY v.uuid, l.span_from"));
+	                           "FROM vm_lifecycle_between(" TS("$1") ", " TS(
+	                               "$2") ", $3::uuid) l "
+	                                     "JOIN vm v ON v.vm_id = l.vm_id JOIN host h ON h.host_id = l.host_id "
+	                                     "ORDER BY v.uuid, l.span_from"));
 	q_time(q, from_ns);
 	q_time(q, to_ns);
 	q_text(q, f ? f->vm : NULL);
@@ -470,8 +481,9 @@ int vm_q_hosts_parse(PGresult *res, struct vm_q_host **rows, size_t *n, char *er
 	*n = 0;
 	if (check_result(res, err, errsize) < 0)
 		return -1;
-	static const char *const names[] = {"hostname", "libvirt_uri", "cpu_model", "cpus",       "mhz",        "numa_nodes",
-	                                    "sockets",  "cores",       "threads",   "memory_kib", "first_seen", "last_seen"};
+	static const char *const names[] = {"hostname", "libvirt_uri", "cpu_model",  "cpus",
+	                                    "mhz",      "numa_nodes",  "sockets",    "cores",
+	                                    "threads",  "memory_kib",  "first_seen", "last_seen"};
 	int c[12];
 	for (int i = 0; i < 12; i++)
 		if ((c[i] = col(res, names[i], err, errsize)) < 0)

@@ -58,8 +58,7 @@ struct vm_q_usage {
 };
 
 /* Rows in (uuid, host, tenant, project) order.  Returns 0 or -1. */
-int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err,
-               size_t errsize);
+int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err, size_t errsize);
 int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *err, size_t errsize);
 int vm_q_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
                    struct vm_q_usage **rows, size_t *n, char *err, size_t errsize);
@@ -72,6 +71,7 @@ struct vm_q_inventory {
 	char *name, *host, *tenant, *project, *cost_centre, *owner_source;
 	int vcpus, max_vcpus;
 	uint64_t memory_kib, current_memory_kib;
+	int disks, nics;       /* how many the domain had */
 	int64_t valid_from_ns; /* since when this state held */
 };
 

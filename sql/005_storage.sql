@@ -415,6 +415,17 @@ DROP TABLE vm_traffic_minute_s4;
 DROP TABLE vm_capture_minute_s4;
 DROP TABLE host_capture_minute_s4;
 
+-- The tables were made anew: a collector role set up by
+-- sql/roles/vmeter_collector.sql keeps its privileges on them.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vmeter_collector') THEN
+        GRANT SELECT, INSERT ON vm_usage_minute, host_usage_minute, vm_usage_loss, vm_capture_minute,
+            vm_traffic_minute, host_capture_minute TO vmeter_collector;
+    END IF;
+END
+$$;
+
 CREATE VIEW vm_capture_coverage AS
 SELECT c.*,
        CASE WHEN c.libvirt_rx_bytes > 0

@@ -19,6 +19,11 @@
 --                                          staging copies are made LIKE them)
 --   host_host_id_seq, vm_vm_id_seq  USAGE  nextval() for new hosts and VMs
 --   the database           CONNECT TEMPORARY  session; staging tables
+--   vm_ensure_partitions()  EXECUTE        a day partition for rows of a day
+--                                          that has none (SECURITY DEFINER: the
+--                                          role needs no DDL); the rollups' dirty
+--                                          marks and owners are written by
+--                                          SECURITY DEFINER triggers
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vmeter_collector') THEN
@@ -38,3 +43,4 @@ GRANT SELECT, INSERT, UPDATE ON host, host_delivery TO vmeter_collector;
 GRANT SELECT, INSERT ON host_inventory, vm, vm_inventory, vm_event, vm_usage_minute, host_usage_minute,
     vm_usage_loss, vm_capture_minute, vm_traffic_minute, host_capture_minute TO vmeter_collector;
 GRANT USAGE ON SEQUENCE host_host_id_seq, vm_vm_id_seq TO vmeter_collector;
+GRANT EXECUTE ON FUNCTION vm_ensure_partitions(timestamptz, timestamptz) TO vmeter_collector;
