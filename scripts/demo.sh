@@ -13,11 +13,12 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 stop() {
+	[ -f "$RUN/maintain.pid" ] && kill "$(cat "$RUN/maintain.pid")" 2>/dev/null
 	[ -f "$RUN/collector.pid" ] && kill "$(cat "$RUN/collector.pid")" 2>/dev/null && sleep 2
 	[ -f "$RUN/rrdcached.pid" ] && kill "$(cat "$RUN/rrdcached.pid")" 2>/dev/null
 	pgdir=$(readlink -f "$RUN/pg" 2>/dev/null || echo "$RUN/pg")
 	[ -f "$pgdir/postmaster.pid" ] && (cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$pgdir" -m fast -w stop) >/dev/null
-	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid"
+	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid" "$RUN/maintain.pid"
 	echo "demo stopped"
 }
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
@@ -81,6 +82,10 @@ admin="$top/admin/vmeter-admin -c $RUN/vmeter.conf"
 $admin migrate
 nohup "$top/collector/vmeter-collector" -c "$RUN/vmeter.conf" >"$RUN/collector.log" 2>&1 &
 echo $! >"$RUN/collector.pid"
+# Rollups, partitions ahead and retention every 5 minutes: what cron or a
+# systemd timer does on a real installation (vmeter-admin(8), maintain).
+nohup sh -c "while :; do $admin maintain; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
+echo $! >"$RUN/maintain.pid"
 echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
 i=0
 while [ $i -lt 75 ]; do
@@ -97,6 +102,7 @@ cat <<EOM
 vmeter is running on the embedded default (logs: $RUN/collector.log).
 Look at the result with:
   $admin usage --from now-1h            per-VM usage per minute (add --csv, --hosts)
+  $admin total --from now-1d            usage summed per VM and owner (rollups + minutes)
   $admin vms                            inventory and owners
   $admin graph --vm web1 --out FILE.png a graph from the RRD files ($RUN/web1.png)
 Stop it with: scripts/demo.sh stop
