@@ -167,21 +167,31 @@ static int cmd_maintain(const struct vm_conf *conf, const struct args *a)
 	return 0;
 }
 
-static int range(const struct args *a, char *from, char *to, size_t size)
+/* The time range of --from/--to in nanoseconds (default: the last hour). */
+static int range_ns(const struct args *a, int64_t *f, int64_t *t)
 {
-	int64_t now = vm_now_ns(), f, t;
-	if (vm_time_parse(a->from ? a->from : "now-1h", now, &f) < 0) {
+	int64_t now = vm_now_ns();
+	if (vm_time_parse(a->from ? a->from : "now-1h", now, f) < 0) {
 		fprintf(stderr, "vmeter-admin: bad --from time '%s'\n", a->from);
 		return -1;
 	}
-	if (vm_time_parse(a->to ? a->to : "now", now, &t) < 0) {
+	if (vm_time_parse(a->to ? a->to : "now", now, t) < 0) {
 		fprintf(stderr, "vmeter-admin: bad --to time '%s'\n", a->to);
 		return -1;
 	}
-	if (t <= f) {
+	if (*t <= *f) {
 		fprintf(stderr, "vmeter-admin: --to must be after --from\n");
 		return -1;
 	}
+	return 0;
+}
+
+/* The same as "@EPOCH" parameters for the per-minute queries. */
+static int range(const struct args *a, char *from, char *to, size_t size)
+{
+	int64_t f, t;
+	if (range_ns(a, &f, &t) < 0)
+		return -1;
 	snprintf(from, size, "@%lld", (long long)(f / VM_NS_PER_SEC));
 	snprintf(to, size, "@%lld", (long long)(t / VM_NS_PER_SEC));
 	return 0;
@@ -502,25 +512,6 @@ static int cmd_vms(const struct vm_conf *conf, const struct args *a)
 	const char *cols = "uuid, name, hostname AS host, vcpus, memory_kib / 1024 AS mem_mib, tenant, project, "
 	                   "cost_centre, owner_source, disks, nics, " SINCE("valid_from") " AS since";
 	return run_shared(conf, &q, cols, cols, a->csv);
-}
-
-/* The time range of --from/--to in nanoseconds (default: the last hour). */
-static int range_ns(const struct args *a, int64_t *f, int64_t *t)
-{
-	int64_t now = vm_now_ns();
-	if (vm_time_parse(a->from ? a->from : "now-1h", now, f) < 0) {
-		fprintf(stderr, "vmeter-admin: bad --from time '%s'\n", a->from);
-		return -1;
-	}
-	if (vm_time_parse(a->to ? a->to : "now", now, t) < 0) {
-		fprintf(stderr, "vmeter-admin: bad --to time '%s'\n", a->to);
-		return -1;
-	}
-	if (*t <= *f) {
-		fprintf(stderr, "vmeter-admin: --to must be after --from\n");
-		return -1;
-	}
-	return 0;
 }
 
 static int resolve_vm(const struct vm_conf *conf, const char *vm, char *uuid, size_t size);
