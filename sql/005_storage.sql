@@ -97,12 +97,14 @@ SELECT p_parent || '_p' || to_char(p_start AT TIME ZONE 'UTC',
 $$;
 
 -- Creates the missing partitions of every partitioned table for
--- [p_from, p_to]; returns how many it created.  SECURITY DEFINER so that
+-- [p_from, p_to] (of the storage classes p_classes, all by default);
+-- returns how many it created.  SECURITY DEFINER so that
 -- a collector, which has no DDL privilege, can have its day's partition
 -- made when it delivers rows from a day nobody prepared.  Serialised by an
 -- advisory lock: two writers creating the same partition at once would
 -- otherwise collide in the catalogue.
-CREATE FUNCTION vm_ensure_partitions(p_from timestamptz, p_to timestamptz) RETURNS int
+CREATE FUNCTION vm_ensure_partitions(p_from timestamptz, p_to timestamptz, p_classes text[] DEFAULT NULL)
+RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     p record;
@@ -116,12 +118,14 @@ BEGIN
         RAISE EXCEPTION 'vm_ensure_partitions: range ends (%) before it starts (%)', p_to, p_from;
     END IF;
     PERFORM pg_advisory_xact_lock(8675309, 1);
-    IF p_from < (SELECT since FROM storage_horizon WHERE class = 'raw') THEN
+    IF (p_classes IS NULL OR 'raw' = ANY (p_classes))
+       AND p_from < (SELECT since FROM storage_horizon WHERE class = 'raw') THEN
         RAISE EXCEPTION 'minutes from % cannot be stored: retention dropped the minutes before %', p_from,
             (SELECT since FROM storage_horizon WHERE class = 'raw')
             USING HINT = 'a longer raw retention (vmeter-admin maintain --raw-days) keeps later days';
     END IF;
-    FOR p IN SELECT parent, unit FROM storage_policy ORDER BY parent LOOP
+    FOR p IN SELECT parent, unit FROM storage_policy
+              WHERE p_classes IS NULL OR class = ANY (p_classes) ORDER BY parent LOOP
         step := ('1 ' || p.unit)::interval;
         s := vm_partition_start(p.unit, p_from);
         WHILE s <= p_to LOOP
@@ -453,7 +457,7 @@ BEGIN
         RAISE EXCEPTION 'vm_rollup_hour: % is not the start of a UTC hour', p_hour;
     END IF;
     DELETE FROM rollup_dirty WHERE hour = p_hour AND (p_host = 0 OR host_id = p_host);
-    PERFORM vm_ensure_partitions(p_hour, p_hour);
+    PERFORM vm_ensure_partitions(p_hour, p_hour, ARRAY['hourly', 'daily']);
 
     DELETE FROM vm_usage_hour WHERE hour = p_hour AND (p_host = 0 OR host_id = p_host);
     INSERT INTO vm_usage_hour (vm_id, host_id, hour, owner_id, minutes, coverage_ms, samples, late,
@@ -747,8 +751,10 @@ r AS (
            disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
            disk_allocation_bytes_max
       FROM vm_usage_day u JOIN plan p ON p.kind = 'day' AND u.day = p.span_from
-     WHERE (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
-       AND (p_tenant IS NULL OR u.owner_id IN (SELECT owner_id FROM owners))
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.day >= p_from AND u.day < p_to
+       AND (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
     UNION ALL
     SELECT u.vm_id, u.host_id, u.owner_id, u.minutes, u.coverage_ms, u.samples, u.late, u.lost_ms,
            cpu_ns, cpu_user_ns, cpu_system_ns, vcpu_ns, vcpu_delay_ns, vcpu_wait_ns, running_ms,
@@ -762,8 +768,10 @@ r AS (
            disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
            disk_allocation_bytes_max
       FROM vm_usage_hour u JOIN plan p ON p.kind = 'hour' AND u.hour = p.span_from
-     WHERE (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
-       AND (p_tenant IS NULL OR u.owner_id IN (SELECT owner_id FROM owners))
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.hour >= p_from AND u.hour < p_to
+       AND (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
     UNION ALL
     SELECT x.* FROM (
         SELECT m.vm_id, m.host_id, coalesce(s.owner_id, 0) AS owner_id, count(*) AS minutes,
@@ -802,7 +810,8 @@ r AS (
           LEFT JOIN vm_owner_span s
             ON s.vm_id = m.vm_id AND m.minute + interval '30 seconds' >= s.span_from
            AND m.minute + interval '30 seconds' < s.span_to
-         WHERE (p_vm IS NULL OR m.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR m.host_id = (SELECT p_host_id FROM ids))
+         WHERE m.minute >= p_from AND m.minute < p_to
+           AND (p_vm IS NULL OR m.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR m.host_id = (SELECT p_host_id FROM ids))
          GROUP BY m.vm_id, m.host_id, coalesce(s.owner_id, 0)
         UNION ALL
         SELECT l.vm_id, l.host_id, coalesce(s.owner_id, 0), 0, 0, 0, 0, sum(l.lost_ms)::bigint,
@@ -820,9 +829,10 @@ r AS (
           LEFT JOIN vm_owner_span s
             ON s.vm_id = l.vm_id AND l.minute + interval '30 seconds' >= s.span_from
            AND l.minute + interval '30 seconds' < s.span_to
-         WHERE (p_vm IS NULL OR l.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR l.host_id = (SELECT p_host_id FROM ids))
+         WHERE l.minute >= p_from AND l.minute < p_to
+           AND (p_vm IS NULL OR l.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR l.host_id = (SELECT p_host_id FROM ids))
          GROUP BY l.vm_id, l.host_id, coalesce(s.owner_id, 0)
-    ) x WHERE (p_tenant IS NULL OR x.owner_id IN (SELECT owner_id FROM owners))
+    ) x WHERE (p_tenant IS NULL AND p_project IS NULL) OR x.owner_id IN (SELECT owner_id FROM owners)
 )
 SELECT r.vm_id, r.host_id, r.owner_id, sum(r.minutes)::bigint, sum(r.coverage_ms)::bigint,
        sum(r.samples)::bigint, sum(r.late)::bigint, sum(r.lost_ms)::bigint,
@@ -867,24 +877,34 @@ r AS (
     SELECT u.vm_id, u.host_id, u.owner_id, u.class, u.minutes::bigint AS minutes, u.rx_bytes, u.tx_bytes,
            u.rx_packets, u.tx_packets
       FROM vm_traffic_day u JOIN plan p ON p.kind = 'day' AND u.day = p.span_from
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.day >= p_from AND u.day < p_to
+       AND (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
     UNION ALL
     SELECT u.vm_id, u.host_id, u.owner_id, u.class, u.minutes, u.rx_bytes, u.tx_bytes, u.rx_packets,
            u.tx_packets
       FROM vm_traffic_hour u JOIN plan p ON p.kind = 'hour' AND u.hour = p.span_from
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.hour >= p_from AND u.hour < p_to
+       AND (p_vm IS NULL OR u.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR u.host_id = (SELECT p_host_id FROM ids))
     UNION ALL
-    SELECT t.vm_id, t.host_id, coalesce(s.owner_id, 0), t.class, 1, t.rx_bytes, t.tx_bytes, t.rx_packets,
-           t.tx_packets
-      FROM vm_traffic_minute t
-      JOIN plan p ON p.kind = 'raw' AND t.minute >= p.span_from AND t.minute < p.span_to
-      LEFT JOIN vm_owner_span s
-        ON s.vm_id = t.vm_id AND t.minute + interval '30 seconds' >= s.span_from
-       AND t.minute + interval '30 seconds' < s.span_to
+    SELECT x.* FROM (
+        SELECT t.vm_id, t.host_id, coalesce(s.owner_id, 0) AS owner_id, t.class, 1::bigint AS minutes,
+               t.rx_bytes, t.tx_bytes, t.rx_packets, t.tx_packets
+          FROM vm_traffic_minute t
+          JOIN plan p ON p.kind = 'raw' AND t.minute >= p.span_from AND t.minute < p.span_to
+          LEFT JOIN vm_owner_span s
+            ON s.vm_id = t.vm_id AND t.minute + interval '30 seconds' >= s.span_from
+           AND t.minute + interval '30 seconds' < s.span_to
+         WHERE t.minute >= p_from AND t.minute < p_to
+           AND (p_vm IS NULL OR t.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR t.host_id = (SELECT p_host_id FROM ids))
+    ) x WHERE (p_tenant IS NULL AND p_project IS NULL) OR x.owner_id IN (SELECT owner_id FROM owners)
 )
 SELECT r.vm_id, r.host_id, r.owner_id, r.class, sum(r.minutes)::bigint, sum(r.rx_bytes)::bigint,
        sum(r.tx_bytes)::bigint, sum(r.rx_packets)::bigint, sum(r.tx_packets)::bigint
   FROM r
- WHERE (p_vm IS NULL OR r.vm_id = (SELECT p_vm_id FROM ids)) AND (p_host IS NULL OR r.host_id = (SELECT p_host_id FROM ids))
-   AND (p_tenant IS NULL OR r.owner_id IN (SELECT owner_id FROM owners))
  GROUP BY r.vm_id, r.host_id, r.owner_id, r.class
 $$;
 

@@ -43,4 +43,4 @@ GRANT SELECT, INSERT, UPDATE ON host, host_delivery TO vmeter_collector;
 GRANT SELECT, INSERT ON host_inventory, vm, vm_inventory, vm_event, vm_usage_minute, host_usage_minute,
     vm_usage_loss, vm_capture_minute, vm_traffic_minute, host_capture_minute TO vmeter_collector;
 GRANT USAGE ON SEQUENCE host_host_id_seq, vm_vm_id_seq TO vmeter_collector;
-GRANT EXECUTE ON FUNCTION vm_ensure_partitions(timestamptz, timestamptz) TO vmeter_collector;
+GRANT EXECUTE ON FUNCTION vm_ensure_partitions(timestamptz, timestamptz, text[]) TO vmeter_collector;

@@ -8,7 +8,7 @@
 #     left out), hosts as of a time, lifecycle spans from events;
 #   - bad input is refused with a message naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 22
+plan 29
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -73,6 +73,15 @@ for phase in "before rollups" "after rollups"; do
 	ok $? "$phase: one VM"
 	same_usage "$BF" "$BT" "hostname = 'hv-b'" - hv-b
 	ok $? "$phase: one host"
+	same_usage "$OF" "$OT" "project = 'proj1'" - - - proj1
+	ok $? "$phase: one project, whatever the tenant"
+	n=$(psql -X -q -A -t -v ON_ERROR_STOP=1 "$PG_CONNINFO" \
+		-c "SELECT set_config('t.f', to_timestamp($OF)::text, false), set_config('t.t', to_timestamp($OT)::text, false)" \
+		-c "WITH w AS (SELECT t.* FROM indep_traffic t JOIN owner o USING (owner_id) WHERE o.tenant = 'tenant2'),
+			g AS (SELECT * FROM vm_traffic_between(to_timestamp($OF), to_timestamp($OT), p_tenant => 'tenant2'))
+			SELECT (SELECT count(*) FROM w) || ' ' || (SELECT count(*) FROM ((SELECT * FROM w EXCEPT ALL SELECT * FROM g)
+			UNION ALL (SELECT * FROM g EXCEPT ALL SELECT * FROM w)) x)" | tail -1)
+	ok "$(echo "$n" | awk '{ print ($1 > 0 && $2 == 0) ? 0 : 1 }')" "$phase: one tenant's traffic by class (rows, differences: $n)"
 done
 ok "$(q "SELECT count(*) FROM vm_resolution_plan(to_timestamp($OF), to_timestamp($OT)) WHERE kind <> 'raw'" | awk '{ print ($1 > 0) ? 0 : 1 }')" \
 	"after rollups the reader takes rollups"

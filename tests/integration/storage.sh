@@ -15,7 +15,7 @@
 #     partition function refuses a dropped day;
 #   - bad options and a concurrent run are refused with a clear message.
 . "$(dirname "$0")/../lib.sh"
-plan 39
+plan 42
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -201,3 +201,18 @@ ok "$(mt >"$T/o" 2>&1; [ $? = 75 ] && grep -q 'another maintenance run holds the
 	"a second run at the same time is refused: $(cat "$T/o")"
 kill $holder 2>/dev/null
 wait $holder 2>/dev/null || true
+
+# --- the collector's role has a day partition made without DDL rights
+psql -X -q -v ON_ERROR_STOP=1 "host=$T dbname=$DB user=vmeter" -f "$top_srcdir/sql/roles/vmeter_collector.sql" \
+	>/dev/null 2>&1 || bail "cannot create the collector role"
+q "CREATE ROLE collector1 LOGIN IN ROLE vmeter_collector" >/dev/null
+cq() { psql -X -q -A -t -v ON_ERROR_STOP=1 "host=$T dbname=$DB user=collector1" -c "$1"; }
+ok "$(cq "CREATE TABLE vm_usage_minute_p20270301 PARTITION OF vm_usage_minute
+	FOR VALUES FROM ('2027-03-01 00:00+00') TO ('2027-03-02 00:00+00')" >/dev/null 2>&1 && echo 1 || echo 0)" \
+	"the collector's role cannot create a partition itself"
+ok "$(cq "SELECT vm_ensure_partitions('2027-03-01 10:00+00', '2027-03-01 10:00+00');
+	INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns)
+	VALUES (1, 1, '2027-03-01 10:00+00', 60000, 6, 42)" >"$T/o" 2>&1 && echo 0 || echo 1)" \
+	"through vm_ensure_partitions() it has the day made and writes its row: $(cat "$T/o")"
+is "$(q "SELECT count(*) FROM rollup_dirty WHERE hour = '2027-03-01 10:00+00' AND host_id = 1")" 1 \
+	"and its row marks its hour dirty (a trigger it has no rights on the table of)"
