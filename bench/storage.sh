@@ -21,7 +21,9 @@
 # REF_MINUTES (240): the plain COPYs run beside the delivery path for the
 # first REF_MINUTES minutes only (bench/storage.c); 0 or MINUTES: all.
 #
-# DAY (2026-10-01) is the simulated UTC day; OUT (/var/tmp/vmeter-bench/
+# ALT_SQL="FILE..." runs the month queries again after loading each FILE in
+# turn (a changed vm_usage_between, ALTER DATABASE ... SET jit = off, ...);
+# MAINT_JIT_OFF=1 rolls the day up a second time with jit = off.  DAY (2026-10-01) is the simulated UTC day; OUT (/var/tmp/vmeter-bench/
 # storage-DATE) keeps the query plans.  See bench/README.md.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$top_srcdir/tests/lib.sh"
@@ -95,7 +97,7 @@ printf '%-40s %12s %14s %8s %8s %8s %8s %12s\n' table rows "total bytes" "heap/r
 for t in vm_usage_minute bench_part bench_flat; do
 	set -- $(size $t)
 	awk -v t="$t" -v r="$1" -v h="$2" -v pk="$3" -v mi="$4" -v tot="$5" -v vd="$vmdays" 'BEGIN {
-		printf "%-40s %12d %14d %8.1f %8.1f %8.1f %8.1f %12.1f\n", t, r, tot, h / r, pk / r, mi / r, tot / r, tot / vd / 1000 }'
+		printf "%-40s %12.0f %14.0f %8.1f %8.1f %8.1f %8.1f %12.1f\n", t, r, tot, h / r, pk / r, mi / r, tot / r, tot / vd / 1000 }'
 	[ $t = vm_usage_minute ] && raw_kb=$(awk -v tot="$5" -v vd="$vmdays" 'BEGIN { printf "%.1f", tot / vd / 1000 }')
 done
 echo "raw minutes: $raw_kb KB per VM-day including indexes (target <= 150)"
@@ -111,6 +113,12 @@ now1=$(date -u -d "$DAY + 1 day + 10 minutes" '+%F %T')
 t_maint=$(secs adm maintain --now "$now1" --no-retention) || exit 1
 sed 's/^/  maintain: /' "$OUT/last.out" | grep -v retention
 hours=$(q "SELECT count(DISTINCT hour) FROM vm_usage_hour")
+if [ -n "${MAINT_JIT_OFF:-}" ]; then
+	# The same rollups again with JIT off (every hour marked dirty again).
+	q "INSERT INTO rollup_dirty SELECT DISTINCT hour, host_id FROM vm_usage_hour" >/dev/null
+	t_maint2=$(PGOPTIONS="-c jit=off" secs adm maintain --now "$now1" --no-retention) || exit 1
+	echo "maintain again with jit = off: $t_maint2 s ($(awk -v t="$t_maint2" -v h="$hours" 'BEGIN { printf "%.2f", t / h }') s an hour)"
+fi
 rsize() {
 	q "SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i
 	    WHERE i.inhparent IN ('vm_usage_hour'::regclass, 'vm_usage_day'::regclass)"
@@ -121,7 +129,7 @@ q "VACUUM ANALYZE vm_usage_hour, vm_usage_day" >/dev/null
 r2=$(rsize)
 echo "maintain rolled up $hours hours in $t_maint s ($(awk -v t="$t_maint" -v h="$hours" 'BEGIN { printf "%.2f", t / h }') s an hour of $VMS VMs); rollup rows: $rollup_rows"
 awk -v a="$r1" -v b="$r2" -v vd="$vmdays" -v raw="$raw_kb" 'BEGIN {
-	printf "rollups (vm_usage_hour + vm_usage_day, with indexes): %d bytes, %.2f KB per VM-day; after VACUUM %d bytes, %.2f KB per VM-day (raw / rollups = %.0f)\n",
+	printf "rollups (vm_usage_hour + vm_usage_day, with indexes): %.0f bytes, %.2f KB per VM-day; after VACUUM %.0f bytes, %.2f KB per VM-day (raw / rollups = %.0f)\n",
 		a, a / vd / 1000, b, b / vd / 1000, raw / (b / vd / 1000) }'
 q "SELECT '  ' || c.relname || ': ' || pg_size_pretty(pg_total_relation_size(c.oid)) || ' (heap ' ||
 	pg_size_pretty(pg_relation_size(c.oid)) || ', ' || c.reltuples::bigint || ' rows, ' ||
@@ -206,13 +214,41 @@ printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, raw minutes" "$t_rf
 printf '%-62s %10s\n' "(b) fleet, month, raw minutes: EXTRAPOLATED (one day x 30)" "$(x30 "$t_rf")"
 echo "one day from rollups against raw minutes: tenant sums $same_t, fleet sums $same_f"
 echo "month from rollups: (a) $(ratio "$t_rt" "$t_mt")x, (b) $(ratio "$t_rf" "$t_mf")x faster than raw extrapolated; target < 1 s for $VMS VMs"
+plan_line() { # plan_line FILE: planning and execution time, rollup rows read
+	echo "$(grep -E 'Planning Time' "$1" | sed 's/^ *//'), $(grep -E 'Execution Time' "$1" | sed 's/^ *//'); minute partitions in the plan: $(grep -cE 'on vm_usage_minute_p' "$1"); day rollups read: $(awk '/on vm_usage_day_p.*actual time/ && !/never executed/ { match($0, /actual time=[^)]*/); a = substr($0, RSTART + 12, RLENGTH - 12); sub(/^[^ ]* /, "", a); d = 1; next }
+		d && /->/ { exit } d && /Rows Removed by Filter/ { r = $NF } END { if (a != "") printf "%s a loop, %d more a loop read and filtered out", a, r }' "$1")"
+}
 for n in month_tenant month_fleet; do
-	echo "  $n plan: $(grep -E 'Execution Time' "$OUT/$n.plan" | sed 's/^ *//'); $(grep -c 'Seq Scan' "$OUT/$n.plan") seq scans, $(grep -cE 'on vm_usage_minute_p' "$OUT/$n.plan") scans of minute partitions ($OUT/$n.plan)"
+	echo "  $n: $(plan_line "$OUT/$n.plan") ($OUT/$n.plan)"
+done
+# ALT_SQL=FILE: the month queries again after FILE (say, a changed
+# vm_usage_between from a proposed patch) is loaded, same data.
+for alt in ${ALT_SQL:-}; do
+	psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$alt" || bail "$alt failed"
+	t_mt2=$(best3 month_tenant_alt "$(roll_tenant "$D0" "$M1" "$TEN")") || exit 1
+	t_mm2=$(best3 month_tenant_med_alt "$(roll_tenant "$D0" "$M1" "$MED")") || exit 1
+	t_mf2=$(best3 month_fleet_alt "$(roll_fleet "$D0" "$M1")") || exit 1
+	for n in month_tenant month_tenant_med month_fleet; do
+		[ "$(grep -v Time "$OUT/${n}_alt.out")" = "$(grep -v Time "$OUT/$n.out")" ] || echo "  $n: DIFFERENT result with $alt"
+	done
+	printf '%-62s %10s %10s\n' "+ $(basename "$alt"): query" "seconds" "first"
+	printf '%-62s %10s %10s\n' "(a) $TEN, month, rollups" "$t_mt2" "$t_mt"
+	printf '%-62s %10s %10s\n' "(a') $MED, month, rollups" "$t_mm2" "$t_mm"
+	printf '%-62s %10s %10s\n' "(b) fleet per-tenant totals, month, rollups" "$t_mf2" "$t_mf"
+	for n in month_tenant month_fleet; do
+		case $n in month_tenant) s=$(roll_tenant "$D0" "$M1" "$TEN") ;; *) s=$(roll_fleet "$D0" "$M1") ;; esac
+		psql -X -v ON_ERROR_STOP=1 "$PG_CONNINFO" -c "EXPLAIN (ANALYZE, BUFFERS) $s" >"$OUT/${n}_alt.plan" 2>&1
+		cp "$OUT/${n}_alt.plan" "$OUT/${n}_$(basename "$alt").plan"
+		echo "  ${n}: $(plan_line "$OUT/${n}_alt.plan") ($OUT/${n}_$(basename "$alt").plan)"
+	done
 done
 
 echo
 echo "## 3. dropping a day"
 nowr=$(date -u -d "$DAY + 41 days + 10 minutes" '+%F %T')
+# The partitions ahead of that day made first, so that the timed run is
+# retention's work.
+t_pre=$(secs adm maintain --now "$nowr" --no-retention) || exit 1
 t_ret=$(secs adm maintain --now "$nowr" --raw-days 40) || exit 1
 dropped=$(grep -c "vm_usage_minute_p$pday dropped" "$OUT/last.out")
 ndrop=$(grep -c 'dropped' "$OUT/last.out")
@@ -221,6 +257,7 @@ t_drop=$(ms2s "$(tq drop_part "ALTER TABLE bench_part DETACH PARTITION bench_par
 t_del=$(ms2s "$(tq delete "DELETE FROM bench_flat WHERE minute >= '$D0' AND minute < '$D1'")") || exit 1
 t_vac=$(ms2s "$(tq vacuum "VACUUM bench_flat")") || exit 1
 printf '%-62s %10s\n' "way" "seconds"
+printf '%-62s %10s\n' "(maintain --no-retention first: partitions ahead, untimed)" "$t_pre"
 printf '%-62s %10s\n' "vmeter-admin maintain --raw-days 40 (retention, whole run)" "$t_ret"
 printf '%-62s %10s\n' "DETACH + DROP of bench_part's day partition" "$t_drop"
 printf '%-62s %10s\n' "DELETE of the day from bench_flat" "$t_del"
