@@ -186,9 +186,16 @@ hcols=$(cols vm_usage_hour)
 dcols=$(cols vm_usage_day)
 hsel=$(echo ",$hcols," | sed "s/,hour,/,hour + k * interval '1 day',/; s/^,//; s/,\$//")
 dsel=$(echo ",$dcols," | sed "s/,day,/,day + k * interval '1 day',/; s/^,//; s/,\$//")
-t_rep=$(secs q "SELECT vm_ensure_partitions('$D0', '$M1'::timestamptz - interval '1 second');
-	INSERT INTO vm_usage_hour ($hcols) SELECT $hsel FROM vm_usage_hour, generate_series(1, 29) k WHERE hour >= '$D0' AND hour < '$D1';
-	INSERT INTO vm_usage_day ($dcols) SELECT $dsel FROM vm_usage_day, generate_series(1, 29) k WHERE day = '$D0';
+# One day after the other, as maintain would have written them (a single
+# INSERT over generate_series would interleave the days row by row and
+# spread each day's rows over every page of the table).
+rep_sql="SELECT vm_ensure_partitions('$D0', '$M1'::timestamptz - interval '1 second');"
+for k in $(seq 1 29); do
+	rep_sql="$rep_sql
+	INSERT INTO vm_usage_hour ($hcols) SELECT $(echo "$hsel" | sed "s/ k \*/ $k */") FROM vm_usage_hour WHERE hour >= '$D0' AND hour < '$D1' ORDER BY hour, vm_id;
+	INSERT INTO vm_usage_day ($dcols) SELECT $(echo "$dsel" | sed "s/ k \*/ $k */") FROM vm_usage_day WHERE day = '$D0' ORDER BY vm_id;"
+done
+t_rep=$(secs q "$rep_sql
 	UPDATE rollup_state SET closed_upto = greatest(closed_upto, '$M1');") || exit 1
 q "VACUUM ANALYZE vm_usage_hour, vm_usage_day" >/dev/null || bail "vacuum failed"
 echo "rollups replicated to 30 days in $t_rep s: $(q "SELECT count(*) FROM vm_usage_hour") hourly rows, $(q "SELECT count(*) FROM vm_usage_day") daily rows; rollup_dirty rows: $(q "SELECT count(*) FROM rollup_dirty"); plan: $(q "SELECT string_agg(kind || '=' || n, ' ') FROM (SELECT kind, count(*) n FROM vm_resolution_plan('$D0', '$M1') GROUP BY 1) x")"
