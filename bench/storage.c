@@ -198,9 +198,9 @@ static void make_row(struct vm_db_usage *out, const struct vm_profile *p, size_t
 
 	/* Gauges: constant, or near constant with small noise; the maximum
 	 * of the minute's six samples a little above the average. */
-#define GAUGE(i, level, jitter)                                                                                          \
+#define GAUGE(i, level, jitter)                                                                                        \
 	do {                                                                                                           \
-		uint64_t a_ = (level), j_ = (jitter);                                                                    \
+		uint64_t a_ = (level), j_ = (jitter);                                                                  \
 		r->avg[i] = a_ + (j_ ? rnd_next(&s) % j_ : 0);                                                         \
 		r->max[i] = r->avg[i] + (j_ ? rnd_next(&s) % j_ : 0);                                                  \
 	} while (0)
@@ -242,8 +242,8 @@ static void write_inventory(struct col_db *db, struct vm_pg *conn, const struct 
 		         v);
 		inv->disks[0].capacity = p->disk_cap;
 		inv->n_nics = 1;
-		snprintf(inv->nics[0].mac, sizeof inv->nics[0].mac, "52:54:00:%02x:%02x:%02x", (unsigned)(v >> 16) & 255,
-		         (unsigned)(v >> 8) & 255, (unsigned)v & 255);
+		snprintf(inv->nics[0].mac, sizeof inv->nics[0].mac, "52:54:00:%02x:%02x:%02x",
+		         (unsigned)(v >> 16) & 255, (unsigned)(v >> 8) & 255, (unsigned)v & 255);
 		snprintf(inv->nics[0].target, sizeof inv->nics[0].target, "vnet%zu", v);
 		snprintf(inv->nics[0].type, sizeof inv->nics[0].type, "bridge");
 		snprintf(inv->nics[0].source, sizeof inv->nics[0].source, "br0");
@@ -280,14 +280,15 @@ static size_t copy_text(char **buf, size_t *cap, const struct vm_db_usage *rows,
 		char ts[48];
 		vm_time_format(row->minute_ns, ts, sizeof ts);
 		char *b = *buf;
-		off += (size_t)snprintf(b + off, *cap - off, "%ld\t%ld\t%s\t%d\t%d\t0", host_id, vm_ids[vm_index[k]], ts,
-		                        row->coverage_ms, row->samples);
+		off += (size_t)snprintf(b + off, *cap - off, "%ld\t%ld\t%s\t%d\t%d\t0", host_id, vm_ids[vm_index[k]],
+		                        ts, row->coverage_ms, row->samples);
 		for (size_t i = 0; i < set->n; i++) {
 			if (i < set->n_counters)
 				off += (size_t)snprintf(b + off, *cap - off, "\t%llu", (unsigned long long)row->sum[i]);
 			else
-				off += (size_t)snprintf(b + off, *cap - off, "\t%llu\t%llu",
-				                        (unsigned long long)row->avg[i], (unsigned long long)row->max[i]);
+				off +=
+				    (size_t)snprintf(b + off, *cap - off, "\t%llu\t%llu",
+				                     (unsigned long long)row->avg[i], (unsigned long long)row->max[i]);
 		}
 		b[off++] = '\n';
 	}
@@ -316,7 +317,8 @@ static void copy_into(PGconn *pg, const char *table, const char *text, size_t le
 int main(int argc, char **argv)
 {
 	if (argc < 7) {
-		fprintf(stderr, "usage: vmeter-bench-storage CONNINFO VMS MINUTES BATCH TENANTS DAY_EPOCH [REF_MINUTES]\n");
+		fprintf(stderr,
+		        "usage: vmeter-bench-storage CONNINFO VMS MINUTES BATCH TENANTS DAY_EPOCH [REF_MINUTES]\n");
 		return 2;
 	}
 	size_t vms = strtoul(argv[2], NULL, 10), minutes = strtoul(argv[3], NULL, 10);
@@ -348,8 +350,8 @@ int main(int argc, char **argv)
 		make_profile(&prof[v], v, tenants);
 	double a = now_s();
 	write_inventory(db, conn, prof, vms, t0);
-	printf("inventory: %zu VMs of %u tenants recorded in %.1f s (col_db_write_inventory, 500 a transaction)\n",
-	       vms, tenants, now_s() - a);
+	printf("inventory: %zu VMs of %u tenants recorded in %.1f s (col_db_write_inventory, 500 a transaction)\n", vms,
+	       tenants, now_s() - a);
 
 	/* The reference tables: like vm_usage_minute (columns, defaults,
 	 * checks, primary key and the minute index), one partitioned by the
@@ -358,17 +360,18 @@ int main(int argc, char **argv)
 	exec_ok(pg, "DROP TABLE IF EXISTS bench_part, bench_flat");
 	exec_ok(pg, "CREATE TABLE bench_part (LIKE vm_usage_minute INCLUDING ALL) PARTITION BY RANGE (minute)");
 	exec_ok(pg, "CREATE TABLE bench_flat (LIKE vm_usage_minute INCLUDING ALL)");
-	int64_t first_day = t0 / (86400 * VM_NS_PER_SEC), last_day = (t0 + (int64_t)(minutes - 1) * VM_NS_PER_MIN) /
-	                                                            (86400 * VM_NS_PER_SEC);
+	int64_t first_day = t0 / (86400 * VM_NS_PER_SEC),
+	        last_day = (t0 + (int64_t)(minutes - 1) * VM_NS_PER_MIN) / (86400 * VM_NS_PER_SEC);
 	for (int64_t d = first_day; d <= last_day; d++) {
 		vm_time_format(d * 86400 * VM_NS_PER_SEC, day0, sizeof day0);
 		vm_time_format((d + 1) * 86400 * VM_NS_PER_SEC, day1, sizeof day1);
 		time_t tt = (time_t)(d * 86400);
 		struct tm tm;
 		gmtime_r(&tt, &tm);
-		snprintf(sql, sizeof sql,
-		         "CREATE TABLE bench_part_p%04d%02d%02d PARTITION OF bench_part FOR VALUES FROM ('%s') TO ('%s')",
-		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, day0, day1);
+		snprintf(
+		    sql, sizeof sql,
+		    "CREATE TABLE bench_part_p%04d%02d%02d PARTITION OF bench_part FOR VALUES FROM ('%s') TO ('%s')",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, day0, day1);
 		exec_ok(pg, sql);
 	}
 
@@ -439,8 +442,8 @@ int main(int argc, char **argv)
 		copy_into(pg, "bench_flat", text, len);
 		t_flat += now_s() - w0;
 	}
-	printf("rows: %zu (%zu VMs x %zu minutes, %zu meters each), batch %zu rows a transaction; %.0f s in all\n",
-	       n, vms, minutes, vm_usage_vm_meters()->n, batch, now_s() - a);
+	printf("rows: %zu (%zu VMs x %zu minutes, %zu meters each), batch %zu rows a transaction; %.0f s in all\n", n,
+	       vms, minutes, vm_usage_vm_meters()->n, batch, now_s() - a);
 	printf("%-62s %10s %10s %12s\n", "ingest path (interleaved batch by batch)", "rows", "seconds", "rows/s");
 	printf("%-62s %10zu %10.1f %12.0f\n", "vmeter delivery path -> vm_usage_minute, whole run", n, t_del,
 	       (double)n / t_del);
