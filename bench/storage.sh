@@ -206,19 +206,22 @@ for n in month_tenant month_fleet; do
 	case $n in month_tenant) s=$(roll_tenant "$D0" "$M1" "$TEN") ;; *) s=$(roll_fleet "$D0" "$M1") ;; esac
 	psql -X -v ON_ERROR_STOP=1 "$PG_CONNINFO" -c "EXPLAIN (ANALYZE, BUFFERS) $s" >"$OUT/$n.plan" 2>&1
 done
-x30() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 30 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a * 30 / b }'; }
+# The raw figures are over MINUTES minutes of one day: a month is 30 x
+# 1440 / MINUTES of them.
+xf=$(awk -v m="$MINUTES" 'BEGIN { printf "%g", 30 * 1440 / m }')
+x30() { awk -v s="$1" -v f="$xf" 'BEGIN { printf "%.1f", s * f }'; }
+ratio() { awk -v a="$1" -v b="$2" -v f="$xf" 'BEGIN { printf "%.0f", a * f / b }'; }
 printf '%-62s %10s\n' "query" "seconds"
 printf '%-62s %10s\n' "(a) $TEN ($TEN_VMS VMs), month, rollups (vm_usage_between)" "$t_mt"
 printf '%-62s %10s\n' "(a) $TEN, one day, rollups (vm_usage_between)" "$t_dt"
 printf '%-62s %10s\n' "(a) $TEN, one day, raw minutes" "$t_rt"
-printf '%-62s %10s\n' "(a) $TEN, month, raw minutes: EXTRAPOLATED (one day x 30)" "$(x30 "$t_rt")"
+printf '%-62s %10s\n' "(a) $TEN, month, raw minutes: EXTRAPOLATED (the above x $xf)" "$(x30 "$t_rt")"
 printf '%-62s %10s\n' "(a') $MED ($MED_VMS VMs, median), month, rollups" "$t_mm"
-printf '%-62s %10s\n' "(a') $MED, month, raw: EXTRAPOLATED (one day $t_rm x 30)" "$(x30 "$t_rm")"
+printf '%-62s %10s\n' "(a') $MED, month, raw: EXTRAPOLATED (one day $t_rm x $xf)" "$(x30 "$t_rm")"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, month, rollups" "$t_mf"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, rollups" "$t_df"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, raw minutes" "$t_rf"
-printf '%-62s %10s\n' "(b) fleet, month, raw minutes: EXTRAPOLATED (one day x 30)" "$(x30 "$t_rf")"
+printf '%-62s %10s\n' "(b) fleet, month, raw minutes: EXTRAPOLATED (the above x $xf)" "$(x30 "$t_rf")"
 echo "one day from rollups against raw minutes: tenant sums $same_t, fleet sums $same_f"
 echo "month from rollups: (a) $(ratio "$t_rt" "$t_mt")x, (b) $(ratio "$t_rf" "$t_mf")x faster than raw extrapolated; target < 1 s for $VMS VMs"
 plan_line() { # plan_line FILE: planning and execution time, rollup rows read
