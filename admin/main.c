@@ -38,7 +38,7 @@ struct args {
 	const char *from, *to, *vm, *host, *out, *ds, *now;
 	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days;
 	const char *at, *tenant, *project;
-	bool csv, hosts, json, traffic, no_retention;
+	bool csv, hosts, json, traffic, no_retention, by_owner;
 };
 
 static void usage(FILE *f)
@@ -63,6 +63,7 @@ static void usage(FILE *f)
 	           "  total                   usage summed over a range per VM, host and owner, from the\n"
 	           "                          rollups where they cover it and minutes for the rest\n"
 	           "      --from T --to T --vm NAME|UUID --host NAME --tenant T --project P --csv\n"
+	           "      --by-owner          one row per tenant, project and cost centre\n"
 	           "  vms                     the VM inventory as recorded last (--at T: as it was then)\n"
 	           "      --at T --host NAME --tenant T --project P --csv\n"
 	           "  hosts                   the hosts and their inventory (--at T: as it was then)\n"
@@ -521,24 +522,34 @@ static int cmd_total(const struct vm_conf *conf, const struct args *a)
 	int64_t from, to;
 	if (range_ns(a, &from, &to) < 0)
 		return 2;
+	if (a->by_owner && (a->vm || a->host)) {
+		fprintf(stderr, "vmeter-admin: --by-owner sums every VM and host of an owner: no --vm or --host\n");
+		return 2;
+	}
 	char uuid[64];
 	if (a->vm && resolve_vm(conf, a->vm, uuid, sizeof uuid) < 0)
 		return 1;
 	struct vm_q_filter f = {.vm = a->vm ? uuid : NULL, .host = a->host, .tenant = a->tenant, .project = a->project};
 	struct vm_q q;
 	char err[512];
-	if (vm_q_usage(&q, from, to, &f, err, sizeof err) < 0) {
+	if ((a->by_owner ? vm_q_owner_usage(&q, from, to, &f, err, sizeof err)
+	                 : vm_q_usage(&q, from, to, &f, err, sizeof err)) < 0) {
 		fprintf(stderr, "vmeter-admin: %s\n", err);
 		return 2;
 	}
-	return run_shared(conf, &q,
-	                  "uuid AS vm, hostname AS host, tenant, project, minutes, "
+	return run_shared(
+	    conf, &q,
+	    a->by_owner ? "tenant, project, cost_centre, minutes, round(coverage_ms / 3600000.0, 2) AS covered_h, "
+	                  "round(lost_ms / 1000.0, 1) AS lost_s, round(cpu_ns / 1e9, 1) AS cpu_s, "
+	                  "disk_rd_bytes AS rd_bytes, disk_wr_bytes AS wr_bytes, net_rx_bytes AS rx_bytes, "
+	                  "net_tx_bytes AS tx_bytes"
+	                : "uuid AS vm, hostname AS host, tenant, project, minutes, "
 	                  "round(coverage_ms / 3600000.0, 2) AS covered_h, round(lost_ms / 1000.0, 1) AS lost_s, "
 	                  "round(cpu_ns / 1e9, 1) AS cpu_s, round(100.0 * cpu_ns / nullif(coverage_ms::numeric * 1e6 * "
 	                  "vcpus_avg, 0), 1) AS cpu_pct_alloc, vcpus_avg AS vcpus, balloon_kib_avg / 1024 AS mem_mib, "
 	                  "rss_kib_avg / 1024 AS rss_mib, disk_rd_bytes AS rd_bytes, disk_wr_bytes AS wr_bytes, "
 	                  "net_rx_bytes AS rx_bytes, net_tx_bytes AS tx_bytes",
-	                  NULL, a->csv);
+	    NULL, a->csv);
 }
 
 static int cmd_hosts(const struct vm_conf *conf, const struct args *a)
@@ -872,6 +883,7 @@ int main(int argc, char **argv)
 	    {"at", required_argument, NULL, 'A'},
 	    {"tenant", required_argument, NULL, 'n'},
 	    {"project", required_argument, NULL, 'p'},
+	    {"by-owner", no_argument, NULL, 'O'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct args a = {0};
@@ -899,6 +911,7 @@ int main(int argc, char **argv)
 		case 'A': a.at = optarg; break;
 		case 'n': a.tenant = optarg; break;
 		case 'p': a.project = optarg; break;
+		case 'O': a.by_owner = true; break;
 		default: usage(stderr); return 2;
 		}
 	}

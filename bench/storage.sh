@@ -151,6 +151,11 @@ FSUMS="o.tenant, sum(u.minutes) AS minutes, sum(u.cpu_ns) AS cpu_ns, sum(u.disk_
 	sum(u.net_rx_bytes + u.net_tx_bytes) AS net_bytes"
 roll_tenant() { echo "SELECT $SUMS FROM vm_usage_between('$1', '$2', p_tenant => '$3') u"; }
 roll_fleet() { echo "SELECT count(*), sum(cpu_ns) FROM (SELECT $FSUMS FROM vm_usage_between('$1', '$2') u JOIN owner o USING (owner_id) GROUP BY o.tenant) x"; }
+# The same from the owners' daily rollups (owner_usage_between).
+OSUMS="sum(u.minutes) AS minutes, sum(u.cpu_ns) AS cpu_ns, sum(u.disk_rd_bytes + u.disk_wr_bytes) AS disk_bytes,
+	sum(u.net_rx_bytes + u.net_tx_bytes) AS net_bytes, sum(u.rss_kib_int) AS rss_kib_int"
+own_tenant() { echo "SELECT $OSUMS FROM owner_usage_between('$1', '$2', p_tenant => '$3') u"; }
+own_fleet() { echo "SELECT count(*), sum(cpu_ns) FROM (SELECT $FSUMS FROM owner_usage_between('$1', '$2') u JOIN owner o USING (owner_id) GROUP BY o.tenant) x"; }
 # Raw minutes with the owner of each minute (the rule of vm_rollup_hour:
 # the inventory state in force at the minute's middle).
 RAWU="(SELECT m.*, 1 AS minutes, m.rss_kib_avg::numeric * m.coverage_ms AS rss_kib_int, coalesce(s.owner_id, 0) AS owner_id
@@ -179,13 +184,17 @@ t_dt=$(best3 day_tenant "$(roll_tenant "$D0" "$D1" "$TEN")") || exit 1
 t_df=$(best3 day_fleet "$(roll_fleet "$D0" "$D1")") || exit 1
 same_t=$([ "$(grep -v Time "$OUT/day_tenant.out")" = "$(grep -v Time "$OUT/raw_tenant.out")" ] && echo equal || echo DIFFERENT)
 same_f=$([ "$(grep -v Time "$OUT/day_fleet.out")" = "$(grep -v Time "$OUT/raw_fleet.out")" ] && echo equal || echo DIFFERENT)
+t_odf=$(best3 day_fleet_own "$(own_fleet "$D0" "$D1")") || exit 1
+same_o=$([ "$(grep -v Time "$OUT/day_fleet_own.out")" = "$(grep -v Time "$OUT/raw_fleet.out")" ] && echo equal || echo DIFFERENT)
 
 # A month of rollups: the day's hours and day copied to the next 29 days.
 cols() { q "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '$1'::regclass AND attnum > 0 AND NOT attisdropped"; }
 hcols=$(cols vm_usage_hour)
 dcols=$(cols vm_usage_day)
+ocols=$(cols owner_usage_day)
 hsel=$(echo ",$hcols," | sed "s/,hour,/,hour + k * interval '1 day',/; s/^,//; s/,\$//")
 dsel=$(echo ",$dcols," | sed "s/,day,/,day + k * interval '1 day',/; s/^,//; s/,\$//")
+osel=$(echo ",$ocols," | sed "s/,day,/,day + k * interval '1 day',/; s/^,//; s/,\$//")
 # One day after the other, as maintain would have written them (a single
 # INSERT over generate_series would interleave the days row by row and
 # spread each day's rows over every page of the table).
@@ -193,15 +202,18 @@ rep_sql="SELECT vm_ensure_partitions('$D0', '$M1'::timestamptz - interval '1 sec
 for k in $(seq 1 29); do
 	rep_sql="$rep_sql
 	INSERT INTO vm_usage_hour ($hcols) SELECT $(echo "$hsel" | sed "s/ k \*/ $k */") FROM vm_usage_hour WHERE hour >= '$D0' AND hour < '$D1' ORDER BY hour, vm_id;
-	INSERT INTO vm_usage_day ($dcols) SELECT $(echo "$dsel" | sed "s/ k \*/ $k */") FROM vm_usage_day WHERE day = '$D0' ORDER BY vm_id;"
+	INSERT INTO vm_usage_day ($dcols) SELECT $(echo "$dsel" | sed "s/ k \*/ $k */") FROM vm_usage_day WHERE day = '$D0' ORDER BY vm_id;
+	INSERT INTO owner_usage_day ($ocols) SELECT $(echo "$osel" | sed "s/ k \*/ $k */") FROM owner_usage_day WHERE day = '$D0' ORDER BY owner_id;"
 done
 t_rep=$(secs q "$rep_sql
 	UPDATE rollup_state SET closed_upto = greatest(closed_upto, '$M1');") || exit 1
-q "VACUUM ANALYZE vm_usage_hour, vm_usage_day" >/dev/null || bail "vacuum failed"
+q "VACUUM ANALYZE vm_usage_hour, vm_usage_day, owner_usage_day" >/dev/null || bail "vacuum failed"
 echo "rollups replicated to 30 days in $t_rep s: $(q "SELECT count(*) FROM vm_usage_hour") hourly rows, $(q "SELECT count(*) FROM vm_usage_day") daily rows; rollup_dirty rows: $(q "SELECT count(*) FROM rollup_dirty"); plan: $(q "SELECT string_agg(kind || '=' || n, ' ') FROM (SELECT kind, count(*) n FROM vm_resolution_plan('$D0', '$M1') GROUP BY 1) x")"
 t_mt=$(best3 month_tenant "$(roll_tenant "$D0" "$M1" "$TEN")") || exit 1
 t_mm=$(best3 month_tenant_med "$(roll_tenant "$D0" "$M1" "$MED")") || exit 1
 t_mf=$(best3 month_fleet "$(roll_fleet "$D0" "$M1")") || exit 1
+t_omt=$(best3 month_tenant_own "$(own_tenant "$D0" "$M1" "$TEN")") || exit 1
+t_omf=$(best3 month_fleet_own "$(own_fleet "$D0" "$M1")") || exit 1
 for n in month_tenant month_fleet; do
 	case $n in month_tenant) s=$(roll_tenant "$D0" "$M1" "$TEN") ;; *) s=$(roll_fleet "$D0" "$M1") ;; esac
 	psql -X -v ON_ERROR_STOP=1 "$PG_CONNINFO" -c "EXPLAIN (ANALYZE, BUFFERS) $s" >"$OUT/$n.plan" 2>&1
@@ -219,10 +231,13 @@ printf '%-62s %10s\n' "(a) $TEN, month, raw minutes: EXTRAPOLATED (the above x $
 printf '%-62s %10s\n' "(a') $MED ($MED_VMS VMs, median), month, rollups" "$t_mm"
 printf '%-62s %10s\n' "(a') $MED, month, raw: EXTRAPOLATED (one day $t_rm x $xf)" "$(x30 "$t_rm")"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, month, rollups" "$t_mf"
+printf '%-62s %10s\n' "(a) $TEN, month, owner rollups (owner_usage_between)" "$t_omt"
+printf '%-62s %10s\n' "(b) fleet per-tenant totals, month, owner rollups" "$t_omf"
+printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, owner rollups" "$t_odf"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, rollups" "$t_df"
 printf '%-62s %10s\n' "(b) fleet per-tenant totals, one day, raw minutes" "$t_rf"
 printf '%-62s %10s\n' "(b) fleet, month, raw minutes: EXTRAPOLATED (the above x $xf)" "$(x30 "$t_rf")"
-echo "one day from rollups against raw minutes: tenant sums $same_t, fleet sums $same_f"
+echo "one day from rollups against raw minutes: tenant sums $same_t, fleet sums $same_f, fleet sums from owner rollups $same_o"
 echo "month from rollups: (a) $(ratio "$t_rt" "$t_mt")x, (b) $(ratio "$t_rf" "$t_mf")x faster than raw extrapolated; target < 1 s for $VMS VMs"
 plan_line() { # plan_line FILE: planning and execution time, rollup rows read
 	echo "$(grep -E 'Planning Time' "$1" | sed 's/^ *//'), $(grep -E 'Execution Time' "$1" | sed 's/^ *//'); minute partitions in the plan: $(grep -cE 'on vm_usage_minute_p' "$1"); day rollups read: $(awk '/on vm_usage_day_p.*actual time/ && !/never executed/ { match($0, /actual time=[^)]*/); a = substr($0, RSTART + 12, RLENGTH - 12); sub(/^[^ ]* /, "", a); d = 1; next }

@@ -20,7 +20,12 @@
  * bytes of "vmeter"). */
 #define MIGRATE_LOCK_KEY "130225626703218"
 
-const char vm_pg_session_setup[] = "SET TIME ZONE 'UTC'; SET client_min_messages = warning";
+/* jit off: the readers' functions (vm_usage_between...) are inlined whole,
+ * and the planner's estimate of their raw-minute branch, which never runs
+ * for closed days, crosses the JIT thresholds: compiling cost 9-10 s of a
+ * 2 s month query (bench/storage.sh).  Our statements gain nothing from
+ * JIT; a session that wants it can turn it back on. */
+const char vm_pg_session_setup[] = "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET jit = off";
 
 struct vm_pg {
 	char *conninfo;

@@ -145,15 +145,10 @@ static int check_result(PGresult *res, char *err, size_t errsize)
 
 /* --- usage */
 
-int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err, size_t errsize)
+/* The meter columns of a usage result: counters as they are, gauges as
+ * average, maximum and observed ms.  The caller frees the string. */
+static char *usage_columns(void)
 {
-	memset(q, 0, sizeof *q);
-	if (to_ns <= from_ns) {
-		snprintf(err, errsize, "the range ends before it starts");
-		return -1;
-	}
-	if (check_filter(f, err, errsize) < 0)
-		return -1;
 	const struct vm_meter_set *set = vm_usage_vm_meters();
 	size_t cap = 4096, len = 0;
 	char *cols = vm_xmalloc(cap);
@@ -168,11 +163,24 @@ int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q
 			         ", round(u.%s_int / nullif(u.%s_ms, 0))::bigint AS %s_avg, u.%s_max, u.%s_ms", n, n, n,
 			         n, n);
 		size_t bl = strlen(buf);
-		if (len + bl + 1 > cap)
+		while (len + bl + 1 > cap)
 			cols = vm_xrealloc(cols, cap *= 2);
 		memcpy(cols + len, buf, bl + 1);
 		len += bl;
 	}
+	return cols;
+}
+
+int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err, size_t errsize)
+{
+	memset(q, 0, sizeof *q);
+	if (to_ns <= from_ns) {
+		snprintf(err, errsize, "the range ends before it starts");
+		return -1;
+	}
+	if (check_filter(f, err, errsize) < 0)
+		return -1;
+	char *cols = usage_columns();
 	char *sql = vm_xasprintf(
 	    "SELECT v.uuid, h.hostname, o.tenant, o.project, o.cost_centre, u.minutes, u.coverage_ms, u.samples, "
 	    "u.late, u.lost_ms%s "
@@ -191,6 +199,51 @@ int vm_q_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q
 	q_text(q, f ? f->tenant : NULL);
 	q_text(q, f ? f->project : NULL);
 	return 0;
+}
+
+int vm_q_owner_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err,
+                     size_t errsize)
+{
+	memset(q, 0, sizeof *q);
+	if (to_ns <= from_ns) {
+		snprintf(err, errsize, "the range ends before it starts");
+		return -1;
+	}
+	if (f && (f->vm || f->host)) {
+		snprintf(err, errsize, "usage per owner is selected by tenant and project, not by VM or host");
+		return -1;
+	}
+	if (check_filter(f, err, errsize) < 0)
+		return -1;
+	char *cols = usage_columns();
+	char *sql = vm_xasprintf(
+	    "SELECT ''::text AS uuid, ''::text AS hostname, o.tenant, o.project, o.cost_centre, "
+	    "u.minutes, u.coverage_ms, u.samples, u.late, u.lost_ms%s "
+	    "FROM owner_usage_between(" TS("$1") ", " TS("$2") ", $3::text, $4::text) u "
+	                                                       "JOIN owner o ON o.owner_id = u.owner_id "
+	                                                       "ORDER BY o.tenant, o.project, o.cost_centre",
+	    cols);
+	free(cols);
+	q_init(q, sql);
+	q_time(q, from_ns);
+	q_time(q, to_ns);
+	q_text(q, f ? f->tenant : NULL);
+	q_text(q, f ? f->project : NULL);
+	return 0;
+}
+
+int vm_q_owner_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
+                         struct vm_q_usage **rows, size_t *n, char *err, size_t errsize)
+{
+	struct vm_q q;
+	PGresult *res;
+	*rows = NULL;
+	*n = 0;
+	if (vm_q_owner_usage(&q, from_ns, to_ns, f, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
+		return -1;
+	int rc = vm_q_usage_parse(res, rows, n, err, errsize);
+	PQclear(res);
+	return rc;
 }
 
 int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *err, size_t errsize)

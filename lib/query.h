@@ -64,6 +64,16 @@ int vm_q_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struc
                    struct vm_q_usage **rows, size_t *n, char *err, size_t errsize);
 void vm_q_usage_free(struct vm_q_usage *rows, size_t n);
 
+/* The same sums per owner (uuid and host empty), from the owners' daily
+ * rollups where they cover the range: a tenant's month, or the fleet's
+ * per-tenant totals, without reading a row per VM.  f->tenant and
+ * f->project select; f->vm and f->host must be NULL.  Parse the result with
+ * vm_q_usage_parse(). */
+int vm_q_owner_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f, char *err,
+                     size_t errsize);
+int vm_q_owner_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
+                         struct vm_q_usage **rows, size_t *n, char *err, size_t errsize);
+
 /* A VM's inventory as recorded last at or before a time (VMs undefined by
  * then are left out). */
 struct vm_q_inventory {

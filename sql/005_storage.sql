@@ -82,6 +82,7 @@ INSERT INTO storage_policy VALUES
     ('vm_usage_hour', 'month', 400, 'hourly'), ('host_usage_hour', 'month', 400, 'hourly'),
     ('vm_traffic_hour', 'month', 400, 'hourly'),
     ('vm_usage_day', 'year', 3660, 'daily'), ('host_usage_day', 'year', 3660, 'daily'),
+    ('owner_usage_day', 'year', 3660, 'daily'),
     ('vm_traffic_day', 'year', 3660, 'daily');
 
 -- A partition's name: parent_pYYYYMMDD, _pYYYYMM or _pYYYY; retention
@@ -342,6 +343,31 @@ CREATE TABLE vm_traffic_day (
 ) PARTITION BY RANGE (day);
 CREATE INDEX vm_traffic_day_owner ON vm_traffic_day (owner_id, day);
 
+-- A day of every owner, summed over its VMs and hosts: what a tenant's
+-- month and the fleet's per-tenant totals read (30 rows a tenant, not 30
+-- a VM).  Kept from vm_usage_day by vm_rollup_hour().
+CREATE TABLE owner_usage_day (
+    owner_id int NOT NULL,
+    day timestamptz NOT NULL CHECK (date_trunc('day', day, 'UTC') = day),
+    minutes bigint NOT NULL, coverage_ms bigint NOT NULL, samples bigint NOT NULL, late bigint NOT NULL,
+    lost_ms bigint NOT NULL,
+    cpu_ns bigint, cpu_user_ns bigint, cpu_system_ns bigint, vcpu_ns bigint, vcpu_delay_ns bigint,
+    vcpu_wait_ns bigint, running_ms bigint, disk_rd_bytes bigint, disk_wr_bytes bigint,
+    disk_rd_reqs bigint, disk_wr_reqs bigint, disk_rd_ns bigint, disk_wr_ns bigint,
+    disk_fl_reqs bigint, disk_fl_ns bigint, net_rx_bytes bigint, net_tx_bytes bigint,
+    net_rx_pkts bigint, net_tx_pkts bigint, net_rx_errs bigint, net_tx_errs bigint,
+    net_rx_drop bigint, net_tx_drop bigint, vcpus_int numeric, vcpus_ms bigint, vcpus_max bigint,
+    mem_max_kib_int numeric, mem_max_kib_ms bigint, mem_max_kib_max bigint, balloon_kib_int numeric,
+    balloon_kib_ms bigint, balloon_kib_max bigint, rss_kib_int numeric, rss_kib_ms bigint,
+    rss_kib_max bigint, usable_kib_int numeric, usable_kib_ms bigint, usable_kib_max bigint,
+    available_kib_int numeric, available_kib_ms bigint, available_kib_max bigint,
+    unused_kib_int numeric, unused_kib_ms bigint, unused_kib_max bigint,
+    disk_capacity_bytes_int numeric, disk_capacity_bytes_ms bigint, disk_capacity_bytes_max bigint,
+    disk_allocation_bytes_int numeric, disk_allocation_bytes_ms bigint,
+    disk_allocation_bytes_max bigint,
+    PRIMARY KEY (owner_id, day)
+) PARTITION BY RANGE (day);
+
 -- The per-minute tables, partitioned.  The old tables are renamed, the new
 -- ones made like them, the rows moved.
 DROP VIEW vm_capture_coverage;
@@ -597,6 +623,41 @@ BEGIN
       FROM vm_usage_hour r
      WHERE r.hour >= d0 AND r.hour < d1 AND (p_host = 0 OR r.host_id = p_host)
      GROUP BY r.vm_id, r.host_id, r.owner_id;
+
+    DELETE FROM owner_usage_day WHERE day = d0;
+    INSERT INTO owner_usage_day (owner_id, day, minutes, coverage_ms, samples, late, lost_ms,
+           cpu_ns, cpu_user_ns, cpu_system_ns, vcpu_ns, vcpu_delay_ns, vcpu_wait_ns, running_ms,
+           disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs, disk_rd_ns, disk_wr_ns,
+           disk_fl_reqs, disk_fl_ns, net_rx_bytes, net_tx_bytes, net_rx_pkts, net_tx_pkts,
+           net_rx_errs, net_tx_errs, net_rx_drop, net_tx_drop, vcpus_int, vcpus_ms, vcpus_max,
+           mem_max_kib_int, mem_max_kib_ms, mem_max_kib_max, balloon_kib_int, balloon_kib_ms,
+           balloon_kib_max, rss_kib_int, rss_kib_ms, rss_kib_max, usable_kib_int, usable_kib_ms,
+           usable_kib_max, available_kib_int, available_kib_ms, available_kib_max, unused_kib_int,
+           unused_kib_ms, unused_kib_max, disk_capacity_bytes_int, disk_capacity_bytes_ms,
+           disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
+           disk_allocation_bytes_max)
+    SELECT r.owner_id, d0, sum(r.minutes), sum(r.coverage_ms), sum(r.samples), sum(r.late), sum(r.lost_ms),
+           sum(r.cpu_ns)::bigint, sum(r.cpu_user_ns)::bigint, sum(r.cpu_system_ns)::bigint,
+           sum(r.vcpu_ns)::bigint, sum(r.vcpu_delay_ns)::bigint, sum(r.vcpu_wait_ns)::bigint,
+           sum(r.running_ms)::bigint, sum(r.disk_rd_bytes)::bigint, sum(r.disk_wr_bytes)::bigint,
+           sum(r.disk_rd_reqs)::bigint, sum(r.disk_wr_reqs)::bigint, sum(r.disk_rd_ns)::bigint,
+           sum(r.disk_wr_ns)::bigint, sum(r.disk_fl_reqs)::bigint, sum(r.disk_fl_ns)::bigint,
+           sum(r.net_rx_bytes)::bigint, sum(r.net_tx_bytes)::bigint, sum(r.net_rx_pkts)::bigint,
+           sum(r.net_tx_pkts)::bigint, sum(r.net_rx_errs)::bigint, sum(r.net_tx_errs)::bigint,
+           sum(r.net_rx_drop)::bigint, sum(r.net_tx_drop)::bigint, sum(r.vcpus_int),
+           sum(r.vcpus_ms)::bigint, max(r.vcpus_max), sum(r.mem_max_kib_int),
+           sum(r.mem_max_kib_ms)::bigint, max(r.mem_max_kib_max), sum(r.balloon_kib_int),
+           sum(r.balloon_kib_ms)::bigint, max(r.balloon_kib_max), sum(r.rss_kib_int),
+           sum(r.rss_kib_ms)::bigint, max(r.rss_kib_max), sum(r.usable_kib_int),
+           sum(r.usable_kib_ms)::bigint, max(r.usable_kib_max), sum(r.available_kib_int),
+           sum(r.available_kib_ms)::bigint, max(r.available_kib_max), sum(r.unused_kib_int),
+           sum(r.unused_kib_ms)::bigint, max(r.unused_kib_max), sum(r.disk_capacity_bytes_int),
+           sum(r.disk_capacity_bytes_ms)::bigint, max(r.disk_capacity_bytes_max),
+           sum(r.disk_allocation_bytes_int), sum(r.disk_allocation_bytes_ms)::bigint,
+           max(r.disk_allocation_bytes_max)
+      FROM vm_usage_day r
+     WHERE r.day = d0
+     GROUP BY r.owner_id;
 
     DELETE FROM vm_traffic_day WHERE day = d0 AND (p_host = 0 OR host_id = p_host);
     INSERT INTO vm_traffic_day (vm_id, host_id, day, owner_id, class, minutes, rx_bytes, tx_bytes,
@@ -1031,4 +1092,146 @@ SELECT vm_id, host_id, state, greatest(s, p_from), least(e, p_to)
   FROM spans
  WHERE e > p_from AND s < p_to AND greatest(s, p_from) < least(e, p_to)
  ORDER BY vm_id, s
+$$;
+
+-- Usage over [p_from, p_to) per owner, optionally of one tenant (and
+-- project): whole days from owner_usage_day, the rest as vm_usage_between()
+-- takes it, summed per owner.  The same sums as vm_usage_between() grouped
+-- by owner, much faster for months of a large fleet.
+CREATE FUNCTION owner_usage_between(p_from timestamptz, p_to timestamptz, p_tenant text DEFAULT NULL,
+                                    p_project text DEFAULT NULL)
+RETURNS TABLE (owner_id int, minutes bigint, coverage_ms bigint, samples bigint, late bigint, lost_ms bigint,
+    cpu_ns bigint, cpu_user_ns bigint, cpu_system_ns bigint, vcpu_ns bigint, vcpu_delay_ns bigint,
+    vcpu_wait_ns bigint, running_ms bigint, disk_rd_bytes bigint, disk_wr_bytes bigint,
+    disk_rd_reqs bigint, disk_wr_reqs bigint, disk_rd_ns bigint, disk_wr_ns bigint,
+    disk_fl_reqs bigint, disk_fl_ns bigint, net_rx_bytes bigint, net_tx_bytes bigint,
+    net_rx_pkts bigint, net_tx_pkts bigint, net_rx_errs bigint, net_tx_errs bigint,
+    net_rx_drop bigint, net_tx_drop bigint, vcpus_int numeric, vcpus_ms bigint, vcpus_max bigint,
+    mem_max_kib_int numeric, mem_max_kib_ms bigint, mem_max_kib_max bigint, balloon_kib_int numeric,
+    balloon_kib_ms bigint, balloon_kib_max bigint, rss_kib_int numeric, rss_kib_ms bigint,
+    rss_kib_max bigint, usable_kib_int numeric, usable_kib_ms bigint, usable_kib_max bigint,
+    available_kib_int numeric, available_kib_ms bigint, available_kib_max bigint,
+    unused_kib_int numeric, unused_kib_ms bigint, unused_kib_max bigint,
+    disk_capacity_bytes_int numeric, disk_capacity_bytes_ms bigint, disk_capacity_bytes_max bigint,
+    disk_allocation_bytes_int numeric, disk_allocation_bytes_ms bigint,
+    disk_allocation_bytes_max bigint)
+LANGUAGE sql STABLE AS $$
+WITH plan AS MATERIALIZED (SELECT * FROM vm_resolution_plan(p_from, p_to)),
+owners AS MATERIALIZED (
+    SELECT owner_id FROM owner
+     WHERE (p_tenant IS NULL OR tenant = p_tenant) AND (p_project IS NULL OR project = p_project)
+),
+r AS (
+    SELECT u.owner_id, u.minutes, u.coverage_ms, u.samples, u.late, u.lost_ms,
+           cpu_ns, cpu_user_ns, cpu_system_ns, vcpu_ns, vcpu_delay_ns, vcpu_wait_ns, running_ms,
+           disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs, disk_rd_ns, disk_wr_ns,
+           disk_fl_reqs, disk_fl_ns, net_rx_bytes, net_tx_bytes, net_rx_pkts, net_tx_pkts,
+           net_rx_errs, net_tx_errs, net_rx_drop, net_tx_drop, vcpus_int, vcpus_ms, vcpus_max,
+           mem_max_kib_int, mem_max_kib_ms, mem_max_kib_max, balloon_kib_int, balloon_kib_ms,
+           balloon_kib_max, rss_kib_int, rss_kib_ms, rss_kib_max, usable_kib_int, usable_kib_ms,
+           usable_kib_max, available_kib_int, available_kib_ms, available_kib_max, unused_kib_int,
+           unused_kib_ms, unused_kib_max, disk_capacity_bytes_int, disk_capacity_bytes_ms,
+           disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
+           disk_allocation_bytes_max
+      FROM owner_usage_day u JOIN plan p ON p.kind = 'day' AND u.day = p.span_from
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.day >= p_from AND u.day < p_to
+    UNION ALL
+    SELECT u.owner_id, u.minutes, u.coverage_ms, u.samples, u.late, u.lost_ms,
+           cpu_ns, cpu_user_ns, cpu_system_ns, vcpu_ns, vcpu_delay_ns, vcpu_wait_ns, running_ms,
+           disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs, disk_rd_ns, disk_wr_ns,
+           disk_fl_reqs, disk_fl_ns, net_rx_bytes, net_tx_bytes, net_rx_pkts, net_tx_pkts,
+           net_rx_errs, net_tx_errs, net_rx_drop, net_tx_drop, vcpus_int, vcpus_ms, vcpus_max,
+           mem_max_kib_int, mem_max_kib_ms, mem_max_kib_max, balloon_kib_int, balloon_kib_ms,
+           balloon_kib_max, rss_kib_int, rss_kib_ms, rss_kib_max, usable_kib_int, usable_kib_ms,
+           usable_kib_max, available_kib_int, available_kib_ms, available_kib_max, unused_kib_int,
+           unused_kib_ms, unused_kib_max, disk_capacity_bytes_int, disk_capacity_bytes_ms,
+           disk_capacity_bytes_max, disk_allocation_bytes_int, disk_allocation_bytes_ms,
+           disk_allocation_bytes_max
+      FROM vm_usage_hour u JOIN plan p ON p.kind = 'hour' AND u.hour = p.span_from
+      JOIN owner o ON o.owner_id = u.owner_id
+       AND (p_tenant IS NULL OR o.tenant = p_tenant) AND (p_project IS NULL OR o.project = p_project)
+     WHERE u.hour >= p_from AND u.hour < p_to
+    UNION ALL
+    SELECT x.* FROM (
+        SELECT coalesce(s.owner_id, 0) AS owner_id, count(*) AS minutes,
+               sum(m.coverage_ms)::bigint AS coverage_ms, sum(m.samples)::bigint AS samples,
+               sum(m.late)::bigint AS late, 0::bigint AS lost_ms,
+           sum(m.cpu_ns)::bigint, sum(m.cpu_user_ns)::bigint, sum(m.cpu_system_ns)::bigint,
+           sum(m.vcpu_ns)::bigint, sum(m.vcpu_delay_ns)::bigint, sum(m.vcpu_wait_ns)::bigint,
+           sum(m.running_ms)::bigint, sum(m.disk_rd_bytes)::bigint, sum(m.disk_wr_bytes)::bigint,
+           sum(m.disk_rd_reqs)::bigint, sum(m.disk_wr_reqs)::bigint, sum(m.disk_rd_ns)::bigint,
+           sum(m.disk_wr_ns)::bigint, sum(m.disk_fl_reqs)::bigint, sum(m.disk_fl_ns)::bigint,
+           sum(m.net_rx_bytes)::bigint, sum(m.net_tx_bytes)::bigint, sum(m.net_rx_pkts)::bigint,
+           sum(m.net_tx_pkts)::bigint, sum(m.net_rx_errs)::bigint, sum(m.net_tx_errs)::bigint,
+           sum(m.net_rx_drop)::bigint, sum(m.net_tx_drop)::bigint,
+           sum(m.vcpus_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.vcpus_avg IS NOT NULL), max(m.vcpus_max),
+           sum(m.mem_max_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.mem_max_kib_avg IS NOT NULL), max(m.mem_max_kib_max),
+           sum(m.balloon_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.balloon_kib_avg IS NOT NULL), max(m.balloon_kib_max),
+           sum(m.rss_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.rss_kib_avg IS NOT NULL), max(m.rss_kib_max),
+           sum(m.usable_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.usable_kib_avg IS NOT NULL), max(m.usable_kib_max),
+           sum(m.available_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.available_kib_avg IS NOT NULL),
+           max(m.available_kib_max), sum(m.unused_kib_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.unused_kib_avg IS NOT NULL), max(m.unused_kib_max),
+           sum(m.disk_capacity_bytes_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.disk_capacity_bytes_avg IS NOT NULL),
+           max(m.disk_capacity_bytes_max),
+           sum(m.disk_allocation_bytes_avg::numeric * m.coverage_ms),
+           sum(m.coverage_ms) FILTER (WHERE m.disk_allocation_bytes_avg IS NOT NULL),
+           max(m.disk_allocation_bytes_max)
+          FROM vm_usage_minute m
+          JOIN plan p ON p.kind = 'raw' AND m.minute >= p.span_from AND m.minute < p.span_to
+          LEFT JOIN vm_owner_span s
+            ON s.vm_id = m.vm_id AND m.minute + interval '30 seconds' >= s.span_from
+           AND m.minute + interval '30 seconds' < s.span_to
+         WHERE m.minute >= p_from AND m.minute < p_to
+         GROUP BY coalesce(s.owner_id, 0)
+        UNION ALL
+        SELECT coalesce(s.owner_id, 0), 0, 0, 0, 0, sum(l.lost_ms)::bigint,
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+               NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::numeric,
+               NULL::bigint, NULL::bigint, NULL::numeric, NULL::bigint, NULL::bigint, NULL::numeric,
+               NULL::bigint, NULL::bigint, NULL::numeric, NULL::bigint, NULL::bigint, NULL::numeric,
+               NULL::bigint, NULL::bigint, NULL::numeric, NULL::bigint, NULL::bigint, NULL::numeric,
+               NULL::bigint, NULL::bigint, NULL::numeric, NULL::bigint, NULL::bigint, NULL::numeric,
+               NULL::bigint, NULL::bigint
+          FROM vm_usage_loss l
+          JOIN plan p ON p.kind = 'raw' AND l.minute >= p.span_from AND l.minute < p.span_to
+          LEFT JOIN vm_owner_span s
+            ON s.vm_id = l.vm_id AND l.minute + interval '30 seconds' >= s.span_from
+           AND l.minute + interval '30 seconds' < s.span_to
+         WHERE l.minute >= p_from AND l.minute < p_to
+         GROUP BY coalesce(s.owner_id, 0)
+    ) x WHERE (p_tenant IS NULL AND p_project IS NULL) OR x.owner_id IN (SELECT owner_id FROM owners)
+)
+SELECT r.owner_id, sum(r.minutes)::bigint, sum(r.coverage_ms)::bigint, sum(r.samples)::bigint, sum(r.late)::bigint,
+       sum(r.lost_ms)::bigint,
+           sum(r.cpu_ns)::bigint, sum(r.cpu_user_ns)::bigint, sum(r.cpu_system_ns)::bigint,
+           sum(r.vcpu_ns)::bigint, sum(r.vcpu_delay_ns)::bigint, sum(r.vcpu_wait_ns)::bigint,
+           sum(r.running_ms)::bigint, sum(r.disk_rd_bytes)::bigint, sum(r.disk_wr_bytes)::bigint,
+           sum(r.disk_rd_reqs)::bigint, sum(r.disk_wr_reqs)::bigint, sum(r.disk_rd_ns)::bigint,
+           sum(r.disk_wr_ns)::bigint, sum(r.disk_fl_reqs)::bigint, sum(r.disk_fl_ns)::bigint,
+           sum(r.net_rx_bytes)::bigint, sum(r.net_tx_bytes)::bigint, sum(r.net_rx_pkts)::bigint,
+           sum(r.net_tx_pkts)::bigint, sum(r.net_rx_errs)::bigint, sum(r.net_tx_errs)::bigint,
+           sum(r.net_rx_drop)::bigint, sum(r.net_tx_drop)::bigint, sum(r.vcpus_int),
+           sum(r.vcpus_ms)::bigint, max(r.vcpus_max), sum(r.mem_max_kib_int),
+           sum(r.mem_max_kib_ms)::bigint, max(r.mem_max_kib_max), sum(r.balloon_kib_int),
+           sum(r.balloon_kib_ms)::bigint, max(r.balloon_kib_max), sum(r.rss_kib_int),
+           sum(r.rss_kib_ms)::bigint, max(r.rss_kib_max), sum(r.usable_kib_int),
+           sum(r.usable_kib_ms)::bigint, max(r.usable_kib_max), sum(r.available_kib_int),
+           sum(r.available_kib_ms)::bigint, max(r.available_kib_max), sum(r.unused_kib_int),
+           sum(r.unused_kib_ms)::bigint, max(r.unused_kib_max), sum(r.disk_capacity_bytes_int),
+           sum(r.disk_capacity_bytes_ms)::bigint, max(r.disk_capacity_bytes_max),
+           sum(r.disk_allocation_bytes_int), sum(r.disk_allocation_bytes_ms)::bigint,
+           max(r.disk_allocation_bytes_max)
+  FROM r GROUP BY r.owner_id
 $$;

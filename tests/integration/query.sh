@@ -8,7 +8,7 @@
 #     left out), hosts as of a time, lifecycle spans from events;
 #   - bad input is refused with a message naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 29
+plan 31
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -105,6 +105,23 @@ for r in rows:
 print(len(rows), bad)
 PYEOF
 is "$(cat "$T/cmp")" "$(wc -l <"$T/got") 0" "vmeter-admin total --csv: the same rows and numbers"
+
+# Per owner, from the owners' daily rollups: the independent per-VM sums
+# added up per tenant, project and cost centre.
+adm total --from "@$OF" --to "@$OT" --by-owner --csv >"$T/owners.csv" || bail "total --by-owner failed"
+psql -X -q -A -t -F ',' -v ON_ERROR_STOP=1 "$PG_CONNINFO" \
+	-c "SELECT set_config('t.f', to_timestamp($OF)::text, false), set_config('t.t', to_timestamp($OT)::text, false)" \
+	-c "SELECT o.tenant, o.project, o.cost_centre, i.minutes, i.lost_ms, i.cpu_ns, i.net_rx_bytes FROM indep_owner i
+		JOIN owner o USING (owner_id) ORDER BY 1, 2, 3" | tail -n +2 >"$T/owners.want"
+python3 - "$T/owners.csv" >"$T/owners.got" <<'PYEOF2'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    print(",".join([r["tenant"], r["project"], r["cost_centre"], r["minutes"], r["lost_ms"], r["cpu_ns"], r["net_rx_bytes"]]))
+PYEOF2
+ok "$(cmp -s "$T/owners.got" "$T/owners.want" && [ -s "$T/owners.want" ] && echo 0 || echo 1)" \
+	"total --by-owner: per tenant, project and cost centre, the independent sums ($(wc -l <"$T/owners.want") owners)"
+ok "$(adm total --by-owner --vm "$vm3" >"$T/o" 2>&1; [ $? = 2 ] && grep -q "no --vm or --host" "$T/o" && echo 0 || echo 1)" \
+	"--by-owner with a VM is refused: $(cat "$T/o")"
 
 # --- inventory as of a time: VM 5's owner changes, VM 6 is undefined
 AT=$(epoch "2026-10-25 12:00" UTC)

@@ -4,7 +4,8 @@
 # that include Europe/Berlin's return from daylight saving time):
 #   - an installation at schema 4 (and one at schema 3) upgrades in place:
 #     every row of every per-minute table is still there, unchanged;
-#   - vm_usage_between / vm_traffic_between / host_usage_between equal the
+#   - vm_usage_between / vm_traffic_between / host_usage_between /
+#     owner_usage_between equal the
 #     raw sums for ranges with odd edges, a 25-hour local day, before and
 #     after rollups, with late rows and a late owner change both before and
 #     after the next `vmeter-admin maintain`;
@@ -81,7 +82,8 @@ diff_count() {
 exact() {
 	set_range="SET t.f = '$1'; SET t.t = '$2';"
 	n=0
-	for pair in "indep_usage vm_usage_between" "indep_traffic vm_traffic_between" "indep_host host_usage_between"; do
+	for pair in "indep_usage vm_usage_between" "indep_traffic vm_traffic_between" "indep_host host_usage_between" \
+		"indep_owner owner_usage_between"; do
 		set -- "$1" "$2" "$3" $pair
 		d=$(psql_q $DB "$set_range SELECT count(*) FROM (
 			(SELECT * FROM $4 EXCEPT ALL SELECT * FROM $5('$1', '$2'))
@@ -166,7 +168,7 @@ parts() { q "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_inheri
 # rollup
 kept() {
 	for t in "(SELECT * FROM vm_usage_minute WHERE minute >= '2026-12-01 00:00+00')" vm_usage_hour vm_usage_day \
-		host_usage_hour host_usage_day vm_traffic_hour vm_traffic_day; do
+		host_usage_hour host_usage_day vm_traffic_hour vm_traffic_day owner_usage_day; do
 		digest $DB "$t"
 	done
 }

@@ -54,3 +54,10 @@ print("CREATE OR REPLACE VIEW roll_hour AS SELECT vm_id, host_id, hour, owner_id
       "FROM vm_usage_hour WHERE minutes > 0;" % names)
 print("CREATE OR REPLACE VIEW roll_day AS SELECT vm_id, host_id, day, owner_id, minutes, coverage_ms, %s "
       "FROM vm_usage_day WHERE minutes > 0;" % names)
+# per owner: the independent per-VM sums added up
+oc = ["sum(%s)::bigint AS %s" % (c, c) for c in C]
+for g in G:
+    oc += ["sum(%s_int) AS %s_int" % (g, g), "sum(%s_ms)::bigint AS %s_ms" % (g, g), "max(%s_max) AS %s_max" % (g, g)]
+print("CREATE OR REPLACE VIEW indep_owner AS SELECT owner_id, sum(minutes)::bigint AS minutes, "
+      "sum(coverage_ms)::bigint AS coverage_ms, sum(samples)::bigint AS samples, sum(late)::bigint AS late, "
+      "sum(lost_ms)::bigint AS lost_ms, %s FROM indep_usage GROUP BY owner_id;" % ", ".join(oc))
