@@ -205,8 +205,9 @@ for k in $(seq 1 29); do
 	INSERT INTO vm_usage_day ($dcols) SELECT $(echo "$dsel" | sed "s/ k \*/ $k */") FROM vm_usage_day WHERE day = '$D0' ORDER BY vm_id;
 	INSERT INTO owner_usage_day ($ocols) SELECT $(echo "$osel" | sed "s/ k \*/ $k */") FROM owner_usage_day WHERE day = '$D0' ORDER BY owner_id;"
 done
-t_rep=$(secs q "$rep_sql
-	UPDATE rollup_state SET closed_upto = greatest(closed_upto, '$M1');") || exit 1
+# From a file: the statements are longer than one argument may be.
+printf '%s\nUPDATE rollup_state SET closed_upto = greatest(closed_upto, '"'"'%s'"'"');\n' "$rep_sql" "$M1" >"$OUT/replicate.sql"
+t_rep=$(secs psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$OUT/replicate.sql") || exit 1
 q "VACUUM ANALYZE vm_usage_hour, vm_usage_day, owner_usage_day" >/dev/null || bail "vacuum failed"
 echo "rollups replicated to 30 days in $t_rep s: $(q "SELECT count(*) FROM vm_usage_hour") hourly rows, $(q "SELECT count(*) FROM vm_usage_day") daily rows; rollup_dirty rows: $(q "SELECT count(*) FROM rollup_dirty"); plan: $(q "SELECT string_agg(kind || '=' || n, ' ') FROM (SELECT kind, count(*) n FROM vm_resolution_plan('$D0', '$M1') GROUP BY 1) x")"
 t_mt=$(best3 month_tenant "$(roll_tenant "$D0" "$M1" "$TEN")") || exit 1
