@@ -9,15 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inventory.h"
 #include "usage.h"
-
-struct vm_host_info {
-	char hostname[256];
-	char libvirt_uri[256];
-	unsigned cpus, mhz, numa_nodes, sockets, cores, threads;
-	uint64_t memory_kib;
-	char cpu_model[64];
-};
 
 /* A row to deliver: one VM's (uuid set) or the host's (uuid empty) minute. */
 struct vm_db_usage {

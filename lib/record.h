@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "db.h"
-#include "domxml.h"
+#include "inventory.h"
 #include "usage.h"
 
 #define VM_RECORD_VERSION 1
