@@ -1112,7 +1112,7 @@ static void rrd_write_traffic(struct col_sampler *s, struct vm *vm, int64_t t)
 	for (size_t i = 0; i < vm->n_tcum; i++) {
 		char name[128];
 		snprintf(name, sizeof name, "vm-%s-traffic-%s", vm->uuid, vm->tcum[i].name);
-		vm_rrd_update(s->rrd, name, col_traffic_meters(), t, 0xf, vm->tcum[i].v);
+		vm_rrd_update(s->rrd, name, vm_usage_traffic_meters(), t, 0xf, vm->tcum[i].v);
 	}
 }
 

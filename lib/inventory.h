@@ -3,7 +3,7 @@
  * their one digest.
  *
  * The collector fills these from libvirt (lib/domxml.h parses the domain
- * XML), the spool carries them as JSON (lib/record.h), PostgreSQL keeps
+ * XML), the spool carries them as JSON (collector/record.h), PostgreSQL keeps
  * their history (vm_inventory, host_inventory), and the aggregator, the
  * billing, the reports and the web UI read them back.  All strings live in
  * the fixed-size fields below: a value never points anywhere else, so a

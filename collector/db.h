@@ -1,9 +1,9 @@
 /* The rows the collector measures, as the spool carries them
- * (lib/record.h) and the collector delivers them to PostgreSQL
+ * (collector/record.h) and the collector delivers them to PostgreSQL
  * (collector/dbwrite.h).  Plain data: nothing here talks to a database;
  * the connection layer is lib/pg.h. */
-#ifndef VM_DB_H
-#define VM_DB_H
+#ifndef COL_DB_H
+#define COL_DB_H
 
 #include <stdbool.h>
 #include <stddef.h>
