@@ -102,6 +102,12 @@ static const char *check_class_name(const char *value)
 	return "must be at most 31 bytes of lower-case letters, digits, '-' and '_', starting with a letter";
 }
 
+/* Owner values go into JSON, the database and invoices: text only. */
+static const char *check_text(const char *value)
+{
+	return vm_utf8_valid(value) ? NULL : "must be valid UTF-8";
+}
+
 /* An owner-metadata section's title names it in messages. */
 static const char *check_map_name(const char *value)
 {
@@ -144,7 +150,7 @@ static const char *check_map_path_or_empty(const char *value)
 	{g, name, CONF_STR, FIELD(struct vm_conf, member, char *), lo, hi, 0, def, check}
 #define OWNER_LEN(member) ((long)sizeof(((struct vm_owner *)0)->member) - 1)
 #define O_BUF(name, member, lo, def) \
-	{GRP_OWNER, name, CONF_BUF, FIELD(struct vm_owner, member, char *), lo, OWNER_LEN(member), 0, def, NULL}
+	{GRP_OWNER, name, CONF_BUF, FIELD(struct vm_owner, member, char *), lo, OWNER_LEN(member), 0, def, check_text}
 #define M_STR(name, member, lo, hi, def, check) \
 	{GRP_OWNER_MAP, name, CONF_STR, FIELD(struct vm_owner_map, member, char *), lo, hi, 0, def, check}
 
@@ -440,6 +446,10 @@ static int conf_parse_tag(struct conf_load *ld, int line, const struct conf_opt 
 	}
 	if (klen > kmax) {
 		conf_error(ld, line, "option '%s': tag key '%.32s...' is longer than %zu bytes", name, value, kmax);
+		return -1;
+	}
+	if (!vm_utf8_valid(value)) {
+		conf_error(ld, line, "option '%s': tag '%.*s' must be valid UTF-8", name, (int)klen, value);
 		return -1;
 	}
 	if (strlen(value + klen + 1) > vmax) {

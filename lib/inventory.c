@@ -51,7 +51,7 @@ json_t *vm_inv_to_json(const struct vm_inventory *inv)
 	                        "owner", "source", vm_owner_source_name(inv->owner.source), "tenant", inv->owner.tenant,
 	                        "project", inv->owner.project, "cost_centre", inv->owner.cost_centre, "tags", tags);
 	if (!obj)
-		abort(); /* only invalid UTF-8 or no memory: fields come from checked input */
+		abort(); /* invalid UTF-8: the strings come from libxml2 and the config, both UTF-8 */
 	return obj;
 }
 
