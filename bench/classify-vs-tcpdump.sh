@@ -1,5 +1,5 @@
 #!/bin/bash
-# Frames per second classified from a large pcap file by vmeter (lib/pktclass
+# Frames per second classified from a large pcap file by vmeter (collector/pktclass
 # through libpcap, bench/vmeter-bench-classify) beside `tcpdump -r FILE -w
 # /dev/null` (the libpcap read floor) and pmacctd (Debian's pmacct) on the
 # same file, in the same run, alternating.  Targets: vmeter at least 0.5 of

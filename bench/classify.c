@@ -1,5 +1,5 @@
 /* Classification benchmark: reads a pcap savefile with libpcap and counts
- * every frame per VM, traffic class and direction through lib/pktclass in
+ * every frame per VM, traffic class and direction through collector/pktclass in
  * bridge mode, as the capture thread of the collector will.
  *
  *   vmeter-bench-classify [-m MODE] [-r ROUNDS] FILE

@@ -612,37 +612,14 @@ out:
 	return rc;
 }
 
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = UINT64_C(1469598103934665603);
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(1099511628211);
-	}
-	return h;
-}
-
 int col_db_write_inventory(struct col_db *db, const char *hostname, const struct vm_inventory *inv, int64_t at_ns)
 {
-	json_t *disks = json_array(), *nics = json_array(), *tags = json_object();
-	for (size_t i = 0; i < inv->n_disks; i++) {
-		const struct vm_disk *d = &inv->disks[i];
-		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus", d->bus,
-		                                       "device", d->device, "source", d->source, "capacity",
-		                                       (json_int_t)d->capacity));
-	}
-	for (size_t i = 0; i < inv->n_nics; i++) {
-		const struct vm_nic *c = &inv->nics[i];
-		json_array_append_new(nics, json_pack("{s:s, s:s, s:s, s:s, s:s}", "mac", c->mac, "target", c->target,
-		                                      "type", c->type, "source", c->source, "model", c->model));
-	}
-	for (size_t i = 0; i < inv->owner.n_tags; i++)
-		json_object_set_new(tags, inv->owner.tags[i].key, json_string(inv->owner.tags[i].value));
-	char *jd = json_dumps(disks, JSON_COMPACT), *jn = json_dumps(nics, JSON_COMPACT);
-	char *jt = json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(disks);
-	json_decref(nics);
-	json_decref(tags);
+	/* The columns are parts of the inventory's one JSON form. */
+	json_t *obj = vm_inv_to_json(inv), *owner = json_object_get(obj, "owner");
+	char *jd = json_dumps(json_object_get(obj, "disks"), JSON_COMPACT);
+	char *jn = json_dumps(json_object_get(obj, "nics"), JSON_COMPACT);
+	char *jt = json_dumps(json_object_get(owner, "tags"), JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(obj);
 
 	const char *src = vm_owner_source_name(inv->owner.source);
 	char at[48], vcpus[16], maxv[16], mem[24], cur[24], digest[24];
@@ -651,10 +628,8 @@ int col_db_write_inventory(struct col_db *db, const char *hostname, const struct
 	snprintf(maxv, sizeof maxv, "%u", inv->max_vcpus);
 	snprintf(mem, sizeof mem, "%llu", (unsigned long long)inv->memory_kib);
 	snprintf(cur, sizeof cur, "%llu", (unsigned long long)inv->current_memory_kib);
-	char *canon = vm_xasprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s", hostname, inv->name, vcpus, maxv, mem, cur,
-	                           inv->owner.tenant, inv->owner.project, inv->owner.cost_centre, jt, src, jd, jn);
-	snprintf(digest, sizeof digest, "%016llx", (unsigned long long)fnv1a(canon));
-	free(canon);
+	/* The host is part of a VM's recorded state: a migration is a change. */
+	snprintf(digest, sizeof digest, "%016llx", (unsigned long long)vm_inv_digest(inv, hostname));
 
 	int rc = -1;
 	char hid[16];

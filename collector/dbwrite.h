@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "db.h"
-#include "domxml.h"
+#include "inventory.h"
 #include "pg.h"
 
 struct col_db;

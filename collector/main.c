@@ -707,7 +707,8 @@ int main(int argc, char **argv)
 	col_writer_free(c.writer, 500);
 	col_virt_free(c.virt);
 	col_virtevent_shutdown();
-	vm_rrd_flush_all(c.rrd);
+	if (vm_rrd_flush_all(c.rrd, err, sizeof err) < 0)
+		vm_warn("%s", err);
 	vm_rrd_free(c.rrd);
 	event_free(c.tick);
 	event_free(c.wake);

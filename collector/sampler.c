@@ -151,31 +151,6 @@ static uint64_t fnv_str(uint64_t h, const char *s)
 	return fnv(h, s, strlen(s) + 1);
 }
 
-static uint64_t inv_digest(const struct vm_inventory *inv)
-{
-	uint64_t h = UINT64_C(1469598103934665603);
-	h = fnv_str(h, inv->name);
-	h = fnv(h, &inv->vcpus, sizeof inv->vcpus);
-	h = fnv(h, &inv->max_vcpus, sizeof inv->max_vcpus);
-	h = fnv(h, &inv->memory_kib, sizeof inv->memory_kib);
-	h = fnv(h, &inv->current_memory_kib, sizeof inv->current_memory_kib);
-	for (size_t i = 0; i < inv->n_disks; i++) {
-		const struct vm_disk *d = &inv->disks[i];
-		h = fnv_str(fnv_str(fnv_str(fnv_str(h, d->target), d->bus), d->device), d->source);
-		h = fnv(h, &d->capacity, sizeof d->capacity);
-	}
-	for (size_t i = 0; i < inv->n_nics; i++) {
-		const struct vm_nic *n = &inv->nics[i];
-		h = fnv_str(fnv_str(fnv_str(fnv_str(fnv_str(h, n->mac), n->target), n->type), n->source), n->model);
-	}
-	const struct vm_owner *o = &inv->owner;
-	h = fnv(h, &o->source, sizeof o->source);
-	h = fnv_str(fnv_str(fnv_str(h, o->tenant), o->project), o->cost_centre);
-	for (size_t i = 0; i < o->n_tags; i++)
-		h = fnv_str(fnv_str(h, o->tags[i].key), o->tags[i].value);
-	return h;
-}
-
 /* ---------------------------------------------------------------- slots */
 
 static uint32_t slot_take(struct col_sampler *s, struct vm *vm)
@@ -520,7 +495,7 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 			if (strcmp(copy->disks[i].target, vm->disks[k].name) == 0 &&
 			    (vm->disks[k].have & (1u << COL_DISK_CAPACITY)))
 				copy->disks[i].capacity = vm->disks[k].v[COL_DISK_CAPACITY];
-	uint64_t digest = inv_digest(copy);
+	uint64_t digest = vm_inv_digest(copy, NULL);
 	if (digest != vm->inv_digest) {
 		struct vm_inventory *out = vm_xmalloc(sizeof *out);
 		*out = *copy;
@@ -1137,7 +1112,7 @@ static void rrd_write_traffic(struct col_sampler *s, struct vm *vm, int64_t t)
 	for (size_t i = 0; i < vm->n_tcum; i++) {
 		char name[128];
 		snprintf(name, sizeof name, "vm-%s-traffic-%s", vm->uuid, vm->tcum[i].name);
-		vm_rrd_update(s->rrd, name, col_traffic_meters(), t, 0xf, vm->tcum[i].v);
+		vm_rrd_update(s->rrd, name, vm_usage_traffic_meters(), t, 0xf, vm->tcum[i].v);
 	}
 }
 

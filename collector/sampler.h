@@ -2,7 +2,7 @@
  * last sample, inventory digest and usage accumulator, and the host itself.
  *
  * It turns raw samples into intervals (collector/virt.h gives cumulative
- * counters; lib/counter.h makes deltas), feeds the per-minute accumulators
+ * counters; collector/counter.h makes deltas), feeds the per-minute accumulators
  * (lib/usage.h), writes RRD samples, and hands closed minutes, inventory
  * changes and lifecycle events to the writer.  Not thread-safe: the
  * collector's main thread owns it. */

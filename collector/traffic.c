@@ -279,19 +279,6 @@ size_t col_traffic_acc_close_host(struct col_traffic_acc *acc, int64_t upto_ns, 
 	return n;
 }
 
-static const struct vm_meter traffic_meters[] = {
-    {"rx_bytes", VM_METER_COUNTER, "bytes", "rx_bytes"},
-    {"tx_bytes", VM_METER_COUNTER, "bytes", "tx_bytes"},
-    {"rx_packets", VM_METER_COUNTER, "packets", "rx_packets"},
-    {"tx_packets", VM_METER_COUNTER, "packets", "tx_packets"},
-};
-
-const struct vm_meter_set *col_traffic_meters(void)
-{
-	static const struct vm_meter_set set = {"traffic", traffic_meters, 4, 4};
-	return &set;
-}
-
 void col_traffic_acc_save(const struct col_traffic_acc *acc, struct vm_binw *w)
 {
 	vm_binw_sv(w, acc->closed);

@@ -67,8 +67,4 @@ struct vm_binr;
 void col_traffic_acc_save(const struct col_traffic_acc *acc, struct vm_binw *w);
 int col_traffic_acc_load(struct col_traffic_acc *acc, struct vm_binr *r, size_t max_open);
 
-/* The meter set of a VM's per-class RRD file: rx/tx bytes and packets,
- * all counters (DERIVE). */
-const struct vm_meter_set *col_traffic_meters(void);
-
 #endif

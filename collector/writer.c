@@ -185,7 +185,7 @@ static void lose(struct col_writer *w, const struct pending_row *rows, size_t n,
 	vm_log_once_fail(&w->full,
 	                 "usage rows are being lost: %s (%s); their coverage is recorded as lost, the alert "
 	                 "condition 'spool-full' holds until rows fit again",
-	                 why, vm_spool_error());
+	                 why, vm_spool_error(w->spool));
 }
 
 /* Appends one record; commits first if the batch fills a segment. */
@@ -208,7 +208,7 @@ static void lose_traffic(struct col_writer *w, size_t n, const char *why)
 	vm_log_once_fail(&w->full,
 	                 "traffic rows are being lost: %s (%s); the alert condition 'spool-full' holds until rows "
 	                 "fit again",
-	                 why, vm_spool_error());
+	                 why, vm_spool_error(w->spool));
 }
 
 void col_writer_push_traffic(struct col_writer *w, const struct vm_db_traffic *tr)
@@ -253,7 +253,7 @@ static int push_record(struct col_writer *w, uint8_t *rec, size_t len, const cha
 	 * retries): one line while it fails, one when records fit again. */
 	if (rc < 0)
 		vm_log_once_fail(&w->records_full, "cannot spool %s: %s (tried again while it fails)", what,
-		                 vm_spool_error());
+		                 vm_spool_error(w->spool));
 	else
 		vm_log_once_ok(&w->records_full, "spooling inventory and events");
 	free(rec);
@@ -910,7 +910,7 @@ static void *writer_main(void *arg)
 		int n = lrc < 0 ? 0 : vm_spool_read(w->spool, &cur, w->batch_rows, READ_BYTES, on_record, &b);
 		pthread_mutex_lock(&w->lock);
 		if (n < 0) {
-			vm_warn("cannot read the spool: %s", vm_spool_error());
+			vm_warn("cannot read the spool: %s", vm_spool_read_error(w->spool));
 			wait_ms(w, 1000);
 			continue;
 		}
@@ -940,7 +940,7 @@ static void *writer_main(void *arg)
 			rc = deliver(w, db, &b, &inserted, &rows);
 		if (rc == 0 && n > 0 && vm_spool_ack(w->spool, b.last_seq) < 0)
 			vm_warn("cannot store the spool's acknowledgement: %s (records will be sent again)",
-			        vm_spool_error());
+			        vm_spool_read_error(w->spool));
 		if (rc < 0) {
 			snprintf(err, sizeof err, "%s", vm_pg_error(pg));
 			why = vm_pg_failure(pg);
@@ -999,7 +999,7 @@ struct col_writer *col_writer_new(const struct col_writer_opts *o, char *err, si
 		return NULL;
 	char *id = spool_id(o->spool_dir, err, errsize);
 	if (!id) {
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 		return NULL;
 	}
 	struct col_writer *w = vm_xcalloc(1, sizeof *w);
@@ -1069,7 +1069,7 @@ void col_writer_free(struct col_writer *w, int timeout_ms)
 		          (unsigned long long)st.records_pending);
 	if (w->n_losses)
 		vm_warn("%zu VM-minutes of lost coverage could not be recorded in the database", loss_minutes(w));
-	vm_spool_close(w->spool);
+	vm_spool_close(w->spool, NULL, 0);
 	if (w->ledger)
 		fclose(w->ledger);
 	free(w->pending);

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "db.h"
-#include "domxml.h"
+#include "inventory.h"
 #include "spool.h"
 #include "usage.h"
 

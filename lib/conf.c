@@ -8,6 +8,7 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,12 @@ static const char *check_class_name(const char *value)
 	return "must be at most 31 bytes of lower-case letters, digits, '-' and '_', starting with a letter";
 }
 
+/* Owner values go into JSON, the database and invoices: text only. */
+static const char *check_text(const char *value)
+{
+	return vm_utf8_valid(value) ? NULL : "must be valid UTF-8";
+}
+
 /* An owner-metadata section's title names it in messages. */
 static const char *check_map_name(const char *value)
 {
@@ -143,7 +150,7 @@ static const char *check_map_path_or_empty(const char *value)
 	{g, name, CONF_STR, FIELD(struct vm_conf, member, char *), lo, hi, 0, def, check}
 #define OWNER_LEN(member) ((long)sizeof(((struct vm_owner *)0)->member) - 1)
 #define O_BUF(name, member, lo, def) \
-	{GRP_OWNER, name, CONF_BUF, FIELD(struct vm_owner, member, char *), lo, OWNER_LEN(member), 0, def, NULL}
+	{GRP_OWNER, name, CONF_BUF, FIELD(struct vm_owner, member, char *), lo, OWNER_LEN(member), 0, def, check_text}
 #define M_STR(name, member, lo, hi, def, check) \
 	{GRP_OWNER_MAP, name, CONF_STR, FIELD(struct vm_owner_map, member, char *), lo, hi, 0, def, check}
 
@@ -258,6 +265,11 @@ struct conf_load {
 	struct conf_prefix_line *prefix_lines;
 	size_t n_prefix_lines, cap_prefix_lines;
 	size_t n_prefixes;
+	/* The program section being read (vm_conf_load_program()), NULL if
+	 * none: the line each of its options was set on, how often it ended. */
+	const struct vm_conf_program *prog;
+	int *prog_lines;
+	unsigned prog_seen;
 };
 
 static struct conf_load *conf_loading;
@@ -436,6 +448,10 @@ static int conf_parse_tag(struct conf_load *ld, int line, const struct conf_opt 
 		conf_error(ld, line, "option '%s': tag key '%.32s...' is longer than %zu bytes", name, value, kmax);
 		return -1;
 	}
+	if (!vm_utf8_valid(value)) {
+		conf_error(ld, line, "option '%s': tag '%.*s' must be valid UTF-8", name, (int)klen, value);
+		return -1;
+	}
 	if (strlen(value + klen + 1) > vmax) {
 		conf_error(ld, line, "option '%s': value of tag '%.*s' is longer than %zu bytes", name, (int)klen,
 		           value, vmax);
@@ -488,12 +504,44 @@ static int conf_parse_prefix(struct conf_load *ld, cfg_t *sec, const struct conf
 	return 0;
 }
 
+/* An option of the program's section: the same checks, from its table. */
+static int conf_prog_parse_value(struct conf_load *ld, cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const struct vm_conf_program *p = ld->prog;
+	char name[512];
+	size_t r = 0;
+
+	conf_name(ld, name, sizeof name, cfg, cfg_opt_name(opt));
+	while (r < p->n_options && strcmp(p->options[r].name, cfg_opt_name(opt)) != 0)
+		r++;
+	if (r == p->n_options) {
+		conf_error(ld, cfg->line, "option '%s' is not in the option table", name);
+		return -1;
+	}
+	const struct vm_conf_option *o = &p->options[r];
+	if (ld->prog_lines[r]) {
+		conf_error(ld, cfg->line, "option '%s' is given twice (first on line %d)", name, ld->prog_lines[r]);
+		return -1;
+	}
+	ld->prog_lines[r] = cfg->line;
+	const struct conf_opt row = {.name = o->name, .min = o->min, .max = o->max, .check = o->check};
+	if (o->type == VM_CONF_INT)
+		return conf_parse_int(ld, cfg->line, &row, name, value, result);
+	if (conf_parse_string(ld, cfg->line, &row, name, value) < 0)
+		return -1;
+	*(const char **)result = value;
+	return 0;
+}
+
 /* libconfuse's parse callback for every option: checks the value against
  * its row while cfg->line is still the line it is on. */
 static int conf_parse_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	struct conf_load *ld = conf_loading;
 	char name[512];
+
+	if (ld->prog && cfg != ld->root && strcmp(cfg_name(cfg), ld->prog->section) == 0)
+		return conf_prog_parse_value(ld, cfg, opt, value, result);
 	int s = conf_section_index(ld, cfg);
 	int r = s < 0 ? -1 : conf_row_index(conf_sections[s].group, cfg_opt_name(opt));
 
@@ -621,6 +669,25 @@ static int conf_section_end(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* libconfuse's validate callback for the program's section. */
+static int conf_prog_section_end(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct conf_load *ld = conf_loading;
+	const struct vm_conf_program *p = ld->prog;
+
+	if (++ld->prog_seen > 1) {
+		conf_error(ld, cfg->line, "section '%s' is given twice", cfg_opt_name(opt));
+		return -1;
+	}
+	for (size_t r = 0; r < p->n_options; r++) {
+		if (p->options[r].type == VM_CONF_STR && !p->options[r].def_str && !ld->prog_lines[r]) {
+			conf_error(ld, cfg->line, "option '%s.%s' must be set", p->section, p->options[r].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void conf_fill_opt(cfg_opt_t *o, const struct conf_opt *row)
 {
 	switch (row->type) {
@@ -651,11 +718,11 @@ static cfg_opt_t *conf_build_group(enum conf_group group, size_t extra)
 	return opts;
 }
 
-/* The libconfuse option tree from the two tables.  Free with
- * conf_free_opts(); libconfuse keeps copies, not pointers into it. */
-static cfg_opt_t *conf_build_opts(void)
+/* The libconfuse option tree from the two tables and the program's.  Free
+ * with conf_free_opts(); libconfuse keeps copies, not pointers into it. */
+static cfg_opt_t *conf_build_opts(const struct vm_conf_program *prog)
 {
-	cfg_opt_t *root = conf_build_group(GRP_TOP, N_SECTIONS);
+	cfg_opt_t *root = conf_build_group(GRP_TOP, N_SECTIONS + 1);
 	size_t n = 0;
 
 	while (root[n].name)
@@ -669,6 +736,23 @@ static cfg_opt_t *conf_build_opts(void)
 		    .flags = conf_sections[s].flags,
 		    .subopts = conf_build_group(conf_sections[s].group, 0),
 		    .validcb = conf_section_end,
+		};
+	}
+	if (prog) {
+		cfg_opt_t *sub = vm_xcalloc(prog->n_options + 1, sizeof *sub);
+		for (size_t r = 0; r < prog->n_options; r++) {
+			const struct vm_conf_option *o = &prog->options[r];
+			const struct conf_opt row = {.name = o->name,
+			                             .type = o->type == VM_CONF_INT ? CONF_INT : CONF_STR,
+			                             .def_int = o->def_int,
+			                             .def_str = o->def_str};
+			conf_fill_opt(&sub[r], &row);
+		}
+		root[n++] = (cfg_opt_t){
+		    .name = prog->section,
+		    .type = CFGT_SEC,
+		    .subopts = sub,
+		    .validcb = conf_prog_section_end,
 		};
 	}
 	return root;
@@ -852,6 +936,33 @@ static int conf_fill_host_name(struct conf_load *ld, struct vm_conf *conf)
 	return 0;
 }
 
+/* Copies the program's section into conf->program_values. */
+static int conf_copy_program(struct conf_load *ld, cfg_t *root, struct vm_conf *conf)
+{
+	const struct vm_conf_program *p = ld->prog;
+	cfg_t *sec = cfg_getsec(root, p->section);
+
+	conf->program = p;
+	conf->program_values = vm_xcalloc(1, p->size ? p->size : 1);
+	for (size_t r = 0; r < p->n_options; r++) {
+		const struct vm_conf_option *o = &p->options[r];
+		char *field = (char *)conf->program_values + o->offset;
+		const char *s;
+
+		if (o->type == VM_CONF_INT) {
+			*(int *)(void *)field = (int)cfg_getint(sec, o->name);
+			continue;
+		}
+		s = cfg_getstr(sec, o->name);
+		if (!s) { /* the section is not in the file: its end was not checked */
+			conf_error(ld, 0, "option '%s.%s' must be set", p->section, o->name);
+			return -1;
+		}
+		*(char **)(void *)field = vm_xstrdup(s);
+	}
+	return 0;
+}
+
 /* Builds the struct vm_conf from a parsed and checked tree. */
 static struct vm_conf *conf_from_cfg(struct conf_load *ld, cfg_t *root)
 {
@@ -903,7 +1014,7 @@ static struct vm_conf *conf_from_cfg(struct conf_load *ld, cfg_t *root)
 		}
 	}
 	if (conf_check_collector(ld, conf) < 0 || conf_build_netclass(ld, conf) < 0 ||
-	    conf_fill_host_name(ld, conf) < 0) {
+	    conf_fill_host_name(ld, conf) < 0 || (ld->prog && conf_copy_program(ld, root, conf) < 0)) {
 		vm_conf_free(conf);
 		return NULL;
 	}
@@ -993,11 +1104,27 @@ static int conf_skip_string(const char *buf, size_t len, size_t *i, int *line)
  * comments inside lists, takes the end of the file for the end of an open
  * section, and drops '*' and a lone '+' outside quotes without a word.  So
  * the text is checked here first, tokenised by the same rules, and its
- * comments are blanked out (newlines kept) before libconfuse sees it. */
+ * comments are blanked out (newlines kept) before libconfuse sees it.
+ * So are the sections of other programs (conf_skips_section()). */
+static const char *const conf_program_sections[] = {VM_CONF_PROGRAM_SECTIONS};
+
+/* True if the n bytes at `word` name another program's section: this load
+ * has no table for it, so it is that program's to check. */
+static bool conf_skips_section(const struct conf_load *ld, const char *word, size_t n)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(conf_program_sections); k++) {
+		const char *name = conf_program_sections[k];
+		if (strlen(name) == n && strncmp(word, name, n) == 0)
+			return !ld->prog || strcmp(ld->prog->section, name) != 0;
+	}
+	return false;
+}
+
 static int conf_prescan(struct conf_load *ld, char *buf, size_t len)
 {
 	int open[8]; /* lines of the '{' still open */
 	size_t depth = 0, i = 0;
+	size_t skip_from = SIZE_MAX; /* start of another program's section */
 	int line = 1;
 	const char *p = memchr(buf, '\0', len);
 
@@ -1046,9 +1173,19 @@ static int conf_prescan(struct conf_load *ld, char *buf, size_t len)
 			/* One too many is libconfuse's to report. */
 			depth -= depth > 0;
 			i++;
+			if (depth == 0 && skip_from != SIZE_MAX) {
+				for (size_t k = skip_from; k < i; k++)
+					buf[k] = buf[k] == '\n' ? '\n' : ' ';
+				skip_from = SIZE_MAX;
+			}
 		} else if (conf_is_bare(c)) {
+			size_t word = i, j;
 			while (i < len && conf_is_bare(buf[i]))
 				i++;
+			for (j = i; j < len && strchr(" \t\r\n", buf[j]); j++)
+				;
+			if (depth == 0 && j < len && buf[j] == '{' && conf_skips_section(ld, buf + word, i - word))
+				skip_from = word;
 		} else {
 			i += c == '+' ? 2 : 1;
 		}
@@ -1063,7 +1200,12 @@ static int conf_prescan(struct conf_load *ld, char *buf, size_t len)
 
 struct vm_conf *vm_conf_load(const char *path, char *err, size_t errsize)
 {
-	struct conf_load load = {.path = path, .err = err, .errsize = errsize};
+	return vm_conf_load_program(path, NULL, err, errsize);
+}
+
+struct vm_conf *vm_conf_load_program(const char *path, const struct vm_conf_program *program, char *err, size_t errsize)
+{
+	struct conf_load load = {.path = path, .err = err, .errsize = errsize, .prog = program};
 	struct conf_load *ld = &load;
 	struct vm_conf *conf = NULL;
 	cfg_opt_t *opts = NULL;
@@ -1074,6 +1216,17 @@ struct vm_conf *vm_conf_load(const char *path, char *err, size_t errsize)
 
 	if (err && errsize)
 		err[0] = '\0';
+	if (program) {
+		size_t k = 0;
+		while (k < ARRAY_SIZE(conf_program_sections) && strcmp(conf_program_sections[k], program->section) != 0)
+			k++;
+		if (k == ARRAY_SIZE(conf_program_sections)) {
+			conf_error(ld, 0, "section '%s' is not a program's (VM_CONF_PROGRAM_SECTIONS)",
+			           program->section);
+			goto out;
+		}
+		ld->prog_lines = vm_xcalloc(program->n_options + 1, sizeof *ld->prog_lines);
+	}
 
 	fp = fopen(path, "re");
 	if (!fp) {
@@ -1085,7 +1238,7 @@ struct vm_conf *vm_conf_load(const char *path, char *err, size_t errsize)
 	if (!buf || conf_prescan(ld, buf, len) < 0)
 		goto out;
 
-	opts = conf_build_opts();
+	opts = conf_build_opts(program);
 	cfg = cfg_init(opts, CFGF_NONE);
 	if (!cfg) {
 		conf_error(ld, 0, "cannot set up libconfuse: %s", strerror(errno));
@@ -1121,6 +1274,7 @@ out:
 		cfg_free(cfg);
 	conf_free_opts(opts);
 	free(ld->prefix_lines);
+	free(ld->prog_lines);
 	free(buf);
 	return conf;
 }
@@ -1155,6 +1309,10 @@ void vm_conf_free(struct vm_conf *conf)
 	}
 	free(conf->owner_maps);
 	vm_netclass_free(conf->netclass);
+	for (size_t r = 0; conf->program_values && r < conf->program->n_options; r++)
+		if (conf->program->options[r].type == VM_CONF_STR)
+			free(*(char **)(void *)((char *)conf->program_values + conf->program->options[r].offset));
+	free(conf->program_values);
 	free(conf->path);
 	free(conf);
 }

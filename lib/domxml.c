@@ -319,7 +319,7 @@ static void note_limit(struct vm_inventory *inv, const char *fmt, ...) __attribu
 static void note_limit(struct vm_inventory *inv, const char *fmt, ...)
 {
 	static const char more[] = "; ...";
-	char item[VM_DOMXML_LIMITS_SIZE];
+	char item[VM_INV_LIMITS_SIZE];
 	size_t len = strlen(inv->limits), room = sizeof(inv->limits) - (sizeof(more) - 1);
 	va_list ap;
 	int n;
@@ -1017,63 +1017,4 @@ int vm_owner_map_apply(const struct vm_owner_map *maps, size_t n, const char *xm
 	}
 	xmlFreeDoc(doc);
 	return 0;
-}
-
-const char *vm_owner_source_name(enum vm_owner_source source)
-{
-	switch (source) {
-	case VM_OWNER_NONE: break;
-	case VM_OWNER_METADATA: return "metadata";
-	case VM_OWNER_CONFIG: return "config";
-	case VM_OWNER_NOVA: return "nova";
-	case VM_OWNER_MAPPING: return "mapping";
-	}
-	return "none";
-}
-
-/* ---------------------------------------------------------------- compare */
-
-static bool disk_differs(const struct vm_disk *a, const struct vm_disk *b)
-{
-	return strcmp(a->target, b->target) || strcmp(a->bus, b->bus) || strcmp(a->device, b->device) ||
-	       strcmp(a->source, b->source) || a->capacity != b->capacity;
-}
-
-static bool nic_differs(const struct vm_nic *a, const struct vm_nic *b)
-{
-	return strcmp(a->mac, b->mac) || strcmp(a->target, b->target) || strcmp(a->type, b->type) ||
-	       strcmp(a->source, b->source) || strcmp(a->model, b->model);
-}
-
-/* Tags are a set keyed by name: reordering them in the XML is no change. */
-static bool owner_differs(const struct vm_owner *a, const struct vm_owner *b)
-{
-	if (a->source != b->source || strcmp(a->tenant, b->tenant) || strcmp(a->project, b->project) ||
-	    strcmp(a->cost_centre, b->cost_centre) || a->n_tags != b->n_tags)
-		return true;
-	for (size_t i = 0; i < a->n_tags; i++) {
-		size_t j;
-
-		for (j = 0; j < b->n_tags; j++)
-			if (!strcmp(a->tags[i].key, b->tags[j].key))
-				break;
-		if (j == b->n_tags || strcmp(a->tags[i].value, b->tags[j].value))
-			return true;
-	}
-	return false;
-}
-
-bool vm_inventory_differs(const struct vm_inventory *a, const struct vm_inventory *b)
-{
-	if (strcmp(a->uuid, b->uuid) || strcmp(a->name, b->name) || a->vcpus != b->vcpus ||
-	    a->max_vcpus != b->max_vcpus || a->memory_kib != b->memory_kib ||
-	    a->current_memory_kib != b->current_memory_kib || a->n_disks != b->n_disks || a->n_nics != b->n_nics)
-		return true;
-	for (size_t i = 0; i < a->n_disks; i++)
-		if (disk_differs(&a->disks[i], &b->disks[i]))
-			return true;
-	for (size_t i = 0; i < a->n_nics; i++)
-		if (nic_differs(&a->nics[i], &b->nics[i]))
-			return true;
-	return owner_differs(&a->owner, &b->owner);
 }

@@ -16,7 +16,7 @@
  * any other namespace the configuration maps (struct vm_owner_map).
  *
  * The exact rules are in docs/METADATA.md.  All strings are copied into the
- * fixed-size fields below; a value longer than its field is never
+ * fixed-size fields of lib/inventory.h; a value longer than its field is never
  * truncated: an owner value over its limit makes that owner source
  * invalid, a device field over its limit is left empty and a device past
  * the device limits left out, and both are said in vm_inventory.limits. */
@@ -27,81 +27,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inventory.h"
+
 #define VM_OWNER_NS "http://vmeter.org/xmlns/owner/1.0"
 /* OpenStack Nova's element; older Nova releases wrote 1.0, with the same owner and
  * flavor elements, and guests defined then keep it until redefined. */
 #define VM_NOVA_NS "http://openstack.org/xmlns/libvirt/nova/1.1"
 #define VM_NOVA_NS_1_0 "http://openstack.org/xmlns/libvirt/nova/1.0"
 #define VM_DOMXML_MAX_BYTES (4u << 20)
-#define VM_MAX_DISKS 64
-#define VM_MAX_NICS 64
-#define VM_MAX_TAGS 32
-#define VM_DOMXML_LIMITS_SIZE 128
-
-struct vm_disk {
-	char target[32];   /* "vda" */
-	char bus[16];      /* "virtio", may be empty */
-	char device[16];   /* "disk", "cdrom", ... */
-	char source[256];  /* file, block device, volume or network name */
-	uint64_t capacity; /* bytes; filled from block stats, 0 if unknown */
-};
-
-struct vm_nic {
-	char mac[18];    /* "52:54:00:12:34:56", lower case */
-	char target[64]; /* host-side device, may be empty when shut off */
-	char type[16];   /* "bridge", "network", "ethernet", ... */
-	char source[64]; /* bridge or network name */
-	char model[32];
-};
-
-struct vm_tag {
-	char key[64];
-	char value[256];
-};
-
-/* Where an owner came from, in order of precedence: the vmeter element,
- * Nova's element, a configured mapping (owner-metadata), the configuration's
- * owner rules.  The values are stored in spool records: append only. */
-enum vm_owner_source {
-	VM_OWNER_NONE,
-	VM_OWNER_METADATA, /* vmeter's own element */
-	VM_OWNER_CONFIG,   /* owner "..." or default-owner */
-	VM_OWNER_NOVA,     /* <nova:instance> */
-	VM_OWNER_MAPPING,  /* an owner-metadata section */
-};
-#define VM_OWNER_SOURCE_LAST VM_OWNER_MAPPING
-
-/* "none", "metadata", "config", "nova", "mapping": the name stored in
- * vm_inventory.owner_source (static string; "none" for an unknown value). */
-const char *vm_owner_source_name(enum vm_owner_source source);
-
-struct vm_owner {
-	enum vm_owner_source source;
-	char tenant[64];
-	char project[64];
-	char cost_centre[64];
-	struct vm_tag tags[VM_MAX_TAGS];
-	size_t n_tags;
-};
-
-struct vm_inventory {
-	char uuid[37];
-	char name[256];
-	int id;                      /* libvirt domain id; -1 when not running */
-	unsigned vcpus;              /* <vcpu current=> or <vcpu> */
-	unsigned max_vcpus;          /* <vcpu> */
-	uint64_t memory_kib;         /* <memory>, the maximum */
-	uint64_t current_memory_kib; /* <currentMemory> */
-	struct vm_disk disks[VM_MAX_DISKS];
-	size_t n_disks;
-	struct vm_nic nics[VM_MAX_NICS];
-	size_t n_nics;
-	struct vm_owner owner; /* source VM_OWNER_NONE if no metadata */
-	/* The limits this domain's XML exceeded, "" if none: "73 disks, 64
-	 * kept; disk 2 (vdb): <source file> over 255 bytes".  Ends in "..."
-	 * when there was more to say.  Not part of the recorded inventory. */
-	char limits[VM_DOMXML_LIMITS_SIZE];
-};
 
 /* Parses `len` bytes of domain XML into *inv (fully overwritten).
  * Returns 0 on success.  On a fatal error (not XML, over
@@ -154,9 +87,5 @@ const char *vm_owner_path_check(const char *path);
  * document cannot be read (message in err), else 0.  maps is borrowed. */
 int vm_owner_map_apply(const struct vm_owner_map *maps, size_t n, const char *xml, size_t len, struct vm_owner *owner,
                        char *err, size_t errsize);
-
-/* True if the two inventories differ in anything recorded in history
- * (allocation, devices, owner, name); the domain id is not compared. */
-bool vm_inventory_differs(const struct vm_inventory *a, const struct vm_inventory *b);
 
 #endif

@@ -94,6 +94,15 @@ static bool escaped_code_point(unsigned cp)
 	       cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+bool vm_utf8_valid(const char *s)
+{
+	unsigned cp;
+	for (size_t n; *s; s += n)
+		if (!(n = utf8_decode((const unsigned char *)s, &cp)))
+			return false;
+	return true;
+}
+
 size_t vm_log_escape(char *dst, size_t size, const char *src)
 {
 	const unsigned char *s = (const unsigned char *)src;

@@ -32,6 +32,10 @@ void vm_log(enum vm_log_level level, const char *fmt, ...) __attribute__((format
 #define vm_info(...) vm_log(VM_LOG_INFO, __VA_ARGS__)
 #define vm_debug(...) vm_log(VM_LOG_DEBUG, __VA_ARGS__)
 
+/* True if the NUL-terminated s is valid UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF). */
+bool vm_utf8_valid(const char *s);
+
 /* Copies the NUL-terminated UTF-8 text src to dst (size bytes) so that it
  * shows as one line whose characters appear in the order they are stored:
  *   - C0 controls (newline, carriage return, tab, escape, ...) and DEL as

@@ -317,18 +317,18 @@ static void daemon_lost(struct vm_rrd *rrd, const char *why)
 
 /* FLUSHALL over a short-lived connection of our own: the instance's may be
  * in use by the sampling thread. */
-static int daemon_flushall(struct vm_rrd *rrd)
+static int daemon_flushall(struct vm_rrd *rrd, char *err, size_t errsize)
 {
-	char err[PATH_MAX + 256];
-	struct vm_rrdc *c = vm_rrdc_connect(rrd->sock_path, DAEMON_TIMEOUT_MS, err, sizeof err);
+	char why[PATH_MAX + 256];
+	struct vm_rrdc *c = vm_rrdc_connect(rrd->sock_path, DAEMON_TIMEOUT_MS, why, sizeof why);
 	if (!c) {
-		vm_warn("%s: flush: %s", rrd->daemon_what, err);
+		snprintf(err, errsize, "%s: flush: %s", rrd->daemon_what, why);
 		return -1;
 	}
-	int rc = vm_rrdc_command(c, "FLUSHALL", err, sizeof err, NULL, NULL);
+	int rc = vm_rrdc_command(c, "FLUSHALL", why, sizeof why, NULL, NULL);
 	vm_rrdc_close(c);
 	if (rc < 0) {
-		vm_warn("%s: flush failed: %s", rrd->daemon_what, err);
+		snprintf(err, errsize, "%s: flush failed: %s", rrd->daemon_what, why);
 		return -1;
 	}
 	return 0;
@@ -1254,7 +1254,7 @@ out:
 	return ret;
 }
 
-int vm_rrd_flush_all(struct vm_rrd *rrd)
+int vm_rrd_flush_all(struct vm_rrd *rrd, char *err, size_t errsize)
 {
 	if (!rrd->daemon)
 		return 0;
@@ -1266,7 +1266,7 @@ int vm_rrd_flush_all(struct vm_rrd *rrd)
 	 * and the outage is already logged. */
 	if (outage)
 		return 0;
-	return daemon_flushall(rrd);
+	return daemon_flushall(rrd, err, errsize);
 }
 
 /* The default graph of a set: CPU used against what it waited for (VM) or

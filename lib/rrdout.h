@@ -57,13 +57,17 @@ char *vm_rrd_path(const struct vm_rrd *rrd, const char *name);
 
 /* Writes one sample at time t_ns: for counters the raw cumulative value,
  * for gauges the level; meters whose bit is clear in `have` are written as
- * unknown.  Creates (or converts) the file on first use.  Returns 0 or -1
- * (logged). */
+ * unknown.  Creates (or converts) the file on first use.  Returns 0 or -1.
+ * Graphs are best effort and their failures recur every interval, so this
+ * module reports them itself, by the outage rule (once when a file or the
+ * daemon starts failing, once on recovery): the caller need not log. */
 int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns, uint64_t have,
                   const uint64_t *values);
 
-/* Asks rrdcached to write out everything it holds (no-op without it). */
-int vm_rrd_flush_all(struct vm_rrd *rrd);
+/* Asks rrdcached to write out everything it holds (no-op without it, or
+ * during an outage already logged).  Returns 0, or -1 with a message in
+ * err. */
+int vm_rrd_flush_all(struct vm_rrd *rrd, char *err, size_t errsize);
 
 /* Renders a PNG graph of the data sources `ds` (comma separated, NULL for
  * a sensible default per set) of file `name` over [start, end] (epoch

@@ -100,6 +100,8 @@ struct rec {
 	uint32_t len;
 };
 
+#define SPOOL_ERR_SIZE 512
+
 struct vm_spool {
 	char *dir;
 	int dirfd;
@@ -137,24 +139,34 @@ struct vm_spool {
 	bool hint_valid; /* the last record handed out, and the position after it */
 	uint64_t hint_seq;
 	struct vm_spool_cursor hint_after;
+
+	/* The last failure of each side, each written by its own thread only
+	 * (calls on one side are serialised): writer (append, commit) and
+	 * drainer (read, ack). */
+	char werr[SPOOL_ERR_SIZE];
+	char rerr[SPOOL_ERR_SIZE];
 };
 
 /* ---------------------------------------------------------------- errors */
 
-static _Thread_local char spool_errbuf[512];
-
-static void set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void set_err(const char *fmt, ...)
+/* buf: sp->werr or sp->rerr, as the side of the failing call. */
+static void set_err(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(char *buf, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(spool_errbuf, sizeof spool_errbuf, fmt, ap);
+	vsnprintf(buf, SPOOL_ERR_SIZE, fmt, ap);
 	va_end(ap);
 }
 
-const char *vm_spool_error(void)
+const char *vm_spool_error(const struct vm_spool *sp)
 {
-	return spool_errbuf;
+	return sp->werr;
+}
+
+const char *vm_spool_read_error(const struct vm_spool *sp)
+{
+	return sp->rerr;
 }
 
 static int full_or_error(int e)
@@ -605,7 +617,7 @@ static int ack_write(struct vm_spool *sp, uint64_t acked, uint64_t next_seg)
 	ret = 0;
 out:
 	if (ret < 0) {
-		set_err("cannot %s ack file '%s/%s': %s", what, sp->dir, ACK_NAME, strerror(errno));
+		set_err(sp->rerr, "cannot %s ack file '%s/%s': %s", what, sp->dir, ACK_NAME, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		unlinkat(sp->dirfd, ACK_TMP, 0);
@@ -1073,22 +1085,26 @@ struct vm_spool *vm_spool_open(const char *dir, const struct vm_spool_opts *opts
 	         pending_count(sp), sp->acked);
 	return sp;
 fail:
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	return NULL;
 }
 
-int vm_spool_close(struct vm_spool *sp)
+int vm_spool_close(struct vm_spool *sp, char *err, size_t errsize)
 {
 	if (!sp)
 		return 0;
 	int ret = 0;
-	if (sp->ack_dirty && ack_write(sp, sp->acked, sp->next_seg_id) < 0)
+	if (sp->ack_dirty && ack_write(sp, sp->acked, sp->next_seg_id) < 0) {
+		if (err && errsize)
+			snprintf(err, errsize, "%s", sp->rerr);
 		ret = VM_SPOOL_ERROR;
+	}
 	if (sp->wfd >= 0) {
 		if (sp->unsynced && sp->opts.sync != VM_SPOOL_SYNC_NONE &&
 		    (fdatasync(sp->wfd) < 0 || (sp->dir_unsynced && fsync(sp->dirfd) < 0))) {
 			char *path = seg_path(sp, sp->wseg ? sp->wseg->id : 0, "");
-			set_err("cannot sync segment '%s': %s", path, strerror(errno));
+			if (err && errsize && ret == 0)
+				snprintf(err, errsize, "cannot sync segment '%s': %s", path, strerror(errno));
 			free(path);
 			ret = VM_SPOOL_ERROR;
 		}
@@ -1121,11 +1137,11 @@ static bool needs_new_segment(const struct vm_spool *sp, size_t batch_len)
 int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64_t *seq)
 {
 	if (!payload && len) {
-		set_err("spool '%s': record without a payload", sp->dir);
+		set_err(sp->werr, "spool '%s': record without a payload", sp->dir);
 		return VM_SPOOL_ERROR;
 	}
 	if (len > sp->opts.max_record) {
-		set_err("spool '%s': record of %zu bytes is larger than the limit of %" PRIu32, sp->dir, len,
+		set_err(sp->werr, "spool '%s': record of %zu bytes is larger than the limit of %" PRIu32, sp->dir, len,
 		        sp->opts.max_record);
 		return VM_SPOOL_TOO_BIG;
 	}
@@ -1133,7 +1149,7 @@ int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64
 	int ret = 0;
 	pthread_mutex_lock(&sp->wlock);
 	if (sp->batch_len > 0 && sp->batch_len + need > sp->opts.segment_size) {
-		set_err("spool '%s': %zu uncommitted records fill a segment", sp->dir, sp->batch_n);
+		set_err(sp->werr, "spool '%s': %zu uncommitted records fill a segment", sp->dir, sp->batch_n);
 		ret = VM_SPOOL_BATCH_FULL;
 		goto out;
 	}
@@ -1144,8 +1160,8 @@ int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64
 	if (used > sp->opts.cap) {
 		sp->st.full_rejections++;
 		pthread_mutex_unlock(&sp->lock);
-		set_err("spool '%s' is full: %" PRIu64 " of %" PRIu64 " bytes used", sp->dir, sp->bytes + sp->batch_len,
-		        sp->opts.cap);
+		set_err(sp->werr, "spool '%s' is full: %" PRIu64 " of %" PRIu64 " bytes used", sp->dir,
+		        sp->bytes + sp->batch_len, sp->opts.cap);
 		ret = VM_SPOOL_FULL;
 		goto out;
 	}
@@ -1182,12 +1198,12 @@ static int writer_sync(struct vm_spool *sp, const struct seg *s)
 {
 	if (fdatasync(sp->wfd) < 0) {
 		char *path = seg_path(sp, s->id, "");
-		set_err("cannot sync segment '%s': %s", path, strerror(errno));
+		set_err(sp->werr, "cannot sync segment '%s': %s", path, strerror(errno));
 		free(path);
 		return full_or_error(errno);
 	}
 	if (sp->dir_unsynced && fsync(sp->dirfd) < 0) {
-		set_err("cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
+		set_err(sp->werr, "cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
 		return VM_SPOOL_ERROR;
 	}
 	sp->dir_unsynced = false;
@@ -1275,7 +1291,7 @@ static int writer_roll(struct vm_spool *sp, struct seg *old, struct seg **out)
 	return 0;
 fail:;
 	int e = errno;
-	set_err("cannot %s segment '%s/%s': %s", what, sp->dir, name, strerror(e));
+	set_err(sp->werr, "cannot %s segment '%s/%s': %s", what, sp->dir, name, strerror(e));
 	if (fd >= 0)
 		close(fd);
 	unlinkat(sp->dirfd, tmp, 0);
@@ -1312,7 +1328,7 @@ int vm_spool_commit(struct vm_spool *sp)
 	}
 	struct stat st;
 	if (fstat(sp->dirfd, &st) == 0 && st.st_nlink == 0) {
-		set_err("spool directory '%s' was removed", sp->dir);
+		set_err(sp->werr, "spool directory '%s' was removed", sp->dir);
 		ret = VM_SPOOL_ERROR;
 		goto fail;
 	}
@@ -1326,7 +1342,7 @@ int vm_spool_commit(struct vm_spool *sp)
 	}
 	if (fstat(sp->wfd, &st) == 0 && st.st_nlink == 0) {
 		char *path = seg_path(sp, s->id, "");
-		set_err("segment '%s' was removed", path);
+		set_err(sp->werr, "segment '%s' was removed", path);
 		free(path);
 		ret = VM_SPOOL_ERROR;
 		goto fail;
@@ -1334,7 +1350,7 @@ int vm_spool_commit(struct vm_spool *sp)
 	if (pwrite_all(sp->wfd, sp->batch, sp->batch_len, s->size) < 0) {
 		int e = errno;
 		char *path = seg_path(sp, s->id, "");
-		set_err("cannot write segment '%s': %s", path, strerror(e));
+		set_err(sp->werr, "cannot write segment '%s': %s", path, strerror(e));
 		free(path);
 		ret = full_or_error(e);
 		written = true;
@@ -1400,7 +1416,7 @@ static int rd_open(struct vm_spool *sp, const struct seg *s)
 	seg_name(name, sizeof name, s->id, "");
 	int fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err("cannot open segment '%s/%s': %s", sp->dir, name, strerror(errno));
+		set_err(sp->rerr, "cannot open segment '%s/%s': %s", sp->dir, name, strerror(errno));
 		return VM_SPOOL_ERROR;
 	}
 	sp->rd.fd = fd;
@@ -1468,7 +1484,7 @@ static int spool_next(struct vm_spool *sp, struct vm_spool_cursor *p, struct rec
 		if (rc < 0) {
 			char name[64];
 			seg_name(name, sizeof name, s->id, "");
-			set_err("cannot read segment '%s/%s': %s", sp->dir, name, strerror(errno));
+			set_err(sp->rerr, "cannot read segment '%s/%s': %s", sp->dir, name, strerror(errno));
 			fb_close(&sp->rd);
 			return VM_SPOOL_ERROR;
 		}
@@ -1631,7 +1647,8 @@ int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 		char name[64];
 		seg_name(name, sizeof name, doomed[removed]->id, "");
 		if (unlinkat(sp->dirfd, name, 0) < 0 && errno != ENOENT) {
-			set_err("cannot remove delivered segment '%s/%s': %s", sp->dir, name, strerror(errno));
+			set_err(sp->rerr, "cannot remove delivered segment '%s/%s': %s", sp->dir, name,
+			        strerror(errno));
 			ret = VM_SPOOL_ERROR;
 			break;
 		}
@@ -1659,7 +1676,7 @@ int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 		else
 			ret = VM_SPOOL_ERROR;
 	} else if (removed && fsync(sp->dirfd) < 0 && ret == 0) {
-		set_err("cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
+		set_err(sp->rerr, "cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
 		ret = VM_SPOOL_ERROR;
 	}
 

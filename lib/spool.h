@@ -59,8 +59,12 @@
  * would only see the same records as the first.
  *
  * Errors: functions return 0 (or a count) on success and a negative
- * VM_SPOOL_* code on failure; vm_spool_error() then describes the failure
- * in a lower-case message that names the file and the OS error. */
+ * VM_SPOOL_* code on failure.  The handle keeps a lower-case message that
+ * names the file and the OS error, one per side so that the two threads
+ * never share it: vm_spool_error() for append and commit,
+ * vm_spool_read_error() for read and ack.  vm_spool_open() and
+ * vm_spool_close(), which have no handle before or after, write theirs to
+ * the caller's buffer. */
 #ifndef VM_SPOOL_H
 #define VM_SPOOL_H
 
@@ -73,7 +77,7 @@
 #define VM_SPOOL_FORMAT_VERSION 1
 
 /* Failure codes; every function returns 0 (or a count) or one of these. */
-#define VM_SPOOL_ERROR (-1)      /* an OS error or bad argument: see vm_spool_error() */
+#define VM_SPOOL_ERROR (-1)      /* an OS error or bad argument: see vm_spool_error() and vm_spool_read_error() */
 #define VM_SPOOL_FULL (-2)       /* the size cap or the file system is full: nothing was written */
 #define VM_SPOOL_TOO_BIG (-3)    /* the record is larger than max_record: nothing was written */
 #define VM_SPOOL_BATCH_FULL (-4) /* the uncommitted records fill a segment: commit first */
@@ -163,13 +167,16 @@ struct vm_spool *vm_spool_open(const char *dir, const struct vm_spool_opts *opts
 /* Syncs what INTERVAL left unsynced, stores an acknowledgement that could
  * not be stored before, releases the lock and frees sp; records appended
  * since the last commit are discarded.  Returns 0, or VM_SPOOL_ERROR if
- * either failed (sp is freed either way).  No other call on sp may run at
- * the same time. */
-int vm_spool_close(struct vm_spool *sp);
+ * either failed (sp is freed either way) with a message in err (may be
+ * NULL).  No other call on sp may run at the same time. */
+int vm_spool_close(struct vm_spool *sp, char *err, size_t errsize);
 
-/* Describes the calling thread's last failed spool call.  The string
- * belongs to the thread; it is valid until its next failing call. */
-const char *vm_spool_error(void);
+/* The last failure of vm_spool_append() or vm_spool_commit() on sp, for
+ * the writer thread; "" if none.  Owned by sp, valid until its next
+ * writer-side call. */
+const char *vm_spool_error(const struct vm_spool *sp);
+/* The same for vm_spool_read() and vm_spool_ack(), for the drainer. */
+const char *vm_spool_read_error(const struct vm_spool *sp);
 
 /* Appends a record to the batch in memory; the payload is copied.  Sets
  * *seq (may be NULL) to the record's sequence number.  Returns 0,

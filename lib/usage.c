@@ -98,6 +98,20 @@ const struct vm_meter_set *vm_usage_host_meters(void)
 	return &host_set;
 }
 
+/* Traffic by class is a set of its own: a VM has one RRD file per class. */
+static const struct vm_meter traffic_meters[] = {
+    {"rx_bytes", VM_METER_COUNTER, "bytes", "rx_bytes"},
+    {"tx_bytes", VM_METER_COUNTER, "bytes", "tx_bytes"},
+    {"rx_packets", VM_METER_COUNTER, "packets", "rx_packets"},
+    {"tx_packets", VM_METER_COUNTER, "packets", "tx_packets"},
+};
+
+const struct vm_meter_set *vm_usage_traffic_meters(void)
+{
+	static const struct vm_meter_set set = {"traffic", traffic_meters, 4, 4};
+	return &set;
+}
+
 /* One open minute. */
 struct minute {
 	int64_t start;

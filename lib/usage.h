@@ -32,7 +32,7 @@ struct vm_meter {
 };
 
 struct vm_meter_set {
-	const char *name; /* "vm" or "host" */
+	const char *name; /* "vm", "host" or "traffic" */
 	const struct vm_meter *meters;
 	size_t n;
 	size_t n_counters; /* counters come first in `meters` */
@@ -98,6 +98,10 @@ enum {
 
 const struct vm_meter_set *vm_usage_vm_meters(void);
 const struct vm_meter_set *vm_usage_host_meters(void);
+/* The meter set of a VM's per-class traffic RRD file (the collector writes
+ * it, any traffic graph reads it): rx/tx bytes and packets, all counters
+ * (DERIVE), in this order. */
+const struct vm_meter_set *vm_usage_traffic_meters(void);
 
 /* What one interval [t0, t1) contributes.  `have` bit i says meter i is
  * present; absent meters (a guest without a balloon driver reports no

@@ -9,7 +9,7 @@
  * statements and of the bytes on the wire it wrote, and never calls the
  * classifier.  The .expected file carries the setup (traffic classes, VM
  * MACs, bridge or tap mode) and the tally; tests/unit/test_pktclass.c
- * replays the .pcap through lib/pktclass and compares every cell.  The
+ * replays the .pcap through collector/pktclass and compares every cell.  The
  * output is deterministic (fixed time stamps and seeds):
  * tests/integration/pcap-fixtures.sh checks that the files in the tree are
  * what this program writes.

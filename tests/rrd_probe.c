@@ -132,8 +132,9 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 			}
 		}
 	}
-	if (vm_rrd_flush_all(rrd) < 0) {
-		fprintf(stderr, "rrd_probe: flush failed\n");
+	char ferr[512];
+	if (vm_rrd_flush_all(rrd, ferr, sizeof ferr) < 0) {
+		fprintf(stderr, "rrd_probe: %s\n", ferr);
 		goto out;
 	}
 	ret = 0;

@@ -1,4 +1,4 @@
-/* Fuzz target for the packet classifier (lib/pktclass) and the prefix
+/* Fuzz target for the packet classifier (collector/pktclass) and the prefix
  * parser and lookups of lib/netclass.
  *
  * An input is three control bytes and a frame:

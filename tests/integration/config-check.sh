@@ -2,7 +2,7 @@
 # Configuration checks through the programs: -n on good and bad files,
 # error messages with file:line, and the example configuration.
 . "$(dirname "$0")/../lib.sh"
-plan 10
+plan 12
 
 out=$("$COLLECTOR" -n -c "$top_srcdir/etc/vmeter.conf.example" 2>&1)
 ok $? "the shipped example configuration passes -n"
@@ -37,3 +37,13 @@ out=$("$ADMIN" -n -c "$top_srcdir/etc/vmeter.conf.example" 2>&1)
 ok $? "vmeter-admin -n accepts the example: $out"
 "$ADMIN" -c "$T/range.conf" -n >/dev/null 2>&1
 is "$?" 1 "vmeter-admin -n fails on a bad file"
+
+# Other programs' sections are theirs to check: the collector skips them,
+# options it would not know included; a section no program owns is an error.
+printf 'collector {\n  interval = 10\n}\naggregator {\n  window = 600\n}\nbilling {\n  currency = "EUR"\n}\n' >"$T/programs.conf"
+out=$("$COLLECTOR" -n -c "$T/programs.conf" 2>&1)
+ok $? "-n skips the sections of other programs: $out"
+printf 'collector {\n  interval = 10\n}\naggregater {\n  window = 600\n}\n' >"$T/nosuch.conf"
+out=$("$COLLECTOR" -n -c "$T/nosuch.conf" 2>&1)
+echo "$out" | grep -q "nosuch.conf:4" && echo "$out" | grep -q "aggregater"
+ok $? "a section no program owns names file:line: $out"

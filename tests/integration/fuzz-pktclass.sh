@@ -31,8 +31,8 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
 	exit 0
 fi
 "$CLANG" -std=gnu17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-DVM_LIBFUZZER -I"$top_builddir" -I"$top_srcdir/lib" \
-	"$top_srcdir/tests/fuzz/fuzz_pktclass.c" "$top_srcdir/lib/pktclass.c" "$top_srcdir/lib/netclass.c" \
+	-DVM_LIBFUZZER -I"$top_builddir" -I"$top_srcdir/lib" -I"$top_srcdir/collector" \
+	"$top_srcdir/tests/fuzz/fuzz_pktclass.c" "$top_srcdir/collector/pktclass.c" "$top_srcdir/lib/netclass.c" \
 	"$top_srcdir/lib/xalloc.c" -o "$FUZZER" >"$build_log" 2>&1
 rc=$?
 if [ $rc != 0 ] && grep -q 'libclang_rt.fuzzer\|fsanitize=fuzzer' "$build_log"; then

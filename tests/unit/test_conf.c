@@ -28,6 +28,25 @@
 #define EXAMPLE TEST_DATA_DIR "/../../etc/vmeter.conf.example"
 #define MAX_BAD_FILES 256
 
+/* A pretend program's section: what aggregator/ will declare for its own. */
+struct pretend_conf {
+	int window_s;
+	char *label;
+	char *rules;
+};
+
+static const char *check_abs(const char *value)
+{
+	return value[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const struct vm_conf_option pretend_options[] = {
+    {"window", VM_CONF_INT, offsetof(struct pretend_conf, window_s), 60, 86400, 300, NULL, NULL},
+    {"label", VM_CONF_STR, offsetof(struct pretend_conf, label), 0, 32, 0, "", NULL},
+    {"rules", VM_CONF_STR, offsetof(struct pretend_conf, rules), 1, 1024, 0, NULL, check_abs},
+};
+static const struct vm_conf_program pretend = {"aggregator", pretend_options, 3, sizeof(struct pretend_conf)};
+
 static struct vm_conf *load_ok(const char *path)
 {
 	char err[1024];
@@ -415,6 +434,48 @@ static void test_reload_after_error(void **state)
 	vm_conf_free(NULL);
 }
 
+/* The pretend program reads its section; the collector's options are as
+ * they were; the sections of programs without a table here are skipped. */
+static void test_program(void **state)
+{
+	char err[1024];
+	struct vm_conf *conf = vm_conf_load_program(CONF_DIR "/program.conf", &pretend, err, sizeof err);
+	if (!conf)
+		fail_msg("%s", err);
+	const struct pretend_conf *p = conf->program_values;
+	assert_ptr_equal(conf->program, &pretend);
+	assert_int_equal(p->window_s, 600);
+	assert_string_equal(p->label, "");
+	assert_string_equal(p->rules, "/etc/vmeter/rules");
+	assert_int_equal(conf->interval_s, 20);
+	assert_string_equal(conf->db_conninfo, "dbname=metering");
+	vm_conf_free(conf);
+
+	/* The collector has no table for any of them. */
+	conf = load_ok(CONF_DIR "/program.conf");
+	assert_null(conf->program);
+	assert_int_equal(conf->interval_s, 20);
+	vm_conf_free(conf);
+
+	/* No section: the defaults, and a required option is missed with
+	 * the file's name. */
+	assert_null(vm_conf_load_program(CONF_DIR "/empty.conf", &pretend, err, sizeof err));
+	assert_non_null(strstr(err, "empty.conf: option 'aggregator.rules' must be set"));
+	static const struct vm_conf_program optional = {"aggregator", pretend_options, 2, sizeof(struct pretend_conf)};
+	conf = vm_conf_load_program(CONF_DIR "/empty.conf", &optional, err, sizeof err);
+	assert_non_null(conf);
+	p = conf->program_values;
+	assert_int_equal(p->window_s, 300);
+	assert_null(p->rules);
+	vm_conf_free(conf);
+
+	/* Only the programs' sections can be registered. */
+	static const struct vm_conf_program collector = {"collector", pretend_options, 3, sizeof(struct pretend_conf)};
+	assert_null(vm_conf_load_program(CONF_DIR "/empty.conf", &collector, err, sizeof err));
+	assert_non_null(strstr(err, "'collector' is not a program's"));
+	(void)state;
+}
+
 /* Reads a file of tests/data whole; *len its size.  Caller frees. */
 static char *slurp(const char *path, size_t *len)
 {
@@ -493,7 +554,8 @@ static void test_bad_file(void **state)
 	assert_memory_equal(line, tag, strlen(tag));
 	const char *want = line + strlen(tag);
 
-	assert_null(vm_conf_load(path, err, sizeof err));
+	/* With the pretend program's table: bad-program-*.conf are about it. */
+	assert_null(vm_conf_load_program(path, &pretend, err, sizeof err));
 	if (!strstr(err, want))
 		fail_msg("error: %s\nwanted: %s", err, want);
 	/* Always "PATH:LINE: ...": the full path comes first. */
@@ -523,6 +585,7 @@ int main(void)
 	    cmocka_unit_test(test_short_err),
 	    cmocka_unit_test(test_reload_after_error),
 	    cmocka_unit_test(test_owner_metadata),
+	    cmocka_unit_test(test_program),
 	};
 	const size_t n_fixed = sizeof fixed / sizeof fixed[0];
 	char *names[MAX_BAD_FILES];

@@ -1,4 +1,4 @@
-/* Tests of lib/pktclass.c: what the parser reads from hand-built frames,
+/* Tests of collector/pktclass.c: what the parser reads from hand-built frames,
  * every truncation of sample frames (each copied into a buffer of exactly
  * the captured size, so that ASan sees any read past it), the MAC map, the
  * counter's rules, and one test per tests/data/pcap/NAME.pcap: replayed

@@ -148,7 +148,7 @@ static void append_one(struct vm_spool *sp, uint64_t want_seq, size_t len)
 	uint64_t seq = 0;
 	int rc = vm_spool_append(sp, buf, len, &seq);
 	if (rc != 0)
-		fail_msg("append %" PRIu64 ": %d %s", want_seq, rc, vm_spool_error());
+		fail_msg("append %" PRIu64 ": %d %s", want_seq, rc, vm_spool_error(sp));
 	assert_int_equal(seq, want_seq);
 }
 
@@ -161,7 +161,7 @@ static void append_range(struct vm_spool *sp, uint64_t first, size_t n, size_t b
 		if ((i + 1) % batch == 0 || i + 1 == n) {
 			int rc = vm_spool_commit(sp);
 			if (rc != 0)
-				fail_msg("commit: %d %s", rc, vm_spool_error());
+				fail_msg("commit: %d %s", rc, vm_spool_error(sp));
 		}
 	}
 }
@@ -209,7 +209,7 @@ static size_t read_all(struct vm_spool *sp, struct got *g)
 	for (;;) {
 		int rc = vm_spool_read(sp, &c, 7, 1 << 20, collect, g);
 		if (rc < 0)
-			fail_msg("read: %s", vm_spool_error());
+			fail_msg("read: %s", vm_spool_read_error(sp));
 		if (rc == 0)
 			break;
 	}
@@ -480,9 +480,9 @@ static void test_open_locked(void **state)
 	char err[512];
 	assert_null(vm_spool_open(fx->dir, NULL, err, sizeof err));
 	assert_non_null(strstr(err, "in use"));
-	assert_int_equal(vm_spool_close(sp), 0);
+	assert_int_equal(vm_spool_close(sp, NULL, 0), 0);
 	sp = open_ok(fx->dir, NULL);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- round trips */
@@ -541,7 +541,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(read_all(sp, &g), 5);
 	assert_seqs(&g, 101, 105);
 	got_free(&g);
-	assert_int_equal(vm_spool_close(sp), 0);
+	assert_int_equal(vm_spool_close(sp, NULL, 0), 0);
 }
 
 static void test_zero_and_max_length(void **state)
@@ -553,20 +553,20 @@ static void test_zero_and_max_length(void **state)
 	uint64_t seq = 99;
 	assert_int_equal(vm_spool_append(sp, buf, 1001, &seq), VM_SPOOL_TOO_BIG);
 	assert_int_equal(seq, 99);
-	assert_non_null(strstr(vm_spool_error(), "1001 bytes"));
+	assert_non_null(strstr(vm_spool_error(sp), "1001 bytes"));
 	assert_int_equal(vm_spool_append(sp, NULL, 5, &seq), VM_SPOOL_ERROR);
 	assert_int_equal(stats(sp).buffered_records, 0);
 	append_one(sp, 1, 0);
 	append_one(sp, 2, 1000);
 	append_one(sp, 3, 1);
 	assert_int_equal(vm_spool_commit(sp), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, &o);
 	struct got g = {0};
 	assert_int_equal(read_all(sp, &g), 3);
 	assert_seqs(&g, 1, 3);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_uncommitted_lost_on_close(void **state)
@@ -576,11 +576,11 @@ static void test_uncommitted_lost_on_close(void **state)
 	append_range(sp, 1, 5, 5);
 	append_one(sp, 6, 10);
 	append_one(sp, 7, 10);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, &fast);
 	assert_int_equal(stats(sp).records_pending, 5);
 	append_one(sp, 6, len_for(6)); /* the sequence goes on after the last commit */
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_restart_resumes_after_ack(void **state)
@@ -592,7 +592,7 @@ static void test_restart_resumes_after_ack(void **state)
 	struct vm_spool_cursor c = {0};
 	assert_int_equal(vm_spool_read(sp, &c, 40, 1 << 20, collect, &g), 40);
 	assert_int_equal(vm_spool_ack(sp, 40), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	sp = open_ok(fx->dir, NULL);
 	struct vm_spool_stats st = stats(sp);
@@ -605,14 +605,14 @@ static void test_restart_resumes_after_ack(void **state)
 	assert_int_equal(read_all(sp, &g), 60);
 	assert_seqs(&g, 41, 100);
 	assert_int_equal(vm_spool_ack(sp, 70), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	sp = open_ok(fx->dir, NULL);
 	got_free(&g);
 	assert_int_equal(read_all(sp, &g), 30);
 	assert_seqs(&g, 71, 100);
 	assert_int_equal(vm_spool_ack(sp, 100), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	/* nothing left, and sequences and segment numbers go on */
 	sp = open_ok(fx->dir, NULL);
@@ -624,7 +624,7 @@ static void test_restart_resumes_after_ack(void **state)
 	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
 	assert_true(ids[0] > 1);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_ack_edges(void **state)
@@ -663,7 +663,7 @@ static void test_ack_edges(void **state)
 	assert_int_equal(vm_spool_read(sp, &old, 100, 1 << 20, collect, &g), 2); /* 19, 20 */
 	assert_int_equal(g.seq[2], 19);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_callback_stops(void **state)
@@ -679,7 +679,7 @@ static void test_callback_stops(void **state)
 	assert_int_equal(vm_spool_read(sp, &c, 100, 1 << 20, collect, &g), 7);
 	assert_seqs(&g, 1, 10);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_stats_oldest(void **state)
@@ -700,7 +700,7 @@ static void test_stats_oldest(void **state)
 	st = stats(sp);
 	assert_int_equal(st.oldest_seq, 2);
 	assert_int_equal(st.oldest_time_ns, g.time[1]);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, &fast);
 	st = stats(sp);
 	assert_int_equal(st.oldest_seq, 2);
@@ -710,7 +710,7 @@ static void test_stats_oldest(void **state)
 	assert_int_equal(st.oldest_seq, 0);
 	assert_int_equal(st.oldest_time_ns, 0);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- segments */
@@ -754,7 +754,7 @@ static void test_rollover_and_removal(void **state)
 		}
 	}
 	assert_int_equal(n, 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_new_segment_per_open(void **state)
@@ -764,10 +764,10 @@ static void test_new_segment_per_open(void **state)
 	 * may be damaged or its sequence may not follow on */
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
 	append_range(sp, 1, 3, 3);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, &fast);
 	append_range(sp, 4, 3, 3);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	uint64_t ids[8];
 	assert_int_equal(list_segs(fx->dir, "", ids, 8), 2);
 	sp = open_ok(fx->dir, &fast);
@@ -775,7 +775,7 @@ static void test_new_segment_per_open(void **state)
 	assert_int_equal(read_all(sp, &g), 6);
 	assert_seqs(&g, 1, 6);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- repair */
@@ -785,7 +785,7 @@ static void make_one_segment(struct fx *fx, size_t n, char *path, size_t size)
 {
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
 	append_range(sp, 1, n, n);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	uint64_t ids[4];
 	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
 	seg_path(path, size, fx->dir, ids[0]);
@@ -824,7 +824,7 @@ static void test_torn_tail_every_offset(void **state)
 		got_free(&g);
 		/* the lost record's number is handed out again */
 		append_range(sp, 5, 1, 1);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 		sp = open_ok(fx->dir, &fast);
 		st = stats(sp);
 		assert_int_equal(st.truncated_bytes + st.corrupt_bytes + st.repaired_segments, 0);
@@ -832,7 +832,7 @@ static void test_torn_tail_every_offset(void **state)
 		assert_int_equal(read_all(sp, &g), 5);
 		assert_seqs(&g, 1, 5);
 		got_free(&g);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 	}
 	free(orig);
 	free(l);
@@ -869,7 +869,7 @@ static void test_torn_segment_header(void **state)
 		struct got g = {0};
 		assert_int_equal(read_all(sp, &g), 2);
 		got_free(&g);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 	}
 	free(orig);
 }
@@ -892,7 +892,7 @@ static void test_bad_crc_at_tail(void **state)
 	assert_int_equal(read_all(sp, &g), 4);
 	assert_seqs(&g, 1, 4);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l);
 }
 
@@ -919,7 +919,7 @@ static void test_corrupt_middle_record(void **state)
 		assert_int_equal(g.seq[i], i < 4 ? i + 1 : i + 2);
 	got_free(&g);
 	/* the same again after a restart, and acks count around the gap */
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, &fast);
 	assert_int_equal(vm_spool_ack(sp, 6), 0);
 	assert_int_equal(stats(sp).records_pending, 4);
@@ -929,7 +929,7 @@ static void test_corrupt_middle_record(void **state)
 	got_free(&g);
 	assert_int_equal(vm_spool_ack(sp, 10), 0);
 	assert_int_equal(stats(sp).segments, 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l);
 }
 
@@ -960,7 +960,7 @@ static void test_huge_length_field(void **state)
 	for (size_t i = 0; i < 7; i++)
 		assert_int_equal(g.seq[i], want[i]);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l);
 }
 
@@ -991,7 +991,7 @@ static void test_garbage_between_records(void **state)
 	assert_int_equal(read_all(sp, &g), 10);
 	assert_seqs(&g, 1, 10);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(b);
 	free(nb);
 	free(l);
@@ -1004,7 +1004,7 @@ static size_t make_segments(struct fx *fx, size_t n, uint64_t *ids, size_t max)
 {
 	struct vm_spool *sp = open_ok(fx->dir, &small);
 	append_range(sp, 1, n, 5);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	return list_segs(fx->dir, "", ids, max);
 }
 
@@ -1039,7 +1039,7 @@ static void test_damage_in_earlier_segment(void **state)
 	/* delivering past the damaged segment removes it */
 	assert_int_equal(vm_spool_ack(sp, l->seq[l->n - 1]), 0);
 	assert_int_equal(access(p, F_OK), -1);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l);
 }
 
@@ -1080,12 +1080,12 @@ static void test_bad_header_quarantined(void **state)
 	append_range(sp, ll->seq[0], 1, 1);
 	size_t n = list_segs(fx->dir, "", ids, 64);
 	assert_true(ids[n - 1] > bad[1]);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	/* and stay quarantined */
 	sp = open_ok(fx->dir, &small);
 	assert_int_equal(stats(sp).quarantined_segments, 0);
 	assert_int_equal(stats(sp).quarantined_bytes, 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l1);
 	free(ll);
 }
@@ -1114,7 +1114,7 @@ static void test_overlapping_segment_quarantined(void **state)
 	assert_int_equal(read_all(sp, &g), 60);
 	assert_seqs(&g, 1, 60);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_read_time_damage(void **state)
@@ -1151,7 +1151,7 @@ static void test_read_time_damage(void **state)
 	assert_int_equal(vm_spool_ack(sp, 10), 0);
 	assert_int_equal(stats(sp).records_pending, 0);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(l);
 }
 
@@ -1161,7 +1161,7 @@ static void test_ack_file(void **state)
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
 	append_range(sp, 1, 10, 10);
 	assert_int_equal(vm_spool_ack(sp, 5), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	char ack[PATHLEN];
 	pathf(ack, sizeof ack, "%s/ack", fx->dir);
 	assert_int_equal(file_size(ack), 32);
@@ -1175,14 +1175,14 @@ static void test_ack_file(void **state)
 	assert_seqs(&g, 1, 10);
 	got_free(&g);
 	assert_int_equal(vm_spool_ack(sp, 7), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	/* missing: the same */
 	unlink(ack);
 	sp = open_ok(fx->dir, &fast);
 	assert_int_equal(read_all(sp, &g), 10);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	/* leftovers of an interrupted write are removed, others left */
 	char tmp1[PATHLEN], tmp2[PATHLEN], other[PATHLEN];
@@ -1196,7 +1196,7 @@ static void test_ack_file(void **state)
 	assert_int_equal(access(tmp1, F_OK), -1);
 	assert_int_equal(access(tmp2, F_OK), -1);
 	assert_int_equal(access(other, F_OK), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- fuzz */
@@ -1215,7 +1215,7 @@ static void test_bit_flips(void **state)
 		if (s % 7 == 0 || s == total)
 			assert_int_equal(vm_spool_commit(sp), 0);
 	}
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	uint64_t ids[64];
 	size_t nseg = list_segs(tmpl, "", ids, 64);
 	assert_true(nseg >= 4);
@@ -1269,7 +1269,7 @@ static void test_bit_flips(void **state)
 		got_free(&g);
 		assert_int_equal(read_all(sp, &g), 3);
 		got_free(&g);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 	}
 }
 
@@ -1348,7 +1348,7 @@ static void test_random_files(void **state)
 		a = (struct any){0};
 		c = (struct vm_spool_cursor){0};
 		assert_int_equal(vm_spool_read(sp, &c, 50, 1 << 20, collect_any, &a), 2);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 	}
 }
 
@@ -1376,7 +1376,7 @@ static void test_cap(void **state)
 		assert_true(st.bytes + st.buffered_bytes <= o.cap);
 	}
 	assert_int_equal(rc, VM_SPOOL_FULL);
-	assert_non_null(strstr(vm_spool_error(), "is full"));
+	assert_non_null(strstr(vm_spool_error(sp), "is full"));
 	struct vm_spool_stats st = stats(sp);
 	assert_int_equal(st.full_rejections, 1);
 	assert_int_equal(st.buffered_records, accepted % 8);
@@ -1399,7 +1399,7 @@ static void test_cap(void **state)
 	assert_int_equal(seq, accepted + 1);
 	assert_int_equal(vm_spool_commit(sp), 0);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_batch_full(void **state)
@@ -1418,14 +1418,14 @@ static void test_batch_full(void **state)
 	assert_int_equal(vm_spool_append(sp, buf, sizeof buf, &seq), 0);
 	assert_int_equal(seq, (uint64_t)n + 1);
 	/* one record larger than a segment is a batch of its own */
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	struct vm_spool_opts big = {.segment_size = 4096, .max_record = 8192, .sync = VM_SPOOL_SYNC_NONE};
 	sp = open_ok(fx->dir, &big);
 	static uint8_t large[8192];
 	assert_int_equal(vm_spool_append(sp, large, sizeof large, &seq), 0);
 	assert_int_equal(vm_spool_append(sp, buf, 1, &seq), VM_SPOOL_BATCH_FULL);
 	assert_int_equal(vm_spool_commit(sp), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- sync */
@@ -1440,20 +1440,20 @@ static void test_sync_policies(void **state)
 	assert_int_equal(stats(sp).syncs, 5);
 	assert_int_equal(vm_spool_commit(sp), 0); /* nothing to write, nothing to sync */
 	assert_int_equal(stats(sp).syncs, 5);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	o.sync = VM_SPOOL_SYNC_NONE;
 	sp = open_ok(fx->dir, &o);
 	append_range(sp, 6, 5, 1);
 	assert_int_equal(stats(sp).syncs, 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	o.sync = VM_SPOOL_SYNC_INTERVAL;
 	o.sync_interval_ms = 3600000;
 	sp = open_ok(fx->dir, &o);
 	append_range(sp, 11, 5, 1);
 	assert_int_equal(stats(sp).syncs, 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	/* wide margins: "not due" must hold on a loaded machine too */
 	o.sync_interval_ms = 300;
@@ -1470,14 +1470,14 @@ static void test_sync_policies(void **state)
 	assert_int_equal(stats(sp).syncs, before + 2);
 	assert_int_equal(vm_spool_commit(sp), 0);
 	assert_int_equal(stats(sp).syncs, before + 2);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	sp = open_ok(fx->dir, &o);
 	struct got g = {.check_len = true};
 	assert_int_equal(read_all(sp, &g), 18);
 	assert_seqs(&g, 1, 18);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- file system errors */
@@ -1495,7 +1495,7 @@ static void test_unwritable_dir(void **state)
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
 	append_one(sp, 1, 10);
 	assert_int_equal(vm_spool_commit(sp), VM_SPOOL_ERROR);
-	const char *e = vm_spool_error();
+	const char *e = vm_spool_error(sp);
 	assert_non_null(strstr(e, "cannot create segment"));
 	assert_non_null(strstr(e, fx->dir));
 	assert_true(strstr(e, "Read-only") || strstr(e, "Permission denied"));
@@ -1505,7 +1505,7 @@ static void test_unwritable_dir(void **state)
 	assert_int_equal(st.discarded_records, 1);
 	assert_int_equal(st.records_pending, 0);
 	append_one(sp, 1, 10); /* the number is handed out again */
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	if (geteuid() != 0)
 		chmod(fx->dir, 0700);
 }
@@ -1525,9 +1525,9 @@ static void test_ack_not_stored(void **state)
 	pathf(ack, sizeof ack, "%s/ack", fx->dir);
 	assert_int_equal(mkdir(tmp, 0700), 0);
 	assert_int_equal(vm_spool_ack(sp, 4), VM_SPOOL_ERROR);
-	assert_non_null(strstr(vm_spool_error(), "cannot create ack file"));
-	assert_non_null(strstr(vm_spool_error(), ack));
-	assert_non_null(strstr(vm_spool_error(), "Is a directory"));
+	assert_non_null(strstr(vm_spool_read_error(sp), "cannot create ack file"));
+	assert_non_null(strstr(vm_spool_read_error(sp), ack));
+	assert_non_null(strstr(vm_spool_read_error(sp), "Is a directory"));
 	/* it holds in memory */
 	struct vm_spool_stats st = stats(sp);
 	assert_int_equal(st.acked_seq, 4);
@@ -1541,7 +1541,7 @@ static void test_ack_not_stored(void **state)
 	assert_int_equal(rmdir(tmp), 0);
 	assert_int_equal(vm_spool_ack(sp, 2), 0);
 	assert_int_equal(file_size(ack), 32);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, NULL);
 	assert_int_equal(stats(sp).acked_seq, 4);
 
@@ -1549,11 +1549,11 @@ static void test_ack_not_stored(void **state)
 	assert_int_equal(mkdir(tmp, 0700), 0);
 	assert_int_equal(vm_spool_ack(sp, 7), VM_SPOOL_ERROR);
 	assert_int_equal(rmdir(tmp), 0);
-	assert_int_equal(vm_spool_close(sp), 0);
+	assert_int_equal(vm_spool_close(sp, NULL, 0), 0);
 	sp = open_ok(fx->dir, NULL);
 	assert_int_equal(stats(sp).acked_seq, 7);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* Delivered segments that a crash left behind (the ack file was stored,
@@ -1576,7 +1576,7 @@ static void test_delivered_removed_at_open(void **state)
 	parse_segment(p0, l);
 	assert_int_equal(vm_spool_ack(sp, l->seq[l->n - 1]), 0);
 	assert_int_equal(access(p0, F_OK), -1);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	spit(p0, b, len); /* as if the crash came before the removal */
 
 	if (ro) {
@@ -1594,7 +1594,7 @@ static void test_delivered_removed_at_open(void **state)
 	assert_int_equal(read_all(sp, &g), 60 - l->n);
 	assert_seqs(&g, l->n + 1, 60);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	free(b);
 	free(l);
 }
@@ -1619,8 +1619,8 @@ static void test_full_filesystem(void **state)
 		committed++;
 	}
 	assert_int_equal(rc, VM_SPOOL_FULL);
-	assert_non_null(strstr(vm_spool_error(), "No space left"));
-	assert_non_null(strstr(vm_spool_error(), fx->dir));
+	assert_non_null(strstr(vm_spool_error(sp), "No space left"));
+	assert_non_null(strstr(vm_spool_error(sp), fx->dir));
 	struct vm_spool_stats st = stats(sp);
 	assert_int_equal(st.full_commits, 1);
 	assert_int_equal(st.discarded_records, 1);
@@ -1629,7 +1629,7 @@ static void test_full_filesystem(void **state)
 	/* what failed was cut off at once: the files hold exactly the
 	 * committed records */
 	assert_int_equal(st.bytes, dir_seg_bytes(fx->dir));
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	sp = open_ok(fx->dir, &o);
 	st = stats(sp);
@@ -1656,7 +1656,7 @@ static void test_full_filesystem(void **state)
 	got_free(&g);
 	assert_int_equal(read_all(sp, &g), 10);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_write_error_cut_back(void **state)
@@ -1685,8 +1685,8 @@ static void test_write_error_cut_back(void **state)
 	setrlimit(RLIMIT_FSIZE, &rl);
 	sigaction(SIGXFSZ, &old, NULL);
 	assert_int_equal(rc, VM_SPOOL_ERROR);
-	assert_non_null(strstr(vm_spool_error(), "cannot write segment"));
-	assert_non_null(strstr(vm_spool_error(), p));
+	assert_non_null(strstr(vm_spool_error(sp), "cannot write segment"));
+	assert_non_null(strstr(vm_spool_error(sp), p));
 	assert_int_equal(file_size(p), size);
 	struct vm_spool_stats st = stats(sp);
 	assert_int_equal(st.discarded_records, 10);
@@ -1698,12 +1698,12 @@ static void test_write_error_cut_back(void **state)
 	assert_int_equal(read_all(sp, &g), 20);
 	assert_seqs(&g, 1, 20);
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 	sp = open_ok(fx->dir, NULL);
 	st = stats(sp);
 	assert_int_equal(st.truncated_bytes + st.corrupt_bytes, 0);
 	assert_int_equal(st.records_pending, 20);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_directory_removed(void **state)
@@ -1714,24 +1714,24 @@ static void test_directory_removed(void **state)
 	rm_rf(fx->dir);
 	append_one(sp, 4, 10);
 	assert_int_equal(vm_spool_commit(sp), VM_SPOOL_ERROR);
-	assert_non_null(strstr(vm_spool_error(), "was removed"));
-	assert_non_null(strstr(vm_spool_error(), fx->dir));
+	assert_non_null(strstr(vm_spool_error(sp), "was removed"));
+	assert_non_null(strstr(vm_spool_error(sp), fx->dir));
 	struct got g = {0};
 	struct vm_spool_cursor c = {0};
 	int rc = vm_spool_read(sp, &c, 100, 1 << 20, collect, &g);
 	assert_true(rc == VM_SPOOL_ERROR || rc == 3);
 	if (rc < 0)
-		assert_non_null(strstr(vm_spool_error(), "No such file"));
+		assert_non_null(strstr(vm_spool_read_error(sp), "No such file"));
 	assert_int_equal(vm_spool_ack(sp, 3), VM_SPOOL_ERROR);
-	assert_non_null(strstr(vm_spool_error(), "ack file"));
+	assert_non_null(strstr(vm_spool_read_error(sp), "ack file"));
 	got_free(&g);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 
 	/* opening again starts afresh */
 	sp = open_ok(fx->dir, NULL);
 	assert_int_equal(stats(sp).records_pending, 0);
 	append_range(sp, 1, 2, 2);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 /* A writer process killed at random points, batches of up to 64 KiB so
@@ -1799,7 +1799,7 @@ static void test_kill9_writer(void **state)
 			assert_int_equal(vm_spool_ack(sp, acked), 0);
 		}
 		got_free(&g);
-		vm_spool_close(sp);
+		vm_spool_close(sp, NULL, 0);
 	}
 }
 
@@ -1901,7 +1901,7 @@ static void test_writer_and_drainer(void **state)
 	assert_int_equal(st.bytes, 0);
 	uint64_t ids[4];
 	assert_int_equal(list_segs(fx->dir, "", ids, 4), 0);
-	vm_spool_close(sp);
+	vm_spool_close(sp, NULL, 0);
 }
 
 int main(void)

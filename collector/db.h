@@ -1,23 +1,16 @@
 /* The rows the collector measures, as the spool carries them
- * (lib/record.h) and the collector delivers them to PostgreSQL
+ * (collector/record.h) and the collector delivers them to PostgreSQL
  * (collector/dbwrite.h).  Plain data: nothing here talks to a database;
  * the connection layer is lib/pg.h. */
-#ifndef VM_DB_H
-#define VM_DB_H
+#ifndef COL_DB_H
+#define COL_DB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inventory.h"
 #include "usage.h"
-
-struct vm_host_info {
-	char hostname[256];
-	char libvirt_uri[256];
-	unsigned cpus, mhz, numa_nodes, sockets, cores, threads;
-	uint64_t memory_kib;
-	char cpu_model[64];
-};
 
 /* A row to deliver: one VM's (uuid set) or the host's (uuid empty) minute. */
 struct vm_db_usage {

@@ -15,8 +15,8 @@
  *  - otherwise cur - prev.
  * A delta is never negative and never the wrap-around of an unsigned
  * subtraction. */
-#ifndef VM_COUNTER_H
-#define VM_COUNTER_H
+#ifndef COL_COUNTER_H
+#define COL_COUNTER_H
 
 #include <stdbool.h>
 #include <stdint.h>

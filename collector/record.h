@@ -12,14 +12,14 @@
  * Decoding is strict: a record that does not parse exactly (a short field,
  * trailing bytes, an unknown kind or version, a value out of range) is an
  * error naming what was wrong; nothing is read past `len`. */
-#ifndef VM_RECORD_H
-#define VM_RECORD_H
+#ifndef COL_RECORD_H
+#define COL_RECORD_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
-#include "domxml.h"
+#include "inventory.h"
 #include "usage.h"
 
 #define VM_RECORD_VERSION 1

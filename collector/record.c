@@ -431,29 +431,11 @@ static int get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64
 	return 0;
 }
 
+/* The inventory's JSON form (lib/inventory.h) with the time it was seen. */
 uint8_t *vm_record_encode_inventory(const struct vm_inventory *inv, int64_t at_ns, size_t *len)
 {
-	json_t *disks = json_array(), *nics = json_array(), *tags = json_array();
-	for (size_t i = 0; i < inv->n_disks; i++) {
-		const struct vm_disk *d = &inv->disks[i];
-		json_array_append_new(disks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "target", d->target, "bus", d->bus,
-		                                       "device", d->device, "source", d->source, "capacity",
-		                                       (json_int_t)d->capacity));
-	}
-	for (size_t i = 0; i < inv->n_nics; i++) {
-		const struct vm_nic *c = &inv->nics[i];
-		json_array_append_new(nics, json_pack("{s:s, s:s, s:s, s:s, s:s}", "mac", c->mac, "target", c->target,
-		                                      "type", c->type, "source", c->source, "model", c->model));
-	}
-	for (size_t i = 0; i < inv->owner.n_tags; i++)
-		json_array_append_new(tags, json_pack("[s, s]", inv->owner.tags[i].key, inv->owner.tags[i].value));
-	json_t *obj =
-	    json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:o, s:o, s:{s:i, s:s, s:s, s:s, s:o}}", "at",
-	              (json_int_t)at_ns, "uuid", inv->uuid, "name", inv->name, "id", inv->id, "vcpus", (int)inv->vcpus,
-	              "max_vcpus", (int)inv->max_vcpus, "memory_kib", (json_int_t)inv->memory_kib, "current_memory_kib",
-	              (json_int_t)inv->current_memory_kib, "disks", disks, "nics", nics, "owner", "source",
-	              (int)inv->owner.source, "tenant", inv->owner.tenant, "project", inv->owner.project, "cost_centre",
-	              inv->owner.cost_centre, "tags", tags);
+	json_t *obj = vm_inv_to_json(inv);
+	json_object_set_new(obj, "at", json_integer((json_int_t)at_ns));
 	return wrap_json(VM_REC_INVENTORY, obj, len);
 }
 
@@ -464,80 +446,12 @@ int vm_record_decode_inventory(const void *buf, size_t len, struct vm_inventory 
 	json_t *obj = unwrap_json(VM_REC_INVENTORY, buf, len, err, errsize);
 	if (!obj)
 		return -1;
-	int rc = -1;
-	int64_t v;
-	json_t *owner = json_object_get(obj, "owner");
-	json_t *disks = json_object_get(obj, "disks"), *nics = json_object_get(obj, "nics");
-	json_t *tags = json_object_get(owner, "tags");
-	if (get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize) ||
-	    get_str(obj, "uuid", inv->uuid, sizeof inv->uuid, err, errsize) ||
-	    get_str(obj, "name", inv->name, sizeof inv->name, err, errsize) ||
-	    get_int(obj, "id", -1, INT32_MAX, &v, err, errsize))
-		goto out;
-	inv->id = (int)v;
-	if (get_int(obj, "vcpus", 0, UINT32_MAX, &v, err, errsize))
-		goto out;
-	inv->vcpus = (unsigned)v;
-	if (get_int(obj, "max_vcpus", 0, UINT32_MAX, &v, err, errsize))
-		goto out;
-	inv->max_vcpus = (unsigned)v;
-	if (get_int(obj, "memory_kib", 0, INT64_MAX, &v, err, errsize))
-		goto out;
-	inv->memory_kib = (uint64_t)v;
-	if (get_int(obj, "current_memory_kib", 0, INT64_MAX, &v, err, errsize))
-		goto out;
-	inv->current_memory_kib = (uint64_t)v;
-	if (!json_is_array(disks) || json_array_size(disks) > VM_MAX_DISKS || !json_is_array(nics) ||
-	    json_array_size(nics) > VM_MAX_NICS || !json_is_object(owner) || !json_is_array(tags) ||
-	    json_array_size(tags) > VM_MAX_TAGS) {
-		snprintf(err, errsize, "inventory record: disks, nics or owner missing or over their limits");
-		goto out;
+	char why[200];
+	int rc = get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize);
+	if (rc == 0 && vm_inv_from_json(obj, inv, why, sizeof why)) {
+		snprintf(err, errsize, "inventory record: %s", why);
+		rc = -1;
 	}
-	for (size_t i = 0; i < json_array_size(disks); i++) {
-		json_t *d = json_array_get(disks, i);
-		struct vm_disk *o = &inv->disks[i];
-		if (!json_is_object(d) || get_str(d, "target", o->target, sizeof o->target, err, errsize) ||
-		    get_str(d, "bus", o->bus, sizeof o->bus, err, errsize) ||
-		    get_str(d, "device", o->device, sizeof o->device, err, errsize) ||
-		    get_str(d, "source", o->source, sizeof o->source, err, errsize) ||
-		    get_int(d, "capacity", 0, INT64_MAX, &v, err, errsize))
-			goto out;
-		o->capacity = (uint64_t)v;
-		inv->n_disks++;
-	}
-	for (size_t i = 0; i < json_array_size(nics); i++) {
-		json_t *c = json_array_get(nics, i);
-		struct vm_nic *o = &inv->nics[i];
-		if (!json_is_object(c) || get_str(c, "mac", o->mac, sizeof o->mac, err, errsize) ||
-		    get_str(c, "target", o->target, sizeof o->target, err, errsize) ||
-		    get_str(c, "type", o->type, sizeof o->type, err, errsize) ||
-		    get_str(c, "source", o->source, sizeof o->source, err, errsize) ||
-		    get_str(c, "model", o->model, sizeof o->model, err, errsize))
-			goto out;
-		inv->n_nics++;
-	}
-	if (get_int(owner, "source", VM_OWNER_NONE, VM_OWNER_SOURCE_LAST, &v, err, errsize))
-		goto out;
-	inv->owner.source = (enum vm_owner_source)v;
-	if (get_str(owner, "tenant", inv->owner.tenant, sizeof inv->owner.tenant, err, errsize) ||
-	    get_str(owner, "project", inv->owner.project, sizeof inv->owner.project, err, errsize) ||
-	    get_str(owner, "cost_centre", inv->owner.cost_centre, sizeof inv->owner.cost_centre, err, errsize))
-		goto out;
-	for (size_t i = 0; i < json_array_size(tags); i++) {
-		json_t *t = json_array_get(tags, i);
-		struct vm_tag *o = &inv->owner.tags[i];
-		json_t *k = json_array_get(t, 0), *val = json_array_get(t, 1);
-		if (!json_is_array(t) || json_array_size(t) != 2 || !json_is_string(k) || !json_is_string(val) ||
-		    json_string_length(k) >= sizeof o->key || json_string_length(val) >= sizeof o->value) {
-			snprintf(err, errsize, "inventory record: tag %zu malformed or too long", i);
-			goto out;
-		}
-		memcpy(o->key, json_string_value(k), json_string_length(k) + 1);
-		memcpy(o->value, json_string_value(val), json_string_length(val) + 1);
-		inv->owner.n_tags++;
-	}
-	rc = 0;
-out:
 	json_decref(obj);
 	return rc;
 }
@@ -594,11 +508,8 @@ int vm_record_decode_loss(const void *buf, size_t len, struct vm_record_loss *l,
 
 uint8_t *vm_record_encode_host(const struct vm_host_info *h, int64_t at_ns, size_t *len)
 {
-	json_t *obj =
-	    json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s}", "at", (json_int_t)at_ns, "hostname",
-	              h->hostname, "libvirt_uri", h->libvirt_uri, "cpus", (int)h->cpus, "mhz", (int)h->mhz,
-	              "numa_nodes", (int)h->numa_nodes, "sockets", (int)h->sockets, "cores", (int)h->cores, "threads",
-	              (int)h->threads, "memory_kib", (json_int_t)h->memory_kib, "cpu_model", h->cpu_model);
+	json_t *obj = vm_host_to_json(h);
+	json_object_set_new(obj, "at", json_integer((json_int_t)at_ns));
 	return wrap_json(VM_REC_HOST, obj, len);
 }
 
@@ -609,24 +520,11 @@ int vm_record_decode_host(const void *buf, size_t len, struct vm_host_info *h, i
 	json_t *obj = unwrap_json(VM_REC_HOST, buf, len, err, errsize);
 	if (!obj)
 		return -1;
-	int64_t cpus, mhz, nodes, sockets, cores, threads, mem;
-	int rc = (get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize) ||
-	          get_str(obj, "hostname", h->hostname, sizeof h->hostname, err, errsize) ||
-	          get_str(obj, "libvirt_uri", h->libvirt_uri, sizeof h->libvirt_uri, err, errsize) ||
-	          get_int(obj, "cpus", 0, UINT32_MAX, &cpus, err, errsize) ||
-	          get_int(obj, "mhz", 0, UINT32_MAX, &mhz, err, errsize) ||
-	          get_int(obj, "numa_nodes", 0, UINT32_MAX, &nodes, err, errsize) ||
-	          get_int(obj, "sockets", 0, UINT32_MAX, &sockets, err, errsize) ||
-	          get_int(obj, "cores", 0, UINT32_MAX, &cores, err, errsize) ||
-	          get_int(obj, "threads", 0, UINT32_MAX, &threads, err, errsize) ||
-	          get_int(obj, "memory_kib", 0, INT64_MAX, &mem, err, errsize) ||
-	          get_str(obj, "cpu_model", h->cpu_model, sizeof h->cpu_model, err, errsize))
-	             ? -1
-	             : 0;
-	if (rc == 0) {
-		h->cpus = (unsigned)cpus, h->mhz = (unsigned)mhz, h->numa_nodes = (unsigned)nodes;
-		h->sockets = (unsigned)sockets, h->cores = (unsigned)cores, h->threads = (unsigned)threads;
-		h->memory_kib = (uint64_t)mem;
+	char why[200];
+	int rc = get_int(obj, "at", INT64_MIN, INT64_MAX, at_ns, err, errsize);
+	if (rc == 0 && vm_host_from_json(obj, h, why, sizeof why)) {
+		snprintf(err, errsize, "host record: %s", why);
+		rc = -1;
 	}
 	json_decref(obj);
 	return rc;

@@ -12,8 +12,8 @@
  * or from the caller (vm_pkt_account_vm).  Not thread-safe: one counter per
  * capture thread.  The rules (what counts as bytes, direction, broadcast,
  * which class a broken frame lands in) are in docs/internals/netclass.md. */
-#ifndef VM_PKTCLASS_H
-#define VM_PKTCLASS_H
+#ifndef COL_PKTCLASS_H
+#define COL_PKTCLASS_H
 
 #include <stdbool.h>
 #include <stddef.h>
