@@ -17,7 +17,7 @@ make -k check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
 # test helpers, libvirt, rrdtool): the whole suite ran above, and twice
 # would double CI's time for no new finding.
 DISTCHECK_TESTS='$(UNIT_TESTS) tests/integration/config-check.sh tests/integration/pipeline.sh'
-DISTCHECK_TESTS="$DISTCHECK_TESTS tests/integration/storage.sh tests/integration/pcap-fixtures.sh tests/integration/rrd.sh"
+DISTCHECK_TESTS="$DISTCHECK_TESTS tests/integration/storage.sh tests/integration/pcap-fixtures.sh"
 if [ "${VMETER_SKIP_DISTCHECK:-0}" != 1 ]; then
 	if make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-debug TESTS="$DISTCHECK_TESTS" >"$top/distcheck.log" 2>&1; then
 		echo "PASS: make distcheck" >>"$top/check.log"

@@ -334,8 +334,12 @@ ok $? "the death is logged"
 new_worker() { NEW=$(worker_pid); [ -n "$NEW" ] && [ "$NEW" != 0 ] && [ "$NEW" != "$WPID" ]; }
 wait_for "a new worker" 60 new_worker
 ok "$([ -n "$NEW" ] && [ "$NEW" != 0 ] && [ "$NEW" != "$WPID" ]; echo $?)" "a new worker was started ($WPID -> $NEW)"
-is "$(awk '/^Uid:/ { print $2 } /^CapEff:/ { print $2 }' "/proc/$NEW/status" | tr '\n' ' ')" "65534 0000000000000000 " \
-	"it drops its privileges too"
+# The pid is known from the fork on; the worker drops its privileges a
+# moment later, as its first step: wait for that state.
+new_ids() { awk '/^Uid:/ { print $2 } /^CapEff:/ { print $2 }' "/proc/$NEW/status" 2>/dev/null | tr '\n' ' '; }
+dropped() { [ "$(new_ids)" = "65534 0000000000000000 " ]; }
+wait_for "the new worker to drop its privileges" 60 dropped
+ok $? "it drops its privileges too ($(new_ids))"
 cmd flush
 if [ "$started_early" = 1 ]; then
 	diag "the new worker started in the interval the old one died in"
