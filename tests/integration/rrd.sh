@@ -78,10 +78,12 @@ info() {
 	rrdtool info "$1" | awk -v k="$2" '$1 == k { v = $3; gsub("\"", "", v); print v }'
 }
 # steady_cpu FILE: 5e8 ns/s in every row but the reset one (sample 30).
+# steady_cpu FILE [LEAST]: the probe's 60 samples give 58 steady CPU rates
+# (not the first, not the reset); LEAST allows fewer.
 steady_cpu() {
-	fetch_col "$1" cpu | awk -v reset=$((START + 300)) '
+	fetch_col "$1" cpu | awk -v reset=$((START + 300)) -v least="${2:-58}" '
 		$1 != reset && $2 == "5.0000000000e+08" { good++ }
-		END { exit !(good == 58) }'
+		END { exit !(good >= least && good <= 58) }'
 }
 is_png() {
 	[ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
@@ -299,8 +301,10 @@ else
 fi
 
 # The collector converts on its creator thread with the rrdtool program;
-# the samples that come meanwhile are skipped (all of them here: the
-# second run writes them).
+# the samples that come meanwhile are skipped (usually all of them here:
+# the second run writes them; on a loaded machine the first run may write
+# its last ones after the conversion, and the step where it resumed is
+# unknown: one rate fewer).
 make_old "$CD/vm-async.rrd" $((START - 3 * 86400)) $((START - 100))
 RRD_PROBE_ASYNC=1 "$probe" write "$CD" "$DAEMON" vm-async $START 2>"$TMP/async.err" &&
 	RRD_PROBE_ASYNC=1 "$probe" write "$CD" "$DAEMON" vm-async $START 2>>"$TMP/async.err"
@@ -309,7 +313,7 @@ rrdtool flushcached --daemon "$DAEMON" "$CD/vm-async.rrd"
 q=$(cpu_rows "$CD/vm-async.rrd" 900 $((START - 2 * 86400)) $((START - 86400 - 900)))
 if [ $rc -eq 0 ] && grep -q "converted '$CD/vm-async.rrd'" "$TMP/async.err" &&
 	[ "$(ds_list "$CD/vm-async.rrd")" = "$WANT_DS" ] && [ "$(rra_list "$CD/vm-async.rrd")" = "$WANT_RRA" ] &&
-	[ "$q" -ge 95 ] && [ "$(grep -c converted "$TMP/async.err")" = 1 ] && steady_cpu "$CD/vm-async.rrd"; then
+	[ "$q" -ge 95 ] && [ "$(grep -c converted "$TMP/async.err")" = 1 ] && steady_cpu "$CD/vm-async.rrd" 57; then
 	ok "an old-layout file is converted off the sampling thread too"
 else
 	not_ok "an old-layout file is converted off the sampling thread too" "rc $rc, 15 min rows $q" \
