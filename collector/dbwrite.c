@@ -43,15 +43,10 @@ void col_db_forget_days(struct col_db *db)
 	db->day_hi = 0;
 }
 
-static int64_t epoch_day(int64_t ns)
-{
-	int64_t d = 86400 * VM_NS_PER_SEC;
-	return ns / d - (ns % d < 0);
-}
-
 int col_db_ensure_days(struct col_db *db, int64_t from_ns, int64_t to_ns)
 {
-	int64_t lo = epoch_day(from_ns), hi = epoch_day(to_ns);
+	int64_t lo = vm_time_floor(from_ns, VM_NS_PER_DAY) / VM_NS_PER_DAY,
+	        hi = vm_time_floor(to_ns, VM_NS_PER_DAY) / VM_NS_PER_DAY;
 	if (db->day_lo <= db->day_hi && lo >= db->day_lo && hi <= db->day_hi)
 		return 0;
 	char a[32], b[32];

@@ -147,8 +147,7 @@ static PGresult *dirty_hours(PGconn *pg, const char *closed, char *err, size_t e
 	           1, p, PGRES_TUPLES_OK, err, errsize);
 }
 
-static int rollup(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, int64_t closed_ns, char *err,
-                  size_t errsize)
+static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char *err, size_t errsize)
 {
 	char closed[32];
 	epoch_param(closed, sizeof closed, closed_ns);
@@ -183,7 +182,6 @@ static int rollup(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_rep
 	        errsize) < 0)
 		return -1;
 	r->closed_upto_ns = closed_ns;
-	(void)o;
 	return 0;
 }
 
@@ -238,8 +236,8 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 		goto out;
 
 	char from[32], to[32];
-	epoch_param(from, sizeof from, o->now_ns - 86400 * VM_NS_PER_SEC);
-	epoch_param(to, sizeof to, o->now_ns + (int64_t)o->ahead_days * 86400 * VM_NS_PER_SEC);
+	epoch_param(from, sizeof from, o->now_ns - VM_NS_PER_DAY);
+	epoch_param(to, sizeof to, o->now_ns + (int64_t)o->ahead_days * VM_NS_PER_DAY);
 	const char *p[] = {from, to};
 	res = run(pg, "cannot create partitions",
 	          "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($2::bigint))", 2, p,
@@ -249,9 +247,8 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 	r->partitions_created = (unsigned)atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	int64_t closed = o->now_ns - (int64_t)o->grace_s * VM_NS_PER_SEC;
-	closed -= ((closed % (3600 * VM_NS_PER_SEC)) + 3600 * VM_NS_PER_SEC) % (3600 * VM_NS_PER_SEC);
-	if (rollup(pg, o, r, closed, err, errsize) < 0)
+	int64_t closed = vm_time_floor(o->now_ns - (int64_t)o->grace_s * VM_NS_PER_SEC, VM_NS_PER_HOUR);
+	if (rollup(pg, r, closed, err, errsize) < 0)
 		goto out;
 	if (!o->no_retention && retention(pg, o, r, err, errsize) < 0)
 		goto out;

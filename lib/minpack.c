@@ -178,7 +178,7 @@ static uint8_t set_id(const struct vm_meter_set *set)
 uint8_t *vm_pack_hour(const struct vm_meter_set *set, int64_t hour_ns, const struct vm_usage_row *rows, size_t n,
                       size_t *len, char *err, size_t errsize)
 {
-	const int64_t hour = 60 * VM_NS_PER_MIN;
+	const int64_t hour = VM_NS_PER_HOUR;
 	if (!set_id(set) || hour_ns % hour != 0 || n == 0 || n > 60) {
 		snprintf(err, errsize, "an hour holds 1 to 60 minute rows of a known set, from the start of an hour");
 		return NULL;

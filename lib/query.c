@@ -83,16 +83,33 @@ static int check_filter(const struct vm_q_filter *f, char *err, size_t errsize)
 	return 0;
 }
 
-static int run(struct vm_pg *pg, struct vm_q *q, PGresult **res, char *err, size_t errsize)
+/* Runs a statement the builder made (built: its return value) and
+ * releases it.  The result, or NULL with the message in err. */
+static PGresult *run(struct vm_pg *pg, int built, struct vm_q *q, char *err, size_t errsize)
 {
-	*res = vm_pg_exec(pg, q->sql, q->nparams, q->params);
+	if (built < 0)
+		return NULL;
+	PGresult *res = vm_pg_exec(pg, q->sql, q->nparams, q->params);
 	vm_q_release(q);
-	if (!*res) {
+	if (!res)
 		snprintf(err, errsize, "%s", vm_pg_error(pg));
-		return -1;
-	}
-	return 0;
+	return res;
 }
+
+/* The blocking form of a query: build, run, parse (rows and *n stay
+ * empty on failure). */
+#define RUN_PARSE(build_call, parse_fn)                                                                                \
+	do {                                                                                                           \
+		struct vm_q q;                                                                                         \
+		*rows = NULL;                                                                                          \
+		*n = 0;                                                                                                \
+		PGresult *res = run(pg, build_call, &q, err, errsize);                                                 \
+		if (!res)                                                                                              \
+			return -1;                                                                                     \
+		int rc = parse_fn(res, rows, n, err, errsize);                                                         \
+		PQclear(res);                                                                                          \
+		return rc;                                                                                             \
+	} while (0)
 
 /* --- parsing */
 
@@ -235,15 +252,7 @@ int vm_q_owner_usage(struct vm_q *q, int64_t from_ns, int64_t to_ns, const struc
 int vm_q_owner_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
                          struct vm_q_usage **rows, size_t *n, char *err, size_t errsize)
 {
-	struct vm_q q;
-	PGresult *res;
-	*rows = NULL;
-	*n = 0;
-	if (vm_q_owner_usage(&q, from_ns, to_ns, f, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
-		return -1;
-	int rc = vm_q_usage_parse(res, rows, n, err, errsize);
-	PQclear(res);
-	return rc;
+	RUN_PARSE(vm_q_owner_usage(&q, from_ns, to_ns, f, err, errsize), vm_q_usage_parse);
 }
 
 int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *err, size_t errsize)
@@ -315,15 +324,7 @@ int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *e
 int vm_q_usage_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
                    struct vm_q_usage **rows, size_t *n, char *err, size_t errsize)
 {
-	struct vm_q q;
-	PGresult *res;
-	*rows = NULL;
-	*n = 0;
-	if (vm_q_usage(&q, from_ns, to_ns, f, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
-		return -1;
-	int rc = vm_q_usage_parse(res, rows, n, err, errsize);
-	PQclear(res);
-	return rc;
+	RUN_PARSE(vm_q_usage(&q, from_ns, to_ns, f, err, errsize), vm_q_usage_parse);
 }
 
 void vm_q_usage_free(struct vm_q_usage *rows, size_t n)
@@ -415,15 +416,7 @@ int vm_q_inventory_parse(PGresult *res, struct vm_q_inventory **rows, size_t *n,
 int vm_q_inventory_run(struct vm_pg *pg, int64_t at_ns, const struct vm_q_filter *f, struct vm_q_inventory **rows,
                        size_t *n, char *err, size_t errsize)
 {
-	struct vm_q q;
-	PGresult *res;
-	*rows = NULL;
-	*n = 0;
-	if (vm_q_inventory(&q, at_ns, f, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
-		return -1;
-	int rc = vm_q_inventory_parse(res, rows, n, err, errsize);
-	PQclear(res);
-	return rc;
+	RUN_PARSE(vm_q_inventory(&q, at_ns, f, err, errsize), vm_q_inventory_parse);
 }
 
 void vm_q_inventory_free(struct vm_q_inventory *rows, size_t n)
@@ -492,15 +485,7 @@ int vm_q_lifecycle_parse(PGresult *res, struct vm_q_lifecycle **rows, size_t *n,
 int vm_q_lifecycle_run(struct vm_pg *pg, int64_t from_ns, int64_t to_ns, const struct vm_q_filter *f,
                        struct vm_q_lifecycle **rows, size_t *n, char *err, size_t errsize)
 {
-	struct vm_q q;
-	PGresult *res;
-	*rows = NULL;
-	*n = 0;
-	if (vm_q_lifecycle(&q, from_ns, to_ns, f, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
-		return -1;
-	int rc = vm_q_lifecycle_parse(res, rows, n, err, errsize);
-	PQclear(res);
-	return rc;
+	RUN_PARSE(vm_q_lifecycle(&q, from_ns, to_ns, f, err, errsize), vm_q_lifecycle_parse);
 }
 
 void vm_q_lifecycle_free(struct vm_q_lifecycle *rows, size_t n)
@@ -566,15 +551,7 @@ int vm_q_hosts_parse(PGresult *res, struct vm_q_host **rows, size_t *n, char *er
 
 int vm_q_hosts_run(struct vm_pg *pg, int64_t at_ns, struct vm_q_host **rows, size_t *n, char *err, size_t errsize)
 {
-	struct vm_q q;
-	PGresult *res;
-	*rows = NULL;
-	*n = 0;
-	if (vm_q_hosts(&q, at_ns, err, errsize) < 0 || run(pg, &q, &res, err, errsize) < 0)
-		return -1;
-	int rc = vm_q_hosts_parse(res, rows, n, err, errsize);
-	PQclear(res);
-	return rc;
+	RUN_PARSE(vm_q_hosts(&q, at_ns, err, errsize), vm_q_hosts_parse);
 }
 
 void vm_q_hosts_free(struct vm_q_host *rows, size_t n)

@@ -26,10 +26,15 @@ int64_t vm_monotonic_ns(void)
 	return clock_ns(CLOCK_MONOTONIC);
 }
 
+int64_t vm_time_floor(int64_t t, int64_t unit)
+{
+	int64_t r = t % unit;
+	return r < 0 ? t - r - unit : t - r;
+}
+
 int64_t vm_minute_floor(int64_t t)
 {
-	int64_t r = t % VM_NS_PER_MIN;
-	return r < 0 ? t - r - VM_NS_PER_MIN : t - r;
+	return vm_time_floor(t, VM_NS_PER_MIN);
 }
 
 void vm_time_format(int64_t t_ns, char *buf, size_t size)

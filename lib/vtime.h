@@ -10,7 +10,13 @@
 
 int64_t vm_now_ns(void);       /* CLOCK_REALTIME */
 int64_t vm_monotonic_ns(void); /* CLOCK_MONOTONIC */
-/* Start of the UTC minute holding t (floor, also for negative t). */
+#define VM_NS_PER_HOUR (60 * VM_NS_PER_MIN)
+#define VM_NS_PER_DAY (24 * VM_NS_PER_HOUR)
+
+/* t rounded down to a multiple of unit_ns (> 0), also for negative t: the
+ * start of the UTC minute, hour or day holding t. */
+int64_t vm_time_floor(int64_t t_ns, int64_t unit_ns);
+/* vm_time_floor(t_ns, VM_NS_PER_MIN). */
 int64_t vm_minute_floor(int64_t t_ns);
 /* Formats t as "YYYY-MM-DD HH:MM:SS+00" (PostgreSQL timestamptz input). */
 void vm_time_format(int64_t t_ns, char *buf, size_t size);

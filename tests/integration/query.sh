@@ -8,7 +8,7 @@
 #     left out), hosts as of a time, lifecycle spans from events;
 #   - bad input is refused with a message naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 31
+plan 32
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -174,5 +174,7 @@ ok "$(adm total --tenant "$long" >"$T/o" 2>&1; [ $? = 2 ] && grep -q "tenant nam
 	"an over-long tenant is refused: $(cat "$T/o")"
 ok "$(adm total --from "2026-10-25 10:00" --to "2026-10-25 09:00" >"$T/o" 2>&1; [ $? = 2 ] && grep -q -- "--to must be after --from" "$T/o" && echo 0 || echo 1)" \
 	"a reversed range is refused: $(cat "$T/o")"
+ok "$(adm vms --at "12:00 tomorrow" >"$T/o" 2>&1; [ $? = 2 ] && grep -q "bad --at time '12:00 tomorrow'" "$T/o" && echo 0 || echo 1)" \
+	"a bad --at is refused: $(cat "$T/o")"
 ok "$(probe usage "$OF" "$OT" "not-a-uuid" >"$T/o" 2>&1; [ $? = 1 ] && grep -q "'not-a-uuid' is not a VM UUID" "$T/o" && echo 0 || echo 1)" \
 	"a VM filter that is not a UUID is refused: $(cat "$T/o")"

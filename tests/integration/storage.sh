@@ -16,7 +16,7 @@
 #     partition function refuses a dropped day;
 #   - bad options and a concurrent run are refused with a clear message.
 . "$(dirname "$0")/../lib.sh"
-plan 42
+plan 43
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -157,6 +157,8 @@ ok "$(mt --hourly-days 45 >"$T/o" 2>&1; [ $? = 2 ] && grep -q 'hourly rollups (4
 	"hourly shorter than raw is refused: $(cat "$T/o")"
 ok "$(mt --grace x >"$T/o" 2>&1; [ $? = 2 ] && grep -q -- '--grace must be a whole number' "$T/o" && echo 0 || echo 1)" \
 	"a bad number is refused: $(cat "$T/o")"
+ok "$(mt --now "yesterday noon" >"$T/o" 2>&1; [ $? = 2 ] && grep -q -- "bad --now time 'yesterday noon'" "$T/o" && echo 0 || echo 1)" \
+	"a bad --now is refused: $(cat "$T/o")"
 
 # rows in a day that retention keeps
 q "INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns)
