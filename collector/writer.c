@@ -830,12 +830,16 @@ static void backoff_wait(struct col_writer *w)
 /* Whether the delivery thread should end now; lock held.  At a stop it
  * delivers what is committed while the database takes it (the caller's
  * deadline then abandons the round trip in flight), but starts nothing
- * with a database that is away or refusing: the spool keeps it all. */
+ * with a database that is away or refusing: the spool keeps it all.  A
+ * database not tried yet is tried: a short run (-F) stops before the
+ * thread's first connect on a loaded machine, and would deliver nothing. */
 static bool stop_now(struct col_writer *w, struct col_db *db)
 {
 	if (!w->stop)
 		return false;
-	if (!db || w->db_state != DB_UP)
+	if (!db)
+		return w->db_state != DB_CONNECTING;
+	if (w->db_state != DB_UP)
 		return true;
 	struct vm_spool_stats st;
 	vm_spool_stats(w->spool, &st);
@@ -859,6 +863,11 @@ static void *writer_main(void *arg)
 	struct batch b = {0};
 	char err[512];
 	enum vm_pg_failure why = VM_PG_OK;
+	/* Tests: a thread that starts late, as on a loaded machine, so that
+	 * the stop comes before the first connect. */
+	const char *late = getenv("VMETER_TEST_WRITER_LATE_MS");
+	if (late && *late)
+		usleep((useconds_t)atoi(late) * 1000);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		if (stop_now(w, db))

@@ -302,7 +302,9 @@ stop_collector() {
 	COLLECTOR_RC=$?
 	FLUSH_RC=0
 	if [ "${STOP_FLUSH:-1}" = 1 ] && [ "$COLLECTOR_RC" = 0 ]; then
-		env "${_collector_env[@]}" "$COLLECTOR" -c "$_collector_conf" -F >>"$T/collector.log" 2>&1
+		# The writer thread starts after the stop: -F must still deliver.
+		env "${_collector_env[@]}" VMETER_TEST_WRITER_LATE_MS=300 "$COLLECTOR" -c "$_collector_conf" -F \
+			>>"$T/collector.log" 2>&1
 		FLUSH_RC=$?
 	fi
 }
