@@ -16,6 +16,7 @@ query: readers of the usage tables: admin today; aggregator, billing, reports, w
 maint: retention and partitions: admin today; the aggregator's scheduled upkeep (04)
 spool: a crash-safe queue with opaque payloads, not tied to the collector's records
 minpack: the packed form of closed hours' minute rows: maintain packs, readers unpack (docs/STORAGE.md)
+money: exact amounts, rounding rules and splits: billing (12), and reports and web print them
 "
 
 fails="${TMPDIR:-/tmp}/layering.$$"
