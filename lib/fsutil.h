@@ -2,6 +2,7 @@
 #ifndef VM_FSUTIL_H
 #define VM_FSUTIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Creates `path` and its missing parents with `mode` (like mkdir -p) and
@@ -20,5 +21,10 @@ gid_t vm_shared_gid(void);
  * each.  A directory that exists is left as it is: its owner chose.
  * Returns 0, or -1 with errno set (the directory's creation failed). */
 int vm_mkdir_shared(const char *path);
+
+/* The whole of a file, at most `max` bytes, in a new buffer (caller
+ * frees) with a NUL after its *len bytes.  NULL with errno set: EFBIG for
+ * a file larger than max. */
+char *vm_read_file(const char *path, size_t max, size_t *len);
 
 #endif

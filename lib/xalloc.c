@@ -57,6 +57,14 @@ char *vm_xstrdup(const char *s)
 	return d;
 }
 
+char *vm_xstrndup(const char *s, size_t n)
+{
+	char *d = strndup(s, n);
+	if (!d)
+		oom(n);
+	return d;
+}
+
 char *vm_xasprintf(const char *fmt, ...)
 {
 	va_list ap;

@@ -12,6 +12,8 @@ void *vm_xrealloc(void *p, size_t size);
  * *cap is updated.  For arrays that only grow. */
 void *vm_xgrow(void *p, size_t *cap, size_t want, size_t size);
 char *vm_xstrdup(const char *s);
+/* The first n bytes of s (fewer if it ends sooner), NUL-terminated. */
+char *vm_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated formatted string; the caller frees it. */
 char *vm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -17,6 +17,7 @@ maint: retention and partitions: admin today; the aggregator's scheduled upkeep 
 spool: a crash-safe queue with opaque payloads, not tied to the collector's records
 minpack: the packed form of closed hours' minute rows: maintain packs, readers unpack (docs/STORAGE.md)
 money: exact amounts, rounding rules and splits: billing (12), and reports and web print them
+cfgtree: block files with exact lines: billing plans (12) and aggregator rules (13)
 "
 
 fails="${TMPDIR:-/tmp}/layering.$$"

@@ -1,0 +1,140 @@
+/* Price plans and tenants' plan assignments, read from plan files
+ * (docs/BILLING.md, "Plan files"; the block syntax of lib/cfgtree.h) and
+ * checked before anything is rated: a bad plan is refused naming the file,
+ * line, plan and field, never half loaded.
+ *
+ * A catalog holds the plans and tenants of one or more files; references
+ * between them (a tenant's plan, its currency) are checked once all are
+ * read, by bill_catalog_check(). */
+#ifndef BILL_PLAN_H
+#define BILL_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "money.h"
+
+/* What a charge prices, in its base unit. */
+enum bill_meter {
+	BILL_VCPU,          /* allocated vCPUs x time: vCPU-minutes */
+	BILL_RAM,           /* allocated memory x time: MiB-minutes */
+	BILL_DISK,          /* provisioned disk x time: MiB-minutes */
+	BILL_CPU,           /* CPU time used: nanoseconds */
+	BILL_DISK_RD_BYTES, /* bytes read from disks */
+	BILL_DISK_WR_BYTES,
+	BILL_DISK_RD_OPS, /* read requests */
+	BILL_DISK_WR_OPS,
+	BILL_NET_RX, /* bytes received, of one traffic class or of all */
+	BILL_NET_TX,
+	BILL_VM,     /* VM-minutes: a flat fee per minute of existence or running */
+	BILL_ENERGY, /* joules */
+	BILL_METER__COUNT
+};
+
+/* The meter's name in plan files ("vcpu", "disk.read.bytes", "net.rx"). */
+const char *bill_meter_name(enum bill_meter m);
+
+/* When a time-based charge (vcpu, ram, disk, vm) counts a minute: while
+ * the VM is defined, or only while it runs. */
+enum bill_time { BILL_TIME_RUNNING, BILL_TIME_DEFINED };
+
+enum bill_model {
+	BILL_PER_UNIT,  /* price per `per` units, for every unit */
+	BILL_GRADUATED, /* each tier's units at that tier's price */
+	BILL_VOLUME,    /* every unit at the price of the tier the total reaches */
+	BILL_PACKAGE,   /* price per started package of `per` units */
+};
+
+/* A moment a version or an assignment starts or ends: a civil date,
+ * midnight in the tenant's time zone (so that a price changes where the
+ * tenant's invoices cut), or an absolute UTC minute. */
+struct bill_when {
+	bool set;   /* false: open (no end) */
+	bool local; /* t is days since 1970-01-01 of a civil date */
+	int64_t t;  /* !local: seconds since the epoch, a whole minute */
+};
+
+struct bill_tier {
+	int64_t upto; /* base units this tier reaches; INT64_MAX: no limit */
+	vm_money price;
+	int line;
+};
+
+struct bill_charge {
+	enum bill_meter meter;
+	char *net_class;  /* net.CLASS.rx: the class; NULL: all traffic */
+	char *host_class; /* only on hosts of this class; NULL: any host */
+	enum bill_time time;
+	enum bill_model model;
+	int64_t per;    /* base units the price (a tier's price, a package) is for */
+	char *per_text; /* as written: "vcpu-hour", "1000000 op" */
+	vm_money price; /* per-unit and package */
+	struct bill_tier *tiers;
+	size_t n_tiers;
+	int line;
+};
+
+struct bill_version {
+	char *label;
+	struct bill_when from, to; /* to: the explicit end, or the next version's from */
+	vm_money minimum;          /* per tenant and invoice; 0: none */
+	struct bill_charge *charges;
+	size_t n_charges;
+	int line;
+};
+
+struct bill_plan {
+	char *name;
+	const char *file;
+	const struct vm_currency *currency;
+	enum vm_round rounding;
+	enum bill_time time;
+	struct bill_version *versions; /* in order of from */
+	size_t n_versions;
+	int line;
+};
+
+struct bill_assign {
+	char *plan;
+	char *project; /* NULL: the tenant's every project without its own */
+	struct bill_when from, to;
+	int line;
+};
+
+struct bill_tenant {
+	char *name;
+	const char *file;
+	const struct vm_currency *currency;
+	char *time_zone; /* IANA name: "Europe/Berlin", "UTC" */
+	bool showback;   /* statements without money moving: no invoice numbers */
+	struct bill_assign *assigns;
+	size_t n_assigns;
+	int line;
+};
+
+struct bill_catalog;
+
+struct bill_catalog *bill_catalog_new(void);
+void bill_catalog_free(struct bill_catalog *c);
+
+/* Traffic classes a net.CLASS meter may name (the configuration's); not
+ * called: any class name is taken.  The strings are copied. */
+void bill_catalog_set_classes(struct bill_catalog *c, const char *const *classes, size_t n);
+
+/* Reads plans and tenants from a plan file (or from text, `file` naming
+ * it).  Returns 0, or -1 with "FILE:LINE: plan 'x' version 'y' charge
+ * 'vcpu': price: ..." in err, and the catalog as it was. */
+int bill_catalog_load(struct bill_catalog *c, const char *path, char *err, size_t errsize);
+int bill_catalog_parse(struct bill_catalog *c, const char *file, const char *text, size_t len, char *err,
+                       size_t errsize);
+
+/* Checks what spans files: every assigned plan exists and is in the
+ * tenant's currency.  Returns 0, or -1 with the first problem in err. */
+int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize);
+
+const struct bill_plan *bill_catalog_plans(const struct bill_catalog *c, size_t *n);
+const struct bill_tenant *bill_catalog_tenants(const struct bill_catalog *c, size_t *n);
+const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const char *name);
+
+#endif
