@@ -559,6 +559,10 @@ static int read_charge(struct reader *rd, const struct vm_cfgnode *sec, const st
 			     ch->tiers[ch->n_tiers - 1].line);
 			return -1;
 		}
+		if (ch->n_tiers == BILL_MAX_TIERS) {
+			fail(rd, it->line, "tier: more than %d tiers", BILL_MAX_TIERS);
+			return -1;
+		}
 		ch->tiers = vm_xrealloc(ch->tiers, (ch->n_tiers + 1) * sizeof *ch->tiers);
 		struct bill_tier *t = &ch->tiers[ch->n_tiers];
 		if (read_tier(rd, it, ch, t) < 0)

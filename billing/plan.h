@@ -55,6 +55,8 @@ struct bill_when {
 	int64_t t;  /* !local: seconds since the epoch, a whole minute */
 };
 
+#define BILL_MAX_TIERS 64
+
 struct bill_tier {
 	int64_t upto; /* base units this tier reaches; INT64_MAX: no limit */
 	vm_money price;

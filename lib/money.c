@@ -154,6 +154,25 @@ int vm_money_rate(int64_t qty, vm_money price, int64_t per, int64_t unit, enum v
 	return scale_back(div_round((i128)qty * price.n, (i128)per * unit, r), unit, out);
 }
 
+int vm_money_rate_sum(const int64_t *qty, const vm_money *price, size_t n, int64_t per, int64_t unit, enum vm_round r,
+                      vm_money *out)
+{
+	if (per <= 0 || unit <= 0 || n > 64)
+		return -1;
+	/* Each product is at most 2^126; a running sum kept within 2^125
+	 * plus one more product stays below 2^127: no overflow.  Sums
+	 * beyond are refused (they exceed any line by 10^19 at least). */
+	i128 num = 0, lim = (i128)1 << 125;
+	for (size_t i = 0; i < n; i++) {
+		if (qty[i] < 0)
+			return -1;
+		num += (i128)qty[i] * price[i].n;
+		if (num > lim || num < -lim)
+			return -1;
+	}
+	return scale_back(div_round(num, (i128)per * unit, r), unit, out);
+}
+
 int vm_money_parse(const char *s, vm_money *out, char *err, size_t errsize)
 {
 	const char *p = s;

@@ -87,6 +87,11 @@ int vm_money_round(vm_money m, int64_t unit, enum vm_round r, vm_money *out);
  * price per GiB applied to bytes has per 2^30; per > 0, unit > 0. */
 int vm_money_rate(int64_t qty, vm_money price, int64_t per, int64_t unit, enum vm_round r, vm_money *out);
 
+/* The same for a sum: (qty[0] x price[0] + ... ) / per, exact, rounded
+ * once (a graduated charge's tiers).  qty[i] >= 0; n <= 64. */
+int vm_money_rate_sum(const int64_t *qty, const vm_money *price, size_t n, int64_t per, int64_t unit, enum vm_round r,
+                      vm_money *out);
+
 /* Splits `total` into n parts in proportion to weights[i] (>= 0, not all
  * zero), each part a multiple of `unit`, so that the parts add up to total
  * exactly (total must be a multiple of unit).  Largest remainder: every

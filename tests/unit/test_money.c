@@ -227,6 +227,19 @@ static void test_rate(void **state)
 	assert_int_equal(vm_money_rate(INT64_MAX, M(VM_MONEY_ONE), 1, cent, VM_ROUND_DOWN, &out), -1);
 	assert_int_equal(out.n, 42);
 	assert_int_equal(vm_money_rate(1, M(1), 0, cent, VM_ROUND_DOWN, &out), -1);
+	/* sums: 2 x 0.5 + 3 x 0.25 per 1, rounded once; refusals */
+	int64_t q[3] = {2, 3, 0};
+	vm_money pr[3] = {{500000000}, {250000000}, {1}};
+	assert_int_equal(vm_money_rate_sum(q, pr, 3, 1, cent, VM_ROUND_HALF_UP, &out), 0);
+	assert_int_equal(out.n, 175 * cent);
+	q[2] = -1;
+	out.n = 42;
+	assert_int_equal(vm_money_rate_sum(q, pr, 3, 1, cent, VM_ROUND_HALF_UP, &out), -1);
+	assert_int_equal(vm_money_rate_sum(q, pr, 65, 1, cent, VM_ROUND_HALF_UP, &out), -1);
+	int64_t big[2] = {INT64_MAX, INT64_MAX};
+	vm_money bigp[2] = {{INT64_MAX}, {INT64_MAX}};
+	assert_int_equal(vm_money_rate_sum(big, bigp, 2, INT64_MAX, INT64_MAX, VM_ROUND_DOWN, &out), -1);
+	assert_int_equal(out.n, 42);
 	/* JPY has no minor unit */
 	const struct vm_currency *jpy = vm_currency_find("JPY");
 	assert_int_equal(vm_money_parse("1.5", &p, err, sizeof err), 0);
