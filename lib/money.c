@@ -275,10 +275,11 @@ static int share_cmp(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t unit, vm_money *parts)
+/* vm_split() and vm_money_split(): the parts go to ints or to amounts. */
+static int split(int64_t total, const int64_t *weights, size_t n, int64_t unit, int64_t *ints, vm_money *parts)
 {
-	if (n == 0 || unit <= 0 || total.n % unit != 0)
-		return -1;
+	if (n == 0 || unit <= 0 || total % unit != 0 || total == INT64_MIN)
+		return -1; /* INT64_MIN: its opposite, one part's share, is no int64 */
 	i128 sum = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (weights[i] < 0)
@@ -287,16 +288,20 @@ int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t uni
 	}
 	if (sum == 0)
 		return -1;
-	bool neg = total.n < 0;
+	bool neg = total < 0;
 	/* Units, not nano-units: the remainder goes out a unit at a time. */
-	i128 units = (neg ? -(i128)total.n : (i128)total.n) / unit, given = 0;
+	i128 units = (neg ? -(i128)total : (i128)total) / unit, given = 0;
 	struct share *s = vm_xmalloc(n * sizeof *s);
 	for (size_t i = 0; i < n; i++) {
 		i128 num = units * weights[i]; /* < 2^63 x 2^63 */
 		i128 q = num / sum;
 		s[i].rem = num % sum;
 		s[i].i = i;
-		parts[i].n = (int64_t)(q * unit); /* q <= units: fits */
+		int64_t v = (int64_t)(q * unit); /* q <= units: fits */
+		if (ints)
+			ints[i] = v;
+		else
+			parts[i].n = v;
 		given += q;
 	}
 	/* Fewer than n units are left: each of the largest remainders gets one. */
@@ -304,11 +309,21 @@ int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t uni
 	if (left) {
 		qsort(s, n, sizeof *s, share_cmp);
 		for (size_t k = 0; k < left; k++)
-			parts[s[k].i].n += unit;
+			*(ints ? &ints[s[k].i] : &parts[s[k].i].n) += unit;
 	}
 	free(s);
 	if (neg)
 		for (size_t i = 0; i < n; i++)
-			parts[i].n = -parts[i].n;
+			*(ints ? &ints[i] : &parts[i].n) *= -1;
 	return 0;
+}
+
+int vm_split(int64_t total, const int64_t *weights, size_t n, int64_t unit, int64_t *parts)
+{
+	return split(total, weights, n, unit, parts, NULL);
+}
+
+int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t unit, vm_money *parts)
+{
+	return split(total.n, weights, n, unit, NULL, parts);
 }

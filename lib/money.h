@@ -101,5 +101,7 @@ int vm_money_rate_sum(const int64_t *qty, const vm_money *price, size_t n, int64
  * for bad arguments (no weight, a negative weight, total not a multiple
  * of unit).  The same inputs always give the same parts. */
 int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t unit, vm_money *parts);
+/* The same split for quantities that are not money (a host's joules). */
+int vm_split(int64_t total, const int64_t *weights, size_t n, int64_t unit, int64_t *parts);
 
 #endif
