@@ -1,0 +1,172 @@
+/* vmeter-bill: price plans, rating and invoices (issue 12; growing).
+ *
+ *   vmeter-bill [-c FILE] plans check FILE...
+ *
+ * Today it checks plan files the way the rating daemon will load them:
+ * every file, then what spans files, against the traffic classes of the
+ * configuration; it prints what each plan and tenant holds. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "conf.h"
+#include "money.h"
+#include "plan.h"
+#include "xalloc.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vmeter-bill [-c FILE] COMMAND [ARGS]\n"
+	           "commands:\n"
+	           "  plans check FILE...   check plan files (all of them together) and print what they hold;\n"
+	           "                        net.CLASS meters are checked against the configuration's traffic\n"
+	           "                        classes (-c FILE, default " VM_CONF_DEFAULT_PATH ")\n"
+	           "exit status: 0 the files are good, 1 a file was refused, 2 a usage or configuration error\n");
+}
+
+/* "2026-03-01" for a civil date, "2026-03-01T06:30Z" for a UTC minute. */
+static const char *when_text(const struct bill_when *w, char *buf, size_t size)
+{
+	if (!w->set)
+		return "(open)";
+	time_t t = (time_t)(w->local ? w->t * 86400 : w->t);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, size, w->local ? "%Y-%m-%d" : "%Y-%m-%dT%H:%MZ", &tm);
+	return buf;
+}
+
+static void print_plan(const struct bill_plan *p)
+{
+	char a[32], b[32], m[VM_MONEY_MAX_FORMAT];
+	printf("%s:%d: plan '%s': %s, rounding %s, time-based charges count %s minutes, %zu version%s\n", p->file,
+	       p->line, p->name, p->currency->code, vm_round_name(p->rounding),
+	       p->time == BILL_TIME_RUNNING ? "running" : "defined", p->n_versions, p->n_versions == 1 ? "" : "s");
+	for (size_t i = 0; i < p->n_versions; i++) {
+		const struct bill_version *v = &p->versions[i];
+		printf("  version '%s': from %s to %s, %zu charge%s", v->label, when_text(&v->from, a, sizeof a),
+		       when_text(&v->to, b, sizeof b), v->n_charges, v->n_charges == 1 ? "" : "s");
+		if (v->minimum.n)
+			printf(", minimum %s", vm_money_format_exact(v->minimum, p->currency->digits, m));
+		printf("\n");
+		for (size_t j = 0; j < v->n_charges; j++) {
+			const struct bill_charge *ch = &v->charges[j];
+			if (ch->net_class)
+				printf("    net.%s.%s", ch->net_class, ch->meter == BILL_NET_RX ? "rx" : "tx");
+			else
+				printf("    %s", bill_meter_name(ch->meter));
+			if (ch->host_class)
+				printf(" on host class %s", ch->host_class);
+			printf(": ");
+			if (ch->n_tiers) {
+				printf("%s per %s:", ch->model == BILL_GRADUATED ? "graduated" : "volume",
+				       ch->per_text);
+				for (size_t k = 0; k < ch->n_tiers; k++) {
+					printf(" %s",
+					       vm_money_format_exact(ch->tiers[k].price, p->currency->digits, m));
+					if (ch->tiers[k].upto != INT64_MAX)
+						printf(" up to %lld", (long long)(ch->tiers[k].upto / ch->per));
+					printf(k + 1 < ch->n_tiers ? "," : "\n");
+				}
+			} else {
+				printf("%s %s per %s%s\n", vm_money_format_exact(ch->price, p->currency->digits, m),
+				       p->currency->code, ch->model == BILL_PACKAGE ? "started package of " : "",
+				       ch->per_text);
+			}
+		}
+	}
+}
+
+static void print_tenant(const struct bill_tenant *t)
+{
+	char a[32], b[32];
+	printf("%s:%d: tenant '%s': %s, months cut in %s%s\n", t->file, t->line, t->name, t->currency->code,
+	       t->time_zone, t->showback ? ", showback (no invoices)" : "");
+	for (size_t i = 0; i < t->n_assigns; i++) {
+		const struct bill_assign *s = &t->assigns[i];
+		printf("  plan '%s' for %s%s from %s to %s\n", s->plan, s->project ? "project " : "all projects",
+		       s->project ? s->project : "", when_text(&s->from, a, sizeof a), when_text(&s->to, b, sizeof b));
+	}
+}
+
+static int plans_check(const char *conf_path, bool conf_given, char **files, int n)
+{
+	char err[1024];
+	struct bill_catalog *c = bill_catalog_new();
+	struct stat st;
+	if (conf_given || stat(conf_path, &st) == 0) {
+		struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+		if (!conf) {
+			fprintf(stderr, "vmeter-bill: %s\n", err);
+			bill_catalog_free(c);
+			return 2;
+		}
+		const char **names = vm_xmalloc((conf->n_traffic_classes + 1) * sizeof *names);
+		for (size_t i = 0; i < conf->n_traffic_classes; i++)
+			names[i] = conf->traffic_classes[i].name;
+		names[conf->n_traffic_classes] = conf->traffic_default;
+		bill_catalog_set_classes(c, names, conf->n_traffic_classes + 1);
+		free(names);
+		vm_conf_free(conf);
+	} else {
+		fprintf(stderr, "vmeter-bill: no %s: net.CLASS meters are not checked against traffic classes\n",
+		        conf_path);
+	}
+	int rc = 0;
+	for (int i = 0; i < n; i++)
+		if (bill_catalog_load(c, files[i], err, sizeof err) < 0) {
+			fprintf(stderr, "vmeter-bill: %s\n", err);
+			rc = 1;
+		}
+	if (rc == 0 && bill_catalog_check(c, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+		rc = 1;
+	}
+	if (rc == 0) {
+		size_t np, nt;
+		const struct bill_plan *p = bill_catalog_plans(c, &np);
+		const struct bill_tenant *t = bill_catalog_tenants(c, &nt);
+		for (size_t i = 0; i < np; i++)
+			print_plan(&p[i]);
+		for (size_t i = 0; i < nt; i++)
+			print_tenant(&t[i]);
+		printf("%zu plan%s and %zu tenant%s in %d file%s: good\n", np, np == 1 ? "" : "s", nt,
+		       nt == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	}
+	bill_catalog_free(c);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = VM_CONF_DEFAULT_PATH;
+	bool conf_given = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			conf_given = true;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind >= 2 && strcmp(argv[optind], "plans") == 0 && strcmp(argv[optind + 1], "check") == 0) {
+		if (argc - optind < 3) {
+			fprintf(stderr, "vmeter-bill: plans check: name at least one plan file\n");
+			return 2;
+		}
+		return plans_check(conf_path, conf_given, argv + optind + 2, argc - optind - 2);
+	}
+	if (optind < argc)
+		fprintf(stderr, "vmeter-bill: unknown command '%s'\n", argv[optind]);
+	usage(stderr);
+	return 2;
+}
