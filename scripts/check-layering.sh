@@ -18,6 +18,7 @@ spool: a crash-safe queue with opaque payloads, not tied to the collector's reco
 minpack: the packed form of closed hours' minute rows: maintain packs, readers unpack (docs/STORAGE.md)
 money: exact amounts, rounding rules and splits: billing (12), and reports and web print them
 cfgtree: block files with exact lines: billing plans (12) and aggregator rules (13)
+doc: documents as HTML and PDF (pango, cairo): billing invoices (12) and reports (15)
 "
 
 fails="${TMPDIR:-/tmp}/layering.$$"

@@ -61,10 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t size)
 }
 
 static const struct fuzz_token tokens[] = {
-    {"avg(", 4},       {"p95(", 4},  {"last(", 5}, {"vm.up", 5}, {"vm.cpu.alloc_pct", 16}, {", 5m)", 5}, {", 1h)", 5},
-    {" and ", 5},      {" or ", 4},  {"not ", 4},  {" > ", 3},   {" >= ", 4},             {"==", 2},     {"(", 1},
-    {")", 1},          {"-", 1},     {"/ 0", 3},   {"1.5", 3},   {"366d", 4},             {"\x00", 1},   {"\xff", 1},
-    {"((((((((", 8},
+    {"avg(", 4},  {"p95(", 4},     {"last(", 5}, {"vm.up", 5}, {"vm.cpu.alloc_pct", 16},
+    {", 5m)", 5}, {", 1h)", 5},    {" and ", 5}, {" or ", 4},  {"not ", 4},
+    {" > ", 3},   {" >= ", 4},     {"==", 2},    {"(", 1},     {")", 1},
+    {"-", 1},     {"/ 0", 3},      {"1.5", 3},   {"366d", 4},  {"\x00", 1},
+    {"\xff", 1},  {"((((((((", 8},
 };
 
 const struct fuzz_target fuzz_target = {"fuzz_expr", tokens, sizeof tokens / sizeof *tokens, 4096, NULL};

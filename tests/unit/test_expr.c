@@ -130,7 +130,8 @@ static void test_bad(void **state)
 	static const struct {
 		const char *text, *says;
 	} bad[] = {
-	    {"avg(vm.cpu.alloc_pc, 5m) > 1", "r.conf:7:5: unknown metric 'vm.cpu.alloc_pc' (metrics: vm.cpu.alloc_pct,"},
+	    {"avg(vm.cpu.alloc_pc, 5m) > 1",
+	     "r.conf:7:5: unknown metric 'vm.cpu.alloc_pc' (metrics: vm.cpu.alloc_pct,"},
 	    {"mean(vm.up, 5m) > 1", "r.conf:7:1: unknown function 'mean' (functions: avg, min, max, last"},
 	    {"p100(vm.up, 5m) > 1", "r.conf:7:1: unknown function 'p100'"},
 	    {"p0(vm.up, 5m) > 1", "unknown function 'p0'"},

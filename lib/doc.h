@@ -1,0 +1,47 @@
+/* Documents for people: invoices, statements and reports, built once as a
+ * sequence of blocks (headings, paragraphs, label/value fields, tables of
+ * text) and written as HTML or as a paged PDF.
+ *
+ * The callers (billing, reports) format every number themselves, so the
+ * money in a document is the text billing computed with integers; the
+ * geometry of a page is this module's alone (it is where floating point
+ * lives, not in billing/).  PDF goes through pango and cairo: text of any
+ * script with font fallback, A4 pages, a table's header repeated on each
+ * page it spans, "page N of M" on every page. */
+#ifndef VM_DOC_H
+#define VM_DOC_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum vm_doc_align { VM_DOC_LEFT, VM_DOC_RIGHT };
+
+struct vm_doc;
+
+/* A new document with a title (the HTML <title>, the PDF's metadata and
+ * running header).  Strings given to any function are copied. */
+struct vm_doc *vm_doc_new(const char *title);
+void vm_doc_free(struct vm_doc *d);
+
+void vm_doc_heading(struct vm_doc *d, const char *text);
+void vm_doc_paragraph(struct vm_doc *d, const char *text);
+/* A row of a label/value block ("Invoice number", "2026-000042"). */
+void vm_doc_field(struct vm_doc *d, const char *label, const char *value);
+
+/* Starts a table of n columns (1..32) with their headers and alignment
+ * (NULL: all left); the rows that follow belong to it. */
+void vm_doc_table(struct vm_doc *d, size_t n, const char *const *headers, const enum vm_doc_align *align);
+/* A row of the current table: n cells (NULL cells are empty). */
+void vm_doc_row(struct vm_doc *d, const char *const *cells);
+/* A total row: set apart (bold, a rule above). */
+void vm_doc_total(struct vm_doc *d, const char *const *cells);
+
+/* A complete HTML document (UTF-8, text escaped). Returns 0 or -1 on a
+ * write error. */
+int vm_doc_write_html(const struct vm_doc *d, FILE *f);
+
+/* A PDF file at path (written to path.tmp, then renamed).  *pages: how
+ * many pages it has (may be NULL).  Returns 0, or -1 with why in err. */
+int vm_doc_write_pdf(const struct vm_doc *d, const char *path, int *pages, char *err, size_t errsize);
+
+#endif

@@ -1,0 +1,61 @@
+/* Drives lib/doc for tests/integration/doc.sh: an invoice-like document
+ * of ROWS table rows written as PDF and HTML; prints the PDF's pages.
+ *
+ *   doc_probe OUT.pdf OUT.html ROWS */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "doc.h"
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: doc_probe OUT.pdf OUT.html ROWS\n");
+		return 2;
+	}
+	int rows = atoi(argv[3]);
+	struct vm_doc *d = vm_doc_new("Invoice 2026-000042: ACME Łódź & Москва");
+	vm_doc_field(d, "Tenant", "ACME Łódź & Москва");
+	vm_doc_field(d, "Period", "2026-03-01 00:00 to 2026-04-01 00:00 (Europe/Berlin)");
+	vm_doc_field(d, "A label longer than most labels are", "short");
+	vm_doc_heading(d, "Lines");
+	static const char *const head[] = {"Project", "VM", "Meter", "Quantity", "Rate", "Amount"};
+	static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT,
+	                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
+	vm_doc_table(d, 6, head, al);
+	for (int i = 0; i < rows; i++) {
+		char vm[32], q[32], a[32];
+		snprintf(vm, sizeof vm, "vm-%04d", i);
+		snprintf(q, sizeof q, "%d.000", 720 + i);
+		snprintf(a, sizeof a, "%d.%02d", 8 + i / 100, i % 100);
+		const char *cells[] = {i % 3 ? "checkout"
+		                             : "a project with a rather long name that must wrap somewhere",
+		                       vm,
+		                       "vcpu",
+		                       q,
+		                       "0.012 / vcpu-hour",
+		                       a};
+		vm_doc_row(d, cells);
+	}
+	const char *total[] = {"Total", NULL, NULL, NULL, NULL, "1234.56"};
+	vm_doc_total(d, total);
+	vm_doc_paragraph(d, "Coverage: 43,180 of 43,200 minutes had samples. <script>alert(1)</script>");
+	int pages = 0;
+	char err[512];
+	if (vm_doc_write_pdf(d, argv[1], &pages, err, sizeof err) < 0) {
+		fprintf(stderr, "doc_probe: %s\n", err);
+		vm_doc_free(d);
+		return 1;
+	}
+	FILE *f = fopen(argv[2], "w");
+	if (!f || vm_doc_write_html(d, f) < 0 || fclose(f) != 0) {
+		perror(argv[2]);
+		vm_doc_free(d);
+		return 1;
+	}
+	vm_doc_free(d);
+	printf("%d\n", pages);
+	return 0;
+}

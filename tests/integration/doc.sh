@@ -1,0 +1,35 @@
+#!/bin/bash
+# lib/doc: a document written as PDF and HTML, read back with poppler's
+# tools: the page count the renderer reports is the file's, every row is
+# there once, a long table repeats its header on each page and every page
+# says "page N of M"; Latin and Cyrillic text survive; HTML is escaped.
+. "$(dirname "$0")/../lib.sh"
+plan 10
+PROBE=$top_builddir/tests/doc_probe
+[ -x "$PROBE" ] || bail "no $PROBE"
+command -v pdfinfo >/dev/null || bail "no pdfinfo (poppler-utils)"
+pages() { pdfinfo "$1" | awk '/^Pages:/ { print $2 }'; }
+
+n=$("$PROBE" "$T/small.pdf" "$T/small.html" 3) || bail "the probe failed"
+is "$(pages "$T/small.pdf")" "$n" "a short document: the pages the renderer counted are the file's ($n)"
+is "$n" 1 "three rows fit on one page"
+
+n=$("$PROBE" "$T/long.pdf" "$T/long.html" 300) || bail "the probe failed"
+is "$(pages "$T/long.pdf")" "$n" "a long document: the pages the renderer counted are the file's ($n)"
+[ "$n" -ge 5 ]
+ok $? "300 rows take several pages ($n)"
+pdftotext -layout "$T/long.pdf" "$T/long.txt" || bail "pdftotext failed"
+missing=0
+for i in $(seq 0 299); do
+	c=$(grep -c "vm-$(printf %04d "$i")" "$T/long.txt")
+	[ "$c" = 1 ] || missing=$((missing + 1))
+done
+is "$missing" 0 "every row once"
+is "$(grep -c "Quantity *Rate *Amount" "$T/long.txt")" "$n" "the table's header on each of its pages"
+is "$(grep -c "page [0-9]* of $n" "$T/long.txt")" "$n" "every page says page N of $n"
+grep -q "ACME Łódź & Москва" "$T/long.txt"
+ok $? "Latin and Cyrillic text as given"
+pdftoppm -r 20 -f 1 -l 1 -png "$T/long.pdf" "$T/p1" >/dev/null 2>&1 && [ -s "$T/p1-01.png" ] || [ -s "$T/p1-1.png" ]
+ok $? "the first page renders"
+grep -q "&lt;script&gt;alert(1)&lt;/script&gt;" "$T/long.html" && ! grep -q "<script>" "$T/long.html"
+ok $? "HTML escapes the text"
