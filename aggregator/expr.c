@@ -161,8 +161,7 @@ static int metric_index(struct parser *ps, const char *at, size_t n)
 	list[0] = '\0';
 	for (size_t i = 0; i < ps->metrics->n && k + 40 < sizeof list; i++)
 		k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", ps->metrics->names[i]);
-	fail(ps, at, "unknown metric '%.*s' (metrics: %s%s)", (int)n, at, list,
-	     k + 40 >= sizeof list ? ", ..." : "");
+	fail(ps, at, "unknown metric '%.*s' (metrics: %s%s)", (int)n, at, list, k + 40 >= sizeof list ? ", ..." : "");
 	return -1;
 }
 
@@ -191,7 +190,8 @@ static int parse_call(struct parser *ps)
 		nd.q.pct = atoi(at + 1);
 	}
 	if (fn < 0) {
-		fail(ps, at, "unknown function '%.*s' (functions: avg, min, max, last, sum, count, p1 .. p99)", (int)n, at);
+		fail(ps, at, "unknown function '%.*s' (functions: avg, min, max, last, sum, count, p1 .. p99)", (int)n,
+		     at);
 		return -1;
 	}
 	nd.q.fn = (enum agg_fn)fn;
@@ -213,7 +213,9 @@ static int parse_call(struct parser *ps)
 		static const struct {
 			char c;
 			int64_t ns;
-		} units[] = {{'s', INT64_C(1000000000)}, {'m', INT64_C(60000000000)}, {'h', INT64_C(3600000000000)},
+		} units[] = {{'s', INT64_C(1000000000)},
+		             {'m', INT64_C(60000000000)},
+		             {'h', INT64_C(3600000000000)},
 		             {'d', INT64_C(86400000000000)}};
 		int64_t unit = 0;
 		if (number(ps, &v, &suffix, &slen) && slen == 1)
@@ -264,15 +266,18 @@ static int parse_factor(struct parser *ps)
 		}
 	} else if (punct(ps, "-")) {
 		int x = parse_factor(ps);
-		r = x < 0 ? -1 : add(ps, (struct node){.kind = K_SUB, .a = add(ps, (struct node){.kind = K_NUM}, at), .b = x}, at);
+		r = x < 0
+		        ? -1
+		        : add(ps, (struct node){.kind = K_SUB, .a = add(ps, (struct node){.kind = K_NUM}, at), .b = x},
+		              at);
 		if (r >= 0 && is_bool(ps, x)) {
 			fail(ps, at, "'-' before a comparison");
 			r = -1;
 		}
 	} else if (number(ps, &v, &suffix, &slen)) {
 		if (slen) {
-			fail(ps, suffix, "a number with a unit outside a window ('%.*s'): write plain numbers", (int)slen,
-			     suffix);
+			fail(ps, suffix, "a number with a unit outside a window ('%.*s'): write plain numbers",
+			     (int)slen, suffix);
 			r = -1;
 		} else {
 			r = add(ps, (struct node){.kind = K_NUM, .num = v, .a = -1, .b = -1}, at);
@@ -295,7 +300,9 @@ static int binary(struct parser *ps, enum kind k, int a, int b, const char *at, 
 		return -1;
 	bool logic = k == K_AND || k == K_OR;
 	if (is_bool(ps, a) != logic || is_bool(ps, b) != logic) {
-		fail(ps, at, logic ? "'%s' joins comparisons (avg(m, 5m) > 90 %s ...)" : "'%s' between a comparison and a number",
+		fail(ps, at,
+		     logic ? "'%s' joins comparisons (avg(m, 5m) > 90 %s ...)"
+		           : "'%s' between a comparison and a number",
 		     op, op);
 		return -1;
 	}
@@ -400,8 +407,14 @@ struct agg_expr *agg_expr_parse(const char *text, const struct agg_metric_table 
 {
 	struct agg_expr *e = vm_xcalloc(1, sizeof *e);
 	e->nodes = vm_xmalloc(MAX_NODES * sizeof *e->nodes);
-	struct parser ps = {.s = text, .p = text, .metrics = metrics, .file = file, .line = line, .e = e,
-	                    .err = err, .errsize = errsize};
+	struct parser ps = {.s = text,
+	                    .p = text,
+	                    .metrics = metrics,
+	                    .file = file,
+	                    .line = line,
+	                    .e = e,
+	                    .err = err,
+	                    .errsize = errsize};
 	char buf[32];
 	e->root = parse_or(&ps);
 	blank(&ps);
