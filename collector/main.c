@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "binio.h"
@@ -46,6 +48,9 @@ struct collector {
 	int64_t next_refresh_ns;   /* monotonic */
 	int64_t tick_at;           /* UTC grid point the timer is armed for */
 	int64_t last_tick;         /* grid point of the last pass, 0 if none */
+	int64_t last_pass_mono;    /* when the last pass ended (monotonic), for the watchdog */
+	struct event *watchdog;    /* systemd's watchdog, fed from the loop; NULL without one */
+	int64_t watchdog_ns;       /* its period */
 	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
 	struct vm_binw state;      /* the last saved state's buffer, reused */
 	bool resume_failing;
@@ -424,7 +429,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	c->last_tick = c->tick_at;
 	int64_t t0 = vm_monotonic_ns();
 	sample_once(c);
-	int64_t took = vm_monotonic_ns() - t0;
+	c->last_pass_mono = vm_monotonic_ns();
+	int64_t took = c->last_pass_mono - t0;
 	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)
 		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
 		        c->conf->interval_s);
@@ -462,10 +468,56 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
 	col_writer_write_status(c->writer);
 }
 
+static void reload(struct collector *c);
+
+/* systemd's watchdog is fed only while passes keep coming: a loop that
+ * turns but no longer samples (its tick lost) is restarted like a stuck
+ * one.  A pass may take a few intervals on a large host; three and the
+ * watchdog's own period are allowed. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct collector *c = arg;
+	(void)fd, (void)what;
+	int64_t late = vm_monotonic_ns() - c->last_pass_mono;
+	if (late > 3 * (int64_t)c->conf->interval_s * VM_NS_PER_SEC + c->watchdog_ns) {
+		vm_err("no sampling pass for %lld s: not feeding systemd's watchdog",
+		       (long long)(late / VM_NS_PER_SEC));
+		return;
+	}
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void watchdog_start(struct collector *c)
+{
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	c->watchdog_ns = (int64_t)usec * 1000;
+	c->watchdog = event_new(c->base, -1, EV_PERSIST, on_watchdog, c);
+	struct timeval half = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
+	evtimer_add(c->watchdog, &half);
+}
+
+/* Tells systemd (Type=notify) how the collector is; a no-op without it. */
+static void notify_ready(struct collector *c)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=sampling every %d s, host '%s'", c->conf->interval_s, c->conf->host_name);
+}
+
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
 {
 	struct collector *c = arg;
 	(void)fd, (void)what;
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	           (unsigned long long)mono.tv_sec * 1000000 + (unsigned long long)mono.tv_nsec / 1000);
+	reload(c);
+	notify_ready(c);
+}
+
+static void reload(struct collector *c)
+{
 	char err[1024];
 	struct vm_conf *conf = vm_conf_load(c->conf->path, err, sizeof err);
 	if (!conf) {
@@ -518,6 +570,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	struct collector *c = arg;
 	(void)what;
 	vm_notice("received signal %d: taking a last sample and stopping", (int)sig);
+	sd_notify(0, "STOPPING=1");
 	event_base_loopbreak(c->base);
 }
 
@@ -683,7 +736,10 @@ int main(int argc, char **argv)
 
 	capture_start(&c);
 	sample_once(&c); /* baselines now rather than one interval later */
+	c.last_pass_mono = vm_monotonic_ns();
 	arm_tick(&c);
+	watchdog_start(&c);
+	notify_ready(&c);
 	event_base_dispatch(c.base);
 
 	/* The usage since the last tick is real: sample once more and save
@@ -710,6 +766,8 @@ int main(int argc, char **argv)
 	if (vm_rrd_flush_all(c.rrd, err, sizeof err) < 0)
 		vm_warn("%s", err);
 	vm_rrd_free(c.rrd);
+	if (c.watchdog)
+		event_free(c.watchdog);
 	event_free(c.tick);
 	event_free(c.wake);
 	event_free(c.status);

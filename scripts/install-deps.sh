@@ -10,8 +10,11 @@ export DEBIAN_FRONTEND=noninteractive
 # clang and libclang-rt-dev (libFuzzer): tests/integration/fuzz-*.sh.
 # libpango1.0-dev and libcairo2-dev: lib/doc renders PDF (the runtime
 # libraries come with librrd already); poppler-utils: the tests read it.
+# libsystemd-dev: sd_notify (READY, WATCHDOG); systemd: systemd-analyze
+# verifies the units in tests (systemd need not be running).
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libcairo2-dev libpango1.0-dev poppler-utils fonts-dejavu-core
+libsystemd-dev systemd
 libvirt-dev libvirt-daemon libvirt-clients libpcap-dev librrd-dev rrdtool rrdcached
 libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev libcmocka-dev
 clang libclang-rt-dev
