@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -145,6 +146,8 @@ struct vm_spool {
 	 * drainer (read, ack). */
 	char werr[SPOOL_ERR_SIZE];
 	char rerr[SPOOL_ERR_SIZE];
+
+	char *test_kill; /* VMETER_TEST_SPOOL_ACK_KILL, NULL if not set */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -584,6 +587,9 @@ static char *seg_path(const struct vm_spool *sp, uint64_t id, const char *suffix
 
 /* ---------------------------------------------------------------- ack file */
 
+/* Replaces the ack file (write, sync, rename, sync of the directory).
+ * Returns 0, VM_SPOOL_FULL when the file system has no room for it, or
+ * VM_SPOOL_ERROR, with a message in sp->rerr. */
 static int ack_write(struct vm_spool *sp, uint64_t acked, uint64_t next_seg)
 {
 	uint8_t b[ACK_SIZE] = {0};
@@ -617,10 +623,12 @@ static int ack_write(struct vm_spool *sp, uint64_t acked, uint64_t next_seg)
 	ret = 0;
 out:
 	if (ret < 0) {
-		set_err(sp->rerr, "cannot %s ack file '%s/%s': %s", what, sp->dir, ACK_NAME, strerror(errno));
+		int e = errno;
+		set_err(sp->rerr, "cannot %s ack file '%s/%s': %s", what, sp->dir, ACK_NAME, strerror(e));
 		if (fd >= 0)
 			close(fd);
 		unlinkat(sp->dirfd, ACK_TMP, 0);
+		ret = full_or_error(e);
 	}
 	return ret;
 }
@@ -1081,6 +1089,9 @@ struct vm_spool *vm_spool_open(const char *dir, const struct vm_spool_opts *opts
 	}
 	if (spool_load(sp, err, errsize) < 0)
 		goto fail;
+	const char *kill_file = getenv("VMETER_TEST_SPOOL_ACK_KILL");
+	if (kill_file && *kill_file)
+		sp->test_kill = vm_xstrdup(kill_file);
 	vm_debug("spool '%s': %zu segments, %" PRIu64 " records pending after %" PRIu64, dir, sp->nsegs,
 	         pending_count(sp), sp->acked);
 	return sp;
@@ -1117,6 +1128,7 @@ int vm_spool_close(struct vm_spool *sp, char *err, size_t errsize)
 	if (sp->dirfd >= 0)
 		close(sp->dirfd);
 	free(sp->batch);
+	free(sp->test_kill);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_mutex_destroy(&sp->wlock);
@@ -1599,15 +1611,51 @@ int vm_spool_read(struct vm_spool *sp, struct vm_spool_cursor *c, size_t max_rec
 	return n > 0 ? (int)n : ret;
 }
 
-/* The order matters on a full disk: delivered segments are removed before
- * the ack file is rewritten, so that the rewrite finds room.  A crash in
- * between leaves an older ack file and costs only a second delivery of
- * records after it; removing delivered records early loses nothing. */
+/* Test-only: with VMETER_TEST_SPOOL_ACK_KILL=FILE, an acknowledgement that
+ * moves forward while FILE exists removes FILE and kills the process where
+ * a crash once took sequence numbers back: the delivered segments that go
+ * first removed, the ack file not yet rewritten (tests/unit/test_spool.c,
+ * tests/integration/restart-ack.sh). */
+static void test_kill_point(struct vm_spool *sp)
+{
+	if (sp->test_kill && sp->ack_dirty && unlink(sp->test_kill) == 0)
+		raise(SIGKILL);
+}
+
+/* Unlinks doomed[from, to), in order; stops at the first failure (with a
+ * message and VM_SPOOL_ERROR in *ret).  Returns the index reached. */
+static size_t remove_segments(struct vm_spool *sp, struct seg **doomed, size_t from, size_t to, int *ret)
+{
+	for (; from < to; from++) {
+		char name[64];
+		seg_name(name, sizeof name, doomed[from]->id, "");
+		if (unlinkat(sp->dirfd, name, 0) < 0 && errno != ENOENT) {
+			set_err(sp->rerr, "cannot remove delivered segment '%s/%s': %s", sp->dir, name,
+			        strerror(errno));
+			*ret = VM_SPOOL_ERROR;
+			break;
+		}
+	}
+	return from;
+}
+
+/* The order matters twice.  The next open takes the spool's newest
+ * sequence number from its segments and the ack file: the segment holding
+ * the newest committed record goes only after the ack file says it was
+ * delivered, or a crash in between would hand its numbers out again (the
+ * collector's saved state and the database's delivery mark both count
+ * them: the state of the pass before would be taken for the current one,
+ * and new records for delivered ones).  Older delivered segments go before
+ * the ack file is rewritten, so that on a full disk the rewrite finds
+ * room; a crash in between costs only a second delivery of the records
+ * after the old ack.  If the rewrite still finds no room, the newest
+ * segment goes too and the rewrite is tried once more: only then can a
+ * crash at that moment take the newest number back. */
 int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 {
 	int ret = 0;
 	struct seg **doomed = NULL;
-	size_t ndoomed = 0, removed = 0;
+	size_t ndoomed = 0, removed = 0, early = 0;
 	pthread_mutex_lock(&sp->rlock);
 	pthread_mutex_lock(&sp->lock);
 	if (upto > sp->committed_seq)
@@ -1630,6 +1678,16 @@ int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 	while (ndoomed < sp->nsegs && sp->segs[ndoomed]->last <= acked &&
 	       !(sp->segs[ndoomed] == sp->wseg && sp->committing))
 		ndoomed++;
+	/* While the ack file is behind, the segment with the newest committed
+	 * record, and any after it, wait for the rewrite. */
+	early = ndoomed;
+	for (size_t i = 0; sp->ack_dirty && i < ndoomed; i++) {
+		const struct seg *s = sp->segs[i];
+		if (s->last >= s->base && s->last == sp->committed_seq) {
+			early = i;
+			break;
+		}
+	}
 	if (ndoomed) {
 		doomed = vm_xmalloc(ndoomed * sizeof *doomed);
 		memcpy(doomed, sp->segs, ndoomed * sizeof *doomed);
@@ -1643,14 +1701,32 @@ int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 	}
 	pthread_mutex_unlock(&sp->lock);
 
-	for (; removed < ndoomed; removed++) {
-		char name[64];
-		seg_name(name, sizeof name, doomed[removed]->id, "");
-		if (unlinkat(sp->dirfd, name, 0) < 0 && errno != ENOENT) {
-			set_err(sp->rerr, "cannot remove delivered segment '%s/%s': %s", sp->dir, name,
-			        strerror(errno));
+	removed = remove_segments(sp, doomed, 0, early, &ret);
+	test_kill_point(sp);
+	/* ack_write syncs the directory, which makes the removals durable too. */
+	if (sp->ack_dirty) {
+		pthread_mutex_lock(&sp->lock);
+		uint64_t next_seg = sp->next_seg_id;
+		pthread_mutex_unlock(&sp->lock);
+		int rc = ack_write(sp, acked, next_seg);
+		if (rc == VM_SPOOL_FULL && removed == early && early < ndoomed) {
+			removed = remove_segments(sp, doomed, early, ndoomed, &ret);
+			rc = ack_write(sp, acked, next_seg);
+		}
+		if (rc == 0)
+			sp->ack_dirty = false;
+		else
 			ret = VM_SPOOL_ERROR;
-			break;
+	} else if (removed && fsync(sp->dirfd) < 0 && ret == 0) {
+		set_err(sp->rerr, "cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
+		ret = VM_SPOOL_ERROR;
+	}
+	/* The rest, now that the ack file covers them. */
+	if (removed == early && early < ndoomed && !sp->ack_dirty) {
+		removed = remove_segments(sp, doomed, early, ndoomed, &ret);
+		if (removed > early && fsync(sp->dirfd) < 0 && ret == 0) {
+			set_err(sp->rerr, "cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
+			ret = VM_SPOOL_ERROR;
 		}
 	}
 	if (removed) {
@@ -1665,19 +1741,6 @@ int vm_spool_ack(struct vm_spool *sp, uint64_t upto)
 				fb_close(&sp->rd);
 			seg_free(doomed[i]);
 		}
-	}
-	/* ack_write syncs the directory, which makes the removals durable too. */
-	if (sp->ack_dirty) {
-		pthread_mutex_lock(&sp->lock);
-		uint64_t next_seg = sp->next_seg_id;
-		pthread_mutex_unlock(&sp->lock);
-		if (ack_write(sp, acked, next_seg) == 0)
-			sp->ack_dirty = false;
-		else
-			ret = VM_SPOOL_ERROR;
-	} else if (removed && fsync(sp->dirfd) < 0 && ret == 0) {
-		set_err(sp->rerr, "cannot sync spool directory '%s': %s", sp->dir, strerror(errno));
-		ret = VM_SPOOL_ERROR;
 	}
 
 	pthread_mutex_lock(&sp->lock);

@@ -15,8 +15,11 @@
  * record but the CRC itself), so a flipped bit anywhere is caught.  Records
  * carry consecutive sequence numbers from 1 on.  A number is handed out
  * again only if its record never became durable (a failed commit, a torn
- * tail) or its segment was quarantined: the database's natural keys, not
- * these numbers, make delivery idempotent.
+ * tail), its segment was quarantined, or a crash came inside an
+ * acknowledgement on a file system too full for the ack file (see
+ * vm_spool_ack()); delivered records do not give theirs back: the collector
+ * matches its saved state to the newest number (collector/resume.h).  The
+ * database's natural keys, not these numbers, make delivery idempotent.
  *
  * Durability (what a commit that returned 0 may still lose):
  *
@@ -213,12 +216,18 @@ void vm_spool_cursor_rewind(struct vm_spool_cursor *c);
 /* Declares every record up to `upto` delivered (a value past the newest
  * committed record means all of them; going back is a no-op): reads no
  * longer return them, the segments that hold only delivered records are
- * removed, then the ack file is replaced and the directory synced.  In that
- * order, so that a full disk gets room for the ack file; a crash in between
- * only delivers some records again.  Returns 0, or VM_SPOOL_ERROR when the
- * ack file could not be written or a segment not removed: the
- * acknowledgement holds in memory all the same, and both are tried again
- * by the next ack (with any value) and by close. */
+ * removed, then the ack file is replaced and the directory synced, then the
+ * delivered segment holding the newest committed record, if any, is
+ * removed.  In that order: older segments first, so that a full disk gets
+ * room for the ack file (a crash after them only delivers some records
+ * again); the newest one last, so that after a crash at any point the next
+ * open still finds the newest number, in that segment or in the ack file.
+ * Only if the file system has no room for the ack file even then does the
+ * newest segment go first.  Returns 0, or VM_SPOOL_ERROR when the ack file
+ * could not be written or a segment not removed: the acknowledgement holds
+ * in memory all the same, and both are tried again by the next ack (with
+ * any value) and by close (the ack file; the next open removes the
+ * segments it covers). */
 int vm_spool_ack(struct vm_spool *sp, uint64_t upto);
 
 /* Fills *st; any thread, no I/O. */

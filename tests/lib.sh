@@ -355,6 +355,67 @@ build_backlog() {
 	done
 }
 
+# start_test_fleet VMS: PostgreSQL, libvirtd serving a libvirt test-driver
+# file of VMS domains (bench/gen-fleet.sh), $T/vmeter.conf for it at a 2 s
+# interval with max-gap 20 s, and the schema.  Each connection gets its own
+# instance of the file, so the domains survive a libvirtd restart with
+# their ids, like QEMU guests do; their counters follow the wall clock.
+start_test_fleet() {
+	start_postgres
+	start_libvirtd
+	sh "$top_srcdir/bench/gen-fleet.sh" "$1" >"$T/fleet.xml"
+	chmod 644 "$T/fleet.xml"
+	CONF_URI="test+unix://$T/fleet.xml?socket=$LIBVIRT_SOCK" CONF_INTERVAL=2 CONF_MAX_GAP=20 \
+		write_conf "$T/vmeter.conf"
+	"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+}
+
+# reconcile_samples SAMPLES VMS: the rows against libvirt's counters, for
+# VMS domains that ran throughout (SAMPLES: the collector's
+# VMETER_TEST_SAMPLES ledger).  Five tests: each domain kept its id; the
+# stored CPU ns, disk bytes written and network bytes equal the counters'
+# change from the first sample to the last exactly; rows from the first
+# sampled minute to the last; none missing in between; those covered in
+# full.  (Integers beyond 2^53: python, not awk.)
+reconcile_samples() {
+	python3 - "$1" >"$T/expected" <<'EOP'
+import sys
+first, last = {}, {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    first.setdefault(f[0], f)
+    last[f[0]] = f
+for u in sorted(first):
+    a, b = first[u], last[u]
+    print(u, int(a[1]) // 60_000_000_000, int(b[1]) // 60_000_000_000,
+          *(int(b[k]) - int(a[k]) for k in range(3, 7)))
+EOP
+	is "$(awk '{ print $1, $3 }' "$1" | sort -u | wc -l)" "$2" "each domain kept its id throughout (one run each)"
+	psql_q "COPY (SELECT v.uuid, (extract(epoch FROM min(u.minute)) / 60)::bigint,
+		(extract(epoch FROM max(u.minute)) / 60)::bigint, sum(u.cpu_ns)::numeric, sum(u.disk_wr_bytes)::numeric,
+		sum(u.net_rx_bytes)::numeric, sum(u.net_tx_bytes)::numeric
+		FROM vm_usage_minute u JOIN vm v USING (vm_id) GROUP BY v.uuid ORDER BY v.uuid) TO STDOUT" |
+		tr '\t' ' ' >"$T/stored"
+	awk '{ print $1, $4, $5, $6, $7 }' "$T/expected" >"$T/expected.sums"
+	awk '{ print $1, $4, $5, $6, $7 }' "$T/stored" >"$T/stored.sums"
+	if diff "$T/expected.sums" "$T/stored.sums" >/dev/null; then
+		ok 0 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"
+	else
+		ok 1 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"
+		diff "$T/expected.sums" "$T/stored.sums" | sed 's/^/# /'
+	fi
+	awk '{ print $1, $2, $3 }' "$T/expected" >"$T/expected.span"
+	awk '{ print $1, $2, $3 }' "$T/stored" >"$T/stored.span"
+	diff -q "$T/expected.span" "$T/stored.span" >/dev/null
+	ok $? "rows from the first sampled minute to the last"
+	is "$(psql_q "SELECT coalesce(sum(n), 0) FROM (SELECT vm_id, (extract(epoch FROM max(minute) - min(minute)) / 60)::int
+		+ 1 - count(*) AS n FROM vm_usage_minute GROUP BY vm_id) m")" 0 \
+		"no minute without a row between a VM's first and last"
+	is "$(psql_q "SELECT count(*) FROM vm_usage_minute u WHERE coverage_ms < 60000 AND minute > (SELECT min(minute)
+		FROM vm_usage_minute w WHERE w.vm_id = u.vm_id) AND minute < (SELECT max(minute) FROM vm_usage_minute w
+		WHERE w.vm_id = u.vm_id)")" 0 "every minute between the first and the last is covered in full"
+}
+
 # The VM rows a ledger acknowledged and the VM rows in the database, as
 # sorted "uuid minute-epoch" lines.
 ledger_rows() { awk '$1 != "host" { print $1, $2 }' "$1" | sort -u; }

@@ -21,12 +21,7 @@
 : "${VMS:=4}" "${TERMS:=2}" "${KILLS:=5}" "${OUTAGES:=45}"
 plan $((13 + $(echo $OUTAGES | wc -w)))
 
-start_postgres
-start_libvirtd
-sh "$top_srcdir/bench/gen-fleet.sh" "$VMS" >"$T/fleet.xml"
-chmod 644 "$T/fleet.xml"
-CONF_URI="test+unix://$T/fleet.xml?socket=$LIBVIRT_SOCK" CONF_INTERVAL=2 CONF_MAX_GAP=20 write_conf "$T/vmeter.conf"
-"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+start_test_fleet "$VMS"
 S=$T/samples
 LEDGER=$T/ledger
 log=$T/collector.log
@@ -118,43 +113,8 @@ start_collector "$T/vmeter.conf" # delivers anything -F left in the spool, then 
 wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
 STOP_FLUSH=0 stop_collector
 
-# --- reconcile: stored against libvirt's counters (integers beyond 2^53:
-# python, not awk)
-python3 - "$S" >"$T/expected" <<'EOP'
-import sys
-first, last = {}, {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    first.setdefault(f[0], f)
-    last[f[0]] = f
-for u in sorted(first):
-    a, b = first[u], last[u]
-    print(u, int(a[1]) // 60_000_000_000, int(b[1]) // 60_000_000_000,
-          *(int(b[k]) - int(a[k]) for k in range(3, 7)))
-EOP
-ids=$(awk '{ print $1, $3 }' "$S" | sort -u | wc -l)
-is "$ids" "$VMS" "each domain kept its id throughout (one run each)"
-psql_q "COPY (SELECT v.uuid, (extract(epoch FROM min(u.minute)) / 60)::bigint,
-	(extract(epoch FROM max(u.minute)) / 60)::bigint, sum(u.cpu_ns)::numeric, sum(u.disk_wr_bytes)::numeric,
-	sum(u.net_rx_bytes)::numeric, sum(u.net_tx_bytes)::numeric
-	FROM vm_usage_minute u JOIN vm v USING (vm_id) GROUP BY v.uuid ORDER BY v.uuid) TO STDOUT" |
-	tr '\t' ' ' >"$T/stored"
-awk '{ print $1, $4, $5, $6, $7 }' "$T/expected" >"$T/expected.sums"
-awk '{ print $1, $4, $5, $6, $7 }' "$T/stored" >"$T/stored.sums"
-if diff "$T/expected.sums" "$T/stored.sums" >/dev/null; then ok 0 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"; else
-	ok 1 "stored CPU ns, disk and network bytes equal libvirt's deltas exactly"
-	diff "$T/expected.sums" "$T/stored.sums" | sed 's/^/# /'
-fi
-awk '{ print $1, $2, $3 }' "$T/expected" >"$T/expected.span"
-awk '{ print $1, $2, $3 }' "$T/stored" >"$T/stored.span"
-diff -q "$T/expected.span" "$T/stored.span" >/dev/null
-ok $? "rows from the first sampled minute to the last"
-missing=$(psql_q "SELECT coalesce(sum(n), 0) FROM (SELECT vm_id, (extract(epoch FROM max(minute) - min(minute)) / 60)::int + 1
-	- count(*) AS n FROM vm_usage_minute GROUP BY vm_id) m")
-is "$missing" 0 "no minute without a row between a VM's first and last"
-full=$(psql_q "SELECT count(*) FROM vm_usage_minute u WHERE coverage_ms < 60000 AND minute > (SELECT min(minute) FROM
-	vm_usage_minute w WHERE w.vm_id = u.vm_id) AND minute < (SELECT max(minute) FROM vm_usage_minute w WHERE w.vm_id = u.vm_id)")
-is "$full" 0 "every minute between the first and the last is covered in full"
+# --- reconcile: stored against libvirt's counters
+reconcile_samples "$S" "$VMS"
 is "$(psql_q 'SELECT count(*) FROM vm_usage_loss')" 0 "nothing recorded as lost"
 # The driver's counter runs with the wall clock (one core); the counter is
 # read a few milliseconds away from the sample's time.

@@ -1803,6 +1803,104 @@ static void test_kill9_writer(void **state)
 	}
 }
 
+/* A process killed inside an acknowledgement of everything, at the point
+ * VMETER_TEST_SPOOL_ACK_KILL marks (the older delivered segments removed,
+ * the ack file not yet rewritten): the next open still finds the newest
+ * record, so its sequence number is not handed out again.  (It was, when
+ * the segment holding it went first: the collector's saved state and the
+ * database's delivery mark count these numbers.) */
+static void test_kill_in_ack(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = VM_SPOOL_SEGMENT_SIZE_MIN, .sync = VM_SPOOL_SYNC_NONE};
+	char trigger[PATHLEN];
+	pathf(trigger, sizeof trigger, "%s/kill", fx->base);
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 30, 10);
+	assert_int_equal(vm_spool_ack(sp, 30), 0); /* the ack file says 30 */
+	append_range(sp, 31, 70, 10);
+	uint64_t ids[16];
+	assert_true(list_segs(fx->dir, "", ids, 16) >= 3);
+	vm_spool_close(sp, NULL, 0);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("VMETER_TEST_SPOOL_ACK_KILL", trigger, 1);
+		char err[512];
+		struct vm_spool *c = vm_spool_open(fx->dir, &o, err, sizeof err);
+		int fd = open(trigger, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (!c || fd < 0)
+			_exit(1);
+		close(fd);
+		vm_spool_ack(c, 100);
+		_exit(2); /* not killed */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(access(trigger, F_OK), -1);
+
+	sp = open_ok(fx->dir, &o);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.last_seq, 100);
+	assert_int_equal(st.acked_seq, 30);
+	/* the older segments are gone; what is left is delivered again */
+	struct got g = {.check_len = true};
+	size_t n = read_all(sp, &g);
+	assert_true(n >= 1 && n < 70);
+	assert_seqs(&g, 100 - n + 1, 100);
+	append_one(sp, 101, len_for(101));
+	assert_int_equal(vm_spool_commit(sp), 0);
+	assert_int_equal(vm_spool_ack(sp, 101), 0);
+	vm_spool_close(sp, NULL, 0);
+
+	/* an ack that finished: the same numbers, from the ack file alone */
+	sp = open_ok(fx->dir, &o);
+	st = stats(sp);
+	assert_int_equal(st.segments, 0);
+	assert_int_equal(st.last_seq, 101);
+	append_one(sp, 102, len_for(102));
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* A file system so full that the ack file cannot be rewritten while the
+ * delivered segment holding the newest record stays: that segment goes
+ * first after all, and the acknowledgement is stored. */
+static void test_ack_full_newest_segment(void **state)
+{
+	struct fx *fx = *state;
+	if (!mount_tmpfs(fx, "64k", 0))
+		skip();
+	struct vm_spool_opts o = {.segment_size = 1 << 20, .cap = 64 << 20, .max_record = 8192};
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	uint8_t buf[3000];
+	uint64_t committed = 0, seq;
+	for (;;) {
+		fill(committed + 1, buf, sizeof buf);
+		assert_int_equal(vm_spool_append(sp, buf, sizeof buf, &seq), 0);
+		if (vm_spool_commit(sp) != 0)
+			break;
+		committed++;
+	}
+	uint64_t ids[4];
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
+	assert_int_equal(vm_spool_ack(sp, committed), 0);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.segments, 0);
+	assert_int_equal(st.acked_seq, committed);
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 0);
+	append_range(sp, committed + 1, 3, 3);
+	vm_spool_close(sp, NULL, 0);
+
+	sp = open_ok(fx->dir, &o);
+	st = stats(sp);
+	assert_int_equal(st.acked_seq, committed);
+	assert_int_equal(st.last_seq, committed + 3);
+	vm_spool_close(sp, NULL, 0);
+}
+
 /* ---------------------------------------------------------------- threads */
 
 #define THREAD_RECORDS 20000
@@ -1943,6 +2041,8 @@ int main(void)
 	    T(test_write_error_cut_back),
 	    T(test_directory_removed),
 	    T(test_kill9_writer),
+	    T(test_kill_in_ack),
+	    T(test_ack_full_newest_segment),
 	    T(test_writer_and_drainer),
 	};
 #undef T
