@@ -398,6 +398,48 @@ out:
 	return rc;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Marks the hours of the VM rows among `rows` dirty for host `hid` and
+ * tells vm_usage_minute's row trigger that this transaction marks its own
+ * rows there (sql/005_storage.sql's vm_mark_hours()): one statement for
+ * the batch instead of the trigger's insert per row.  Inside the
+ * transaction, before the rows. */
+static int mark_vm_hours(struct col_db *db, const char *hid, const struct vm_db_usage *rows, size_t n)
+{
+	int64_t *hours = vm_xmalloc((n ? n : 1) * sizeof *hours);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].row.set != vm_usage_vm_meters())
+			continue;
+		int64_t h = vm_time_floor(rows[i].row.minute_ns, VM_NS_PER_HOUR);
+		/* A batch is minute after minute: most repeats are runs. */
+		if (!k || hours[k - 1] != h)
+			hours[k++] = h;
+	}
+	qsort(hours, k, sizeof *hours, cmp_i64);
+	struct buf arr = {vm_xmalloc(256), 0, 256};
+	buf_printf(&arr, "{");
+	for (size_t i = 0; i < k; i++) {
+		if (i && hours[i] == hours[i - 1])
+			continue;
+		char ts[48];
+		format_ts(hours[i], ts, sizeof ts);
+		buf_printf(&arr, "%s\"%s\"", arr.len > 1 ? "," : "", ts);
+	}
+	buf_printf(&arr, "}");
+	const char *p[] = {hid, arr.p};
+	int rc = exec_cmd(db, "cannot mark the hours dirty",
+	                  "SELECT vm_mark_hours('vm_usage_minute', $1::int, $2::timestamptz[])", 2, p);
+	free(arr.p);
+	free(hours);
+	return rc;
+}
+
 static int resolve_vms(struct col_db *db, const struct vm_db_usage *rows, size_t n)
 {
 	if (!n)
@@ -441,7 +483,8 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		char *cols = usage_columns(vm_usage_vm_meters());
 		sql = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
 		free(cols);
-		if (exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
+		if (mark_vm_hours(db, hid, rows, n) ||
+		    exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
 			goto fail;
 		if (copy_in(db, sql, &direct) == 0) {
 			*inserted += n_vm;
