@@ -448,15 +448,46 @@ static int resolve_vms(struct col_db *db, const struct vm_db_usage *rows, size_t
 	return resolve_uuids(db, rows[0].uuid, sizeof *rows, n);
 }
 
+/* COPYs the VM rows of `rows` straight into vm_usage_minute, made in
+ * parts of about 64 KiB as they are sent: the server stores one part
+ * while the next is made.  0 or -1 (the server's error: a row already
+ * there is a unique violation). */
+static int copy_vm_rows(struct col_db *db, const char *hid, const struct vm_db_usage *rows, size_t n)
+{
+	char *cols = usage_columns(vm_usage_vm_meters());
+	char *target = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
+	free(cols);
+	struct buf b = {vm_xmalloc(1 << 17), 0, 1 << 17};
+	char prefix[80];
+	int rc = vm_pg_copy_begin(db->pg, target);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (rows[i].row.set != vm_usage_vm_meters())
+			continue;
+		snprintf(prefix, sizeof prefix, "%s\t%ld\t", hid, cached_vm_id(db, rows[i].uuid));
+		copy_row(&b, prefix, &rows[i].row);
+		if (b.len >= 1 << 16) {
+			rc = vm_pg_copy_put(db->pg, b.p, b.len);
+			b.len = 0;
+		}
+	}
+	if (rc == 0 && b.len)
+		rc = vm_pg_copy_put(db->pg, b.p, b.len);
+	if (rc == 0)
+		rc = vm_pg_copy_end(db->pg);
+	if (rc)
+		vm_pg_error_prefix(db->pg, "COPY failed");
+	free(b.p);
+	free(target);
+	return rc;
+}
+
 int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
                        size_t *inserted)
 {
-	struct buf direct = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf hostb = {vm_xmalloc(4096), 0, 4096};
 	size_t n_vm = 0, n_host = 0;
 	char hid[16], prefix[80];
-	char *sql = NULL;
 	*inserted = 0;
 	int rc = -1;
 	if (resolve_vms(db, rows, n) < 0)
@@ -467,8 +498,6 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].row.set == vm_usage_vm_meters()) {
-			snprintf(prefix, sizeof prefix, "%s\t%ld\t", hid, cached_vm_id(db, rows[i].uuid));
-			copy_row(&direct, prefix, &rows[i].row);
 			n_vm++;
 		} else {
 			copy_row(&hostb, "", &rows[i].row);
@@ -480,13 +509,10 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		 * always is.  If any row is already there (a batch resent
 		 * after a lost commit), the whole COPY fails on the key and
 		 * the batch goes through staging, which skips what is there. */
-		char *cols = usage_columns(vm_usage_vm_meters());
-		sql = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
-		free(cols);
 		if (mark_vm_hours(db, hid, rows, n) ||
 		    exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
 			goto fail;
-		if (copy_in(db, sql, &direct) == 0) {
+		if (copy_vm_rows(db, hid, rows, n) == 0) {
 			*inserted += n_vm;
 		} else if (strcmp(vm_pg_sqlstate(db->pg), "23505") == 0) {
 			if (exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
@@ -517,8 +543,6 @@ fail:
 	db->staged = false;
 	*inserted = 0;
 out:
-	free(sql);
-	free(direct.p);
 	free(staged.p);
 	free(hostb.p);
 	return rc;

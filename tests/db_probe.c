@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: db_probe CONNINFO\n");
 		return 2;
 	}
-	printf("1..35\n");
+	printf("1..37\n");
 	struct vm_pg *conn = vm_pg_new("host=/nonexistent dbname=x connect_timeout=1", 0, -1);
 	ok(vm_pg_connect(conn) < 0 && strstr(vm_pg_error(conn), "cannot connect to the database") &&
 	       vm_pg_failure(conn) == VM_PG_UNREACHABLE && vm_pg_broken(conn) && !vm_pg_exec(conn, "SELECT 1", 0, NULL),
@@ -134,6 +134,21 @@ int main(int argc, char **argv)
 	   "gauges stored as avg and max; absent meters are NULL, not zero");
 	ok(col_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
 	   "the same VM-minutes from another host are their own rows (migration)");
+
+	/* Batches of many COPY parts: the second's last rows are stored
+	 * already, so the key fails after most of it has been sent. */
+	enum { BIG = 2000 };
+	struct vm_db_usage *big = vm_xcalloc(BIG, sizeof *big);
+	for (int i = 0; i < BIG; i++)
+		fill(&big[i], i % 10, i / 10, t0); /* 10 VMs x minutes 0-199 */
+	ok(col_db_write_usage(db, "hv-c", big, BIG, &ins) == 0 && ins == BIG, "a batch of many parts is stored whole");
+	for (int i = 0; i < BIG; i++)
+		fill(&big[i], i % 10, (i / 10 + 10) % 200 + 100, t0); /* minutes 110-299, then 100-109 */
+	ok(col_db_write_usage(db, "hv-c", big, BIG, &ins) == 0 && ins == 1000 &&
+	       scalar(pg, "SELECT count(*) FROM vm_usage_minute m JOIN host h USING (host_id) WHERE h.hostname = "
+	                  "'hv-c'") == 3000,
+	   "one whose end is stored already stores the rest, once");
+	free(big);
 
 	struct vm_db_usage h[2];
 	memset(h, 0, sizeof h);
