@@ -27,6 +27,8 @@ struct col_db {
 	struct vm_id *ids; /* uuid -> vm_id, sorted by uuid */
 	size_t n_ids, cap_ids;
 	int64_t day_lo, day_hi; /* days [lo, hi] (epoch days) have partitions; lo > hi: none known */
+	char *host;             /* the host whose id is host_id (owned); NULL: none known */
+	char host_id[16];
 };
 
 struct col_db *col_db_new(struct vm_pg *pg)
@@ -75,6 +77,7 @@ void col_db_free(struct col_db *db)
 	if (!db)
 		return;
 	free(db->ids);
+	free(db->host);
 	free(db);
 }
 
@@ -114,12 +117,22 @@ static int tx_commit(struct col_db *db, const char *what)
 	return -1;
 }
 
+/* Forgets the host id: its row may have been inserted by what is rolled
+ * back. */
+static void forget_host(struct col_db *db)
+{
+	free(db->host);
+	db->host = NULL;
+}
+
 static void rollback(struct col_db *db)
 {
 	/* Inside the caller's transaction the failed statement has aborted
 	 * it; the caller rolls back (col_db_rollback()). */
-	if (!db->outer)
+	if (!db->outer) {
 		vm_pg_rollback(db->pg);
+		forget_host(db);
+	}
 }
 
 static void format_ts(int64_t t_ns, char *buf, size_t size)
@@ -137,8 +150,16 @@ static void format_ts(int64_t t_ns, char *buf, size_t size)
 	snprintf(buf + n, size - n, ".%06ld+00", us);
 }
 
+/* The host's id into out: registered (last_seen now) at its first write
+ * on this connection or with a libvirt URI, else the id remembered, so
+ * that a batch costs no round trip for it (col_db_set_mark() moves
+ * last_seen). */
 static int host_id(struct col_db *db, const char *hostname, const char *uri, char *out, size_t size)
 {
+	if (!uri && db->host && strcmp(db->host, hostname) == 0) {
+		snprintf(out, size, "%s", db->host_id);
+		return 0;
+	}
 	const char *params[] = {hostname, uri};
 	PGresult *res = query(db, "cannot register host",
 	                      "INSERT INTO host (hostname, libvirt_uri) VALUES ($1, $2) "
@@ -148,6 +169,9 @@ static int host_id(struct col_db *db, const char *hostname, const char *uri, cha
 	if (!res)
 		return -1;
 	snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+	free(db->host);
+	db->host = vm_xstrdup(hostname);
+	snprintf(db->host_id, sizeof db->host_id, "%s", out);
 	PQclear(res);
 	return 0;
 }
@@ -239,38 +263,67 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 	}
 }
 
+/* Appends len bytes of s. */
+static void buf_put(struct buf *b, const char *s, size_t len)
+{
+	if (b->cap - b->len < len) {
+		b->cap = b->cap * 2 + len;
+		b->p = vm_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, len);
+	b->len += len;
+}
+
 /* Appends "\t<decimal>": rows have ~50 numbers each, and printf-style
  * formatting of each was the client's largest cost in the ingest bench. */
 static void buf_num(struct buf *b, uint64_t v)
 {
 	if (v > INT64_MAX)
 		v = INT64_MAX; /* bigint columns */
+	/* Two digits a division: this loop was a quarter of the delivery's
+	 * client CPU. */
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                            "8081828384858687888990919293949596979899";
 	char tmp[24];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	if (b->cap - b->len < n + 2) {
-		b->cap = b->cap * 2 + n + 2;
-		b->p = vm_xrealloc(b->p, b->cap);
+	size_t n = sizeof tmp;
+	while (v >= 100) {
+		const char *d = pairs + 2 * (v % 100);
+		v /= 100;
+		tmp[--n] = d[1];
+		tmp[--n] = d[0];
 	}
-	b->p[b->len++] = '\t';
-	while (n)
-		b->p[b->len++] = tmp[--n];
+	if (v >= 10) {
+		tmp[--n] = pairs[2 * v + 1];
+		tmp[--n] = pairs[2 * v];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	tmp[--n] = '\t';
+	buf_put(b, tmp + n, sizeof tmp - n);
 }
 
 static void buf_null(struct buf *b)
 {
-	buf_printf(b, "\t\\N");
+	buf_put(b, "\t\\N", 3);
 }
 
-/* One row in COPY text format, after `prefix` (the key columns). */
-static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_row *r)
+/* The last minute formatted: a batch's rows come minute by minute. */
+struct ts_memo {
+	int64_t t_ns;
+	size_t len; /* 0: none yet */
+	char s[48];
+};
+
+/* One row in COPY text format, after the key columns and their tab. */
+static void copy_row(struct buf *b, struct ts_memo *m, const struct vm_usage_row *r)
 {
-	char ts[48];
-	format_ts(r->minute_ns, ts, sizeof ts);
-	buf_printf(b, "%s%s", prefix, ts);
+	if (!m->len || m->t_ns != r->minute_ns) {
+		format_ts(r->minute_ns, m->s, sizeof m->s);
+		m->t_ns = r->minute_ns;
+		m->len = strlen(m->s);
+	}
+	buf_put(b, m->s, m->len);
 	buf_num(b, (uint64_t)r->coverage_ms);
 	buf_num(b, (uint64_t)r->samples);
 	buf_num(b, r->late);
@@ -289,7 +342,7 @@ static void copy_row(struct buf *b, const char *prefix, const struct vm_usage_ro
 			buf_null(b);
 		}
 	}
-	buf_printf(b, "\n");
+	buf_put(b, "\n", 1);
 }
 
 static int copy_in(struct col_db *db, const char *table, const struct buf *b)
@@ -343,21 +396,26 @@ static int cmp_vm_id(const void *a, const void *b)
 	return strcmp(((const struct vm_id *)a)->uuid, ((const struct vm_id *)b)->uuid);
 }
 
+/* bsearch()'s: a uuid string against an entry. */
+static int cmp_uuid_vm_id(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct vm_id *)e)->uuid);
+}
+
 static long cached_vm_id(const struct col_db *db, const char *uuid)
 {
 	if (!db->n_ids)
 		return -1;
-	struct vm_id key = {0};
-	snprintf(key.uuid, sizeof key.uuid, "%s", uuid);
-	const struct vm_id *hit = bsearch(&key, db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
+	const struct vm_id *hit = bsearch(uuid, db->ids, db->n_ids, sizeof *db->ids, cmp_uuid_vm_id);
 	return hit ? hit->id : -1;
 }
 
 /* Makes sure every VM of `uuids` (n of them, each at `stride` bytes from
- * the last) has a vm row and its id is cached.  In autocommit: a
- * registered VM stays registered whatever the batch does, so the cache
- * never holds an id that a rollback took back. */
-static int resolve_uuids(struct col_db *db, const char *uuids, size_t stride, size_t n)
+ * the last) has a vm row and its id is cached; with ids (n of them, the
+ * caller's), stores each one's id there (-1 for an empty uuid).  In
+ * autocommit: a registered VM stays registered whatever the batch does,
+ * so the cache never holds an id that a rollback took back. */
+static int resolve_uuids(struct col_db *db, const char *uuids, size_t stride, size_t n, long *ids)
 {
 	struct buf arr = {vm_xmalloc(256), 0, 256};
 	buf_printf(&arr, "{");
@@ -365,7 +423,10 @@ static int resolve_uuids(struct col_db *db, const char *uuids, size_t stride, si
 	const char *last = "";
 	for (size_t i = 0; i < n; i++) {
 		const char *u = uuids + i * stride;
-		if (!u[0] || strcmp(u, last) == 0 || cached_vm_id(db, u) >= 0)
+		long id = u[0] ? cached_vm_id(db, u) : -1;
+		if (ids)
+			ids[i] = id;
+		if (!u[0] || strcmp(u, last) == 0 || id >= 0)
 			continue;
 		last = u;
 		buf_printf(&arr, "%s%s", missing++ ? "," : "", u);
@@ -392,32 +453,124 @@ static int resolve_uuids(struct col_db *db, const char *uuids, size_t stride, si
 	}
 	PQclear(res);
 	qsort(db->ids, db->n_ids, sizeof *db->ids, cmp_vm_id);
+	for (size_t i = 0; ids && i < n; i++)
+		if (ids[i] < 0 && uuids[i * stride])
+			ids[i] = cached_vm_id(db, uuids + i * stride);
 	rc = 0;
 out:
 	free(arr.p);
 	return rc;
 }
 
-static int resolve_vms(struct col_db *db, const struct vm_db_usage *rows, size_t n)
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Marks the hours of the VM rows among `rows` dirty for host `hid` and
+ * tells vm_usage_minute's row trigger that this transaction marks its own
+ * rows there (sql/005_storage.sql's vm_mark_hours()): one statement for
+ * the batch instead of the trigger's insert per row.  Then sets the
+ * savepoint `direct`, in the same round trip.  Inside the transaction,
+ * before the rows. */
+static int mark_hours_and_savepoint(struct col_db *db, const char *hid, const struct vm_db_usage *rows, size_t n)
+{
+	int64_t *hours = vm_xmalloc((n ? n : 1) * sizeof *hours);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].row.set != vm_usage_vm_meters())
+			continue;
+		int64_t h = vm_time_floor(rows[i].row.minute_ns, VM_NS_PER_HOUR);
+		/* A batch is minute after minute: most repeats are runs. */
+		if (!k || hours[k - 1] != h)
+			hours[k++] = h;
+	}
+	qsort(hours, k, sizeof *hours, cmp_i64);
+	struct buf arr = {vm_xmalloc(256), 0, 256};
+	buf_printf(&arr, "{");
+	for (size_t i = 0; i < k; i++) {
+		if (i && hours[i] == hours[i - 1])
+			continue;
+		char ts[48];
+		format_ts(hours[i], ts, sizeof ts);
+		buf_printf(&arr, "%s\"%s\"", arr.len > 1 ? "," : "", ts);
+	}
+	buf_printf(&arr, "}");
+	/* Literals, not parameters, for two statements in one round trip:
+	 * the host id is the server's number and the hours are format_ts()'s,
+	 * neither with a quote. */
+	char *sql = vm_xasprintf("SELECT vm_mark_hours('vm_usage_minute', %s, '%s'); SAVEPOINT direct", hid, arr.p);
+	int rc = 0;
+	if (vm_pg_script(db->pg, sql) < 0) {
+		vm_pg_error_prefix(db->pg, "cannot mark the hours dirty");
+		rc = -1;
+	}
+	free(sql);
+	free(arr.p);
+	free(hours);
+	return rc;
+}
+
+static int resolve_vms(struct col_db *db, const struct vm_db_usage *rows, size_t n, long *ids)
 {
 	if (!n)
 		return 0;
 	/* Host rows have an empty uuid: skipped. */
-	return resolve_uuids(db, rows[0].uuid, sizeof *rows, n);
+	return resolve_uuids(db, rows[0].uuid, sizeof *rows, n, ids);
+}
+
+/* COPYs the VM rows of `rows` (ids: their vm_ids) straight into
+ * vm_usage_minute, made in parts of about 64 KiB as they are sent: the
+ * server stores one part while the next is made.  0 or -1 (the server's
+ * error: a row already there is a unique violation). */
+static int copy_vm_rows(struct col_db *db, const char *hid, const struct vm_db_usage *rows, const long *ids, size_t n)
+{
+	char *cols = usage_columns(vm_usage_vm_meters());
+	char *target = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
+	free(cols);
+	struct buf b = {vm_xmalloc(1 << 17), 0, 1 << 17};
+	struct ts_memo memo = {0};
+	size_t hid_len = strlen(hid);
+	int rc = vm_pg_copy_begin(db->pg, target);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (rows[i].row.set != vm_usage_vm_meters())
+			continue;
+		buf_put(&b, hid, hid_len);
+		if (ids[i] < 0) /* not registered: the COPY fails on it */
+			buf_printf(&b, "\t%ld", ids[i]);
+		else
+			buf_num(&b, (uint64_t)ids[i]);
+		buf_put(&b, "\t", 1);
+		copy_row(&b, &memo, &rows[i].row);
+		if (b.len >= 1 << 16) {
+			rc = vm_pg_copy_put(db->pg, b.p, b.len);
+			b.len = 0;
+		}
+	}
+	if (rc == 0 && b.len)
+		rc = vm_pg_copy_put(db->pg, b.p, b.len);
+	if (rc == 0)
+		rc = vm_pg_copy_end(db->pg);
+	if (rc)
+		vm_pg_error_prefix(db->pg, "COPY failed");
+	free(b.p);
+	free(target);
+	return rc;
 }
 
 int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,
                        size_t *inserted)
 {
-	struct buf direct = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
 	struct buf hostb = {vm_xmalloc(4096), 0, 4096};
 	size_t n_vm = 0, n_host = 0;
-	char hid[16], prefix[80];
-	char *sql = NULL;
+	struct ts_memo memo = {0};
+	long *ids = vm_xmalloc((n ? n : 1) * sizeof *ids);
+	char hid[16];
 	*inserted = 0;
 	int rc = -1;
-	if (resolve_vms(db, rows, n) < 0)
+	if (resolve_vms(db, rows, n, ids) < 0)
 		goto out;
 	if (tx_begin(db))
 		goto out;
@@ -425,11 +578,9 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].row.set == vm_usage_vm_meters()) {
-			snprintf(prefix, sizeof prefix, "%s\t%ld\t", hid, cached_vm_id(db, rows[i].uuid));
-			copy_row(&direct, prefix, &rows[i].row);
 			n_vm++;
 		} else {
-			copy_row(&hostb, "", &rows[i].row);
+			copy_row(&hostb, &memo, &rows[i].row);
 			n_host++;
 		}
 	}
@@ -438,12 +589,9 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		 * always is.  If any row is already there (a batch resent
 		 * after a lost commit), the whole COPY fails on the key and
 		 * the batch goes through staging, which skips what is there. */
-		char *cols = usage_columns(vm_usage_vm_meters());
-		sql = vm_xasprintf("vm_usage_minute (host_id, vm_id, %s)", cols);
-		free(cols);
-		if (exec_cmd(db, "cannot set savepoint", "SAVEPOINT direct", 0, NULL))
+		if (mark_hours_and_savepoint(db, hid, rows, n))
 			goto fail;
-		if (copy_in(db, sql, &direct) == 0) {
+		if (copy_vm_rows(db, hid, rows, ids, n) == 0) {
 			*inserted += n_vm;
 		} else if (strcmp(vm_pg_sqlstate(db->pg), "23505") == 0) {
 			if (exec_cmd(db, "cannot roll back to savepoint", "ROLLBACK TO SAVEPOINT direct", 0, NULL) ||
@@ -452,8 +600,9 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 			for (size_t i = 0; i < n; i++) {
 				if (rows[i].row.set != vm_usage_vm_meters())
 					continue;
-				snprintf(prefix, sizeof prefix, "%s\t", rows[i].uuid);
-				copy_row(&staged, prefix, &rows[i].row);
+				buf_put(&staged, rows[i].uuid, strlen(rows[i].uuid));
+				buf_put(&staged, "\t", 1);
+				copy_row(&staged, &memo, &rows[i].row);
 			}
 			if (copy_in(db, "stage_vm", &staged) || merge(db, vm_usage_vm_meters(), hid, inserted))
 				goto fail;
@@ -474,8 +623,7 @@ fail:
 	db->staged = false;
 	*inserted = 0;
 out:
-	free(sql);
-	free(direct.p);
+	free(ids);
 	free(staged.p);
 	free(hostb.p);
 	return rc;
@@ -534,7 +682,7 @@ int col_db_write_traffic(struct col_db *db, const char *hostname, const struct v
 	char hid[16], ts[48];
 	*inserted = 0;
 	int rc = -1;
-	if (n && resolve_uuids(db, rows[0].uuid, sizeof *rows, n) < 0)
+	if (n && resolve_uuids(db, rows[0].uuid, sizeof *rows, n, NULL) < 0)
 		goto out;
 	if (tx_begin(db))
 		goto out;
@@ -718,9 +866,10 @@ void col_db_rollback(struct col_db *db)
 {
 	db->outer = false;
 	vm_pg_rollback(db->pg);
-	/* VMs registered in the rolled-back transaction are gone, and temp
-	 * tables created in it too. */
+	/* VMs and the host registered in the rolled-back transaction are
+	 * gone, and temp tables created in it too. */
 	db->n_ids = 0;
+	forget_host(db);
 	db->staged = false;
 }
 
@@ -731,8 +880,10 @@ int col_db_set_mark(struct col_db *db, const char *hostname, const char *spool_i
 		return -1;
 	snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
 	const char *p[] = {hid, spool_id, s};
-	/* A new spool (its directory was recreated) starts its own count. */
+	/* A new spool (its directory was recreated) starts its own count.
+	 * The host is seen with each delivery. */
 	return exec_cmd(db, "cannot record the delivery mark",
+	                "WITH seen AS (UPDATE host SET last_seen = now() WHERE host_id = $1::int) "
 	                "INSERT INTO host_delivery (host_id, spool_id, last_seq) VALUES ($1::int, $2, $3::bigint) "
 	                "ON CONFLICT (host_id) DO UPDATE SET last_seq = CASE WHEN host_delivery.spool_id = "
 	                "EXCLUDED.spool_id THEN greatest(host_delivery.last_seq, EXCLUDED.last_seq) ELSE "

@@ -1,11 +1,13 @@
 /* The collector's writes to PostgreSQL, on a lib/pg.h connection (blocking:
  * the writer's delivery thread runs them).
  *
- * Every query is parameterised.  Usage rows are written in batches: COPY
- * into the table under a savepoint, or, when a row is already there (a
- * batch sent again after its commit's outcome was unknown), into a
- * temporary staging table and then INSERT ... ON CONFLICT DO NOTHING, so a
- * batch that is sent twice changes nothing the second time.
+ * Every query is parameterised but a batch's dirty marks (literals of our
+ * own).  Usage rows are written in batches: COPY into the table under a
+ * savepoint, or, when a row is already there (a batch sent again after its
+ * commit's outcome was unknown), into a temporary staging table and then
+ * INSERT ... ON CONFLICT DO NOTHING, so a batch that is sent twice changes
+ * nothing the second time.  Each batch marks the hours of its minutes
+ * dirty for the rollups (sql/005_storage.sql's vm_mark_hours()).
  *
  * Errors: each call returns 0 or -1; the message ("what failed: libpq's
  * text") and its kind are the connection's: vm_pg_error() and

@@ -269,7 +269,7 @@ int vm_pg_script(struct vm_pg *pg, const char *sql)
 	return res ? 0 : -1;
 }
 
-int vm_pg_copy_in(struct vm_pg *pg, const char *target, const char *data, size_t len)
+int vm_pg_copy_begin(struct vm_pg *pg, const char *target)
 {
 	char *sql = vm_xasprintf("COPY %s FROM STDIN", target);
 	PGresult *res = query(pg, sql, false, 0, NULL);
@@ -280,14 +280,34 @@ int vm_pg_copy_in(struct vm_pg *pg, const char *target, const char *data, size_t
 		return -1;
 	}
 	PQclear(res);
-	/* Non-blocking: 0 means libpq's buffer is full until the socket
-	 * takes more. */
+	return 0;
+}
+
+int vm_pg_copy_put(struct vm_pg *pg, const char *data, size_t len)
+{
+	/* Each part is progress: the timeout counts from the last. */
 	start_round_trip(pg);
 	int rc;
+	/* Non-blocking: 0 means libpq's buffer is full until the socket
+	 * takes more. */
 	while ((rc = PQputCopyData(pg->conn, data, (int)len)) == 0)
 		if (wait_socket(pg, true) < 0)
 			break;
-	while (rc == 1 && (rc = PQputCopyEnd(pg->conn, NULL)) == 0)
+	/* Flushed now, so that the server stores this part while the
+	 * caller makes the next. */
+	if (rc != 1 || flush_out(pg) < 0) {
+		lose_connection(pg, NULL);
+		set_err(pg, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_pg_copy_end(struct vm_pg *pg)
+{
+	start_round_trip(pg);
+	int rc;
+	while ((rc = PQputCopyEnd(pg->conn, NULL)) == 0)
 		if (wait_socket(pg, true) < 0)
 			break;
 	if (rc != 1 || flush_out(pg) < 0) {
@@ -295,9 +315,16 @@ int vm_pg_copy_in(struct vm_pg *pg, const char *target, const char *data, size_t
 		set_err(pg, NULL);
 		return -1;
 	}
-	res = checked(pg, collect(pg));
+	PGresult *res = checked(pg, collect(pg));
 	PQclear(res);
 	return res ? 0 : -1;
+}
+
+int vm_pg_copy_in(struct vm_pg *pg, const char *target, const char *data, size_t len)
+{
+	if (vm_pg_copy_begin(pg, target) < 0 || vm_pg_copy_put(pg, data, len) < 0)
+		return -1;
+	return vm_pg_copy_end(pg);
 }
 
 int vm_pg_begin(struct vm_pg *pg)

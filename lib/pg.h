@@ -91,6 +91,15 @@ int vm_pg_script(struct vm_pg *pg, const char *sql);
 /* COPY target FROM STDIN (target: "table (columns)") with len bytes of
  * data in COPY's text format (borrowed).  0 or -1. */
 int vm_pg_copy_in(struct vm_pg *pg, const char *target, const char *data, size_t len);
+/* The same in parts, for data made as it is sent: vm_pg_copy_begin(),
+ * vm_pg_copy_put() for each part (borrowed; sent at once, so that the
+ * server stores it while the caller makes the next), vm_pg_copy_end(),
+ * which returns the COPY's outcome.  Each 0 or -1; after a -1 from
+ * begin or put the COPY is over (refused, or the connection lost): call
+ * nothing more of it. */
+int vm_pg_copy_begin(struct vm_pg *pg, const char *target);
+int vm_pg_copy_put(struct vm_pg *pg, const char *data, size_t len);
+int vm_pg_copy_end(struct vm_pg *pg);
 
 /* BEGIN; COMMIT (which fails, the transaction gone, if the server rolled
  * it back: an earlier statement in it failed); ROLLBACK if a transaction

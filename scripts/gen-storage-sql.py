@@ -50,18 +50,18 @@ if what == "hfromm": print(wrap(from_minutes(HC, HG), "           "))
 if what == "vmfromr": print(wrap(from_rollup(VMC, VMG), "           "))
 if what == "hfromr": print(wrap(from_rollup(HC, HG), "           "))
 
-TABLES = [  # name, pk, brin, dirty trigger
-    ("vm_usage_minute", "vm_id, minute, host_id", True, True),
-    ("host_usage_minute", "host_id, minute", False, True),
-    ("vm_usage_loss", "vm_id, minute, host_id", True, True),
-    ("vm_traffic_minute", "vm_id, minute, host_id, class", True, True),
-    ("vm_capture_minute", "vm_id, minute, host_id", True, False),
-    ("host_capture_minute", "host_id, minute", False, False),
+TABLES = [  # name, pk, brin, dirty trigger: per statement, per row (vm_mark_dirty_row) or none
+    ("vm_usage_minute", "vm_id, minute, host_id", True, "row"),
+    ("host_usage_minute", "host_id, minute", False, "statement"),
+    ("vm_usage_loss", "vm_id, minute, host_id", True, "statement"),
+    ("vm_traffic_minute", "vm_id, minute, host_id, class", True, "statement"),
+    ("vm_capture_minute", "vm_id, minute, host_id", True, None),
+    ("host_capture_minute", "host_id, minute", False, None),
 ]
 OLD_MINUTE_IDX = {"vm_usage_minute", "vm_traffic_minute"}
 
 def render(t):
-    ren, cop, dro = [], [], []
+    ren, cop, dro, mar = [], [], [], []
     for name, pk, brin, trig in TABLES:
         s = [f"ALTER TABLE {name} RENAME TO {name}_s4;",
              f"ALTER INDEX {name}_pkey RENAME TO {name}_s4_pkey;"]
@@ -71,8 +71,15 @@ def render(t):
         s.append(f"ALTER TABLE {name} ADD PRIMARY KEY ({pk});")
         if brin:
             s.append(f"CREATE INDEX {name}_minute ON {name} USING brin (minute);")
-        if trig:
+        if trig == "statement":
             s.append(f"CREATE TRIGGER {name}_dirty AFTER INSERT ON {name}\n    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vm_mark_dirty();")
+        if trig == "row":
+            s.append(f"CREATE TRIGGER {name}_dirty AFTER INSERT ON {name} FOR EACH ROW\n"
+                     f"    WHEN (current_setting('vmeter.marks_{name}', true) IS DISTINCT FROM 'on')\n"
+                     f"    EXECUTE FUNCTION vm_mark_dirty_row();")
+            # The copy's hours marked at once, not row by row.
+            mar.append(f"SELECT vm_mark_hours('{name}', host_id, array_agg(DISTINCT date_trunc('hour', minute, 'UTC')))\n"
+                       f"  FROM {name}_s4 GROUP BY host_id;")
         ren.append("\n".join(s))
         cop.append(f"INSERT INTO {name} SELECT * FROM {name}_s4;")
         dro.append(f"DROP TABLE {name}_s4;")
@@ -80,7 +87,7 @@ def render(t):
     for c in VMC: nulls.append("NULL::bigint")
     for g in VMG: nulls += ["NULL::numeric", "NULL::bigint", "NULL::bigint"]
     rep = {
-        "renames": "\n\n".join(ren), "copies": "\n".join(cop), "drops": "\n".join(dro),
+        "renames": "\n\n".join(ren), "marks": "\n".join(mar), "copies": "\n".join(cop), "drops": "\n".join(dro),
         "vmcols": wrap(roll_cols(VMC, VMG)), "hcols": wrap(roll_cols(HC, HG)),
         "vmnames": wrap(names(VMC, VMG), "           "), "hnames": wrap(names(HC, HG), "           "),
         "vmfromm": wrap(from_minutes(VMC, VMG), "           "), "hfromm": wrap(from_minutes(HC, HG), "           "),

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: db_probe CONNINFO\n");
 		return 2;
 	}
-	printf("1..33\n");
+	printf("1..37\n");
 	struct vm_pg *conn = vm_pg_new("host=/nonexistent dbname=x connect_timeout=1", 0, -1);
 	ok(vm_pg_connect(conn) < 0 && strstr(vm_pg_error(conn), "cannot connect to the database") &&
 	       vm_pg_failure(conn) == VM_PG_UNREACHABLE && vm_pg_broken(conn) && !vm_pg_exec(conn, "SELECT 1", 0, NULL),
@@ -106,8 +106,25 @@ int main(int argc, char **argv)
 	size_t ins = 99;
 	ok(col_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 40, "a new batch is stored whole");
 	ok(col_db_write_usage(db, "hv-a", a, 40, &ins) == 0 && ins == 0, "the same batch again stores nothing");
+	/* Every stored minute's (hour, host) dirty, whichever way its batch
+	 * went in: straight (a), skipped whole (a again) or through staging
+	 * (b); the marks cleared before b show that b marks its new minutes
+	 * itself. */
+	const char *unmarked = "SELECT count(*) FROM vm_usage_minute m WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d "
+	                       "WHERE d.hour = date_trunc('hour', m.minute, 'UTC') AND d.host_id = m.host_id)";
+	ok(scalar(pg, unmarked) == 0 && scalar(pg, "SELECT count(*) FROM rollup_dirty") ==
+	                                    scalar(pg, "SELECT count(DISTINCT date_trunc('hour', minute, 'UTC')) "
+	                                               "FROM vm_usage_minute"),
+	   "a batch marks the hours of its minutes dirty, no other");
+	PQclear(PQexec(pg, "DELETE FROM rollup_dirty"));
 	ok(col_db_write_usage(db, "hv-a", b, 60, &ins) == 0 && ins == 40,
 	   "an overlapping batch stores only its new rows");
+	char b_unmarked[512];
+	snprintf(b_unmarked, sizeof b_unmarked,
+	         "%s AND m.minute >= (SELECT min(minute) + interval '2 minutes' FROM "
+	         "vm_usage_minute)",
+	         unmarked);
+	ok(scalar(pg, b_unmarked) == 0, "and marks the hours of its minutes dirty");
 	ok(scalar(pg, "SELECT count(*) FROM vm_usage_minute") == 80, "80 distinct VM-minutes in the table");
 	ok(scalar(pg, "SELECT sum(cpu_ns) FROM vm_usage_minute") ==
 	       (long)(45 * 1000 * 8 /* 0..9 x 1000 over 8 minutes */ + 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7)),
@@ -117,6 +134,21 @@ int main(int argc, char **argv)
 	   "gauges stored as avg and max; absent meters are NULL, not zero");
 	ok(col_db_write_usage(db, "hv-b", a, 40, &ins) == 0 && ins == 40,
 	   "the same VM-minutes from another host are their own rows (migration)");
+
+	/* Batches of many COPY parts: the second's last rows are stored
+	 * already, so the key fails after most of it has been sent. */
+	enum { BIG = 2000 };
+	struct vm_db_usage *big = vm_xcalloc(BIG, sizeof *big);
+	for (int i = 0; i < BIG; i++)
+		fill(&big[i], i % 10, i / 10, t0); /* 10 VMs x minutes 0-199 */
+	ok(col_db_write_usage(db, "hv-c", big, BIG, &ins) == 0 && ins == BIG, "a batch of many parts is stored whole");
+	for (int i = 0; i < BIG; i++)
+		fill(&big[i], i % 10, (i / 10 + 10) % 200 + 100, t0); /* minutes 110-299, then 100-109 */
+	ok(col_db_write_usage(db, "hv-c", big, BIG, &ins) == 0 && ins == 1000 &&
+	       scalar(pg, "SELECT count(*) FROM vm_usage_minute m JOIN host h USING (host_id) WHERE h.hostname = "
+	                  "'hv-c'") == 3000,
+	   "one whose end is stored already stores the rest, once");
+	free(big);
 
 	struct vm_db_usage h[2];
 	memset(h, 0, sizeof h);

@@ -21,9 +21,11 @@
 --   the database           CONNECT TEMPORARY  session; staging tables
 --   vm_ensure_partitions()  EXECUTE        a day partition for rows of a day
 --                                          that has none (SECURITY DEFINER: the
---                                          role needs no DDL); the rollups' dirty
---                                          marks and owners are written by
---                                          SECURITY DEFINER triggers
+--                                          role needs no DDL)
+--   vm_mark_hours()         EXECUTE        the dirty marks of a batch's hours
+--                                          (SECURITY DEFINER, as the triggers
+--                                          that write the other marks and the
+--                                          owners)
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vmeter_collector') THEN
@@ -44,3 +46,4 @@ GRANT SELECT, INSERT ON host_inventory, vm, vm_inventory, vm_event, vm_usage_min
     vm_usage_loss, vm_capture_minute, vm_traffic_minute, host_capture_minute TO vmeter_collector;
 GRANT USAGE ON SEQUENCE host_host_id_seq, vm_vm_id_seq TO vmeter_collector;
 GRANT EXECUTE ON FUNCTION vm_ensure_partitions(timestamptz, timestamptz, text[]) TO vmeter_collector;
+GRANT EXECUTE ON FUNCTION vm_mark_hours(text, int, timestamptz[]) TO vmeter_collector;

@@ -16,7 +16,7 @@
 #     partition function refuses a dropped day;
 #   - bad options and a concurrent run are refused with a clear message.
 . "$(dirname "$0")/../lib.sh"
-plan 43
+plan 45
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -220,3 +220,15 @@ ok "$(cq "SELECT vm_ensure_partitions('2027-03-01 10:00+00', '2027-03-01 10:00+0
 	"through vm_ensure_partitions() it has the day made and writes its row: $(cat "$T/o")"
 is "$(q "SELECT count(*) FROM rollup_dirty WHERE hour = '2027-03-01 10:00+00' AND host_id = 1")" 1 \
 	"and its row marks its hour dirty (a trigger it has no rights on the table of)"
+# A writer that marks its own hours (the collector's delivery): in its
+# transaction the row trigger leaves its rows alone; in the next one, and
+# for any other writer, the trigger marks again.
+ok "$(cq "BEGIN; SELECT vm_mark_hours('vm_usage_minute', 1, '{2027-03-01 11:20+00}');
+	INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns)
+	VALUES (1, 1, '2027-03-01 12:00+00', 60000, 6, 42); COMMIT;
+	INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns)
+	VALUES (1, 1, '2027-03-01 13:00+00', 60000, 6, 42)" >"$T/o" 2>&1 && echo 0 || echo 1)" \
+	"the collector's role marks hours itself through vm_mark_hours(): $(cat "$T/o")"
+is "$(q "SELECT string_agg(to_char(hour AT TIME ZONE 'UTC', 'HH24'), ' ' ORDER BY hour) FROM rollup_dirty
+	WHERE hour > '2027-03-01 10:00+00' AND hour < '2027-03-02 00:00+00' AND host_id = 1")" "11 13" \
+	"the hour it marks is dirty; its own row's trigger is skipped in that transaction only"
