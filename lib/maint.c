@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "packed.h"
 #include "vtime.h"
 
 /* pg_advisory_lock(8675309, 2): the key pair is vmeter's (1 is the
@@ -92,8 +93,8 @@ static int policy_days(PGconn *pg, const char *class, int *days, char *err, size
 int vm_maint_check(PGconn *pg, const struct vm_maint_opts *o, char *err, size_t errsize)
 {
 	int raw = o->raw_days, hourly = o->hourly_days, daily = o->daily_days;
-	if (raw < 0 || hourly < 0 || daily < 0) {
-		snprintf(err, errsize, "retention days must be positive");
+	if (raw < 0 || hourly < 0 || daily < 0 || o->pack_after_days < 0) {
+		snprintf(err, errsize, "retention and packing days must be positive");
 		return -1;
 	}
 	if (pg) {
@@ -163,7 +164,15 @@ static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char
 		}
 		char what[96];
 		snprintf(what, sizeof what, "rollup of hour @%s host %s failed", p[0], p[1]);
-		if (cmd(pg, what, "SELECT vm_rollup_hour(to_timestamp($1::bigint), $2::int)", 2, p, err, errsize) < 0 ||
+		/* The SQL rollup reads wide minutes only: an hour that was
+		 * packed (rows delivered late into a packed day) comes back whole
+		 * first, and is packed again with its day. */
+		int64_t hour = strtoll(p[0], NULL, 10) * VM_NS_PER_SEC;
+		long unpacked = vm_packed_unpack(pg, hour, hour + VM_NS_PER_HOUR, atoi(p[1]), err, errsize);
+		if (unpacked > 0)
+			r->hours_unpacked += (uint64_t)unpacked;
+		if (unpacked < 0 ||
+		    cmd(pg, what, "SELECT vm_rollup_hour(to_timestamp($1::bigint), $2::int)", 2, p, err, errsize) < 0 ||
 		    cmd(pg, "cannot commit a rollup", "COMMIT", 0, NULL, err, errsize) < 0) {
 			PQclear(PQexec(pg, "ROLLBACK"));
 			rc = -1;
@@ -183,6 +192,57 @@ static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char
 		return -1;
 	r->closed_upto_ns = closed_ns;
 	return 0;
+}
+
+static int pack_policy(PGconn *pg, int days, char *err, size_t errsize)
+{
+	if (days <= 0)
+		return 0;
+	char d[16];
+	snprintf(d, sizeof d, "%d", days);
+	const char *p[] = {d};
+	return cmd(pg, "cannot change the packing policy",
+	           "UPDATE storage_policy SET pack_after_days = $1 WHERE parent = 'vm_usage_minute'", 1, p, err,
+	           errsize);
+}
+
+static void pack_note(const struct vm_maint_opts *o, const char *name, const struct vm_packed_day *st)
+{
+	if (!o->note)
+		return;
+	char line[512];
+	snprintf(line, sizeof line, "pack: %s: %" PRIu64 " minutes into %" PRIu64 " VM-hours, %" PRIu64 " bytes", name,
+	         st->minutes, st->hours, st->bytes);
+	o->note(o->note_arg, line);
+}
+
+static int pack(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err, size_t errsize)
+{
+	char now[32];
+	epoch_param(now, sizeof now, o->now_ns);
+	const char *p[] = {now};
+	PGresult *days = run(pg, "cannot list the days to pack",
+	                     "SELECT extract(epoch FROM day)::bigint, partition_name "
+	                     "FROM vm_pack_candidates(to_timestamp($1::bigint))",
+	                     1, p, PGRES_TUPLES_OK, err, errsize);
+	if (!days)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < PQntuples(days) && rc == 0; i++) {
+		struct vm_packed_day st;
+		int64_t day = strtoll(PQgetvalue(days, i, 0), NULL, 10) * VM_NS_PER_SEC;
+		const char *name = PQgetvalue(days, i, 1);
+		int prc = vm_packed_pack_day(pg, day, name, &st, err, errsize);
+		if (prc < 0) {
+			rc = -1;
+		} else if (prc > 0) {
+			r->days_packed++;
+			r->hours_packed += st.hours;
+			pack_note(o, name, &st);
+		}
+	}
+	PQclear(days);
+	return rc;
 }
 
 static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err, size_t errsize)
@@ -232,7 +292,8 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 	rc = VM_MAINT_FAILED;
 	if (set_policy(pg, "raw", o->raw_days, err, errsize) < 0 ||
 	    set_policy(pg, "hourly", o->hourly_days, err, errsize) < 0 ||
-	    set_policy(pg, "daily", o->daily_days, err, errsize) < 0)
+	    set_policy(pg, "daily", o->daily_days, err, errsize) < 0 ||
+	    pack_policy(pg, o->pack_after_days, err, errsize) < 0)
 		goto out;
 
 	char from[32], to[32];
@@ -252,6 +313,41 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 		goto out;
 	if (!o->no_retention && retention(pg, o, r, err, errsize) < 0)
 		goto out;
+	/* After retention: a day about to be dropped is not packed first. */
+	if (!o->no_pack && pack(pg, o, r, err, errsize) < 0)
+		goto out;
+	rc = VM_MAINT_OK;
+out:
+	PQclear(PQexec(pg, UNLOCK_SQL));
+	return rc;
+}
+
+enum vm_maint_result vm_maint_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, uint64_t *hours, char *err,
+                                     size_t errsize)
+{
+	*hours = 0;
+	if (from_ns % VM_NS_PER_HOUR || to_ns % VM_NS_PER_HOUR || to_ns <= from_ns) {
+		snprintf(err, errsize, "unpack takes whole UTC hours");
+		return VM_MAINT_BAD_OPTION;
+	}
+	PGresult *res = run(pg, "cannot take the maintenance lock", LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, err, errsize);
+	if (!res)
+		return VM_MAINT_FAILED;
+	bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!locked) {
+		snprintf(err, errsize, "another maintenance run holds the lock on this database");
+		return VM_MAINT_BUSY;
+	}
+	enum vm_maint_result rc = VM_MAINT_FAILED;
+	if (cmd(pg, "cannot begin", "BEGIN", 0, NULL, err, errsize) < 0)
+		goto out;
+	long n = vm_packed_unpack(pg, from_ns, to_ns, 0, err, errsize);
+	if (n < 0 || cmd(pg, "cannot commit the unpacked minutes", "COMMIT", 0, NULL, err, errsize) < 0) {
+		PQclear(PQexec(pg, "ROLLBACK"));
+		goto out;
+	}
+	*hours = (uint64_t)n;
 	rc = VM_MAINT_OK;
 out:
 	PQclear(PQexec(pg, UNLOCK_SQL));
