@@ -506,9 +506,11 @@ long vm_packed_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, int host_id, c
 	char *cols = meter_columns(set, "");
 	char *copy =
 	    vm_xasprintf("COPY vm_unpacked (host_id, vm_id, minute, coverage_ms, samples, late%s) FROM STDIN", cols);
+	/* A minute delivered again after its day was packed gives way to the
+	 * packed one: the wide table keeps a minute's first delivery too (its
+	 * key makes a second write a no-op), and a minute is counted once. */
 	char *merge = vm_xasprintf("INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, late%s) "
-	                           "SELECT host_id, vm_id, minute, coverage_ms, samples, late%s FROM vm_unpacked "
-	                           "ON CONFLICT DO NOTHING",
+	                           "SELECT host_id, vm_id, minute, coverage_ms, samples, late%s FROM vm_unpacked",
 	                           cols, cols);
 	free(cols);
 	struct vm_binw w = {0};
@@ -551,6 +553,10 @@ long vm_packed_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, int host_id, c
 		}
 	}
 	if (end_copy(pg, &w, "cannot unpack minutes", err, errsize) < 0 ||
+	    cmd(pg, "cannot replace minutes delivered again",
+	        "DELETE FROM vm_usage_minute m USING vm_unpacked u "
+	        "WHERE m.vm_id = u.vm_id AND m.minute = u.minute AND m.host_id = u.host_id",
+	        0, NULL, err, errsize) < 0 ||
 	    cmd(pg, "cannot put unpacked minutes back", merge, 0, NULL, err, errsize) < 0 ||
 	    cmd(pg, "cannot delete unpacked hours",
 	        "DELETE FROM vm_usage_packed WHERE hour >= to_timestamp($1::bigint) AND hour < "

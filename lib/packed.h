@@ -33,8 +33,9 @@ int vm_packed_pack_day(PGconn *pg, int64_t day_ns, const char *partition, struct
 
 /* In the caller's open transaction: moves the packed hours in [from_ns,
  * to_ns) of host host_id (0: every host) back into vm_usage_minute.  A
- * minute that is there already is kept as it is (the same minute delivered
- * again is counted once).  Returns the number of packed rows moved (0 when
+ * minute delivered again since its day was packed is replaced by the
+ * packed one, its first delivery, as the wide table's key would have kept
+ * it: a minute is counted once.  Returns the number of packed rows moved (0 when
  * there were none: one index probe) or -1. */
 long vm_packed_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, int host_id, char *err, size_t errsize);
 
