@@ -461,8 +461,13 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 		    "coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
 		    "FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) %s"
 		    "WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
-		    "2)::bigint) AND " VM_FILTER("u") "AND ($4::text IS NULL OR h.hostname = $4) "
-		                                      "ORDER BY u.minute, vm, host",
+		    "2)::bigint) AND " VM_FILTER(
+		        "u") "AND ($4::text IS NULL OR h.hostname = $4) "
+		             /* packed minutes are refused, not left out */
+		             "AND (SELECT bool_and(vm_packed_check(p)) FROM generate_series(date_trunc('hour', "
+		             "to_timestamp(substr($1, 2)::bigint), 'UTC'), "
+		             "to_timestamp(substr($2, 2)::bigint) - interval '1 microsecond', interval '1 hour') p) "
+		             "ORDER BY u.minute, vm, host",
 		    a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, coalesce(i.project, '') AS project, "
 		             "coalesce(i.cost_centre, '') AS cost_centre, u.samples, u.late,"
 		           : "",

@@ -12,6 +12,7 @@
 
 #include "binio.h"
 #include "minpack.h"
+#include "pgx.h"
 #include "usage.h"
 #include "vtime.h"
 #include "xalloc.h"
@@ -23,36 +24,11 @@
 /* The first columns of a minute row before the meters. */
 #define FIXED_COLS 6
 
-static void set_pg_err(char *err, size_t errsize, const char *what, PGconn *pg, PGresult *res)
-{
-	const char *msg = res ? PQresultErrorMessage(res) : "";
-	if (!msg || !*msg)
-		msg = PQerrorMessage(pg);
-	snprintf(err, errsize, "%s: %s", what, msg);
-	size_t n = strlen(err);
-	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-		err[--n] = '\0';
-}
-
+/* A query's result, or NULL with the message in err. */
 static PGresult *exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, char *err,
                       size_t errsize)
 {
-	PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_pg_err(err, errsize, what, pg, res);
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
-static int cmd(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, char *err,
-               size_t errsize)
-{
-	PGresult *res = exec(pg, what, sql, n, params, err, errsize);
-	PQclear(res);
-	return res ? 0 : -1;
+	return vm_pgx_run(pg, what, sql, n, params, PGRES_TUPLES_OK, err, errsize);
 }
 
 /* "YYYY-MM-DD HH:MM:SS+00", what COPY and messages take. */
@@ -100,7 +76,7 @@ static void text_u64(struct vm_binw *w, const char *sep, uint64_t v, bool as_sig
 static int put_copy(PGconn *pg, struct vm_binw *w, char *err, size_t errsize)
 {
 	if (w->len && PQputCopyData(pg, (const char *)w->p, (int)w->len) != 1) {
-		set_pg_err(err, errsize, "cannot send rows", pg, NULL);
+		vm_pgx_set_err(err, errsize, "cannot send rows", pg, NULL);
 		return -1;
 	}
 	w->len = 0;
@@ -111,13 +87,13 @@ static int end_copy(PGconn *pg, struct vm_binw *w, const char *what, char *err, 
 {
 	int rc = put_copy(pg, w, err, errsize);
 	if (PQputCopyEnd(pg, rc < 0 ? "aborted" : NULL) != 1 && rc == 0) {
-		set_pg_err(err, errsize, what, pg, NULL);
+		vm_pgx_set_err(err, errsize, what, pg, NULL);
 		rc = -1;
 	}
 	PGresult *res;
 	while ((res = PQgetResult(pg))) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
-			set_pg_err(err, errsize, what, pg, res);
+			vm_pgx_set_err(err, errsize, what, pg, res);
 			rc = -1;
 		}
 		PQclear(res);
@@ -138,7 +114,7 @@ static int begin_copy(PGconn *pg, const char *sql, char *err, size_t errsize)
 {
 	PGresult *res = PQexec(pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		set_pg_err(err, errsize, "cannot start a copy", pg, res);
+		vm_pgx_set_err(err, errsize, "cannot start a copy", pg, res);
 		PQclear(res);
 		return -1;
 	}
@@ -334,7 +310,7 @@ static int read_and_pack(PGconn *pg, const char *partition_q, struct vm_packed_d
 	    vm_xasprintf("DECLARE vm_pack CURSOR FOR SELECT vm_id, host_id, extract(epoch FROM minute)::bigint, "
 	                 "coverage_ms, samples, late%s FROM %s ORDER BY vm_id, minute, host_id",
 	                 cols, partition_q);
-	int rc = cmd(pg, "cannot read the day's minutes", sql, 0, NULL, err, errsize);
+	int rc = vm_pgx_cmd(pg, "cannot read the day's minutes", sql, 0, NULL, err, errsize);
 	free(sql);
 	free(cols);
 	if (rc < 0)
@@ -392,7 +368,7 @@ static int read_and_pack(PGconn *pg, const char *partition_q, struct vm_packed_d
 	free(g.rows);
 	free(g.host);
 	/* the TRUNCATE that follows needs the partition out of use */
-	if (rc == 0 && cmd(pg, "cannot close the day's minutes", "CLOSE vm_pack", 0, NULL, err, errsize) < 0)
+	if (rc == 0 && vm_pgx_cmd(pg, "cannot close the day's minutes", "CLOSE vm_pack", 0, NULL, err, errsize) < 0)
 		rc = -1;
 	return rc;
 }
@@ -403,7 +379,7 @@ int vm_packed_pack_day(PGconn *pg, int64_t day_ns, const char *partition, struct
 	memset(st, 0, sizeof *st);
 	char *part_q = PQescapeIdentifier(pg, partition, strlen(partition));
 	if (!part_q) {
-		set_pg_err(err, errsize, "bad partition name", pg, NULL);
+		vm_pgx_set_err(err, errsize, "bad partition name", pg, NULL);
 		return -1;
 	}
 	char from[32], to[32];
@@ -411,13 +387,13 @@ int vm_packed_pack_day(PGconn *pg, int64_t day_ns, const char *partition, struct
 	snprintf(to, sizeof to, "%" PRId64, (day_ns + VM_NS_PER_DAY) / VM_NS_PER_SEC);
 	const char *p[] = {from, to};
 	int rc = -1;
-	if (cmd(pg, "cannot begin packing", "BEGIN", 0, NULL, err, errsize) < 0)
+	if (vm_pgx_cmd(pg, "cannot begin packing", "BEGIN", 0, NULL, err, errsize) < 0)
 		goto out;
 	/* SHARE: a late row for the day waits until the day is packed (and
 	 * then lands in the emptied partition, marking its hour dirty) instead
 	 * of committing between the read and the TRUNCATE and being lost. */
 	char *lock = vm_xasprintf("LOCK TABLE %s IN SHARE MODE", part_q);
-	int lrc = cmd(pg, "cannot lock the day's minutes", lock, 0, NULL, err, errsize);
+	int lrc = vm_pgx_cmd(pg, "cannot lock the day's minutes", lock, 0, NULL, err, errsize);
 	free(lock);
 	if (lrc < 0)
 		goto rollback;
@@ -434,15 +410,15 @@ int vm_packed_pack_day(PGconn *pg, int64_t day_ns, const char *partition, struct
 		rc = 0;
 		goto rollback;
 	}
-	if (cmd(pg, "cannot create the packed day's partition",
-	        "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($1::bigint), ARRAY['raw'])", 1, p,
-	        err, errsize) < 0 ||
+	if (vm_pgx_cmd(pg, "cannot create the packed day's partition",
+	               "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($1::bigint), ARRAY['raw'])",
+	               1, p, err, errsize) < 0 ||
 	    read_and_pack(pg, part_q, st, err, errsize) < 0)
 		goto rollback;
 	char *trunc = vm_xasprintf("TRUNCATE %s", part_q);
-	int trc = cmd(pg, "cannot empty the day's minutes", trunc, 0, NULL, err, errsize);
+	int trc = vm_pgx_cmd(pg, "cannot empty the day's minutes", trunc, 0, NULL, err, errsize);
 	free(trunc);
-	if (trc < 0 || cmd(pg, "cannot commit the packed day", "COMMIT", 0, NULL, err, errsize) < 0)
+	if (trc < 0 || vm_pgx_cmd(pg, "cannot commit the packed day", "COMMIT", 0, NULL, err, errsize) < 0)
 		goto rollback;
 	rc = st->minutes ? 1 : 0;
 	goto out;
@@ -517,13 +493,14 @@ long vm_packed_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, int host_id, c
 	struct vm_usage_row *rows = NULL;
 	long rc = -1;
 	/* the day's minute partition may be gone (dropped by hand) */
-	if (cmd(pg, "cannot create the minutes' partitions",
+	if (vm_pgx_cmd(
+	        pg, "cannot create the minutes' partitions",
 	        "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($2::bigint) - interval '1 second', "
 	        "ARRAY['raw'])",
 	        2, p, err, errsize) < 0 ||
-	    cmd(pg, "cannot make a table for unpacked minutes",
-	        "CREATE TEMP TABLE vm_unpacked (LIKE vm_usage_minute INCLUDING DEFAULTS) ON COMMIT DROP", 0, NULL, err,
-	        errsize) < 0 ||
+	    vm_pgx_cmd(pg, "cannot make a table for unpacked minutes",
+	               "CREATE TEMP TABLE vm_unpacked (LIKE vm_usage_minute INCLUDING DEFAULTS) ON COMMIT DROP", 0,
+	               NULL, err, errsize) < 0 ||
 	    begin_copy(pg, copy, err, errsize) < 0)
 		goto out;
 	rows = vm_xcalloc(60, sizeof *rows);
@@ -553,17 +530,18 @@ long vm_packed_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, int host_id, c
 		}
 	}
 	if (end_copy(pg, &w, "cannot unpack minutes", err, errsize) < 0 ||
-	    cmd(pg, "cannot replace minutes delivered again",
-	        "DELETE FROM vm_usage_minute m USING vm_unpacked u "
-	        "WHERE m.vm_id = u.vm_id AND m.minute = u.minute AND m.host_id = u.host_id",
-	        0, NULL, err, errsize) < 0 ||
-	    cmd(pg, "cannot put unpacked minutes back", merge, 0, NULL, err, errsize) < 0 ||
-	    cmd(pg, "cannot delete unpacked hours",
-	        "DELETE FROM vm_usage_packed WHERE hour >= to_timestamp($1::bigint) AND hour < "
-	        "to_timestamp($2::bigint) "
-	        "AND ($3::int = 0 OR host_id = $3::int)",
-	        3, p, err, errsize) < 0 ||
-	    cmd(pg, "cannot drop the unpacked minutes' table", "DROP TABLE vm_unpacked", 0, NULL, err, errsize) < 0)
+	    vm_pgx_cmd(pg, "cannot replace minutes delivered again",
+	               "DELETE FROM vm_usage_minute m USING vm_unpacked u "
+	               "WHERE m.vm_id = u.vm_id AND m.minute = u.minute AND m.host_id = u.host_id",
+	               0, NULL, err, errsize) < 0 ||
+	    vm_pgx_cmd(pg, "cannot put unpacked minutes back", merge, 0, NULL, err, errsize) < 0 ||
+	    vm_pgx_cmd(pg, "cannot delete unpacked hours",
+	               "DELETE FROM vm_usage_packed WHERE hour >= to_timestamp($1::bigint) AND hour < "
+	               "to_timestamp($2::bigint) "
+	               "AND ($3::int = 0 OR host_id = $3::int)",
+	               3, p, err, errsize) < 0 ||
+	    vm_pgx_cmd(pg, "cannot drop the unpacked minutes' table", "DROP TABLE vm_unpacked", 0, NULL, err, errsize) <
+	        0)
 		goto out;
 	rc = n;
 out:

@@ -48,8 +48,9 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT 1 FROM vm_usage_packed WHERE hour = h) THEN
         RAISE EXCEPTION 'usage at % needs the minutes of the hour %, which are packed', p_at, h
-            USING HINT = 'ask for whole UTC hours (read from the rollups); an hour with rows delivered late '
-                         'is unpacked and rolled up by the next vmeter-admin maintain',
+            USING HINT = 'ask for whole UTC hours (read from the rollups), or put the minutes back with '
+                         'vmeter-admin unpack; an hour with rows delivered late is unpacked and rolled up by '
+                         'the next vmeter-admin maintain',
                   ERRCODE = '22023';
     END IF;
     RETURN true;

@@ -5,7 +5,8 @@
 #   - maintain packs closed, rolled-up days older than --pack-after-days, and
 #     nothing else; the minutes come back identical (vmeter-admin unpack);
 #     rollups and whole-hour readers are unchanged, vmeter-admin total too;
-#   - readers refuse a range whose minutes are packed, never answer less;
+#   - readers (vm_usage_between, vmeter-admin total and usage) refuse a range
+#     whose minutes are packed, never answer less;
 #   - rows delivered late into a packed day, one of them a minute delivered
 #     again with other values, and an owner change learnt late, are counted
 #     exactly once after the next maintain;
@@ -13,18 +14,13 @@
 #     while it packs leaves the day's minutes as they were;
 #   - retention drops packed partitions with the minutes'.
 . "$(dirname "$0")/../lib.sh"
-plan 33
+plan 34
 
 start_postgres
 write_conf "$T/vmeter.conf"
 adm() { "$ADMIN" -c "$T/vmeter.conf" "$@"; }
 q() { psql_q "$1"; }
-adm migrate >/dev/null || bail "migrate failed"
-q "SELECT vm_ensure_partitions('2026-10-23 00:00+00', '2026-10-28 00:00+00')" >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -v seed=0.42 "$PG_CONNINFO" -f "$top_srcdir/tests/data/storage/seed4.sql" >/dev/null ||
-	bail "seed failed"
-python3 "$top_srcdir/tests/data/storage/indep.py" >"$T/indep.sql"
-psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$T/indep.sql" >/dev/null || bail "views"
+seed_storage 0.42
 
 # minutes DAY: the day's VM minute rows and an md5 of them
 minutes() {
@@ -92,6 +88,8 @@ ok "$(q "SELECT count(*) FROM vm_usage_between('2026-10-25 10:30+00', '2026-10-2
 	"a range that needs packed minutes is refused: $(head -1 "$T/o")"
 ok "$(adm total --from "2026-10-25 10:30" --to "2026-10-25 18:00" >"$T/o" 2>&1
 	[ $? != 0 ] && grep -q 'which are packed' "$T/o" && echo 0 || echo 1)" "and so is vmeter-admin total's"
+ok "$(adm usage --from "2026-10-25 10:30" --to "2026-10-25 10:40" >"$T/o" 2>&1
+	[ $? = 1 ] && grep -q 'which are packed' "$T/o" && echo 0 || echo 1)" "vmeter-admin usage refuses packed minutes, never prints fewer"
 is "$(q "SELECT count(*) FROM host_usage_between('2026-10-25 10:30+00', '2026-10-25 18:00+00')")" \
 	"$(q "SELECT count(DISTINCT host_id) FROM host_usage_minute WHERE minute >= '2026-10-25 10:30+00' AND minute < '2026-10-25 18:00+00'")" \
 	"host minutes are not packed: their readers still take partial hours"
