@@ -312,10 +312,10 @@ t_pdt=$(best3 day_tenant_packed "$(roll_tenant "$D0" "$D1" "$TEN")") || exit 1
 echo "the tenant's day from the rollups after packing: $([ "$(grep -v Time "$OUT/day_tenant_packed.out")" = "$(grep -v Time "$OUT/raw_tenant.out")" ] && echo "equal to the raw minutes' sums" || echo DIFFERENT) ($t_pdt s)"
 # The TOAST choice (sql/006_packed.sql): the same rows under each storage.
 for st in EXTERNAL EXTENDED MAIN; do
-	q "DROP TABLE IF EXISTS bench_toast; CREATE TABLE bench_toast (LIKE vm_usage_packed INCLUDING ALL);
+	{ q "DROP TABLE IF EXISTS bench_toast; CREATE TABLE bench_toast (LIKE vm_usage_packed INCLUDING ALL);
 		ALTER TABLE bench_toast ALTER COLUMN data SET STORAGE $st;
-		INSERT INTO bench_toast SELECT * FROM vm_usage_packed ORDER BY vm_id, hour; VACUUM ANALYZE bench_toast" >/dev/null 2>&1 ||
-		bail "storage $st failed"
+		INSERT INTO bench_toast SELECT * FROM vm_usage_packed ORDER BY vm_id, hour" &&
+		q "VACUUM ANALYZE bench_toast"; } >/dev/null 2>&1 || bail "storage $st failed"
 	echo "  STORAGE $st: $(q "SELECT pg_total_relation_size('bench_toast') || ' bytes (heap ' || pg_relation_size('bench_toast')
 		|| ', toast ' || coalesce(pg_total_relation_size(nullif(reltoastrelid, 0)), 0) || ', indexes ' || pg_indexes_size('bench_toast')
 		|| '), ' || round(pg_total_relation_size('bench_toast') / $vmdays / 1000, 1) || ' KB per VM-day' FROM pg_class WHERE oid = 'bench_toast'::regclass")"

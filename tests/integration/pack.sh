@@ -10,11 +10,12 @@
 #   - rows delivered late into a packed day, one of them a minute delivered
 #     again with other values, and an owner change learnt late, are counted
 #     exactly once after the next maintain;
-#   - a damaged packed hour is refused naming its VM and hour; a run killed
+#   - a damaged packed hour is refused naming its VM and hour, a minute that
+#     cannot be packed exactly names its VM and minute; a run killed
 #     while it packs leaves the day's minutes as they were;
 #   - retention drops packed partitions with the minutes'.
 . "$(dirname "$0")/../lib.sh"
-plan 34
+plan 36
 
 start_postgres
 write_conf "$T/vmeter.conf"
@@ -183,6 +184,17 @@ out=$(adm maintain --now "2026-10-29 00:10:00" --no-retention)
 is "$(field "$out" "days packed")" 1 "the next run packs the day"
 ok "$(adm unpack --from "2026-10-26 00:30" --to "2026-10-27 00:00" >"$T/o" 2>&1; [ $? = 2 ] && grep -q 'whole UTC hours' "$T/o" &&
 	echo 0 || echo 1)" "unpack refuses a range of partial hours: $(cat "$T/o")"
+
+# --- a minute minpack cannot give back exactly (a gauge's average without
+# its maximum: never written by the collector) fails its day, named
+q "INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, rss_kib_avg)
+	VALUES (1, 1, '2026-10-27 08:00+00', 60000, 6, 1000, 2048)" >/dev/null
+ok "$(adm maintain --now "2026-10-30 00:10:00" --no-retention >"$T/o" 2>&1; [ $? = 1 ] &&
+	grep -q "minute of vm_id 1 on host 1 at 2026-10-27 08:00:00+00 cannot be packed: rss_kib has an average or a maximum, not both" "$T/o" &&
+	echo 0 || echo 1)" "a minute that would not come back as it was fails its day, named: $(cat "$T/o")"
+is "$(q "SELECT count(*) FROM vm_usage_minute WHERE minute = '2026-10-27 08:00+00'")/$(q "SELECT count(*) FROM vm_usage_packed WHERE hour >= '2026-10-27 00:00+00'")" \
+	"1/0" "and the day stays as it was"
+q "UPDATE vm_usage_minute SET rss_kib_max = 4096 WHERE minute = '2026-10-27 08:00+00'" >/dev/null
 
 # --- retention drops the packed days with the minutes'
 out=$(adm maintain --now "2027-01-10 00:00:00" --raw-days 40)
