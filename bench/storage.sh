@@ -41,7 +41,9 @@ REF_MINUTES=${REF_MINUTES:-240}
 OUT=${OUT:-/var/tmp/vmeter-bench/storage-$(date -u +%Y%m%dT%H%M%S)}
 mkdir -p "$OUT"
 bin=$top_builddir/bench/vmeter-bench-storage
-[ -x "$bin" ] || make -C "$top_builddir" bench/vmeter-bench-storage >/dev/null || bail "cannot build $bin"
+# Always made: it applies the migrations it was linked with, and a stale one
+# would set up an older schema than vmeter-admin's.
+make -C "$top_builddir" bench/vmeter-bench-storage >/dev/null || bail "cannot build $bin"
 [ -x "$ADMIN" ] || bail "no $ADMIN: build first (scripts/build.sh)"
 ldd "$bin" | grep -q libasan && diag "warning: $bin is a sanitizer build; measure with a build configured without --enable-sanitizers"
 
