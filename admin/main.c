@@ -3,7 +3,8 @@
  *
  *   vmeter-admin [-c FILE] migrate
  *   vmeter-admin [-c FILE] maintain [--now T] [--grace S] [--ahead DAYS] [--raw-days N] [--hourly-days N]
- *                                   [--daily-days N] [--no-retention]
+ *                                   [--daily-days N] [--pack-after-days N] [--no-retention] [--no-pack]
+ *   vmeter-admin [-c FILE] unpack --from T --to T
  *   vmeter-admin [-c FILE] usage [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--hosts] [--traffic] [--csv]
  *   vmeter-admin [-c FILE] total [--from T] [--to T] [--vm NAME|UUID] [--host NAME] [--tenant T] [--project P]
  *                                [--csv]
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -36,9 +38,9 @@
 
 struct args {
 	const char *from, *to, *vm, *host, *out, *ds, *now;
-	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days;
+	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days, *pack_after;
 	const char *at, *tenant, *project;
-	bool csv, hosts, json, traffic, no_retention, by_owner;
+	bool csv, hosts, json, traffic, no_retention, no_pack, by_owner;
 };
 
 static void usage(FILE *f)
@@ -52,7 +54,11 @@ static void usage(FILE *f)
 	           "                          after its end (120)          --ahead D  partitions D days ahead (7)\n"
 	           "      --raw-days N --hourly-days N --daily-days N   keep minutes / hourly / daily rollups\n"
 	           "                          N days (stored in the database; default 62 / 400 / 3660)\n"
-	           "      --no-retention      drop nothing this run\n"
+	           "      --pack-after-days N pack the VM minutes of days that ended N days ago (stored;\n"
+	           "                          default 2)\n"
+	           "      --no-retention      drop nothing this run   --no-pack  pack nothing this run\n"
+	           "  unpack --from T --to T  put the packed VM minutes of these whole UTC hours back into\n"
+	           "                          vm_usage_minute (the next maintain packs them again)\n"
 	           "  usage                   per-minute usage rows from PostgreSQL\n"
 	           "      --from T --to T     time range (default: the last hour); T is 'YYYY-MM-DD HH:MM[:SS]'\n"
 	           "                          (UTC), '@EPOCH', 'now' or 'now-2h'\n"
@@ -142,9 +148,11 @@ static int cmd_maintain(const struct vm_conf *conf, const struct args *a)
 	if (int_arg("--grace", a->grace, 0, 86400, &o.grace_s) || int_arg("--ahead", a->ahead, 1, 366, &o.ahead_days) ||
 	    int_arg("--raw-days", a->raw_days, 1, 36600, &o.raw_days) ||
 	    int_arg("--hourly-days", a->hourly_days, 1, 36600, &o.hourly_days) ||
-	    int_arg("--daily-days", a->daily_days, 1, 36600, &o.daily_days))
+	    int_arg("--daily-days", a->daily_days, 1, 36600, &o.daily_days) ||
+	    int_arg("--pack-after-days", a->pack_after, 1, 36600, &o.pack_after_days))
 		return 2;
 	o.no_retention = a->no_retention;
+	o.no_pack = a->no_pack;
 	o.note = print_note;
 	char err[1024];
 	if (vm_maint_check(NULL, &o, err, sizeof err) < 0) {
@@ -162,9 +170,36 @@ static int cmd_maintain(const struct vm_conf *conf, const struct args *a)
 		fprintf(stderr, "vmeter-admin: maintain: %s\n", err);
 		return rc == VM_MAINT_BUSY ? 75 : rc == VM_MAINT_BAD_OPTION ? 2 : 1;
 	}
-	printf("partitions created: %u; hours rolled up: %u; partitions dropped: %u, kept: %u; %.2f s\n",
-	       r.partitions_created, r.hours_rolled, r.partitions_dropped, r.partitions_kept,
-	       (double)(vm_monotonic_ns() - t0) / 1e9);
+	printf("partitions created: %u; hours rolled up: %u (%" PRIu64 " VM-hours unpacked); partitions dropped: %u, "
+	       "kept: %u; days packed: %u (%" PRIu64 " VM-hours); %.2f s\n",
+	       r.partitions_created, r.hours_rolled, r.hours_unpacked, r.partitions_dropped, r.partitions_kept,
+	       r.days_packed, r.hours_packed, (double)(vm_monotonic_ns() - t0) / 1e9);
+	return 0;
+}
+
+static int range_ns(const struct args *a, int64_t *f, int64_t *t);
+
+static int cmd_unpack(const struct vm_conf *conf, const struct args *a)
+{
+	int64_t f, t;
+	if (!a->from || !a->to) {
+		fprintf(stderr, "vmeter-admin: unpack needs --from and --to\n");
+		return 2;
+	}
+	if (range_ns(a, &f, &t) < 0)
+		return 2;
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	char err[1024];
+	uint64_t hours;
+	enum vm_maint_result rc = vm_maint_unpack(pg, f, t, &hours, err, sizeof err);
+	PQfinish(pg);
+	if (rc != VM_MAINT_OK) {
+		fprintf(stderr, "vmeter-admin: unpack: %s\n", err);
+		return rc == VM_MAINT_BUSY ? 75 : rc == VM_MAINT_BAD_OPTION ? 2 : 1;
+	}
+	printf("VM-hours unpacked: %" PRIu64 "\n", hours);
 	return 0;
 }
 
@@ -426,8 +461,13 @@ static int cmd_usage(const struct vm_conf *conf, const struct args *a)
 		    "coalesce(i.name, '') AS vm, %s round(u.coverage_ms / 1000.0, 1) AS cov_s%s "
 		    "FROM vm_usage_minute u JOIN vm v USING (vm_id) JOIN host h USING (host_id) %s"
 		    "WHERE u.minute >= to_timestamp(substr($1, 2)::bigint) AND u.minute < to_timestamp(substr($2, "
-		    "2)::bigint) AND " VM_FILTER("u") "AND ($4::text IS NULL OR h.hostname = $4) "
-		                                      "ORDER BY u.minute, vm, host",
+		    "2)::bigint) AND " VM_FILTER(
+		        "u") "AND ($4::text IS NULL OR h.hostname = $4) "
+		             /* packed minutes are refused, not left out */
+		             "AND (SELECT bool_and(vm_packed_check(p)) FROM generate_series(date_trunc('hour', "
+		             "to_timestamp(substr($1, 2)::bigint), 'UTC'), "
+		             "to_timestamp(substr($2, 2)::bigint) - interval '1 microsecond', interval '1 hour') p) "
+		             "ORDER BY u.minute, vm, host",
 		    a->csv ? "v.uuid, coalesce(i.tenant, '') AS tenant, coalesce(i.project, '') AS project, "
 		             "coalesce(i.cost_centre, '') AS cost_centre, u.samples, u.late,"
 		           : "",
@@ -880,6 +920,8 @@ int main(int argc, char **argv)
 	    {"hourly-days", required_argument, NULL, 'h'},
 	    {"daily-days", required_argument, NULL, 'D'},
 	    {"no-retention", no_argument, NULL, 'R'},
+	    {"pack-after-days", required_argument, NULL, 'P'},
+	    {"no-pack", no_argument, NULL, 'K'},
 	    {"at", required_argument, NULL, 'A'},
 	    {"tenant", required_argument, NULL, 'n'},
 	    {"project", required_argument, NULL, 'p'},
@@ -908,6 +950,8 @@ int main(int argc, char **argv)
 		case 'h': a.hourly_days = optarg; break;
 		case 'D': a.daily_days = optarg; break;
 		case 'R': a.no_retention = true; break;
+		case 'P': a.pack_after = optarg; break;
+		case 'K': a.no_pack = true; break;
 		case 'A': a.at = optarg; break;
 		case 'n': a.tenant = optarg; break;
 		case 'p': a.project = optarg; break;
@@ -931,6 +975,8 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(conf);
 	else if (strcmp(cmd, "maintain") == 0)
 		rc = cmd_maintain(conf, &a);
+	else if (strcmp(cmd, "unpack") == 0)
+		rc = cmd_unpack(conf, &a);
 	else if (strcmp(cmd, "usage") == 0)
 		rc = cmd_usage(conf, &a);
 	else if (strcmp(cmd, "vms") == 0)

@@ -13,7 +13,11 @@
 #   4. one tenant's month and the fleet's per-tenant month totals from the
 #      rollups (vm_usage_between over the day's rollups replicated to 30
 #      days) against the same sums over one day of raw minutes (x 30);
-#   5. RRD bytes per VM (bench/rrd-size.sh).
+#   5. RRD bytes per VM (bench/rrd-size.sh);
+#   2b (after 4: the queries read the day's raw minutes): the day packed by
+#      `maintain` (sql/006_packed.sql), its bytes per VM-day beside the wide
+#      rows', the steady state at the default retention, and the bytes under
+#      each TOAST storage choice.
 #
 #   bench/storage.sh [VMS [MINUTES [BATCH [TENANTS]]]]   (default 10000 1440 5000 200)
 #   bench/storage.sh 1000 120                            (a quick run)
@@ -37,7 +41,9 @@ REF_MINUTES=${REF_MINUTES:-240}
 OUT=${OUT:-/var/tmp/vmeter-bench/storage-$(date -u +%Y%m%dT%H%M%S)}
 mkdir -p "$OUT"
 bin=$top_builddir/bench/vmeter-bench-storage
-[ -x "$bin" ] || make -C "$top_builddir" bench/vmeter-bench-storage >/dev/null || bail "cannot build $bin"
+# Always made: it applies the migrations it was linked with, and a stale one
+# would set up an older schema than vmeter-admin's.
+make -C "$top_builddir" bench/vmeter-bench-storage >/dev/null || bail "cannot build $bin"
 [ -x "$ADMIN" ] || bail "no $ADMIN: build first (scripts/build.sh)"
 ldd "$bin" | grep -q libasan && diag "warning: $bin is a sanitizer build; measure with a build configured without --enable-sanitizers"
 
@@ -268,6 +274,55 @@ for alt in ${ALT_SQL:-}; do
 		echo "  ${n}: $(plan_line "$OUT/${n}_alt.plan") ($OUT/${n}_$(basename "$alt").plan)"
 	done
 done
+
+echo
+echo "## 2b. packed minutes"
+# The day packed by maintain (sql/006_packed.sql) once it is
+# pack_after_days old, after its rollups and the queries above (they read
+# its raw minutes).  Bytes: every partition of vm_usage_packed with its
+# indexes and TOAST, plus what the emptied minute partition still takes.
+PACK_AFTER=$(q "SELECT pack_after_days FROM storage_policy WHERE parent = 'vm_usage_minute'")
+RAW_DAYS=$(q "SELECT keep_days FROM storage_policy WHERE parent = 'vm_usage_minute'")
+nowp=$(date -u -d "$DAY + $((PACK_AFTER + 1)) days + 10 minutes" '+%F %T')
+t_pack=$(secs adm maintain --now "$nowp" --no-retention) || exit 1
+grep -E '^pack:' "$OUT/last.out" | sed 's/^/  /'
+q "VACUUM ANALYZE vm_usage_packed" >/dev/null
+# psize TABLE: rows heap indexes toast total, over its partitions
+psize() {
+	q "WITH p AS (SELECT c.oid, c.reltoastrelid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	     WHERE i.inhparent = '$1'::regclass)
+	 SELECT (SELECT sum(c.reltuples)::bigint FROM pg_class c JOIN p USING (oid)) || ' ' ||
+	        sum(pg_relation_size(oid)) || ' ' || sum(pg_indexes_size(oid)) || ' ' ||
+	        coalesce(sum(pg_total_relation_size(nullif(reltoastrelid, 0))), 0) || ' ' || sum(pg_total_relation_size(oid))
+	   FROM p"
+}
+set -- $(psize vm_usage_packed)
+left_b=$(q "SELECT coalesce(pg_total_relation_size(to_regclass('vm_usage_minute_p$pday')), 0)")
+printf '%-40s %12s %12s %12s %12s %12s %12s\n' "packed form" "VM-hours" "heap" "indexes" "toast" "total bytes" "KB/VM-day"
+awk -v r="$1" -v h="$2" -v ix="$3" -v tt="$4" -v tot="$5" -v left="$left_b" -v vd="$vmdays" 'BEGIN {
+	printf "%-40s %12.0f %12.0f %12.0f %12.0f %12.0f %12.1f\n", "vm_usage_packed", r, h, ix, tt, tot, tot / vd / 1000
+	printf "%-40s %12s %12s %12s %12s %12.0f %12.1f\n", "+ the emptied minute partition", "", "", "", "", left, left / vd / 1000 }'
+packed_kb=$(awk -v tot="$5" -v left="$left_b" -v vd="$vmdays" 'BEGIN { printf "%.1f", (tot + left) / vd / 1000 }')
+data_b=$(q "SELECT sum(octet_length(data)) FROM vm_usage_packed")
+echo "packed data: $(awk -v d="$data_b" -v r="$(q "SELECT sum(n_minutes) FROM vm_usage_packed")" 'BEGIN { printf "%.1f B a minute row", d / r }'), $(awk -v d="$data_b" -v n="$1" 'BEGIN { printf "%.0f B a VM-hour", d / n }')"
+echo "raw minutes: wide $raw_kb KB per VM-day, packed $packed_kb KB per VM-day (target <= 150); maintain packed the day in $t_pack s"
+awk -v w="$raw_kb" -v p="$packed_kb" -v a="$PACK_AFTER" -v k="$RAW_DAYS" 'BEGIN {
+	printf "steady state at %d days of raw retention, packed after %d days (today and %d more days wide): (%d x %.1f + %d x %.1f) / %d = %.1f KB per VM-day kept\n",
+		k, a, a, a + 1, w, k - a - 1, p, k, ((a + 1) * w + (k - a - 1) * p) / k }'
+# The rollups are not touched by packing: the day's answers stay.
+t_pdt=$(best3 day_tenant_packed "$(roll_tenant "$D0" "$D1" "$TEN")") || exit 1
+echo "the tenant's day from the rollups after packing: $([ "$(grep -v Time "$OUT/day_tenant_packed.out")" = "$(grep -v Time "$OUT/raw_tenant.out")" ] && echo "equal to the raw minutes' sums" || echo DIFFERENT) ($t_pdt s)"
+# The TOAST choice (sql/006_packed.sql): the same rows under each storage.
+for st in EXTERNAL EXTENDED MAIN; do
+	{ q "DROP TABLE IF EXISTS bench_toast; CREATE TABLE bench_toast (LIKE vm_usage_packed INCLUDING ALL);
+		ALTER TABLE bench_toast ALTER COLUMN data SET STORAGE $st;
+		INSERT INTO bench_toast SELECT * FROM vm_usage_packed ORDER BY vm_id, hour" &&
+		q "VACUUM ANALYZE bench_toast"; } >/dev/null 2>&1 || bail "storage $st failed"
+	echo "  STORAGE $st: $(q "SELECT pg_total_relation_size('bench_toast') || ' bytes (heap ' || pg_relation_size('bench_toast')
+		|| ', toast ' || coalesce(pg_total_relation_size(nullif(reltoastrelid, 0)), 0) || ', indexes ' || pg_indexes_size('bench_toast')
+		|| '), ' || round(pg_total_relation_size('bench_toast') / $vmdays / 1000, 1) || ' KB per VM-day' FROM pg_class WHERE oid = 'bench_toast'::regclass")"
+done
+q "DROP TABLE bench_toast" >/dev/null
 
 echo
 echo "## 3. dropping a day"

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "packed.h"
+#include "pgx.h"
 #include "vtime.h"
 
 /* pg_advisory_lock(8675309, 2): the key pair is vmeter's (1 is the
@@ -20,45 +22,6 @@ void vm_maint_opts_init(struct vm_maint_opts *o)
 	o->now_ns = vm_now_ns();
 	o->grace_s = 120;
 	o->ahead_days = 7;
-}
-
-static void set_err(char *err, size_t errsize, const char *what, PGconn *pg, PGresult *res)
-{
-	const char *msg = res ? PQresultErrorMessage(res) : "";
-	if (!msg || !*msg)
-		msg = PQerrorMessage(pg);
-	snprintf(err, errsize, "%s: %s", what, msg);
-	size_t n = strlen(err);
-	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-		err[--n] = '\0';
-}
-
-/* Runs a statement with text parameters; returns the result when it is
- * `want`, else NULL with the message in err. */
-static PGresult *run(PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
-                     ExecStatusType want, char *err, size_t errsize)
-{
-	PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != want) {
-		set_err(err, errsize, what, pg, res);
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
-static int cmd(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, char *err,
-               size_t errsize)
-{
-	PGresult *res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_err(err, errsize, what, pg, res);
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	return 0;
 }
 
 static void note(const struct vm_maint_opts *o, const char *name, const char *action)
@@ -79,9 +42,9 @@ static void epoch_param(char *buf, size_t size, int64_t ns)
 static int policy_days(PGconn *pg, const char *class, int *days, char *err, size_t errsize)
 {
 	const char *p[] = {class};
-	PGresult *res = run(pg, "cannot read the storage policy",
-	                    "SELECT coalesce(min(keep_days), 0) FROM storage_policy WHERE class = $1", 1, p,
-	                    PGRES_TUPLES_OK, err, errsize);
+	PGresult *res = vm_pgx_run(pg, "cannot read the storage policy",
+	                           "SELECT coalesce(min(keep_days), 0) FROM storage_policy WHERE class = $1", 1, p,
+	                           PGRES_TUPLES_OK, err, errsize);
 	if (!res)
 		return -1;
 	*days = atoi(PQgetvalue(res, 0, 0));
@@ -92,8 +55,8 @@ static int policy_days(PGconn *pg, const char *class, int *days, char *err, size
 int vm_maint_check(PGconn *pg, const struct vm_maint_opts *o, char *err, size_t errsize)
 {
 	int raw = o->raw_days, hourly = o->hourly_days, daily = o->daily_days;
-	if (raw < 0 || hourly < 0 || daily < 0) {
-		snprintf(err, errsize, "retention days must be positive");
+	if (raw < 0 || hourly < 0 || daily < 0 || o->pack_after_days < 0) {
+		snprintf(err, errsize, "retention and packing days must be positive");
 		return -1;
 	}
 	if (pg) {
@@ -130,8 +93,8 @@ static int set_policy(PGconn *pg, const char *class, int days, char *err, size_t
 	char d[16];
 	snprintf(d, sizeof d, "%d", days);
 	const char *p[] = {d, class};
-	return cmd(pg, "cannot change the storage policy", "UPDATE storage_policy SET keep_days = $1 WHERE class = $2",
-	           2, p, err, errsize);
+	return vm_pgx_cmd(pg, "cannot change the storage policy",
+	                  "UPDATE storage_policy SET keep_days = $1 WHERE class = $2", 2, p, err, errsize);
 }
 
 /* The (hour, host) pairs to recompute, as epoch seconds and host ids:
@@ -139,12 +102,12 @@ static int set_policy(PGconn *pg, const char *class, int days, char *err, size_t
 static PGresult *dirty_hours(PGconn *pg, const char *closed, char *err, size_t errsize)
 {
 	const char *p[] = {closed};
-	return run(pg, "cannot list the hours to roll up",
-	           "WITH d AS (SELECT hour, host_id FROM rollup_dirty WHERE hour < to_timestamp($1::bigint)) "
-	           "SELECT extract(epoch FROM hour)::bigint, host_id FROM d "
-	           "WHERE host_id = 0 OR NOT EXISTS (SELECT 1 FROM d a WHERE a.hour = d.hour AND a.host_id = 0) "
-	           "ORDER BY 1, 2",
-	           1, p, PGRES_TUPLES_OK, err, errsize);
+	return vm_pgx_run(pg, "cannot list the hours to roll up",
+	                  "WITH d AS (SELECT hour, host_id FROM rollup_dirty WHERE hour < to_timestamp($1::bigint)) "
+	                  "SELECT extract(epoch FROM hour)::bigint, host_id FROM d "
+	                  "WHERE host_id = 0 OR NOT EXISTS (SELECT 1 FROM d a WHERE a.hour = d.hour AND a.host_id = 0) "
+	                  "ORDER BY 1, 2",
+	                  1, p, PGRES_TUPLES_OK, err, errsize);
 }
 
 static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char *err, size_t errsize)
@@ -157,14 +120,23 @@ static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char
 	int rc = 0;
 	for (int i = 0; i < PQntuples(list) && rc == 0; i++) {
 		const char *p[] = {PQgetvalue(list, i, 0), PQgetvalue(list, i, 1)};
-		if (cmd(pg, "cannot begin", "BEGIN", 0, NULL, err, errsize) < 0) {
+		if (vm_pgx_cmd(pg, "cannot begin", "BEGIN", 0, NULL, err, errsize) < 0) {
 			rc = -1;
 			break;
 		}
 		char what[96];
 		snprintf(what, sizeof what, "rollup of hour @%s host %s failed", p[0], p[1]);
-		if (cmd(pg, what, "SELECT vm_rollup_hour(to_timestamp($1::bigint), $2::int)", 2, p, err, errsize) < 0 ||
-		    cmd(pg, "cannot commit a rollup", "COMMIT", 0, NULL, err, errsize) < 0) {
+		/* The SQL rollup reads wide minutes only: an hour that was
+		 * packed (rows delivered late into a packed day) comes back whole
+		 * first, and is packed again with its day. */
+		int64_t hour = strtoll(p[0], NULL, 10) * VM_NS_PER_SEC;
+		long unpacked = vm_packed_unpack(pg, hour, hour + VM_NS_PER_HOUR, atoi(p[1]), err, errsize);
+		if (unpacked > 0)
+			r->hours_unpacked += (uint64_t)unpacked;
+		if (unpacked < 0 ||
+		    vm_pgx_cmd(pg, what, "SELECT vm_rollup_hour(to_timestamp($1::bigint), $2::int)", 2, p, err,
+		               errsize) < 0 ||
+		    vm_pgx_cmd(pg, "cannot commit a rollup", "COMMIT", 0, NULL, err, errsize) < 0) {
 			PQclear(PQexec(pg, "ROLLBACK"));
 			rc = -1;
 			break;
@@ -177,12 +149,63 @@ static int rollup(PGconn *pg, struct vm_maint_report *r, int64_t closed_ns, char
 	/* Safe even with hours still dirty: readers take a rollup only for a
 	 * closed hour without a dirty mark. */
 	const char *p[] = {closed};
-	if (cmd(pg, "cannot record the rollups' progress",
-	        "UPDATE rollup_state SET closed_upto = greatest(closed_upto, to_timestamp($1::bigint))", 1, p, err,
-	        errsize) < 0)
+	if (vm_pgx_cmd(pg, "cannot record the rollups' progress",
+	               "UPDATE rollup_state SET closed_upto = greatest(closed_upto, to_timestamp($1::bigint))", 1, p,
+	               err, errsize) < 0)
 		return -1;
 	r->closed_upto_ns = closed_ns;
 	return 0;
+}
+
+static int pack_policy(PGconn *pg, int days, char *err, size_t errsize)
+{
+	if (days <= 0)
+		return 0;
+	char d[16];
+	snprintf(d, sizeof d, "%d", days);
+	const char *p[] = {d};
+	return vm_pgx_cmd(pg, "cannot change the packing policy",
+	                  "UPDATE storage_policy SET pack_after_days = $1 WHERE parent = 'vm_usage_minute'", 1, p, err,
+	                  errsize);
+}
+
+static void pack_note(const struct vm_maint_opts *o, const char *name, const struct vm_packed_day *st)
+{
+	if (!o->note)
+		return;
+	char line[512];
+	snprintf(line, sizeof line, "pack: %s: %" PRIu64 " minutes into %" PRIu64 " VM-hours, %" PRIu64 " bytes", name,
+	         st->minutes, st->hours, st->bytes);
+	o->note(o->note_arg, line);
+}
+
+static int pack(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err, size_t errsize)
+{
+	char now[32];
+	epoch_param(now, sizeof now, o->now_ns);
+	const char *p[] = {now};
+	PGresult *days = vm_pgx_run(pg, "cannot list the days to pack",
+	                            "SELECT extract(epoch FROM day)::bigint, partition_name "
+	                            "FROM vm_pack_candidates(to_timestamp($1::bigint))",
+	                            1, p, PGRES_TUPLES_OK, err, errsize);
+	if (!days)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < PQntuples(days) && rc == 0; i++) {
+		struct vm_packed_day st;
+		int64_t day = strtoll(PQgetvalue(days, i, 0), NULL, 10) * VM_NS_PER_SEC;
+		const char *name = PQgetvalue(days, i, 1);
+		int prc = vm_packed_pack_day(pg, day, name, &st, err, errsize);
+		if (prc < 0) {
+			rc = -1;
+		} else if (prc > 0) {
+			r->days_packed++;
+			r->hours_packed += st.hours;
+			pack_note(o, name, &st);
+		}
+	}
+	PQclear(days);
+	return rc;
 }
 
 static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err, size_t errsize)
@@ -190,8 +213,8 @@ static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_
 	char now[32];
 	epoch_param(now, sizeof now, o->now_ns);
 	const char *p[] = {now};
-	PGresult *res = run(pg, "retention failed", "SELECT * FROM vm_retention(to_timestamp($1::bigint))", 1, p,
-	                    PGRES_TUPLES_OK, err, errsize);
+	PGresult *res = vm_pgx_run(pg, "retention failed", "SELECT * FROM vm_retention(to_timestamp($1::bigint))", 1, p,
+	                           PGRES_TUPLES_OK, err, errsize);
 	if (!res)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -206,6 +229,22 @@ static int retention(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_
 	return 0;
 }
 
+/* The session lock of a run: VM_MAINT_OK, _BUSY or _FAILED. */
+static enum vm_maint_result lock(PGconn *pg, char *err, size_t errsize)
+{
+	PGresult *res =
+	    vm_pgx_run(pg, "cannot take the maintenance lock", LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, err, errsize);
+	if (!res)
+		return VM_MAINT_FAILED;
+	bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!locked) {
+		snprintf(err, errsize, "another maintenance run holds the lock on this database");
+		return VM_MAINT_BUSY;
+	}
+	return VM_MAINT_OK;
+}
+
 enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, struct vm_maint_report *r, char *err,
                                   size_t errsize)
 {
@@ -216,15 +255,9 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 		snprintf(err, errsize, "grace must be >= 0 s and partitions made at least 1 day ahead");
 		return VM_MAINT_FAILED;
 	}
-	PGresult *res = run(pg, "cannot take the maintenance lock", LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, err, errsize);
-	if (!res)
-		return VM_MAINT_FAILED;
-	bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!locked) {
-		snprintf(err, errsize, "another maintenance run holds the lock on this database");
-		return VM_MAINT_BUSY;
-	}
+	enum vm_maint_result lrc = lock(pg, err, errsize);
+	if (lrc != VM_MAINT_OK)
+		return lrc;
 
 	enum vm_maint_result rc = VM_MAINT_BAD_OPTION;
 	if (vm_maint_check(pg, o, err, errsize) < 0)
@@ -232,16 +265,17 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 	rc = VM_MAINT_FAILED;
 	if (set_policy(pg, "raw", o->raw_days, err, errsize) < 0 ||
 	    set_policy(pg, "hourly", o->hourly_days, err, errsize) < 0 ||
-	    set_policy(pg, "daily", o->daily_days, err, errsize) < 0)
+	    set_policy(pg, "daily", o->daily_days, err, errsize) < 0 ||
+	    pack_policy(pg, o->pack_after_days, err, errsize) < 0)
 		goto out;
 
 	char from[32], to[32];
 	epoch_param(from, sizeof from, o->now_ns - VM_NS_PER_DAY);
 	epoch_param(to, sizeof to, o->now_ns + (int64_t)o->ahead_days * VM_NS_PER_DAY);
 	const char *p[] = {from, to};
-	res = run(pg, "cannot create partitions",
-	          "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($2::bigint))", 2, p,
-	          PGRES_TUPLES_OK, err, errsize);
+	PGresult *res = vm_pgx_run(pg, "cannot create partitions",
+	                           "SELECT vm_ensure_partitions(to_timestamp($1::bigint), to_timestamp($2::bigint))", 2,
+	                           p, PGRES_TUPLES_OK, err, errsize);
 	if (!res)
 		goto out;
 	r->partitions_created = (unsigned)atoi(PQgetvalue(res, 0, 0));
@@ -252,6 +286,35 @@ enum vm_maint_result vm_maint_run(PGconn *pg, const struct vm_maint_opts *o, str
 		goto out;
 	if (!o->no_retention && retention(pg, o, r, err, errsize) < 0)
 		goto out;
+	/* After retention: a day about to be dropped is not packed first. */
+	if (!o->no_pack && pack(pg, o, r, err, errsize) < 0)
+		goto out;
+	rc = VM_MAINT_OK;
+out:
+	PQclear(PQexec(pg, UNLOCK_SQL));
+	return rc;
+}
+
+enum vm_maint_result vm_maint_unpack(PGconn *pg, int64_t from_ns, int64_t to_ns, uint64_t *hours, char *err,
+                                     size_t errsize)
+{
+	*hours = 0;
+	if (from_ns % VM_NS_PER_HOUR || to_ns % VM_NS_PER_HOUR || to_ns <= from_ns) {
+		snprintf(err, errsize, "unpack takes whole UTC hours");
+		return VM_MAINT_BAD_OPTION;
+	}
+	enum vm_maint_result lrc = lock(pg, err, errsize);
+	if (lrc != VM_MAINT_OK)
+		return lrc;
+	enum vm_maint_result rc = VM_MAINT_FAILED;
+	if (vm_pgx_cmd(pg, "cannot begin", "BEGIN", 0, NULL, err, errsize) < 0)
+		goto out;
+	long n = vm_packed_unpack(pg, from_ns, to_ns, 0, err, errsize);
+	if (n < 0 || vm_pgx_cmd(pg, "cannot commit the unpacked minutes", "COMMIT", 0, NULL, err, errsize) < 0) {
+		PQclear(PQexec(pg, "ROLLBACK"));
+		goto out;
+	}
+	*hours = (uint64_t)n;
 	rc = VM_MAINT_OK;
 out:
 	PQclear(PQexec(pg, UNLOCK_SQL));

@@ -434,3 +434,16 @@ reconcile() {
 		HAVING count(*) > 1) d")
 	is "$_dups" 0 "no row stored twice"
 }
+
+# seed_storage SEED: the current schema in $PG_CONNINFO's database, filled
+# by tests/data/storage/seed4.sql (random usage over three days of October
+# 2026 drawn with SEED), with the independent views over its raw rows
+# (tests/data/storage/indep.py).  Needs write_conf "$T/vmeter.conf".
+seed_storage() {
+	"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+	psql_q "SELECT vm_ensure_partitions('2026-10-23 00:00+00', '2026-10-28 00:00+00')" >/dev/null
+	psql -X -q -v ON_ERROR_STOP=1 -v seed="$1" "$PG_CONNINFO" -f "$top_srcdir/tests/data/storage/seed4.sql" \
+		>/dev/null || bail "seed failed"
+	python3 "$top_srcdir/tests/data/storage/indep.py" >"$T/indep.sql"
+	psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$T/indep.sql" >/dev/null || bail "views"
+}
