@@ -77,7 +77,8 @@
 /* On-disk format, for tools and tests that look at the files. */
 #define VM_SPOOL_SEGMENT_HEADER_SIZE 40 /* magic "VMSPOOL\0", u32 version, u32 crc, u64 id, i64 ctime, u64 base */
 #define VM_SPOOL_RECORD_HEADER_SIZE 24
-#define VM_SPOOL_FORMAT_VERSION 1
+#define VM_SPOOL_FORMAT_VERSION 2 /* 1 (no commit ends) is still read */
+#define VM_SPOOL_RECORD_COMMIT_END (UINT32_C(1) << 31) /* in the length field: the last record of its commit */
 
 /* Failure codes; every function returns 0 (or a count) or one of these. */
 #define VM_SPOOL_ERROR (-1)      /* an OS error or bad argument: see vm_spool_error() and vm_spool_read_error() */
@@ -130,6 +131,7 @@ struct vm_spool_stats {
 	/* repairs */
 	uint64_t truncated_bytes;      /* torn tails cut off the last segment */
 	uint64_t truncated_records;    /* damaged records in them (one per torn tail) */
+	uint64_t cut_records;          /* whole records of an unfinished commit cut with a tail */
 	uint64_t repaired_segments;    /* segments cut, or removed as created but never written */
 	uint64_t corrupt_bytes;        /* skipped bad bytes between or after valid records */
 	uint64_t corrupt_regions;      /* runs of such bytes */

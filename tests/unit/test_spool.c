@@ -323,9 +323,11 @@ static void flip_bit(const char *path, uint64_t off, int bit)
 	close(fd);
 }
 
-/* Record layout of a sound segment file: offsets, lengths and sequences. */
+/* Record layout of a sound segment file: offsets, lengths, sequences and
+ * which records end a commit. */
 struct layout {
 	uint64_t off[4096], len[4096], seq[4096];
+	bool end[4096];
 	size_t n;
 	uint64_t size;
 };
@@ -342,6 +344,8 @@ static void parse_segment(const char *path, struct layout *l)
 		               (uint32_t)b[off + 3] << 24;
 		uint64_t seq;
 		memcpy(&seq, b + off + 8, 8);
+		l->end[l->n] = (len & VM_SPOOL_RECORD_COMMIT_END) != 0;
+		len &= ~VM_SPOOL_RECORD_COMMIT_END;
 		l->off[l->n] = off;
 		l->len[l->n] = len;
 		l->seq[l->n] = seq;
@@ -780,11 +784,12 @@ static void test_new_segment_per_open(void **state)
 
 /* ---------------------------------------------------------------- repair */
 
-/* A spool with records 1..n in one segment; returns the segment's path. */
+/* A spool with records 1..n in one segment, each its own commit (so that
+ * a damaged tail costs one record); returns the segment's path. */
 static void make_one_segment(struct fx *fx, size_t n, char *path, size_t size)
 {
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
-	append_range(sp, 1, n, n);
+	append_range(sp, 1, n, 1);
 	vm_spool_close(sp, NULL, 0);
 	uint64_t ids[4];
 	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
