@@ -850,7 +850,8 @@ static int check_headers(struct vm_spool *sp, struct found *f, size_t *n, bool *
 				close(fd);
 				return -1;
 			}
-			why = r != SEG_HDR ? "shorter than a header" : seg_header_check(h, f[i].id, &f[i].base, &f[i].version);
+			why = r != SEG_HDR ? "shorter than a header"
+			                   : seg_header_check(h, f[i].id, &f[i].base, &f[i].version);
 		}
 		if (!why) {
 			f[i].fd = fd;

@@ -77,7 +77,7 @@
 /* On-disk format, for tools and tests that look at the files. */
 #define VM_SPOOL_SEGMENT_HEADER_SIZE 40 /* magic "VMSPOOL\0", u32 version, u32 crc, u64 id, i64 ctime, u64 base */
 #define VM_SPOOL_RECORD_HEADER_SIZE 24
-#define VM_SPOOL_FORMAT_VERSION 2 /* 1 (no commit ends) is still read */
+#define VM_SPOOL_FORMAT_VERSION 2                      /* 1 (no commit ends) is still read */
 #define VM_SPOOL_RECORD_COMMIT_END (UINT32_C(1) << 31) /* in the length field: the last record of its commit */
 
 /* Failure codes; every function returns 0 (or a count) or one of these. */
