@@ -49,6 +49,11 @@
 #define SEG_HDR VM_SPOOL_SEGMENT_HEADER_SIZE
 #define REC_HDR VM_SPOOL_RECORD_HEADER_SIZE
 #define ACK_SIZE 32
+#define ACK_VERSION 1 /* the ack file did not change with the segments' version 2 */
+/* In the length field of a version-2 record: the last record of its
+ * commit.  A record is at most 64 MiB, so the bit is free; the CRC covers
+ * it like the rest of the field. */
+#define REC_COMMIT_END VM_SPOOL_RECORD_COMMIT_END
 #define ACK_NAME "ack"
 #define ACK_TMP "ack.tmp"
 #define WINDOW (256u << 10) /* bytes read ahead when scanning */
@@ -76,6 +81,7 @@ struct bad_range {
 
 struct seg {
 	uint64_t id;
+	uint32_t version;      /* of its format: 1 has no commit ends (every record is one) */
 	uint64_t base;         /* sequence of the first record written to it */
 	uint64_t last;         /* of its last valid record; base - 1 while it has none */
 	uint64_t size;         /* bytes of valid data: the next batch goes here, readers stop here */
@@ -99,6 +105,7 @@ struct rec {
 	int64_t time;
 	const uint8_t *payload; /* in the fbuf's buffer */
 	uint32_t len;
+	bool commit_end; /* REC_COMMIT_END was set */
 };
 
 #define SPOOL_ERR_SIZE 512
@@ -129,6 +136,7 @@ struct vm_spool {
 	int wfd;
 	uint8_t *batch;
 	size_t batch_len, batch_cap, batch_n;
+	size_t batch_last; /* offset of the batch's last record, which commit marks */
 	uint64_t batch_seq0;
 	int64_t batch_time0;
 	bool unsynced, dir_unsynced;
@@ -147,7 +155,8 @@ struct vm_spool {
 	char werr[SPOOL_ERR_SIZE];
 	char rerr[SPOOL_ERR_SIZE];
 
-	char *test_kill; /* VMETER_TEST_SPOOL_ACK_KILL, NULL if not set */
+	char *test_kill;        /* VMETER_TEST_SPOOL_ACK_KILL, NULL if not set */
+	char *test_commit_kill; /* VMETER_TEST_SPOOL_COMMIT_KILL, NULL if not set */
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -293,12 +302,15 @@ static void seg_header_encode(uint8_t *h, uint64_t id, int64_t ctime, uint64_t b
 	put32(h + 12, vm_spool_crc32c(0, h, SEG_HDR));
 }
 
-/* Returns NULL if the header is sound, else what is wrong with it. */
-static const char *seg_header_check(const uint8_t *h, uint64_t id, uint64_t *base)
+/* Returns NULL if the header is sound, else what is wrong with it.
+ * Version 1 segments (before commit ends) are still read, so that an
+ * upgrade in place delivers what the old build spooled. */
+static const char *seg_header_check(const uint8_t *h, uint64_t id, uint64_t *base, uint32_t *version)
 {
 	if (memcmp(h, seg_magic, 8) != 0)
 		return "bad magic";
-	if (get32(h + 8) != VM_SPOOL_FORMAT_VERSION)
+	*version = get32(h + 8);
+	if (*version != 1 && *version != VM_SPOOL_FORMAT_VERSION)
 		return "unknown format version";
 	uint8_t copy[SEG_HDR];
 	memcpy(copy, h, SEG_HDR);
@@ -430,7 +442,8 @@ static int rec_at(struct fbuf *fb, uint64_t q, uint64_t limit, uint64_t lo, uint
 		return 0;
 	if (fb_get(fb, q, REC_HDR, limit, &h) < 0)
 		return -1;
-	uint32_t len = get32(h);
+	uint32_t field = get32(h);
+	uint32_t len = field & ~REC_COMMIT_END;
 	uint64_t seq = get64(h + 8);
 	if (len > max_rec || len > limit - q - REC_HDR || seq < lo || seq > hi)
 		return 0;
@@ -444,6 +457,7 @@ static int rec_at(struct fbuf *fb, uint64_t q, uint64_t limit, uint64_t lo, uint
 	r->time = (int64_t)get64(h + 16);
 	r->payload = h + REC_HDR;
 	r->len = len;
+	r->commit_end = (field & REC_COMMIT_END) != 0;
 	return 1;
 }
 
@@ -465,10 +479,11 @@ static int seg_find(struct fbuf *fb, const struct vm_spool_cursor *p, uint64_t l
 
 /* ---------------------------------------------------------------- segments */
 
-static struct seg *seg_new(uint64_t id, uint64_t base, uint64_t size)
+static struct seg *seg_new(uint64_t id, uint32_t version, uint64_t base, uint64_t size)
 {
 	struct seg *s = vm_xcalloc(1, sizeof *s);
 	s->id = id;
+	s->version = version;
 	s->base = base;
 	s->last = base - 1;
 	s->size = size;
@@ -594,7 +609,7 @@ static int ack_write(struct vm_spool *sp, uint64_t acked, uint64_t next_seg)
 {
 	uint8_t b[ACK_SIZE] = {0};
 	memcpy(b, ack_magic, 8);
-	put32(b + 8, VM_SPOOL_FORMAT_VERSION);
+	put32(b + 8, ACK_VERSION);
 	put64(b + 16, acked);
 	put64(b + 24, next_seg);
 	put32(b + 12, vm_spool_crc32c(0, b, ACK_SIZE));
@@ -662,7 +677,7 @@ static int ack_read(struct vm_spool *sp, uint64_t *acked, uint64_t *next_seg, ch
 		why = "wrong size";
 	else if (memcmp(b, ack_magic, 8) != 0)
 		why = "bad magic";
-	else if (get32(b + 8) != VM_SPOOL_FORMAT_VERSION)
+	else if (get32(b + 8) != ACK_VERSION)
 		why = "unknown format version";
 	else {
 		uint32_t crc = get32(b + 12);
@@ -725,6 +740,7 @@ struct found {
 	uint64_t id;
 	int fd;
 	uint64_t size, base;
+	uint32_t version;
 };
 
 static int found_cmp(const void *a, const void *b)
@@ -834,7 +850,8 @@ static int check_headers(struct vm_spool *sp, struct found *f, size_t *n, bool *
 				close(fd);
 				return -1;
 			}
-			why = r != SEG_HDR ? "shorter than a header" : seg_header_check(h, f[i].id, &f[i].base);
+			why = r != SEG_HDR ? "shorter than a header"
+			                   : seg_header_check(h, f[i].id, &f[i].base, &f[i].version);
 		}
 		if (!why) {
 			f[i].fd = fd;
@@ -866,7 +883,10 @@ static int check_headers(struct vm_spool *sp, struct found *f, size_t *n, bool *
 	return 0;
 }
 
-static int truncate_tail(struct vm_spool *sp, struct seg *s, uint64_t at, uint64_t size, char *err, size_t errsize)
+/* Cuts the last segment at `at`; `whole` records of an unfinished commit
+ * (sound ones, before the torn bytes if any) go with it. */
+static int truncate_tail(struct vm_spool *sp, struct seg *s, uint64_t at, uint64_t size, uint64_t whole, char *err,
+                         size_t errsize)
 {
 	char name[64];
 	seg_name(name, sizeof name, s->id, "");
@@ -879,21 +899,51 @@ static int truncate_tail(struct vm_spool *sp, struct seg *s, uint64_t at, uint64
 		return -1;
 	}
 	close(fd);
-	vm_warn("spool '%s': segment '%s': cut a torn record at the end, %" PRIu64 " bytes from offset %" PRIu64,
-	        sp->dir, name, size - at, at);
+	if (whole)
+		vm_warn("spool '%s': segment '%s': cut an unfinished commit at the end, %" PRIu64
+		        " bytes from offset %" PRIu64 " (%" PRIu64 " whole records of it)",
+		        sp->dir, name, size - at, at, whole);
+	else
+		vm_warn("spool '%s': segment '%s': cut a torn record at the end, %" PRIu64
+		        " bytes from offset %" PRIu64,
+		        sp->dir, name, size - at, at);
 	sp->st.truncated_bytes += size - at;
+	sp->st.cut_records += whole;
 	sp->st.truncated_records++;
 	sp->st.repaired_segments++;
 	return 0;
 }
 
+/* Where a scan stood after the last record that ended a commit: what the
+ * last segment is cut back to. */
+struct scan_mark {
+	uint64_t off, last, corrupt, regions, lost;
+	size_t nbad;
+};
+
 /* Reads every record of one segment, recording bad ranges, and cuts a
- * torn tail if this is the last segment.  Finds the head on the way. */
+ * torn tail if this is the last segment.  Finds the head on the way.
+ *
+ * In the last segment of version 2 the tail is cut back to the end of the
+ * last complete commit: a process killed inside a commit's pwrite() can
+ * leave its first records whole on disk, and keeping them would end the
+ * spool at a number that no saved state of the collector names, with the
+ * rest of that commit gone unseen (collector/resume.h).  Damage before
+ * that end is skipped as anywhere else: the commit was written whole.
+ * A commit never spans segments (the writer rolls before writing the
+ * batch), so only the last segment can hold an unfinished one; one left
+ * behind in an earlier segment (a sealed segment whose cut failed) is
+ * indistinguishable from a damaged commit end and is kept. */
 static int scan_segment(struct vm_spool *sp, struct fbuf *fb, struct seg *s, bool is_last, bool *changed, char *err,
                         size_t errsize)
 {
 	struct vm_spool_cursor p = {s->id, SEG_HDR, s->base, 0};
 	uint64_t limit = s->size, corrupt = 0, regions = 0, lost = 0;
+	bool commits = is_last && s->version >= 2;
+	struct scan_mark mark = {SEG_HDR, s->base - 1, 0, 0, 0, 0};
+	uint64_t whole = 0; /* sound records since the mark */
+	bool head_here = false;
+	uint64_t head_off = 0;
 	for (;;) {
 		struct rec r;
 		int rc = seg_find(fb, &p, limit, sp->opts.max_record, &r);
@@ -904,10 +954,12 @@ static int scan_segment(struct vm_spool *sp, struct fbuf *fb, struct seg *s, boo
 			return -1;
 		}
 		if (rc == 0) {
+			if (commits)
+				break; /* cut below, at the mark */
 			if (p.off >= limit)
 				break;
 			if (is_last) {
-				if (truncate_tail(sp, s, p.off, limit, err, errsize) < 0)
+				if (truncate_tail(sp, s, p.off, limit, 0, err, errsize) < 0)
 					return -1;
 				*changed = true;
 				s->size = p.off;
@@ -934,10 +986,32 @@ static int scan_segment(struct vm_spool *sp, struct fbuf *fb, struct seg *s, boo
 			sp->head_some = true;
 			sp->head = (struct vm_spool_cursor){s->id, r.off, r.seq, 0};
 			sp->head_time = r.time;
+			head_here = true;
+			head_off = r.off;
 		}
 		p.off = r.end;
 		p.expect = r.seq + 1;
 		p.gap_start = 0;
+		whole++;
+		if (commits && r.commit_end) {
+			mark = (struct scan_mark){r.end, r.seq, corrupt, regions, lost, s->nbad};
+			whole = 0;
+		}
+	}
+	if (commits && mark.off < limit) {
+		/* Everything after the mark: the unfinished commit's whole
+		 * records, its torn bytes, and the ranges found in them. */
+		if (truncate_tail(sp, s, mark.off, limit, whole, err, errsize) < 0)
+			return -1;
+		*changed = true;
+		s->size = mark.off;
+		s->last = mark.last;
+		s->nbad = mark.nbad;
+		corrupt = mark.corrupt;
+		regions = mark.regions;
+		lost = mark.lost;
+		if (head_here && head_off >= mark.off)
+			sp->head_some = false;
 	}
 	if (regions) {
 		char name[64];
@@ -1009,7 +1083,7 @@ static int spool_load(struct vm_spool *sp, char *err, size_t errsize)
 				goto out;
 			continue;
 		}
-		struct seg *s = seg_new(f[i].id, f[i].base, f[i].size);
+		struct seg *s = seg_new(f[i].id, f[i].version, f[i].base, f[i].size);
 		fb_close(&fb);
 		fb.fd = f[i].fd;
 		fb.id = f[i].id;
@@ -1092,6 +1166,9 @@ struct vm_spool *vm_spool_open(const char *dir, const struct vm_spool_opts *opts
 	const char *kill_file = getenv("VMETER_TEST_SPOOL_ACK_KILL");
 	if (kill_file && *kill_file)
 		sp->test_kill = vm_xstrdup(kill_file);
+	kill_file = getenv("VMETER_TEST_SPOOL_COMMIT_KILL");
+	if (kill_file && *kill_file)
+		sp->test_commit_kill = vm_xstrdup(kill_file);
 	vm_debug("spool '%s': %zu segments, %" PRIu64 " records pending after %" PRIu64, dir, sp->nsegs,
 	         pending_count(sp), sp->acked);
 	return sp;
@@ -1129,6 +1206,7 @@ int vm_spool_close(struct vm_spool *sp, char *err, size_t errsize)
 		close(sp->dirfd);
 	free(sp->batch);
 	free(sp->test_kill);
+	free(sp->test_commit_kill);
 	free(sp->dir);
 	pthread_mutex_destroy(&sp->lock);
 	pthread_mutex_destroy(&sp->wlock);
@@ -1188,6 +1266,7 @@ int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64
 		sp->batch_time0 = now;
 	}
 	sp->batch = vm_xgrow(sp->batch, &sp->batch_cap, sp->batch_len + need, 1);
+	sp->batch_last = sp->batch_len;
 	uint8_t *h = sp->batch + sp->batch_len;
 	put32(h, (uint32_t)len);
 	put64(h + 8, s);
@@ -1294,7 +1373,7 @@ static int writer_roll(struct vm_spool *sp, struct seg *old, struct seg **out)
 	sp->dir_unsynced = true;
 	sp->unsynced = true;
 	sp->wfd = fd;
-	struct seg *s = seg_new(id, sp->batch_seq0, SEG_HDR);
+	struct seg *s = seg_new(id, VM_SPOOL_FORMAT_VERSION, sp->batch_seq0, SEG_HDR);
 	pthread_mutex_lock(&sp->lock);
 	seg_push(sp, s);
 	sp->wseg = s;
@@ -1308,6 +1387,29 @@ fail:;
 		close(fd);
 	unlinkat(sp->dirfd, tmp, 0);
 	return full_or_error(e);
+}
+
+/* Sets REC_COMMIT_END on the batch's last record: the next open keeps the
+ * records of a commit only if this one reached the disk too. */
+static void batch_mark_end(struct vm_spool *sp)
+{
+	uint8_t *h = sp->batch + sp->batch_last;
+	uint32_t len = get32(h);
+	put32(h, len | REC_COMMIT_END);
+	put32(h + 4, rec_crc(h, h + REC_HDR, len));
+}
+
+/* Test-only: with VMETER_TEST_SPOOL_COMMIT_KILL=FILE, a commit while FILE
+ * exists removes FILE, writes its batch only up to the middle of its last
+ * record, as a SIGKILL can stop a pwrite() of several pages, and kills the
+ * process (tests/unit/test_spool.c). */
+static void test_commit_kill_point(struct vm_spool *sp, const struct seg *s)
+{
+	if (!sp->test_commit_kill || unlink(sp->test_commit_kill) != 0)
+		return;
+	size_t part = sp->batch_last + (sp->batch_len - sp->batch_last) / 2;
+	if (pwrite_all(sp->wfd, sp->batch, part, s->size) == 0)
+		raise(SIGKILL);
 }
 
 /* Cuts a failed write back to the last commit; if even that fails, no
@@ -1359,6 +1461,8 @@ int vm_spool_commit(struct vm_spool *sp)
 		ret = VM_SPOOL_ERROR;
 		goto fail;
 	}
+	batch_mark_end(sp);
+	test_commit_kill_point(sp, s);
 	if (pwrite_all(sp->wfd, sp->batch, sp->batch_len, s->size) < 0) {
 		int e = errno;
 		char *path = seg_path(sp, s->id, "");

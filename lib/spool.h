@@ -11,8 +11,12 @@
  *
  *   u32 length | u32 CRC32C | u64 sequence | i64 append time (UTC ns) | payload
  *
- * The CRC covers the length, sequence, time and payload (every byte of the
- * record but the CRC itself), so a flipped bit anywhere is caught.  Records
+ * The top bit of the length field (VM_SPOOL_RECORD_COMMIT_END) marks the
+ * last record of a commit.  The CRC covers the length field with that bit,
+ * the sequence, time and payload (every byte of the record but the CRC
+ * itself), so a flipped bit anywhere is caught.  Format version 1, from
+ * before the bit, is still read: each of its records counts as a commit of
+ * its own, so an upgrade in place loses nothing.  Records
  * carry consecutive sequence numbers from 1 on.  A number is handed out
  * again only if its record never became durable (a failed commit, a torn
  * tail), its segment was quarantined, or a crash came inside an
@@ -40,18 +44,26 @@
  *                           had not written back (vm.dirty_expire_centisecs,
  *                           30 s by default, plus the flusher's period).
  *
- * Records appended but not committed are lost by any crash and by a
- * failed commit.  Whatever the policy, the ack file is replaced atomically
+ * A commit is all or nothing across a crash: a process killed inside a
+ * commit's write (which SIGKILL can stop after some pages) may leave its
+ * first records whole on disk, and the next open cuts them with the rest,
+ * so the spool ends at the previous commit's last record, the number the
+ * collector's saved state names (collector/resume.h).  A commit never
+ * spans segments.  Records appended but not committed are lost by any
+ * crash and by a failed commit.  Whatever the policy, the ack file is replaced atomically
  * and synced (write, fsync, rename, fsync of the directory): after a crash
  * draining resumes right after the last stored acknowledgement; records after
  * it are delivered again (the database ignores what it already has).  A
  * power loss under INTERVAL or NONE can also leave a torn record at the end
  * of a segment; the next open truncates it.
  *
- * Opening checks every record.  A torn tail (a partial record or a bad CRC
- * with no valid record after it) at the end of the last segment is cut off;
- * bad bytes followed by valid records are skipped by searching forward for
- * the next valid record, so only the damaged records are lost; a segment
+ * Opening checks every record.  The last segment is cut back to the end of
+ * its last complete commit: a torn tail (a partial record or a bad CRC with
+ * no valid record after it) and the whole records of an unfinished commit
+ * before it go (a commit whose last record is damaged counts as
+ * unfinished: the two look alike).  Before that end and in the other
+ * segments, bad bytes followed by valid records are skipped by searching forward for the next valid record, so
+ * only the damaged records are lost; a segment
  * whose header is bad is renamed to "<name>.bad" and left alone.  All of it
  * is counted in struct vm_spool_stats and logged once per segment.
  *
@@ -77,7 +89,8 @@
 /* On-disk format, for tools and tests that look at the files. */
 #define VM_SPOOL_SEGMENT_HEADER_SIZE 40 /* magic "VMSPOOL\0", u32 version, u32 crc, u64 id, i64 ctime, u64 base */
 #define VM_SPOOL_RECORD_HEADER_SIZE 24
-#define VM_SPOOL_FORMAT_VERSION 1
+#define VM_SPOOL_FORMAT_VERSION 2                      /* 1 (no commit ends) is still read */
+#define VM_SPOOL_RECORD_COMMIT_END (UINT32_C(1) << 31) /* in the length field: the last record of its commit */
 
 /* Failure codes; every function returns 0 (or a count) or one of these. */
 #define VM_SPOOL_ERROR (-1)      /* an OS error or bad argument: see vm_spool_error() and vm_spool_read_error() */
@@ -130,6 +143,7 @@ struct vm_spool_stats {
 	/* repairs */
 	uint64_t truncated_bytes;      /* torn tails cut off the last segment */
 	uint64_t truncated_records;    /* damaged records in them (one per torn tail) */
+	uint64_t cut_records;          /* whole records of an unfinished commit cut with a tail */
 	uint64_t repaired_segments;    /* segments cut, or removed as created but never written */
 	uint64_t corrupt_bytes;        /* skipped bad bytes between or after valid records */
 	uint64_t corrupt_regions;      /* runs of such bytes */

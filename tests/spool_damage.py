@@ -10,14 +10,16 @@ The first form
   first segment (its CRC no longer matches: the record is lost, the ones
   after it are found again);
 - cuts the last segment in the middle of its last record (a torn tail, as
-  a crash in the middle of a write leaves it).
+  a crash in the middle of a write leaves it).  That record ends the last
+  commit, so the collector's spool cuts the whole commit: its other
+  records are lost with it.
 
 With --header, it flips one bit in the creation time in the header of the
 first segment (the header's CRC no longer matches: the collector must
 quarantine the whole segment) and leaves the records alone.
 
-Prints one line per damaged record: "bitflip|torn|header SEQ KIND [UUID
-MINUTE]", KIND being vm, host or other; for usage rows UUID ("host" for
+Prints one line per damaged record: "bitflip|torn|cut|header SEQ KIND [UUID
+MINUTE]" (cut: a sound record of the torn commit), KIND being vm, host or other; for usage rows UUID ("host" for
 the host's) and MINUTE (epoch seconds).  With --header, every record of the
 segment is damaged, and a last line "segment NAME BYTES" names it.
 """
@@ -28,6 +30,7 @@ import uuid
 
 SEG_HEADER = 40
 REC_HEADER = 24
+COMMIT_END = 1 << 31  # in the length field: the last record of a commit
 REC_USAGE = 1
 FLAG_HOST = 1
 
@@ -38,11 +41,12 @@ def records(path):
     off = SEG_HEADER
     out = []
     while off + REC_HEADER <= len(data):
-        length, _crc, seq, _time = struct.unpack_from("<IIQq", data, off)
+        field, _crc, seq, _time = struct.unpack_from("<IIQq", data, off)
+        length = field & ~COMMIT_END
         if off + REC_HEADER + length > len(data):
             break
         payload = data[off + REC_HEADER:off + REC_HEADER + length]
-        out.append((off, length, seq, payload))
+        out.append((off, length, seq, payload, bool(field & COMMIT_END)))
         off += REC_HEADER + length
     return out
 
@@ -72,7 +76,7 @@ def damage_header(segs):
         b = f.read(1)[0]
         f.seek(24)
         f.write(bytes([b ^ 0x01]))
-    for _off, _length, seq, payload in recs:
+    for _off, _length, seq, payload, _end in recs:
         print("header " + describe(seq, payload))
     print("segment %s %d" % (os.path.basename(seg), os.path.getsize(seg)))
 
@@ -95,7 +99,7 @@ def main():
     rows = [r for r in first if is_vm_row(r[3])]
     if len(rows) < 3:
         sys.exit("too few VM rows in %s" % segs[0])
-    off, length, seq, payload = rows[len(rows) // 2]
+    off, length, seq, payload, _end = rows[len(rows) // 2]
     at = off + REC_HEADER + 20  # inside the minute field
     with open(segs[0], "r+b") as f:
         f.seek(at)
@@ -104,9 +108,15 @@ def main():
         f.write(bytes([b ^ 0x10]))
     print("bitflip " + describe(seq, payload))
 
-    off, length, seq, payload = records(segs[-1])[-1]
+    last = records(segs[-1])
+    off, length, seq, payload, _end = last[-1]
     with open(segs[-1], "r+b") as f:
         f.truncate(off + REC_HEADER + length // 2)
+    start = len(last) - 1
+    while start > 0 and not last[start - 1][4]:
+        start -= 1
+    for _off, _length, cseq, cpayload, _end in last[start:-1]:
+        print("cut " + describe(cseq, cpayload))
     print("torn " + describe(seq, payload))
 
 

@@ -14,18 +14,22 @@
 # is that of the minute's rows.  Ground truth as in restart.sh: every
 # sample's counters (VMETER_TEST_SAMPLES) and every row committed to the
 # spool (VMETER_TEST_LEDGER).
+#
+# With RESTART_KILL_AT=commit (restart-commit.sh) the kill comes inside the
+# spool commit of those rows instead (VMETER_TEST_SPOOL_COMMIT_KILL).
 . "$(dirname "$0")/../lib.sh"
 VMS=2
-plan 14
+at=${RESTART_KILL_AT:-ack}
+if [ "$at" = commit ]; then plan 15; else plan 14; fi
 
 start_test_fleet "$VMS"
 S=$T/samples
 LEDGER=$T/ledger
-KILL=$T/kill-in-ack
+KILL=$T/kill-in-$at
 log=$T/collector.log
 run() {
 	start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER" \
-		VMETER_TEST_SPOOL_ACK_KILL="$KILL"
+		"VMETER_TEST_SPOOL_$(echo "$at" | tr a-z A-Z)_KILL=$KILL"
 }
 sec() { date +%S.%N | cut -c1-6; }
 sec_between() { awk -v s="$(sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && s < b) }'; }
@@ -37,21 +41,27 @@ run
 # A first minute closed and delivered: the ack file names its records.
 wait_for 150 host_minutes_at_least 1 || bail "no host minutes"
 # Armed inside the next minute, with nothing waiting: the first
-# acknowledgement to come is that of the rows the boundary pass commits.
+# acknowledgement to come is that of the rows the boundary pass commits,
+# and passes inside a minute commit nothing, so the next commit is theirs.
 armable() { sec_between 5 45 && spool_empty; }
 wait_for 180 armable || bail "the spool did not drain inside a minute"
 minutes_before=$(awk '$1 == "host"' "$LEDGER" | wc -l)
 : >"$KILL"
 wait_for 150 sh -c "! kill -0 $COLLECTOR_PID" || bail "the collector was not killed"
 wait "$COLLECTOR_PID" 2>/dev/null
-is "$?" 137 "killed (SIGKILL) inside the acknowledgement"
-check "the kill came from the armed acknowledgement" test ! -e "$KILL"
-is "$(awk '$1 == "host"' "$LEDGER" | wc -l)" $((minutes_before + 1)) "the pass before the kill closed a minute"
+is "$?" 137 "killed (SIGKILL) inside the $at"
+check "the kill came from the armed $at" test ! -e "$KILL"
+if [ "$at" = commit ]; then
+	is "$(awk '$1 == "host"' "$LEDGER" | wc -l)" "$minutes_before" "the killed commit's minute is not in the ledger"
+else
+	is "$(awk '$1 == "host"' "$LEDGER" | wc -l)" $((minutes_before + 1)) "the pass before the kill closed a minute"
+fi
 
 run
 resumed() { grep -q "continuing from the state saved\|saved state cannot be used" "$log"; }
 wait_for 120 resumed || bail "the collector did not start again"
 check "the restart continues from the saved state" grep -q "continuing from the state saved" "$log"
+[ "$at" = commit ] && check "the unfinished commit was cut whole" grep -q "cut an unfinished commit" "$log"
 # One more minute closed by the new process, and delivered.
 wait_for 150 host_minutes_at_least $((minutes_before + 2)) || bail "no minute after the restart"
 ledger_minutes | uniq -d >"$T/twice"

@@ -323,9 +323,11 @@ static void flip_bit(const char *path, uint64_t off, int bit)
 	close(fd);
 }
 
-/* Record layout of a sound segment file: offsets, lengths and sequences. */
+/* Record layout of a sound segment file: offsets, lengths, sequences and
+ * which records end a commit. */
 struct layout {
 	uint64_t off[4096], len[4096], seq[4096];
+	bool end[4096];
 	size_t n;
 	uint64_t size;
 };
@@ -342,6 +344,8 @@ static void parse_segment(const char *path, struct layout *l)
 		               (uint32_t)b[off + 3] << 24;
 		uint64_t seq;
 		memcpy(&seq, b + off + 8, 8);
+		l->end[l->n] = (len & VM_SPOOL_RECORD_COMMIT_END) != 0;
+		len &= ~VM_SPOOL_RECORD_COMMIT_END;
 		l->off[l->n] = off;
 		l->len[l->n] = len;
 		l->seq[l->n] = seq;
@@ -372,12 +376,12 @@ static void copy_dir(const char *src, const char *dst)
 	closedir(d);
 }
 
-/* A segment header as the format documents it. */
-static void make_header(uint8_t *h, uint64_t id, uint64_t base)
+/* A segment header of a format version as the format documents it. */
+static void make_header_v(uint8_t *h, uint64_t id, uint64_t base, uint8_t version)
 {
 	memset(h, 0, SEG_HDR);
 	memcpy(h, "VMSPOOL", 8);
-	h[8] = VM_SPOOL_FORMAT_VERSION;
+	h[8] = version;
 	for (int i = 0; i < 8; i++) {
 		h[16 + i] = (uint8_t)(id >> (8 * i));
 		h[32 + i] = (uint8_t)(base >> (8 * i));
@@ -385,6 +389,11 @@ static void make_header(uint8_t *h, uint64_t id, uint64_t base)
 	uint32_t crc = vm_spool_crc32c(0, h, SEG_HDR);
 	for (int i = 0; i < 4; i++)
 		h[12 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+static void make_header(uint8_t *h, uint64_t id, uint64_t base)
+{
+	make_header_v(h, id, base, VM_SPOOL_FORMAT_VERSION);
 }
 
 static uint64_t rng_state;
@@ -780,15 +789,52 @@ static void test_new_segment_per_open(void **state)
 
 /* ---------------------------------------------------------------- repair */
 
-/* A spool with records 1..n in one segment; returns the segment's path. */
+/* A spool with records 1..n in one segment, each its own commit (so that
+ * a damaged tail costs one record); returns the segment's path. */
 static void make_one_segment(struct fx *fx, size_t n, char *path, size_t size)
 {
 	struct vm_spool *sp = open_ok(fx->dir, &fast);
-	append_range(sp, 1, n, n);
+	append_range(sp, 1, n, 1);
 	vm_spool_close(sp, NULL, 0);
 	uint64_t ids[4];
 	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
 	seg_path(path, size, fx->dir, ids[0]);
+}
+
+/* Makes the first `cut` bytes of `orig` the spool's only segment, at
+ * `path`, and opens it: the bytes from `start` on are cut (with `whole`
+ * sound records of an unfinished commit), records 1..kept remain, and the
+ * numbers after them are handed out again. */
+static void open_cut(struct fx *fx, const char *path, const uint8_t *orig, uint64_t cut, uint64_t start, uint64_t kept,
+                     uint64_t whole)
+{
+	rm_rf(fx->dir);
+	mkdir(fx->dir, 0750);
+	spit(path, orig, cut);
+	struct vm_spool *sp = open_ok(fx->dir, &fast);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.truncated_bytes, cut - start);
+	assert_int_equal(st.truncated_records, cut > start);
+	assert_int_equal(st.repaired_segments, cut > start);
+	assert_int_equal(st.cut_records, whole);
+	assert_int_equal(st.corrupt_bytes + st.lost_records, 0);
+	assert_int_equal(st.records_pending, kept);
+	assert_int_equal(st.last_seq, kept);
+	assert_int_equal(file_size(path), start);
+	struct got g = {.check_len = true};
+	assert_int_equal(read_all(sp, &g), kept);
+	assert_seqs(&g, 1, kept);
+	got_free(&g);
+	append_range(sp, kept + 1, 2, 2);
+	vm_spool_close(sp, NULL, 0);
+	sp = open_ok(fx->dir, &fast);
+	st = stats(sp);
+	assert_int_equal(st.truncated_bytes + st.corrupt_bytes + st.repaired_segments, 0);
+	g.check_len = true;
+	assert_int_equal(read_all(sp, &g), kept + 2);
+	assert_seqs(&g, 1, kept + 2);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
 }
 
 static void test_torn_tail_every_offset(void **state)
@@ -805,35 +851,8 @@ static void test_torn_tail_every_offset(void **state)
 	assert_int_equal(full, start + REC_HDR + l->len[4]);
 	vm_log_set_level(VM_LOG_ERR);
 
-	for (uint64_t cut = start; cut < full; cut++) {
-		rm_rf(fx->dir);
-		mkdir(fx->dir, 0750);
-		spit(path, orig, cut);
-		struct vm_spool *sp = open_ok(fx->dir, &fast);
-		struct vm_spool_stats st = stats(sp);
-		assert_int_equal(st.truncated_bytes, cut - start);
-		assert_int_equal(st.truncated_records, cut > start);
-		assert_int_equal(st.repaired_segments, cut > start);
-		assert_int_equal(st.corrupt_bytes, 0);
-		assert_int_equal(st.records_pending, 4);
-		assert_int_equal(st.last_seq, 4);
-		assert_int_equal(file_size(path), start);
-		struct got g = {.check_len = true};
-		assert_int_equal(read_all(sp, &g), 4);
-		assert_seqs(&g, 1, 4);
-		got_free(&g);
-		/* the lost record's number is handed out again */
-		append_range(sp, 5, 1, 1);
-		vm_spool_close(sp, NULL, 0);
-		sp = open_ok(fx->dir, &fast);
-		st = stats(sp);
-		assert_int_equal(st.truncated_bytes + st.corrupt_bytes + st.repaired_segments, 0);
-		g.check_len = true;
-		assert_int_equal(read_all(sp, &g), 5);
-		assert_seqs(&g, 1, 5);
-		got_free(&g);
-		vm_spool_close(sp, NULL, 0);
-	}
+	for (uint64_t cut = start; cut < full; cut++)
+		open_cut(fx, path, orig, cut, start, 4, 0);
 	free(orig);
 	free(l);
 }
@@ -1196,6 +1215,294 @@ static void test_ack_file(void **state)
 	assert_int_equal(access(tmp1, F_OK), -1);
 	assert_int_equal(access(tmp2, F_OK), -1);
 	assert_int_equal(access(other, F_OK), 0);
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- commits */
+
+/* A spool with commits of records 1..3 and 4..8 in one segment; returns
+ * its path and layout. */
+static void make_two_commits(struct fx *fx, char *path, size_t size, struct layout *l)
+{
+	struct vm_spool *sp = open_ok(fx->dir, &fast);
+	append_range(sp, 1, 3, 3);
+	append_range(sp, 4, 5, 5);
+	vm_spool_close(sp, NULL, 0);
+	uint64_t ids[4];
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
+	seg_path(path, size, fx->dir, ids[0]);
+	parse_segment(path, l);
+	assert_int_equal(l->n, 8);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(l->end[i], i == 2 || i == 7);
+}
+
+/* The second commit cut short at every byte, as a kill inside its
+ * pwrite() leaves it: the open drops all of it, the whole records too, and
+ * its numbers are handed out again. */
+static void test_unfinished_commit_every_offset(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATHLEN];
+	struct layout *l = vm_xmalloc(sizeof *l);
+	make_two_commits(fx, path, sizeof path, l);
+	size_t full;
+	uint8_t *orig = slurp(path, &full);
+	uint64_t start = l->off[3];
+	vm_log_set_level(VM_LOG_ERR);
+	for (uint64_t cut = start; cut < full; cut++) {
+		uint64_t whole = 0;
+		for (size_t i = 3; i < 8; i++)
+			whole += l->off[i] + REC_HDR + l->len[i] <= cut;
+		open_cut(fx, path, orig, cut, start, 3, whole);
+	}
+	free(orig);
+	free(l);
+}
+
+/* Damage inside the last commit of the last segment: in the middle of a
+ * complete commit it costs the damaged record only; in a commit whose end
+ * is missing it is cut with the rest, not counted as corrupt; damage to
+ * the commit end itself cannot be told from a torn write and takes the
+ * commit. */
+static void test_damage_in_last_commit(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATHLEN];
+	struct layout *l = vm_xmalloc(sizeof *l);
+	vm_log_set_level(VM_LOG_ERR);
+
+	make_two_commits(fx, path, sizeof path, l);
+	flip_bit(path, l->off[4] + REC_HDR, 2);
+	struct vm_spool *sp = open_ok(fx->dir, &fast);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.truncated_bytes + st.cut_records, 0);
+	assert_int_equal(st.corrupt_regions, 1);
+	assert_int_equal(st.lost_records, 1);
+	struct got g = {0};
+	assert_int_equal(read_all(sp, &g), 7);
+	uint64_t want[] = {1, 2, 3, 4, 6, 7, 8};
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(g.seq[i], want[i]);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+
+	/* record 5 damaged, 6 whole, the commit's end never written */
+	rm_rf(fx->dir);
+	make_two_commits(fx, path, sizeof path, l);
+	flip_bit(path, l->off[4] + REC_HDR, 2);
+	assert_int_equal(truncate(path, (off_t)l->off[6]), 0);
+	sp = open_ok(fx->dir, &fast);
+	st = stats(sp);
+	assert_int_equal(st.corrupt_bytes + st.corrupt_regions + st.lost_records, 0);
+	assert_int_equal(st.truncated_records, 1);
+	assert_int_equal(st.cut_records, 2); /* 4 and 6 */
+	assert_int_equal(st.truncated_bytes, l->off[6] - l->off[3]);
+	assert_int_equal(st.last_seq, 3);
+	assert_int_equal(read_all(sp, &g), 3);
+	assert_seqs(&g, 1, 3);
+	got_free(&g);
+	append_one(sp, 4, len_for(4));
+	assert_int_equal(vm_spool_commit(sp), 0);
+	vm_spool_close(sp, NULL, 0);
+
+	/* the commit end damaged */
+	rm_rf(fx->dir);
+	make_two_commits(fx, path, sizeof path, l);
+	flip_bit(path, l->off[7] + REC_HDR, 0);
+	sp = open_ok(fx->dir, &fast);
+	st = stats(sp);
+	assert_int_equal(st.cut_records, 4);
+	assert_int_equal(st.last_seq, 3);
+	assert_int_equal(read_all(sp, &g), 3);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+	free(l);
+}
+
+/* A child opens the spool, commits records first..first+before-1 in
+ * commits of two, then is killed by VMETER_TEST_SPOOL_COMMIT_KILL in the
+ * middle of a commit of the next `n` records.  `o` as the spool was made. */
+static void kill_in_commit(struct fx *fx, const struct vm_spool_opts *o, uint64_t first, size_t before, size_t n)
+{
+	char trigger[PATHLEN];
+	pathf(trigger, sizeof trigger, "%s/kill", fx->base);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("VMETER_TEST_SPOOL_COMMIT_KILL", trigger, 1);
+		char err[512];
+		struct vm_spool *c = vm_spool_open(fx->dir, o, err, sizeof err);
+		if (!c)
+			_exit(1);
+		for (uint64_t s = first; s < first + before + n; s++) {
+			if (s == first + before) {
+				int fd = open(trigger, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+				if (fd < 0)
+					_exit(1);
+				close(fd);
+			}
+			uint8_t buf[256];
+			fill(s, buf, len_for(s));
+			if (vm_spool_append(c, buf, len_for(s), NULL) != 0)
+				_exit(2);
+			if (s < first + before && ((s - first) % 2 == 1 || s + 1 == first + before) &&
+			    vm_spool_commit(c) != 0)
+				_exit(3);
+		}
+		vm_spool_commit(c);
+		_exit(4); /* not killed */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_int_equal(access(trigger, F_OK), -1);
+}
+
+/* Opens the spool after kill_in_commit(): it ends at record `last`,
+ * records acked+1..last are read, `whole` sound records of the killed
+ * commit were cut, and nothing else was repaired. */
+static struct vm_spool *open_after_kill(struct fx *fx, const struct vm_spool_opts *o, uint64_t acked, uint64_t last,
+                                        uint64_t whole)
+{
+	struct vm_spool *sp = open_ok(fx->dir, o);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.last_seq, last);
+	assert_int_equal(st.records_pending, last - acked);
+	assert_int_equal(st.truncated_records, 1);
+	assert_int_equal(st.cut_records, whole);
+	assert_int_equal(st.corrupt_bytes + st.lost_records + st.quarantined_segments, 0);
+	struct got g = {.check_len = true};
+	assert_int_equal(read_all(sp, &g), last - acked);
+	if (last > acked)
+		assert_seqs(&g, acked + 1, last);
+	got_free(&g);
+	return sp;
+}
+
+/* A process killed while its commit's records are half written: the next
+ * open has exactly the records of the commits that returned, and the
+ * numbers go on after them.  A commit that opened a new segment (the first
+ * after an open always does) and one after others in its segment; a
+ * commit of one record; a kill after everything was delivered. */
+static void test_kill_in_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = VM_SPOOL_SEGMENT_SIZE_MIN, .sync = VM_SPOOL_SYNC_NONE};
+	vm_log_set_level(VM_LOG_ERR);
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 10, 5);
+	vm_spool_close(sp, NULL, 0);
+
+	kill_in_commit(fx, &o, 11, 0, 7);
+	sp = open_after_kill(fx, &o, 0, 10, 6);
+	append_range(sp, 11, 4, 4); /* the commit's numbers are handed out again */
+	vm_spool_close(sp, NULL, 0);
+
+	kill_in_commit(fx, &o, 15, 5, 3);
+	sp = open_after_kill(fx, &o, 0, 19, 2);
+	vm_spool_close(sp, NULL, 0);
+
+	kill_in_commit(fx, &o, 20, 2, 1);
+	sp = open_after_kill(fx, &o, 0, 21, 0);
+	append_range(sp, 22, 1, 1);
+	assert_int_equal(vm_spool_ack(sp, 22), 0);
+	vm_spool_close(sp, NULL, 0);
+
+	/* the newest number now only in the ack file */
+	kill_in_commit(fx, &o, 23, 0, 4);
+	sp = open_after_kill(fx, &o, 22, 22, 3);
+	append_range(sp, 23, 1, 1);
+	struct got g = {0};
+	assert_int_equal(read_all(sp, &g), 1);
+	assert_seqs(&g, 23, 23);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* Writes a version-1 segment as the build before commit ends did: no
+ * flags, every record its own commit; `torn` bytes of one more record at
+ * the end. */
+static void write_v1_segment(const char *path, uint64_t id, uint64_t first, size_t n, size_t torn)
+{
+	uint8_t *b = vm_xmalloc(SEG_HDR + (n + 1) * (REC_HDR + 256));
+	make_header_v(b, id, first, 1);
+	size_t off = SEG_HDR;
+	for (uint64_t s = first; s <= first + n; s++) {
+		size_t len = len_for(s);
+		uint8_t *h = b + off;
+		memset(h, 0, REC_HDR);
+		for (int i = 0; i < 4; i++)
+			h[i] = (uint8_t)(len >> (8 * i));
+		for (int i = 0; i < 8; i++) {
+			h[8 + i] = (uint8_t)(s >> (8 * i));
+			h[16 + i] = (uint8_t)((uint64_t)1700000000000000000 >> (8 * i));
+		}
+		fill(s, h + REC_HDR, len);
+		uint32_t crc = vm_spool_crc32c(0, h, 4);
+		crc = vm_spool_crc32c(crc, h + 8, REC_HDR - 8 + len);
+		for (int i = 0; i < 4; i++)
+			h[4 + i] = (uint8_t)(crc >> (8 * i));
+		off += s < first + n ? REC_HDR + len : torn;
+	}
+	spit(path, b, off);
+	free(b);
+}
+
+/* Version-1 segments left by an upgrade in place still read: every record
+ * counts as a commit, so a torn tail costs only the torn record; the next
+ * commit goes to a new version-2 segment and the numbers continue. */
+static void test_v1_segments(void **state)
+{
+	struct fx *fx = *state;
+	vm_log_set_level(VM_LOG_ERR);
+	mkdir(fx->dir, 0750);
+	char p1[PATHLEN], p2[PATHLEN];
+	seg_path(p1, sizeof p1, fx->dir, 1);
+	seg_path(p2, sizeof p2, fx->dir, 2);
+	write_v1_segment(p1, 1, 1, 5, 0);
+	write_v1_segment(p2, 2, 6, 4, 30);
+	struct vm_spool *sp = open_ok(fx->dir, &fast);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.quarantined_segments + st.corrupt_bytes + st.cut_records, 0);
+	assert_int_equal(st.truncated_records, 1);
+	assert_int_equal(st.truncated_bytes, 30);
+	assert_int_equal(st.last_seq, 9);
+	struct got g = {.check_len = true};
+	assert_int_equal(read_all(sp, &g), 9);
+	assert_seqs(&g, 1, 9);
+	got_free(&g);
+	assert_int_equal(vm_spool_ack(sp, 3), 0);
+	append_range(sp, 10, 4, 4);
+	vm_spool_close(sp, NULL, 0);
+
+	uint64_t ids[4];
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 3);
+	char p3[PATHLEN];
+	seg_path(p3, sizeof p3, fx->dir, ids[2]);
+	uint8_t *b;
+	size_t len;
+	b = slurp(p3, &len);
+	assert_int_equal(b[8], VM_SPOOL_FORMAT_VERSION);
+	free(b);
+	sp = open_ok(fx->dir, &fast);
+	st = stats(sp);
+	assert_int_equal(st.truncated_bytes + st.corrupt_bytes + st.repaired_segments, 0);
+	assert_int_equal(read_all(sp, &g), 10);
+	assert_seqs(&g, 4, 13);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+
+	/* an unknown version is still refused */
+	rm_rf(fx->dir);
+	mkdir(fx->dir, 0750);
+	write_v1_segment(p1, 1, 1, 2, 0);
+	b = slurp(p1, &len);
+	make_header_v(b, 1, 1, VM_SPOOL_FORMAT_VERSION + 1);
+	spit(p1, b, len);
+	free(b);
+	sp = open_ok(fx->dir, &fast);
+	assert_int_equal(stats(sp).quarantined_segments, 1);
 	vm_spool_close(sp, NULL, 0);
 }
 
@@ -2023,6 +2330,10 @@ int main(void)
 	    T(test_bad_crc_at_tail),
 	    T(test_corrupt_middle_record),
 	    T(test_huge_length_field),
+	    T(test_unfinished_commit_every_offset),
+	    T(test_damage_in_last_commit),
+	    T(test_kill_in_commit),
+	    T(test_v1_segments),
 	    T(test_garbage_between_records),
 	    T(test_damage_in_earlier_segment),
 	    T(test_bad_header_quarantined),
