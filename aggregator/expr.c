@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgtree.h"
 #include "xalloc.h"
 
 #define MAX_NODES 256
@@ -51,12 +52,9 @@ static void __attribute__((format(printf, 3, 4))) fail(struct parser *ps, const 
 	if (ps->failed)
 		return;
 	ps->failed = true;
-	int n = snprintf(ps->err, ps->errsize, "%s:%d:%d: ", ps->file, ps->line, (int)(at - ps->s) + 1);
-	if (n < 0 || (size_t)n >= ps->errsize)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ps->err + n, ps->errsize - (size_t)n, fmt, ap);
+	vm_cfg_verror(ps->err, ps->errsize, ps->file, ps->line, (int)(at - ps->s) + 1, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -309,29 +307,22 @@ static int binary(struct parser *ps, enum kind k, int a, int b, const char *at, 
 	return add(ps, (struct node){.kind = k, .a = a, .b = b}, at);
 }
 
-static int parse_term(struct parser *ps)
+/* The two levels of arithmetic: level 1 is * and /, level 0 is + and -,
+ * each left-associative over the level below. */
+static int parse_arith(struct parser *ps, int level)
 {
-	int a = parse_factor(ps);
+	static const struct {
+		const char *op;
+		enum kind k;
+	} ops[2][2] = {{{"+", K_ADD}, {"-", K_SUB}}, {{"*", K_MUL}, {"/", K_DIV}}};
+	int a = level ? parse_factor(ps) : parse_arith(ps, 1);
 	for (;;) {
 		blank(ps);
 		const char *at = ps->p;
-		enum kind k = punct(ps, "*") ? K_MUL : punct(ps, "/") ? K_DIV : K_NUM;
-		if (k == K_NUM || a < 0)
+		int i = punct(ps, ops[level][0].op) ? 0 : punct(ps, ops[level][1].op) ? 1 : -1;
+		if (i < 0 || a < 0)
 			return a;
-		a = binary(ps, k, a, parse_factor(ps), at, k == K_MUL ? "*" : "/");
-	}
-}
-
-static int parse_sum(struct parser *ps)
-{
-	int a = parse_term(ps);
-	for (;;) {
-		blank(ps);
-		const char *at = ps->p;
-		enum kind k = punct(ps, "+") ? K_ADD : punct(ps, "-") ? K_SUB : K_NUM;
-		if (k == K_NUM || a < 0)
-			return a;
-		a = binary(ps, k, a, parse_term(ps), at, k == K_ADD ? "+" : "-");
+		a = binary(ps, ops[level][i].k, a, level ? parse_factor(ps) : parse_arith(ps, 1), at, ops[level][i].op);
 	}
 }
 
@@ -341,14 +332,14 @@ static int parse_cmp(struct parser *ps)
 		const char *op;
 		enum kind k;
 	} ops[] = {{">=", K_GE}, {"<=", K_LE}, {"==", K_EQ}, {"!=", K_NE}, {">", K_GT}, {"<", K_LT}};
-	int a = parse_sum(ps);
+	int a = parse_arith(ps, 0);
 	if (a < 0)
 		return -1;
 	blank(ps);
 	const char *at = ps->p;
 	for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
 		if (punct(ps, ops[i].op)) {
-			int r = binary(ps, ops[i].k, a, parse_sum(ps), at, ops[i].op);
+			int r = binary(ps, ops[i].k, a, parse_arith(ps, 0), at, ops[i].op);
 			blank(ps);
 			if (r >= 0 && strchr("<>=!", *ps->p) && *ps->p) {
 				fail(ps, ps->p, "comparisons do not chain (a < b < c): join them with 'and'");

@@ -125,12 +125,11 @@ static void __attribute__((format(printf, 3, 4))) fail(struct reader *rd, int li
 	if (rd->failed)
 		return;
 	rd->failed = true;
-	int n = snprintf(rd->err, rd->errsize, "%s:%d: %s%s", rd->file, line, rd->where, rd->where[0] ? ": " : "");
-	if (n < 0 || (size_t)n >= rd->errsize)
-		return;
+	char prefix[sizeof rd->where + 2];
+	snprintf(prefix, sizeof prefix, "%s%s", rd->where, rd->where[0] ? ": " : "");
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(rd->err + n, rd->errsize - (size_t)n, fmt, ap);
+	vm_cfg_verror(rd->err, rd->errsize, rd->file, line, 0, prefix, fmt, ap);
 	va_end(ap);
 }
 

@@ -40,13 +40,19 @@ static void __attribute__((format(printf, 3, 4))) fail(struct parser *ps, int li
 	if (ps->failed)
 		return;
 	ps->failed = true;
-	int n = snprintf(ps->err, ps->errsize, "%s:%d: ", ps->t->file, line);
-	if (n < 0 || (size_t)n >= ps->errsize)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ps->err + n, ps->errsize - (size_t)n, fmt, ap);
+	vm_cfg_verror(ps->err, ps->errsize, ps->t->file, line, 0, "", fmt, ap);
 	va_end(ap);
+}
+
+void vm_cfg_verror(char *err, size_t errsize, const char *file, int line, int col, const char *prefix, const char *fmt,
+                   va_list ap)
+{
+	int n = col > 0 ? snprintf(err, errsize, "%s:%d:%d: %s", file, line, col, prefix)
+	                : snprintf(err, errsize, "%s:%d: %s", file, line, prefix);
+	if (n >= 0 && (size_t)n < errsize)
+		vsnprintf(err + n, errsize - (size_t)n, fmt, ap);
 }
 
 static bool is_name_start(int c)

@@ -22,6 +22,7 @@
 #ifndef VM_CFGTREE_H
 #define VM_CFGTREE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define VM_CFGTREE_MAX_DEPTH 16
@@ -51,5 +52,12 @@ void vm_cfgtree_free(struct vm_cfgtree *t);
 /* The top-level items (NULL for an empty file), and the file's name. */
 const struct vm_cfgnode *vm_cfgtree_root(const struct vm_cfgtree *t);
 const char *vm_cfgtree_file(const struct vm_cfgtree *t);
+
+/* A message about a place in a file, as every reader of block files
+ * writes it: "FILE:LINE: PREFIXmessage", or "FILE:LINE:COL: ..." for col >
+ * 0 (a place inside a value).  prefix may be "" (a path of sections, with
+ * its ": "). */
+void vm_cfg_verror(char *err, size_t errsize, const char *file, int line, int col, const char *prefix, const char *fmt,
+                   va_list ap) __attribute__((format(printf, 7, 0)));
 
 #endif

@@ -219,7 +219,16 @@ double rep_forecast_sigma(const struct rep_forecast *f)
 	return f->sigma;
 }
 
-double rep_forecast_at(const struct rep_forecast *f, double h, double *lo, double *hi)
+/* The error of step j ahead of an ETS(A,A,A) model carries
+ * alpha (1 + j beta), plus gamma once a season. */
+static double hw_c(const struct rep_forecast *f, size_t j)
+{
+	return f->alpha * (1 + (double)j * f->beta) + (j % f->period == 0 ? f->gamma : 0);
+}
+
+/* The forecast h steps ahead and its band; var: Holt-Winters' variance
+ * factor for step ceil(h), 1 + the sum of c_j^2 for j < ceil(h). */
+static double point(const struct rep_forecast *f, double h, double var, double *lo, double *hi)
 {
 	double v, half;
 	if (f->method == REP_LINEAR) {
@@ -228,15 +237,8 @@ double rep_forecast_at(const struct rep_forecast *f, double h, double *lo, doubl
 		double d = x - f->xbar;
 		half = Z95 * f->sigma * sqrt(1 + 1 / (double)f->used + (f->sxx > 0 ? d * d / f->sxx : 0));
 	} else {
-		size_t hi_step = h < 1 ? 1 : (size_t)ceil(h);
-		v = f->level + h * f->trend + f->season[(hi_step - 1) % f->period];
-		/* ETS(A,A,A): the error of step j ahead carries alpha (1 + j beta),
-		 * plus gamma once a season. */
-		double var = 1;
-		for (size_t j = 1; j < hi_step; j++) {
-			double c = f->alpha * (1 + (double)j * f->beta) + (j % f->period == 0 ? f->gamma : 0);
-			var += c * c;
-		}
+		size_t step = h < 1 ? 1 : (size_t)ceil(h);
+		v = f->level + h * f->trend + f->season[(step - 1) % f->period];
 		half = Z95 * f->sigma * sqrt(var);
 	}
 	if (lo)
@@ -246,12 +248,25 @@ double rep_forecast_at(const struct rep_forecast *f, double h, double *lo, doubl
 	return v;
 }
 
+double rep_forecast_at(const struct rep_forecast *f, double h, double *lo, double *hi)
+{
+	double var = 1;
+	if (f->method == REP_HOLT_WINTERS)
+		for (size_t j = 1, step = h < 1 ? 1 : (size_t)ceil(h); j < step; j++)
+			var += hw_c(f, j) * hw_c(f, j);
+	return point(f, h, var, lo, hi);
+}
+
+/* Step by step, the variance factor carried along: linear in the
+ * horizon, not quadratic. */
 double rep_forecast_time_to(const struct rep_forecast *f, double threshold, double horizon, double *earliest,
                             double *latest)
 {
-	double t = -1, e = -1, l = -1;
+	double t = -1, e = -1, l = -1, var = 1;
 	for (double h = 1; h <= horizon && (t < 0 || e < 0 || l < 0); h++) {
-		double lo, hi, v = rep_forecast_at(f, h, &lo, &hi);
+		if (f->method == REP_HOLT_WINTERS && h >= 2)
+			var += hw_c(f, (size_t)h - 1) * hw_c(f, (size_t)h - 1);
+		double lo, hi, v = point(f, h, var, &lo, &hi);
 		if (t < 0 && v >= threshold)
 			t = h;
 		if (e < 0 && hi >= threshold)

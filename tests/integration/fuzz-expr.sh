@@ -5,5 +5,5 @@
 . "$top_srcdir/tests/fuzz/run.sh"
 plan 4
 fuzz_run fuzz_expr "$top_srcdir/tests/fuzz/expr-corpus" aggregator \
-	tests/fuzz/fuzz_expr.c aggregator/expr.c lib/xalloc.c
+	tests/fuzz/fuzz_expr.c aggregator/expr.c lib/cfgtree.c lib/log.c lib/fsutil.c lib/xalloc.c
 exit 0

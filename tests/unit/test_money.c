@@ -333,6 +333,8 @@ static void test_currency(void **state)
 	assert_int_equal(vm_currency_minor(vm_currency_find("EUR")), 10000000);
 	assert_int_equal(vm_currency_minor(vm_currency_find("JPY")), VM_MONEY_ONE);
 	assert_int_equal(vm_currency_minor(vm_currency_find("CLF")), 100000);
+	/* lower case, too long, too short, empty, ISO's "no currency" code,
+	 * a withdrawn currency (HRK), codes never assigned */
 	const char *none[] = {"eur", "EURO", "EU", "", "XXX", "HRK", "ZZZ", "AAA"};
 	for (size_t i = 0; i < sizeof none / sizeof *none; i++)
 		assert_null(vm_currency_find(none[i]));
