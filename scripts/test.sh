@@ -10,7 +10,11 @@ top=$(pwd)
 sh scripts/install-deps.sh || exit 1
 sh scripts/build.sh --enable-debug --enable-sanitizers || exit 1
 rc=0
-make -k check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
+# Two tests at a time: the integration tests each start their own servers
+# in their own directory and wait for states, not times, so they do not
+# mind sharing the machine, and most of a test's time is spent waiting.
+jobs=${VMETER_CHECK_JOBS:-2}
+make -k -j"$jobs" check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
 # The sanitizer-free build is what distcheck proves: tarball, VPATH build,
 # install and uninstall.  Its `make check` runs the unit tests and the
 # integration tests that read the most of the tarball (SQL, fixtures, the
@@ -19,7 +23,7 @@ make -k check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
 DISTCHECK_TESTS='$(UNIT_TESTS) tests/integration/config-check.sh tests/integration/pipeline.sh'
 DISTCHECK_TESTS="$DISTCHECK_TESTS tests/integration/storage.sh tests/integration/pcap-fixtures.sh"
 if [ "${VMETER_SKIP_DISTCHECK:-0}" != 1 ]; then
-	if make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-debug TESTS="$DISTCHECK_TESTS" >"$top/distcheck.log" 2>&1; then
+	if make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-debug TESTS="$DISTCHECK_TESTS" >"$top/distcheck.log" 2>&1; then
 		echo "PASS: make distcheck" >>"$top/check.log"
 		distcheck=pass
 	else
@@ -28,6 +32,9 @@ if [ "${VMETER_SKIP_DISTCHECK:-0}" != 1 ]; then
 		tail -40 "$top/distcheck.log"
 	fi
 fi
+echo "slowest tests:"
+grep -H '^# elapsed' tests/integration/*.log 2>/dev/null | sed 's|^tests/integration/\(.*\)\.log:# elapsed \([0-9]*\) s|\2 \1|' |
+	sort -rn | head -8 | sed 's/^/  /'
 grep -E '^(PASS|FAIL|XFAIL|XPASS|ERROR|SKIP): ' "$top/check.log" | sed 's/^/  /' | grep -v '^  PASS' || true
 if [ $rc != 0 ]; then
 	for f in $(find tests -name '*.log' ! -name 'test-suite.log'); do

@@ -18,6 +18,7 @@ ADMIN=$top_builddir/admin/vmeter-admin
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmeter-test.XXXXXX")
 chmod 755 "$T"
+_t0=$(date +%s)
 _pids=""
 _n=0
 _failed=0
@@ -40,6 +41,8 @@ show_logs() {
 
 cleanup() {
 	_rc=$?
+	# scripts/test.sh lists the slowest tests from this line
+	echo "# elapsed $(($(date +%s) - _t0)) s"
 	if [ "$_failed" != 0 ] || [ "$_rc" != 0 ]; then
 		_failed=$((_failed + 1))
 		show_logs
