@@ -17,7 +17,9 @@
 
 #include "conf.h"
 #include "money.h"
+#include "pg.h"
 #include "plan.h"
+#include "store.h"
 #include "xalloc.h"
 
 static void usage(FILE *f)
@@ -27,7 +29,11 @@ static void usage(FILE *f)
 	           "  plans check FILE...   check plan files (all of them together) and print what they hold;\n"
 	           "                        net.CLASS meters are checked against the configuration's traffic\n"
 	           "                        classes (-c FILE, default " VM_CONF_DEFAULT_PATH ")\n"
-	           "exit status: 0 the files are good, 1 a file was refused, 2 a usage or configuration error\n");
+	           "  plans load FILE...    check them as above and make them the set the database prices with\n"
+	           "                        (versions whose prices changed under the same label are kept as\n"
+	           "                        new versions; what was rated before keeps the old one)\n"
+	           "exit status: 0 done, 1 a file was refused or the database failed, 2 a usage or configuration\n"
+	           "error\n");
 }
 
 /* "2026-03-01" for a civil date, "2026-03-01T06:30Z" for a UTC minute. */
@@ -143,6 +149,58 @@ static int plans_check(const char *conf_path, bool conf_given, char **files, int
 	return rc;
 }
 
+/* The configuration, or NULL (a message printed) if it cannot be read. */
+static struct vm_conf *conf_open(const char *conf_path)
+{
+	char err[1024];
+	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+	if (!conf)
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+	return conf;
+}
+
+/* A connection to the configured database with this build's schema, or
+ * NULL (a message printed). */
+static struct vm_pg *db_open(const struct vm_conf *conf)
+{
+	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
+	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
+		fprintf(stderr, "vmeter-bill: %s\n", vm_pg_error(pg));
+		vm_pg_free(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+static int plans_load(const char *conf_path, char **files, int n)
+{
+	struct vm_conf *conf = conf_open(conf_path);
+	if (!conf)
+		return 2;
+	struct vm_pg *pg = db_open(conf);
+	if (!pg) {
+		vm_conf_free(conf);
+		return 1;
+	}
+	const char **names = vm_xmalloc((conf->n_traffic_classes + 1) * sizeof *names);
+	for (size_t i = 0; i < conf->n_traffic_classes; i++)
+		names[i] = conf->traffic_classes[i].name;
+	names[conf->n_traffic_classes] = conf->traffic_default;
+	char err[1024], *report;
+	int rc = bill_store_load(pg, files, (size_t)n, names, conf->n_traffic_classes + 1, &report, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+	} else {
+		fputs(report, stdout);
+		printf("%d file%s loaded\n", n, n == 1 ? "" : "s");
+		free(report);
+	}
+	free(names);
+	vm_pg_free(pg);
+	vm_conf_free(conf);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf_path = VM_CONF_DEFAULT_PATH;
@@ -164,6 +222,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return plans_check(conf_path, conf_given, argv + optind + 2, argc - optind - 2);
+	}
+	if (argc - optind >= 2 && strcmp(argv[optind], "plans") == 0 && strcmp(argv[optind + 1], "load") == 0) {
+		if (argc - optind < 3) {
+			fprintf(stderr, "vmeter-bill: plans load: name at least one plan file\n");
+			return 2;
+		}
+		return plans_load(conf_path, argv + optind + 2, argc - optind - 2);
 	}
 	if (optind < argc)
 		fprintf(stderr, "vmeter-bill: unknown command '%s'\n", argv[optind]);

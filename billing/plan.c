@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cfgtree.h"
 #include "log.h"
@@ -986,4 +987,65 @@ const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const ch
 		if (strcmp(c->plans[i].name, name) == 0)
 			return &c->plans[i];
 	return NULL;
+}
+
+/* As lib/xalloc.c: nothing sane to do without memory. */
+static _Noreturn void no_memory(void)
+{
+	fputs("vmeter: out of memory\n", stderr);
+	abort();
+}
+
+static void when_put(FILE *f, const char *name, const struct bill_when *w)
+{
+	if (!w->set)
+		return;
+	time_t t = (time_t)(w->local ? w->t * 86400 : w->t);
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, w->local ? "%Y-%m-%d" : "%Y-%m-%dT%H:%MZ", &tm);
+	fprintf(f, "    %s = %s\n", name, buf);
+}
+
+char *bill_version_text(const struct bill_plan *p, size_t vi)
+{
+	const struct bill_version *v = &p->versions[vi];
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		no_memory();
+	char m[VM_MONEY_MAX_FORMAT];
+	int d = p->currency->digits;
+	fprintf(f, "plan %s {\n  currency = %s\n  rounding = %s\n  time = %s\n  version \"%s\" {\n", p->name,
+	        p->currency->code, vm_round_name(p->rounding), time_names[p->time], v->label);
+	when_put(f, "from", &v->from);
+	if (v->minimum.n)
+		fprintf(f, "    minimum = %s\n", vm_money_format_exact(v->minimum, d, m));
+	for (size_t i = 0; i < v->n_charges; i++) {
+		const struct bill_charge *ch = &v->charges[i];
+		if (ch->net_class)
+			fprintf(f, "    charge net.%s.%s {\n", ch->net_class, ch->meter == BILL_NET_RX ? "rx" : "tx");
+		else
+			fprintf(f, "    charge %s {\n", bill_meter_name(ch->meter));
+		fprintf(f, "      model = %s\n      per = \"%s\"\n", model_names[ch->model], ch->per_text);
+		if (meters[ch->meter].timed)
+			fprintf(f, "      time = %s\n", time_names[ch->time]);
+		if (ch->host_class)
+			fprintf(f, "      host-class = \"%s\"\n", ch->host_class);
+		if (!ch->n_tiers)
+			fprintf(f, "      price = %s\n", vm_money_format_exact(ch->price, d, m));
+		for (size_t k = 0; k < ch->n_tiers; k++) {
+			fprintf(f, "      tier {");
+			if (ch->tiers[k].upto != INT64_MAX)
+				fprintf(f, " up-to = %lld", (long long)(ch->tiers[k].upto / ch->per));
+			fprintf(f, " price = %s }\n", vm_money_format_exact(ch->tiers[k].price, d, m));
+		}
+		fprintf(f, "    }\n");
+	}
+	fprintf(f, "  }\n}\n");
+	if (fclose(f) != 0)
+		no_memory();
+	return text;
 }

@@ -139,4 +139,12 @@ const struct bill_plan *bill_catalog_plans(const struct bill_catalog *c, size_t 
 const struct bill_tenant *bill_catalog_tenants(const struct bill_catalog *c, size_t *n);
 const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const char *name);
 
+/* Version vi of plan p as a plan file of its own: the plan's currency,
+ * rounding and time, and the version's label, start, minimum and charges,
+ * but not its end (which a later version sets).  Parsed back with
+ * bill_catalog_parse(), it prices exactly as the version does; its text is
+ * what identifies the version's content in the database (schema 7,
+ * bill_version).  The caller frees it. */
+char *bill_version_text(const struct bill_plan *p, size_t vi);
+
 #endif

@@ -77,15 +77,16 @@ CREATE TABLE bill_coverage (
     PRIMARY KEY (tenant, day, vm_id, project)
 );
 
--- How far each tenant-local day is rated: through `upto` (the rollups'
--- closed horizon when it ran).  A day is rated again when an hour of it
--- is marked in bill_dirty or the horizon has moved past upto.
+-- How far each local day of a time zone is rated (for every tenant in
+-- that zone; tenants no plan file names are rated in UTC): through `upto`
+-- (the rollups' closed horizon when it ran).  A day is rated again when
+-- an hour of it is marked in bill_dirty or the horizon has passed upto.
 CREATE TABLE bill_day (
-    tenant   text NOT NULL,
-    day      date NOT NULL,
-    upto     timestamptz NOT NULL,
-    rated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant, day)
+    time_zone text NOT NULL,
+    day       date NOT NULL,
+    upto      timestamptz NOT NULL,
+    rated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (time_zone, day)
 );
 
 -- UTC hours whose rating inputs changed after they were rated: rollups
@@ -207,8 +208,13 @@ CREATE TABLE bill_line (
     PRIMARY KEY (invoice_id, line_no)
 );
 
--- The quantities a final invoice charged, per day: what a late re-rating
--- of a finalised month is compared with to make adjustment lines.
+-- The quantities a final invoice charged, per day rated: its own month's,
+-- and the differences it billed as adjustment lines for days of earlier
+-- finalised months.  bill_rated always holds what is true now (late rows
+-- and re-ratings replace it); what is due for a finalised day is the
+-- difference between it and the sum here, which the tenant's next draft
+-- bills as adjustment lines naming the day.  No adjustment is stored
+-- twice: once that draft is final, its rows here close the difference.
 CREATE TABLE bill_invoiced (
     invoice_id int NOT NULL REFERENCES bill_invoice,
     tenant     text NOT NULL,
@@ -220,24 +226,6 @@ CREATE TABLE bill_invoiced (
     meter      text NOT NULL,
     qty        bigint NOT NULL,
     PRIMARY KEY (tenant, day, vm_id, project, version_id, charge, invoice_id)
-);
-
--- Quantities rated after their month was finalised (the difference from
--- what the invoice charged), waiting for the next draft of the tenant.
-CREATE TABLE bill_adjustment (
-    adjustment_id serial PRIMARY KEY,
-    tenant     text NOT NULL,
-    day        date NOT NULL,
-    vm_id      int NOT NULL REFERENCES vm,
-    project    text NOT NULL,
-    version_id int NOT NULL REFERENCES bill_version,
-    charge     int NOT NULL,
-    meter      text NOT NULL,
-    qty        bigint NOT NULL,             -- may be negative
-    of_invoice int NOT NULL REFERENCES bill_invoice,
-    invoice_id int REFERENCES bill_invoice, -- the invoice that bills it
-    reason     text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
 );
 
 -- Re-ratings asked for by hand, with their reason.
@@ -321,18 +309,3 @@ CREATE TRIGGER bill_line_truncate BEFORE TRUNCATE ON bill_line
     FOR EACH STATEMENT EXECUTE FUNCTION bill_truncate_guard();
 CREATE TRIGGER bill_invoiced_truncate BEFORE TRUNCATE ON bill_invoiced
     FOR EACH STATEMENT EXECUTE FUNCTION bill_truncate_guard();
-
--- Adjustments billed by a final invoice stay as they are.
-CREATE FUNCTION bill_adjustment_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.invoice_id IS NOT NULL AND
-       (SELECT state FROM bill_invoice WHERE invoice_id = OLD.invoice_id) = 'final' THEN
-        RAISE EXCEPTION 'adjustment % is billed by final invoice %', OLD.adjustment_id, OLD.invoice_id
-            USING ERRCODE = '55000';
-    END IF;
-    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
-CREATE TRIGGER bill_adjustment_guard BEFORE UPDATE OR DELETE ON bill_adjustment
-    FOR EACH ROW EXECUTE FUNCTION bill_adjustment_guard();
