@@ -233,7 +233,7 @@ CREATE TABLE bill_rerate (
     rerate_id  serial PRIMARY KEY,
     range_from date NOT NULL,
     range_to   date NOT NULL,
-    tenant     text,
+    time_zone  text,                   -- NULL: every zone
     reason     text NOT NULL CHECK (reason <> ''),
     dry_run    bool NOT NULL,
     summary    text NOT NULL,
