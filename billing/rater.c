@@ -302,20 +302,58 @@ static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize
 	return -1;
 }
 
+/* The zone's tenants as a filter the database applies: tenant =
+ * ANY(names) <> negate.  A zone's tenants are those the files put in it;
+ * UTC's are also every tenant they do not name, so its filter is "none
+ * of the other zones' tenants". */
+struct zone_filter {
+	char *names; /* a text[] literal */
+	const char *negate;
+};
+
+static void zone_filter_make(const struct bill_catalog *c, const char *tz, struct zone_filter *zf)
+{
+	size_t nt;
+	const struct bill_tenant *t = bill_catalog_tenants(c, &nt);
+	bool utc = strcmp(tz, "UTC") == 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fputc('{', f);
+	bool first = true;
+	for (size_t i = 0; i < nt; i++) {
+		if ((strcmp(t[i].time_zone, tz) == 0) == utc)
+			continue;
+		fputs(first ? "\"" : ",\"", f);
+		first = false;
+		for (const char *q = t[i].name; *q; q++) {
+			if (*q == '"' || *q == '\\')
+				fputc('\\', f);
+			fputc(*q, f);
+		}
+		fputc('"', f);
+	}
+	fputc('}', f);
+	fclose(f);
+	zf->names = buf;
+	zf->negate = utc ? "true" : "false";
+}
+
 /* Use meters of [a, b) of the zone's tenants. */
-static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, int64_t a, int64_t b,
-                      bool classes, struct groups *gs, char *err, size_t errsize)
+static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, const struct zone_filter *zf,
+                      int64_t a, int64_t b, bool classes, struct groups *gs, char *err, size_t errsize)
 {
 	char pa[24], pb[24];
 	snprintf(pa, sizeof pa, "%" PRId64, a);
 	snprintf(pb, sizeof pb, "%" PRId64, b);
-	const char *p[2] = {pa, pb};
+	const char *p[4] = {pa, pb, zf->names, zf->negate};
 	PGresult *r = vm_pg_exec(pg,
 	                         "SELECT u.vm_id, u.host_id, o.tenant, o.project, u.minutes, u.lost_ms, u.cpu_ns, "
 	                         "u.disk_rd_bytes, u.disk_wr_bytes, u.disk_rd_reqs, u.disk_wr_reqs, u.net_rx_bytes, "
 	                         "u.net_tx_bytes FROM vm_usage_between(to_timestamp($1::bigint), "
-	                         "to_timestamp($2::bigint)) u JOIN owner o USING (owner_id)",
-	                         2, p);
+	                         "to_timestamp($2::bigint)) u JOIN owner o USING (owner_id) "
+	                         "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
+	                         4, p);
 	if (!r)
 		return db_fail(pg, "reading usage", err, errsize);
 	static const enum bill_meter cols[] = {BILL_CPU,         BILL_DISK_RD_BYTES, BILL_DISK_WR_BYTES,
@@ -337,8 +375,8 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 	r = vm_pg_exec(pg,
 	               "SELECT t.vm_id, t.host_id, o.tenant, o.project, t.class, t.rx_bytes, t.tx_bytes "
 	               "FROM vm_traffic_between(to_timestamp($1::bigint), to_timestamp($2::bigint)) t "
-	               "JOIN owner o USING (owner_id)",
-	               2, p);
+	               "JOIN owner o USING (owner_id) WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
+	               4, p);
 	if (!r)
 		return db_fail(pg, "reading traffic by class", err, errsize);
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -774,12 +812,14 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	cuts[nc++] = b;
 	qsort(cuts, nc, sizeof *cuts, cmp_i64);
 	struct day_out o = {0};
+	struct zone_filter zf;
+	zone_filter_make(c, tz, &zf);
 	int rc = 0;
 	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
 		if (cuts[i] == cuts[i + 1])
 			continue;
 		struct groups gs = {0};
-		rc = read_usage(pg, c, tz, cuts[i], cuts[i + 1], classes, &gs, err, errsize);
+		rc = read_usage(pg, c, tz, &zf, cuts[i], cuts[i + 1], classes, &gs, err, errsize);
 		if (rc == 0)
 			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, err, errsize);
 		if (rc == 0)
@@ -787,6 +827,7 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 		groups_free(&gs);
 	}
 	free(cuts);
+	free(zf.names);
 	if (rc == 0 && diff)
 		rc = diff_day(pg, tz, day, &o, diff, err, errsize);
 	else if (rc == 0)
