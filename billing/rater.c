@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "xalloc.h"
 
 #define KEY_SEP "\x1f"
@@ -399,6 +400,62 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 	return 0;
 }
 
+/* ------------------------------------------------------------ host pools */
+
+/* What the pools of a zone collect of a day while time meters are swept:
+ * each running VM-minute on a pool's host, with its allocation (vCPUs x
+ * the minute, in CPU ns, the unit of the host's capacity) and, for pools
+ * split by use, its CPU time. */
+struct pool_ent {
+	int host;
+	int64_t minute; /* since the epoch */
+	int key;        /* into keys: the VM and its owner then */
+	int64_t alloc, use;
+};
+
+struct pool_key {
+	int vm;
+	char *tenant, *project;
+};
+
+struct pool_day {
+	const struct bill_pool_def **of_host; /* by host_id; NULL: in no pool of the zone */
+	int n_hosts;
+	struct pool_ent *e;
+	size_t n, cap;
+	struct map km;
+	struct pool_key *k;
+	size_t cap_k;
+};
+
+static void pool_day_free(struct pool_day *pd)
+{
+	for (size_t i = 0; i < pd->km.n; i++) {
+		free(pd->k[i].tenant);
+		free(pd->k[i].project);
+	}
+	free(pd->k);
+	map_free(&pd->km);
+	free(pd->e);
+	free(pd->of_host);
+	memset(pd, 0, sizeof *pd);
+}
+
+static void pool_add(struct pool_day *pd, int host, int64_t minute, int vm, const char *tenant, const char *project,
+                     int64_t vcpus)
+{
+	char *key = vm_xasprintf("%d" KEY_SEP "%s" KEY_SEP "%s", vm, tenant, project);
+	bool added;
+	size_t i = map_get(&pd->km, key, &added);
+	free(key);
+	if (added) {
+		pd->k = vm_xgrow(pd->k, &pd->cap_k, i + 1, sizeof *pd->k);
+		pd->k[i] = (struct pool_key){vm, vm_xstrdup(tenant), vm_xstrdup(project)};
+	}
+	pd->e = vm_xgrow(pd->e, &pd->cap, pd->n + 1, sizeof *pd->e);
+	pd->e[pd->n++] = (struct pool_ent){host, minute, (int)i, vcpus * INT64_C(60000000000), 0};
+}
+
 /* An inventory state as the sweep needs it; from/to in seconds, clipped
  * to the sub-range, the first state of a VM reaching back to its start. */
 struct state {
@@ -410,7 +467,7 @@ struct state {
 
 /* Time meters of [a, b): the minute sweep described at the top. */
 static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, int64_t a, int64_t b,
-                     struct groups *gs, char *err, size_t errsize)
+                     struct groups *gs, struct pool_day *pd, char *err, size_t errsize)
 {
 	char pa[24], pb[24];
 	snprintf(pa, sizeof pa, "%" PRId64, a);
@@ -501,6 +558,8 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 			if (!def[m])
 				continue;
 			const struct state *s = &st[who[m]];
+			if (run[m] && pd && s->host >= 0 && s->host < pd->n_hosts && pd->of_host[s->host])
+				pool_add(pd, s->host, m0 + m, vm, s->tenant, s->project, vc[m]);
 			if (who[m] != g_of) {
 				g_of = who[m];
 				g = strcmp(tenant_zone(c, s->tenant), tz) == 0
@@ -532,6 +591,160 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	PQclear(inv);
 	PQclear(lc);
 	return 0;
+}
+
+/* The hosts of the zone's pools: pd->of_host. */
+static int pool_hosts(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, struct pool_day *pd, char *err,
+                      size_t errsize)
+{
+	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
+	if (!r)
+		return db_fail(pg, "reading hosts", err, errsize);
+	int n = PQntuples(r);
+	pd->n_hosts = n ? (int)num(r, n - 1, 0) + 1 : 0;
+	pd->of_host = vm_xcalloc(pd->n_hosts ? (size_t)pd->n_hosts : 1, sizeof *pd->of_host);
+	for (int i = 0; i < n; i++) {
+		const struct bill_pool_def *p = bill_catalog_pool_of(c, PQgetvalue(r, i, 1));
+		int id = (int)num(r, i, 0);
+		if (p && strcmp(p->time_zone, tz) == 0 && id >= 0)
+			pd->of_host[id] = p;
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* A pool host's exact share of its month for a VM and owner on the day. */
+struct pool_row {
+	const char *pool;
+	int host, key;
+	int64_t share;
+};
+
+static int ent_cmp(const void *x, const void *y)
+{
+	const struct pool_ent *a = x, *b = y;
+	if (a->host != b->host)
+		return a->host < b->host ? -1 : 1;
+	if (a->minute != b->minute)
+		return a->minute < b->minute ? -1 : 1;
+	return a->key < b->key ? -1 : a->key > b->key;
+}
+
+/* Splits each pool host's cost of the day's minutes among the VMs that ran
+ * on it (billing/pool.h, a pool per host and day: shares of the month's
+ * cost, rounded only when the month is closed). */
+static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t a, int64_t b, struct pool_day *pd,
+                      struct pool_row **rows, size_t *nrows, char *err, size_t errsize)
+{
+	*rows = NULL;
+	*nrows = 0;
+	if (!pd->n)
+		return 0;
+	const char *p[2] = {day, tz};
+	PGresult *r =
+	    vm_pg_exec(pg,
+	               "SELECT date_trunc('month', $1::date)::date - DATE '1970-01-01', "
+	               "extract(epoch FROM date_trunc('month', $1::date)::timestamp AT TIME ZONE $2)::bigint, "
+	               "extract(epoch FROM (date_trunc('month', $1::date) + interval '1 month')::timestamp "
+	               "AT TIME ZONE $2)::bigint",
+	               2, p);
+	if (!r)
+		return db_fail(pg, "the pool's month", err, errsize);
+	int64_t month_date = num(r, 0, 0), ms = num(r, 0, 1), me = num(r, 0, 2);
+	PQclear(r);
+	qsort(pd->e, pd->n, sizeof *pd->e, ent_cmp);
+	bool need_use = false;
+	for (size_t i = 0; i < pd->n; i++)
+		need_use |= pd->of_host[pd->e[i].host]->split != BILL_POOL_ALLOCATION;
+	if (need_use) {
+		/* CPU time per VM-minute: raw minutes only (a refused range,
+		 * never a smaller share, where they are packed or dropped) */
+		char pa[24], pb[24];
+		snprintf(pa, sizeof pa, "%" PRId64, a);
+		snprintf(pb, sizeof pb, "%" PRId64, b);
+		const char *q[2] = {pa, pb};
+		r = vm_pg_exec(
+		    pg,
+		    "SELECT vm_id, host_id, (extract(epoch FROM minute)::bigint / 60), cpu_ns FROM vm_usage_minute "
+		    "WHERE minute >= to_timestamp($1::bigint) AND minute < to_timestamp($2::bigint) AND cpu_ns > 0 "
+		    "AND vm_storage_check('raw', to_timestamp($1::bigint)) AND (SELECT bool_and(vm_packed_check(h)) "
+		    "FROM generate_series(to_timestamp($1::bigint), to_timestamp($2::bigint) - interval '1 second', "
+		    "interval '1 hour') h) ORDER BY host_id, minute",
+		    2, q);
+		if (!r)
+			return db_fail(pg, "reading CPU time per minute for pools split by use", err, errsize);
+		size_t j = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			int vm = (int)num(r, i, 0), host = (int)num(r, i, 1);
+			int64_t minute = num(r, i, 2);
+			while (j < pd->n &&
+			       (pd->e[j].host < host || (pd->e[j].host == host && pd->e[j].minute < minute)))
+				j++;
+			for (size_t k = j; k < pd->n && pd->e[k].host == host && pd->e[k].minute == minute; k++)
+				if (pd->k[pd->e[k].key].vm == vm)
+					pd->e[k].use += num(r, i, 3);
+		}
+		PQclear(r);
+	}
+	r = vm_pg_exec(pg,
+	               "SELECT host_id, floor(extract(epoch FROM valid_from))::bigint, cpus FROM host_inventory "
+	               "ORDER BY host_id, valid_from",
+	               0, NULL);
+	if (!r)
+		return db_fail(pg, "reading hosts' capacity", err, errsize);
+	int nh = PQntuples(r), rc = 0;
+	size_t cap = 0;
+	struct bill_pool_vm *vms = NULL;
+	size_t cap_vms = 0;
+	for (size_t i = 0; i < pd->n && rc == 0;) {
+		int host = pd->e[i].host;
+		size_t i1 = i;
+		while (i1 < pd->n && pd->e[i1].host == host)
+			i1++;
+		const struct bill_pool_def *pool = pd->of_host[host];
+		vm_money month = bill_pool_month_cost(pool, month_date);
+		struct bill_pool *bp = month.n ? bill_pool_new(month, (me - ms) / 60, vm_currency_minor(pool->currency),
+		                                               (enum bill_split)pool->split)
+		                               : NULL;
+		int h0 = 0;
+		while (h0 < nh && num(r, h0, 0) < host)
+			h0++;
+		for (size_t k = i; bp && k < i1 && rc == 0;) {
+			int64_t minute = pd->e[k].minute;
+			size_t k1 = k, n = 0;
+			while (k1 < i1 && pd->e[k1].minute == minute)
+				k1++;
+			vms = vm_xgrow(vms, &cap_vms, k1 - k, sizeof *vms);
+			for (size_t x = k; x < k1; x++)
+				vms[n++] = (struct bill_pool_vm){pd->e[x].key, pd->e[x].alloc, pd->e[x].use};
+			/* the host's CPUs then: its last inventory by the minute, or its first */
+			int64_t cpus = 0;
+			for (int h = h0; h < nh && num(r, h, 0) == host; h++)
+				if (h == h0 || num(r, h, 1) <= minute * 60)
+					cpus = num(r, h, 2);
+			if (bill_pool_minute(bp, minute - ms / 60, cpus * INT64_C(60000000000), vms, n) < 0) {
+				snprintf(err, errsize, "pool '%s': minute %" PRId64 " of host %d could not be split",
+				         pool->name, minute, host);
+				rc = -1;
+			}
+			k = k1;
+		}
+		if (bp && rc == 0) {
+			struct bill_pool_part *parts;
+			size_t np;
+			bill_pool_shares(bp, &parts, &np);
+			*rows = vm_xgrow(*rows, &cap, *nrows + np, sizeof **rows);
+			for (size_t x = 0; x < np; x++)
+				(*rows)[(*nrows)++] =
+				    (struct pool_row){pool->name, host, (int)parts[x].key, parts[x].amount.n};
+			free(parts);
+		}
+		bill_pool_free(bp);
+		i = i1;
+	}
+	free(vms);
+	PQclear(r);
+	return rc;
 }
 
 /* ------------------------------------------------------------ the pricing */
@@ -630,7 +843,50 @@ static void copy_text(FILE *f, const char *s)
 	}
 }
 
+/* The pools of the zone, as a text[] literal (names are plain words). */
+static char *zone_pools(const struct bill_catalog *c, const char *tz)
+{
+	size_t n;
+	const struct bill_pool_def *p = bill_catalog_pools(c, &n);
+	char *out = vm_xstrdup("{");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].time_zone, tz) == 0) {
+			char *x = vm_xasprintf("%s%s\"%s\"", out, out[1] ? "," : "", p[i].name);
+			free(out);
+			out = x;
+		}
+	char *x = vm_xasprintf("%s}", out);
+	free(out);
+	return x;
+}
+
+static int write_pools(struct vm_pg *pg, const char *day, const char *pools, const struct pool_day *pd,
+                       const struct pool_row *rows, size_t n, char *err, size_t errsize)
+{
+	const char *p[2] = {day, pools};
+	if (vm_pg_cmd(pg, "DELETE FROM bill_pool_share WHERE day = $1::date AND pool = ANY ($2::text[])", 2, p) < 0)
+		return db_fail(pg, "replacing the day's pool shares", err, errsize);
+	if (!n)
+		return 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	for (size_t i = 0; i < n; i++) {
+		const struct pool_key *k = &pd->k[rows[i].key];
+		fprintf(f, "%s\t%d\t%s\t%d\t", rows[i].pool, rows[i].host, day, k->vm);
+		copy_text(f, k->tenant);
+		fputc('\t', f);
+		copy_text(f, k->project);
+		fprintf(f, "\t%" PRId64 "\n", rows[i].share);
+	}
+	fclose(f);
+	int rc = vm_pg_copy_in(pg, "bill_pool_share (pool, host_id, day, vm_id, tenant, project, share)", buf, len);
+	free(buf);
+	return rc < 0 ? db_fail(pg, "storing pool shares", err, errsize) : 0;
+}
+
 static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t upto, struct day_out *o,
+                     const char *pools, const struct pool_day *pd, const struct pool_row *prows, size_t nprows,
                      struct bill_rate_stats *st, char *err, size_t errsize)
 {
 	char up[24];
@@ -686,6 +942,8 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 			rc = db_fail(pg, "storing coverage", err, errsize);
 		free(buf);
 	}
+	if (rc == 0)
+		rc = write_pools(pg, day, pools, pd, prows, nprows, err, errsize);
 	if (rc == 0 && vm_pg_cmd(pg,
 	                         "INSERT INTO bill_day (time_zone, day, upto) VALUES ($2, $1::date, "
 	                         "to_timestamp($3::bigint)) ON CONFLICT (time_zone, day) DO UPDATE "
@@ -814,24 +1072,33 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	struct day_out o = {0};
 	struct zone_filter zf;
 	zone_filter_make(c, tz, &zf);
-	int rc = 0;
+	struct pool_day pd = {0};
+	char *pools = zone_pools(c, tz);
+	int rc = pools[1] ? pool_hosts(pg, c, tz, &pd, err, errsize) : 0;
 	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
 		if (cuts[i] == cuts[i + 1])
 			continue;
 		struct groups gs = {0};
 		rc = read_usage(pg, c, tz, &zf, cuts[i], cuts[i + 1], classes, &gs, err, errsize);
 		if (rc == 0)
-			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, err, errsize);
+			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, &pd, err, errsize);
 		if (rc == 0)
 			rc = price_groups(s, &gs, date, cuts[i], &o, err, errsize);
 		groups_free(&gs);
 	}
 	free(cuts);
 	free(zf.names);
+	struct pool_row *prows = NULL;
+	size_t nprows = 0;
+	if (rc == 0 && !diff)
+		rc = pool_split(pg, day, tz, a, b, &pd, &prows, &nprows, err, errsize);
 	if (rc == 0 && diff)
 		rc = diff_day(pg, tz, day, &o, diff, err, errsize);
 	else if (rc == 0)
-		rc = write_day(pg, tz, day, b, &o, st, err, errsize);
+		rc = write_day(pg, tz, day, b, &o, pools, &pd, prows, nprows, st, err, errsize);
+	free(prows);
+	free(pools);
+	pool_day_free(&pd);
 	if (rc >= 0 && st)
 		st->days++;
 	day_out_free(&o);

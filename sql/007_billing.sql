@@ -77,6 +77,23 @@ CREATE TABLE bill_coverage (
     PRIMARY KEY (tenant, day, vm_id, project)
 );
 
+-- Shared host cost (docs/BILLING.md, "Shared host cost"): per pool, host
+-- and local day of the pool's zone, each VM's (and owner's) exact share
+-- of the host's monthly cost for the minutes of the day, in nano-units,
+-- not rounded.  A month's parts are rounded once, when it is invoiced,
+-- by one largest-remainder split of the month's cost (the idle rest
+-- being the cost less the shares): parts + idle = the cost, exactly.
+CREATE TABLE bill_pool_share (
+    pool     text NOT NULL,
+    host_id  int NOT NULL REFERENCES host,
+    day      date NOT NULL,
+    vm_id    int NOT NULL REFERENCES vm,
+    tenant   text NOT NULL,
+    project  text NOT NULL,
+    share    bigint NOT NULL CHECK (share >= 0),
+    PRIMARY KEY (pool, host_id, day, vm_id, tenant, project)
+);
+
 -- How far each local day of a time zone is rated (for every tenant in
 -- that zone; tenants no plan file names are rated in UTC): through `upto`
 -- (the rollups' closed horizon when it ran).  A day is rated again when

@@ -6,7 +6,16 @@ must give, computed minute by minute here, independently of billing/rater.c
     bill_scenario.py SCENARIO.sql WANT.tsv
 
 writes the rows to load and the expected bill_rated sums per (tenant, local
-day, vm_id, project, meter), and WANT.tsv.meta with the unpriced minutes."""
+day, vm_id, project, meter), WANT.tsv.meta with the unpriced minutes, and
+WANT.tsv.pool with each VM's exact share of host hv-a's pool (744.00 EUR a
+month split by allocation, 8 CPUs) per UTC day, and how many minutes it
+took part in: the rater's largest-remainder split of each minute may differ
+from the exact share by less than one nano-unit a minute.
+
+    bill_scenario.py --check WANT.tsv.pool GOT.tsv
+
+compares the shares the database holds with those."""
+from fractions import Fraction
 import datetime as dt
 import sys
 from zoneinfo import ZoneInfo
@@ -74,9 +83,38 @@ def inv_at(states, at):
     return cur
 
 
+POOL_MONTH = 744 * 10**9  # nano-units
+HOST_CPUS = 8
+CPU_MINUTE = 60 * 10**9
+
+
+def check(want_path, got_path):
+    want = {}
+    for line in open(want_path):
+        day, vm, ten, proj, share, mins = line.rstrip("\n").split("\t")
+        want[(day, vm, ten, proj)] = (Fraction(share), int(mins))
+    got = {}
+    for line in open(got_path):
+        day, vm, ten, proj, share = line.rstrip("\n").split("\t")
+        got[(day, vm, ten, proj)] = int(share)
+    bad = []
+    for k in sorted(set(want) | set(got)):
+        if k not in want or k not in got:
+            bad.append("%s: want %s, got %s" % (k, want.get(k), got.get(k)))
+        elif abs(got[k] - want[k][0]) >= want[k][1]:
+            bad.append("%s: got %d, exact %s (%d minutes)" % (k, got[k], float(want[k][0]), want[k][1]))
+    for b in bad[:10]:
+        print("#", b)
+    return 1 if bad else 0
+
+
 def main():
+    if sys.argv[1] == "--check":
+        sys.exit(check(sys.argv[2], sys.argv[3]))
     sql = open(sys.argv[1], "w")
     sql.write("INSERT INTO host (host_id, hostname) VALUES (1, 'hv-a');\n")
+    sql.write("INSERT INTO host_inventory (host_id, valid_from, cpus, mhz, memory_kib, cpu_model, numa_nodes, sockets, "
+              "cores, threads) VALUES (1, '2026-09-01 00:00+00', %d, 2400, 67108864, 'x', 1, 1, 8, 1);\n" % HOST_CPUS)
     for vm, d in VMS.items():
         sql.write("INSERT INTO vm (vm_id, uuid) VALUES (%d, '00000000-0000-0000-0000-%012d');\n" % (vm, vm))
         for at, ev in d["events"]:
@@ -96,9 +134,28 @@ def main():
 
     want = {}
     unpriced = 0
+    pool = {}
     m = T0
     one = dt.timedelta(minutes=1)
     while m < HORIZON:
+        ms = m.replace(day=1, hour=0, minute=0)
+        me = (ms + dt.timedelta(days=32)).replace(day=1)
+        big_m = int((me - ms).total_seconds()) // 60
+        i = int((m - ms).total_seconds()) // 60
+        cost = POOL_MONTH * (i + 1) // big_m - POOL_MONTH * i // big_m
+        on_host = []
+        for vm, d in VMS.items():
+            if "running" in states_during(d["events"], m, m + one):
+                touching = [inv_at(d["states"], m)] + [s for s in d["states"] if m < s[0] < m + one]
+                owner = inv_at(d["states"], m + dt.timedelta(seconds=30))
+                on_host.append(((m.date().isoformat(), str(vm), owner[4], owner[5]),
+                                max(s[1] for s in touching) * CPU_MINUTE))
+        if on_host:
+            w = sum(a for _, a in on_host)
+            total = w + max(0, HOST_CPUS * CPU_MINUTE - w)
+            for k, a in on_host:
+                share, mins = pool.get(k, (Fraction(0), 0))
+                pool[k] = (share + Fraction(cost * a, total), mins + 1)
         for vm, d in VMS.items():
             during = states_during(d["events"], m, m + one)
             running = "running" in during
@@ -137,6 +194,9 @@ def main():
     out.close()
     with open(sys.argv[2] + ".meta", "w") as f:
         f.write("#unpriced\t%d\n" % unpriced)
+    with open(sys.argv[2] + ".pool", "w") as f:
+        for k in sorted(pool):
+            f.write("%s\t%s\t%s\t%s\t%s\t%d\n" % (k + (pool[k][0], pool[k][1])))
 
 
 main()

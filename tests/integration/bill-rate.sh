@@ -13,7 +13,7 @@
 #     reason and --dry-run reports the change and writes nothing;
 #   - bad input is refused naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 14
+plan 16
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -38,6 +38,8 @@ plan std {
 }
 tenant acme { currency = EUR time-zone = UTC assign std { from = 2026-09-01 } }
 tenant beta { currency = EUR time-zone = Europe/Berlin assign std { from = 2026-09-01 } }
+host-class racks { hosts = "hv-*" }
+pool rack { currency = EUR host-class = racks cost all { month = 744.00 } }
 EOF
 bill plans load "$T/plans.conf" >"$T/load.out" 2>&1
 ok $? "plans load ($(tail -1 "$T/load.out"))"
@@ -57,6 +59,11 @@ got >"$T/got.tsv"
 diff "$T/want.tsv" "$T/got.tsv" >"$T/diff" 2>&1
 ok $? "rated quantities equal the minute-by-minute computation ($(wc -l <"$T/want.tsv") rows)$(sed 's/^/\n# /' "$T/diff" | head -20)"
 
+q "SELECT day, vm_id, tenant, project, share FROM bill_pool_share WHERE pool = 'rack' AND host_id = 1" | tr '|' '\t' >"$T/pool.tsv"
+python3 "$top_srcdir/tests/bill_scenario.py" --check "$T/want.tsv.pool" "$T/pool.tsv"
+ok $? "the host's pool: each VM's share of each day within a nano-unit a minute of its exact share ($(wc -l <"$T/pool.tsv") rows)"
+is "$(q "SELECT sum(share) <= 744000000000::bigint * 24 * 60 / 44640 + 1 FROM bill_pool_share WHERE day = '2026-10-01'")" t \
+	"a day's shares are at most the day's part of the month"
 is "$(q "SELECT count(*) FROM bill_day WHERE time_zone = 'Europe/Berlin' AND day IN ('2026-10-01', '2026-10-02', '2026-10-03')")" 3 \
 	"Berlin's local days are rated in Berlin"
 is "$(q "SELECT minutes_after_gone FROM bill_coverage WHERE vm_id = 1 AND day = '2026-10-01'")" 0 \
