@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "hostcost.h"
 #include "money.h"
 #include "pg.h"
 #include "plan.h"
@@ -40,6 +41,8 @@ static void usage(FILE *f)
 	           "                        after a price correction; --dry-run prints what would change and\n"
 	           "                        writes nothing; finalised invoices never change (the difference\n"
 	           "                        goes to the tenant's next invoice as adjustment lines)\n"
+	           "  pools --month YYYY-MM  the month's shared host cost: each pool host's cost, the VMs' parts\n"
+	           "                        (rounded once, conserved to the minor unit) and the idle rest\n"
 	           "exit status: 0 done, 1 a file was refused or the database failed, 2 a usage or configuration\n"
 	           "error\n");
 }
@@ -363,6 +366,52 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+static int cmd_pools(const char *conf_path, int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "--month") != 0) {
+		fprintf(stderr, "vmeter-bill: pools: give --month YYYY-MM\n");
+		return 2;
+	}
+	struct vm_conf *conf = conf_open(conf_path);
+	if (!conf)
+		return 2;
+	struct vm_pg *pg = db_open(conf);
+	vm_conf_free(conf);
+	if (!pg)
+		return 1;
+	char err[1024];
+	struct bill_store *s = bill_store_open(pg, err, sizeof err);
+	struct bill_hostcost *h = NULL;
+	size_t n = 0;
+	int rc = s ? bill_hostcost_month(pg, s, argv[2], &h, &n, err, sizeof err) : -1;
+	if (rc < 0)
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct bill_hostcost *x = &h[i];
+		int d = x->pool->currency->digits;
+		char a[VM_MONEY_MAX_FORMAT], b[VM_MONEY_MAX_FORMAT];
+		vm_money sum = x->idle;
+		printf("pool '%s' host %s %s: cost %s %s%s\n", x->pool->name, x->hostname, argv[2],
+		       vm_money_format_exact(x->cost, d, a), x->pool->currency->code,
+		       x->complete ? "" : " (the month is not rated through its end: parts are provisional)");
+		for (size_t j = 0; j < x->n_parts; j++) {
+			const struct bill_hostcost_part *p = &x->parts[j];
+			printf("  vm %d tenant '%s' project '%s': %s\n", p->vm_id, p->tenant, p->project,
+			       vm_money_format_exact(p->amount, d, a));
+			vm_money_add(sum, p->amount, &sum);
+		}
+		printf("  idle: %s%s\n  parts + idle = %s: %s\n", vm_money_format_exact(x->idle, d, a),
+		       x->pool->spread_idle ? " (spread over the VMs)" : "", vm_money_format_exact(sum, d, b),
+		       sum.n == x->cost.n ? "equals the cost" : "DIFFERS FROM THE COST");
+		if (sum.n != x->cost.n)
+			rc = -1;
+	}
+	bill_hostcost_free(h, n);
+	bill_store_free(s);
+	vm_pg_free(pg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf_path = VM_CONF_DEFAULT_PATH;
@@ -392,6 +441,8 @@ int main(int argc, char **argv)
 		}
 		return plans_load(conf_path, argv + optind + 2, argc - optind - 2);
 	}
+	if (optind < argc && strcmp(argv[optind], "pools") == 0)
+		return cmd_pools(conf_path, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "rate") == 0)
 		return cmd_rate(conf_path, argc - optind, argv + optind);
 	if (optind < argc)

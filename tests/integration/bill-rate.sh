@@ -13,7 +13,7 @@
 #     reason and --dry-run reports the change and writes nothing;
 #   - bad input is refused naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 16
+plan 17
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -64,6 +64,13 @@ python3 "$top_srcdir/tests/bill_scenario.py" --check "$T/want.tsv.pool" "$T/pool
 ok $? "the host's pool: each VM's share of each day within a nano-unit a minute of its exact share ($(wc -l <"$T/pool.tsv") rows)"
 is "$(q "SELECT sum(share) <= 744000000000::bigint * 24 * 60 / 44640 + 1 FROM bill_pool_share WHERE day = '2026-10-01'")" t \
 	"a day's shares are at most the day's part of the month"
+bill pools --month 2026-10 >"$T/pools.out" 2>&1
+rc=$?
+sum=$(awk '/^  (vm|idle)/ { v = $NF; if ($1 == "idle:") v = $2; gsub(/\./, "", v); s += v } END { print s }' "$T/pools.out")
+[ $rc = 0 ] && [ "$sum" = 74400 ] && grep -q "parts + idle = 744.00: equals the cost" "$T/pools.out" &&
+	[ "$(grep -c '^  vm ' "$T/pools.out")" = 4 ]
+ok $? "the month closed: four parts and idle add up to the host's 744.00 exactly (sum of cents $sum)"
+sed 's/^/# /' "$T/pools.out"
 is "$(q "SELECT count(*) FROM bill_day WHERE time_zone = 'Europe/Berlin' AND day IN ('2026-10-01', '2026-10-02', '2026-10-03')")" 3 \
 	"Berlin's local days are rated in Berlin"
 is "$(q "SELECT minutes_after_gone FROM bill_coverage WHERE vm_id = 1 AND day = '2026-10-01'")" 0 \
