@@ -1,6 +1,8 @@
 /* vmeter-bill: price plans, rating and invoices (issue 12; growing).
  *
  *   vmeter-bill [-c FILE] plans check FILE...
+ *   vmeter-bill [-c FILE] plans load FILE...
+ *   vmeter-bill [-c FILE] invoice draft|list|finalise|credit|export ...
  *
  * Today it checks plan files the way the rating daemon will load them:
  * every file, then what spans files, against the traffic classes of the
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cmd.h"
 #include "conf.h"
 #include "money.h"
 #include "pg.h"
@@ -32,6 +35,14 @@ static void usage(FILE *f)
 	           "  plans load FILE...    check them as above and make them the set the database prices with\n"
 	           "                        (versions whose prices changed under the same label are kept as\n"
 	           "                        new versions; what was rated before keeps the old one)\n"
+	           "  invoice draft --tenant T --period YYYY-MM\n"
+	           "                        build (or rebuild) the tenant's draft for the month from what is rated\n"
+	           "  invoice list [--tenant T] [--period YYYY-MM]\n"
+	           "  invoice finalise ID [--issuer NAME]\n"
+	           "                        check the draft and give it the issuer's next number\n"
+	           "  invoice credit ID --reason TEXT [--line N]\n"
+	           "                        issue a credit note for a final invoice (or one of its lines)\n"
+	           "  invoice export ID --format csv|json|html|pdf [-o FILE]\n"
 	           "exit status: 0 done, 1 a file was refused or the database failed, 2 a usage or configuration\n"
 	           "error\n");
 }
@@ -230,6 +241,8 @@ int main(int argc, char **argv)
 		}
 		return plans_load(conf_path, argv + optind + 2, argc - optind - 2);
 	}
+	if (argc - optind >= 1 && strcmp(argv[optind], "invoice") == 0)
+		return bill_cmd_invoice(conf_path, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)
 		fprintf(stderr, "vmeter-bill: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
