@@ -583,11 +583,17 @@ static int store_lines(struct vm_pg *pg, int invoice_id, const struct dset *line
 	return 0;
 }
 
-/* Serialises drafting and finalising of one tenant's invoices. */
-static int lock_tenant(struct vm_pg *pg, const char *tenant, char *err, size_t errsize)
+/* Serialises drafting and finalising of one tenant's invoices, and holds
+ * off the rater's writes meanwhile (SHARE: reads go on), so that every
+ * statement of the transaction sees the same rated quantities, coverage
+ * and rated days.  tenant_sql: SQL giving the tenant from $1. */
+static int lock_tenant(struct vm_pg *pg, const char *tenant_sql, const char *param, char *err, size_t errsize)
 {
-	const char *p[1] = {tenant};
-	if (vm_pg_cmd(pg, "SELECT pg_advisory_xact_lock(hashtext('vmeter-bill invoice ' || $1))", 1, p) < 0)
+	const char *p[1] = {param};
+	char sql[256];
+	snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(hashtext('vmeter-bill invoice ' || (%s)))", tenant_sql);
+	if (vm_pg_cmd(pg, sql, 1, p) < 0 ||
+	    vm_pg_cmd(pg, "LOCK TABLE bill_rated, bill_coverage, bill_day IN SHARE MODE", 0, NULL) < 0)
 		return db_fail(pg, "locking the tenant's invoices", err, errsize);
 	return 0;
 }
@@ -608,7 +614,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		db_fail(pg, "starting the draft", err, errsize);
 		return -1;
 	}
-	int rc = lock_tenant(pg, tenant, err, errsize);
+	int rc = lock_tenant(pg, "$1::text", tenant, err, errsize);
 	if (rc == 0)
 		rc = compute(pg, store, tenant, month1, &m, &lines, &total, err, errsize);
 	PGresult *res = NULL;
@@ -824,9 +830,12 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 		issuer = "default";
 	char idtext[16];
 	snprintf(idtext, sizeof idtext, "%d", invoice_id);
-	/* one snapshot: what is checked is what is recorded */
-	if (vm_pg_begin(pg) < 0 || vm_pg_cmd(pg, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", 0, NULL) < 0) {
-		db_fail(pg, "starting the finalisation", err, errsize);
+	/* Locked first: each statement after it reads what the rater and
+	 * other drafts have committed, and no one changes it until commit,
+	 * so what is checked is what is recorded. */
+	if (vm_pg_begin(pg) < 0)
+		return db_fail(pg, "starting the finalisation", err, errsize);
+	if (lock_tenant(pg, "SELECT tenant FROM bill_invoice WHERE invoice_id = $1::int", idtext, err, errsize) < 0) {
 		vm_pg_rollback(pg);
 		return -1;
 	}
@@ -858,8 +867,6 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 	struct month m = {0};
 	struct dset lines = {0};
 	vm_money total;
-	if (rc == 0)
-		rc = lock_tenant(pg, tenant, err, errsize);
 	if (rc == 0)
 		rc = compute(pg, store, tenant, month1, &m, &lines, &total, err, errsize);
 	if (rc == 0) {

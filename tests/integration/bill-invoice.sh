@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 52
+plan 53
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
@@ -114,7 +114,10 @@ is "$(q "SELECT total FROM bill_invoice WHERE invoice_id = $ID")" 71680000000 "t
 # 15th has rows from both hosts, 40 s each.
 q "SELECT vm_ensure_partitions('2026-10-01 00:00+00', '2026-12-01 00:00+00');
    INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples) VALUES
-   (1, 2, '2026-10-15 10:00+00', 40000, 40), (2, 2, '2026-10-15 10:00+00', 40000, 40)" >/dev/null || bail "minutes"
+   (1, 2, '2026-10-15 10:00+00', 40000, 40), (2, 2, '2026-10-15 10:00+00', 40000, 40);
+   INSERT INTO vm_usage_hour (vm_id, host_id, hour, owner_id, minutes, coverage_ms, samples, late)
+   SELECT 2, 1, '2026-10-15 12:00+00', owner_id, 1, 61000, 61, 0 FROM vm_inventory WHERE vm_id = 2" >/dev/null ||
+	bail "minutes"
 out=$(bill invoice finalise "$ID" 2>&1)
 is "$?" 1 "finalising is refused"
 echo "$out" | grep -q "days not rated through their end (Europe/Berlin): 2026-10-31"
@@ -122,13 +125,16 @@ ok $? "naming the unrated day"
 echo "$out" | grep -q "VM 'db-1' (00000000-0000-0000-0000-00000000000b) project 'data': 5 minutes of usage after it was undefined (first on 2026-10-15)"
 ok $? "naming the usage after the VM was gone"
 echo "$out" | grep -q "VM 'db-1' (00000000-0000-0000-0000-00000000000b): 1 minute with more than 60 s of samples (first 2026-10-15 10:00:00+00)"
-ok $? "naming the over-covered minute: $(one "$out")"
+ok $? "naming the over-covered minute"
+echo "$out" | grep -q "VM 'db-1' (00000000-0000-0000-0000-00000000000b): 1 hour with more than 60 s of samples per minute (first 2026-10-15 12:00:00+00)"
+ok $? "and the over-covered hour: $(one "$out")"
 is "$(q "SELECT next FROM bill_counter WHERE issuer = 'default'")" 1 "the refusal used no number"
 is "$(q "SELECT state FROM bill_invoice WHERE invoice_id = $ID")" draft "and left a draft"
 
 q "INSERT INTO bill_day (time_zone, day, upto) VALUES ('Europe/Berlin', '2026-10-31', '2026-10-31 23:00+00');
    UPDATE bill_coverage SET minutes_after_gone = 0;
    DELETE FROM vm_usage_minute WHERE host_id = 2;
+   DELETE FROM vm_usage_hour;
    INSERT INTO bill_rated VALUES ('acme', '2026-10-20', 1, 'shop', $V, 0, 'vcpu', 60)" >/dev/null || bail "fixes"
 out=$(bill invoice finalise "$ID" 2>&1)
 is "$?" 1 "a draft older than what is rated is refused"
