@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 53
+plan 55
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
@@ -243,6 +243,15 @@ echo "$out" | grep -q "^$ID	invoice	final	INV-1	acme	2026-10	71.68	EUR	4	$" &&
 	echo "$out" | grep -q "^$CID	credit	final	INV-2	acme	2026-10	-20.42	EUR	1	$ID$"
 ok $? "list shows the invoices and the credit note: $(one "$out")"
 
+bill invoice export "$ID" --format json >"$T/inv.json"
+out=$(python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["number"], d["status"], d["from"], d["to"], d["total"]["text"], d["total"]["nano"], len(d["lines"]),
+      sum(l["amount"]["nano"] for l in d["lines"]))' "$T/inv.json")
+is "$out" "INV-1 final 2026-10-01T00:00+02 2026-11-01T00:00+01 71.68 71680000000 4 71680000000" \
+	"the final invoice as JSON: its number, bounds, total and lines"
+bill invoice export "$ID" --format html -o "$T/inv.html" && grep -q "INV-1" "$T/inv.html" && grep -q "28.58" "$T/inv.html"
+ok $? "and as HTML"
 bill invoice export "$ID" --format pdf -o "$T/inv.pdf" >"$T/pdf.out"
 is "$?" 0 "the invoice exports as PDF: $(cat "$T/pdf.out")"
 pdftoppm -r 20 -png "$T/inv.pdf" "$T/page" && pages=$(ls "$T"/page*.png | wc -l)
