@@ -662,7 +662,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		const char *p[7] = {idtext, kind, m.from, m.to, m.currency->code, m.time_zone, rounding};
 		if (vm_pg_cmd(pg,
 		              "UPDATE bill_invoice SET kind = $2, period_from = $3, period_to = $4, currency = $5, "
-		              "time_zone = $6, rounding = $7, created_at = now() WHERE invoice_id = $1",
+		              "time_zone = $6, rounding = $7 WHERE invoice_id = $1",
 		              7, p) < 0)
 			rc = db_fail(pg, "updating the draft", err, errsize);
 	}
@@ -953,7 +953,9 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		snprintf(err, errsize, "invoice %d does not exist", invoice_id);
 		rc = -1;
 	} else if (strcmp(PQgetvalue(res, 0, 1), "invoice") != 0) {
-		snprintf(err, errsize, "%d is a %s: only an invoice is credited", invoice_id, PQgetvalue(res, 0, 1));
+		bool credit = strcmp(PQgetvalue(res, 0, 1), "credit") == 0;
+		snprintf(err, errsize, "%s %d cannot be credited: only an invoice can",
+		         credit ? "credit note" : "statement", invoice_id);
 		rc = -1;
 	} else if (strcmp(PQgetvalue(res, 0, 0), "final") != 0) {
 		snprintf(err, errsize, "invoice %d is a draft: rebuild it instead of crediting it", invoice_id);

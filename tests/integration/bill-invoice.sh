@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 55
+plan 58
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
@@ -238,8 +238,8 @@ ok $? "a statement for the showback tenant: $(one "$out")"
 out=$(bill invoice finalise "$SID" 2>&1)
 is "$out" "statement $SID is final" "finalised without a number"
 is "$(q "SELECT next FROM bill_counter")" 4 "the counter is untouched by it"
-out=$(bill invoice list --tenant acme)
-echo "$out" | grep -q "^$ID	invoice	final	INV-1	acme	2026-10	71.68	EUR	4	$" &&
+out=$(bill invoice list --tenant acme 2>&1) &&
+	echo "$out" | grep -q "^$ID	invoice	final	INV-1	acme	2026-10	71.68	EUR	4	$" &&
 	echo "$out" | grep -q "^$CID	credit	final	INV-2	acme	2026-10	-20.42	EUR	1	$ID$"
 ok $? "list shows the invoices and the credit note: $(one "$out")"
 
@@ -266,5 +266,10 @@ is "$?:$out" "2:vmeter-bill: invoice draft: period '2026-13' is not a month YYYY
 out=$(bill invoice export 999 --format csv 2>&1)
 is "$?:$out" "1:vmeter-bill: invoice export: invoice 999 does not exist" "an unknown id is named"
 out=$(bill invoice draft --tenant acme --period 2026-10 2>&1)
+is "$?" 1 "a final month is not drafted again"
 echo "$out" | grep -q "the invoice of 'acme' for 2026-10 is final (id $ID, INV-1)"
-ok $? "a final month is not drafted again: $(one "$out")"
+ok $? "saying so: $(one "$out")"
+out=$(bill invoice credit "$SID" --reason x 2>&1)
+is "$?:$out" "1:vmeter-bill: invoice credit: statement $SID cannot be credited: only an invoice can" "a statement is not credited"
+out=$(bill invoice export "$ID" 2>&1)
+is "$?:$out" "2:vmeter-bill: invoice export: --format must be csv, json, html or pdf" "an export names its format"
