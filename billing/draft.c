@@ -1014,19 +1014,20 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		PQclear(res);
 	}
 	if (rc == 0) {
-		const char *p[3] = {newid, idtext, linetext};
+		/* the note names the line and the reason: every export shows them */
+		const char *p[5] = {newid, idtext, linetext, orig, reason};
 		if (vm_pg_cmd(
 		        pg,
 		        "INSERT INTO bill_line (invoice_id, line_no, " LINE_COLUMNS
-		        ", credited_line) SELECT $1::int, row_number() OVER (ORDER BY l.line_no), 'credit', project, "
-		        "vm_id, vm_name, meter, -qty, per, unit, rate, -amount, plan, version_id, version, charge, "
-		        "minutes_billed, minutes_sampled, minutes_lost, 'credits line ' || l.line_no || ' (' || kind "
-		        "|| "
-		        "')' || coalesce(': ' || note, ''), covers_from, covers_to, l.line_no FROM bill_line l "
-		        "WHERE l.invoice_id = $2::int AND ($3::int = 0 OR l.line_no = $3::int) AND NOT EXISTS "
-		        "(SELECT 1 FROM bill_line x JOIN bill_invoice c USING (invoice_id) WHERE c.credits = $2::int "
+		        ", credited_line) SELECT $1::int, row_number() OVER (ORDER BY l.line_no), 'credit', "
+		        "project, vm_id, vm_name, meter, -qty, per, unit, rate, -amount, plan, version_id, version, "
+		        "charge, minutes_billed, minutes_sampled, minutes_lost, "
+		        "'credits ' || $4 || ' line ' || l.line_no || ' (' || kind || '): ' || $5, covers_from, "
+		        "covers_to, l.line_no FROM bill_line l WHERE l.invoice_id = $2::int "
+		        "AND ($3::int = 0 OR l.line_no = $3::int) AND NOT EXISTS (SELECT 1 FROM bill_line x "
+		        "JOIN bill_invoice c USING (invoice_id) WHERE c.credits = $2::int "
 		        "AND x.credited_line = l.line_no)",
-		        3, p) < 0)
+		        5, p) < 0)
 			rc = db_fail(pg, "storing the credit note's lines", err, errsize);
 	}
 	if (rc == 0)

@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 58
+plan 59
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
@@ -185,6 +185,9 @@ CID=$(echo "$out" | sed -n 's/^credit note \([0-9]*\): number INV-2$/\1/p')
 ok $? "numbered from the same counter: INV-2"
 is "$(q "SELECT kind || ' ' || state || ' ' || credits || ' ' || total || ' ' || reason FROM bill_invoice WHERE invoice_id = $CID")" \
 	"credit final $ID -20420000000 network outage on 2026-10-15" "it credits the invoice, negated, with its reason"
+is "$(q "SELECT line_no || ' ' || kind || ' ' || vm_name || ' ' || qty || ' ' || amount || ' ' || credited_line || ' ' || note FROM bill_line WHERE invoice_id = $CID")" \
+	"1 credit db-1 -536870912000 -20420000000 1 credits INV-1 line 1 (usage): network outage on 2026-10-15" \
+	"its line negates line 1, naming it and the reason"
 out=$(bill invoice credit "$ID" --line 1 --reason again 2>&1)
 is "$?" 1 "a line is credited once"
 echo "$out" | grep -q "line 1 of invoice INV-1 is already credited by INV-2"
