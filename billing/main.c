@@ -2,11 +2,13 @@
  *
  *   vmeter-bill [-c FILE] plans check FILE...
  *   vmeter-bill [-c FILE] plans load FILE...
+ *   vmeter-bill [-c FILE] rate [--from DAY --to DAY --reason TEXT ...]
  *   vmeter-bill [-c FILE] invoice draft|list|finalise|credit|export ...
+ *                                          (billing/cmd_invoice.c)
  *
- * Today it checks plan files the way the rating daemon will load them:
- * every file, then what spans files, against the traffic classes of the
- * configuration; it prints what each plan and tenant holds. */
+ * It checks plan files the way the rater loads them: every file, then
+ * what spans files, against the traffic classes of the configuration;
+ * it prints what each plan and tenant holds. */
 #include "config.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include "money.h"
 #include "pg.h"
 #include "plan.h"
+#include "rater.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -35,6 +38,13 @@ static void usage(FILE *f)
 	           "  plans load FILE...    check them as above and make them the set the database prices with\n"
 	           "                        (versions whose prices changed under the same label are kept as\n"
 	           "                        new versions; what was rated before keeps the old one)\n"
+	           "  rate                  rate what is due: local days the rollups' closed horizon reached\n"
+	           "                        since they were rated, and days whose hours changed (late rows)\n"
+	           "  rate --from DAY --to DAY --reason TEXT [--zone TZ] [--dry-run]\n"
+	           "                        rate local days DAY..DAY (YYYY-MM-DD, both included) again, e.g.\n"
+	           "                        after a price correction; --dry-run prints what would change and\n"
+	           "                        writes nothing; finalised invoices never change (the difference\n"
+	           "                        goes to the tenant's next invoice as adjustment lines)\n"
 	           "  invoice draft --tenant T --period YYYY-MM\n"
 	           "                        build (or rebuild) the tenant's draft for the month from what is rated\n"
 	           "  invoice list [--tenant T] [--period YYYY-MM]\n"
@@ -212,6 +222,139 @@ static int plans_load(const char *conf_path, char **files, int n)
 	return rc < 0 ? 1 : 0;
 }
 
+static void print_stats(const char *what, const struct bill_rate_stats *st)
+{
+	printf("%s: %d day%s rated, %lld quantities, %lld VM-days, %lld dirty hours taken, %lld VM-minutes under no "
+	       "plan\n",
+	       what, st->days, st->days == 1 ? "" : "s", (long long)st->rows, (long long)st->vm_days,
+	       (long long)st->dirty, (long long)st->unpriced);
+}
+
+/* A YYYY-MM-DD date, checked by PostgreSQL's own date parser later; here
+ * only its shape. */
+static bool day_text(const char *s)
+{
+	int y, m, d;
+	char tail;
+	return s && strlen(s) == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 && m <= 12 &&
+	       d >= 1 && d <= 31;
+}
+
+static int cmd_rate(const char *conf_path, int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL, *reason = NULL, *zone = NULL;
+	bool dry = false;
+	static const struct option longopts[] = {
+	    {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
+	    {"reason", required_argument, NULL, 'r'}, {"zone", required_argument, NULL, 'z'},
+	    {"dry-run", no_argument, NULL, 'n'},      {NULL, 0, NULL, 0}};
+	optind = 1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': from = optarg; break;
+		case 't': to = optarg; break;
+		case 'r': reason = optarg; break;
+		case 'z': zone = optarg; break;
+		case 'n': dry = true; break;
+		default: return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmeter-bill: rate: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	bool range = from || to || reason || zone || dry;
+	if (range && (!day_text(from) || !day_text(to))) {
+		fprintf(stderr, "vmeter-bill: rate: --from and --to take a day, YYYY-MM-DD (got '%s' and '%s')\n",
+		        from ? from : "", to ? to : "");
+		return 2;
+	}
+	if (range && (!reason || !*reason)) {
+		fprintf(stderr, "vmeter-bill: rate: rating days again needs --reason TEXT (it is recorded)\n");
+		return 2;
+	}
+	struct vm_conf *conf = conf_open(conf_path);
+	if (!conf)
+		return 2;
+	struct vm_pg *pg = db_open(conf);
+	vm_conf_free(conf);
+	if (!pg)
+		return 1;
+	char err[1024];
+	struct bill_store *s = bill_store_open(pg, err, sizeof err);
+	if (!s) {
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+		vm_pg_free(pg);
+		return 1;
+	}
+	struct bill_rate_stats st = {0};
+	int rc = 0;
+	if (!range) {
+		rc = bill_rate_due(pg, s, &st, err, sizeof err);
+		if (rc == 0)
+			print_stats("rate", &st);
+	} else {
+		const char *p[3] = {from, to, zone};
+		PGresult *r =
+		    vm_pg_exec(pg,
+		               "SELECT d::date::text FROM generate_series($1::date, $2::date, interval '1 day') d "
+		               "WHERE $3::text IS NULL OR now() AT TIME ZONE $3 IS NOT NULL",
+		               3, p);
+		if (!r) {
+			snprintf(err, sizeof err, "rate: %s", vm_pg_error(pg));
+			rc = -1;
+		} else if (PQntuples(r) == 0) {
+			snprintf(err, sizeof err, "rate: --from %s is after --to %s", from, to);
+			rc = -1;
+		}
+		size_t nz = 1;
+		const char **zones = zone ? NULL : bill_rate_zones(s, &nz);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+		int changed = 0;
+		for (size_t z = 0; z < nz && rc == 0; z++)
+			for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+				int n = bill_rate_day(pg, s, zone ? zone : zones[z], PQgetvalue(r, i, 0),
+				                      dry ? out : NULL, &st, err, sizeof err);
+				if (n < 0)
+					rc = -1;
+				else
+					changed += n;
+			}
+		fclose(out);
+		if (rc == 0) {
+			char *summary =
+			    dry ? vm_xasprintf("%d quantities would change", changed)
+			        : vm_xasprintf("%d days rated, %lld quantities", st.days, (long long)st.rows);
+			const char *q[6] = {from, to, zone, reason, dry ? "true" : "false", summary};
+			if (vm_pg_cmd(
+			        pg,
+			        "INSERT INTO bill_rerate (range_from, range_to, time_zone, reason, dry_run, summary) "
+			        "VALUES ($1, $2, $3, $4, $5, $6)",
+			        6, q) < 0) {
+				snprintf(err, sizeof err, "recording the re-rating: %s", vm_pg_error(pg));
+				rc = -1;
+			}
+			fputs(text, stdout);
+			if (dry)
+				printf("dry run: %s; nothing written\n", summary);
+			else
+				print_stats("rate", &st);
+			free(summary);
+		}
+		free(text);
+		free(zones);
+		PQclear(r);
+	}
+	if (rc < 0)
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+	bill_store_free(s);
+	vm_pg_free(pg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf_path = VM_CONF_DEFAULT_PATH;
@@ -241,6 +384,8 @@ int main(int argc, char **argv)
 		}
 		return plans_load(conf_path, argv + optind + 2, argc - optind - 2);
 	}
+	if (optind < argc && strcmp(argv[optind], "rate") == 0)
+		return cmd_rate(conf_path, argc - optind, argv + optind);
 	if (argc - optind >= 1 && strcmp(argv[optind], "invoice") == 0)
 		return bill_cmd_invoice(conf_path, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)

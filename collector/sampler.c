@@ -33,6 +33,7 @@ struct vm {
 	char uuid[37];
 	char *name;
 	bool listed;    /* seen in the current re-list */
+	bool lc_known;  /* this process recorded a lifecycle event of it, or its observed state */
 	bool undefined; /* gone from libvirt: freed once its minutes are out */
 	bool active;
 	bool sampled; /* in the current pass */
@@ -459,6 +460,15 @@ void col_sampler_domain(struct col_sampler *s, const struct col_domain *d, int64
 	struct vm *vm = vm_get(s, inv->uuid, inv->name);
 	vm->listed = true;
 	vm->undefined = false;
+	/* Billing counts running and defined minutes from lifecycle events;
+	 * a VM that was already running (or shut off) when this process
+	 * started sends none, so its state as listed is recorded once, as of
+	 * now: "started"/"stopped" with detail "observed".  A stop missed
+	 * while the collector was down is corrected by it too. */
+	if (!vm->lc_known) {
+		vm->lc_known = true;
+		s->sink.event(s->sink.arg, inv->uuid, at_ns, d->active ? "started" : "stopped", "observed");
+	}
 	if (strcmp(vm->name, inv->name) != 0) {
 		free(vm->name);
 		vm->name = vm_xstrdup(inv->name);
@@ -919,6 +929,7 @@ int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 	    [COL_EV_CHANGED] = "changed",
 	};
 	struct vm *vm = vm_get(s, ev->uuid, "");
+	vm->lc_known = true;
 	if (ev->kind != COL_EV_CHANGED)
 		s->sink.event(s->sink.arg, ev->uuid, ev->t_ns, names[ev->kind], ev->detail);
 	switch (ev->kind) {

@@ -237,7 +237,7 @@ CREATE TABLE bill_rerate (
     rerate_id  serial PRIMARY KEY,
     range_from date NOT NULL,
     range_to   date NOT NULL,
-    tenant     text,
+    time_zone  text,                   -- NULL: every zone
     reason     text NOT NULL CHECK (reason <> ''),
     dry_run    bool NOT NULL,
     summary    text NOT NULL,
@@ -313,3 +313,23 @@ CREATE TRIGGER bill_line_truncate BEFORE TRUNCATE ON bill_line
     FOR EACH STATEMENT EXECUTE FUNCTION bill_truncate_guard();
 CREATE TRIGGER bill_invoiced_truncate BEFORE TRUNCATE ON bill_invoiced
     FOR EACH STATEMENT EXECUTE FUNCTION bill_truncate_guard();
+
+-- Not billing, but every reader's: no JIT compilation for this database's
+-- sessions.  The usage readers (vm_usage_between() and friends) are
+-- inlined and priced for all of vm_usage_minute, over the JIT thresholds,
+-- so a month's read from the rollups spent ~6 s compiling to run 0.8 s
+-- (bench/storage.sh 10000 1440, 2026-12-02); rolling up is no faster with
+-- it.  A database setting rather than a connection option: pgbouncer
+-- refuses the `options` startup parameter.  It needs the database's owner;
+-- a schema owner who is not is told what to run.
+DO $$
+BEGIN
+    IF pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE') THEN
+        EXECUTE format('ALTER DATABASE %I SET jit = off', current_database());
+    ELSE
+        RAISE NOTICE 'the usage readers are slow with JIT: as the owner of database %, run ALTER DATABASE % SET jit = off',
+            current_database(), quote_ident(current_database());
+    END IF;
+END
+$$;
+

@@ -14,6 +14,8 @@
 : "${top_builddir:=$top_srcdir}"
 : "${PG_BINDIR:=/usr/lib/postgresql/15/bin}"
 COLLECTOR=$top_builddir/collector/vmeter-collector
+# The schema version this tree migrates to: its highest sql/NNN_*.sql.
+SCHEMA_LATEST=$(ls "$top_srcdir"/sql/ | sed -n 's/^0*\([0-9][0-9]*\)_.*\.sql$/\1/p' | sort -n | tail -1)
 ADMIN=$top_builddir/admin/vmeter-admin
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmeter-test.XXXXXX")

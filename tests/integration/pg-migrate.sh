@@ -4,7 +4,7 @@
 # succeed, each migration is applied once, and the ones that waited find
 # nothing left to do.
 . "$(dirname "$0")/../lib.sh"
-plan 9
+plan 10
 start_postgres
 write_conf "$T/vmeter.conf"
 N=$(ls "$top_srcdir"/sql/[0-9][0-9][0-9]_*.sql | sed 's:.*/0*\([0-9]*\)_.*:\1:' | sort -n | tail -1)
@@ -46,3 +46,5 @@ is "$(psql_q race "SELECT count(*) || ' ' || count(DISTINCT version) FROM schema
 	"each migration is recorded once"
 # The schema is whole: the tables of the last migration are there.
 is "$(psql_q race "SELECT count(*) FROM vm_usage_minute")" 0 "the schema is usable"
+# The usage readers' plans are not JIT-compiled (sql/007_billing.sql).
+is "$(psql_q race "SHOW jit")" off "new sessions of the database run without JIT"

@@ -20,9 +20,9 @@ owner "build-*" {
 # --- schema
 out=$("$ADMIN" -c "$T/vmeter.conf" migrate 2>&1)
 ok $? "migrate creates the schema"
-is "$out" "schema migrated from version 0 to 6" "migrate says what it did"
+is "$out" "schema migrated from version 0 to $SCHEMA_LATEST" "migrate says what it did"
 out=$("$ADMIN" -c "$T/vmeter.conf" migrate 2>&1)
-is "$out" "schema is up to date (version 6)" "a second migrate is a no-op"
+is "$out" "schema is up to date (version $SCHEMA_LATEST)" "a second migrate is a no-op"
 
 # --- run across a minute boundary: start 10 s before one on the collector's
 # clock (libfaketime moves only its wall clock, by $FAKE_OFF seconds from
@@ -103,7 +103,8 @@ within "$gap" 3500 $((down + 2500)) "db1 coverage is short by the time it was do
 cpu_db1=$(q "SELECT round(sum(cpu_ns)::numeric / (sum(coverage_ms) * 1e6), 3) FROM vm_usage_minute u JOIN vm USING (vm_id) WHERE uuid = '$uuid_db1'")
 within "$cpu_db1" 0.99 1.01 "db1 cpu_ns equals its coverage across the restart: no spike ($cpu_db1)"
 events=$(q "SELECT string_agg(event || ':' || detail, ',' ORDER BY at) FROM vm_event e JOIN vm USING (vm_id) WHERE uuid = '$uuid_db1'")
-is "$events" "stopped:destroyed,started:booted" "lifecycle events recorded with libvirt's detail"
+is "$events" "started:observed,stopped:destroyed,started:booted" \
+	"lifecycle events recorded with libvirt's detail, the state found at start as observed"
 
 # --- host rows
 hrows=$(q "SELECT count(*) FROM host_usage_minute u JOIN host USING (host_id) WHERE hostname = 'hv1'")

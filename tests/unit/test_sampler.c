@@ -85,7 +85,8 @@ static void r_event(void *arg, const char *uuid, int64_t at, const char *event, 
 {
 	struct rec *r = arg;
 	if (r->n_events < 16)
-		snprintf(r->events[r->n_events++], 32, "%s", event);
+		snprintf(r->events[r->n_events++], 32, "%s%s%s", event, strcmp(detail, "observed") == 0 ? ":" : "",
+		         strcmp(detail, "observed") == 0 ? detail : "");
 }
 
 static void r_host(void *arg, const struct vm_host_info *h, int64_t at) {}
@@ -421,6 +422,38 @@ static void domain(struct fixture *f, const char *uuid, const char *name, const 
 	d->active = true;
 	col_sampler_domain(f->s, d, at);
 	free(d);
+}
+
+/* A VM first listed by this process without a lifecycle event (running
+ * or shut off before the collector started) has its state recorded once,
+ * as observed; one whose event came first does not. */
+static void test_observed_state(void **state)
+{
+	struct fixture *f = *state;
+	domain(f, UUID, "vm1", "vnet0", T0);
+	domain(f, UUID, "vm1", "vnet0", T0 + S(10));
+	assert_int_equal(f->rec.n_events, 1);
+	assert_string_equal(f->rec.events[0], "started:observed");
+	static const char other[] = "11111111-2222-3333-4444-555555555555";
+	struct col_event def = {"", T0 + S(20), COL_EV_DEFINED, -1, "added"};
+	snprintf(def.uuid, sizeof def.uuid, "%s", other);
+	col_sampler_event(f->s, &def);
+	struct col_domain *d = vm_xcalloc(1, sizeof *d);
+	snprintf(d->inv.uuid, sizeof d->inv.uuid, "%s", other);
+	snprintf(d->inv.name, sizeof d->inv.name, "vm2");
+	col_sampler_domain(f->s, d, T0 + S(21));
+	free(d);
+	assert_int_equal(f->rec.n_events, 2);
+	assert_string_equal(f->rec.events[1], "defined");
+	/* shut off when first listed */
+	static const char third[] = "99999999-2222-3333-4444-555555555555";
+	d = vm_xcalloc(1, sizeof *d);
+	snprintf(d->inv.uuid, sizeof d->inv.uuid, "%s", third);
+	snprintf(d->inv.name, sizeof d->inv.name, "vm3");
+	col_sampler_domain(f->s, d, T0 + S(22));
+	free(d);
+	assert_int_equal(f->rec.n_events, 3);
+	assert_string_equal(f->rec.events[2], "stopped:observed");
 }
 
 /* The slot the capture set gives `tap`, or -1. */
@@ -934,6 +967,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_counter_appears_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_owner_sources, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incomplete_inventory, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observed_state, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

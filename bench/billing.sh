@@ -1,0 +1,175 @@
+#!/bin/bash
+# Rating a month (issue 12), figures side by side in one run on a private
+# cluster; a benchmark, not a test (exits 0 whatever the figures, non-zero
+# only if something broke):
+#   VMS VMs x DAYS days of per-minute usage rows (43.2 million VM-minutes
+#   at the default 1000 x 30) on 10 hosts, 20 tenants in 4 time zones, a
+#   resize and an owner change mid-month for some VMs; rolled up by
+#   `vmeter-admin maintain` (timed: the rollups serve every reader, rating
+#   is one of them); then
+#   1. `vmeter-bill rate` of the month (every zone's local days) against a
+#      plain PostgreSQL GROUP BY summing the same rows per VM and day, run
+#      twice each, the best of each kept; VM-minutes per second;
+#   2. the month rated at once equals the sum of its days (re-rated day by
+#      day, the quantities compared), and the rated use meters equal the
+#      GROUP BY's sums.
+#
+#   bench/billing.sh [VMS [DAYS]]      (default 1000 30; 200 3 is a quick run)
+#
+# Build without sanitizers (scripts/build.sh).  OUT (/var/tmp/vmeter-bench/
+# billing-DATE) keeps the outputs.  See bench/README.md.
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$top_srcdir/tests/lib.sh"
+VMS=${1:-1000}
+DAYS=${2:-30}
+OUT=${OUT:-/var/tmp/vmeter-bench/billing-$(date -u +%Y%m%dT%H%M%S)}
+mkdir -p "$OUT"
+BILL=$top_builddir/billing/vmeter-bill
+[ -x "$BILL" ] && [ -x "$ADMIN" ] || bail "build first (scripts/build.sh)"
+ldd "$BILL" | grep -q libasan && diag "warning: a sanitizer build; measure with one configured without --enable-sanitizers"
+M0="2026-10-01 00:00:00+00"
+M1=$(date -u -d "2026-10-01 + $DAYS days" +%F)" 00:00:00+00"
+
+echo "# vmeter billing benchmark: $VMS VMs x $DAYS days ($((VMS * DAYS * 1440)) VM-minutes)"
+echo "# build $(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), outputs in $OUT"
+start_postgres
+write_conf "$T/vmeter.conf"
+adm() { "$ADMIN" -c "$T/vmeter.conf" "$@"; }
+bill() { "$BILL" -c "$T/vmeter.conf" "$@"; }
+q() { psql_q "$1"; }
+secs() {
+	_a=$(date +%s.%N)
+	"$@" >"$OUT/last.out" 2>&1 || { cat "$OUT/last.out"; bail "$* failed"; }
+	_b=$(date +%s.%N)
+	awk -v a="$_a" -v b="$_b" 'BEGIN { printf "%.2f\n", b - a }'
+}
+adm migrate >/dev/null || bail "migrate failed"
+
+zones=(UTC Europe/Berlin America/New_York Asia/Kolkata)
+{
+	cat <<'EOF'
+plan std {
+  currency = EUR
+  version "v1" {
+    from = 2026-01-01
+    minimum = 5
+    charge vcpu { price = 0.01 per = vcpu-hour }
+    charge ram { price = 0.002 per = GiB-hour }
+    charge disk { price = 0.1 per = GiB-day }
+    charge vm { price = 0.001 per = vm-hour time = defined }
+    charge cpu { price = 0.05 per = core-hour }
+    charge disk.read.bytes { price = 0.01 per = GiB }
+    charge disk.write.bytes { price = 0.01 per = GiB }
+    charge disk.read.ops { model = package price = 0.4 per = "1000000 op" }
+    charge disk.write.ops { model = package price = 0.4 per = "1000000 op" }
+    charge net.rx { price = 0.01 per = GiB }
+    charge net.tx { model = graduated per = GiB
+      tier { up-to = 100 price = 0 }
+      tier { price = 0.05 }
+    }
+  }
+}
+EOF
+	for t in $(seq 0 19); do
+		printf 'tenant t%02d { currency = EUR time-zone = %s assign std { from = 2026-01-01 } }\n' "$t" "${zones[$((t % 4))]}"
+	done
+} >"$T/plans.conf"
+bill plans load "$T/plans.conf" >/dev/null || bail "plans load failed"
+
+# The fleet: VM v on host v % 10, tenant v % 20, project v % 7; every 10th
+# VM resized on day 10 at 12:00:30, every 13th moved to the next tenant on
+# day 20 at 08:00.  Rows: every minute, counters from a cheap hash.
+gen_start=$(date +%s)
+q "SELECT vm_ensure_partitions('$M0'::timestamptz - interval '1 day', '$M1'::timestamptz + interval '1 day')" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >/dev/null <<EOF || bail "fleet"
+INSERT INTO host (host_id, hostname) SELECT h, 'hv-' || h FROM generate_series(0, 9) h;
+INSERT INTO vm (vm_id, uuid) SELECT v, ('bbbbbbbb-0000-4000-8000-' || lpad(v::text, 12, '0'))::uuid
+  FROM generate_series(1, $VMS) v;
+INSERT INTO vm_event (vm_id, host_id, at, event, detail)
+  SELECT v, v % 10, '$M0'::timestamptz - interval '1 hour', 'started', 'observed' FROM generate_series(1, $VMS) v;
+INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
+                          tenant, project, cost_centre, owner_source, disks, digest)
+  SELECT v, '$M0'::timestamptz - interval '1 hour', v % 10, 'vm' || v, 1 + v % 4, 8, (1 + v % 8) * 1048576,
+         (1 + v % 8) * 1048576, 't' || lpad((v % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
+         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'a' || v
+    FROM generate_series(1, $VMS) v;
+INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
+                          tenant, project, cost_centre, owner_source, disks, digest)
+  SELECT v, '$M0'::timestamptz + interval '9 days 12:00:30', v % 10, 'vm' || v, 2 + v % 4, 8, (2 + v % 8) * 1048576,
+         (2 + v % 8) * 1048576, 't' || lpad((v % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
+         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'b' || v
+    FROM generate_series(10, $VMS, 10) v WHERE $DAYS > 9;
+INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
+                          tenant, project, cost_centre, owner_source, disks, digest)
+  SELECT v, '$M0'::timestamptz + interval '19 days 08:00', v % 10, 'vm' || v, 1 + v % 4, 8, (1 + v % 8) * 1048576,
+         (1 + v % 8) * 1048576, 't' || lpad(((v + 1) % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
+         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'c' || v
+    FROM generate_series(13, $VMS, 13) v WHERE $DAYS > 19 AND v % 10 <> 0;
+EOF
+for d in $(seq 0 $((DAYS - 1))); do
+	psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >/dev/null <<EOF || bail "rows of day $d"
+BEGIN;
+SELECT vm_mark_hours('vm_usage_minute', h, ARRAY(SELECT generate_series('$M0'::timestamptz + interval '$d days',
+       '$M0'::timestamptz + interval '$d days 23:00', interval '1 hour'))) FROM generate_series(0, 9) h;
+INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, disk_rd_bytes, disk_wr_bytes,
+                             disk_rd_reqs, disk_wr_reqs, net_rx_bytes, net_tx_bytes)
+  SELECT v % 10, v, m, 60000, 6, ((v * 7919 + k) % 1000) * 60000000::bigint, ((v + k) % 97) * 4096,
+         ((v * 3 + k) % 89) * 4096, (v + k) % 97, (v * 3 + k) % 89, ((v * 31 + k) % 1000) * 1500,
+         ((v * 17 + k) % 1000) * 1500
+    FROM generate_series(1, $VMS) v,
+         generate_series(0, 1439) k, LATERAL (SELECT '$M0'::timestamptz + interval '$d days' + k * interval '1 minute' AS m) x;
+COMMIT;
+EOF
+done
+echo "rows: $(q "SELECT count(*) FROM vm_usage_minute") generated in $(($(date +%s) - gen_start)) s"
+t_maint=$(secs adm maintain --now "$(date -u -d "${M1% *} 00:05" '+%F %T')" --no-retention --no-pack) || exit 1
+echo "maintain rolled up the month in $t_maint s ($(grep -o 'hours rolled up: [0-9]*' "$OUT/last.out"))"
+
+ref_sql="SELECT vm_id, date_trunc('day', minute, 'UTC') AS day, count(*), sum(cpu_ns), sum(disk_rd_bytes), sum(disk_wr_bytes),
+       sum(disk_rd_reqs), sum(disk_wr_reqs), sum(net_rx_bytes), sum(net_tx_bytes)
+  FROM vm_usage_minute WHERE minute >= '$M0' AND minute < '$M1' GROUP BY 1, 2"
+groupby() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$PG_CONNINFO" -c "$ref_sql" >"$OUT/groupby.out"; }
+rate_month() {
+	psql_q "TRUNCATE bill_rated, bill_coverage, bill_day, bill_dirty" >/dev/null
+	bill rate
+}
+t_g1=$(secs groupby) || exit 1
+t_r1=$(secs rate_month) || exit 1
+cp "$OUT/last.out" "$OUT/rate.out"
+t_g2=$(secs groupby) || exit 1
+t_r2=$(secs rate_month) || exit 1
+t_g=$(awk -v a="$t_g1" -v b="$t_g2" 'BEGIN { print (a < b) ? a : b }')
+t_r=$(awk -v a="$t_r1" -v b="$t_r2" 'BEGIN { print (a < b) ? a : b }')
+vmmin=$((VMS * DAYS * 1440))
+
+echo
+echo "## 1. rating the month"
+printf '%-60s %10s %14s\n' "way" seconds "VM-minutes/s"
+printf '%-60s %10s %14s\n' "plain GROUP BY of the minute rows per VM and day (best of 2)" "$t_g" "$(awk -v n=$vmmin -v s="$t_g" 'BEGIN { printf "%.0f", n / s }')"
+printf '%-60s %10s %14s\n' "vmeter-bill rate, the month, every zone (best of 2)" "$t_r" "$(awk -v n=$vmmin -v s="$t_r" 'BEGIN { printf "%.0f", n / s }')"
+printf '%-60s %10s\n' "vmeter-admin maintain, the month's rollups (once; every reader's)" "$t_maint"
+echo "rate: $(cat "$OUT/rate.out")"
+echo "ratio rate / GROUP BY: $(awk -v a="$t_r" -v b="$t_g" 'BEGIN { printf "%.2f", a / b }') (target <= 2); with the rollups: $(awk -v a="$t_r" -v m="$t_maint" -v b="$t_g" 'BEGIN { printf "%.2f", (a + m) / b }')"
+
+echo
+echo "## 2. checks"
+# The use meters rated equal the plain sums (per VM over the month).
+n=$(q "WITH r AS (SELECT vm_id, meter, sum(qty) AS q FROM bill_rated WHERE meter IN ('cpu', 'net.rx', 'disk.read.bytes') GROUP BY 1, 2),
+       g AS (SELECT vm_id, sum(cpu_ns) AS cpu, sum(net_rx_bytes) AS rx, sum(disk_rd_bytes) AS rd FROM vm_usage_minute
+              WHERE minute >= '$M0' AND minute < '$M1' GROUP BY 1)
+       SELECT count(*) FROM g LEFT JOIN r c ON c.vm_id = g.vm_id AND c.meter = 'cpu'
+         LEFT JOIN r x ON x.vm_id = g.vm_id AND x.meter = 'net.rx' LEFT JOIN r d ON d.vm_id = g.vm_id AND d.meter = 'disk.read.bytes'
+        WHERE c.q IS DISTINCT FROM g.cpu OR x.q IS DISTINCT FROM g.rx OR d.q IS DISTINCT FROM g.rd")
+echo "VMs whose rated cpu, net.rx or disk.read.bytes differ from the plain sums over the month: $n (want 0)"
+# The month at once equals the sum of its days: rate each UTC day alone.
+q "CREATE TABLE month_at_once AS SELECT tenant, vm_id, project, version_id, charge, sum(qty) AS q FROM bill_rated GROUP BY 1, 2, 3, 4, 5" >/dev/null
+q "TRUNCATE bill_rated, bill_coverage, bill_day" >/dev/null
+for d in $(seq 0 $((DAYS + 1))); do
+	day=$(date -u -d "2026-10-01 + $d days - 1 day" +%F)
+	bill rate --from "$day" --to "$day" --reason "benchmark: day by day" >/dev/null 2>&1 || bail "rate of $day"
+done
+n=$(q "WITH d AS (SELECT tenant, vm_id, project, version_id, charge, sum(qty) AS q FROM bill_rated GROUP BY 1, 2, 3, 4, 5)
+       SELECT count(*) FROM (SELECT * FROM d EXCEPT SELECT * FROM month_at_once UNION ALL
+                             SELECT * FROM month_at_once EXCEPT SELECT * FROM d) x")
+echo "quantities differing between the month rated at once and day by day: $n (want 0)"
+echo "# done in $SECONDS s"

@@ -1,0 +1,923 @@
+/* Rating: see rater.h and docs/BILLING.md, "Rating".
+ *
+ * A day is cut into sub-ranges at every moment a price or an assignment
+ * changes (only UTC-minute moments can fall inside a local day: dates are
+ * the zone's midnights), so that in a sub-range each owner has one plan
+ * version.  In each sub-range:
+ *   - use meters are the sums of vm_usage_between() (hourly rollups for
+ *     whole hours, minutes at the edges) and vm_traffic_between();
+ *   - time meters come from lifecycle spans and inventory states, minute by
+ *     minute: a minute counts for a state if the VM was in it at any moment
+ *     of the minute, sizes are the largest state touching the minute (a
+ *     resize inside a minute bills the larger size), the owner and host the
+ *     state at the minute's middle (the rule of vm_owner_span).
+ * Quantities are exact integers; memory and disk are summed in KiB- and
+ * byte-minutes and turned into MiB-minutes once per rated row. */
+#include "config.h"
+
+#include "rater.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+#define KEY_SEP "\x1f"
+
+/* ----------------------------------------------------------- a string map */
+
+struct map {
+	char **keys;
+	size_t *idx;
+	size_t cap, n;
+};
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static void map_free(struct map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->idx);
+	memset(m, 0, sizeof *m);
+}
+
+/* The index stored for key, or (with *added) n, the next index, stored now. */
+static size_t map_get(struct map *m, const char *key, bool *added)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct map g = {vm_xcalloc(m->cap ? 2 * m->cap : 64, sizeof(char *)), NULL, m->cap ? 2 * m->cap : 64,
+		                m->n};
+		g.idx = vm_xcalloc(g.cap, sizeof *g.idx);
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->keys[i]) {
+				size_t j = fnv(m->keys[i]) & (g.cap - 1);
+				while (g.keys[j])
+					j = (j + 1) & (g.cap - 1);
+				g.keys[j] = m->keys[i];
+				g.idx[j] = m->idx[i];
+			}
+		free(m->keys);
+		free(m->idx);
+		*m = g;
+	}
+	size_t j = fnv(key) & (m->cap - 1);
+	while (m->keys[j]) {
+		if (strcmp(m->keys[j], key) == 0) {
+			*added = false;
+			return m->idx[j];
+		}
+		j = (j + 1) & (m->cap - 1);
+	}
+	m->keys[j] = vm_xstrdup(key);
+	m->idx[j] = m->n;
+	*added = true;
+	return m->n++;
+}
+
+/* ------------------------------------------------------------- the groups */
+
+struct traffic {
+	char *cls;
+	int64_t rx, tx;
+};
+
+/* A VM's minutes under one owner on one host in a sub-range. */
+struct grp {
+	int vm, host;
+	char *tenant, *project;
+	int64_t def_min, run_min, vcpu_def, vcpu_run, mem_def, mem_run, disk_def, disk_run; /* KiB-, byte-minutes */
+	int64_t sampled, lost_ms;
+	int64_t use[BILL_METER__COUNT]; /* cpu ns, disk bytes and requests, net bytes */
+	struct traffic *tr;
+	size_t n_tr, cap_tr;
+};
+
+struct groups {
+	struct map m;
+	struct grp *g;
+	size_t cap;
+};
+
+static void groups_free(struct groups *gs)
+{
+	for (size_t i = 0; i < gs->m.n; i++) {
+		free(gs->g[i].tenant);
+		free(gs->g[i].project);
+		for (size_t j = 0; j < gs->g[i].n_tr; j++)
+			free(gs->g[i].tr[j].cls);
+		free(gs->g[i].tr);
+	}
+	free(gs->g);
+	map_free(&gs->m);
+	memset(gs, 0, sizeof *gs);
+}
+
+static struct grp *group(struct groups *gs, int vm, const char *tenant, const char *project, int host)
+{
+	char *key = vm_xasprintf("%d" KEY_SEP "%s" KEY_SEP "%s" KEY_SEP "%d", vm, tenant, project, host);
+	bool added;
+	size_t i = map_get(&gs->m, key, &added);
+	free(key);
+	if (added) {
+		gs->g = vm_xgrow(gs->g, &gs->cap, i + 1, sizeof *gs->g);
+		memset(&gs->g[i], 0, sizeof gs->g[i]);
+		gs->g[i].vm = vm;
+		gs->g[i].host = host;
+		gs->g[i].tenant = vm_xstrdup(tenant);
+		gs->g[i].project = vm_xstrdup(project);
+	}
+	return &gs->g[i];
+}
+
+/* --------------------------------------------------------- rated results */
+
+/* A bill_rated row in the making: qty is in base units times div. */
+struct rated {
+	char *tenant, *project;
+	int vm, version_id, charge;
+	char *meter;
+	int64_t qty, div;
+};
+
+struct cover {
+	char *tenant, *project;
+	int vm;
+	int64_t defined, running, sampled, unpriced, after_gone, lost_ms;
+};
+
+struct day_out {
+	struct map rm, cm;
+	struct rated *r;
+	struct cover *c;
+	size_t cap_r, cap_c;
+};
+
+static void day_out_free(struct day_out *o)
+{
+	for (size_t i = 0; i < o->rm.n; i++) {
+		free(o->r[i].tenant);
+		free(o->r[i].project);
+		free(o->r[i].meter);
+	}
+	for (size_t i = 0; i < o->cm.n; i++) {
+		free(o->c[i].tenant);
+		free(o->c[i].project);
+	}
+	free(o->r);
+	free(o->c);
+	map_free(&o->rm);
+	map_free(&o->cm);
+	memset(o, 0, sizeof *o);
+}
+
+static struct cover *cover_of(struct day_out *o, const struct grp *g)
+{
+	char *key = vm_xasprintf("%s" KEY_SEP "%d" KEY_SEP "%s", g->tenant, g->vm, g->project);
+	bool added;
+	size_t i = map_get(&o->cm, key, &added);
+	free(key);
+	if (added) {
+		o->c = vm_xgrow(o->c, &o->cap_c, i + 1, sizeof *o->c);
+		o->c[i] = (struct cover){vm_xstrdup(g->tenant), vm_xstrdup(g->project), g->vm, 0, 0, 0, 0, 0, 0};
+	}
+	return &o->c[i];
+}
+
+static int rated_add(struct day_out *o, const struct grp *g, int version_id, int charge, const char *meter, int64_t qty,
+                     int64_t div, char *err, size_t errsize)
+{
+	if (qty == 0)
+		return 0;
+	char *key = vm_xasprintf("%s" KEY_SEP "%d" KEY_SEP "%s" KEY_SEP "%d" KEY_SEP "%d", g->tenant, g->vm, g->project,
+	                         version_id, charge);
+	bool added;
+	size_t i = map_get(&o->rm, key, &added);
+	free(key);
+	if (added) {
+		o->r = vm_xgrow(o->r, &o->cap_r, i + 1, sizeof *o->r);
+		o->r[i] = (struct rated){vm_xstrdup(g->tenant),
+		                         vm_xstrdup(g->project),
+		                         g->vm,
+		                         version_id,
+		                         charge,
+		                         vm_xstrdup(meter),
+		                         0,
+		                         div};
+	}
+	if (__builtin_add_overflow(o->r[i].qty, qty, &o->r[i].qty)) {
+		snprintf(err, errsize, "VM %d meter %s: the day's quantity leaves 64 bits", g->vm, meter);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the catalog */
+
+static const struct bill_tenant *tenant_find(const struct bill_catalog *c, const char *name)
+{
+	size_t n;
+	const struct bill_tenant *t = bill_catalog_tenants(c, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return &t[i];
+	return NULL;
+}
+
+static const char *tenant_zone(const struct bill_catalog *c, const char *name)
+{
+	const struct bill_tenant *t = tenant_find(c, name);
+	return t ? t->time_zone : "UTC";
+}
+
+/* Does [from, to) hold the moment: `at` (seconds) on local date `date`? */
+static bool when_holds(const struct bill_when *from, const struct bill_when *to, int64_t date, int64_t at)
+{
+	if (from->set && (from->local ? date < from->t : at < from->t))
+		return false;
+	if (to->set && (to->local ? date >= to->t : at >= to->t))
+		return false;
+	return true;
+}
+
+/* The plan version pricing tenant t's project at `at` (local date `date`),
+ * or NULL: the project's own assignment, else the tenant's. */
+static const struct bill_plan *price_of(const struct bill_catalog *c, const struct bill_tenant *t, const char *project,
+                                        int64_t date, int64_t at, size_t *vi)
+{
+	const struct bill_assign *hit = NULL;
+	for (int pass = 0; pass < 2 && !hit; pass++)
+		for (size_t i = 0; i < t->n_assigns; i++) {
+			const struct bill_assign *a = &t->assigns[i];
+			if ((pass == 0) != (a->project != NULL) || (a->project && strcmp(a->project, project) != 0))
+				continue;
+			if (when_holds(&a->from, &a->to, date, at)) {
+				hit = a;
+				break;
+			}
+		}
+	if (!hit)
+		return NULL;
+	const struct bill_plan *p = bill_catalog_plan(c, hit->plan);
+	for (size_t i = 0; p && i < p->n_versions; i++)
+		if (when_holds(&p->versions[i].from, &p->versions[i].to, date, at)) {
+			*vi = i;
+			return p;
+		}
+	return NULL;
+}
+
+static void add_cut(int64_t **cuts, size_t *n, size_t *cap, const struct bill_when *w, int64_t a, int64_t b)
+{
+	if (w->set && !w->local && w->t > a && w->t < b) {
+		*cuts = vm_xgrow(*cuts, cap, *n + 1, sizeof **cuts);
+		(*cuts)[(*n)++] = w->t;
+	}
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* -------------------------------------------------------------- the reads */
+
+static int64_t num(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
+{
+	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
+	return -1;
+}
+
+/* The zone's tenants as a filter the database applies: tenant =
+ * ANY(names) <> negate.  A zone's tenants are those the files put in it;
+ * UTC's are also every tenant they do not name, so its filter is "none
+ * of the other zones' tenants". */
+struct zone_filter {
+	char *names; /* a text[] literal */
+	const char *negate;
+};
+
+static void zone_filter_make(const struct bill_catalog *c, const char *tz, struct zone_filter *zf)
+{
+	size_t nt;
+	const struct bill_tenant *t = bill_catalog_tenants(c, &nt);
+	bool utc = strcmp(tz, "UTC") == 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fputc('{', f);
+	bool first = true;
+	for (size_t i = 0; i < nt; i++) {
+		if ((strcmp(t[i].time_zone, tz) == 0) == utc)
+			continue;
+		fputs(first ? "\"" : ",\"", f);
+		first = false;
+		for (const char *q = t[i].name; *q; q++) {
+			if (*q == '"' || *q == '\\')
+				fputc('\\', f);
+			fputc(*q, f);
+		}
+		fputc('"', f);
+	}
+	fputc('}', f);
+	fclose(f);
+	zf->names = buf;
+	zf->negate = utc ? "true" : "false";
+}
+
+/* Use meters of [a, b) of the zone's tenants. */
+static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, const struct zone_filter *zf,
+                      int64_t a, int64_t b, bool classes, struct groups *gs, char *err, size_t errsize)
+{
+	char pa[24], pb[24];
+	snprintf(pa, sizeof pa, "%" PRId64, a);
+	snprintf(pb, sizeof pb, "%" PRId64, b);
+	const char *p[4] = {pa, pb, zf->names, zf->negate};
+	PGresult *r = vm_pg_exec(pg,
+	                         "SELECT u.vm_id, u.host_id, o.tenant, o.project, u.minutes, u.lost_ms, u.cpu_ns, "
+	                         "u.disk_rd_bytes, u.disk_wr_bytes, u.disk_rd_reqs, u.disk_wr_reqs, u.net_rx_bytes, "
+	                         "u.net_tx_bytes FROM vm_usage_between(to_timestamp($1::bigint), "
+	                         "to_timestamp($2::bigint)) u JOIN owner o USING (owner_id) "
+	                         "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
+	                         4, p);
+	if (!r)
+		return db_fail(pg, "reading usage", err, errsize);
+	static const enum bill_meter cols[] = {BILL_CPU,         BILL_DISK_RD_BYTES, BILL_DISK_WR_BYTES,
+	                                       BILL_DISK_RD_OPS, BILL_DISK_WR_OPS,   BILL_NET_RX,
+	                                       BILL_NET_TX};
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *tenant = PQgetvalue(r, i, 2);
+		if (strcmp(tenant_zone(c, tenant), tz) != 0)
+			continue;
+		struct grp *g = group(gs, (int)num(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)num(r, i, 1));
+		g->sampled += num(r, i, 4);
+		g->lost_ms += num(r, i, 5);
+		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+			g->use[cols[k]] += num(r, i, 6 + (int)k);
+	}
+	PQclear(r);
+	if (!classes)
+		return 0;
+	r = vm_pg_exec(pg,
+	               "SELECT t.vm_id, t.host_id, o.tenant, o.project, t.class, t.rx_bytes, t.tx_bytes "
+	               "FROM vm_traffic_between(to_timestamp($1::bigint), to_timestamp($2::bigint)) t "
+	               "JOIN owner o USING (owner_id) WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
+	               4, p);
+	if (!r)
+		return db_fail(pg, "reading traffic by class", err, errsize);
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *tenant = PQgetvalue(r, i, 2);
+		if (strcmp(tenant_zone(c, tenant), tz) != 0)
+			continue;
+		struct grp *g = group(gs, (int)num(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)num(r, i, 1));
+		const char *cls = PQgetvalue(r, i, 4);
+		size_t j = 0;
+		while (j < g->n_tr && strcmp(g->tr[j].cls, cls) != 0)
+			j++;
+		if (j == g->n_tr) {
+			g->tr = vm_xgrow(g->tr, &g->cap_tr, j + 1, sizeof *g->tr);
+			g->tr[g->n_tr++] = (struct traffic){vm_xstrdup(cls), 0, 0};
+		}
+		g->tr[j].rx += num(r, i, 5);
+		g->tr[j].tx += num(r, i, 6);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* An inventory state as the sweep needs it; from/to in seconds, clipped
+ * to the sub-range, the first state of a VM reaching back to its start. */
+struct state {
+	int vm, host;
+	const char *tenant, *project;
+	int64_t vcpus, mem_kib, disk_bytes;
+	int64_t from, to, valid_from;
+};
+
+/* Time meters of [a, b): the minute sweep described at the top. */
+static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, int64_t a, int64_t b,
+                     struct groups *gs, char *err, size_t errsize)
+{
+	char pa[24], pb[24];
+	snprintf(pa, sizeof pa, "%" PRId64, a);
+	snprintf(pb, sizeof pb, "%" PRId64, b);
+	const char *p[2] = {pa, pb};
+	PGresult *inv = vm_pg_exec(
+	    pg,
+	    "WITH s AS (SELECT i.*, CASE WHEN lag(valid_from) OVER w IS NULL THEN '-infinity'::timestamptz "
+	    "ELSE valid_from END AS s_from, coalesce(lead(valid_from) OVER w, 'infinity') AS s_to "
+	    "FROM vm_inventory i WINDOW w AS (PARTITION BY vm_id ORDER BY valid_from)) "
+	    "SELECT s.vm_id, s.host_id, o.tenant, o.project, s.vcpus, s.memory_kib, "
+	    "coalesce((SELECT sum((d->>'capacity')::bigint) FROM jsonb_array_elements(s.disks) d "
+	    "WHERE jsonb_typeof(d->'capacity') = 'number'), 0), "
+	    "floor(extract(epoch FROM greatest(s.s_from, to_timestamp($1::bigint))))::bigint, "
+	    "ceil(extract(epoch FROM least(s.s_to, to_timestamp($2::bigint))))::bigint, "
+	    "CASE WHEN s.s_from = '-infinity' THEN $1::bigint - 1 ELSE floor(extract(epoch FROM s.valid_from)) END "
+	    "FROM s JOIN owner o USING (owner_id) "
+	    "WHERE s.s_from < to_timestamp($2::bigint) AND s.s_to > to_timestamp($1::bigint) "
+	    "ORDER BY s.vm_id, s.valid_from",
+	    2, p);
+	if (!inv)
+		return db_fail(pg, "reading inventory states", err, errsize);
+	PGresult *lc = vm_pg_exec(pg,
+	                          "SELECT vm_id, state = 'running', floor(extract(epoch FROM span_from))::bigint, "
+	                          "ceil(extract(epoch FROM span_to))::bigint "
+	                          "FROM vm_lifecycle_between(to_timestamp($1::bigint), to_timestamp($2::bigint)) "
+	                          "WHERE state <> 'gone' ORDER BY vm_id, span_from",
+	                          2, p);
+	if (!lc) {
+		PQclear(inv);
+		return db_fail(pg, "reading lifecycle spans", err, errsize);
+	}
+	int64_t m0 = a / 60, nm = (b - a) / 60;
+	uint8_t *run = vm_xmalloc((size_t)nm), *def = vm_xmalloc((size_t)nm);
+	int64_t *vc = vm_xmalloc((size_t)nm * sizeof *vc), *mem = vm_xmalloc((size_t)nm * sizeof *mem),
+	        *disk = vm_xmalloc((size_t)nm * sizeof *disk);
+	int *who = vm_xmalloc((size_t)nm * sizeof *who);
+	int ni = PQntuples(inv), nl = PQntuples(lc), i = 0, l = 0;
+	struct state *st = vm_xmalloc((size_t)(ni ? ni : 1) * sizeof *st);
+	for (int k = 0; k < ni; k++)
+		st[k] = (struct state){(int)num(inv, k, 0),   (int)num(inv, k, 1), PQgetvalue(inv, k, 2),
+		                       PQgetvalue(inv, k, 3), num(inv, k, 4),      num(inv, k, 5),
+		                       num(inv, k, 6),        num(inv, k, 7),      num(inv, k, 8),
+		                       num(inv, k, 9)};
+	while (i < ni) {
+		int vm = st[i].vm, i1 = i;
+		while (i1 < ni && st[i1].vm == vm)
+			i1++;
+		while (l < nl && num(lc, l, 0) < vm)
+			l++;
+		memset(run, 0, (size_t)nm);
+		memset(def, 0, (size_t)nm);
+		memset(vc, 0, (size_t)nm * sizeof *vc);
+		memset(mem, 0, (size_t)nm * sizeof *mem);
+		memset(disk, 0, (size_t)nm * sizeof *disk);
+		for (; l < nl && num(lc, l, 0) == vm; l++) {
+			int64_t f = num(lc, l, 2) / 60 - m0, t = (num(lc, l, 3) + 59) / 60 - m0;
+			bool running = PQgetvalue(lc, l, 1)[0] == 't';
+			for (int64_t m = f < 0 ? 0 : f; m < t && m < nm; m++) {
+				def[m] = 1;
+				run[m] |= running;
+			}
+		}
+		/* sizes: the largest state touching the minute; owner: the state
+		 * at its middle (the last one valid by then, or the first) */
+		for (int k = i; k < i1; k++) {
+			int64_t f = st[k].from / 60 - m0, t = (st[k].to + 59) / 60 - m0;
+			for (int64_t m = f < 0 ? 0 : f; m < t && m < nm; m++) {
+				if (st[k].vcpus > vc[m])
+					vc[m] = st[k].vcpus;
+				if (st[k].mem_kib > mem[m])
+					mem[m] = st[k].mem_kib;
+				if (st[k].disk_bytes > disk[m])
+					disk[m] = st[k].disk_bytes;
+			}
+		}
+		int k = i;
+		for (int64_t m = 0; m < nm; m++) {
+			int64_t mid = (m0 + m) * 60 + 30;
+			while (k + 1 < i1 && st[k + 1].valid_from <= mid)
+				k++;
+			who[m] = k;
+		}
+		/* minutes into groups: one per owner state */
+		struct grp *g = NULL;
+		int g_of = -1;
+		for (int64_t m = 0; m < nm; m++) {
+			if (!def[m])
+				continue;
+			const struct state *s = &st[who[m]];
+			if (who[m] != g_of) {
+				g_of = who[m];
+				g = strcmp(tenant_zone(c, s->tenant), tz) == 0
+				        ? group(gs, vm, s->tenant, s->project, s->host)
+				        : NULL;
+			}
+			if (!g)
+				continue;
+			g->def_min++;
+			g->vcpu_def += vc[m];
+			g->mem_def += mem[m];
+			g->disk_def += disk[m];
+			if (run[m]) {
+				g->run_min++;
+				g->vcpu_run += vc[m];
+				g->mem_run += mem[m];
+				g->disk_run += disk[m];
+			}
+		}
+		i = i1;
+	}
+	free(st);
+	free(run);
+	free(def);
+	free(vc);
+	free(mem);
+	free(disk);
+	free(who);
+	PQclear(inv);
+	PQclear(lc);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the pricing */
+
+/* Does charge ch of a version apply to a minute on host class hc (NULL:
+ * the host has none)?  A charge for a class applies on its hosts; one
+ * without a class applies where no charge of the same meter names the
+ * host's class. */
+static bool charge_applies(const struct bill_version *v, size_t j, const char *hc)
+{
+	const struct bill_charge *ch = &v->charges[j];
+	if (ch->host_class)
+		return hc && strcmp(ch->host_class, hc) == 0;
+	for (size_t k = 0; hc && k < v->n_charges; k++) {
+		const struct bill_charge *o = &v->charges[k];
+		if (k != j && o->meter == ch->meter && o->host_class && strcmp(o->host_class, hc) == 0 &&
+		    ((!o->net_class && !ch->net_class) ||
+		     (o->net_class && ch->net_class && strcmp(o->net_class, ch->net_class) == 0)))
+			return false;
+	}
+	return true;
+}
+
+static int price_groups(const struct bill_store *s, struct groups *gs, int64_t date, int64_t a, struct day_out *o,
+                        char *err, size_t errsize)
+{
+	const struct bill_catalog *c = bill_store_catalog(s);
+	for (size_t i = 0; i < gs->m.n; i++) {
+		const struct grp *g = &gs->g[i];
+		struct cover *cv = cover_of(o, g);
+		cv->defined += g->def_min;
+		cv->running += g->run_min;
+		cv->sampled += g->sampled;
+		cv->lost_ms += g->lost_ms;
+		if (g->sampled > g->def_min)
+			cv->after_gone += g->sampled - g->def_min;
+		const struct bill_tenant *t = tenant_find(c, g->tenant);
+		size_t vi = 0;
+		const struct bill_plan *p = t ? price_of(c, t, g->project, date, a, &vi) : NULL;
+		if (!p) {
+			cv->unpriced += g->def_min;
+			continue;
+		}
+		const struct bill_version *v = &p->versions[vi];
+		int vid = bill_store_version_id(s, p, vi);
+		const char *hc = NULL; /* host classes come with the cost pools */
+		for (size_t j = 0; j < v->n_charges; j++) {
+			const struct bill_charge *ch = &v->charges[j];
+			if (!charge_applies(v, j, hc))
+				continue;
+			bool defined = ch->time == BILL_TIME_DEFINED;
+			int64_t q = 0, div = 1;
+			char name[80];
+			snprintf(name, sizeof name, "%s", bill_meter_name(ch->meter));
+			switch (ch->meter) {
+			case BILL_VCPU: q = defined ? g->vcpu_def : g->vcpu_run; break;
+			case BILL_VM: q = defined ? g->def_min : g->run_min; break;
+			case BILL_RAM:
+				q = defined ? g->mem_def : g->mem_run;
+				div = 1024;
+				break;
+			case BILL_DISK:
+				q = defined ? g->disk_def : g->disk_run;
+				div = INT64_C(1) << 20;
+				break;
+			case BILL_NET_RX:
+			case BILL_NET_TX:
+				if (ch->net_class) {
+					snprintf(name, sizeof name, "net.%s.%s", ch->net_class,
+					         ch->meter == BILL_NET_RX ? "rx" : "tx");
+					for (size_t k = 0; k < g->n_tr; k++)
+						if (strcmp(g->tr[k].cls, ch->net_class) == 0)
+							q = ch->meter == BILL_NET_RX ? g->tr[k].rx : g->tr[k].tx;
+				} else {
+					q = g->use[ch->meter];
+				}
+				break;
+			case BILL_ENERGY: q = 0; break; /* no power source yet: see docs/BILLING.md */
+			default: q = g->use[ch->meter]; break;
+			}
+			if (rated_add(o, g, vid, (int)j, name, q, div, err, errsize) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the writing */
+
+static void copy_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
+			fputc('\\', f);
+		fputc(*s == '\n' ? 'n' : *s == '\r' ? 'r' : *s == '\t' ? 't' : *s, f);
+	}
+}
+
+static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t upto, struct day_out *o,
+                     struct bill_rate_stats *st, char *err, size_t errsize)
+{
+	char up[24];
+	snprintf(up, sizeof up, "%" PRId64, upto);
+	const char *p[3] = {day, tz, up};
+	if (vm_pg_begin(pg) < 0)
+		return db_fail(pg, "rating a day", err, errsize);
+	/* the zone's tenants: those the loaded files put in it, or for UTC
+	 * also every tenant they do not name */
+	static const char *const zone_of =
+	    "coalesce((SELECT time_zone FROM bill_tenant t WHERE t.tenant = x.tenant), 'UTC') = $2";
+	char *del_r = vm_xasprintf("DELETE FROM bill_rated x WHERE day = $1::date AND %s", zone_of);
+	char *del_c = vm_xasprintf("DELETE FROM bill_coverage x WHERE day = $1::date AND %s", zone_of);
+	int rc = 0;
+	if (vm_pg_cmd(pg, del_r, 2, p) < 0 || vm_pg_cmd(pg, del_c, 2, p) < 0)
+		rc = db_fail(pg, "replacing the day's rated rows", err, errsize);
+	free(del_r);
+	free(del_c);
+	char *buf = NULL;
+	size_t len = 0;
+	if (rc == 0 && o->rm.n) {
+		FILE *f = open_memstream(&buf, &len);
+		for (size_t i = 0; i < o->rm.n; i++) {
+			const struct rated *r = &o->r[i];
+			copy_text(f, r->tenant);
+			fprintf(f, "\t%s\t%d\t", day, r->vm);
+			copy_text(f, r->project);
+			fprintf(f, "\t%d\t%d\t%s\t%" PRId64 "\n", r->version_id, r->charge, r->meter, r->qty / r->div);
+		}
+		fclose(f);
+		if (vm_pg_copy_in(pg, "bill_rated (tenant, day, vm_id, project, version_id, charge, meter, qty)", buf,
+		                  len) < 0)
+			rc = db_fail(pg, "storing rated quantities", err, errsize);
+		free(buf);
+		buf = NULL;
+	}
+	if (rc == 0 && o->cm.n) {
+		FILE *f = open_memstream(&buf, &len);
+		for (size_t i = 0; i < o->cm.n; i++) {
+			const struct cover *c = &o->c[i];
+			copy_text(f, c->tenant);
+			fprintf(f, "\t%s\t%d\t", day, c->vm);
+			copy_text(f, c->project);
+			fprintf(f, "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+			        c->defined, c->running, c->sampled, c->unpriced, c->after_gone, c->lost_ms);
+			st->unpriced += c->unpriced;
+		}
+		fclose(f);
+		if (vm_pg_copy_in(pg,
+		                  "bill_coverage (tenant, day, vm_id, project, minutes_defined, minutes_running, "
+		                  "minutes_sampled, minutes_unpriced, minutes_after_gone, lost_ms)",
+		                  buf, len) < 0)
+			rc = db_fail(pg, "storing coverage", err, errsize);
+		free(buf);
+	}
+	if (rc == 0 && vm_pg_cmd(pg,
+	                         "INSERT INTO bill_day (time_zone, day, upto) VALUES ($2, $1::date, "
+	                         "to_timestamp($3::bigint)) ON CONFLICT (time_zone, day) DO UPDATE "
+	                         "SET upto = EXCLUDED.upto, rated_at = now()",
+	                         3, p) < 0)
+		rc = db_fail(pg, "recording the day as rated", err, errsize);
+	if (rc == 0 && vm_pg_commit(pg) < 0)
+		rc = db_fail(pg, "committing the day", err, errsize);
+	if (rc < 0) {
+		vm_pg_rollback(pg);
+		return -1;
+	}
+	st->rows += (int64_t)o->rm.n;
+	st->vm_days += (int64_t)o->cm.n;
+	return 0;
+}
+
+/* The differences between the stored rows of the day and o, printed. */
+static int diff_day(struct vm_pg *pg, const char *tz, const char *day, struct day_out *o, FILE *out, char *err,
+                    size_t errsize)
+{
+	const char *p[2] = {day, tz};
+	PGresult *r = vm_pg_exec(pg,
+	                         "SELECT x.tenant, x.vm_id, x.project, x.version_id, x.charge, x.meter, x.qty, "
+	                         "v.plan, v.label FROM bill_rated x JOIN bill_version v USING (version_id) "
+	                         "WHERE x.day = $1::date AND coalesce((SELECT time_zone FROM bill_tenant t "
+	                         "WHERE t.tenant = x.tenant), 'UTC') = $2",
+	                         2, p);
+	if (!r)
+		return db_fail(pg, "reading the day's rated rows", err, errsize);
+	int changed = 0;
+	uint8_t *seen = vm_xcalloc(o->rm.n ? o->rm.n : 1, 1);
+	for (int i = 0; i < PQntuples(r); i++) {
+		char *key =
+		    vm_xasprintf("%s" KEY_SEP "%s" KEY_SEP "%s" KEY_SEP "%s" KEY_SEP "%s", PQgetvalue(r, i, 0),
+		                 PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+		bool added;
+		size_t k = map_get(&o->rm, key, &added);
+		free(key);
+		int64_t old = num(r, i, 6), now = 0;
+		if (added) {
+			/* a key only the stored rows have: map_get made it; keep the
+			 * arrays in step (qty 0, written by nobody) */
+			o->r = vm_xgrow(o->r, &o->cap_r, k + 1, sizeof *o->r);
+			o->r[k] = (struct rated){vm_xstrdup(PQgetvalue(r, i, 0)),
+			                         vm_xstrdup(PQgetvalue(r, i, 2)),
+			                         (int)num(r, i, 1),
+			                         (int)num(r, i, 3),
+			                         (int)num(r, i, 4),
+			                         vm_xstrdup(PQgetvalue(r, i, 5)),
+			                         0,
+			                         1};
+			seen = vm_xrealloc(seen, k + 1);
+		} else {
+			now = o->r[k].qty / o->r[k].div;
+		}
+		seen[k] = 1;
+		if (now != old) {
+			fprintf(out, "%s %s vm %s project %s %s (%s %s): %" PRId64 " -> %" PRId64 "\n", day,
+			        PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 5),
+			        PQgetvalue(r, i, 7), PQgetvalue(r, i, 8), old, now);
+			changed++;
+		}
+	}
+	PQclear(r);
+	for (size_t k = 0; k < o->rm.n; k++)
+		if (!seen[k] && o->r[k].qty / o->r[k].div != 0) {
+			fprintf(out, "%s %s vm %d project %s %s (version id %d): 0 -> %" PRId64 "\n", day,
+			        o->r[k].tenant, o->r[k].vm, o->r[k].project, o->r[k].meter, o->r[k].version_id,
+			        o->r[k].qty / o->r[k].div);
+			changed++;
+		}
+	free(seen);
+	return changed;
+}
+
+int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const char *day, FILE *diff,
+                  struct bill_rate_stats *st, char *err, size_t errsize)
+{
+	const char *p[2] = {day, tz};
+	PGresult *r = vm_pg_exec(pg,
+	                         "SELECT extract(epoch FROM ($1::date)::timestamp AT TIME ZONE $2)::bigint, "
+	                         "extract(epoch FROM ($1::date + 1)::timestamp AT TIME ZONE $2)::bigint, "
+	                         "(SELECT CASE WHEN closed_upto = '-infinity' THEN NULL "
+	                         "ELSE extract(epoch FROM closed_upto)::bigint END FROM rollup_state), "
+	                         "$1::date - DATE '1970-01-01'",
+	                         2, p);
+	if (!r)
+		return db_fail(pg, "the day's bounds", err, errsize);
+	int64_t a = num(r, 0, 0), b = num(r, 0, 1), date = num(r, 0, 3);
+	bool closed_any = !PQgetisnull(r, 0, 2);
+	int64_t closed = num(r, 0, 2);
+	PQclear(r);
+	if (!closed_any || closed <= a)
+		return 0; /* nothing of the day is closed yet */
+	if (closed < b)
+		b = closed;
+	if (a % 60 || b % 60) {
+		snprintf(err, errsize, "day %s in %s does not start and end on whole minutes", day, tz);
+		return -1;
+	}
+	const struct bill_catalog *c = bill_store_catalog(s);
+	int64_t *cuts = NULL;
+	size_t nc = 0, cap = 0;
+	size_t np, nt;
+	const struct bill_plan *plans = bill_catalog_plans(c, &np);
+	const struct bill_tenant *tenants = bill_catalog_tenants(c, &nt);
+	bool classes = false;
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < plans[i].n_versions; j++) {
+			const struct bill_version *v = &plans[i].versions[j];
+			add_cut(&cuts, &nc, &cap, &v->from, a, b);
+			add_cut(&cuts, &nc, &cap, &v->to, a, b);
+			for (size_t k = 0; k < v->n_charges; k++)
+				classes |= v->charges[k].net_class != NULL;
+		}
+	for (size_t i = 0; i < nt; i++)
+		for (size_t j = 0; j < tenants[i].n_assigns; j++) {
+			add_cut(&cuts, &nc, &cap, &tenants[i].assigns[j].from, a, b);
+			add_cut(&cuts, &nc, &cap, &tenants[i].assigns[j].to, a, b);
+		}
+	cuts = vm_xgrow(cuts, &cap, nc + 2, sizeof *cuts);
+	cuts[nc++] = a;
+	cuts[nc++] = b;
+	qsort(cuts, nc, sizeof *cuts, cmp_i64);
+	struct day_out o = {0};
+	struct zone_filter zf;
+	zone_filter_make(c, tz, &zf);
+	int rc = 0;
+	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
+		if (cuts[i] == cuts[i + 1])
+			continue;
+		struct groups gs = {0};
+		rc = read_usage(pg, c, tz, &zf, cuts[i], cuts[i + 1], classes, &gs, err, errsize);
+		if (rc == 0)
+			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, err, errsize);
+		if (rc == 0)
+			rc = price_groups(s, &gs, date, cuts[i], &o, err, errsize);
+		groups_free(&gs);
+	}
+	free(cuts);
+	free(zf.names);
+	if (rc == 0 && diff)
+		rc = diff_day(pg, tz, day, &o, diff, err, errsize);
+	else if (rc == 0)
+		rc = write_day(pg, tz, day, b, &o, st, err, errsize);
+	if (rc >= 0 && st)
+		st->days++;
+	day_out_free(&o);
+	return rc;
+}
+
+const char **bill_rate_zones(const struct bill_store *s, size_t *n)
+{
+	size_t nt;
+	const struct bill_tenant *t = bill_catalog_tenants(bill_store_catalog(s), &nt);
+	const char **z = vm_xmalloc((nt + 1) * sizeof *z);
+	z[0] = "UTC";
+	*n = 1;
+	for (size_t i = 0; i < nt; i++) {
+		size_t j = 0;
+		while (j < *n && strcmp(z[j], t[i].time_zone) != 0)
+			j++;
+		if (j == *n)
+			z[(*n)++] = t[i].time_zone;
+	}
+	return z;
+}
+
+int bill_rate_due(struct vm_pg *pg, struct bill_store *s, struct bill_rate_stats *st, char *err, size_t errsize)
+{
+	size_t nz;
+	const char **zones = bill_rate_zones(s, &nz);
+	/* the dirty hours taken now; marks made while this runs stay */
+	PGresult *dirty =
+	    vm_pg_exec(pg, "SELECT extract(epoch FROM hour)::bigint FROM bill_dirty ORDER BY hour", 0, NULL);
+	if (!dirty) {
+		free(zones);
+		return db_fail(pg, "reading dirty hours", err, errsize);
+	}
+	char *hours = vm_xstrdup("{");
+	for (int i = 0; i < PQntuples(dirty); i++) {
+		char *h = vm_xasprintf("%s%s%s", hours, i ? "," : "", PQgetvalue(dirty, i, 0));
+		free(hours);
+		hours = h;
+	}
+	char *h = vm_xasprintf("%s}", hours);
+	free(hours);
+	hours = h;
+	if (st)
+		st->dirty += PQntuples(dirty);
+	PQclear(dirty);
+	int rc = 0;
+	for (size_t z = 0; z < nz && rc == 0; z++) {
+		/* days due in the zone: those the closed horizon has moved into
+		 * (from the first inventory state on), and those holding a dirty
+		 * hour */
+		const char *p[2] = {zones[z], hours};
+		PGresult *r = vm_pg_exec(
+		    pg,
+		    "WITH h AS (SELECT closed_upto AS c FROM rollup_state WHERE closed_upto > '-infinity'), "
+		    "first AS (SELECT coalesce((SELECT max(day) FROM bill_day WHERE time_zone = $1), "
+		    "(least((SELECT min(valid_from) FROM vm_inventory), (SELECT min(at) FROM vm_event)) AT TIME ZONE "
+		    "$1)::date) "
+		    "AS d), "
+		    "span AS (SELECT generate_series(first.d, ((h.c - interval '1 second') AT TIME ZONE $1)::date, "
+		    "interval '1 day')::date AS day FROM first, h WHERE first.d IS NOT NULL), "
+		    "late AS (SELECT DISTINCT ((to_timestamp(x) + o) AT TIME ZONE $1)::date AS day "
+		    "FROM unnest($2::bigint[]) x, (VALUES (interval '0'), (interval '59 minutes 59 seconds')) v(o)) "
+		    "SELECT day::text FROM (SELECT day FROM span UNION SELECT day FROM late) d, h "
+		    "WHERE (day::timestamp AT TIME ZONE $1) < h.c AND NOT EXISTS (SELECT 1 FROM bill_day b "
+		    "WHERE b.time_zone = $1 AND b.day = d.day AND b.upto >= least(h.c, "
+		    "(d.day + 1)::timestamp AT TIME ZONE $1) AND d.day NOT IN (SELECT day FROM late)) "
+		    "ORDER BY day",
+		    2, p);
+		if (!r) {
+			rc = db_fail(pg, "finding the days due", err, errsize);
+			break;
+		}
+		for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+			rc = bill_rate_day(pg, s, zones[z], PQgetvalue(r, i, 0), NULL, st, err, errsize) < 0 ? -1 : 0;
+		PQclear(r);
+	}
+	if (rc == 0) {
+		const char *p[1] = {hours};
+		if (vm_pg_cmd(
+		        pg,
+		        "DELETE FROM bill_dirty WHERE hour = ANY (SELECT to_timestamp(x) FROM unnest($1::bigint[]) x)",
+		        1, p) < 0)
+			rc = db_fail(pg, "clearing dirty hours", err, errsize);
+	}
+	free(hours);
+	free(zones);
+	return rc;
+}
