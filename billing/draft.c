@@ -310,9 +310,12 @@ static int usage_lines(struct vm_pg *pg, struct bill_store *store, struct month 
 			l->minutes_billed = num(res, row, ch->time == BILL_TIME_DEFINED ? 7 : 8);
 			l->minutes_sampled = num(res, row, 9);
 			l->minutes_lost = num(res, row, 10);
-			if (l->minutes_sampled < l->minutes_billed)
+			/* Samples come while a VM runs: a stopped VM's minutes that
+			 * a `defined` charge bills are not missing any. */
+			int64_t ran = num(res, row, 8), expect = ran < l->minutes_billed ? ran : l->minutes_billed;
+			if (l->minutes_sampled < expect)
 				l->note = vm_xasprintf("%lld minutes without samples",
-				                       (long long)(l->minutes_billed - l->minutes_sampled));
+				                       (long long)(expect - l->minutes_sampled));
 			note_plan(sums, n_sums, cap_sums, p, vid, parts[i]);
 		}
 		free(w);
