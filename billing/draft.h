@@ -47,7 +47,9 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
  * it is a statement, and records what it charged in bill_invoiced.
  * Returns 0 with the number in *number (caller frees; NULL for a
  * statement), or -1 with every violation found in err (one per line), or
- * why it could not run. */
+ * why it could not run.  Building and finalising take the tenant's
+ * advisory lock and SHARE locks on bill_rated, bill_coverage and bill_day
+ * (the rater waits meanwhile): the role needs a write privilege on them. */
 int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_id, const char *issuer, char **number,
                         char *err, size_t errsize);
 
