@@ -163,6 +163,27 @@ static int plans_check(const char *conf_path, bool conf_given, char **files, int
 			print_plan(&p[i]);
 		for (size_t i = 0; i < nt; i++)
 			print_tenant(&t[i]);
+		size_t nh, npo;
+		const struct bill_host_class *h = bill_catalog_host_classes(c, &nh);
+		const struct bill_pool_def *po = bill_catalog_pools(c, &npo);
+		for (size_t i = 0; i < nh; i++) {
+			printf("%s:%d: host class '%s':", h[i].file, h[i].line, h[i].name);
+			for (size_t j = 0; j < h[i].n_globs; j++)
+				printf(" %s", h[i].globs[j]);
+			printf("\n");
+		}
+		static const char *const splits[] = {"allocation", "use", "the larger of allocation and use"};
+		for (size_t i = 0; i < npo; i++) {
+			char m[VM_MONEY_MAX_FORMAT];
+			printf("%s:%d: pool '%s': hosts %s%s, months in %s, split by %s, idle cost %s\n", po[i].file,
+			       po[i].line, po[i].name, po[i].host_class ? "of class " : "",
+			       po[i].host_class ? po[i].host_class : "by name", po[i].time_zone, splits[po[i].split],
+			       po[i].spread_idle ? "spread over the VMs" : "on a line of its own");
+			for (size_t j = 0; j < po[i].n_costs; j++)
+				printf("  cost '%s': %s %s a host and month\n", po[i].costs[j].label,
+				       vm_money_format_exact(po[i].costs[j].month, po[i].currency->digits, m),
+				       po[i].currency->code);
+		}
 		printf("%zu plan%s and %zu tenant%s in %d file%s: good\n", np, np == 1 ? "" : "s", nt,
 		       nt == 1 ? "" : "s", n, n == 1 ? "" : "s");
 	}

@@ -9,6 +9,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,10 @@ struct bill_catalog {
 	char **classes;
 	size_t n_classes;
 	bool classes_set;
+	struct bill_host_class *hclasses;
+	size_t n_hclasses, cap_hclasses;
+	struct bill_pool_def *pools;
+	size_t n_pools, cap_pools;
 };
 
 /* ---------------------------------------------------------------- meters and units */
@@ -832,6 +837,152 @@ static int read_tenant(struct reader *rd, const struct vm_cfgnode *sec, struct b
 	return 0;
 }
 
+static void globs_free(char **g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i]);
+	free(g);
+}
+
+static void hclass_free(struct bill_host_class *h)
+{
+	free(h->name);
+	globs_free(h->globs, h->n_globs);
+}
+
+static void pool_free(struct bill_pool_def *p)
+{
+	free(p->name);
+	free(p->host_class);
+	globs_free(p->host_globs, p->n_host_globs);
+	free(p->time_zone);
+	for (size_t i = 0; i < p->n_costs; i++)
+		free(p->costs[i].label);
+	free(p->costs);
+}
+
+/* "gpu-* ml-??": shell globs separated by spaces, at least one. */
+static int get_globs(struct reader *rd, const struct vm_cfgnode *opt, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	const char *s = opt->value;
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		size_t len = strcspn(s, " ");
+		if (!len)
+			break;
+		*out = vm_xrealloc(*out, (*n + 1) * sizeof **out);
+		(*out)[(*n)++] = vm_xstrndup(s, len);
+		s += len;
+	}
+	if (!*n) {
+		fail(rd, opt->line, "%s: name at least one host name or glob (\"gpu-*\")", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_host_class(struct reader *rd, const struct vm_cfgnode *sec, struct bill_host_class *h)
+{
+	static const struct field f[] = {{"hosts", false, false, true}};
+	const struct vm_cfgnode *o[1];
+	h->line = sec->line;
+	h->file = rd->file;
+	if (check_plan_name(rd, sec) < 0)
+		return -1;
+	h->name = vm_xstrdup(sec->title);
+	if (check_fields(rd, sec, f, 1, o) < 0)
+		return -1;
+	return get_globs(rd, o[0], &h->globs, &h->n_globs);
+}
+
+static int read_cost(struct reader *rd, const struct vm_cfgnode *sec, const struct bill_pool_def *p,
+                     struct bill_cost *k)
+{
+	static const struct field f[] = {
+	    {"month", false, false, true}, {"from", false, false, false}, {"to", false, false, false}};
+	const struct vm_cfgnode *o[3];
+	k->line = sec->line;
+	if (!sec->title) {
+		fail(rd, sec->line, "a cost names what it is: cost \"amortisation\" { month = 800.00 }");
+		return -1;
+	}
+	k->label = vm_xstrdup(sec->title);
+	if (check_fields(rd, sec, f, 3, o) < 0 || get_money(rd, o[0], false, &k->month) < 0)
+		return -1;
+	if (k->month.n % vm_currency_minor(p->currency) != 0) {
+		fail(rd, o[0]->line, "month: '%s' has more decimals than %s's %d", o[0]->value, p->currency->code,
+		     p->currency->digits);
+		return -1;
+	}
+	if (o[1] && get_span(rd, o[1], o[2], &k->from, &k->to) < 0)
+		return -1;
+	if (!o[1] && o[2] && get_when(rd, o[2], &k->to) < 0)
+		return -1;
+	if ((k->from.set && !k->from.local) || (k->to.set && !k->to.local)) {
+		fail(rd, o[k->from.set && !k->from.local ? 1 : 2]->line,
+		     "a cost is in force for whole months: give dates (2026-01-01), not minutes");
+		return -1;
+	}
+	return 0;
+}
+
+static int read_pool(struct reader *rd, const struct vm_cfgnode *sec, struct bill_pool_def *p)
+{
+	static const struct field f[] = {
+	    {"currency", false, false, true},   {"host-class", false, false, false}, {"hosts", false, false, false},
+	    {"time-zone", false, false, false}, {"split", false, false, false},      {"idle", false, false, false},
+	    {"cost", true, true, true},
+	};
+	const struct vm_cfgnode *o[7];
+	p->line = sec->line;
+	p->file = rd->file;
+	if (check_plan_name(rd, sec) < 0)
+		return -1;
+	p->name = vm_xstrdup(sec->title);
+	if (check_fields(rd, sec, f, 7, o) < 0)
+		return -1;
+	if (!(p->currency = vm_currency_find(o[0]->value))) {
+		fail(rd, o[0]->line, "currency: '%s' is not an ISO 4217 currency code (EUR, USD, JPY, ...)",
+		     o[0]->value);
+		return -1;
+	}
+	if (!o[1] == !o[2]) {
+		fail(rd, sec->line, "a pool takes its hosts by 'host-class' or by 'hosts' (globs): give one of them");
+		return -1;
+	}
+	if (o[1])
+		p->host_class = vm_xstrdup(o[1]->value);
+	else if (get_globs(rd, o[2], &p->host_globs, &p->n_host_globs) < 0)
+		return -1;
+	if (o[3] && check_zone(rd, o[3]) < 0)
+		return -1;
+	p->time_zone = vm_xstrdup(o[3] ? o[3]->value : "UTC");
+	int v = 0;
+	static const char *const splits[] = {"allocation", "use", "max"};
+	if (o[4] && get_enum(rd, o[4], splits, 3, &v) < 0)
+		return -1;
+	p->split = (enum bill_pool_split)v;
+	static const char *const idles[] = {"line", "spread"};
+	v = 0;
+	if (o[5] && get_enum(rd, o[5], idles, 2, &v) < 0)
+		return -1;
+	p->spread_idle = v == 1;
+	for (const struct vm_cfgnode *it = sec->child; it; it = it->next) {
+		if (strcmp(it->name, "cost") != 0)
+			continue;
+		p->costs = vm_xrealloc(p->costs, (p->n_costs + 1) * sizeof *p->costs);
+		struct bill_cost *k = memset(&p->costs[p->n_costs++], 0, sizeof *p->costs);
+		size_t mark = enter(rd, it);
+		if (read_cost(rd, it, p, k) < 0)
+			return -1;
+		leave(rd, mark);
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the catalog */
 
 struct bill_catalog *bill_catalog_new(void)
@@ -851,6 +1002,12 @@ void bill_catalog_free(struct bill_catalog *c)
 		free(c->files[i]);
 	for (size_t i = 0; i < c->n_classes; i++)
 		free(c->classes[i]);
+	for (size_t i = 0; i < c->n_hclasses; i++)
+		hclass_free(&c->hclasses[i]);
+	for (size_t i = 0; i < c->n_pools; i++)
+		pool_free(&c->pools[i]);
+	free(c->hclasses);
+	free(c->pools);
 	free(c->plans);
 	free(c->tenants);
 	free(c->files);
@@ -874,14 +1031,38 @@ static int read_tree(struct reader *rd, const struct vm_cfgnode *root)
 	struct bill_catalog *c = rd->c;
 	for (const struct vm_cfgnode *it = root; it; it = it->next) {
 		bool plan = strcmp(it->name, "plan") == 0;
-		if ((!plan && strcmp(it->name, "tenant") != 0) || it->value) {
-			fail(rd, it->line, "'%s': a plan file holds plan \"NAME\" { } and tenant \"NAME\" { } sections",
+		bool hclass = strcmp(it->name, "host-class") == 0, pool = strcmp(it->name, "pool") == 0;
+		if ((!plan && !hclass && !pool && strcmp(it->name, "tenant") != 0) || it->value) {
+			fail(rd, it->line,
+			     "'%s': a plan file holds plan, tenant, host-class and pool \"NAME\" { } sections",
 			     it->name);
 			return -1;
 		}
 		size_t mark = enter(rd, it);
 		int rc;
-		if (plan) {
+		if (hclass) {
+			c->hclasses = vm_xgrow(c->hclasses, &c->cap_hclasses, c->n_hclasses + 1, sizeof *c->hclasses);
+			struct bill_host_class *h = memset(&c->hclasses[c->n_hclasses++], 0, sizeof *c->hclasses);
+			rc = read_host_class(rd, it, h);
+			for (size_t i = 0; rc == 0 && i + 1 < c->n_hclasses; i++)
+				if (strcmp(c->hclasses[i].name, h->name) == 0) {
+					leave(rd, mark);
+					fail(rd, it->line, "host-class '%s' is defined twice (first in %s:%d)", h->name,
+					     c->hclasses[i].file, c->hclasses[i].line);
+					rc = -1;
+				}
+		} else if (pool) {
+			c->pools = vm_xgrow(c->pools, &c->cap_pools, c->n_pools + 1, sizeof *c->pools);
+			struct bill_pool_def *p = memset(&c->pools[c->n_pools++], 0, sizeof *c->pools);
+			rc = read_pool(rd, it, p);
+			for (size_t i = 0; rc == 0 && i + 1 < c->n_pools; i++)
+				if (strcmp(c->pools[i].name, p->name) == 0) {
+					leave(rd, mark);
+					fail(rd, it->line, "pool '%s' is defined twice (first in %s:%d)", p->name,
+					     c->pools[i].file, c->pools[i].line);
+					rc = -1;
+				}
+		} else if (plan) {
 			c->plans = vm_xgrow(c->plans, &c->cap_plans, c->n_plans + 1, sizeof *c->plans);
 			struct bill_plan *p = memset(&c->plans[c->n_plans++], 0, sizeof *c->plans);
 			rc = read_plan(rd, it, p);
@@ -918,7 +1099,7 @@ static int load_tree(struct bill_catalog *c, struct vm_cfgtree *tree, char *err,
 	c->files = vm_xrealloc(c->files, (c->n_files + 1) * sizeof *c->files);
 	char *file = c->files[c->n_files++] = vm_xstrdup(vm_cfgtree_file(tree));
 	struct reader rd = {.c = c, .file = file, .err = err, .errsize = errsize};
-	size_t np = c->n_plans, nt = c->n_tenants;
+	size_t np = c->n_plans, nt = c->n_tenants, nh = c->n_hclasses, npo = c->n_pools;
 	int rc = read_tree(&rd, vm_cfgtree_root(tree));
 	vm_cfgtree_free(tree);
 	if (rc < 0) { /* all or nothing: the catalog as it was */
@@ -926,8 +1107,14 @@ static int load_tree(struct bill_catalog *c, struct vm_cfgtree *tree, char *err,
 			plan_free(&c->plans[i]);
 		for (size_t i = nt; i < c->n_tenants; i++)
 			tenant_free(&c->tenants[i]);
+		for (size_t i = nh; i < c->n_hclasses; i++)
+			hclass_free(&c->hclasses[i]);
+		for (size_t i = npo; i < c->n_pools; i++)
+			pool_free(&c->pools[i]);
 		c->n_plans = np;
 		c->n_tenants = nt;
+		c->n_hclasses = nh;
+		c->n_pools = npo;
 		free(c->files[--c->n_files]);
 	}
 	return rc;
@@ -944,8 +1131,77 @@ int bill_catalog_parse(struct bill_catalog *c, const char *file, const char *tex
 	return load_tree(c, vm_cfgtree_parse(file, text, len, err, errsize), err, errsize);
 }
 
+const struct bill_host_class *bill_catalog_host_classes(const struct bill_catalog *c, size_t *n)
+{
+	*n = c->n_hclasses;
+	return c->hclasses;
+}
+
+const struct bill_pool_def *bill_catalog_pools(const struct bill_catalog *c, size_t *n)
+{
+	*n = c->n_pools;
+	return c->pools;
+}
+
+static bool globs_match(char *const *g, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(g[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+const char *bill_catalog_class_of(const struct bill_catalog *c, const char *hostname)
+{
+	for (size_t i = 0; i < c->n_hclasses; i++)
+		if (globs_match(c->hclasses[i].globs, c->hclasses[i].n_globs, hostname))
+			return c->hclasses[i].name;
+	return NULL;
+}
+
+const struct bill_pool_def *bill_catalog_pool_of(const struct bill_catalog *c, const char *hostname)
+{
+	const char *cls = bill_catalog_class_of(c, hostname);
+	for (size_t i = 0; i < c->n_pools; i++) {
+		const struct bill_pool_def *p = &c->pools[i];
+		if (p->host_class ? cls && strcmp(cls, p->host_class) == 0
+		                  : globs_match(p->host_globs, p->n_host_globs, hostname))
+			return p;
+	}
+	return NULL;
+}
+
+vm_money bill_pool_month_cost(const struct bill_pool_def *p, int64_t month)
+{
+	vm_money sum = {0};
+	for (size_t i = 0; i < p->n_costs; i++) {
+		const struct bill_cost *k = &p->costs[i];
+		if ((!k->from.set || month >= k->from.t) && (!k->to.set || month < k->to.t))
+			sum.n += k->month.n; /* each fits, and a pool has few: checked in bill_catalog_check() */
+	}
+	return sum;
+}
+
 int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize)
 {
+	for (size_t i = 0; i < c->n_pools; i++) {
+		const struct bill_pool_def *p = &c->pools[i];
+		bool found = !p->host_class;
+		for (size_t j = 0; !found && j < c->n_hclasses; j++)
+			found = strcmp(c->hclasses[j].name, p->host_class) == 0;
+		if (!found) {
+			snprintf(err, errsize, "%s:%d: pool '%s': host-class '%s' is not defined", p->file, p->line,
+			         p->name, p->host_class);
+			return -1;
+		}
+		vm_money total = {0};
+		for (size_t j = 0; j < p->n_costs; j++)
+			if (vm_money_add(total, p->costs[j].month, &total) < 0) {
+				snprintf(err, errsize, "%s:%d: pool '%s': its costs add up beyond what an amount holds",
+				         p->file, p->costs[j].line, p->name);
+				return -1;
+			}
+	}
 	for (size_t i = 0; i < c->n_tenants; i++) {
 		const struct bill_tenant *t = &c->tenants[i];
 		for (size_t j = 0; j < t->n_assigns; j++) {

@@ -115,6 +115,46 @@ struct bill_tenant {
 	int line;
 };
 
+/* A class of hosts by name: shell globs (fnmatch) on the host name. */
+struct bill_host_class {
+	char *name;
+	const char *file;
+	char **globs;
+	size_t n_globs;
+	int line;
+};
+
+/* One cost of a shared-host pool, per host and month, in force for the
+ * months whose first day is in [from, to) (dates in the pool's zone). */
+struct bill_cost {
+	char *label; /* "amortisation", "power", ... */
+	vm_money month;
+	struct bill_when from, to;
+	int line;
+};
+
+/* How a pool's month is split among the VMs on a host each minute (the
+ * values of billing/pool.h's enum bill_split). */
+enum bill_pool_split { BILL_POOL_ALLOCATION, BILL_POOL_USE, BILL_POOL_MAX };
+
+/* A cost pool: hosts (a class, or globs of their own) whose monthly cost
+ * each is spread over the month's minutes and split among the VMs on
+ * the host (docs/BILLING.md, "Shared host cost"). */
+struct bill_pool_def {
+	char *name;
+	const char *file;
+	const struct vm_currency *currency;
+	char *host_class;  /* the hosts of this class, or */
+	char **host_globs; /* these */
+	size_t n_host_globs;
+	char *time_zone; /* months cut here */
+	enum bill_pool_split split;
+	bool spread_idle; /* idle cost spread over the VMs by their parts, not a line of its own */
+	struct bill_cost *costs;
+	size_t n_costs;
+	int line;
+};
+
 struct bill_catalog;
 
 struct bill_catalog *bill_catalog_new(void);
@@ -138,6 +178,17 @@ int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize);
 const struct bill_plan *bill_catalog_plans(const struct bill_catalog *c, size_t *n);
 const struct bill_tenant *bill_catalog_tenants(const struct bill_catalog *c, size_t *n);
 const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const char *name);
+const struct bill_host_class *bill_catalog_host_classes(const struct bill_catalog *c, size_t *n);
+const struct bill_pool_def *bill_catalog_pools(const struct bill_catalog *c, size_t *n);
+/* The class of a host: the first class (in the order the files were read)
+ * one of whose globs matches its name; NULL if none. */
+const char *bill_catalog_class_of(const struct bill_catalog *c, const char *hostname);
+/* The pool a host belongs to: the first pool whose class or globs take
+ * it; NULL if none. */
+const struct bill_pool_def *bill_catalog_pool_of(const struct bill_catalog *c, const char *hostname);
+/* The pool's cost per host for the month starting on local date `month`
+ * (days since 1970-01-01): the sum of its costs in force then. */
+vm_money bill_pool_month_cost(const struct bill_pool_def *p, int64_t month);
 
 /* Version vi of plan p as a plan file of its own: the plan's currency,
  * rounding and time, and the version's label, start, minimum and charges,

@@ -139,7 +139,7 @@ static int part_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
-int bill_pool_finish(struct bill_pool *p, bool spread_idle, struct bill_pool_part **parts, size_t *n, vm_money *idle)
+void bill_pool_shares(const struct bill_pool *p, struct bill_pool_part **parts, size_t *n)
 {
 	struct bill_pool_part *out = vm_xmalloc((p->n ? p->n : 1) * sizeof *out);
 	size_t k = 0;
@@ -147,31 +147,49 @@ int bill_pool_finish(struct bill_pool *p, bool spread_idle, struct bill_pool_par
 		if (p->tab[i].key != -1)
 			out[k++] = (struct bill_pool_part){p->tab[i].key, {p->tab[i].nano}};
 	qsort(out, k, sizeof *out, part_cmp);
+	*parts = out;
+	*n = k;
+}
+
+int bill_pool_round(vm_money month, int64_t unit, bool spread_idle, struct bill_pool_part *parts, size_t n,
+                    vm_money *idle)
+{
+	if (month.n < 0 || unit <= 0 || month.n % unit != 0)
+		return -1;
 	/* Weights: each VM's exact share, and the idle rest (what the
 	 * minutes gave no VM, and the minutes no VM was seen in). */
-	int64_t *w = vm_xmalloc((k + 1) * sizeof *w);
-	vm_money *r = vm_xmalloc((k + 1) * sizeof *r);
+	int64_t *w = vm_xmalloc((n + 1) * sizeof *w);
+	vm_money *r = vm_xmalloc((n + 1) * sizeof *r);
 	int64_t given = 0;
-	for (size_t i = 0; i < k; i++) {
-		w[i] = out[i].amount.n;
-		given += w[i]; /* <= month: each minute's parts add up to its cost */
-	}
-	w[k] = p->month.n - given;
-	if (spread_idle && given > 0)
-		w[k] = 0;
 	int rc = 0;
-	if (p->month.n == 0) {
-		for (size_t i = 0; i <= k; i++)
-			r[i].n = 0;
-	} else {
-		rc = vm_money_split(p->month, w, k + 1, p->unit, r);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		w[i] = parts[i].amount.n;
+		if (w[i] < 0 || __builtin_add_overflow(given, w[i], &given) || given > month.n)
+			rc = -1;
 	}
-	for (size_t i = 0; rc == 0 && i < k; i++)
-		out[i].amount = r[i];
-	*idle = rc == 0 ? r[k] : (vm_money){0};
+	w[n] = month.n - given;
+	if (spread_idle && given > 0)
+		w[n] = 0;
+	if (rc == 0 && month.n == 0) {
+		for (size_t i = 0; i <= n; i++)
+			r[i].n = 0;
+	} else if (rc == 0) {
+		rc = vm_money_split(month, w, n + 1, unit, r);
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		parts[i].amount = r[i];
+	*idle = rc == 0 ? r[n] : (vm_money){0};
 	free(w);
 	free(r);
-	if (rc < 0) {
+	return rc;
+}
+
+int bill_pool_finish(struct bill_pool *p, bool spread_idle, struct bill_pool_part **parts, size_t *n, vm_money *idle)
+{
+	struct bill_pool_part *out;
+	size_t k;
+	bill_pool_shares(p, &out, &k);
+	if (bill_pool_round(p->month, p->unit, spread_idle, out, k, idle) < 0) {
 		free(out);
 		return -1;
 	}

@@ -49,6 +49,22 @@ void bill_pool_free(struct bill_pool *p);
  * -1 for a minute out of range or seen before, or a negative value. */
 int bill_pool_minute(struct bill_pool *p, int64_t minute, int64_t capacity, const struct bill_pool_vm *vms, size_t n);
 
+/* The exact shares so far, one per VM seen, in order of key, in nano-
+ * units, not rounded (*parts: the caller frees); what the minutes given
+ * gave no VM is the month less their sum.  A month split a day at a time
+ * (one pool per day, fed that day's minutes) gives shares that add up to
+ * the whole month's: each minute's split depends on that minute alone.
+ * bill_pool_round() then rounds the month. */
+void bill_pool_shares(const struct bill_pool *p, struct bill_pool_part **parts, size_t *n);
+
+/* Rounds a month's exact shares (parts[i].amount, nano-units; their sum
+ * at most month) and the idle rest to the unit by one largest-remainder
+ * split of month: parts' amounts replaced, *idle the rest; parts + idle
+ * = month.  spread_idle as bill_pool_finish().  Returns 0, or -1 for bad
+ * arguments (shares beyond the month, a month not a multiple of unit). */
+int bill_pool_round(vm_money month, int64_t unit, bool spread_idle, struct bill_pool_part *parts, size_t n,
+                    vm_money *idle);
+
 /* The month's parts, one per VM seen, in order of key, each a multiple
  * of the unit (*parts: the caller frees), and the idle rest; parts + idle
  * = month.  spread_idle: the idle rest goes to the VMs by their parts

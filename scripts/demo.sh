@@ -78,13 +78,37 @@ owner "build-*" {
   project = "builds"
 }
 EOC
+# A sample price plan for the demo fleet's tenants (docs/BILLING.md).
+cat >"$RUN/plans.conf" <<'EOP'
+# written by scripts/demo.sh
+plan standard {
+  currency = EUR
+  version "2026" {
+    from = 2026-01-01
+    charge vcpu { price = 0.012 per = vcpu-hour }
+    charge ram { price = 0.004 per = GiB-hour }
+    charge disk { price = 0.10 per = GiB-day }
+    charge cpu { price = 0.02 per = core-hour }
+    charge net.tx { model = graduated per = GiB
+      tier { up-to = 100 price = 0 }
+      tier { price = 0.05 }
+    }
+  }
+}
+tenant acme { currency = EUR time-zone = Europe/Berlin assign standard { from = 2026-01-01 } }
+tenant globex { currency = EUR time-zone = America/New_York assign standard { from = 2026-01-01 } }
+tenant ci { currency = EUR time-zone = UTC showback = true assign standard { from = 2026-01-01 } }
+EOP
 admin="$top/admin/vmeter-admin -c $RUN/vmeter.conf"
+bill="$top/billing/vmeter-bill -c $RUN/vmeter.conf"
 $admin migrate
+$bill plans load "$RUN/plans.conf"
 nohup "$top/collector/vmeter-collector" -c "$RUN/vmeter.conf" >"$RUN/collector.log" 2>&1 &
 echo $! >"$RUN/collector.pid"
-# Rollups, partitions ahead and retention every 5 minutes: what cron or a
-# systemd timer does on a real installation (vmeter-admin(8), maintain).
-nohup sh -c "while :; do $admin maintain; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
+# Rollups, partitions ahead and retention, then rating, every 5 minutes:
+# what cron or a systemd timer does on a real installation (vmeter-admin(8),
+# maintain; vmeter-bill(1), rate).
+nohup sh -c "while :; do $admin maintain; $bill rate; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
 echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
 i=0
@@ -105,5 +129,7 @@ Look at the result with:
   $admin total --from now-1d            usage summed per VM and owner (rollups + minutes)
   $admin vms                            inventory and owners
   $admin graph --vm web1 --out FILE.png a graph from the RRD files ($RUN/web1.png)
+  $bill rate                            rate the closed hours with the sample plan ($RUN/plans.conf);
+                                        rated quantities are in the bill_rated table
 Stop it with: scripts/demo.sh stop
 EOM

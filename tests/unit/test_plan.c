@@ -269,7 +269,8 @@ static void test_bad(void **state)
 	     "host-class "
 	     "{ } } } }",
 	     "p.plan:4: plan 'p' version 'a' charge 'vm': 'host-class' must be an option"},
-	    {"price = 1\n", "p.plan:1: 'price': a plan file holds plan \"NAME\" { } and tenant \"NAME\" { } sections"},
+	    {"price = 1\n",
+	     "p.plan:1: 'price': a plan file holds plan, tenant, host-class and pool \"NAME\" { } sections"},
 	    {"tenant t { currency = EUR  time-zone = Mars/Olympus  showback = true }",
 	     "p.plan:1: tenant 't': time-zone: 'Mars/Olympus' is not a time zone tzdata knows"},
 	    {"tenant t { currency = EUR  time-zone = ../../etc/passwd  showback = true }",
@@ -341,13 +342,81 @@ static void test_catalog(void **state)
 	bill_catalog_free(c);
 }
 
+/* Host classes and cost pools: which host is in which, the month's cost
+ * of the costs in force, and bad pools named. */
+static void test_pools(void **state)
+{
+	(void)state;
+	char err[512];
+	const char *text = "host-class gpu { hosts = \"gpu-* ml-??\" }\n"
+	                   "host-class std { hosts = \"hv-*\" }\n"
+	                   "pool gpus { currency = EUR  host-class = gpu  split = max  idle = spread\n"
+	                   "  cost amortisation { month = 1000.00  to = 2027-01-01 }\n"
+	                   "  cost power { month = 120.50  from = 2026-06-01 } }\n"
+	                   "pool rack { currency = EUR  hosts = \"hv-1 hv-2\"  time-zone = Europe/Berlin\n"
+	                   "  cost all { month = 300 } }\n";
+	struct bill_catalog *c = load(text, err, sizeof err);
+	assert_non_null(c);
+	assert_int_equal(bill_catalog_check(c, err, sizeof err), 0);
+	assert_string_equal(bill_catalog_class_of(c, "gpu-7"), "gpu");
+	assert_string_equal(bill_catalog_class_of(c, "ml-01"), "gpu");
+	assert_null(bill_catalog_class_of(c, "ml-001"));
+	assert_string_equal(bill_catalog_class_of(c, "hv-9"), "std");
+	const struct bill_pool_def *p = bill_catalog_pool_of(c, "gpu-1");
+	assert_non_null(p);
+	assert_string_equal(p->name, "gpus");
+	assert_int_equal(p->split, BILL_POOL_MAX);
+	assert_true(p->spread_idle);
+	assert_string_equal(p->time_zone, "UTC");
+	/* 2026-05-01 is day 20574: amortisation only; 2026-06-01 both; 2027-01-01 power only */
+	assert_int_equal(bill_pool_month_cost(p, 20574).n, INT64_C(1000000000000));
+	assert_int_equal(bill_pool_month_cost(p, 20605).n, INT64_C(1120500000000));
+	assert_int_equal(bill_pool_month_cost(p, 20819).n, INT64_C(120500000000));
+	p = bill_catalog_pool_of(c, "hv-2");
+	assert_non_null(p);
+	assert_string_equal(p->name, "rack");
+	assert_string_equal(p->time_zone, "Europe/Berlin");
+	assert_false(p->spread_idle);
+	assert_null(bill_catalog_pool_of(c, "hv-3"));
+	bill_catalog_free(c);
+
+	static const struct {
+		const char *text, *says;
+	} bad[] = {
+	    {"pool p { currency = EUR\n cost a { month = 1 } }",
+	     "p.plan:1: pool 'p': a pool takes its hosts by 'host-class' or by 'hosts'"},
+	    {"pool p { currency = EUR  hosts = \"a\"\n cost a { month = 1.005 } }",
+	     "p.plan:2: pool 'p' cost 'a': month: '1.005' has more decimals than EUR's 2"},
+	    {"pool p { currency = EUR  hosts = \"a\"\n cost a { month = -1 } }",
+	     "p.plan:2: pool 'p' cost 'a': month: '-1' is negative"},
+	    {"pool p { currency = EUR  hosts = \"a\"\n split = fair\n cost a { month = 1 } }",
+	     "p.plan:2: pool 'p': split: must be \"allocation\", \"use\" or \"max\", got 'fair'"},
+	    {"pool p { currency = EUR  hosts = \"a\"\n cost a { month = 1  from = 2026-01-01T10:00Z } }",
+	     "a cost is in force for whole months: give dates"},
+	    {"pool p { currency = EUR  hosts = \"  \"\n cost a { month = 1 } }",
+	     "p.plan:1: pool 'p': hosts: name at least one host name or glob"},
+	    {"pool p { currency = EUR  hosts = \"a\" }", "p.plan:1: pool 'p': 'cost' must be given"},
+	    {"host-class g { hosts = \"a\" }\nhost-class g { hosts = \"b\" }",
+	     "p.plan:2: host-class 'g' is defined twice (first in p.plan:1)"},
+	    {"rack r { }", "p.plan:1: 'rack': a plan file holds plan, tenant, host-class and pool"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		c = load(bad[i].text, err, sizeof err);
+		if (c || !strstr(err, bad[i].says))
+			fail_msg("case %zu: got '%s', want '%s'", i, err, bad[i].says);
+	}
+	c = load("pool p { currency = EUR  host-class = nope\n cost a { month = 1 } }", err, sizeof err);
+	assert_non_null(c);
+	assert_int_equal(bill_catalog_check(c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "p.plan:1: pool 'p': host-class 'nope' is not defined"));
+	bill_catalog_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_when),
-	    cmocka_unit_test(test_bad),
-	    cmocka_unit_test(test_catalog),
+	    cmocka_unit_test(test_good),    cmocka_unit_test(test_when),  cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_catalog), cmocka_unit_test(test_pools),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,13 +172,63 @@ static void test_conserves(void **state)
 	}
 }
 
+/* A month split a day at a time (a pool per day, its shares summed, then
+ * rounded once) gives the same parts as the month split at once: what
+ * the rater stores per day adds up to the month's split. */
+static void test_by_day(void **state)
+{
+	(void)state;
+	uint64_t x = 0xbeefULL;
+	const int64_t minutes = 1440 * 3;
+	vm_money month = {12345 * CENT};
+	struct bill_pool *whole = bill_pool_new(month, minutes, CENT, BILL_SPLIT_MAX);
+	int64_t share[60] = {0};
+	for (int64_t day = 0; day < 3; day++) {
+		struct bill_pool *p = bill_pool_new(month, minutes, CENT, BILL_SPLIT_MAX);
+		for (int64_t m = day * 1440; m < (day + 1) * 1440; m++) {
+			struct bill_pool_vm v[20];
+			size_t n = RND() % 20;
+			for (size_t i = 0; i < n; i++)
+				v[i] = (struct bill_pool_vm){(int64_t)(i * 3 + RND() % 3), (int64_t)(RND() % (4 * CPU)),
+				                             (int64_t)(RND() % (4 * CPU))};
+			int64_t cap = (int64_t)(RND() % (32 * CPU));
+			assert_int_equal(bill_pool_minute(p, m, cap, v, n), 0);
+			assert_int_equal(bill_pool_minute(whole, m, cap, v, n), 0);
+		}
+		struct bill_pool_part *parts;
+		size_t n;
+		bill_pool_shares(p, &parts, &n);
+		for (size_t i = 0; i < n; i++)
+			share[parts[i].key] += parts[i].amount.n;
+		free(parts);
+		bill_pool_free(p);
+	}
+	struct bill_pool_part *want, days[60];
+	size_t nw, nd = 0;
+	vm_money idle_want, idle_days;
+	assert_int_equal(bill_pool_finish(whole, false, &want, &nw, &idle_want), 0);
+	for (int64_t k = 0; k < 60; k++)
+		if (share[k])
+			days[nd++] = (struct bill_pool_part){k, {share[k]}};
+	assert_int_equal(bill_pool_round(month, CENT, false, days, nd, &idle_days), 0);
+	assert_int_equal(nd, nw);
+	for (size_t i = 0; i < nd; i++) {
+		assert_int_equal(days[i].key, want[i].key);
+		assert_int_equal(days[i].amount.n, want[i].amount.n);
+	}
+	assert_int_equal(idle_days.n, idle_want.n);
+	free(want);
+	bill_pool_free(whole);
+	/* shares beyond the month are refused */
+	struct bill_pool_part over[1] = {{1, {month.n + 1}}};
+	assert_int_equal(bill_pool_round(month, CENT, false, over, 1, &idle_days), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_golden),
-	    cmocka_unit_test(test_remainders),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_conserves),
+	    cmocka_unit_test(test_golden),    cmocka_unit_test(test_remainders), cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_conserves), cmocka_unit_test(test_by_day),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
