@@ -1,10 +1,14 @@
 /* vmeter-bill: price plans, rating and invoices (issue 12; growing).
  *
  *   vmeter-bill [-c FILE] plans check FILE...
+ *   vmeter-bill [-c FILE] plans load FILE...
+ *   vmeter-bill [-c FILE] rate [--from DAY --to DAY --reason TEXT ...]
+ *   vmeter-bill [-c FILE] invoice draft|list|finalise|credit|export ...
+ *                                          (billing/cmd_invoice.c)
  *
- * Today it checks plan files the way the rating daemon will load them:
- * every file, then what spans files, against the traffic classes of the
- * configuration; it prints what each plan and tenant holds. */
+ * It checks plan files the way the rater loads them: every file, then
+ * what spans files, against the traffic classes of the configuration;
+ * it prints what each plan and tenant holds. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cmd.h"
 #include "conf.h"
 #include "hostcost.h"
 #include "money.h"
@@ -43,6 +48,14 @@ static void usage(FILE *f)
 	           "                        goes to the tenant's next invoice as adjustment lines)\n"
 	           "  pools --month YYYY-MM  the month's shared host cost: each pool host's cost, the VMs' parts\n"
 	           "                        (rounded once, conserved to the minor unit) and the idle rest\n"
+	           "  invoice draft --tenant T --period YYYY-MM\n"
+	           "                        build (or rebuild) the tenant's draft for the month from what is rated\n"
+	           "  invoice list [--tenant T] [--period YYYY-MM]\n"
+	           "  invoice finalise ID [--issuer NAME]\n"
+	           "                        check the draft and give it the issuer's next number\n"
+	           "  invoice credit ID --reason TEXT [--line N]\n"
+	           "                        issue a credit note for a final invoice (or one of its lines)\n"
+	           "  invoice export ID --format csv|json|html|pdf [-o FILE]\n"
 	           "exit status: 0 done, 1 a file was refused or the database failed, 2 a usage or configuration\n"
 	           "error\n");
 }
@@ -445,6 +458,8 @@ int main(int argc, char **argv)
 		return cmd_pools(conf_path, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "rate") == 0)
 		return cmd_rate(conf_path, argc - optind, argv + optind);
+	if (argc - optind >= 1 && strcmp(argv[optind], "invoice") == 0)
+		return bill_cmd_invoice(conf_path, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)
 		fprintf(stderr, "vmeter-bill: unknown command '%s'\n", argv[optind]);
 	usage(stderr);

@@ -215,6 +215,7 @@ CREATE TABLE bill_line (
     plan        text,
     version_id  int REFERENCES bill_version,
     version     text,
+    charge      int,                   -- the charge's index in its version (usage, adjustment)
     minutes_billed  bigint NOT NULL DEFAULT 0,
     minutes_sampled bigint NOT NULL DEFAULT 0,
     minutes_lost    bigint NOT NULL DEFAULT 0,
@@ -222,6 +223,9 @@ CREATE TABLE bill_line (
     -- an adjustment's minutes (usage of a finalised month that came late)
     covers_from timestamptz,
     covers_to   timestamptz,
+    -- a credit note's line: the line of the credited invoice it negates
+    -- (vmeter-bill credits each line at most once)
+    credited_line int,
     PRIMARY KEY (invoice_id, line_no)
 );
 
