@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "draft.h"
+#include "hostcost.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -45,6 +46,7 @@ struct month {
 	bool showback;
 	enum vm_round rounding; /* of the latest plan version the lines use */
 	char *unrated;          /* NULL: every day rated through its end */
+	char *provisional;      /* a pool host whose month is not rated through its end, or NULL */
 };
 
 /* The latest version of a plan that priced minutes in the month, and the
@@ -62,6 +64,7 @@ static void month_release(struct month *m)
 	free(m->to);
 	free(m->time_zone);
 	free(m->unrated);
+	free(m->provisional);
 }
 
 static void dset_release(struct dset *s)
@@ -468,6 +471,69 @@ static int minimum_lines(const struct month *m, const struct plan_sum *sums, siz
 	return 0;
 }
 
+/* The tenant's parts of the month's shared host cost (billing/hostcost.h):
+ * a line per pool host, project and VM.  Each pool's month is cut in the
+ * pool's zone and labelled like the tenant's.  A part of a host month not
+ * rated through its end is provisional (finalisation refuses it). */
+static int host_cost_lines(struct vm_pg *pg, struct bill_store *store, struct month *m, struct dset *out,
+                           char **provisional, char *err, size_t errsize)
+{
+	struct bill_hostcost *h;
+	size_t n;
+	char label[8];
+	snprintf(label, sizeof label, "%.7s", m->period);
+	if (bill_hostcost_month(pg, store, label, &h, &n, err, errsize) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct bill_hostcost *x = &h[i];
+		for (size_t j = 0; j < x->n_parts && rc == 0; j++) {
+			const struct bill_hostcost_part *pt = &x->parts[j];
+			if (strcmp(pt->tenant, m->tenant) != 0 || pt->amount.n == 0)
+				continue;
+			if (x->pool->currency != m->currency) {
+				snprintf(err, errsize,
+				         "pool '%s' is in %s and tenant '%s' pays in %s: a part cannot be billed",
+				         x->pool->name, x->pool->currency->code, m->tenant, m->currency->code);
+				rc = -1;
+				break;
+			}
+			char idtext[16];
+			snprintf(idtext, sizeof idtext, "%d", pt->vm_id);
+			const char *p[1] = {idtext};
+			PGresult *res =
+			    vm_pg_exec(pg,
+			               "SELECT name FROM vm_inventory WHERE vm_id = $1 ORDER BY valid_from DESC "
+			               "LIMIT 1",
+			               1, p);
+			if (!res) {
+				rc = db_fail(pg, "reading a VM's name", err, errsize);
+				break;
+			}
+			char a[VM_MONEY_MAX_FORMAT];
+			static const char *const how[] = {"allocation", "use", "the larger of allocation and use"};
+			struct dline *l = dset_add(out);
+			l->kind = BILL_LINE_HOST_COST;
+			l->project = vm_xstrdup(pt->project);
+			l->vm_id = pt->vm_id;
+			l->vm_name = vm_xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+			l->meter = vm_xasprintf("host %s", x->hostname);
+			l->plan = vm_xstrdup(x->pool->name);
+			l->amount = pt->amount;
+			l->note = vm_xasprintf(
+			    "part of host %s's %s %s for %s (pool '%s', split by %s%s)%s", x->hostname,
+			    vm_money_format_exact(x->cost, x->pool->currency->digits, a), x->pool->currency->code,
+			    label, x->pool->name, how[x->pool->split], x->pool->spread_idle ? ", idle cost spread" : "",
+			    x->complete ? "" : "; provisional: the month is not rated through its end");
+			PQclear(res);
+			if (!x->complete && !*provisional)
+				*provisional = vm_xasprintf("pool '%s' host %s", x->pool->name, x->hostname);
+		}
+	}
+	bill_hostcost_free(h, n);
+	return rc;
+}
+
 static int strcmp_null(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "");
@@ -475,11 +541,11 @@ static int strcmp_null(const char *a, const char *b)
 
 static int kind_rank(enum bill_line_kind k)
 {
-	return k == BILL_LINE_USAGE ? 0 : k == BILL_LINE_ADJUSTMENT ? 1 : 2;
+	return k == BILL_LINE_USAGE ? 0 : k == BILL_LINE_HOST_COST ? 1 : k == BILL_LINE_ADJUSTMENT ? 2 : 3;
 }
 
-/* Usage lines by project, VM name and meter; then adjustments by their
- * month, the same way; the minimums last. */
+/* Usage lines by project, VM name and meter; then host cost the same way;
+ * then adjustments by their month; the minimums last. */
 static int line_cmp(const void *pa, const void *pb)
 {
 	const struct dline *a = pa, *b = pb;
@@ -517,6 +583,8 @@ static int compute(struct vm_pg *pg, struct bill_store *store, const char *tenan
 		rc = minimum_lines(m, sums, n_sums, lines, err, errsize);
 	if (rc == 0)
 		rc = adjustment_lines(pg, store, m, lines, err, errsize);
+	if (rc == 0)
+		rc = host_cost_lines(pg, store, m, lines, &m->provisional, err, errsize);
 	free(sums);
 	if (rc < 0)
 		return -1;
@@ -739,6 +807,11 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 	int bad = 0;
 	if (m->unrated) {
 		fprintf(f, "days not rated through their end (%s): %s\n", m->time_zone, m->unrated);
+		bad++;
+	}
+	if (m->provisional) {
+		fprintf(f, "shared host cost is provisional: %s is not rated through the month's end\n",
+		        m->provisional);
 		bad++;
 	}
 	const char *p[5] = {m->tenant, m->period, m->end, m->from, m->to};

@@ -13,7 +13,7 @@
 #     reason and --dry-run reports the change and writes nothing;
 #   - bad input is refused naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 17
+plan 19
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -71,6 +71,17 @@ sum=$(awk '/^  (vm|idle)/ { v = $NF; if ($1 == "idle:") v = $2; gsub(/\./, "", v
 	[ "$(grep -c '^  vm ' "$T/pools.out")" = 4 ]
 ok $? "the month closed: four parts and idle add up to the host's 744.00 exactly (sum of cents $sum)"
 sed 's/^/# /' "$T/pools.out"
+# The tenant's draft carries its parts of the host's month; finalising it
+# is refused while the month is not rated through its end.
+bill invoice draft --tenant acme --period 2026-10 >"$T/draft.out" 2>&1 || bail "draft: $(cat "$T/draft.out")"
+is "$(q "SELECT string_agg(project || ':' || vm_id || ':' || amount, ',' ORDER BY project) FROM bill_line l
+         JOIN bill_invoice USING (invoice_id) WHERE tenant = 'acme' AND l.kind = 'host-cost'")" \
+	"db:2:$(awk '/tenant .acme. project .db./ { v = $NF; gsub(/\./, "", v); print v "0000000" }' "$T/pools.out"),web:1:$(awk '/tenant .acme. project .web./ { v = $NF; gsub(/\./, "", v); print v "0000000" }' "$T/pools.out")" \
+	"acme's draft holds its two parts of the host's month, as vmeter-bill pools rounds them"
+id=$(q "SELECT invoice_id FROM bill_invoice WHERE tenant = 'acme'")
+out=$(bill invoice finalise "$id" 2>&1)
+[ $? != 0 ] && echo "$out" | grep -q "shared host cost is provisional: pool 'rack' host hv-a"
+ok $? "finalising is refused while the host's month is provisional"
 is "$(q "SELECT count(*) FROM bill_day WHERE time_zone = 'Europe/Berlin' AND day IN ('2026-10-01', '2026-10-02', '2026-10-03')")" 3 \
 	"Berlin's local days are rated in Berlin"
 is "$(q "SELECT minutes_after_gone FROM bill_coverage WHERE vm_id = 1 AND day = '2026-10-01'")" 0 \
