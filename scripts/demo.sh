@@ -108,7 +108,17 @@ echo $! >"$RUN/collector.pid"
 # Rollups, partitions ahead and retention, then rating, every 5 minutes:
 # what cron or a systemd timer does on a real installation (vmeter-admin(8),
 # maintain; vmeter-bill(1), rate).
-nohup sh -c "while :; do $admin maintain; $bill rate; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
+cat >"$RUN/cycle.sh" <<EOC
+# written by scripts/demo.sh: roll up, rate, and rebuild this month's draft
+# invoices as HTML (empty until the first hour closes)
+$admin maintain
+$bill rate
+for t in acme globex; do
+	id=\$($bill invoice draft --tenant \$t --period \$(date -u +%Y-%m) | awk 'NR == 1 { print \$2 }')
+	[ -n "\$id" ] && $bill invoice export "\$id" --format html -o "$RUN/invoice-\$t.html"
+done
+EOC
+nohup sh -c "while :; do sh '$RUN/cycle.sh'; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
 echo "collector started (pid $(cat "$RUN/collector.pid")); waiting for the first closed minute..."
 i=0
@@ -121,6 +131,8 @@ done
 $admin usage --from now-5m
 $admin vms
 $admin graph --vm web1 --from now-10m --out "$RUN/web1.png"
+sh "$RUN/cycle.sh" >>"$RUN/maintain.log" 2>&1
+$bill invoice list
 cat <<EOM
 
 vmeter is running on the embedded default (logs: $RUN/collector.log).
@@ -129,7 +141,9 @@ Look at the result with:
   $admin total --from now-1d            usage summed per VM and owner (rollups + minutes)
   $admin vms                            inventory and owners
   $admin graph --vm web1 --out FILE.png a graph from the RRD files ($RUN/web1.png)
-  $bill rate                            rate the closed hours with the sample plan ($RUN/plans.conf);
-                                        rated quantities are in the bill_rated table
+  $bill rate                            rate the closed hours with the sample plan ($RUN/plans.conf)
+  $bill invoice list                    the draft invoices, rebuilt every 5 minutes from what is rated:
+                                        $RUN/invoice-acme.html, $RUN/invoice-globex.html
+                                        (their lines appear once the first hour has closed)
 Stop it with: scripts/demo.sh stop
 EOM
