@@ -768,8 +768,36 @@ static bool charge_applies(const struct bill_version *v, size_t j, const char *h
 	return true;
 }
 
-static int price_groups(const struct bill_store *s, struct groups *gs, int64_t date, int64_t a, struct day_out *o,
-                        char *err, size_t errsize)
+/* Host classes by host_id (NULL: none), for charges priced per class. */
+struct host_classes {
+	const char **of;
+	int n;
+};
+
+static int host_classes_read(struct vm_pg *pg, const struct bill_catalog *c, struct host_classes *hc, char *err,
+                             size_t errsize)
+{
+	size_t n;
+	bill_catalog_host_classes(c, &n);
+	if (!n)
+		return 0; /* no classes: no host has one */
+	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
+	if (!r)
+		return db_fail(pg, "reading hosts", err, errsize);
+	int rows = PQntuples(r);
+	hc->n = rows ? (int)num(r, rows - 1, 0) + 1 : 0;
+	hc->of = vm_xcalloc(hc->n ? (size_t)hc->n : 1, sizeof *hc->of);
+	for (int i = 0; i < rows; i++) {
+		int id = (int)num(r, i, 0);
+		if (id >= 0 && id < hc->n)
+			hc->of[id] = bill_catalog_class_of(c, PQgetvalue(r, i, 1)); /* points into the catalog */
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int price_groups(const struct bill_store *s, const struct host_classes *hcs, struct groups *gs, int64_t date,
+                        int64_t a, struct day_out *o, char *err, size_t errsize)
 {
 	const struct bill_catalog *c = bill_store_catalog(s);
 	for (size_t i = 0; i < gs->m.n; i++) {
@@ -790,7 +818,7 @@ static int price_groups(const struct bill_store *s, struct groups *gs, int64_t d
 		}
 		const struct bill_version *v = &p->versions[vi];
 		int vid = bill_store_version_id(s, p, vi);
-		const char *hc = NULL; /* host classes come with the cost pools */
+		const char *hc = g->host >= 0 && g->host < hcs->n ? hcs->of[g->host] : NULL;
 		for (size_t j = 0; j < v->n_charges; j++) {
 			const struct bill_charge *ch = &v->charges[j];
 			if (!charge_applies(v, j, hc))
@@ -1073,8 +1101,11 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	struct zone_filter zf;
 	zone_filter_make(c, tz, &zf);
 	struct pool_day pd = {0};
+	struct host_classes hcs = {0};
 	char *pools = zone_pools(c, tz);
 	int rc = pools[1] ? pool_hosts(pg, c, tz, &pd, err, errsize) : 0;
+	if (rc == 0)
+		rc = host_classes_read(pg, c, &hcs, err, errsize);
 	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
 		if (cuts[i] == cuts[i + 1])
 			continue;
@@ -1083,7 +1114,7 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 		if (rc == 0)
 			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, &pd, err, errsize);
 		if (rc == 0)
-			rc = price_groups(s, &gs, date, cuts[i], &o, err, errsize);
+			rc = price_groups(s, &hcs, &gs, date, cuts[i], &o, err, errsize);
 		groups_free(&gs);
 	}
 	free(cuts);
@@ -1098,6 +1129,7 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 		rc = write_day(pg, tz, day, b, &o, pools, &pd, prows, nprows, st, err, errsize);
 	free(prows);
 	free(pools);
+	free(hcs.of);
 	pool_day_free(&pd);
 	if (rc >= 0 && st)
 		st->days++;

@@ -13,7 +13,7 @@
 #     reason and --dry-run reports the change and writes nothing;
 #   - bad input is refused naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 19
+plan 20
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -34,6 +34,7 @@ plan std {
     charge vm { price = 0.001 per = vm-hour time = defined }
     charge cpu { price = 0.05 per = core-hour }
     charge net.rx { price = 0.01 per = GiB }
+    charge cpu { price = 0.10 per = core-hour host-class = racks }
   }
 }
 tenant acme { currency = EUR time-zone = UTC assign std { from = 2026-09-01 } }
@@ -82,6 +83,8 @@ id=$(q "SELECT invoice_id FROM bill_invoice WHERE tenant = 'acme'")
 out=$(bill invoice finalise "$id" 2>&1)
 [ $? != 0 ] && echo "$out" | grep -q "shared host cost is provisional: pool 'rack' host hv-a"
 ok $? "finalising is refused while the host's month is provisional"
+is "$(q "SELECT string_agg(DISTINCT charge::text, ',') FROM bill_rated WHERE meter = 'cpu'")" 6 \
+	"on a host of class racks, cpu is rated by the class's charge, not the default one"
 is "$(q "SELECT count(*) FROM bill_day WHERE time_zone = 'Europe/Berlin' AND day IN ('2026-10-01', '2026-10-02', '2026-10-03')")" 3 \
 	"Berlin's local days are rated in Berlin"
 is "$(q "SELECT minutes_after_gone FROM bill_coverage WHERE vm_id = 1 AND day = '2026-10-01'")" 0 \
