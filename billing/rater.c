@@ -1137,20 +1137,27 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	return rc;
 }
 
+static void zone_add(const char **z, size_t *n, const char *tz)
+{
+	size_t j = 0;
+	while (j < *n && strcmp(z[j], tz) != 0)
+		j++;
+	if (j == *n)
+		z[(*n)++] = tz;
+}
+
 const char **bill_rate_zones(const struct bill_store *s, size_t *n)
 {
-	size_t nt;
+	size_t nt, np;
 	const struct bill_tenant *t = bill_catalog_tenants(bill_store_catalog(s), &nt);
-	const char **z = vm_xmalloc((nt + 1) * sizeof *z);
+	const struct bill_pool_def *p = bill_catalog_pools(bill_store_catalog(s), &np);
+	const char **z = vm_xmalloc((nt + np + 1) * sizeof *z);
 	z[0] = "UTC";
 	*n = 1;
-	for (size_t i = 0; i < nt; i++) {
-		size_t j = 0;
-		while (j < *n && strcmp(z[j], t[i].time_zone) != 0)
-			j++;
-		if (j == *n)
-			z[(*n)++] = t[i].time_zone;
-	}
+	for (size_t i = 0; i < nt; i++)
+		zone_add(z, n, t[i].time_zone);
+	for (size_t i = 0; i < np; i++)
+		zone_add(z, n, p[i].time_zone);
 	return z;
 }
 

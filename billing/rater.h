@@ -33,15 +33,15 @@ struct bill_rate_stats {
 int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const char *day, FILE *diff,
                   struct bill_rate_stats *st, char *err, size_t errsize);
 
-/* Rates what is due: in each zone of the loaded tenants (and UTC), every
- * local day the closed horizon has moved into or past since it was rated,
- * and every day holding an hour marked dirty (late rows, late lifecycle
+/* Rates what is due: in each zone of the loaded tenants and pools (and
+ * UTC), every local day the closed horizon has moved into or past since it
+ * was rated, and every day holding an hour marked dirty (late rows, late lifecycle
  * events or inventory).  Returns 0, or -1 with err (what was rated before
  * the failure stays rated). */
 int bill_rate_due(struct vm_pg *pg, struct bill_store *s, struct bill_rate_stats *st, char *err, size_t errsize);
 
-/* The zones rating runs in: the loaded tenants' and UTC, each once, in a
- * static-free array the caller frees (the strings point into the store's
+/* The zones rating runs in: the loaded tenants', the pools' and UTC, each
+ * once, in an array the caller frees (the strings point into the store's
  * catalog or a literal). */
 const char **bill_rate_zones(const struct bill_store *s, size_t *n);
 
