@@ -10,6 +10,8 @@
 #   1. `vmeter-bill rate` of the month (every zone's local days) against a
 #      plain PostgreSQL GROUP BY summing the same rows per VM and day, run
 #      twice each, the best of each kept; VM-minutes per second;
+#      and the 20 tenants' draft invoices of the month built from the rated
+#      quantities (`vmeter-bill invoice draft`), timed;
 #   2. the month rated at once equals the sum of its days (re-rated day by
 #      day, the quantities compared), and the rated use meters equal the
 #      GROUP BY's sums.
@@ -149,6 +151,16 @@ printf '%-60s %10s %14s\n' "plain GROUP BY of the minute rows per VM and day (be
 printf '%-60s %10s %14s\n' "vmeter-bill rate, the month, every zone (best of 2)" "$t_r" "$(awk -v n=$vmmin -v s="$t_r" 'BEGIN { printf "%.0f", n / s }')"
 printf '%-60s %10s\n' "vmeter-admin maintain, the month's rollups (once; every reader's)" "$t_maint"
 echo "rate: $(cat "$OUT/rate.out")"
+draft_all() {
+	for t in $(seq -f 't%02g' 0 19); do
+		bill invoice draft --tenant "$t" --period 2026-10 || return 1
+	done
+}
+t_inv=$(secs draft_all) || exit 1
+printf '%-60s %10s\n' "vmeter-bill invoice draft, the 20 tenants' month" "$t_inv"
+echo "invoices: $(q "SELECT count(*) || ' drafts, ' || sum(l.n) || ' lines, total ' || sum(total) / 1000000000 || ' EUR'
+                   FROM bill_invoice i JOIN (SELECT invoice_id, count(*) AS n FROM bill_line GROUP BY 1) l USING (invoice_id)")"
+echo "ratio (rate + invoices) / GROUP BY: $(awk -v a="$t_r" -v i="$t_inv" -v b="$t_g" 'BEGIN { printf "%.2f", (a + i) / b }') (target <= 2)"
 echo "ratio rate / GROUP BY: $(awk -v a="$t_r" -v b="$t_g" 'BEGIN { printf "%.2f", a / b }') (target <= 2); with the rollups: $(awk -v a="$t_r" -v m="$t_maint" -v b="$t_g" 'BEGIN { printf "%.2f", (a + m) / b }')"
 
 echo
