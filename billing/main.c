@@ -217,6 +217,28 @@ static struct vm_pg *db_open(const struct vm_conf *conf)
 	return pg;
 }
 
+/* The configured database and the plan files stored in it: 0, or the
+ * exit status (a message printed): 2 for the configuration, 1 for the
+ * database or the plans. */
+static int store_open(const char *conf_path, struct vm_pg **pg, struct bill_store **s)
+{
+	struct vm_conf *conf = conf_open(conf_path);
+	if (!conf)
+		return 2;
+	*pg = db_open(conf);
+	vm_conf_free(conf);
+	if (!*pg)
+		return 1;
+	char err[1024];
+	*s = bill_store_open(*pg, err, sizeof err);
+	if (!*s) {
+		fprintf(stderr, "vmeter-bill: %s\n", err);
+		vm_pg_free(*pg);
+		return 1;
+	}
+	return 0;
+}
+
 static int plans_load(const char *conf_path, char **files, int n)
 {
 	struct vm_conf *conf = conf_open(conf_path);
@@ -298,20 +320,12 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "vmeter-bill: rate: rating days again needs --reason TEXT (it is recorded)\n");
 		return 2;
 	}
-	struct vm_conf *conf = conf_open(conf_path);
-	if (!conf)
-		return 2;
-	struct vm_pg *pg = db_open(conf);
-	vm_conf_free(conf);
-	if (!pg)
-		return 1;
+	struct vm_pg *pg;
+	struct bill_store *s;
+	int status = store_open(conf_path, &pg, &s);
+	if (status)
+		return status;
 	char err[1024];
-	struct bill_store *s = bill_store_open(pg, err, sizeof err);
-	if (!s) {
-		fprintf(stderr, "vmeter-bill: %s\n", err);
-		vm_pg_free(pg);
-		return 1;
-	}
 	struct bill_rate_stats st = {0};
 	int rc = 0;
 	if (!range) {
@@ -385,18 +399,15 @@ static int cmd_pools(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "vmeter-bill: pools: give --month YYYY-MM\n");
 		return 2;
 	}
-	struct vm_conf *conf = conf_open(conf_path);
-	if (!conf)
-		return 2;
-	struct vm_pg *pg = db_open(conf);
-	vm_conf_free(conf);
-	if (!pg)
-		return 1;
+	struct vm_pg *pg;
+	struct bill_store *s;
+	int status = store_open(conf_path, &pg, &s);
+	if (status)
+		return status;
 	char err[1024];
-	struct bill_store *s = bill_store_open(pg, err, sizeof err);
 	struct bill_hostcost *h = NULL;
 	size_t n = 0;
-	int rc = s ? bill_hostcost_month(pg, s, argv[2], &h, &n, err, sizeof err) : -1;
+	int rc = bill_hostcost_month(pg, s, argv[2], &h, &n, err, sizeof err);
 	if (rc < 0)
 		fprintf(stderr, "vmeter-bill: %s\n", err);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
