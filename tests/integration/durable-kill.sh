@@ -50,7 +50,9 @@ wait_for "status to raise database-down" 120 status_down
 ok $? "status describes the running collector and raises database-down (exit $arc)"
 echo "$out" | sed 's/^/#   /'
 recs=$(echo "$out" | sed -n 's/^spool: *\([0-9]*\) records.*/\1/p')
-within "${recs:-0}" "$backlog" $((backlog * 3)) "status shows the spooled records ($recs)"
+# Besides the VM rows: host rows, inventories, and each start's lifecycle
+# event per VM (its state as first listed, detail "observed").
+within "${recs:-0}" "$backlog" $((backlog * 4)) "status shows the spooled records ($recs)"
 oldest=$(echo "$out" | sed -n 's/^oldest undelivered minute: *\([0-9-]* [0-9:]*\).*/\1/p')
 first=$(awk '$1 != "host" { print $2 }' "$LEDGER" | sort -n | head -1)
 is "$oldest" "$(date -u -d "@$first" '+%Y-%m-%d %H:%M')" "status shows the oldest undelivered minute"
