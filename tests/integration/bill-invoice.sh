@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 59
+plan 60
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
