@@ -19,9 +19,16 @@ BILL=$top_builddir/billing/vmeter-bill
 start_postgres
 write_conf "$T/vmeter.conf"
 adm() { "$ADMIN" -c "$T/vmeter.conf" "$@"; }
-bill() { "$BILL" -c "$T/vmeter.conf" "$@"; }
+# vmeter-bill runs as a login role of sql/roles/vmeter_billing.sql's group:
+# every command here also checks that the role's privileges suffice.
+bill() { "$BILL" -c "$T/billing.conf" "$@"; }
 q() { psql_q "$1"; }
 adm migrate >/dev/null || bail "migrate failed"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$top_srcdir/sql/roles/vmeter_billing.sql" >/dev/null ||
+	bail "the billing role's grants failed"
+q "CREATE ROLE biller LOGIN IN ROLE vmeter_billing" >/dev/null || bail "cannot create the login role"
+sed 's/user=vmeter/user=biller/' "$T/vmeter.conf" >"$T/billing.conf"
+grep -q "user=biller" "$T/billing.conf" || bail "no user in the configuration's conninfo"
 
 cat >"$T/plans.conf" <<'EOF'
 plan std {
