@@ -5,6 +5,23 @@
 #ifndef BILL_CMD_H
 #define BILL_CMD_H
 
+#include <stddef.h>
+
+#include "conf.h"
+#include "pg.h"
+#include "store.h"
+
+/* The configured database, with this build's schema: 0 with *pg, or the
+ * exit status, a message printed (2 the configuration, 1 the database).
+ * keep_conf non-NULL: the configuration is kept there (caller frees). */
+int bill_cmd_db(const char *conf_path, struct vm_conf **keep_conf, struct vm_pg **pg);
+/* The same, and the plan files stored in it (1 if none or bad). */
+int bill_cmd_store(const char *conf_path, struct vm_pg **pg, struct bill_store **s);
+/* The traffic classes net.CLASS meters may name: the configuration's and
+ * its default class (the strings borrowed from conf; caller frees the
+ * array). */
+const char **bill_cmd_classes(const struct vm_conf *conf, size_t *n);
+
 /* vmeter-bill invoice draft|list|finalise|credit|export ...; argv[0] is
  * the subcommand. */
 int bill_cmd_invoice(const char *conf_path, int argc, char **argv);

@@ -22,28 +22,6 @@
 
 #define USAGE_EXIT 2
 
-/* The configured database with this build's schema, or NULL (a message
- * printed; *rc the exit status). */
-static struct vm_pg *db_open(const char *conf_path, int *rc)
-{
-	char err[1024];
-	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
-	if (!conf) {
-		fprintf(stderr, "vmeter-bill: %s\n", err);
-		*rc = USAGE_EXIT;
-		return NULL;
-	}
-	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
-	vm_conf_free(conf);
-	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
-		fprintf(stderr, "vmeter-bill: %s\n", vm_pg_error(pg));
-		vm_pg_free(pg);
-		*rc = 1;
-		return NULL;
-	}
-	return pg;
-}
-
 /* An invoice id: digits only, > 0. */
 static int parse_id(const char *s, int *id)
 {
@@ -306,9 +284,9 @@ int bill_cmd_invoice(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "vmeter-bill: invoice credit: a credit note needs a reason (--reason TEXT)\n");
 		return USAGE_EXIT;
 	}
-	int rc;
-	struct vm_pg *pg = db_open(conf_path, &rc);
-	if (!pg)
+	struct vm_pg *pg;
+	int rc = bill_cmd_db(conf_path, NULL, &pg);
+	if (rc)
 		return rc;
 	if (strcmp(cmd, "draft") == 0)
 		rc = cmd_draft(pg, &o);

@@ -137,11 +137,9 @@ static int plans_check(const char *conf_path, bool conf_given, char **files, int
 			bill_catalog_free(c);
 			return 2;
 		}
-		const char **names = vm_xmalloc((conf->n_traffic_classes + 1) * sizeof *names);
-		for (size_t i = 0; i < conf->n_traffic_classes; i++)
-			names[i] = conf->traffic_classes[i].name;
-		names[conf->n_traffic_classes] = conf->traffic_default;
-		bill_catalog_set_classes(c, names, conf->n_traffic_classes + 1);
+		size_t nc;
+		const char **names = bill_cmd_classes(conf, &nc);
+		bill_catalog_set_classes(c, names, nc);
 		free(names);
 		vm_conf_free(conf);
 	} else {
@@ -194,67 +192,17 @@ static int plans_check(const char *conf_path, bool conf_given, char **files, int
 	return rc;
 }
 
-/* The configuration, or NULL (a message printed) if it cannot be read. */
-static struct vm_conf *conf_open(const char *conf_path)
-{
-	char err[1024];
-	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
-	if (!conf)
-		fprintf(stderr, "vmeter-bill: %s\n", err);
-	return conf;
-}
-
-/* A connection to the configured database with this build's schema, or
- * NULL (a message printed). */
-static struct vm_pg *db_open(const struct vm_conf *conf)
-{
-	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
-	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
-		fprintf(stderr, "vmeter-bill: %s\n", vm_pg_error(pg));
-		vm_pg_free(pg);
-		return NULL;
-	}
-	return pg;
-}
-
-/* The configured database and the plan files stored in it: 0, or the
- * exit status (a message printed): 2 for the configuration, 1 for the
- * database or the plans. */
-static int store_open(const char *conf_path, struct vm_pg **pg, struct bill_store **s)
-{
-	struct vm_conf *conf = conf_open(conf_path);
-	if (!conf)
-		return 2;
-	*pg = db_open(conf);
-	vm_conf_free(conf);
-	if (!*pg)
-		return 1;
-	char err[1024];
-	*s = bill_store_open(*pg, err, sizeof err);
-	if (!*s) {
-		fprintf(stderr, "vmeter-bill: %s\n", err);
-		vm_pg_free(*pg);
-		return 1;
-	}
-	return 0;
-}
-
 static int plans_load(const char *conf_path, char **files, int n)
 {
-	struct vm_conf *conf = conf_open(conf_path);
-	if (!conf)
-		return 2;
-	struct vm_pg *pg = db_open(conf);
-	if (!pg) {
-		vm_conf_free(conf);
-		return 1;
-	}
-	const char **names = vm_xmalloc((conf->n_traffic_classes + 1) * sizeof *names);
-	for (size_t i = 0; i < conf->n_traffic_classes; i++)
-		names[i] = conf->traffic_classes[i].name;
-	names[conf->n_traffic_classes] = conf->traffic_default;
+	struct vm_conf *conf;
+	struct vm_pg *pg;
+	int status = bill_cmd_db(conf_path, &conf, &pg);
+	if (status)
+		return status;
+	size_t nc;
+	const char **names = bill_cmd_classes(conf, &nc);
 	char err[1024], *report;
-	int rc = bill_store_load(pg, files, (size_t)n, names, conf->n_traffic_classes + 1, &report, err, sizeof err);
+	int rc = bill_store_load(pg, files, (size_t)n, names, nc, &report, err, sizeof err);
 	if (rc < 0) {
 		fprintf(stderr, "vmeter-bill: %s\n", err);
 	} else {
@@ -322,7 +270,7 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 	}
 	struct vm_pg *pg;
 	struct bill_store *s;
-	int status = store_open(conf_path, &pg, &s);
+	int status = bill_cmd_store(conf_path, &pg, &s);
 	if (status)
 		return status;
 	char err[1024];
@@ -401,7 +349,7 @@ static int cmd_pools(const char *conf_path, int argc, char **argv)
 	}
 	struct vm_pg *pg;
 	struct bill_store *s;
-	int status = store_open(conf_path, &pg, &s);
+	int status = bill_cmd_store(conf_path, &pg, &s);
 	if (status)
 		return status;
 	char err[1024];

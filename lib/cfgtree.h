@@ -54,9 +54,9 @@ const struct vm_cfgnode *vm_cfgtree_root(const struct vm_cfgtree *t);
 const char *vm_cfgtree_file(const struct vm_cfgtree *t);
 
 /* A message about a place in a file, as every reader of block files
- * writes it: "FILE:LINE: PREFIXmessage", or "FILE:LINE:COL: ..." for col >
- * 0 (a place inside a value).  prefix may be "" (a path of sections, with
- * its ": "). */
+ * writes it: "FILE:LINE: PREFIXmessage", or "FILE:LINE:COL: PREFIXmessage"
+ * for col > 0 (a place inside a value).  prefix may be "" (a path of
+ * sections, with its ": "). */
 void vm_cfg_verror(char *err, size_t errsize, const char *file, int line, int col, const char *prefix, const char *fmt,
                    va_list ap) __attribute__((format(printf, 7, 0)));
 
