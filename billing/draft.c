@@ -17,6 +17,7 @@
 
 #include "invoice.h"
 #include "rate.h"
+#include "pgx.h"
 #include "xalloc.h"
 
 /* A line as computed, in the form it is stored (bill_line). */
@@ -97,11 +98,6 @@ static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize
 {
 	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
 	return -1;
-}
-
-static int64_t num(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 int bill_period_parse(const char *text, char *out)
@@ -286,7 +282,7 @@ static int usage_lines(struct vm_pg *pg, struct bill_store *store, struct month 
 		int64_t *w = vm_xcalloc(n, sizeof *w), total = 0;
 		vm_money *parts = vm_xcalloc(n, sizeof *parts), amount = {0};
 		for (size_t i = 0; i < n && rc == 0; i++) {
-			w[i] = num(res, g + (int)i, 5);
+			w[i] = vm_pgx_int(res, g + (int)i, 5);
 			if (w[i] > INT64_MAX - total)
 				rc = -1;
 			else
@@ -310,12 +306,13 @@ static int usage_lines(struct vm_pg *pg, struct bill_store *store, struct month 
 			fill_charge(l, p, vid, charge, ch, PQgetvalue(res, row, 4));
 			l->qty = w[i];
 			l->amount = parts[i];
-			l->minutes_billed = num(res, row, ch->time == BILL_TIME_DEFINED ? 7 : 8);
-			l->minutes_sampled = num(res, row, 9);
-			l->minutes_lost = num(res, row, 10);
+			l->minutes_billed = vm_pgx_int(res, row, ch->time == BILL_TIME_DEFINED ? 7 : 8);
+			l->minutes_sampled = vm_pgx_int(res, row, 9);
+			l->minutes_lost = vm_pgx_int(res, row, 10);
 			/* Samples come while a VM runs: a stopped VM's minutes that
 			 * a `defined` charge bills are not missing any. */
-			int64_t ran = num(res, row, 8), expect = ran < l->minutes_billed ? ran : l->minutes_billed;
+			int64_t ran = vm_pgx_int(res, row, 8),
+			        expect = ran < l->minutes_billed ? ran : l->minutes_billed;
 			if (l->minutes_sampled < expect)
 				l->note = vm_xasprintf("%lld minutes without samples",
 				                       (long long)(expect - l->minutes_sampled));
@@ -390,7 +387,7 @@ static int adjustment_lines(struct vm_pg *pg, struct bill_store *store, struct m
 			rc = -1;
 			break;
 		}
-		int64_t invoiced = num(res, g, 12), now = invoiced;
+		int64_t invoiced = vm_pgx_int(res, g, 12), now = invoiced;
 		vm_money before;
 		if (bill_amount(ch, invoiced, unit, p->rounding, &before) < 0)
 			rc = -1;
@@ -399,7 +396,7 @@ static int adjustment_lines(struct vm_pg *pg, struct bill_store *store, struct m
 		 * gets what its due adds to the running total's amount, so the
 		 * lines add up to the month's difference exactly. */
 		for (int row = g; row < e && rc == 0; row++) {
-			int64_t due = num(res, row, 7);
+			int64_t due = vm_pgx_int(res, row, 7);
 			vm_money after, amount;
 			now += due;
 			if (now < 0 || bill_amount(ch, now, unit, p->rounding, &after) < 0 ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgx.h"
 #include "pool.h"
 #include "xalloc.h"
 
@@ -69,7 +70,7 @@ static int one_pool(struct vm_pg *pg, const struct bill_catalog *c, const struct
 		h->pool = pool;
 		h->host_id = host;
 		h->hostname = vm_xstrdup(hostname);
-		h->cost = bill_pool_month_cost(pool, strtoll(PQgetvalue(r, i, 2), NULL, 10));
+		h->cost = bill_pool_month_cost(pool, vm_pgx_int(r, i, 2));
 		h->complete = PQgetvalue(r, i, 3)[0] == 't';
 		struct bill_pool_part *parts = vm_xmalloc((size_t)(i1 - i) * sizeof *parts);
 		size_t np = 0;
@@ -79,7 +80,7 @@ static int one_pool(struct vm_pg *pg, const struct bill_catalog *c, const struct
 			                                                     vm_xstrdup(PQgetvalue(r, k, 5)),
 			                                                     vm_xstrdup(PQgetvalue(r, k, 6)),
 			                                                     {0},
-			                                                     strtoll(PQgetvalue(r, k, 7), NULL, 10)};
+			                                                     vm_pgx_int(r, k, 7)};
 			parts[np] = (struct bill_pool_part){(int64_t)np, {h->parts[np].exact}};
 			np++;
 		}

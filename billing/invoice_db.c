@@ -7,16 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgx.h"
 #include "xalloc.h"
 
 static const char *text_or_null(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
-static int64_t num(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 static int kind_parse(const char *s, enum bill_line_kind *k)
@@ -100,9 +96,9 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 	d->state = PQgetvalue(head, 0, 9);
 	d->issuer = PQgetvalue(head, 0, 10);
 	d->reason = text_or_null(head, 0, 11);
-	d->credits = (int)num(head, 0, 12);
-	d->total.n = num(head, 0, 13);
-	d->hours = num(head, 0, 14);
+	d->credits = (int)vm_pgx_int(head, 0, 12);
+	d->total.n = vm_pgx_int(head, 0, 13);
+	d->hours = vm_pgx_int(head, 0, 14);
 	inv->showback = strcmp(d->kind, "statement") == 0;
 	int bad = !inv->currency || vm_round_parse(PQgetvalue(head, 0, 7), &inv->rounding) < 0;
 	int n = PQntuples(lines);
@@ -114,16 +110,16 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 		l->vm_uuid = text_or_null(lines, i, 2);
 		l->vm_name = text_or_null(lines, i, 3);
 		l->meter = text_or_null(lines, i, 4);
-		l->qty = num(lines, i, 5);
-		l->per = num(lines, i, 6);
+		l->qty = vm_pgx_int(lines, i, 5);
+		l->per = vm_pgx_int(lines, i, 6);
 		l->unit = text_or_null(lines, i, 7);
-		l->rate.n = num(lines, i, 8);
-		l->amount.n = num(lines, i, 9);
+		l->rate.n = vm_pgx_int(lines, i, 8);
+		l->amount.n = vm_pgx_int(lines, i, 9);
 		l->plan = text_or_null(lines, i, 10);
 		l->version = text_or_null(lines, i, 11);
-		l->minutes_billed = num(lines, i, 12);
-		l->minutes_sampled = num(lines, i, 13);
-		l->minutes_lost = num(lines, i, 14);
+		l->minutes_billed = vm_pgx_int(lines, i, 12);
+		l->minutes_sampled = vm_pgx_int(lines, i, 13);
+		l->minutes_lost = vm_pgx_int(lines, i, 14);
 		l->note = text_or_null(lines, i, 15);
 	}
 	if (bad) {

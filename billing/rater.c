@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "pgx.h"
 #include "xalloc.h"
 
 #define KEY_SEP "\x1f"
@@ -292,11 +293,6 @@ static int cmp_i64(const void *a, const void *b)
 
 /* -------------------------------------------------------------- the reads */
 
-static int64_t num(PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
 {
 	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
@@ -364,11 +360,12 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 		const char *tenant = PQgetvalue(r, i, 2);
 		if (strcmp(tenant_zone(c, tenant), tz) != 0)
 			continue;
-		struct grp *g = group(gs, (int)num(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)num(r, i, 1));
-		g->sampled += num(r, i, 4);
-		g->lost_ms += num(r, i, 5);
+		struct grp *g =
+		    group(gs, (int)vm_pgx_int(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)vm_pgx_int(r, i, 1));
+		g->sampled += vm_pgx_int(r, i, 4);
+		g->lost_ms += vm_pgx_int(r, i, 5);
 		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
-			g->use[cols[k]] += num(r, i, 6 + (int)k);
+			g->use[cols[k]] += vm_pgx_int(r, i, 6 + (int)k);
 	}
 	PQclear(r);
 	if (!classes)
@@ -384,7 +381,8 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 		const char *tenant = PQgetvalue(r, i, 2);
 		if (strcmp(tenant_zone(c, tenant), tz) != 0)
 			continue;
-		struct grp *g = group(gs, (int)num(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)num(r, i, 1));
+		struct grp *g =
+		    group(gs, (int)vm_pgx_int(r, i, 0), tenant, PQgetvalue(r, i, 3), (int)vm_pgx_int(r, i, 1));
 		const char *cls = PQgetvalue(r, i, 4);
 		size_t j = 0;
 		while (j < g->n_tr && strcmp(g->tr[j].cls, cls) != 0)
@@ -393,8 +391,8 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 			g->tr = vm_xgrow(g->tr, &g->cap_tr, j + 1, sizeof *g->tr);
 			g->tr[g->n_tr++] = (struct traffic){vm_xstrdup(cls), 0, 0};
 		}
-		g->tr[j].rx += num(r, i, 5);
-		g->tr[j].tx += num(r, i, 6);
+		g->tr[j].rx += vm_pgx_int(r, i, 5);
+		g->tr[j].tx += vm_pgx_int(r, i, 6);
 	}
 	PQclear(r);
 	return 0;
@@ -508,23 +506,23 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	int ni = PQntuples(inv), nl = PQntuples(lc), i = 0, l = 0;
 	struct state *st = vm_xmalloc((size_t)(ni ? ni : 1) * sizeof *st);
 	for (int k = 0; k < ni; k++)
-		st[k] = (struct state){(int)num(inv, k, 0),   (int)num(inv, k, 1), PQgetvalue(inv, k, 2),
-		                       PQgetvalue(inv, k, 3), num(inv, k, 4),      num(inv, k, 5),
-		                       num(inv, k, 6),        num(inv, k, 7),      num(inv, k, 8),
-		                       num(inv, k, 9)};
+		st[k] = (struct state){(int)vm_pgx_int(inv, k, 0), (int)vm_pgx_int(inv, k, 1), PQgetvalue(inv, k, 2),
+		                       PQgetvalue(inv, k, 3),      vm_pgx_int(inv, k, 4),      vm_pgx_int(inv, k, 5),
+		                       vm_pgx_int(inv, k, 6),      vm_pgx_int(inv, k, 7),      vm_pgx_int(inv, k, 8),
+		                       vm_pgx_int(inv, k, 9)};
 	while (i < ni) {
 		int vm = st[i].vm, i1 = i;
 		while (i1 < ni && st[i1].vm == vm)
 			i1++;
-		while (l < nl && num(lc, l, 0) < vm)
+		while (l < nl && vm_pgx_int(lc, l, 0) < vm)
 			l++;
 		memset(run, 0, (size_t)nm);
 		memset(def, 0, (size_t)nm);
 		memset(vc, 0, (size_t)nm * sizeof *vc);
 		memset(mem, 0, (size_t)nm * sizeof *mem);
 		memset(disk, 0, (size_t)nm * sizeof *disk);
-		for (; l < nl && num(lc, l, 0) == vm; l++) {
-			int64_t f = num(lc, l, 2) / 60 - m0, t = (num(lc, l, 3) + 59) / 60 - m0;
+		for (; l < nl && vm_pgx_int(lc, l, 0) == vm; l++) {
+			int64_t f = vm_pgx_int(lc, l, 2) / 60 - m0, t = (vm_pgx_int(lc, l, 3) + 59) / 60 - m0;
 			bool running = PQgetvalue(lc, l, 1)[0] == 't';
 			for (int64_t m = f < 0 ? 0 : f; m < t && m < nm; m++) {
 				def[m] = 1;
@@ -601,11 +599,11 @@ static int pool_hosts(struct vm_pg *pg, const struct bill_catalog *c, const char
 	if (!r)
 		return db_fail(pg, "reading hosts", err, errsize);
 	int n = PQntuples(r);
-	pd->n_hosts = n ? (int)num(r, n - 1, 0) + 1 : 0;
+	pd->n_hosts = n ? (int)vm_pgx_int(r, n - 1, 0) + 1 : 0;
 	pd->of_host = vm_xcalloc(pd->n_hosts ? (size_t)pd->n_hosts : 1, sizeof *pd->of_host);
 	for (int i = 0; i < n; i++) {
 		const struct bill_pool_def *p = bill_catalog_pool_of(c, PQgetvalue(r, i, 1));
-		int id = (int)num(r, i, 0);
+		int id = (int)vm_pgx_int(r, i, 0);
 		if (p && strcmp(p->time_zone, tz) == 0 && id >= 0)
 			pd->of_host[id] = p;
 	}
@@ -650,7 +648,7 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 	               2, p);
 	if (!r)
 		return db_fail(pg, "the pool's month", err, errsize);
-	int64_t month_date = num(r, 0, 0), ms = num(r, 0, 1), me = num(r, 0, 2);
+	int64_t month_date = vm_pgx_int(r, 0, 0), ms = vm_pgx_int(r, 0, 1), me = vm_pgx_int(r, 0, 2);
 	PQclear(r);
 	qsort(pd->e, pd->n, sizeof *pd->e, ent_cmp);
 	bool need_use = false;
@@ -675,14 +673,14 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 			return db_fail(pg, "reading CPU time per minute for pools split by use", err, errsize);
 		size_t j = 0;
 		for (int i = 0; i < PQntuples(r); i++) {
-			int vm = (int)num(r, i, 0), host = (int)num(r, i, 1);
-			int64_t minute = num(r, i, 2);
+			int vm = (int)vm_pgx_int(r, i, 0), host = (int)vm_pgx_int(r, i, 1);
+			int64_t minute = vm_pgx_int(r, i, 2);
 			while (j < pd->n &&
 			       (pd->e[j].host < host || (pd->e[j].host == host && pd->e[j].minute < minute)))
 				j++;
 			for (size_t k = j; k < pd->n && pd->e[k].host == host && pd->e[k].minute == minute; k++)
 				if (pd->k[pd->e[k].key].vm == vm)
-					pd->e[k].use += num(r, i, 3);
+					pd->e[k].use += vm_pgx_int(r, i, 3);
 		}
 		PQclear(r);
 	}
@@ -707,7 +705,7 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 		                                               (enum bill_split)pool->split)
 		                               : NULL;
 		int h0 = 0;
-		while (h0 < nh && num(r, h0, 0) < host)
+		while (h0 < nh && vm_pgx_int(r, h0, 0) < host)
 			h0++;
 		for (size_t k = i; bp && k < i1 && rc == 0;) {
 			int64_t minute = pd->e[k].minute;
@@ -719,9 +717,9 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 				vms[n++] = (struct bill_pool_vm){pd->e[x].key, pd->e[x].alloc, pd->e[x].use};
 			/* the host's CPUs then: its last inventory by the minute, or its first */
 			int64_t cpus = 0;
-			for (int h = h0; h < nh && num(r, h, 0) == host; h++)
-				if (h == h0 || num(r, h, 1) <= minute * 60)
-					cpus = num(r, h, 2);
+			for (int h = h0; h < nh && vm_pgx_int(r, h, 0) == host; h++)
+				if (h == h0 || vm_pgx_int(r, h, 1) <= minute * 60)
+					cpus = vm_pgx_int(r, h, 2);
 			if (bill_pool_minute(bp, minute - ms / 60, cpus * INT64_C(60000000000), vms, n) < 0) {
 				snprintf(err, errsize, "pool '%s': minute %" PRId64 " of host %d could not be split",
 				         pool->name, minute, host);
@@ -785,10 +783,10 @@ static int host_classes_read(struct vm_pg *pg, const struct bill_catalog *c, str
 	if (!r)
 		return db_fail(pg, "reading hosts", err, errsize);
 	int rows = PQntuples(r);
-	hc->n = rows ? (int)num(r, rows - 1, 0) + 1 : 0;
+	hc->n = rows ? (int)vm_pgx_int(r, rows - 1, 0) + 1 : 0;
 	hc->of = vm_xcalloc(hc->n ? (size_t)hc->n : 1, sizeof *hc->of);
 	for (int i = 0; i < rows; i++) {
-		int id = (int)num(r, i, 0);
+		int id = (int)vm_pgx_int(r, i, 0);
 		if (id >= 0 && id < hc->n)
 			hc->of[id] = bill_catalog_class_of(c, PQgetvalue(r, i, 1)); /* points into the catalog */
 	}
@@ -1011,16 +1009,16 @@ static int diff_day(struct vm_pg *pg, const char *tz, const char *day, struct da
 		bool added;
 		size_t k = map_get(&o->rm, key, &added);
 		free(key);
-		int64_t old = num(r, i, 6), now = 0;
+		int64_t old = vm_pgx_int(r, i, 6), now = 0;
 		if (added) {
 			/* a key only the stored rows have: map_get made it; keep the
 			 * arrays in step (qty 0, written by nobody) */
 			o->r = vm_xgrow(o->r, &o->cap_r, k + 1, sizeof *o->r);
 			o->r[k] = (struct rated){vm_xstrdup(PQgetvalue(r, i, 0)),
 			                         vm_xstrdup(PQgetvalue(r, i, 2)),
-			                         (int)num(r, i, 1),
-			                         (int)num(r, i, 3),
-			                         (int)num(r, i, 4),
+			                         (int)vm_pgx_int(r, i, 1),
+			                         (int)vm_pgx_int(r, i, 3),
+			                         (int)vm_pgx_int(r, i, 4),
 			                         vm_xstrdup(PQgetvalue(r, i, 5)),
 			                         0,
 			                         1};
@@ -1061,9 +1059,9 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	                         2, p);
 	if (!r)
 		return db_fail(pg, "the day's bounds", err, errsize);
-	int64_t a = num(r, 0, 0), b = num(r, 0, 1), date = num(r, 0, 3);
+	int64_t a = vm_pgx_int(r, 0, 0), b = vm_pgx_int(r, 0, 1), date = vm_pgx_int(r, 0, 3);
 	bool closed_any = !PQgetisnull(r, 0, 2);
-	int64_t closed = num(r, 0, 2);
+	int64_t closed = vm_pgx_int(r, 0, 2);
 	PQclear(r);
 	if (!closed_any || closed <= a)
 		return 0; /* nothing of the day is closed yet */

@@ -2,6 +2,8 @@
 
 #include "pgx.h"
 
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -40,4 +42,9 @@ int vm_pgx_cmd(PGconn *pg, const char *what, const char *sql, int n, const char 
 	}
 	PQclear(res);
 	return 0;
+}
+
+int64_t vm_pgx_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }

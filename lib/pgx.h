@@ -1,11 +1,13 @@
 /* libpq calls with lib/'s error convention, for the modules that work on
  * a bare PGconn (lib/maint.c, lib/packed.c): a statement with text
- * parameters, and on failure a message "WHAT: libpq's text" in err. */
+ * parameters, and on failure a message "WHAT: libpq's text" in err; and
+ * reading a result's integers. */
 #ifndef VM_PGX_H
 #define VM_PGX_H
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Writes "what: message" into err, the message from res (may be NULL) or
  * else from the connection, without its trailing newline. */
@@ -20,5 +22,8 @@ PGresult *vm_pgx_run(PGconn *pg, const char *what, const char *sql, int n, const
  * query): 0 or -1. */
 int vm_pgx_cmd(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, char *err,
                size_t errsize);
+
+/* Cell (row, col) of res as an integer (bigint text); 0 for SQL NULL. */
+int64_t vm_pgx_int(const PGresult *res, int row, int col);
 
 #endif

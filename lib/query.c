@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pgx.h"
 #include "vtime.h"
 #include "xalloc.h"
 
@@ -126,11 +127,6 @@ static bool is_null(PGresult *res, int r, int c)
 	return PQgetisnull(res, r, c);
 }
 
-static int64_t i64(PGresult *res, int r, int c)
-{
-	return is_null(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
-
 static uint64_t u64(PGresult *res, int r, int c)
 {
 	return is_null(res, r, c) ? 0 : strtoull(PQgetvalue(res, r, c), NULL, 10);
@@ -143,7 +139,7 @@ static char *str(PGresult *res, int r, int c)
 
 static int64_t ts(PGresult *res, int r, int c)
 {
-	return i64(res, r, c) * 1000;
+	return vm_pgx_int(res, r, c) * 1000;
 }
 
 static void uuid_copy(char dst[37], PGresult *res, int r, int c)
@@ -295,11 +291,11 @@ int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *e
 		u->tenant = str(res, ri, c_tenant);
 		u->project = str(res, ri, c_project);
 		u->cost_centre = str(res, ri, c_cc);
-		u->minutes = i64(res, ri, c_min);
-		u->coverage_ms = i64(res, ri, c_cov);
-		u->samples = i64(res, ri, c_samples);
-		u->late = i64(res, ri, c_late);
-		u->lost_ms = i64(res, ri, c_lost);
+		u->minutes = vm_pgx_int(res, ri, c_min);
+		u->coverage_ms = vm_pgx_int(res, ri, c_cov);
+		u->samples = vm_pgx_int(res, ri, c_samples);
+		u->late = vm_pgx_int(res, ri, c_late);
+		u->lost_ms = vm_pgx_int(res, ri, c_lost);
 		for (size_t i = 0; i < set->n; i++) {
 			if (i < set->n_counters) {
 				if (!is_null(res, ri, cs[i][0])) {
@@ -312,7 +308,7 @@ int vm_q_usage_parse(PGresult *res, struct vm_q_usage **rows, size_t *n, char *e
 				u->have |= UINT64_C(1) << i;
 				u->avg[i] = u64(res, ri, cs[i][0]);
 				u->max[i] = u64(res, ri, cs[i][1]);
-				u->ms[i] = i64(res, ri, cs[i][2]);
+				u->ms[i] = vm_pgx_int(res, ri, cs[i][2]);
 			}
 		}
 	}
@@ -396,8 +392,8 @@ int vm_q_inventory_parse(PGresult *res, struct vm_q_inventory **rows, size_t *n,
 		uuid_copy(v->uuid, res, ri, c[0]);
 		v->name = str(res, ri, c[1]);
 		v->host = str(res, ri, c[2]);
-		v->vcpus = (int)i64(res, ri, c[3]);
-		v->max_vcpus = (int)i64(res, ri, c[4]);
+		v->vcpus = (int)vm_pgx_int(res, ri, c[3]);
+		v->max_vcpus = (int)vm_pgx_int(res, ri, c[4]);
 		v->memory_kib = u64(res, ri, c[5]);
 		v->current_memory_kib = u64(res, ri, c[6]);
 		v->tenant = str(res, ri, c[7]);
@@ -405,8 +401,8 @@ int vm_q_inventory_parse(PGresult *res, struct vm_q_inventory **rows, size_t *n,
 		v->cost_centre = str(res, ri, c[9]);
 		v->owner_source = str(res, ri, c[10]);
 		v->valid_from_ns = ts(res, ri, c[11]);
-		v->disks = (int)i64(res, ri, c[12]);
-		v->nics = (int)i64(res, ri, c[13]);
+		v->disks = (int)vm_pgx_int(res, ri, c[12]);
+		v->nics = (int)vm_pgx_int(res, ri, c[13]);
 	}
 	*rows = out;
 	*n = nt;
@@ -534,12 +530,12 @@ int vm_q_hosts_parse(PGresult *res, struct vm_q_host **rows, size_t *n, char *er
 		h->hostname = str(res, ri, c[0]);
 		h->libvirt_uri = str(res, ri, c[1]);
 		h->cpu_model = str(res, ri, c[2]);
-		h->cpus = (unsigned)i64(res, ri, c[3]);
-		h->mhz = (unsigned)i64(res, ri, c[4]);
-		h->numa_nodes = (unsigned)i64(res, ri, c[5]);
-		h->sockets = (unsigned)i64(res, ri, c[6]);
-		h->cores = (unsigned)i64(res, ri, c[7]);
-		h->threads = (unsigned)i64(res, ri, c[8]);
+		h->cpus = (unsigned)vm_pgx_int(res, ri, c[3]);
+		h->mhz = (unsigned)vm_pgx_int(res, ri, c[4]);
+		h->numa_nodes = (unsigned)vm_pgx_int(res, ri, c[5]);
+		h->sockets = (unsigned)vm_pgx_int(res, ri, c[6]);
+		h->cores = (unsigned)vm_pgx_int(res, ri, c[7]);
+		h->threads = (unsigned)vm_pgx_int(res, ri, c[8]);
 		h->memory_kib = u64(res, ri, c[9]);
 		h->first_seen_ns = ts(res, ri, c[10]);
 		h->last_seen_ns = ts(res, ri, c[11]);
