@@ -94,12 +94,6 @@ static struct dline *dset_add(struct dset *s)
 	return l;
 }
 
-static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
-{
-	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
-	return -1;
-}
-
 int bill_period_parse(const char *text, char *out)
 {
 	if (strlen(text) != 7 || text[4] != '-')
@@ -134,7 +128,7 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	PGresult *res =
 	    vm_pg_exec(pg, "SELECT currency, time_zone, showback FROM bill_tenant WHERE tenant = $1", 1, p1);
 	if (!res)
-		return db_fail(pg, "reading the tenant", err, errsize);
+		return vm_pg_fail(pg, "reading the tenant", err, errsize);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		snprintf(err, errsize, "tenant '%s' is not in the loaded plan files (vmeter-bill plans load)", tenant);
@@ -155,7 +149,7 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	                 "($1::date + interval '1 month')::date",
 	                 2, p2);
 	if (!res)
-		return db_fail(pg, "cutting the month", err, errsize);
+		return vm_pg_fail(pg, "cutting the month", err, errsize);
 	m->from = vm_xstrdup(PQgetvalue(res, 0, 0));
 	m->to = vm_xstrdup(PQgetvalue(res, 0, 1));
 	snprintf(m->end, sizeof m->end, "%s", PQgetvalue(res, 0, 2));
@@ -169,7 +163,7 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	                 "FROM u) x GROUP BY g ORDER BY 1",
 	                 2, p2);
 	if (!res)
-		return db_fail(pg, "reading which days are rated", err, errsize);
+		return vm_pg_fail(pg, "reading which days are rated", err, errsize);
 	if (PQntuples(res) > 0) {
 		char *buf = NULL;
 		size_t len = 0;
@@ -263,7 +257,7 @@ static int usage_lines(struct vm_pg *pg, struct bill_store *store, struct month 
 	                   "r.vm_id",
 	    4, params);
 	if (!res)
-		return db_fail(pg, "reading rated quantities", err, errsize);
+		return vm_pg_fail(pg, "reading rated quantities", err, errsize);
 	int rc = 0, rows = PQntuples(res);
 	int64_t unit = vm_currency_minor(m->currency);
 	for (int g = 0; g < rows && rc == 0;) {
@@ -371,7 +365,7 @@ static int adjustment_lines(struct vm_pg *pg, struct bill_store *store, struct m
 	                            "g.project, g.vm_id",
 	    4, params);
 	if (!res)
-		return db_fail(pg, "reading usage rated after its month was final", err, errsize);
+		return vm_pg_fail(pg, "reading usage rated after its month was final", err, errsize);
 	int rc = 0, rows = PQntuples(res);
 	int64_t unit = vm_currency_minor(m->currency);
 	for (int g = 0; g < rows && rc == 0;) {
@@ -504,7 +498,7 @@ static int host_cost_lines(struct vm_pg *pg, struct bill_store *store, struct mo
 			               "LIMIT 1",
 			               1, p);
 			if (!res) {
-				rc = db_fail(pg, "reading a VM's name", err, errsize);
+				rc = vm_pg_fail(pg, "reading a VM's name", err, errsize);
 				break;
 			}
 			char a[VM_MONEY_MAX_FORMAT];
@@ -633,7 +627,7 @@ static int store_lines(struct vm_pg *pg, int invoice_id, const struct dset *line
 	snprintf(idtext, sizeof idtext, "%d", invoice_id);
 	const char *p1[1] = {idtext};
 	if (vm_pg_cmd(pg, "DELETE FROM bill_line WHERE invoice_id = $1", 1, p1) < 0)
-		return db_fail(pg, "deleting the draft's lines", err, errsize);
+		return vm_pg_fail(pg, "deleting the draft's lines", err, errsize);
 	for (size_t i = 0; i < lines->n; i++) {
 		char buf[10][24], no[24];
 		const char *p[N_LINE_COLUMNS + 2];
@@ -646,7 +640,7 @@ static int store_lines(struct vm_pg *pg, int invoice_id, const struct dset *line
 		              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
 		              "$18, $19, $20, $21, $22)",
 		              N_LINE_COLUMNS + 2, p) < 0)
-			return db_fail(pg, "storing the draft's lines", err, errsize);
+			return vm_pg_fail(pg, "storing the draft's lines", err, errsize);
 	}
 	return 0;
 }
@@ -662,7 +656,7 @@ static int lock_tenant(struct vm_pg *pg, const char *tenant_sql, const char *par
 	snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(hashtext('vmeter-bill invoice ' || (%s)))", tenant_sql);
 	if (vm_pg_cmd(pg, sql, 1, p) < 0 ||
 	    vm_pg_cmd(pg, "LOCK TABLE bill_rated, bill_coverage, bill_day IN SHARE MODE", 0, NULL) < 0)
-		return db_fail(pg, "locking the tenant's invoices", err, errsize);
+		return vm_pg_fail(pg, "locking the tenant's invoices", err, errsize);
 	return 0;
 }
 
@@ -679,7 +673,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 	struct dset lines = {0};
 	vm_money total;
 	if (vm_pg_begin(pg) < 0) {
-		db_fail(pg, "starting the draft", err, errsize);
+		vm_pg_fail(pg, "starting the draft", err, errsize);
 		return -1;
 	}
 	int rc = lock_tenant(pg, "$1::text", tenant, err, errsize);
@@ -694,7 +688,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		                 "AND period = $2::date AND kind <> 'credit' FOR UPDATE",
 		                 2, p);
 		if (!res)
-			rc = db_fail(pg, "reading the month's invoice", err, errsize);
+			rc = vm_pg_fail(pg, "reading the month's invoice", err, errsize);
 	}
 	if (rc == 0 && PQntuples(res) == 1) {
 		id = atoi(PQgetvalue(res, 0, 0));
@@ -720,7 +714,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		                 "time_zone, rounding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING invoice_id",
 		                 8, p);
 		if (!res)
-			rc = db_fail(pg, "making the draft", err, errsize);
+			rc = vm_pg_fail(pg, "making the draft", err, errsize);
 		else
 			id = atoi(PQgetvalue(res, 0, 0));
 		PQclear(res);
@@ -732,7 +726,7 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		              "UPDATE bill_invoice SET kind = $2, period_from = $3, period_to = $4, currency = $5, "
 		              "time_zone = $6, rounding = $7 WHERE invoice_id = $1",
 		              7, p) < 0)
-			rc = db_fail(pg, "updating the draft", err, errsize);
+			rc = vm_pg_fail(pg, "updating the draft", err, errsize);
 	}
 	if (rc == 0)
 		rc = store_lines(pg, id, &lines, err, errsize);
@@ -741,10 +735,10 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 		snprintf(idtext, sizeof idtext, "%d", id);
 		const char *p[2] = {idtext, totaltext};
 		if (vm_pg_cmd(pg, "UPDATE bill_invoice SET total = $2 WHERE invoice_id = $1", 2, p) < 0)
-			rc = db_fail(pg, "updating the draft's total", err, errsize);
+			rc = vm_pg_fail(pg, "updating the draft's total", err, errsize);
 	}
 	if (rc == 0 && vm_pg_commit(pg) < 0)
-		rc = db_fail(pg, "storing the draft", err, errsize);
+		rc = vm_pg_fail(pg, "storing the draft", err, errsize);
 	if (rc < 0) {
 		vm_pg_rollback(pg);
 	} else {
@@ -828,7 +822,7 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 	    "JOIN vm USING (vm_id) ORDER BY 1, 4",
 	    5, p);
 	if (!res)
-		return db_fail(pg, "checking coverage", err, errsize);
+		return vm_pg_fail(pg, "checking coverage", err, errsize);
 	for (int i = 0; i < PQntuples(res); i++, bad++) {
 		bool hour = strcmp(PQgetvalue(res, i, 0), "hour") == 0;
 		fprintf(f, "VM '%s' (%s): %s %s%s with more than 60 s of samples%s (first %s)\n", PQgetvalue(res, i, 4),
@@ -846,7 +840,7 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 	               "GROUP BY vm.uuid, c.vm_id, c.project HAVING sum(c.minutes_after_gone) <> 0 ORDER BY 2, 1",
 	               3, p);
 	if (!res)
-		return db_fail(pg, "checking usage after VMs were gone", err, errsize);
+		return vm_pg_fail(pg, "checking usage after VMs were gone", err, errsize);
 	for (int i = 0; i < PQntuples(res); i++, bad++)
 		fprintf(f,
 		        "VM '%s' (%s) project '%s': %s minutes of usage after it was undefined (first on %s): fix its "
@@ -863,7 +857,7 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 	                 "USING (version_id, charge) WHERE coalesce(l.q, 0) <> coalesce(r.q, 0) ORDER BY 1, 2",
 	                 4, q);
 	if (!res)
-		return db_fail(pg, "comparing the lines with the rated quantities", err, errsize);
+		return vm_pg_fail(pg, "comparing the lines with the rated quantities", err, errsize);
 	for (int i = 0; i < PQntuples(res); i++, bad++)
 		fprintf(f, "plan version id %s charge %s: the usage lines hold %s, %s is rated\n",
 		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
@@ -885,11 +879,11 @@ static int next_number(struct vm_pg *pg, const char *issuer, char **number, char
 {
 	const char *p[1] = {issuer};
 	if (vm_pg_cmd(pg, "INSERT INTO bill_counter (issuer) VALUES ($1) ON CONFLICT DO NOTHING", 1, p) < 0)
-		return db_fail(pg, "making the issuer's counter", err, errsize);
+		return vm_pg_fail(pg, "making the issuer's counter", err, errsize);
 	PGresult *res = vm_pg_exec(
 	    pg, "UPDATE bill_counter SET next = next + 1 WHERE issuer = $1 RETURNING prefix || (next - 1)::text", 1, p);
 	if (!res)
-		return db_fail(pg, "numbering the invoice", err, errsize);
+		return vm_pg_fail(pg, "numbering the invoice", err, errsize);
 	*number = vm_xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
@@ -907,7 +901,7 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 	 * other drafts have committed, and no one changes it until commit,
 	 * so what is checked is what is recorded. */
 	if (vm_pg_begin(pg) < 0)
-		return db_fail(pg, "starting the finalisation", err, errsize);
+		return vm_pg_fail(pg, "starting the finalisation", err, errsize);
 	if (lock_tenant(pg, "SELECT tenant FROM bill_invoice WHERE invoice_id = $1::int", idtext, err, errsize) < 0) {
 		vm_pg_rollback(pg);
 		return -1;
@@ -918,7 +912,7 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 	                           "WHERE invoice_id = $1 FOR UPDATE",
 	                           1, p1);
 	if (!res) {
-		db_fail(pg, "reading the invoice", err, errsize);
+		vm_pg_fail(pg, "reading the invoice", err, errsize);
 		vm_pg_rollback(pg);
 		return -1;
 	}
@@ -974,7 +968,7 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 		              "meter, qty) SELECT $3::int, $1, day, vm_id, project, version_id, charge, meter, due "
 		              "FROM (" DUES_SQL "SELECT * FROM dues) d",
 		              3, pd) < 0)
-			rc = db_fail(pg, "recording what the invoice charged", err, errsize);
+			rc = vm_pg_fail(pg, "recording what the invoice charged", err, errsize);
 	}
 	if (rc == 0) {
 		const char *p[3] = {idtext, *number, issuer};
@@ -982,10 +976,10 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 		              "UPDATE bill_invoice SET state = 'final', finalised_at = now(), number = $2, "
 		              "issuer = CASE WHEN $2::text IS NULL THEN issuer ELSE $3 END WHERE invoice_id = $1",
 		              3, p) < 0)
-			rc = db_fail(pg, "finalising the invoice", err, errsize);
+			rc = vm_pg_fail(pg, "finalising the invoice", err, errsize);
 	}
 	if (rc == 0 && vm_pg_commit(pg) < 0)
-		rc = db_fail(pg, "finalising the invoice", err, errsize);
+		rc = vm_pg_fail(pg, "finalising the invoice", err, errsize);
 	if (rc < 0) {
 		vm_pg_rollback(pg);
 		free(*number);
@@ -1010,7 +1004,7 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 	snprintf(idtext, sizeof idtext, "%d", invoice_id);
 	snprintf(linetext, sizeof linetext, "%d", line_no);
 	if (vm_pg_begin(pg) < 0) {
-		db_fail(pg, "starting the credit note", err, errsize);
+		vm_pg_fail(pg, "starting the credit note", err, errsize);
 		return -1;
 	}
 	const char *p1[1] = {idtext};
@@ -1021,7 +1015,7 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 	               1, p1);
 	int rc = 0;
 	if (!res) {
-		rc = db_fail(pg, "reading the invoice", err, errsize);
+		rc = vm_pg_fail(pg, "reading the invoice", err, errsize);
 	} else if (PQntuples(res) != 1) {
 		snprintf(err, errsize, "invoice %d does not exist", invoice_id);
 		rc = -1;
@@ -1048,7 +1042,7 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		    "ORDER BY 1",
 		    2, p2);
 		if (!res) {
-			rc = db_fail(pg, "reading the invoice's lines", err, errsize);
+			rc = vm_pg_fail(pg, "reading the invoice's lines", err, errsize);
 		} else if (PQntuples(res) == 0) {
 			if (line_no)
 				snprintf(err, errsize, "invoice %s has no line %d", orig, line_no);
@@ -1081,7 +1075,7 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		    "RETURNING invoice_id",
 		    3, p);
 		if (!res)
-			rc = db_fail(pg, "making the credit note", err, errsize);
+			rc = vm_pg_fail(pg, "making the credit note", err, errsize);
 		else
 			snprintf(newid, sizeof newid, "%s", PQgetvalue(res, 0, 0));
 		PQclear(res);
@@ -1101,7 +1095,7 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		        "JOIN bill_invoice c USING (invoice_id) WHERE c.credits = $2::int "
 		        "AND x.credited_line = l.line_no)",
 		        5, p) < 0)
-			rc = db_fail(pg, "storing the credit note's lines", err, errsize);
+			rc = vm_pg_fail(pg, "storing the credit note's lines", err, errsize);
 	}
 	if (rc == 0)
 		rc = next_number(pg, issuer, number, err, errsize);
@@ -1112,10 +1106,10 @@ int bill_draft_credit(struct vm_pg *pg, int invoice_id, const char *reason, int 
 		              "WHERE invoice_id = $1::int), state = 'final', finalised_at = now(), number = $2 "
 		              "WHERE invoice_id = $1::int",
 		              2, p) < 0)
-			rc = db_fail(pg, "finalising the credit note", err, errsize);
+			rc = vm_pg_fail(pg, "finalising the credit note", err, errsize);
 	}
 	if (rc == 0 && vm_pg_commit(pg) < 0)
-		rc = db_fail(pg, "issuing the credit note", err, errsize);
+		rc = vm_pg_fail(pg, "issuing the credit note", err, errsize);
 	if (rc < 0) {
 		vm_pg_rollback(pg);
 		free(*number);

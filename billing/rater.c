@@ -293,12 +293,6 @@ static int cmp_i64(const void *a, const void *b)
 
 /* -------------------------------------------------------------- the reads */
 
-static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
-{
-	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
-	return -1;
-}
-
 /* The zone's tenants as a filter the database applies: tenant =
  * ANY(names) <> negate.  A zone's tenants are those the files put in it;
  * UTC's are also every tenant they do not name, so its filter is "none
@@ -352,7 +346,7 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 	                         "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
 	                         4, p);
 	if (!r)
-		return db_fail(pg, "reading usage", err, errsize);
+		return vm_pg_fail(pg, "reading usage", err, errsize);
 	static const enum bill_meter cols[] = {BILL_CPU,         BILL_DISK_RD_BYTES, BILL_DISK_WR_BYTES,
 	                                       BILL_DISK_RD_OPS, BILL_DISK_WR_OPS,   BILL_NET_RX,
 	                                       BILL_NET_TX};
@@ -376,7 +370,7 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 	               "JOIN owner o USING (owner_id) WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
 	               4, p);
 	if (!r)
-		return db_fail(pg, "reading traffic by class", err, errsize);
+		return vm_pg_fail(pg, "reading traffic by class", err, errsize);
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *tenant = PQgetvalue(r, i, 2);
 		if (strcmp(tenant_zone(c, tenant), tz) != 0)
@@ -487,7 +481,7 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	    "ORDER BY s.vm_id, s.valid_from",
 	    2, p);
 	if (!inv)
-		return db_fail(pg, "reading inventory states", err, errsize);
+		return vm_pg_fail(pg, "reading inventory states", err, errsize);
 	PGresult *lc = vm_pg_exec(pg,
 	                          "SELECT vm_id, state = 'running', floor(extract(epoch FROM span_from))::bigint, "
 	                          "ceil(extract(epoch FROM span_to))::bigint "
@@ -496,7 +490,7 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	                          2, p);
 	if (!lc) {
 		PQclear(inv);
-		return db_fail(pg, "reading lifecycle spans", err, errsize);
+		return vm_pg_fail(pg, "reading lifecycle spans", err, errsize);
 	}
 	int64_t m0 = a / 60, nm = (b - a) / 60;
 	uint8_t *run = vm_xmalloc((size_t)nm), *def = vm_xmalloc((size_t)nm);
@@ -597,7 +591,7 @@ static int pool_hosts(struct vm_pg *pg, const struct bill_catalog *c, const char
 {
 	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
 	if (!r)
-		return db_fail(pg, "reading hosts", err, errsize);
+		return vm_pg_fail(pg, "reading hosts", err, errsize);
 	int n = PQntuples(r);
 	pd->n_hosts = n ? (int)vm_pgx_int(r, n - 1, 0) + 1 : 0;
 	pd->of_host = vm_xcalloc(pd->n_hosts ? (size_t)pd->n_hosts : 1, sizeof *pd->of_host);
@@ -647,7 +641,7 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 	               "AT TIME ZONE $2)::bigint",
 	               2, p);
 	if (!r)
-		return db_fail(pg, "the pool's month", err, errsize);
+		return vm_pg_fail(pg, "the pool's month", err, errsize);
 	int64_t month_date = vm_pgx_int(r, 0, 0), ms = vm_pgx_int(r, 0, 1), me = vm_pgx_int(r, 0, 2);
 	PQclear(r);
 	qsort(pd->e, pd->n, sizeof *pd->e, ent_cmp);
@@ -670,7 +664,7 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 		    "interval '1 hour') h) ORDER BY host_id, minute",
 		    2, q);
 		if (!r)
-			return db_fail(pg, "reading CPU time per minute for pools split by use", err, errsize);
+			return vm_pg_fail(pg, "reading CPU time per minute for pools split by use", err, errsize);
 		size_t j = 0;
 		for (int i = 0; i < PQntuples(r); i++) {
 			int vm = (int)vm_pgx_int(r, i, 0), host = (int)vm_pgx_int(r, i, 1);
@@ -689,7 +683,7 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 	               "ORDER BY host_id, valid_from",
 	               0, NULL);
 	if (!r)
-		return db_fail(pg, "reading hosts' capacity", err, errsize);
+		return vm_pg_fail(pg, "reading hosts' capacity", err, errsize);
 	int nh = PQntuples(r), rc = 0;
 	size_t cap = 0;
 	struct bill_pool_vm *vms = NULL;
@@ -781,7 +775,7 @@ static int host_classes_read(struct vm_pg *pg, const struct bill_catalog *c, str
 		return 0; /* no classes: no host has one */
 	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
 	if (!r)
-		return db_fail(pg, "reading hosts", err, errsize);
+		return vm_pg_fail(pg, "reading hosts", err, errsize);
 	int rows = PQntuples(r);
 	hc->n = rows ? (int)vm_pgx_int(r, rows - 1, 0) + 1 : 0;
 	hc->of = vm_xcalloc(hc->n ? (size_t)hc->n : 1, sizeof *hc->of);
@@ -891,7 +885,7 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 {
 	const char *p[2] = {day, pools};
 	if (vm_pg_cmd(pg, "DELETE FROM bill_pool_share WHERE day = $1::date AND pool = ANY ($2::text[])", 2, p) < 0)
-		return db_fail(pg, "replacing the day's pool shares", err, errsize);
+		return vm_pg_fail(pg, "replacing the day's pool shares", err, errsize);
 	if (!n)
 		return 0;
 	char *buf = NULL;
@@ -908,7 +902,7 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 	fclose(f);
 	int rc = vm_pg_copy_in(pg, "bill_pool_share (pool, host_id, day, vm_id, tenant, project, share)", buf, len);
 	free(buf);
-	return rc < 0 ? db_fail(pg, "storing pool shares", err, errsize) : 0;
+	return rc < 0 ? vm_pg_fail(pg, "storing pool shares", err, errsize) : 0;
 }
 
 static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t upto, struct day_out *o,
@@ -919,7 +913,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	snprintf(up, sizeof up, "%" PRId64, upto);
 	const char *p[3] = {day, tz, up};
 	if (vm_pg_begin(pg) < 0)
-		return db_fail(pg, "rating a day", err, errsize);
+		return vm_pg_fail(pg, "rating a day", err, errsize);
 	/* the zone's tenants: those the loaded files put in it, or for UTC
 	 * also every tenant they do not name */
 	static const char *const zone_of =
@@ -928,7 +922,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	char *del_c = vm_xasprintf("DELETE FROM bill_coverage x WHERE day = $1::date AND %s", zone_of);
 	int rc = 0;
 	if (vm_pg_cmd(pg, del_r, 2, p) < 0 || vm_pg_cmd(pg, del_c, 2, p) < 0)
-		rc = db_fail(pg, "replacing the day's rated rows", err, errsize);
+		rc = vm_pg_fail(pg, "replacing the day's rated rows", err, errsize);
 	free(del_r);
 	free(del_c);
 	char *buf = NULL;
@@ -945,7 +939,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 		fclose(f);
 		if (vm_pg_copy_in(pg, "bill_rated (tenant, day, vm_id, project, version_id, charge, meter, qty)", buf,
 		                  len) < 0)
-			rc = db_fail(pg, "storing rated quantities", err, errsize);
+			rc = vm_pg_fail(pg, "storing rated quantities", err, errsize);
 		free(buf);
 		buf = NULL;
 	}
@@ -965,7 +959,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 		                  "bill_coverage (tenant, day, vm_id, project, minutes_defined, minutes_running, "
 		                  "minutes_sampled, minutes_unpriced, minutes_after_gone, lost_ms)",
 		                  buf, len) < 0)
-			rc = db_fail(pg, "storing coverage", err, errsize);
+			rc = vm_pg_fail(pg, "storing coverage", err, errsize);
 		free(buf);
 	}
 	if (rc == 0)
@@ -975,9 +969,9 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	                         "to_timestamp($3::bigint)) ON CONFLICT (time_zone, day) DO UPDATE "
 	                         "SET upto = EXCLUDED.upto, rated_at = now()",
 	                         3, p) < 0)
-		rc = db_fail(pg, "recording the day as rated", err, errsize);
+		rc = vm_pg_fail(pg, "recording the day as rated", err, errsize);
 	if (rc == 0 && vm_pg_commit(pg) < 0)
-		rc = db_fail(pg, "committing the day", err, errsize);
+		rc = vm_pg_fail(pg, "committing the day", err, errsize);
 	if (rc < 0) {
 		vm_pg_rollback(pg);
 		return -1;
@@ -999,7 +993,7 @@ static int diff_day(struct vm_pg *pg, const char *tz, const char *day, struct da
 	                         "WHERE t.tenant = x.tenant), 'UTC') = $2",
 	                         2, p);
 	if (!r)
-		return db_fail(pg, "reading the day's rated rows", err, errsize);
+		return vm_pg_fail(pg, "reading the day's rated rows", err, errsize);
 	int changed = 0;
 	uint8_t *seen = vm_xcalloc(o->rm.n ? o->rm.n : 1, 1);
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -1058,7 +1052,7 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	                         "$1::date - DATE '1970-01-01'",
 	                         2, p);
 	if (!r)
-		return db_fail(pg, "the day's bounds", err, errsize);
+		return vm_pg_fail(pg, "the day's bounds", err, errsize);
 	int64_t a = vm_pgx_int(r, 0, 0), b = vm_pgx_int(r, 0, 1), date = vm_pgx_int(r, 0, 3);
 	bool closed_any = !PQgetisnull(r, 0, 2);
 	int64_t closed = vm_pgx_int(r, 0, 2);
@@ -1168,7 +1162,7 @@ int bill_rate_due(struct vm_pg *pg, struct bill_store *s, struct bill_rate_stats
 	    vm_pg_exec(pg, "SELECT extract(epoch FROM hour)::bigint FROM bill_dirty ORDER BY hour", 0, NULL);
 	if (!dirty) {
 		free(zones);
-		return db_fail(pg, "reading dirty hours", err, errsize);
+		return vm_pg_fail(pg, "reading dirty hours", err, errsize);
 	}
 	char *hours = vm_xstrdup("{");
 	for (int i = 0; i < PQntuples(dirty); i++) {
@@ -1206,7 +1200,7 @@ int bill_rate_due(struct vm_pg *pg, struct bill_store *s, struct bill_rate_stats
 		    "ORDER BY day",
 		    2, p);
 		if (!r) {
-			rc = db_fail(pg, "finding the days due", err, errsize);
+			rc = vm_pg_fail(pg, "finding the days due", err, errsize);
 			break;
 		}
 		for (int i = 0; i < PQntuples(r) && rc == 0; i++)
@@ -1219,7 +1213,7 @@ int bill_rate_due(struct vm_pg *pg, struct bill_store *s, struct bill_rate_stats
 		        pg,
 		        "DELETE FROM bill_dirty WHERE hour = ANY (SELECT to_timestamp(x) FROM unnest($1::bigint[]) x)",
 		        1, p) < 0)
-			rc = db_fail(pg, "clearing dirty hours", err, errsize);
+			rc = vm_pg_fail(pg, "clearing dirty hours", err, errsize);
 	}
 	free(hours);
 	free(zones);

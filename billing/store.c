@@ -13,12 +13,6 @@
 
 #define MAX_PLAN_FILE (16u << 20)
 
-static int db_fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
-{
-	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
-	return -1;
-}
-
 /* The id of a version's content, its row made if it is new; *status says
  * "new", "changed" (another content had the label) or "unchanged". */
 static int version_row(struct vm_pg *pg, const struct bill_plan *p, size_t vi, const char **status, char *err,
@@ -37,7 +31,7 @@ static int version_row(struct vm_pg *pg, const struct bill_plan *p, size_t vi, c
 	               4, params);
 	free(text);
 	if (!res)
-		return db_fail(pg, "storing a plan version", err, errsize);
+		return vm_pg_fail(pg, "storing a plan version", err, errsize);
 	int id = -1;
 	if (PQntuples(res) >= 1) {
 		id = atoi(PQgetvalue(res, 0, 0));
@@ -80,7 +74,7 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 	size_t text_len = 0;
 	FILE *rep = NULL;
 	if (rc == 0 && vm_pg_begin(pg) < 0)
-		rc = db_fail(pg, "beginning the load", err, errsize);
+		rc = vm_pg_fail(pg, "beginning the load", err, errsize);
 	if (rc == 0) {
 		rep = open_memstream(&text, &text_len);
 		if (!rep) {
@@ -91,20 +85,20 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 		if (vm_pg_cmd(pg, "LOCK TABLE bill_source IN EXCLUSIVE MODE", 0, NULL) < 0 ||
 		    vm_pg_cmd(pg, "DELETE FROM bill_source", 0, NULL) < 0 ||
 		    vm_pg_cmd(pg, "DELETE FROM bill_tenant", 0, NULL) < 0)
-			rc = db_fail(pg, "replacing the stored plan files", err, errsize);
+			rc = vm_pg_fail(pg, "replacing the stored plan files", err, errsize);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const char *params[2] = {paths[i], bodies[i]};
 		if (vm_pg_cmd(pg, "INSERT INTO bill_source (file, body, digest) VALUES ($1, $2, md5($2))", 2, params) <
 		    0)
-			rc = db_fail(pg, "storing a plan file", err, errsize);
+			rc = vm_pg_fail(pg, "storing a plan file", err, errsize);
 	}
 	size_t np = 0, nt = 0;
 	const struct bill_plan *plans = bill_catalog_plans(c, &np);
 	const struct bill_tenant *tenants = bill_catalog_tenants(c, &nt);
 	for (size_t i = 0; i < np && rc == 0; i++)
 		for (size_t j = 0; j < plans[i].n_versions && rc == 0; j++) {
-			const char *status;
+			const char *status = "";
 			int id = version_row(pg, &plans[i], j, &status, err, errsize);
 			if (id < 0)
 				rc = -1;
@@ -118,10 +112,10 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 		if (vm_pg_cmd(pg,
 		              "INSERT INTO bill_tenant (tenant, currency, time_zone, showback) VALUES ($1, $2, $3, $4)",
 		              4, params) < 0)
-			rc = db_fail(pg, "storing a tenant", err, errsize);
+			rc = vm_pg_fail(pg, "storing a tenant", err, errsize);
 	}
 	if (rc == 0 && vm_pg_commit(pg) < 0)
-		rc = db_fail(pg, "committing the load", err, errsize);
+		rc = vm_pg_fail(pg, "committing the load", err, errsize);
 	if (rc < 0)
 		vm_pg_rollback(pg);
 	if (rep) {
@@ -169,7 +163,7 @@ struct bill_store *bill_store_open(struct vm_pg *pg, char *err, size_t errsize)
 {
 	PGresult *res = vm_pg_exec(pg, "SELECT file, body FROM bill_source ORDER BY file", 0, NULL);
 	if (!res) {
-		db_fail(pg, "reading the stored plan files", err, errsize);
+		vm_pg_fail(pg, "reading the stored plan files", err, errsize);
 		return NULL;
 	}
 	if (PQntuples(res) == 0) {
@@ -200,7 +194,7 @@ struct bill_store *bill_store_open(struct vm_pg *pg, char *err, size_t errsize)
 			    3, params);
 			free(text);
 			if (!res) {
-				rc = db_fail(pg, "reading plan versions", err, errsize);
+				rc = vm_pg_fail(pg, "reading plan versions", err, errsize);
 			} else if (PQntuples(res) != 1) {
 				snprintf(
 				    err, errsize,
@@ -247,7 +241,7 @@ const struct bill_plan *bill_store_version(struct bill_store *s, struct vm_pg *p
 	const char *params[1] = {idtext};
 	PGresult *res = vm_pg_exec(pg, "SELECT description FROM bill_version WHERE version_id = $1", 1, params);
 	if (!res) {
-		db_fail(pg, "reading a plan version", err, errsize);
+		vm_pg_fail(pg, "reading a plan version", err, errsize);
 		return NULL;
 	}
 	if (PQntuples(res) != 1) {

@@ -100,6 +100,12 @@ const char *vm_pg_error(const struct vm_pg *pg)
 	return pg->err;
 }
 
+int vm_pg_fail(const struct vm_pg *pg, const char *what, char *err, size_t errsize)
+{
+	snprintf(err, errsize, "%s: %s", what, vm_pg_error(pg));
+	return -1;
+}
+
 enum vm_pg_failure vm_pg_failure(const struct vm_pg *pg)
 {
 	return pg->failure;

@@ -61,6 +61,9 @@ int vm_pg_connect(struct vm_pg *pg);
 /* The last failure's message ("" if none), and its kind.  Borrowed: valid
  * until the next call on pg. */
 const char *vm_pg_error(const struct vm_pg *pg);
+/* For a caller whose errors go into a buffer: writes "what: " and the
+ * last error into err and returns -1. */
+int vm_pg_fail(const struct vm_pg *pg, const char *what, char *err, size_t errsize);
 enum vm_pg_failure vm_pg_failure(const struct vm_pg *pg);
 /* The SQLSTATE of the last statement the server refused ("" if none). */
 const char *vm_pg_sqlstate(const struct vm_pg *pg);
