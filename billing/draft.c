@@ -167,14 +167,14 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	if (PQntuples(res) > 0) {
 		char *buf = NULL;
 		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
+		FILE *f = vm_xmemstream(&buf, &len);
 		for (int i = 0; i < PQntuples(res); i++) {
 			const char *a = PQgetvalue(res, i, 0), *b = PQgetvalue(res, i, 1);
 			fprintf(f, "%s%s", i ? ", " : "", a);
 			if (strcmp(a, b) != 0)
 				fprintf(f, "..%s", b);
 		}
-		fclose(f);
+		vm_xmemclose(f);
 		m->unrated = buf;
 	}
 	PQclear(res);
@@ -939,9 +939,9 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 	if (rc == 0) {
 		char *buf = NULL;
 		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
+		FILE *f = vm_xmemstream(&buf, &len);
 		int bad = check_invariants(pg, idtext, &m, &lines, f, err, errsize);
-		fclose(f);
+		vm_xmemclose(f);
 		if (bad > 0) {
 			if (len && buf[len - 1] == '\n')
 				buf[len - 1] = 0;

@@ -298,7 +298,7 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 		const char **zones = zone ? NULL : bill_rate_zones(s, &nz);
 		char *text = NULL;
 		size_t len = 0;
-		FILE *out = open_memstream(&text, &len);
+		FILE *out = vm_xmemstream(&text, &len);
 		int changed = 0;
 		for (size_t z = 0; z < nz && rc == 0; z++)
 			for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
@@ -309,7 +309,7 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 				else
 					changed += n;
 			}
-		fclose(out);
+		vm_xmemclose(out);
 		if (rc == 0) {
 			char *summary =
 			    dry ? vm_xasprintf("%d quantities would change", changed)

@@ -1245,13 +1245,6 @@ const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const ch
 	return NULL;
 }
 
-/* As lib/xalloc.c: nothing sane to do without memory. */
-static _Noreturn void no_memory(void)
-{
-	fputs("vmeter: out of memory\n", stderr);
-	abort();
-}
-
 static void when_put(FILE *f, const char *name, const struct bill_when *w)
 {
 	if (!w->set)
@@ -1269,9 +1262,7 @@ char *bill_version_text(const struct bill_plan *p, size_t vi)
 	const struct bill_version *v = &p->versions[vi];
 	char *text = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		no_memory();
+	FILE *f = vm_xmemstream(&text, &len);
 	char m[VM_MONEY_MAX_FORMAT];
 	int d = p->currency->digits;
 	fprintf(f, "plan %s {\n  currency = %s\n  rounding = %s\n  time = %s\n  version \"%s\" {\n", p->name,
@@ -1301,7 +1292,6 @@ char *bill_version_text(const struct bill_plan *p, size_t vi)
 		fprintf(f, "    }\n");
 	}
 	fprintf(f, "  }\n}\n");
-	if (fclose(f) != 0)
-		no_memory();
+	vm_xmemclose(f);
 	return text;
 }

@@ -309,7 +309,7 @@ static void zone_filter_make(const struct bill_catalog *c, const char *tz, struc
 	bool utc = strcmp(tz, "UTC") == 0;
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f = vm_xmemstream(&buf, &len);
 	fputc('{', f);
 	bool first = true;
 	for (size_t i = 0; i < nt; i++) {
@@ -325,7 +325,7 @@ static void zone_filter_make(const struct bill_catalog *c, const char *tz, struc
 		fputc('"', f);
 	}
 	fputc('}', f);
-	fclose(f);
+	vm_xmemclose(f);
 	zf->names = buf;
 	zf->negate = utc ? "true" : "false";
 }
@@ -890,7 +890,7 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 		return 0;
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f = vm_xmemstream(&buf, &len);
 	for (size_t i = 0; i < n; i++) {
 		const struct pool_key *k = &pd->k[rows[i].key];
 		fprintf(f, "%s\t%d\t%s\t%d\t", rows[i].pool, rows[i].host, day, k->vm);
@@ -899,7 +899,7 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 		copy_text(f, k->project);
 		fprintf(f, "\t%" PRId64 "\n", rows[i].share);
 	}
-	fclose(f);
+	vm_xmemclose(f);
 	int rc = vm_pg_copy_in(pg, "bill_pool_share (pool, host_id, day, vm_id, tenant, project, share)", buf, len);
 	free(buf);
 	return rc < 0 ? vm_pg_fail(pg, "storing pool shares", err, errsize) : 0;
@@ -928,7 +928,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	char *buf = NULL;
 	size_t len = 0;
 	if (rc == 0 && o->rm.n) {
-		FILE *f = open_memstream(&buf, &len);
+		FILE *f = vm_xmemstream(&buf, &len);
 		for (size_t i = 0; i < o->rm.n; i++) {
 			const struct rated *r = &o->r[i];
 			copy_text(f, r->tenant);
@@ -936,7 +936,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 			copy_text(f, r->project);
 			fprintf(f, "\t%d\t%d\t%s\t%" PRId64 "\n", r->version_id, r->charge, r->meter, r->qty / r->div);
 		}
-		fclose(f);
+		vm_xmemclose(f);
 		if (vm_pg_copy_in(pg, "bill_rated (tenant, day, vm_id, project, version_id, charge, meter, qty)", buf,
 		                  len) < 0)
 			rc = vm_pg_fail(pg, "storing rated quantities", err, errsize);
@@ -944,7 +944,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 		buf = NULL;
 	}
 	if (rc == 0 && o->cm.n) {
-		FILE *f = open_memstream(&buf, &len);
+		FILE *f = vm_xmemstream(&buf, &len);
 		for (size_t i = 0; i < o->cm.n; i++) {
 			const struct cover *c = &o->c[i];
 			copy_text(f, c->tenant);
@@ -954,7 +954,7 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 			        c->defined, c->running, c->sampled, c->unpriced, c->after_gone, c->lost_ms);
 			st->unpriced += c->unpriced;
 		}
-		fclose(f);
+		vm_xmemclose(f);
 		if (vm_pg_copy_in(pg,
 		                  "bill_coverage (tenant, day, vm_id, project, minutes_defined, minutes_running, "
 		                  "minutes_sampled, minutes_unpriced, minutes_after_gone, lost_ms)",

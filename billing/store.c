@@ -76,11 +76,7 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 	if (rc == 0 && vm_pg_begin(pg) < 0)
 		rc = vm_pg_fail(pg, "beginning the load", err, errsize);
 	if (rc == 0) {
-		rep = open_memstream(&text, &text_len);
-		if (!rep) {
-			fprintf(stderr, "vmeter: out of memory\n");
-			abort();
-		}
+		rep = vm_xmemstream(&text, &text_len);
 		/* one load at a time: the stored set is one set */
 		if (vm_pg_cmd(pg, "LOCK TABLE bill_source IN EXCLUSIVE MODE", 0, NULL) < 0 ||
 		    vm_pg_cmd(pg, "DELETE FROM bill_source", 0, NULL) < 0 ||
@@ -119,7 +115,7 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 	if (rc < 0)
 		vm_pg_rollback(pg);
 	if (rep) {
-		fclose(rep);
+		vm_xmemclose(rep);
 		if (rc == 0)
 			*report = text;
 		else

@@ -76,3 +76,18 @@ char *vm_xasprintf(const char *fmt, ...)
 		oom(0);
 	return s;
 }
+
+FILE *vm_xmemstream(char **buf, size_t *len)
+{
+	FILE *f = open_memstream(buf, len);
+	if (!f)
+		oom(0);
+	return f;
+}
+
+void vm_xmemclose(FILE *f)
+{
+	/* the stream's buffer could not grow */
+	if (fclose(f) != 0)
+		oom(0);
+}

@@ -4,6 +4,7 @@
 #define VM_XALLOC_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 void *vm_xmalloc(size_t size);
 void *vm_xcalloc(size_t n, size_t size);
@@ -16,5 +17,10 @@ char *vm_xstrdup(const char *s);
 char *vm_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated formatted string; the caller frees it. */
 char *vm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A stream into memory (open_memstream); vm_xmemclose() ends it, *buf
+ * then holding what was written and a NUL (caller frees). */
+FILE *vm_xmemstream(char **buf, size_t *len);
+void vm_xmemclose(FILE *f);
 
 #endif
