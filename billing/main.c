@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "conf.h"
+#include "draft.h"
 #include "hostcost.h"
 #include "money.h"
 #include "pg.h"
@@ -343,8 +344,10 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 
 static int cmd_pools(const char *conf_path, int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "--month") != 0) {
-		fprintf(stderr, "vmeter-bill: pools: give --month YYYY-MM\n");
+	char first[11];
+	if (argc != 3 || strcmp(argv[1], "--month") != 0 || bill_period_parse(argv[2], first) < 0) {
+		fprintf(stderr, "vmeter-bill: pools: give --month YYYY-MM%s%s%s\n", argc == 3 ? " (got '" : "",
+		        argc == 3 ? argv[2] : "", argc == 3 ? "')" : "");
 		return 2;
 	}
 	struct vm_pg *pg;

@@ -1182,14 +1182,34 @@ vm_money bill_pool_month_cost(const struct bill_pool_def *p, int64_t month)
 	return sum;
 }
 
+static bool class_defined(const struct bill_catalog *c, const char *name)
+{
+	for (size_t j = 0; j < c->n_hclasses; j++)
+		if (strcmp(c->hclasses[j].name, name) == 0)
+			return true;
+	return false;
+}
+
 int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize)
 {
+	/* a charge or a pool for a class no file defines would price nothing */
+	for (size_t i = 0; i < c->n_plans; i++)
+		for (size_t j = 0; j < c->plans[i].n_versions; j++) {
+			const struct bill_version *v = &c->plans[i].versions[j];
+			for (size_t k = 0; k < v->n_charges; k++)
+				if (v->charges[k].host_class && !class_defined(c, v->charges[k].host_class)) {
+					snprintf(err, errsize,
+					         "%s:%d: plan '%s' version '%s' charge '%s': host-class '%s' is not defined "
+					         "(host-class \"%s\" { hosts = \"GLOB...\" })",
+					         c->plans[i].file, v->charges[k].line, c->plans[i].name, v->label,
+					         bill_meter_name(v->charges[k].meter), v->charges[k].host_class,
+					         v->charges[k].host_class);
+					return -1;
+				}
+		}
 	for (size_t i = 0; i < c->n_pools; i++) {
 		const struct bill_pool_def *p = &c->pools[i];
-		bool found = !p->host_class;
-		for (size_t j = 0; !found && j < c->n_hclasses; j++)
-			found = strcmp(c->hclasses[j].name, p->host_class) == 0;
-		if (!found) {
+		if (p->host_class && !class_defined(c, p->host_class)) {
 			snprintf(err, errsize, "%s:%d: pool '%s': host-class '%s' is not defined", p->file, p->line,
 			         p->name, p->host_class);
 			return -1;

@@ -13,7 +13,7 @@
 #     reason and --dry-run reports the change and writes nothing;
 #   - bad input is refused naming it.
 . "$(dirname "$0")/../lib.sh"
-plan 20
+plan 22
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -132,6 +132,12 @@ is "$(q "SELECT count(DISTINCT version_id) FROM bill_rated WHERE day = '2026-10-
 out=$(bill rate --from 2026-10-01 --to 2026-13-01 --reason x 2>&1)
 [ $? = 2 ] && echo "$out" | grep -q "YYYY-MM-DD"
 ok $? "a bad day is refused ($out)"
+out=$(bill pools --month 2026-13 2>&1)
+[ $? = 2 ] && echo "$out" | grep -q "give --month YYYY-MM (got '2026-13')"
+ok $? "a bad month is refused ($out)"
+out=$(bill rate --from 2026-10-01 --to 2026-10-01 --zone Nowhere/Land --reason x 2>&1)
+[ $? = 1 ] && echo "$out" | grep -q 'time zone "Nowhere/Land" not recognized'
+ok $? "an unknown zone is refused ($out)"
 out=$(bill rate --from 2026-10-01 --to 2026-10-02 2>&1)
 [ $? = 2 ] && echo "$out" | grep -q -- "--reason"
 ok $? "re-rating without a reason is refused ($out)"

@@ -52,7 +52,8 @@ static const char good[] = "# prices of 2026\n"
                            "  assign standard { from = 2026-01-01 }\n"
                            "  assign standard { project = ml  from = 2026-03-01  to = 2026-04-01 }\n"
                            "}\n"
-                           "tenant research { currency = EUR  time-zone = UTC  showback = true }\n";
+                           "tenant research { currency = EUR  time-zone = UTC  showback = true }\n"
+                           "host-class gpu { hosts = \"gpu-*\" }\n";
 
 static struct bill_catalog *load(const char *text, char *err, size_t errsize)
 {
@@ -405,6 +406,13 @@ static void test_pools(void **state)
 		if (c || !strstr(err, bad[i].says))
 			fail_msg("case %zu: got '%s', want '%s'", i, err, bad[i].says);
 	}
+	c = load("plan p { currency = EUR\n version a { from = 2026-01-01\n charge vm { price = 1  per = vm-hour "
+	         "host-class = nope } } }",
+	         err, sizeof err);
+	assert_non_null(c);
+	assert_int_equal(bill_catalog_check(c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "p.plan:3: plan 'p' version 'a' charge 'vm': host-class 'nope' is not defined"));
+	bill_catalog_free(c);
 	c = load("pool p { currency = EUR  host-class = nope\n cost a { month = 1 } }", err, sizeof err);
 	assert_non_null(c);
 	assert_int_equal(bill_catalog_check(c, err, sizeof err), -1);
