@@ -1198,12 +1198,13 @@ int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize)
 			const struct bill_version *v = &c->plans[i].versions[j];
 			for (size_t k = 0; k < v->n_charges; k++)
 				if (v->charges[k].host_class && !class_defined(c, v->charges[k].host_class)) {
-					snprintf(err, errsize,
-					         "%s:%d: plan '%s' version '%s' charge '%s': host-class '%s' is not defined "
-					         "(host-class \"%s\" { hosts = \"GLOB...\" })",
-					         c->plans[i].file, v->charges[k].line, c->plans[i].name, v->label,
-					         bill_meter_name(v->charges[k].meter), v->charges[k].host_class,
-					         v->charges[k].host_class);
+					snprintf(
+					    err, errsize,
+					    "%s:%d: plan '%s' version '%s' charge '%s': host-class '%s' is not defined "
+					    "(host-class \"%s\" { hosts = \"GLOB...\" })",
+					    c->plans[i].file, v->charges[k].line, c->plans[i].name, v->label,
+					    bill_meter_name(v->charges[k].meter), v->charges[k].host_class,
+					    v->charges[k].host_class);
 					return -1;
 				}
 		}
