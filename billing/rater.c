@@ -585,26 +585,6 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	return 0;
 }
 
-/* The hosts of the zone's pools: pd->of_host. */
-static int pool_hosts(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, struct pool_day *pd, char *err,
-                      size_t errsize)
-{
-	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
-	if (!r)
-		return vm_pg_fail(pg, "reading hosts", err, errsize);
-	int n = PQntuples(r);
-	pd->n_hosts = n ? (int)vm_pgx_int(r, n - 1, 0) + 1 : 0;
-	pd->of_host = vm_xcalloc(pd->n_hosts ? (size_t)pd->n_hosts : 1, sizeof *pd->of_host);
-	for (int i = 0; i < n; i++) {
-		const struct bill_pool_def *p = bill_catalog_pool_of(c, PQgetvalue(r, i, 1));
-		int id = (int)vm_pgx_int(r, i, 0);
-		if (p && strcmp(p->time_zone, tz) == 0 && id >= 0)
-			pd->of_host[id] = p;
-	}
-	PQclear(r);
-	return 0;
-}
-
 /* A pool host's exact share of its month for a VM and owner on the day. */
 struct pool_row {
 	const char *pool;
@@ -766,23 +746,33 @@ struct host_classes {
 	int n;
 };
 
-static int host_classes_read(struct vm_pg *pg, const struct bill_catalog *c, struct host_classes *hc, char *err,
-                             size_t errsize)
+/* One read of the hosts for both uses: each host's class (for charges
+ * per class; none without classes) and, if the zone has pools
+ * (want_pools), the pool of the zone that takes it (pd->of_host). */
+static int hosts_read(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, bool want_pools,
+                      struct host_classes *hc, struct pool_day *pd, char *err, size_t errsize)
 {
-	size_t n;
-	bill_catalog_host_classes(c, &n);
-	if (!n)
-		return 0; /* no classes: no host has one */
+	size_t n_classes;
+	bill_catalog_host_classes(c, &n_classes);
+	if (!n_classes && !want_pools)
+		return 0;
 	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
 	if (!r)
 		return vm_pg_fail(pg, "reading hosts", err, errsize);
 	int rows = PQntuples(r);
-	hc->n = rows ? (int)vm_pgx_int(r, rows - 1, 0) + 1 : 0;
-	hc->of = vm_xcalloc(hc->n ? (size_t)hc->n : 1, sizeof *hc->of);
+	int n = rows ? (int)vm_pgx_int(r, rows - 1, 0) + 1 : 0;
+	hc->n = pd->n_hosts = n;
+	hc->of = vm_xcalloc(n ? (size_t)n : 1, sizeof *hc->of);
+	pd->of_host = vm_xcalloc(n ? (size_t)n : 1, sizeof *pd->of_host);
 	for (int i = 0; i < rows; i++) {
 		int id = (int)vm_pgx_int(r, i, 0);
-		if (id >= 0 && id < hc->n)
-			hc->of[id] = bill_catalog_class_of(c, PQgetvalue(r, i, 1)); /* points into the catalog */
+		if (id < 0 || id >= n)
+			continue;
+		const char *name = PQgetvalue(r, i, 1);
+		hc->of[id] = bill_catalog_class_of(c, name); /* points into the catalog */
+		const struct bill_pool_def *p = want_pools ? bill_catalog_pool_of(c, name) : NULL;
+		if (p && strcmp(p->time_zone, tz) == 0)
+			pd->of_host[id] = p;
 	}
 	PQclear(r);
 	return 0;
@@ -1095,9 +1085,7 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	struct pool_day pd = {0};
 	struct host_classes hcs = {0};
 	char *pools = zone_pools(c, tz);
-	int rc = pools[1] ? pool_hosts(pg, c, tz, &pd, err, errsize) : 0;
-	if (rc == 0)
-		rc = host_classes_read(pg, c, &hcs, err, errsize);
+	int rc = hosts_read(pg, c, tz, pools[1] != '}', &hcs, &pd, err, errsize);
 	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
 		if (cuts[i] == cuts[i + 1])
 			continue;
