@@ -44,7 +44,8 @@ GRANT USAGE ON SCHEMA public TO vmeter_billing;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO vmeter_billing;
 GRANT SELECT, INSERT, DELETE ON bill_source, bill_version, bill_tenant TO vmeter_billing;
 GRANT SELECT, INSERT, UPDATE, DELETE ON bill_rated, bill_coverage, bill_pool_share, bill_day, bill_dirty,
-    bill_invoice, bill_line, bill_invoiced, bill_counter TO vmeter_billing;
+    bill_invoice, bill_line, bill_invoiced, bill_counter, bill_energy_share, bill_energy_host, bill_grid_hour
+    TO vmeter_billing;
 GRANT SELECT, INSERT ON bill_rerate TO vmeter_billing;
 GRANT USAGE ON SEQUENCE bill_version_version_id_seq, bill_invoice_invoice_id_seq, bill_rerate_rerate_id_seq
     TO vmeter_billing;

@@ -14,7 +14,7 @@
 --   host_inventory, vm, vm_inventory       SELECT INSERT  (new state only if
 --                                          the latest differs)
 --   vm_event, vm_usage_minute, host_usage_minute, vm_usage_loss,
---   vm_capture_minute, vm_traffic_minute, host_capture_minute
+--   vm_capture_minute, vm_traffic_minute, host_capture_minute, host_power_minute
 --                          SELECT INSERT   rows (COPY is an INSERT; the
 --                                          staging copies are made LIKE them)
 --   host_host_id_seq, vm_vm_id_seq  USAGE  nextval() for new hosts and VMs
@@ -43,7 +43,7 @@ GRANT USAGE ON SCHEMA public TO vmeter_collector;
 GRANT SELECT ON schema_migrations TO vmeter_collector;
 GRANT SELECT, INSERT, UPDATE ON host, host_delivery TO vmeter_collector;
 GRANT SELECT, INSERT ON host_inventory, vm, vm_inventory, vm_event, vm_usage_minute, host_usage_minute,
-    vm_usage_loss, vm_capture_minute, vm_traffic_minute, host_capture_minute TO vmeter_collector;
+    vm_usage_loss, vm_capture_minute, vm_traffic_minute, host_capture_minute, host_power_minute TO vmeter_collector;
 GRANT USAGE ON SEQUENCE host_host_id_seq, vm_vm_id_seq TO vmeter_collector;
 GRANT EXECUTE ON FUNCTION vm_ensure_partitions(timestamptz, timestamptz, text[]) TO vmeter_collector;
 GRANT EXECUTE ON FUNCTION vm_mark_hours(text, int, timestamptz[]) TO vmeter_collector;
