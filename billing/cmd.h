@@ -25,5 +25,11 @@ const char **bill_cmd_classes(const struct vm_conf *conf, size_t *n);
 /* vmeter-bill invoice draft|list|finalise|credit|export ...; argv[0] is
  * the subcommand. */
 int bill_cmd_invoice(const char *conf_path, int argc, char **argv);
+/* vmeter-bill energy --month YYYY-MM [--zone TZ]: each host's energy of
+ * the month as rated in the zone, its parts and whether they add up;
+ * argv[0] is "--month". */
+int bill_cmd_energy(const char *conf_path, int argc, char **argv);
+/* vmeter-bill grid load REGION FILE; argv[0] is "load". */
+int bill_cmd_grid(const char *conf_path, int argc, char **argv);
 
 #endif

@@ -525,6 +525,48 @@ static int host_cost_lines(struct vm_pg *pg, struct bill_store *store, struct mo
 	return rc;
 }
 
+/* Per project and VM, its energy and carbon of the month's local days,
+ * as lines without money (the zone the tenant's days were rated in). */
+static int energy_lines(struct vm_pg *pg, struct month *m, struct dset *out, char *err, size_t errsize)
+{
+	const char *p[4] = {m->tenant, m->time_zone, m->period, m->end};
+	PGresult *r =
+	    vm_pg_exec(pg,
+	               "SELECT s.project, s.vm_id, (SELECT name FROM vm_inventory i WHERE i.vm_id = s.vm_id "
+	               "ORDER BY valid_from DESC LIMIT 1), sum(s.energy_uj), sum(s.measured_uj), sum(s.carbon_ug) "
+	               "FROM bill_energy_share s WHERE s.tenant = $1 AND s.time_zone = $2 AND s.part = 'vm' "
+	               "AND s.day >= $3::date AND s.day < $4::date GROUP BY 1, 2 ORDER BY 1, 2",
+	               4, p);
+	if (!r)
+		return vm_pg_fail(pg, "reading the month's energy", err, errsize);
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t uj = vm_pgx_int(r, i, 3), measured = vm_pgx_int(r, i, 4), ug = vm_pgx_int(r, i, 5);
+		for (int k = 0; k < 2; k++) {
+			if (k && !ug)
+				continue; /* no grid known for its hosts: no carbon figure, not a zero */
+			struct dline *l = dset_add(out);
+			l->kind = BILL_LINE_ENERGY;
+			l->project = vm_xstrdup(PQgetvalue(r, i, 0));
+			l->vm_id = (int)vm_pgx_int(r, i, 1);
+			l->vm_name = vm_xstrdup(PQgetvalue(r, i, 2));
+			l->meter = vm_xstrdup(k ? "carbon" : "energy");
+			/* whole joules and milligrams, half up: the base units of
+			 * the meters a plan may price */
+			l->qty = k ? (ug + 500) / 1000 : (uj + 500000) / 1000000;
+			l->per = k ? 1000 : 3600000;
+			l->unit = vm_xstrdup(k ? "g CO2e" : "kWh");
+			if (!k)
+				l->note = measured == uj ? vm_xstrdup("measured (RAPL)")
+				          : measured == 0
+				              ? vm_xstrdup("modelled from CPU use (host class power model)")
+				              : vm_xasprintf("%lld%% measured (RAPL), the rest modelled from CPU use",
+				                             (long long)(measured * 100 / uj));
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
 static int strcmp_null(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "");
@@ -532,11 +574,15 @@ static int strcmp_null(const char *a, const char *b)
 
 static int kind_rank(enum bill_line_kind k)
 {
-	return k == BILL_LINE_USAGE ? 0 : k == BILL_LINE_HOST_COST ? 1 : k == BILL_LINE_ADJUSTMENT ? 2 : 3;
+	return k == BILL_LINE_USAGE        ? 0
+	       : k == BILL_LINE_HOST_COST  ? 1
+	       : k == BILL_LINE_ENERGY     ? 2
+	       : k == BILL_LINE_ADJUSTMENT ? 3
+	                                   : 4;
 }
 
-/* Usage lines by project, VM name and meter; then host cost the same way;
- * then adjustments by their month; the minimums last. */
+/* Usage lines by project, VM name and meter; then host cost and energy
+ * the same way; then adjustments by their month; the minimums last. */
 static int line_cmp(const void *pa, const void *pb)
 {
 	const struct dline *a = pa, *b = pb;
@@ -576,6 +622,8 @@ static int compute(struct vm_pg *pg, struct bill_store *store, const char *tenan
 		rc = adjustment_lines(pg, store, m, lines, err, errsize);
 	if (rc == 0)
 		rc = host_cost_lines(pg, store, m, lines, &m->provisional, err, errsize);
+	if (rc == 0)
+		rc = energy_lines(pg, m, lines, err, errsize);
 	free(sums);
 	if (rc < 0)
 		return -1;
@@ -861,6 +909,25 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 	for (int i = 0; i < PQntuples(res); i++, bad++)
 		fprintf(f, "plan version id %s charge %s: the usage lines hold %s, %s is rated\n",
 		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+	PQclear(res);
+	const char *e[4] = {m->time_zone, m->period, m->end, m->tenant};
+	res = vm_pg_exec(pg,
+	                 "SELECT h.day, (SELECT hostname FROM host WHERE host_id = h.host_id), h.energy_uj, "
+	                 "coalesce(s.e, 0), h.carbon_ug, coalesce(s.c, 0) FROM bill_energy_host h LEFT JOIN "
+	                 "(SELECT day, host_id, sum(energy_uj) AS e, sum(carbon_ug) AS c FROM bill_energy_share "
+	                 "WHERE time_zone = $1 AND day >= $2::date AND day < $3::date GROUP BY 1, 2) s "
+	                 "USING (day, host_id) WHERE h.time_zone = $1 AND h.day >= $2::date AND h.day < $3::date "
+	                 "AND (h.energy_uj <> coalesce(s.e, 0) OR h.carbon_ug <> coalesce(s.c, 0)) "
+	                 "AND h.host_id IN (SELECT host_id FROM bill_energy_share WHERE tenant = $4 AND time_zone = $1 "
+	                 "AND day >= $2::date AND day < $3::date) ORDER BY 1, 2",
+	                 4, e);
+	if (!res)
+		return vm_pg_fail(pg, "checking that energy is conserved", err, errsize);
+	for (int i = 0; i < PQntuples(res); i++, bad++)
+		fprintf(f,
+		        "host %s on %s: its parts hold %s µJ and %s µg CO2e of its %s µJ and %s µg: re-rate the day\n",
+		        PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), PQgetvalue(res, i, 3), PQgetvalue(res, i, 5),
+		        PQgetvalue(res, i, 2), PQgetvalue(res, i, 4));
 	PQclear(res);
 	char why[512];
 	if (!lines_current(pg, idtext, lines, why, sizeof why)) {

@@ -13,7 +13,7 @@
 
 const char *bill_line_kind_name(enum bill_line_kind k)
 {
-	static const char *const names[] = {"usage", "minimum", "host-cost", "idle", "adjustment", "credit"};
+	static const char *const names[] = {"usage", "minimum", "host-cost", "idle", "adjustment", "credit", "energy"};
 	return (unsigned)k < sizeof names / sizeof *names ? names[k] : NULL;
 }
 
@@ -267,6 +267,26 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	         "(their use could not be measured).",
 	         (long long)sampled, (long long)billed, (long long)lost);
 	vm_doc_paragraph(d, note);
+	int64_t joules = 0, mg = 0;
+	bool energy = false;
+	for (size_t i = 0; i < inv->n_lines; i++) {
+		const struct bill_line *l = &inv->lines[i];
+		if (l->kind != BILL_LINE_ENERGY || !l->meter)
+			continue;
+		energy = true;
+		if (strcmp(l->meter, "energy") == 0)
+			joules += l->qty;
+		else
+			mg += l->qty;
+	}
+	if (energy) {
+		char kwh[48], kg[48];
+		snprintf(note, sizeof note,
+		         "Energy: %s kWh, the VMs' share of their hosts' energy; carbon: %s kg CO2e at the grids' "
+		         "intensity hour by hour (docs/BILLING.md, \"Energy and carbon\").",
+		         bill_quantity_text(joules, 3600000, 3, kwh), bill_quantity_text(mg, 1000000, 3, kg));
+		vm_doc_paragraph(d, note);
+	}
 	for (size_t i = 0; i < inv->n_lines; i++)
 		if (inv->lines[i].note) {
 			snprintf(note, sizeof note, "%s %s: %s", inv->lines[i].vm_name ? inv->lines[i].vm_name : "",

@@ -23,6 +23,7 @@ enum bill_line_kind {
 	BILL_LINE_IDLE,       /* a host's cost no VM took */
 	BILL_LINE_ADJUSTMENT, /* usage that arrived after its month was finalised */
 	BILL_LINE_CREDIT,     /* a credit note's line: a negative amount */
+	BILL_LINE_ENERGY,     /* a VM's energy or carbon: a quantity without money */
 };
 
 /* "usage", "minimum", ... */

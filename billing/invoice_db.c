@@ -17,7 +17,7 @@ static const char *text_or_null(const PGresult *res, int row, int col)
 
 static int kind_parse(const char *s, enum bill_line_kind *k)
 {
-	for (int i = BILL_LINE_USAGE; i <= BILL_LINE_CREDIT; i++)
+	for (int i = BILL_LINE_USAGE; i <= BILL_LINE_ENERGY; i++)
 		if (strcmp(s, bill_line_kind_name((enum bill_line_kind)i)) == 0) {
 			*k = (enum bill_line_kind)i;
 			return 0;

@@ -49,6 +49,10 @@ static void usage(FILE *f)
 	           "                        goes to the tenant's next invoice as adjustment lines)\n"
 	           "  pools --month YYYY-MM  the month's shared host cost: each pool host's cost, the VMs' parts\n"
 	           "                        (rounded once, conserved to the minor unit) and the idle rest\n"
+	           "  energy --month YYYY-MM [--zone TZ]\n"
+	           "                        each host's energy and carbon of the month (rated in zone TZ, default\n"
+	           "                        UTC): the VMs' parts, idle and overhead, and whether they add up\n"
+	           "  grid load REGION FILE  hourly carbon intensity of a grid (HOUR,G_PER_KWH lines)\n"
 	           "  invoice draft --tenant T --period YYYY-MM\n"
 	           "                        build (or rebuild) the tenant's draft for the month from what is rated\n"
 	           "  invoice list [--tenant T] [--period YYYY-MM]\n"
@@ -420,6 +424,10 @@ int main(int argc, char **argv)
 		return cmd_pools(conf_path, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "rate") == 0)
 		return cmd_rate(conf_path, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "energy") == 0)
+		return bill_cmd_energy(conf_path, argc - optind - 1, argv + optind + 1);
+	if (optind < argc && strcmp(argv[optind], "grid") == 0)
+		return bill_cmd_grid(conf_path, argc - optind - 1, argv + optind + 1);
 	if (argc - optind >= 1 && strcmp(argv[optind], "invoice") == 0)
 		return bill_cmd_invoice(conf_path, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)

@@ -35,11 +35,13 @@ struct bill_catalog {
 	size_t n_hclasses, cap_hclasses;
 	struct bill_pool_def *pools;
 	size_t n_pools, cap_pools;
+	struct bill_grid *grids;
+	size_t n_grids, cap_grids;
 };
 
 /* ---------------------------------------------------------------- meters and units */
 
-enum dim { D_VCPU_TIME, D_MEM_TIME, D_CPU_NS, D_BYTES, D_OPS, D_VM_TIME, D_ENERGY };
+enum dim { D_VCPU_TIME, D_MEM_TIME, D_CPU_NS, D_BYTES, D_OPS, D_VM_TIME, D_ENERGY, D_CARBON };
 
 static const struct {
 	const char *name;
@@ -58,6 +60,7 @@ static const struct {
     [BILL_NET_TX] = {"net.tx", D_BYTES, false},
     [BILL_VM] = {"vm", D_VM_TIME, true},
     [BILL_ENERGY] = {"energy", D_ENERGY, false},
+    [BILL_CARBON] = {"carbon", D_CARBON, false},
 };
 
 const char *bill_meter_name(enum bill_meter m)
@@ -102,6 +105,10 @@ static const struct {
     {"Wh", D_ENERGY, 3600},
     {"kWh", D_ENERGY, 3600000},
     {"MWh", D_ENERGY, INT64_C(3600000000)},
+    {"mg", D_CARBON, 1},
+    {"g", D_CARBON, 1000},
+    {"kg", D_CARBON, 1000000},
+    {"t", D_CARBON, INT64_C(1000000000)},
 };
 #define N_UNITS (sizeof units / sizeof *units)
 
@@ -847,7 +854,13 @@ static void globs_free(char **g, size_t n)
 static void hclass_free(struct bill_host_class *h)
 {
 	free(h->name);
+	free(h->grid);
 	globs_free(h->globs, h->n_globs);
+}
+
+static void grid_free(struct bill_grid *g)
+{
+	free(g->name);
 }
 
 static void pool_free(struct bill_pool_def *p)
@@ -884,18 +897,111 @@ static int get_globs(struct reader *rd, const struct vm_cfgnode *opt, char ***ou
 	return 0;
 }
 
+/* "120", "85.5 W", "1.2 kW": a quantity with at most 3 decimals, in
+ * thousandths of the first unit of `units` (each unit the next's factor
+ * `factors[i]` of the first); the unit may be left out. */
+static int get_milli(struct reader *rd, const struct vm_cfgnode *opt, const char *const *names, const int64_t *factors,
+                     size_t n_units, int64_t *out)
+{
+	const char *s = opt->value;
+	int64_t v = 0;
+	int decimals = -1;
+	bool digits = false;
+	for (; (*s >= '0' && *s <= '9') || (*s == '.' && decimals < 0); s++) {
+		if (*s == '.') {
+			decimals = 0;
+			continue;
+		}
+		if (decimals >= 3 || v > (INT64_MAX / 1000 - 9) / 10)
+			goto bad;
+		v = v * 10 + (*s - '0');
+		digits = true;
+		if (decimals >= 0)
+			decimals++;
+	}
+	if (!digits)
+		goto bad;
+	for (int d = decimals < 0 ? 0 : decimals; d < 3; d++)
+		v *= 10;
+	while (*s == ' ')
+		s++;
+	int64_t f = 1;
+	if (*s) {
+		size_t i = 0;
+		while (i < n_units && strcmp(s, names[i]) != 0)
+			i++;
+		if (i == n_units)
+			goto bad;
+		f = factors[i];
+	}
+	if (v > INT64_MAX / 1000 / f)
+		goto bad;
+	*out = v * f;
+	return 0;
+bad:;
+	char list[128];
+	size_t k = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < n_units && k < sizeof list; i++)
+		k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+	fail(rd, opt->line, "%s: '%s' is not a number (at most 3 decimals, not negative) in %s", opt->name, opt->value,
+	     list);
+	return -1;
+}
+
 static int read_host_class(struct reader *rd, const struct vm_cfgnode *sec, struct bill_host_class *h)
 {
-	static const struct field f[] = {{"hosts", false, false, true}};
-	const struct vm_cfgnode *o[1];
+	static const struct field f[] = {{"hosts", false, false, true},
+	                                 {"idle-power", false, false, false},
+	                                 {"max-power", false, false, false},
+	                                 {"grid", false, false, false}};
+	static const char *const watts[] = {"W", "kW"};
+	static const int64_t watt_f[] = {1, 1000};
+	const struct vm_cfgnode *o[4];
 	h->line = sec->line;
 	h->file = rd->file;
 	if (check_plan_name(rd, sec) < 0)
 		return -1;
 	h->name = vm_xstrdup(sec->title);
+	if (check_fields(rd, sec, f, 4, o) < 0 || get_globs(rd, o[0], &h->globs, &h->n_globs) < 0)
+		return -1;
+	if (!o[1] != !o[2]) {
+		fail(rd, (o[1] ? o[1] : o[2])->line,
+		     "a power model needs both 'idle-power' and 'max-power' (watts at idle and at full CPU load)");
+		return -1;
+	}
+	if (o[1]) {
+		if (get_milli(rd, o[1], watts, watt_f, 2, &h->idle_mw) < 0 ||
+		    get_milli(rd, o[2], watts, watt_f, 2, &h->max_mw) < 0)
+			return -1;
+		if (h->max_mw < h->idle_mw || h->max_mw == 0) {
+			fail(rd, o[2]->line, "max-power: '%s' is below idle-power '%s' (or zero)", o[2]->value,
+			     o[1]->value);
+			return -1;
+		}
+		h->power = true;
+	}
+	if (o[3]) {
+		h->grid = vm_xstrdup(o[3]->value);
+		h->grid_line = o[3]->line;
+	}
+	return 0;
+}
+
+static int read_grid(struct reader *rd, const struct vm_cfgnode *sec, struct bill_grid *g)
+{
+	static const struct field f[] = {{"intensity", false, false, true}};
+	static const char *const per_kwh[] = {"g/kWh", "kg/MWh"};
+	static const int64_t factors[] = {1, 1};
+	const struct vm_cfgnode *o[1];
+	g->line = sec->line;
+	g->file = rd->file;
+	if (check_plan_name(rd, sec) < 0)
+		return -1;
+	g->name = vm_xstrdup(sec->title);
 	if (check_fields(rd, sec, f, 1, o) < 0)
 		return -1;
-	return get_globs(rd, o[0], &h->globs, &h->n_globs);
+	return get_milli(rd, o[0], per_kwh, factors, 2, &g->mg_per_kwh);
 }
 
 static int read_cost(struct reader *rd, const struct vm_cfgnode *sec, const struct bill_pool_def *p,
@@ -1006,6 +1112,9 @@ void bill_catalog_free(struct bill_catalog *c)
 		hclass_free(&c->hclasses[i]);
 	for (size_t i = 0; i < c->n_pools; i++)
 		pool_free(&c->pools[i]);
+	for (size_t i = 0; i < c->n_grids; i++)
+		grid_free(&c->grids[i]);
+	free(c->grids);
 	free(c->hclasses);
 	free(c->pools);
 	free(c->plans);
@@ -1032,9 +1141,10 @@ static int read_tree(struct reader *rd, const struct vm_cfgnode *root)
 	for (const struct vm_cfgnode *it = root; it; it = it->next) {
 		bool plan = strcmp(it->name, "plan") == 0;
 		bool hclass = strcmp(it->name, "host-class") == 0, pool = strcmp(it->name, "pool") == 0;
-		if ((!plan && !hclass && !pool && strcmp(it->name, "tenant") != 0) || it->value) {
+		bool grid = strcmp(it->name, "grid") == 0;
+		if ((!plan && !hclass && !pool && !grid && strcmp(it->name, "tenant") != 0) || it->value) {
 			fail(rd, it->line,
-			     "'%s': a plan file holds plan, tenant, host-class and pool \"NAME\" { } sections",
+			     "'%s': a plan file holds plan, tenant, host-class, pool and grid \"NAME\" { } sections",
 			     it->name);
 			return -1;
 		}
@@ -1049,6 +1159,17 @@ static int read_tree(struct reader *rd, const struct vm_cfgnode *root)
 					leave(rd, mark);
 					fail(rd, it->line, "host-class '%s' is defined twice (first in %s:%d)", h->name,
 					     c->hclasses[i].file, c->hclasses[i].line);
+					rc = -1;
+				}
+		} else if (grid) {
+			c->grids = vm_xgrow(c->grids, &c->cap_grids, c->n_grids + 1, sizeof *c->grids);
+			struct bill_grid *g = memset(&c->grids[c->n_grids++], 0, sizeof *c->grids);
+			rc = read_grid(rd, it, g);
+			for (size_t i = 0; rc == 0 && i + 1 < c->n_grids; i++)
+				if (strcmp(c->grids[i].name, g->name) == 0) {
+					leave(rd, mark);
+					fail(rd, it->line, "grid '%s' is defined twice (first in %s:%d)", g->name,
+					     c->grids[i].file, c->grids[i].line);
 					rc = -1;
 				}
 		} else if (pool) {
@@ -1099,7 +1220,7 @@ static int load_tree(struct bill_catalog *c, struct vm_cfgtree *tree, char *err,
 	c->files = vm_xrealloc(c->files, (c->n_files + 1) * sizeof *c->files);
 	char *file = c->files[c->n_files++] = vm_xstrdup(vm_cfgtree_file(tree));
 	struct reader rd = {.c = c, .file = file, .err = err, .errsize = errsize};
-	size_t np = c->n_plans, nt = c->n_tenants, nh = c->n_hclasses, npo = c->n_pools;
+	size_t np = c->n_plans, nt = c->n_tenants, nh = c->n_hclasses, npo = c->n_pools, ng = c->n_grids;
 	int rc = read_tree(&rd, vm_cfgtree_root(tree));
 	vm_cfgtree_free(tree);
 	if (rc < 0) { /* all or nothing: the catalog as it was */
@@ -1111,6 +1232,9 @@ static int load_tree(struct bill_catalog *c, struct vm_cfgtree *tree, char *err,
 			hclass_free(&c->hclasses[i]);
 		for (size_t i = npo; i < c->n_pools; i++)
 			pool_free(&c->pools[i]);
+		for (size_t i = ng; i < c->n_grids; i++)
+			grid_free(&c->grids[i]);
+		c->n_grids = ng;
 		c->n_plans = np;
 		c->n_tenants = nt;
 		c->n_hclasses = nh;
@@ -1182,12 +1306,31 @@ vm_money bill_pool_month_cost(const struct bill_pool_def *p, int64_t month)
 	return sum;
 }
 
-static bool class_defined(const struct bill_catalog *c, const char *name)
+const struct bill_host_class *bill_catalog_host_class(const struct bill_catalog *c, const char *name)
 {
 	for (size_t j = 0; j < c->n_hclasses; j++)
 		if (strcmp(c->hclasses[j].name, name) == 0)
-			return true;
-	return false;
+			return &c->hclasses[j];
+	return NULL;
+}
+
+static bool class_defined(const struct bill_catalog *c, const char *name)
+{
+	return bill_catalog_host_class(c, name) != NULL;
+}
+
+const struct bill_grid *bill_catalog_grids(const struct bill_catalog *c, size_t *n)
+{
+	*n = c->n_grids;
+	return c->grids;
+}
+
+const struct bill_grid *bill_catalog_grid(const struct bill_catalog *c, const char *name)
+{
+	for (size_t j = 0; j < c->n_grids; j++)
+		if (strcmp(c->grids[j].name, name) == 0)
+			return &c->grids[j];
+	return NULL;
 }
 
 int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize)
@@ -1208,6 +1351,16 @@ int bill_catalog_check(const struct bill_catalog *c, char *err, size_t errsize)
 					return -1;
 				}
 		}
+	for (size_t i = 0; i < c->n_hclasses; i++) {
+		const struct bill_host_class *h = &c->hclasses[i];
+		if (h->grid && !bill_catalog_grid(c, h->grid)) {
+			snprintf(err, errsize,
+			         "%s:%d: host-class '%s': grid '%s' is not defined (grid \"%s\" { intensity = \"350 "
+			         "g/kWh\" })",
+			         h->file, h->grid_line, h->name, h->grid, h->grid);
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < c->n_pools; i++) {
 		const struct bill_pool_def *p = &c->pools[i];
 		if (p->host_class && !class_defined(c, p->host_class)) {

@@ -28,7 +28,8 @@ enum bill_meter {
 	BILL_NET_RX, /* bytes received, of one traffic class or of all */
 	BILL_NET_TX,
 	BILL_VM,     /* VM-minutes: a flat fee per minute of existence or running */
-	BILL_ENERGY, /* joules */
+	BILL_ENERGY, /* joules: the VM's share of its host's energy */
+	BILL_CARBON, /* milligrams of CO2e: that energy's emissions */
 	BILL_METER__COUNT
 };
 
@@ -115,12 +116,28 @@ struct bill_tenant {
 	int line;
 };
 
-/* A class of hosts by name: shell globs (fnmatch) on the host name. */
+/* A class of hosts by name: shell globs (fnmatch) on the host name.  Its
+ * power model (docs/BILLING.md, "Energy and carbon") gives a host's power
+ * where RAPL does not, linear in its CPU use from idle to max; the idle
+ * power is also the share of a measured minute split by allocation. */
 struct bill_host_class {
 	char *name;
 	const char *file;
 	char **globs;
 	size_t n_globs;
+	bool power;              /* idle-power and max-power given */
+	int64_t idle_mw, max_mw; /* milliwatts */
+	char *grid;              /* the electricity grid its hosts draw from; NULL: none */
+	int grid_line;
+	int line;
+};
+
+/* An electricity grid's carbon intensity: a constant, for the hours
+ * bill_grid_hour does not hold. */
+struct bill_grid {
+	char *name;
+	const char *file;
+	int64_t mg_per_kwh; /* milligrams of CO2e per kWh */
 	int line;
 };
 
@@ -180,6 +197,10 @@ const struct bill_tenant *bill_catalog_tenants(const struct bill_catalog *c, siz
 const struct bill_plan *bill_catalog_plan(const struct bill_catalog *c, const char *name);
 const struct bill_host_class *bill_catalog_host_classes(const struct bill_catalog *c, size_t *n);
 const struct bill_pool_def *bill_catalog_pools(const struct bill_catalog *c, size_t *n);
+const struct bill_grid *bill_catalog_grids(const struct bill_catalog *c, size_t *n);
+/* A host class or grid by name; NULL if none. */
+const struct bill_host_class *bill_catalog_host_class(const struct bill_catalog *c, const char *name);
+const struct bill_grid *bill_catalog_grid(const struct bill_catalog *c, const char *name);
 /* The class of a host: the first class (in the order the files were read)
  * one of whose globs matches its name; NULL if none. */
 const char *bill_catalog_class_of(const struct bill_catalog *c, const char *hostname);

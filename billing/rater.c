@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "energy.h"
 #include "pool.h"
 #include "pgx.h"
 #include "xalloc.h"
@@ -410,6 +411,19 @@ struct pool_key {
 	char *tenant, *project;
 };
 
+/* Host classes by host_id (NULL: none), for charges priced per class and power
+ * models. */
+struct host_classes {
+	const char **of;
+	int n;
+};
+
+/* A VM's and owner's energy on a host over the day (key: a pool_key). */
+struct energy_share {
+	int host, key;
+	int64_t energy_uj, measured_uj, carbon_ug;
+};
+
 struct pool_day {
 	const struct bill_pool_def **of_host; /* by host_id; NULL: in no pool of the zone */
 	int n_hosts;
@@ -418,6 +432,15 @@ struct pool_day {
 	struct map km;
 	struct pool_key *k;
 	size_t cap_k;
+	/* energy: the hosts that have it, a sub-range's running VM-minutes on
+	 * them, and the day's sums */
+	bool *energy_on;
+	struct bill_energy_vm *en;
+	size_t n_en, cap_en;
+	struct energy_share *es;
+	size_t n_es, cap_es;
+	struct bill_energy_host *eh;
+	size_t n_eh, cap_eh;
 };
 
 static void pool_day_free(struct pool_day *pd)
@@ -430,11 +453,14 @@ static void pool_day_free(struct pool_day *pd)
 	map_free(&pd->km);
 	free(pd->e);
 	free(pd->of_host);
+	free(pd->energy_on);
+	free(pd->en);
+	free(pd->es);
+	free(pd->eh);
 	memset(pd, 0, sizeof *pd);
 }
 
-static void pool_add(struct pool_day *pd, int host, int64_t minute, int vm, const char *tenant, const char *project,
-                     int64_t vcpus)
+static int pool_key(struct pool_day *pd, int vm, const char *tenant, const char *project)
 {
 	char *key = vm_xasprintf("%d" KEY_SEP "%s" KEY_SEP "%s", vm, tenant, project);
 	bool added;
@@ -444,8 +470,24 @@ static void pool_add(struct pool_day *pd, int host, int64_t minute, int vm, cons
 		pd->k = vm_xgrow(pd->k, &pd->cap_k, i + 1, sizeof *pd->k);
 		pd->k[i] = (struct pool_key){vm, vm_xstrdup(tenant), vm_xstrdup(project)};
 	}
+	return (int)i;
+}
+
+static void pool_add(struct pool_day *pd, int host, int64_t minute, int vm, const char *tenant, const char *project,
+                     int64_t vcpus)
+{
+	int i = pool_key(pd, vm, tenant, project);
 	pd->e = vm_xgrow(pd->e, &pd->cap, pd->n + 1, sizeof *pd->e);
-	pd->e[pd->n++] = (struct pool_ent){host, minute, (int)i, vcpus * INT64_C(60000000000), 0};
+	pd->e[pd->n++] = (struct pool_ent){host, minute, i, vcpus * INT64_C(60000000000), 0};
+}
+
+static void energy_add(struct pool_day *pd, int host, int64_t minute, int vm, const char *tenant, const char *project,
+                       int64_t vcpus)
+{
+	int i = pool_key(pd, vm, tenant, project);
+	pd->en = vm_xgrow(pd->en, &pd->cap_en, pd->n_en + 1, sizeof *pd->en);
+	pd->en[pd->n_en++] =
+	    (struct bill_energy_vm){.host = host, .vm = vm, .minute = minute, .vcpus = vcpus, .key = i};
 }
 
 /* An inventory state as the sweep needs it; from/to in seconds, clipped
@@ -552,6 +594,9 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 			const struct state *s = &st[who[m]];
 			if (run[m] && pd && s->host >= 0 && s->host < pd->n_hosts && pd->of_host[s->host])
 				pool_add(pd, s->host, m0 + m, vm, s->tenant, s->project, vc[m]);
+			if (run[m] && pd && pd->energy_on && s->host >= 0 && s->host < pd->n_hosts &&
+			    pd->energy_on[s->host])
+				energy_add(pd, s->host, m0 + m, vm, s->tenant, s->project, vc[m]);
 			if (who[m] != g_of) {
 				g_of = who[m];
 				g = strcmp(tenant_zone(c, s->tenant), tz) == 0
@@ -719,6 +764,79 @@ static int pool_split(struct vm_pg *pg, const char *day, const char *tz, int64_t
 	return rc;
 }
 
+static int es_cmp(const void *x, const void *y)
+{
+	const struct energy_share *a = x, *b = y;
+	if (a->host != b->host)
+		return a->host < b->host ? -1 : 1;
+	return (a->key > b->key) - (a->key < b->key);
+}
+
+/* The energy of a sub-range's running VM-minutes on the hosts that have
+ * it: each VM's part into its group (for the zone's tenants, whose meters
+ * price it) and, for every VM, into the day's shares. */
+static int energy_range(struct vm_pg *pg, const struct bill_catalog *c, const struct host_classes *hcs, const char *tz,
+                        int64_t a, int64_t b, struct pool_day *pd, struct groups *gs, char *err, size_t errsize)
+{
+	if (!pd->energy_on)
+		return 0;
+	struct bill_energy_host *hosts;
+	size_t nh;
+	int rc = bill_energy_split(pg, c, hcs->of, pd->energy_on, pd->n_hosts, a, b, pd->en, pd->n_en, &hosts, &nh, err,
+	                           errsize);
+	for (size_t i = 0; rc == 0 && i < pd->n_en; i++) {
+		const struct bill_energy_vm *v = &pd->en[i];
+		if (!v->energy_uj && !v->carbon_ug)
+			continue;
+		const struct pool_key *k = &pd->k[v->key];
+		if (strcmp(tenant_zone(c, k->tenant), tz) == 0) {
+			struct grp *g = group(gs, k->vm, k->tenant, k->project, v->host);
+			g->use[BILL_ENERGY] += v->energy_uj;
+			g->use[BILL_CARBON] += v->carbon_ug;
+		}
+		pd->es = vm_xgrow(pd->es, &pd->cap_es, pd->n_es + 1, sizeof *pd->es);
+		pd->es[pd->n_es++] = (struct energy_share){v->host, v->key, v->energy_uj, v->measured_uj, v->carbon_ug};
+	}
+	/* summed per host and owner as it goes: a VM-minute each would be a
+	 * day of minutes in memory */
+	qsort(pd->es, pd->n_es, sizeof *pd->es, es_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < pd->n_es; i++) {
+		if (w && es_cmp(&pd->es[w - 1], &pd->es[i]) == 0) {
+			pd->es[w - 1].energy_uj += pd->es[i].energy_uj;
+			pd->es[w - 1].measured_uj += pd->es[i].measured_uj;
+			pd->es[w - 1].carbon_ug += pd->es[i].carbon_ug;
+		} else {
+			pd->es[w++] = pd->es[i];
+		}
+	}
+	pd->n_es = w;
+	for (size_t i = 0; rc == 0 && i < nh; i++) {
+		size_t j = 0;
+		while (j < pd->n_eh && pd->eh[j].host != hosts[i].host)
+			j++;
+		if (j == pd->n_eh) {
+			pd->eh = vm_xgrow(pd->eh, &pd->cap_eh, pd->n_eh + 1, sizeof *pd->eh);
+			pd->eh[pd->n_eh++] = (struct bill_energy_host){.host = hosts[i].host};
+		}
+		struct bill_energy_host *d = &pd->eh[j];
+		const struct bill_energy_host *x = &hosts[i];
+		d->minutes += x->minutes;
+		d->measured += x->measured;
+		d->energy_uj += x->energy_uj;
+		d->carbon_ug += x->carbon_ug;
+		d->idle_uj += x->idle_uj;
+		d->idle_measured_uj += x->idle_measured_uj;
+		d->idle_carbon_ug += x->idle_carbon_ug;
+		d->overhead_uj += x->overhead_uj;
+		d->overhead_measured_uj += x->overhead_measured_uj;
+		d->overhead_carbon_ug += x->overhead_carbon_ug;
+	}
+	free(hosts);
+	pd->n_en = 0;
+	return rc;
+}
+
 /* ------------------------------------------------------------ the pricing */
 
 /* Does charge ch of a version apply to a minute on host class hc (NULL:
@@ -740,22 +858,12 @@ static bool charge_applies(const struct bill_version *v, size_t j, const char *h
 	return true;
 }
 
-/* Host classes by host_id (NULL: none), for charges priced per class. */
-struct host_classes {
-	const char **of;
-	int n;
-};
-
-/* One read of the hosts for both uses: each host's class (for charges
- * per class; none without classes) and, if the zone has pools
+/* One read of the hosts for all uses: each host's class (for charges
+ * per class and power models) and, if the zone has pools
  * (want_pools), the pool of the zone that takes it (pd->of_host). */
 static int hosts_read(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, bool want_pools,
                       struct host_classes *hc, struct pool_day *pd, char *err, size_t errsize)
 {
-	size_t n_classes;
-	bill_catalog_host_classes(c, &n_classes);
-	if (!n_classes && !want_pools)
-		return 0;
 	PGresult *r = vm_pg_exec(pg, "SELECT host_id, hostname FROM host ORDER BY host_id", 0, NULL);
 	if (!r)
 		return vm_pg_fail(pg, "reading hosts", err, errsize);
@@ -832,7 +940,14 @@ static int price_groups(const struct bill_store *s, const struct host_classes *h
 					q = g->use[ch->meter];
 				}
 				break;
-			case BILL_ENERGY: q = 0; break; /* no power source yet: see docs/BILLING.md */
+			case BILL_ENERGY:
+				q = g->use[ch->meter];
+				div = 1000000; /* µJ */
+				break;
+			case BILL_CARBON:
+				q = g->use[ch->meter];
+				div = 1000; /* µg */
+				break;
 			default: q = g->use[ch->meter]; break;
 			}
 			if (rated_add(o, g, vid, (int)j, name, q, div, err, errsize) < 0)
@@ -895,6 +1010,61 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 	return rc < 0 ? vm_pg_fail(pg, "storing pool shares", err, errsize) : 0;
 }
 
+/* The day's energy split, replacing what an earlier rating stored. */
+static int write_energy(struct vm_pg *pg, const char *tz, const char *day, const struct pool_day *pd, char *err,
+                        size_t errsize)
+{
+	const char *p[2] = {day, tz};
+	if (vm_pg_cmd(pg, "DELETE FROM bill_energy_share WHERE day = $1::date AND time_zone = $2", 2, p) < 0 ||
+	    vm_pg_cmd(pg, "DELETE FROM bill_energy_host WHERE day = $1::date AND time_zone = $2", 2, p) < 0)
+		return vm_pg_fail(pg, "replacing the day's energy", err, errsize);
+	if (!pd->n_eh)
+		return 0;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = vm_xmemstream(&buf, &len);
+	for (size_t i = 0; i < pd->n_es; i++) {
+		const struct energy_share *e = &pd->es[i];
+		const struct pool_key *k = &pd->k[e->key];
+		copy_text(f, tz);
+		fprintf(f, "\t%s\t%d\t%d\t", day, e->host, k->vm);
+		copy_text(f, k->tenant);
+		fputc('\t', f);
+		copy_text(f, k->project);
+		fprintf(f, "\tvm\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", e->energy_uj, e->measured_uj, e->carbon_ug);
+	}
+	for (size_t i = 0; i < pd->n_eh; i++) {
+		const struct bill_energy_host *h = &pd->eh[i];
+		copy_text(f, tz);
+		fprintf(f, "\t%s\t%d\t0\t\t\tidle\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host, h->idle_uj,
+		        h->idle_measured_uj, h->idle_carbon_ug);
+		copy_text(f, tz);
+		fprintf(f, "\t%s\t%d\t0\t\t\toverhead\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host,
+		        h->overhead_uj, h->overhead_measured_uj, h->overhead_carbon_ug);
+	}
+	vm_xmemclose(f);
+	int rc = vm_pg_copy_in(pg,
+	                       "bill_energy_share (time_zone, day, host_id, vm_id, tenant, project, part, energy_uj, "
+	                       "measured_uj, carbon_ug)",
+	                       buf, len);
+	free(buf);
+	if (rc < 0)
+		return vm_pg_fail(pg, "storing the day's energy shares", err, errsize);
+	buf = NULL;
+	f = vm_xmemstream(&buf, &len);
+	for (size_t i = 0; i < pd->n_eh; i++) {
+		const struct bill_energy_host *h = &pd->eh[i];
+		copy_text(f, tz);
+		fprintf(f, "\t%s\t%d\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host, h->minutes,
+		        h->measured, h->energy_uj, h->carbon_ug);
+	}
+	vm_xmemclose(f);
+	rc = vm_pg_copy_in(pg, "bill_energy_host (time_zone, day, host_id, minutes, measured, energy_uj, carbon_ug)",
+	                   buf, len);
+	free(buf);
+	return rc < 0 ? vm_pg_fail(pg, "storing the day's host energy", err, errsize) : 0;
+}
+
 static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t upto, struct day_out *o,
                      const char *pools, const struct pool_day *pd, const struct pool_row *prows, size_t nprows,
                      struct bill_rate_stats *st, char *err, size_t errsize)
@@ -954,6 +1124,8 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	}
 	if (rc == 0)
 		rc = write_pools(pg, day, pools, pd, prows, nprows, err, errsize);
+	if (rc == 0)
+		rc = write_energy(pg, tz, day, pd, err, errsize);
 	if (rc == 0 && vm_pg_cmd(pg,
 	                         "INSERT INTO bill_day (time_zone, day, upto) VALUES ($2, $1::date, "
 	                         "to_timestamp($3::bigint)) ON CONFLICT (time_zone, day) DO UPDATE "
@@ -1086,6 +1258,13 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 	struct host_classes hcs = {0};
 	char *pools = zone_pools(c, tz);
 	int rc = hosts_read(pg, c, tz, pools[1] != '}', &hcs, &pd, err, errsize);
+	if (rc == 0) {
+		int k = bill_energy_hosts(pg, c, hcs.of, hcs.n, a, b, &pd.energy_on, err, errsize);
+		if (k < 0)
+			rc = -1;
+		else if (k == 0)
+			free(pd.energy_on), pd.energy_on = NULL;
+	}
 	for (size_t i = 0; i + 1 < nc && rc == 0; i++) {
 		if (cuts[i] == cuts[i + 1])
 			continue;
@@ -1093,6 +1272,8 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 		rc = read_usage(pg, c, tz, &zf, cuts[i], cuts[i + 1], classes, &gs, err, errsize);
 		if (rc == 0)
 			rc = read_time(pg, c, tz, cuts[i], cuts[i + 1], &gs, &pd, err, errsize);
+		if (rc == 0)
+			rc = energy_range(pg, c, &hcs, tz, cuts[i], cuts[i + 1], &pd, &gs, err, errsize);
 		if (rc == 0)
 			rc = price_groups(s, &hcs, &gs, date, cuts[i], &o, err, errsize);
 		groups_free(&gs);

@@ -271,7 +271,7 @@ static void test_bad(void **state)
 	     "{ } } } }",
 	     "p.plan:4: plan 'p' version 'a' charge 'vm': 'host-class' must be an option"},
 	    {"price = 1\n",
-	     "p.plan:1: 'price': a plan file holds plan, tenant, host-class and pool \"NAME\" { } sections"},
+	     "p.plan:1: 'price': a plan file holds plan, tenant, host-class, pool and grid \"NAME\" { } sections"},
 	    {"tenant t { currency = EUR  time-zone = Mars/Olympus  showback = true }",
 	     "p.plan:1: tenant 't': time-zone: 'Mars/Olympus' is not a time zone tzdata knows"},
 	    {"tenant t { currency = EUR  time-zone = ../../etc/passwd  showback = true }",
@@ -399,7 +399,17 @@ static void test_pools(void **state)
 	    {"pool p { currency = EUR  hosts = \"a\" }", "p.plan:1: pool 'p': 'cost' must be given"},
 	    {"host-class g { hosts = \"a\" }\nhost-class g { hosts = \"b\" }",
 	     "p.plan:2: host-class 'g' is defined twice (first in p.plan:1)"},
-	    {"rack r { }", "p.plan:1: 'rack': a plan file holds plan, tenant, host-class and pool"},
+	    {"rack r { }", "p.plan:1: 'rack': a plan file holds plan, tenant, host-class, pool and grid"},
+	    {"host-class g { hosts = a\n max-power = 100 }", "p.plan:2: host-class 'g': a power model needs both"},
+	    {"host-class g { hosts = a  idle-power = \"200 W\"\n max-power = \"0.1 kW\" }",
+	     "p.plan:2: host-class 'g': max-power: '0.1 kW' is below idle-power '200 W'"},
+	    {"host-class g { hosts = a  idle-power = -5  max-power = 10 }", "idle-power: '-5' is not a number"},
+	    {"host-class g { hosts = a  idle-power = \"5 MW\"  max-power = 10 }", "in W, kW"},
+	    {"grid de { }", "p.plan:1: grid 'de': 'intensity' must be given"},
+	    {"grid de { intensity = \"300 g/MWh\" }", "intensity: '300 g/MWh' is not a number"},
+	    {"grid de { intensity = 1 }\ngrid de { intensity = 2 }", "p.plan:2: grid 'de' is defined twice"},
+	    {"plan p { currency = EUR\n version a { from = 2026-01-01\n charge carbon { price = 1  per = kWh } } }",
+	     "p.plan:3: plan 'p' version 'a' charge 'carbon': per"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		c = load(bad[i].text, err, sizeof err);
@@ -418,13 +428,48 @@ static void test_pools(void **state)
 	assert_int_equal(bill_catalog_check(c, err, sizeof err), -1);
 	assert_non_null(strstr(err, "p.plan:1: pool 'p': host-class 'nope' is not defined"));
 	bill_catalog_free(c);
+	c = load("host-class h { hosts = a\n grid = nope }", err, sizeof err);
+	assert_non_null(c);
+	assert_int_equal(bill_catalog_check(c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "p.plan:2: host-class 'h': grid 'nope' is not defined"));
+	bill_catalog_free(c);
+}
+
+/* Power models and grids in thousandths: milliwatts, mg per kWh. */
+static void test_energy(void **state)
+{
+	(void)state;
+	char err[512];
+	struct bill_catalog *c =
+	    load("host-class h { hosts = a  idle-power = \"85.5 W\"  max-power = \"1.25 kW\"  grid = de }\n"
+	         "grid de { intensity = \"380.125 g/kWh\" }\n"
+	         "plan p { currency = EUR\n version a { from = 2026-01-01\n"
+	         " charge carbon { price = 80  per = t }\n charge energy { price = 0.3  per = kWh } } }",
+	         err, sizeof err);
+	if (!c)
+		fail_msg("%s", err);
+	assert_int_equal(bill_catalog_check(c, err, sizeof err), 0);
+	const struct bill_host_class *h = bill_catalog_host_class(c, "h");
+	assert_non_null(h);
+	assert_true(h->power);
+	assert_int_equal(h->idle_mw, 85500);
+	assert_int_equal(h->max_mw, 1250000);
+	assert_string_equal(h->grid, "de");
+	assert_int_equal(bill_catalog_grid(c, "de")->mg_per_kwh, 380125);
+	assert_null(bill_catalog_grid(c, "fr"));
+	const struct bill_charge *ch = bill_catalog_plan(c, "p")->versions[0].charges;
+	assert_int_equal(ch[0].meter, BILL_CARBON);
+	assert_int_equal(ch[0].per, 1000000000);
+	assert_int_equal(ch[1].meter, BILL_ENERGY);
+	assert_int_equal(ch[1].per, 3600000);
+	bill_catalog_free(c);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),    cmocka_unit_test(test_when),  cmocka_unit_test(test_bad),
-	    cmocka_unit_test(test_catalog), cmocka_unit_test(test_pools),
+	    cmocka_unit_test(test_catalog), cmocka_unit_test(test_pools), cmocka_unit_test(test_energy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
