@@ -176,8 +176,20 @@ static int plans_check(const char *conf_path, bool conf_given, char **files, int
 			printf("%s:%d: host class '%s':", h[i].file, h[i].line, h[i].name);
 			for (size_t j = 0; j < h[i].n_globs; j++)
 				printf(" %s", h[i].globs[j]);
+			if (h[i].power)
+				printf("; power %lld.%03lld-%lld.%03lld W by CPU use", (long long)(h[i].idle_mw / 1000),
+				       (long long)(h[i].idle_mw % 1000), (long long)(h[i].max_mw / 1000),
+				       (long long)(h[i].max_mw % 1000));
+			if (h[i].grid)
+				printf("; grid %s", h[i].grid);
 			printf("\n");
 		}
+		size_t ng;
+		const struct bill_grid *g = bill_catalog_grids(c, &ng);
+		for (size_t i = 0; i < ng; i++)
+			printf("%s:%d: grid '%s': %lld.%03lld g CO2e/kWh where no hour is loaded\n", g[i].file,
+			       g[i].line, g[i].name, (long long)(g[i].mg_per_kwh / 1000),
+			       (long long)(g[i].mg_per_kwh % 1000));
 		static const char *const splits[] = {"allocation", "use", "the larger of allocation and use"};
 		for (size_t i = 0; i < npo; i++) {
 			char m[VM_MONEY_MAX_FORMAT];

@@ -95,6 +95,10 @@ plan standard {
     }
   }
 }
+# The demo host's power model (the test driver has no RAPL) and grid:
+# statements carry each VM's kWh and g CO2e (docs/BILLING.md).
+host-class demo { hosts = "*" idle-power = "120 W" max-power = "350 W" grid = eu }
+grid eu { intensity = "250 g/kWh" }
 tenant acme { currency = EUR time-zone = Europe/Berlin assign standard { from = 2026-01-01 } }
 tenant globex { currency = EUR time-zone = America/New_York assign standard { from = 2026-01-01 } }
 tenant ci { currency = EUR time-zone = UTC showback = true assign standard { from = 2026-01-01 } }
