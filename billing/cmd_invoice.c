@@ -99,10 +99,14 @@ static int cmd_draft(struct vm_pg *pg, const struct opts *o)
 		return 1;
 	}
 	char m[VM_MONEY_MAX_FORMAT];
-	printf("%s %d (draft) for '%s', %s: %s .. %s (%lld hours), %zu line%s, total %s %s\n", d->kind, info.invoice_id,
+	printf("%s %d (draft) for '%s', %s: %s .. %s (%lld hours), %zu line%s, ", d->kind, info.invoice_id,
 	       d->inv.tenant, d->inv.period, d->inv.from, d->inv.to, (long long)d->hours, info.n_lines,
-	       info.n_lines == 1 ? "" : "s", vm_money_format_exact(info.total, d->inv.currency->digits, m),
-	       d->inv.currency->code);
+	       info.n_lines == 1 ? "" : "s");
+	if (d->inv.money)
+		printf("total %s %s\n", vm_money_format_exact(info.total, d->inv.currency->digits, m),
+		       d->inv.currency->code);
+	else
+		printf("quantities only (showback)\n");
 	if (info.unrated)
 		printf("unrated days (%s): %s\n", d->inv.time_zone, info.unrated);
 	bill_invoice_db_free(d);

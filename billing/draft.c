@@ -45,6 +45,7 @@ struct month {
 	char *time_zone;
 	const struct vm_currency *currency;
 	bool showback;
+	bool money;             /* false: a statement of quantities only */
 	enum vm_round rounding; /* of the latest plan version the lines use */
 	char *unrated;          /* NULL: every day rated through its end */
 	char *provisional;      /* a pool host whose month is not rated through its end, or NULL */
@@ -68,20 +69,23 @@ static void month_release(struct month *m)
 	free(m->provisional);
 }
 
+static void dline_release(struct dline *l)
+{
+	free(l->project);
+	free(l->vm_name);
+	free(l->meter);
+	free(l->unit);
+	free(l->plan);
+	free(l->version);
+	free(l->note);
+	free(l->covers_from);
+	free(l->covers_to);
+}
+
 static void dset_release(struct dset *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		struct dline *l = &s->v[i];
-		free(l->project);
-		free(l->vm_name);
-		free(l->meter);
-		free(l->unit);
-		free(l->plan);
-		free(l->version);
-		free(l->note);
-		free(l->covers_from);
-		free(l->covers_to);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		dline_release(&s->v[i]);
 	free(s->v);
 	*s = (struct dset){0};
 }
@@ -125,8 +129,8 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	m->tenant = tenant;
 	snprintf(m->period, sizeof m->period, "%s", period);
 	const char *p1[1] = {tenant};
-	PGresult *res =
-	    vm_pg_exec(pg, "SELECT currency, time_zone, showback FROM bill_tenant WHERE tenant = $1", 1, p1);
+	PGresult *res = vm_pg_exec(
+	    pg, "SELECT currency, time_zone, showback, showback_costs FROM bill_tenant WHERE tenant = $1", 1, p1);
 	if (!res)
 		return vm_pg_fail(pg, "reading the tenant", err, errsize);
 	if (PQntuples(res) != 1) {
@@ -137,6 +141,7 @@ static int load_month(struct vm_pg *pg, const char *tenant, const char *period, 
 	m->currency = vm_currency_find(PQgetvalue(res, 0, 0));
 	m->time_zone = vm_xstrdup(PQgetvalue(res, 0, 1));
 	m->showback = PQgetvalue(res, 0, 2)[0] == 't';
+	m->money = !m->showback || PQgetvalue(res, 0, 3)[0] == 't';
 	PQclear(res);
 	if (!m->currency) {
 		snprintf(err, errsize, "tenant '%s': unknown currency", tenant);
@@ -627,6 +632,23 @@ static int compute(struct vm_pg *pg, struct bill_store *store, const char *tenan
 	free(sums);
 	if (rc < 0)
 		return -1;
+	if (!m->money) {
+		/* quantities only: the lines that are money alone go, the
+		 * others keep their quantities and coverage */
+		size_t w = 0;
+		for (size_t i = 0; i < lines->n; i++) {
+			struct dline *l = &lines->v[i];
+			if (l->kind == BILL_LINE_HOST_COST || l->kind == BILL_LINE_MINIMUM ||
+			    l->kind == BILL_LINE_IDLE) {
+				dline_release(l);
+				continue;
+			}
+			l->rate = (vm_money){0};
+			l->amount = (vm_money){0};
+			lines->v[w++] = *l;
+		}
+		lines->n = w;
+	}
 	if (lines->n)
 		qsort(lines->v, lines->n, sizeof *lines->v, line_cmp);
 	*total = (vm_money){0};
@@ -754,13 +776,14 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 	char totaltext[24];
 	snprintf(totaltext, sizeof totaltext, "%lld", (long long)(rc == 0 ? total.n : 0));
 	const char *kind = m.showback ? "statement" : "invoice";
-	const char *rounding = vm_round_name(m.rounding);
+	const char *rounding = vm_round_name(m.rounding), *money = m.money ? "true" : "false";
 	if (rc == 0 && id == 0) {
-		const char *p[8] = {kind, tenant, month1, m.from, m.to, m.currency->code, m.time_zone, rounding};
+		const char *p[9] = {kind, tenant, month1, m.from, m.to, m.currency->code, m.time_zone, rounding, money};
 		res = vm_pg_exec(pg,
 		                 "INSERT INTO bill_invoice (kind, tenant, period, period_from, period_to, currency, "
-		                 "time_zone, rounding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING invoice_id",
-		                 8, p);
+		                 "time_zone, rounding, money) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+		                 "RETURNING invoice_id",
+		                 9, p);
 		if (!res)
 			rc = vm_pg_fail(pg, "making the draft", err, errsize);
 		else
@@ -769,11 +792,11 @@ int bill_draft_build(struct vm_pg *pg, struct bill_store *store, const char *ten
 	} else if (rc == 0) {
 		char idtext[16];
 		snprintf(idtext, sizeof idtext, "%d", id);
-		const char *p[7] = {idtext, kind, m.from, m.to, m.currency->code, m.time_zone, rounding};
+		const char *p[8] = {idtext, kind, m.from, m.to, m.currency->code, m.time_zone, rounding, money};
 		if (vm_pg_cmd(pg,
 		              "UPDATE bill_invoice SET kind = $2, period_from = $3, period_to = $4, currency = $5, "
-		              "time_zone = $6, rounding = $7 WHERE invoice_id = $1",
-		              7, p) < 0)
+		              "time_zone = $6, rounding = $7, money = $8 WHERE invoice_id = $1",
+		              8, p) < 0)
 			rc = vm_pg_fail(pg, "updating the draft", err, errsize);
 	}
 	if (rc == 0)

@@ -136,8 +136,12 @@ int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
 		csv_num(f, (long long)l->qty);
 		fputc(',', f);
 		csv_num(f, (long long)l->per);
-		fprintf(f, ",%s,", vm_money_format_exact(l->rate, dg, m));
-		fprintf(f, "%s,", vm_money_format(l->amount, dg, inv->rounding, m));
+		if (inv->money) {
+			fprintf(f, ",%s,", vm_money_format_exact(l->rate, dg, m));
+			fprintf(f, "%s,", vm_money_format(l->amount, dg, inv->rounding, m));
+		} else {
+			fputs(",,,", f); /* a statement of quantities: no money at all */
+		}
 		csv_text(f, l->plan);
 		fputc(',', f);
 		csv_text(f, l->version);
@@ -180,11 +184,11 @@ int bill_invoice_json(const struct bill_invoice *inv, FILE *f)
 		              str_or_null(l->vm_uuid), "vm_name", str_or_null(l->vm_name), "meter",
 		              str_or_null(l->meter), "quantity", bill_quantity_text(l->qty, l->per, 6, q), "unit",
 		              l->unit ? l->unit : "", "quantity_base", (json_int_t)l->qty, "per", (json_int_t)l->per,
-		              "rate", money_json(l->rate, 9, VM_ROUND_DOWN), "amount",
-		              money_json(l->amount, dg, inv->rounding), "plan", str_or_null(l->plan), "version",
-		              str_or_null(l->version), "coverage", "minutes_billed", (json_int_t)l->minutes_billed,
-		              "minutes_sampled", (json_int_t)l->minutes_sampled, "minutes_lost",
-		              (json_int_t)l->minutes_lost, "note", str_or_null(l->note)));
+		              "rate", inv->money ? money_json(l->rate, 9, VM_ROUND_DOWN) : json_null(), "amount",
+		              inv->money ? money_json(l->amount, dg, inv->rounding) : json_null(), "plan",
+		              str_or_null(l->plan), "version", str_or_null(l->version), "coverage", "minutes_billed",
+		              (json_int_t)l->minutes_billed, "minutes_sampled", (json_int_t)l->minutes_sampled,
+		              "minutes_lost", (json_int_t)l->minutes_lost, "note", str_or_null(l->note)));
 	}
 	json_t *doc = json_pack(
 	    "{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "number", str_or_null(inv->number), "status",
@@ -193,7 +197,7 @@ int bill_invoice_json(const struct bill_invoice *inv, FILE *f)
 	                  : "draft",
 	    "tenant", inv->tenant, "period", inv->period, "from", inv->from, "to", inv->to, "time_zone", inv->time_zone,
 	    "currency", inv->currency->code, "rounding", vm_round_name(inv->rounding), "lines", lines, "total",
-	    money_json(total, dg, inv->rounding));
+	    inv->money ? money_json(total, dg, inv->rounding) : json_null());
 	if (!doc)
 		return -1;
 	int rc = json_dumpf(doc, f, JSON_INDENT(1) | JSON_ENSURE_ASCII) < 0 || fputc('\n', f) == EOF ? -1 : 0;
@@ -211,7 +215,8 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	int dg = inv->currency->digits;
 	char title[256], period[256], m[VM_MONEY_MAX_FORMAT], q[48], cov[96], rate[VM_MONEY_MAX_FORMAT + 64];
 	if (inv->showback)
-		snprintf(title, sizeof title, "Statement %s: %s", inv->period, inv->tenant);
+		snprintf(title, sizeof title, "Statement %s: %s%s", inv->period, inv->tenant,
+		         inv->money ? "" : " (usage, no charges)");
 	else if (inv->number)
 		snprintf(title, sizeof title, "Invoice %s: %s", inv->number, inv->tenant);
 	else
@@ -220,17 +225,21 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	vm_doc_field(d, "Tenant", inv->tenant);
 	snprintf(period, sizeof period, "%s to %s (%s)", inv->from, inv->to, inv->time_zone);
 	vm_doc_field(d, "Period", period);
-	vm_doc_field(d, "Currency", inv->currency->code);
-	snprintf(period, sizeof period, "%s, once per line; the total is the sum of the lines",
-	         vm_round_name(inv->rounding));
-	vm_doc_field(d, "Rounding", period);
+	if (inv->money) {
+		vm_doc_field(d, "Currency", inv->currency->code);
+		snprintf(period, sizeof period, "%s, once per line; the total is the sum of the lines",
+		         vm_round_name(inv->rounding));
+		vm_doc_field(d, "Rounding", period);
+	}
 	if (!inv->number && !inv->showback)
 		vm_doc_field(d, "Status", "draft: amounts may still change");
 	vm_doc_heading(d, "Lines");
+	/* a statement of quantities has no Rate and Amount columns */
 	static const char *const head[] = {"Project", "VM", "Meter", "Quantity", "Rate", "Amount", "Coverage"};
+	static const char *const head_q[] = {"Project", "VM", "Meter", "Quantity", "Coverage"};
 	static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT, VM_DOC_RIGHT,
 	                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
-	vm_doc_table(d, 7, head, al);
+	vm_doc_table(d, inv->money ? 7 : 5, inv->money ? head : head_q, al);
 	int64_t billed = 0, sampled = 0, lost = 0;
 	for (size_t i = 0; i < inv->n_lines; i++) {
 		const struct bill_line *l = &inv->lines[i];
@@ -253,6 +262,8 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 		                       meter,      l->qty || l->per > 1 ? qty : "",
 		                       rate,       vm_money_format(l->amount, dg, inv->rounding, amount),
 		                       cov};
+		if (!inv->money)
+			cells[4] = cov;
 		vm_doc_row(d, cells);
 		billed += l->minutes_billed;
 		sampled += l->minutes_sampled;
@@ -260,7 +271,8 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	}
 	const char *tot[] = {
 	    "Total", NULL, NULL, NULL, inv->currency->code, vm_money_format(total, dg, inv->rounding, m), NULL};
-	vm_doc_total(d, tot);
+	if (inv->money)
+		vm_doc_total(d, tot);
 	char note[256];
 	snprintf(note, sizeof note,
 	         "Coverage: %lld of the %lld VM-minutes billed had samples; %lld VM-minutes were recorded as lost "

@@ -51,6 +51,7 @@ struct bill_invoice {
 	const struct vm_currency *currency;
 	enum vm_round rounding;
 	bool showback; /* a statement: no money moves */
+	bool money;    /* false: a statement of quantities only (no rates, amounts or total) */
 	const struct bill_line *lines;
 	size_t n_lines;
 };

@@ -56,7 +56,7 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 		    "SELECT number, tenant, time_zone, to_char(period, 'YYYY-MM'), "
 		    "to_char(period_from, 'YYYY-MM-DD\"T\"HH24:MIOF'), to_char(period_to, "
 		    "'YYYY-MM-DD\"T\"HH24:MIOF'), currency, rounding, kind, state, issuer, reason, "
-		    "coalesce(credits, 0), total, (extract(epoch FROM period_to - period_from) / 3600)::bigint "
+		    "coalesce(credits, 0), total, (extract(epoch FROM period_to - period_from) / 3600)::bigint, money "
 		    "FROM bill_invoice WHERE invoice_id = $1",
 		    1, p);
 	if (head)
@@ -100,6 +100,7 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 	d->total.n = vm_pgx_int(head, 0, 13);
 	d->hours = vm_pgx_int(head, 0, 14);
 	inv->showback = strcmp(d->kind, "statement") == 0;
+	inv->money = PQgetvalue(head, 0, 15)[0] == 't';
 	int bad = !inv->currency || vm_round_parse(PQgetvalue(head, 0, 7), &inv->rounding) < 0;
 	int n = PQntuples(lines);
 	d->lines = vm_xcalloc(n ? (size_t)n : 1, sizeof *d->lines);

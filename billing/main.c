@@ -122,7 +122,10 @@ static void print_tenant(const struct bill_tenant *t)
 {
 	char a[32], b[32];
 	printf("%s:%d: tenant '%s': %s, months cut in %s%s\n", t->file, t->line, t->name, t->currency->code,
-	       t->time_zone, t->showback ? ", showback (no invoices)" : "");
+	       t->time_zone,
+	       !t->showback        ? ""
+	       : t->showback_costs ? ", showback (statements with costs, no invoices)"
+	                           : ", showback (statements without money, no invoices)");
 	for (size_t i = 0; i < t->n_assigns; i++) {
 		const struct bill_assign *s = &t->assigns[i];
 		printf("  plan '%s' for %s%s from %s to %s\n", s->plan, s->project ? "project " : "all projects",

@@ -812,11 +812,12 @@ static int read_tenant(struct reader *rd, const struct vm_cfgnode *sec, struct b
 		return -1;
 	t->time_zone = vm_xstrdup(o[1]->value);
 	if (o[2]) {
-		static const char *const bools[] = {"false", "true"};
+		static const char *const modes[] = {"false", "true", "costs"};
 		int v;
-		if (get_enum(rd, o[2], bools, 2, &v) < 0)
+		if (get_enum(rd, o[2], modes, 3, &v) < 0)
 			return -1;
-		t->showback = v;
+		t->showback = v != 0;
+		t->showback_costs = v == 2;
 	}
 	for (const struct vm_cfgnode *it = sec->child; it; it = it->next) {
 		if (strcmp(it->name, "assign") != 0)

@@ -109,8 +109,9 @@ struct bill_tenant {
 	char *name;
 	const char *file;
 	const struct vm_currency *currency;
-	char *time_zone; /* IANA name: "Europe/Berlin", "UTC" */
-	bool showback;   /* statements without money moving: no invoice numbers */
+	char *time_zone;     /* IANA name: "Europe/Berlin", "UTC" */
+	bool showback;       /* statements, not invoices: no numbers, no money moving */
+	bool showback_costs; /* statements show the value at the plan's prices; else quantities only */
 	struct bill_assign *assigns;
 	size_t n_assigns;
 	int line;

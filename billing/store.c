@@ -103,11 +103,13 @@ int bill_store_load(struct vm_pg *pg, char *const *paths, size_t n, const char *
 				        plans[i].versions[j].label, status, id);
 		}
 	for (size_t i = 0; i < nt && rc == 0; i++) {
-		const char *params[4] = {tenants[i].name, tenants[i].currency->code, tenants[i].time_zone,
-		                         tenants[i].showback ? "true" : "false"};
+		const char *params[5] = {tenants[i].name, tenants[i].currency->code, tenants[i].time_zone,
+		                         tenants[i].showback ? "true" : "false",
+		                         tenants[i].showback_costs ? "true" : "false"};
 		if (vm_pg_cmd(pg,
-		              "INSERT INTO bill_tenant (tenant, currency, time_zone, showback) VALUES ($1, $2, $3, $4)",
-		              4, params) < 0)
+		              "INSERT INTO bill_tenant (tenant, currency, time_zone, showback, showback_costs) "
+		              "VALUES ($1, $2, $3, $4, $5)",
+		              5, params) < 0)
 			rc = vm_pg_fail(pg, "storing a tenant", err, errsize);
 	}
 	if (rc == 0 && vm_pg_commit(pg) < 0)

@@ -68,6 +68,13 @@ CREATE TABLE bill_energy_host (
     PRIMARY KEY (time_zone, day, host_id)
 );
 
+-- Showback (docs/BILLING.md, "Statements"): a showback tenant's statement
+-- carries quantities without money unless its plan file says `showback =
+-- costs` (the value at the plan's prices, as a shadow bill).  A statement
+-- keeps which it was.
+ALTER TABLE bill_tenant ADD COLUMN showback_costs bool NOT NULL DEFAULT false;
+ALTER TABLE bill_invoice ADD COLUMN money bool NOT NULL DEFAULT true;
+
 -- Statements and invoices carry each VM's energy and carbon as lines of
 -- their own (no money unless a plan prices the meters).
 ALTER TABLE bill_line DROP CONSTRAINT bill_line_kind_check;

@@ -8,7 +8,7 @@
 # exports; a late measured minute re-rated once; bad plan files and grid
 # files refused naming the file, line and field.
 . "$(dirname "$0")/../lib.sh"
-plan 18
+plan 21
 
 BILL=$top_builddir/billing/vmeter-bill
 start_postgres
@@ -32,7 +32,7 @@ plan std {
   }
 }
 tenant acme { currency = EUR time-zone = UTC assign std { from = 2026-09-01 } }
-tenant beta { currency = EUR time-zone = Europe/Berlin assign std { from = 2026-09-01 } }
+tenant beta { currency = EUR time-zone = Europe/Berlin showback = true assign std { from = 2026-09-01 } }
 host-class modelled { hosts = "hv-m" idle-power = "100 W" max-power = "0.3 kW" grid = de }
 host-class measured { hosts = "hv-r" idle-power = 50 max-power = "200 W" grid = fr }
 grid de { intensity = "400 g/kWh" }
@@ -113,6 +113,26 @@ q "UPDATE bill_energy_share SET energy_uj = energy_uj + 1 WHERE tenant = 'acme' 
 out=$(bill invoice finalise "$id" 2>&1)
 [ $? != 0 ] && echo "$out" | grep -q "host hv-m on 2026-10-02: its parts hold"
 ok $? "finalising names a host-day whose parts do not add up$(echo "$out" | grep 'host hv-m' | sed 's/^/\n# /')"
+
+# A showback tenant's statement: the same quantities, no money at all.
+out=$(bill invoice draft --tenant beta --period 2026-10 2>&1)
+sid=$(q "SELECT invoice_id FROM bill_invoice WHERE tenant = 'beta'")
+echo "$out" | grep -q "^statement $sid (draft) .* lines, quantities only (showback)$"
+ok $? "beta's draft is a statement of quantities ($out)"
+is "$(q "SELECT count(*) FILTER (WHERE amount <> 0 OR rate <> 0) || ':' || count(*) FILTER (WHERE kind = 'energy')
+       || ':' || count(*) FILTER (WHERE kind = 'usage' AND meter = 'energy') FROM bill_line WHERE invoice_id = $sid")" \
+	"0:$(q "SELECT count(DISTINCT vm_id) + count(DISTINCT vm_id) FILTER (WHERE carbon_ug > 0) FROM (SELECT vm_id, sum(carbon_ug) AS carbon_ug
+	        FROM bill_energy_share WHERE tenant = 'beta' AND time_zone = 'Europe/Berlin' AND part = 'vm' GROUP BY vm_id) x"):$(q "SELECT count(DISTINCT (vm_id, project)) FROM bill_rated WHERE tenant = 'beta' AND meter = 'energy'")" \
+	"its lines: energy and carbon per VM and the usage quantities, every amount and rate zero"
+bill invoice export "$sid" --format html -o "$T/st.html" >/dev/null 2>&1 &&
+	bill invoice export "$sid" --format json -o "$T/st.json" >/dev/null 2>&1 &&
+	bill invoice export "$sid" --format csv -o "$T/st.csv" >/dev/null 2>&1 &&
+	! grep -q "Amount\|Total\|EUR" "$T/st.html" && grep -q "usage, no charges" "$T/st.html" &&
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["total"] is None and all(l["amount"] is None and l["rate"] is None for l in d["lines"]), d' "$T/st.json" &&
+	awk -F, 'NR > 1 && ($18 != "" || $19 != "") { bad = 1 } END { exit bad }' "$T/st.csv"
+ok $? "its HTML, JSON and CSV carry no rate, amount, total or currency"
 
 # Bad input.
 bad() { # bad FILE-BODY EXPECTED-MESSAGE DESCRIPTION

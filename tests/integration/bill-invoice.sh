@@ -42,7 +42,7 @@ plan std {
   }
 }
 tenant acme { currency = EUR  time-zone = Europe/Berlin  assign std { from = 2026-01-01 } }
-tenant lab { currency = EUR  time-zone = UTC  showback = true  assign std { from = 2026-01-01 } }
+tenant lab { currency = EUR  time-zone = UTC  showback = costs  assign std { from = 2026-01-01 } }
 EOP
 bill plans load "$T/std.plan" >/dev/null || bail "plans load failed"
 V=$(q "SELECT version_id FROM bill_version WHERE plan = 'std' AND label = 'v1'")
