@@ -422,6 +422,8 @@ static void charge_free(struct bill_charge *ch)
 {
 	free(ch->net_class);
 	free(ch->host_class);
+	free(ch->tag_key);
+	free(ch->tag_value);
 	free(ch->per_text);
 	free(ch->tiers);
 }
@@ -519,12 +521,25 @@ static int read_charge(struct reader *rd, const struct vm_cfgnode *sec, const st
 	static const struct field f[] = {
 	    {"model", false, false, false}, {"price", false, false, false},      {"per", false, false, true},
 	    {"tier", true, true, false},    {"host-class", false, false, false}, {"time", false, false, false},
+	    {"tag", false, false, false},
 	};
-	const struct vm_cfgnode *o[6];
+	const struct vm_cfgnode *o[7];
 	ch->line = sec->line;
 	ch->time = p->time;
-	if (get_meter(rd, sec, ch) < 0 || check_fields(rd, sec, f, 6, o) < 0)
+	if (get_meter(rd, sec, ch) < 0 || check_fields(rd, sec, f, 7, o) < 0)
 		return -1;
+	if (o[6]) {
+		/* "gpu" (the tag at all) or "tier=gold" (that value), as the VMs'
+		 * owner metadata writes tags */
+		const char *s = o[6]->value, *eq = strchr(s, '=');
+		size_t klen = eq ? (size_t)(eq - s) : strlen(s);
+		if (klen == 0 || klen > 64 || (eq && strlen(eq + 1) > 256)) {
+			fail(rd, o[6]->line, "tag: '%s' is not KEY or KEY=VALUE (a key of 1 to 64 characters)", s);
+			return -1;
+		}
+		ch->tag_key = vm_xstrndup(s, klen);
+		ch->tag_value = eq ? vm_xstrdup(eq + 1) : NULL;
+	}
 	int v = BILL_PER_UNIT;
 	if (o[0] && get_enum(rd, o[0], model_names, 4, &v) < 0)
 		return -1;
@@ -631,10 +646,13 @@ static int read_version(struct reader *rd, const struct vm_cfgnode *sec, const s
 		for (size_t i = 0; i + 1 < v->n_charges; i++) {
 			const struct bill_charge *x = &v->charges[i];
 			if (x->meter == ch->meter && same_str(x->net_class, ch->net_class) &&
-			    same_str(x->host_class, ch->host_class)) {
-				fail(rd, it->line, "charge '%s'%s%s is given twice (first on line %d)", it->title,
-				     ch->host_class ? " for host class " : "", ch->host_class ? ch->host_class : "",
-				     x->line);
+			    same_str(x->host_class, ch->host_class) && same_str(x->tag_key, ch->tag_key) &&
+			    same_str(x->tag_value, ch->tag_value)) {
+				fail(rd, it->line, "charge '%s'%s%s%s%s%s%s is given twice (first on line %d)",
+				     it->title, ch->host_class ? " for host class " : "",
+				     ch->host_class ? ch->host_class : "", ch->tag_key ? " for tag " : "",
+				     ch->tag_key ? ch->tag_key : "", ch->tag_value ? "=" : "",
+				     ch->tag_value ? ch->tag_value : "", x->line);
 				return -1;
 			}
 		}
@@ -1307,6 +1325,49 @@ vm_money bill_pool_month_cost(const struct bill_pool_def *p, int64_t month)
 	return sum;
 }
 
+static bool charge_matches(const struct bill_charge *ch, const char *hc, bill_tag_fn tag, void *arg)
+{
+	if (ch->host_class && !(hc && strcmp(ch->host_class, hc) == 0))
+		return false;
+	if (ch->tag_key) {
+		const char *v = tag ? tag(ch->tag_key, arg) : NULL;
+		if (!v || (ch->tag_value && strcmp(v, ch->tag_value) != 0))
+			return false;
+	}
+	return true;
+}
+
+static int specificity(const struct bill_charge *ch)
+{
+	return (ch->tag_key ? 2 : 0) + (ch->host_class ? 1 : 0);
+}
+
+bool bill_charge_applies(const struct bill_version *v, size_t j, const char *hc, bill_tag_fn tag, void *arg)
+{
+	const struct bill_charge *ch = &v->charges[j];
+	if (!charge_matches(ch, hc, tag, arg))
+		return false;
+	for (size_t k = 0; k < v->n_charges; k++) {
+		const struct bill_charge *o = &v->charges[k];
+		if (k == j || o->meter != ch->meter || !same_str(o->net_class, ch->net_class))
+			continue;
+		int so = specificity(o), sj = specificity(ch);
+		if ((so > sj || (so == sj && k < j)) && charge_matches(o, hc, tag, arg))
+			return false;
+	}
+	return true;
+}
+
+bool bill_catalog_uses_tags(const struct bill_catalog *c)
+{
+	for (size_t i = 0; i < c->n_plans; i++)
+		for (size_t j = 0; j < c->plans[i].n_versions; j++)
+			for (size_t k = 0; k < c->plans[i].versions[j].n_charges; k++)
+				if (c->plans[i].versions[j].charges[k].tag_key)
+					return true;
+	return false;
+}
+
 const struct bill_host_class *bill_catalog_host_class(const struct bill_catalog *c, const char *name)
 {
 	for (size_t j = 0; j < c->n_hclasses; j++)
@@ -1456,6 +1517,9 @@ char *bill_version_text(const struct bill_plan *p, size_t vi)
 			fprintf(f, "      time = %s\n", time_names[ch->time]);
 		if (ch->host_class)
 			fprintf(f, "      host-class = \"%s\"\n", ch->host_class);
+		if (ch->tag_key)
+			fprintf(f, "      tag = \"%s%s%s\"\n", ch->tag_key, ch->tag_value ? "=" : "",
+			        ch->tag_value ? ch->tag_value : "");
 		if (!ch->n_tiers)
 			fprintf(f, "      price = %s\n", vm_money_format_exact(ch->price, d, m));
 		for (size_t k = 0; k < ch->n_tiers; k++) {

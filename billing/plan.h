@@ -68,6 +68,8 @@ struct bill_charge {
 	enum bill_meter meter;
 	char *net_class;  /* net.CLASS.rx: the class; NULL: all traffic */
 	char *host_class; /* only on hosts of this class; NULL: any host */
+	char *tag_key;    /* only for VMs with this tag; NULL: any VM */
+	char *tag_value;  /* ... with this value; NULL: any value */
 	enum bill_time time;
 	enum bill_model model;
 	int64_t per;    /* base units the price (a tier's price, a package) is for */
@@ -174,6 +176,19 @@ struct bill_pool_def {
 };
 
 struct bill_catalog;
+
+/* A VM's tags as a lookup: the value of key, or NULL if the VM has no
+ * such tag. */
+typedef const char *(*bill_tag_fn)(const char *key, void *arg);
+
+/* Does charge j of v apply to a VM on a host of class hc (NULL: none) with
+ * the tags `tag` looks up (NULL: none)?  A charge applies where its class
+ * and tag (if it names them) match, unless a more specific charge of the
+ * same meter (and traffic class) applies too: a tag is more specific than
+ * a class, both more than either; of two as specific, the first written. */
+bool bill_charge_applies(const struct bill_version *v, size_t j, const char *hc, bill_tag_fn tag, void *arg);
+/* Whether any charge of any plan prices by tag. */
+bool bill_catalog_uses_tags(const struct bill_catalog *c);
 
 struct bill_catalog *bill_catalog_new(void);
 void bill_catalog_free(struct bill_catalog *c);

@@ -18,6 +18,7 @@
 #include "rater.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,10 +105,19 @@ struct grp {
 	size_t n_tr, cap_tr;
 };
 
+/* A VM's tags in a sub-range (constant there: tag changes cut the day
+ * when a plan prices by tag). */
+struct vm_tags {
+	int vm;
+	json_t *tags; /* an object; NULL: none */
+};
+
 struct groups {
 	struct map m;
 	struct grp *g;
 	size_t cap;
+	struct vm_tags *vt; /* by vm, ascending; only when a plan prices by tag */
+	size_t n_vt, cap_vt;
 };
 
 static void groups_free(struct groups *gs)
@@ -120,6 +130,9 @@ static void groups_free(struct groups *gs)
 		free(gs->g[i].tr);
 	}
 	free(gs->g);
+	for (size_t i = 0; i < gs->n_vt; i++)
+		json_decref(gs->vt[i].tags);
+	free(gs->vt);
 	map_free(&gs->m);
 	memset(gs, 0, sizeof *gs);
 }
@@ -517,8 +530,8 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 	    "WHERE jsonb_typeof(d->'capacity') = 'number'), 0), "
 	    "floor(extract(epoch FROM greatest(s.s_from, to_timestamp($1::bigint))))::bigint, "
 	    "ceil(extract(epoch FROM least(s.s_to, to_timestamp($2::bigint))))::bigint, "
-	    "CASE WHEN s.s_from = '-infinity' THEN $1::bigint - 1 ELSE floor(extract(epoch FROM s.valid_from)) END "
-	    "FROM s JOIN owner o USING (owner_id) "
+	    "CASE WHEN s.s_from = '-infinity' THEN $1::bigint - 1 ELSE floor(extract(epoch FROM s.valid_from)) END, "
+	    "s.tags::text FROM s JOIN owner o USING (owner_id) "
 	    "WHERE s.s_from < to_timestamp($2::bigint) AND s.s_to > to_timestamp($1::bigint) "
 	    "ORDER BY s.vm_id, s.valid_from",
 	    2, p);
@@ -534,6 +547,7 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 		PQclear(inv);
 		return vm_pg_fail(pg, "reading lifecycle spans", err, errsize);
 	}
+	bool tags = bill_catalog_uses_tags(c);
 	int64_t m0 = a / 60, nm = (b - a) / 60;
 	uint8_t *run = vm_xmalloc((size_t)nm), *def = vm_xmalloc((size_t)nm);
 	int64_t *vc = vm_xmalloc((size_t)nm * sizeof *vc), *mem = vm_xmalloc((size_t)nm * sizeof *mem),
@@ -584,6 +598,10 @@ static int read_time(struct vm_pg *pg, const struct bill_catalog *c, const char 
 			while (k + 1 < i1 && st[k + 1].valid_from <= mid)
 				k++;
 			who[m] = k;
+		}
+		if (tags && nm) {
+			gs->vt = vm_xgrow(gs->vt, &gs->cap_vt, gs->n_vt + 1, sizeof *gs->vt);
+			gs->vt[gs->n_vt++] = (struct vm_tags){vm, json_loads(PQgetvalue(inv, who[0], 10), 0, NULL)};
 		}
 		/* minutes into groups: one per owner state */
 		struct grp *g = NULL;
@@ -839,23 +857,23 @@ static int energy_range(struct vm_pg *pg, const struct bill_catalog *c, const st
 
 /* ------------------------------------------------------------ the pricing */
 
-/* Does charge ch of a version apply to a minute on host class hc (NULL:
- * the host has none)?  A charge for a class applies on its hosts; one
- * without a class applies where no charge of the same meter names the
- * host's class. */
-static bool charge_applies(const struct bill_version *v, size_t j, const char *hc)
+static int vt_cmp(const void *key, const void *e)
 {
-	const struct bill_charge *ch = &v->charges[j];
-	if (ch->host_class)
-		return hc && strcmp(ch->host_class, hc) == 0;
-	for (size_t k = 0; hc && k < v->n_charges; k++) {
-		const struct bill_charge *o = &v->charges[k];
-		if (k != j && o->meter == ch->meter && o->host_class && strcmp(o->host_class, hc) == 0 &&
-		    ((!o->net_class && !ch->net_class) ||
-		     (o->net_class && ch->net_class && strcmp(o->net_class, ch->net_class) == 0)))
-			return false;
-	}
-	return true;
+	int vm = *(const int *)key, x = ((const struct vm_tags *)e)->vm;
+	return (vm > x) - (vm < x);
+}
+
+/* bill_tag_fn over a json object of tags (arg; NULL: none). */
+static const char *tag_of(const char *key, void *arg)
+{
+	return arg ? json_string_value(json_object_get(arg, key)) : NULL;
+}
+
+/* The tags of vm in the sub-range the groups are of. */
+static json_t *tags_of(const struct groups *gs, int vm)
+{
+	const struct vm_tags *t = gs->n_vt ? bsearch(&vm, gs->vt, gs->n_vt, sizeof *gs->vt, vt_cmp) : NULL;
+	return t ? t->tags : NULL;
 }
 
 /* One read of the hosts for all uses: each host's class (for charges
@@ -911,7 +929,7 @@ static int price_groups(const struct bill_store *s, const struct host_classes *h
 		const char *hc = g->host >= 0 && g->host < hcs->n ? hcs->of[g->host] : NULL;
 		for (size_t j = 0; j < v->n_charges; j++) {
 			const struct bill_charge *ch = &v->charges[j];
-			if (!charge_applies(v, j, hc))
+			if (!bill_charge_applies(v, j, hc, tag_of, tags_of(gs, g->vm)))
 				continue;
 			bool defined = ch->time == BILL_TIME_DEFINED;
 			int64_t q = 0, div = 1;
@@ -1247,6 +1265,34 @@ int bill_rate_day(struct vm_pg *pg, struct bill_store *s, const char *tz, const 
 			add_cut(&cuts, &nc, &cap, &tenants[i].assigns[j].from, a, b);
 			add_cut(&cuts, &nc, &cap, &tenants[i].assigns[j].to, a, b);
 		}
+	if (bill_catalog_uses_tags(c)) {
+		/* where a VM's tags change, from the first minute whose middle
+		 * the new state holds (the owner's rule) */
+		char pa[24], pb[24];
+		snprintf(pa, sizeof pa, "%" PRId64, a);
+		snprintf(pb, sizeof pb, "%" PRId64, b);
+		const char *q[2] = {pa, pb};
+		r = vm_pg_exec(
+		    pg,
+		    "WITH s AS (SELECT valid_from, tags, lag(tags) OVER (PARTITION BY vm_id ORDER BY valid_from) "
+		    "AS prev, lag(valid_from) OVER (PARTITION BY vm_id ORDER BY valid_from) AS pf "
+		    "FROM vm_inventory) SELECT DISTINCT (ceil((extract(epoch FROM valid_from) - 30) / 60) * 60)"
+		    "::bigint FROM s WHERE pf IS NOT NULL AND prev IS DISTINCT FROM tags "
+		    "AND valid_from > to_timestamp($1::bigint) AND valid_from < to_timestamp($2::bigint)",
+		    2, q);
+		if (!r) {
+			free(cuts);
+			return vm_pg_fail(pg, "reading where VMs' tags change", err, errsize);
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			int64_t t = vm_pgx_int(r, i, 0);
+			if (t > a && t < b) {
+				cuts = vm_xgrow(cuts, &cap, nc + 1, sizeof *cuts);
+				cuts[nc++] = t;
+			}
+		}
+		PQclear(r);
+	}
 	cuts = vm_xgrow(cuts, &cap, nc + 2, sizeof *cuts);
 	cuts[nc++] = a;
 	cuts[nc++] = b;
