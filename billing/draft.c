@@ -863,8 +863,41 @@ static int lines_current(struct vm_pg *pg, const char *idtext, const struct dset
 }
 
 /* The invariants finalisation needs, each violation a line of f. */
-static int check_invariants(struct vm_pg *pg, const char *idtext, const struct month *m, const struct dset *lines,
-                            FILE *f, char *err, size_t errsize)
+/* Each pool host whose month the tenant has a part of: its parts and idle
+ * rest add up to its cost (they do by construction, billing/pool.h; this
+ * is the check that they still do, whatever changed since). */
+static int check_host_cost(struct vm_pg *pg, struct bill_store *store, const struct month *m, FILE *f, char *err,
+                           size_t errsize)
+{
+	struct bill_hostcost *h;
+	size_t n;
+	char label[8];
+	snprintf(label, sizeof label, "%.7s", m->period);
+	if (bill_hostcost_month(pg, store, label, &h, &n, err, errsize) < 0)
+		return -1;
+	int bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct bill_hostcost *x = &h[i];
+		bool mine = false;
+		vm_money sum = x->idle;
+		for (size_t j = 0; j < x->n_parts; j++) {
+			mine |= strcmp(x->parts[j].tenant, m->tenant) == 0;
+			vm_money_add(sum, x->parts[j].amount, &sum);
+		}
+		if (mine && sum.n != x->cost.n) {
+			char a[VM_MONEY_MAX_FORMAT], b[VM_MONEY_MAX_FORMAT];
+			fprintf(f, "pool '%s' host %s: its parts and idle rest add up to %s, not its cost %s\n",
+			        x->pool->name, x->hostname, vm_money_format_exact(sum, x->pool->currency->digits, a),
+			        vm_money_format_exact(x->cost, x->pool->currency->digits, b));
+			bad++;
+		}
+	}
+	bill_hostcost_free(h, n);
+	return bad;
+}
+
+static int check_invariants(struct vm_pg *pg, struct bill_store *store, const char *idtext, const struct month *m,
+                            const struct dset *lines, FILE *f, char *err, size_t errsize)
 {
 	int bad = 0;
 	if (m->unrated) {
@@ -933,6 +966,27 @@ static int check_invariants(struct vm_pg *pg, const char *idtext, const struct m
 		fprintf(f, "plan version id %s charge %s: the usage lines hold %s, %s is rated\n",
 		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
 	PQclear(res);
+	/* lifecycle intervals of the tenant's VMs that overlap: a minute
+	 * counted in two states */
+	res = vm_pg_exec(
+	    pg,
+	    "WITH v AS (SELECT DISTINCT vm_id FROM bill_coverage WHERE tenant = $1 AND day >= $2::date "
+	    "AND day < $3::date), s AS (SELECT l.vm_id, l.span_from, l.span_to, lag(l.span_to) OVER "
+	    "(PARTITION BY l.vm_id ORDER BY l.span_from, l.span_to) AS prev_to FROM "
+	    "vm_lifecycle_between($4::timestamptz, $5::timestamptz) l JOIN v USING (vm_id)) "
+	    "SELECT vm.uuid, count(*), min(span_from) FROM s JOIN vm USING (vm_id) WHERE prev_to > span_from "
+	    "GROUP BY vm.uuid ORDER BY 1",
+	    5, p);
+	if (!res)
+		return vm_pg_fail(pg, "checking lifecycle intervals", err, errsize);
+	for (int i = 0; i < PQntuples(res); i++, bad++)
+		fprintf(f, "VM %s: %s lifecycle intervals overlap the one before (first at %s)\n",
+		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+	PQclear(res);
+	int hc = check_host_cost(pg, store, m, f, err, errsize);
+	if (hc < 0)
+		return -1;
+	bad += hc;
 	const char *e[4] = {m->time_zone, m->period, m->end, m->tenant};
 	res = vm_pg_exec(pg,
 	                 "SELECT h.day, (SELECT hostname FROM host WHERE host_id = h.host_id), h.energy_uj, "
@@ -1030,7 +1084,7 @@ int bill_draft_finalise(struct vm_pg *pg, struct bill_store *store, int invoice_
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *f = vm_xmemstream(&buf, &len);
-		int bad = check_invariants(pg, idtext, &m, &lines, f, err, errsize);
+		int bad = check_invariants(pg, store, idtext, &m, &lines, f, err, errsize);
 		vm_xmemclose(f);
 		if (bad > 0) {
 			if (len && buf[len - 1] == '\n')
