@@ -29,6 +29,13 @@ int bill_cmd_invoice(const char *conf_path, int argc, char **argv);
  * the month as rated in the zone, its parts and whether they add up;
  * argv[0] is "--month". */
 int bill_cmd_energy(const char *conf_path, int argc, char **argv);
+/* vmeter-bill rate --every SECONDS: rates what is due every SECONDS until
+ * SIGTERM or SIGINT (exit 0); a database away is logged and tried again. */
+int bill_cmd_rate_every(const char *conf_path, int seconds);
+/* The rater's advisory lock on the session: 1 taken, 0 another session
+ * holds it (wait: block until it is free), -1 the database failed. */
+int bill_rate_lock(struct vm_pg *pg, bool wait);
+void bill_rate_unlock(struct vm_pg *pg);
 /* vmeter-bill grid load REGION FILE; argv[0] is "load". */
 int bill_cmd_grid(const char *conf_path, int argc, char **argv);
 

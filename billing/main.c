@@ -42,6 +42,8 @@ static void usage(FILE *f)
 	           "                        new versions; what was rated before keeps the old one)\n"
 	           "  rate                  rate what is due: local days the rollups' closed horizon reached\n"
 	           "                        since they were rated, and days whose hours changed (late rows)\n"
+	           "  rate --every SECONDS  rate what is due every SECONDS until SIGTERM (the rating daemon:\n"
+	           "                        vmeter-bill-rate.service); one rating runs at a time\n"
 	           "  rate --from DAY --to DAY --reason TEXT [--zone TZ] [--dry-run]\n"
 	           "                        rate local days DAY..DAY (YYYY-MM-DD, both included) again, e.g.\n"
 	           "                        after a price correction; --dry-run prints what would change and\n"
@@ -256,12 +258,15 @@ static bool day_text(const char *s)
 
 static int cmd_rate(const char *conf_path, int argc, char **argv)
 {
-	const char *from = NULL, *to = NULL, *reason = NULL, *zone = NULL;
+	const char *from = NULL, *to = NULL, *reason = NULL, *zone = NULL, *every = NULL;
 	bool dry = false;
-	static const struct option longopts[] = {
-	    {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-	    {"reason", required_argument, NULL, 'r'}, {"zone", required_argument, NULL, 'z'},
-	    {"dry-run", no_argument, NULL, 'n'},      {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"from", required_argument, NULL, 'f'},
+	                                         {"to", required_argument, NULL, 't'},
+	                                         {"reason", required_argument, NULL, 'r'},
+	                                         {"zone", required_argument, NULL, 'z'},
+	                                         {"dry-run", no_argument, NULL, 'n'},
+	                                         {"every", required_argument, NULL, 'e'},
+	                                         {NULL, 0, NULL, 0}};
 	optind = 1;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -271,6 +276,7 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 		case 'r': reason = optarg; break;
 		case 'z': zone = optarg; break;
 		case 'n': dry = true; break;
+		case 'e': every = optarg; break;
 		default: return 2;
 		}
 	}
@@ -279,6 +285,18 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 		return 2;
 	}
 	bool range = from || to || reason || zone || dry;
+	if (every) {
+		char *end;
+		long n = strtol(every, &end, 10);
+		if (range || *end || end == every || n < 1 || n > 86400) {
+			fprintf(stderr,
+			        "vmeter-bill: rate: --every takes seconds, 1 to 86400, and no other option "
+			        "(got '%s')\n",
+			        every);
+			return 2;
+		}
+		return bill_cmd_rate_every(conf_path, (int)n);
+	}
 	if (range && (!day_text(from) || !day_text(to))) {
 		fprintf(stderr, "vmeter-bill: rate: --from and --to take a day, YYYY-MM-DD (got '%s' and '%s')\n",
 		        from ? from : "", to ? to : "");
@@ -295,6 +313,18 @@ static int cmd_rate(const char *conf_path, int argc, char **argv)
 		return status;
 	char err[1024];
 	struct bill_rate_stats st = {0};
+	/* one rating at a time: a run from cron while the daemon rates has
+	 * nothing to do; a re-rating asked for by hand waits its turn */
+	int got = bill_rate_lock(pg, range);
+	if (got <= 0) {
+		if (got < 0)
+			fprintf(stderr, "vmeter-bill: rate: taking the rater's lock: %s\n", vm_pg_error(pg));
+		else
+			printf("rate: another vmeter-bill rate is running; nothing done\n");
+		bill_store_free(s);
+		vm_pg_free(pg);
+		return got < 0 ? 1 : 0;
+	}
 	int rc = 0;
 	if (!range) {
 		rc = bill_rate_due(pg, s, &st, err, sizeof err);
