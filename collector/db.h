@@ -12,7 +12,8 @@
 #include "inventory.h"
 #include "usage.h"
 
-/* A row to deliver: one VM's (uuid set) or the host's (uuid empty) minute. */
+/* A row to deliver: one VM's (uuid set) or the host's (uuid empty) minute;
+ * row.set says which table (the VM, host or power meters). */
 struct vm_db_usage {
 	char uuid[37];
 	struct vm_usage_row row;

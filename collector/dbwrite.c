@@ -216,8 +216,9 @@ static int ensure_staging(struct col_db *db)
 {
 	if (db->staged)
 		return 0;
-	for (int k = 0; k < 2; k++) {
-		const struct vm_meter_set *set = k ? vm_usage_host_meters() : vm_usage_vm_meters();
+	const struct vm_meter_set *sets[] = {vm_usage_vm_meters(), vm_usage_host_meters(), vm_usage_power_meters()};
+	for (int k = 0; k < 3; k++) {
+		const struct vm_meter_set *set = sets[k];
 		size_t cap = 4096, len = 0;
 		char *sql = vm_xmalloc(cap);
 		len += (size_t)snprintf(sql, cap,
@@ -377,9 +378,10 @@ static int merge(struct col_db *db, const struct vm_meter_set *set, const char *
 		                   "FROM stage_vm s JOIN vm v USING (uuid) ON CONFLICT DO NOTHING",
 		                   cols.p, cols.p);
 	else
-		sql = vm_xasprintf("INSERT INTO host_usage_minute (host_id, %s) SELECT $1::int, %s FROM stage_host "
-		                   "ON CONFLICT DO NOTHING",
-		                   cols.p, cols.p);
+		sql =
+		    vm_xasprintf("INSERT INTO %s (host_id, %s) SELECT $1::int, %s FROM stage_%s ON CONFLICT DO NOTHING",
+		                 set == vm_usage_power_meters() ? "host_power_minute" : "host_usage_minute", cols.p,
+		                 cols.p, set->name);
 	free(cols.p);
 	const char *params[] = {hid};
 	PGresult *res = query(db, "cannot insert usage rows", sql, 1, params);
@@ -468,18 +470,19 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Marks the hours of the VM rows among `rows` dirty for host `hid` and
- * tells vm_usage_minute's row trigger that this transaction marks its own
- * rows there (sql/005_storage.sql's vm_mark_hours()): one statement for
- * the batch instead of the trigger's insert per row.  Then sets the
- * savepoint `direct`, in the same round trip.  Inside the transaction,
- * before the rows. */
-static int mark_hours_and_savepoint(struct col_db *db, const char *hid, const struct vm_db_usage *rows, size_t n)
+/* Marks the hours of the rows of `set` among `rows` dirty for host `hid`
+ * and tells the row trigger of `table` (their table) that this transaction
+ * marks its own rows there (sql/005_storage.sql's vm_mark_hours()): one
+ * statement for the batch instead of the trigger's insert per row.  Then
+ * runs `then` (a statement or ""), in the same round trip.  Inside the
+ * transaction, before the rows. */
+static int mark_hours(struct col_db *db, const struct vm_meter_set *set, const char *table, const char *hid,
+                      const struct vm_db_usage *rows, size_t n, const char *then)
 {
 	int64_t *hours = vm_xmalloc((n ? n : 1) * sizeof *hours);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (rows[i].row.set != vm_usage_vm_meters())
+		if (rows[i].row.set != set)
 			continue;
 		int64_t h = vm_time_floor(rows[i].row.minute_ns, VM_NS_PER_HOUR);
 		/* A batch is minute after minute: most repeats are runs. */
@@ -500,7 +503,8 @@ static int mark_hours_and_savepoint(struct col_db *db, const char *hid, const st
 	/* Literals, not parameters, for two statements in one round trip:
 	 * the host id is the server's number and the hours are format_ts()'s,
 	 * neither with a quote. */
-	char *sql = vm_xasprintf("SELECT vm_mark_hours('vm_usage_minute', %s, '%s'); SAVEPOINT direct", hid, arr.p);
+	char *sql =
+	    vm_xasprintf("SELECT vm_mark_hours('%s', %s, '%s')%s%s", table, hid, arr.p, *then ? "; " : "", then);
 	int rc = 0;
 	if (vm_pg_script(db->pg, sql) < 0) {
 		vm_pg_error_prefix(db->pg, "cannot mark the hours dirty");
@@ -563,8 +567,8 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
                        size_t *inserted)
 {
 	struct buf staged = {vm_xmalloc(1 << 16), 0, 1 << 16};
-	struct buf hostb = {vm_xmalloc(4096), 0, 4096};
-	size_t n_vm = 0, n_host = 0;
+	struct buf hostb = {vm_xmalloc(4096), 0, 4096}, powerb = {vm_xmalloc(1024), 0, 1024};
+	size_t n_vm = 0, n_host = 0, n_power = 0;
 	struct ts_memo memo = {0};
 	long *ids = vm_xmalloc((n ? n : 1) * sizeof *ids);
 	char hid[16];
@@ -579,6 +583,9 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].row.set == vm_usage_vm_meters()) {
 			n_vm++;
+		} else if (rows[i].row.set == vm_usage_power_meters()) {
+			copy_row(&powerb, &memo, &rows[i].row);
+			n_power++;
 		} else {
 			copy_row(&hostb, &memo, &rows[i].row);
 			n_host++;
@@ -589,7 +596,7 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 		 * always is.  If any row is already there (a batch resent
 		 * after a lost commit), the whole COPY fails on the key and
 		 * the batch goes through staging, which skips what is there. */
-		if (mark_hours_and_savepoint(db, hid, rows, n))
+		if (mark_hours(db, vm_usage_vm_meters(), "vm_usage_minute", hid, rows, n, "SAVEPOINT direct"))
 			goto fail;
 		if (copy_vm_rows(db, hid, rows, ids, n) == 0) {
 			*inserted += n_vm;
@@ -613,6 +620,12 @@ int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_
 	if (n_host && (ensure_staging(db) || copy_in(db, "stage_host", &hostb) ||
 	               merge(db, vm_usage_host_meters(), hid, inserted)))
 		goto fail;
+	/* Energy minutes: a few a batch, through staging like the host's,
+	 * their hours marked by the batch like the VMs'. */
+	if (n_power &&
+	    (mark_hours(db, vm_usage_power_meters(), "host_power_minute", hid, rows, n, "") || ensure_staging(db) ||
+	     copy_in(db, "stage_power", &powerb) || merge(db, vm_usage_power_meters(), hid, inserted)))
+		goto fail;
 	if (tx_commit(db, "cannot commit usage"))
 		goto fail;
 	rc = 0;
@@ -626,6 +639,7 @@ out:
 	free(ids);
 	free(staged.p);
 	free(hostb.p);
+	free(powerb.p);
 	return rc;
 }
 

@@ -34,7 +34,9 @@ void col_db_free(struct col_db *db);
 /* Registers the host (idempotent) and records its inventory if it changed. */
 int col_db_host_register(struct col_db *db, const struct vm_host_info *host, int64_t at_ns);
 
-/* Writes `n` rows for `hostname` in one transaction (or the caller's).  On
+/* Writes `n` rows for `hostname` in one transaction (or the caller's): VM
+ * rows to vm_usage_minute, host rows to host_usage_minute, energy rows to
+ * host_power_minute (each by its row.set).  On
  * success stores how many were new in *inserted (the rest were already
  * there).  -1 with nothing written. */
 int col_db_write_usage(struct col_db *db, const char *hostname, const struct vm_db_usage *rows, size_t n,

@@ -54,7 +54,9 @@ struct collector {
 	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
 	struct vm_binw state;      /* the last saved state's buffer, reused */
 	bool resume_failing;
-	FILE *samples; /* VMETER_TEST_SAMPLES, NULL if not set */
+	FILE *samples;           /* VMETER_TEST_SAMPLES, NULL if not set */
+	struct col_power *power; /* NULL: power-source = none */
+	FILE *power_samples;     /* VMETER_TEST_POWER_SAMPLES, NULL if not set */
 };
 
 struct list_ctx {
@@ -98,6 +100,29 @@ static void sample_ledger(FILE *f, const struct col_vm_sample *s)
 	        (unsigned long long)s->v[COL_CPU_NS], (unsigned long long)dev[0], (unsigned long long)dev[1],
 	        (unsigned long long)dev[2]);
 	fflush(f);
+}
+
+/* The tests' ground truth for energy: each sample's time and counters as
+ * read (VMETER_TEST_POWER_SAMPLES). */
+static void power_ledger(FILE *f, const struct col_host_sample *h)
+{
+	fprintf(f, "%lld", (long long)h->t_ns);
+	for (size_t i = 0; i < h->power.n; i++)
+		fprintf(f, " %s %llu %llu", h->power.zone[i].dir, (unsigned long long)h->power.zone[i].energy_uj,
+		        (unsigned long long)h->power.zone[i].max_range_uj);
+	fprintf(f, "\n");
+	fflush(f);
+}
+
+/* The RAPL reader power-source asks for, or none. */
+static void power_setup(struct collector *c)
+{
+	col_power_free(c->power);
+	c->power = NULL;
+	if (strcmp(c->conf->power_source, "rapl") == 0)
+		c->power = col_power_new(c->conf->powercap_root);
+	else
+		vm_info("power: power-source is \"none\": the host's energy is not measured");
 }
 
 static struct col_devices *on_devices(const char *uuid, void *arg)
@@ -366,8 +391,13 @@ static void sample_once(struct collector *c)
 	col_sampler_pass_begin(c->sampler, now);
 	int n = col_virt_sample(c->virt, on_devices, on_sample, c);
 	struct col_host_sample h;
-	if (n >= 0 && col_virt_host(c->virt, &h) == 0)
+	if (n >= 0 && col_virt_host(c->virt, &h) == 0) {
+		/* Energy in the host's pass: its intervals are the host's. */
+		h.have_power = c->power && col_power_read(c->power, &h.power) == COL_POWER_OK;
+		if (h.have_power && c->power_samples)
+			power_ledger(c->power_samples, &h);
 		col_sampler_host(c->sampler, &h);
+	}
 	capture_flush(c);
 	col_sampler_pass_end(c->sampler, vm_now_ns(), n >= 0);
 	if (n >= 0)
@@ -555,8 +585,12 @@ static void reload(struct collector *c)
 		col_capture_set_conf(c->cap, conf);
 	else if (c->cap)
 		capture_stop(c);
+	bool power_changed = strcmp(conf->power_source, c->conf->power_source) != 0 ||
+	                     strcmp(conf->powercap_root, c->conf->powercap_root) != 0;
 	vm_conf_free(c->conf);
 	c->conf = conf;
+	if (power_changed)
+		power_setup(c);
 	if (!c->cap)
 		capture_start(c);
 	c->next_refresh_ns = 0;
@@ -717,6 +751,10 @@ int main(int argc, char **argv)
 	const char *samples = getenv("VMETER_TEST_SAMPLES");
 	if (samples && *samples && !(c.samples = fopen(samples, "a")))
 		vm_warn("cannot open the test sample ledger '%s': %s", samples, strerror(errno));
+	const char *power_samples = getenv("VMETER_TEST_POWER_SAMPLES");
+	if (power_samples && *power_samples && !(c.power_samples = fopen(power_samples, "a")))
+		vm_warn("cannot open the test power ledger '%s': %s", power_samples, strerror(errno));
+	power_setup(&c);
 	c.tick = evtimer_new(c.base, on_tick, &c);
 	c.wake = event_new(c.base, -1, 0, on_wake, &c);
 	c.status = event_new(c.base, -1, EV_PERSIST, on_status, &c);
@@ -757,6 +795,9 @@ int main(int argc, char **argv)
 	vm_binw_release(&c.state);
 	if (c.samples)
 		fclose(c.samples);
+	if (c.power_samples)
+		fclose(c.power_samples);
+	col_power_free(c.power);
 	/* Half a second more of delivery at most: a stop takes under 2 s
 	 * whatever the database does; the spool keeps the rest for the next
 	 * start. */

@@ -12,6 +12,9 @@
 #include "xalloc.h"
 
 #define FLAG_HOST 1u
+/* With FLAG_HOST: the host's energy (vm_usage_power_meters()).  A bit of
+ * its own, so that every record written before it decodes as it did. */
+#define FLAG_POWER 2u
 
 int vm_record_kind(const void *buf, size_t len)
 {
@@ -137,7 +140,8 @@ size_t vm_record_encode_usage(const char *uuid, const struct vm_usage_row *row, 
 	size_t n = 0;
 	buf[n++] = VM_RECORD_VERSION;
 	buf[n++] = VM_REC_USAGE;
-	buf[n++] = host ? FLAG_HOST : 0;
+	bool power = row->set == vm_usage_power_meters();
+	buf[n++] = (uint8_t)(host ? FLAG_HOST | (power ? FLAG_POWER : 0) : 0);
 	if (host || uuid_parse(uuid, buf + n) < 0)
 		memset(buf + n, 0, 16);
 	n += 16;
@@ -171,7 +175,7 @@ int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out,
 	}
 	struct reader r = {(const uint8_t *)buf + 2, (const uint8_t *)buf + len, NULL};
 	uint64_t flags = get_le(&r, 1, "flags");
-	if (!r.fail && (flags & ~FLAG_HOST)) {
+	if (!r.fail && ((flags & ~(uint64_t)(FLAG_HOST | FLAG_POWER)) || flags == FLAG_POWER)) {
 		snprintf(err, errsize, "usage record: unknown flags 0x%02llx", (unsigned long long)flags);
 		return -1;
 	}
@@ -183,7 +187,9 @@ int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out,
 		r.fail = "uuid";
 	}
 	struct vm_usage_row *row = &out->row;
-	row->set = (flags & FLAG_HOST) ? vm_usage_host_meters() : vm_usage_vm_meters();
+	row->set = (flags & FLAG_POWER)  ? vm_usage_power_meters()
+	           : (flags & FLAG_HOST) ? vm_usage_host_meters()
+	                                 : vm_usage_vm_meters();
 	row->minute_ns = (int64_t)get_le(&r, 8, "minute");
 	uint64_t cov = get_le(&r, 4, "coverage");
 	uint64_t samples = get_le(&r, 4, "samples");

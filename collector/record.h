@@ -53,10 +53,11 @@ struct vm_record_event {
  * (too short, another format version). */
 int vm_record_kind(const void *buf, size_t len);
 
-/* Encodes a usage row; uuid "" or NULL for a host row.  buf must hold
+/* Encodes a usage row; uuid "" or NULL for a host row (row->set the host's
+ * meters, or the power meters for its energy).  buf must hold
  * VM_RECORD_USAGE_MAX bytes.  Returns the length. */
 size_t vm_record_encode_usage(const char *uuid, const struct vm_usage_row *row, uint8_t *buf);
-/* Decodes into *out (row.set is the VM or host meter set).  0, or -1 with
+/* Decodes into *out (row.set is the VM, host or power meter set).  0, or -1 with
  * a message in err. */
 int vm_record_decode_usage(const void *buf, size_t len, struct vm_db_usage *out, char *err, size_t errsize);
 

@@ -103,6 +103,9 @@ struct host_state {
 	uint64_t prev_vms, prev_vcpus, prev_vm_mem;
 	uint64_t cum[HOST_M__COUNT];
 	struct vm_usage_acc *acc;
+	/* Energy (host_power_minute): its own rows, none where RAPL is not
+	 * read; intervals of the host's samples that both have it. */
+	struct vm_usage_acc *pacc;
 	struct col_traffic_acc *tacc; /* capture health */
 	struct vm_host_info info;
 	bool info_sent;
@@ -330,6 +333,7 @@ struct col_sampler *col_sampler_new(const struct vm_conf *conf, const struct col
 	s->scratch = vm_xmalloc(sizeof *s->scratch);
 	s->rrd = rrd;
 	s->host.acc = vm_usage_acc_new(vm_usage_host_meters());
+	s->host.pacc = vm_usage_acc_new(vm_usage_power_meters());
 	s->host.tacc = col_traffic_acc_new();
 	return s;
 }
@@ -344,9 +348,12 @@ void col_sampler_free(struct col_sampler *s, bool flush)
 			vm_close(s, s->vms[i], INT64_MAX);
 		vm_free(s, s->vms[i]);
 	}
-	if (flush)
+	if (flush) {
 		vm_usage_acc_close(s->host.acc, INT64_MAX, emit_row, &e);
+		vm_usage_acc_close(s->host.pacc, INT64_MAX, emit_row, &e);
+	}
 	vm_usage_acc_free(s->host.acc);
+	vm_usage_acc_free(s->host.pacc);
 	if (flush && s->sink.host_capture)
 		col_traffic_acc_close_host(s->host.tacc, INT64_MAX, emit_host_capture, s);
 	col_traffic_acc_free(s->host.tacc);
@@ -956,6 +963,23 @@ int col_sampler_event(struct col_sampler *s, const struct col_event *ev)
 
 /* ---------------------------------------------------------------- host */
 
+/* The energy of the interval from p to h, into the energy minutes.  A reset
+ * (collector/power.h) leaves the interval out: its minutes' coverage says
+ * so. */
+static void add_energy(struct host_state *hs, const struct col_host_sample *p, const struct col_host_sample *h)
+{
+	uint64_t d;
+	char why[256];
+	if (col_power_delta(&p->power, &h->power, &d, why, sizeof why) < 0) {
+		vm_warn("power: %s; the energy of the %.1f s since the last sample is not counted", why,
+		        (double)(h->t_ns - p->t_ns) / 1e9);
+		return;
+	}
+	struct vm_usage_interval iv = {.t0 = p->t_ns, .t1 = h->t_ns, .have = BIT(POWER_M_ENERGY_UJ)};
+	iv.value[POWER_M_ENERGY_UJ] = d;
+	vm_usage_acc_add(hs->pacc, &iv);
+}
+
 void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 {
 	struct host_state *hs = &s->host;
@@ -1028,6 +1052,8 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 		for (size_t i = 0; i < HOST_M_CPUS; i++)
 			if (iv.have & BIT(i))
 				hs->cum[i] += iv.value[i];
+		if (p->have_power && h->have_power)
+			add_energy(hs, p, h);
 	}
 	hs->prev = *h;
 	hs->prev_mono = mono;
@@ -1055,6 +1081,7 @@ void col_sampler_host(struct col_sampler *s, const struct col_host_sample *h)
 	}
 	struct emit e = {s, NULL, NULL};
 	vm_usage_acc_close(hs->acc, h->t_ns, emit_row, &e);
+	vm_usage_acc_close(hs->pacc, h->t_ns, emit_row, &e);
 }
 
 /* ---------------------------------------------------------------- capture */
@@ -1191,7 +1218,9 @@ void col_sampler_committed(struct col_sampler *s, bool ok)
 	}
 }
 
-#define SAVE_VERSION 1
+/* 2: the host's energy at the end (save_power()); a state of version 1,
+ * saved before, loads without it. */
+#define SAVE_VERSION 2
 /* Bounds for a saved state read back: a minute of a VM is open for as long
  * as max-interpolate at most (7 days); more is damage. */
 #define SAVE_MAX_VMS 1000000
@@ -1227,6 +1256,42 @@ static struct dev_prev *load_devs(struct vm_binr *r, size_t *n)
 		d[i].missed = (unsigned)vm_binr_uv_max(r, DEV_FORGET_AFTER + 1, "device");
 	}
 	return d;
+}
+
+/* The energy part of the state, last. */
+static void save_power(const struct host_state *hs, struct vm_binw *w)
+{
+	const struct col_power_sample *ps = &hs->prev.power;
+	bool have = hs->have_prev && hs->prev.have_power;
+	vm_binw_u8(w, have);
+	if (have) {
+		vm_binw_uv(w, ps->n);
+		for (size_t i = 0; i < ps->n; i++) {
+			vm_binw_str(w, ps->zone[i].dir);
+			vm_binw_uv(w, ps->zone[i].energy_uj);
+			vm_binw_uv(w, ps->zone[i].max_range_uj);
+		}
+	}
+	vm_usage_acc_save(hs->pacc, w);
+}
+
+static void load_power(struct host_state *hs, struct vm_binr *r)
+{
+	struct col_power_sample *ps = &hs->prev.power;
+	bool have = vm_binr_u8(r, "power") != 0;
+	memset(ps, 0, sizeof *ps);
+	if (have) {
+		ps->n = (size_t)vm_binr_uv_max(r, COL_POWER_MAX_ZONES, "power zones");
+		for (size_t i = 0; i < ps->n && vm_binr_ok(r); i++) {
+			vm_binr_str(r, ps->zone[i].dir, sizeof ps->zone[i].dir, "power zone");
+			ps->zone[i].energy_uj = vm_binr_uv(r, "power counter");
+			ps->zone[i].max_range_uj = vm_binr_uv(r, "power range");
+		}
+	}
+	/* Counters without the host's sample time would have no interval. */
+	hs->prev.have_power = have && hs->have_prev;
+	if (vm_binr_ok(r))
+		vm_usage_acc_load(hs->pacc, r, SAVE_MAX_OPEN);
 }
 
 void col_sampler_save(const struct col_sampler *s, struct vm_binw *w)
@@ -1293,6 +1358,7 @@ void col_sampler_save(const struct col_sampler *s, struct vm_binw *w)
 				vm_binw_uv(w, vm->tcum[k].v[j]);
 		}
 	}
+	save_power(hs, w);
 }
 
 static int load_vm(struct col_sampler *s, struct vm_binr *r)
@@ -1349,7 +1415,8 @@ int col_sampler_resume(struct col_sampler *s, const void *buf, size_t len, char 
 		snprintf(err, errsize, "the sampler has state already");
 		return -1;
 	}
-	if (vm_binr_u8(&r, "version") != SAVE_VERSION) {
+	uint8_t version = vm_binr_u8(&r, "version");
+	if (version != SAVE_VERSION && version != 1) {
 		snprintf(err, errsize, "unknown state version");
 		return -1;
 	}
@@ -1382,6 +1449,8 @@ int col_sampler_resume(struct col_sampler *s, const void *buf, size_t len, char 
 	size_t n = (size_t)vm_binr_uv_max(&r, SAVE_MAX_VMS, "vm count");
 	for (size_t i = 0; i < n && vm_binr_ok(&r); i++)
 		load_vm(s, &r);
+	if (vm_binr_ok(&r) && version >= 2)
+		load_power(hs, &r);
 	if (!vm_binr_done(&r)) {
 		snprintf(err, errsize, "saved state damaged at byte %zu (%s)", r.off,
 		         r.what ? r.what : "trailing bytes");
@@ -1389,9 +1458,11 @@ int col_sampler_resume(struct col_sampler *s, const void *buf, size_t len, char 
 		while (s->n_vms)
 			vm_free(s, s->vms[--s->n_vms]);
 		vm_usage_acc_free(hs->acc);
+		vm_usage_acc_free(hs->pacc);
 		col_traffic_acc_free(hs->tacc);
 		memset(hs, 0, sizeof *hs);
 		hs->acc = vm_usage_acc_new(vm_usage_host_meters());
+		hs->pacc = vm_usage_acc_new(vm_usage_power_meters());
 		hs->tacc = col_traffic_acc_new();
 		return -1;
 	}

@@ -17,6 +17,7 @@
 #include <libvirt/libvirt.h>
 
 #include "domxml.h"
+#include "power.h"
 
 #define COL_MAX_DEV 64
 
@@ -91,6 +92,10 @@ struct col_host_sample {
 	unsigned cpus, mhz, nodes, sockets, cores, threads;
 	uint64_t memory_kib;
 	char model[32];
+	/* The host's RAPL counters (collector/power.h), read by the caller
+	 * in the same pass; have_power false: none. */
+	bool have_power;
+	struct col_power_sample power;
 };
 
 enum col_event_kind {

@@ -35,6 +35,7 @@ struct pending_row {
 	char uuid[37];
 	int64_t minute_ns;
 	int32_t coverage_ms;
+	bool power; /* the host's energy row (uuid empty) */
 };
 
 struct col_writer {
@@ -236,7 +237,8 @@ void col_writer_push_usage(struct col_writer *w, const char *uuid, const struct 
 {
 	uint8_t buf[VM_RECORD_USAGE_MAX];
 	size_t len = vm_record_encode_usage(uuid, row, buf);
-	struct pending_row p = {.minute_ns = row->minute_ns, .coverage_ms = row->coverage_ms};
+	struct pending_row p = {
+	    .minute_ns = row->minute_ns, .coverage_ms = row->coverage_ms, .power = row->set == vm_usage_power_meters()};
 	snprintf(p.uuid, sizeof p.uuid, "%s", uuid ? uuid : "");
 	if (append(w, buf, len) < 0) {
 		lose(w, &p, 1, "the spool is full");
@@ -315,7 +317,10 @@ int col_writer_commit(struct col_writer *w)
 	} else if (w->n_pending) {
 		vm_log_once_ok(&w->full, "spooling");
 		for (size_t i = 0; w->ledger && i < w->n_pending; i++)
-			fprintf(w->ledger, "%s %lld %d\n", w->pending[i].uuid[0] ? w->pending[i].uuid : "host",
+			fprintf(w->ledger, "%s %lld %d\n",
+			        w->pending[i].uuid[0] ? w->pending[i].uuid
+			        : w->pending[i].power ? "power"
+			                              : "host",
 			        (long long)(w->pending[i].minute_ns / VM_NS_PER_SEC), (int)w->pending[i].coverage_ms);
 		if (w->ledger)
 			fflush(w->ledger);

@@ -73,6 +73,13 @@ static const char *check_spool_sync(const char *value)
 	return "must be \"always\", \"interval\" or \"none\"";
 }
 
+static const char *check_power_source(const char *value)
+{
+	if (strcmp(value, "rapl") == 0 || strcmp(value, "none") == 0)
+		return NULL;
+	return "must be \"rapl\" or \"none\"";
+}
+
 static const char *check_rrdcached(const char *value)
 {
 	if (value[0] == '\0' || value[0] == '/' || strncmp(value, "unix:/", 6) == 0)
@@ -177,6 +184,8 @@ static const struct conf_opt conf_opts[] = {
 	C_INT(GRP_COLLECTOR, "spool-max-mb", spool_max_mb, 1, 1048576, 1024),
 	C_STR(GRP_COLLECTOR, "spool-sync", spool_sync, 1, 16, "interval", check_spool_sync),
 	C_INT(GRP_COLLECTOR, "spool-sync-interval", spool_sync_interval_ms, 1, 3600000, 1000),
+	C_STR(GRP_COLLECTOR, "power-source", power_source, 1, 16, "rapl", check_power_source),
+	C_STR(GRP_COLLECTOR, "powercap-root", powercap_root, 1, 1024, "/sys/class/powercap", check_abs_path),
 
 	/* 32: the longest user name useradd(8) makes. */
 	C_STR(GRP_CAPTURE, "user", capture_user, 0, 32, "", check_user_name),

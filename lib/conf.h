@@ -91,6 +91,8 @@ struct vm_conf {
 	int spool_max_mb;
 	char *spool_sync; /* "always", "interval" or "none" */
 	int spool_sync_interval_ms;
+	char *power_source;  /* "rapl" (where the host has it) or "none" */
+	char *powercap_root; /* where RAPL's zones are: /sys/class/powercap */
 
 	/* capture (collector/capture.h) */
 	char *capture_user;       /* "" means vmeter if it exists, else nobody */

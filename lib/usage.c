@@ -112,6 +112,16 @@ const struct vm_meter_set *vm_usage_traffic_meters(void)
 	return &set;
 }
 
+static const struct vm_meter power_meters[POWER_M__COUNT] = {
+    [POWER_M_ENERGY_UJ] = C("energy_uj", "uJ", NULL),
+};
+
+const struct vm_meter_set *vm_usage_power_meters(void)
+{
+	static const struct vm_meter_set set = {"power", power_meters, POWER_M__COUNT, POWER_M__COUNT};
+	return &set;
+}
+
 /* One open minute. */
 struct minute {
 	int64_t start;

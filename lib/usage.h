@@ -94,6 +94,10 @@ enum {
 	HOST_M__COUNT
 };
 
+/* The host's measured energy (host_power_minute): RAPL's counters
+ * (collector/power.h), summed over the zones that make up the host. */
+enum { POWER_M_ENERGY_UJ, POWER_M__COUNT };
+
 #define VM_USAGE_MAX_METERS 40
 
 const struct vm_meter_set *vm_usage_vm_meters(void);
@@ -102,6 +106,11 @@ const struct vm_meter_set *vm_usage_host_meters(void);
  * it, any traffic graph reads it): rx/tx bytes and packets, all counters
  * (DERIVE), in this order. */
 const struct vm_meter_set *vm_usage_traffic_meters(void);
+/* The meter set of the host's energy rows (named "power"): energy_uj, a
+ * counter.  A set of its own, not a host meter: a host without RAPL has no
+ * energy rows at all, where a host meter would make its every host row
+ * carry a NULL. */
+const struct vm_meter_set *vm_usage_power_meters(void);
 
 /* What one interval [t0, t1) contributes.  `have` bit i says meter i is
  * present; absent meters (a guest without a balloon driver reports no

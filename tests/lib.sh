@@ -219,6 +219,8 @@ setup_fleet() {
 virsh_t() { virsh -q -c "$TEST_URI" "$@"; }
 
 # write_conf FILE [EXTRA LINES]: a collector config for this harness.
+# RAPL is not read unless CONF_POWER_SOURCE=rapl (and CONF_POWERCAP_ROOT
+# a fake tree): a test's rows must not depend on the machine it runs on.
 write_conf() {
 	cat >"$1" <<EOC
 log-level = info
@@ -232,6 +234,8 @@ collector {
   rrd-dir = "$T/rrd"
   rrdcached = "${CONF_RRDCACHED:-}"
   reconnect-max = 2
+  power-source = "${CONF_POWER_SOURCE:-none}"
+  powercap-root = "${CONF_POWERCAP_ROOT:-/sys/class/powercap}"
 }
 database {
   conninfo = "${CONF_CONNINFO:-$PG_CONNINFO}"

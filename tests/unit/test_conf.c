@@ -78,6 +78,8 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_int_equal(conf->spool_max_mb, 1024);
 	assert_string_equal(conf->spool_sync, "interval");
 	assert_int_equal(conf->spool_sync_interval_ms, 1000);
+	assert_string_equal(conf->power_source, "rapl");
+	assert_string_equal(conf->powercap_root, "/sys/class/powercap");
 	assert_string_equal(conf->capture_user, "");
 	assert_string_equal(conf->capture_chroot_dir, "");
 	assert_int_equal(conf->capture_buffer_mb, 8);
@@ -137,6 +139,8 @@ static void test_full(void **state)
 	assert_int_equal(conf->spool_max_mb, 256);
 	assert_string_equal(conf->spool_sync, "always");
 	assert_int_equal(conf->spool_sync_interval_ms, 250);
+	assert_string_equal(conf->power_source, "none");
+	assert_string_equal(conf->powercap_root, "/srv/fake-powercap");
 	assert_string_equal(conf->capture_user, "vmeter-cap");
 	assert_string_equal(conf->capture_chroot_dir, "/var/empty");
 	assert_int_equal(conf->capture_buffer_mb, 32);

@@ -108,6 +108,50 @@ static void test_usage_strict(void **state)
 	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), -1);
 }
 
+/* The host's energy rows: a flag of their own beside the host's, so that
+ * host and VM records written before it decode as they always did. */
+static void test_usage_power(void **state)
+{
+	uint8_t buf[VM_RECORD_USAGE_MAX];
+	char err[256];
+	struct vm_db_usage out;
+	struct vm_usage_row row = random_row(vm_usage_power_meters());
+	row.have = 1;
+	row.sum[POWER_M_ENERGY_UJ] = UINT64_C(123456789012);
+	size_t n = vm_record_encode_usage(NULL, &row, buf);
+	assert_int_equal(buf[2], 3); /* host | power */
+	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), 0);
+	assert_ptr_equal(out.row.set, vm_usage_power_meters());
+	assert_string_equal(out.uuid, "");
+	assert_int_equal(out.row.sum[POWER_M_ENERGY_UJ], UINT64_C(123456789012));
+	assert_int_equal(out.row.minute_ns, row.minute_ns);
+	assert_int_equal(out.row.coverage_ms, row.coverage_ms);
+	/* A meter the set does not have. */
+	row.have = 3;
+	n = vm_record_encode_usage(NULL, &row, buf);
+	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "beyond the 1 meters"));
+	/* Power without host is no record of ours. */
+	row.have = 1;
+	n = vm_record_encode_usage(NULL, &row, buf);
+	buf[2] = 2;
+	assert_int_equal(vm_record_decode_usage(buf, n, &out, err, sizeof err), -1);
+	assert_non_null(strstr(err, "flags"));
+
+	/* A host record as every earlier collector wrote it (flags 1), byte
+	 * for byte: still the host's meters. */
+	static const uint8_t old_host[] = {1,    1,    1, 0, 0, 0, 0, 0,   0,   0,   0,   0,   0,  0,
+	                                   0,    0,    0, 0, 0, 0, 0, 180, 147, 118, 226, 250, 24, /* minute */
+	                                   0x60, 0xea, 0, 0,                                       /* coverage */
+	                                   6,    0,    0, 0,                                       /* samples */
+	                                   0,    1,    42}; /* late, meters, capacity */
+	assert_int_equal(vm_record_decode_usage(old_host, sizeof old_host, &out, err, sizeof err), 0);
+	assert_ptr_equal(out.row.set, vm_usage_host_meters());
+	assert_int_equal(out.row.coverage_ms, 60000);
+	assert_int_equal(out.row.samples, 6);
+	assert_int_equal(out.row.sum[HOST_M_CPU_CAPACITY_NS], 42);
+}
+
 static void test_random_bytes(void **state)
 {
 	uint8_t buf[256];
@@ -337,10 +381,11 @@ static void test_host_capture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_usage_round_trip), cmocka_unit_test(test_usage_strict),
-	    cmocka_unit_test(test_random_bytes),     cmocka_unit_test(test_inventory_round_trip),
-	    cmocka_unit_test(test_event_and_host),   cmocka_unit_test(test_traffic_round_trip),
-	    cmocka_unit_test(test_traffic_strict),   cmocka_unit_test(test_host_capture),
+	    cmocka_unit_test(test_usage_round_trip),     cmocka_unit_test(test_usage_strict),
+	    cmocka_unit_test(test_usage_power),          cmocka_unit_test(test_random_bytes),
+	    cmocka_unit_test(test_inventory_round_trip), cmocka_unit_test(test_event_and_host),
+	    cmocka_unit_test(test_traffic_round_trip),   cmocka_unit_test(test_traffic_strict),
+	    cmocka_unit_test(test_host_capture),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

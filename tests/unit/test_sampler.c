@@ -408,6 +408,129 @@ static void test_vanished(void **state)
 	assert_int_equal(f->rec.rows[0].coverage_ms, 10000);
 }
 
+/* ---------------------------------------------------------------- energy */
+
+/* A host sample with one RAPL package at `uj` (range `range`); uj
+ * UINT64_MAX: no energy read. */
+static struct col_host_sample power_smp(int64_t t, uint64_t uj, uint64_t range)
+{
+	struct col_host_sample h = host_smp(t, 0);
+	if (uj != UINT64_MAX) {
+		h.have_power = true;
+		h.power.n = 1;
+		snprintf(h.power.zone[0].dir, sizeof h.power.zone[0].dir, "intel-rapl:0");
+		h.power.zone[0].energy_uj = uj;
+		h.power.zone[0].max_range_uj = range;
+	}
+	return h;
+}
+
+/* The energy rows among the host's, in *rows (at most 16). */
+static size_t power_rows(const struct rec *r, const struct vm_usage_row **rows)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_host_rows && n < 16; i++)
+		if (r->host_rows[i].set == vm_usage_power_meters())
+			rows[n++] = &r->host_rows[i];
+	return n;
+}
+
+/* Energy rows: the deltas split over minutes by time like every counter,
+ * through a wrap; a reset and a sample without energy leave their
+ * intervals out (coverage says so), never a zero. */
+static void test_energy(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t range = 1000000000; /* 1 kJ: wraps within the test */
+	/* 1 W: 10 J a 10 s interval, from T0+5 s. */
+	uint64_t e = range - 75000000; /* wraps in [75 s, 85 s) */
+	for (int i = 0; i <= 12; i++) {
+		struct col_host_sample h = power_smp(T0 + S(5 + 10 * i), e % (range + 1), range);
+		col_sampler_host(f->s, &h);
+		e += 10000000;
+	}
+	/* A reset at T0+135 s (the counter back near 0), no energy at 145 s,
+	 * then two good intervals again. */
+	struct col_host_sample h = power_smp(T0 + S(135), 1000, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(145), UINT64_MAX, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(155), 2000, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(165), 2000 + 10000000, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(175), 2000 + 20000000, range);
+	col_sampler_host(f->s, &h);
+	finish(f);
+	const struct vm_usage_row *rows[16];
+	size_t n = power_rows(&f->rec, rows);
+	assert_int_equal(n, 3);
+	assert_int_equal(rows[0]->minute_ns, T0);
+	assert_int_equal(rows[0]->coverage_ms, 55000);
+	assert_int_equal(rows[0]->sum[POWER_M_ENERGY_UJ], 55000000);
+	assert_int_equal(rows[1]->minute_ns, T0 + S(60));
+	assert_int_equal(rows[1]->coverage_ms, 60000); /* the wrap was in it */
+	assert_int_equal(rows[1]->sum[POWER_M_ENERGY_UJ], 60000000);
+	/* [120, 125) of the last 1 W interval, then the reset [125, 135), no
+	 * energy [135, 155), then [155, 175). */
+	assert_int_equal(rows[2]->minute_ns, T0 + S(120));
+	assert_int_equal(rows[2]->coverage_ms, 25000);
+	assert_int_equal(rows[2]->sum[POWER_M_ENERGY_UJ], 25000000);
+	assert_true(rows[2]->have & 1);
+	/* The host's own rows are all there, apart. */
+	assert_int_equal(f->rec.n_host_rows, 6);
+}
+
+/* The energy continues across a saved state like the host's counters: the
+ * interval from the last sample saved to the first after is counted once;
+ * a state of version 1 (before energy) still loads. */
+static void test_energy_resume(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t range = UINT64_C(262143328850);
+	struct col_host_sample h = power_smp(T0 + S(5), 7000, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(15), 7000 + 3000000, range);
+	col_sampler_host(f->s, &h);
+	struct vm_binw w = {0};
+	col_sampler_save(f->s, &w);
+	col_sampler_free(f->s, false);
+	struct col_sink sink = {r_usage, r_inventory, r_event, r_host, &f->rec, r_traffic, r_host_capture, r_loss};
+	f->s = col_sampler_new(&f->conf, &sink, NULL);
+	char err[256];
+	assert_int_equal(col_sampler_resume(f->s, w.p, w.len, err, sizeof err), 0);
+	vm_binw_release(&w);
+	h = power_smp(T0 + S(25), 7000 + 5000000, range);
+	col_sampler_host(f->s, &h);
+	h = power_smp(T0 + S(65), 7000 + 9000000, range);
+	col_sampler_host(f->s, &h);
+	finish(f);
+	const struct vm_usage_row *rows[16];
+	size_t n = power_rows(&f->rec, rows);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0]->coverage_ms + rows[1]->coverage_ms, 60000);
+	assert_int_equal(rows[0]->sum[POWER_M_ENERGY_UJ] + rows[1]->sum[POWER_M_ENERGY_UJ], 9000000);
+	assert_int_equal(rows[1]->sum[POWER_M_ENERGY_UJ], 500000); /* [60, 65) of 4 J over 40 s */
+
+	/* Version 1: what a sampler without energy saved, without the last
+	 * part (energy: none, and an empty accumulator: three zero bytes). */
+	struct col_sampler *s = col_sampler_new(&f->conf, &sink, NULL);
+	col_sampler_save(s, &w);
+	col_sampler_free(s, false);
+	assert_true(w.len > 4);
+	assert_memory_equal(w.p + w.len - 3, "\0\0\0", 3);
+	w.p[0] = 1;
+	s = col_sampler_new(&f->conf, &sink, NULL);
+	assert_int_equal(col_sampler_resume(s, w.p, w.len - 3, err, sizeof err), 0);
+	col_sampler_free(s, true);
+	/* Version 3 is not ours. */
+	w.p[0] = 3;
+	s = col_sampler_new(&f->conf, &sink, NULL);
+	assert_int_equal(col_sampler_resume(s, w.p, w.len, err, sizeof err), -1);
+	col_sampler_free(s, true);
+	vm_binw_release(&w);
+}
+
 /* ---------------------------------------------------------------- traffic */
 
 /* A running domain with one NIC whose host end is `tap`. */
@@ -968,6 +1091,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_owner_sources, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_incomplete_inventory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observed_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_energy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_energy_resume, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
