@@ -72,17 +72,9 @@ static const struct bill_line lines[] = {
     {BILL_LINE_MINIMUM, NULL, NULL, NULL, NULL, 0, 1, NULL, {0}, {93 * CENT}, "standard", "2026-h1", 0, 0, 0, NULL},
 };
 
-static const struct bill_invoice inv_tpl = {NULL,
-                                            "ACME <Corp>",
-                                            "Europe/Berlin",
-                                            "2026-03",
-                                            "2026-03-01 00:00",
-                                            "2026-04-01 00:00",
-                                            NULL,
-                                            VM_ROUND_HALF_UP,
-                                            false,
-                                            lines,
-                                            4};
+static const struct bill_invoice inv_tpl = {
+    NULL,  "ACME <Corp>", "Europe/Berlin", "2026-03", "2026-03-01 00:00", "2026-04-01 00:00", NULL, VM_ROUND_HALF_UP,
+    false, true,          lines,           4};
 
 static char *capture(int (*fn)(const struct bill_invoice *, FILE *), const struct bill_invoice *inv)
 {

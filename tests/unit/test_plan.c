@@ -279,7 +279,7 @@ static void test_bad(void **state)
 	    {"tenant t { currency = EUR  time-zone = UTC }",
 	     "p.plan:1: tenant 't': an invoiced tenant needs a plan: add assign"},
 	    {"tenant t { currency = EUR  time-zone = UTC  showback = yes }",
-	     "showback: must be \"false\" or \"true\", got 'yes'"},
+	     "showback: must be \"false\", \"true\" or \"costs\", got 'yes'"},
 	    {"tenant t { currency = EUR  time-zone = UTC\n assign p { from = 2026-01-01 }\n assign q { from = "
 	     "2026-06-01 "
 	     "} }",
