@@ -149,7 +149,7 @@ int col_power_read(struct col_power *p, struct col_power_sample *out)
 		bool psys = strcmp(name, "psys") == 0;
 		if (!psys && strncmp(name, "package-", 8) != 0)
 			continue;
-		snprintf(found[n].dir, sizeof found[n].dir, "%s", e->d_name);
+		memcpy(found[n].dir, e->d_name, strlen(e->d_name) + 1); /* length checked above */
 		found[n].psys = psys;
 		n_psys += psys;
 		n++;
@@ -160,7 +160,8 @@ int col_power_read(struct col_power *p, struct col_power_sample *out)
 		if (n_psys && !found[i].psys)
 			continue;
 		struct col_power_zone *z = &out->zone[out->n++];
-		snprintf(z->dir, sizeof z->dir, "%s", found[i].dir);
+		_Static_assert(sizeof z->dir == sizeof found[i].dir, "zone names copied whole");
+		memcpy(z->dir, found[i].dir, sizeof z->dir);
 	}
 	if (!out->n) {
 		log_absent(p, "no RAPL package or psys zone");
