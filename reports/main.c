@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chargeback.h"
@@ -84,6 +85,11 @@ static int write_report(const struct rep_cb *r, enum format fmt, const char *pat
  * and removed again. */
 static int check_output(const char *path)
 {
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vmeter-report: cannot write '%s': %s\n", path, strerror(EISDIR));
+		return -1;
+	}
 	char *tmp = vm_xasprintf("%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
 	int e = f ? 0 : errno;
