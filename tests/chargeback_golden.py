@@ -12,6 +12,7 @@ independently of billing/ and reports/ (exact fractions, no floats).
         OUTDIR/acme-2026-10.facts, acme-2026-09.facts, lab-2026-10.facts
     chargeback_golden.py csv FILE      the facts of a report's CSV
     chargeback_golden.py json FILE     the facts of a report's JSON
+    chargeback_golden.py qtext QTY PER DECIMALS   a quantity as the documents print it
 
 acme (Europe/Berlin, EUR) has 11 VMs in October in three projects (more
 than the top 10), shares of a pool host whose idle cost is spread over
@@ -475,6 +476,9 @@ def main():
         print("\n".join(facts_csv(sys.argv[2])))
     elif sys.argv[1] == "json":
         print("\n".join(facts_json(sys.argv[2])))
+    elif sys.argv[1] == "qtext":
+        print(qtext(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
 
 
-main()
+if __name__ == "__main__":
+    main()
