@@ -713,8 +713,12 @@ static struct vm_doc *build(const struct rep_cb *r)
 {
 	char title[512], m[VM_MONEY_MAX_FORMAT], m2[VM_MONEY_MAX_FORMAT + 2], bp[56];
 	int64_t pct;
-	snprintf(title, sizeof title, "%s %s: %s%s", r->money ? "Chargeback report" : "Showback report", r->period,
-	         r->tenant, r->money ? "" : " (usage, no charges)");
+	bool statement = strcmp(r->kind, "statement") == 0;
+	snprintf(title, sizeof title, "%s %s: %s%s", statement ? "Showback report" : "Chargeback report", r->period,
+	         r->tenant,
+	         !r->money   ? " (usage, no charges)"
+	         : statement ? " (costs at the plan's prices, not invoiced)"
+	                     : "");
 	struct vm_doc *d = vm_doc_new(title);
 	vm_doc_field(d, "Tenant", r->tenant);
 	char *t = vm_xasprintf("%s to %s (%s)", r->from, r->to, r->time_zone);
