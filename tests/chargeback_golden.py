@@ -9,7 +9,8 @@ independently of billing/ and reports/ (exact fractions, no floats).
         quantities, coverage, pool shares, energy, rated days) and the
         expected facts of each report, one per line
         ("section|project|vm_name|item|metric|value|unit", sorted):
-        OUTDIR/acme-2026-10.facts, acme-2026-09.facts, lab-2026-10.facts
+        OUTDIR/acme-2026-10.facts, acme-2026-09.facts, lab-2026-10.facts,
+        shadow-2026-10.facts
     chargeback_golden.py csv FILE      the facts of a report's CSV
     chargeback_golden.py json FILE     the facts of a report's JSON
     chargeback_golden.py qtext QTY PER DECIMALS   a quantity as the documents print it
@@ -19,7 +20,8 @@ than the top 10), shares of a pool host whose idle cost is spread over
 its VMs (hv1) and of one whose idle cost is the operator's (hv2), energy
 and carbon, days without samples and lost coverage, and a VM named like a
 spreadsheet formula; September is under the plan's minimum and has a
-project October has not.  lab (UTC) is a showback tenant without money."""
+project October has not.  lab (UTC) is a showback tenant without money,
+shadow (UTC) one whose statement keeps the plan's prices."""
 import csv
 import json
 import sys
@@ -51,6 +53,7 @@ VMS = {
     13: ("other-1", "zeta", "x", "hv1"),
     14: ("lab-1", "lab", "exp", "hv2"),
     15: ("lab-2", "lab", "exp", "hv2"),
+    16: ("sh-1", "shadow", "p", "hv2"),
 }
 
 
@@ -68,6 +71,7 @@ for v in range(1, 12):
 RATED += [("acme", "2026-09-10", 1, "vcpu", 600), ("acme", "2026-09-10", 2, "vcpu", 300),
           ("acme", "2026-09-20", 12, "vcpu", 900)]
 RATED += [("lab", "2026-10-03", 14, "vcpu", 4321), ("lab", "2026-10-04", 15, "vcpu", 1234)]
+RATED += [("shadow", "2026-10-05", 16, "vcpu", 6000)]
 
 # (tenant, day, vm_id, running, sampled, lost_ms)
 COVERAGE = []
@@ -78,6 +82,7 @@ for v in range(1, 12):
 COVERAGE += [("acme", "2026-09-10", 1, 600, 600, 0), ("acme", "2026-09-10", 2, 300, 290, 0),
              ("acme", "2026-09-20", 12, 900, 900, 0)]
 COVERAGE += [("lab", "2026-10-03", 14, 1440, 1400, 0), ("lab", "2026-10-04", 15, 1440, 1440, 120000)]
+COVERAGE += [("shadow", "2026-10-05", 16, 1440, 1440, 0)]
 
 # pool shares of October (pool days, UTC): (host, day, vm_id, nano-units)
 SHARES = [("hv1", "2026-10-02", 1, 40_123_456_789), ("hv1", "2026-10-20", 1, 10_000_000_001),
@@ -470,7 +475,8 @@ def main():
         open(outdir + "/data.sql", "w").write(data_sql())
         for name, facts in (("acme-2026-10", report("acme", "2026-10", True, "2026-09")),
                             ("acme-2026-09", report("acme", "2026-09", True)),
-                            ("lab-2026-10", report("lab", "2026-10", False))):
+                            ("lab-2026-10", report("lab", "2026-10", False)),
+                            ("shadow-2026-10", report("shadow", "2026-10", True))):
             open("%s/%s.facts" % (outdir, name), "w").write("\n".join(facts) + "\n")
     elif sys.argv[1] == "csv":
         print("\n".join(facts_csv(sys.argv[2])))

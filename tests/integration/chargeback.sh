@@ -14,7 +14,7 @@
 #   - a VM named like a spreadsheet formula stays text in the CSV;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 47
+plan 50
 BILL=$top_builddir/billing/vmeter-bill
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$BILL" ] || bail "no $BILL"
@@ -45,6 +45,7 @@ pool spread { currency = EUR  hosts = "hv1"  idle = spread  cost hw { month = 30
 pool line { currency = EUR  hosts = "hv2"  idle = line  cost hw { month = 200.00 } }
 tenant acme { currency = EUR  time-zone = Europe/Berlin  assign std { from = 2026-01-01 } }
 tenant lab { currency = EUR  time-zone = UTC  showback = true  assign std { from = 2026-01-01 } }
+tenant shadow { currency = EUR  time-zone = UTC  showback = costs  assign std { from = 2026-01-01 } }
 EOP
 bill plans load "$T/std.plan" >"$T/load.out" 2>&1 || { cat "$T/load.out"; bail "plans load failed"; }
 V=$(q "SELECT version_id FROM bill_version WHERE plan = 'std' AND label = 'v1'")
@@ -61,7 +62,8 @@ final() {
 	bill invoice finalise "$_id" >"$T/final-$1-$2.out" 2>&1 || { cat "$T/final-$1-$2.out" >&2; return 1; }
 	echo "$_id"
 }
-SEP=$(final acme 2026-09) && OCT=$(final acme 2026-10) && LAB=$(final lab 2026-10) || bail "finalising"
+SEP=$(final acme 2026-09) && OCT=$(final acme 2026-10) && LAB=$(final lab 2026-10) && final shadow 2026-10 >/dev/null ||
+	bail "finalising"
 bill invoice draft --tenant lab --period 2026-09 >/dev/null || bail "a draft"
 diag "acme 2026-09: $(cat "$T/final-acme-2026-09.out"); 2026-10: $(cat "$T/final-acme-2026-10.out")"
 
@@ -167,6 +169,17 @@ print(d["money"], d["currency"], d["total"], d["shared_host_cost"]["total"], [p[
 	"False None None None [None]" "its JSON says money: false, with no currency, total or amounts"
 grep -q "Showback report 2026-10: lab (usage, no charges)" "$T/lab.txt"
 ok $? "its PDF says it is a showback report"
+
+# showback = costs: the statement's shadow prices are kept
+report chargeback --tenant shadow --month 2026-10 --format csv -o "$T/shadow.csv" &&
+	report chargeback --tenant shadow --month 2026-10 --format html -o "$T/shadow.html"
+is "$?" 0 "a statement with costs (showback = costs) is reported"
+golden csv "$T/shadow.csv" >"$T/shadow.got"
+diff "$T/want/shadow-2026-10.facts" "$T/shadow.got" >"$T/shadow.diff"
+ok $? "golden, with its amounts and its minimum: $(one "$(head -20 "$T/shadow.diff")")"
+[ "$(cut -d, -f3 "$T/shadow.csv" | sed 1d | sort -u)" = statement ] &&
+	grep -q "Showback report 2026-10: shadow (costs at the plan&#39;s prices, not invoiced)" "$T/shadow.html"
+ok $? "named a statement, titled as showback with costs"
 
 # ---------------------------------------------------------------- bad parameters
 # each: the exit status, the whole message; no output file is left
