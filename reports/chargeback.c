@@ -538,7 +538,7 @@ static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const ch
 	    vm_pg_exec(pg,
 	               "SELECT to_char(c.day, 'YYYY-MM-DD'), c.project, coalesce((SELECT name FROM vm_inventory i "
 	               "WHERE i.vm_id = c.vm_id ORDER BY valid_from DESC LIMIT 1), vm.uuid::text), c.minutes_running, "
-	               "c.minutes_sampled, greatest(c.minutes_running - c.minutes_sampled, 0), c.lost_ms / 60000 "
+	               "c.minutes_sampled, greatest(c.minutes_running - c.minutes_sampled, 0), c.lost_ms / 1000 "
 	               "FROM bill_coverage c JOIN vm ON vm.vm_id = c.vm_id WHERE c.tenant = $1 AND c.day >= $2::date "
 	               "AND c.day < ($2::date + interval '1 month')::date "
 	               "AND (c.minutes_sampled < c.minutes_running OR c.lost_ms > 0) ORDER BY 1, 2, 3",

@@ -75,7 +75,8 @@ struct rep_cb_host {
  * (bill_coverage, as rated now). */
 struct rep_cb_gap {
 	const char *day, *project, *vm_name;
-	int64_t running, sampled, missing, lost;
+	int64_t running, sampled, missing; /* minutes */
+	int64_t lost_s;                    /* coverage recorded lost, whole seconds */
 };
 
 struct rep_cb_credit {

@@ -266,7 +266,7 @@ int rep_cb_csv(const struct rep_cb *r, FILE *f)
 		csv_int(&c, "gap", g->project, NULL, g->vm_name, g->day, "minutes_sampled", g->sampled, "minutes");
 		csv_int(&c, "gap", g->project, NULL, g->vm_name, g->day, "minutes_without_samples", g->missing,
 		        "minutes");
-		csv_int(&c, "gap", g->project, NULL, g->vm_name, g->day, "minutes_lost", g->lost, "minutes");
+		csv_int(&c, "gap", g->project, NULL, g->vm_name, g->day, "seconds_lost", g->lost_s, "seconds");
 	}
 	for (size_t i = 0; i < r->n_credits; i++)
 		csv_money(&c, "credit_note", NULL, NULL, NULL, r->credits[i].number, "amount", r->credits[i].total);
@@ -367,8 +367,8 @@ int rep_cb_json(const struct rep_cb *r, FILE *f)
 		json_array_append_new(gaps, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "day", g->day, "project",
 		                                      g->project, "vm_name", g->vm_name, "minutes_running",
 		                                      (json_int_t)g->running, "minutes_sampled", (json_int_t)g->sampled,
-		                                      "minutes_without_samples", (json_int_t)g->missing, "minutes_lost",
-		                                      (json_int_t)g->lost));
+		                                      "minutes_without_samples", (json_int_t)g->missing, "seconds_lost",
+		                                      (json_int_t)g->lost_s));
 	}
 	for (size_t i = 0; i < r->n_credits; i++)
 		json_array_append_new(credits,
@@ -689,9 +689,9 @@ static void section_coverage(struct vm_doc *d, const struct rep_cb *r)
 		vm_doc_paragraph(d, "No VM-day of the month ran without samples or lost any.");
 		return;
 	}
-	vm_doc_paragraph(d, "The tenant-local days on which a VM ran minutes without samples or lost coverage (as "
-	                    "rated now).");
-	static const char *const gh[] = {"Day", "VM", "Project", "Running", "Sampled", "Without samples", "Lost"};
+	vm_doc_paragraph(d, "The tenant-local days on which a VM ran minutes without samples or lost coverage "
+	                    "(lost coverage in seconds; as rated now).");
+	static const char *const gh[] = {"Day", "VM", "Project", "Running", "Sampled", "Without samples", "Lost (s)"};
 	static const enum vm_doc_align ga[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT, VM_DOC_RIGHT,
 	                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
 	vm_doc_table(d, 7, gh, ga);
@@ -704,7 +704,7 @@ static void section_coverage(struct vm_doc *d, const struct rep_cb *r)
 		cell(&k, 3, "%lld", (long long)g->running);
 		cell(&k, 4, "%lld", (long long)g->sampled);
 		cell(&k, 5, "%lld", (long long)g->missing);
-		cell(&k, 6, "%lld", (long long)g->lost);
+		cell(&k, 6, "%lld", (long long)g->lost_s);
 		vm_doc_row(d, k.c);
 	}
 }
@@ -726,7 +726,7 @@ static struct vm_doc *build(const struct rep_cb *r)
 	free(t);
 	t = r->number ? vm_xasprintf("%s %s, final since %s", r->kind, r->number, r->finalised_at)
 	              : vm_xasprintf("%s, final since %s", r->kind, r->finalised_at);
-	vm_doc_field(d, "From", t);
+	vm_doc_field(d, "Document", t);
 	free(t);
 	if (r->money) {
 		t = vm_xasprintf("%s %s", money_text(r, r->total, m), r->currency->code);

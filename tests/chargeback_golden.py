@@ -341,7 +341,7 @@ def report(tenant, month, money_on, prev_month=None):
             fact("gap", VMS[v][2], v, day, "minutes_running", run, "minutes")
             fact("gap", VMS[v][2], v, day, "minutes_sampled", smp, "minutes")
             fact("gap", VMS[v][2], v, day, "minutes_without_samples", max(run - smp, 0), "minutes")
-            fact("gap", VMS[v][2], v, day, "minutes_lost", lost // 60000, "minutes")
+            fact("gap", VMS[v][2], v, day, "seconds_lost", lost // 1000, "seconds")
     return sorted(facts)
 
 
@@ -464,8 +464,10 @@ def facts_json(path):
         for k in ("minutes_billed", "minutes_sampled", "minutes_without_samples", "minutes_lost"):
             fact("coverage", v["project"], v["vm_name"], None, k, v[k], "minutes")
     for g in d["gaps"]:
-        for k in ("minutes_running", "minutes_sampled", "minutes_without_samples", "minutes_lost"):
+        for k in ("minutes_running", "minutes_sampled", "minutes_without_samples"):
             fact("gap", g["project"], g["vm_name"], g["day"], k, g[k], "minutes")
+        for k in ("seconds_lost",):
+            fact("gap", g["project"], g["vm_name"], g["day"], k, g[k], "seconds")
     return sorted(out)
 
 
