@@ -141,7 +141,8 @@ rm -f "$T"/page*.png
 pdftoppm -r 40 -png "$T/oct.pdf" "$T/page" && rendered=$(ls "$T"/page*.png | wc -l)
 is "$rendered $(pdfinfo "$T/oct.pdf" | sed -n 's/^Pages: *//p')" "$pages $pages" "pdftoppm renders each of its $pages pages"
 is "$pages" 4 "the October report has 4 pages (A4)"
-pdftoppm -r 60 -png -f 1 -l 1 -singlefile "$T/oct.pdf" "$top_builddir/tests/integration/chargeback-page1"
+mkdir -p "$top_builddir/tests/integration" &&
+	pdftoppm -r 60 -png -f 1 -l 1 -singlefile "$T/oct.pdf" "$top_builddir/tests/integration/chargeback-page1"
 ok $? "page 1 kept as tests/integration/chargeback-page1.png"
 pdftotext "$T/oct.pdf" - | grep -q "$want_total EUR"
 ok $? "the PDF's text holds the total"
