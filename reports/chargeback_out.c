@@ -237,11 +237,11 @@ int rep_cb_csv(const struct rep_cb *r, FILE *f)
 	}
 	for (size_t i = 0; r->money && i < r->n_hosts; i++) {
 		const struct rep_cb_host *h = &r->hosts[i];
-		char item[512];
-		snprintf(item, sizeof item, "%s/%s", h->pool, h->host);
+		char *item = vm_xasprintf("%s/%s", h->pool, h->host);
 		csv_money(&c, "shared_host_cost", h->project, NULL, h->vm_name, item, "amount", h->amount);
 		csv_money(&c, "shared_host_cost", h->project, NULL, h->vm_name, item, "used", h->used);
 		csv_money(&c, "shared_host_cost", h->project, NULL, h->vm_name, item, "idle", h->idle);
+		free(item);
 	}
 	for (size_t i = 0; i < r->n_vms; i++) {
 		const struct rep_cb_vm *v = &r->vms[i];
@@ -401,7 +401,8 @@ int rep_cb_json(const struct rep_cb *r, FILE *f)
 
 /* ---------------------------------------------------------------- HTML and PDF */
 
-/* A table row of up to 8 cells whose texts are built in turn. */
+/* A table row of up to 8 cells whose texts are built in turn (numbers:
+ * cell()), or point at the caller's strings (names, never cut). */
 struct cells {
 	char buf[8][160];
 	const char *c[8];
@@ -438,7 +439,7 @@ static void section_projects(struct vm_doc *d, const struct rep_cb *r)
 		const struct rep_cb_project *p = &r->projects[i];
 		struct cells k = {0};
 		int64_t pct;
-		cell(&k, 0, "%s", project_name(p->project));
+		k.c[0] = project_name(p->project);
 		cell(&k, 1, "%zu", p->n_vms);
 		cell(&k, 2, "%lld", (long long)p->vm_minutes);
 		if (r->money) {
@@ -513,7 +514,7 @@ static void section_meters(struct vm_doc *d, const struct rep_cb *r)
 	for (size_t i = 0; i < r->n_meters; i++) {
 		const struct rep_cb_meter *mt = &r->meters[i];
 		struct cells k = {0};
-		cell(&k, 0, "%s", mt->label);
+		k.c[0] = mt->label;
 		cell(&k, 1, "%zu", mt->n_lines);
 		cell(&k, 2, "%s %s",
 		     mt->unit && (mt->qty || mt->per > 1) ? rep_quantity_text(mt->qty, mt->per, 3, q) : "",
@@ -561,8 +562,8 @@ static void section_top(struct vm_doc *d, const struct rep_cb *r)
 		const struct rep_cb_vm *v = &r->vms[i];
 		struct cells k = {0};
 		cell(&k, 0, "%zu", i + 1);
-		cell(&k, 1, "%s", v->name);
-		cell(&k, 2, "%s", project_name(v->project));
+		k.c[1] = v->name;
+		k.c[2] = project_name(v->project);
 		cell(&k, 3, "%lld", (long long)v->minutes_billed);
 		cell(&k, 4, "%s", rep_quantity_text(v->energy_j, KWH_J, 3, q));
 		cell(&k, 5, "%s", money_text(r, v->amount, m));
@@ -676,8 +677,8 @@ static void section_coverage(struct vm_doc *d, const struct rep_cb *r)
 		if (!v->minutes_billed && !v->minutes_sampled && !v->minutes_lost)
 			continue;
 		struct cells k = {0};
-		cell(&k, 0, "%s", v->name);
-		cell(&k, 1, "%s", project_name(v->project));
+		k.c[0] = v->name;
+		k.c[1] = project_name(v->project);
 		cell(&k, 2, "%lld", (long long)v->minutes_billed);
 		cell(&k, 3, "%lld", (long long)v->minutes_sampled);
 		cell(&k, 4, "%lld", (long long)v->minutes_missing);
@@ -698,9 +699,9 @@ static void section_coverage(struct vm_doc *d, const struct rep_cb *r)
 	for (size_t i = 0; i < r->n_gaps; i++) {
 		const struct rep_cb_gap *g = &r->gaps[i];
 		struct cells k = {0};
-		cell(&k, 0, "%s", g->day);
-		cell(&k, 1, "%s", g->vm_name);
-		cell(&k, 2, "%s", project_name(g->project));
+		k.c[0] = g->day;
+		k.c[1] = g->vm_name;
+		k.c[2] = project_name(g->project);
 		cell(&k, 3, "%lld", (long long)g->running);
 		cell(&k, 4, "%lld", (long long)g->sampled);
 		cell(&k, 5, "%lld", (long long)g->missing);
@@ -711,15 +712,16 @@ static void section_coverage(struct vm_doc *d, const struct rep_cb *r)
 
 static struct vm_doc *build(const struct rep_cb *r)
 {
-	char title[512], m[VM_MONEY_MAX_FORMAT], m2[VM_MONEY_MAX_FORMAT + 2], bp[56];
+	char m[VM_MONEY_MAX_FORMAT], m2[VM_MONEY_MAX_FORMAT + 2], bp[56];
 	int64_t pct;
 	bool statement = strcmp(r->kind, "statement") == 0;
-	snprintf(title, sizeof title, "%s %s: %s%s", statement ? "Showback report" : "Chargeback report", r->period,
-	         r->tenant,
-	         !r->money   ? " (usage, no charges)"
-	         : statement ? " (costs at the plan's prices, not invoiced)"
-	                     : "");
+	char *title =
+	    vm_xasprintf("%s %s: %s%s", statement ? "Showback report" : "Chargeback report", r->period, r->tenant,
+	                 !r->money   ? " (usage, no charges)"
+	                 : statement ? " (costs at the plan's prices, not invoiced)"
+	                             : "");
 	struct vm_doc *d = vm_doc_new(title);
+	free(title);
 	vm_doc_field(d, "Tenant", r->tenant);
 	char *t = vm_xasprintf("%s to %s (%s)", r->from, r->to, r->time_zone);
 	vm_doc_field(d, "Month", t);
