@@ -21,7 +21,8 @@ its VMs (hv1) and of one whose idle cost is the operator's (hv2), energy
 and carbon, days without samples and lost coverage, and a VM named like a
 spreadsheet formula; September is under the plan's minimum and has a
 project October has not.  lab (UTC) is a showback tenant without money,
-shadow (UTC) one whose statement keeps the plan's prices."""
+shadow (UTC) one whose statement keeps the plan's prices; quiet
+(Asia/Kolkata) has no usage at all (its days are rated)."""
 import csv
 import json
 import sys
@@ -376,7 +377,7 @@ def data_sql():
         out.append("INSERT INTO bill_energy_host VALUES ('%s', '%s', %d, 1440, 0, %d, %d);"
                    % (z, day, HOSTS[host], uj + idle, ug))
     out.append("INSERT INTO bill_day (time_zone, day, upto) SELECT z, d::date, (d::date + 1)::timestamp AT TIME ZONE z "
-               "FROM unnest(ARRAY['Europe/Berlin', 'UTC']) z, "
+               "FROM unnest(ARRAY['Europe/Berlin', 'UTC', 'Asia/Kolkata']) z, "
                "generate_series('2026-09-01'::date, '2026-10-31', '1 day') d;")
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,7 @@
 #   - a VM named like a spreadsheet formula stays text in the CSV;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 50
+plan 52
 BILL=$top_builddir/billing/vmeter-bill
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$BILL" ] || bail "no $BILL"
@@ -46,6 +46,7 @@ pool line { currency = EUR  hosts = "hv2"  idle = line  cost hw { month = 200.00
 tenant acme { currency = EUR  time-zone = Europe/Berlin  assign std { from = 2026-01-01 } }
 tenant lab { currency = EUR  time-zone = UTC  showback = true  assign std { from = 2026-01-01 } }
 tenant shadow { currency = EUR  time-zone = UTC  showback = costs  assign std { from = 2026-01-01 } }
+tenant quiet { currency = EUR  time-zone = Asia/Kolkata  assign std { from = 2026-01-01 } }
 EOP
 bill plans load "$T/std.plan" >"$T/load.out" 2>&1 || { cat "$T/load.out"; bail "plans load failed"; }
 V=$(q "SELECT version_id FROM bill_version WHERE plan = 'std' AND label = 'v1'")
@@ -62,7 +63,8 @@ final() {
 	bill invoice finalise "$_id" >"$T/final-$1-$2.out" 2>&1 || { cat "$T/final-$1-$2.out" >&2; return 1; }
 	echo "$_id"
 }
-SEP=$(final acme 2026-09) && OCT=$(final acme 2026-10) && LAB=$(final lab 2026-10) && final shadow 2026-10 >/dev/null ||
+SEP=$(final acme 2026-09) && OCT=$(final acme 2026-10) && LAB=$(final lab 2026-10) && final shadow 2026-10 >/dev/null &&
+	final quiet 2026-10 >/dev/null ||
 	bail "finalising"
 bill invoice draft --tenant lab --period 2026-09 >/dev/null || bail "a draft"
 diag "acme 2026-09: $(cat "$T/final-acme-2026-09.out"); 2026-10: $(cat "$T/final-acme-2026-10.out")"
@@ -181,6 +183,15 @@ ok $? "golden, with its amounts and its minimum: $(one "$(head -20 "$T/shadow.di
 [ "$(cut -d, -f3 "$T/shadow.csv" | sed 1d | sort -u)" = statement ] &&
 	grep -q "Showback report 2026-10: shadow (costs at the plan&#39;s prices, not invoiced)" "$T/shadow.html"
 ok $? "named a statement, titled as showback with costs"
+
+# a month without any usage: an empty invoice, an empty report
+out=$(report chargeback --tenant quiet --month 2026-10 --format json 2>&1) &&
+	out=$(echo "$out" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print(d["from"], d["total"]["text"], len(d["projects"]), len(d["meters"]), len(d["top_vms"]), d["energy"]["kwh"])')
+is "$out" "2026-10-01T00:00+05:30 0.00 0 0 0 0" "a finalised month without usage gives an empty report (in the tenant's +05:30)"
+report chargeback --tenant quiet --month 2026-10 --format pdf -o "$T/quiet.pdf" >"$T/quiet.out" 2>&1
+is "$?:$(cat "$T/quiet.out")" "0:$T/quiet.pdf: 1 page" "and a one-page PDF"
 
 # ---------------------------------------------------------------- bad parameters
 # each: the exit status, the whole message; no output file is left
