@@ -136,8 +136,9 @@ LOG=$T/collector.log
 start_unit() {
 	cmd=$(unit_cmd ExecStart | sed 's/ -s / /')
 	echo "# starting: $cmd" >>"$LOG"
+	# One subshell that becomes the collector (exec), so that $! is its PID.
 	# shellcheck disable=SC2086
-	as_vmeter $cmd >>"$LOG" 2>&1 &
+	(umask 0027 && exec setpriv --reuid=vmeter --regid=vmeter --init-groups -- $cmd) >>"$LOG" 2>&1 &
 	COLLECTOR_PID=$!
 	_pids="$_pids $COLLECTOR_PID"
 }
@@ -151,6 +152,7 @@ t_start=$(date +%s)
 start_unit
 sleep 1
 is "$(ps -o user= -p "$COLLECTOR_PID" 2>/dev/null | tr -d ' ')" vmeter "the collector runs as vmeter"
+minute_in() { [ "$(psql_q "SELECT count(*) FROM vm_usage_minute WHERE minute = to_timestamp($1)")" -ge "$RUNNING" ]; }
 vms_with_rows() { [ "$(psql_q 'SELECT count(DISTINCT vm_id) FROM vm_usage_minute')" -ge "$RUNNING" ]; }
 wait_for "usage rows" 240 vms_with_rows
 ok $? "rows arrive in PostgreSQL for each of the $RUNNING running domains ($(($(date +%s) - t_start)) s after the start)"
@@ -160,6 +162,10 @@ n_rrd=$(find /var/lib/vmeter/rrd -name '*.rrd' | wc -l)
 other=$(find /var/lib/vmeter ! -user vmeter | wc -l)
 [ "$n_rrd" -gt 0 ] && [ "$other" = 0 ]
 ok $? "RRD files written directly through librrd ($n_rrd), every file in /var/lib/vmeter is vmeter's"
+# A whole minute before the upgrade: the check below spans it, the
+# restart's minute and the one after.
+m_first=$(((t_start + 59) / 60 * 60 + 60))
+wait_for "the first whole minute" 240 minute_in "$m_first" || bail "no row for the first whole minute"
 as_vmeter vmeter-admin -c "$CONF" status >"$T/status.out" 2>&1
 ok $? "vmeter-admin status (as vmeter) reads the collector's status: $(head -1 "$T/status.out")"
 
@@ -181,19 +187,19 @@ ok $? "the edited configuration is kept"
 # restart): the old process stopped, the new program started.
 t_restart=$(date +%s)
 stop_unit
-is "$?" 0 "the old collector stops cleanly on SIGTERM"
+rc=$?
+pgrep -f '^/usr/sbin/vmeter-collector ' >/dev/null
+is "$rc $?" "0 1" "the old collector stops cleanly on SIGTERM ($(($(date +%s) - t_restart)) s), none left running"
 start_unit
 sleep 1
 readlink "/proc/$COLLECTOR_PID/exe" | grep -q deleted
 ok $((!$?)) "the new collector runs the upgraded program ($(readlink "/proc/$COLLECTOR_PID/exe"))"
 m_restart=$((t_restart / 60 * 60))
 m_after=$((m_restart + 60))
-minute_in() { [ "$(psql_q "SELECT count(*) FROM vm_usage_minute WHERE minute = to_timestamp($1)")" -ge "$RUNNING" ]; }
 wait_for "the minute after the restart" 300 minute_in "$m_after"
 ok $? "the minute after the restart is delivered"
 # Every minute from the first whole one after the first start to the one
 # after the restart: a row per running domain, each with 60 s covered.
-m_first=$(((t_start + 59) / 60 * 60 + 60))
 n_min=$(((m_after - m_first) / 60 + 1))
 got=$(psql_q "SELECT count(*) FILTER (WHERE coverage_ms = 60000) || ' ' || count(*) FROM vm_usage_minute
 	WHERE minute BETWEEN to_timestamp($m_first) AND to_timestamp($m_after)")
@@ -230,3 +236,4 @@ is "$left" "" "nothing named vmeter is left (configuration, state, units, their 
 getent passwd vmeter >/dev/null && getent group vmeter >/dev/null
 ok $? "the vmeter user and group stay (Debian keeps system users: files may still be theirs)"
 diag "deb-check.sh took $(($(date +%s) - t_all)) s"
+[ "$_failed" = 0 ]
