@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 [ "$(id -u)" = 0 ] || { echo "deb-check.sh: run as root (in fresh-machine)" >&2; exit 1; }
 [ -d /run/systemd/system ] && { echo "deb-check.sh: systemd runs here: use a chroot (fresh-machine)" >&2; exit 1; }
 . tests/lib.sh
-plan 35
+plan 37
 step() { echo "# --- $(date -u +%T) $*"; }
 t_all=$(date +%s)
 
@@ -126,7 +126,7 @@ grep -q "vmeter-central: schema migrated from version 0 to $SCHEMA_LATEST" "$T/r
 is "$rc $?" "0 0" "with a database, the postinst applies the schema (0 to $SCHEMA_LATEST)"
 
 # The unit's commands, as its User=, Group= and UMask= would run them.
-unit_cmd() { sed -n "s/^$1=//p" /lib/systemd/system/vmeter-collector.service; }
+unit_cmd() { sed -n "s/^$1=//p" "/lib/systemd/system/${2:-vmeter-collector.service}"; }
 as_vmeter() { (umask 0027 && exec setpriv --reuid=vmeter --regid=vmeter --init-groups -- "$@"); }
 pre=$(unit_cmd ExecStartPre)
 # shellcheck disable=SC2086
@@ -168,6 +168,26 @@ m_first=$(((t_start + 59) / 60 * 60 + 60))
 wait_for "the first whole minute" 240 minute_in "$m_first" || bail "no row for the first whole minute"
 as_vmeter vmeter-admin -c "$CONF" status >"$T/status.out" 2>&1
 ok $? "vmeter-admin status (as vmeter) reads the collector's status: $(head -1 "$T/status.out")"
+
+# The central units' commands too: maintenance (the timer's oneshot) and
+# the rating daemon, which keeps running until SIGTERM.
+maint=$(unit_cmd ExecStart vmeter-maintain.service)
+# shellcheck disable=SC2086
+as_vmeter $maint >"$T/maintain.log" 2>&1
+rc=$?
+[ $rc = 0 ] || sed 's/^/# /' "$T/maintain.log"
+is "$rc" 0 "vmeter-maintain.service's ExecStart ($maint) succeeds as vmeter"
+rate=$(unit_cmd ExecStart vmeter-bill-rate.service)
+# shellcheck disable=SC2086
+(umask 0077 && exec setpriv --reuid=vmeter --regid=vmeter --init-groups -- $rate) >"$T/rate.log" 2>&1 &
+RATE_PID=$!
+_pids="$_pids $RATE_PID"
+sleep 5
+kill -0 "$RATE_PID" 2>/dev/null && kill -TERM "$RATE_PID"
+wait "$RATE_PID"
+rc=$?
+[ $rc = 0 ] || sed 's/^/# /' "$T/rate.log"
+is "$rc" 0 "vmeter-bill-rate.service's ExecStart ($rate) runs as vmeter and stops cleanly on SIGTERM"
 
 # ------------------------------------------------------------ upgrade
 step "apt install ./*.deb ($V2) while the collector runs"

@@ -99,10 +99,10 @@ ok $? "vmeter-common depends on adduser, libpq, librrd"
 needed=$(objdump -p "$T/x/collector/usr/sbin/vmeter-collector" | awk '$1 == "NEEDED" { print $2 }' | tr '\n' ' ')
 echo "$needed" | grep -Eq 'librrd|libcairo|libpango'
 ok $((!$?)) "vmeter-collector links neither librrd nor cairo/pango (NEEDED: $needed)"
-# Build-Depends: every -dev package install-deps.sh installs that the
+# Build-Depends: every library -dev package install-deps.sh installs that the
 # build needs (all but libclang-rt-dev, for the fuzzers).
-want=$(sed -n '/^PKGS="/,/"$/p' "$top_srcdir/scripts/install-deps.sh" | tr ' "' '\n\n' | grep -- '-dev$' | grep -v '^libclang-rt-dev$' | sort)
-have=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$top_srcdir/debian/control" | tr ' ,' '\n\n' | grep -- '-dev$' | sort)
+want=$(sed -n '/^PKGS="/,/"$/p' "$top_srcdir/scripts/install-deps.sh" | tr ' "' '\n\n' | grep -- '^lib.*-dev$' | grep -v '^libclang-rt-dev$' | sort)
+have=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$top_srcdir/debian/control" | tr ' ,' '\n\n' | grep -- '^lib.*-dev$' | sort)
 is "$(echo $have)" "$(echo $want)" "Build-Depends holds install-deps.sh's -dev packages"
 
 # The units as installed: this build's paths, nothing left to substitute.
