@@ -8,7 +8,7 @@
 # own), and lintian without errors or warnings.  Installing, upgrading and
 # purging on a real system: scripts/deb-check.sh (in a fresh chroot).
 # The unit tests are not run again inside the build (nocheck): make check
-# runs them.  In make check because it is short: 43-46 s on 2 busy cores
+# runs them.  In make check because it is short: 43-62 s on 2 busy cores
 # (the build 21-35 s, lintian 6-9 s); were the build to pass ~3 minutes,
 # this test should check the debian/ tree and a prebuilt result only and
 # leave the build to scripts/deb-check.sh.
