@@ -698,20 +698,28 @@ static int store_lines(struct vm_pg *pg, int invoice_id, const struct dset *line
 	const char *p1[1] = {idtext};
 	if (vm_pg_cmd(pg, "DELETE FROM bill_line WHERE invoice_id = $1", 1, p1) < 0)
 		return vm_pg_fail(pg, "deleting the draft's lines", err, errsize);
+	if (!lines->n)
+		return 0;
+	/* one COPY: a month's draft is thousands of lines */
+	char *data = NULL;
+	size_t len = 0;
+	FILE *f = vm_xmemstream(&data, &len);
 	for (size_t i = 0; i < lines->n; i++) {
-		char buf[10][24], no[24];
-		const char *p[N_LINE_COLUMNS + 2];
-		p[0] = idtext;
-		snprintf(no, sizeof no, "%zu", i + 1);
-		p[1] = no;
-		line_params(&lines->v[i], buf, p + 2);
-		if (vm_pg_cmd(pg,
-		              "INSERT INTO bill_line (invoice_id, line_no, " LINE_COLUMNS
-		              ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-		              "$18, $19, $20, $21, $22)",
-		              N_LINE_COLUMNS + 2, p) < 0)
-			return vm_pg_fail(pg, "storing the draft's lines", err, errsize);
+		char buf[10][24];
+		const char *p[N_LINE_COLUMNS];
+		line_params(&lines->v[i], buf, p);
+		fprintf(f, "%s\t%zu", idtext, i + 1);
+		for (int k = 0; k < N_LINE_COLUMNS; k++) {
+			fputc('\t', f);
+			vm_pgx_copy_text(f, p[k]);
+		}
+		fputc('\n', f);
 	}
+	vm_xmemclose(f);
+	int rc = vm_pg_copy_in(pg, "bill_line (invoice_id, line_no, " LINE_COLUMNS ")", data, len);
+	free(data);
+	if (rc < 0)
+		return vm_pg_fail(pg, "storing the draft's lines", err, errsize);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "doc.h"
+#include "xalloc.h"
 
 const char *bill_line_kind_name(enum bill_line_kind k)
 {
@@ -207,6 +208,51 @@ int bill_invoice_json(const struct bill_invoice *inv, FILE *f)
 
 /* ---------------------------------------------------------------- HTML and PDF */
 
+/* A VM's coverage under a project, as its lines carry it. */
+struct cov {
+	const char *vm, *project;
+	int64_t billed, sampled, lost;
+};
+
+static int cov_cmp(const void *x, const void *y)
+{
+	const struct cov *a = x, *b = y;
+	int c = strcmp(a->vm, b->vm);
+	return c ? c : strcmp(a->project, b->project);
+}
+
+/* The invoice's coverage in VM-minutes: every line of a VM and project
+ * carries the same sampled and lost minutes and its charge's billed
+ * minutes (defined or running), so each pair counts once, with the most
+ * minutes any of its lines billed. */
+static void coverage_sum(const struct bill_invoice *inv, int64_t *billed, int64_t *sampled, int64_t *lost)
+{
+	struct cov *c = vm_xmalloc((inv->n_lines ? inv->n_lines : 1) * sizeof *c);
+	size_t n = 0;
+	for (size_t i = 0; i < inv->n_lines; i++) {
+		const struct bill_line *l = &inv->lines[i];
+		if (l->minutes_billed || l->minutes_sampled || l->minutes_lost)
+			c[n++] = (struct cov){l->vm_uuid ? l->vm_uuid : "", l->project ? l->project : "",
+			                      l->minutes_billed, l->minutes_sampled, l->minutes_lost};
+	}
+	qsort(c, n, sizeof *c, cov_cmp);
+	*billed = *sampled = *lost = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		int64_t b = 0, s = 0, l = 0;
+		for (; j < n && cov_cmp(&c[i], &c[j]) == 0; j++) {
+			b = c[j].billed > b ? c[j].billed : b;
+			s = c[j].sampled > s ? c[j].sampled : s;
+			l = c[j].lost > l ? c[j].lost : l;
+		}
+		*billed += b;
+		*sampled += s;
+		*lost += l;
+		i = j;
+	}
+	free(c);
+}
+
 static struct vm_doc *build(const struct bill_invoice *inv)
 {
 	vm_money total;
@@ -240,7 +286,6 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT, VM_DOC_RIGHT,
 	                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
 	vm_doc_table(d, inv->money ? 7 : 5, inv->money ? head : head_q, al);
-	int64_t billed = 0, sampled = 0, lost = 0;
 	for (size_t i = 0; i < inv->n_lines; i++) {
 		const struct bill_line *l = &inv->lines[i];
 		char qty[96], meter[128];
@@ -265,10 +310,9 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 		if (!inv->money)
 			cells[4] = cov;
 		vm_doc_row(d, cells);
-		billed += l->minutes_billed;
-		sampled += l->minutes_sampled;
-		lost += l->minutes_lost;
 	}
+	int64_t billed, sampled, lost;
+	coverage_sum(inv, &billed, &sampled, &lost);
 	const char *tot[] = {
 	    "Total", NULL, NULL, NULL, inv->currency->code, vm_money_format(total, dg, inv->rounding, m), NULL};
 	if (inv->money)

@@ -4,8 +4,9 @@
  * changes (only UTC-minute moments can fall inside a local day: dates are
  * the zone's midnights), so that in a sub-range each owner has one plan
  * version.  In each sub-range:
- *   - use meters are the sums of vm_usage_between() (hourly rollups for
- *     whole hours, minutes at the edges) and vm_traffic_between();
+ *   - use meters are the sums vm_usage_between() and vm_traffic_between()
+ *     give (daily and hourly rollups for whole days and hours, minutes at
+ *     the edges), read for the columns rating needs (read_usage);
  *   - time meters come from lifecycle spans and inventory states, minute by
  *     minute: a minute counts for a state if the VM was in it at any moment
  *     of the minute, sizes are the largest state touching the minute (a
@@ -344,23 +345,130 @@ static void zone_filter_make(const struct bill_catalog *c, const char *tz, struc
 	zf->negate = utc ? "true" : "false";
 }
 
-/* Use meters of [a, b) of the zone's tenants. */
+/* Where [a, b)'s use is read from: vm_resolution_plan()'s whole days and
+ * hours of the rollups (timestamptz[] literals) and the rest from
+ * minutes, adjacent spans merged (seconds since the epoch, pairs). */
+struct spans {
+	char *days, *hours;
+	int64_t *raw;
+	size_t n_raw, cap_raw;
+};
+
+static void spans_free(struct spans *sp)
+{
+	free(sp->days);
+	free(sp->hours);
+	free(sp->raw);
+}
+
+static int spans_read(struct vm_pg *pg, const char *pa, const char *pb, struct spans *sp, char *err, size_t errsize)
+{
+	const char *p[2] = {pa, pb};
+	PGresult *r =
+	    vm_pg_exec(pg,
+	               "SELECT kind, span_from::text, extract(epoch FROM span_from)::bigint, "
+	               "extract(epoch FROM span_to)::bigint FROM vm_resolution_plan(to_timestamp($1::bigint), "
+	               "to_timestamp($2::bigint)) ORDER BY span_from",
+	               2, p);
+	if (!r)
+		return vm_pg_fail(pg, "reading where usage is kept", err, errsize);
+	char *buf[2] = {NULL, NULL};
+	size_t len[2];
+	FILE *f[2] = {vm_xmemstream(&buf[0], &len[0]), vm_xmemstream(&buf[1], &len[1])};
+	size_t n[2] = {0, 0};
+	for (int k = 0; k < 2; k++)
+		fputc('{', f[k]);
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *kind = PQgetvalue(r, i, 0);
+		int64_t from = vm_pgx_int(r, i, 2), to = vm_pgx_int(r, i, 3);
+		if (strcmp(kind, "raw") == 0) {
+			if (sp->n_raw && sp->raw[sp->n_raw * 2 - 1] == from) {
+				sp->raw[sp->n_raw * 2 - 1] = to;
+				continue;
+			}
+			sp->raw = vm_xgrow(sp->raw, &sp->cap_raw, sp->n_raw * 2 + 2, sizeof *sp->raw);
+			sp->raw[sp->n_raw * 2] = from;
+			sp->raw[sp->n_raw * 2 + 1] = to;
+			sp->n_raw++;
+			continue;
+		}
+		int k = strcmp(kind, "day") == 0 ? 0 : 1;
+		fprintf(f[k], "%s\"%s\"", n[k]++ ? "," : "", PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	for (int k = 0; k < 2; k++) {
+		fputc('}', f[k]);
+		vm_xmemclose(f[k]);
+	}
+	sp->days = buf[0];
+	sp->hours = buf[1];
+	return 0;
+}
+
+/* Use meters of [a, b) of the zone's tenants: what vm_usage_between() and
+ * vm_traffic_between() give, read here for the columns rating needs only
+ * (their gauges' numeric sums cost more than the rest) and minutes found
+ * through the minute tables' primary keys (vm_id = ANY (every VM)): the
+ * edges of a zone's day are half an hour of a partition, which a scan of
+ * the partition would read whole whatever order its rows are in. */
 static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char *tz, const struct zone_filter *zf,
                       int64_t a, int64_t b, bool classes, struct groups *gs, char *err, size_t errsize)
 {
 	char pa[24], pb[24];
 	snprintf(pa, sizeof pa, "%" PRId64, a);
 	snprintf(pb, sizeof pb, "%" PRId64, b);
-	const char *p[4] = {pa, pb, zf->names, zf->negate};
-	PGresult *r = vm_pg_exec(pg,
-	                         "SELECT u.vm_id, u.host_id, o.tenant, o.project, u.minutes, u.lost_ms, u.cpu_ns, "
-	                         "u.disk_rd_bytes, u.disk_wr_bytes, u.disk_rd_reqs, u.disk_wr_reqs, u.net_rx_bytes, "
-	                         "u.net_tx_bytes FROM vm_usage_between(to_timestamp($1::bigint), "
-	                         "to_timestamp($2::bigint)) u JOIN owner o USING (owner_id) "
-	                         "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
-	                         4, p);
-	if (!r)
+	struct spans sp = {0};
+	if (spans_read(pg, pa, pb, &sp, err, errsize) < 0) {
+		spans_free(&sp);
+		return -1;
+	}
+	const char *p[4] = {sp.days, sp.hours, zf->names, zf->negate};
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f = vm_xmemstream(&sql, &len);
+	static const char use_cols[] = "cpu_ns, disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs, "
+	                               "net_rx_bytes, net_tx_bytes";
+	fprintf(f,
+	        "WITH r AS (SELECT vm_id, host_id, owner_id, minutes::bigint AS minutes, lost_ms, %s "
+	        "FROM vm_usage_day WHERE day = ANY ($1::timestamptz[]) UNION ALL "
+	        "SELECT vm_id, host_id, owner_id, minutes::bigint, lost_ms, %s "
+	        "FROM vm_usage_hour WHERE hour = ANY ($2::timestamptz[])",
+	        use_cols, use_cols);
+	/* a branch per span: each is pruned to its partitions when planned */
+	for (size_t i = 0; i < sp.n_raw; i++) {
+		int64_t from = sp.raw[2 * i], to = sp.raw[2 * i + 1];
+		fprintf(f,
+		        " UNION ALL SELECT m.vm_id, m.host_id, coalesce(s.owner_id, 0), count(*), 0, "
+		        "sum(m.cpu_ns)::bigint, sum(m.disk_rd_bytes)::bigint, sum(m.disk_wr_bytes)::bigint, "
+		        "sum(m.disk_rd_reqs)::bigint, sum(m.disk_wr_reqs)::bigint, sum(m.net_rx_bytes)::bigint, "
+		        "sum(m.net_tx_bytes)::bigint FROM vm_usage_minute m LEFT JOIN vm_owner_span s "
+		        "ON s.vm_id = m.vm_id AND m.minute + interval '30 seconds' >= s.span_from "
+		        "AND m.minute + interval '30 seconds' < s.span_to WHERE m.vm_id = ANY (ARRAY(SELECT vm_id FROM "
+		        "vm)) "
+		        "AND m.minute >= to_timestamp(%" PRId64 ") AND m.minute < to_timestamp(%" PRId64
+		        ") GROUP BY 1, 2, 3 "
+		        "UNION ALL SELECT l.vm_id, l.host_id, coalesce(s.owner_id, 0), 0, sum(l.lost_ms), 0, 0, 0, 0, "
+		        "0, 0, 0 "
+		        "FROM vm_usage_loss l LEFT JOIN vm_owner_span s ON s.vm_id = l.vm_id "
+		        "AND l.minute + interval '30 seconds' >= s.span_from AND l.minute + interval '30 seconds' < "
+		        "s.span_to "
+		        "WHERE l.minute >= to_timestamp(%" PRId64 ") AND l.minute < to_timestamp(%" PRId64 ") "
+		        "GROUP BY 1, 2, 3",
+		        from, to, from, to);
+	}
+	fputs(") SELECT r.vm_id, r.host_id, o.tenant, o.project, sum(minutes)::bigint, sum(lost_ms)::bigint, "
+	      "sum(cpu_ns)::bigint, sum(disk_rd_bytes)::bigint, sum(disk_wr_bytes)::bigint, "
+	      "sum(disk_rd_reqs)::bigint, sum(disk_wr_reqs)::bigint, sum(net_rx_bytes)::bigint, "
+	      "sum(net_tx_bytes)::bigint FROM r JOIN owner o USING (owner_id) "
+	      "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool GROUP BY 1, 2, 3, 4",
+	      f);
+	vm_xmemclose(f);
+	PGresult *r = vm_pg_exec(pg, sql, 4, p);
+	free(sql);
+	if (!r) {
+		spans_free(&sp);
 		return vm_pg_fail(pg, "reading usage", err, errsize);
+	}
 	static const enum bill_meter cols[] = {BILL_CPU,         BILL_DISK_RD_BYTES, BILL_DISK_WR_BYTES,
 	                                       BILL_DISK_RD_OPS, BILL_DISK_WR_OPS,   BILL_NET_RX,
 	                                       BILL_NET_TX};
@@ -376,13 +484,34 @@ static int read_usage(struct vm_pg *pg, const struct bill_catalog *c, const char
 			g->use[cols[k]] += vm_pgx_int(r, i, 6 + (int)k);
 	}
 	PQclear(r);
-	if (!classes)
+	if (!classes) {
+		spans_free(&sp);
 		return 0;
-	r = vm_pg_exec(pg,
-	               "SELECT t.vm_id, t.host_id, o.tenant, o.project, t.class, t.rx_bytes, t.tx_bytes "
-	               "FROM vm_traffic_between(to_timestamp($1::bigint), to_timestamp($2::bigint)) t "
-	               "JOIN owner o USING (owner_id) WHERE (o.tenant = ANY ($3::text[])) <> $4::bool",
-	               4, p);
+	}
+	sql = NULL;
+	f = vm_xmemstream(&sql, &len);
+	fputs("WITH r AS (SELECT vm_id, host_id, owner_id, class, rx_bytes, tx_bytes FROM vm_traffic_day "
+	      "WHERE day = ANY ($1::timestamptz[]) UNION ALL SELECT vm_id, host_id, owner_id, class, rx_bytes, "
+	      "tx_bytes FROM vm_traffic_hour WHERE hour = ANY ($2::timestamptz[])",
+	      f);
+	for (size_t i = 0; i < sp.n_raw; i++)
+		fprintf(
+		    f,
+		    " UNION ALL SELECT t.vm_id, t.host_id, coalesce(s.owner_id, 0), t.class, t.rx_bytes, t.tx_bytes "
+		    "FROM vm_traffic_minute t LEFT JOIN vm_owner_span s ON s.vm_id = t.vm_id "
+		    "AND t.minute + interval '30 seconds' >= s.span_from AND t.minute + interval '30 seconds' < "
+		    "s.span_to "
+		    "WHERE t.vm_id = ANY (ARRAY(SELECT vm_id FROM vm)) AND t.minute >= to_timestamp(%" PRId64 ") "
+		    "AND t.minute < to_timestamp(%" PRId64 ")",
+		    sp.raw[2 * i], sp.raw[2 * i + 1]);
+	fputs(") SELECT r.vm_id, r.host_id, o.tenant, o.project, r.class, sum(rx_bytes)::bigint, "
+	      "sum(tx_bytes)::bigint FROM r JOIN owner o USING (owner_id) "
+	      "WHERE (o.tenant = ANY ($3::text[])) <> $4::bool GROUP BY 1, 2, 3, 4, 5",
+	      f);
+	vm_xmemclose(f);
+	r = vm_pg_exec(pg, sql, 4, p);
+	free(sql);
+	spans_free(&sp);
 	if (!r)
 		return vm_pg_fail(pg, "reading traffic by class", err, errsize);
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -977,15 +1106,6 @@ static int price_groups(const struct bill_store *s, const struct host_classes *h
 
 /* ------------------------------------------------------------ the writing */
 
-static void copy_text(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
-			fputc('\\', f);
-		fputc(*s == '\n' ? 'n' : *s == '\r' ? 'r' : *s == '\t' ? 't' : *s, f);
-	}
-}
-
 /* The pools of the zone, as a text[] literal (names are plain words). */
 static char *zone_pools(const struct bill_catalog *c, const char *tz)
 {
@@ -1017,9 +1137,9 @@ static int write_pools(struct vm_pg *pg, const char *day, const char *pools, con
 	for (size_t i = 0; i < n; i++) {
 		const struct pool_key *k = &pd->k[rows[i].key];
 		fprintf(f, "%s\t%d\t%s\t%d\t", rows[i].pool, rows[i].host, day, k->vm);
-		copy_text(f, k->tenant);
+		vm_pgx_copy_text(f, k->tenant);
 		fputc('\t', f);
-		copy_text(f, k->project);
+		vm_pgx_copy_text(f, k->project);
 		fprintf(f, "\t%" PRId64 "\n", rows[i].share);
 	}
 	vm_xmemclose(f);
@@ -1044,19 +1164,19 @@ static int write_energy(struct vm_pg *pg, const char *tz, const char *day, const
 	for (size_t i = 0; i < pd->n_es; i++) {
 		const struct energy_share *e = &pd->es[i];
 		const struct pool_key *k = &pd->k[e->key];
-		copy_text(f, tz);
+		vm_pgx_copy_text(f, tz);
 		fprintf(f, "\t%s\t%d\t%d\t", day, e->host, k->vm);
-		copy_text(f, k->tenant);
+		vm_pgx_copy_text(f, k->tenant);
 		fputc('\t', f);
-		copy_text(f, k->project);
+		vm_pgx_copy_text(f, k->project);
 		fprintf(f, "\tvm\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", e->energy_uj, e->measured_uj, e->carbon_ug);
 	}
 	for (size_t i = 0; i < pd->n_eh; i++) {
 		const struct bill_energy_host *h = &pd->eh[i];
-		copy_text(f, tz);
+		vm_pgx_copy_text(f, tz);
 		fprintf(f, "\t%s\t%d\t0\t\t\tidle\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host, h->idle_uj,
 		        h->idle_measured_uj, h->idle_carbon_ug);
-		copy_text(f, tz);
+		vm_pgx_copy_text(f, tz);
 		fprintf(f, "\t%s\t%d\t0\t\t\toverhead\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host,
 		        h->overhead_uj, h->overhead_measured_uj, h->overhead_carbon_ug);
 	}
@@ -1072,7 +1192,7 @@ static int write_energy(struct vm_pg *pg, const char *tz, const char *day, const
 	f = vm_xmemstream(&buf, &len);
 	for (size_t i = 0; i < pd->n_eh; i++) {
 		const struct bill_energy_host *h = &pd->eh[i];
-		copy_text(f, tz);
+		vm_pgx_copy_text(f, tz);
 		fprintf(f, "\t%s\t%d\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n", day, h->host, h->minutes,
 		        h->measured, h->energy_uj, h->carbon_ug);
 	}
@@ -1093,11 +1213,14 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 	if (vm_pg_begin(pg) < 0)
 		return vm_pg_fail(pg, "rating a day", err, errsize);
 	/* the zone's tenants: those the loaded files put in it, or for UTC
-	 * also every tenant they do not name */
+	 * also every tenant they do not name; a rated row's tenant is an
+	 * owner's, so these are all there can be, and naming them lets the
+	 * primary keys (tenant, day, ...) find the day's rows */
 	static const char *const zone_of =
-	    "coalesce((SELECT time_zone FROM bill_tenant t WHERE t.tenant = x.tenant), 'UTC') = $2";
-	char *del_r = vm_xasprintf("DELETE FROM bill_rated x WHERE day = $1::date AND %s", zone_of);
-	char *del_c = vm_xasprintf("DELETE FROM bill_coverage x WHERE day = $1::date AND %s", zone_of);
+	    "tenant = ANY (ARRAY(SELECT x.t FROM (SELECT tenant FROM owner UNION SELECT tenant FROM bill_tenant) "
+	    "x(t) WHERE coalesce((SELECT time_zone FROM bill_tenant b WHERE b.tenant = x.t), 'UTC') = $2))";
+	char *del_r = vm_xasprintf("DELETE FROM bill_rated WHERE day = $1::date AND %s", zone_of);
+	char *del_c = vm_xasprintf("DELETE FROM bill_coverage WHERE day = $1::date AND %s", zone_of);
 	int rc = 0;
 	if (vm_pg_cmd(pg, del_r, 2, p) < 0 || vm_pg_cmd(pg, del_c, 2, p) < 0)
 		rc = vm_pg_fail(pg, "replacing the day's rated rows", err, errsize);
@@ -1109,9 +1232,9 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 		FILE *f = vm_xmemstream(&buf, &len);
 		for (size_t i = 0; i < o->rm.n; i++) {
 			const struct rated *r = &o->r[i];
-			copy_text(f, r->tenant);
+			vm_pgx_copy_text(f, r->tenant);
 			fprintf(f, "\t%s\t%d\t", day, r->vm);
-			copy_text(f, r->project);
+			vm_pgx_copy_text(f, r->project);
 			fprintf(f, "\t%d\t%d\t%s\t%" PRId64 "\n", r->version_id, r->charge, r->meter, r->qty / r->div);
 		}
 		vm_xmemclose(f);
@@ -1125,9 +1248,9 @@ static int write_day(struct vm_pg *pg, const char *tz, const char *day, int64_t 
 		FILE *f = vm_xmemstream(&buf, &len);
 		for (size_t i = 0; i < o->cm.n; i++) {
 			const struct cover *c = &o->c[i];
-			copy_text(f, c->tenant);
+			vm_pgx_copy_text(f, c->tenant);
 			fprintf(f, "\t%s\t%d\t", day, c->vm);
-			copy_text(f, c->project);
+			vm_pgx_copy_text(f, c->project);
 			fprintf(f, "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
 			        c->defined, c->running, c->sampled, c->unpriced, c->after_gone, c->lost_ms);
 			st->unpriced += c->unpriced;

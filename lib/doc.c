@@ -18,7 +18,7 @@
 
 #define MAX_COLS 32
 
-enum kind { B_HEADING, B_PARAGRAPH, B_FIELD, B_TABLE };
+enum kind { B_HEADING, B_PARAGRAPH, B_FIELD, B_TABLE, B_BARS };
 
 struct row {
 	char **cells;
@@ -31,8 +31,9 @@ struct block {
 	size_t ncols;       /* table */
 	char **headers;
 	enum vm_doc_align align[MAX_COLS];
-	struct row *rows;
+	struct row *rows; /* bars: cells {label, text} */
 	size_t nrows, caprows;
+	int64_t *values; /* bars: one per row */
 };
 
 struct vm_doc {
@@ -75,6 +76,7 @@ void vm_doc_free(struct vm_doc *d)
 		for (size_t r = 0; r < b->nrows; r++)
 			free_cells(b->rows[r].cells, b->ncols);
 		free(b->rows);
+		free(b->values);
 	}
 	free(d->blocks);
 	free(d->title);
@@ -134,6 +136,37 @@ void vm_doc_total(struct vm_doc *d, const char *const *cells)
 	row(d, cells, true);
 }
 
+void vm_doc_bars(struct vm_doc *d, const char *caption, size_t n, const char *const *labels, const int64_t *values,
+                 const char *const *texts)
+{
+	struct block *b = add(d, B_BARS);
+	b->text = vm_xstrdup(caption ? caption : "");
+	b->ncols = 2;
+	n = n > VM_DOC_MAX_BARS ? VM_DOC_MAX_BARS : n;
+	b->rows = vm_xcalloc(n ? n : 1, sizeof *b->rows);
+	b->values = vm_xcalloc(n ? n : 1, sizeof *b->values);
+	for (size_t i = 0; i < n; i++) {
+		const char *cells[2] = {labels ? labels[i] : NULL, texts ? texts[i] : NULL};
+		b->rows[i] = (struct row){copy_cells(cells, 2), false};
+		b->values[i] = values ? values[i] : 0;
+	}
+	b->nrows = b->caprows = n;
+}
+
+/* |v| as unsigned: INT64_MIN too. */
+static uint64_t magnitude(int64_t v)
+{
+	return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+static uint64_t bars_max(const struct block *b)
+{
+	uint64_t m = 0;
+	for (size_t i = 0; i < b->nrows; i++)
+		m = magnitude(b->values[i]) > m ? magnitude(b->values[i]) : m;
+	return m;
+}
+
 /* ---------------------------------------------------------------- HTML */
 
 static void esc(FILE *f, const char *s)
@@ -150,6 +183,41 @@ static void esc(FILE *f, const char *s)
 	}
 }
 
+/* A bar chart as inline SVG: labels in a column, bars on a 300-pixel
+ * scale (lengths in whole pixels, integers), each bar's text after it. */
+#define SVG_LABEL_W 180
+#define SVG_BAR_W 300
+#define SVG_ROW_H 18
+static void html_bars(FILE *f, const struct block *b)
+{
+	uint64_t max = bars_max(b);
+	fputs("<figure class=\"bars\">", f);
+	if (b->text[0]) {
+		fputs("<figcaption>", f);
+		esc(f, b->text);
+		fputs("</figcaption>", f);
+	}
+	fprintf(f,
+	        "\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%zu\" role=\"img\" "
+	        "font-family=\"sans-serif\" font-size=\"11\">\n",
+	        SVG_LABEL_W + SVG_BAR_W + 160, b->nrows * SVG_ROW_H + 4);
+	for (size_t i = 0; i < b->nrows; i++) {
+		unsigned long long len =
+		    max ? (unsigned long long)((unsigned __int128)magnitude(b->values[i]) * SVG_BAR_W / max) : 0;
+		if (b->values[i] && len == 0)
+			len = 1; /* a value is never drawn as nothing */
+		size_t y = i * SVG_ROW_H + 2;
+		fprintf(f, "<text x=\"%d\" y=\"%zu\" text-anchor=\"end\">", SVG_LABEL_W - 6, y + 12);
+		esc(f, b->rows[i].cells[0]);
+		fprintf(f, "</text><rect x=\"%d\" y=\"%zu\" width=\"%llu\" height=\"%d\" fill=\"%s\"/>", SVG_LABEL_W,
+		        y + 2, len, SVG_ROW_H - 5, b->values[i] < 0 ? "#c0504d" : "#4f81bd");
+		fprintf(f, "<text x=\"%llu\" y=\"%zu\">", SVG_LABEL_W + len + 6, y + 12);
+		esc(f, b->rows[i].cells[1]);
+		fputs("</text>\n", f);
+	}
+	fputs("</svg></figure>\n", f);
+}
+
 int vm_doc_write_html(const struct vm_doc *d, FILE *f)
 {
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
@@ -159,7 +227,8 @@ int vm_doc_write_html(const struct vm_doc *d, FILE *f)
 	      "th{text-align:left;background:#f4f4f4}.r{text-align:right;font-variant-numeric:tabular-nums}"
 	      "tr.total td{font-weight:bold;border-top:2px solid "
 	      "#444}dl{display:grid;grid-template-columns:max-content auto;"
-	      "gap:2px 1em}dt{color:#555}dd{margin:0}</style></head>\n<body>\n<h1>",
+	      "gap:2px 1em}dt{color:#555}dd{margin:0}figure{margin:1em 0}figcaption{font-weight:bold}"
+	      "</style></head>\n<body>\n<h1>",
 	      f);
 	esc(f, d->title);
 	fputs("</h1>\n", f);
@@ -206,6 +275,7 @@ int vm_doc_write_html(const struct vm_doc *d, FILE *f)
 			}
 			fputs("</tbody></table>\n", f);
 			break;
+		case B_BARS: html_bars(f, b); break;
 		}
 	}
 	fputs("</body></html>\n", f);
@@ -435,6 +505,59 @@ static void table(struct pdf *p, const struct block *b)
 	}
 }
 
+/* A bar chart: the caption, then a row per bar: its label (right
+ * aligned in a column), the bar and its text. */
+static void pdf_bars(struct pdf *p, const struct block *b)
+{
+	if (b->text[0])
+		text_block(p, b->text, "Sans Bold 9", 8, 14);
+	else
+		p->y += p->y > TOP ? 8 : 0;
+	double lw = 0, tw = 0, w, h;
+	for (size_t i = 0; i < b->nrows; i++) {
+		PangoLayout *l = layout(p, b->rows[i].cells[0], "Sans 8", 0);
+		size_of(l, &w, &h);
+		lw = w > lw ? w : lw;
+		g_object_unref(l);
+		l = layout(p, b->rows[i].cells[1], "Sans 8", 0);
+		size_of(l, &w, &h);
+		tw = w > tw ? w : tw;
+		g_object_unref(l);
+	}
+	lw = lw > CONTENT_W * 0.3 ? CONTENT_W * 0.3 : lw;
+	tw = tw > CONTENT_W * 0.3 ? CONTENT_W * 0.3 : tw;
+	double area = CONTENT_W - lw - tw - 16;
+	uint64_t max = bars_max(b);
+	for (size_t i = 0; i < b->nrows; i++) {
+		PangoLayout *a = layout(p, b->rows[i].cells[0], "Sans 8", lw);
+		pango_layout_set_alignment(a, PANGO_ALIGN_RIGHT);
+		pango_layout_set_ellipsize(a, PANGO_ELLIPSIZE_END);
+		PangoLayout *t = layout(p, b->rows[i].cells[1], "Sans 8", 0);
+		double ha, ht;
+		size_of(a, &w, &ha);
+		size_of(t, &w, &ht);
+		double rh = (ha > ht ? ha : ht) + 3;
+		need(p, rh);
+		double len = max ? area * (double)magnitude(b->values[i]) / (double)max : 0;
+		if (b->values[i] && len < 0.5)
+			len = 0.5;
+		show(p, a, MARGIN, p->y);
+		if (p->draw) {
+			if (b->values[i] < 0)
+				cairo_set_source_rgb(p->cr, 0.75, 0.31, 0.30);
+			else
+				cairo_set_source_rgb(p->cr, 0.31, 0.51, 0.74);
+			cairo_rectangle(p->cr, MARGIN + lw + 6, p->y + 1.5, len, rh - 4);
+			cairo_fill(p->cr);
+			cairo_set_source_rgb(p->cr, 0, 0, 0);
+		}
+		show(p, t, MARGIN + lw + 10 + len, p->y);
+		p->y += rh;
+		g_object_unref(a);
+		g_object_unref(t);
+	}
+}
+
 static void render(struct pdf *p)
 {
 	p->page = 0;
@@ -455,6 +578,10 @@ static void render(struct pdf *p)
 		case B_FIELD: i = fields(p, i); break;
 		case B_TABLE:
 			table(p, b);
+			i++;
+			break;
+		case B_BARS:
+			pdf_bars(p, b);
 			i++;
 			break;
 		}

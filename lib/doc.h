@@ -12,6 +12,7 @@
 #define VM_DOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum vm_doc_align { VM_DOC_LEFT, VM_DOC_RIGHT };
@@ -35,6 +36,17 @@ void vm_doc_table(struct vm_doc *d, size_t n, const char *const *headers, const 
 void vm_doc_row(struct vm_doc *d, const char *const *cells);
 /* A total row: set apart (bold, a rule above). */
 void vm_doc_total(struct vm_doc *d, const char *const *cells);
+
+/* A horizontal bar chart under a caption (may be NULL): n bars (at most
+ * VM_DOC_MAX_BARS; more are left out), each with its label, its value in
+ * any integer unit (the caller's: cents, VM-minutes) and the text printed
+ * beside it (the caller formats the number).  Bars are as long as |value|
+ * against the largest |value|; a negative value's bar is drawn in another
+ * colour.  Inline SVG in HTML (integer geometry), drawn by cairo in the
+ * PDF.  The arrays are copied. */
+#define VM_DOC_MAX_BARS 64
+void vm_doc_bars(struct vm_doc *d, const char *caption, size_t n, const char *const *labels, const int64_t *values,
+                 const char *const *texts);
 
 /* A complete HTML document (UTF-8, text escaped). Returns 0 or -1 on a
  * write error. */

@@ -48,3 +48,16 @@ int64_t vm_pgx_int(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
+
+void vm_pgx_copy_text(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("\\N", f);
+		return;
+	}
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r')
+			fputc('\\', f);
+		fputc(*s == '\n' ? 'n' : *s == '\r' ? 'r' : *s == '\t' ? 't' : *s, f);
+	}
+}

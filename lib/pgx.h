@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Writes "what: message" into err, the message from res (may be NULL) or
  * else from the connection, without its trailing newline. */
@@ -25,5 +26,9 @@ int vm_pgx_cmd(PGconn *pg, const char *what, const char *sql, int n, const char 
 
 /* Cell (row, col) of res as an integer (bigint text); 0 for SQL NULL. */
 int64_t vm_pgx_int(const PGresult *res, int row, int col);
+
+/* Writes s to f as a field of COPY's text format (backslash, tab, newline
+ * and carriage return escaped); NULL as \N, COPY's SQL NULL. */
+void vm_pgx_copy_text(FILE *f, const char *s);
 
 #endif

@@ -42,6 +42,11 @@ int main(int argc, char **argv)
 	const char *total[] = {"Total", NULL, NULL, NULL, NULL, "1234.56"};
 	vm_doc_total(d, total);
 	vm_doc_paragraph(d, "Coverage: 43,180 of 43,200 minutes had samples. <script>alert(1)</script>");
+	/* bars: the largest, a half, a negative one, one too small to see, a zero */
+	static const char *const labels[] = {"shop", "data & <b>ml</b>", "credits", "tiny", "none"};
+	static const int64_t values[] = {15889, 7944, -3000, 1, 0};
+	static const char *const texts[] = {"158.89 EUR", "79.44 EUR", "-30.00 EUR", "0.01 EUR", "0.00 EUR"};
+	vm_doc_bars(d, "Amount by project", 5, labels, values, texts);
 	int pages = 0;
 	char err[512];
 	if (vm_doc_write_pdf(d, argv[1], &pages, err, sizeof err) < 0) {

@@ -73,7 +73,8 @@ kill -STOP $daemon
 psql -X -q "$PG_CONNINFO" -c "SELECT pg_advisory_lock(8675309, 3)" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
 holder=$!
 on_cleanup "kill $holder 2>/dev/null"
-wait_for 30 test "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8675309 AND objid = 3 AND granted")" = 1 ||
+lock_held() { test "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 8675309 AND objid = 3 AND granted")" = 1; }
+wait_for 30 lock_held ||
 	bail "the lock was not taken"
 out=$(bill rate 2>&1)
 is "$?:$out" "0:rate: another vmeter-bill rate is running; nothing done" "a one-shot rate while the lock is held"

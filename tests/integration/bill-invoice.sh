@@ -11,7 +11,7 @@
 #     draft's adjustment, billed once; a statement; the PDF renders;
 #   - bad input named, exit 1 or 2.
 . "$(dirname "$0")/../lib.sh"
-plan 60
+plan 61
 BILL=$top_builddir/billing/vmeter-bill
 [ -x "$BILL" ] || bail "no $BILL"
 start_postgres
@@ -255,6 +255,10 @@ is "$out" "INV-1 final 2026-10-01T00:00+02 2026-11-01T00:00+01 71.68 71680000000
 	"the final invoice as JSON: its number, bounds, total and lines"
 bill invoice export "$ID" --format html -o "$T/inv.html" && grep -q "INV-1" "$T/inv.html" && grep -q "28.58" "$T/inv.html"
 ok $? "and as HTML"
+# web-1: 2940 minutes, 2938 sampled, 2 lost; db-1: 6000 (bill_coverage
+# above), each counted once however many lines the VM has
+grep -q "Coverage: 8938 of the 8940 VM-minutes billed had samples; 2 VM-minutes were recorded as lost" "$T/inv.html"
+ok $? "its coverage counts each VM's minutes once: $(grep -o 'Coverage: [0-9]* of the [0-9]*' "$T/inv.html")"
 bill invoice export "$ID" --format pdf -o "$T/inv.pdf" >"$T/pdf.out"
 is "$?" 0 "the invoice exports as PDF: $(cat "$T/pdf.out")"
 pdftoppm -r 20 -png "$T/inv.pdf" "$T/page" && pages=$(ls "$T"/page*.png | wc -l)

@@ -2,9 +2,10 @@
 # lib/doc: a document written as PDF and HTML, read back with poppler's
 # tools: the page count the renderer reports is the file's, every row is
 # there once, a long table repeats its header on each page and every page
-# says "page N of M"; Latin and Cyrillic text survive; HTML is escaped.
+# says "page N of M"; Latin and Cyrillic text survive; HTML is escaped; a
+# bar chart is inline SVG of whole-pixel bars in HTML and drawn in the PDF.
 . "$(dirname "$0")/../lib.sh"
-plan 10
+plan 13
 PROBE=$top_builddir/tests/doc_probe
 [ -x "$PROBE" ] || bail "no $PROBE"
 command -v pdfinfo >/dev/null || bail "no pdfinfo (poppler-utils)"
@@ -33,3 +34,10 @@ pdftoppm -r 20 -f 1 -l 1 -png "$T/long.pdf" "$T/p1" >/dev/null 2>&1 && [ -s "$T/
 ok $? "the first page renders"
 grep -q "&lt;script&gt;alert(1)&lt;/script&gt;" "$T/long.html" && ! grep -q "<script>" "$T/long.html"
 ok $? "HTML escapes the text"
+widths=$(grep -o '<rect [^>]*>' "$T/long.html" | sed 's/.*width="\([0-9]*\)".*fill="\([^"]*\)".*/\1 \2/' | tr '\n' ',')
+is "$widths" "300 #4f81bd,149 #4f81bd,56 #c0504d,1 #4f81bd,0 #4f81bd," \
+	"the bars in SVG: 300 pixels for the largest, in proportion (rounded down), a negative one in red, a small one visible"
+grep -q "<figcaption>Amount by project</figcaption>" "$T/long.html" && grep -q "data &amp; &lt;b&gt;ml&lt;/b&gt;" "$T/long.html"
+ok $? "its caption, its labels escaped"
+grep -q "158.89 EUR" "$T/long.txt" && grep -q "data & <b>ml</b>" "$T/long.txt" && grep -q -- "-30.00 EUR" "$T/long.txt"
+ok $? "the PDF draws the bars with their labels and texts"

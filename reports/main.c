@@ -1,0 +1,219 @@
+/* vmeter-report: reports for people (issue 15; growing).
+ *
+ *   vmeter-report [-c FILE] chargeback --tenant T --month YYYY-MM
+ *                 [--format html|csv|json|pdf] [-o FILE]
+ *
+ * The chargeback report reads a tenant's finalised invoice (or showback
+ * statement) of a month and writes it summed up (reports/chargeback.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chargeback.h"
+#include "conf.h"
+#include "pg.h"
+#include "xalloc.h"
+
+#define EXIT_REFUSED 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
+	           "commands:\n"
+	           "  chargeback --tenant T --month YYYY-MM [--format html|csv|json|pdf] [-o FILE]\n"
+	           "                        the tenant's month from its finalised invoice (or showback statement):\n"
+	           "                        totals by project with the month before, by meter, the top VMs, shared\n"
+	           "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
+	           "                        HTML by default, to standard output unless -o (PDF needs -o)\n"
+	           "options:\n"
+	           "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
+	           "  -n                    check the configuration and exit\n"
+	           "exit status: 0 done, 1 refused (unknown tenant, no final invoice, the database, the output\n"
+	           "file), 2 a usage error (an option, the month, the format) or the configuration\n");
+}
+
+enum format { F_HTML, F_CSV, F_JSON, F_PDF };
+
+/* Writes the report to path (or stdout): through path.tmp, renamed once
+ * whole, so that a failed report leaves no half file. */
+static int write_report(const struct rep_cb *r, enum format fmt, const char *path)
+{
+	char err[1024];
+	if (fmt == F_PDF) {
+		int pages;
+		if (rep_cb_pdf(r, path, &pages, err, sizeof err) < 0) {
+			fprintf(stderr, "vmeter-report: %s\n", err);
+			return EXIT_REFUSED;
+		}
+		printf("%s: %d page%s\n", path, pages, pages == 1 ? "" : "s");
+		return 0;
+	}
+	char *tmp = path ? vm_xasprintf("%s.tmp", path) : NULL;
+	FILE *f = tmp ? fopen(tmp, "w") : stdout;
+	if (!f) {
+		fprintf(stderr, "vmeter-report: cannot write '%s': %s\n", tmp, strerror(errno));
+		free(tmp);
+		return EXIT_REFUSED;
+	}
+	int rc = fmt == F_CSV ? rep_cb_csv(r, f) : fmt == F_JSON ? rep_cb_json(r, f) : rep_cb_html(r, f);
+	int e = rc < 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+	if (tmp) {
+		if (fclose(f) != 0 && !e)
+			e = errno;
+		if (!e && rename(tmp, path) < 0)
+			e = errno;
+		if (e)
+			unlink(tmp);
+	} else if (fflush(f) != 0 && !e) {
+		e = errno;
+	}
+	if (e)
+		fprintf(stderr, "vmeter-report: cannot write '%s': %s\n", path ? path : "standard output", strerror(e));
+	free(tmp);
+	return e ? EXIT_REFUSED : 0;
+}
+
+/* Can path be written?  Tried before the database is: path.tmp is made
+ * and removed again. */
+static int check_output(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vmeter-report: cannot write '%s': %s\n", path, strerror(EISDIR));
+		return -1;
+	}
+	char *tmp = vm_xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	int e = f ? 0 : errno;
+	if (f) {
+		fclose(f);
+		unlink(tmp);
+	}
+	free(tmp);
+	if (e) {
+		fprintf(stderr, "vmeter-report: cannot write '%s': %s\n", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_chargeback(const char *conf_path, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
+	                                         {"month", required_argument, NULL, 'm'},
+	                                         {"format", required_argument, NULL, 'f'},
+	                                         {"output", required_argument, NULL, 'o'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *tenant = NULL, *month = NULL, *format = "html", *out = NULL;
+	optind = 0; /* 0, not 1: GNU getopt starts afresh (main's "+" and its state) */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': tenant = optarg; break;
+		case 'm': month = optarg; break;
+		case 'f': format = optarg; break;
+		case 'o': out = optarg; break;
+		default:
+			fprintf(stderr, "vmeter-report: chargeback: unknown option or missing value: '%s'\n",
+			        argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmeter-report: chargeback: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!tenant || !*tenant) {
+		fprintf(stderr, "vmeter-report: chargeback: give the tenant: --tenant T\n");
+		return EXIT_USAGE;
+	}
+	char month1[11];
+	if (!month) {
+		fprintf(stderr, "vmeter-report: chargeback: give the month: --month YYYY-MM\n");
+		return EXIT_USAGE;
+	}
+	if (rep_cb_month_parse(month, month1) < 0) {
+		fprintf(stderr, "vmeter-report: chargeback: month '%s' is not a month YYYY-MM (01 to 12, from 1970)\n",
+		        month);
+		return EXIT_USAGE;
+	}
+	static const char *const names[] = {"html", "csv", "json", "pdf"};
+	enum format fmt = F_HTML;
+	while (fmt <= F_PDF && strcmp(format, names[fmt]) != 0)
+		fmt++;
+	if (fmt > F_PDF) {
+		fprintf(stderr, "vmeter-report: chargeback: format '%s' is not one of html, csv, json, pdf\n", format);
+		return EXIT_USAGE;
+	}
+	if (fmt == F_PDF && !out) {
+		fprintf(stderr, "vmeter-report: chargeback: a PDF is written to a file: give -o FILE\n");
+		return EXIT_USAGE;
+	}
+	if (out && check_output(out) < 0)
+		return EXIT_REFUSED;
+
+	char err[2048];
+	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+	if (!conf) {
+		fprintf(stderr, "vmeter-report: %s\n", err);
+		return EXIT_USAGE;
+	}
+	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
+	vm_conf_free(conf);
+	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
+		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(pg));
+		vm_pg_free(pg);
+		return EXIT_REFUSED;
+	}
+	struct rep_cb *r;
+	int rc = rep_cb_load(pg, tenant, month, &r, err, sizeof err);
+	vm_pg_free(pg);
+	if (rc < 0) {
+		fprintf(stderr, "vmeter-report: chargeback: %s\n", err);
+		return rc == -REP_CB_NOT_OVER ? EXIT_USAGE : EXIT_REFUSED;
+	}
+	int status = write_report(r, fmt, out);
+	rep_cb_free(r);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = VM_CONF_DEFAULT_PATH;
+	bool check = false;
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:nh")) != -1) {
+		switch (opt) {
+		case 'c': conf_path = optarg; break;
+		case 'n': check = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (check) {
+		char err[2048];
+		struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+		if (!conf) {
+			fprintf(stderr, "vmeter-report: %s\n", err);
+			return EXIT_USAGE;
+		}
+		vm_conf_free(conf);
+		printf("%s: configuration ok\n", conf_path);
+		return 0;
+	}
+	if (optind < argc && strcmp(argv[optind], "chargeback") == 0)
+		return cmd_chargeback(conf_path, argc - optind, argv + optind);
+	if (optind < argc)
+		fprintf(stderr, "vmeter-report: unknown command '%s'\n", argv[optind]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
