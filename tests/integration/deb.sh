@@ -59,7 +59,8 @@ ok $? "vmeter-collector: the collector, its unit, its state directory, its man p
 has vmeter-central /usr/bin/vmeter-bill /lib/systemd/system/vmeter-bill-rate.service \
 	/lib/systemd/system/vmeter-maintain.service /lib/systemd/system/vmeter-maintain.timer \
 	/usr/share/man/man1/vmeter-bill.1.gz /usr/share/doc/vmeter-central/examples/plans.example \
-	/usr/bin/vmeter-report /usr/share/man/man1/vmeter-report.1.gz
+	/usr/bin/vmeter-report /usr/share/man/man1/vmeter-report.1.gz /lib/systemd/system/vmeter-report.service \
+	/lib/systemd/system/vmeter-report.timer
 ok $? "vmeter-central: vmeter-bill, the rating and maintenance units and timer, vmeter-report, their man pages, example plans"
 sqls=$(cd "$top_srcdir" && ls sql/[0-9][0-9][0-9]_*.sql sql/roles/*.sql | sed 's:^:/usr/share/vmeter/:')
 # shellcheck disable=SC2086
@@ -129,7 +130,7 @@ ok $? "vmeter-collector: stopped only on removal, restarted after an upgrade"
 # an upgrade (dh_installsystemd --no-restart-after-upgrade), started by
 # the postinst after the migration.
 C=$T/x/central/DEBIAN
-grep -A1 '"$1" = upgrade' "$C/preinst" | grep -q "deb-systemd-invoke stop 'vmeter-bill-rate.service' 'vmeter-maintain.timer'" &&
+grep -A1 '"$1" = upgrade' "$C/preinst" | grep -q "deb-systemd-invoke stop 'vmeter-bill-rate.service' 'vmeter-maintain.timer' 'vmeter-report.timer'" &&
 	! grep -q "deb-systemd-invoke restart" "$C/postinst"
 ok $? "vmeter-central: its services stopped by the new preinst on an upgrade, not restarted"
 m=$(grep -n '^	migrate$' "$C/postinst" | cut -d: -f1)
