@@ -114,11 +114,9 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 			if (!nc) {
 				vm_err("reload: %s; the configuration in force stays", err);
 			} else {
-				if (nc->db_conninfo && conf->db_conninfo &&
-				    (nc->db_timeout_s != conf->db_timeout_s ||
-				     (nc->db_conninfo != conf->db_conninfo &&
-				      strcmp(nc->db_conninfo, conf->db_conninfo) != 0))) {
-					vm_pg_free(pg); /* a new database: connect to it */
+				if (nc->db_timeout_s != conf->db_timeout_s ||
+				    strcmp(nc->db_conninfo, conf->db_conninfo) != 0) {
+					vm_pg_free(pg); /* another database: connect to it */
 					pg = NULL;
 					locked = false;
 				}
@@ -126,8 +124,13 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 				conf = nc, s = ns;
 				vm_log_set_level(verbose ? VM_LOG_DEBUG : (enum vm_log_level)conf->log_level);
 				vm_notice("reload: configuration read again, analysing every %d s", s.interval_s);
-				at = (int64_t)time(NULL) / s.interval_s * s.interval_s;
+				at = ((int64_t)time(NULL) / s.interval_s + 1) * s.interval_s;
 			}
+		}
+		/* a signal ends the wait early: a cycle runs only at its time */
+		if ((int64_t)time(NULL) < at) {
+			wait_until(at, watchdog_us);
+			continue;
 		}
 		struct agg_cycle_stats st;
 		int rc = cycle(conf, &s, &pg, &locked, at, &st, err, sizeof err);
@@ -153,7 +156,6 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 			sd_notify(0, "WATCHDOG=1");
 		}
 		at = ((int64_t)time(NULL) / s.interval_s + 1) * s.interval_s;
-		wait_until(at, watchdog_us);
 	}
 	sd_notify(0, "STOPPING=1");
 	vm_notice("stopping");
