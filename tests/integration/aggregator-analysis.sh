@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 29
+plan 30
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -33,6 +33,8 @@ adm migrate >/dev/null || bail "migrate failed"
 # --- configuration
 out=$(agg -n 2>&1)
 is "$?:$out" "0:$T/vmeter.conf: configuration ok" "-n accepts the section"
+out=$("$AGG" -c "$top_srcdir/etc/vmeter.conf.example" -n 2>&1)
+is "$?:$out" "0:$top_srcdir/etc/vmeter.conf.example: configuration ok" "the example's section, every option at its default"
 bad() { # bad LINE_IN_SECTION: the error, with the file's path as FILE
 	write_conf "$T/bad.conf" "aggregator {
   $1
