@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 30
+plan 34
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -251,6 +251,23 @@ out=$(agg analysis --class idle 2>&1)
 case $out in "vm-idle size idle since 2026-10-08 00:05:00Z host hv-1 window 2026-10-07 18:00Z..2026-10-08 00:00Z evidence "*) r=0 ;; *) r=1 ;; esac
 ok $((r + $(echo "$out" | wc -l) - 1)) "analysis --class idle lists vm-idle alone ($out)"
 is "$(agg analysis --host hv-2 --class noisy | cut -d' ' -f1-3)" "vm-noisy neighbour noisy" "analysis --host hv-2 --class noisy"
+
+is "$(agg analysis --vm vm-over | cut -d' ' -f1-3 | tr '\n' ' ')" "vm-over size oversized vm-over contention ok vm-over neighbour ok " \
+	"analysis --vm: its three dimensions"
+
+# --- the command line's errors
+out=$(agg run --now tomorrow 2>&1)
+is "$?:$out" "2:vmeter-aggregator: run: --now takes 'YYYY-MM-DD HH:MM[:SS]' in UTC (got 'tomorrow')" "a bad --now"
+out=$(agg run extra 2>&1; echo "rc=$?")
+out2=$(agg analysis --bogus 2>&1; echo "rc=$?")
+out3=$(agg frobnicate 2>&1 | head -1; echo "rc=${PIPESTATUS[0]}")
+case "$out|$out2|$out3" in *"unexpected argument 'extra'"*"rc=2|"*"rc=2|vmeter-aggregator: unknown command 'frobnicate'"*"rc=2") r=0 ;; *) r=1 ;; esac
+ok $r "an extra argument, an unknown option and an unknown command are usage errors (exit 2)"
+CONF_CONNINFO="host=$T/nowhere dbname=vmeter user=vmeter" write_conf "$T/away.conf" "$SECTION"
+out=$("$AGG" -c "$T/away.conf" run --now "2026-10-08 00:05" 2>&1)
+rc=$?
+case $out in "vmeter-aggregator: "*"$T/nowhere"*) r=0 ;; *) r=1 ;; esac
+ok $((r + (rc != 1))) "no database: libpq's message, exit 1 ($rc: $out)"
 
 # --- a second cycle an hour later: vm-idle works (50 %), the others as
 # before.  vm-idle's change is history; vm-over keeps its `since`.
