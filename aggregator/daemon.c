@@ -84,10 +84,11 @@ static int cycle(const struct vm_conf *conf, const struct agg_settings *s, struc
 	return agg_analysis_run(*pg, s, at, st, err, errsize);
 }
 
-int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *settings, bool verbose)
+int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *settings, bool use_syslog,
+                   bool verbose)
 {
 	struct agg_settings s = *settings;
-	vm_log_open("vmeter-aggregator", !verbose);
+	vm_log_open("vmeter-aggregator", use_syslog);
 	vm_log_set_level(verbose ? VM_LOG_DEBUG : (enum vm_log_level)conf->log_level);
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;

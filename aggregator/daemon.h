@@ -17,8 +17,9 @@
 #include "settings.h"
 
 /* Runs until a stop signal.  Takes conf (and frees it); path is read
- * again on SIGHUP.  Logs to stderr when verbose, else to syslog.
- * Returns the exit status: 0. */
-int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *s, bool verbose);
+ * again on SIGHUP.  Logs to syslog or stderr, at debug level when
+ * verbose, else at the configuration's log-level.  Returns the exit
+ * status: 0. */
+int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *s, bool use_syslog, bool verbose);
 
 #endif

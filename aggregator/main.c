@@ -1,7 +1,7 @@
 /* vmeter-aggregator: VM-aware analysis (issue 13; the policies and
  * actions are still to come).
  *
- *   vmeter-aggregator [-c FILE] [-v]          the daemon (daemon.c)
+ *   vmeter-aggregator [-c FILE] [-s] [-v]     the daemon (daemon.c)
  *   vmeter-aggregator [-c FILE] -n            check the configuration
  *   vmeter-aggregator [-c FILE] run [--now T] one cycle, now or at T
  *   vmeter-aggregator [-c FILE] analysis [--host H] [--class C] [--vm NAME]
@@ -23,10 +23,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmeter-aggregator [-c FILE] [-n] [-v] [COMMAND [ARGS]]\n"
+	fprintf(f, "usage: vmeter-aggregator [-c FILE] [-n] [-s] [-v] [-V] [COMMAND [ARGS]]\n"
 	           "  -c FILE   the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
 	           "  -n        check the configuration and exit\n"
-	           "  -v        log at debug level, to standard error\n"
+	           "  -s        the daemon logs to syslog instead of stderr\n"
+	           "  -v        debug logging\n"
+	           "  -V        print the version and exit\n"
 	           "without a command: the daemon, an analysis cycle every aggregator.interval seconds\n"
 	           "commands:\n"
 	           "  run [--now 'YYYY-MM-DD HH:MM[:SS]']\n"
@@ -166,13 +168,15 @@ static int cmd_analysis(const struct vm_conf *conf, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
-	bool check = false, verbose = false;
+	bool check = false, use_syslog = false, verbose = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "+c:nvh")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:nsvVh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'n': check = true; break;
+		case 's': use_syslog = true; break;
 		case 'v': verbose = true; break;
+		case 'V': printf("vmeter-aggregator %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -189,7 +193,7 @@ int main(int argc, char **argv)
 		printf("%s: configuration ok\n", path);
 		rc = 0;
 	} else if (optind == argc) {
-		rc = agg_daemon_run(path, conf, &s, verbose);
+		rc = agg_daemon_run(path, conf, &s, use_syslog, verbose);
 		conf = NULL; /* the daemon owns it (and its reloads) */
 	} else if (strcmp(argv[optind], "run") == 0) {
 		rc = cmd_run(conf, &s, argc - optind, argv + optind);
