@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 36
+plan 38
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -281,6 +281,27 @@ is "$(q "SELECT coalesce(from_class, '') || '>' || to_class || ' ' || to_char(at
 is "$(q "SELECT class || ' ' || to_char(since, 'HH24:MI') || ' ' || to_char(judged_at, 'HH24:MI')
          FROM agg_vm_class WHERE vm_id = 5 AND dimension = 'size'")" "oversized 00:05 01:05" \
 	"vm-over: still oversized since the first cycle, judged again"
+
+# --- a cycle that fails half-way stores nothing of itself
+q "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'refused by the test'; END \$\$;
+   CREATE TRIGGER refuse BEFORE INSERT ON agg_vm_class_change FOR EACH ROW EXECUTE FUNCTION refuse()" >/dev/null
+q "UPDATE vm_usage_minute SET cpu_ns = 0 WHERE vm_id = 11 AND minute >= '2026-10-08 00:00+00'" >/dev/null
+adm maintain --now "2026-10-08 02:05:00" --no-retention --no-pack >/dev/null || bail "maintain failed"
+before=$(q "SELECT count(*) || ' ' || max(window_to) FROM agg_vm_figures")
+out=$(agg run --now "2026-10-08 02:05" 2>&1)
+rc=$?
+after=$(q "SELECT count(*) || ' ' || max(window_to) FROM agg_vm_figures")
+cyc=$(q "SELECT count(*) FROM agg_cycle WHERE cycle_at = '2026-10-08 02:05+00'")
+case $out in "vmeter-aggregator: run: storing the classes: "*"refused by the test"*) r=0 ;; *) r=1 ;; esac
+[ $r = 0 ] && [ $rc = 1 ] && [ "$before" = "$after" ] && [ "$cyc" = 0 ]
+ok $? "a refused write: exit $rc, the database's message, and the cycle's figures rolled back with it ($out)"
+q "DROP TRIGGER refuse ON agg_vm_class_change" >/dev/null
+
+psql_q postgres "CREATE DATABASE unmigrated" >/dev/null
+CONF_CONNINFO="host=$T dbname=unmigrated user=vmeter" write_conf "$T/old.conf" "$SECTION"
+out=$("$AGG" -c "$T/old.conf" run 2>&1)
+is "$?:$out" "1:vmeter-aggregator: database schema is version 0, this vmeter needs $SCHEMA_LATEST: run 'vmeter-admin migrate'" \
+	"a database without the schema: the fix named"
 
 # --- the daemon
 python3 - "$T/notify" "$T/notes" <<'EOP' &
