@@ -5,7 +5,9 @@
  *   vmeter-aggregator [-c FILE] -n            check the configuration
  *   vmeter-aggregator [-c FILE] run [--now T] one cycle, now or at T
  *   vmeter-aggregator [-c FILE] analysis [--host H] [--class C] [--vm NAME]
- *                                             the current classes */
+ *                                             the current classes
+ *   vmeter-aggregator [-c FILE] figures [--host H] [--vm NAME]
+ *                                             the latest figures */
 #include "config.h"
 
 #include <getopt.h>
@@ -35,6 +37,8 @@ static void usage(FILE *f)
 	           "                        one analysis cycle for the time given (UTC; default now)\n"
 	           "  analysis [--host H] [--class C] [--vm NAME]\n"
 	           "                        the VMs' current classes, with the time each entered it and the evidence\n"
+	           "  figures [--host H] [--vm NAME]\n"
+	           "                        the latest figures of each host and VM (shares of the observed time)\n"
 	           "exit status: 0 done, 1 the database failed, 2 a usage or configuration error, 75 another\n"
 	           "aggregator holds the analysis lock (run)\n");
 }
@@ -165,6 +169,81 @@ static int cmd_analysis(const struct vm_conf *conf, int argc, char **argv)
 	return 0;
 }
 
+/* Inside an SQL string literal: closes it, appends a value formatted,
+ * opens the literal again.  A share in basis points as "12.34%", a ratio
+ * as "1.50:1", a number, KiB; "unknown" for NULL. */
+#define PCT(x) "' || coalesce(to_char((" x ") / 100.0, 'FM99990.00') || '%', 'unknown') || '"
+#define RATIO(x) "' || coalesce(to_char((" x ") / 10000.0, 'FM99990.00') || ':1', 'unknown') || '"
+#define NUM(x) "' || coalesce((" x ")::text, 'unknown') || '"
+#define KIB(x) "' || coalesce((" x ")::text || ' KiB', 'unknown') || '"
+
+/* The SQL reads best as written. */
+/* clang-format off */
+static const char host_figures_sql[] =
+    "SELECT 'host ' || h.hostname || ' window ' || to_char(f.window_from, 'YYYY-MM-DD HH24:MI\"Z\"') || '..' || "
+    "  to_char(f.window_to, 'YYYY-MM-DD HH24:MI\"Z\"') || ': ' || f.vms || ' VMs; "
+    "cpus " NUM("f.cpus") ", busy " PCT("f.busy_bp") ", VM demand " PCT("f.demand_bp") "; "
+    "vCPU:CPU " RATIO("f.vcpu_ratio_bp") ", memory " RATIO("f.mem_ratio_bp") " of " KIB("f.mem_total_kib") "; "
+    "delay " PCT("f.delay_bp") "; observed " PCT("f.coverage_bp") "; top ' || "
+    "  coalesce((SELECT string_agg((t ->> 'name') || ' ' || coalesce(to_char((t ->> 'cpu_share_bp')::int / 100.0, "
+    "    'FM99990.00') || '%', 'unknown'), ', ') FROM jsonb_array_elements(f.top_vms) t), '-') "
+    "FROM agg_host_figures f JOIN host h USING (host_id) "
+    "WHERE ($1::text IS NULL OR h.hostname = $1) AND $2::text IS NULL ORDER BY h.hostname";
+static const char vm_figures_sql[] =
+    "SELECT 'vm ' || coalesce(i.name, f.vm_id::text) || ' host ' || h.hostname || ': "
+    "cpu " PCT("f.cpu_alloc_bp") " of " NUM("f.vcpus") " vCPUs, " PCT("f.cpu_host_bp") " of the host; "
+    "delay " PCT("f.delay_bp") "; "
+    "memory used " KIB("f.used_kib") " (" PCT("f.used_alloc_bp") "), "
+    "rss " KIB("f.rss_kib") " (" PCT("f.rss_alloc_bp") " of " KIB("f.mem_alloc_kib") ", "
+        PCT("f.rss_host_bp") " of the host), balloon " KIB("f.balloon_kib") "; "
+    "disk " NUM("f.disk_rd_bps") " + " NUM("f.disk_wr_bps") " B/s, "
+    "net " NUM("f.net_rx_bps") " + " NUM("f.net_tx_bps") " B/s; "
+    "observed " PCT("f.coverage_bp") ", unknown ' || f.unknown_ms || ' ms' "
+    "FROM agg_vm_figures f JOIN host h USING (host_id) "
+    "LEFT JOIN LATERAL (SELECT name FROM vm_inventory x WHERE x.vm_id = f.vm_id "
+    "  ORDER BY valid_from DESC LIMIT 1) i ON true "
+    "WHERE ($1::text IS NULL OR h.hostname = $1) AND ($2::text IS NULL OR i.name = $2) ORDER BY 1";
+/* clang-format on */
+
+static int cmd_figures(const struct vm_conf *conf, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"host", required_argument, NULL, 'H'}, {"vm", required_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+	const char *p[2] = {NULL, NULL};
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'H': p[0] = optarg; break;
+		case 'V': p[1] = optarg; break;
+		default: return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmeter-aggregator: figures: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	struct vm_pg *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	PGresult *h = vm_pg_exec(pg, host_figures_sql, 2, p);
+	PGresult *v = h ? vm_pg_exec(pg, vm_figures_sql, 2, p) : NULL;
+	if (!v) {
+		fprintf(stderr, "vmeter-aggregator: figures: %s\n", vm_pg_error(pg));
+		PQclear(h);
+		vm_pg_free(pg);
+		return 1;
+	}
+	for (int i = 0; i < PQntuples(h); i++)
+		printf("%s\n", PQgetvalue(h, i, 0));
+	for (int i = 0; i < PQntuples(v); i++)
+		printf("%s\n", PQgetvalue(v, i, 0));
+	PQclear(h);
+	PQclear(v);
+	vm_pg_free(pg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
@@ -199,6 +278,8 @@ int main(int argc, char **argv)
 		rc = cmd_run(conf, &s, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "analysis") == 0) {
 		rc = cmd_analysis(conf, argc - optind, argv + optind);
+	} else if (strcmp(argv[optind], "figures") == 0) {
+		rc = cmd_figures(conf, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "vmeter-aggregator: unknown command '%s'\n", argv[optind]);
 		usage(stderr);

@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 38
+plan 40
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -254,6 +254,13 @@ is "$(agg analysis --host hv-2 --class noisy | cut -d' ' -f1-3)" "vm-noisy neigh
 
 is "$(agg analysis --vm vm-over | cut -d' ' -f1-3 | tr '\n' ' ')" "vm-over size oversized vm-over contention ok vm-over neighbour ok " \
 	"analysis --vm: its three dimensions"
+
+is "$(agg figures --vm vm-over)" \
+	"vm vm-over host hv-2: cpu 35.00% of 4 vCPUs, 17.50% of the host; delay 0.00%; memory used 1048576 KiB (25.00%), rss 2097152 KiB (50.00% of 4194304 KiB, 6.25% of the host), balloon unknown; disk 10000 + 10000 B/s, net 2500 + 2500 B/s; observed 100.00%, unknown 0 ms" \
+	"figures --vm: the VM's figures as shares"
+is "$(agg figures --host hv-2 | head -1)" \
+	"host hv-2 window 2026-10-07 23:00Z..2026-10-08 00:00Z: 4 VMs; cpus 8, busy 70.00%, VM demand 97.50%; vCPU:CPU 2.00:1, memory 0.50:1 of 33554432 KiB; delay 10.00%; observed 100.00%; top vm-noisy 51.28%, vm-right 20.51%, vm-over 17.94%" \
+	"figures --host: demand, overcommit, contention and the dominant VMs"
 
 # --- the command line's errors
 out=$(agg run --now tomorrow 2>&1)
