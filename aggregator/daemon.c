@@ -7,6 +7,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,19 +15,30 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "log.h"
 #include "pg.h"
 
 static volatile sig_atomic_t stop, reload;
+/* Written to on a stop signal: its read end is every connection's
+ * abort_fd (lib/pg.h), so that a cycle blocked on the database ends at
+ * once instead of when the database answers. */
+static int stop_pipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
-	if (sig == SIGHUP)
+	if (sig == SIGHUP) {
 		reload = 1;
-	else
-		stop = 1;
+		return;
+	}
+	stop = 1;
+	int saved = errno;
+	if (stop_pipe[1] >= 0 && write(stop_pipe[1], "x", 1) < 0) {
+		/* full or closed: it is readable already */
+	}
+	errno = saved;
 }
 
 /* Waits until `until` (UTC seconds) or a signal, feeding the watchdog
@@ -63,7 +75,7 @@ static int cycle(const struct vm_conf *conf, const struct agg_settings *s, struc
 		*locked = false;
 	}
 	if (!*pg) {
-		*pg = vm_pg_new(conf->db_conninfo, conf->db_timeout_s, -1);
+		*pg = vm_pg_new(conf->db_conninfo, conf->db_timeout_s, stop_pipe[0]);
 		if (vm_pg_connect(*pg) < 0 || vm_pg_check_schema(*pg) < 0) {
 			snprintf(err, errsize, "%s", vm_pg_error(*pg));
 			vm_pg_free(*pg);
@@ -90,6 +102,8 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 	struct agg_settings s = *settings;
 	vm_log_open("vmeter-aggregator", use_syslog);
 	vm_log_set_level(verbose ? VM_LOG_DEBUG : (enum vm_log_level)conf->log_level);
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		vm_fatal("cannot make a pipe: %s", strerror(errno));
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -135,7 +149,9 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 		}
 		struct agg_cycle_stats st;
 		int rc = cycle(conf, &s, &pg, &locked, at, &st, err, sizeof err);
-		if (rc < 0) {
+		if (rc < 0 && stop) {
+			vm_notice("cycle %" PRId64 " abandoned: stopping", at);
+		} else if (rc < 0) {
 			if (!failing) /* once per outage, not every cycle */
 				vm_err("analysis failed, trying again every %d s: %s", s.interval_s, err);
 			failing = true;
@@ -162,5 +178,9 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 	vm_notice("stopping");
 	vm_pg_free(pg);
 	vm_conf_free(conf);
+	int r = stop_pipe[0], w = stop_pipe[1];
+	stop_pipe[0] = stop_pipe[1] = -1; /* before the close: a late signal writes nowhere */
+	close(r);
+	close(w);
 	return 0;
 }

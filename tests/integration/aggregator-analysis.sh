@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 40
+plan 41
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -356,8 +356,19 @@ kill -HUP $daemon
 wait_for 60 grep -q "reload: configuration read again, analysing every 20 s" "$T/daemon.log"
 ok $? "SIGHUP with a good file: taken"
 
+# A stop while the database holds the cycle up (a lock on what it
+# writes): the cycle is abandoned at once, not when the lock goes.
+psql -X -q "$PG_CONNINFO" -c "BEGIN; LOCK TABLE agg_vm_figures; SELECT pg_sleep(600)" >/dev/null 2>&1 &
+holder=$!
+on_cleanup "kill $holder 2>/dev/null"
+blocked() { [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'agg_vm_figures'::regclass AND NOT granted")" -ge 1 ]; }
+wait_for 90 blocked || bail "the daemon's cycle did not wait for the lock"
 kill -TERM $daemon
+gone() { ! kill -0 $daemon 2>/dev/null; }
+wait_for 30 gone
+ok $? "SIGTERM ends a cycle the database holds up"
 wait $daemon
 rc=$?
-grep -q "STOPPING=1" "$T/notes" && grep -q "stopping" "$T/daemon.log"
+kill $holder 2>/dev/null
+grep -q "STOPPING=1" "$T/notes" && grep -q "abandoned: stopping" "$T/daemon.log" && grep -q "notice\]: stopping" "$T/daemon.log"
 ok $((rc + $?)) "SIGTERM stops it cleanly: exit $rc, STOPPING=1$(tail -3 "$T/daemon.log" | sed 's/^/\n# /')"
