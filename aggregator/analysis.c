@@ -429,10 +429,28 @@ static json_t *num(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+/* VMs with current usage first, by their host, then by CPU time, largest
+ * first. */
+static int cmp_by_host(const void *a, const void *b)
+{
+	const struct vm_rec *x = *(const struct vm_rec *const *)a, *y = *(const struct vm_rec *const *)b;
+	if (x->has_cur != y->has_cur)
+		return x->has_cur ? -1 : 1;
+	if (x->cur_host != y->cur_host)
+		return (x->cur_host > y->cur_host) - (x->cur_host < y->cur_host);
+	if (x->cur.cpu_ns != y->cur.cpu_ns)
+		return (x->cur.cpu_ns < y->cur.cpu_ns) - (x->cur.cpu_ns > y->cur.cpu_ns);
+	return (x->vm_id > y->vm_id) - (x->vm_id < y->vm_id);
+}
+
 /* The figures of every VM and host of the current window, as JSON arrays
  * for jsonb_to_recordset(). */
 static void figures_json(struct cycle *c, int64_t window_ms, json_t *vms, json_t *hosts, int *n_vms, int *n_hosts)
 {
+	const struct vm_rec **by_host = vm_xcalloc(c->n_vms + 1, sizeof *by_host);
+	for (size_t i = 0; i < c->n_vms; i++)
+		by_host[i] = &c->vms[i];
+	qsort(by_host, c->n_vms, sizeof *by_host, cmp_by_host);
 	for (size_t i = 0; i < c->n_vms; i++) {
 		struct vm_rec *v = &c->vms[i];
 		if (!v->has_cur)
@@ -483,26 +501,19 @@ static void figures_json(struct cycle *c, int64_t window_ms, json_t *vms, json_t
 			s.mem_total_int = h->inv_mem_kib, s.mem_total_ms = 1;
 		struct agg_host_figures f;
 		agg_host_figures_compute(&s, window_ms, &f);
-		/* the VMs that dominate its load: largest CPU time first */
+		/* the VMs that dominate its load: largest CPU time first (the
+		 * VMs are ordered by host, then CPU time: see by_host) */
 		json_t *top = json_array();
-		for (int k = 0; k < c->s->top_vms; k++) {
-			struct vm_rec *best = NULL;
-			for (size_t j = 0; j < c->n_vms; j++) {
-				struct vm_rec *v = &c->vms[j];
-				if (!v->has_cur || v->cur_host != h->host_id || v->cur.cpu_ns < 0)
-					continue;
-				bool taken = false;
-				for (size_t t = 0; t < json_array_size(top); t++)
-					taken |= json_integer_value(json_object_get(json_array_get(top, t), "vm_id")) ==
-					         v->vm_id;
-				if (!taken && (!best || v->cur.cpu_ns > best->cur.cpu_ns))
-					best = v;
-			}
-			if (!best)
-				break;
-			json_array_append_new(top,
-			                      json_pack("{s:i, s:s, s:o}", "vm_id", best->vm_id, "name", best->name,
-			                                "cpu_share_bp", num(agg_bp(best->cur.cpu_ns, s.vm_cpu_ns))));
+		for (size_t j = 0; j < c->n_vms && (int)json_array_size(top) < c->s->top_vms; j++) {
+			const struct vm_rec *v = by_host[j];
+			if (!v->has_cur || v->cur_host != h->host_id || v->cur.cpu_ns < 0)
+				continue;
+			json_t *e = json_pack("{s:i, s:s, s:o}", "vm_id", v->vm_id, "name", v->name, "cpu_share_bp",
+			                      num(agg_bp(v->cur.cpu_ns, s.vm_cpu_ns)));
+			if (!e) /* a name that is not UTF-8: the VM without it */
+				e = json_pack("{s:i, s:o}", "vm_id", v->vm_id, "cpu_share_bp",
+				              num(agg_bp(v->cur.cpu_ns, s.vm_cpu_ns)));
+			json_array_append_new(top, e);
 		}
 		json_t *o = json_object();
 		json_object_set_new(o, "host_id", json_integer(h->host_id));
@@ -520,6 +531,7 @@ static void figures_json(struct cycle *c, int64_t window_ms, json_t *vms, json_t
 		json_array_append_new(hosts, o);
 		(*n_hosts)++;
 	}
+	free(by_host);
 }
 
 static json_t *class_row(int vm_id, const char *dim, const char *cls, int64_t from, int64_t to, int host_id,
