@@ -26,13 +26,20 @@ SECTION='aggregator {
 }'
 write_conf "$T/vmeter.conf" "$SECTION"
 adm() { "$ADMIN" -c "$T/vmeter.conf" "$@"; }
-agg() { "$AGG" -c "$T/vmeter.conf" "$@"; }
+# The aggregator runs as a login role of sql/roles/vmeter_aggregator.sql's
+# group: every cycle here also checks that the role's privileges suffice.
+agg() { "$AGG" -c "$T/agg.conf" "$@"; }
 q() { psql_q "$1"; }
 adm migrate >/dev/null || bail "migrate failed"
+psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$top_srcdir/sql/roles/vmeter_aggregator.sql" >/dev/null ||
+	bail "the aggregator role's grants failed"
+q "CREATE ROLE analyst LOGIN IN ROLE vmeter_aggregator" >/dev/null || bail "cannot create the login role"
+sed 's/user=vmeter/user=analyst/' "$T/vmeter.conf" >"$T/agg.conf"
+grep -q "user=analyst" "$T/agg.conf" || bail "no user in the configuration's conninfo"
 
 # --- configuration
 out=$(agg -n 2>&1)
-is "$?:$out" "0:$T/vmeter.conf: configuration ok" "-n accepts the section"
+is "$?:$out" "0:$T/agg.conf: configuration ok" "-n accepts the section"
 out=$("$AGG" -c "$top_srcdir/etc/vmeter.conf.example" -n 2>&1)
 is "$?:$out" "0:$top_srcdir/etc/vmeter.conf.example: configuration ok" "the example's section, every option at its default"
 bad() { # bad LINE_IN_SECTION: the error, with the file's path as FILE
@@ -322,7 +329,7 @@ EOP
 listener=$!
 on_cleanup "kill $listener 2>/dev/null"
 wait_for 10 test -S "$T/notify" || bail "no notify socket"
-cp "$T/vmeter.conf" "$T/daemon.conf"
+cp "$T/agg.conf" "$T/daemon.conf"
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=2000000 "$AGG" -c "$T/daemon.conf" -v >"$T/daemon.log" 2>&1 &
 daemon=$!
 on_cleanup "kill $daemon 2>/dev/null"
