@@ -11,7 +11,7 @@
 # with a broken file, SIGTERM.  Bad configurations name FILE:LINE and the
 # option.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 41
+plan 42
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -73,7 +73,7 @@ ok $r "an interval out of bounds is refused ($out)"
 # vCPU delay in bp of the vCPU time; cov: coverage of every minute.
 q "SELECT vm_ensure_partitions('2026-10-01 00:00+00', '2026-10-10 00:00+00')" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >/dev/null <<'EOF' || bail "the fleet"
-INSERT INTO host (host_id, hostname) VALUES (1, 'hv-1'), (2, 'hv-2');
+INSERT INTO host (host_id, hostname) VALUES (1, 'hv-1'), (2, 'hv-2'), (3, 'hv-3');
 INSERT INTO host_inventory VALUES (1, '2026-10-01 00:00+00', 16, 2400, 67108864, 'x', 1, 1, 8, 2),
                                   (2, '2026-10-01 00:00+00', 8, 2400, 33554432, 'x', 1, 1, 4, 2);
 CREATE TABLE spec (vm_id int, name text, host_id int, vcpus int, pct int[], delay int, cov int,
@@ -92,7 +92,8 @@ INSERT INTO spec VALUES
  (10, 'vm-delay5', 1, 2, '{5000,5000,5000,5000,5000,5000,5000}', 500, 60000, 5000, 0, NULL, NULL, NULL, '{}'),
  (11, 'vm-noisy',  2, 4, '{10000,10000,10000,10000,10000,10000,10000}', 0, 60000, 5000, 4000000, NULL, NULL, NULL, '{}'),
  (12, 'vm-off',    2, 2, NULL, 0, 0, 0, 0, NULL, NULL, NULL, '{}'),
- (13, 'vm-off-recent', 2, 2, NULL, 0, 0, 0, 0, NULL, NULL, NULL, '{}');
+ (13, 'vm-off-recent', 2, 2, NULL, 0, 0, 0, 0, NULL, NULL, NULL, '{}'),
+ (14, 'vm-moved',  3, 2, NULL, 0, 0, 0, 0, NULL, NULL, NULL, '{}');
 INSERT INTO vm (vm_id, uuid) SELECT vm_id, ('00000000-0000-0000-0000-0000000000' || lpad(vm_id::text, 2, '0'))::uuid FROM spec;
 INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib, tenant,
   project, cost_centre, owner_source, digest)
@@ -138,30 +139,39 @@ SELECT x.host_id, m, 60000, 6, x.cpus * 60000000000, x.cpus * 60000000000 * x.bu
                        timestamptz '2026-10-07 17:59+00' + h2 * interval '1 hour', interval '1 minute') m
 $$;
 SELECT gen(1, 6);
+-- vm-moved: 30 % on hv-3 (a host with neither minutes nor inventory of
+-- its own), but for 23:00-23:20 on hv-1
+INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, vcpu_ns, vcpu_delay_ns, vcpus_avg,
+    vcpus_max)
+SELECT CASE WHEN m >= '2026-10-07 23:00+00' AND m < '2026-10-07 23:20+00' THEN 1 ELSE 3 END, 14, m, 60000, 6,
+       2::bigint * 60000 * 1000000 * 3000 / 10000, 2::bigint * 60000 * 1000000 * 3000 / 10000, 0, 2, 2
+  FROM generate_series(timestamptz '2026-10-07 18:00+00', '2026-10-07 23:59+00', interval '1 minute') m;
 EOF
 adm maintain --now "2026-10-08 00:05:00" --no-retention --no-pack >/dev/null || bail "maintain failed"
 out=$(agg run --now "2026-10-08 00:05" 2>&1)
-is "$?:$out" "0:run: figures to 2026-10-08 00:00:00Z for 11 VMs and 2 hosts; classes to 2026-10-08 00:00:00Z: 34 changes" \
-	"one cycle: 11 VMs with usage, 2 hosts; 11 x 3 classes and vm-off's size"
+is "$?:$out" "0:run: figures to 2026-10-08 00:00:00Z for 12 VMs and 3 hosts; classes to 2026-10-08 00:00:00Z: 37 changes" \
+	"one cycle: 12 VMs with usage, 3 hosts; 12 x 3 classes and vm-off's size"
 
 # --- the current figures, computed again from the raw minutes of
 # [23:00, 00:00): basis points and rates rounded down.
 WIN="m.minute >= '2026-10-07 23:00+00' AND m.minute < '2026-10-08 00:00+00'"
 diff_vm=$(q "
-WITH r AS (
-  SELECT m.vm_id, m.host_id, sum(m.coverage_ms) AS obs, count(*) AS minutes, sum(m.cpu_ns) AS cpu,
+WITH best AS (SELECT DISTINCT ON (vm_id) vm_id, host_id FROM vm_usage_minute m WHERE $WIN
+               GROUP BY vm_id, host_id ORDER BY vm_id, sum(coverage_ms) DESC, host_id),
+r AS (
+  SELECT m.vm_id, sum(m.coverage_ms) AS obs, count(*) AS minutes, sum(m.cpu_ns) AS cpu,
          sum(m.vcpus_avg::numeric * m.coverage_ms) AS vms, sum(m.vcpu_delay_ns) AS delay,
          sum(m.rss_kib_avg::numeric * m.coverage_ms) / nullif(sum(m.coverage_ms) FILTER (WHERE m.rss_kib_avg IS NOT NULL), 0) AS rss,
          sum((m.available_kib_avg - m.usable_kib_avg)::numeric * m.coverage_ms)
            / nullif(sum(m.coverage_ms) FILTER (WHERE m.available_kib_avg IS NOT NULL), 0) AS used,
          sum(m.disk_rd_bytes) AS rd, sum(m.disk_wr_bytes) AS wr, sum(m.net_rx_bytes) AS rx, sum(m.net_tx_bytes) AS tx
-    FROM vm_usage_minute m WHERE $WIN GROUP BY 1, 2),
+    FROM vm_usage_minute m WHERE $WIN GROUP BY 1),
 l AS (SELECT vm_id, sum(lost_ms) AS lost FROM vm_usage_loss m WHERE $WIN GROUP BY 1),
 hc AS (SELECT host_id, sum(cpus_avg::numeric * coverage_ms) / sum(coverage_ms) AS cpus,
               sum(mem_total_kib_avg::numeric * coverage_ms) / sum(coverage_ms) AS mem
          FROM host_usage_minute m WHERE $WIN GROUP BY 1),
 e AS (
-  SELECT r.vm_id, r.host_id, r.obs AS observed_ms, r.minutes * 60000 - r.obs + coalesce(l.lost, 0) AS unknown_ms,
+  SELECT r.vm_id, b.host_id, r.obs AS observed_ms, r.minutes * 60000 - r.obs + coalesce(l.lost, 0) AS unknown_ms,
          floor(r.obs * 10000 / 3600000) AS coverage_bp,
          floor(r.cpu * 10000 / (r.vms * 1000000)) AS cpu_alloc_bp,
          floor(r.cpu * 10000 / (hc.cpus * r.obs * 1000000)) AS cpu_host_bp,
@@ -173,7 +183,8 @@ e AS (
          floor(floor(r.rss) * 10000 / hc.mem) AS rss_host_bp,
          floor(r.rd * 1000 / r.obs) AS rd, floor(r.wr * 1000 / r.obs) AS wr,
          floor(r.rx * 1000 / r.obs) AS rx, floor(r.tx * 1000 / r.obs) AS tx
-    FROM r JOIN spec s ON s.vm_id = r.vm_id JOIN hc ON hc.host_id = r.host_id LEFT JOIN l ON l.vm_id = r.vm_id)
+    FROM r JOIN best b ON b.vm_id = r.vm_id JOIN spec s ON s.vm_id = r.vm_id LEFT JOIN hc ON hc.host_id = b.host_id
+    LEFT JOIN l ON l.vm_id = r.vm_id)
 SELECT coalesce(e.vm_id, f.vm_id)
   FROM e FULL JOIN agg_vm_figures f USING (vm_id)
  WHERE (e.host_id, e.observed_ms, e.unknown_ms, e.coverage_bp, e.cpu_alloc_bp, e.cpu_host_bp, e.delay_bp, e.rss_kib,
@@ -189,6 +200,9 @@ is "$(q "SELECT cpu_alloc_bp || ' ' || cpu_host_bp || ' ' || delay_bp || ' ' || 
 	"vm-starved: 20 % of its 4 vCPUs is 10 % of hv-2's 8 CPUs; 40 % delay; fully observed"
 is "$(q "SELECT coverage_bp || ' ' || unknown_ms FROM agg_vm_figures WHERE vm_id = 4")" "5000 1800000" \
 	"vm-partial: half of each minute observed, the other half unknown (not idle time)"
+is "$(q "SELECT host_id || ' ' || observed_ms || ' ' || cpu_alloc_bp || ' ' || coalesce(cpu_host_bp::text, 'unknown')
+         FROM agg_vm_figures WHERE vm_id = 14")" "3 3600000 3000 unknown" \
+	"vm-moved: its hour summed over both hosts, on the one it spent longest on, whose capacity nobody knows"
 
 diff_host=$(q "
 WITH h AS (
@@ -202,12 +216,12 @@ v AS (SELECT host_id, count(DISTINCT vm_id) AS vms, sum(cpu_ns) AS cpu, sum(vcpu
         FROM vm_usage_minute m WHERE $WIN GROUP BY 1),
 top AS (SELECT DISTINCT ON (host_id) host_id, vm_id FROM vm_usage_minute m WHERE $WIN
          GROUP BY host_id, vm_id ORDER BY host_id, sum(cpu_ns) DESC),
-e AS (SELECT h.host_id, h.obs, floor(h.obs * 10000 / 3600000) AS coverage_bp, round(h.cpus_int / h.cpus_ms) AS cpus,
+e AS (SELECT v.host_id, coalesce(h.obs, 0) AS obs, coalesce(floor(h.obs * 10000 / 3600000), 0) AS coverage_bp, round(h.cpus_int / h.cpus_ms) AS cpus,
              floor(h.mem_int / h.cpus_ms) AS mem, floor(h.busy * 10000 / h.cap) AS busy_bp,
              floor(v.cpu * 10000 / h.cap) AS demand_bp, floor(h.vr_int * 10000 / h.cpus_int) AS vcpu_ratio_bp,
              floor(h.vm_int * 10000 / h.mem_int) AS mem_ratio_bp, v.vms,
              floor(v.delay * 10000 / (v.vcpu_ms * 1000000)) AS delay_bp, top.vm_id AS top
-        FROM h JOIN v USING (host_id) JOIN top USING (host_id))
+        FROM v LEFT JOIN h USING (host_id) JOIN top USING (host_id))
 SELECT coalesce(e.host_id, f.host_id) FROM e FULL JOIN agg_host_figures f USING (host_id)
  WHERE (e.obs, e.coverage_bp, e.cpus, e.mem, e.busy_bp, e.demand_bp, e.vcpu_ratio_bp, e.mem_ratio_bp, e.vms,
         e.delay_bp, e.top)
@@ -221,12 +235,12 @@ is "$(q "SELECT vcpu_ratio_bp || ' ' || mem_ratio_bp || ' ' || (top_vms -> 0 ->>
 # --- the classes, each VM built for one (or just outside it)
 cls() { q "SELECT i.name || '=' || c.class FROM agg_vm_class c JOIN spec i USING (vm_id)
             WHERE c.dimension = '$1' ORDER BY c.vm_id" | tr '\n' ' '; }
-is "$(cls size)" "vm-idle=idle vm-busy5=oversized vm-lost=unknown vm-partial=unknown vm-over=oversized vm-right=right-sized vm-under=undersized vm-busy90=right-sized vm-starved=oversized vm-delay5=right-sized vm-noisy=undersized vm-off=powered-off " \
+is "$(cls size)" "vm-idle=idle vm-busy5=oversized vm-lost=unknown vm-partial=unknown vm-over=oversized vm-right=right-sized vm-under=undersized vm-busy90=right-sized vm-starved=oversized vm-delay5=right-sized vm-noisy=undersized vm-off=powered-off vm-moved=oversized " \
 	"size: idle below 5 % (and not at 5 %), unknown with lost or half-covered minutes, oversized below 40 % (not at 40 %), undersized above 90 % (not at 90 %), powered-off after 2 days (not after 1.5)"
-is "$(cls contention)" "vm-idle=ok vm-busy5=ok vm-lost=ok vm-partial=unknown vm-over=ok vm-right=ok vm-under=ok vm-busy90=ok vm-starved=starved vm-delay5=ok vm-noisy=ok " \
+is "$(cls contention)" "vm-idle=ok vm-busy5=ok vm-lost=ok vm-partial=unknown vm-over=ok vm-right=ok vm-under=ok vm-busy90=ok vm-starved=starved vm-delay5=ok vm-noisy=ok vm-moved=ok " \
 	"contention: starved above 5 % delay (not at 5 %); unknown where half the hour is unobserved"
-is "$(cls neighbour)" "vm-idle=ok vm-busy5=ok vm-lost=ok vm-partial=unknown vm-over=ok vm-right=ok vm-under=ok vm-busy90=ok vm-starved=ok vm-delay5=ok vm-noisy=noisy " \
-	"neighbour: on contended hv-2 the VM with over 25 % of its CPU is noisy, the others (under 25 %) are not"
+is "$(cls neighbour)" "vm-idle=ok vm-busy5=ok vm-lost=ok vm-partial=unknown vm-over=ok vm-right=ok vm-under=ok vm-busy90=ok vm-starved=ok vm-delay5=ok vm-noisy=noisy vm-moved=unknown " \
+	"neighbour: on contended hv-2 the VM with over 25 % of its CPU is noisy, the others (under 25 %) are not; vm-moved spent a third of the hour elsewhere: unknown"
 
 # The sizing evidence, computed again: p95 (nearest rank) of the hourly
 # CPU share from the raw minutes, and the recommendation from it.
