@@ -6,7 +6,7 @@
 # `systemd-analyze verify`, and `systemd-analyze security --offline` with
 # an exposure score the unit must keep (docs/RELIABILITY.md quotes it).
 . "$(dirname "$0")/../lib.sh"
-plan 12
+plan 14
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.2}
 
 python3 - "$T/notify" "$T/notes" <<'EOP' &
@@ -77,3 +77,13 @@ for u in vmeter-bill-rate vmeter-maintain vmeter-report; do
 	awk -v s="$score" -v m="${MAX_EXPOSURE_CENTRAL:-1.5}" 'BEGIN { exit !(s != "" && s + 0 <= m + 0) }'
 	ok $? "systemd-analyze security $u: exposure ${score:-?} (at most ${MAX_EXPOSURE_CENTRAL:-1.5}: no capability, nothing writable)"
 done
+
+# The aggregator's unit (a block of its own, beside the loop above).
+sed -e "s|@sbindir@/vmeter-aggregator|$top_builddir/aggregator/vmeter-aggregator|g" -e "s|@sysconfdir@|$T/etc|g" \
+	"$top_srcdir/etc/systemd/vmeter-aggregator.service.in" >"$T/units/vmeter-aggregator.service"
+out=$(cd "$T/units" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no vmeter-aggregator.service 2>&1 |
+	grep -v "Failed to .*bus\|Cannot find unit for\|Unit is bound to inactive unit")
+is "$out" "" "systemd-analyze verify: the aggregator"
+score=$(systemd-analyze security --offline=yes "$T/units/vmeter-aggregator.service" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+awk -v s="$score" -v m="${MAX_EXPOSURE_CENTRAL:-1.5}" 'BEGIN { exit !(s != "" && s + 0 <= m + 0) }'
+ok $? "systemd-analyze security vmeter-aggregator: exposure ${score:-?} (at most ${MAX_EXPOSURE_CENTRAL:-1.5}: no capability, nothing writable)"
