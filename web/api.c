@@ -16,6 +16,15 @@
 #include "secret.h"
 #include "xalloc.h"
 
+/* Login locks count in monotonic milliseconds: a wall-clock step must
+ * not lift or stretch one, and seconds would make a 1 s lock 0 to 1 s. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 enum role { ROLE_NONE, ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
 
 enum route {
@@ -64,7 +73,8 @@ struct web_api {
 	struct web_hasher *hasher;
 	struct web_server *server;
 	struct web_api_opts o;
-	struct web_ratelimit *rl;
+	struct web_ratelimit *rl;   /* per user name */
+	struct web_ratelimit *rl_a; /* per client address */
 };
 
 /* One request being answered. */
@@ -212,10 +222,10 @@ static void login_checked(int result, void *arg)
 	char ukey[WEB_RATELIMIT_KEY_MAX], akey[WEB_RATELIMIT_KEY_MAX];
 	snprintf(ukey, sizeof ukey, "u:%s", c->login_user);
 	snprintf(akey, sizeof akey, "a:%s", c->addr);
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = now_ms();
 	if (result == 0 || c->role == ROLE_NONE) {
 		int64_t lu = web_ratelimit_fail(a->rl, ukey, now);
-		int64_t la = web_ratelimit_fail(a->rl, akey, now);
+		int64_t la = web_ratelimit_fail(a->rl_a, akey, now);
 		char shown[160];
 		vm_log_escape(shown, sizeof shown, c->login_user);
 		vm_notice("login as '%s' from %s refused%s", shown, c->addr,
@@ -335,13 +345,14 @@ static void do_login(struct call *c)
 	char ukey[WEB_RATELIMIT_KEY_MAX], akey[WEB_RATELIMIT_KEY_MAX];
 	snprintf(ukey, sizeof ukey, "u:%s", c->login_user);
 	snprintf(akey, sizeof akey, "a:%s", c->addr);
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = now_ms();
 	int64_t wait = web_ratelimit_locked(c->a->rl, ukey, now);
-	int64_t wa = web_ratelimit_locked(c->a->rl, akey, now);
+	int64_t wa = web_ratelimit_locked(c->a->rl_a, akey, now);
 	if (wa > wait)
 		wait = wa;
 	if (wait > 0) {
 		char s[24];
+		wait = (wait + 999) / 1000;
 		snprintf(s, sizeof s, "%lld", (long long)wait);
 		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", s);
 		web_reply_error(c->a->server, c->req, 429, "too many failed logins: try again in %lld s",
@@ -532,7 +543,7 @@ static void do_metrics(struct call *c)
 {
 	const char *p[1] = {scope(c)};
 	submit(c,
-	       "SELECT v.uuid, i.name, i.tenant, round(u.cpu_ns::numeric / (u.coverage_ms * 1000000), 6), "
+	       "SELECT v.uuid, i.name, i.tenant, round(u.cpu_ns::numeric / (u.coverage_ms::numeric * 1000000), 6), "
 	       "(extract(epoch FROM u.minute) * 1000)::bigint "
 	       "FROM (SELECT DISTINCT ON (vm_id) vm_id, minute, cpu_ns, coverage_ms FROM vm_usage_minute "
 	       "WHERE minute >= now() - interval '15 minutes' AND coverage_ms > 0 AND cpu_ns IS NOT NULL "
@@ -711,8 +722,12 @@ struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher
 	a->pool = pool;
 	a->hasher = hasher;
 	a->o = *opts;
-	a->rl = web_ratelimit_new(10000, opts->login_free, opts->login_lock_s, opts->login_lock_max_s);
-	if (!a->rl) {
+	int64_t lock = (int64_t)opts->login_lock_s * 1000, max = (int64_t)opts->login_lock_max_s * 1000;
+	a->rl = web_ratelimit_new(10000, opts->login_free, lock, max);
+	a->rl_a = web_ratelimit_new(10000, opts->login_address_free, lock, max);
+	if (!a->rl || !a->rl_a) {
+		web_ratelimit_free(a->rl);
+		web_ratelimit_free(a->rl_a);
 		free(a);
 		return NULL;
 	}
@@ -729,5 +744,6 @@ void web_api_free(struct web_api *a)
 	if (!a)
 		return;
 	web_ratelimit_free(a->rl);
+	web_ratelimit_free(a->rl_a);
 	free(a);
 }

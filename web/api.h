@@ -22,11 +22,12 @@
 struct web_api;
 
 struct web_api_opts {
-	int session_hours;   /* a session's life from login */
-	bool cookie_secure;  /* add Secure to the cookie (behind TLS) */
-	int max_body_bytes;  /* as the server's limit */
-	unsigned login_free; /* failures before a lock */
-	int login_lock_s;    /* the first lock; doubles */
+	int session_hours;           /* a session's life from login */
+	bool cookie_secure;          /* add Secure to the cookie (behind TLS) */
+	int max_body_bytes;          /* as the server's limit */
+	unsigned login_free;         /* failures of a user before a lock */
+	unsigned login_address_free; /* failures from an address before a lock */
+	int login_lock_s;            /* the first lock; doubles */
 	int login_lock_max_s;
 };
 

@@ -49,7 +49,7 @@ static int user_add(const char *conf_path, int argc, char **argv)
 	                                         {"tenant", required_argument, NULL, 't'},
 	                                         {"password-stdin", no_argument, NULL, 'p'},
 	                                         {NULL, 0, NULL, 0}};
-	optind = 1;
+	optind = 0; /* GNU getopt: start afresh (main() parsed with "+") */
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -148,7 +148,7 @@ static int token_add(const char *conf_path, int argc, char **argv)
 {
 	const char *label = "";
 	static const struct option longopts[] = {{"label", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
-	optind = 1;
+	optind = 0; /* GNU getopt: start afresh (main() parsed with "+") */
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (opt != 'l')

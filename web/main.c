@@ -88,6 +88,7 @@ static int serve(const struct vm_conf *conf)
 	                          .cookie_secure = o->cookie_secure != 0,
 	                          .max_body_bytes = o->max_body_bytes,
 	                          .login_free = (unsigned)o->login_failures,
+	                          .login_address_free = (unsigned)o->login_address_failures,
 	                          .login_lock_s = o->login_lock_s,
 	                          .login_lock_max_s = o->login_lock_max_s};
 	api = web_api_new(pool, hasher, &ao);

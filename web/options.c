@@ -25,6 +25,7 @@ static const struct vm_conf_option options[] = {
     {"db-connections", VM_CONF_INT, O(db_connections), 1, 64, 4, NULL, NULL},
     {"query-timeout-ms", VM_CONF_INT, O(query_timeout_ms), 100, 600000, 10000, NULL, NULL},
     {"login-failures", VM_CONF_INT, O(login_failures), 1, 100, 5, NULL, NULL},
+    {"login-address-failures", VM_CONF_INT, O(login_address_failures), 1, 10000, 20, NULL, NULL},
     {"login-lock", VM_CONF_INT, O(login_lock_s), 1, 3600, 1, NULL, NULL},
     {"login-lock-max", VM_CONF_INT, O(login_lock_max_s), 1, 86400, 900, NULL, NULL},
 };

@@ -8,7 +8,8 @@
  * keys: when full, the entry that failed longest ago makes room (so a
  * flood of new names can push an old entry out; the per-address table
  * still holds the flooder).  Memory only: a restart forgets every lock
- * (docs/WEB.md).  Time is passed in (seconds, monotonic) for tests. */
+ * (docs/WEB.md).  Time is passed in, in a unit of the caller's (vmeter-web:
+ * monotonic milliseconds; the tests: seconds), so that tests can set it. */
 #ifndef VM_WEB_RATELIMIT_H
 #define VM_WEB_RATELIMIT_H
 
@@ -24,9 +25,9 @@ struct web_ratelimit;
 struct web_ratelimit *web_ratelimit_new(size_t capacity, unsigned free_failures, int64_t base_s, int64_t max_s);
 void web_ratelimit_free(struct web_ratelimit *rl);
 
-/* Seconds key is still locked at now (0: it may try). */
+/* How long key is still locked at now (0: it may try). */
 int64_t web_ratelimit_locked(const struct web_ratelimit *rl, const char *key, int64_t now);
-/* Records a failure at now; returns the seconds it is now locked for. */
+/* Records a failure at now; returns how long it is now locked for. */
 int64_t web_ratelimit_fail(struct web_ratelimit *rl, const char *key, int64_t now);
 /* Records a success: key's failures are forgotten. */
 void web_ratelimit_ok(struct web_ratelimit *rl, const char *key);
