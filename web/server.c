@@ -23,7 +23,9 @@ struct conn {
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* NULL until adopted */
 	struct event *timer;             /* adoption, then the request deadline */
-	size_t slot;                     /* in s->conns, when counted */
+	struct evbuffer_cb_entry *input_cb;
+	size_t received; /* bytes read since accept or the last answer */
+	size_t slot;     /* in s->conns, when counted */
 	bool counted;
 };
 
@@ -38,7 +40,7 @@ struct web_server {
 	 * which is cheap next to everything else at these counts */
 	struct conn **conns;
 	size_t n_conns;
-	uint64_t accepted, refused, timed_out, untracked;
+	uint64_t accepted, refused, timed_out, idle_closed, untracked;
 	uint64_t by_status[600];
 };
 
@@ -92,7 +94,18 @@ static void conn_free(struct conn *c)
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
 	(void)evcon;
-	conn_free(arg);
+	struct conn *c = arg;
+	if (c->input_cb)
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
+	conn_free(c);
+}
+
+/* Counts what arrives, to tell a slow request from an idle connection. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)buf;
+	struct conn *c = arg;
+	c->received += info->n_added;
 }
 
 /* Answers on the socket itself and closes: for a connection evhttp has
@@ -124,6 +137,32 @@ static void arm(struct conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
+/* The request deadline passed.  An answer still being written is
+ * io-timeout's business (a client that stops reading); a connection that
+ * sent nothing since its last answer is idle and closes without a word
+ * (a 408 there could be read as the answer to a request crossing it);
+ * one in the middle of a request gets a 408. */
+static void deadline(struct conn *c)
+{
+	struct web_server *s = c->s;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		arm(c);
+		return;
+	}
+	if (c->received == 0 && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		s->idle_closed++;
+		evhttp_connection_free(c->evcon); /* on_close frees c */
+		return;
+	}
+	s->timed_out++;
+	const char *addr = NULL;
+	ev_uint16_t port = 0;
+	evhttp_connection_get_peer(c->evcon, (char **)&addr, &port);
+	vm_info("client %s:%u: no complete request within %d s: closed", addr ? addr : "?", port,
+	        s->lim.request_timeout_s);
+	refuse(c, 408, "no complete request in time");
+}
+
 /* The connection's timer: first its adoption (activated from bevcb, run
  * before anything was read), then its request deadline. */
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -133,14 +172,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	struct web_server *s = c->s;
 	if (c->evcon) {
-		s->timed_out++;
-		char peer[64] = "";
-		const char *addr = NULL;
-		ev_uint16_t port = 0;
-		evhttp_connection_get_peer(c->evcon, (char **)&addr, &port);
-		snprintf(peer, sizeof peer, "%s:%u", addr ? addr : "?", port);
-		vm_info("client %s: no complete request within %d s: closed", peer, s->lim.request_timeout_s);
-		refuse(c, 408, "no complete request in time");
+		deadline(c);
 		return;
 	}
 	bufferevent_data_cb rcb, wcb;
@@ -169,6 +201,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	c->counted = true;
 	c->slot = s->n_conns;
 	s->conns[s->n_conns++] = c;
+	c->input_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
 	arm(c);
 }
 
@@ -200,8 +233,10 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct conn *c = conn_of(s, evcon);
-	if (c) /* the next request's deadline starts now */
+	if (c) { /* the next request's deadline starts now */
+		c->received = 0;
 		arm(c);
+	}
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
 		evhttp_add_header(h, security_headers[i][0], security_headers[i][1]);
@@ -366,17 +401,22 @@ void web_server_metrics(const struct web_server *s, FILE *f)
 		if (s->by_status[i])
 			fprintf(f, "vmeter_web_requests_total{status=\"%d\"} %llu\n", i,
 			        (unsigned long long)s->by_status[i]);
-	fprintf(f,
-	        "# HELP vmeter_web_connections Connections open now.\n# TYPE vmeter_web_connections gauge\n"
-	        "vmeter_web_connections %zu\n"
-	        "# HELP vmeter_web_connections_max The connection cap (web.max-connections).\n"
-	        "# TYPE vmeter_web_connections_max gauge\nvmeter_web_connections_max %d\n"
-	        "# HELP vmeter_web_connections_accepted_total Connections accepted.\n"
-	        "# TYPE vmeter_web_connections_accepted_total counter\nvmeter_web_connections_accepted_total %llu\n"
-	        "# HELP vmeter_web_connections_refused_total Connections closed at once: over the cap.\n"
-	        "# TYPE vmeter_web_connections_refused_total counter\nvmeter_web_connections_refused_total %llu\n"
-	        "# HELP vmeter_web_connections_timed_out_total Connections closed: no complete request in time.\n"
-	        "# TYPE vmeter_web_connections_timed_out_total counter\nvmeter_web_connections_timed_out_total %llu\n",
-	        s->n_conns, s->lim.max_connections, (unsigned long long)s->accepted, (unsigned long long)s->refused,
-	        (unsigned long long)s->timed_out);
+	fprintf(
+	    f,
+	    "# HELP vmeter_web_connections Connections open now.\n# TYPE vmeter_web_connections gauge\n"
+	    "vmeter_web_connections %zu\n"
+	    "# HELP vmeter_web_connections_max The connection cap (web.max-connections).\n"
+	    "# TYPE vmeter_web_connections_max gauge\nvmeter_web_connections_max %d\n"
+	    "# HELP vmeter_web_connections_accepted_total Connections accepted.\n"
+	    "# TYPE vmeter_web_connections_accepted_total counter\nvmeter_web_connections_accepted_total %llu\n"
+	    "# HELP vmeter_web_connections_refused_total Connections closed at once: over the cap.\n"
+	    "# TYPE vmeter_web_connections_refused_total counter\nvmeter_web_connections_refused_total %llu\n"
+	    "# HELP vmeter_web_connections_timed_out_total Connections closed: no complete request in time.\n"
+	    "# TYPE vmeter_web_connections_timed_out_total counter\nvmeter_web_connections_timed_out_total %llu\n"
+	    "# HELP vmeter_web_connections_idle_closed_total Connections closed: idle past web.request-timeout.\n"
+	    "# TYPE vmeter_web_connections_idle_closed_total counter\nvmeter_web_connections_idle_closed_total %llu\n"
+	    "# HELP vmeter_web_connections_untracked_total Connections served but not counted (server.h).\n"
+	    "# TYPE vmeter_web_connections_untracked_total counter\nvmeter_web_connections_untracked_total %llu\n",
+	    s->n_conns, s->lim.max_connections, (unsigned long long)s->accepted, (unsigned long long)s->refused,
+	    (unsigned long long)s->timed_out, (unsigned long long)s->idle_closed, (unsigned long long)s->untracked);
 }

@@ -293,6 +293,26 @@ ok $? "/metrics: a1 used 0.5 cores in its latest minute"
 grep -q '^vmeter_web_db_connections_up [1-9]' "$T/bodies.admin" && grep -q '^vmeter_web_requests_total{status="200"} [1-9]' "$T/bodies.admin"
 ok $? "/metrics: the pool's connections and requests by status"
 
+# ---------------------------------------------------------------- ends
+psql_q "UPDATE web_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256('$(cat "$T/cookie.op")'::bytea), 'hex')" >/dev/null
+is "$(req e GET /api/v1/me -H "Cookie: vmeter_session=$(cat "$T/cookie.op")")" 401 "an expired session: 401"
+psql_q "UPDATE web_token SET revoked_at = now() WHERE token_hash = encode(sha256('$TOK_ADMIN'::bytea), 'hex')" >/dev/null
+is "$(req e GET /api/v1/me -H "Authorization: Bearer $TOK_ADMIN")" 401 "a revoked token: 401"
+psql_q "UPDATE web_user SET disabled = true WHERE name = 'vb'" >/dev/null
+is "$(req e GET /api/v1/me -H "Cookie: vmeter_session=$(cat "$T/cookie.vb")")" 401 "a disabled user's session: 401"
+is "$(login vb viewer-b-password)" 401 "a disabled user cannot log in"
+
+# ---------------------------------------------------------------- the database away
+A="Cookie: vmeter_session=$(cat "$T/cookie.root")"
+stop_postgres
+is "$(req d GET /api/v1/vms -H "$A")" 503 "the database away: 503"
+is "$(jq -r .error "$T/d.body")" "the database is not reachable" "... saying so"
+is "$(req d GET /api/v1/openapi.json)" 200 "... while what needs no database is served"
+restart_postgres
+vms_ok() { test "$(req d GET /api/v1/vms -H "$A")" = 200; }
+wait_for "the pool to connect again" 60 vms_ok
+ok $? "the database back: served again"
+
 # ---------------------------------------------------------------- bad requests
 A="Cookie: vmeter_session=$(cat "$T/cookie.root")"
 is "$(req b GET '/api/v1/vms?tenant=beta' -H "$A")" 400 "an unknown query parameter: 400 (the tenant never comes from the request)"
@@ -355,6 +375,19 @@ ok $? "the slow client is closed at its deadline (web.request-timeout): $(tail -
 req m GET /metrics -H "$A" >/dev/null
 grep -q '^vmeter_web_connections_timed_out_total [1-9]' "$T/m.body"
 ok $? "... and counted in /metrics"
+# an idle keep-alive connection: closed at the deadline without a word
+python3 - "$PORT" >"$T/idle" 2>&1 <<'EOP'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /login.js HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while b"});" not in got:
+    got += s.recv(65536)
+s.settimeout(120)
+rest = s.recv(4096)
+print("closed, then %d bytes" % len(rest) if not rest else "got %r" % rest[:60])
+EOP
+is "$(cat "$T/idle")" "closed, then 0 bytes" "an idle keep-alive connection is closed at the deadline, without a 408"
 
 # ---------------------------------------------------------------- the connection cap
 # 24 connections, each having had an answer (so counted), then one more.
