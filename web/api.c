@@ -5,6 +5,7 @@
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,8 @@ struct call {
 	int user_id;
 	char *user, *tenant, *csrf;
 	bool by_token;
-	char token_hash[65];
+	char token_hash[65]; /* of the session's token: logout deletes by it */
+	char token[65];      /* login: the new session's token, for the cookie only */
 	/* login */
 	char *login_user, *login_pw;
 	char addr[64];
@@ -244,7 +246,8 @@ static void login_checked(int result, void *arg)
 	snprintf(hours, sizeof hours, "%d", a->o.session_hours);
 	c->csrf = vm_xstrdup(csrf);
 	/* the token itself lives only in the cookie we send */
-	memcpy(c->token_hash, token, sizeof token);
+	memcpy(c->token, token, sizeof token);
+	sodium_memzero(token, sizeof token);
 	const char *p[4] = {hash, uid, csrf, hours};
 	submit(c,
 	       "INSERT INTO web_session (token_hash, user_id, csrf, expires_at) "
@@ -267,8 +270,8 @@ static void login_session_done(PGresult *res, enum vm_pg_failure failure, const 
 		return;
 	char cookie[256];
 	snprintf(cookie, sizeof cookie, "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", WEB_SESSION_COOKIE,
-	         c->token_hash, c->a->o.session_hours * 3600, c->a->o.cookie_secure ? "; Secure" : "");
-	memset(c->token_hash, 0, sizeof c->token_hash);
+	         c->token, c->a->o.session_hours * 3600, c->a->o.cookie_secure ? "; Secure" : "");
+	sodium_memzero(c->token, sizeof c->token);
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
 	char shown[160];
 	vm_log_escape(shown, sizeof shown, c->login_user);
