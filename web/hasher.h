@@ -2,7 +2,9 @@
  * MiB by design, which would stall every other request if it ran on the
  * loop.  One worker thread takes jobs in order; the answer comes back on
  * the loop (libevent must have been told to use pthreads:
- * evthread_use_pthreads() before the base was made).  One thread also
+ * evthread_use_pthreads() before the base was made; a job pending is no
+ * event of the loop's: it must run for others, or with
+ * EVLOOP_NO_EXIT_ON_EMPTY).  One thread also
  * bounds the memory and CPU a flood of logins can take; the queue is
  * capped and a full queue refuses at once. */
 #ifndef VM_WEB_HASHER_H
