@@ -65,6 +65,18 @@ static const char *reason(int status)
 	}
 }
 
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	default: return "?";
+	}
+}
+
 static void count_status(struct web_server *s, int status)
 {
 	if (status >= 100 && status < 600)
@@ -246,6 +258,9 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 		abort();
 	evbuffer_add(out, body, len);
 	count_status(s, status);
+	if (vm_log_get_level() >= VM_LOG_DEBUG)
+		vm_debug("%s %s %s: %d, %zu bytes", web_peer(req), method_name(evhttp_request_get_command(req)),
+		         evhttp_request_get_uri(req) ? evhttp_request_get_uri(req) : "?", status, len);
 	evhttp_send_reply(req, status, reason(status), out);
 	evbuffer_free(out);
 }
