@@ -193,6 +193,31 @@ static int token_add(const char *conf_path, int argc, char **argv)
 	return rc;
 }
 
+/* Runs one statement with one parameter that must change exactly one
+ * row; prints done or names what was not found. */
+static int change_one(const char *conf_path, const char *sql, const char *param, const char *done, const char *missing)
+{
+	struct vm_pg *pg;
+	int status = db(conf_path, &pg);
+	if (status)
+		return status;
+	const char *p[1] = {param};
+	PGresult *r = vm_pg_exec(pg, sql, 1, p);
+	int rc = 0;
+	if (!r) {
+		fprintf(stderr, "vmeter-web: %s\n", vm_pg_error(pg));
+		rc = 1;
+	} else if (PQntuples(r) != 1) {
+		fprintf(stderr, "vmeter-web: %s '%s'\n", missing, param);
+		rc = 1;
+	} else {
+		printf("%s '%s'\n", done, param);
+	}
+	PQclear(r);
+	vm_pg_free(pg);
+	return rc;
+}
+
 int web_cli(const char *conf_path, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[0], "user") == 0 && strcmp(argv[1], "add") == 0)
@@ -201,7 +226,21 @@ int web_cli(const char *conf_path, int argc, char **argv)
 		return user_list(conf_path);
 	if (argc >= 2 && strcmp(argv[0], "token") == 0 && strcmp(argv[1], "add") == 0)
 		return token_add(conf_path, argc - 1, argv + 1);
-	fprintf(stderr, "vmeter-web: unknown command '%s%s%s' (user add, user list, token add)\n", argv[0],
-	        argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+	if (argc == 3 && strcmp(argv[0], "user") == 0 && strcmp(argv[1], "disable") == 0)
+		/* its sessions go with it; its tokens stop working while it is disabled */
+		return change_one(conf_path,
+		                  "WITH u AS (UPDATE web_user SET disabled = true WHERE name = $1 RETURNING user_id), "
+		                  "s AS (DELETE FROM web_session WHERE user_id IN (SELECT user_id FROM u)) "
+		                  "SELECT user_id FROM u",
+		                  argv[2], "disabled user", "no user");
+	if (argc == 3 && strcmp(argv[0], "token") == 0 && strcmp(argv[1], "revoke") == 0)
+		return change_one(
+		    conf_path,
+		    "UPDATE web_token SET revoked_at = now() WHERE token_id::text = $1 AND revoked_at IS NULL "
+		    "RETURNING token_id",
+		    argv[2], "revoked token", "no token to revoke with id");
+	fprintf(stderr,
+	        "vmeter-web: unknown command '%s%s%s' (user add, user list, user disable, token add, token revoke)\n",
+	        argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 	return 2;
 }

@@ -3,7 +3,9 @@
  *
  *   user add NAME --role admin|operator|tenant-viewer [--tenant T] [--password-stdin]
  *   user list
+ *   user disable NAME              (its sessions end; its tokens stop)
  *   token add USER [--label TEXT]
+ *   token revoke ID                (the id token add printed)
  *
  * A password is read from stdin (one line) with --password-stdin, or else
  * made here and printed once; an API token is printed once.  Neither is

@@ -35,7 +35,9 @@ static void usage(FILE *f)
 	           "       vmeter-web [-c FILE] user add NAME --role admin|operator|tenant-viewer [--tenant T]\n"
 	           "                            [--password-stdin]\n"
 	           "       vmeter-web [-c FILE] user list\n"
+	           "       vmeter-web [-c FILE] user disable NAME\n"
 	           "       vmeter-web [-c FILE] token add USER [--label TEXT]\n"
+	           "       vmeter-web [-c FILE] token revoke ID\n"
 	           "  -c FILE  the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
 	           "  -n       check the configuration and exit\n"
 	           "exit status: 0 done, 1 failed, 2 a usage or configuration error\n");

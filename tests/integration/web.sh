@@ -99,7 +99,9 @@ is "$?" 1 "a second user of the same name is refused"
 is "$(psql_q "SELECT count(*) FROM web_user WHERE password_hash LIKE '\$argon2id\$%' AND password_hash NOT LIKE '%password%'")" 5 \
 	"passwords are stored as Argon2id strings, never as given"
 TOK_A=$(web token add va --label ci | sed -n 's/.*(shown once): //p')
-TOK_ADMIN=$(web token add root | sed -n 's/.*(shown once): //p')
+web token add root >"$T/tok.admin"
+TOK_ADMIN=$(sed -n 's/.*(shown once): //p' "$T/tok.admin")
+TOK_ADMIN_ID=$(sed -n 's/^token \([0-9]*\) .*/\1/p' "$T/tok.admin")
 echo "$TOK_A" | grep -Eq '^vmt_[0-9a-f]{64}$'
 ok $? "token add prints a vmt_ token once"
 is "$(psql_q "SELECT count(*) FROM web_token WHERE token_hash = encode(sha256('$TOK_A'::bytea), 'hex') AND prefix = left('$TOK_A', 12)")" 1 \
@@ -183,7 +185,9 @@ is "$(jq -r '.user + " " + .role + " " + .via' "$T/me.body")" "root admin sessio
 is "$(req lo POST /api/v1/logout -H "Cookie: vmeter_session=$ROOT")" 403 "logout without X-CSRF-Token: 403"
 jq -r .error "$T/lo.body" | grep -q "X-CSRF-Token"
 ok $? "... naming the header"
-is "$(req lo POST /api/v1/logout -H "Cookie: vmeter_session=$ROOT" -H "X-CSRF-Token: ${CSRF_ROOT%?}0")" 403 \
+# the session's token with its last digit changed
+case $CSRF_ROOT in *0) WRONG=${CSRF_ROOT%?}1 ;; *) WRONG=${CSRF_ROOT%?}0 ;; esac
+is "$(req lo POST /api/v1/logout -H "Cookie: vmeter_session=$ROOT" -H "X-CSRF-Token: $WRONG")" 403 \
 	"logout with a wrong X-CSRF-Token: 403"
 is "$(req me GET /api/v1/me -H "Cookie: vmeter_session=$ROOT")" 200 "... and the session lives on"
 is "$(req lo POST /api/v1/logout -H "Cookie: vmeter_session=$ROOT" -H "X-CSRF-Token: $CSRF_ROOT")" 204 \
@@ -296,10 +300,18 @@ ok $? "/metrics: the pool's connections and requests by status"
 # ---------------------------------------------------------------- ends
 psql_q "UPDATE web_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256('$(cat "$T/cookie.op")'::bytea), 'hex')" >/dev/null
 is "$(req e GET /api/v1/me -H "Cookie: vmeter_session=$(cat "$T/cookie.op")")" 401 "an expired session: 401"
-psql_q "UPDATE web_token SET revoked_at = now() WHERE token_hash = encode(sha256('$TOK_ADMIN'::bytea), 'hex')" >/dev/null
+web token revoke "$TOK_ADMIN_ID" >/dev/null
+ok $? "token revoke ID"
 is "$(req e GET /api/v1/me -H "Authorization: Bearer $TOK_ADMIN")" 401 "a revoked token: 401"
-psql_q "UPDATE web_user SET disabled = true WHERE name = 'vb'" >/dev/null
+web token revoke "$TOK_ADMIN_ID" >/dev/null 2>&1
+is "$?" 1 "revoking it again: refused"
+web user disable vb >/dev/null
+ok $? "user disable NAME"
+is "$(psql_q "SELECT count(*) FROM web_session s JOIN web_user u USING (user_id) WHERE u.name = 'vb'")" 0 \
+	"... ends its sessions"
 is "$(req e GET /api/v1/me -H "Cookie: vmeter_session=$(cat "$T/cookie.vb")")" 401 "a disabled user's session: 401"
+web user disable nobody >/dev/null 2>&1
+is "$?" 1 "disabling no such user: refused"
 is "$(login vb viewer-b-password)" 401 "a disabled user cannot log in"
 
 # ---------------------------------------------------------------- the database away
