@@ -8,10 +8,12 @@
  *     max_connections gets a 503 and is closed at once;
  *   - a request deadline: a connection must deliver a complete request
  *     within request_timeout_s of its accept or of the previous response,
- *     else it gets a 408 and is closed;
+ *     else it gets a 408 and is closed (one that sent nothing since its
+ *     last answer is idle and is closed without one);
  *   - sizes: requests whose headers are over max_header_bytes get a JSON
- *     431, bodies over max_body_bytes a JSON 413; libevent itself closes
- *     with its own 413 page what is over twice those (it stops reading);
+ *     431, bodies over max_body_bytes a JSON 413; over twice those libevent
+ *     stops reading and closes with a page of its own (400 for headers,
+ *     413 for a body), which these counters do not see;
  *   - JSON errors, security headers on every response, counters.
  * How connections are counted with libevent 2.1's API: evhttp makes each
  * connection's bufferevent through our evhttp_set_bevcb() callback; a

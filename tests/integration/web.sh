@@ -20,7 +20,7 @@ write_conf "$T/vmeter.conf" "web {
   max-connections = 24
   max-header-bytes = 4096
   max-body-bytes = 2048
-  request-timeout = 4
+  request-timeout = 8
   login-failures = 5
   login-lock = 5
   login-lock-max = 10
