@@ -26,6 +26,7 @@
 #include "log.h"
 #include "options.h"
 #include "pgev.h"
+#include "schema.h"
 #include "secret.h"
 #include "server.h"
 
@@ -50,6 +51,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	vm_notice("signal %d: stopping", (int)sig);
 	sd_notify(0, "STOPPING=1");
 	event_base_loopexit(base, NULL);
+}
+
+/* The schema's version, once the pool first reaches the database: an
+ * older schema would answer every request with 500, so say why early.
+ * Not fatal: the database may be migrated while this runs. */
+static void schema_checked(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	(void)arg;
+	unsigned want = vm_migrations[vm_n_migrations - 1].version;
+	if (failure == VM_PG_CANCELLED)
+		return;
+	if (failure != VM_PG_OK || !res || PQntuples(res) != 1) {
+		vm_err("cannot read the database schema's version: %s", failure == VM_PG_OK ? "no answer" : error);
+		return;
+	}
+	long have = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (have != (long)want)
+		vm_err("database schema is version %ld, this vmeter-web needs %u: run 'vmeter-admin migrate'", have,
+		       want);
 }
 
 static int serve(const struct vm_conf *conf)
@@ -109,6 +129,9 @@ static int serve(const struct vm_conf *conf)
 		goto out;
 	}
 	web_api_set_server(api, server);
+	/* a long timeout: the database may come up after us */
+	vm_pgev_submit_timeout(pool, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 3600 * 1000,
+	                       schema_checked, NULL);
 	vm_notice("listening on %s (port %d), at most %d connections", o->listen, web_server_port(server),
 	          o->max_connections);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", o->listen);

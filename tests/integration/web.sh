@@ -134,6 +134,8 @@ show_web_log() { echo "# --- $T/web.log:"; tail -n 30 "$T/web.log" | sed 's/^/# 
 on_cleanup "[ \$_failed = 0 ] || show_web_log"
 wait_for 60 grep -q "READY=1" "$T/notes"
 ok $? "READY=1 once it listens"
+msg=$("$WEB" -c "$T/vmeter.conf" 2>&1)
+is "$?:$(echo "$msg" | grep -c "cannot bind")" "1:1" "a second server on the same address: exit 1, saying it cannot bind"
 
 # req NAME METHOD PATH [CURL ARGS...]: the status; body in $T/NAME.body,
 # headers in $T/NAME.head.
@@ -149,6 +151,17 @@ login() { # login USER PASSWORD: the status; the cookie's token in $T/cookie.$1,
 	jq -r .csrf_token "$T/login.$1.body" >"$T/csrf.$1" 2>/dev/null
 	echo "$_s"
 }
+
+# a database without the schema: said at once, not only as 500s later
+psql_q postgres "CREATE DATABASE empty" >/dev/null
+P2=$(free_port)
+sed -e "s/dbname=vmeter/dbname=empty/" -e "s/127.0.0.1:$PORT/127.0.0.1:$P2/" "$T/vmeter.conf" >"$T/empty.conf"
+"$WEB" -c "$T/empty.conf" >"$T/empty.log" 2>&1 &
+EMPTY_PID=$!
+_pids="$_pids $EMPTY_PID"
+wait_for "the schema's complaint" 60 grep -q "cannot read the database schema's version" "$T/empty.log"
+ok $? "without the schema it logs so at start: $(grep -o 'cannot read.*exist' "$T/empty.log" | head -1)"
+kill -TERM "$EMPTY_PID"
 
 # ---------------------------------------------------------------- login
 is "$(req idx GET /)" 200 "GET / serves the login page"
