@@ -29,6 +29,7 @@
 #include "schema.h"
 #include "secret.h"
 #include "server.h"
+#include "tls.h"
 
 static void usage(FILE *f)
 {
@@ -93,6 +94,7 @@ static int serve(const struct vm_conf *conf)
 	event_add(sigint, NULL);
 	int rc = 1;
 	struct web_hasher *hasher = NULL;
+	struct web_tls *tls = NULL;
 	struct web_api *api = NULL;
 	struct web_server *server = NULL;
 	struct vm_pgev_opts po = {.size = (unsigned)o->db_connections, .query_timeout_ms = o->query_timeout_ms};
@@ -106,8 +108,15 @@ static int serve(const struct vm_conf *conf)
 		vm_err("%s", err);
 		goto out;
 	}
+	if (*o->tls_certificate) {
+		tls = web_tls_new(o->tls_certificate, o->tls_key, err, sizeof err);
+		if (!tls) {
+			vm_err("%s", err);
+			goto out;
+		}
+	}
 	struct web_api_opts ao = {.session_hours = o->session_hours,
-	                          .cookie_secure = o->cookie_secure != 0,
+	                          .cookie_secure = o->cookie_secure != 0 || tls,
 	                          .max_body_bytes = o->max_body_bytes,
 	                          .login_free = (unsigned)o->login_failures,
 	                          .login_address_free = (unsigned)o->login_address_failures,
@@ -122,7 +131,8 @@ static int serve(const struct vm_conf *conf)
 	                         .max_header_bytes = o->max_header_bytes,
 	                         .max_body_bytes = o->max_body_bytes,
 	                         .request_timeout_s = o->request_timeout_s,
-	                         .io_timeout_s = o->io_timeout_s};
+	                         .io_timeout_s = o->io_timeout_s,
+	                         .tls = tls};
 	server = web_server_new(base, o->listen, &lim, web_api_handle, api, err, sizeof err);
 	if (!server) {
 		vm_err("%s", err);
@@ -132,8 +142,8 @@ static int serve(const struct vm_conf *conf)
 	/* a long timeout: the database may come up after us */
 	vm_pgev_submit_timeout(pool, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 3600 * 1000,
 	                       schema_checked, NULL);
-	vm_notice("listening on %s (port %d), at most %d connections", o->listen, web_server_port(server),
-	          o->max_connections);
+	vm_notice("listening on %s (port %d, %s), at most %d connections", o->listen, web_server_port(server),
+	          tls ? "HTTPS" : "plain HTTP", o->max_connections);
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", o->listen);
 	event_base_dispatch(base);
 	rc = 0;
@@ -144,6 +154,7 @@ out:
 	web_hasher_free(hasher);
 	web_server_free(server);
 	web_api_free(api);
+	web_tls_free(tls);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(base);
@@ -178,6 +189,20 @@ int main(int argc, char **argv)
 		        o->login_lock_s, o->login_lock_max_s);
 		vm_conf_free(conf);
 		return 2;
+	}
+	if (!*o->tls_certificate != !*o->tls_key) {
+		fprintf(stderr, "vmeter-web: %s: web.tls-certificate and web.tls-key go together\n", conf_path);
+		vm_conf_free(conf);
+		return 2;
+	}
+	if (check && *o->tls_certificate) {
+		struct web_tls *t = web_tls_new(o->tls_certificate, o->tls_key, err, sizeof err);
+		if (!t) {
+			fprintf(stderr, "vmeter-web: %s\n", err);
+			vm_conf_free(conf);
+			return 2;
+		}
+		web_tls_free(t);
 	}
 	if (check) {
 		printf("%s: configuration ok (web: listen %s)\n", conf_path, o->listen);

@@ -28,6 +28,8 @@ static const struct vm_conf_option options[] = {
     {"login-address-failures", VM_CONF_INT, O(login_address_failures), 1, 10000, 20, NULL, NULL},
     {"login-lock", VM_CONF_INT, O(login_lock_s), 1, 3600, 1, NULL, NULL},
     {"login-lock-max", VM_CONF_INT, O(login_lock_max_s), 1, 86400, 900, NULL, NULL},
+    {"tls-certificate", VM_CONF_STR, O(tls_certificate), 0, 4096, 0, "", NULL},
+    {"tls-key", VM_CONF_STR, O(tls_key), 0, 4096, 0, "", NULL},
 };
 
 const struct vm_conf_program web_conf_program = {"web", options, sizeof options / sizeof *options,

@@ -21,6 +21,8 @@ struct web_options {
 	int login_address_failures; /* failed logins from an address before a lock */
 	int login_lock_s;           /* the first lock, doubling */
 	int login_lock_max_s;       /* the longest lock */
+	char *tls_certificate;      /* PEM chain; "" for plain HTTP */
+	char *tls_key;              /* PEM private key */
 };
 
 extern const struct vm_conf_program web_conf_program;

@@ -132,7 +132,7 @@ static void refuse(struct conn *c, int status, const char *message)
 	                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
 	                  "Connection: close\r\nCache-Control: no-store\r\n\r\n",
 	                  status, reason(status), bl);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->s->lim.tls ? -1 : bufferevent_getfd(c->bev);
 	if (fd >= 0) {
 		ssize_t w = send(fd, head, (size_t)hl, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w == hl)
@@ -222,7 +222,8 @@ static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
 	struct web_server *s = arg;
 	struct conn *c = vm_xcalloc(1, sizeof *c);
 	c->s = s;
-	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = s->lim.tls ? web_tls_bufferevent(s->lim.tls, base)
+	                    : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
 		abort(); /* out of memory, as the x* wrappers do */
 	/* libevent writes 16 KiB per callback by default: a VM list of a big
@@ -256,6 +257,8 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
 		evhttp_add_header(h, security_headers[i][0], security_headers[i][1]);
+	if (s->lim.tls) /* browsers that came once over HTTPS stay on it */
+		evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
 	evhttp_add_header(h, "Content-Type", content_type);
 	struct evbuffer *out = evbuffer_new();
 	if (!out)

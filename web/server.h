@@ -14,7 +14,9 @@
  *     431, bodies over max_body_bytes a JSON 413; over twice those libevent
  *     stops reading and closes with a page of its own (400 for headers,
  *     413 for a body), which these counters do not see;
- *   - JSON errors, security headers on every response, counters.
+ *   - JSON errors, security headers on every response (and HSTS under
+ *     TLS), counters.  Under TLS a refused connection is closed without
+ *     an answer (no plain text on a TLS socket).
  * How connections are counted with libevent 2.1's API: evhttp makes each
  * connection's bufferevent through our evhttp_set_bevcb() callback; a
  * callback activated there runs before anything is read from the socket
@@ -32,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tls.h"
+
 struct web_server;
 
 struct web_limits {
@@ -40,6 +44,7 @@ struct web_limits {
 	int max_body_bytes;    /* a request body */
 	int request_timeout_s; /* a whole request, from accept or the last response */
 	int io_timeout_s;      /* no byte read or written for this long closes it */
+	struct web_tls *tls;   /* NULL: plain HTTP; else HTTPS (borrowed: outlives the server) */
 };
 
 /* Called for every request that passed the limits.  The handler owns the
