@@ -409,7 +409,7 @@ static int fail(struct vm_pg *pg, const char *what, char *err, size_t errsize)
 }
 
 static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const char *month, const char *month1,
-                struct rep_cb_line **prev, size_t *n_prev, char *err, size_t errsize)
+                bool draft, struct rep_cb_line **prev, size_t *n_prev, char *err, size_t errsize)
 {
 	/* The zone: the month's document's, else the tenant's as loaded,
 	 * else that of its latest document.  Timestamps print in it. */
@@ -442,7 +442,7 @@ static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const ch
 	if (!w)
 		return fail(pg, "cutting the month", err, errsize);
 	bool future = PQgetvalue(w, 0, 0)[0] == 't', open = PQgetvalue(w, 0, 1)[0] == 't';
-	if (future || open) {
+	if (future || (open && !draft)) {
 		if (future)
 			snprintf(err, errsize, "month %s is in the future (in %s, the time zone of tenant '%s')", month,
 			         r->time_zone, tenant);
@@ -471,7 +471,8 @@ static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const ch
 		         tenant, month, tenant, month);
 		return -REP_CB_NOT_FINAL;
 	}
-	if (strcmp(PQgetvalue(d, 0, 2), "final") != 0) {
+	r->draft = strcmp(PQgetvalue(d, 0, 2), "final") != 0;
+	if (r->draft && !draft) {
 		snprintf(err, errsize,
 		         "the %s of '%s' for %s (id %s) is a draft: the report reads finalised documents only "
 		         "(vmeter-bill invoice finalise %s)",
@@ -486,7 +487,7 @@ static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const ch
 	r->to = PQgetvalue(d, 0, 6);
 	r->currency = vm_currency_find(PQgetvalue(d, 0, 7));
 	r->money = PQgetvalue(d, 0, 10)[0] == 't';
-	r->finalised_at = PQgetvalue(d, 0, 11);
+	r->finalised_at = text_or_null(d, 0, 11);
 	r->tenant = PQgetvalue(d, 0, 12);
 	if (!r->currency || vm_round_parse(PQgetvalue(d, 0, 8), &r->rounding) < 0) {
 		snprintf(err, errsize, "invoice %d: a currency or rounding rule this program does not know",
@@ -568,7 +569,8 @@ static int load(struct vm_pg *pg, struct rep_cb *r, const char *tenant, const ch
 	return 0;
 }
 
-int rep_cb_load(struct vm_pg *pg, const char *tenant, const char *month, struct rep_cb **out, char *err, size_t errsize)
+int rep_cb_load(struct vm_pg *pg, const char *tenant, const char *month, bool draft, struct rep_cb **out, char *err,
+                size_t errsize)
 {
 	*out = NULL;
 	char month1[11];
@@ -583,7 +585,7 @@ int rep_cb_load(struct vm_pg *pg, const char *tenant, const char *month, struct 
 	int rc = vm_pg_begin(pg) < 0 ||
 	                 vm_pg_cmd(pg, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) < 0
 	             ? fail(pg, "starting a read", err, errsize)
-	             : load(pg, r, tenant, month, month1, &prev, &n_prev, err, errsize);
+	             : load(pg, r, tenant, month, month1, draft, &prev, &n_prev, err, errsize);
 	vm_pg_rollback(pg); /* read only: nothing to keep */
 	if (rc == 0 && summarise(r, prev, n_prev) < 0) {
 		snprintf(err, errsize, "invoice %d: a sum is out of range", r->invoice_id);

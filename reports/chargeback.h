@@ -88,7 +88,8 @@ struct rep_cb {
 	const char *tenant, *period, *time_zone; /* "2026-10" */
 	const char *from, *to;                   /* the month's bounds in the tenant's zone */
 	const char *kind, *number;               /* "invoice" or "statement"; NULL: no number */
-	const char *finalised_at;                /* in the tenant's zone */
+	const char *finalised_at;                /* in the tenant's zone; NULL for a draft */
+	bool draft;                              /* a preview of a draft: its figures may still change */
 	int invoice_id;
 	const struct vm_currency *currency;
 	enum vm_round rounding;
@@ -138,10 +139,11 @@ enum rep_cb_fail {
 int rep_cb_month_parse(const char *text, char *out);
 
 /* The report of `tenant`'s month `month` ("YYYY-MM", tenant-local) from
- * its finalised invoice or statement, in one read-only transaction.
- * Returns 0 with *out (free with rep_cb_free), or -REP_CB_* with the
- * reason in err. */
-int rep_cb_load(struct vm_pg *pg, const char *tenant, const char *month, struct rep_cb **out, char *err,
+ * its finalised invoice or statement, in one read-only transaction; with
+ * draft, also from a draft (of a month that may not be over: a preview,
+ * marked as one in every format).  Returns 0 with *out (free with
+ * rep_cb_free), or -REP_CB_* with the reason in err. */
+int rep_cb_load(struct vm_pg *pg, const char *tenant, const char *month, bool draft, struct rep_cb **out, char *err,
                 size_t errsize);
 void rep_cb_free(struct rep_cb *r);
 

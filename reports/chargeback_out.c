@@ -131,9 +131,12 @@ struct csv {
 static void csv_row(const struct csv *c, const char *section, const char *project, const char *uuid, const char *name,
                     const char *item, const char *metric, const char *value, const char *unit)
 {
-	const char *head[] = {c->r->tenant, c->r->period, c->r->number ? c->r->number : c->r->kind,
-	                      section,      project,      uuid,
-	                      name,         item,         metric};
+	char draft[32];
+	snprintf(draft, sizeof draft, "%s (draft)", c->r->kind);
+	const char *head[] = {
+	    c->r->tenant, c->r->period, c->r->draft ? draft : c->r->number ? c->r->number : c->r->kind,
+	    section,      project,      uuid,
+	    name,         item,         metric};
 	for (size_t i = 0; i < sizeof head / sizeof *head; i++) {
 		csv_text(c->f, head[i]);
 		fputc(',', c->f);
@@ -375,12 +378,13 @@ int rep_cb_json(const struct rep_cb *r, FILE *f)
 		                      json_pack("{s:s, s:s, s:o}", "number", r->credits[i].number, "reason",
 		                                r->credits[i].reason, "total", jmoney(r, r->credits[i].total)));
 	json_t *doc = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:{s:I, s:s, s:o, s:s}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	    "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:{s:I, s:s, s:o, s:o, s:s}, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 	    "s:{s:o, s:o, s:o}, s:o, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:o}",
 	    "tenant", r->tenant, "period", r->period, "from", r->from, "to", r->to, "time_zone", r->time_zone,
 	    "currency", r->money ? json_string(r->currency->code) : json_null(), "money", r->money, "document", "id",
 	    (json_int_t)r->invoice_id, "kind", r->kind, "number", str_or_null(r->number), "finalised_at",
-	    r->finalised_at, "total", jmoney(r, r->total), "previous",
+	    str_or_null(r->finalised_at), "state", r->draft ? "draft" : "final", "total", jmoney(r, r->total),
+	    "previous",
 	    r->has_prev ? json_pack("{s:o, s:o, s:I}", "number", str_or_null(r->prev_number), "total",
 	                            jmoney(r, r->prev_total), "vm_minutes_billed", (json_int_t)r->prev_vm_minutes)
 	                : json_null(),
@@ -715,19 +719,24 @@ static struct vm_doc *build(const struct rep_cb *r)
 	char m[VM_MONEY_MAX_FORMAT], m2[VM_MONEY_MAX_FORMAT + 2], bp[56];
 	int64_t pct;
 	bool statement = strcmp(r->kind, "statement") == 0;
-	char *title =
-	    vm_xasprintf("%s %s: %s%s", statement ? "Showback report" : "Chargeback report", r->period, r->tenant,
-	                 !r->money   ? " (usage, no charges)"
-	                 : statement ? " (costs at the plan's prices, not invoiced)"
-	                             : "");
+	char *title = vm_xasprintf("%s %s: %s%s",
+	                           r->draft    ? (statement ? "Draft showback report" : "Draft chargeback report")
+	                           : statement ? "Showback report"
+	                                       : "Chargeback report",
+	                           r->period, r->tenant,
+	                           !r->money   ? " (usage, no charges)"
+	                           : statement ? " (costs at the plan's prices, not invoiced)"
+	                                       : "");
 	struct vm_doc *d = vm_doc_new(title);
 	free(title);
 	vm_doc_field(d, "Tenant", r->tenant);
 	char *t = vm_xasprintf("%s to %s (%s)", r->from, r->to, r->time_zone);
 	vm_doc_field(d, "Month", t);
 	free(t);
-	t = r->number ? vm_xasprintf("%s %s, final since %s", r->kind, r->number, r->finalised_at)
-	              : vm_xasprintf("%s, final since %s", r->kind, r->finalised_at);
+	t = r->draft    ? vm_xasprintf("draft %s (id %d): a preview, its figures change until it is finalised", r->kind,
+	                               r->invoice_id)
+	    : r->number ? vm_xasprintf("%s %s, final since %s", r->kind, r->number, r->finalised_at)
+	                : vm_xasprintf("%s, final since %s", r->kind, r->finalised_at);
 	vm_doc_field(d, "Document", t);
 	free(t);
 	if (r->money) {

@@ -1,10 +1,15 @@
 /* vmeter-report: reports for people (issue 15; growing).
  *
- *   vmeter-report [-c FILE] chargeback --tenant T --month YYYY-MM
+ *   vmeter-report [-c FILE] chargeback --tenant T --month YYYY-MM [--draft]
  *                 [--format html|csv|json|pdf] [-o FILE]
+ *   vmeter-report [-c FILE] due [--dir DIR]
+ *   vmeter-report [-c FILE] list [--tenant T]
+ *   vmeter-report [-c FILE] get ID [-o FILE]
  *
  * The chargeback report reads a tenant's finalised invoice (or showback
- * statement) of a month and writes it summed up (reports/chargeback.h). */
+ * statement) of a month and writes it summed up (reports/chargeback.h);
+ * `due` keeps each finalised month's report in the database (and a
+ * directory) once (reports/keep.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -18,7 +23,9 @@
 
 #include "chargeback.h"
 #include "conf.h"
+#include "keep.h"
 #include "pg.h"
+#include "fsutil.h"
 #include "xalloc.h"
 
 #define EXIT_REFUSED 1
@@ -28,11 +35,17 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
 	           "commands:\n"
-	           "  chargeback --tenant T --month YYYY-MM [--format html|csv|json|pdf] [-o FILE]\n"
+	           "  chargeback --tenant T --month YYYY-MM [--draft] [--format html|csv|json|pdf] [-o FILE]\n"
 	           "                        the tenant's month from its finalised invoice (or showback statement):\n"
 	           "                        totals by project with the month before, by meter, the top VMs, shared\n"
 	           "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
-	           "                        HTML by default, to standard output unless -o (PDF needs -o)\n"
+	           "                        HTML by default, to standard output unless -o (PDF needs -o);\n"
+	           "                        --draft: from the month's draft if it is not final yet (a preview)\n"
+	           "  due [--dir DIR]       keep the chargeback report of every finalised month in the database\n"
+	           "                        (and DIR/TENANT/YYYY-MM/chargeback.FORMAT), made again only when a\n"
+	           "                        credit note changed it (vmeter-report.timer runs it daily)\n"
+	           "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
+	           "  get ID [-o FILE]      a kept report's file\n"
 	           "options:\n"
 	           "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
 	           "  -n                    check the configuration and exit\n"
@@ -105,14 +118,34 @@ static int check_output(const char *path)
 	return 0;
 }
 
+/* The database of the configuration at conf_path, connected and of this
+ * program's schema: 0 with *pg, or the exit status with why printed. */
+static int connect_db(const char *conf_path, struct vm_pg **pg)
+{
+	char err[2048];
+	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+	if (!conf) {
+		fprintf(stderr, "vmeter-report: %s\n", err);
+		return EXIT_USAGE;
+	}
+	*pg = vm_pg_new(conf->db_conninfo, 0, -1);
+	vm_conf_free(conf);
+	if (vm_pg_connect(*pg) < 0 || vm_pg_check_schema(*pg) < 0) {
+		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(*pg));
+		vm_pg_free(*pg);
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
 static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"tenant", required_argument, NULL, 't'},
-	                                         {"month", required_argument, NULL, 'm'},
-	                                         {"format", required_argument, NULL, 'f'},
-	                                         {"output", required_argument, NULL, 'o'},
-	                                         {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"tenant", required_argument, NULL, 't'}, {"month", required_argument, NULL, 'm'},
+	    {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+	    {"draft", no_argument, NULL, 'd'},        {NULL, 0, NULL, 0}};
 	const char *tenant = NULL, *month = NULL, *format = "html", *out = NULL;
+	bool draft = false;
 	optind = 0; /* 0, not 1: GNU getopt starts afresh (main's "+" and its state) */
 	opterr = 0;
 	int c;
@@ -122,6 +155,7 @@ static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 		case 'm': month = optarg; break;
 		case 'f': format = optarg; break;
 		case 'o': out = optarg; break;
+		case 'd': draft = true; break;
 		default:
 			fprintf(stderr, "vmeter-report: chargeback: unknown option or missing value: '%s'\n",
 			        argv[optind - 1]);
@@ -162,20 +196,12 @@ static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 		return EXIT_REFUSED;
 
 	char err[2048];
-	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
-	if (!conf) {
-		fprintf(stderr, "vmeter-report: %s\n", err);
-		return EXIT_USAGE;
-	}
-	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
-	vm_conf_free(conf);
-	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
-		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(pg));
-		vm_pg_free(pg);
-		return EXIT_REFUSED;
-	}
+	struct vm_pg *pg;
+	int st = connect_db(conf_path, &pg);
+	if (st)
+		return st;
 	struct rep_cb *r;
-	int rc = rep_cb_load(pg, tenant, month, &r, err, sizeof err);
+	int rc = rep_cb_load(pg, tenant, month, draft, &r, err, sizeof err);
 	vm_pg_free(pg);
 	if (rc < 0) {
 		fprintf(stderr, "vmeter-report: chargeback: %s\n", err);
@@ -184,6 +210,115 @@ static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 	int status = write_report(r, fmt, out);
 	rep_cb_free(r);
 	return status;
+}
+
+/* The options of due, list and get: --dir, --tenant, -o, each where its
+ * slot is given (not NULL), and arg the one argument (get's id); what
+ * else is given is refused.  Returns 0 or EXIT_USAGE. */
+static int keep_opts(const char *cmd, int argc, char **argv, const char **dir, const char **tenant, const char **out,
+                     const char **arg)
+{
+	static const struct option longopts[] = {{"dir", required_argument, NULL, 'D'},
+	                                         {"tenant", required_argument, NULL, 't'},
+	                                         {"output", required_argument, NULL, 'o'},
+	                                         {NULL, 0, NULL, 0}};
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		const char **slot = c == 'D' ? dir : c == 't' ? tenant : c == 'o' ? out : NULL;
+		if (!slot && (c == 'D' || c == 't' || c == 'o')) {
+			fprintf(stderr, "vmeter-report: %s: %s is not an option of %s\n", cmd,
+			        c == 'D'   ? "--dir"
+			        : c == 't' ? "--tenant"
+			                   : "-o",
+			        cmd);
+			return EXIT_USAGE;
+		}
+		if (!slot) {
+			fprintf(stderr, "vmeter-report: %s: unknown option or missing value: '%s'\n", cmd,
+			        argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		*slot = optarg;
+	}
+	if (arg && optind < argc)
+		*arg = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "vmeter-report: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_keep(const char *conf_path, const char *cmd, int argc, char **argv)
+{
+	const char *dir = NULL, *tenant = NULL, *out = NULL, *id = NULL;
+	bool due = strcmp(cmd, "due") == 0, list = strcmp(cmd, "list") == 0;
+	bool get = !due && !list;
+	int st =
+	    keep_opts(cmd, argc, argv, due ? &dir : NULL, list ? &tenant : NULL, get ? &out : NULL, get ? &id : NULL);
+	if (st)
+		return st;
+	if (get && (!id || !*id || strspn(id, "0123456789") != strlen(id) || strlen(id) > 18)) {
+		fprintf(stderr, "vmeter-report: get: give the id of a kept report (vmeter-report list): '%s'\n",
+		        id ? id : "");
+		return EXIT_USAGE;
+	}
+	if (dir && vm_mkdir_p(dir, 0755) < 0) {
+		fprintf(stderr, "vmeter-report: due: cannot make '%s': %s\n", dir, strerror(errno));
+		return EXIT_REFUSED;
+	}
+	if (out && check_output(out) < 0)
+		return EXIT_REFUSED;
+	struct vm_pg *pg;
+	st = connect_db(conf_path, &pg);
+	if (st)
+		return st;
+	char err[2048];
+	int rc;
+	if (due) {
+		struct rep_keep_stats ks;
+		rc = rep_keep_due(pg, dir, &ks, err, sizeof err);
+		printf("due: %d report%s made (%d file%s written), %d up to date\n", ks.made, ks.made == 1 ? "" : "s",
+		       ks.files, ks.files == 1 ? "" : "s", ks.up_to_date);
+	} else if (list) {
+		rc = rep_keep_list(pg, tenant, stdout, err, sizeof err);
+	} else {
+		char *tmp = out ? vm_xasprintf("%s.tmp", out) : NULL;
+		FILE *f = tmp ? fopen(tmp, "w") : stdout;
+		if (!f) {
+			fprintf(stderr, "vmeter-report: get: cannot write '%s': %s\n", tmp, strerror(errno));
+			free(tmp);
+			vm_pg_free(pg);
+			return EXIT_REFUSED;
+		}
+		rc = rep_keep_get(pg, id, f, err, sizeof err);
+		if (rc == 1)
+			snprintf(err, sizeof err, "no kept report %s (vmeter-report list)", id);
+		int e = ferror(f) ? EIO : 0;
+		if (tmp) {
+			if (fclose(f) != 0 && !e)
+				e = errno;
+			if (rc == 0 && !e && rename(tmp, out) < 0)
+				e = errno;
+			if (rc != 0 || e)
+				unlink(tmp);
+		} else if (fflush(f) != 0 && !e) {
+			e = errno;
+		}
+		free(tmp);
+		if (rc == 0 && e) {
+			snprintf(err, sizeof err, "cannot write '%s': %s", out ? out : "standard output", strerror(e));
+			rc = -1;
+		}
+	}
+	vm_pg_free(pg);
+	if (rc != 0) {
+		fprintf(stderr, "vmeter-report: %s: %s\n", cmd, err);
+		return EXIT_REFUSED;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -212,6 +347,9 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc && strcmp(argv[optind], "chargeback") == 0)
 		return cmd_chargeback(conf_path, argc - optind, argv + optind);
+	if (optind < argc &&
+	    (strcmp(argv[optind], "due") == 0 || strcmp(argv[optind], "list") == 0 || strcmp(argv[optind], "get") == 0))
+		return cmd_keep(conf_path, argv[optind], argc - optind, argv + optind);
 	if (optind < argc)
 		fprintf(stderr, "vmeter-report: unknown command '%s'\n", argv[optind]);
 	usage(stderr);

@@ -105,6 +105,7 @@ tenant ci { currency = EUR time-zone = UTC showback = true assign standard { fro
 EOP
 admin="$top/admin/vmeter-admin -c $RUN/vmeter.conf"
 bill="$top/billing/vmeter-bill -c $RUN/vmeter.conf"
+report="$top/reports/vmeter-report -c $RUN/vmeter.conf"
 $admin migrate
 $bill plans load "$RUN/plans.conf"
 nohup "$top/collector/vmeter-collector" -c "$RUN/vmeter.conf" >"$RUN/collector.log" 2>&1 &
@@ -114,13 +115,18 @@ echo $! >"$RUN/collector.pid"
 # maintain; vmeter-bill(1), rate).
 cat >"$RUN/cycle.sh" <<EOC
 # written by scripts/demo.sh: roll up, rate, and rebuild this month's draft
-# invoices as HTML (empty until the first hour closes)
+# invoices as HTML and acme's chargeback report of the draft in each format
+# (empty until the first hour closes); keep the finalised months' reports
 $admin maintain
 $bill rate
 for t in acme globex; do
 	id=\$($bill invoice draft --tenant \$t --period \$(date -u +%Y-%m) | awk 'NR == 1 { print \$2 }')
 	[ -n "\$id" ] && $bill invoice export "\$id" --format html -o "$RUN/invoice-\$t.html"
 done
+for f in html csv json pdf; do
+	$report chargeback --tenant acme --month \$(TZ=Europe/Berlin date +%Y-%m) --draft --format \$f -o "$RUN/chargeback-acme.\$f"
+done
+$report due --dir "$RUN/reports"
 EOC
 nohup sh -c "while :; do sh '$RUN/cycle.sh'; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
@@ -149,5 +155,9 @@ Look at the result with:
   $bill invoice list                    the draft invoices, rebuilt every 5 minutes from what is rated:
                                         $RUN/invoice-acme.html, $RUN/invoice-globex.html
                                         (their lines appear once the first hour has closed)
+  $RUN/chargeback-acme.{html,csv,json,pdf}
+                                        acme's chargeback report of this month's draft (a preview)
+  $report due --dir $RUN/reports
+                                        keep the finalised months' reports (vmeter-report(1))
 Stop it with: scripts/demo.sh stop
 EOM

@@ -14,9 +14,12 @@ export DEBIAN_FRONTEND=noninteractive
 # HTTPS; curl and jq: its tests.
 # libsystemd-dev: sd_notify (READY, WATCHDOG); systemd: systemd-analyze
 # verifies the units in tests (systemd need not be running).
+# dpkg-dev, debhelper, lintian: tests/integration/deb.sh builds the Debian
+# packages (debian/) and runs lintian on them.
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libcairo2-dev libpango1.0-dev poppler-utils fonts-dejavu-core
 libsystemd-dev systemd
+dpkg-dev debhelper lintian
 libvirt-dev libvirt-daemon libvirt-clients libpcap-dev librrd-dev rrdtool rrdcached
 libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev libcmocka-dev
 clang libclang-rt-dev

@@ -14,7 +14,7 @@
 #   - a VM named like a spreadsheet formula stays text in the CSV;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 52
+plan 68
 BILL=$top_builddir/billing/vmeter-bill
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$BILL" ] || bail "no $BILL"
@@ -238,3 +238,55 @@ refused 2 "vmeter-report: chargeback: a PDF is written to a file: give -o FILE" 
 	--tenant acme --month 2026-10 --format pdf
 out=$(report chargeback --tenant acme --month 2026-10 --colour blue 2>&1)
 is "$?:$out" "2:vmeter-report: chargeback: unknown option or missing value: '--colour'" "an unknown option"
+
+# ---------------------------------------------------------------- a draft's preview
+out=$(report chargeback --tenant lab --month 2026-09 --draft --format json | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print(d["document"]["state"], d["document"]["finalised_at"], d["document"]["id"], d["money"])')
+is "$out" "draft None $LABDRAFT False" "--draft: a draft's report says it is one (state, no finalisation)"
+report chargeback --tenant lab --month 2026-09 --draft >"$T/labdraft.html"
+grep -q "Draft showback report 2026-09: lab" "$T/labdraft.html" && grep -q "a preview, its figures change" "$T/labdraft.html"
+ok $? "and its HTML is titled as a draft"
+is "$(report chargeback --tenant lab --month 2026-09 --draft --format csv | sed -n 2p | cut -d, -f3)" "statement (draft)" \
+	"and its CSV names the document a draft"
+out=$(report chargeback --tenant acme --month 2026-10 --draft --format json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["document"]["state"])')
+is "$out" "final" "--draft on a finalised month reads the final invoice"
+
+# ---------------------------------------------------------------- kept reports
+# vmeter-report due runs as a login role of sql/roles/vmeter_report.sql
+psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$top_srcdir/sql/roles/vmeter_report.sql" >/dev/null ||
+	bail "the report role's grants failed"
+q "CREATE ROLE reporter LOGIN IN ROLE vmeter_report" >/dev/null || bail "cannot create the login role"
+sed 's/user=vmeter/user=reporter/' "$T/vmeter.conf" >"$T/report.conf"
+kept() { "$REPORT" -c "$T/report.conf" "$@"; }
+out=$(kept due --dir "$T/kept" 2>&1)
+is "$?:$out" "0:due: 5 reports made (20 files written), 0 up to date" \
+	"due keeps the report of each of the 5 finalised months, in 4 formats"
+is "$(q "SELECT count(*) || ' ' || count(DISTINCT (tenant, period)) FROM report_file WHERE kind = 'chargeback'")" "20 5" \
+	"20 kept files of 5 reports"
+is "$(kept due 2>&1)" "due: 0 reports made (0 files written), 5 up to date" "due again makes nothing"
+ID=$(kept list --tenant acme | awk -F'\t' '$4 == "2026-10" && $5 == "csv" { print $1 }')
+kept get "$ID" -o "$T/kept-oct.csv" && report chargeback --tenant acme --month 2026-10 --format csv -o "$T/now-oct.csv" >/dev/null
+cmp -s "$T/kept-oct.csv" "$T/now-oct.csv"
+ok $? "a kept report is the report, byte for byte (list, get $ID)"
+cmp -s "$T/kept/acme/2026-10/chargeback.csv" "$T/now-oct.csv" && [ "$(head -c 5 "$T/kept/acme/2026-10/chargeback.pdf")" = "%PDF-" ] &&
+	[ "$(ls "$T/kept/acme/2026-10")" = "$(printf 'chargeback.csv\nchargeback.html\nchargeback.json\nchargeback.pdf')" ]
+ok $? "and the directory holds the same files"
+bill invoice credit "$OCT" --reason "goodwill" --line 1 >/dev/null || bail "a credit note"
+bill invoice finalise "$(q "SELECT invoice_id FROM bill_invoice WHERE credits = $OCT")" >/dev/null 2>&1
+out=$(kept due 2>&1)
+is "$out" "due: 1 report made (0 files written), 4 up to date" "a credit note makes its month's report again, only it"
+ID=$(kept list --tenant acme | awk -F'\t' '$4 == "2026-10" && $5 == "json" { print $1 }')
+is "$(kept get "$ID" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["credit_notes"]))')" 1 \
+	"and the kept report lists the credit note"
+is "$(kept list --tenant acme | awk -F'\t' '$4 == "2026-10" { print $8 }' | sort -u | grep -c 'credit notes')" 1 \
+	"the kept files say what they were made from"
+out=$(kept get 999999 2>&1)
+is "$?:$out" "1:vmeter-report: get: no kept report 999999 (vmeter-report list)" "get of a report that is not kept"
+out=$(kept get ../x 2>&1)
+is "$?:$out" "2:vmeter-report: get: give the id of a kept report (vmeter-report list): '../x'" "get of a bad id"
+out=$(kept list --dir "$T/kept" 2>&1)
+is "$?:$out" "2:vmeter-report: list: --dir is not an option of list" "an option of another command"
+out=$(kept due --dir /proc/vmeter 2>&1)
+is "$?" 1 "a directory that cannot be made: $out"
