@@ -10,6 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 # clang and libclang-rt-dev (libFuzzer): tests/integration/fuzz-*.sh.
 # libpango1.0-dev and libcairo2-dev: lib/doc renders PDF (the runtime
 # libraries come with librrd already); poppler-utils: the tests read it.
+# libsodium-dev, libssl-dev: vmeter-web's password hashes and tokens, its
+# HTTPS; curl and jq: its tests.
 # libsystemd-dev: sd_notify (READY, WATCHDOG); systemd: systemd-analyze
 # verifies the units in tests (systemd need not be running).
 # dpkg-dev, debhelper, lintian: tests/integration/deb.sh builds the Debian
@@ -22,6 +24,7 @@ libvirt-dev libvirt-daemon libvirt-clients libpcap-dev librrd-dev rrdtool rrdcac
 libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev libcmocka-dev
 clang libclang-rt-dev
 libfaketime procps iproute2 file
+libsodium-dev libssl-dev curl jq
 libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static cpio xz-utils"
 missing=""
 for p in $PKGS; do

@@ -9,6 +9,7 @@
 #   fuzz_run NAME CORPUS "INCLUDE_DIRS" SOURCES...
 #
 # SOURCES: the target and the modules it needs, for the libFuzzer build
+# (FUZZ_LIBS: the libraries they link, e.g. -ljansson)
 # (which compiles them straight from the sources with this build's
 # config.h).
 : "${FUZZ_RUNS:=300000}"
@@ -39,7 +40,7 @@ fuzz_run() {
 	for _s in "$@"; do _src="$_src $top_srcdir/$_s"; done
 	# shellcheck disable=SC2086
 	"$CLANG" -std=gnu17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-DVM_LIBFUZZER -I"$top_builddir" -I"$top_srcdir/lib" $_inc $_src -o "$_fuzzer" >"$_log" 2>&1
+		-DVM_LIBFUZZER -I"$top_builddir" -I"$top_srcdir/lib" $_inc $_src -o "$_fuzzer" ${FUZZ_LIBS:-} >"$_log" 2>&1
 	rc=$?
 	if [ $rc != 0 ] && grep -q 'libclang_rt.fuzzer\|fsanitize=fuzzer' "$_log"; then
 		echo "ok 3 - build with libFuzzer # SKIP $CLANG has no libFuzzer runtime (libclang-rt-dev)"

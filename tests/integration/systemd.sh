@@ -52,6 +52,8 @@ if ! command -v systemd-analyze >/dev/null; then
 	echo "ok 10 - central units # SKIP no systemd-analyze"
 	echo "ok 11 - central units # SKIP no systemd-analyze"
 	echo "ok 12 - central units # SKIP no systemd-analyze"
+	echo "ok 13 - central units # SKIP no systemd-analyze"
+	echo "ok 14 - central units # SKIP no systemd-analyze"
 	exit 0
 fi
 out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$unit" 2>&1 | grep -v "Failed to .*bus\|Cannot find unit for\|Unit is bound to inactive unit")
@@ -62,17 +64,18 @@ ok $? "systemd-analyze security: exposure ${score:-?} (at most $MAX_EXPOSURE)"
 
 # The central units: the rating daemon, maintenance and its timer.
 mkdir -p "$T/units"
-for u in vmeter-bill-rate vmeter-maintain vmeter-report; do
+for u in vmeter-bill-rate vmeter-maintain vmeter-report vmeter-web; do
 	sed -e "s|@bindir@/vmeter-bill|$top_builddir/billing/vmeter-bill|g" \
 		-e "s|@bindir@/vmeter-admin|$top_builddir/admin/vmeter-admin|g" \
+		-e "s|@sbindir@/vmeter-web|$top_builddir/web/vmeter-web|g" \
 		-e "s|@bindir@/vmeter-report|$top_builddir/reports/vmeter-report|g" -e "s|@sysconfdir@|$T/etc|g" \
 		"$top_srcdir/etc/systemd/$u.service.in" >"$T/units/$u.service"
 done
 cp "$top_srcdir/etc/systemd/vmeter-maintain.timer" "$top_srcdir/etc/systemd/vmeter-report.timer" "$T/units/"
 out=$(cd "$T/units" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no vmeter-bill-rate.service \
-	vmeter-maintain.service vmeter-maintain.timer vmeter-report.service vmeter-report.timer 2>&1 | grep -v "Failed to .*bus\|Cannot find unit for\|Unit is bound to inactive unit")
-is "$out" "" "systemd-analyze verify: the rating daemon, maintenance, kept reports and their timers"
-for u in vmeter-bill-rate vmeter-maintain vmeter-report; do
+	vmeter-maintain.service vmeter-maintain.timer vmeter-report.service vmeter-report.timer vmeter-web.service 2>&1 | grep -v "Failed to .*bus\|Cannot find unit for\|Unit is bound to inactive unit")
+is "$out" "" "systemd-analyze verify: the rating daemon, maintenance, kept reports and their timers, the web server"
+for u in vmeter-bill-rate vmeter-maintain vmeter-report vmeter-web; do
 	score=$(systemd-analyze security --offline=yes "$T/units/$u.service" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 	awk -v s="$score" -v m="${MAX_EXPOSURE_CENTRAL:-1.5}" 'BEGIN { exit !(s != "" && s + 0 <= m + 0) }'
 	ok $? "systemd-analyze security $u: exposure ${score:-?} (at most ${MAX_EXPOSURE_CENTRAL:-1.5}: no capability, nothing writable)"

@@ -1,0 +1,752 @@
+/* vmeter-web's endpoints (api.h). */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "log.h"
+#include "parse.h"
+#include "secret.h"
+#include "xalloc.h"
+
+/* Login locks count in monotonic milliseconds: a wall-clock step must
+ * not lift or stretch one, and seconds would make a 1 s lock 0 to 1 s. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum role { ROLE_NONE, ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
+
+enum route {
+	R_INDEX,
+	R_LOGIN_JS,
+	R_OPENAPI,
+	R_LOGIN,
+	R_LOGOUT,
+	R_ME,
+	R_VMS,
+	R_VM,
+	R_HOSTS,
+	R_INVOICES,
+	R_INVOICE,
+	R_METRICS,
+};
+
+/* What a route needs. */
+struct route_def {
+	const char *path;   /* exact, or a prefix ending in '/' for {id} */
+	bool with_id;       /* path + one segment */
+	int method;         /* EVHTTP_REQ_GET or _POST */
+	bool auth;          /* a session or a token */
+	bool staff;         /* admin or operator (tenant viewers: 403) */
+	bool session_staff; /* staff by session; any token (/metrics) */
+	enum route route;
+};
+
+static const struct route_def routes[] = {
+    {"/", false, EVHTTP_REQ_GET, false, false, false, R_INDEX},
+    {"/login.js", false, EVHTTP_REQ_GET, false, false, false, R_LOGIN_JS},
+    {"/api/v1/openapi.json", false, EVHTTP_REQ_GET, false, false, false, R_OPENAPI},
+    {"/api/v1/login", false, EVHTTP_REQ_POST, false, false, false, R_LOGIN},
+    {"/api/v1/logout", false, EVHTTP_REQ_POST, true, false, false, R_LOGOUT},
+    {"/api/v1/me", false, EVHTTP_REQ_GET, true, false, false, R_ME},
+    {"/api/v1/vms", false, EVHTTP_REQ_GET, true, false, false, R_VMS},
+    {"/api/v1/vms/", true, EVHTTP_REQ_GET, true, false, false, R_VM},
+    {"/api/v1/hosts", false, EVHTTP_REQ_GET, true, true, false, R_HOSTS},
+    {"/api/v1/invoices", false, EVHTTP_REQ_GET, true, false, false, R_INVOICES},
+    {"/api/v1/invoices/", true, EVHTTP_REQ_GET, true, false, false, R_INVOICE},
+    {"/metrics", false, EVHTTP_REQ_GET, true, false, true, R_METRICS},
+};
+
+struct web_api {
+	struct vm_pgev_pool *pool;
+	struct web_hasher *hasher;
+	struct web_server *server;
+	struct web_api_opts o;
+	struct web_ratelimit *rl;   /* per user name */
+	struct web_ratelimit *rl_a; /* per client address */
+};
+
+/* One request being answered. */
+struct call {
+	struct web_api *a;
+	struct evhttp_request *req;
+	const struct route_def *rd;
+	char id[48];
+	/* who: from the session or token row, never from the request */
+	enum role role;
+	int user_id;
+	char *user, *tenant, *csrf;
+	bool by_token;
+	char token_hash[65]; /* of the session's token: logout deletes by it */
+	char token[65];      /* login: the new session's token, for the cookie only */
+	/* login */
+	char *login_user, *login_pw;
+	char addr[64];
+	char *stored;
+};
+
+static void call_free(struct call *c)
+{
+	free(c->user);
+	free(c->tenant);
+	free(c->csrf);
+	free(c->login_user);
+	if (c->login_pw) {
+		memset(c->login_pw, 0, strlen(c->login_pw));
+		free(c->login_pw);
+	}
+	free(c->stored);
+	free(c);
+}
+
+static void fail(struct call *c, int status, const char *msg)
+{
+	web_reply_error(c->a->server, c->req, status, "%s", msg);
+	call_free(c);
+}
+
+static void reply_json(struct call *c, int status, const char *text)
+{
+	web_reply(c->a->server, c->req, status, "application/json", text, strlen(text));
+	call_free(c);
+}
+
+static void reply_jansson(struct call *c, int status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text) {
+		fail(c, 500, "cannot encode the answer");
+		return;
+	}
+	reply_json(c, status, text);
+	free(text);
+}
+
+static const char *role_name(enum role r)
+{
+	switch (r) {
+	case ROLE_ADMIN: return "admin";
+	case ROLE_OPERATOR: return "operator";
+	case ROLE_VIEWER: return "tenant-viewer";
+	default: return "none";
+	}
+}
+
+static enum role role_parse(const char *s)
+{
+	if (strcmp(s, "admin") == 0)
+		return ROLE_ADMIN;
+	if (strcmp(s, "operator") == 0)
+		return ROLE_OPERATOR;
+	if (strcmp(s, "tenant-viewer") == 0)
+		return ROLE_VIEWER;
+	return ROLE_NONE;
+}
+
+/* The tenant a query is limited to: the viewer's own, NULL (all) for
+ * staff.  A viewer without a tenant cannot exist (web_user's CHECK); if
+ * one did, "" would match no VM, never all of them. */
+static const char *scope(const struct call *c)
+{
+	if (c->role == ROLE_ADMIN || c->role == ROLE_OPERATOR)
+		return NULL;
+	return c->tenant ? c->tenant : "";
+}
+
+/* A database failure as an answer. */
+static bool db_failed(struct call *c, PGresult *res, enum vm_pg_failure failure, const char *error)
+{
+	if (failure == VM_PG_OK && res)
+		return false;
+	if (failure == VM_PG_REFUSED) {
+		vm_err("request %s: the database refused a query: %s", evhttp_request_get_uri(c->req), error);
+		fail(c, 500, "the database refused the query (see the server's log)");
+	} else {
+		fail(c, 503, failure == VM_PG_CANCELLED ? "the server is stopping" : "the database is not reachable");
+	}
+	return true;
+}
+
+static void submit(struct call *c, const char *sql, int n, const char *const *params, vm_pgev_cb cb)
+{
+	if (vm_pgev_submit(c->a->pool, sql, n, params, cb, c) < 0)
+		fail(c, 503, "too many queries waiting for the database");
+}
+
+/* ------------------------------------------------------------ static pages */
+
+static const char index_html[] =
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vmeter</title>\n"
+    "<script src=\"/login.js\" defer></script></head>\n<body>\n<h1>vmeter</h1>\n"
+    "<form id=\"login\"><label>User <input name=\"user\" autocomplete=\"username\" required></label>\n"
+    "<label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
+    "required></label>\n<button type=\"submit\">Log in</button></form>\n<p id=\"status\"></p>\n"
+    "<p>The overview is to come; the JSON API is described at "
+    "<a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\n</body></html>\n";
+
+static const char login_js[] =
+    "'use strict';\n"
+    "document.getElementById('login').addEventListener('submit', async (ev) => {\n"
+    "  ev.preventDefault();\n"
+    "  const f = new FormData(ev.target);\n"
+    "  const r = await fetch('/api/v1/login', {method: 'POST', headers: {'Content-Type': 'application/json'},\n"
+    "    body: JSON.stringify({user: f.get('user'), password: f.get('password')})});\n"
+    "  const j = await r.json();\n"
+    "  document.getElementById('status').textContent = r.ok ? 'Logged in as ' + j.user + ' (' + j.role + ')'\n"
+    "    : j.error;\n"
+    "});\n";
+
+/* ------------------------------------------------------------ login */
+
+static void login_session_done(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg);
+
+static void login_checked(int result, void *arg)
+{
+	struct call *c = arg;
+	struct web_api *a = c->a;
+	if (result < 0) {
+		fail(c, 503, "the server is stopping");
+		return;
+	}
+	char ukey[WEB_RATELIMIT_KEY_MAX], akey[WEB_RATELIMIT_KEY_MAX];
+	snprintf(ukey, sizeof ukey, "u:%s", c->login_user);
+	snprintf(akey, sizeof akey, "a:%s", c->addr);
+	int64_t now = now_ms();
+	if (result == 0 || c->role == ROLE_NONE) {
+		int64_t lu = web_ratelimit_fail(a->rl, ukey, now);
+		int64_t la = web_ratelimit_fail(a->rl_a, akey, now);
+		char shown[160];
+		vm_log_escape(shown, sizeof shown, c->login_user);
+		vm_notice("login as '%s' from %s refused%s", shown, c->addr,
+		          lu || la ? ": now locked for a while" : "");
+		fail(c, 401, "wrong user name or password");
+		return;
+	}
+	/* only the user's count: a success must not clear an address that
+	 * is guessing at other accounts */
+	web_ratelimit_ok(a->rl, ukey);
+	char token[65], hash[65], csrf[65], uid[16], hours[16];
+	web_token_new(token);
+	web_token_hash(token, hash);
+	web_token_new(csrf);
+	snprintf(uid, sizeof uid, "%d", c->user_id);
+	snprintf(hours, sizeof hours, "%d", a->o.session_hours);
+	c->csrf = vm_xstrdup(csrf);
+	/* the token itself lives only in the cookie we send */
+	memcpy(c->token, token, sizeof token);
+	sodium_memzero(token, sizeof token);
+	const char *p[4] = {hash, uid, csrf, hours};
+	submit(c,
+	       "INSERT INTO web_session (token_hash, user_id, csrf, expires_at) "
+	       "VALUES ($1, $2::int, $3, now() + $4::int * interval '1 hour')",
+	       4, p, login_session_done);
+}
+
+static void ignore(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	(void)res;
+	(void)arg;
+	if (failure != VM_PG_OK && failure != VM_PG_CANCELLED)
+		vm_warn("removing expired sessions: %s", error);
+}
+
+static void login_session_done(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	char cookie[256];
+	snprintf(cookie, sizeof cookie, "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", WEB_SESSION_COOKIE,
+	         c->token, c->a->o.session_hours * 3600, c->a->o.cookie_secure ? "; Secure" : "");
+	sodium_memzero(c->token, sizeof c->token);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
+	char shown[160];
+	vm_log_escape(shown, sizeof shown, c->login_user);
+	vm_info("user '%s' logged in from %s", shown, c->addr);
+	/* housekeeping beside it: sessions past their end go */
+	vm_pgev_submit(c->a->pool, "DELETE FROM web_session WHERE expires_at < now()", 0, NULL, ignore, NULL);
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:i}", "user", c->login_user, "role", role_name(c->role), "tenant",
+	                      c->tenant ? json_string(c->tenant) : json_null(), "csrf_token", c->csrf, "expires_in",
+	                      c->a->o.session_hours * 3600);
+	reply_jansson(c, 200, j);
+}
+
+static void login_user_found(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	const char *stored = web_password_dummy();
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 4), "f") == 0) {
+		c->user_id = atoi(PQgetvalue(res, 0, 0));
+		c->role = role_parse(PQgetvalue(res, 0, 2));
+		if (!PQgetisnull(res, 0, 3))
+			c->tenant = vm_xstrdup(PQgetvalue(res, 0, 3));
+		c->stored = vm_xstrdup(PQgetvalue(res, 0, 1));
+		stored = c->stored;
+	}
+	/* an unknown or disabled user costs a hash too: the answer's time
+	 * does not tell whether the name exists */
+	if (web_hasher_verify(c->a->hasher, stored, c->login_pw, login_checked, c) < 0)
+		fail(c, 503, "too many logins waiting: try again");
+}
+
+static bool json_content(struct evhttp_request *req)
+{
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	return ct && (strcmp(ct, "application/json") == 0 || strncmp(ct, "application/json;", 17) == 0);
+}
+
+/* The body as a JSON object, or NULL after answering 400/415. */
+static json_t *read_body(struct call *c)
+{
+	char err[256];
+	if (!json_content(c->req)) {
+		fail(c, 415, "the body must be JSON (Content-Type: application/json)");
+		return NULL;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in);
+	const char *data = (const char *)evbuffer_pullup(in, -1);
+	json_t *j = web_json_body(data ? data : "", len, (size_t)c->a->o.max_body_bytes, err, sizeof err);
+	if (!j)
+		fail(c, 400, err);
+	return j;
+}
+
+static void do_login(struct call *c)
+{
+	static const char *const members[] = {"user", "password", NULL};
+	char err[256];
+	json_t *j = read_body(c);
+	if (!j)
+		return;
+	const char *user, *pw;
+	if (!web_json_only(j, members, err, sizeof err) || web_json_string(j, "user", 64, &user, err, sizeof err) < 0 ||
+	    web_json_string(j, "password", WEB_PASSWORD_MAX, &pw, err, sizeof err) < 0) {
+		json_decref(j);
+		fail(c, 400, err);
+		return;
+	}
+	c->login_user = vm_xstrdup(user);
+	c->login_pw = vm_xstrdup(pw);
+	json_decref(j);
+	snprintf(c->addr, sizeof c->addr, "%s", web_peer(c->req));
+	char ukey[WEB_RATELIMIT_KEY_MAX], akey[WEB_RATELIMIT_KEY_MAX];
+	snprintf(ukey, sizeof ukey, "u:%s", c->login_user);
+	snprintf(akey, sizeof akey, "a:%s", c->addr);
+	int64_t now = now_ms();
+	int64_t wait = web_ratelimit_locked(c->a->rl, ukey, now);
+	int64_t wa = web_ratelimit_locked(c->a->rl_a, akey, now);
+	if (wa > wait)
+		wait = wa;
+	if (wait > 0) {
+		char s[24];
+		wait = (wait + 999) / 1000;
+		snprintf(s, sizeof s, "%lld", (long long)wait);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", s);
+		web_reply_error(c->a->server, c->req, 429, "too many failed logins: try again in %lld s",
+		                (long long)wait);
+		call_free(c);
+		return;
+	}
+	const char *p[1] = {c->login_user};
+	submit(c, "SELECT user_id, password_hash, role, tenant, disabled FROM web_user WHERE name = $1", 1, p,
+	       login_user_found);
+}
+
+/* ------------------------------------------------------------ the data */
+
+static void one_json(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		/* another tenant's object answers as one that does not exist */
+		fail(c, 404, "no such object");
+		return;
+	}
+	reply_json(c, 200, PQgetvalue(res, 0, 0));
+}
+
+#define VM_CURRENT                                                                                                     \
+	"FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC "       \
+	"LIMIT 1) i ON true JOIN host h ON h.host_id = i.host_id "                                                     \
+	"LEFT JOIN LATERAL (SELECT event, at FROM vm_event e WHERE e.vm_id = v.vm_id ORDER BY at DESC LIMIT 1) e "     \
+	"ON true WHERE ($1::text IS NULL OR i.tenant = $1) "
+
+#define VM_FIELDS                                                                                                      \
+	"'uuid', v.uuid, 'name', i.name, 'host', h.hostname, 'vcpus', i.vcpus, 'memory_kib', i.memory_kib, "           \
+	"'tenant', i.tenant, 'project', i.project, 'state', CASE e.event WHEN 'started' THEN 'running' "               \
+	"WHEN 'resumed' THEN 'running' WHEN 'suspended' THEN 'paused' WHEN 'stopped' THEN 'shut off' "                 \
+	"WHEN 'undefined' THEN 'undefined' WHEN 'defined' THEN 'shut off' ELSE coalesce(e.event, 'unknown') END"
+
+static void do_vms(struct call *c)
+{
+	const char *p[1] = {scope(c)};
+	submit(c,
+	       "SELECT json_build_object('vms', coalesce(json_agg(json_build_object(" VM_FIELDS
+	       ") ORDER BY i.name, v.uuid), '[]'))::text " VM_CURRENT,
+	       1, p, one_json);
+}
+
+static void do_vm(struct call *c)
+{
+	if (!web_uuid_valid(c->id)) {
+		fail(c, 404, "no such object");
+		return;
+	}
+	const char *p[2] = {scope(c), c->id};
+	submit(c,
+	       "SELECT json_build_object(" VM_FIELDS ", 'cost_centre', i.cost_centre, 'tags', i.tags, "
+	       "'max_vcpus', i.max_vcpus, 'current_memory_kib', i.current_memory_kib, 'disks', i.disks, "
+	       "'nics', i.nics, 'inventory_since', i.valid_from, 'last_event', e.event, 'last_event_at', e.at, "
+	       "'first_seen', v.first_seen)::text " VM_CURRENT "AND v.uuid = lower($2)::uuid",
+	       2, p, one_json);
+}
+
+static void do_hosts(struct call *c)
+{
+	submit(c,
+	       "SELECT json_build_object('hosts', coalesce(json_agg(json_build_object('name', h.hostname, "
+	       "'cpus', hi.cpus, 'mhz', hi.mhz, 'memory_kib', hi.memory_kib, 'cpu_model', hi.cpu_model, "
+	       "'first_seen', h.first_seen, 'last_seen', h.last_seen) ORDER BY h.hostname), '[]'))::text "
+	       "FROM host h LEFT JOIN LATERAL (SELECT * FROM host_inventory x WHERE x.host_id = h.host_id "
+	       "ORDER BY valid_from DESC LIMIT 1) hi ON true",
+	       0, NULL, one_json);
+}
+
+#define INVOICE_FIELDS                                                                                                 \
+	"'id', b.invoice_id, 'kind', b.kind, 'state', b.state, 'tenant', b.tenant, "                                   \
+	"'period', to_char(b.period, 'YYYY-MM'), 'number', b.number, 'currency', b.currency, "                         \
+	"'total_minor', b.total, 'created_at', b.created_at, 'finalised_at', b.finalised_at, "                         \
+	"'credits', b.credits"
+
+static void do_invoices(struct call *c)
+{
+	const char *p[1] = {scope(c)};
+	submit(c,
+	       "SELECT json_build_object('invoices', coalesce(json_agg(json_build_object(" INVOICE_FIELDS
+	       ") ORDER BY b.period DESC, b.invoice_id DESC), '[]'))::text FROM bill_invoice b "
+	       "WHERE ($1::text IS NULL OR b.tenant = $1)",
+	       1, p, one_json);
+}
+
+static void do_invoice(struct call *c)
+{
+	if (web_id_parse(c->id) < 0) {
+		fail(c, 404, "no such object");
+		return;
+	}
+	const char *p[2] = {scope(c), c->id};
+	submit(c,
+	       "SELECT json_build_object(" INVOICE_FIELDS ", 'reason', b.reason, 'lines', (SELECT "
+	       "coalesce(json_agg(json_build_object('line', l.line_no, 'kind', l.kind, 'project', l.project, "
+	       "'vm', l.vm_name, 'meter', l.meter, 'qty', l.qty, 'per', l.per, 'unit', l.unit, 'rate', l.rate, "
+	       "'amount_minor', l.amount, 'plan', l.plan, 'version', l.version, 'note', l.note) "
+	       "ORDER BY l.line_no), '[]') FROM bill_line l WHERE l.invoice_id = b.invoice_id))::text "
+	       "FROM bill_invoice b WHERE ($1::text IS NULL OR b.tenant = $1) AND b.invoice_id = $2::int",
+	       2, p, one_json);
+}
+
+static void do_me(struct call *c)
+{
+	json_t *j =
+	    json_pack("{s:s, s:s, s:o, s:s}", "user", c->user, "role", role_name(c->role), "tenant",
+	              c->tenant ? json_string(c->tenant) : json_null(), "via", c->by_token ? "token" : "session");
+	if (!c->by_token)
+		json_object_set_new(j, "csrf_token", json_string(c->csrf));
+	reply_jansson(c, 200, j);
+}
+
+static void logout_done(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	char cookie[160];
+	snprintf(cookie, sizeof cookie, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s", WEB_SESSION_COOKIE,
+	         c->a->o.cookie_secure ? "; Secure" : "");
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
+	web_reply(c->a->server, c->req, 204, "application/json", "", 0);
+	call_free(c);
+}
+
+static void do_logout(struct call *c)
+{
+	if (c->by_token) {
+		fail(c, 400, "an API token has no session to end");
+		return;
+	}
+	const char *p[1] = {c->token_hash};
+	submit(c, "DELETE FROM web_session WHERE token_hash = $1", 1, p, logout_done);
+}
+
+/* Prometheus label values: \\, \" and \n escaped. */
+static void label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		fputc(*s, f);
+	}
+}
+
+static void metrics_done(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = vm_xmemstream(&text, &len);
+	web_server_metrics(c->a->server, f);
+	fprintf(f,
+	        "# HELP vmeter_web_db_connections_up Database connections of the pool up now.\n"
+	        "# TYPE vmeter_web_db_connections_up gauge\nvmeter_web_db_connections_up %u\n"
+	        "# HELP vmeter_web_db_queries_queued Queries waiting for a database connection.\n"
+	        "# TYPE vmeter_web_db_queries_queued gauge\nvmeter_web_db_queries_queued %zu\n",
+	        vm_pgev_pool_up(c->a->pool), vm_pgev_pool_queued(c->a->pool));
+	fprintf(f, "# HELP vmeter_vm_cpu_cores CPU time a VM used in its latest stored minute (the last 15 minutes), "
+	           "in cores over the part of the minute observed.\n# TYPE vmeter_vm_cpu_cores gauge\n");
+	for (int i = 0; i < PQntuples(res); i++) {
+		fputs("vmeter_vm_cpu_cores{uuid=\"", f);
+		label(f, PQgetvalue(res, i, 0));
+		fputs("\",name=\"", f);
+		label(f, PQgetvalue(res, i, 1));
+		fputs("\",tenant=\"", f);
+		label(f, PQgetvalue(res, i, 2));
+		fprintf(f, "\"} %s %s\n", PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+	}
+	vm_xmemclose(f);
+	web_reply(c->a->server, c->req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+	call_free(c);
+}
+
+static void do_metrics(struct call *c)
+{
+	const char *p[1] = {scope(c)};
+	submit(c,
+	       "SELECT v.uuid, i.name, i.tenant, round(u.cpu_ns::numeric / (u.coverage_ms::numeric * 1000000), 6), "
+	       "(extract(epoch FROM u.minute) * 1000)::bigint "
+	       "FROM (SELECT DISTINCT ON (vm_id) vm_id, minute, cpu_ns, coverage_ms FROM vm_usage_minute "
+	       "WHERE minute >= now() - interval '15 minutes' AND coverage_ms > 0 AND cpu_ns IS NOT NULL "
+	       "ORDER BY vm_id, minute DESC) u JOIN vm v ON v.vm_id = u.vm_id "
+	       "JOIN LATERAL (SELECT name, tenant FROM vm_inventory x WHERE x.vm_id = u.vm_id "
+	       "ORDER BY valid_from DESC LIMIT 1) i ON true WHERE ($1::text IS NULL OR i.tenant = $1) "
+	       "ORDER BY i.name, v.uuid",
+	       1, p, metrics_done);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void run(struct call *c)
+{
+	switch (c->rd->route) {
+	case R_LOGOUT: do_logout(c); break;
+	case R_ME: do_me(c); break;
+	case R_VMS: do_vms(c); break;
+	case R_VM: do_vm(c); break;
+	case R_HOSTS: do_hosts(c); break;
+	case R_INVOICES: do_invoices(c); break;
+	case R_INVOICE: do_invoice(c); break;
+	case R_METRICS: do_metrics(c); break;
+	default: fail(c, 500, "no handler"); break;
+	}
+}
+
+static void authenticated(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	struct call *c = arg;
+	if (db_failed(c, res, failure, error))
+		return;
+	if (PQntuples(res) != 1) {
+		fail(c, 401, c->by_token ? "unknown, expired or revoked API token" : "no session: log in");
+		return;
+	}
+	c->user_id = atoi(PQgetvalue(res, 0, 0));
+	c->user = vm_xstrdup(PQgetvalue(res, 0, 1));
+	c->role = role_parse(PQgetvalue(res, 0, 2));
+	if (!PQgetisnull(res, 0, 3))
+		c->tenant = vm_xstrdup(PQgetvalue(res, 0, 3));
+	if (!c->by_token)
+		c->csrf = vm_xstrdup(PQgetvalue(res, 0, 4));
+	if (c->role == ROLE_NONE) {
+		fail(c, 403, "this user has no role");
+		return;
+	}
+	enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
+	if (!c->by_token && (m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)) {
+		const char *t = evhttp_find_header(evhttp_request_get_input_headers(c->req), "X-CSRF-Token");
+		if (!t) {
+			fail(c, 403, "a state-changing request needs the session's X-CSRF-Token header");
+			return;
+		}
+		if (!web_secret_equal(t, c->csrf)) {
+			fail(c, 403, "X-CSRF-Token does not match the session's");
+			return;
+		}
+	}
+	bool staff = c->role == ROLE_ADMIN || c->role == ROLE_OPERATOR;
+	if ((c->rd->staff && !staff) || (c->rd->session_staff && !staff && !c->by_token)) {
+		fail(c, 403, "not allowed for a tenant viewer");
+		return;
+	}
+	run(c);
+}
+
+static void authenticate(struct call *c)
+{
+	char err[256], tok[80], hash[65];
+	struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
+	int got = web_bearer_get(evhttp_find_header(h, "Authorization"), tok, sizeof tok, err, sizeof err);
+	if (got < 0) {
+		fail(c, 401, err);
+		return;
+	}
+	if (got == 1) {
+		c->by_token = true;
+		web_token_hash(tok, hash);
+		const char *p[1] = {hash};
+		submit(c,
+		       "SELECT u.user_id, u.name, u.role, u.tenant FROM web_token t JOIN web_user u USING (user_id) "
+		       "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR "
+		       "t.expires_at > now()) AND NOT u.disabled",
+		       1, p, authenticated);
+		return;
+	}
+	got = web_cookie_get(evhttp_find_header(h, "Cookie"), WEB_SESSION_COOKIE, tok, sizeof tok, err, sizeof err);
+	if (got < 0) {
+		fail(c, 400, err);
+		return;
+	}
+	if (got == 0 || strlen(tok) != WEB_TOKEN_HEX || !web_hex_valid(tok, WEB_TOKEN_HEX)) {
+		fail(c, 401, got == 0 ? "log in first (or send an API token)" : "no session: log in");
+		return;
+	}
+	web_token_hash(tok, c->token_hash);
+	const char *p[1] = {c->token_hash};
+	submit(c,
+	       "SELECT u.user_id, u.name, u.role, u.tenant, s.csrf FROM web_session s JOIN web_user u "
+	       "USING (user_id) WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled",
+	       1, p, authenticated);
+}
+
+void web_api_handle(struct evhttp_request *req, void *arg)
+{
+	struct web_api *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path || !*path)
+		path = "/";
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	if (m == EVHTTP_REQ_HEAD)
+		m = EVHTTP_REQ_GET;
+	const struct route_def *rd = NULL;
+	const char *id = NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof *routes && !rd; i++) {
+		size_t n = strlen(routes[i].path);
+		if (!routes[i].with_id && strcmp(path, routes[i].path) == 0) {
+			rd = &routes[i];
+		} else if (routes[i].with_id && strncmp(path, routes[i].path, n) == 0 && path[n] &&
+		           !strchr(path + n, '/')) {
+			rd = &routes[i];
+			id = path + n;
+		}
+	}
+	if (!rd) {
+		web_reply_error(a->server, req, 404, "no such endpoint");
+		return;
+	}
+	if ((int)m != rd->method) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		                  rd->method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
+		web_reply_error(a->server, req, 405, "method not allowed here");
+		return;
+	}
+	char err[256];
+	/* no endpoint takes parameters yet: any is refused, not ignored */
+	struct web_query *q = web_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, NULL, err, sizeof err);
+	if (!q) {
+		web_reply_error(a->server, req, 400, "%s", err);
+		return;
+	}
+	web_query_free(q);
+	if (id && strlen(id) >= 48) {
+		web_reply_error(a->server, req, 404, "no such object");
+		return;
+	}
+	switch (rd->route) {
+	case R_INDEX:
+		web_reply(a->server, req, 200, "text/html; charset=utf-8", index_html, sizeof index_html - 1);
+		return;
+	case R_LOGIN_JS:
+		web_reply(a->server, req, 200, "text/javascript; charset=utf-8", login_js, sizeof login_js - 1);
+		return;
+	case R_OPENAPI:
+		web_reply(a->server, req, 200, "application/json", web_openapi_json, strlen(web_openapi_json));
+		return;
+	default: break;
+	}
+	struct call *c = vm_xcalloc(1, sizeof *c);
+	c->a = a;
+	c->req = req;
+	c->rd = rd;
+	if (id)
+		snprintf(c->id, sizeof c->id, "%s", id);
+	if (rd->route == R_LOGIN)
+		do_login(c);
+	else
+		authenticate(c);
+}
+
+struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher, const struct web_api_opts *opts)
+{
+	struct web_api *a = vm_xcalloc(1, sizeof *a);
+	a->pool = pool;
+	a->hasher = hasher;
+	a->o = *opts;
+	int64_t lock = (int64_t)opts->login_lock_s * 1000, max = (int64_t)opts->login_lock_max_s * 1000;
+	a->rl = web_ratelimit_new(10000, opts->login_free, lock, max);
+	a->rl_a = web_ratelimit_new(10000, opts->login_address_free, lock, max);
+	if (!a->rl || !a->rl_a) {
+		web_ratelimit_free(a->rl);
+		web_ratelimit_free(a->rl_a);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void web_api_set_server(struct web_api *a, struct web_server *s)
+{
+	a->server = s;
+}
+
+void web_api_free(struct web_api *a)
+{
+	if (!a)
+		return;
+	web_ratelimit_free(a->rl);
+	web_ratelimit_free(a->rl_a);
+	free(a);
+}
