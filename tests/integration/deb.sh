@@ -60,15 +60,17 @@ has vmeter-central /usr/bin/vmeter-bill /lib/systemd/system/vmeter-bill-rate.ser
 	/lib/systemd/system/vmeter-maintain.service /lib/systemd/system/vmeter-maintain.timer \
 	/usr/share/man/man1/vmeter-bill.1.gz /usr/share/doc/vmeter-central/examples/plans.example \
 	/usr/bin/vmeter-report /usr/share/man/man1/vmeter-report.1.gz /lib/systemd/system/vmeter-report.service \
-	/lib/systemd/system/vmeter-report.timer
-ok $? "vmeter-central: vmeter-bill, the rating and maintenance units and timer, vmeter-report, their man pages, example plans"
+	/lib/systemd/system/vmeter-report.timer /usr/sbin/vmeter-aggregator /usr/share/man/man8/vmeter-aggregator.8.gz \
+	/lib/systemd/system/vmeter-aggregator.service /usr/sbin/vmeter-web /usr/share/man/man8/vmeter-web.8.gz \
+	/lib/systemd/system/vmeter-web.service
+ok $? "vmeter-central: vmeter-bill, vmeter-report, vmeter-aggregator, vmeter-web, their units and timers, their man pages, example plans"
 sqls=$(cd "$top_srcdir" && ls sql/[0-9][0-9][0-9]_*.sql sql/roles/*.sql | sed 's:^:/usr/share/vmeter/:')
 # shellcheck disable=SC2086
 has vmeter-common /usr/bin/vmeter-admin /etc/vmeter/vmeter.conf /usr/share/man/man5/vmeter.conf.5.gz \
 	/usr/share/man/man8/vmeter-admin.8.gz $sqls
 ok $? "vmeter-common: vmeter-admin, the configuration, every schema file and role ($(echo "$sqls" | wc -l)), the man pages"
 # Every program of Makefile.am's bin/sbin_PROGRAMS is in a package.
-progs=$(sed -n 's/^s\{0,1\}bin_PROGRAMS = //p' "$top_srcdir/Makefile.am" | tr ' ' '\n' | sed 's:.*/::' | sort)
+progs=$(sed -n 's/^s\{0,1\}bin_PROGRAMS +\{0,1\}= //p' "$top_srcdir/Makefile.am" | tr ' ' '\n' | sed 's:.*/::' | sort)
 shipped=$(for p in vmeter-common vmeter-collector vmeter-central; do files $p; done | sed -n 's:^/usr/s\{0,1\}bin/::p' | sort)
 is "$(echo $shipped)" "$(echo $progs)" "every program Makefile.am installs is packaged, once"
 dup=$(for p in vmeter-common vmeter-collector vmeter-central; do
@@ -130,11 +132,11 @@ ok $? "vmeter-collector: stopped only on removal, restarted after an upgrade"
 # an upgrade (dh_installsystemd --no-restart-after-upgrade), started by
 # the postinst after the migration.
 C=$T/x/central/DEBIAN
-grep -A1 '"$1" = upgrade' "$C/preinst" | grep -q "deb-systemd-invoke stop 'vmeter-bill-rate.service' 'vmeter-maintain.timer' 'vmeter-report.timer'" &&
+grep -A1 '"$1" = upgrade' "$C/preinst" | grep -q "deb-systemd-invoke stop 'vmeter-aggregator.service' 'vmeter-bill-rate.service' 'vmeter-maintain.timer' 'vmeter-report.timer' 'vmeter-web.service'" &&
 	! grep -q "deb-systemd-invoke restart" "$C/postinst"
 ok $? "vmeter-central: its services stopped by the new preinst on an upgrade, not restarted"
 m=$(grep -n '^	migrate$' "$C/postinst" | cut -d: -f1)
-s=$(grep -n "deb-systemd-invoke start 'vmeter-bill-rate.service'" "$C/postinst" | cut -d: -f1)
+s=$(grep -n "deb-systemd-invoke start .*'vmeter-bill-rate.service'" "$C/postinst" | cut -d: -f1)
 [ -n "$m" ] && [ -n "$s" ] && [ "$m" -lt "$s" ] && ! grep -q "deb-systemd-invoke start 'vmeter-maintain.service'" "$C/postinst"
 ok $? "vmeter-central: postinst migrates (line ${m:-?}) before it starts the rating daemon (line ${s:-?}); maintenance is the timer's"
 grep -q 'adduser --system' "$T/x/common/DEBIAN/postinst" && grep -q 'rm -rf /var/lib/vmeter' "$S/postrm"
