@@ -55,8 +55,8 @@ int bill_cmd_energy(const char *conf_path, int argc, char **argv)
 		char kwh[48], kg[48];
 		printf("host %s %s (%s): %s minutes, %s measured: %s kWh (%lld uJ), %s kg CO2e (%lld ug)\n",
 		       PQgetvalue(h, i, 1), argv[1], zone, PQgetvalue(h, i, 2), PQgetvalue(h, i, 3),
-		       bill_quantity_text(e, INT64_C(3600000000000), 6, kwh), (long long)e,
-		       bill_quantity_text(c, 1000000000, 6, kg), (long long)c);
+		       vm_quantity_text(e, INT64_C(3600000000000), 6, kwh), (long long)e,
+		       vm_quantity_text(c, 1000000000, 6, kg), (long long)c);
 		int64_t se = 0, sc = 0;
 		for (j = 0; j < PQntuples(s); j++) {
 			if (vm_pgx_int(s, j, 0) != host)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "doc.h"
 #include "xalloc.h"
 
@@ -28,70 +29,7 @@ int bill_invoice_total(const struct bill_invoice *inv, vm_money *total)
 	return 0;
 }
 
-char *bill_quantity_text(int64_t qty, int64_t per, int decimals, char *buf)
-{
-	if (decimals < 0)
-		decimals = 0;
-	if (decimals > 12)
-		decimals = 12;
-	__int128 scale = 1;
-	for (int i = 0; i < decimals; i++)
-		scale *= 10;
-	__int128 num = (__int128)qty * scale, den = per > 0 ? per : 1;
-	bool neg = num < 0;
-	unsigned __int128 u = (unsigned __int128)(neg ? -num : num), q = u / (unsigned __int128)den,
-	                  r = u % (unsigned __int128)den;
-	if (2 * r >= (unsigned __int128)den)
-		q++; /* half-up, away from zero */
-	char digits[64];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + (int)(q % 10));
-		q /= 10;
-	} while (q);
-	while (n <= decimals)
-		digits[n++] = '0';
-	/* drop trailing zeros of the fraction */
-	int drop = 0;
-	while (drop < decimals && digits[drop] == '0')
-		drop++;
-	char *o = buf;
-	bool zero = true;
-	for (int i = 0; i < n; i++)
-		zero = zero && digits[i] == '0';
-	if (neg && !zero)
-		*o++ = '-';
-	for (int i = n - 1; i >= drop; i--) {
-		*o++ = digits[i];
-		if (i == decimals && i > drop)
-			*o++ = '.';
-	}
-	*o = '\0';
-	return buf;
-}
-
 /* ---------------------------------------------------------------- CSV */
-
-static void csv_text(FILE *f, const char *s)
-{
-	if (!s)
-		return;
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-	/* A cell a spreadsheet would run as a formula (a VM named "=cmd|..."
-	 * in its owner's metadata) is kept as text. */
-	bool formula = strchr("=+-@\t\r", s[0]) && s[0];
-	if (quote || formula)
-		fputc('"', f);
-	if (formula)
-		fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	if (quote || formula)
-		fputc('"', f);
-}
 
 static void csv_num(FILE *f, long long v)
 {
@@ -128,11 +66,11 @@ int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
 		                       l->vm_name,
 		                       l->meter};
 		for (size_t c = 0; c < sizeof cells / sizeof *cells; c++) {
-			csv_text(f, cells[c]);
+			vm_csv_text(f, cells[c]);
 			fputc(',', f);
 		}
-		fprintf(f, "%s,", bill_quantity_text(l->qty, l->per, 6, q));
-		csv_text(f, l->unit);
+		fprintf(f, "%s,", vm_quantity_text(l->qty, l->per, 6, q));
+		vm_csv_text(f, l->unit);
 		fputc(',', f);
 		csv_num(f, (long long)l->qty);
 		fputc(',', f);
@@ -143,12 +81,12 @@ int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
 		} else {
 			fputs(",,,", f); /* a statement of quantities: no money at all */
 		}
-		csv_text(f, l->plan);
+		vm_csv_text(f, l->plan);
 		fputc(',', f);
-		csv_text(f, l->version);
+		vm_csv_text(f, l->version);
 		fprintf(f, ",%lld,%lld,%lld,", (long long)l->minutes_billed, (long long)l->minutes_sampled,
 		        (long long)l->minutes_lost);
-		csv_text(f, l->note);
+		vm_csv_text(f, l->note);
 		fputs("\r\n", f);
 	}
 	return ferror(f) ? -1 : 0;
@@ -183,7 +121,7 @@ int bill_invoice_json(const struct bill_invoice *inv, FILE *f)
 		              "s:o}",
 		              "kind", bill_line_kind_name(l->kind), "project", str_or_null(l->project), "vm_uuid",
 		              str_or_null(l->vm_uuid), "vm_name", str_or_null(l->vm_name), "meter",
-		              str_or_null(l->meter), "quantity", bill_quantity_text(l->qty, l->per, 6, q), "unit",
+		              str_or_null(l->meter), "quantity", vm_quantity_text(l->qty, l->per, 6, q), "unit",
 		              l->unit ? l->unit : "", "quantity_base", (json_int_t)l->qty, "per", (json_int_t)l->per,
 		              "rate", inv->money ? money_json(l->rate, 9, VM_ROUND_DOWN) : json_null(), "amount",
 		              inv->money ? money_json(l->amount, dg, inv->rounding) : json_null(), "plan",
@@ -289,7 +227,7 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	for (size_t i = 0; i < inv->n_lines; i++) {
 		const struct bill_line *l = &inv->lines[i];
 		char qty[96], meter[128];
-		snprintf(qty, sizeof qty, "%s %s", bill_quantity_text(l->qty, l->per, 3, q), l->unit ? l->unit : "");
+		snprintf(qty, sizeof qty, "%s %s", vm_quantity_text(l->qty, l->per, 3, q), l->unit ? l->unit : "");
 		snprintf(meter, sizeof meter, "%s%s%s", l->kind == BILL_LINE_USAGE ? "" : bill_line_kind_name(l->kind),
 		         l->kind == BILL_LINE_USAGE || !l->meter ? "" : ": ", l->meter ? l->meter : "");
 		if (l->rate.n)
@@ -340,7 +278,7 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 		snprintf(note, sizeof note,
 		         "Energy: %s kWh, the VMs' share of their hosts' energy; carbon: %s kg CO2e at the grids' "
 		         "intensity hour by hour (docs/BILLING.md, \"Energy and carbon\").",
-		         bill_quantity_text(joules, 3600000, 3, kwh), bill_quantity_text(mg, 1000000, 3, kg));
+		         vm_quantity_text(joules, 3600000, 3, kwh), vm_quantity_text(mg, 1000000, 3, kg));
 		vm_doc_paragraph(d, note);
 	}
 	for (size_t i = 0; i < inv->n_lines; i++)

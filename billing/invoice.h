@@ -59,10 +59,6 @@ struct bill_invoice {
 /* The sum of the lines' amounts; -1 if it leaves vm_money's range. */
 int bill_invoice_total(const struct bill_invoice *inv, vm_money *total);
 
-/* "720.5" for qty 43230 per 60: the exact quotient to `decimals`
- * places (half-up), trailing zeros dropped.  buf holds 48 bytes. */
-char *bill_quantity_text(int64_t qty, int64_t per, int decimals, char *buf);
-
 /* One CSV row per line (RFC 4180; text cells that a spreadsheet would
  * take for a formula are prefixed with '), with a header row.  Returns 0,
  * or -1 on a write error or a total out of range. */

@@ -327,3 +327,45 @@ int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t uni
 {
 	return split(total.n, weights, n, unit, NULL, parts);
 }
+
+char *vm_quantity_text(int64_t qty, int64_t per, int decimals, char *buf)
+{
+	if (decimals < 0)
+		decimals = 0;
+	if (decimals > 12)
+		decimals = 12;
+	__int128 scale = 1;
+	for (int i = 0; i < decimals; i++)
+		scale *= 10;
+	__int128 num = (__int128)qty * scale, den = per > 0 ? per : 1;
+	bool neg = num < 0;
+	unsigned __int128 u = (unsigned __int128)(neg ? -num : num), q = u / (unsigned __int128)den,
+	                  r = u % (unsigned __int128)den;
+	if (2 * r >= (unsigned __int128)den)
+		q++; /* half-up, away from zero */
+	char digits[64];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + (int)(q % 10));
+		q /= 10;
+	} while (q);
+	while (n <= decimals)
+		digits[n++] = '0';
+	/* drop trailing zeros of the fraction */
+	int drop = 0;
+	while (drop < decimals && digits[drop] == '0')
+		drop++;
+	char *o = buf;
+	bool zero = true;
+	for (int i = 0; i < n; i++)
+		zero = zero && digits[i] == '0';
+	if (neg && !zero)
+		*o++ = '-';
+	for (int i = n - 1; i >= drop; i--) {
+		*o++ = digits[i];
+		if (i == decimals && i > drop)
+			*o++ = '.';
+	}
+	*o = '\0';
+	return buf;
+}

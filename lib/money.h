@@ -104,4 +104,10 @@ int vm_money_split(vm_money total, const int64_t *weights, size_t n, int64_t uni
 /* The same split for quantities that are not money (a host's joules). */
 int vm_split(int64_t total, const int64_t *weights, size_t n, int64_t unit, int64_t *parts);
 
+/* "720.5" for qty 43230 per 60: the exact quotient to `decimals` places
+ * (0 to 12; half-up, away from zero), trailing zeros dropped, into buf
+ * (48 bytes); returns buf.  A quantity, not money: for lines and
+ * reports that print rated quantities in their units. */
+char *vm_quantity_text(int64_t qty, int64_t per, int decimals, char *buf);
+
 #endif

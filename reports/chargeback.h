@@ -157,8 +157,4 @@ int rep_cb_json(const struct rep_cb *r, FILE *f);
 int rep_cb_html(const struct rep_cb *r, FILE *f);
 int rep_cb_pdf(const struct rep_cb *r, const char *path, int *pages, char *err, size_t errsize);
 
-/* "720.5" for qty 43230 per 60: the exact quotient to `decimals` places
- * (half-up), trailing zeros dropped.  buf holds 48 bytes. */
-char *rep_quantity_text(int64_t qty, int64_t per, int decimals, char *buf);
-
 #endif

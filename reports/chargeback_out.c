@@ -11,49 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "doc.h"
 #include "xalloc.h"
-
-char *rep_quantity_text(int64_t qty, int64_t per, int decimals, char *buf)
-{
-	if (decimals < 0)
-		decimals = 0;
-	if (decimals > 12)
-		decimals = 12;
-	__int128 scale = 1;
-	for (int i = 0; i < decimals; i++)
-		scale *= 10;
-	__int128 num = (__int128)qty * scale, den = per > 0 ? per : 1;
-	bool neg = num < 0;
-	unsigned __int128 u = (unsigned __int128)(neg ? -num : num), q = u / (unsigned __int128)den,
-	                  r = u % (unsigned __int128)den;
-	if (2 * r >= (unsigned __int128)den)
-		q++; /* half-up, away from zero */
-	char digits[64];
-	int n = 0;
-	do {
-		digits[n++] = (char)('0' + (int)(q % 10));
-		q /= 10;
-	} while (q);
-	while (n <= decimals)
-		digits[n++] = '0';
-	int drop = 0; /* trailing zeros of the fraction */
-	while (drop < decimals && digits[drop] == '0')
-		drop++;
-	bool zero = true;
-	for (int i = 0; i < n; i++)
-		zero = zero && digits[i] == '0';
-	char *o = buf;
-	if (neg && !zero)
-		*o++ = '-';
-	for (int i = n - 1; i >= drop; i--) {
-		*o++ = digits[i];
-		if (i == decimals && i > drop)
-			*o++ = '.';
-	}
-	*o = '\0';
-	return buf;
-}
 
 #define KWH_J 3600000 /* joules in a kWh */
 #define G_MG 1000     /* milligrams in a gram */
@@ -81,7 +41,7 @@ static bool change_bp(int64_t cur, int64_t prev, int64_t *bp)
 static char *bp_text(int64_t bp, char *buf)
 {
 	char q[48];
-	rep_quantity_text(bp, 100, 2, q);
+	vm_quantity_text(bp, 100, 2, q);
 	snprintf(buf, 56, "%s%s", bp > 0 ? "+" : "", q);
 	return buf;
 }
@@ -100,27 +60,6 @@ static const char *project_name(const char *p)
 
 /* ---------------------------------------------------------------- CSV */
 
-static void csv_text(FILE *f, const char *s)
-{
-	if (!s)
-		return;
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-	/* A cell a spreadsheet would run as a formula (a VM or project named
-	 * "=cmd|..." in its owner's metadata) is kept as text. */
-	bool formula = s[0] && strchr("=+-@\t\r", s[0]);
-	if (quote || formula)
-		fputc('"', f);
-	if (formula)
-		fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	if (quote || formula)
-		fputc('"', f);
-}
-
 struct csv {
 	FILE *f;
 	const struct rep_cb *r;
@@ -138,11 +77,11 @@ static void csv_row(const struct csv *c, const char *section, const char *projec
 	    section,      project,      uuid,
 	    name,         item,         metric};
 	for (size_t i = 0; i < sizeof head / sizeof *head; i++) {
-		csv_text(c->f, head[i]);
+		vm_csv_text(c->f, head[i]);
 		fputc(',', c->f);
 	}
 	fprintf(c->f, "%s,", value);
-	csv_text(c->f, unit);
+	vm_csv_text(c->f, unit);
 	fputs("\r\n", c->f);
 }
 
@@ -167,10 +106,10 @@ static void csv_energy(const struct csv *c, const char *section, const char *pro
                        const char *name, int64_t j, bool carbon, int64_t mg)
 {
 	char q[48];
-	csv_row(c, section, project, uuid, name, NULL, "energy", rep_quantity_text(j, KWH_J, 6, q), "kWh");
+	csv_row(c, section, project, uuid, name, NULL, "energy", vm_quantity_text(j, KWH_J, 6, q), "kWh");
 	csv_int(c, section, project, uuid, name, NULL, "energy_j", j, "J");
 	if (carbon) {
-		csv_row(c, section, project, uuid, name, NULL, "carbon", rep_quantity_text(mg, G_MG, 3, q), "g CO2e");
+		csv_row(c, section, project, uuid, name, NULL, "carbon", vm_quantity_text(mg, G_MG, 3, q), "g CO2e");
 		csv_int(c, section, project, uuid, name, NULL, "carbon_mg", mg, "mg CO2e");
 	}
 }
@@ -225,7 +164,7 @@ int rep_cb_csv(const struct rep_cb *r, FILE *f)
 		csv_int(&c, "meter", NULL, NULL, NULL, mt->label, "lines", (int64_t)mt->n_lines, "lines");
 		if (mt->unit && (mt->qty || mt->per > 1)) {
 			csv_row(&c, "meter", NULL, NULL, NULL, mt->label, "quantity",
-			        rep_quantity_text(mt->qty, mt->per, 6, q), mt->unit);
+			        vm_quantity_text(mt->qty, mt->per, 6, q), mt->unit);
 			csv_int(&c, "meter", NULL, NULL, NULL, mt->label, "quantity_base", mt->qty, NULL);
 		}
 		csv_money(&c, "meter", NULL, NULL, NULL, mt->label, "amount", mt->amount);
@@ -301,8 +240,8 @@ static json_t *jpercent(int64_t cur, int64_t prev)
 static json_t *jenergy(int64_t j, bool carbon, int64_t mg)
 {
 	char q[48], g[48];
-	return json_pack("{s:s, s:I, s:o, s:o}", "kwh", rep_quantity_text(j, KWH_J, 6, q), "j", (json_int_t)j,
-	                 "carbon_g", carbon ? json_string(rep_quantity_text(mg, G_MG, 3, g)) : json_null(), "carbon_mg",
+	return json_pack("{s:s, s:I, s:o, s:o}", "kwh", vm_quantity_text(j, KWH_J, 6, q), "j", (json_int_t)j,
+	                 "carbon_g", carbon ? json_string(vm_quantity_text(mg, G_MG, 3, g)) : json_null(), "carbon_mg",
 	                 carbon ? json_integer(mg) : json_null());
 }
 
@@ -331,7 +270,7 @@ int rep_cb_json(const struct rep_cb *r, FILE *f)
 		json_array_append_new(
 		    meters,
 		    json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "meter", m->label, "lines", (json_int_t)m->n_lines,
-		              "quantity", qty ? json_string(rep_quantity_text(m->qty, m->per, 6, q)) : json_null(),
+		              "quantity", qty ? json_string(vm_quantity_text(m->qty, m->per, 6, q)) : json_null(),
 		              "unit", qty ? json_string(m->unit) : json_null(), "quantity_base",
 		              qty ? json_integer(m->qty) : json_null(), "amount", jmoney(r, m->amount)));
 	}
@@ -467,7 +406,7 @@ static void section_projects(struct vm_doc *d, const struct rep_cb *r)
 			     r->has_prev
 			         ? (snprintf(m, sizeof m, "%+lld", (long long)(p->vm_minutes - p->prev_vm_minutes)), m)
 			         : "");
-			cell(&k, 5, "%s", rep_quantity_text(p->energy_j, KWH_J, 3, q));
+			cell(&k, 5, "%s", vm_quantity_text(p->energy_j, KWH_J, 3, q));
 			values[i] = p->vm_minutes;
 			texts[i] = vm_xasprintf("%lld VM-minutes", (long long)p->vm_minutes);
 		}
@@ -521,7 +460,7 @@ static void section_meters(struct vm_doc *d, const struct rep_cb *r)
 		k.c[0] = mt->label;
 		cell(&k, 1, "%zu", mt->n_lines);
 		cell(&k, 2, "%s %s",
-		     mt->unit && (mt->qty || mt->per > 1) ? rep_quantity_text(mt->qty, mt->per, 3, q) : "",
+		     mt->unit && (mt->qty || mt->per > 1) ? vm_quantity_text(mt->qty, mt->per, 3, q) : "",
 		     mt->unit && (mt->qty || mt->per > 1) ? mt->unit : "");
 		cell(&k, 3, "%s", money_text(r, mt->amount, m));
 		vm_doc_row(d, k.c);
@@ -569,7 +508,7 @@ static void section_top(struct vm_doc *d, const struct rep_cb *r)
 		k.c[1] = v->name;
 		k.c[2] = project_name(v->project);
 		cell(&k, 3, "%lld", (long long)v->minutes_billed);
-		cell(&k, 4, "%s", rep_quantity_text(v->energy_j, KWH_J, 3, q));
+		cell(&k, 4, "%s", vm_quantity_text(v->energy_j, KWH_J, 3, q));
 		cell(&k, 5, "%s", money_text(r, v->amount, m));
 		vm_doc_row(d, k.c);
 		labels[i] = v->name;
@@ -635,8 +574,8 @@ static void section_energy(struct vm_doc *d, const struct rep_cb *r)
 	char q[48], g[48];
 	vm_doc_heading(d, "Energy and carbon");
 	char *p = vm_xasprintf(
-	    "%s kWh, the VMs' share of their hosts' energy; %s%s.", rep_quantity_text(r->energy_j, KWH_J, 3, q),
-	    r->carbon ? rep_quantity_text(r->carbon_mg, G_MG, 3, g) : "no carbon figure (no grid known for the hosts)",
+	    "%s kWh, the VMs' share of their hosts' energy; %s%s.", vm_quantity_text(r->energy_j, KWH_J, 3, q),
+	    r->carbon ? vm_quantity_text(r->carbon_mg, G_MG, 3, g) : "no carbon figure (no grid known for the hosts)",
 	    r->carbon ? " g CO2e at the grids' intensity hour by hour" : "");
 	vm_doc_paragraph(d, p);
 	free(p);
@@ -652,13 +591,13 @@ static void section_energy(struct vm_doc *d, const struct rep_cb *r)
 		const struct rep_cb_vm *v = &r->vms[i];
 		if (!(v->energy_j || v->carbon || v->energy_note))
 			continue;
-		const char *cells[] = {v->name, project_name(v->project), rep_quantity_text(v->energy_j, KWH_J, 3, q),
-		                       v->carbon ? rep_quantity_text(v->carbon_mg, G_MG, 3, g) : "",
+		const char *cells[] = {v->name, project_name(v->project), vm_quantity_text(v->energy_j, KWH_J, 3, q),
+		                       v->carbon ? vm_quantity_text(v->carbon_mg, G_MG, 3, g) : "",
 		                       v->energy_note ? v->energy_note : ""};
 		vm_doc_row(d, cells);
 	}
-	const char *tot[] = {"Total", NULL, rep_quantity_text(r->energy_j, KWH_J, 3, q),
-	                     r->carbon ? rep_quantity_text(r->carbon_mg, G_MG, 3, g) : "", NULL};
+	const char *tot[] = {"Total", NULL, vm_quantity_text(r->energy_j, KWH_J, 3, q),
+	                     r->carbon ? vm_quantity_text(r->carbon_mg, G_MG, 3, g) : "", NULL};
 	vm_doc_total(d, tot);
 }
 

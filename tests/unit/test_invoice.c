@@ -90,15 +90,15 @@ static void test_quantity(void **state)
 {
 	(void)state;
 	char b[48];
-	assert_string_equal(bill_quantity_text(43230, 60, 6, b), "720.5");
-	assert_string_equal(bill_quantity_text(43200, 60, 6, b), "720");
-	assert_string_equal(bill_quantity_text(1, 3, 6, b), "0.333333");
-	assert_string_equal(bill_quantity_text(2, 3, 6, b), "0.666667");
-	assert_string_equal(bill_quantity_text(1, 1 << 30, 6, b), "0");
-	assert_string_equal(bill_quantity_text(-1, 1 << 30, 6, b), "0");
-	assert_string_equal(bill_quantity_text(-3, 2, 0, b), "-2");
-	assert_string_equal(bill_quantity_text(INT64_MAX, 1, 6, b), "9223372036854775807");
-	assert_string_equal(bill_quantity_text(INT64_MAX, 1000, 3, b), "9223372036854775.807");
+	assert_string_equal(vm_quantity_text(43230, 60, 6, b), "720.5");
+	assert_string_equal(vm_quantity_text(43200, 60, 6, b), "720");
+	assert_string_equal(vm_quantity_text(1, 3, 6, b), "0.333333");
+	assert_string_equal(vm_quantity_text(2, 3, 6, b), "0.666667");
+	assert_string_equal(vm_quantity_text(1, 1 << 30, 6, b), "0");
+	assert_string_equal(vm_quantity_text(-1, 1 << 30, 6, b), "0");
+	assert_string_equal(vm_quantity_text(-3, 2, 0, b), "-2");
+	assert_string_equal(vm_quantity_text(INT64_MAX, 1, 6, b), "9223372036854775807");
+	assert_string_equal(vm_quantity_text(INT64_MAX, 1000, 3, b), "9223372036854775.807");
 }
 
 static void test_csv(void **state)
