@@ -318,7 +318,8 @@ static void html_series(FILE *f, const struct block *b)
 	if (isfinite(b->line)) {
 		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c0504d\"/>", SVG_LEFT, SY(b->line),
 		        SVG_LEFT + SVG_PLOT_W, SY(b->line));
-		fprintf(f, "<text x=\"%d\" y=\"%.1f\" fill=\"#c0504d\">", SVG_LEFT + 4, SY(b->line) - 3);
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" fill=\"#c0504d\">", SVG_LEFT + 4,
+		        SY(b->line) - 3 < 20 ? SY(b->line) + 11 : SY(b->line) - 3);
 		esc(f, t[3]);
 		fputs("</text>\n", f);
 	}
@@ -765,8 +766,9 @@ static void pdf_series(struct pdf *p, const struct block *b)
 	}
 #undef PY
 	if (isfinite(b->line) && t[3][0]) {
+		double ly = y0 + ph - (b->line - lo) / (hi - lo) * ph;
 		l = layout(p, t[3], "Sans 7", 0);
-		show(p, l, x0 + 3, y0 + ph - (b->line - lo) / (hi - lo) * ph - 10);
+		show(p, l, x0 + 3, ly - 10 < y0 ? ly + 1 : ly - 10); /* below a line at the top */
 		g_object_unref(l);
 	}
 	for (size_t k = 0; k < b->nseries; k++)

@@ -674,7 +674,13 @@ struct fits {
  * forecast's daily highest hour and band. */
 static void chart(struct ctx *c, struct rep_cap_row *row, int r, struct rep_forecast *f, double horizon)
 {
-	size_t days = (c->H + 23) / 24, ahead = (size_t)(horizon / 24);
+	/* as far ahead as the period is long, or to a day past running out
+	 * (within REP_CAP_CHART_DAYS): the period stays readable */
+	size_t days = (c->H + 23) / 24, ahead = days;
+	const struct rep_cap_forecast *o = &row->fc[r];
+	if (o->done && o->threshold && o->hours > 0 && (size_t)(o->hours / 24) + 2 > ahead)
+		ahead = (size_t)(o->hours / 24) + 2;
+	ahead = ahead > (size_t)(horizon / 24) ? (size_t)(horizon / 24) : ahead;
 	ahead = ahead > REP_CAP_CHART_DAYS ? REP_CAP_CHART_DAYS : ahead;
 	row->chart_n = days + ahead;
 	for (int k = 0; k < 4; k++)

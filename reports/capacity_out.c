@@ -377,14 +377,6 @@ static const char *cell(struct cells *k, int i, const char *fmt, ...)
 	return k->c[i] = k->buf[i];
 }
 
-static const char *stat_text(struct cells *k, int i, const struct rep_cap_stat *s, int r)
-{
-	if (!s->n)
-		return k->c[i] = "-";
-	int dec = r == REP_CAP_DISK ? 1 : 2;
-	return cell(k, i, "%.*f / %.*f / %.*f", dec, human(r, s->avg), dec, human(r, s->p95), dec, human(r, s->peak));
-}
-
 static const char *fc_text(struct cells *k, int i, const struct rep_cap_forecast *f, double horizon)
 {
 	char a[32], b[32], c[32];
@@ -429,53 +421,69 @@ static struct vm_doc *build(const struct rep_cap *r)
 		                         r->hours_unclean));
 
 	vm_doc_heading(d, "Utilisation");
-	vm_doc_paragraph(d, "Average / 95th percentile / peak of the hourly values. CPU demand is the VMs' CPU time in "
-	                    "cores; host busy is the hosts' own busy CPU; memory is the VMs' resident memory (GiB), disk "
-	                    "the VMs' allocated disk bytes (GiB), network their traffic (Mbit/s).");
+	vm_doc_paragraph(d, "Average, 95th percentile and peak of the hourly values. CPU demand: the VMs' CPU time; "
+	                    "host busy: the hosts' own busy CPU; vCPUs and RAM running: the running VMs' allocation; "
+	                    "memory: the VMs' resident memory; disk: their allocated disk bytes; network: their "
+	                    "traffic.");
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
-		                                       VM_DOC_RIGHT, VM_DOC_RIGHT};
-		static const char *const head[] = {"Name", "CPU demand", "Host busy", "Memory", "Disk", "Network"};
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_LEFT};
+		static const char *const head[] = {"Name", "Figure", "Average", "95th pct", "Peak", "Unit"};
 		vm_doc_table(d, 6, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
 			const struct rep_cap_row *w = &r->rows[i];
-			k.c[0] = w->name;
-			stat_text(&k, 1, &w->demand[REP_CAP_CPU], REP_CAP_CPU);
-			stat_text(&k, 2, &w->busy, REP_CAP_CPU);
-			stat_text(&k, 3, &w->demand[REP_CAP_MEM], REP_CAP_MEM);
-			stat_text(&k, 4, &w->demand[REP_CAP_DISK], REP_CAP_DISK);
-			stat_text(&k, 5, &w->demand[REP_CAP_NET], REP_CAP_NET);
-			if (i + 1 == r->n_rows)
-				vm_doc_total(d, k.c);
-			else
+			const struct {
+				const char *label;
+				const struct rep_cap_stat *s;
+				int res;
+				const char *unit;
+			} figs[] = {
+			    {"CPU demand", &w->demand[REP_CAP_CPU], REP_CAP_CPU, "cores"},
+			    {"host busy", &w->busy, REP_CAP_CPU, "cores"},
+			    {"vCPUs running", &w->alloc_vcpus, REP_CAP_CPU, "vCPUs"},
+			    {"memory", &w->demand[REP_CAP_MEM], REP_CAP_MEM, "GiB"},
+			    {"RAM running", &w->alloc_mem, REP_CAP_MEM, "GiB"},
+			    {"disk", &w->demand[REP_CAP_DISK], REP_CAP_DISK, "GiB"},
+			    {"network", &w->demand[REP_CAP_NET], REP_CAP_NET, "Mbit/s"},
+			};
+			for (size_t j = 0; j < sizeof figs / sizeof *figs; j++) {
+				if (!figs[j].s->n)
+					continue;
+				k.c[0] = j == 0 ? w->name : "";
+				k.c[1] = figs[j].label;
+				cell(&k, 2, "%.2f", human(figs[j].res, figs[j].s->avg));
+				cell(&k, 3, "%.2f", human(figs[j].res, figs[j].s->p95));
+				cell(&k, 4, "%.2f", human(figs[j].res, figs[j].s->peak));
+				k.c[5] = figs[j].unit;
 				vm_doc_row(d, k.c);
+			}
 		}
 	}
 	vm_doc_heading(d, "Allocation and capacity");
-	vm_doc_paragraph(d, "Running allocation: average / 95th percentile / peak of the running VMs' vCPUs and memory. "
-	                    "Allocated: the VMs defined at the period's end. Usable: capacity less the HA reserve, "
-	                    "less the buffer.");
+	vm_doc_paragraph(d, "Allocated: the vCPUs and RAM of the VMs defined at the period's end; beside them the "
+	                    "overcommit (vCPUs per physical CPU, allocated RAM per physical RAM). Usable: the capacity "
+	                    "(cores, GiB) less the HA reserve, less the buffer.");
 	{
 		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
 		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
-		static const char *const head[] = {"Name",          "Hosts", "VMs",     "vCPUs running", "vCPU:pCPU",
-		                                   "Usable cores",  "GiB running", "RAM overcommit", "Usable GiB"};
+		static const char *const head[] = {"Name", "Hosts", "VMs",    "vCPUs",  "vCPU:pCPU",
+		                                   "GiB",  "RAM ratio", "Usable cores", "Usable GiB"};
 		vm_doc_table(d, 9, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
 			const struct rep_cap_row *w = &r->rows[i];
 			k.c[0] = w->name;
 			cell(&k, 1, "%zu", w->n_hosts);
 			cell(&k, 2, "%zu", w->n_vms);
-			stat_text(&k, 3, &w->alloc_vcpus, REP_CAP_CPU);
-			stat_text(&k, 6, &w->alloc_mem, REP_CAP_MEM);
+			cell(&k, 3, "%lld", (long long)w->vcpus);
+			cell(&k, 5, "%.2f", (double)w->mem_kib / 1048576.0);
 			if (w->capacity) {
-				cell(&k, 4, "%lld:%.0f = %.2f", (long long)w->vcpus, w->cap[REP_CAP_CPU], w->vcpu_ratio);
-				cell(&k, 5, "%.2f of %.0f", w->usable[REP_CAP_CPU], w->cap[REP_CAP_CPU]);
-				cell(&k, 7, "%.2f", w->mem_ratio);
+				cell(&k, 4, "%.2f", w->vcpu_ratio);
+				cell(&k, 6, "%.2f", w->mem_ratio);
+				cell(&k, 7, "%.2f of %.0f", w->usable[REP_CAP_CPU], w->cap[REP_CAP_CPU]);
 				cell(&k, 8, "%.2f of %.2f", human(REP_CAP_MEM, w->usable[REP_CAP_MEM]),
 				     human(REP_CAP_MEM, w->cap[REP_CAP_MEM]));
 			} else {
-				k.c[4] = k.c[5] = k.c[7] = k.c[8] = "-";
+				k.c[4] = k.c[6] = k.c[7] = k.c[8] = "-";
 			}
 			if (i + 1 == r->n_rows)
 				vm_doc_total(d, k.c);
