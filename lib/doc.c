@@ -211,9 +211,8 @@ static void series_range(const struct block *b, double *lo, double *hi)
 
 static const char *const series_colour[VM_DOC_MAX_SERIES] = {"#4f81bd", "#e07b20", "#e07b20",
                                                              "#e07b20", "#888888", "#888888"};
-static const double series_rgb[VM_DOC_MAX_SERIES][3] = {{0.31, 0.51, 0.74}, {0.88, 0.48, 0.13},
-                                                        {0.88, 0.48, 0.13}, {0.88, 0.48, 0.13},
-                                                        {0.53, 0.53, 0.53}, {0.53, 0.53, 0.53}};
+static const double series_rgb[VM_DOC_MAX_SERIES][3] = {{0.31, 0.51, 0.74}, {0.88, 0.48, 0.13}, {0.88, 0.48, 0.13},
+                                                        {0.88, 0.48, 0.13}, {0.53, 0.53, 0.53}, {0.53, 0.53, 0.53}};
 
 /* |v| as unsigned: INT64_MIN too. */
 static uint64_t magnitude(int64_t v)
@@ -314,10 +313,10 @@ static void html_series(FILE *f, const struct block *b)
 	esc(f, t[1]);
 	fputs("</text>\n", f);
 	double sx = b->npoints > 1 ? (double)SVG_PLOT_W / (double)(b->npoints - 1) : 0;
-#define SY(v) (10 + SVG_PLOT_H - ((v) - lo) / (hi - lo) * SVG_PLOT_H)
+#define SY(v) (10 + SVG_PLOT_H - ((v)-lo) / (hi - lo) * SVG_PLOT_H)
 	if (isfinite(b->line)) {
-		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c0504d\"/>", SVG_LEFT, SY(b->line),
-		        SVG_LEFT + SVG_PLOT_W, SY(b->line));
+		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c0504d\"/>", SVG_LEFT,
+		        SY(b->line), SVG_LEFT + SVG_PLOT_W, SY(b->line));
 		fprintf(f, "<text x=\"%d\" y=\"%.1f\" fill=\"#c0504d\">", SVG_LEFT + 4,
 		        SY(b->line) - 3 < 20 ? SY(b->line) + 11 : SY(b->line) - 3);
 		esc(f, t[3]);
@@ -325,7 +324,9 @@ static void html_series(FILE *f, const struct block *b)
 	}
 	for (size_t k = 0; k < b->nseries; k++) {
 		const double *v = b->points + k * b->npoints;
-		const char *dash = k == 2 || k == 3 ? " stroke-dasharray=\"4 3\"" : k >= 4 ? " stroke-dasharray=\"1 2\"" : "";
+		const char *dash = k == 2 || k == 3 ? " stroke-dasharray=\"4 3\""
+		                   : k >= 4         ? " stroke-dasharray=\"1 2\""
+		                                    : "";
 		for (size_t i = 0; i < b->npoints;) {
 			while (i < b->npoints && !isfinite(v[i]))
 				i++;
@@ -338,8 +339,10 @@ static void html_series(FILE *f, const struct block *b)
 		}
 		if (b->names[k]) {
 			int y = SVG_PLOT_H + 38 + 14 * (int)k;
-			fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"%s/><text x=\"%d\" y=\"%d\">",
-			        SVG_LEFT, y - 4, SVG_LEFT + 20, y - 4, series_colour[k], dash, SVG_LEFT + 26, y);
+			fprintf(
+			    f,
+			    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"%s/><text x=\"%d\" y=\"%d\">",
+			    SVG_LEFT, y - 4, SVG_LEFT + 20, y - 4, series_colour[k], dash, SVG_LEFT + 26, y);
 			esc(f, b->names[k]);
 			fputs("</text>\n", f);
 		}
@@ -722,7 +725,7 @@ static void pdf_series(struct pdf *p, const struct block *b)
 	pango_layout_set_alignment(l, PANGO_ALIGN_RIGHT);
 	show(p, l, x0, y0 + ph + 2);
 	g_object_unref(l);
-#define PY(v) (y0 + ph - ((v) - lo) / (hi - lo) * ph)
+#define PY(v) (y0 + ph - ((v)-lo) / (hi - lo) * ph)
 	double sx = b->npoints > 1 ? pw / (double)(b->npoints - 1) : 0;
 	if (p->draw) {
 		cairo_set_line_width(p->cr, 0.5);

@@ -33,8 +33,7 @@
 static const char *check_size(const char *v)
 {
 	struct rep_cap_size s;
-	return !*v || rep_cap_size_parse(v, &s) == 0 ? NULL
-	                                              : "must be VCPUS:MEM_GIB[:DISK_GIB], whole numbers above 0";
+	return !*v || rep_cap_size_parse(v, &s) == 0 ? NULL : "must be VCPUS:MEM_GIB[:DISK_GIB], whole numbers above 0";
 }
 
 /* "NAME=GLOB[,GLOB...]" words separated by blanks. */
@@ -69,9 +68,8 @@ static const struct vm_conf_option rep_conf_options[] = {
     {"forecast-days", VM_CONF_INT, offsetof(struct rep_conf, forecast_days), 1, 3660, 365, NULL, NULL},
 };
 
-const struct vm_conf_program rep_conf_program = {"reports", rep_conf_options,
-                                                 sizeof rep_conf_options / sizeof *rep_conf_options,
-                                                 sizeof(struct rep_conf)};
+const struct vm_conf_program rep_conf_program = {
+    "reports", rep_conf_options, sizeof rep_conf_options / sizeof *rep_conf_options, sizeof(struct rep_conf)};
 
 /* ---------------------------------------------------------------- parameters */
 
@@ -145,8 +143,7 @@ static int day_parse(const char *s, int64_t *out)
 	return 0;
 }
 
-int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_params *p, char *err,
-                         size_t errsize)
+int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_params *p, char *err, size_t errsize)
 {
 	if (month) {
 		char d[11];
@@ -530,9 +527,10 @@ static double *sum_series(struct ctx *c, const size_t *hi, size_t n, int which, 
 	for (size_t k = 0; k < c->H; k++) {
 		if (t) {
 			if (t->seen[k])
-				s[k] = which < REP_CAP_NRES ? t->d[which][k] : which == REP_CAP_NRES ? NAN
-				       : which == REP_CAP_NRES + 1                                   ? t->av[k]
-				                                                                     : t->am[k];
+				s[k] = which < REP_CAP_NRES        ? t->d[which][k]
+				       : which == REP_CAP_NRES     ? NAN
+				       : which == REP_CAP_NRES + 1 ? t->av[k]
+				                                   : t->am[k];
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -561,9 +559,10 @@ static double host_cap(const struct ctx *c, const struct host *h, int r)
 
 static double size_of(const struct rep_cap_size *s, int r)
 {
-	return r == REP_CAP_CPU ? (double)s->vcpus : r == REP_CAP_MEM ? (double)s->mem_kib
-	                                         : r == REP_CAP_DISK ? (double)s->disk_bytes
-	                                                             : 0;
+	return r == REP_CAP_CPU    ? (double)s->vcpus
+	       : r == REP_CAP_MEM  ? (double)s->mem_kib
+	       : r == REP_CAP_DISK ? (double)s->disk_bytes
+	                           : 0;
 }
 
 static int64_t fit(double free, double need)
@@ -644,8 +643,9 @@ static void group_fit(const struct ctx *c, struct rep_cap_row *row, const size_t
 	int64_t ev = 0, em = 0;
 	for (size_t i = 0; i < n; i++)
 		ev += c->hosts[hi[i]].extra_vcpus, em += c->hosts[hi[i]].extra_mem;
-	int64_t ba = min64(fit(usable[REP_CAP_CPU] * c->conf->vcpu_per_pcpu - (double)(row->vcpus + ev), (double)s->vcpus),
-	                   fit(usable[REP_CAP_MEM] - (double)(row->mem_kib + em), (double)s->mem_kib));
+	int64_t ba =
+	    min64(fit(usable[REP_CAP_CPU] * c->conf->vcpu_per_pcpu - (double)(row->vcpus + ev), (double)s->vcpus),
+	          fit(usable[REP_CAP_MEM] - (double)(row->mem_kib + em), (double)s->mem_kib));
 	*fd = min64(sd, bd);
 	*fa = min64(sa, ba);
 }
@@ -693,7 +693,8 @@ static void chart(struct ctx *c, struct rep_cap_row *row, int r, struct rep_fore
 	if (!f)
 		return;
 	/* the forecast starts at the period's last point, so the lines meet */
-	row->chart[r][1][days - 1] = row->chart[r][2][days - 1] = row->chart[r][3][days - 1] = row->chart[r][0][days - 1];
+	row->chart[r][1][days - 1] = row->chart[r][2][days - 1] = row->chart[r][3][days - 1] =
+	    row->chart[r][0][days - 1];
 	size_t h0 = c->H; /* hours into the series where the forecast's day j starts */
 	for (size_t j = 0; j < ahead; j++)
 		for (size_t k = 0; k < 24; k++) {
@@ -1004,8 +1005,7 @@ static int whatif(struct ctx *c, struct rep_cap *rep, char *err, size_t errsize,
 	return 0;
 }
 
-int rep_cap_load(struct vm_pg *pg, const struct rep_cap_params *p, struct rep_cap **out, char *err,
-                 size_t errsize)
+int rep_cap_load(struct vm_pg *pg, const struct rep_cap_params *p, struct rep_cap **out, char *err, size_t errsize)
 {
 	struct ctx c = {.pg = pg, .p = p, .conf = p->conf, .err = err, .errsize = errsize};
 	struct rep_cap *rep = NULL;
@@ -1050,20 +1050,21 @@ int rep_cap_load(struct vm_pg *pg, const struct rep_cap_params *p, struct rep_ca
 	if (read_vm_hours(&c, from, to, &vm_rows) < 0 || read_host_hours(&c, from, to, &host_rows) < 0)
 		goto out;
 	if (vm_rows == 0 && (host_rows == 0 || p->tenant)) {
-		snprintf(err, errsize,
-		         "no usage between %.16s and %.16s UTC%s%s%s%s%s: nothing was measured then, or its hours are not "
-		         "rolled up yet (vmeter-admin maintain)",
-		         from, to, p->host ? " on host '" : "", p->host ? p->host : "", p->host ? "'" : "",
-		         p->tenant ? " for tenant " : "", p->tenant ? p->tenant : "");
+		snprintf(
+		    err, errsize,
+		    "no usage between %.16s and %.16s UTC%s%s%s%s%s: nothing was measured then, or its hours are not "
+		    "rolled up yet (vmeter-admin maintain)",
+		    from, to, p->host ? " on host '" : "", p->host ? p->host : "", p->host ? "'" : "",
+		    p->tenant ? " for tenant " : "", p->tenant ? p->tenant : "");
 		goto out;
 	}
 	const char *pp[] = {from, to};
-	PGresult *res = vm_pg_exec(
-	    pg,
-	    "SELECT count(*) FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', "
-	    "interval '1 hour') h WHERE h + interval '1 hour' > (SELECT closed_upto FROM rollup_state) "
-	    "OR EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hour = h)",
-	    2, pp);
+	PGresult *res =
+	    vm_pg_exec(pg,
+	               "SELECT count(*) FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', "
+	               "interval '1 hour') h WHERE h + interval '1 hour' > (SELECT closed_upto FROM rollup_state) "
+	               "OR EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.hour = h)",
+	               2, pp);
 	if (!res) {
 		fail(&c, "cannot read the rollups' state");
 		goto out;

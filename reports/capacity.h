@@ -34,16 +34,16 @@
 
 /* vmeter.conf's `reports { }` section (vmeter.conf(5)). */
 struct rep_conf {
-	int ha_reserve_hosts;    /* per group: the capacity of this many of its largest hosts held back */
-	int buffer_percent;      /* of what is left after the HA reserve */
-	int host_disk_gib;       /* each host's storage for VM disks; 0: unknown (no disk headroom) */
-	int vcpu_per_pcpu;       /* the allocation model's vCPU:pCPU limit */
-	char *vm_size;           /* "VCPUS:MEM_GIB[:DISK_GIB]"; "": the fleet's median VM */
-	char *host_classes;      /* "NAME=GLOB[,GLOB...] ..."; a host in none: its hardware ("32cpu-256GiB") */
-	int idle_cpu_percent;    /* idle: average CPU below this share of the allocation */
-	int oversized_percent;   /* oversized: 95th percentile below this share */
-	int rightsize_percent;   /* recommended vCPUs: the 95th percentile at this share */
-	int forecast_days;       /* how far time remaining looks */
+	int ha_reserve_hosts;  /* per group: the capacity of this many of its largest hosts held back */
+	int buffer_percent;    /* of what is left after the HA reserve */
+	int host_disk_gib;     /* each host's storage for VM disks; 0: unknown (no disk headroom) */
+	int vcpu_per_pcpu;     /* the allocation model's vCPU:pCPU limit */
+	char *vm_size;         /* "VCPUS:MEM_GIB[:DISK_GIB]"; "": the fleet's median VM */
+	char *host_classes;    /* "NAME=GLOB[,GLOB...] ..."; a host in none: its hardware ("32cpu-256GiB") */
+	int idle_cpu_percent;  /* idle: average CPU below this share of the allocation */
+	int oversized_percent; /* oversized: 95th percentile below this share */
+	int rightsize_percent; /* recommended vCPUs: the 95th percentile at this share */
+	int forecast_days;     /* how far time remaining looks */
 };
 
 /* The section's table for vm_conf_load_program(); values land in a struct
@@ -81,8 +81,7 @@ struct rep_cap_params {
 
 /* "2026-10-01..2026-10-31" (UTC days, both included) or, month not NULL,
  * "2026-10" into p->from, p->to and p->period.  0, or -1 with why. */
-int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_params *p, char *err,
-                         size_t errsize);
+int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_params *p, char *err, size_t errsize);
 /* "add=N:VCPUS:MEM_GIB[:DISK_GIB]" or "remove-host=H" into *w.  0, or -1
  * with why. */
 int rep_cap_whatif_parse(const char *text, struct rep_cap_whatif *w, char *err, size_t errsize);
@@ -102,13 +101,13 @@ struct rep_cap_stat {
 
 /* Time until a demand reaches the usable capacity. */
 struct rep_cap_forecast {
-	bool done;         /* false: no fit (why) */
-	bool threshold;    /* hours .. latest are meaningful: the row has a capacity */
-	char why[160];     /* when !done */
-	const char *method; /* "linear", "holt-winters" */
-	size_t steps, used; /* the window in hours, and hours with data */
-	double r2, sigma;   /* of the fit, in the resource's unit */
-	double hours, earliest, latest; /* -1: not within the horizon; 0: already over */
+	bool done;                       /* false: no fit (why) */
+	bool threshold;                  /* hours .. latest are meaningful: the row has a capacity */
+	char why[160];                   /* when !done */
+	const char *method;              /* "linear", "holt-winters" */
+	size_t steps, used;              /* the window in hours, and hours with data */
+	double r2, sigma;                /* of the fit, in the resource's unit */
+	double hours, earliest, latest;  /* -1: not within the horizon; 0: already over */
 	double at_horizon, at_lo, at_hi; /* the forecast at the horizon and its band */
 };
 
@@ -120,8 +119,8 @@ struct rep_cap_row {
 	bool capacity; /* hosts with known capacity: a tenant has none */
 	/* capacity: CPU in cores, memory in KiB, disk in bytes (0: unknown) */
 	double cap[REP_CAP_NRES], reserve[REP_CAP_NRES], usable[REP_CAP_NRES];
-	struct rep_cap_stat demand[REP_CAP_NRES]; /* cores, KiB, bytes, bit/s */
-	struct rep_cap_stat busy;                 /* host CPU busy, cores (host_usage_hour) */
+	struct rep_cap_stat demand[REP_CAP_NRES];   /* cores, KiB, bytes, bit/s */
+	struct rep_cap_stat busy;                   /* host CPU busy, cores (host_usage_hour) */
 	struct rep_cap_stat alloc_vcpus, alloc_mem; /* running allocation: vCPUs, KiB */
 	int64_t vcpus, mem_kib;                     /* allocated by the VMs defined at the end */
 	double vcpu_ratio, mem_ratio;               /* overcommit: vCPU:pCPU, allocated:physical RAM */
@@ -149,7 +148,7 @@ struct rep_cap_vm {
 	const char *kind; /* "powered-off", "idle", "oversized" */
 	int64_t vcpus, mem_kib;
 	double cpu_avg, cpu_p95; /* cores, while observed */
-	int64_t rec_vcpus;        /* recommended; 0 for a powered-off VM */
+	int64_t rec_vcpus;       /* recommended; 0 for a powered-off VM */
 	bool cost;
 	vm_money amount;
 	char currency[4], document[64], month[8];
@@ -162,7 +161,7 @@ struct rep_cap {
 	struct rep_cap_size size;
 	bool size_from_fleet;
 	size_t hours, hours_unclean; /* in the period; of them not rolled up yet */
-	struct rep_cap_row *rows; /* the grouping's rows, then the fleet */
+	struct rep_cap_row *rows;    /* the grouping's rows, then the fleet */
 	size_t n_rows;
 	struct rep_cap_vm *vms;
 	size_t n_vms;
@@ -176,8 +175,7 @@ struct rep_cap {
  * -1 (refused: unknown host or tenant, no data, the database) or
  * -REP_CAP_EUSAGE (a period in the future, a bad what-if host) with why
  * in err. */
-int rep_cap_load(struct vm_pg *pg, const struct rep_cap_params *p, struct rep_cap **out, char *err,
-                 size_t errsize);
+int rep_cap_load(struct vm_pg *pg, const struct rep_cap_params *p, struct rep_cap **out, char *err, size_t errsize);
 void rep_cap_free(struct rep_cap *r);
 
 /* The report's writers: 0, or -1 on a write error. */

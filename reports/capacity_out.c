@@ -159,14 +159,16 @@ int rep_cap_csv(const struct rep_cap *r, FILE *f)
 			for (int k = 0; k <= REP_CAP_DISK; k++) {
 				if (w->cap[k] <= 0)
 					continue;
-				csv_num(&c, "capacity", w->kind, w->name, res_name[k], "capacity", human(k, w->cap[k]), res_unit[k]);
-				csv_num(&c, "capacity", w->kind, w->name, res_name[k], "ha_reserve", human(k, w->reserve[k]),
+				csv_num(&c, "capacity", w->kind, w->name, res_name[k], "capacity", human(k, w->cap[k]),
 				        res_unit[k]);
+				csv_num(&c, "capacity", w->kind, w->name, res_name[k], "ha_reserve",
+				        human(k, w->reserve[k]), res_unit[k]);
 				csv_num(&c, "capacity", w->kind, w->name, res_name[k], "usable", human(k, w->usable[k]),
 				        res_unit[k]);
 			}
 			csv_num(&c, "capacity", w->kind, w->name, "cpu", "overcommit", w->vcpu_ratio, "vcpu/pcpu");
-			csv_num(&c, "capacity", w->kind, w->name, "memory", "overcommit", w->mem_ratio, "allocated/physical");
+			csv_num(&c, "capacity", w->kind, w->name, "memory", "overcommit", w->mem_ratio,
+			        "allocated/physical");
 		}
 		for (int k = 0; k < REP_CAP_NRES; k++)
 			csv_stat(&c, w, res_name[k], "demand", &w->demand[k], k);
@@ -192,10 +194,11 @@ int rep_cap_csv(const struct rep_cap *r, FILE *f)
 					double v[] = {w->wi_fc[k].hours, w->wi_fc[k].earliest, w->wi_fc[k].latest};
 					for (int j = 0; j < 3; j++) {
 						if (v[j] < 0)
-							csv_row(&c, "whatif", w->kind, w->name, res_name[k], names[j], "",
-							        "beyond the horizon");
+							csv_row(&c, "whatif", w->kind, w->name, res_name[k], names[j],
+							        "", "beyond the horizon");
 						else
-							csv_num(&c, "whatif", w->kind, w->name, res_name[k], names[j], v[j] / 24, "days");
+							csv_num(&c, "whatif", w->kind, w->name, res_name[k], names[j],
+							        v[j] / 24, "days");
 					}
 				}
 		}
@@ -214,8 +217,8 @@ int rep_cap_csv(const struct rep_cap *r, FILE *f)
 		csv_int(&c, "reclaim", v->kind, v->name, "cpu", "recommended_vcpus", v->rec_vcpus, "vcpus");
 		if (v->cost) {
 			char m[VM_MONEY_MAX_FORMAT];
-			csv_row(&c, "reclaim", v->kind, v->name, "", "monthly_cost", rep_cap_money_text(v->amount, v->currency, m),
-			        v->currency);
+			csv_row(&c, "reclaim", v->kind, v->name, "", "monthly_cost",
+			        rep_cap_money_text(v->amount, v->currency, m), v->currency);
 		}
 	}
 	return ferror(f) ? -1 : 0;
@@ -256,7 +259,8 @@ static json_t *jres(const double *v)
 {
 	json_t *o = json_object();
 	for (int r = 0; r <= REP_CAP_DISK; r++)
-		json_object_set_new(o, res_name[r], v[r] > 0 || r != REP_CAP_DISK ? json_real(human(r, v[r])) : json_null());
+		json_object_set_new(o, res_name[r],
+		                    v[r] > 0 || r != REP_CAP_DISK ? json_real(human(r, v[r])) : json_null());
 	return o;
 }
 
@@ -273,18 +277,21 @@ int rep_cap_json(const struct rep_cap *r, FILE *f)
 		json_object_set_new(util, "allocated_memory_running", jstat(&w->alloc_mem, REP_CAP_MEM));
 		for (int k = 0; k <= REP_CAP_DISK; k++)
 			json_object_set_new(fc, res_name[k], jforecast(&w->fc[k], k));
-		json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:o, s:{s:I, s:f}}", "name", w->name, "kind", w->kind, "hosts",
-		                      (json_int_t)w->n_hosts, "vms", (json_int_t)w->n_vms, "utilisation", util, "allocated",
-		                      "vcpus", (json_int_t)w->vcpus, "memory", (double)w->mem_kib / 1048576.0);
+		json_t *o =
+		    json_pack("{s:s, s:s, s:I, s:I, s:o, s:{s:I, s:f}}", "name", w->name, "kind", w->kind, "hosts",
+		              (json_int_t)w->n_hosts, "vms", (json_int_t)w->n_vms, "utilisation", util, "allocated",
+		              "vcpus", (json_int_t)w->vcpus, "memory", (double)w->mem_kib / 1048576.0);
 		json_object_set_new(o, "forecast", fc);
 		if (w->capacity) {
 			json_object_set_new(o, "capacity", jres(w->cap));
 			json_object_set_new(o, "ha_reserve", jres(w->reserve));
 			json_object_set_new(o, "usable", jres(w->usable));
-			json_object_set_new(o, "overcommit",
-			                    json_pack("{s:f, s:f}", "vcpu_per_pcpu", w->vcpu_ratio, "memory", w->mem_ratio));
-			json_object_set_new(o, "headroom", json_pack("{s:I, s:I}", "demand", (json_int_t)w->fit_demand,
-			                                             "allocation", (json_int_t)w->fit_alloc));
+			json_object_set_new(
+			    o, "overcommit",
+			    json_pack("{s:f, s:f}", "vcpu_per_pcpu", w->vcpu_ratio, "memory", w->mem_ratio));
+			json_object_set_new(o, "headroom",
+			                    json_pack("{s:I, s:I}", "demand", (json_int_t)w->fit_demand, "allocation",
+			                              (json_int_t)w->fit_alloc));
 		} else {
 			json_object_set_new(o, "capacity", json_null());
 			json_object_set_new(o, "headroom", json_null());
@@ -292,11 +299,12 @@ int rep_cap_json(const struct rep_cap *r, FILE *f)
 		if (r->p.n_whatif && w->capacity) {
 			json_t *wf = json_object();
 			for (int k = 0; k <= REP_CAP_DISK; k++)
-				json_object_set_new(wf, res_name[k], w->removed ? json_null() : jforecast(&w->wi_fc[k], k));
+				json_object_set_new(wf, res_name[k],
+				                    w->removed ? json_null() : jforecast(&w->wi_fc[k], k));
 			json_object_set_new(o, "whatif",
 			                    w->removed ? json_pack("{s:b}", "removed", 1)
-			                               : json_pack("{s:b, s:{s:I, s:I}, s:o}", "removed", 0, "headroom", "demand",
-			                                           (json_int_t)w->wi_fit_demand, "allocation",
+			                               : json_pack("{s:b, s:{s:I, s:I}, s:o}", "removed", 0, "headroom",
+			                                           "demand", (json_int_t)w->wi_fit_demand, "allocation",
 			                                           (json_int_t)w->wi_fit_alloc, "forecast", wf));
 			if (w->removed)
 				json_decref(wf);
@@ -309,18 +317,20 @@ int rep_cap_json(const struct rep_cap *r, FILE *f)
 		char m[VM_MONEY_MAX_FORMAT];
 		json_t *cost = json_null();
 		if (v->cost) {
-			cost = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b}", "text", rep_cap_money_text(v->amount, v->currency, m),
-			                 "nano", (json_int_t)v->amount.n, "currency", v->currency, "document", v->document,
-			                 "month", v->month, "final", v->final);
+			cost = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b}", "text",
+			                 rep_cap_money_text(v->amount, v->currency, m), "nano", (json_int_t)v->amount.n,
+			                 "currency", v->currency, "document", v->document, "month", v->month, "final",
+			                 v->final);
 			rep_cap_money_sum_add(&sum, v->currency, v->amount);
 		}
 		bool off = strcmp(v->kind, "powered-off") == 0;
-		json_array_append_new(
-		    vms, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:o, s:o, s:I, s:o}", "kind", v->kind, "uuid", v->uuid,
-		                   "name", v->name, "tenant", v->tenant, "host", v->host, "vcpus", (json_int_t)v->vcpus,
-		                   "memory_gib", (double)v->mem_kib / 1048576.0, "cpu_avg",
-		                   off ? json_null() : json_real(v->cpu_avg), "cpu_p95", off ? json_null() : json_real(v->cpu_p95),
-		                   "recommended_vcpus", (json_int_t)v->rec_vcpus, "monthly_cost", cost));
+		json_array_append_new(vms, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:f, s:o, s:o, s:I, s:o}", "kind",
+		                                     v->kind, "uuid", v->uuid, "name", v->name, "tenant", v->tenant,
+		                                     "host", v->host, "vcpus", (json_int_t)v->vcpus, "memory_gib",
+		                                     (double)v->mem_kib / 1048576.0, "cpu_avg",
+		                                     off ? json_null() : json_real(v->cpu_avg), "cpu_p95",
+		                                     off ? json_null() : json_real(v->cpu_p95), "recommended_vcpus",
+		                                     (json_int_t)v->rec_vcpus, "monthly_cost", cost));
 	}
 	for (size_t i = 0; i < sum.n; i++) {
 		char m[VM_MONEY_MAX_FORMAT];
@@ -332,11 +342,12 @@ int rep_cap_json(const struct rep_cap *r, FILE *f)
 		const struct rep_cap_whatif *w = &r->p.whatif[i];
 		json_array_append_new(
 		    steps, w->remove ? json_pack("{s:s, s:s}", "step", "remove-host", "host", w->host)
-		                     : json_pack("{s:s, s:I, s:I, s:f, s:o}", "step", "add", "vms", (json_int_t)w->add_n, "vcpus",
-		                                 (json_int_t)w->size.vcpus, "memory_gib", (double)w->size.mem_kib / 1048576.0,
-		                                 "disk_gib",
-		                                 w->size.disk_bytes < 0 ? json_null()
-		                                                        : json_real((double)w->size.disk_bytes / 1073741824.0)));
+		                     : json_pack("{s:s, s:I, s:I, s:f, s:o}", "step", "add", "vms",
+		                                 (json_int_t)w->add_n, "vcpus", (json_int_t)w->size.vcpus, "memory_gib",
+		                                 (double)w->size.mem_kib / 1048576.0, "disk_gib",
+		                                 w->size.disk_bytes < 0
+		                                     ? json_null()
+		                                     : json_real((double)w->size.disk_bytes / 1073741824.0)));
 	}
 	const struct rep_conf *k = r->p.conf;
 	json_t *doc = json_pack(
@@ -415,10 +426,11 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                  conf->ha_reserve_hosts, conf->ha_reserve_hosts, conf->ha_reserve_hosts == 1 ? "" : "s",
 	                  conf->buffer_percent));
 	if (r->hours_unclean)
-		vm_doc_paragraph(d, cell(&k, 0,
-		                         "%zu hours of the period are not rolled up yet (vmeter-admin maintain): their data are "
-		                         "not in these figures.",
-		                         r->hours_unclean));
+		vm_doc_paragraph(
+		    d, cell(&k, 0,
+		            "%zu hours of the period are not rolled up yet (vmeter-admin maintain): their data are "
+		            "not in these figures.",
+		            r->hours_unclean));
 
 	vm_doc_heading(d, "Utilisation");
 	vm_doc_paragraph(d, "Average, 95th percentile and peak of the hourly values. CPU demand: the VMs' CPU time; "
@@ -426,8 +438,8 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                    "memory: the VMs' resident memory; disk: their allocated disk bytes; network: their "
 	                    "traffic.");
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
-		                                       VM_DOC_LEFT};
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_RIGHT,
+		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_LEFT};
 		static const char *const head[] = {"Name", "Figure", "Average", "95th pct", "Peak", "Unit"};
 		vm_doc_table(d, 6, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
@@ -464,9 +476,10 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                    "overcommit (vCPUs per physical CPU, allocated RAM per physical RAM). Usable: the capacity "
 	                    "(cores, GiB) less the HA reserve, less the buffer.");
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
-		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
-		static const char *const head[] = {"Name", "Hosts", "VMs",    "vCPUs",  "vCPU:pCPU",
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
+		static const char *const head[] = {"Name", "Hosts",     "VMs",          "vCPUs",     "vCPU:pCPU",
 		                                   "GiB",  "RAM ratio", "Usable cores", "Usable GiB"};
 		vm_doc_table(d, 9, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
@@ -500,8 +513,8 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                         "(upper edge) and latest (lower edge).",
 	                         conf->vcpu_per_pcpu, conf->forecast_days));
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_LEFT, VM_DOC_LEFT,
-		                                       VM_DOC_LEFT};
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_LEFT, VM_DOC_LEFT,  VM_DOC_LEFT};
 		static const char *const head[] = {"Name", "VMs (demand)", "VMs (allocation)", "CPU", "Memory", "Disk"};
 		vm_doc_table(d, 6, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
@@ -520,15 +533,16 @@ static struct vm_doc *build(const struct rep_cap *r)
 		}
 	}
 	vm_doc_heading(d, "Forecasts");
-	vm_doc_paragraph(d, "Each forecast fits the period's hourly demand: a linear trend (least squares), or additive "
-	                    "Holt-Winters with a daily season where the season explains clearly more (R\xc2\xb2 higher by "
-	                    "0.05). Window: the hours fitted, of them with data. Sigma: the residuals' standard deviation. "
-	                    "The band is the 95 % prediction band.");
+	vm_doc_paragraph(
+	    d, "Each forecast fits the period's hourly demand: a linear trend (least squares), or additive "
+	       "Holt-Winters with a daily season where the season explains clearly more (R\xc2\xb2 higher by "
+	       "0.05). Window: the hours fitted, of them with data. Sigma: the residuals' standard deviation. "
+	       "The band is the 95 % prediction band.");
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_LEFT, VM_DOC_LEFT, VM_DOC_RIGHT,
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT, VM_DOC_RIGHT,
 		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_LEFT};
-		static const char *const head[] = {"Name", "Resource", "Method", "Window (h)", "R\xc2\xb2", "Sigma",
-		                                   "At the horizon (band)"};
+		static const char *const head[] = {
+		    "Name", "Resource", "Method", "Window (h)", "R\xc2\xb2", "Sigma", "At the horizon (band)"};
 		vm_doc_table(d, 7, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
 			const struct rep_cap_row *w = &r->rows[i];
@@ -542,8 +556,8 @@ static struct vm_doc *build(const struct rep_cap *r)
 				cell(&k, 3, "%zu (%zu)", f->steps, f->used);
 				cell(&k, 4, "%.3f", f->r2);
 				cell(&k, 5, "%.3g %s", human(x, f->sigma), res_unit[x]);
-				cell(&k, 6, "%.2f (%.2f to %.2f) %s", human(x, f->at_horizon), human(x, f->at_lo), human(x, f->at_hi),
-				     res_unit[x]);
+				cell(&k, 6, "%.2f (%.2f to %.2f) %s", human(x, f->at_horizon), human(x, f->at_lo),
+				     human(x, f->at_hi), res_unit[x]);
 				vm_doc_row(d, k.c);
 			}
 		}
@@ -577,18 +591,22 @@ static struct vm_doc *build(const struct rep_cap *r)
 		for (size_t i = 0; i < r->p.n_whatif; i++) {
 			const struct rep_cap_whatif *s = &r->p.whatif[i];
 			if (s->remove)
-				vm_doc_paragraph(d, cell(&k, 0, "Remove host %s: its capacity leaves its groups; its demand stays.",
-				                         s->host));
+				vm_doc_paragraph(
+				    d, cell(&k, 0, "Remove host %s: its capacity leaves its groups; its demand stays.",
+				            s->host));
 			else
-				vm_doc_paragraph(d, cell(&k, 0, "Add %lld VMs of %lld vCPUs and %.2f GiB, placed one at a time on the "
-				                              "host with the most room.",
-				                         (long long)s->add_n, (long long)s->size.vcpus,
-				                         (double)s->size.mem_kib / 1048576.0));
+				vm_doc_paragraph(
+				    d, cell(&k, 0,
+				            "Add %lld VMs of %lld vCPUs and %.2f GiB, placed one at a time on the "
+				            "host with the most room.",
+				            (long long)s->add_n, (long long)s->size.vcpus,
+				            (double)s->size.mem_kib / 1048576.0));
 		}
 		if (r->whatif_unplaced)
-			vm_doc_paragraph(d, cell(&k, 0, "%lld of the added VMs fit on no host.", (long long)r->whatif_unplaced));
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_LEFT, VM_DOC_LEFT,
-		                                       VM_DOC_LEFT};
+			vm_doc_paragraph(
+			    d, cell(&k, 0, "%lld of the added VMs fit on no host.", (long long)r->whatif_unplaced));
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_LEFT, VM_DOC_LEFT,  VM_DOC_LEFT};
 		static const char *const head[] = {"Name", "VMs (demand)", "VMs (allocation)", "CPU", "Memory", "Disk"};
 		vm_doc_table(d, 6, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
@@ -609,19 +627,20 @@ static struct vm_doc *build(const struct rep_cap *r)
 		}
 	}
 	vm_doc_heading(d, "Reclaimable capacity");
-	vm_doc_paragraph(d, cell(&k, 0,
-	                         "Powered-off: defined, not running in the period, still allocated. Idle: average CPU "
-	                         "below %d %% of its vCPUs (over the time it was observed; gaps are not idle). "
-	                         "Oversized: 95th percentile of hourly CPU below %d %% of its vCPUs; recommended vCPUs: "
-	                         "that percentile at %d %%. Cost: the VM's lines on its tenant's latest invoice.",
-	                         conf->idle_cpu_percent, conf->oversized_percent, conf->rightsize_percent));
+	vm_doc_paragraph(d,
+	                 cell(&k, 0,
+	                      "Powered-off: defined, not running in the period, still allocated. Idle: average CPU "
+	                      "below %d %% of its vCPUs (over the time it was observed; gaps are not idle). "
+	                      "Oversized: 95th percentile of hourly CPU below %d %% of its vCPUs; recommended vCPUs: "
+	                      "that percentile at %d %%. Cost: the VM's lines on its tenant's latest invoice.",
+	                      conf->idle_cpu_percent, conf->oversized_percent, conf->rightsize_percent));
 	if (!r->n_vms) {
 		vm_doc_paragraph(d, "No VM is powered off, idle or oversized.");
 	} else {
 		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_RIGHT,
 		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
-		static const char *const head[] = {"VM",         "Tenant", "Kind",        "vCPUs",
-		                                   "GiB",        "CPU avg / p95", "Recommended", "Cost a month"};
+		static const char *const head[] = {"VM",  "Tenant",        "Kind",        "vCPUs",
+		                                   "GiB", "CPU avg / p95", "Recommended", "Cost a month"};
 		vm_doc_table(d, 8, head, al);
 		struct rep_cap_money_sum sum = {0};
 		for (size_t i = 0; i < r->n_vms; i++) {
@@ -651,7 +670,8 @@ static struct vm_doc *build(const struct rep_cap *r)
 		for (size_t i = 0; i < sum.n; i++) {
 			char m[VM_MONEY_MAX_FORMAT];
 			const char *t[8] = {"Total", "", "", "", "", "", ""};
-			t[7] = cell(&k, 0, "%s %s", rep_cap_money_text(sum.total[i], sum.currency[i], m), sum.currency[i]);
+			t[7] =
+			    cell(&k, 0, "%s %s", rep_cap_money_text(sum.total[i], sum.currency[i], m), sum.currency[i]);
 			vm_doc_total(d, t);
 		}
 	}

@@ -34,25 +34,26 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
-	           "commands:\n"
-	           "  chargeback --tenant T --month YYYY-MM [--format html|csv|json|pdf] [-o FILE]\n"
-	           "                        the tenant's month from its finalised invoice (or showback statement):\n"
-	           "                        totals by project with the month before, by meter, the top VMs, shared\n"
-	           "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
-	           "                        HTML by default, to standard output unless -o (PDF needs -o)\n"
-	           "  capacity --period FROM..TO | --month YYYY-MM [--group host|class|tenant] [--host H]\n"
-	           "           [--tenant T] [--format html|csv|json|pdf] [-o FILE]\n"
-	           "           [--what-if add=N:VCPUS:MEM_GIB[:DISK_GIB] | --what-if remove-host=H]...\n"
-	           "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
-	           "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
-	           "                        UTC days FROM to TO (both included) or a UTC month\n"
-	           "options:\n"
-	           "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
-	           "  -n                    check the configuration and exit\n"
-	           "exit status: 0 done, 1 refused (unknown tenant or host, no final invoice, no data, the database, the\n"
-	           "output file), 2 a usage error (an option, the month or period, a future one, the format, a what-if)\n"
-	           "or the configuration\n");
+	fprintf(f,
+	        "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
+	        "commands:\n"
+	        "  chargeback --tenant T --month YYYY-MM [--format html|csv|json|pdf] [-o FILE]\n"
+	        "                        the tenant's month from its finalised invoice (or showback statement):\n"
+	        "                        totals by project with the month before, by meter, the top VMs, shared\n"
+	        "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
+	        "                        HTML by default, to standard output unless -o (PDF needs -o)\n"
+	        "  capacity --period FROM..TO | --month YYYY-MM [--group host|class|tenant] [--host H]\n"
+	        "           [--tenant T] [--format html|csv|json|pdf] [-o FILE]\n"
+	        "           [--what-if add=N:VCPUS:MEM_GIB[:DISK_GIB] | --what-if remove-host=H]...\n"
+	        "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
+	        "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
+	        "                        UTC days FROM to TO (both included) or a UTC month\n"
+	        "options:\n"
+	        "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
+	        "  -n                    check the configuration and exit\n"
+	        "exit status: 0 done, 1 refused (unknown tenant or host, no final invoice, no data, the database, the\n"
+	        "output file), 2 a usage error (an option, the month or period, a future one, the format, a what-if)\n"
+	        "or the configuration\n");
 }
 
 enum format { F_HTML, F_CSV, F_JSON, F_PDF };
@@ -270,7 +271,8 @@ static int cmd_capacity(const char *conf_path, int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'w':
 			if (p.n_whatif == REP_CAP_MAX_WHATIF) {
-				fprintf(stderr, "vmeter-report: capacity: at most %d --what-if steps\n", REP_CAP_MAX_WHATIF);
+				fprintf(stderr, "vmeter-report: capacity: at most %d --what-if steps\n",
+				        REP_CAP_MAX_WHATIF);
 				return EXIT_USAGE;
 			}
 			if (rep_cap_whatif_parse(optarg, &p.whatif[p.n_whatif++], err, sizeof err) < 0) {
@@ -279,7 +281,8 @@ static int cmd_capacity(const char *conf_path, int argc, char **argv)
 			}
 			break;
 		default:
-			fprintf(stderr, "vmeter-report: capacity: unknown option or missing value: '%s'\n", argv[optind - 1]);
+			fprintf(stderr, "vmeter-report: capacity: unknown option or missing value: '%s'\n",
+			        argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
