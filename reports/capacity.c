@@ -660,10 +660,10 @@ static void time_to(struct rep_forecast *f, double threshold, double horizon, st
 	out->sigma = rep_forecast_sigma(f);
 	out->at_horizon = rep_forecast_at(f, horizon, &out->at_lo, &out->at_hi);
 	out->hours = out->earliest = out->latest = -1;
-	if (threshold >= 0)
+	if (threshold > 0)
 		out->hours = rep_forecast_time_to(f, threshold, horizon, &out->earliest, &out->latest);
 	else
-		out->hours = out->earliest = out->latest = 0; /* nothing left now */
+		out->hours = out->earliest = out->latest = 0; /* no usable capacity at all: none left now */
 }
 
 struct fits {

@@ -401,6 +401,20 @@ static const char *fc_text(struct cells *k, int i, const struct rep_cap_forecast
 	            show_days(f->earliest, horizon, b, sizeof b), show_days(f->latest, horizon, c, sizeof c));
 }
 
+/* A paragraph of any length (cell() cuts at its buffer). */
+static void para(struct vm_doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void para(struct vm_doc *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *t = NULL;
+	if (vasprintf(&t, fmt, ap) < 0)
+		t = NULL;
+	va_end(ap);
+	vm_doc_paragraph(d, t ? t : "");
+	free(t);
+}
+
 static struct vm_doc *build(const struct rep_cap *r)
 {
 	char title[256];
@@ -426,11 +440,10 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                  conf->ha_reserve_hosts, conf->ha_reserve_hosts, conf->ha_reserve_hosts == 1 ? "" : "s",
 	                  conf->buffer_percent));
 	if (r->hours_unclean)
-		vm_doc_paragraph(
-		    d, cell(&k, 0,
-		            "%zu hours of the period are not rolled up yet (vmeter-admin maintain): their data are "
-		            "not in these figures.",
-		            r->hours_unclean));
+		para(d,
+		     "%zu hours of the period are not rolled up yet (vmeter-admin maintain): their data are "
+		     "not in these figures.",
+		     r->hours_unclean);
 
 	vm_doc_heading(d, "Utilisation");
 	vm_doc_paragraph(d, "Average, 95th percentile and peak of the hourly values. CPU demand: the VMs' CPU time; "
@@ -476,27 +489,24 @@ static struct vm_doc *build(const struct rep_cap *r)
 	                    "overcommit (vCPUs per physical CPU, allocated RAM per physical RAM). Usable: the capacity "
 	                    "(cores, GiB) less the HA reserve, less the buffer.");
 	{
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_RIGHT, VM_DOC_RIGHT,
-		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
-		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
-		static const char *const head[] = {"Name", "Hosts",     "VMs",          "vCPUs",     "vCPU:pCPU",
-		                                   "GiB",  "RAM ratio", "Usable cores", "Usable GiB"};
-		vm_doc_table(d, 9, head, al);
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT,
+		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
+		static const char *const head[] = {"Name",    "VMs",       "vCPUs",        "vCPU:pCPU",
+		                                   "RAM GiB", "RAM ratio", "Usable cores", "Usable GiB"};
+		vm_doc_table(d, 8, head, al);
 		for (size_t i = 0; i < r->n_rows; i++) {
 			const struct rep_cap_row *w = &r->rows[i];
 			k.c[0] = w->name;
-			cell(&k, 1, "%zu", w->n_hosts);
-			cell(&k, 2, "%zu", w->n_vms);
-			cell(&k, 3, "%lld", (long long)w->vcpus);
-			cell(&k, 5, "%.2f", (double)w->mem_kib / 1048576.0);
+			cell(&k, 1, "%zu", w->n_vms);
+			cell(&k, 2, "%lld", (long long)w->vcpus);
+			cell(&k, 4, "%.2f", (double)w->mem_kib / 1048576.0);
 			if (w->capacity) {
-				cell(&k, 4, "%.2f", w->vcpu_ratio);
-				cell(&k, 6, "%.2f", w->mem_ratio);
-				cell(&k, 7, "%.2f of %.0f", w->usable[REP_CAP_CPU], w->cap[REP_CAP_CPU]);
-				cell(&k, 8, "%.2f of %.2f", human(REP_CAP_MEM, w->usable[REP_CAP_MEM]),
-				     human(REP_CAP_MEM, w->cap[REP_CAP_MEM]));
+				cell(&k, 3, "%.2f", w->vcpu_ratio);
+				cell(&k, 5, "%.2f", w->mem_ratio);
+				cell(&k, 6, "%.2f", w->usable[REP_CAP_CPU]);
+				cell(&k, 7, "%.2f", human(REP_CAP_MEM, w->usable[REP_CAP_MEM]));
 			} else {
-				k.c[4] = k.c[6] = k.c[7] = k.c[8] = "-";
+				k.c[3] = k.c[5] = k.c[6] = k.c[7] = "-";
 			}
 			if (i + 1 == r->n_rows)
 				vm_doc_total(d, k.c);
@@ -505,13 +515,13 @@ static struct vm_doc *build(const struct rep_cap *r)
 		}
 	}
 	vm_doc_heading(d, "Headroom and time remaining");
-	vm_doc_paragraph(d, cell(&k, 0,
-	                         "VMs of the size above that fit now: by demand (usable less the 95th percentile, per "
-	                         "host, bounded by the group's) and by allocation (vCPUs up to %d per usable core, "
-	                         "memory up to the usable). Time remaining: until the forecast of the hourly demand "
-	                         "reaches the usable capacity, within %d days; in brackets the 95 %% band's earliest "
-	                         "(upper edge) and latest (lower edge).",
-	                         conf->vcpu_per_pcpu, conf->forecast_days));
+	para(d,
+	     "VMs of the size above that fit now: by demand (usable less the 95th percentile, per "
+	     "host, bounded by the group's) and by allocation (vCPUs up to %d per usable core, "
+	     "memory up to the usable). Time remaining: until the forecast of the hourly demand "
+	     "reaches the usable capacity, within %d days; in brackets the 95 %% band's earliest "
+	     "(upper edge) and latest (lower edge).",
+	     conf->vcpu_per_pcpu, conf->forecast_days);
 	{
 		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT,
 		                                       VM_DOC_LEFT, VM_DOC_LEFT,  VM_DOC_LEFT};
@@ -591,20 +601,16 @@ static struct vm_doc *build(const struct rep_cap *r)
 		for (size_t i = 0; i < r->p.n_whatif; i++) {
 			const struct rep_cap_whatif *s = &r->p.whatif[i];
 			if (s->remove)
-				vm_doc_paragraph(
-				    d, cell(&k, 0, "Remove host %s: its capacity leaves its groups; its demand stays.",
-				            s->host));
+				para(d, "Remove host %s: its capacity leaves its groups; its demand stays.", s->host);
 			else
-				vm_doc_paragraph(
-				    d, cell(&k, 0,
-				            "Add %lld VMs of %lld vCPUs and %.2f GiB, placed one at a time on the "
-				            "host with the most room.",
-				            (long long)s->add_n, (long long)s->size.vcpus,
-				            (double)s->size.mem_kib / 1048576.0));
+				para(d,
+				     "Add %lld VMs of %lld vCPUs and %.2f GiB, placed one at a time on the "
+				     "host with the most room.",
+				     (long long)s->add_n, (long long)s->size.vcpus,
+				     (double)s->size.mem_kib / 1048576.0);
 		}
 		if (r->whatif_unplaced)
-			vm_doc_paragraph(
-			    d, cell(&k, 0, "%lld of the added VMs fit on no host.", (long long)r->whatif_unplaced));
+			para(d, "%lld of the added VMs fit on no host.", (long long)r->whatif_unplaced);
 		static const enum vm_doc_align al[] = {VM_DOC_LEFT, VM_DOC_RIGHT, VM_DOC_RIGHT,
 		                                       VM_DOC_LEFT, VM_DOC_LEFT,  VM_DOC_LEFT};
 		static const char *const head[] = {"Name", "VMs (demand)", "VMs (allocation)", "CPU", "Memory", "Disk"};
@@ -627,13 +633,12 @@ static struct vm_doc *build(const struct rep_cap *r)
 		}
 	}
 	vm_doc_heading(d, "Reclaimable capacity");
-	vm_doc_paragraph(d,
-	                 cell(&k, 0,
-	                      "Powered-off: defined, not running in the period, still allocated. Idle: average CPU "
-	                      "below %d %% of its vCPUs (over the time it was observed; gaps are not idle). "
-	                      "Oversized: 95th percentile of hourly CPU below %d %% of its vCPUs; recommended vCPUs: "
-	                      "that percentile at %d %%. Cost: the VM's lines on its tenant's latest invoice.",
-	                      conf->idle_cpu_percent, conf->oversized_percent, conf->rightsize_percent));
+	para(d,
+	     "Powered-off: defined, not running in the period, still allocated. Idle: average CPU "
+	     "below %d %% of its vCPUs (over the time it was observed; gaps are not idle). "
+	     "Oversized: 95th percentile of hourly CPU below %d %% of its vCPUs; recommended vCPUs: "
+	     "that percentile at %d %%. Cost: the VM's lines on its tenant's latest invoice.",
+	     conf->idle_cpu_percent, conf->oversized_percent, conf->rightsize_percent);
 	if (!r->n_vms) {
 		vm_doc_paragraph(d, "No VM is powered off, idle or oversized.");
 	} else {
