@@ -300,8 +300,8 @@ static void html_series(FILE *f, const struct block *b)
 	        "\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
 	        "font-family=\"sans-serif\" font-size=\"11\">\n",
 	        SVG_LEFT + SVG_PLOT_W + 20, SVG_PLOT_H + 40 + 14 * (int)b->nseries);
-	fprintf(f, "<rect x=\"%d\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#ccc\"/>\n", SVG_LEFT,
-	        SVG_PLOT_W, SVG_PLOT_H);
+	fprintf(f, "<path d=\"M%d 10h%dv%dh-%dz\" fill=\"none\" stroke=\"#ccc\"/>\n", SVG_LEFT, SVG_PLOT_W, SVG_PLOT_H,
+	        SVG_PLOT_W);
 	fprintf(f, "<text x=\"%d\" y=\"20\" text-anchor=\"end\">%.4g", SVG_LEFT - 4, hi);
 	esc(f, t[2][0] ? " " : "");
 	esc(f, t[2]);

@@ -588,7 +588,11 @@ static struct vm_doc *build(const struct rep_cap *r)
 			char cap[200], lab[64], xto[32];
 			time_t te = (time_t)(r->p.to + (int64_t)(w->chart_n - (r->hours + 23) / 24) * 86400);
 			strftime(xto, sizeof xto, "%Y-%m-%d", gmtime_r(&te, &tm));
-			snprintf(cap, sizeof cap, "%s %s: %s demand and forecast", w->kind, w->name, res_name[x]);
+			if (strcmp(w->kind, "fleet") == 0)
+				snprintf(cap, sizeof cap, "fleet: %s demand and forecast", res_name[x]);
+			else
+				snprintf(cap, sizeof cap, "%s %s: %s demand and forecast", w->kind, w->name,
+				         res_name[x]);
 			snprintf(lab, sizeof lab, "usable %.2f %s", human(x, w->usable[x]), res_unit[x]);
 			vm_doc_series(d, cap, 4, names, w->chart_n, (const double *const *)hv, from, xto, res_unit[x],
 			              w->capacity ? human(x, w->usable[x]) : NAN, w->capacity ? lab : NULL);
