@@ -106,7 +106,7 @@ INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_n
                              disk_allocation_bytes_max)
   SELECT v % $HOSTS, v, m, 60000, 6,
          ((1 + v % 8) * 3600000000000::bigint * (5 + (v * 7919 + k) % 20 + 5 * sin(2 * pi() * k / 24) + ($d * 24 + k) / 48.0)
-          / 100)::bigint,
+          / 200)::bigint,
          ((v * 31 + k) % 1000) * 90000, ((v * 17 + k) % 1000) * 90000, 60 * (1 + v % 8), 1 + v % 8,
          120 * (1 + v % 8) * 1048576::bigint, 2 * (1 + v % 8) * 1048576, 60 * ((1 + v % 8) * 1048576::bigint + $d * 1024),
          (1 + v % 8) * 1048576 + $d * 1024,
