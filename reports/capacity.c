@@ -219,6 +219,8 @@ struct ctx {
 	size_t H;
 	struct host *hosts;
 	size_t nh;
+	int *host_ix; /* by host_id (0..max_host_id): index into hosts, -1 */
+	int max_host_id;
 	struct tenant *tenants;
 	size_t nt;
 	struct vm *vms;
@@ -280,12 +282,10 @@ static char *host_class(const char *classes, const char *name, int64_t cpus, int
 	return vm_xasprintf("%" PRId64 "cpu-%" PRId64 "GiB", cpus, (mem_kib + 524288) / 1048576);
 }
 
+/* Every hour row names its host: a direct table, not a search. */
 static int find_host(const struct ctx *c, int id)
 {
-	for (size_t i = 0; i < c->nh; i++) /* hosts are few */
-		if (c->hosts[i].id == id)
-			return (int)i;
-	return -1;
+	return id >= 0 && id <= c->max_host_id ? c->host_ix[id] : -1;
 }
 
 static int fail(struct ctx *c, const char *what)
@@ -321,8 +321,15 @@ static int read_hosts(struct ctx *c, const char *to)
 		h->busy = zeros(c->H);
 		h->av = zeros(c->H);
 		h->am = zeros(c->H);
+		c->max_host_id = h->id > c->max_host_id ? h->id : c->max_host_id;
 	}
 	PQclear(res);
+	c->host_ix = vm_xmalloc(((size_t)c->max_host_id + 1) * sizeof *c->host_ix);
+	for (int i = 0; i <= c->max_host_id; i++)
+		c->host_ix[i] = -1;
+	for (size_t i = 0; i < c->nh; i++)
+		if (c->hosts[i].id >= 0)
+			c->host_ix[c->hosts[i].id] = (int)i;
 	return 0;
 }
 
@@ -357,14 +364,18 @@ static int read_owners(struct ctx *c)
 static int read_vms(struct ctx *c, const char *from, const char *to)
 {
 	const char *p[] = {from, to};
+	/* the lifecycle once for all VMs (one window pass over vm_event), not
+	 * a call per VM */
 	PGresult *res = vm_pg_exec(
 	    c->pg,
+	    "WITH run AS (SELECT DISTINCT vm_id FROM vm_lifecycle_between($1::timestamptz, $2::timestamptz) "
+	    "WHERE state = 'running'), "
+	    "last_ev AS (SELECT DISTINCT ON (vm_id) vm_id, event FROM vm_event WHERE at < $2::timestamptz "
+	    "ORDER BY vm_id, at DESC, event) "
 	    "SELECT DISTINCT ON (i.vm_id) i.vm_id, v.uuid, i.name, i.host_id, i.vcpus, i.memory_kib, i.tenant, "
-	    "coalesce((SELECT e.event = 'undefined' FROM vm_event e WHERE e.vm_id = i.vm_id AND e.at < $2::timestamptz "
-	    "ORDER BY e.at DESC LIMIT 1), false), "
-	    "EXISTS (SELECT 1 FROM vm_lifecycle_between($1::timestamptz, $2::timestamptz, v.uuid) l "
-	    "WHERE l.state = 'running') "
-	    "FROM vm_inventory i JOIN vm v ON v.vm_id = i.vm_id WHERE i.valid_from < $2::timestamptz "
+	    "coalesce(le.event = 'undefined', false), r.vm_id IS NOT NULL "
+	    "FROM vm_inventory i JOIN vm v ON v.vm_id = i.vm_id LEFT JOIN last_ev le ON le.vm_id = i.vm_id "
+	    "LEFT JOIN run r ON r.vm_id = i.vm_id WHERE i.valid_from < $2::timestamptz "
 	    "ORDER BY i.vm_id, i.valid_from DESC",
 	    2, p);
 	if (!res)
@@ -776,6 +787,7 @@ static void ctx_release(struct ctx *c)
 		free(h->am);
 	}
 	free(c->hosts);
+	free(c->host_ix);
 	for (size_t i = 0; i < c->nt; i++) {
 		struct tenant *t = &c->tenants[i];
 		free(t->name);
