@@ -400,6 +400,7 @@ def data(d):
     for name, facts in (("host", report_facts("host")), ("class", report_facts("class")),
                         ("tenant", tenant_facts()),
                         ("add", report_facts("host", ("add", 3, 4, 16))),
+                        ("addmany", report_facts("host", ("add", 12, 4, 16))),
                         ("remove", report_facts("class", ("remove", "hv3")))):
         with open("%s/%s.facts" % (d, name), "w") as f:
             f.write("\n".join(fmt(x) for x in facts) + "\n")

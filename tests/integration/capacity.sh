@@ -15,7 +15,7 @@
 #   - --host and --tenant narrow the report;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 40
+plan 50
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$REPORT" ] || bail "no $REPORT"
 command -v pdftoppm >/dev/null || bail "no pdftoppm (poppler-utils: scripts/install-deps.sh)"
@@ -54,6 +54,9 @@ golden_csv host "by host" --group host
 golden_csv class "by class (N+1: the big class holds one host back, the small one its only host)" --group class
 golden_csv tenant "by tenant" --group tenant
 golden_csv add "what-if: 3 VMs of 4 vCPUs and 16 GiB added" --group host --what-if add=3:4:16
+golden_csv addmany "what-if: 12 VMs added, more than fit" --group host --what-if add=12:4:16
+grep -q '^whatif||||vms_not_placed|[1-9]' "$T/addmany.got"
+ok $? "some of the 12 are not placed: $(grep vms_not_placed "$T/addmany.got")"
 golden_csv remove "what-if: hv3 removed" --group class --what-if remove-host=hv3
 head -1 "$T/host.csv" | grep -q '^period,group,section,kind,name,resource,metric,value,unit'
 ok $? "the CSV's header"
