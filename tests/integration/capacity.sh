@@ -15,7 +15,7 @@
 #   - --host and --tenant narrow the report;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 50
+plan 53
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$REPORT" ] || bail "no $REPORT"
 command -v pdftoppm >/dev/null || bail "no pdftoppm (poppler-utils: scripts/install-deps.sh)"
@@ -174,3 +174,19 @@ out=$("$REPORT" -c "$T/bad.conf" capacity --period $P 2>&1)
 rc=$?
 [ $rc = 2 ] && echo "$out" | grep -q "$T/bad.conf:2[0-9]*: .*buffer-percent"
 ok $? "a configuration error names the file and line: $rc $(one "$out")"
+write_conf "$T/bad2.conf" 'reports {
+  vm-size = "4x16"
+}'
+out=$("$REPORT" -c "$T/bad2.conf" -n 2>&1)
+rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "$T/bad2.conf:2[0-9]*: .*vm-size.*must be VCPUS:MEM_GIB\[:DISK_GIB\]"
+ok $? "a VM size that is not VCPUS:MEM_GIB is refused by -n with file and line: $rc $(one "$out")"
+write_conf "$T/bad3.conf" 'reports {
+  host-classes = "big hv1"
+}'
+out=$("$REPORT" -c "$T/bad3.conf" capacity --period $P 2>&1)
+rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "$T/bad3.conf:2[0-9]*: .*host-classes.*must be words NAME=GLOB"
+ok $? "host classes without NAME=GLOB are refused with file and line: $rc $(one "$out")"
+out=$(report -n 2>&1)
+is "$?:$out" "0:$T/vmeter.conf: configuration ok" "-n accepts the test's reports section"
