@@ -646,8 +646,9 @@ static struct vm_doc *build(const struct rep_cap *r)
 	if (!r->n_vms) {
 		vm_doc_paragraph(d, "No VM is powered off, idle or oversized.");
 	} else {
-		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_RIGHT,
-		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
+		/* the recommendation is text ("delete or archive"): it wraps */
+		static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT, VM_DOC_RIGHT,
+		                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_LEFT, VM_DOC_RIGHT};
 		static const char *const head[] = {"VM",  "Tenant",        "Kind",        "vCPUs",
 		                                   "GiB", "CPU avg / p95", "Recommended", "Cost a month"};
 		vm_doc_table(d, 8, head, al);
