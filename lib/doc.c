@@ -8,6 +8,7 @@
 
 #include <cairo-pdf.h>
 #include <errno.h>
+#include <math.h>
 #include <pango/pangocairo.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 
 #define MAX_COLS 32
 
-enum kind { B_HEADING, B_PARAGRAPH, B_FIELD, B_TABLE, B_BARS };
+enum kind { B_HEADING, B_PARAGRAPH, B_FIELD, B_TABLE, B_BARS, B_SERIES };
 
 struct row {
 	char **cells;
@@ -34,6 +35,11 @@ struct block {
 	struct row *rows; /* bars: cells {label, text} */
 	size_t nrows, caprows;
 	int64_t *values; /* bars: one per row */
+	/* series: n_series x npoints values; headers: the names (NULL
+	 * allowed), label: "x_from\x1fx_to\x1funit\x1fline_label" */
+	double *points, line;
+	size_t nseries, npoints;
+	char **names;
 };
 
 struct vm_doc {
@@ -77,6 +83,10 @@ void vm_doc_free(struct vm_doc *d)
 			free_cells(b->rows[r].cells, b->ncols);
 		free(b->rows);
 		free(b->values);
+		free(b->points);
+		for (size_t k = 0; b->names && k < b->nseries; k++)
+			free(b->names[k]);
+		free(b->names);
 	}
 	free(d->blocks);
 	free(d->title);
@@ -153,6 +163,57 @@ void vm_doc_bars(struct vm_doc *d, const char *caption, size_t n, const char *co
 	b->nrows = b->caprows = n;
 }
 
+void vm_doc_series(struct vm_doc *d, const char *caption, size_t n_series, const char *const *names, size_t n,
+                   const double *const *ys, const char *x_from, const char *x_to, const char *unit, double line,
+                   const char *line_label)
+{
+	struct block *b = add(d, B_SERIES);
+	b->text = vm_xstrdup(caption ? caption : "");
+	b->nseries = n_series > VM_DOC_MAX_SERIES ? VM_DOC_MAX_SERIES : n_series;
+	b->npoints = n > VM_DOC_MAX_POINTS ? VM_DOC_MAX_POINTS : n;
+	b->points = vm_xcalloc(b->nseries * b->npoints + 1, sizeof *b->points);
+	b->names = vm_xcalloc(b->nseries + 1, sizeof *b->names);
+	for (size_t k = 0; k < b->nseries; k++) {
+		b->names[k] = names && names[k] ? vm_xstrdup(names[k]) : NULL;
+		memcpy(b->points + k * b->npoints, ys[k], b->npoints * sizeof *b->points);
+	}
+	b->line = line;
+	b->label = vm_xasprintf("%s\x1f%s\x1f%s\x1f%s", x_from ? x_from : "", x_to ? x_to : "", unit ? unit : "",
+	                        line_label ? line_label : "");
+}
+
+/* The texts of a series block: x_from, x_to, unit, line label. */
+static void series_texts(const struct block *b, char out[4][128])
+{
+	const char *p = b->label;
+	for (int i = 0; i < 4; i++) {
+		const char *e = strchr(p, '\x1f');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		snprintf(out[i], 128, "%.*s", (int)len, p);
+		p = e ? e + 1 : p + len;
+	}
+}
+
+/* The y range: 0 (or the lowest value) to the highest or the line. */
+static void series_range(const struct block *b, double *lo, double *hi)
+{
+	*lo = 0, *hi = 0;
+	for (size_t i = 0; i < b->nseries * b->npoints; i++)
+		if (isfinite(b->points[i])) {
+			*hi = b->points[i] > *hi ? b->points[i] : *hi;
+			*lo = b->points[i] < *lo ? b->points[i] : *lo;
+		}
+	if (isfinite(b->line))
+		*hi = b->line > *hi ? b->line : *hi;
+	if (*hi <= *lo)
+		*hi = *lo + 1;
+}
+
+static const char *const series_colour[VM_DOC_MAX_SERIES] = {"#4f81bd", "#e07b20", "#e07b20",
+                                                             "#e07b20", "#888888", "#888888"};
+static const double series_rgb[VM_DOC_MAX_SERIES][3] = {{0.31, 0.51, 0.74}, {0.88, 0.48, 0.13}, {0.88, 0.48, 0.13},
+                                                        {0.88, 0.48, 0.13}, {0.53, 0.53, 0.53}, {0.53, 0.53, 0.53}};
+
 /* |v| as unsigned: INT64_MIN too. */
 static uint64_t magnitude(int64_t v)
 {
@@ -218,6 +279,78 @@ static void html_bars(FILE *f, const struct block *b)
 	fputs("</svg></figure>\n", f);
 }
 
+/* A line chart as inline SVG: a plot area of SVG_PLOT_W x SVG_PLOT_H
+ * pixels, a polyline per run of values between gaps. */
+#define SVG_PLOT_W 520
+#define SVG_PLOT_H 160
+#define SVG_LEFT 70
+static void html_series(FILE *f, const struct block *b)
+{
+	char t[4][128];
+	series_texts(b, t);
+	double lo, hi;
+	series_range(b, &lo, &hi);
+	fputs("<figure class=\"series\">", f);
+	if (b->text[0]) {
+		fputs("<figcaption>", f);
+		esc(f, b->text);
+		fputs("</figcaption>", f);
+	}
+	fprintf(f,
+	        "\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" role=\"img\" "
+	        "font-family=\"sans-serif\" font-size=\"11\">\n",
+	        SVG_LEFT + SVG_PLOT_W + 20, SVG_PLOT_H + 40 + 14 * (int)b->nseries);
+	fprintf(f, "<path d=\"M%d 10h%dv%dh-%dz\" fill=\"none\" stroke=\"#ccc\"/>\n", SVG_LEFT, SVG_PLOT_W, SVG_PLOT_H,
+	        SVG_PLOT_W);
+	fprintf(f, "<text x=\"%d\" y=\"20\" text-anchor=\"end\">%.4g", SVG_LEFT - 4, hi);
+	esc(f, t[2][0] ? " " : "");
+	esc(f, t[2]);
+	fprintf(f, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.4g</text>\n", SVG_LEFT - 4, SVG_PLOT_H + 10,
+	        lo);
+	fprintf(f, "<text x=\"%d\" y=\"%d\">", SVG_LEFT, SVG_PLOT_H + 24);
+	esc(f, t[0]);
+	fprintf(f, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">", SVG_LEFT + SVG_PLOT_W, SVG_PLOT_H + 24);
+	esc(f, t[1]);
+	fputs("</text>\n", f);
+	double sx = b->npoints > 1 ? (double)SVG_PLOT_W / (double)(b->npoints - 1) : 0;
+#define SY(v) (10 + SVG_PLOT_H - ((v)-lo) / (hi - lo) * SVG_PLOT_H)
+	if (isfinite(b->line)) {
+		fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#c0504d\"/>", SVG_LEFT,
+		        SY(b->line), SVG_LEFT + SVG_PLOT_W, SY(b->line));
+		fprintf(f, "<text x=\"%d\" y=\"%.1f\" fill=\"#c0504d\">", SVG_LEFT + 4,
+		        SY(b->line) - 3 < 20 ? SY(b->line) + 11 : SY(b->line) - 3);
+		esc(f, t[3]);
+		fputs("</text>\n", f);
+	}
+	for (size_t k = 0; k < b->nseries; k++) {
+		const double *v = b->points + k * b->npoints;
+		const char *dash = k == 2 || k == 3 ? " stroke-dasharray=\"4 3\""
+		                   : k >= 4         ? " stroke-dasharray=\"1 2\""
+		                                    : "";
+		for (size_t i = 0; i < b->npoints;) {
+			while (i < b->npoints && !isfinite(v[i]))
+				i++;
+			if (i == b->npoints)
+				break;
+			fprintf(f, "<polyline fill=\"none\" stroke=\"%s\"%s points=\"", series_colour[k], dash);
+			for (; i < b->npoints && isfinite(v[i]); i++)
+				fprintf(f, "%.1f,%.1f ", SVG_LEFT + sx * (double)i, SY(v[i]));
+			fputs("\"/>\n", f);
+		}
+		if (b->names[k]) {
+			int y = SVG_PLOT_H + 38 + 14 * (int)k;
+			fprintf(
+			    f,
+			    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"%s/><text x=\"%d\" y=\"%d\">",
+			    SVG_LEFT, y - 4, SVG_LEFT + 20, y - 4, series_colour[k], dash, SVG_LEFT + 26, y);
+			esc(f, b->names[k]);
+			fputs("</text>\n", f);
+		}
+	}
+#undef SY
+	fputs("</svg></figure>\n", f);
+}
+
 int vm_doc_write_html(const struct vm_doc *d, FILE *f)
 {
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
@@ -276,6 +409,7 @@ int vm_doc_write_html(const struct vm_doc *d, FILE *f)
 			fputs("</tbody></table>\n", f);
 			break;
 		case B_BARS: html_bars(f, b); break;
+		case B_SERIES: html_series(f, b); break;
 		}
 	}
 	fputs("</body></html>\n", f);
@@ -558,6 +692,97 @@ static void pdf_bars(struct pdf *p, const struct block *b)
 	}
 }
 
+/* A line chart: caption, the plot in a frame, the axis texts and the
+ * legend, kept on one page. */
+static void pdf_series(struct pdf *p, const struct block *b)
+{
+	char t[4][128];
+	series_texts(b, t);
+	double lo, hi, ph = 130, left = 60, pw = CONTENT_W - left - 10;
+	series_range(b, &lo, &hi);
+	double need_h = ph + 24 + 11 * (double)b->nseries + (b->text[0] ? 30 : 8);
+	need(p, need_h);
+	if (b->text[0])
+		text_block(p, b->text, "Sans Bold 9", 8, 0);
+	else
+		p->y += 8;
+	double x0 = MARGIN + left, y0 = p->y + 4;
+	char top[160];
+	snprintf(top, sizeof top, "%.4g%s%s", hi, t[2][0] ? " " : "", t[2]);
+	PangoLayout *l = layout(p, top, "Sans 7", left - 4);
+	pango_layout_set_alignment(l, PANGO_ALIGN_RIGHT);
+	show(p, l, MARGIN, y0);
+	g_object_unref(l);
+	snprintf(top, sizeof top, "%.4g", lo);
+	l = layout(p, top, "Sans 7", left - 4);
+	pango_layout_set_alignment(l, PANGO_ALIGN_RIGHT);
+	show(p, l, MARGIN, y0 + ph - 9);
+	g_object_unref(l);
+	l = layout(p, t[0], "Sans 7", 0);
+	show(p, l, x0, y0 + ph + 2);
+	g_object_unref(l);
+	l = layout(p, t[1], "Sans 7", pw);
+	pango_layout_set_alignment(l, PANGO_ALIGN_RIGHT);
+	show(p, l, x0, y0 + ph + 2);
+	g_object_unref(l);
+#define PY(v) (y0 + ph - ((v)-lo) / (hi - lo) * ph)
+	double sx = b->npoints > 1 ? pw / (double)(b->npoints - 1) : 0;
+	if (p->draw) {
+		cairo_set_line_width(p->cr, 0.5);
+		cairo_set_source_rgb(p->cr, 0.8, 0.8, 0.8);
+		cairo_rectangle(p->cr, x0, y0, pw, ph);
+		cairo_stroke(p->cr);
+		if (isfinite(b->line)) {
+			cairo_set_source_rgb(p->cr, 0.75, 0.31, 0.30);
+			cairo_move_to(p->cr, x0, PY(b->line));
+			cairo_line_to(p->cr, x0 + pw, PY(b->line));
+			cairo_stroke(p->cr);
+		}
+		cairo_set_line_width(p->cr, 1);
+		for (size_t k = 0; k < b->nseries; k++) {
+			const double *v = b->points + k * b->npoints;
+			static const double dash[] = {3, 2}, dot[] = {1, 1.5};
+			cairo_set_dash(p->cr, k == 2 || k == 3 ? dash : k >= 4 ? dot : NULL, k >= 2 ? 2 : 0, 0);
+			cairo_set_source_rgb(p->cr, series_rgb[k][0], series_rgb[k][1], series_rgb[k][2]);
+			bool pen = false;
+			for (size_t i = 0; i < b->npoints; i++) {
+				if (!isfinite(v[i])) {
+					pen = false;
+					continue;
+				}
+				if (pen)
+					cairo_line_to(p->cr, x0 + sx * (double)i, PY(v[i]));
+				else
+					cairo_move_to(p->cr, x0 + sx * (double)i, PY(v[i]));
+				pen = true;
+			}
+			cairo_stroke(p->cr);
+			if (b->names[k]) {
+				double ly = y0 + ph + 18 + 11 * (double)k;
+				cairo_move_to(p->cr, x0, ly);
+				cairo_line_to(p->cr, x0 + 16, ly);
+				cairo_stroke(p->cr);
+			}
+			cairo_set_dash(p->cr, NULL, 0, 0);
+		}
+		cairo_set_source_rgb(p->cr, 0, 0, 0);
+	}
+#undef PY
+	if (isfinite(b->line) && t[3][0]) {
+		double ly = y0 + ph - (b->line - lo) / (hi - lo) * ph;
+		l = layout(p, t[3], "Sans 7", 0);
+		show(p, l, x0 + 3, ly - 10 < y0 ? ly + 1 : ly - 10); /* below a line at the top */
+		g_object_unref(l);
+	}
+	for (size_t k = 0; k < b->nseries; k++)
+		if (b->names[k]) {
+			l = layout(p, b->names[k], "Sans 7", 0);
+			show(p, l, x0 + 20, y0 + ph + 13 + 11 * (double)k);
+			g_object_unref(l);
+		}
+	p->y = y0 + ph + 16 + 11 * (double)b->nseries;
+}
+
 static void render(struct pdf *p)
 {
 	p->page = 0;
@@ -582,6 +807,10 @@ static void render(struct pdf *p)
 			break;
 		case B_BARS:
 			pdf_bars(p, b);
+			i++;
+			break;
+		case B_SERIES:
+			pdf_series(p, b);
 			i++;
 			break;
 		}

@@ -48,6 +48,23 @@ void vm_doc_total(struct vm_doc *d, const char *const *cells);
 void vm_doc_bars(struct vm_doc *d, const char *caption, size_t n, const char *const *labels, const int64_t *values,
                  const char *const *texts);
 
+/* A line chart under a caption (may be NULL): up to VM_DOC_MAX_SERIES
+ * series of n points each (at most VM_DOC_MAX_POINTS; more are left
+ * out), equally spaced from x_from to x_to (the texts under the axis);
+ * NaN is a gap.  Series 0 is drawn solid in the first colour, 1 solid in
+ * the second, 2 and 3 dashed in the second (a forecast's band), 4 and 5
+ * dotted grey.  names[i] (NULL: not in the legend) label the series;
+ * `line` (NaN: none) is a horizontal rule at that value, labelled
+ * line_label (a capacity).  The y axis runs from 0 (or the lowest value,
+ * if negative) to the highest value or the line, its top labelled with
+ * that value and `unit`.  The caller formats nothing but the texts; the
+ * arrays are copied.  Inline SVG in HTML, drawn by cairo in the PDF. */
+#define VM_DOC_MAX_SERIES 6
+#define VM_DOC_MAX_POINTS 2000
+void vm_doc_series(struct vm_doc *d, const char *caption, size_t n_series, const char *const *names, size_t n,
+                   const double *const *ys, const char *x_from, const char *x_to, const char *unit, double line,
+                   const char *line_label);
+
 /* A complete HTML document (UTF-8, text escaped). Returns 0 or -1 on a
  * write error. */
 int vm_doc_write_html(const struct vm_doc *d, FILE *f);

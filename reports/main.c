@@ -5,11 +5,17 @@
  *   vmeter-report [-c FILE] due [--dir DIR]
  *   vmeter-report [-c FILE] list [--tenant T]
  *   vmeter-report [-c FILE] get ID [-o FILE]
+ *   vmeter-report [-c FILE] capacity --period FROM..TO | --month YYYY-MM
+ *                 [--group host|class|tenant] [--host H] [--tenant T]
+ *                 [--format html|csv|json|pdf] [-o FILE]
+ *                 [--what-if add=N:VCPUS:MEM_GIB | remove-host=H]...
  *
  * The chargeback report reads a tenant's finalised invoice (or showback
  * statement) of a month and writes it summed up (reports/chargeback.h);
  * `due` keeps each finalised month's report in the database (and a
- * directory) once (reports/keep.h). */
+ * directory) once (reports/keep.h); the capacity report reads the fleet's
+ * hourly rollups (reports/capacity.h).  No floating point here
+ * (tests/integration/nofloat.sh). */
 #include "config.h"
 
 #include <errno.h>
@@ -19,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "chargeback.h"
 #include "conf.h"
 #include "keep.h"
@@ -33,36 +41,72 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
-	           "commands:\n"
-	           "  chargeback --tenant T --month YYYY-MM [--draft] [--format html|csv|json|pdf] [-o FILE]\n"
-	           "                        the tenant's month from its finalised invoice (or showback statement):\n"
-	           "                        totals by project with the month before, by meter, the top VMs, shared\n"
-	           "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
-	           "                        HTML by default, to standard output unless -o (PDF needs -o);\n"
-	           "                        --draft: from the month's draft if it is not final yet (a preview)\n"
-	           "  due [--dir DIR]       keep the chargeback report of every finalised month in the database\n"
-	           "                        (and DIR/TENANT/YYYY-MM/chargeback.FORMAT), made again only when a\n"
-	           "                        credit note changed it (vmeter-report.timer runs it daily)\n"
-	           "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
-	           "  get ID [-o FILE]      a kept report's file\n"
-	           "options:\n"
-	           "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
-	           "  -n                    check the configuration and exit\n"
-	           "exit status: 0 done, 1 refused (unknown tenant, no final invoice, the database, the output\n"
-	           "file), 2 a usage error (an option, the month, the format) or the configuration\n");
+	fprintf(f,
+	        "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
+	        "commands:\n"
+	        "  chargeback --tenant T --month YYYY-MM [--draft] [--format html|csv|json|pdf] [-o FILE]\n"
+	        "                        the tenant's month from its finalised invoice (or showback statement):\n"
+	        "                        totals by project with the month before, by meter, the top VMs, shared\n"
+	        "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
+	        "                        HTML by default, to standard output unless -o (PDF needs -o);\n"
+	        "                        --draft: from the month's draft if it is not final yet (a preview)\n"
+	        "  capacity --period FROM..TO | --month YYYY-MM [--group host|class|tenant] [--host H]\n"
+	        "           [--tenant T] [--format html|csv|json|pdf] [-o FILE]\n"
+	        "           [--what-if add=N:VCPUS:MEM_GIB[:DISK_GIB] | --what-if remove-host=H]...\n"
+	        "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
+	        "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
+	        "                        UTC days FROM to TO (both included) or a UTC month\n"
+	        "  due [--dir DIR]       keep the chargeback report of every finalised month in the database\n"
+	        "                        (and DIR/TENANT/YYYY-MM/chargeback.FORMAT), made again only when a\n"
+	        "                        credit note changed it (vmeter-report.timer runs it daily)\n"
+	        "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
+	        "  get ID [-o FILE]      a kept report's file\n"
+	        "options:\n"
+	        "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
+	        "  -n                    check the configuration and exit\n"
+	        "exit status: 0 done, 1 refused (unknown tenant or host, no final invoice, no data, the database, the\n"
+	        "output file), 2 a usage error (an option, the month or period, a future one, the format, a what-if)\n"
+	        "or the configuration\n");
 }
 
 enum format { F_HTML, F_CSV, F_JSON, F_PDF };
 
+/* A report's writers, whatever the report. */
+struct writers {
+	int (*text)(const void *r, enum format fmt, FILE *f);
+	int (*pdf)(const void *r, const char *path, int *pages, char *err, size_t errsize);
+};
+
+static int cb_text(const void *r, enum format fmt, FILE *f)
+{
+	return fmt == F_CSV ? rep_cb_csv(r, f) : fmt == F_JSON ? rep_cb_json(r, f) : rep_cb_html(r, f);
+}
+
+static int cb_pdf(const void *r, const char *path, int *pages, char *err, size_t errsize)
+{
+	return rep_cb_pdf(r, path, pages, err, errsize);
+}
+
+static int cap_text(const void *r, enum format fmt, FILE *f)
+{
+	return fmt == F_CSV ? rep_cap_csv(r, f) : fmt == F_JSON ? rep_cap_json(r, f) : rep_cap_html(r, f);
+}
+
+static int cap_pdf(const void *r, const char *path, int *pages, char *err, size_t errsize)
+{
+	return rep_cap_pdf(r, path, pages, err, errsize);
+}
+
+static const struct writers cb_writers = {cb_text, cb_pdf}, cap_writers = {cap_text, cap_pdf};
+
 /* Writes the report to path (or stdout): through path.tmp, renamed once
  * whole, so that a failed report leaves no half file. */
-static int write_report(const struct rep_cb *r, enum format fmt, const char *path)
+static int write_report(const void *r, const struct writers *w, enum format fmt, const char *path)
 {
 	char err[1024];
 	if (fmt == F_PDF) {
 		int pages;
-		if (rep_cb_pdf(r, path, &pages, err, sizeof err) < 0) {
+		if (w->pdf(r, path, &pages, err, sizeof err) < 0) {
 			fprintf(stderr, "vmeter-report: %s\n", err);
 			return EXIT_REFUSED;
 		}
@@ -76,7 +120,7 @@ static int write_report(const struct rep_cb *r, enum format fmt, const char *pat
 		free(tmp);
 		return EXIT_REFUSED;
 	}
-	int rc = fmt == F_CSV ? rep_cb_csv(r, f) : fmt == F_JSON ? rep_cb_json(r, f) : rep_cb_html(r, f);
+	int rc = w->text(r, fmt, f);
 	int e = rc < 0 || ferror(f) ? (errno ? errno : EIO) : 0;
 	if (tmp) {
 		if (fclose(f) != 0 && !e)
@@ -123,7 +167,7 @@ static int check_output(const char *path)
 static int connect_db(const char *conf_path, struct vm_pg **pg)
 {
 	char err[2048];
-	struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+	struct vm_conf *conf = vm_conf_load_program(conf_path, &rep_conf_program, err, sizeof err);
 	if (!conf) {
 		fprintf(stderr, "vmeter-report: %s\n", err);
 		return EXIT_USAGE;
@@ -207,8 +251,126 @@ static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "vmeter-report: chargeback: %s\n", err);
 		return rc == -REP_CB_NOT_OVER ? EXIT_USAGE : EXIT_REFUSED;
 	}
-	int status = write_report(r, fmt, out);
+	int status = write_report(r, &cb_writers, fmt, out);
 	rep_cb_free(r);
+	return status;
+}
+
+static int parse_format(const char *cmd, const char *format, enum format *fmt)
+{
+	static const char *const names[] = {"html", "csv", "json", "pdf"};
+	*fmt = F_HTML;
+	while (*fmt <= F_PDF && strcmp(format, names[*fmt]) != 0)
+		(*fmt)++;
+	if (*fmt > F_PDF) {
+		fprintf(stderr, "vmeter-report: %s: format '%s' is not one of html, csv, json, pdf\n", cmd, format);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_capacity(const char *conf_path, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"period", required_argument, NULL, 'p'},
+	                                         {"month", required_argument, NULL, 'm'},
+	                                         {"group", required_argument, NULL, 'g'},
+	                                         {"host", required_argument, NULL, 'H'},
+	                                         {"tenant", required_argument, NULL, 't'},
+	                                         {"format", required_argument, NULL, 'f'},
+	                                         {"output", required_argument, NULL, 'o'},
+	                                         {"what-if", required_argument, NULL, 'w'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *period = NULL, *month = NULL, *group = "host", *format = "html", *out = NULL;
+	struct rep_cap_params p = {0};
+	char err[2048];
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': period = optarg; break;
+		case 'm': month = optarg; break;
+		case 'g': group = optarg; break;
+		case 'H': p.host = optarg; break;
+		case 't': p.tenant = optarg; break;
+		case 'f': format = optarg; break;
+		case 'o': out = optarg; break;
+		case 'w':
+			if (p.n_whatif == REP_CAP_MAX_WHATIF) {
+				fprintf(stderr, "vmeter-report: capacity: at most %d --what-if steps\n",
+				        REP_CAP_MAX_WHATIF);
+				return EXIT_USAGE;
+			}
+			if (rep_cap_whatif_parse(optarg, &p.whatif[p.n_whatif++], err, sizeof err) < 0) {
+				fprintf(stderr, "vmeter-report: capacity: %s\n", err);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			fprintf(stderr, "vmeter-report: capacity: unknown option or missing value: '%s'\n",
+			        argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vmeter-report: capacity: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!period == !month) {
+		fprintf(stderr, "vmeter-report: capacity: give the period: --period FROM..TO or --month YYYY-MM\n");
+		return EXIT_USAGE;
+	}
+	if (rep_cap_period_parse(period, month, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-report: capacity: %s\n", err);
+		return EXIT_USAGE;
+	}
+	static const char *const groups[] = {"host", "class", "tenant"};
+	size_t g = 0;
+	while (g < 3 && strcmp(group, groups[g]) != 0)
+		g++;
+	if (g == 3) {
+		fprintf(stderr, "vmeter-report: capacity: group '%s' is not one of host, class, tenant\n", group);
+		return EXIT_USAGE;
+	}
+	p.group = (enum rep_cap_group)g;
+	if ((p.host && !*p.host) || (p.tenant && !*p.tenant)) {
+		fprintf(stderr, "vmeter-report: capacity: --host and --tenant take a name\n");
+		return EXIT_USAGE;
+	}
+	enum format fmt;
+	if (parse_format("capacity", format, &fmt) < 0)
+		return EXIT_USAGE;
+	if (fmt == F_PDF && !out) {
+		fprintf(stderr, "vmeter-report: capacity: a PDF is written to a file: give -o FILE\n");
+		return EXIT_USAGE;
+	}
+	if (out && check_output(out) < 0)
+		return EXIT_REFUSED;
+	struct vm_conf *conf = vm_conf_load_program(conf_path, &rep_conf_program, err, sizeof err);
+	if (!conf) {
+		fprintf(stderr, "vmeter-report: %s\n", err);
+		return EXIT_USAGE;
+	}
+	p.conf = conf->program_values;
+	p.now = (int64_t)time(NULL);
+	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
+	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
+		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(pg));
+		vm_pg_free(pg);
+		vm_conf_free(conf);
+		return EXIT_REFUSED;
+	}
+	struct rep_cap *r;
+	int rc = rep_cap_load(pg, &p, &r, err, sizeof err);
+	vm_pg_free(pg);
+	if (rc < 0) {
+		fprintf(stderr, "vmeter-report: capacity: %s\n", err);
+		vm_conf_free(conf);
+		return rc == -REP_CAP_EUSAGE ? EXIT_USAGE : EXIT_REFUSED;
+	}
+	int status = write_report(r, &cap_writers, fmt, out);
+	rep_cap_free(r);
+	vm_conf_free(conf);
 	return status;
 }
 
@@ -336,7 +498,7 @@ int main(int argc, char **argv)
 	}
 	if (check) {
 		char err[2048];
-		struct vm_conf *conf = vm_conf_load(conf_path, err, sizeof err);
+		struct vm_conf *conf = vm_conf_load_program(conf_path, &rep_conf_program, err, sizeof err);
 		if (!conf) {
 			fprintf(stderr, "vmeter-report: %s\n", err);
 			return EXIT_USAGE;
@@ -350,6 +512,8 @@ int main(int argc, char **argv)
 	if (optind < argc &&
 	    (strcmp(argv[optind], "due") == 0 || strcmp(argv[optind], "list") == 0 || strcmp(argv[optind], "get") == 0))
 		return cmd_keep(conf_path, argv[optind], argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "capacity") == 0)
+		return cmd_capacity(conf_path, argc - optind, argv + optind);
 	if (optind < argc)
 		fprintf(stderr, "vmeter-report: unknown command '%s'\n", argv[optind]);
 	usage(stderr);

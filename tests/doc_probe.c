@@ -1,9 +1,12 @@
 /* Drives lib/doc for tests/integration/doc.sh: an invoice-like document
  * of ROWS table rows written as PDF and HTML; prints the PDF's pages.
  *
- *   doc_probe OUT.pdf OUT.html ROWS */
+ *   doc_probe OUT.pdf OUT.html ROWS [chart]
+ *
+ * With "chart", a line chart (vm_doc_series()) comes before the table. */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,8 +14,8 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: doc_probe OUT.pdf OUT.html ROWS\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: doc_probe OUT.pdf OUT.html ROWS [chart]\n");
 		return 2;
 	}
 	int rows = atoi(argv[3]);
@@ -20,6 +23,20 @@ int main(int argc, char **argv)
 	vm_doc_field(d, "Tenant", "ACME Łódź & Москва");
 	vm_doc_field(d, "Period", "2026-03-01 00:00 to 2026-04-01 00:00 (Europe/Berlin)");
 	vm_doc_field(d, "A label longer than most labels are", "short");
+	/* with "chart": a line chart, the data with a gap, a forecast with its
+	 * band from the last point on, a capacity line */
+	double data[10], fc[10], lo[10], hi[10];
+	for (int i = 0; i < 10; i++) {
+		data[i] = i < 6 && i != 3 ? 1 + i : NAN;
+		fc[i] = i >= 5 ? 1 + i : NAN;
+		lo[i] = i >= 5 ? 1 + i - 0.5 * (i - 5) : NAN;
+		hi[i] = i >= 5 ? 1 + i + 0.5 * (i - 5) : NAN;
+	}
+	const double *ys[] = {data, fc, lo, hi};
+	static const char *const names[] = {"demand & <peak>", "forecast", "band", NULL};
+	if (argc == 5)
+		vm_doc_series(d, "CPU & <demand>", 4, names, 10, ys, "2026-10-01", "2026-10-10", "cores", 12,
+		              "usable 12 cores");
 	vm_doc_heading(d, "Lines");
 	static const char *const head[] = {"Project", "VM", "Meter", "Quantity", "Rate", "Amount"};
 	static const enum vm_doc_align al[] = {VM_DOC_LEFT,  VM_DOC_LEFT,  VM_DOC_LEFT,

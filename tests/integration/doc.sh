@@ -3,9 +3,10 @@
 # tools: the page count the renderer reports is the file's, every row is
 # there once, a long table repeats its header on each page and every page
 # says "page N of M"; Latin and Cyrillic text survive; HTML is escaped; a
-# bar chart is inline SVG of whole-pixel bars in HTML and drawn in the PDF.
+# bar chart is inline SVG of whole-pixel bars in HTML and drawn in the PDF;
+# so is a line chart (vm_doc_series(): gaps, a dashed band, a capacity line).
 . "$(dirname "$0")/../lib.sh"
-plan 13
+plan 16
 PROBE=$top_builddir/tests/doc_probe
 [ -x "$PROBE" ] || bail "no $PROBE"
 command -v pdfinfo >/dev/null || bail "no pdfinfo (poppler-utils)"
@@ -41,3 +42,11 @@ grep -q "<figcaption>Amount by project</figcaption>" "$T/long.html" && grep -q "
 ok $? "its caption, its labels escaped"
 grep -q "158.89 EUR" "$T/long.txt" && grep -q "data & <b>ml</b>" "$T/long.txt" && grep -q -- "-30.00 EUR" "$T/long.txt"
 ok $? "the PDF draws the bars with their labels and texts"
+n=$("$PROBE" "$T/chart.pdf" "$T/chart.html" 3 chart) || bail "the probe failed"
+pdftotext -layout "$T/chart.pdf" "$T/chart.txt" || bail "pdftotext failed"
+grep -q "<figcaption>CPU &amp; &lt;demand&gt;</figcaption>" "$T/chart.html" && grep -q ">demand &amp; &lt;peak&gt;</text>" "$T/chart.html"
+ok $? "a line chart: its caption and legend escaped"
+is "$(grep -c '<polyline fill="none" stroke="#4f81bd" points=' "$T/chart.html") $(grep -c '<polyline fill="none" stroke="#e07b20" points=' "$T/chart.html") $(grep -c '<polyline fill="none" stroke="#e07b20" stroke-dasharray' "$T/chart.html")" \
+	"2 1 2" "the data in two runs around its gap, the forecast in one, the band's two edges dashed"
+grep -q "usable 12 cores" "$T/chart.html" && grep -q "usable 12 cores" "$T/chart.txt" && grep -q "2026-10-10" "$T/chart.txt"
+ok $? "the capacity line's label and the axis in HTML and PDF"
