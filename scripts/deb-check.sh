@@ -112,7 +112,7 @@ diag "$RUNNING running test-driver domains"
 CONF=/etc/vmeter/vmeter.conf
 sed -i -e "s|^\([[:space:]]*libvirt-uri = \).*|\1\"$TEST_URI\"|" \
 	-e 's|^\([[:space:]]*host-name = \).*|\1"deb-hv1"|' \
-	-e 's|^\([[:space:]]*interval = \).*|\12|' \
+	-e '/^collector {/,/^}/s|^\([[:space:]]*interval = \).*|\12|' \
 	-e 's|^\([[:space:]]*rrdcached = \).*|\1""|' \
 	-e 's|^\([[:space:]]*power-source = \).*|\1"none"|' \
 	-e "s|^\([[:space:]]*conninfo = \).*|\1\"$PG_CONNINFO\"|" "$CONF"
