@@ -127,6 +127,8 @@ for f in html csv json pdf; do
 	$report chargeback --tenant acme --month \$(TZ=Europe/Berlin date +%Y-%m) --draft --format \$f -o "$RUN/chargeback-acme.\$f"
 done
 $report due --dir "$RUN/reports"
+# the capacity report of yesterday (UTC): there is one from the demo's second day on
+$report capacity --period \$(date -u -d yesterday +%F)..\$(date -u -d yesterday +%F) -o "$RUN/capacity.html" 2>/dev/null || true
 EOC
 nohup sh -c "while :; do sh '$RUN/cycle.sh'; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
@@ -159,5 +161,6 @@ Look at the result with:
                                         acme's chargeback report of this month's draft (a preview)
   $report due --dir $RUN/reports
                                         keep the finalised months' reports (vmeter-report(1))
+  $RUN/capacity.html                    yesterday's capacity report, from the demo's second day on
 Stop it with: scripts/demo.sh stop
 EOM
