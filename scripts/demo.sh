@@ -128,7 +128,7 @@ for f in html csv json pdf; do
 done
 $report due --dir "$RUN/reports"
 # the capacity report of yesterday (UTC): there is one from the demo's second day on
-$report capacity --period \$(date -u -d yesterday +%F)..\$(date -u -d yesterday +%F) -o "$RUN/capacity.html" 2>/dev/null || true
+$report capacity --period \$(date -u -d yesterday +%F)..\$(date -u -d yesterday +%F) -o "$RUN/capacity.html"
 EOC
 nohup sh -c "while :; do sh '$RUN/cycle.sh'; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
