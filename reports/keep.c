@@ -7,8 +7,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "capacity.h"
 #include "chargeback.h"
 #include "fsutil.h"
 #include "pgx.h"
@@ -45,7 +47,49 @@ struct body {
 	size_t len;
 };
 
-static int render(const struct rep_cb *r, size_t fmt, struct body *b, char *err, size_t errsize)
+/* A report of either kind, as its four writers see it. */
+struct doc {
+	const void *r;
+	int (*html)(const void *r, FILE *f);
+	int (*csv)(const void *r, FILE *f);
+	int (*json)(const void *r, FILE *f);
+	int (*pdf)(const void *r, const char *path, int *pages, char *err, size_t errsize);
+};
+
+static int cb_html(const void *r, FILE *f)
+{
+	return rep_cb_html(r, f);
+}
+static int cb_csv(const void *r, FILE *f)
+{
+	return rep_cb_csv(r, f);
+}
+static int cb_json(const void *r, FILE *f)
+{
+	return rep_cb_json(r, f);
+}
+static int cb_pdf(const void *r, const char *path, int *pages, char *err, size_t errsize)
+{
+	return rep_cb_pdf(r, path, pages, err, errsize);
+}
+static int cap_html(const void *r, FILE *f)
+{
+	return rep_cap_html(r, f);
+}
+static int cap_csv(const void *r, FILE *f)
+{
+	return rep_cap_csv(r, f);
+}
+static int cap_json(const void *r, FILE *f)
+{
+	return rep_cap_json(r, f);
+}
+static int cap_pdf(const void *r, const char *path, int *pages, char *err, size_t errsize)
+{
+	return rep_cap_pdf(r, path, pages, err, errsize);
+}
+
+static int render(const struct doc *d, size_t fmt, struct body *b, char *err, size_t errsize)
 {
 	if (fmt == 3) {
 		/* the PDF writer wants a file: a private one, read back */
@@ -57,7 +101,7 @@ static int render(const struct rep_cb *r, size_t fmt, struct body *b, char *err,
 		}
 		close(fd);
 		int pages;
-		int rc = rep_cb_pdf(r, path, &pages, err, errsize);
+		int rc = d->pdf(d->r, path, &pages, err, errsize);
 		if (rc == 0) {
 			b->data = vm_read_file(path, MAX_BODY, &b->len);
 			if (!b->data) {
@@ -69,7 +113,7 @@ static int render(const struct rep_cb *r, size_t fmt, struct body *b, char *err,
 		return rc;
 	}
 	FILE *f = vm_xmemstream(&b->data, &b->len);
-	int rc = fmt == 0 ? rep_cb_html(r, f) : fmt == 1 ? rep_cb_csv(r, f) : rep_cb_json(r, f);
+	int rc = fmt == 0 ? d->html(d->r, f) : fmt == 1 ? d->csv(d->r, f) : d->json(d->r, f);
 	vm_xmemclose(f);
 	if (rc < 0)
 		snprintf(err, errsize, "writing the %s", formats[fmt]);
@@ -111,41 +155,35 @@ static int write_file(const char *dir, const char *name, const struct body *b, c
 	return e ? -1 : 0;
 }
 
-/* One report: every format made, then stored in one transaction (the
- * kept copy is whole or the old one), then copied to dir. */
-static int make_one(struct vm_pg *pg, const char *tenant, const char *month, const char *source, const char *dir,
-                    struct rep_keep_stats *st, char *err, size_t errsize)
+/* One report (kind, tenant: "" for the fleet's, month): every format
+ * made, then stored in one transaction (the kept copy is whole or the
+ * old one), then copied to dir/TENANT-or-fleet/MONTH/KIND.FORMAT. */
+static int keep_one(struct vm_pg *pg, const char *kind, const char *tenant, const char *month, const char *source,
+                    const struct doc *d, const char *dir, struct rep_keep_stats *st, char *err, size_t errsize)
 {
 	char why[1024];
-	struct rep_cb *r;
-	if (rep_cb_load(pg, tenant, month, false, &r, why, sizeof why) < 0) {
-		snprintf(err, errsize, "the chargeback report of '%s' for %s: %s", tenant, month, why);
-		return -1;
-	}
 	struct body b[N_FORMATS] = {{0}};
 	int rc = 0;
 	for (size_t i = 0; i < N_FORMATS && rc == 0; i++)
-		if (render(r, i, &b[i], why, sizeof why) < 0) {
-			snprintf(err, errsize, "the chargeback report of '%s' for %s: %s", tenant, month, why);
+		if (render(d, i, &b[i], why, sizeof why) < 0) {
+			snprintf(err, errsize, "the %s report of '%s' for %s: %s", kind, tenant, month, why);
 			rc = -1;
 		}
-	rep_cb_free(r);
 	char period[16];
 	snprintf(period, sizeof period, "%s-01", month);
 	if (rc == 0 && vm_pg_begin(pg) < 0)
 		rc = vm_pg_fail(pg, "keeping a report", err, errsize);
 	if (rc == 0) {
-		const char *p[3] = {tenant, period, NULL};
-		if (vm_pg_cmd(pg, "DELETE FROM report_file WHERE kind = 'chargeback' AND tenant = $1 AND period = $2",
-		              2, p) < 0)
+		const char *p[3] = {kind, tenant, period};
+		if (vm_pg_cmd(pg, "DELETE FROM report_file WHERE kind = $1 AND tenant = $2 AND period = $3", 3, p) < 0)
 			rc = vm_pg_fail(pg, "replacing a kept report", err, errsize);
 		for (size_t i = 0; i < N_FORMATS && rc == 0; i++) {
 			char *h = hex(&b[i]);
-			const char *q[5] = {tenant, period, formats[i], source, h};
+			const char *q[6] = {kind, tenant, period, formats[i], source, h};
 			if (vm_pg_cmd(pg,
 			              "INSERT INTO report_file (kind, tenant, period, format, source, body) "
-			              "VALUES ('chargeback', $1, $2, $3, $4, decode($5, 'hex'))",
-			              5, q) < 0)
+			              "VALUES ($1, $2, $3, $4, $5, decode($6, 'hex'))",
+			              6, q) < 0)
 				rc = vm_pg_fail(pg, "keeping a report", err, errsize);
 			free(h);
 		}
@@ -155,21 +193,23 @@ static int make_one(struct vm_pg *pg, const char *tenant, const char *month, con
 			vm_pg_rollback(pg);
 	}
 	if (rc == 0 && dir) {
-		char *t = rep_keep_path_name(tenant);
-		char *d = vm_xasprintf("%s/%s/%s", dir, t, month);
+		/* the fleet's reports under "%fleet": no tenant's name gives it
+		 * (rep_keep_path_name writes '%' only before two hex digits) */
+		char *t = *tenant ? rep_keep_path_name(tenant) : vm_xstrdup("%fleet");
+		char *dd = vm_xasprintf("%s/%s/%s", dir, t, month);
 		free(t);
-		if (vm_mkdir_p(d, 0755) < 0) {
-			snprintf(err, errsize, "making '%s': %s", d, strerror(errno));
+		if (vm_mkdir_p(dd, 0755) < 0) {
+			snprintf(err, errsize, "making '%s': %s", dd, strerror(errno));
 			rc = -1;
 		}
 		for (size_t i = 0; i < N_FORMATS && rc == 0; i++) {
 			char name[32];
-			snprintf(name, sizeof name, "chargeback.%s", formats[i]);
-			rc = write_file(d, name, &b[i], err, errsize);
+			snprintf(name, sizeof name, "%s.%s", kind, formats[i]);
+			rc = write_file(dd, name, &b[i], err, errsize);
 			if (rc == 0)
 				st->files++;
 		}
-		free(d);
+		free(dd);
 	}
 	for (size_t i = 0; i < N_FORMATS; i++)
 		free(b[i].data);
@@ -178,7 +218,47 @@ static int make_one(struct vm_pg *pg, const char *tenant, const char *month, con
 	return rc;
 }
 
-int rep_keep_due(struct vm_pg *pg, const char *dir, struct rep_keep_stats *st, char *err, size_t errsize)
+static int make_chargeback(struct vm_pg *pg, const char *tenant, const char *month, const char *source, const char *dir,
+                           struct rep_keep_stats *st, char *err, size_t errsize)
+{
+	char why[1024];
+	struct rep_cb *r;
+	if (rep_cb_load(pg, tenant, month, false, &r, why, sizeof why) < 0) {
+		snprintf(err, errsize, "the chargeback report of '%s' for %s: %s", tenant, month, why);
+		return -1;
+	}
+	struct doc d = {r, cb_html, cb_csv, cb_json, cb_pdf};
+	int rc = keep_one(pg, "chargeback", tenant, month, source, &d, dir, st, err, errsize);
+	rep_cb_free(r);
+	return rc;
+}
+
+/* The fleet's capacity report of a closed UTC month, by host. */
+static int make_capacity(struct vm_pg *pg, const struct rep_conf *conf, const char *month, const char *source,
+                         const char *dir, struct rep_keep_stats *st, char *err, size_t errsize)
+{
+	char why[1024];
+	struct rep_cap_params p = {0};
+	if (rep_cap_period_parse(NULL, month, &p, why, sizeof why) < 0) {
+		snprintf(err, errsize, "the capacity report of %s: %s", month, why);
+		return -1;
+	}
+	p.group = REP_CAP_BY_HOST;
+	p.conf = conf;
+	p.now = (int64_t)time(NULL);
+	struct rep_cap *r;
+	if (rep_cap_load(pg, &p, &r, why, sizeof why) < 0) {
+		snprintf(err, errsize, "the capacity report of %s: %s", month, why);
+		return -1;
+	}
+	struct doc d = {r, cap_html, cap_csv, cap_json, cap_pdf};
+	int rc = keep_one(pg, "capacity", "", month, source, &d, dir, st, err, errsize);
+	rep_cap_free(r);
+	return rc;
+}
+
+int rep_keep_due(struct vm_pg *pg, const struct rep_conf *conf, const char *dir, struct rep_keep_stats *st, char *err,
+                 size_t errsize)
 {
 	memset(st, 0, sizeof *st);
 	/* each finalised month's document, and what its report is made
@@ -203,7 +283,37 @@ int rep_keep_due(struct vm_pg *pg, const char *dir, struct rep_keep_stats *st, c
 			st->up_to_date++;
 			continue;
 		}
-		rc = make_one(pg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), dir, st, err, errsize);
+		rc = make_chargeback(pg, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), dir, st, err,
+		                     errsize);
+	}
+	PQclear(r);
+	if (rc < 0)
+		return rc;
+	/* the fleet's capacity report of each UTC month the rollups have
+	 * closed, from the first month with usage on; once (late rows that
+	 * reopen an hour of a kept month do not make it again: see
+	 * docs/REPORTS.md) */
+	r = vm_pg_exec(
+	    pg,
+	    "WITH b AS (SELECT date_trunc('month', min(hour), 'UTC') AS first FROM vm_usage_hour), "
+	    "c AS (SELECT closed_upto FROM rollup_state WHERE closed_upto > '-infinity') "
+	    "SELECT to_char(m AT TIME ZONE 'UTC', 'YYYY-MM'), 'rollups closed through ' || "
+	    "to_char((m + interval '1 month') AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'), "
+	    "EXISTS (SELECT 1 FROM report_file f WHERE f.kind = 'capacity' AND f.tenant = '' "
+	    "AND f.period = (m AT TIME ZONE 'UTC')::date) "
+	    "FROM b, c, generate_series(b.first, date_trunc('month', c.closed_upto, 'UTC') - interval '1 month', "
+	    "interval '1 month') m WHERE b.first IS NOT NULL "
+	    "AND EXISTS (SELECT 1 FROM vm_usage_hour u WHERE u.hour >= m AND u.hour < m + interval '1 month') "
+	    "ORDER BY m",
+	    0, NULL);
+	if (!r)
+		return vm_pg_fail(pg, "finding the closed months", err, errsize);
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		if (PQgetvalue(r, i, 2)[0] == 't') {
+			st->up_to_date++;
+			continue;
+		}
+		rc = make_capacity(pg, conf, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), dir, st, err, errsize);
 	}
 	PQclear(r);
 	return rc;

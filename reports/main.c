@@ -56,9 +56,10 @@ static void usage(FILE *f)
 	        "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
 	        "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
 	        "                        UTC days FROM to TO (both included) or a UTC month\n"
-	        "  due [--dir DIR]       keep the chargeback report of every finalised month in the database\n"
-	        "                        (and DIR/TENANT/YYYY-MM/chargeback.FORMAT), made again only when a\n"
-	        "                        credit note changed it (vmeter-report.timer runs it daily)\n"
+	        "  due [--dir DIR]       keep the chargeback report of every finalised month (made again only\n"
+	        "                        when a credit note changed it) and the fleet's capacity report of every\n"
+	        "                        closed UTC month in the database (and DIR/TENANT/YYYY-MM/chargeback.FORMAT,\n"
+	        "                        DIR/%%fleet/YYYY-MM/capacity.FORMAT); vmeter-report.timer runs it daily\n"
 	        "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
 	        "  get ID [-o FILE]      a kept report's file\n"
 	        "options:\n"
@@ -163,8 +164,9 @@ static int check_output(const char *path)
 }
 
 /* The database of the configuration at conf_path, connected and of this
- * program's schema: 0 with *pg, or the exit status with why printed. */
-static int connect_db(const char *conf_path, struct vm_pg **pg)
+ * program's schema: 0 with *pg (and the configuration in *keep, if not
+ * NULL: the caller frees it), or the exit status with why printed. */
+static int connect_db(const char *conf_path, struct vm_pg **pg, struct vm_conf **keep)
 {
 	char err[2048];
 	struct vm_conf *conf = vm_conf_load_program(conf_path, &rep_conf_program, err, sizeof err);
@@ -173,10 +175,15 @@ static int connect_db(const char *conf_path, struct vm_pg **pg)
 		return EXIT_USAGE;
 	}
 	*pg = vm_pg_new(conf->db_conninfo, 0, -1);
-	vm_conf_free(conf);
+	if (keep)
+		*keep = conf;
+	else
+		vm_conf_free(conf);
 	if (vm_pg_connect(*pg) < 0 || vm_pg_check_schema(*pg) < 0) {
 		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(*pg));
 		vm_pg_free(*pg);
+		if (keep)
+			vm_conf_free(*keep);
 		return EXIT_REFUSED;
 	}
 	return 0;
@@ -241,7 +248,7 @@ static int cmd_chargeback(const char *conf_path, int argc, char **argv)
 
 	char err[2048];
 	struct vm_pg *pg;
-	int st = connect_db(conf_path, &pg);
+	int st = connect_db(conf_path, &pg, NULL);
 	if (st)
 		return st;
 	struct rep_cb *r;
@@ -434,14 +441,15 @@ static int cmd_keep(const char *conf_path, const char *cmd, int argc, char **arg
 	if (out && check_output(out) < 0)
 		return EXIT_REFUSED;
 	struct vm_pg *pg;
-	st = connect_db(conf_path, &pg);
+	struct vm_conf *conf;
+	st = connect_db(conf_path, &pg, &conf);
 	if (st)
 		return st;
 	char err[2048];
 	int rc;
 	if (due) {
 		struct rep_keep_stats ks;
-		rc = rep_keep_due(pg, dir, &ks, err, sizeof err);
+		rc = rep_keep_due(pg, conf->program_values, dir, &ks, err, sizeof err);
 		printf("due: %d report%s made (%d file%s written), %d up to date\n", ks.made, ks.made == 1 ? "" : "s",
 		       ks.files, ks.files == 1 ? "" : "s", ks.up_to_date);
 	} else if (list) {
@@ -453,6 +461,7 @@ static int cmd_keep(const char *conf_path, const char *cmd, int argc, char **arg
 			fprintf(stderr, "vmeter-report: get: cannot write '%s': %s\n", tmp, strerror(errno));
 			free(tmp);
 			vm_pg_free(pg);
+			vm_conf_free(conf);
 			return EXIT_REFUSED;
 		}
 		rc = rep_keep_get(pg, id, f, err, sizeof err);
@@ -476,6 +485,7 @@ static int cmd_keep(const char *conf_path, const char *cmd, int argc, char **arg
 		}
 	}
 	vm_pg_free(pg);
+	vm_conf_free(conf);
 	if (rc != 0) {
 		fprintf(stderr, "vmeter-report: %s: %s\n", cmd, err);
 		return EXIT_REFUSED;

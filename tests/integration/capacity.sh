@@ -15,7 +15,7 @@
 #   - --host and --tenant narrow the report;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 53
+plan 58
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$REPORT" ] || bail "no $REPORT"
 command -v pdftoppm >/dev/null || bail "no pdftoppm (poppler-utils: scripts/install-deps.sh)"
@@ -190,3 +190,23 @@ rc=$?
 ok $? "host classes without NAME=GLOB are refused with file and line: $rc $(one "$out")"
 out=$(report -n 2>&1)
 is "$?:$out" "0:$T/vmeter.conf: configuration ok" "-n accepts the test's reports section"
+
+# ---------------------------------------------------------------- kept
+# vmeter-report due keeps the fleet's report (by host) of each UTC month
+# the rollups have closed: none yet (October is open through the 16th),
+# then October once maintenance has closed it.
+# (the data's finalised invoices get their chargeback reports first)
+NF=$(psql_q "SELECT count(*) FROM bill_invoice WHERE state = 'final' AND kind <> 'credit'")
+is "$(report due 2>&1)" "due: $NF reports made (0 files written), 0 up to date" "due: no closed month yet (and the $NF invoices' reports)"
+"$ADMIN" -c "$T/vmeter.conf" maintain --now "2026-11-01 00:05:00" --no-retention --no-pack >"$T/maint2.out" 2>&1 ||
+	{ cat "$T/maint2.out"; bail "maintain to November"; }
+out=$(report due --dir "$T/kept" 2>&1)
+is "$?:$out" "0:due: 1 report made (4 files written), $NF up to date" "due keeps October's capacity report once it is closed"
+ID=$(report list | awk -F'\t' '$2 == "capacity" && $3 == "(fleet)" && $4 == "2026-10" && $5 == "json" { print $1 }')
+nogen() { python3 -c 'import json, sys; d = json.load(sys.stdin); d.pop("generated"); print(json.dumps(d, sort_keys=True))'; }
+[ -n "$ID" ] && [ "$(report get "$ID" | nogen)" = "$(report capacity --month 2026-10 --format json | nogen)" ]
+ok $? "the kept report is the month's report by host (its JSON, but for when it was generated)"
+[ "$(ls "$T/kept/%fleet/2026-10" | tr '\n' ' ')" = "capacity.csv capacity.html capacity.json capacity.pdf " ] &&
+	[ "$(head -c 5 "$T/kept/%fleet/2026-10/capacity.pdf")" = "%PDF-" ]
+ok $? "and the directory holds its four files under %fleet"
+is "$(report due 2>&1)" "due: 0 reports made (0 files written), $((NF + 1)) up to date" "and due makes it once"
