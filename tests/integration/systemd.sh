@@ -6,7 +6,7 @@
 # `systemd-analyze verify`, and `systemd-analyze security --offline` with
 # an exposure score the unit must keep (docs/RELIABILITY.md quotes it).
 . "$(dirname "$0")/../lib.sh"
-plan 14
+plan 16
 MAX_EXPOSURE=${MAX_EXPOSURE:-2.2}
 
 python3 - "$T/notify" "$T/notes" <<'EOP' &
