@@ -47,13 +47,10 @@ unit=$T/vmeter-collector.service
 sed -e "s|@sbindir@|$top_builddir/collector|g" -e "s|@sysconfdir@|$T/etc|g" \
 	"$top_srcdir/etc/systemd/vmeter-collector.service.in" >"$unit"
 if ! command -v systemd-analyze >/dev/null; then
-	echo "ok 8 - systemd-analyze verify # SKIP no systemd-analyze"
-	echo "ok 9 - systemd-analyze security # SKIP no systemd-analyze"
-	echo "ok 10 - central units # SKIP no systemd-analyze"
-	echo "ok 11 - central units # SKIP no systemd-analyze"
-	echo "ok 12 - central units # SKIP no systemd-analyze"
-	echo "ok 13 - central units # SKIP no systemd-analyze"
-	echo "ok 14 - central units # SKIP no systemd-analyze"
+	while [ "$_n" -lt "$_planned" ]; do
+		_n=$((_n + 1))
+		echo "ok $_n - systemd-analyze # SKIP no systemd-analyze"
+	done
 	exit 0
 fi
 out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$unit" 2>&1 | grep -v "Failed to .*bus\|Cannot find unit for\|Unit is bound to inactive unit")
