@@ -35,9 +35,9 @@
 /* A node of the tree, read-only for its users; owned by the tree. */
 struct vm_cfgnode {
 	const char *name;
-	const char *title;              /* a section's title, or NULL */
-	const char *value;              /* an option's value; NULL for a section and a list */
-	const char *const *list;        /* a list option's values; NULL for the others */
+	const char *title;       /* a section's title, or NULL */
+	const char *value;       /* an option's value; NULL for a section and a list */
+	const char *const *list; /* a list option's values; NULL for the others */
 	size_t n_list;
 	int line;                       /* where its name is */
 	int end_line;                   /* a section's closing '}'; an option's line */
