@@ -607,12 +607,12 @@ uint64_t agg_runner_submit(struct agg_runner *r, const struct agg_action_spec *s
 		}
 	}
 	pthread_mutex_lock(&r->mu);
-	j->id = ++r->next_id;
+	uint64_t id = j->id = ++r->next_id; /* a worker may have freed j once unlocked */
 	*r->tail = j;
 	r->tail = &j->next;
 	pthread_cond_signal(&r->work);
 	pthread_mutex_unlock(&r->mu);
-	return j->id;
+	return id;
 }
 
 const char *agg_runner_error(const struct agg_runner *r)
