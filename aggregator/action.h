@@ -16,7 +16,9 @@
  *   agg_action_env_key), the alert's Alertmanager JSON on stdin (then
  *   closed), stdout and stderr captured together (the first 4 KiB kept),
  *   no descriptor of the daemon inherited.  At the timeout the process
- *   group gets SIGTERM, then SIGKILL a moment later.  ok: exit 0.
+ *   group gets SIGTERM, then SIGKILL AGG_ACTION_KILL_GRACE_NS later; when
+ *   the program exits, what is left of its group is killed too (an action
+ *   leaves nothing running).  ok: exit 0.
  * webhook: an HTTP/1.1 POST of the Alertmanager webhook JSON (version "4")
  *   to a plain http:// URL (no https), each attempt within timeout_ns;
  *   connection errors, timeouts, 5xx and 429 are retried after backoff_ns,
@@ -76,6 +78,8 @@ int agg_virt_op_parse(const char *name, enum agg_virt_op *op);
 
 /* The cap of a webhook's doubling back-off. */
 #define AGG_ACTION_BACKOFF_MAX_NS (300 * INT64_C(1000000000))
+/* After SIGTERM at a program's timeout, SIGKILL to its group this much later. */
+#define AGG_ACTION_KILL_GRACE_NS (2 * INT64_C(1000000000))
 /* The captured output of a program, at most. */
 #define AGG_ACTION_OUTPUT_MAX 4096
 
@@ -145,10 +149,12 @@ size_t agg_runner_poll(struct agg_runner *r, struct agg_action_result *out, size
 bool agg_runner_wait(struct agg_runner *r, int64_t timeout_ns);
 /* Frees what a result owns (its output); the struct itself is the caller's. */
 void agg_action_result_clear(struct agg_action_result *res);
-/* Stops: queued jobs are dropped without a result; running programs get
- * SIGTERM, then SIGKILL after `grace_ns`; webhooks are abandoned; libvirt
- * calls still running after `grace_ns` finish detached and free what
- * they hold.  Results not polled are freed.  NULL is accepted. */
+/* Stops: queued jobs are dropped without a result; a running program is
+ * killed as at its timeout (SIGTERM, SIGKILL AGG_ACTION_KILL_GRACE_NS
+ * later) and reaped; a webhook is abandoned; a shutdown stops waiting.
+ * Waits up to `grace_ns` for the workers; one still inside a libvirt
+ * call then finishes detached and frees what it holds.  Results not
+ * polled are freed.  NULL is accepted. */
 void agg_runner_free(struct agg_runner *r, int64_t grace_ns);
 
 /* The Alertmanager webhook JSON (version "4") of one alert, as a webhook
@@ -166,5 +172,8 @@ char *agg_alertmanager_json(const struct agg_alert_info *a, const char *receiver
  * VMETER_LABEL_TEAM_NAME).  Writes at most `size` bytes, NUL-terminated;
  * returns the length it needed (as snprintf). */
 size_t agg_action_env_key(const char *key, char *out, size_t size);
+
+/* A duration for messages: "10 s", "1.5 s", "250 ms". */
+void agg_action_duration(int64_t ns, char *buf, size_t size);
 
 #endif
