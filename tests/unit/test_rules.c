@@ -146,6 +146,16 @@ static void test_empty(void **state)
 	rs = agg_rules_load(pat, true, err, sizeof err);
 	assert_null(rs); /* no rules.d at all: a mistake to say */
 	assert_non_null(strstr(err, "cannot list the rule files"));
+	/* agg_action_check() at load: a program that is not there */
+	static const char prog[] = "rule \"r\" {\n  condition = \"vm.vcpus > 1\"\n  on-firing {\n"
+	                           "    program { argv = { \"/nonexistent/page\" } }\n  }\n}\n";
+	rs = agg_rules_parse("FILE", prog, strlen(prog), true, err, sizeof err);
+	assert_null(rs);
+	if (strncmp(err, "FILE:4: rule \"r\": program: ", 26) != 0 || !strstr(err, "/nonexistent/page"))
+		fail_msg("%s", err);
+	rs = agg_rules_parse("FILE", prog, strlen(prog), false, err, sizeof err);
+	assert_non_null(rs); /* -n on another machine: not checked */
+	agg_rules_free(rs);
 	rs = agg_rules_load(TEST_DATA_DIR "/rules/bad.txt", false, err, sizeof err);
 	assert_null(rs);
 	assert_non_null(strstr(err, "bad.txt:"));
