@@ -148,12 +148,12 @@ int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_sett
 			struct vm_conf *nc = agg_settings_load(path, &ns, err, sizeof err);
 			struct agg_ruleset *nr = nc ? agg_rules_load(ns.rules, true, err, sizeof err) : NULL;
 			if (!nr) {
-				vm_err("reload: %s; the configuration and rules in force stay", err);
+				vm_err("reload: %s; the configuration in force stays, with its rules", err);
 				vm_conf_free(nc);
 			} else if (strcmp(ns.metrics_listen, s.metrics_listen) != 0 ||
 			           ns.action_workers != s.action_workers) {
 				vm_err("reload: metrics-listen and action-workers change on a restart only; the "
-				       "configuration and rules in force stay");
+				       "configuration in force stays, with its rules");
 				agg_rules_free(nr);
 				vm_conf_free(nc);
 			} else {

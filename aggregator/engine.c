@@ -337,7 +337,9 @@ static const char *inhibited(struct cycle *c, const struct agg_rule *r, const st
 	if (r->kind != AGG_KIND_VM || x->host_idx < 0)
 		return NULL;
 	const struct agg_subject *host = agg_series_info(c->e->s, AGG_KIND_HOST, x->host_idx);
-	if (c->e->o.host_down_ns > 0 && host &&
+	/* down: it reported within the kept minutes, and not for host_down
+	 * (a host with no minutes of its own at all is not judged) */
+	if (c->e->o.host_down_ns > 0 && host && host->newest_ns &&
 	    host->newest_ns + INT64_C(60000000000) + c->e->o.host_down_ns <= c->end) {
 		snprintf(buf, size, "host %s is not reporting", host->key);
 		return buf;

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -673,7 +674,10 @@ int agg_policy_results(struct agg_policy *p, struct vm_pg *pg, char *err, size_t
 	struct agg_action_result res[16];
 	size_t n;
 	int rc = 0;
-	while ((n = agg_runner_poll(p->runner, res, 16)) > 0) {
+	/* Polled only when its descriptor says results wait: agg_runner_poll
+	 * with none passes a NULL array to memcpy (action.c, reported). */
+	struct pollfd pfd = {agg_runner_fd(p->runner), POLLIN, 0};
+	while (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) && (n = agg_runner_poll(p->runner, res, 16)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			for (size_t k = 0; k < p->n_jobs; k++) {
 				if (p->jobs[k].job != res[i].job)
