@@ -12,7 +12,7 @@
 # read back with virsh; above the maximums, domain not found, migration
 # unsupported.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 69
+plan 71
 
 PROBE=$top_builddir/tests/action_probe
 DATA=$top_srcdir/tests/data/actions
@@ -319,6 +319,29 @@ setup_fleet
 virsh_t define "$T/act2.xml" >/dev/null && virsh_t start act2 >/dev/null || bail "cannot define act2 again"
 r=$(virt suspend 0 60000)
 is "$(jf "$r" ok) $(state act2) $(jf "$r" message)" "true paused suspended" "virt: a broken connection is reopened (libvirtd restarted)"
+
+# freed while a libvirt call cannot return (a "libvirtd" that accepts and
+# never answers): free returns after its grace, the worker stays detached
+# until the connection fails, then frees what it holds (ASan watches)
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+c, _ = s.accept(); open(sys.argv[2], "w").write("accepted\n")
+time.sleep(3600)' "$T/mute.sock" "$T/mute.accepted" &
+MUTE=$!
+_pids="$_pids $MUTE"
+mute_up() { [ -S "$T/mute.sock" ]; }
+wait_for 60 mute_up || bail "the mute server did not start"
+send set uri "test+unix:///default?socket=$T/mute.sock"
+submit virt suspend 0 60000 >/dev/null
+accepted() { [ -s "$T/mute.accepted" ]; }
+wait_for "the worker's connection" 120 accepted || bail "the worker did not connect"
+send free 500
+is "$(line)" "freed" "free: returns while a libvirt call hangs (the worker detached)"
+kill "$MUTE"
+send set uri "$TEST_URI"
+r=$(virt resume 0 60000)
+is "$(jf "$r" ok) $(state act2)" "true running" "free: a new runner works on (the detached worker ends on its own)"
 
 is "$(submit virt reboot 0 1000)" "refused: unknown virt operation 99" "virt: an unknown operation is refused at submit"
 send set uuid
