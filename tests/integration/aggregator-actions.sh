@@ -12,7 +12,7 @@
 # read back with virsh; above the maximums, domain not found, migration
 # unsupported.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 71
+plan 72
 
 PROBE=$top_builddir/tests/action_probe
 DATA=$top_srcdir/tests/data/actions
@@ -206,6 +206,9 @@ r=$(submit webhook 30000 5 50 "$HOOK/bad" >/dev/null; result)
 is "$(jf "$r" outcome) $(jf "$r" attempts) $(jf "$r" http)" "failed 1 400" "webhook: 400 fails at once"
 is "$(jf "$r" message)" "HTTP 400, not retried (attempt 1)" "webhook: 400's message"
 is "$(hook_count /bad)" 1 "webhook: the receiver saw one request for 400"
+# a redirect is not followed (the body would go where the rule did not say)
+r=$(submit webhook 30000 5 50 "$HOOK/moved" >/dev/null; result)
+is "$(jf "$r" outcome) $(jf "$r" attempts) $(jf "$r" http) $(hook_count /moved)" "failed 1 301 1" "webhook: 301 is final, not followed"
 # a receiver that never answers
 r=$(submit webhook 1000 2 50 "$HOOK/hang" >/dev/null; result)
 is "$(jf "$r" outcome) $(jf "$r" attempts) $(jf "$r" http)" "timeout 2 0" "webhook: an attempt that gets no answer times out"

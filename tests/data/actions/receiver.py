@@ -7,6 +7,7 @@ its body in DIR/body.SEQ.  How it answers depends on the path:
   /flaky/N/... 503 for the first N requests to that path, then 200
   /r429        429 for the first request, then 200
   /bad         400
+  /moved       301 (to /ok)
   /hang        never answers (the connection stays open)
 Usage: receiver.py DIR PORTFILE"""
 import http.server
@@ -44,9 +45,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = 429 if count == 1 else 200
         elif self.path == "/bad":
             status = 400
+        elif self.path == "/moved":
+            status = 301
         elif self.path == "/hang":
             threading.Event().wait()
         self.send_response(status)
+        if status == 301:
+            self.send_header("Location", "/ok")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
