@@ -12,7 +12,7 @@
 # read back with virsh; above the maximums, domain not found, migration
 # unsupported.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 72
+plan 74
 
 PROBE=$top_builddir/tests/action_probe
 DATA=$top_srcdir/tests/data/actions
@@ -303,6 +303,15 @@ is "$(jf "$r" ok) $(jf "$r" message)" "true vcpus set to 1 (config)" "virt: set-
 is "$(virsh_t vcpucount act1 --config --current)" 1 "virt: virsh reads 1 vCPU in the config"
 r=$(virt shutdown 0 60000)
 is "$(jf "$r" outcome)" "failed" "virt: shutting down a shut-off domain fails"
+
+# a guest that does not stop (the test driver restarts a domain whose
+# on_poweroff says so): the shutdown's own outcome
+sed 's/act1/act3/; s/000000000001/000000000003/; s:</os>:</os><on_poweroff>restart</on_poweroff>:' "$T/act.xml" >"$T/act3.xml"
+virsh_t define "$T/act3.xml" >/dev/null && virsh_t start act3 >/dev/null || bail "cannot define act3"
+send set uuid aaaaaaaa-0000-4000-8000-000000000003
+r=$(virt shutdown 0 1000)
+is "$(jf "$r" outcome) $(state act3)" "timeout running" "virt: a domain still running after the shutdown's timeout is a timeout"
+is "$(jf "$r" message)" "shutdown requested; the domain is still running after 1 s" "virt: its message"
 
 send set uuid aaaaaaaa-0000-4000-8000-0000000000ff
 r=$(virt suspend 0 60000)
