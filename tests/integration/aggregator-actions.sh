@@ -12,7 +12,7 @@
 # read back with virsh; above the maximums, domain not found, migration
 # unsupported.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 74
+plan 75
 
 PROBE=$top_builddir/tests/action_probe
 DATA=$top_srcdir/tests/data/actions
@@ -73,6 +73,13 @@ alert() { # the alert of the next jobs
 	send set label.team-name infra
 	send set "label.owner" "o'neil \$HOME"
 }
+
+# the probe's descriptors now, with its runner made: as many at the end
+nfds() { ls "/proc/$PROBE_PID/fd" | wc -l; }
+send set clear
+send json >/dev/null
+line >/dev/null
+FDS0=$(nfds)
 
 # --- a program: its environment, stdin and descriptors
 alert 101
@@ -234,6 +241,8 @@ r=$(result)
 is "$(jf "$r" job) $(jf "$r" ok)" "$fast true" "workers: a hanging webhook does not hold up a program"
 send free 0
 is "$(line)" "freed" "free: returns with a webhook hanging (abandoned)"
+
+is "$(nfds)" "$FDS0" "no descriptor leaked by programs and webhooks (nor by freeing runners)"
 
 # --- libvirt, on libvirtd's test driver
 start_libvirtd
