@@ -18,7 +18,6 @@ PROBE=$top_builddir/tests/action_probe
 DATA=$top_srcdir/tests/data/actions
 OUT=$T/out
 mkdir -p "$OUT" "$T/hooks"
-chmod 777 "$OUT"
 
 # --- the receiver and the probe
 python3 "$DATA/receiver.py" "$T/hooks" "$T/port" 2>"$T/receiver.log" &
