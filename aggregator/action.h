@@ -11,9 +11,10 @@
  * program: argv[0] an absolute path, executed without a shell in its own
  *   process group, with a clean environment (PATH, LANG=C and the alert:
  *   VMETER_ALERT_RULE, _STATUS, _SUBJECT, _SUBJECT_KIND, _VM_UUID, _HOST,
- *   _TENANT, _SEVERITY, _SUMMARY, _STARTS_AT, _ENDS_AT, _ID,
+ *   _HOST_URI, _TENANT, _SEVERITY, _SUMMARY, _STARTS_AT, _ENDS_AT, _ID,
  *   VMETER_DECISION_ID and each label as VMETER_LABEL_<KEY>, see
- *   agg_action_env_key), the alert's Alertmanager JSON on stdin (then
+ *   agg_action_env_key; a variable whose value is not known is unset;
+ *   of two labels alike once sanitised, the first), the alert's Alertmanager JSON on stdin (then
  *   closed), stdout and stderr captured together (the first 4 KiB kept),
  *   no descriptor of the daemon inherited.  At the timeout the process
  *   group gets SIGTERM, then SIGKILL AGG_ACTION_KILL_GRACE_NS later; when
@@ -23,7 +24,8 @@
  *   to a plain http:// URL (no https), each attempt within timeout_ns;
  *   connection errors, timeouts, 5xx and 429 are retried after backoff_ns,
  *   doubled each time and capped at AGG_ACTION_BACKOFF_MAX_NS, until
- *   max_attempts; another 4xx is final.  ok: a 2xx.
+ *   max_attempts; any other status (3xx: no redirects, 4xx) is final.
+ *   ok: a 2xx.  Name resolution is not bounded by the timeout.
  * virt: on the domain of alert->vm_uuid at alert->host_uri (connection
  *   opened read-write, cached per URI, reopened when broken).  set-vcpus
  *   and set-memory change the live domain and its config when it runs,
@@ -35,7 +37,10 @@
  *   opens the destination itself).
  *
  * Thread safety: one thread (the daemon's) calls every function of a
- * runner; the workers are internal. */
+ * runner; the workers are internal.  The process: SIGPIPE is ignored
+ * once a runner exists (libvirt's clients must); the daemon must not
+ * reap children it did not spawn (no waitpid(-1) in a SIGCHLD handler):
+ * each worker waits for its own program. */
 #ifndef AGG_ACTION_H
 #define AGG_ACTION_H
 

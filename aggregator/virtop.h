@@ -10,8 +10,9 @@
 
 struct agg_virt_pool;
 
-/* An empty pool; initialises libvirt and silences its default printing
- * of errors to stderr (their text goes into results instead). */
+/* An empty pool; initialises libvirt, silences its default printing of
+ * errors to stderr (their text goes into results instead) and ignores
+ * SIGPIPE in the whole process, as libvirt's clients must. */
 struct agg_virt_pool *agg_virt_pool_new(void);
 /* Closes every connection.  No operation may still be running. */
 void agg_virt_pool_free(struct agg_virt_pool *p);

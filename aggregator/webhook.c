@@ -261,6 +261,14 @@ static bool pause_for(int64_t ns, int cancel_fd)
 	}
 }
 
+int64_t agg_webhook_backoff(int64_t first_ns, unsigned retry)
+{
+	int64_t d = first_ns < AGG_ACTION_BACKOFF_MAX_NS ? first_ns : AGG_ACTION_BACKOFF_MAX_NS;
+	for (unsigned i = 1; i < retry && d < AGG_ACTION_BACKOFF_MAX_NS; i++)
+		d = d > AGG_ACTION_BACKOFF_MAX_NS / 2 ? AGG_ACTION_BACKOFF_MAX_NS : d * 2;
+	return d;
+}
+
 void agg_webhook_post(const char *url, const char *body, unsigned max_attempts, int64_t backoff_ns, int64_t timeout_ns,
                       int cancel_fd, struct agg_action_result *res)
 {
@@ -272,7 +280,6 @@ void agg_webhook_post(const char *url, const char *body, unsigned max_attempts, 
 		snprintf(res->message, sizeof res->message, "webhook url \"%.100s\": %s", url, err);
 		return;
 	}
-	int64_t delay = backoff_ns;
 	enum attempt_rc rc = A_ERROR;
 	for (unsigned n = 1; n <= max_attempts; n++) {
 		int status = 0;
@@ -296,13 +303,12 @@ void agg_webhook_post(const char *url, const char *body, unsigned max_attempts, 
 		}
 		if (n == max_attempts)
 			break;
-		if (!pause_for(delay, cancel_fd)) {
+		if (!pause_for(agg_webhook_backoff(backoff_ns, n), cancel_fd)) {
 			res->outcome = AGG_OUT_CANCELLED;
 			snprintf(res->message, sizeof res->message, "cancelled: the runner stopped (after %u attempts)",
 			         n);
 			return;
 		}
-		delay = delay > AGG_ACTION_BACKOFF_MAX_NS / 2 ? AGG_ACTION_BACKOFF_MAX_NS : delay * 2;
 	}
 	unsigned n = res->attempts;
 	const char *s = n > 1 ? "s" : "";

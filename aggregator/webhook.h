@@ -22,6 +22,10 @@ struct agg_url {
  * "no host", "bad port \"x\"", "too long", "control character"). */
 int agg_url_parse(const char *url, struct agg_url *u, char *err, size_t errsize);
 
+/* The pause before retry `retry` (1: the first): first_ns doubled
+ * retry-1 times, capped at AGG_ACTION_BACKOFF_MAX_NS. */
+int64_t agg_webhook_backoff(int64_t first_ns, unsigned retry);
+
 /* POSTs `body` (application/json) to `url` (already checked) with
  * retries: at most `max_attempts`, the first retry after `backoff_ns`,
  * doubled each time and capped at AGG_ACTION_BACKOFF_MAX_NS, each attempt

@@ -4,7 +4,8 @@
  *   set FIELD VALUE      the alert of the next jobs: rule, status, severity,
  *                        kind, subject, uuid, host, uri, tenant, summary,
  *                        values, starts, ends (epoch ns), id, decision, gen;
- *                        label.KEY VALUE adds a label; clear forgets all
+ *                        label.KEY VALUE adds a label; clear forgets all;
+ *                        no VALUE: the field is unknown (NULL)
  *   program TIMEOUT_MS ARG0 [ARG...]            (arguments split on spaces)
  *   webhook TIMEOUT_MS ATTEMPTS BACKOFF_MS URL
  *   virt OP AMOUNT TIMEOUT_MS [DEST_URI]
@@ -15,15 +16,19 @@
  * A submit prints "job N" or "refused: WHY"; a result is one JSON line
  * {"job":N,"ok":B,"outcome":S,"attempts":N,"exit":N,"http":N,
  *  "message":S,"output":S,"started":NS,"finished":NS}.
+ * With ACTION_PROBE_CANARY=FILE set, FILE is opened without O_CLOEXEC
+ * first: a descriptor no program may inherit.
  * Usage: action_probe [WORKERS] */
 #include "config.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "action.h"
 
@@ -95,7 +100,7 @@ static void set(char *args)
 	for (int i = 0; i < NNAMES; i++)
 		if (strcmp(args, names[i]) == 0) {
 			free(fields[i]);
-			fields[i] = strdup(value);
+			fields[i] = *value ? strdup(value) : NULL; /* "set FIELD": unknown */
 			return;
 		}
 	printf("error: no field %s\n", args);
@@ -149,6 +154,8 @@ static void wait_results(struct agg_runner *r, long want)
 int main(int argc, char **argv)
 {
 	unsigned workers = argc > 1 ? (unsigned)atoi(argv[1]) : 4;
+	const char *canary = getenv("ACTION_PROBE_CANARY");
+	int canary_fd = canary ? open(canary, O_RDONLY) : -1; /* no O_CLOEXEC, on purpose */
 	char err[256], line[8192];
 	struct agg_runner *r = agg_runner_new(workers, err, sizeof err);
 	if (!r) {
@@ -215,6 +222,8 @@ int main(int argc, char **argv)
 		}
 	}
 	agg_runner_free(r, 0);
+	if (canary_fd >= 0)
+		close(canary_fd);
 	char clear[] = "clear";
 	set(clear);
 	return 0;

@@ -355,6 +355,19 @@ static void test_url_parse(void **state)
 	assert_string_equal(u.path, "/?q");
 }
 
+static void test_backoff(void **state)
+{
+	(void)state;
+	assert_int_equal(agg_webhook_backoff(S, 1), S);
+	assert_int_equal(agg_webhook_backoff(S, 2), 2 * S);
+	assert_int_equal(agg_webhook_backoff(S, 9), 256 * S);
+	assert_int_equal(agg_webhook_backoff(S, 10), AGG_ACTION_BACKOFF_MAX_NS); /* 512 s capped */
+	assert_int_equal(agg_webhook_backoff(S, 4000000000u), AGG_ACTION_BACKOFF_MAX_NS);
+	assert_int_equal(agg_webhook_backoff(3600 * S, 1), AGG_ACTION_BACKOFF_MAX_NS);
+	assert_int_equal(agg_webhook_backoff(INT64_MAX, 3), AGG_ACTION_BACKOFF_MAX_NS);
+	assert_int_equal(agg_webhook_backoff(0, 5), 0);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -522,17 +535,12 @@ static void test_runner_free_running(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_fields),
-	    cmocka_unit_test(test_json_resolved),
-	    cmocka_unit_test(test_fingerprint),
-	    cmocka_unit_test(test_env_key),
-	    cmocka_unit_test(test_check),
-	    cmocka_unit_test(test_url_parse),
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_runner_env),
-	    cmocka_unit_test(test_runner_exit),
-	    cmocka_unit_test(test_runner_refuses),
-	    cmocka_unit_test(test_runner_free_running),
+	    cmocka_unit_test(test_json_fields),    cmocka_unit_test(test_json_resolved),
+	    cmocka_unit_test(test_fingerprint),    cmocka_unit_test(test_env_key),
+	    cmocka_unit_test(test_check),          cmocka_unit_test(test_url_parse),
+	    cmocka_unit_test(test_names),          cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_runner_env),     cmocka_unit_test(test_runner_exit),
+	    cmocka_unit_test(test_runner_refuses), cmocka_unit_test(test_runner_free_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
