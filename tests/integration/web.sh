@@ -174,7 +174,7 @@ grep -q '<form id="login"' "$T/idx.body"
 ok $? "... with a login form"
 is "$(req oa GET /api/v1/openapi.json)" 200 "the OpenAPI document"
 is "$(jq -r '.openapi + " " + (.paths | keys | join(","))' "$T/oa.body")" \
-	"3.0.3 /api/v1/hosts,/api/v1/invoices,/api/v1/invoices/{id},/api/v1/login,/api/v1/logout,/api/v1/me,/api/v1/openapi.json,/api/v1/vms,/api/v1/vms/{uuid},/metrics" \
+	"3.0.3 /api/v1/alerts,/api/v1/hosts,/api/v1/hosts/{name},/api/v1/hosts/{name}/series,/api/v1/invoices,/api/v1/invoices/{id},/api/v1/invoices/{id}/download,/api/v1/login,/api/v1/logout,/api/v1/me,/api/v1/openapi.json,/api/v1/overview,/api/v1/plans,/api/v1/reports,/api/v1/reports/{id}/download,/api/v1/vm-usage,/api/v1/vms,/api/v1/vms/{uuid},/api/v1/vms/{uuid}/history,/api/v1/vms/{uuid}/series,/metrics" \
 	"... OpenAPI 3 with every endpoint"
 is "$(login root admin-password-1)" 200 "login with the right password"
 cookie=$(grep -i '^Set-Cookie: vmeter_session=' "$T/login.root.head" | tr -d '\r')
@@ -436,9 +436,9 @@ ok $? "... and counted in /metrics"
 python3 - "$PORT" >"$T/idle" 2>&1 <<'EOP'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /login.js HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(b"GET /static/app.js HTTP/1.1\r\nHost: x\r\n\r\n")
 got = b""
-while b"});" not in got:
+while b"\nstart();\n" not in got:  # the script's last line
     got += s.recv(65536)
 s.settimeout(120)
 rest = s.recv(4096)

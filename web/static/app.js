@@ -311,7 +311,7 @@ function graphPanel(base, specs) {
         title: '', width: Math.max(560, Math.min(900, box.clientWidth / 2 - 20)), height: 220,
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: true } },
-        axes: [{}, { values: (u, vals) => vals.map((v) => sp.fmt(v)), size: 70 }],
+        axes: [{}, { values: (u, vals) => vals.map((v) => sp.fmt(v)), size: 90 }],
         series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], value: (u, v) => v === null ? '–' : sp.fmt(v) }))],
         hooks: { setSelect: [(u) => {
           if (u.select.width < 5) return;
