@@ -552,6 +552,14 @@ static void series_reply(struct call *c)
 	free(text);
 }
 
+/* A result of another shape than schema 14's functions give. */
+static void shape_failed(struct call *c)
+{
+	struct series_job *j = c->ext;
+	vm_err("%s", j->err);
+	web_call_fail(c, 500, "the database's answer has another shape (see the server's log)");
+}
+
 static void traffic_rows(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
 {
 	struct call *c = arg;
@@ -559,8 +567,7 @@ static void traffic_rows(PGresult *res, enum vm_pg_failure failure, const char *
 	if (web_call_db_failed(c, res, failure, error))
 		return;
 	if (web_series_add_traffic(&j->r, res, &j->s, j->err, sizeof j->err) < 0) {
-		vm_err("%s", j->err);
-		web_call_fail(c, 500, "the database's answer has another shape (see the server's log)");
+		shape_failed(c);
 		return;
 	}
 	series_reply(c);
@@ -573,8 +580,7 @@ static void rollup_rows(PGresult *res, enum vm_pg_failure failure, const char *e
 	if (web_call_db_failed(c, res, failure, error))
 		return;
 	if (web_series_from_rows(&j->r, res, &j->s, j->err, sizeof j->err) < 0) {
-		vm_err("%s", j->err);
-		web_call_fail(c, 500, "the database's answer has another shape (see the server's log)");
+		shape_failed(c);
 		return;
 	}
 	if (j->r.kind != WEB_SERIES_VM || !(j->r.metrics & (UINT32_C(1) << web_series_class_metric()))) {

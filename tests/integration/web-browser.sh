@@ -37,17 +37,7 @@ if ! have_pw; then
 fi
 plan $((N_BROWSER + 4))
 
-start_postgres
-start_rrdcached
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-CONF_RRDCACHED="unix:$RRDCACHED_SOCK" write_conf "$T/vmeter.conf" "web {
-  listen = \"127.0.0.1:$PORT\"
-}"
-"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
-web_fixtures
-WEB=$top_builddir/web/vmeter-web
-web() { "$WEB" -c "$T/vmeter.conf" "$@"; }
+web_fleet
 ADMIN_PW=$(web user add root --role admin | sed -n 's/^password (shown once): //p')
 echo "viewer-a-password" | web user add va --role tenant-viewer --tenant acme --password-stdin >/dev/null
 is "${#ADMIN_PW}" 20 "the admin's password, made by user add"

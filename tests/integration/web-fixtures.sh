@@ -10,6 +10,23 @@
 U_WEB1=aaaaaaaa-0000-4000-8000-000000000001
 U_WEB2=aaaaaaaa-0000-4000-8000-000000000002
 U_DB1=bbbbbbbb-0000-4000-8000-000000000001
+
+# web_fleet: PostgreSQL, rrdcached, a configuration with vmeter-web on a
+# free port ($PORT, $URL), the schema, the fixtures below; web ARGS runs
+# vmeter-web ($WEB) with it.
+web_fleet() {
+	start_postgres
+	start_rrdcached
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	CONF_RRDCACHED="unix:$RRDCACHED_SOCK" write_conf "$T/vmeter.conf" "web {
+  listen = \"127.0.0.1:$PORT\"
+}"
+	"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
+	web_fixtures
+	WEB=$top_builddir/web/vmeter-web
+}
+web() { "$WEB" -c "$T/vmeter.conf" "$@"; }
 web_fixtures() {
 	psql_q "SELECT vm_ensure_partitions(now() - interval '40 days', now() + interval '2 days')" >/dev/null
 	psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >"$T/fixtures.log" 2>&1 <<EOSQL || { cat "$T/fixtures.log"; bail "fixtures"; }

@@ -12,17 +12,7 @@
 . "$top_srcdir/tests/integration/web-fixtures.sh"
 plan 66
 
-start_postgres
-start_rrdcached
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-CONF_RRDCACHED="unix:$RRDCACHED_SOCK" write_conf "$T/vmeter.conf" "web {
-  listen = \"127.0.0.1:$PORT\"
-}"
-"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
-web_fixtures
-WEB=$top_builddir/web/vmeter-web
-web() { "$WEB" -c "$T/vmeter.conf" "$@"; }
+web_fleet
 web user add root --role admin >/dev/null
 web user add va --role tenant-viewer --tenant acme >/dev/null
 ADM="Authorization: Bearer $(web token add root | sed -n 's/.*(shown once): //p')"
