@@ -11,13 +11,18 @@
 #   - the updates rrdcached holds for each file (PENDING: it writes nothing
 #     for an hour, -w 3600), read before the collector stops: per file one
 #     update per interval from the first to the last, at the times of the
-#     domain's samples.
+#     domain's samples;
+#   - the collector's own counters in its status file: grid passes, domain
+#     samples, per-domain libvirt calls and those the steady-value rule
+#     saved (the test driver's user/system time and memory statistics are
+#     constants: after COL_STEADY_READS reads they rest until the next
+#     minute, across inventory refreshes, here every 5 s).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 
 VMS=${VMS:-20}
 INTERVALS=${INTERVALS:-10}
 STEP=2
-plan 9
+plan 12
 
 start_postgres
 start_libvirtd
@@ -100,3 +105,14 @@ awk -v m="$INTERVALS" '$2 < m || $3 > 0' "$T/per-file" | head -5 | sed 's/^/# fi
 awk '{ print $1, int($2 / 1000000000) }' "$S" | sort -u >"$T/sample-times"
 grep -v '^host' "$T/pending" | sed 's/^vm-//' | sort -u >"$T/update-times"
 is "$(comm -13 "$T/sample-times" "$T/update-times" | wc -l)" 0 "every domain's RRD update is one of its samples"
+
+# The status file the stop leaves: the grid passes (the start's first pass
+# and the stop's last are not counted) against the ledger's intervals.
+st() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/state/status.json" "$1"; }
+passes=$(st passes)
+is "$passes" "$(awk -v step=$((STEP * 1000000000)) -v t_stop="$t_stop" '$2 < t_stop { print int($2 / step) }' "$S" |
+	sort -u | awk 'END { print NR - 1 }')" "status.json counts one pass per grid interval sampled"
+is "$(st domain_samples)" $((passes * VMS)) "status.json: each pass sampled the $VMS domains"
+saved=$(st libvirt_calls_saved)
+within "$saved" $((passes * VMS)) $((2 * passes * VMS)) \
+	"the steady-value rule saves 1 to 2 calls per domain and pass across re-lists ($saved in $passes passes)"
