@@ -562,9 +562,9 @@ static bool steady_due(struct col_virt *v, struct col_steady *st, struct col_vm_
 		return true;
 	if (!st->read || st->id != s->id || st->same < COL_STEADY_READS || vm_minute_floor(s->t_ns) != st->minute)
 		return true;
-	for (int f = 0; f < COL_VM__COUNT; f++)
+	for (int f = 0, k = 0; f < COL_VM__COUNT; f++)
 		if (st->have & (1u << f))
-			s->v[f] = st->v[f], s->have |= 1u << f;
+			s->v[f] = st->v[k++], s->have |= 1u << f;
 	v->calls_saved++;
 	return false;
 }
@@ -576,17 +576,17 @@ static void steady_note(struct col_steady *st, const struct col_vm_sample *s, ui
 		return;
 	uint32_t have = s->have & mask;
 	bool same = st->read && st->id == s->id && have == st->have;
-	for (int f = 0; f < COL_VM__COUNT && same; f++)
-		if ((have & (1u << f)) && st->v[f] != s->v[f])
+	for (int f = 0, k = 0; f < COL_VM__COUNT && same; f++)
+		if ((have & (1u << f)) && st->v[k++] != s->v[f])
 			same = false;
 	st->same = same ? (uint8_t)(st->same < 255 ? st->same + 1 : 255) : 0;
 	st->read = true;
 	st->id = s->id;
 	st->minute = vm_minute_floor(s->t_ns);
 	st->have = have;
-	for (int f = 0; f < COL_VM__COUNT; f++)
+	for (int f = 0, k = 0; f < COL_VM__COUNT && k < COL_STEADY_FIELDS; f++)
 		if (have & (1u << f))
-			st->v[f] = s->v[f];
+			st->v[k++] = s->v[f];
 }
 
 /* A call the driver does not implement is not asked again on this

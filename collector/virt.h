@@ -171,13 +171,16 @@ int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out
  * can move by one interval.  See docs/internals/collector.md. */
 #define COL_STEADY_READS 3
 
+/* The most fields one steady call gives (the guest's memory statistics). */
+#define COL_STEADY_FIELDS 4
+
 struct col_steady {
-	int id;         /* the domain id the values belong to */
-	uint8_t same;   /* reads in a row without a change */
-	int64_t minute; /* UTC minute of the last read */
-	bool read;      /* at least one read */
-	uint32_t have;  /* bits of enum col_vm_field */
-	uint64_t v[COL_VM__COUNT];
+	int id;                        /* the domain id the values belong to */
+	uint8_t same;                  /* reads in a row without a change */
+	int64_t minute;                /* UTC minute of the last read */
+	bool read;                     /* at least one read */
+	uint32_t have;                 /* bits of enum col_vm_field, at most COL_STEADY_FIELDS */
+	uint64_t v[COL_STEADY_FIELDS]; /* the values of `have`'s fields, in field order */
 };
 
 /* What the per-domain fallback needs to know of a domain, kept by the
