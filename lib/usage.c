@@ -280,8 +280,8 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 				m->w[i] = sat_add(m->w[i], vm_usage_share(iv->value[i], t0, t1, a, b));
 			} else {
 				uint64_t *g = gauge_cells(acc, m, i);
-				cell_set_integral(g, cell_integral(g) + (unsigned __int128)iv->value[i] *
-				                                            (unsigned __int128)(b - a));
+				cell_set_integral(g, cell_integral(g) +
+				                         (unsigned __int128)iv->value[i] * (unsigned __int128)(b - a));
 				g[3] += (uint64_t)(b - a);
 				if (iv->value[i] > g[0])
 					g[0] = iv->value[i];
