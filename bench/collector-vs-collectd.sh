@@ -70,19 +70,30 @@ if ! [ -x "$COLLECTD" ] || ! [ -f /usr/lib/collectd/virt.so ]; then
 fi
 [ -x "$COLLECTD" ] && [ -f /usr/lib/collectd/virt.so ] || die "no collectd at $COLLECTD"
 
-# --- the RRD layout of both sides (lib/rrdout.c: the step for 1 day, 1 min
-# for 35 days, 1 h for 13 months, AVERAGE and MAX).  collectd always writes
-# AVERAGE, MIN and MAX and one row count (RRARows) for every timespan, so the
-# same layout cannot be had; it gets the same three resolutions and the same
-# bytes per data source: R rows each, 9 R = 2 (rows_day + rows_min + rows_hour).
-per_min=$(((60 + INTERVAL - 1) / INTERVAL))
-per_hour=$(((3600 + INTERVAL - 1) / INTERVAL))
-rows_day=$(((86400 + INTERVAL - 1) / INTERVAL))
-rows_min=$(((35 * 86400 + per_min * INTERVAL - 1) / (per_min * INTERVAL)))
-rows_hour=$(((396 * 86400 + per_hour * INTERVAL - 1) / (per_hour * INTERVAL)))
-vm_rows=$((2 * (rows_day + rows_min + rows_hour)))
-cd_rrarows=$(((vm_rows + 4) / 9))
-vm_ds=30 # VM meters with an RRD data source (lib/usage.c)
+# --- the RRD layout of both sides.  vmeter's (lib/rrdout.c, tiers[]: the
+# step for 2 h, 1 min for 36 h, 15 min for 35 days, 12 h for 396 days,
+# 1 day for 5 years; AVERAGE and MAX) is computed here as layout_plan()
+# does.  collectd always writes AVERAGE, MIN and MAX and one row count
+# (RRARows) for every timespan, so the same layout cannot be had; it gets
+# the same five timespans and the same bytes per data source: R rows each,
+# 15 R = vmeter's rows per data source.
+vm_rows=0 step_span=0 vm_layout=""
+for tier in 0:7200 60:129600 900:3024000 43200:34214400 86400:157852800; do
+	res=${tier%%:*} span=${tier#*:}
+	if [ "$res" -le "$INTERVAL" ]; then
+		[ "$span" -gt "$step_span" ] && step_span=$span
+		continue
+	fi
+	pdp=$(((res + INTERVAL - 1) / INTERVAL))
+	rows=$(((span + pdp * INTERVAL - 1) / (pdp * INTERVAL)))
+	vm_rows=$((vm_rows + 2 * rows))
+	vm_layout="$vm_layout, $rows x $((pdp * INTERVAL))s"
+done
+step_rows=$(((step_span + INTERVAL - 1) / INTERVAL))
+vm_rows=$((vm_rows + 2 * step_rows))
+vm_layout="$step_rows x ${INTERVAL}s$vm_layout"
+cd_rrarows=$(((vm_rows + 14) / 15))
+vm_ds=24 # VM meters with an RRD data source (lib/usage.c; the collector's log says so at creation)
 bytes_per_vm=$((vm_ds * vm_rows * 8))
 
 # --- disk: both sides' files stay from round to round (collectd's are about
@@ -355,9 +366,11 @@ LoadPlugin rrdcached
   CreateFiles true
   XFF 0.5
   RRARows $cd_rrarows
-  RRATimespan $((cd_rrarows * INTERVAL))
-  RRATimespan $((cd_rrarows * per_min * INTERVAL))
-  RRATimespan $((cd_rrarows * per_hour * INTERVAL))
+  RRATimespan 7200
+  RRATimespan 129600
+  RRATimespan 3024000
+  RRATimespan 34214400
+  RRATimespan 157852800
 </Plugin>
 $pg_conf
 EOC
@@ -471,8 +484,8 @@ for r in $(seq "$RUNS"); do
 	done
 done
 echo
-echo "RRD layout: vmeter $vm_ds data sources per VM file, AVERAGE+MAX x ($rows_day x ${INTERVAL}s, $rows_min x $((per_min * INTERVAL))s, $rows_hour x $((per_hour * INTERVAL))s) = $vm_rows rows per data source"
-echo "            collectd AVERAGE+MIN+MAX x ($cd_rrarows x ${INTERVAL}s, $cd_rrarows x $((per_min * INTERVAL))s, $cd_rrarows x $((per_hour * INTERVAL))s) = $((9 * cd_rrarows)) rows per data source"
+echo "RRD layout: vmeter $vm_ds data sources per VM file, AVERAGE+MAX x ($vm_layout) = $vm_rows rows per data source"
+echo "            collectd AVERAGE+MIN+MAX x $cd_rrarows rows x 5 timespans (2 h, 36 h, 35 d, 396 d, 5 y) = $((15 * cd_rrarows)) rows per data source"
 echo "RRD on disk at the end: vmeter $(gb "$VM_bytes") GB ($(gb "$VM_alloc") allocated), collectd $(gb "$CD_bytes") GB ($(gb "$CD_alloc") allocated)"
 echo "columns: reads = updates a file got in the window (median over files: the side's passes); series = RRD data sources per VM;"
 echo "         RRD upd / values = updates (rows) and values the side's rrdcached received in the window; PG rows = rows with times"
