@@ -166,9 +166,9 @@ int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out
  * (the first pass of each minute) until they change, and the samples in
  * between carry the last values read: an idle domain, or a driver that
  * gives constants (the test driver), costs two calls fewer per pass.  A
- * change found at such a read lands in the last interval before it, so
- * per-minute sums stay whole; only the split between two adjacent minutes
- * can move by one interval.  See docs/internals/collector.md. */
+ * change found at such a read lands in the last interval before it: sums
+ * over a run stay whole, but up to a minute's change is split between the
+ * two minutes that interval touches.  See docs/internals/collector.md. */
 #define COL_STEADY_READS 3
 
 /* Bulk groups read once per UTC minute (on the first pass of each minute,
