@@ -629,9 +629,12 @@ size_t agg_runner_poll(struct agg_runner *r, struct agg_action_result *out, size
 {
 	pthread_mutex_lock(&r->mu);
 	size_t n = r->nresults < max ? r->nresults : max;
-	memcpy(out, r->results, n * sizeof *out);
-	memmove(r->results, r->results + n, (r->nresults - n) * sizeof *r->results);
-	r->nresults -= n;
+	/* results is NULL until the first result: no copy of nothing (UBSan) */
+	if (n > 0) {
+		memcpy(out, r->results, n * sizeof *out);
+		memmove(r->results, r->results + n, (r->nresults - n) * sizeof *r->results);
+		r->nresults -= n;
+	}
 	if (r->nresults == 0) {
 		char buf[64];
 		while (read(r->notify[0], buf, sizeof buf) > 0)

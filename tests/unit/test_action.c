@@ -409,6 +409,9 @@ static void test_runner_env(void **state)
 	char err[256];
 	struct agg_runner *r = agg_runner_new(2, err, sizeof err);
 	assert_non_null(r);
+	/* polled before any result: none, and no copy from a NULL array */
+	struct agg_action_result none[1];
+	assert_int_equal(agg_runner_poll(r, none, 1), 0);
 	setenv("VMETER_TEST_DAEMON_SECRET", "leak", 1);
 	static const char *const k[] = {"team-name", "Team.Name", "owner"};
 	static const char *const v[] = {"infra", "second", "o'neil $x"};
