@@ -10,7 +10,7 @@
 # minutes fall; a back-test over fixed history against hand-computed
 # transitions.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 37
+plan 40
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -26,6 +26,13 @@ SECTION="aggregator {
 write_conf "$T/vmeter.conf" "$SECTION"
 agg() { "$AGG" -c "$T/vmeter.conf" "$@"; }
 q() { psql_q "$1"; }
+# before the schema: alerts and audit say what is missing
+out=$("$ADMIN" -c "$T/vmeter.conf" alerts 2>&1)
+is "$?:$out" "1:vmeter-admin: the database has no aggregator tables (schema 13): run 'vmeter-admin migrate'" \
+	"alerts before migrate: the tables are missing, run migrate"
+out=$("$ADMIN" -c "$T/vmeter.conf" audit --json 2>&1)
+is "$?:$out" "1:vmeter-admin: the database has no aggregator tables (schema 13): run 'vmeter-admin migrate'" \
+	"audit before migrate: the same"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 
 cat >"$T/act.sh" <<EOS
@@ -176,6 +183,9 @@ is "$?:$out" "2:vmeter-admin: bad --since time 'yesterday' (YYYY-MM-DD HH:MM[:SS
 	"audit: a bad --since is refused"
 out=$(adm audit --json --csv 2>&1)
 is "$?:$out" "2:vmeter-admin: audit takes --json or --csv, not both" "audit: --json and --csv together are refused"
+out=$(adm audit --vm 2>&1)
+case "$?:$out" in "2:"*"'--vm' requires an argument"*) r=0 ;; *) r=1 ;; esac
+ok $r "audit: --vm without its argument is refused ($(echo "$out" | head -1))"
 out=$(adm audit --state firing 2>&1)
 is "$?:$out" "2:vmeter-admin: audit takes no --state" "audit: an option it does not take is refused"
 
