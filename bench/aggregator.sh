@@ -92,6 +92,7 @@ run_timed() {
 		for k in $(seq 60 $((ALL - 1))); do "$_gen" $((T0 + (k + 1) * 60)); done
 		echo "\\o $T/$_name.mark1"
 		echo "$_mark"
+		echo "SELECT pg_read_file('/proc/self/status');"
 	} >"$T/$_name.sql"
 	psql -X -q -A -t -v ON_ERROR_STOP=1 "$PG_CONNINFO" -f "$T/$_name.sql" >/dev/null || bail "$_name failed"
 	hz=$(getconf CLK_TCK)
@@ -100,7 +101,10 @@ run_timed() {
 		"$T/$_name.mark0" "$T/$_name.mark1")
 	wall=$(awk '/^[0-9.]+$/ { t[FILENAME == ARGV[1]] = $1 } END { print t[0] - t[1] }' \
 		"$T/$_name.mark0" "$T/$_name.mark1")
-	awk -v c="$cpu" -v w="$wall" -v n="$MINUTES" 'BEGIN { printf "%.2f %.2f\n", 1000 * c / n, 1000 * w / n }'
+	# the backend's peak RSS (VmHWM) over the session
+	hwm=$(awk '$1 == "VmHWM:" { print $2 }' "$T/$_name.mark1")
+	awk -v c="$cpu" -v w="$wall" -v n="$MINUTES" -v m="$hwm" \
+		'BEGIN { printf "%.2f %.2f %d\n", 1000 * c / n, 1000 * w / n, m / 1024 }'
 }
 # The same aggregates: per rule, the VMs whose condition holds at the
 # last minute's end, as the engine counted them.
@@ -116,12 +120,13 @@ else
 	sed 's/^/    /' "$T/holds.diff" | head -20
 	exit 1
 fi
-read -r sql_cpu sql_wall < <(run_timed rules sql_minute)
-read -r rd_cpu rd_wall < <(run_timed read read_minute)
-printf '  %-58s %10s %10s\n' "per minute" "CPU ms" "wall ms"
-printf '  %-58s %10s %10s\n' "the engine: fill + 6 cycles (vmeter-bench-aggregator)" "$eng_min" "-"
-printf '  %-58s %10s %10s\n' "plain SQL: the $RULES rules' aggregates (PostgreSQL backend)" "$sql_cpu" "$sql_wall"
-printf '  %-58s %10s %10s\n' "the daemon's read of the minutes (PostgreSQL backend)" "$rd_cpu" "$rd_wall"
+read -r sql_cpu sql_wall sql_mib < <(run_timed rules sql_minute)
+read -r rd_cpu rd_wall rd_mib < <(run_timed read read_minute)
+eng_mib=$(awk '$1 == "rss_kib" { printf "%d", $2 / 1024 }' "$T/engine.out")
+printf '  %-58s %10s %10s %12s\n' "per minute" "CPU ms" "wall ms" "peak RSS MiB"
+printf '  %-58s %10s %10s %12s\n' "the engine: fill + 6 cycles (vmeter-bench-aggregator)" "$eng_min" "-" "$eng_mib"
+printf '  %-58s %10s %10s %12s\n' "plain SQL: the $RULES rules' aggregates (PostgreSQL backend)" "$sql_cpu" "$sql_wall" "$sql_mib"
+printf '  %-58s %10s %10s %12s\n' "the daemon's read of the minutes (PostgreSQL backend)" "$rd_cpu" "$rd_wall" "$rd_mib"
 awk -v e="$eng_min" -v s="$sql_cpu" -v r="$rd_cpu" 'BEGIN {
 	printf "  the engine: %.2f %% of one core (+ its read: %.2f %%); the plain SQL: %.2f %%; SQL / engine %.1f\n",
 		e / 600, r / 600, s / 600, s / e }'
