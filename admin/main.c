@@ -12,7 +12,9 @@
  *   vmeter-admin [-c FILE] hosts [--at T] [--csv]
  *   vmeter-admin [-c FILE] lifecycle [--from T] [--to T] [--vm NAME|UUID] [--csv]
  *   vmeter-admin [-c FILE] graph (--vm NAME|UUID | --host NAME) --out FILE.png [--from T] [--to T] [--ds LIST]
- *   vmeter-admin [-c FILE] status [--json] */
+ *   vmeter-admin [-c FILE] status [--json]
+ *   vmeter-admin [-c FILE] alerts [--state S] [--rule R] [--csv]
+ *   vmeter-admin [-c FILE] audit [--rule R] [--vm NAME|UUID] [--since T] [--json | --csv] */
 #include "config.h"
 
 #include <errno.h>
@@ -39,7 +41,10 @@
 struct args {
 	const char *from, *to, *vm, *host, *out, *ds, *now;
 	const char *grace, *ahead, *raw_days, *hourly_days, *daily_days, *pack_after;
-	const char *at, *tenant, *project;
+	const char *at, *tenant, *project, *state, *rule, *since;
+	/* Which long options were given, by their index in main's table:
+	 * the commands that check what they take (only_options). */
+	unsigned long long given;
 	bool csv, hosts, json, traffic, no_retention, no_pack, by_owner;
 };
 
@@ -78,7 +83,14 @@ static void usage(FILE *f)
 	           "  graph                   render a PNG from the RRD files\n"
 	           "      --vm NAME|UUID | --host NAME, --out FILE.png, --from T --to T, --ds DS[,DS...]\n"
 	           "  status                  the collector's spool and delivery, from its status file\n"
-	           "      --json              the status document as the collector wrote it\n");
+	           "      --json              the status document as the collector wrote it\n"
+	           "  alerts                  the aggregator's alerts that are not inactive, with their state,\n"
+	           "                          since when, subject and the values of their last transition\n"
+	           "      --state S           inactive, pending, firing, resolved or all\n"
+	           "      --rule R            one rule     --csv  every column, as CSV\n"
+	           "  audit                   the aggregator's decisions: alert -> decision (verdict, reason) ->\n"
+	           "                          action -> result -> the follow-up (did it help?)\n"
+	           "      --rule R --vm NAME|UUID --since T    --json  one JSON object a line   --csv\n");
 }
 
 static PGconn *connect_db(const struct vm_conf *conf)
@@ -857,6 +869,174 @@ out:
 	return rc;
 }
 
+/* Refuses an option the command does not take, naming it: a filter
+ * silently ignored would show more than was asked for.  allowed: the
+ * option names, each followed by a space. */
+static int only_options(const char *cmd, const struct args *a, const struct option *opts, const char *allowed)
+{
+	for (int i = 0; opts[i].name; i++) {
+		if (!(a->given & (1ULL << i)))
+			continue;
+		char word[64];
+		snprintf(word, sizeof word, "%s ", opts[i].name);
+		if (!strstr(allowed, word)) {
+			fprintf(stderr, "vmeter-admin: %s takes no --%s\n", cmd, opts[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Runs a query on the aggregator's tables (schema 13) and prints it; with
+ * raw, each row's one column as it is (JSON lines). */
+static int run_agg(const struct vm_conf *conf, const char *sql, int n, const char *const *params, bool csv, bool raw)
+{
+	PGconn *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	PGresult *res = PQexec(pg, "SET TimeZone = 'UTC'");
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		res = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+	}
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		/* 42P01: undefined table: a database from before schema 13. */
+		if (state && strcmp(state, "42P01") == 0)
+			fprintf(stderr, "vmeter-admin: the database has no aggregator tables (schema 13): run "
+			                "'vmeter-admin migrate'\n");
+		else
+			fprintf(stderr, "vmeter-admin: query failed: %s", PQresultErrorMessage(res));
+		rc = 1;
+	} else if (raw) {
+		for (int r = 0; r < PQntuples(res); r++)
+			printf("%s\n", PQgetvalue(res, r, 0));
+	} else {
+		print_result(res, csv);
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return rc;
+}
+
+static int cmd_alerts(const struct vm_conf *conf, const struct args *a, const struct option *opts)
+{
+	if (only_options("alerts", a, opts, "state rule csv ") < 0)
+		return 2;
+	static const char *const states[] = {"inactive", "pending", "firing", "resolved", "all"};
+	bool known = !a->state;
+	for (size_t i = 0; !known && i < sizeof states / sizeof *states; i++)
+		known = strcmp(a->state, states[i]) == 0;
+	if (!known) {
+		fprintf(stderr, "vmeter-admin: --state must be inactive, pending, firing, resolved or all, not '%s'\n",
+		        a->state);
+		return 2;
+	}
+	/* The values: those of the alert's last transition, what put it in
+	 * its state. */
+	const char *sql =
+	    "SELECT a.rule, a.subject_kind AS kind, a.subject_name AS subject, "
+	    "coalesce(a.host, '') AS host, a.severity, a.state, to_char(a.since, 'YYYY-MM-DD HH24:MI:SS') AS since, "
+	    "coalesce(t.vals::text, '') AS \"values\", a.subject AS subject_id, coalesce(a.tenant, '') "
+	    "AS tenant, "
+	    "coalesce(to_char(a.last_action, 'YYYY-MM-DD HH24:MI:SS'), '') AS last_action, a.alert_id "
+	    "FROM agg_alert a LEFT JOIN LATERAL (SELECT vals FROM "
+	    "agg_alert_transition x "
+	    "WHERE x.alert_id = a.alert_id ORDER BY x.at DESC, x.transition_id "
+	    "DESC LIMIT 1) t ON true "
+	    "WHERE (CASE WHEN $1::text IS NULL THEN a.state <> 'inactive' WHEN $1 "
+	    "= 'all' THEN true "
+	    "ELSE a.state = $1 END) AND ($2::text IS NULL OR a.rule = $2) "
+	    "ORDER BY a.rule, a.subject_kind, a.subject_name, a.subject";
+	const char *params[] = {a->state, a->rule};
+	if (a->csv)
+		return run_agg(conf, sql, 2, params, true, false);
+	char *shown =
+	    vm_xasprintf("SELECT rule, kind, subject, host, severity, state, since, \"values\" FROM (%s) q", sql);
+	int rc = run_agg(conf, shown, 2, params, false, false);
+	free(shown);
+	return rc;
+}
+
+/* "Did it help?": the condition no longer held at the follow-up (yes),
+ * still held (no), could not be told (unknown: a window without enough
+ * data), or not yet looked at (pending). */
+#define HELPED                                                                                                         \
+	"CASE WHEN d.follow_up_holds IS FALSE THEN 'yes' WHEN d.follow_up_holds THEN 'no' "                            \
+	"WHEN d.follow_up_at IS NOT NULL THEN 'unknown' WHEN d.follow_up_due IS NOT NULL THEN 'pending' "              \
+	"ELSE '' END"
+
+static int cmd_audit(const struct vm_conf *conf, const struct args *a, const struct option *opts)
+{
+	if (only_options("audit", a, opts, "rule vm since json csv ") < 0)
+		return 2;
+	if (a->json && a->csv) {
+		fprintf(stderr, "vmeter-admin: audit takes --json or --csv, not both\n");
+		return 2;
+	}
+	char since[32] = "";
+	if (a->since) {
+		int64_t t;
+		if (vm_time_parse(a->since, vm_now_ns(), &t) < 0) {
+			fprintf(
+			    stderr,
+			    "vmeter-admin: bad --since time '%s' (YYYY-MM-DD HH:MM[:SS] UTC, @EPOCH, now, now-2h)\n",
+			    a->since);
+			return 2;
+		}
+		snprintf(since, sizeof since, "%lld", (long long)(t / VM_NS_PER_SEC));
+	}
+	/* A VM by its UUID, its name in the decision, or any name the
+	 * inventory ever gave it (renamed since). */
+	const char *from =
+	    "FROM agg_decision d JOIN agg_alert_transition t USING (transition_id) "
+	    "WHERE ($1::text IS NULL OR d.rule = $1) "
+	    "AND ($2::text IS NULL OR (d.subject_kind = 'vm' AND (d.subject = lower($2) OR d.subject_name = $2 "
+	    "OR d.subject IN (SELECT v.uuid::text FROM vm_inventory i JOIN vm v USING (vm_id) WHERE i.name = $2)))) "
+	    "AND ($3::text IS NULL OR d.at >= to_timestamp($3::bigint)) "
+	    "ORDER BY d.at, d.decision_id";
+	const char *params[] = {a->rule, a->vm, a->since ? since : NULL};
+	char *sql;
+	/* Times in JSON: ISO 8601 in UTC (run_agg sets the session's zone). */
+	if (a->json)
+		sql = vm_xasprintf(
+		    "SELECT jsonb_build_object('decision_id', d.decision_id, 'at', d.at, 'rule', d.rule, "
+		    "'subject_kind', d.subject_kind, 'subject', d.subject, 'subject_name', d.subject_name, "
+		    "'alert_id', d.alert_id, 'transition', jsonb_build_object('id', t.transition_id, "
+		    "'at', t.at, 'from', t.from_state, 'to', t.to_state, 'vals', t.vals), "
+		    "'status', d.status, 'verdict', d.verdict, 'reason', d.reason, 'detail', d.detail, "
+		    "'action', d.action_kind, 'action_spec', d.action_spec, 'vals', d.vals, "
+		    "'result', d.result, 'message', d.result_message, 'attempts', d.attempts, "
+		    "'exit_status', d.exit_status, 'http_status', d.http_status, 'output', d.output, "
+		    "'started_at', d.started_at, 'finished_at', d.finished_at, "
+		    "'follow_up_due', d.follow_up_due, 'follow_up_at', d.follow_up_at, "
+		    "'follow_up_vals', d.follow_up_vals, 'follow_up_holds', d.follow_up_holds, "
+		    "'helped', nullif(%s, ''))::text %s",
+		    HELPED, from);
+	else
+		sql = vm_xasprintf(
+		    "SELECT d.decision_id AS id, to_char(d.at, 'YYYY-MM-DD HH24:MI:SS') AS at, d.rule, d.subject_name "
+		    "AS subject, "
+		    "d.alert_id AS alert, t.from_state || '>' || t.to_state AS transition, d.verdict, "
+		    "d.reason || CASE WHEN d.detail <> '' THEN ': ' || d.detail ELSE '' END AS reason, "
+		    "d.action_kind AS action, coalesce(d.result, '') AS result, "
+		    "coalesce(d.attempts::text, '') AS attempts, "
+		    "coalesce('http ' || d.http_status, 'exit ' || d.exit_status, '') AS status, "
+		    "d.vals::text AS \"values\", coalesce(d.follow_up_vals::text, '') AS follow_up, " HELPED
+		    " AS helped, "
+		    "coalesce(d.result_message, '') AS message%s %s",
+		    a->csv ? ", d.subject_kind, d.subject AS subject_id, d.status AS alert_status, d.action_spec::text "
+		             "AS action_spec, to_char(d.started_at, 'YYYY-MM-DD HH24:MI:SS') AS started_at, "
+		             "to_char(d.finished_at, 'YYYY-MM-DD HH24:MI:SS') AS finished_at, to_char(d.follow_up_at, "
+		             "'YYYY-MM-DD HH24:MI:SS') AS follow_up_at"
+		           : "",
+		    from);
+	int rc = run_agg(conf, sql, 3, params, a->csv, a->json);
+	free(sql);
+	return rc;
+}
+
 /* Sanitizer hooks (unused without -fsanitize): librrd's graphing, loaded
  * for `graph`, keeps font and text caches (pango, cairo, fontconfig) for the
  * life of the process; LeakSanitizer would fail every graph of a sanitizer
@@ -926,12 +1106,18 @@ int main(int argc, char **argv)
 	    {"tenant", required_argument, NULL, 'n'},
 	    {"project", required_argument, NULL, 'p'},
 	    {"by-owner", no_argument, NULL, 'O'},
+	    {"state", required_argument, NULL, 'x'},
+	    {"rule", required_argument, NULL, 'u'},
+	    {"since", required_argument, NULL, 'i'},
 	    {NULL, 0, NULL, 0},
 	};
+	_Static_assert(sizeof opts / sizeof *opts <= 64, "args.given has a bit per option");
 	struct args a = {0};
-	int opt;
+	int opt, which;
 	optind = i + 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "", opts, &which)) != -1) {
+		if (opt != '?')
+			a.given |= 1ULL << which;
 		switch (opt) {
 		case 'f': a.from = optarg; break;
 		case 't': a.to = optarg; break;
@@ -956,6 +1142,9 @@ int main(int argc, char **argv)
 		case 'n': a.tenant = optarg; break;
 		case 'p': a.project = optarg; break;
 		case 'O': a.by_owner = true; break;
+		case 'x': a.state = optarg; break;
+		case 'u': a.rule = optarg; break;
+		case 'i': a.since = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -991,6 +1180,10 @@ int main(int argc, char **argv)
 		rc = cmd_graph(conf, &a);
 	else if (strcmp(cmd, "status") == 0)
 		rc = cmd_status(conf, &a);
+	else if (strcmp(cmd, "alerts") == 0)
+		rc = cmd_alerts(conf, &a, opts);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(conf, &a, opts);
 	else {
 		fprintf(stderr, "vmeter-admin: unknown command '%s'\n", cmd);
 		usage(stderr);

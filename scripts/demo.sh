@@ -4,7 +4,8 @@
 # with a small fleet (tests/data/fleet.xml), all under ./run/.  Waits for the
 # first closed minute and shows what was measured; starts the web UI
 # (vmeter-web) beside the collector and prints its address and a one-time
-# admin login.
+# admin login.  Runs vmeter-aggregator with a sample rule (run/rules.d) that
+# fires on the demo fleet in recommend mode, with /metrics on loopback.
 #   scripts/demo.sh        start (needs root for apt-get on a new machine)
 #   scripts/demo.sh stop   stop what it started
 set -eu
@@ -16,12 +17,13 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 stop() {
 	[ -f "$RUN/web.pid" ] && kill "$(cat "$RUN/web.pid")" 2>/dev/null
+	[ -f "$RUN/aggregator.pid" ] && kill "$(cat "$RUN/aggregator.pid")" 2>/dev/null
 	[ -f "$RUN/maintain.pid" ] && kill "$(cat "$RUN/maintain.pid")" 2>/dev/null
 	[ -f "$RUN/collector.pid" ] && kill "$(cat "$RUN/collector.pid")" 2>/dev/null && sleep 2
 	[ -f "$RUN/rrdcached.pid" ] && kill "$(cat "$RUN/rrdcached.pid")" 2>/dev/null
 	pgdir=$(readlink -f "$RUN/pg" 2>/dev/null || echo "$RUN/pg")
 	[ -f "$pgdir/postmaster.pid" ] && (cd / && as_pg "$PG_BINDIR/pg_ctl" -D "$pgdir" -m fast -w stop) >/dev/null
-	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid" "$RUN/maintain.pid" "$RUN/web.pid"
+	rm -f "$RUN/collector.pid" "$RUN/rrdcached.pid" "$RUN/maintain.pid" "$RUN/web.pid" "$RUN/aggregator.pid"
 	echo "demo stopped"
 }
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
@@ -31,7 +33,7 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 [ "$(id -u)" = 0 ] && sh scripts/create-sysuser.sh
 sh scripts/build.sh
 stop >/dev/null 2>&1 || true
-mkdir -p "$RUN/rrd" "$RUN/state" "$RUN/sock"
+mkdir -p "$RUN/rrd" "$RUN/state" "$RUN/sock" "$RUN/rules.d"
 chmod 755 "$RUN"
 
 # PostgreSQL: a private cluster listening only on a Unix socket.  As root
@@ -64,6 +66,10 @@ rrdcached -l "unix:$RUN/sock/rrdcached.sock" -b "$RUN/rrd" -B -j "$RUN/state" -F
 # The web UI on loopback: 8080, or the next free port (VMETER_DEMO_WEB_PORT).
 WEB_PORT=${VMETER_DEMO_WEB_PORT:-8080}
 while ss -ltnH "sport = :$WEB_PORT" 2>/dev/null | grep -q .; do WEB_PORT=$((WEB_PORT + 1)); done
+# The aggregator's /metrics: 9464 (Prometheus's usual exporter port) or the
+# next free one (VMETER_DEMO_METRICS_PORT).
+METRICS_PORT=${VMETER_DEMO_METRICS_PORT:-9464}
+while ss -ltnH "sport = :$METRICS_PORT" 2>/dev/null | grep -q .; do METRICS_PORT=$((METRICS_PORT + 1)); done
 
 cat >"$RUN/vmeter.conf" <<EOC
 # written by scripts/demo.sh
@@ -82,6 +88,12 @@ database {
 }
 web {
   listen = "127.0.0.1:$WEB_PORT"
+}
+aggregator {
+  rules = "$RUN/rules.d/*.conf"
+  rules-interval = 10
+  rules-lag = "1m"
+  metrics-listen = "127.0.0.1:$METRICS_PORT"
 }
 owner "build-*" {
   tenant = "ci"
@@ -113,6 +125,22 @@ tenant acme { currency = EUR time-zone = Europe/Berlin assign standard { from = 
 tenant globex { currency = EUR time-zone = America/New_York assign standard { from = 2026-01-01 } }
 tenant ci { currency = EUR time-zone = UTC showback = true assign standard { from = 2026-01-01 } }
 EOP
+# A sample rule (docs/POLICIES.md) that fires on the demo fleet: the test
+# driver's running domains each use one core's worth of CPU, which is
+# 100 % of build-7's one vCPU (web1: 50 % of 2, db1: 25 % of 4).  Recommend
+# mode: the decision (add vCPUs) is recorded, nothing is done to the VM.
+cat >"$RUN/rules.d/demo.conf" <<'EOR'
+# written by scripts/demo.sh
+rule "vm-cpu-busy" {
+  condition = "avg(vm.cpu.alloc_pct, 2m) > 90"
+  for = 1m
+  recover = "avg(vm.cpu.alloc_pct, 2m) < 70"
+  severity = warning
+  labels { team = demo  kind = capacity }
+  automation = recommend
+  on-firing { virt { op = set-vcpus  amount = 4 } }
+}
+EOR
 admin="$top/admin/vmeter-admin -c $RUN/vmeter.conf"
 bill="$top/billing/vmeter-bill -c $RUN/vmeter.conf"
 report="$top/reports/vmeter-report -c $RUN/vmeter.conf"
@@ -120,6 +148,8 @@ $admin migrate
 $bill plans load "$RUN/plans.conf"
 nohup "$top/collector/vmeter-collector" -c "$RUN/vmeter.conf" >"$RUN/collector.log" 2>&1 &
 echo $! >"$RUN/collector.pid"
+nohup "$top/aggregator/vmeter-aggregator" -c "$RUN/vmeter.conf" >"$RUN/aggregator.log" 2>&1 &
+echo $! >"$RUN/aggregator.pid"
 # Rollups, partitions ahead and retention, then rating, every 5 minutes:
 # what cron or a systemd timer does on a real installation (vmeter-admin(8),
 # maintain; vmeter-bill(1), rate).
@@ -194,5 +224,14 @@ Look at the result with:
   $report due --dir $RUN/reports
                                         keep the finalised months' reports (vmeter-report(1))
   $RUN/capacity.html                    yesterday's capacity report, from the demo's second day on
+
+The aggregator runs the sample rule $RUN/rules.d/demo.conf (vm-cpu-busy: a VM
+above 90 % of its vCPUs for a minute; recommend mode, nothing is done to the VM).
+It fires on build-7 about 4 minutes after the start (two whole minutes of data,
+then the rule's 'for'):
+  $admin alerts                         the alerts and their values
+  $admin audit                          the decisions: recommend set-vcpus on build-7
+  curl http://127.0.0.1:$METRICS_PORT/metrics   the aggregator's /metrics (vmeter_alert_state, ...)
+  (log: $RUN/aggregator.log)
 Stop it with: scripts/demo.sh stop
 EOM

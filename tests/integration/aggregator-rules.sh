@@ -3,12 +3,14 @@
 # recorded minutes: rule files checked by -n (FILE:LINE and the rule); the
 # daemon fires a rule, runs its program action with the alert in its
 # environment, records recommend and dry-run decisions without actions,
-# serves /metrics; killed -9 mid-alert and started again it resumes the
+# serves /metrics; vmeter-admin alerts and audit show the alerts and the
+# decisions (alert -> decision -> action -> result -> follow-up) and refuse
+# bad options; killed -9 mid-alert and started again it resumes the
 # alert without firing or acting twice; the alert resolves when the
 # minutes fall; a back-test over fixed history against hand-computed
 # transitions.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
-plan 21
+plan 40
 
 AGG=$top_builddir/aggregator/vmeter-aggregator
 start_postgres
@@ -24,6 +26,13 @@ SECTION="aggregator {
 write_conf "$T/vmeter.conf" "$SECTION"
 agg() { "$AGG" -c "$T/vmeter.conf" "$@"; }
 q() { psql_q "$1"; }
+# before the schema: alerts and audit say what is missing
+out=$("$ADMIN" -c "$T/vmeter.conf" alerts 2>&1)
+is "$?:$out" "1:vmeter-admin: the database has no aggregator tables (schema 13): run 'vmeter-admin migrate'" \
+	"alerts before migrate: the tables are missing, run migrate"
+out=$("$ADMIN" -c "$T/vmeter.conf" audit --json 2>&1)
+is "$?:$out" "1:vmeter-admin: the database has no aggregator tables (schema 13): run 'vmeter-admin migrate'" \
+	"audit before migrate: the same"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 
 cat >"$T/act.sh" <<EOS
@@ -115,6 +124,70 @@ is "$(q "SELECT verdict || ' ' || reason || ' ' || coalesce(result, '-') FROM ag
 followed() { [ "$(q "SELECT follow_up_holds FROM agg_decision WHERE rule = 'vm-hot' AND verdict = 'act'")" = t ]; }
 wait_for "the follow-up" 60 followed
 ok $? "the follow-up: the condition still holds after the action"
+
+# --- vmeter-admin alerts / audit on what the daemon stored
+adm() { "$ADMIN" -c "$T/vmeter.conf" "$@"; }
+since=$(q "SELECT to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM agg_alert WHERE rule = 'vm-hot'")
+out=$(adm alerts --rule vm-hot --csv 2>&1)
+want="rule,kind,subject,host,severity,state,since,values,subject_id,tenant,last_action,alert_id"
+is "$(echo "$out" | head -1)" "$want" "alerts --csv: the columns"
+row=$(echo "$out" | sed -n 2p)
+case $row in "vm-hot,vm,vm-hot,hv-1,critical,firing,$since,\"{\"\"avg(vm.cpu.alloc_pct,5m)\"\": 95"*"}\",00000000-0000-0000-0000-000000000001,acme,"*) r=0 ;; *) r=1 ;; esac
+ok $r "alerts: rule, subject, host, severity, state, since and the values ($row)"
+out=$(adm alerts 2>&1)
+is "$(echo "$out" | awk 'NR > 1 && !/^\(/ { print $1, $3, $6 }' | sort | tr '\n' ';')" \
+	"vm-hot vm-hot firing;vm-hot-dry vm-hot firing;vm-hot-recommend vm-hot firing;" \
+	"alerts: every alert not inactive, one line each (vm-cool's are not)"
+is "$(adm alerts --state pending 2>&1)" "rule  kind  subject  host  severity  state  since  values
+(0 rows)" "alerts --state pending: none"
+is "$(adm alerts --state firing | tail -1) $(adm alerts --state all --rule vm-hot-dry | tail -1)" "(3 rows) (1 row)" \
+	"alerts --state firing, --state all with --rule"
+out=$(adm alerts --state burning 2>&1)
+is "$?:$out" "2:vmeter-admin: --state must be inactive, pending, firing, resolved or all, not 'burning'" \
+	"alerts: a bad --state is refused, naming the states"
+out=$(adm alerts --vm vm-hot 2>&1)
+is "$?:$out" "2:vmeter-admin: alerts takes no --vm" "alerts: an option it does not take is refused"
+
+out=$(adm audit --rule vm-hot 2>&1)
+row=$(echo "$out" | sed -n 2p)
+is "$(echo "$row" | awk '{ print $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }')" \
+	"vm-hot vm-hot $(q "SELECT alert_id FROM agg_alert WHERE rule = 'vm-hot' AND subject_name = 'vm-hot'") inactive>firing act program ok 1 exit 0" \
+	"audit: alert -> transition -> verdict -> action -> result, attempts, exit status ($row)"
+case $row in *'{"avg(vm.cpu.alloc_pct,5m)": 95'*'}  {"avg(vm.cpu.alloc_pct,5m)": 95'*'}  no '*) r=0 ;; *) r=1 ;; esac
+ok $r "audit: the values, the follow-up's values and did it help (no: still hot)"
+adm audit --json >"$T/audit.json" 2>&1
+python3 - "$T/audit.json" <<'EOPY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["rule"]: r for r in rows}
+assert len(rows) == 3, rows
+h = by["vm-hot"]
+assert (h["verdict"], h["reason"], h["action"], h["result"], h["attempts"], h["exit_status"]) == \
+    ("act", "", "program", "ok", 1, 0), h
+assert h["transition"]["from"] == "inactive" and h["transition"]["to"] == "firing", h
+assert h["follow_up_holds"] is True and h["helped"] == "no" and h["output"] == "acted\n", h
+assert h["action_spec"]["argv"][1] == "fired", h
+assert by["vm-hot-dry"]["reason"] == "dry-run" and by["vm-hot-dry"]["result"] is None
+assert by["vm-hot-recommend"]["verdict"] == "recommend" and by["vm-hot-recommend"]["helped"] is None
+EOPY
+ok $? "audit --json: one object a line, linking the transition, the decision, the result and the follow-up"
+is "$(adm audit --json | python3 -c 'import json,sys; print(sorted({json.loads(l)["alert_id"] for l in sys.stdin}))')" \
+	"[$(q "SELECT string_agg(alert_id::text, ', ' ORDER BY alert_id) FROM agg_alert WHERE state = 'firing'")]" \
+	"audit --json: each decision names its alert"
+is "$(adm audit --vm vm-hot | tail -1) $(adm audit --vm 00000000-0000-0000-0000-000000000001 | tail -1) $(adm audit --vm vm-cool | tail -1)" \
+	"(3 rows) (3 rows) (0 rows)" "audit --vm: by name or UUID, only that VM's decisions"
+is "$(adm audit --since '2099-01-01 00:00' | tail -1) $(adm audit --since now-1d | tail -1)" "(0 rows) (3 rows)" \
+	"audit --since"
+out=$(adm audit --since yesterday 2>&1)
+is "$?:$out" "2:vmeter-admin: bad --since time 'yesterday' (YYYY-MM-DD HH:MM[:SS] UTC, @EPOCH, now, now-2h)" \
+	"audit: a bad --since is refused"
+out=$(adm audit --json --csv 2>&1)
+is "$?:$out" "2:vmeter-admin: audit takes --json or --csv, not both" "audit: --json and --csv together are refused"
+out=$(adm audit --vm 2>&1)
+case "$?:$out" in "2:"*"'--vm' requires an argument"*) r=0 ;; *) r=1 ;; esac
+ok $r "audit: --vm without its argument is refused ($(echo "$out" | head -1))"
+out=$(adm audit --state firing 2>&1)
+is "$?:$out" "2:vmeter-admin: audit takes no --state" "audit: an option it does not take is refused"
 
 scrape() { curl -sf "http://127.0.0.1:$PORT/metrics"; }
 cycles() { [ "$(scrape | awk '$1 == "vmeter_aggregator_cycles_total" { print $2 }')" -ge "${1:-1}" ]; }
