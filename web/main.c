@@ -121,7 +121,12 @@ static int serve(const struct vm_conf *conf)
 	                          .login_free = (unsigned)o->login_failures,
 	                          .login_address_free = (unsigned)o->login_address_failures,
 	                          .login_lock_s = o->login_lock_s,
-	                          .login_lock_max_s = o->login_lock_max_s};
+	                          .login_lock_max_s = o->login_lock_max_s,
+	                          .cache_ms = o->cache_ms,
+	                          .cache_mb = (size_t)o->cache_mb,
+	                          .auth_cache_ms = o->auth_cache_ms,
+	                          .base = base,
+	                          .conninfo = conf->db_conninfo};
 	api = web_api_new(pool, hasher, &ao);
 	if (!api) {
 		vm_err("web.login-lock must not be over web.login-lock-max");
