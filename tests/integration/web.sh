@@ -8,7 +8,9 @@
 # fixtures, and no body names another tenant's objects), bad and
 # oversized requests answered with JSON, a slow client (a header byte a
 # second) closed at its deadline while others are served, the connection
-# cap, and SIGTERM.  Waits for states, never for times.
+# cap, kept answers and principals (a revoked token refused at once, each
+# tenant scope its own answer, a change shown once the kept answer is old),
+# keep-alive, and SIGTERM.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
 
 WEB=$top_builddir/web/vmeter-web
