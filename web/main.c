@@ -82,7 +82,16 @@ static int serve(const struct vm_conf *conf)
 		return 1;
 	}
 	evthread_use_pthreads(); /* the hasher thread wakes the loop */
-	struct event_base *base = event_base_new();
+	/* epoll's changelist: evhttp turns a connection's read and write
+	 * events off and on several times an answer; the changes are made in
+	 * one epoll_ctl() at the next wait instead of one call each (no fd
+	 * here is a dup(), the changelist's one caveat) */
+	struct event_config *cfg = event_config_new();
+	if (cfg)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = cfg ? event_base_new_with_config(cfg) : NULL;
+	if (cfg)
+		event_config_free(cfg);
 	if (!base) {
 		vm_err("cannot make an event loop");
 		return 1;
