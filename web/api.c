@@ -88,7 +88,7 @@ struct web_api {
 /* One request being answered. */
 struct call {
 	struct web_api *a;
-	struct evhttp_request *req;
+	struct evhttp_request *req; /* NULL: a refresh of a kept answer */
 	const struct route_def *rd;
 	char id[48];
 	/* who: from the session or token row, never from the request */
@@ -133,14 +133,16 @@ static void fail(struct call *c, int status, const char *msg)
 		cache_settle(c, status, text, strlen(text));
 		free(text);
 	}
-	web_reply_error(c->a->server, c->req, status, "%s", msg);
+	if (c->req)
+		web_reply_error(c->a->server, c->req, status, "%s", msg);
 	call_free(c);
 }
 
 static void reply_json(struct call *c, int status, const char *text)
 {
 	cache_settle(c, status, text, strlen(text));
-	web_reply(c->a->server, c->req, status, "application/json", text, strlen(text));
+	if (c->req)
+		web_reply(c->a->server, c->req, status, "application/json", text, strlen(text));
 	call_free(c);
 }
 
@@ -193,7 +195,8 @@ static bool db_failed(struct call *c, PGresult *res, enum vm_pg_failure failure,
 	if (failure == VM_PG_OK && res)
 		return false;
 	if (failure == VM_PG_REFUSED) {
-		vm_err("request %s: the database refused a query: %s", evhttp_request_get_uri(c->req), error);
+		vm_err("request %s: the database refused a query: %s",
+		       c->req ? evhttp_request_get_uri(c->req) : "(a kept answer's refresh)", error);
 		fail(c, 500, "the database refused the query (see the server's log)");
 	} else {
 		fail(c, 503, failure == VM_PG_CANCELLED ? "the server is stopping" : "the database is not reachable");
@@ -607,6 +610,8 @@ static void cache_answered(int status, const char *body, size_t len, void *arg)
  * scope only (never on the user otherwise), so that is the key: a tenant
  * viewer's key holds its tenant, staff share "*".  Nothing the API does
  * changes a VM; what the collector changes shows within web.cache-ms. */
+static void run(struct call *c);
+
 static bool from_cache(struct call *c)
 {
 	if (!c->a->cache || (c->rd->route != R_VMS && c->rd->route != R_VM))
@@ -621,6 +626,24 @@ static bool from_cache(struct call *c)
 	if (r == WEB_CACHE_HIT) {
 		web_reply(c->a->server, c->req, 200, "application/json", body, len);
 		call_free(c);
+	}
+	if (r == WEB_CACHE_MISS && body) {
+		/* too old: this request gets it, and a call of the same
+		 * principal's scope without a request reads the new one (no
+		 * request waits for the database once an answer is kept) */
+		struct call *refresh = vm_xcalloc(1, sizeof *refresh);
+		refresh->a = c->a;
+		refresh->rd = c->rd;
+		refresh->role = c->role;
+		refresh->tenant = c->tenant ? vm_xstrdup(c->tenant) : NULL;
+		memcpy(refresh->id, c->id, sizeof c->id);
+		refresh->fetch = c->fetch;
+		refresh->fetch_cache = c->a->cache;
+		c->fetch = NULL;
+		web_reply(c->a->server, c->req, 200, "application/json", body, len);
+		call_free(c);
+		run(refresh);
+		return true;
 	}
 	if (r == WEB_CACHE_MISS)
 		c->fetch_cache = c->a->cache;

@@ -176,6 +176,8 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	/* a too old answer stays for the others until this fetch ends */
 	e->fetching = true;
 	*fetch = (struct web_cache_fetch *)e;
+	*body = e->have ? e->body : NULL;
+	*len = e->have ? e->len : 0;
 	return WEB_CACHE_MISS;
 }
 

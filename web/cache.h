@@ -43,7 +43,8 @@ void web_cache_free(struct web_cache *c);
 /* HIT: *body and *len are the kept answer (borrowed until the next call
  * on c).  WAIT: another request is fetching it; cb(.., arg) will be
  * called from its web_cache_done().  MISS: the caller fetches the answer
- * and must call web_cache_done() with *fetch once, whatever comes. */
+ * and must call web_cache_done() with *fetch once, whatever comes; *body
+ * is then the previous answer, too old (borrowed likewise), or NULL. */
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
                                     size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
 /* The answer of a MISS's fetch (which ends here): kept if keep (and no

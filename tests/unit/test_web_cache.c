@@ -65,6 +65,7 @@ static void kept_for_ttl(void **state)
 	/* too old: fetched again; meanwhile the others get the old one */
 	struct web_cache_fetch *f2 = NULL;
 	assert_int_equal(get(c, "*|/api/v1/vms", 1010, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_string_equal(b, "[1]"); /* the old one, for whoever wants it */
 	assert_int_equal(get(c, "*|/api/v1/vms", 1011, &b, &g, &f), WEB_CACHE_HIT);
 	assert_string_equal(b, "[1]");
 	web_cache_done(c, f2, 200, "[1,3]", 5, true, 1020);
@@ -82,6 +83,7 @@ static void one_fetch_for_many(void **state)
 	struct got g0 = {0}, g1 = {0}, g2 = {0};
 	struct web_cache_fetch *f = NULL, *none = NULL;
 	assert_int_equal(get(c, "k", 0, &b, &g0, &f), WEB_CACHE_MISS);
+	assert_null(b); /* none before */
 	assert_int_equal(get(c, "k", 1, &b, &g1, &none), WEB_CACHE_WAIT);
 	assert_int_equal(get(c, "k", 2, &b, &g2, &none), WEB_CACHE_WAIT);
 	assert_null(none);
