@@ -143,7 +143,7 @@ if [ "$GRAPH" = 1 ]; then
 	nds=$(echo "$ds" | tr ':' '\n' | wc -l)
 	awk -v s="$((start + 600))" -v e="$now" -v n="$nds" 'BEGIN {
 		for (t = s; t <= e; t += 10) { k = (t - s) / 10; line = t
-			for (i = 1; i <= n; i++) line = line ":" (k * (1000000 + i * 7919))
+			for (i = 1; i <= n; i++) line = line ":" sprintf("%.0f", k * (1000000 + i * 7919))
 			print line } }' >"$T/rrd.lines"
 	xargs -a "$T/rrd.lines" -n 2000 rrdtool update "$f1" --template "$ds" || bail "rrdtool update"
 	echo "$UUIDS" | tail -n +2 | while read -r u; do cp "$f1" "$T/rrd/vm-$u.rrd"; done
@@ -284,6 +284,12 @@ for e in $ENDPOINTS; do
 	awk -v e="$e" -v vr="$(med 4 vmeter "$e")" -v nr="$(med 4 nginx "$e")" -v p="$(med 6 vmeter "$e")" 'BEGIN {
 		printf "%-8s vmeter/nginx req/s %.2f (target >= 0.5: %s), vmeter p99 %.2f ms (target < 10: %s)\n",
 			e, vr / nr, (vr / nr >= 0.5) ? "met" : "NOT met", p, (p < 10) ? "met" : "NOT met" }'
+done
+# The rounds' own ratios (vmeter and nginx ran back to back in each):
+# the load moves between rounds more than within one.
+for e in $ENDPOINTS; do
+	echo "$e vmeter/nginx req/s round by round: $(awk -v e="$e" '$2 == e { r[$3 " " $1] = $4; n = $3 > n ? $3 : n }
+		END { for (i = 1; i <= n; i++) printf "%.2f ", r[i " vmeter"] / r[i " nginx"] }' "$OUT/results")"
 done
 echo "load average during the runs: $(awk '{ print $11 }' "$OUT/results" | sort -g | sed -n '1p;$p' | paste -sd' ' | sed 's/ / - /'); now $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$bad" = 0 ] || bail "some answers were not 2xx or some sockets failed (see $OUT/wrk.*)"
