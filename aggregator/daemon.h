@@ -14,12 +14,15 @@
 #include <stdbool.h>
 
 #include "conf.h"
+#include "rules.h"
 #include "settings.h"
 
-/* Runs until a stop signal.  Takes conf (and frees it); path is read
- * again on SIGHUP.  Logs to syslog or stderr, at debug level when
+/* Runs until a stop signal.  Takes conf and rules (and frees them); path
+ * and the rule files are read again on SIGHUP, and taken only if both
+ * load whole.  Logs to syslog or stderr, at debug level when
  * verbose, else at the configuration's log-level.  Returns the exit
  * status: 0. */
-int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *s, bool use_syslog, bool verbose);
+int agg_daemon_run(const char *path, struct vm_conf *conf, const struct agg_settings *s, struct agg_ruleset *rules,
+                   bool use_syslog, bool verbose);
 
 #endif

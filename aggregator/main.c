@@ -1,5 +1,4 @@
-/* vmeter-aggregator: VM-aware analysis (issue 13; the policies and
- * actions are still to come).
+/* vmeter-aggregator: VM-aware analysis and policies (issue 13).
  *
  *   vmeter-aggregator [-c FILE] [-s] [-v]     the daemon (daemon.c)
  *   vmeter-aggregator [-c FILE] -n            check the configuration
@@ -7,7 +6,9 @@
  *   vmeter-aggregator [-c FILE] analysis [--host H] [--class C] [--vm NAME]
  *                                             the current classes
  *   vmeter-aggregator [-c FILE] figures [--host H] [--vm NAME]
- *                                             the latest figures */
+ *                                             the latest figures
+ *   vmeter-aggregator [-c FILE] backtest --rule NAME --from T --to T
+ *                                             what a rule would have done */
 #include "config.h"
 
 #include <getopt.h>
@@ -21,6 +22,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "pg.h"
+#include "policy.h"
+#include "rules.h"
 #include "settings.h"
 
 static void usage(FILE *f)
@@ -39,6 +42,9 @@ static void usage(FILE *f)
 	           "                        the VMs' current classes, with the time each entered it and the evidence\n"
 	           "  figures [--host H] [--vm NAME]\n"
 	           "                        the latest figures of each host and VM (shares of the observed time)\n"
+	           "  backtest --rule NAME --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
+	           "                        evaluates a rule over recorded history, cycle by cycle, and lists\n"
+	           "                        what it would have done (nothing is run, nothing written)\n"
 	           "exit status: 0 done, 1 the database failed, 2 a usage or configuration error, 75 another\n"
 	           "aggregator holds the analysis lock (run)\n");
 }
@@ -244,6 +250,53 @@ static int cmd_figures(const struct vm_conf *conf, int argc, char **argv)
 	return 0;
 }
 
+static int cmd_backtest(const struct vm_conf *conf, const struct agg_settings *s, const struct agg_ruleset *rs,
+                        int argc, char **argv)
+{
+	static const struct option longopts[] = {{"rule", required_argument, NULL, 'r'},
+	                                         {"from", required_argument, NULL, 'f'},
+	                                         {"to", required_argument, NULL, 't'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *rule = NULL;
+	int64_t from = -1, to = -1;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': rule = optarg; break;
+		case 'f':
+		case 't':
+			if ((*(opt == 'f' ? &from : &to) = parse_utc(optarg)) < 0) {
+				fprintf(stderr,
+				        "vmeter-aggregator: backtest: --%s takes 'YYYY-MM-DD HH:MM[:SS]' in UTC (got "
+				        "'%s')\n",
+				        opt == 'f' ? "from" : "to", optarg);
+				return 2;
+			}
+			break;
+		default: return 2;
+		}
+	}
+	if (optind < argc || !rule || from < 0 || to <= from) {
+		fprintf(stderr, "vmeter-aggregator: backtest: --rule, --from and --to (after --from) are needed\n");
+		return 2;
+	}
+	if (!agg_rules_find(rs, rule)) {
+		fprintf(stderr, "vmeter-aggregator: backtest: no rule '%s' in %s\n", rule,
+		        *s->rules ? s->rules : "(none)");
+		return 2;
+	}
+	struct vm_pg *pg = connect_db(conf);
+	if (!pg)
+		return 1;
+	char err[1024];
+	int rc = agg_policy_backtest(pg, s, rs, rule, from, to, stdout, err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "vmeter-aggregator: backtest: %s\n", err);
+	vm_pg_free(pg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = VM_CONF_DEFAULT_PATH;
@@ -267,24 +320,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmeter-aggregator: %s\n", err);
 		return 2;
 	}
+	/* the rule files: programs checked where they run (the daemon, -n) */
+	bool daemon = optind == argc;
+	struct agg_ruleset *rs = agg_rules_load(s.rules, check || daemon, err, sizeof err);
+	if (!rs) {
+		fprintf(stderr, "vmeter-aggregator: %s\n", err);
+		vm_conf_free(conf);
+		return 2;
+	}
 	int rc;
 	if (check) {
-		printf("%s: configuration ok\n", path);
+		printf("%s: configuration ok", path);
+		if (*s.rules)
+			printf("; %zu rules", rs->n_rules);
+		printf("\n");
 		rc = 0;
-	} else if (optind == argc) {
-		rc = agg_daemon_run(path, conf, &s, use_syslog, verbose);
+	} else if (daemon) {
+		rc = agg_daemon_run(path, conf, &s, rs, use_syslog, verbose);
 		conf = NULL; /* the daemon owns it (and its reloads) */
+		rs = NULL;
 	} else if (strcmp(argv[optind], "run") == 0) {
 		rc = cmd_run(conf, &s, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "analysis") == 0) {
 		rc = cmd_analysis(conf, argc - optind, argv + optind);
 	} else if (strcmp(argv[optind], "figures") == 0) {
 		rc = cmd_figures(conf, argc - optind, argv + optind);
+	} else if (strcmp(argv[optind], "backtest") == 0) {
+		rc = cmd_backtest(conf, &s, rs, argc - optind, argv + optind);
 	} else {
 		fprintf(stderr, "vmeter-aggregator: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
 		rc = 2;
 	}
+	agg_rules_free(rs);
 	vm_conf_free(conf);
 	return rc;
 }

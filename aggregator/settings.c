@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The section as lib/conf.c fills it: strings as written, checked. */
@@ -16,6 +17,10 @@ struct agg_conf_values {
 	int idle_disk_bps, idle_net_bps, percentile;
 	char *oversized, *undersized, *target, *starved, *noisy_host, *noisy_share;
 	int top_vms;
+	char *rules;
+	int rules_interval_s;
+	char *rules_lag, *dry_run, *opt_out_tag, *host_down, *metrics_listen;
+	int action_workers;
 };
 
 #define MAX_DURATION_S (3660LL * 86400)
@@ -90,6 +95,38 @@ static const char *check_share(const char *v)
 	return agg_share_parse(v) >= 0 ? NULL : "must be a share, \"5%\" or \"2.5%\", 0% to 100%";
 }
 
+static const char *check_lag(const char *v)
+{
+	return agg_duration_parse(v) >= 0 ? NULL : "must be a duration: a number and s, m, h or d (\"2m\")";
+}
+
+static const char *check_yes_no(const char *v)
+{
+	return strcmp(v, "yes") == 0 || strcmp(v, "no") == 0 ? NULL : "must be \"yes\" or \"no\"";
+}
+
+static const char *check_tag(const char *v)
+{
+	const char *eq = strchr(v, '=');
+	return !*v || (eq && eq != v) ? NULL : "must be \"key=value\" (a tag of the VM's owner metadata) or \"\"";
+}
+
+/* "127.0.0.1:9464" or "[::1]:9464": a loopback address and a port. */
+static const char *check_listen(const char *v)
+{
+	static const char *const hosts[] = {"127.", "[::1]:", "localhost:"};
+	if (!*v)
+		return NULL;
+	const char *colon = strrchr(v, ':');
+	bool loop = false;
+	for (size_t i = 0; i < 3; i++)
+		loop |= strncmp(v, hosts[i], strlen(hosts[i])) == 0;
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	if (!loop || !colon || port < 1 || port > 65535 || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return "must be a loopback address and a port (\"127.0.0.1:9464\"), or \"\"";
+	return NULL;
+}
+
 #define O(field) offsetof(struct agg_conf_values, field)
 static const struct vm_conf_option agg_options[] = {
     {"interval", VM_CONF_INT, O(interval_s), 10, 86400, 300, NULL, NULL},
@@ -111,6 +148,14 @@ static const struct vm_conf_option agg_options[] = {
     {"noisy-host-delay", VM_CONF_STR, O(noisy_host), 1, 16, 0, "5%", check_share},
     {"noisy-share", VM_CONF_STR, O(noisy_share), 1, 16, 0, "25%", check_share},
     {"top-vms", VM_CONF_INT, O(top_vms), 1, 50, 3, NULL, NULL},
+    {"rules", VM_CONF_STR, O(rules), 0, 4096, 0, "", NULL},
+    {"rules-interval", VM_CONF_INT, O(rules_interval_s), 10, 3600, 10, NULL, NULL},
+    {"rules-lag", VM_CONF_STR, O(rules_lag), 1, 16, 0, "2m", check_lag},
+    {"dry-run", VM_CONF_STR, O(dry_run), 2, 3, 0, "no", check_yes_no},
+    {"opt-out-tag", VM_CONF_STR, O(opt_out_tag), 0, 320, 0, "automation=off", check_tag},
+    {"host-down-after", VM_CONF_STR, O(host_down), 1, 16, 0, "5m", check_duration},
+    {"metrics-listen", VM_CONF_STR, O(metrics_listen), 0, 64, 0, "", check_listen},
+    {"action-workers", VM_CONF_INT, O(action_workers), 1, 64, 4, NULL, NULL},
 };
 #undef O
 
@@ -143,6 +188,14 @@ struct vm_conf *agg_settings_load(const char *path, struct agg_settings *s, char
 	    .noisy_host_bp = agg_share_parse(v->noisy_host),
 	    .noisy_share_bp = agg_share_parse(v->noisy_share),
 	    .top_vms = v->top_vms,
+	    .rules = v->rules,
+	    .rules_interval_s = v->rules_interval_s,
+	    .rules_lag_s = agg_duration_parse(v->rules_lag),
+	    .dry_run = strcmp(v->dry_run, "yes") == 0,
+	    .opt_out_tag = v->opt_out_tag,
+	    .host_down_s = agg_duration_parse(v->host_down),
+	    .metrics_listen = v->metrics_listen,
+	    .action_workers = v->action_workers,
 	};
 	/* What spans options has no single line: the file and both names. */
 	const char *bad = NULL;

@@ -9,6 +9,7 @@
 #ifndef AGG_SETTINGS_H
 #define AGG_SETTINGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -33,6 +34,15 @@ struct agg_settings {
 	int noisy_host_bp;     /* a host's vCPU delay above it: look for noisy VMs */
 	int noisy_share_bp;    /* a VM's share of its host's CPU or I/O above it: noisy */
 	int top_vms;           /* VMs listed as a host's dominant load */
+	/* the policies (docs/POLICIES.md) */
+	const char *rules;          /* a glob of rule files; "" none (owned by the conf) */
+	int rules_interval_s;       /* a rule cycle every multiple of it */
+	int64_t rules_lag_s;        /* rule windows end this long before the cycle */
+	bool dry_run;               /* nothing acts */
+	const char *opt_out_tag;    /* "key=value": VMs without virt actions; "" none */
+	int64_t host_down_s;        /* a host without minutes this long silences its VMs */
+	const char *metrics_listen; /* "127.0.0.1:9464"; "" none */
+	int action_workers;
 };
 
 /* The table vm_conf_load_program() reads the section with. */

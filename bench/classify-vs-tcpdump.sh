@@ -259,10 +259,14 @@ awk -v n="$n_frames" -v reps="$REPS" \
 		row("vmeter with pcap_next_ex", nw, nw0, nw1, nc, nc0, nc1)
 		row("libpcap read only (pcap_dispatch, empty callback)", rw, rw0, rw1, rc, rc0, rc1)
 		printf "\nvmeter / tcpdump, frames/s (wall):              %.2f  (target >= 0.5)\n", tw / vw
-		printf "vmeter / pmacctd without fixed cost (wall):     %.2f  (target >= 5)\n", pnw / vw
+		# pmacctd runs two processes (its core and its plugin) on the
+		# two cores, so its wall time can be below its CPU time: the
+		# target is judged on both, the lower is what counts.
+		printf "vmeter / pmacctd without fixed cost (wall):     %.2f  (target >= 5: %s)\n", pnw / vw, pnw / vw >= 5 ? "met" : "MISSED"
+		printf "vmeter / pmacctd without fixed cost, per CPU s: %.2f  (target >= 5: %s)\n", pnc / vc, pnc / vc >= 5 ? "met" : "MISSED"
 		printf "vmeter / pmacctd whole run (wall):              %.2f\n", pw / vw
+		printf "vmeter / pmacctd whole run, per CPU s:          %.2f\n", pc / vc
 		printf "vmeter / tcpdump, frames per CPU s:             %.2f\n", tc / vc
-		printf "vmeter / pmacctd without fixed cost, per CPU s: %.2f\n", pnc / vc
 		printf "classification cost over the read: %.1f ns per frame (wall), dispatch / next_ex %.2f\n",
 			(vw - rw) / n * 1e9, nw / vw
 	}'

@@ -92,7 +92,7 @@ static int cmd_draft(struct vm_pg *pg, const struct opts *o)
 		fprintf(stderr, "vmeter-bill: invoice draft: %s\n", err);
 		return 1;
 	}
-	struct bill_invoice_db *d = bill_invoice_db_load(pg, info.invoice_id, err, sizeof err);
+	struct vm_invoice_db *d = vm_invoice_db_load(pg, info.invoice_id, err, sizeof err);
 	if (!d) {
 		fprintf(stderr, "vmeter-bill: %s\n", err);
 		free(info.unrated);
@@ -109,7 +109,7 @@ static int cmd_draft(struct vm_pg *pg, const struct opts *o)
 		printf("quantities only (showback)\n");
 	if (info.unrated)
 		printf("unrated days (%s): %s\n", d->inv.time_zone, info.unrated);
-	bill_invoice_db_free(d);
+	vm_invoice_db_free(d);
 	free(info.unrated);
 	return 0;
 }
@@ -206,7 +206,7 @@ static int cmd_export(struct vm_pg *pg, int id, const struct opts *o)
 		return USAGE_EXIT;
 	}
 	char err[1024];
-	struct bill_invoice_db *d = bill_invoice_db_load(pg, id, err, sizeof err);
+	struct vm_invoice_db *d = vm_invoice_db_load(pg, id, err, sizeof err);
 	if (!d) {
 		fprintf(stderr, "vmeter-bill: invoice export: %s\n", err);
 		return 1;
@@ -214,24 +214,24 @@ static int cmd_export(struct vm_pg *pg, int id, const struct opts *o)
 	int rc = 0;
 	if (pdf) {
 		int pages;
-		if (bill_invoice_pdf(&d->inv, o->out, &pages, err, sizeof err) < 0) {
+		if (vm_invoice_pdf(&d->inv, o->out, &pages, err, sizeof err) < 0) {
 			fprintf(stderr, "vmeter-bill: invoice export: %s\n", err);
 			rc = 1;
 		} else {
 			printf("%s: %d page%s\n", o->out, pages, pages == 1 ? "" : "s");
 		}
-		bill_invoice_db_free(d);
+		vm_invoice_db_free(d);
 		return rc;
 	}
 	FILE *f = o->out ? fopen(o->out, "w") : stdout;
 	if (!f) {
 		fprintf(stderr, "vmeter-bill: invoice export: cannot write '%s': %s\n", o->out, strerror(errno));
-		bill_invoice_db_free(d);
+		vm_invoice_db_free(d);
 		return 1;
 	}
-	int wr = strcmp(o->format, "csv") == 0    ? bill_invoice_csv(&d->inv, f)
-	         : strcmp(o->format, "json") == 0 ? bill_invoice_json(&d->inv, f)
-	                                          : bill_invoice_html(&d->inv, f);
+	int wr = strcmp(o->format, "csv") == 0    ? vm_invoice_csv(&d->inv, f)
+	         : strcmp(o->format, "json") == 0 ? vm_invoice_json(&d->inv, f)
+	                                          : vm_invoice_html(&d->inv, f);
 	if (fflush(f) != 0 || ferror(f))
 		wr = -1;
 	if (o->out && fclose(f) != 0)
@@ -241,7 +241,7 @@ static int cmd_export(struct vm_pg *pg, int id, const struct opts *o)
 		        o->out ? o->out : "standard output");
 		rc = 1;
 	}
-	bill_invoice_db_free(d);
+	vm_invoice_db_free(d);
 	return rc;
 }
 

@@ -22,7 +22,7 @@
 
 /* A line as computed, in the form it is stored (bill_line). */
 struct dline {
-	enum bill_line_kind kind;
+	enum vm_invoice_line_kind kind;
 	char *project, *vm_name, *meter, *unit, *plan, *version, *note, *covers_from, *covers_to;
 	int vm_id, version_id, charge; /* 0, 0, -1: none */
 	int64_t qty, per;
@@ -298,7 +298,7 @@ static int usage_lines(struct vm_pg *pg, struct bill_store *store, struct month 
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			int row = g + (int)i;
 			struct dline *l = dset_add(out);
-			l->kind = BILL_LINE_USAGE;
+			l->kind = VM_INVOICE_LINE_USAGE;
 			l->project = vm_xstrdup(PQgetvalue(res, row, 2));
 			l->vm_id = atoi(PQgetvalue(res, row, 3));
 			l->vm_name = vm_xstrdup(PQgetvalue(res, row, 6));
@@ -405,7 +405,7 @@ static int adjustment_lines(struct vm_pg *pg, struct bill_store *store, struct m
 			}
 			before = after;
 			struct dline *l = dset_add(out);
-			l->kind = BILL_LINE_ADJUSTMENT;
+			l->kind = VM_INVOICE_LINE_ADJUSTMENT;
 			snprintf(l->month, sizeof l->month, "%s", month);
 			l->project = vm_xstrdup(PQgetvalue(res, row, 1));
 			l->vm_id = atoi(PQgetvalue(res, row, 2));
@@ -456,7 +456,7 @@ static int minimum_lines(const struct month *m, const struct plan_sum *sums, siz
 			continue;
 		char a[VM_MONEY_MAX_FORMAT];
 		struct dline *l = dset_add(out);
-		l->kind = BILL_LINE_MINIMUM;
+		l->kind = VM_INVOICE_LINE_MINIMUM;
 		l->amount = diff;
 		l->plan = vm_xstrdup(p->name);
 		l->version_id = sums[i].latest_id;
@@ -509,7 +509,7 @@ static int host_cost_lines(struct vm_pg *pg, struct bill_store *store, struct mo
 			char a[VM_MONEY_MAX_FORMAT];
 			static const char *const how[] = {"allocation", "use", "the larger of allocation and use"};
 			struct dline *l = dset_add(out);
-			l->kind = BILL_LINE_HOST_COST;
+			l->kind = VM_INVOICE_LINE_HOST_COST;
 			l->project = vm_xstrdup(pt->project);
 			l->vm_id = pt->vm_id;
 			l->vm_name = vm_xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
@@ -550,7 +550,7 @@ static int energy_lines(struct vm_pg *pg, struct month *m, struct dset *out, cha
 			if (k && !ug)
 				continue; /* no grid known for its hosts: no carbon figure, not a zero */
 			struct dline *l = dset_add(out);
-			l->kind = BILL_LINE_ENERGY;
+			l->kind = VM_INVOICE_LINE_ENERGY;
 			l->project = vm_xstrdup(PQgetvalue(r, i, 0));
 			l->vm_id = (int)vm_pgx_int(r, i, 1);
 			l->vm_name = vm_xstrdup(PQgetvalue(r, i, 2));
@@ -577,13 +577,13 @@ static int strcmp_null(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "");
 }
 
-static int kind_rank(enum bill_line_kind k)
+static int kind_rank(enum vm_invoice_line_kind k)
 {
-	return k == BILL_LINE_USAGE        ? 0
-	       : k == BILL_LINE_HOST_COST  ? 1
-	       : k == BILL_LINE_ENERGY     ? 2
-	       : k == BILL_LINE_ADJUSTMENT ? 3
-	                                   : 4;
+	return k == VM_INVOICE_LINE_USAGE        ? 0
+	       : k == VM_INVOICE_LINE_HOST_COST  ? 1
+	       : k == VM_INVOICE_LINE_ENERGY     ? 2
+	       : k == VM_INVOICE_LINE_ADJUSTMENT ? 3
+	                                         : 4;
 }
 
 /* Usage lines by project, VM name and meter; then host cost and energy
@@ -638,8 +638,8 @@ static int compute(struct vm_pg *pg, struct bill_store *store, const char *tenan
 		size_t w = 0;
 		for (size_t i = 0; i < lines->n; i++) {
 			struct dline *l = &lines->v[i];
-			if (l->kind == BILL_LINE_HOST_COST || l->kind == BILL_LINE_MINIMUM ||
-			    l->kind == BILL_LINE_IDLE) {
+			if (l->kind == VM_INVOICE_LINE_HOST_COST || l->kind == VM_INVOICE_LINE_MINIMUM ||
+			    l->kind == VM_INVOICE_LINE_IDLE) {
 				dline_release(l);
 				continue;
 			}
@@ -669,7 +669,7 @@ static int compute(struct vm_pg *pg, struct bill_store *store, const char *tenan
  * buf's storage. */
 static void line_params(const struct dline *l, char buf[][24], const char **p)
 {
-	p[0] = bill_line_kind_name(l->kind);
+	p[0] = vm_invoice_line_kind_name(l->kind);
 	p[1] = l->project;
 	p[2] = l->vm_id ? (snprintf(buf[0], 24, "%d", l->vm_id), buf[0]) : NULL;
 	p[3] = l->vm_name;

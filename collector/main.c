@@ -54,9 +54,10 @@ struct collector {
 	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
 	struct vm_binw state;      /* the last saved state's buffer, reused */
 	bool resume_failing;
-	FILE *samples;           /* VMETER_TEST_SAMPLES, NULL if not set */
-	struct col_power *power; /* NULL: power-source = none */
-	FILE *power_samples;     /* VMETER_TEST_POWER_SAMPLES, NULL if not set */
+	FILE *samples;                 /* VMETER_TEST_SAMPLES, NULL if not set */
+	struct col_power *power;       /* NULL: power-source = none */
+	FILE *power_samples;           /* VMETER_TEST_POWER_SAMPLES, NULL if not set */
+	struct col_writer_passes work; /* for the status file */
 };
 
 struct list_ctx {
@@ -370,7 +371,8 @@ static bool virt_ensure(struct collector *c, bool *fresh)
 	return up;
 }
 
-static void sample_once(struct collector *c)
+/* Returns the domains sampled, or -1 when libvirt was away or failed. */
+static int sample_once(struct collector *c)
 {
 	bool fresh;
 	int64_t now = vm_now_ns();
@@ -382,7 +384,7 @@ static void sample_once(struct collector *c)
 		col_sampler_pass_end(c->sampler, vm_now_ns(), false);
 		commit_pass(c);
 		vm_rrd_commit(c->rrd);
-		return;
+		return -1;
 	}
 	if (fresh || vm_monotonic_ns() >= c->next_refresh_ns)
 		refresh_inventory(c);
@@ -406,6 +408,7 @@ static void sample_once(struct collector *c)
 	/* One spool commit per pass: its rows are durable from here on. */
 	commit_pass(c);
 	vm_rrd_commit(c->rrd);
+	return n;
 }
 
 /* Ticks fall on multiples of the interval in UTC, so that every host
@@ -458,7 +461,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	c->last_tick = c->tick_at;
 	int64_t t0 = vm_monotonic_ns();
-	sample_once(c);
+	int n = sample_once(c);
+	c->work.passes++;
+	c->work.domain_samples += n > 0 ? (uint64_t)n : 0;
+	col_virt_call_counts(c->virt, &c->work.libvirt_calls, &c->work.libvirt_saved);
+	col_writer_set_passes(c->writer, &c->work);
 	c->last_pass_mono = vm_monotonic_ns();
 	int64_t took = c->last_pass_mono - t0;
 	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)

@@ -239,6 +239,10 @@ static struct vm *vm_get(struct col_sampler *s, const char *uuid, const char *na
 	return vm;
 }
 
+/* Frees the device names.  The steady-value state (d->cpu, d->mem) stays:
+ * a re-list changes no value, and wiping it at every inventory refresh
+ * made a domain read its steady values COL_STEADY_READS + 1 times after
+ * each one (issue 17: 0.75 calls saved per domain and pass, not 2). */
 static void devs_free(struct col_devices *d)
 {
 	for (size_t i = 0; i < d->n_disks; i++)
@@ -247,7 +251,8 @@ static void devs_free(struct col_devices *d)
 		free(d->nics[i]);
 	free(d->disks);
 	free(d->nics);
-	memset(d, 0, sizeof *d);
+	d->disks = d->nics = NULL;
+	d->n_disks = d->n_nics = 0;
 }
 
 static void vm_free(struct col_sampler *s, struct vm *vm)

@@ -49,7 +49,8 @@ struct col_virt {
 	bool no_cpu_stats;   /* the driver lacks virDomainGetCPUStats */
 	bool no_mem_stats;   /* the driver lacks virDomainMemoryStats */
 	uint64_t calls, calls_saved;
-	bool blockinfo_due; /* this pass reads disk capacity and allocation */
+	bool blockinfo_due;  /* this pass reads disk capacity and allocation */
+	int64_t slow_minute; /* UTC minute whose first pass read COL_SLOW_GROUPS */
 	int64_t next_blockinfo_ns;
 	char *xml; /* the domain XML last read, lent as col_domain.xml */
 };
@@ -562,9 +563,9 @@ static bool steady_due(struct col_virt *v, struct col_steady *st, struct col_vm_
 		return true;
 	if (!st->read || st->id != s->id || st->same < COL_STEADY_READS || vm_minute_floor(s->t_ns) != st->minute)
 		return true;
-	for (int f = 0; f < COL_VM__COUNT; f++)
+	for (int f = 0, k = 0; f < COL_VM__COUNT; f++)
 		if (st->have & (1u << f))
-			s->v[f] = st->v[f], s->have |= 1u << f;
+			s->v[f] = st->v[k++], s->have |= 1u << f;
 	v->calls_saved++;
 	return false;
 }
@@ -576,17 +577,17 @@ static void steady_note(struct col_steady *st, const struct col_vm_sample *s, ui
 		return;
 	uint32_t have = s->have & mask;
 	bool same = st->read && st->id == s->id && have == st->have;
-	for (int f = 0; f < COL_VM__COUNT && same; f++)
-		if ((have & (1u << f)) && st->v[f] != s->v[f])
+	for (int f = 0, k = 0; f < COL_VM__COUNT && same; f++)
+		if ((have & (1u << f)) && st->v[k++] != s->v[f])
 			same = false;
 	st->same = same ? (uint8_t)(st->same < 255 ? st->same + 1 : 255) : 0;
 	st->read = true;
 	st->id = s->id;
 	st->minute = vm_minute_floor(s->t_ns);
 	st->have = have;
-	for (int f = 0; f < COL_VM__COUNT; f++)
+	for (int f = 0, k = 0; f < COL_VM__COUNT && k < COL_STEADY_FIELDS; f++)
 		if (have & (1u << f))
-			st->v[f] = s->v[f];
+			st->v[k++] = s->v[f];
 }
 
 /* A call the driver does not implement is not asked again on this
@@ -767,7 +768,31 @@ static void fallback_net(struct col_virt *v, virDomainPtr dom, const struct col_
 
 /* Parses bulk records and fills the groups the driver does not give in
  * bulk with per-domain calls; calls cb per domain. */
-static bool sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1,
+/* The slow groups of one domain whose slow groups the pass did not ask
+ * for, when they were never read for its current run (a new domain, a
+ * restart): without them its first counters would be no baseline. */
+static void slow_groups_now(struct col_virt *v, virDomainPtr dom, struct col_devices *d, struct col_vm_sample *s)
+{
+	if (d && d->slow_read && d->slow_id == s->id) {
+		v->calls_saved++;
+		return;
+	}
+	virDomainPtr list[] = {dom, NULL};
+	virDomainStatsRecordPtr *one = NULL;
+	v->calls++;
+	int k = virDomainListGetStats(list, v->bulk_groups & COL_SLOW_GROUPS, &one, 0);
+	if (k > 0) {
+		col_virt_parse_record(v, one[0], s);
+		if (d)
+			d->slow_id = s->id, d->slow_read = true;
+	}
+	if (k >= 0)
+		virDomainStatsRecordListFree(one);
+}
+
+/* `slow`: the records carry COL_SLOW_GROUPS (when the driver gives them in
+ * bulk at all). */
+static bool sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1, bool slow,
                            col_devices_cb devices, col_sample_cb cb, void *arg)
 {
 	bool uncertain = false;
@@ -784,8 +809,19 @@ static bool sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, in
 		s->t_ns = t0 + (t1 - t0) / 2;
 		s->mono_ns = vm_monotonic_ns() - (vm_now_ns() - s->t_ns);
 		col_virt_parse_record(v, recs[i], s);
+		struct col_devices *d = NULL;
+		if (v->bulk_groups & COL_SLOW_GROUPS) {
+			d = devices(s->uuid, arg);
+			if (slow) {
+				if (d)
+					d->slow_id = s->id, d->slow_read = true;
+			} else {
+				slow_groups_now(v, recs[i]->dom, d, s);
+			}
+		}
 		if (missing) {
-			struct col_devices *d = devices(s->uuid, arg);
+			if (!d)
+				d = devices(s->uuid, arg);
 			int64_t f0 = vm_now_ns();
 			virResetLastError();
 			/* One virDomainGetInfo serves three groups: every call
@@ -840,7 +876,12 @@ int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb
 {
 	virDomainStatsRecordPtr *recs = NULL;
 	int64_t t0 = vm_now_ns();
-	int n = virConnectGetAllDomainStats(v->conn, VIR_DOMAIN_STATS_STATE | v->bulk_groups, &recs, v->bulk_flags);
+	int64_t minute = vm_minute_floor(t0);
+	bool slow = minute != v->slow_minute;
+	unsigned want = VIR_DOMAIN_STATS_STATE | v->bulk_groups;
+	if (!slow)
+		want &= ~(unsigned)COL_SLOW_GROUPS;
+	int n = virConnectGetAllDomainStats(v->conn, want, &recs, v->bulk_flags);
 	int64_t t1 = vm_now_ns();
 	if (n < 0) {
 		vm_warn("libvirt '%s': bulk stats failed: %s", v->uri, virGetLastErrorMessage());
@@ -851,7 +892,9 @@ int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb
 	v->blockinfo_due = now >= v->next_blockinfo_ns;
 	if (v->blockinfo_due)
 		v->next_blockinfo_ns = now + 60 * VM_NS_PER_SEC;
-	bool uncertain = sample_records(v, recs, n, t0, t1, devices, cb, arg);
+	if (slow)
+		v->slow_minute = minute;
+	bool uncertain = sample_records(v, recs, n, t0, t1, slow, devices, cb, arg);
 	virDomainStatsRecordListFree(recs);
 	/* A connection lost during the per-domain calls leaves domains
 	 * unsampled that are still running: not a complete pass. */
@@ -880,7 +923,7 @@ int col_virt_sample_one(struct col_virt *v, const char *uuid, col_devices_cb dev
 	 * inventory at once. */
 	v->blockinfo_due = true;
 	if (n > 0 && virDomainIsActive(dom) == 1)
-		sample_records(v, recs, n, t0, t1, devices, cb, arg);
+		sample_records(v, recs, n, t0, t1, true, devices, cb, arg);
 	if (n >= 0)
 		virDomainStatsRecordListFree(recs);
 	virDomainFree(dom);

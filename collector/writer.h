@@ -73,6 +73,16 @@ void col_writer_set_libvirt(struct col_writer *w, bool up, int64_t since_ns, con
 /* Main thread: how many VMs' domain XML exceeded vmeter's limits at their
  * last read (their inventory is incomplete), for the status file. */
 void col_writer_set_inventory_incomplete(struct col_writer *w, size_t n);
+/* The sampling work since start, for the status file: what a benchmark
+ * divides its CPU by, and how a reader sees one pass per tick. */
+struct col_writer_passes {
+	uint64_t passes;         /* sampling passes on the grid (not the start's or stop's) */
+	uint64_t domain_samples; /* samples those passes took */
+	uint64_t libvirt_calls;  /* per-domain calls of the fallback (col_virt_call_counts) */
+	uint64_t libvirt_saved;  /* calls the steady-value rule saved */
+};
+/* Main thread. */
+void col_writer_set_passes(struct col_writer *w, const struct col_writer_passes *p);
 
 /* Main thread.  uuid NULL: a host row.  Nothing is kept of the arguments
  * but push_inventory, which takes ownership of inv (vm_xmalloc'd). */

@@ -18,6 +18,8 @@ struct node {
 	struct vm_cfgnode pub;
 	struct node *mem_next; /* every node and its strings, to free them */
 	char *strs;
+	char **list; /* a list's values, each its own allocation */
+	size_t n_list;
 };
 
 struct vm_cfgtree {
@@ -190,6 +192,58 @@ static int read_value(struct parser *ps, const char *what, char **out)
 	return 0;
 }
 
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* A list at ps->p ('{'): its values into a new array (caller frees each
+ * and it; never NULL on success, even when empty).  -1 (message set) on a
+ * bad one. */
+static int read_list(struct parser *ps, const char *what, int opened, char ***out, size_t *n_out)
+{
+	char tmp[32];
+	size_t n = 0;
+	char **list = vm_xcalloc(1, sizeof *list);
+	ps->p++; /* '{' */
+	for (;;) {
+		skip_space(ps);
+		if (ps->p >= ps->end) {
+			fail(ps, ps->line, "%s: the list opened on line %d is not closed (a '}' is missing)", what,
+			     opened);
+			break;
+		}
+		if (*ps->p == '}') {
+			ps->p++;
+			*out = list;
+			*n_out = n;
+			return 0;
+		}
+		if (n == VM_CFGTREE_MAX_LIST) {
+			fail(ps, ps->line, "%s: a list of more than %d values", what, VM_CFGTREE_MAX_LIST);
+			break;
+		}
+		if (*ps->p != '"' && !is_word_char(*ps->p)) {
+			fail(ps, ps->line, "%s: expected a value or '}' in the list, got %s", what,
+			     describe(ps, tmp, sizeof tmp));
+			break;
+		}
+		char *v;
+		if (read_value(ps, what, &v) < 0)
+			break;
+		list = vm_xrealloc(list, (n + 2) * sizeof *list);
+		list[n++] = v;
+		while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
+			ps->p++;
+		if (ps->p < ps->end && *ps->p == ',')
+			ps->p++;
+	}
+	free_list(list, n);
+	return -1;
+}
+
 /* The items of a section (or of the file, opened 0) up to its '}'. */
 static const struct vm_cfgnode *parse_items(struct parser *ps, int depth, const char *opener, int opened, int *end_line)
 {
@@ -221,7 +275,8 @@ static const struct vm_cfgnode *parse_items(struct parser *ps, int depth, const 
 			return first;
 		}
 		skip_space(ps);
-		char *value = NULL, *title = NULL;
+		char *value = NULL, *title = NULL, **list = NULL;
+		size_t n_list = 0;
 		char what[160];
 		snprintf(what, sizeof what, "'%s'", name);
 		if (ps->p < ps->end && *ps->p == '=') {
@@ -232,8 +287,12 @@ static const struct vm_cfgnode *parse_items(struct parser *ps, int depth, const 
 				fail(ps, ps->line, "%s: no value after '=' (a value is on its option's line)", what);
 				return first;
 			}
-			if (read_value(ps, what, &value) < 0)
+			if (*ps->p == '{') {
+				if (read_list(ps, what, line, &list, &n_list) < 0)
+					return first;
+			} else if (read_value(ps, what, &value) < 0) {
 				return first;
+			}
 			/* The value's line ends the option: ';' or ',' may follow. */
 			while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
 				ps->p++;
@@ -271,11 +330,17 @@ static const struct vm_cfgnode *parse_items(struct parser *ps, int depth, const 
 			n->pub.value = memcpy(n->strs + nl + tl, value, vl);
 		free(title);
 		free(value);
+		if (list) {
+			n->list = list;
+			n->n_list = n_list;
+			n->pub.list = (const char *const *)list;
+			n->pub.n_list = n_list;
+		}
 		n->pub.line = line;
 		n->pub.end_line = line;
 		*tail = &n->pub;
 		tail = (struct vm_cfgnode **)&n->pub.next;
-		if (!n->pub.value) {
+		if (!n->pub.value && !n->pub.list) {
 			n->pub.child = parse_items(ps, depth + 1, n->pub.name, line, &n->pub.end_line);
 			if (ps->failed)
 				return first;
@@ -321,6 +386,7 @@ void vm_cfgtree_free(struct vm_cfgtree *t)
 	for (struct node *n = t->nodes, *next; n; n = next) {
 		next = n->mem_next;
 		free(n->strs);
+		free_list(n->list, n->n_list);
 		free(n);
 	}
 	free(t->file);

@@ -8,12 +8,15 @@
  *       version 2026-01-01 {     # values and titles may be bare words
  *           charge vcpu { price = 0.012  per = "vcpu-hour" }
  *       }
+ *       argv = { "/usr/bin/x", "--y" }   # a list: values in braces
  *   }
  *
  * Names are [A-Za-z_][A-Za-z0-9_.-]*.  A value or title is a quoted
  * string ("..." with \" \\ \n \t) or a bare word of letters, digits and
  * . _ - + : / *.  Options need no separator (a ';' or ',' is allowed
- * after one).  Text must be UTF-8 without NUL or control characters.
+ * after one).  A list is values between '{' and '}' after '=', separated
+ * by blanks, newlines or ',' (at most VM_CFGTREE_MAX_LIST; `{ }` is an
+ * empty list).  Text must be UTF-8 without NUL or control characters.
  *
  * Why not libconfuse, which reads vmeter.conf: it reports the line of the
  * token after a value (a blank line later, a message names the wrong
@@ -27,12 +30,15 @@
 
 #define VM_CFGTREE_MAX_DEPTH 16
 #define VM_CFGTREE_MAX_BYTES (16 << 20)
+#define VM_CFGTREE_MAX_LIST 256
 
 /* A node of the tree, read-only for its users; owned by the tree. */
 struct vm_cfgnode {
 	const char *name;
-	const char *title;              /* a section's title, or NULL */
-	const char *value;              /* an option's value; NULL for a section */
+	const char *title;       /* a section's title, or NULL */
+	const char *value;       /* an option's value; NULL for a section and a list */
+	const char *const *list; /* a list option's values; NULL for the others */
+	size_t n_list;
 	int line;                       /* where its name is */
 	int end_line;                   /* a section's closing '}'; an option's line */
 	const struct vm_cfgnode *child; /* a section's first item */

@@ -137,6 +137,8 @@ static struct {
 	void (*info_free)(rrd_info_t *);
 	int (*update_r)(const char *, const char *, int, const char **);
 	rrd_info_t *(*graph_v)(int, char **);
+	int (*fetch_r)(const char *, const char *, time_t *, time_t *, unsigned long *, unsigned long *, char ***,
+	               rrd_value_t **);
 } lib = {.once = PTHREAD_ONCE_INIT};
 
 static void lib_open(void)
@@ -165,6 +167,7 @@ static void lib_open(void)
 	SYM(info_free, "rrd_info_free");
 	SYM(update_r, "rrd_update_r");
 	SYM(graph_v, "rrd_graph_v");
+	SYM(fetch_r, "rrd_fetch_r");
 #undef SYM
 	lib.handle = h;
 }
@@ -1421,4 +1424,80 @@ out:
 	free(path);
 	free(epath);
 	return ret;
+}
+
+void vm_rrd_series_release(struct vm_rrd_series *s)
+{
+	for (size_t i = 0; i < s->n_ds; i++)
+		free(s->ds_names[i]);
+	free(s->ds_names);
+	free(s->values);
+	memset(s, 0, sizeof *s);
+}
+
+int vm_rrd_fetch(struct vm_rrd *rrd, const char *name, const char *cf, int64_t start_s, int64_t end_s,
+                 unsigned long resolution_s, struct vm_rrd_series *out, char *err, size_t errsize)
+{
+	memset(out, 0, sizeof *out);
+	if (!name_ok(name)) {
+		snprintf(err, errsize, "rrd fetch: invalid name '%.*s'", NAME_MAX_LEN, name);
+		return -1;
+	}
+	if (strcmp(cf, "AVERAGE") != 0 && strcmp(cf, "MAX") != 0) {
+		snprintf(err, errsize, "rrd fetch of '%s': consolidation '%.16s' is neither AVERAGE nor MAX", name, cf);
+		return -1;
+	}
+	if (end_s <= start_s) {
+		snprintf(err, errsize, "rrd fetch of '%s': end %" PRId64 " not after start %" PRId64, name, end_s,
+		         start_s);
+		return -1;
+	}
+	char *path = file_path(rrd, name);
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return 1;
+	}
+	pthread_mutex_lock(&rrd->lock);
+	if (daemon_ready(rrd)) {
+		char msg[PATH_MAX + 256];
+		/* a file the daemon does not know has nothing pending */
+		if (daemon_file_cmd(rrd, "FLUSH", path, msg, sizeof msg, NULL, NULL) == VM_RRDC_BROKEN)
+			vm_warn("rrd fetch of '%s': %s gone, the answer may miss its latest values", name,
+			        rrd->daemon_what);
+	}
+	pthread_mutex_unlock(&rrd->lock);
+	if (!lib_load()) {
+		snprintf(err, errsize, "rrd fetch of '%s': %s", name, rrd_errtext());
+		free(path);
+		return -1;
+	}
+	time_t start = (time_t)start_s, end = (time_t)end_s;
+	unsigned long step = resolution_s ? resolution_s : 1, n_ds = 0;
+	char **names = NULL;
+	rrd_value_t *data = NULL;
+	if (lib.fetch_r(path, cf, &start, &end, &step, &n_ds, &names, &data) != 0) {
+		snprintf(err, errsize, "rrd fetch of '%s': %s", name, rrd_errtext());
+		free(path);
+		return -1;
+	}
+	free(path);
+	/* librrd's rows: one per step in (start, end] */
+	size_t rows = step && end > start ? (size_t)((end - start) / (time_t)step) : 0;
+	out->start_s = start;
+	out->end_s = end;
+	out->step_s = step;
+	out->n_ds = n_ds;
+	out->n_rows = rows;
+	out->ds_names = vm_xcalloc(n_ds ? n_ds : 1, sizeof *out->ds_names);
+	for (size_t i = 0; i < n_ds; i++) {
+		out->ds_names[i] = vm_xstrdup(names[i]);
+		free(names[i]);
+	}
+	free(names);
+	size_t cells = rows * n_ds;
+	out->values = vm_xcalloc(cells ? cells : 1, sizeof *out->values);
+	if (cells > 0)
+		memcpy(out->values, data, cells * sizeof *out->values);
+	free(data);
+	return 0;
 }

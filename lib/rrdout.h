@@ -75,4 +75,26 @@ int vm_rrd_flush_all(struct vm_rrd *rrd, char *err, size_t errsize);
 int vm_rrd_graph(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, const char *ds, int64_t start_s,
                  int64_t end_s, const char *png, char *err, size_t errsize);
 
+/* What vm_rrd_fetch() read: n_rows rows of n_ds values, row r at time
+ * start_s + (r + 1) * step_s (the step that ends there), NaN where
+ * unknown.  Owned: vm_rrd_series_release(). */
+struct vm_rrd_series {
+	int64_t start_s, end_s;
+	unsigned long step_s;
+	size_t n_ds, n_rows;
+	char **ds_names;
+	double *values; /* values[r * n_ds + d] */
+};
+
+/* Reads file `name` over (start_s, end_s] with consolidation cf
+ * ("AVERAGE" or "MAX") at the finest archive of at least resolution_s
+ * that covers the range (librrd's rrd_fetch_r(): it widens the range to
+ * whole steps), after rrdcached has written out what it holds for the
+ * file.  Blocking: a thread's work, not an event loop's.  Returns 0 with
+ * out filled, 1 if there is no such file (out empty), -1 with a message
+ * in err. */
+int vm_rrd_fetch(struct vm_rrd *rrd, const char *name, const char *cf, int64_t start_s, int64_t end_s,
+                 unsigned long resolution_s, struct vm_rrd_series *out, char *err, size_t errsize);
+void vm_rrd_series_release(struct vm_rrd_series *s);
+
 #endif

@@ -123,30 +123,66 @@ const struct vm_meter_set *vm_usage_power_meters(void)
 }
 
 /* One open minute. */
+/* An open minute: a header and the meters' cells, only what each meter
+ * needs.  A counter has its sum (1 word); a gauge its maximum, its level x
+ * nanoseconds (2 words: 2^50 bytes x 6e10 ns overflows 64 bits) and the
+ * nanoseconds it was seen (1 word).  Counters come first in a meter set
+ * (vm_meter_set.n_counters), so counter i is word i and gauge i starts at
+ * word n_counters + 4 (i - n_counters).  The VM set's minute is 512 bytes
+ * where fixed arrays for VM_USAGE_MAX_METERS made it 1,640 (issue 17: two
+ * open minutes were half of a VM's memory). */
 struct minute {
 	int64_t start;
 	int64_t cov_ns;
 	int32_t samples;
 	uint64_t have;
 	uint64_t late;
-	uint64_t sum[VM_USAGE_MAX_METERS];
-	uint64_t max[VM_USAGE_MAX_METERS];
-	/* Gauge level x nanoseconds: 2^50 bytes x 6e10 ns overflows 64 bits. */
-	unsigned __int128 integral[VM_USAGE_MAX_METERS];
-	int64_t gauge_ns[VM_USAGE_MAX_METERS];
+	uint64_t w[]; /* the cells */
 };
+
+#define GAUGE_WORDS 4
 
 struct vm_usage_acc {
 	const struct vm_meter_set *set;
 	int64_t closed_upto;
-	struct minute *open; /* sorted by start */
+	unsigned char *open; /* n_open minutes of `stride` bytes, sorted by start */
 	size_t n_open, cap;
+	size_t stride;
 };
+
+static size_t minute_words(const struct vm_meter_set *set)
+{
+	return set->n_counters + GAUGE_WORDS * (set->n - set->n_counters);
+}
+
+static struct minute *minute_at(const struct vm_usage_acc *acc, size_t i)
+{
+	return (struct minute *)(acc->open + i * acc->stride);
+}
+
+static uint64_t *gauge_cells(const struct vm_usage_acc *acc, struct minute *m, size_t i)
+{
+	return &m->w[acc->set->n_counters + GAUGE_WORDS * (i - acc->set->n_counters)];
+}
+
+/* A gauge's cells: [0] maximum, [1..2] the integral, [3] nanoseconds. */
+static unsigned __int128 cell_integral(const uint64_t *g)
+{
+	unsigned __int128 v;
+	memcpy(&v, &g[1], sizeof v);
+	return v;
+}
+
+static void cell_set_integral(uint64_t *g, unsigned __int128 v)
+{
+	memcpy(&g[1], &v, sizeof v);
+}
 
 struct vm_usage_acc *vm_usage_acc_new(const struct vm_meter_set *set)
 {
 	struct vm_usage_acc *acc = vm_xcalloc(1, sizeof *acc);
 	acc->set = set;
+	acc->stride = sizeof(struct minute) + minute_words(set) * sizeof(uint64_t);
 	return acc;
 }
 
@@ -179,21 +215,21 @@ uint64_t vm_usage_share(uint64_t delta, int64_t t0, int64_t t1, int64_t a, int64
 static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
 {
 	size_t i = 0;
-	while (i < acc->n_open && acc->open[i].start < start)
+	while (i < acc->n_open && minute_at(acc, i)->start < start)
 		i++;
-	if (i < acc->n_open && acc->open[i].start == start)
-		return &acc->open[i];
+	if (i < acc->n_open && minute_at(acc, i)->start == start)
+		return minute_at(acc, i);
 	/* Two open minutes are the rule (the current one and the one a
-	 * sample straddles into); a minute is ~1.6 KiB, times a thousand VMs. */
+	 * sample straddles into): room for two from the first. */
 	if (acc->cap == 0) {
-		acc->open = vm_xmalloc(2 * sizeof *acc->open);
+		acc->open = vm_xmalloc(2 * acc->stride);
 		acc->cap = 2;
 	}
-	acc->open = vm_xgrow(acc->open, &acc->cap, acc->n_open + 1, sizeof *acc->open);
-	memmove(&acc->open[i + 1], &acc->open[i], (acc->n_open - i) * sizeof *acc->open);
+	acc->open = vm_xgrow(acc->open, &acc->cap, acc->n_open + 1, acc->stride);
+	memmove(acc->open + (i + 1) * acc->stride, acc->open + i * acc->stride, (acc->n_open - i) * acc->stride);
 	acc->n_open++;
-	struct minute *m = &acc->open[i];
-	memset(m, 0, sizeof *m);
+	struct minute *m = minute_at(acc, i);
+	memset(m, 0, acc->stride);
 	m->start = start;
 	return m;
 }
@@ -220,7 +256,7 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 			if (!(counters & (UINT64_C(1) << i)))
 				continue;
 			uint64_t s = vm_usage_share(iv->value[i], t0, t1, t0, late_to);
-			m->sum[i] = sat_add(m->sum[i], s);
+			m->w[i] = sat_add(m->w[i], s);
 			m->late = sat_add(m->late, s);
 			m->have |= UINT64_C(1) << i;
 		}
@@ -241,20 +277,23 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 				continue;
 			m->have |= bit;
 			if (i < set->n_counters) {
-				m->sum[i] = sat_add(m->sum[i], vm_usage_share(iv->value[i], t0, t1, a, b));
+				m->w[i] = sat_add(m->w[i], vm_usage_share(iv->value[i], t0, t1, a, b));
 			} else {
-				m->integral[i] += (unsigned __int128)iv->value[i] * (unsigned __int128)(b - a);
-				m->gauge_ns[i] += b - a;
-				if (iv->value[i] > m->max[i])
-					m->max[i] = iv->value[i];
+				uint64_t *g = gauge_cells(acc, m, i);
+				cell_set_integral(g, cell_integral(g) +
+				                         (unsigned __int128)iv->value[i] * (unsigned __int128)(b - a));
+				g[3] += (uint64_t)(b - a);
+				if (iv->value[i] > g[0])
+					g[0] = iv->value[i];
 			}
 		}
 	}
 	return 0;
 }
 
-static void minute_to_row(const struct vm_meter_set *set, const struct minute *m, struct vm_usage_row *row)
+static void minute_to_row(const struct vm_usage_acc *acc, struct minute *m, struct vm_usage_row *row)
 {
+	const struct vm_meter_set *set = acc->set;
 	memset(row, 0, sizeof *row);
 	row->set = set;
 	row->minute_ns = m->start;
@@ -265,11 +304,14 @@ static void minute_to_row(const struct vm_meter_set *set, const struct minute *m
 	row->late = m->late;
 	for (size_t i = 0; i < set->n; i++) {
 		if (i < set->n_counters) {
-			row->sum[i] = m->sum[i];
-		} else if (m->gauge_ns[i] > 0) {
-			unsigned __int128 d = (unsigned __int128)m->gauge_ns[i];
-			row->avg[i] = (uint64_t)((m->integral[i] + d / 2) / d);
-			row->max[i] = m->max[i];
+			row->sum[i] = m->w[i];
+			continue;
+		}
+		const uint64_t *g = gauge_cells(acc, m, i);
+		if (g[3] > 0) {
+			unsigned __int128 d = (unsigned __int128)g[3];
+			row->avg[i] = (uint64_t)((cell_integral(g) + d / 2) / d);
+			row->max[i] = g[0];
 		}
 	}
 }
@@ -279,18 +321,18 @@ size_t vm_usage_acc_close(struct vm_usage_acc *acc, int64_t upto, vm_usage_row_c
 	size_t n = 0;
 	struct vm_usage_row row;
 	while (n < acc->n_open) {
-		const struct minute *m = &acc->open[n];
+		struct minute *m = minute_at(acc, n);
 		int64_t end = m->start + VM_NS_PER_MIN;
 		if (upto != INT64_MAX && end > upto)
 			break;
-		minute_to_row(acc->set, m, &row);
+		minute_to_row(acc, m, &row);
 		cb(&row, arg);
 		if (end > acc->closed_upto)
 			acc->closed_upto = end;
 		n++;
 	}
 	if (n) {
-		memmove(acc->open, acc->open + n, (acc->n_open - n) * sizeof *acc->open);
+		memmove(acc->open, acc->open + n * acc->stride, (acc->n_open - n) * acc->stride);
 		acc->n_open -= n;
 	}
 	return n;
@@ -302,7 +344,7 @@ void vm_usage_acc_save(const struct vm_usage_acc *acc, struct vm_binw *w)
 	vm_binw_sv(w, acc->closed_upto);
 	vm_binw_uv(w, acc->n_open);
 	for (size_t k = 0; k < acc->n_open; k++) {
-		const struct minute *m = &acc->open[k];
+		struct minute *m = minute_at(acc, k);
 		vm_binw_sv(w, m->start);
 		vm_binw_sv(w, m->cov_ns);
 		vm_binw_uv(w, (uint64_t)m->samples);
@@ -312,11 +354,12 @@ void vm_usage_acc_save(const struct vm_usage_acc *acc, struct vm_binw *w)
 			if (!(m->have & (UINT64_C(1) << i)))
 				continue;
 			if (i < set->n_counters) {
-				vm_binw_uv(w, m->sum[i]);
+				vm_binw_uv(w, m->w[i]);
 			} else {
-				vm_binw_uv(w, m->max[i]);
-				vm_binw_u128(w, m->integral[i]);
-				vm_binw_sv(w, m->gauge_ns[i]);
+				const uint64_t *g = gauge_cells(acc, m, i);
+				vm_binw_uv(w, g[0]);
+				vm_binw_u128(w, cell_integral(g));
+				vm_binw_sv(w, (int64_t)g[3]);
 			}
 		}
 	}
@@ -333,7 +376,7 @@ int vm_usage_acc_load(struct vm_usage_acc *acc, struct vm_binr *r, size_t max_op
 	for (size_t k = 0; k < n && vm_binr_ok(r); k++) {
 		int64_t start = vm_binr_sv(r, "minute");
 		if (start % VM_NS_PER_MIN || start < acc->closed_upto ||
-		    (acc->n_open && start <= acc->open[acc->n_open - 1].start)) {
+		    (acc->n_open && start <= minute_at(acc, acc->n_open - 1)->start)) {
 			vm_binr_fail(r, "minute");
 			break;
 		}
@@ -350,13 +393,15 @@ int vm_usage_acc_load(struct vm_usage_acc *acc, struct vm_binr *r, size_t max_op
 			if (!(m->have & (UINT64_C(1) << i)))
 				continue;
 			if (i < set->n_counters) {
-				m->sum[i] = vm_binr_uv(r, "counter");
+				m->w[i] = vm_binr_uv(r, "counter");
 			} else {
-				m->max[i] = vm_binr_uv(r, "gauge");
-				m->integral[i] = vm_binr_u128(r, "gauge");
-				m->gauge_ns[i] = vm_binr_sv(r, "gauge");
-				if (m->gauge_ns[i] < 0 || m->gauge_ns[i] > VM_NS_PER_MIN)
+				uint64_t *g = gauge_cells(acc, m, i);
+				g[0] = vm_binr_uv(r, "gauge");
+				cell_set_integral(g, vm_binr_u128(r, "gauge"));
+				int64_t ns = vm_binr_sv(r, "gauge");
+				if (ns < 0 || ns > VM_NS_PER_MIN)
 					vm_binr_fail(r, "gauge");
+				g[3] = (uint64_t)ns;
 			}
 		}
 	}

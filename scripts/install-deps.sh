@@ -16,6 +16,10 @@ export DEBIAN_FRONTEND=noninteractive
 # verifies the units in tests (systemd need not be running).
 # dpkg-dev, debhelper, lintian: tests/integration/deb.sh builds the Debian
 # packages (debian/) and runs lintian on them.
+# chromium, nodejs: tests/integration/web-browser.sh drives the web UI in
+# headless chromium with playwright-core (installed by the test with npm,
+# pinned in tests/browser/package.json; npm comes with nodesource's nodejs,
+# or Debian's npm package: the test is skipped without it).
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libcairo2-dev libpango1.0-dev poppler-utils fonts-dejavu-core
 libsystemd-dev systemd
@@ -25,6 +29,7 @@ libpq-dev postgresql-15 libevent-dev libconfuse-dev libjansson-dev libxml2-dev l
 clang libclang-rt-dev
 libfaketime procps iproute2 file
 libsodium-dev libssl-dev curl jq
+chromium nodejs
 libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static cpio xz-utils"
 missing=""
 for p in $PKGS; do

@@ -13,10 +13,13 @@
 
 #include "api.h"
 #include "cache.h"
+#include "call.h"
 #include "log.h"
 #include "parse.h"
 #include "pglisten.h"
 #include "secret.h"
+#include "series.h"
+#include "static.h"
 #include "xalloc.h"
 
 /* Login locks count in monotonic milliseconds: a wall-clock step must
@@ -28,11 +31,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum role { ROLE_NONE, ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
-
 enum route {
 	R_INDEX,
-	R_LOGIN_JS,
 	R_OPENAPI,
 	R_LOGIN,
 	R_LOGOUT,
@@ -43,6 +43,18 @@ enum route {
 	R_INVOICES,
 	R_INVOICE,
 	R_METRICS,
+	R_OVERVIEW,
+	R_ALERTS,
+	R_REPORTS,
+	R_REPORT_DOWNLOAD,
+	R_PLANS,
+	R_INVOICE_DOWNLOAD,
+	R_VM_SERIES,
+	R_VM_HISTORY,
+	R_VM_USAGE,
+	R_HOST,
+	R_HOST_SERIES,
+	R_STATIC,
 };
 
 /* What a route needs. */
@@ -58,7 +70,6 @@ struct route_def {
 
 static const struct route_def routes[] = {
     {"/", false, EVHTTP_REQ_GET, false, false, false, R_INDEX},
-    {"/login.js", false, EVHTTP_REQ_GET, false, false, false, R_LOGIN_JS},
     {"/api/v1/openapi.json", false, EVHTTP_REQ_GET, false, false, false, R_OPENAPI},
     {"/api/v1/login", false, EVHTTP_REQ_POST, false, false, false, R_LOGIN},
     {"/api/v1/logout", false, EVHTTP_REQ_POST, true, false, false, R_LOGOUT},
@@ -71,6 +82,30 @@ static const struct route_def routes[] = {
     {"/metrics", false, EVHTTP_REQ_GET, true, false, true, R_METRICS},
 };
 
+/* Routes whose id has a suffix ("/api/v1/vms/{uuid}/series") or that take
+ * query string parameters; matched after `routes`. */
+struct route_ext {
+	struct route_def d;
+	const char *suffix;        /* with_id: what follows the id, or NULL */
+	const char *const *params; /* the query string's parameters (NULL: none) */
+};
+
+static const struct route_ext more_routes[] = {
+    {{"/api/v1/overview", false, EVHTTP_REQ_GET, true, false, false, R_OVERVIEW}, NULL, NULL},
+    {{"/api/v1/alerts", false, EVHTTP_REQ_GET, true, false, false, R_ALERTS}, NULL, NULL},
+    {{"/api/v1/reports", false, EVHTTP_REQ_GET, true, false, false, R_REPORTS}, NULL, NULL},
+    {{"/api/v1/reports/", true, EVHTTP_REQ_GET, true, false, false, R_REPORT_DOWNLOAD}, "/download", NULL},
+    {{"/api/v1/plans", false, EVHTTP_REQ_GET, true, false, false, R_PLANS}, NULL, NULL},
+    {{"/api/v1/invoices/", true, EVHTTP_REQ_GET, true, false, false, R_INVOICE_DOWNLOAD},
+     "/download",
+     web_download_params},
+    {{"/api/v1/vms/", true, EVHTTP_REQ_GET, true, false, false, R_VM_SERIES}, "/series", web_series_params},
+    {{"/api/v1/vms/", true, EVHTTP_REQ_GET, true, false, false, R_VM_HISTORY}, "/history", NULL},
+    {{"/api/v1/vm-usage", false, EVHTTP_REQ_GET, true, false, false, R_VM_USAGE}, NULL, web_usage_params},
+    {{"/api/v1/hosts/", true, EVHTTP_REQ_GET, true, true, false, R_HOST}, NULL, NULL},
+    {{"/api/v1/hosts/", true, EVHTTP_REQ_GET, true, true, false, R_HOST_SERIES}, "/series", web_series_params},
+};
+
 struct web_api {
 	struct vm_pgev_pool *pool;
 	struct web_hasher *hasher;
@@ -78,33 +113,13 @@ struct web_api {
 	struct web_api_opts o;
 	struct web_ratelimit *rl;    /* per user name */
 	struct web_ratelimit *rl_a;  /* per client address */
+	struct web_worker *worker;   /* blocking work: RRD fetches, invoice exports */
+	struct vm_rrd *rrd;          /* the RRD files (NULL: graphs from the rollups only) */
 	struct web_cache *cache;     /* NULL: answers are not kept */
 	struct web_cache *auth;      /* principals by token hash; NULL: not kept */
 	struct web_pglisten *listen; /* for WEB_AUTH_CHANNEL: auth is used while up */
 	bool auth_live;
 	char auth_ms[16]; /* web.auth-cache-ms, a query parameter */
-};
-
-/* One request being answered. */
-struct call {
-	struct web_api *a;
-	struct evhttp_request *req; /* NULL: a refresh of a kept answer */
-	const struct route_def *rd;
-	char id[48];
-	/* who: from the session or token row, never from the request */
-	enum role role;
-	int user_id;
-	char *user, *tenant, *csrf;
-	bool by_token;
-	char token_hash[65]; /* of the session's token: logout deletes by it */
-	char token[65];      /* login: the new session's token, for the cookie only */
-	/* login */
-	char *login_user, *login_pw;
-	char addr[64];
-	char *stored;
-	/* fetching for a cache (a->cache or a->auth): its answer goes there */
-	struct web_cache *fetch_cache;
-	struct web_cache_fetch *fetch;
 };
 
 static void cache_settle(struct call *c, int status, const char *body, size_t len);
@@ -114,6 +129,9 @@ static void call_free(struct call *c)
 	static const char none[] = "{\"error\": \"no answer\", \"status\": 503}";
 	if (c->fetch) /* ended without an answer: its waiters get one */
 		cache_settle(c, 503, none, sizeof none - 1);
+	if (c->ext_free)
+		c->ext_free(c->ext);
+	web_query_free(c->q);
 	free(c->user);
 	free(c->tenant);
 	free(c->csrf);
@@ -158,7 +176,7 @@ static void reply_jansson(struct call *c, int status, json_t *j)
 	free(text);
 }
 
-static const char *role_name(enum role r)
+static const char *role_name(enum web_role r)
 {
 	switch (r) {
 	case ROLE_ADMIN: return "admin";
@@ -168,7 +186,7 @@ static const char *role_name(enum role r)
 	}
 }
 
-static enum role role_parse(const char *s)
+static enum web_role role_parse(const char *s)
 {
 	if (strcmp(s, "admin") == 0)
 		return ROLE_ADMIN;
@@ -209,29 +227,6 @@ static void submit(struct call *c, const char *sql, int n, const char *const *pa
 	if (vm_pgev_submit(c->a->pool, sql, n, params, cb, c) < 0)
 		fail(c, 503, "too many queries waiting for the database");
 }
-
-/* ------------------------------------------------------------ static pages */
-
-static const char index_html[] =
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vmeter</title>\n"
-    "<script src=\"/login.js\" defer></script></head>\n<body>\n<h1>vmeter</h1>\n"
-    "<form id=\"login\"><label>User <input name=\"user\" autocomplete=\"username\" required></label>\n"
-    "<label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" "
-    "required></label>\n<button type=\"submit\">Log in</button></form>\n<p id=\"status\"></p>\n"
-    "<p>The overview is to come; the JSON API is described at "
-    "<a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\n</body></html>\n";
-
-static const char login_js[] =
-    "'use strict';\n"
-    "document.getElementById('login').addEventListener('submit', async (ev) => {\n"
-    "  ev.preventDefault();\n"
-    "  const f = new FormData(ev.target);\n"
-    "  const r = await fetch('/api/v1/login', {method: 'POST', headers: {'Content-Type': 'application/json'},\n"
-    "    body: JSON.stringify({user: f.get('user'), password: f.get('password')})});\n"
-    "  const j = await r.json();\n"
-    "  document.getElementById('status').textContent = r.ok ? 'Logged in as ' + j.user + ' (' + j.role + ')'\n"
-    "    : j.error;\n"
-    "});\n";
 
 /* ------------------------------------------------------------ login */
 
@@ -406,18 +401,6 @@ static void one_json(PGresult *res, enum vm_pg_failure failure, const char *erro
 	}
 	reply_json(c, 200, PQgetvalue(res, 0, 0));
 }
-
-#define VM_CURRENT                                                                                                     \
-	"FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC "       \
-	"LIMIT 1) i ON true JOIN host h ON h.host_id = i.host_id "                                                     \
-	"LEFT JOIN LATERAL (SELECT event, at FROM vm_event e WHERE e.vm_id = v.vm_id ORDER BY at DESC LIMIT 1) e "     \
-	"ON true WHERE ($1::text IS NULL OR i.tenant = $1) "
-
-#define VM_FIELDS                                                                                                      \
-	"'uuid', v.uuid, 'name', i.name, 'host', h.hostname, 'vcpus', i.vcpus, 'memory_kib', i.memory_kib, "           \
-	"'tenant', i.tenant, 'project', i.project, 'state', CASE e.event WHEN 'started' THEN 'running' "               \
-	"WHEN 'resumed' THEN 'running' WHEN 'suspended' THEN 'paused' WHEN 'stopped' THEN 'shut off' "                 \
-	"WHEN 'undefined' THEN 'undefined' WHEN 'defined' THEN 'shut off' ELSE coalesce(e.event, 'unknown') END"
 
 static void do_vms(struct call *c)
 {
@@ -605,16 +588,19 @@ static void cache_answered(int status, const char *body, size_t len, void *arg)
 }
 
 /* Answers from the cache, or waits for a fetch under way (true); false:
- * the caller fetches (c->cache_key set when the answer is to be kept).
- * The VMs' answers depend on the request's URI and the principal's tenant
- * scope only (never on the user otherwise), so that is the key: a tenant
- * viewer's key holds its tenant, staff share "*".  Nothing the API does
- * changes a VM; what the collector changes shows within web.cache-ms. */
+ * the caller fetches (c->fetch set when the answer is to be kept).
+ * The answers about VMs and the graphs' series depend on the request's
+ * URI and the principal's tenant scope only (never on the user
+ * otherwise), so that is the key: a tenant viewer's key holds its tenant,
+ * staff share "*".  Nothing the API does changes a VM; what the collector
+ * changes shows within web.cache-ms, and a relative range (from=-24h) is
+ * then read at most that much (twice, once found too old) before now. */
 static void run(struct call *c);
 
 static bool from_cache(struct call *c)
 {
-	if (!c->a->cache || (c->rd->route != R_VMS && c->rd->route != R_VM))
+	enum route r0 = c->rd->route;
+	if (!c->a->cache || (r0 != R_VMS && r0 != R_VM && r0 != R_VM_SERIES && r0 != R_HOST_SERIES))
 		return false;
 	const char *sc = scope(c);
 	const char *uri = evhttp_request_get_uri(c->req);
@@ -637,6 +623,8 @@ static bool from_cache(struct call *c)
 		refresh->role = c->role;
 		refresh->tenant = c->tenant ? vm_xstrdup(c->tenant) : NULL;
 		memcpy(refresh->id, c->id, sizeof c->id);
+		refresh->q = c->q; /* the series' range and metrics */
+		c->q = NULL;
 		refresh->fetch = c->fetch;
 		refresh->fetch_cache = c->a->cache;
 		c->fetch = NULL;
@@ -663,6 +651,17 @@ static void run(struct call *c)
 	case R_INVOICES: do_invoices(c); break;
 	case R_INVOICE: do_invoice(c); break;
 	case R_METRICS: do_metrics(c); break;
+	case R_OVERVIEW: web_do_overview(c); break;
+	case R_ALERTS: web_do_alerts(c); break;
+	case R_REPORTS: web_do_reports(c); break;
+	case R_REPORT_DOWNLOAD: web_do_report_download(c); break;
+	case R_PLANS: web_do_plans(c); break;
+	case R_INVOICE_DOWNLOAD: web_do_invoice_download(c); break;
+	case R_VM_SERIES: web_do_vm_series(c); break;
+	case R_VM_HISTORY: web_do_vm_history(c); break;
+	case R_VM_USAGE: web_do_vm_usage(c); break;
+	case R_HOST: web_do_host(c); break;
+	case R_HOST_SERIES: web_do_host_series(c); break;
 	default: fail(c, 500, "no handler"); break;
 	}
 }
@@ -871,16 +870,32 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 	if (m == EVHTTP_REQ_HEAD)
 		m = EVHTTP_REQ_GET;
 	const struct route_def *rd = NULL;
+	const struct route_ext *rx = NULL;
 	const char *id = NULL;
-	for (size_t i = 0; i < sizeof routes / sizeof *routes && !rd; i++) {
-		size_t n = strlen(routes[i].path);
-		if (!routes[i].with_id && strcmp(path, routes[i].path) == 0) {
-			rd = &routes[i];
-		} else if (routes[i].with_id && strncmp(path, routes[i].path, n) == 0 && path[n] &&
-		           !strchr(path + n, '/')) {
-			rd = &routes[i];
+	size_t idlen = 0;
+	size_t n_routes = sizeof routes / sizeof *routes, n_more = sizeof more_routes / sizeof *more_routes;
+	for (size_t i = 0; i < n_routes + n_more && !rd; i++) {
+		const struct route_ext *x = i < n_routes ? NULL : &more_routes[i - n_routes];
+		const struct route_def *r = x ? &x->d : &routes[i];
+		const char *suffix = x ? x->suffix : NULL;
+		size_t n = strlen(r->path);
+		if (!r->with_id && strcmp(path, r->path) == 0) {
+			rd = r;
+			rx = x;
+		} else if (r->with_id && strncmp(path, r->path, n) == 0 && path[n] && path[n] != '/') {
+			/* the id is one segment; then the route's suffix, or nothing */
+			const char *end = strchr(path + n, '/');
+			if (suffix ? !end || strcmp(end, suffix) != 0 : end != NULL)
+				continue;
+			rd = r;
+			rx = x;
 			id = path + n;
+			idlen = end ? (size_t)(end - id) : strlen(id);
 		}
+	}
+	if (!rd && strncmp(path, "/static/", 8) == 0 && (m == EVHTTP_REQ_GET)) {
+		web_static_serve(a->server, req, path + 8);
+		return;
 	}
 	if (!rd) {
 		web_reply_error(a->server, req, 404, "no such endpoint");
@@ -893,25 +908,25 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 		return;
 	}
 	char err[256];
-	/* no endpoint takes parameters yet: any is refused, not ignored */
-	struct web_query *q = web_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, NULL, err, sizeof err);
+	/* parameters a route does not take are refused, not ignored */
+	struct web_query *q =
+	    web_query_parse(uri ? evhttp_uri_get_query(uri) : NULL, rx ? rx->params : NULL, err, sizeof err);
 	if (!q) {
 		web_reply_error(a->server, req, 400, "%s", err);
 		return;
 	}
-	web_query_free(q);
-	if (id && strlen(id) >= 48) {
+	if (id && idlen >= 48) {
+		web_query_free(q);
 		web_reply_error(a->server, req, 404, "no such object");
 		return;
 	}
 	switch (rd->route) {
 	case R_INDEX:
-		web_reply(a->server, req, 200, "text/html; charset=utf-8", index_html, sizeof index_html - 1);
-		return;
-	case R_LOGIN_JS:
-		web_reply(a->server, req, 200, "text/javascript; charset=utf-8", login_js, sizeof login_js - 1);
+		web_query_free(q);
+		web_static_serve(a->server, req, "index.html");
 		return;
 	case R_OPENAPI:
+		web_query_free(q);
 		web_reply(a->server, req, 200, "application/json", web_openapi_json, strlen(web_openapi_json));
 		return;
 	default: break;
@@ -920,8 +935,9 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 	c->a = a;
 	c->req = req;
 	c->rd = rd;
+	c->q = q;
 	if (id)
-		snprintf(c->id, sizeof c->id, "%s", id);
+		snprintf(c->id, sizeof c->id, "%.*s", (int)idlen, id);
 	if (rd->route == R_LOGIN)
 		do_login(c);
 	else
@@ -966,6 +982,68 @@ struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher
 void web_api_set_server(struct web_api *a, struct web_server *s)
 {
 	a->server = s;
+}
+
+void web_api_set_backends(struct web_api *a, struct web_worker *worker, struct vm_rrd *rrd)
+{
+	a->worker = worker;
+	a->rrd = rrd;
+}
+
+/* ------------------------------------------------------------ call.h */
+
+struct vm_pgev_pool *web_call_pool(const struct call *c)
+{
+	return c->a->pool;
+}
+
+struct web_worker *web_call_worker(const struct call *c)
+{
+	return c->a->worker;
+}
+
+struct vm_rrd *web_call_rrd(const struct call *c)
+{
+	return c->a->rrd;
+}
+
+const char *web_call_scope(const struct call *c)
+{
+	return scope(c);
+}
+
+bool web_call_staff(const struct call *c)
+{
+	return c->role == ROLE_ADMIN || c->role == ROLE_OPERATOR;
+}
+
+void web_call_fail(struct call *c, int status, const char *msg)
+{
+	fail(c, status, msg);
+}
+
+void web_call_reply(struct call *c, int status, const char *content_type, const char *body, size_t len)
+{
+	/* only JSON routes are kept (from_cache), and answered as JSON */
+	cache_settle(c, status, body, len);
+	if (c->req)
+		web_reply(c->a->server, c->req, status, content_type, body, len);
+	call_free(c);
+}
+
+bool web_call_db_failed(struct call *c, PGresult *res, enum vm_pg_failure failure, const char *error)
+{
+	return db_failed(c, res, failure, error);
+}
+
+void web_call_submit(struct call *c, const char *sql, int n, const char *const *params, vm_pgev_cb cb)
+{
+	submit(c, sql, n, params, cb);
+}
+
+void web_call_one_json(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
+{
+	one_json(res, failure, error, arg);
 }
 
 void web_api_free(struct web_api *a)

@@ -43,6 +43,11 @@ struct web_api_opts {
 struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher, const struct web_api_opts *opts);
 /* The server it answers through (borrowed), set once it exists. */
 void web_api_set_server(struct web_api *a, struct web_server *s);
+/* The worker threads and RRD files the graph and download endpoints use
+ * (borrowed: they outlive it; rrd NULL: graphs from the rollups only). */
+struct web_worker;
+struct vm_rrd;
+void web_api_set_backends(struct web_api *a, struct web_worker *worker, struct vm_rrd *rrd);
 void web_api_free(struct web_api *a);
 
 /* The server's handler (web_handler_cb): arg is the struct web_api. */

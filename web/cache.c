@@ -173,7 +173,11 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 		e->waiters_tail = &e->waiters;
 		*p = e;
 	}
-	/* a too old answer stays for the others until this fetch ends */
+	/* an answer too old stays for the others until this fetch ends, but
+	 * only within a second ttl: one not asked for in a while (a graph
+	 * of "the last 24 hours" an hour later) is not served at all */
+	if (e->have && (now_ms < e->at || now_ms - e->at >= 2 * (int64_t)c->ttl_ms))
+		forget_answer(c, e);
 	e->fetching = true;
 	*fetch = (struct web_cache_fetch *)e;
 	*body = e->have ? e->body : NULL;

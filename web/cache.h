@@ -6,9 +6,10 @@
  * the caller fetches it and calls web_cache_done() with the fetch it
  * got), the others with the same key wait for it (WAIT) instead of
  * sending the same query again, and get the same status and body; if
- * an answer too old is kept, they get it instead of waiting (so an
- * answer is at most ttl_ms plus one fetch old, and the requests that
- * come while it is fetched again do not wait for the database).  An
+ * an answer too old but younger than twice ttl_ms is kept, they get it
+ * instead of waiting (so an answer is at most twice ttl_ms plus one
+ * fetch old, and the requests that come while it is fetched again do not
+ * wait for the database); an older one is forgotten and they wait.  An
  * answer is kept when the fetcher says so; every answer, kept or not,
  * goes to the waiters.  web_cache_clear() forgets every answer, and
  * fetches under way then are neither kept nor waited for by requests
@@ -44,7 +45,8 @@ void web_cache_free(struct web_cache *c);
  * on c).  WAIT: another request is fetching it; cb(.., arg) will be
  * called from its web_cache_done().  MISS: the caller fetches the answer
  * and must call web_cache_done() with *fetch once, whatever comes; *body
- * is then the previous answer, too old (borrowed likewise), or NULL. */
+ * is then the previous answer, too old but younger than twice ttl_ms
+ * (borrowed likewise), or NULL. */
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
                                     size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
 /* The answer of a MISS's fetch (which ends here): kept if keep (and no

@@ -6,7 +6,8 @@
  *
  * One libevent loop serves HTTP (web/server), answers from PostgreSQL
  * through a vm_pgev pool, and checks passwords on a thread of its own
- * (web/hasher): nothing on the loop blocks.  READY once listening;
+ * (web/hasher), and reads RRD files and exports invoices on worker threads
+ * (web/worker): nothing on the loop blocks.  READY once listening;
  * SIGTERM or SIGINT stop it. */
 #include "config.h"
 
@@ -25,11 +26,13 @@
 #include "hasher.h"
 #include "log.h"
 #include "options.h"
+#include "rrdout.h"
 #include "pgev.h"
 #include "schema.h"
 #include "secret.h"
 #include "server.h"
 #include "tls.h"
+#include "worker.h"
 
 static void usage(FILE *f)
 {
@@ -103,6 +106,8 @@ static int serve(const struct vm_conf *conf)
 	event_add(sigint, NULL);
 	int rc = 1;
 	struct web_hasher *hasher = NULL;
+	struct web_worker *worker = NULL;
+	struct vm_rrd *rrd = NULL;
 	struct web_tls *tls = NULL;
 	struct web_api *api = NULL;
 	struct web_server *server = NULL;
@@ -116,6 +121,17 @@ static int serve(const struct vm_conf *conf)
 	if (!hasher) {
 		vm_err("%s", err);
 		goto out;
+	}
+	/* two threads: a PDF or a cold RRD file must not hold up every graph */
+	worker = web_worker_new(base, 2, 256, conf->db_conninfo, err, sizeof err);
+	if (!worker) {
+		vm_err("%s", err);
+		goto out;
+	}
+	if (conf->rrd_dir && *conf->rrd_dir) {
+		rrd = vm_rrd_new(conf->rrd_dir, conf->rrdcached, conf->interval_s, err, sizeof err);
+		if (!rrd) /* graphs then come from the rollups */
+			vm_warn("rrd: %s: graphs are drawn from the database's rollups only", err);
 	}
 	if (*o->tls_certificate) {
 		tls = web_tls_new(o->tls_certificate, o->tls_key, err, sizeof err);
@@ -153,6 +169,7 @@ static int serve(const struct vm_conf *conf)
 		goto out;
 	}
 	web_api_set_server(api, server);
+	web_api_set_backends(api, worker, rrd);
 	/* a long timeout: the database may come up after us */
 	vm_pgev_submit_timeout(pool, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 3600 * 1000,
 	                       schema_checked, NULL);
@@ -166,7 +183,9 @@ out:
 	 * the server: they go first */
 	vm_pgev_pool_free(pool);
 	web_hasher_free(hasher);
+	web_worker_free(worker);
 	web_server_free(server);
+	vm_rrd_free(rrd);
 	web_api_free(api);
 	web_tls_free(tls);
 	event_free(sigterm);

@@ -265,7 +265,8 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 	}
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
-		evhttp_add_header(h, security_headers[i][0], security_headers[i][1]);
+		if (!evhttp_find_header(h, security_headers[i][0])) /* the handler's own: a static file's caching */
+			evhttp_add_header(h, security_headers[i][0], security_headers[i][1]);
 	if (s->lim.tls) /* browsers that came once over HTTPS stay on it */
 		evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
 	evhttp_add_header(h, "Content-Type", content_type);

@@ -16,6 +16,10 @@
 --   agg_vm_class_change    SELECT INSERT UPDATE DELETE  a cycle's figures
 --                                                 replaced, classes kept, changes
 --                                                 recorded
+--   agg_alert, agg_alert_transition,
+--   agg_decision           SELECT INSERT UPDATE  the rules' alerts, their
+--                                                 transitions and decisions
+--   their sequences        USAGE                 the ids of new rows
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vmeter_aggregator') THEN
@@ -34,3 +38,6 @@ GRANT USAGE ON SCHEMA public TO vmeter_aggregator;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO vmeter_aggregator;
 GRANT SELECT, INSERT, UPDATE, DELETE ON agg_cycle, agg_vm_figures, agg_host_figures, agg_vm_class,
     agg_vm_class_change TO vmeter_aggregator;
+GRANT SELECT, INSERT, UPDATE ON agg_alert, agg_alert_transition, agg_decision TO vmeter_aggregator;
+GRANT USAGE ON SEQUENCE agg_alert_alert_id_seq, agg_alert_transition_transition_id_seq,
+    agg_decision_decision_id_seq TO vmeter_aggregator;

@@ -1,6 +1,6 @@
 #!/bin/bash
-# No floating point where money is handled (issue 12): lib/money.c, every
-# billing/ source and the reports that print money (reports/chargeback*.c,
+# No floating point where money is handled (issue 12): lib/money.c,
+# lib/invoice*.c (billing's invoices and their exports), every billing/ source and the reports that print money (reports/chargeback*.c,
 # reports/capacity_cost.c, reports/main.c; not forecast.c or capacity*.c
 # otherwise, which fit curves and get their money as text from capacity_cost) compile with the FPU
 # and vector registers forbidden
@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 # Each file is compiled by make with the build's own flags.
 nofloat() { make -s -C "$top_builddir" nofloat-check NOFLOAT_FILE="$1" 2>&1; }
-files=$(cd "$top_srcdir" && ls lib/money.c billing/*.c reports/chargeback*.c reports/capacity_cost.c reports/main.c 2>/dev/null)
+files=$(cd "$top_srcdir" && ls lib/money.c lib/invoice.c lib/invoice_db.c billing/*.c reports/chargeback*.c reports/capacity_cost.c reports/main.c 2>/dev/null)
 plan $(($(echo "$files" | wc -w) + 1))
 
 mkdir -p "$T/src"

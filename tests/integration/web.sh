@@ -63,6 +63,8 @@ USED="a1 b1"
 		  current_memory_kib, tenant, project, cost_centre, owner_source, digest)
 		  VALUES ($i, now() - interval '1 day', $h, '$name', 2, 2, 2048, 2048, '$t', 'web', '', 'config', 'd$i');"
 		echo "INSERT INTO vm_event (vm_id, host_id, at, event) VALUES ($i, $h, now() - interval '1 day', 'started');"
+		echo "INSERT INTO agg_vm_class (vm_id, dimension, class, since, judged_at, window_from, window_to, host_id, evidence)
+		  VALUES ($i, 'size', 'oversized', now(), now(), now() - interval '1 hour', now(), $h, '{\"vm\": \"$name\"}');"
 		case " $USED " in *" $name "*)
 			echo "INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns)
 			  VALUES ($h, $i, date_trunc('minute', now()) - interval '2 minutes', 60000, 6, 30000000000);" ;;
@@ -74,6 +76,9 @@ USED="a1 b1"
 		  '2026-0$((id - 99))-01 00:00+00', 'EUR', 'UTC', 'half-even', 1234);"
 		echo "INSERT INTO bill_line (invoice_id, line_no, kind, project, vm_name, meter, qty, amount)
 		  VALUES ($id, 1, 'usage', 'web', 'line-of-$tenant', 'vcpu', 10, 1234);"
+		# a kept report per invoice, its source naming the invoice's line
+		echo "INSERT INTO report_file (kind, tenant, period, format, source, body) VALUES ('chargeback', '$tenant',
+		  '2026-0$((id - 100))-01', 'csv', 'line-of-$tenant', 'x');"
 	done
 } >"$T/fixtures.sql"
 psql_q "SELECT vm_ensure_partitions(now() - interval '1 day', now() + interval '1 day')" >/dev/null
@@ -171,7 +176,7 @@ grep -q '<form id="login"' "$T/idx.body"
 ok $? "... with a login form"
 is "$(req oa GET /api/v1/openapi.json)" 200 "the OpenAPI document"
 is "$(jq -r '.openapi + " " + (.paths | keys | join(","))' "$T/oa.body")" \
-	"3.0.3 /api/v1/hosts,/api/v1/invoices,/api/v1/invoices/{id},/api/v1/login,/api/v1/logout,/api/v1/me,/api/v1/openapi.json,/api/v1/vms,/api/v1/vms/{uuid},/metrics" \
+	"3.0.3 /api/v1/alerts,/api/v1/hosts,/api/v1/hosts/{name},/api/v1/hosts/{name}/series,/api/v1/invoices,/api/v1/invoices/{id},/api/v1/invoices/{id}/download,/api/v1/login,/api/v1/logout,/api/v1/me,/api/v1/openapi.json,/api/v1/overview,/api/v1/plans,/api/v1/reports,/api/v1/reports/{id}/download,/api/v1/vm-usage,/api/v1/vms,/api/v1/vms/{uuid},/api/v1/vms/{uuid}/history,/api/v1/vms/{uuid}/series,/metrics" \
 	"... OpenAPI 3 with every endpoint"
 is "$(login root admin-password-1)" 200 "login with the right password"
 cookie=$(grep -i '^Set-Cookie: vmeter_session=' "$T/login.root.head" | tr -d '\r')
@@ -268,7 +273,28 @@ while IFS='|' read -r who h1 h2 scope; do
 		[ "$want" = 200 ] && want="$want $name"
 		is "$s" "$want" "$who: GET /api/v1/vms/$name's uuid (tenant ${tenant})"
 		cat "$T/m.body" >>"$T/bodies.$who"
+		# its graph data and history: the same rights as the VM
+		want=404; sees "$tenant" "$scope" && want=200; [ "$scope" = "!" ] && want=401
+		s=$(req m GET "/api/v1/vms/$uuid/series?from=-2h&metrics=cpu_alloc_pct" "$h1" "$h2")
+		[ "$s" = 200 ] && s="$s $(jq -r .subject.name "$T/m.body")"
+		[ "$want" = 200 ] && want="$want $name"
+		is "$s" "$want" "$who: GET /api/v1/vms/$name's uuid/series"
+		cat "$T/m.body" >>"$T/bodies.$who"
+		want=404; sees "$tenant" "$scope" && want=200; [ "$scope" = "!" ] && want=401
+		is "$(req m GET "/api/v1/vms/$uuid/history" "$h1" "$h2")" "$want" "$who: GET /api/v1/vms/$name's uuid/history"
+		cat "$T/m.body" >>"$T/bodies.$who"
 	done <<<"$VMS"
+	for p in /api/v1/overview /api/v1/alerts /api/v1/reports /api/v1/plans "/api/v1/vm-usage?from=-24h"; do
+		is "$(req m GET "$p" "$h1" "$h2")" "$code" "$who: GET $p"
+		cat "$T/m.body" >>"$T/bodies.$who"
+	done
+	s=$(req m GET /api/v1/vm-usage "$h1" "$h2")
+	got=$(jq -r '.vms[].uuid' "$T/m.body" 2>/dev/null | sort | tr '\n' ' ')
+	[ "$code" = 200 ] || got=""
+	is "$s $got" "$code $(sorted $want_vms)" "$who: GET /api/v1/vm-usage: the VMs it sees"
+	is "$(req m GET /api/v1/hosts/hv1 "$h1" "$h2"):$(req m2 GET /api/v1/hosts/hv1/series "$h1" "$h2")" "$staff:$staff" \
+		"$who: GET /api/v1/hosts/hv1 and its series"
+	cat "$T/m.body" "$T/m2.body" >>"$T/bodies.$who"
 	is "$(req m GET /api/v1/hosts "$h1" "$h2")" "$staff" "$who: GET /api/v1/hosts"
 	s=$(req m GET /api/v1/invoices "$h1" "$h2")
 	got=$(jq -r '.invoices[].id' "$T/m.body" 2>/dev/null | sort | tr '\n' ' ')
@@ -281,6 +307,12 @@ while IFS='|' read -r who h1 h2 scope; do
 		[ "$s" = 200 ] && s="$s $(jq -r '.lines[0].vm' "$T/m.body")"
 		[ "$want" = 200 ] && want="$want line-of-$tenant"
 		is "$s" "$want" "$who: GET /api/v1/invoices/$id (tenant $tenant)"
+		cat "$T/m.body" >>"$T/bodies.$who"
+		want=404; sees "$tenant" "$scope" && want=200; [ "$scope" = "!" ] && want=401
+		s=$(req m GET "/api/v1/invoices/$id/download?format=json" "$h1" "$h2")
+		[ "$s" = 200 ] && s="$s $(jq -r '.lines[0].vm_name' "$T/m.body")"
+		[ "$want" = 200 ] && want="$want line-of-$tenant"
+		is "$s" "$want" "$who: GET /api/v1/invoices/$id/download (tenant $tenant)"
 		cat "$T/m.body" >>"$T/bodies.$who"
 	done <<<"$INVOICES"
 	# /metrics: staff sessions, or any token (scoped to its tenant)
@@ -439,9 +471,9 @@ ok $? "... and counted in /metrics"
 python3 - "$PORT" >"$T/idle" 2>&1 <<'EOP'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /login.js HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(b"GET /static/app.js HTTP/1.1\r\nHost: x\r\n\r\n")
 got = b""
-while b"});" not in got:
+while b"\nstart();\n" not in got:  # the script's last line
     got += s.recv(65536)
 s.settimeout(120)
 rest = s.recv(4096)

@@ -102,7 +102,12 @@ static void test_errors(void **state)
 	    {"a ; b\n", "t.plan:1: 'a': expected '=' or '{', got ';'", 0},
 	    {"= 1\n", "t.plan:1: expected a name, got '='", 0},
 	    {"s {\n 9 = 1 }\n", "t.plan:2: expected a name or '}', got '9'", 0},
-	    {"a = {\n", "t.plan:1: 'a': expected a value", 0},
+	    {"a = {\n", "t.plan:2: 'a': the list opened on line 1 is not closed", 0},
+	    {"a = \"}\n", "t.plan:1: 'a': the string is not closed on its line", 0},
+	    {"a = { x\n y = 1 }\n", "t.plan:2: 'a': expected a value or '}' in the list, got '='", 0},
+	    {"a = { x ; }\n", "t.plan:1: 'a': expected a value or '}' in the list, got ';'", 0},
+	    {"a = { \"x\" \"\\q\" }\n", "t.plan:1: 'a': unknown escape '\\q'", 0},
+	    {"a = { x } {\n", "t.plan:1: expected a name, got '{'", 0},
 	    {"a = \"\x01\"\n", "t.plan:1: 'a': control character 0x01", 0},
 	    {"a = \"\xff\xfe\"\n", "t.plan:1: 'a': the string is not valid UTF-8", 0},
 	    {"a = \"x\0y\"\n", "t.plan:1: 'a': control character 0x00", 10},
@@ -120,6 +125,63 @@ static void test_errors(void **state)
 		if (!strstr(err, bad[i].says))
 			fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, bad[i].says);
 	}
+}
+
+static void test_lists(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *text = "rule r {\n"
+	                   "  argv = { \"/usr/bin/x\", \"--y z\" , w }\n"
+	                   "  empty = {}\n"
+	                   "  long = {\n"
+	                   "    a   # a comment\n"
+	                   "    \"b\"\n"
+	                   "  };\n"
+	                   "  after = 1\n"
+	                   "}\n";
+	struct vm_cfgtree *t = parse(text, err, sizeof err);
+	if (!t)
+		fail_msg("%s", err);
+	const struct vm_cfgnode *argv = vm_cfgtree_root(t)->child;
+	assert_string_equal(argv->name, "argv");
+	assert_null(argv->value);
+	assert_null(argv->child);
+	assert_int_equal(argv->n_list, 3);
+	assert_string_equal(argv->list[0], "/usr/bin/x");
+	assert_string_equal(argv->list[1], "--y z");
+	assert_string_equal(argv->list[2], "w");
+	assert_int_equal(argv->line, 2);
+	const struct vm_cfgnode *empty = argv->next;
+	assert_non_null(empty->list);
+	assert_int_equal(empty->n_list, 0);
+	const struct vm_cfgnode *lng = empty->next;
+	assert_int_equal(lng->n_list, 2);
+	assert_int_equal(lng->line, 4);
+	assert_string_equal(lng->list[1], "b");
+	assert_string_equal(lng->next->name, "after");
+	assert_int_equal(lng->next->line, 8);
+	assert_null(lng->next->list);
+	vm_cfgtree_free(t);
+
+	/* at the cap, and one past it */
+	char *big = malloc(16 + 3 * (VM_CFGTREE_MAX_LIST + 1));
+	for (int extra = 0; extra <= 1; extra++) {
+		size_t n = (size_t)sprintf(big, "a = {");
+		for (int i = 0; i < VM_CFGTREE_MAX_LIST + extra; i++)
+			n += (size_t)sprintf(big + n, " x");
+		sprintf(big + n, " }\n");
+		t = parse(big, err, sizeof err);
+		if (extra) {
+			assert_null(t);
+			assert_non_null(strstr(err, "t.plan:1: 'a': a list of more than 256 values"));
+		} else {
+			assert_non_null(t);
+			assert_int_equal(vm_cfgtree_root(t)->n_list, VM_CFGTREE_MAX_LIST);
+			vm_cfgtree_free(t);
+		}
+	}
+	free(big);
 }
 
 static void test_load(void **state)
@@ -148,6 +210,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tree),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_lists),
 	    cmocka_unit_test(test_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,9 +18,9 @@
 
 #define CENT INT64_C(10000000)
 
-static const struct bill_line lines[] = {
+static const struct vm_invoice_line lines[] = {
     /* 1 vCPU for 720.5 h at 0.012 = 8.646 -> 8.65 */
-    {BILL_LINE_USAGE,
+    {VM_INVOICE_LINE_USAGE,
      "web",
      "11111111-1111-4111-8111-111111111111",
      "web1",
@@ -37,7 +37,7 @@ static const struct bill_line lines[] = {
      20,
      NULL},
     /* 1.5 GiB out at 0.05 / GiB = 0.075 -> 0.08 */
-    {BILL_LINE_USAGE,
+    {VM_INVOICE_LINE_USAGE,
      "web",
      "11111111-1111-4111-8111-111111111111",
      "web1",
@@ -53,7 +53,7 @@ static const struct bill_line lines[] = {
      0,
      0,
      "covers 2026-02-27 10:00 to 12:00"},
-    {BILL_LINE_HOST_COST,
+    {VM_INVOICE_LINE_HOST_COST,
      "db, \"main\"",
      "22222222-2222-4222-8222-222222222222",
      "=HYPERLINK(\"x\")",
@@ -69,14 +69,29 @@ static const struct bill_line lines[] = {
      0,
      0,
      NULL},
-    {BILL_LINE_MINIMUM, NULL, NULL, NULL, NULL, 0, 1, NULL, {0}, {93 * CENT}, "standard", "2026-h1", 0, 0, 0, NULL},
+    {VM_INVOICE_LINE_MINIMUM,
+     NULL,
+     NULL,
+     NULL,
+     NULL,
+     0,
+     1,
+     NULL,
+     {0},
+     {93 * CENT},
+     "standard",
+     "2026-h1",
+     0,
+     0,
+     0,
+     NULL},
 };
 
-static const struct bill_invoice inv_tpl = {
+static const struct vm_invoice inv_tpl = {
     NULL,  "ACME <Corp>", "Europe/Berlin", "2026-03", "2026-03-01 00:00", "2026-04-01 00:00", NULL, VM_ROUND_HALF_UP,
     false, true,          lines,           4};
 
-static char *capture(int (*fn)(const struct bill_invoice *, FILE *), const struct bill_invoice *inv)
+static char *capture(int (*fn)(const struct vm_invoice *, FILE *), const struct vm_invoice *inv)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -104,9 +119,9 @@ static void test_quantity(void **state)
 static void test_csv(void **state)
 {
 	(void)state;
-	struct bill_invoice inv = inv_tpl;
+	struct vm_invoice inv = inv_tpl;
 	inv.currency = vm_currency_find("EUR");
-	char *csv = capture(bill_invoice_csv, &inv);
+	char *csv = capture(vm_invoice_csv, &inv);
 	const char *want =
 	    "invoice,status,tenant,period,period_from,period_to,time_zone,currency,kind,project,vm_uuid,vm_name,meter,"
 	    "quantity,unit,quantity_base,per,rate,amount,plan,version,minutes_billed,minutes_sampled,minutes_lost,"
@@ -132,10 +147,10 @@ static void test_csv(void **state)
 static void test_json(void **state)
 {
 	(void)state;
-	struct bill_invoice inv = inv_tpl;
+	struct vm_invoice inv = inv_tpl;
 	inv.currency = vm_currency_find("EUR");
 	inv.number = "2026-000042";
-	char *text = capture(bill_invoice_json, &inv);
+	char *text = capture(vm_invoice_json, &inv);
 	json_error_t je;
 	json_t *j = json_loads(text, 0, &je);
 	if (!j)
@@ -159,9 +174,9 @@ static void test_json(void **state)
 static void test_html_pdf(void **state)
 {
 	(void)state;
-	struct bill_invoice inv = inv_tpl;
+	struct vm_invoice inv = inv_tpl;
 	inv.currency = vm_currency_find("EUR");
-	char *html = capture(bill_invoice_html, &inv);
+	char *html = capture(vm_invoice_html, &inv);
 	assert_non_null(strstr(html, "Draft invoice 2026-03: ACME &lt;Corp&gt;"));
 	assert_non_null(strstr(html, "<td class=\"r\">22.00</td>"));
 	assert_non_null(strstr(html, "43180/43230 (lost)"));
@@ -172,7 +187,7 @@ static void test_html_pdf(void **state)
 	close(fd);
 	int pages = 0;
 	char err[256];
-	assert_int_equal(bill_invoice_pdf(&inv, path, &pages, err, sizeof err), 0);
+	assert_int_equal(vm_invoice_pdf(&inv, path, &pages, err, sizeof err), 0);
 	assert_int_equal(pages, 1);
 	FILE *f = fopen(path, "rb");
 	char magic[5] = {0};
@@ -180,28 +195,28 @@ static void test_html_pdf(void **state)
 	fclose(f);
 	assert_string_equal(magic, "%PDF");
 	unlink(path);
-	assert_int_equal(bill_invoice_pdf(&inv, "/nonexistent/dir/x.pdf", &pages, err, sizeof err), -1);
+	assert_int_equal(vm_invoice_pdf(&inv, "/nonexistent/dir/x.pdf", &pages, err, sizeof err), -1);
 	assert_non_null(strstr(err, "/nonexistent/dir/x.pdf"));
 }
 
 static void test_overflow(void **state)
 {
 	(void)state;
-	struct bill_line big[2] = {lines[3], lines[3]};
+	struct vm_invoice_line big[2] = {lines[3], lines[3]};
 	big[0].amount.n = big[1].amount.n = INT64_MAX / 2 + 1;
-	struct bill_invoice inv = inv_tpl;
+	struct vm_invoice inv = inv_tpl;
 	inv.currency = vm_currency_find("EUR");
 	inv.lines = big;
 	inv.n_lines = 2;
 	vm_money t;
-	assert_int_equal(bill_invoice_total(&inv, &t), -1);
+	assert_int_equal(vm_invoice_total(&inv, &t), -1);
 	FILE *f = fopen("/dev/null", "w");
-	assert_int_equal(bill_invoice_csv(&inv, f), -1);
-	assert_int_equal(bill_invoice_json(&inv, f), -1);
-	assert_int_equal(bill_invoice_html(&inv, f), -1);
+	assert_int_equal(vm_invoice_csv(&inv, f), -1);
+	assert_int_equal(vm_invoice_json(&inv, f), -1);
+	assert_int_equal(vm_invoice_html(&inv, f), -1);
 	fclose(f);
-	assert_string_equal(bill_line_kind_name(BILL_LINE_CREDIT), "credit");
-	assert_null(bill_line_kind_name((enum bill_line_kind)17));
+	assert_string_equal(vm_invoice_line_kind_name(VM_INVOICE_LINE_CREDIT), "credit");
+	assert_null(vm_invoice_line_kind_name((enum vm_invoice_line_kind)17));
 }
 
 int main(void)

@@ -547,6 +547,27 @@ static void domain(struct fixture *f, const char *uuid, const char *name, const 
 	free(d);
 }
 
+/* A re-list (inventory refresh) gives new device names but keeps what the
+ * steady-value rule learnt of the domain's values (collector/virt.h). */
+static void test_relist_keeps_steady(void **state)
+{
+	struct fixture *f = *state;
+	domain(f, UUID, "vm1", "vnet0", T0);
+	struct col_devices *d = col_sampler_devices(UUID, f->s);
+	assert_non_null(d);
+	assert_int_equal(d->n_nics, 1);
+	d->cpu = (struct col_steady){.id = 7, .same = COL_STEADY_READS, .minute = T0, .read = true, .have = 3};
+	d->mem = (struct col_steady){.id = 7, .same = 5, .minute = T0, .read = true, .have = 1};
+	domain(f, UUID, "vm1", "vnet1", T0 + S(60));
+	d = col_sampler_devices(UUID, f->s);
+	assert_int_equal(d->n_nics, 1);
+	assert_string_equal(d->nics[0], "vnet1");
+	assert_true(d->cpu.read);
+	assert_int_equal(d->cpu.id, 7);
+	assert_int_equal(d->cpu.same, COL_STEADY_READS);
+	assert_int_equal(d->mem.same, 5);
+}
+
 /* A VM first listed by this process without a lifecycle event (running
  * or shut off before the collector started) has its state recorded once,
  * as observed; one whose event came first does not. */
@@ -1069,6 +1090,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_steady, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_relist_keeps_steady, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_without_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_between_samples, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_start_same_minute, setup, teardown),

@@ -72,6 +72,17 @@ static void kept_for_ttl(void **state)
 	assert_int_equal(get(c, "*|/api/v1/vms", 1021, &b, &g, &f), WEB_CACHE_HIT);
 	assert_string_equal(b, "[1,3]");
 	assert_int_equal(g.calls, 0);
+	/* not asked for in twice the ttl: not served, the others wait */
+	assert_int_equal(get(c, "*|/api/v1/vms", 3020, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_null(b);
+	assert_int_equal(get(c, "*|/api/v1/vms", 3021, &b, &g, &f), WEB_CACHE_WAIT);
+	web_cache_done(c, f2, 200, "[4]", 3, true, 3030);
+	assert_int_equal(g.calls, 1);
+	assert_string_equal(g.body, "[4]");
+	/* a step back of the clock is not an age: fetched again */
+	assert_int_equal(get(c, "*|/api/v1/vms", 3000, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_null(b);
+	web_cache_done(c, f2, 200, "[5]", 3, true, 3000);
 	web_cache_free(c);
 }
 

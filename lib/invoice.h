@@ -6,8 +6,8 @@
  * The amounts are computed before (billing/rate.h, pool.h); here they are
  * only summed, with overflow checked, and written as decimals of the
  * currency's minor unit.  The struct borrows every string it points at. */
-#ifndef BILL_INVOICE_H
-#define BILL_INVOICE_H
+#ifndef VM_INVOICE_H
+#define VM_INVOICE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,21 +16,21 @@
 
 #include "money.h"
 
-enum bill_line_kind {
-	BILL_LINE_USAGE,      /* a meter's rated quantity */
-	BILL_LINE_MINIMUM,    /* what the plan's minimum adds */
-	BILL_LINE_HOST_COST,  /* a VM's part of a shared host's cost */
-	BILL_LINE_IDLE,       /* a host's cost no VM took */
-	BILL_LINE_ADJUSTMENT, /* usage that arrived after its month was finalised */
-	BILL_LINE_CREDIT,     /* a credit note's line: a negative amount */
-	BILL_LINE_ENERGY,     /* a VM's energy or carbon: a quantity without money */
+enum vm_invoice_line_kind {
+	VM_INVOICE_LINE_USAGE,      /* a meter's rated quantity */
+	VM_INVOICE_LINE_MINIMUM,    /* what the plan's minimum adds */
+	VM_INVOICE_LINE_HOST_COST,  /* a VM's part of a shared host's cost */
+	VM_INVOICE_LINE_IDLE,       /* a host's cost no VM took */
+	VM_INVOICE_LINE_ADJUSTMENT, /* usage that arrived after its month was finalised */
+	VM_INVOICE_LINE_CREDIT,     /* a credit note's line: a negative amount */
+	VM_INVOICE_LINE_ENERGY,     /* a VM's energy or carbon: a quantity without money */
 };
 
 /* "usage", "minimum", ... */
-const char *bill_line_kind_name(enum bill_line_kind k);
+const char *vm_invoice_line_kind_name(enum vm_invoice_line_kind k);
 
-struct bill_line {
-	enum bill_line_kind kind;
+struct vm_invoice_line {
+	enum vm_invoice_line_kind kind;
 	const char *project, *vm_uuid, *vm_name; /* NULL where the line has none */
 	const char *meter;                       /* "vcpu", "net.internet.tx" */
 	int64_t qty;                             /* in the meter's base unit */
@@ -43,7 +43,7 @@ struct bill_line {
 	const char *note;                                      /* "covers 2026-02-27 10:00 to 12:00", or NULL */
 };
 
-struct bill_invoice {
+struct vm_invoice {
 	const char *number; /* NULL: a draft */
 	const char *tenant, *time_zone;
 	const char *period;    /* "2026-03" */
@@ -52,22 +52,22 @@ struct bill_invoice {
 	enum vm_round rounding;
 	bool showback; /* a statement: no money moves */
 	bool money;    /* false: a statement of quantities only (no rates, amounts or total) */
-	const struct bill_line *lines;
+	const struct vm_invoice_line *lines;
 	size_t n_lines;
 };
 
 /* The sum of the lines' amounts; -1 if it leaves vm_money's range. */
-int bill_invoice_total(const struct bill_invoice *inv, vm_money *total);
+int vm_invoice_total(const struct vm_invoice *inv, vm_money *total);
 
 /* One CSV row per line (RFC 4180; text cells that a spreadsheet would
  * take for a formula are prefixed with '), with a header row.  Returns 0,
  * or -1 on a write error or a total out of range. */
-int bill_invoice_csv(const struct bill_invoice *inv, FILE *f);
+int vm_invoice_csv(const struct vm_invoice *inv, FILE *f);
 /* The invoice as one JSON document (amounts as decimal strings and as
  * nano-unit integers). */
-int bill_invoice_json(const struct bill_invoice *inv, FILE *f);
+int vm_invoice_json(const struct vm_invoice *inv, FILE *f);
 /* HTML, or PDF at path (*pages: its page count). */
-int bill_invoice_html(const struct bill_invoice *inv, FILE *f);
-int bill_invoice_pdf(const struct bill_invoice *inv, const char *path, int *pages, char *err, size_t errsize);
+int vm_invoice_html(const struct vm_invoice *inv, FILE *f);
+int vm_invoice_pdf(const struct vm_invoice *inv, const char *path, int *pages, char *err, size_t errsize);
 
 #endif

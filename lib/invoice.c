@@ -13,13 +13,13 @@
 #include "doc.h"
 #include "xalloc.h"
 
-const char *bill_line_kind_name(enum bill_line_kind k)
+const char *vm_invoice_line_kind_name(enum vm_invoice_line_kind k)
 {
 	static const char *const names[] = {"usage", "minimum", "host-cost", "idle", "adjustment", "credit", "energy"};
 	return (unsigned)k < sizeof names / sizeof *names ? names[k] : NULL;
 }
 
-int bill_invoice_total(const struct bill_invoice *inv, vm_money *total)
+int vm_invoice_total(const struct vm_invoice *inv, vm_money *total)
 {
 	vm_money t = {0};
 	for (size_t i = 0; i < inv->n_lines; i++)
@@ -36,10 +36,10 @@ static void csv_num(FILE *f, long long v)
 	fprintf(f, "%lld", v);
 }
 
-int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
+int vm_invoice_csv(const struct vm_invoice *inv, FILE *f)
 {
 	vm_money total;
-	if (bill_invoice_total(inv, &total) < 0)
+	if (vm_invoice_total(inv, &total) < 0)
 		return -1;
 	int dg = inv->currency->digits;
 	char q[48], m[VM_MONEY_MAX_FORMAT];
@@ -49,7 +49,7 @@ int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
 	    "note\r\n",
 	    f);
 	for (size_t i = 0; i < inv->n_lines; i++) {
-		const struct bill_line *l = &inv->lines[i];
+		const struct vm_invoice_line *l = &inv->lines[i];
 		const char *cells[] = {inv->number ? inv->number : "",
 		                       inv->showback ? "statement"
 		                       : inv->number ? "final"
@@ -60,7 +60,7 @@ int bill_invoice_csv(const struct bill_invoice *inv, FILE *f)
 		                       inv->to,
 		                       inv->time_zone,
 		                       inv->currency->code,
-		                       bill_line_kind_name(l->kind),
+		                       vm_invoice_line_kind_name(l->kind),
 		                       l->project,
 		                       l->vm_uuid,
 		                       l->vm_name,
@@ -105,21 +105,21 @@ static json_t *money_json(vm_money v, int digits, enum vm_round r)
 	return json_pack("{s:s, s:I}", "text", vm_money_format(v, digits, r, m), "nano", (json_int_t)v.n);
 }
 
-int bill_invoice_json(const struct bill_invoice *inv, FILE *f)
+int vm_invoice_json(const struct vm_invoice *inv, FILE *f)
 {
 	vm_money total;
-	if (bill_invoice_total(inv, &total) < 0)
+	if (vm_invoice_total(inv, &total) < 0)
 		return -1;
 	int dg = inv->currency->digits;
 	char q[48];
 	json_t *lines = json_array();
 	for (size_t i = 0; i < inv->n_lines; i++) {
-		const struct bill_line *l = &inv->lines[i];
+		const struct vm_invoice_line *l = &inv->lines[i];
 		json_array_append_new(
 		    lines,
 		    json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I}, "
 		              "s:o}",
-		              "kind", bill_line_kind_name(l->kind), "project", str_or_null(l->project), "vm_uuid",
+		              "kind", vm_invoice_line_kind_name(l->kind), "project", str_or_null(l->project), "vm_uuid",
 		              str_or_null(l->vm_uuid), "vm_name", str_or_null(l->vm_name), "meter",
 		              str_or_null(l->meter), "quantity", vm_quantity_text(l->qty, l->per, 6, q), "unit",
 		              l->unit ? l->unit : "", "quantity_base", (json_int_t)l->qty, "per", (json_int_t)l->per,
@@ -163,12 +163,12 @@ static int cov_cmp(const void *x, const void *y)
  * carries the same sampled and lost minutes and its charge's billed
  * minutes (defined or running), so each pair counts once, with the most
  * minutes any of its lines billed. */
-static void coverage_sum(const struct bill_invoice *inv, int64_t *billed, int64_t *sampled, int64_t *lost)
+static void coverage_sum(const struct vm_invoice *inv, int64_t *billed, int64_t *sampled, int64_t *lost)
 {
 	struct cov *c = vm_xmalloc((inv->n_lines ? inv->n_lines : 1) * sizeof *c);
 	size_t n = 0;
 	for (size_t i = 0; i < inv->n_lines; i++) {
-		const struct bill_line *l = &inv->lines[i];
+		const struct vm_invoice_line *l = &inv->lines[i];
 		if (l->minutes_billed || l->minutes_sampled || l->minutes_lost)
 			c[n++] = (struct cov){l->vm_uuid ? l->vm_uuid : "", l->project ? l->project : "",
 			                      l->minutes_billed, l->minutes_sampled, l->minutes_lost};
@@ -191,10 +191,10 @@ static void coverage_sum(const struct bill_invoice *inv, int64_t *billed, int64_
 	free(c);
 }
 
-static struct vm_doc *build(const struct bill_invoice *inv)
+static struct vm_doc *build(const struct vm_invoice *inv)
 {
 	vm_money total;
-	if (bill_invoice_total(inv, &total) < 0)
+	if (vm_invoice_total(inv, &total) < 0)
 		return NULL;
 	int dg = inv->currency->digits;
 	char title[256], period[256], m[VM_MONEY_MAX_FORMAT], q[48], cov[96], rate[VM_MONEY_MAX_FORMAT + 64];
@@ -225,11 +225,12 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	                                       VM_DOC_RIGHT, VM_DOC_RIGHT, VM_DOC_RIGHT};
 	vm_doc_table(d, inv->money ? 7 : 5, inv->money ? head : head_q, al);
 	for (size_t i = 0; i < inv->n_lines; i++) {
-		const struct bill_line *l = &inv->lines[i];
+		const struct vm_invoice_line *l = &inv->lines[i];
 		char qty[96], meter[128];
 		snprintf(qty, sizeof qty, "%s %s", vm_quantity_text(l->qty, l->per, 3, q), l->unit ? l->unit : "");
-		snprintf(meter, sizeof meter, "%s%s%s", l->kind == BILL_LINE_USAGE ? "" : bill_line_kind_name(l->kind),
-		         l->kind == BILL_LINE_USAGE || !l->meter ? "" : ": ", l->meter ? l->meter : "");
+		snprintf(meter, sizeof meter, "%s%s%s",
+		         l->kind == VM_INVOICE_LINE_USAGE ? "" : vm_invoice_line_kind_name(l->kind),
+		         l->kind == VM_INVOICE_LINE_USAGE || !l->meter ? "" : ": ", l->meter ? l->meter : "");
 		if (l->rate.n)
 			snprintf(rate, sizeof rate, "%s / %s", vm_money_format_exact(l->rate, dg, m),
 			         l->unit ? l->unit : "");
@@ -264,8 +265,8 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	int64_t joules = 0, mg = 0;
 	bool energy = false;
 	for (size_t i = 0; i < inv->n_lines; i++) {
-		const struct bill_line *l = &inv->lines[i];
-		if (l->kind != BILL_LINE_ENERGY || !l->meter)
+		const struct vm_invoice_line *l = &inv->lines[i];
+		if (l->kind != VM_INVOICE_LINE_ENERGY || !l->meter)
 			continue;
 		energy = true;
 		if (strcmp(l->meter, "energy") == 0)
@@ -290,7 +291,7 @@ static struct vm_doc *build(const struct bill_invoice *inv)
 	return d;
 }
 
-int bill_invoice_html(const struct bill_invoice *inv, FILE *f)
+int vm_invoice_html(const struct vm_invoice *inv, FILE *f)
 {
 	struct vm_doc *d = build(inv);
 	if (!d)
@@ -300,7 +301,7 @@ int bill_invoice_html(const struct bill_invoice *inv, FILE *f)
 	return rc;
 }
 
-int bill_invoice_pdf(const struct bill_invoice *inv, const char *path, int *pages, char *err, size_t errsize)
+int vm_invoice_pdf(const struct vm_invoice *inv, const char *path, int *pages, char *err, size_t errsize)
 {
 	struct vm_doc *d = build(inv);
 	if (!d) {

@@ -15,17 +15,17 @@ static const char *text_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-static int kind_parse(const char *s, enum bill_line_kind *k)
+static int kind_parse(const char *s, enum vm_invoice_line_kind *k)
 {
-	for (int i = BILL_LINE_USAGE; i <= BILL_LINE_ENERGY; i++)
-		if (strcmp(s, bill_line_kind_name((enum bill_line_kind)i)) == 0) {
-			*k = (enum bill_line_kind)i;
+	for (int i = VM_INVOICE_LINE_USAGE; i <= VM_INVOICE_LINE_ENERGY; i++)
+		if (strcmp(s, vm_invoice_line_kind_name((enum vm_invoice_line_kind)i)) == 0) {
+			*k = (enum vm_invoice_line_kind)i;
 			return 0;
 		}
 	return -1;
 }
 
-void bill_invoice_db_free(struct bill_invoice_db *d)
+void vm_invoice_db_free(struct vm_invoice_db *d)
 {
 	if (!d)
 		return;
@@ -35,7 +35,7 @@ void bill_invoice_db_free(struct bill_invoice_db *d)
 	free(d);
 }
 
-struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, char *err, size_t errsize)
+struct vm_invoice_db *vm_invoice_db_load(struct vm_pg *pg, int invoice_id, char *err, size_t errsize)
 {
 	char idtext[16];
 	snprintf(idtext, sizeof idtext, "%d", invoice_id);
@@ -80,11 +80,11 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 		PQclear(lines);
 		return NULL;
 	}
-	struct bill_invoice_db *d = vm_xcalloc(1, sizeof *d);
+	struct vm_invoice_db *d = vm_xcalloc(1, sizeof *d);
 	d->res_head = head;
 	d->res_lines = lines;
 	d->invoice_id = invoice_id;
-	struct bill_invoice *inv = &d->inv;
+	struct vm_invoice *inv = &d->inv;
 	inv->number = text_or_null(head, 0, 0);
 	inv->tenant = PQgetvalue(head, 0, 1);
 	inv->time_zone = PQgetvalue(head, 0, 2);
@@ -105,7 +105,7 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 	int n = PQntuples(lines);
 	d->lines = vm_xcalloc(n ? (size_t)n : 1, sizeof *d->lines);
 	for (int i = 0; i < n && !bad; i++) {
-		struct bill_line *l = &d->lines[i];
+		struct vm_invoice_line *l = &d->lines[i];
 		bad = kind_parse(PQgetvalue(lines, i, 0), &l->kind) < 0;
 		l->project = text_or_null(lines, i, 1);
 		l->vm_uuid = text_or_null(lines, i, 2);
@@ -126,7 +126,7 @@ struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, c
 	if (bad) {
 		snprintf(err, errsize, "invoice %d: a currency, rounding rule or line kind this program does not know",
 		         invoice_id);
-		bill_invoice_db_free(d);
+		vm_invoice_db_free(d);
 		return NULL;
 	}
 	inv->lines = d->lines;

@@ -1,8 +1,8 @@
 /* An invoice (or credit note, or statement) read back from the database
- * (schema 7: bill_invoice, bill_line) as struct bill_invoice, ready for
+ * (schema 7: bill_invoice, bill_line) as struct vm_invoice, ready for
  * the exports of invoice.h.  Blocking (lib/pg.h). */
-#ifndef BILL_INVOICE_DB_H
-#define BILL_INVOICE_DB_H
+#ifndef VM_INVOICE_DB_H
+#define VM_INVOICE_DB_H
 
 #include <stdint.h>
 
@@ -10,8 +10,8 @@
 #include "money.h"
 #include "pg.h"
 
-struct bill_invoice_db {
-	struct bill_invoice inv; /* its strings and lines point into this struct */
+struct vm_invoice_db {
+	struct vm_invoice inv; /* its strings and lines point into this struct */
 	int invoice_id;
 	const char *kind;   /* "invoice", "credit", "statement" */
 	const char *state;  /* "draft", "final" */
@@ -22,13 +22,13 @@ struct bill_invoice_db {
 	int64_t hours;      /* the period's length: 745 for a month with a DST end */
 	/* private */
 	PGresult *res_head, *res_lines;
-	struct bill_line *lines;
+	struct vm_invoice_line *lines;
 };
 
 /* Invoice `invoice_id`, with its period's bounds printed in its time zone
  * ("2026-10-01T00:00+02").  NULL with err if there is no such invoice
- * or the database failed.  Free with bill_invoice_db_free(). */
-struct bill_invoice_db *bill_invoice_db_load(struct vm_pg *pg, int invoice_id, char *err, size_t errsize);
-void bill_invoice_db_free(struct bill_invoice_db *d);
+ * or the database failed.  Free with vm_invoice_db_free(). */
+struct vm_invoice_db *vm_invoice_db_load(struct vm_pg *pg, int invoice_id, char *err, size_t errsize);
+void vm_invoice_db_free(struct vm_invoice_db *d);
 
 #endif

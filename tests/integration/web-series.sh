@@ -1,0 +1,165 @@
+#!/bin/bash
+# vmeter-web's graph data and page endpoints against a real PostgreSQL and
+# RRD files written through a real rrdcached (web-fixtures.sh): the series
+# of a VM from the RRD files (recent) and the rollups (long ranges), MAX,
+# traffic by class, a host's series, every refusal of a bad range or
+# parameter (400 naming it), the overview, alerts, reports, plans, invoice
+# downloads (CSV, JSON, PDF: billing's exports) and report downloads with
+# their content, the embedded UI files (types, ETag, 304), and a tenant
+# viewer's view of each (another tenant's objects are 404, and no body
+# names them).
+. "$(dirname "$0")/../lib.sh"
+. "$top_srcdir/tests/integration/web-fixtures.sh"
+plan 68
+
+web_fleet
+web user add root --role admin >/dev/null
+web user add va --role tenant-viewer --tenant acme >/dev/null
+ADM="Authorization: Bearer $(web token add root | sed -n 's/.*(shown once): //p')"
+VA="Authorization: Bearer $(web token add va | sed -n 's/.*(shown once): //p')"
+"$WEB" -c "$T/vmeter.conf" >"$T/web.log" 2>&1 &
+WEB_PID=$!
+_pids="$_pids $WEB_PID"
+serves() { curl -sf -o /dev/null -H "$ADM" "$URL/api/v1/me"; }
+wait_for "vmeter-web to serve" 60 serves || bail "vmeter-web does not serve"
+show_web_log() { echo "# --- $T/web.log:"; tail -n 20 "$T/web.log" | sed 's/^/#   /'; }
+on_cleanup "[ \$_failed = 0 ] || show_web_log"
+
+# get NAME AUTH PATH: the status; the body in $T/NAME.body, headers in $T/NAME.head
+get() { curl -s -o "$T/$1.body" -D "$T/$1.head" -w '%{http_code}' -H "$2" "$URL$3"; }
+jqb() { jq -r "$2" "$T/$1.body"; }
+S=/api/v1/vms/$U_WEB1/series
+
+# ---------------------------------------------------------------- a VM's series from the RRD files
+is "$(get s "$ADM" "$S")" 200 "GET a VM's series: 200"
+is "$(jqb s '[.source, .cf, .step, .to - .from, .subject.name, .subject.tenant] | join(" ")')" "rrd AVERAGE 10 3600 web1 acme" \
+	"the last hour by default, from the RRD file at its 10 s step, the subject named"
+is "$(jqb s '(.t | length) == (.series.cpu_host_pct | length) and (.t | length) > 300')" true "one value per time of every series"
+# rrd_probe's 0.5 cores: 25 % of web1's 2 vCPUs, 3.125 % of hv1's 16 CPUs
+is "$(jqb s '[.series.cpu_alloc_pct[] | select(. != null)] | [min, max, length > 50] | map(tostring) | join(" ")')" "25 25 true" \
+	"CPU as a share of the allocation: 25 %"
+is "$(jqb s '[.series.cpu_host_pct[] | select(. != null)] | [min, max] | map(tostring) | join(" ")')" "3.125 3.125" \
+	"CPU as a share of the host: 3.125 %"
+is "$(jqb s '[.series.mem_rss_kib[] | select(. != null)] | unique | map(tostring) | join(" ")')" 1048576 "memory: the RSS in KiB"
+is "$(jqb s '[.series.disk_rd_bps[] | select(. != null)] | unique | map(tostring) | join(" ")')" 1024 "disk reads: 1024 B/s"
+is "$(jqb s '[.units.cpu_alloc_pct, .units.mem_rss_kib, .units.disk_rd_bps] | join(" ")')" "% KiB B/s" "the units"
+is "$(jqb s '[.t[1] - .t[0], .t[0] <= .from + 10] | map(tostring) | join(" ")')" "10 true" "times are the steps' starts, every step"
+is "$(get s "$ADM" "$S?cf=MAX&metrics=cpu_host_pct,mem_rss_kib")" 200 "cf=MAX and two metrics"
+is "$(jqb s '[.cf, (.series | keys | join(","))] | join(" ")')" "MAX cpu_host_pct,mem_rss_kib" "... only those, as MAX"
+is "$(get s "$ADM" "$S?from=-24h")" 200 "the last 24 hours"
+is "$(jqb s '[.source, .to - .from, .step >= 60] | map(tostring) | join(" ")')" "rrd 86400 true" \
+	"... from the RRD file's coarser archive"
+now=$(date +%s)
+is "$(get s "$ADM" "$S?from=$((now - 1800))&to=$((now - 600))")" 200 "an absolute range in epoch seconds"
+is "$(jqb s "[.from, .to] | map(tostring) | join(\" \")")" "$((now - 1800)) $((now - 600))" "... as asked"
+
+# ---------------------------------------------------------------- from the rollups
+is "$(get s "$ADM" "$S?from=-7d&metrics=cpu_alloc_pct,mem_rss_kib,net_class")" 200 "seven days"
+is "$(jqb s '[.source, .step, (.t | length)] | map(tostring) | join(" ")')" "rollup 3600 169" "... from the rollups, hourly"
+# the hourly rows: 40 %; the hours of the minutes: 25 %
+is "$(jqb s '[.series.cpu_alloc_pct[] | select(. != null)] | unique | map(tostring) | join(" ")')" "25 40" \
+	"CPU of the allocation: 40 % from the hourly rows, 25 % from the minutes of the hours not rolled up"
+is "$(jqb s '.series | keys | join(",")')" "cpu_alloc_pct,mem_rss_kib,net_rx_bps:internal,net_rx_bps:internet,net_tx_bps:internal,net_tx_bps:internet" \
+	"network by traffic class"
+# 600000 B a minute for 60 minutes over 3600 s
+is "$(jqb s '[.series["net_rx_bps:internet"][] | select(. != null)] | max')" 10000 "... 10000 B/s received from the internet in a whole hour"
+is "$(get s "$ADM" "$S?from=-7d&cf=MAX&metrics=mem_rss_kib")" 200 "seven days, MAX"
+is "$(jqb s '[.series.mem_rss_kib[] | select(. != null)] | max')" 2097152 "... the gauges' maxima (2 GiB in the hourly rows)"
+# Graphs are kept for web.cache-ms like the VM list (the refresh of one
+# found too old reads the same range again): a change shows.
+K="$S?from=-7d&metrics=cpu_alloc_pct"
+get k "$ADM" "$K" >/dev/null
+psql_q "UPDATE vm_usage_hour SET cpu_ns = cpu_ns * 2 WHERE vm_id = 1 AND hour = (SELECT max(hour) FROM vm_usage_hour
+	WHERE vm_id = 1)" >/dev/null
+doubled() { get k "$ADM" "$K" >/dev/null && jq -e 'any(.series.cpu_alloc_pct[]; . == 80)' "$T/k.body" >/dev/null; }
+wait_for "the doubled hour in the graph" 60 doubled
+ok $? "a kept graph: a change in the rollups shows once it is older than web.cache-ms"
+psql_q "UPDATE vm_usage_hour SET cpu_ns = cpu_ns / 2 WHERE vm_id = 1 AND hour = (SELECT max(hour) FROM vm_usage_hour
+	WHERE vm_id = 1)" >/dev/null
+is "$(get s "$ADM" "$S?from=-90d&source=rollup&metrics=cpu_alloc_pct")" 200 "90 days"
+is "$(jqb s '[.source, .step] | map(tostring) | join(" ")')" "rollup 86400" "... daily"
+is "$(get s "$ADM" "$S?from=-1h&source=rollup&metrics=cpu_alloc_pct")" 200 "source=rollup for a recent hour"
+is "$(jqb s '.source')" rollup "... is obeyed"
+is "$(get s "$ADM" "/api/v1/vms/$U_WEB2/series")" 200 "a VM without an RRD file"
+is "$(jqb s '[.source, ([.series.cpu_alloc_pct[] | select(. != null)] | unique | map(tostring) | join(","))] | join(" ")')" "rollup 50" \
+	"... is drawn from the rollups (50 %)"
+is "$(get s "$ADM" "/api/v1/hosts/hv1/series?from=-3h")" 200 "a host's series"
+is "$(jqb s '[.subject.name, .source, ([.series.cpu_busy_pct[] | select(. != null)] | unique | map(tostring) | join(","))] | join(" ")')" \
+	"hv1 rollup 25" "... its CPU busy: 25 %"
+
+# ---------------------------------------------------------------- refusals
+refused() { # refused QUERY WANT-ERROR-PREFIX
+	_s=$(get e "$ADM" "$S?$1")
+	is "$_s $(jqb e .error | cut -c1-${#2})" "400 $2" "?$1: 400 naming it"
+}
+refused "from=-1h&to=-2h" "from: "
+refused "metrics=cpu_alloc_pct,bogus" "metrics: unknown metric 'bogus'"
+refused "from=-500d" "from: the range"
+refused "from=yesterday" "from: 'yesterday'"
+refused "to=$((now + 86400))" "to: "
+refused "cf=MIN" "cf: 'MIN'"
+refused "source=disk" "source: 'disk'"
+refused "tenant=beta" "query string: unknown parameter 'tenant'"
+is "$(get e "$ADM" "/api/v1/hosts/hv1/series?metrics=cpu_alloc_pct")" 400 "a VM's metric for a host: 400"
+
+# ---------------------------------------------------------------- downloads
+for f in csv json pdf; do
+	is "$(get d "$ADM" "/api/v1/invoices/201/download?format=$f")" 200 "invoice 201 as $f"
+	grep -qi "^Content-Disposition: attachment; filename=\"vmeter-invoice-INV-201.$f\"" "$T/d.head"
+	ok $? "... as an attachment named by its number"
+	case $f in
+	csv) head -2 "$T/d.body" | tr -d '\r' | grep -q '^INV-201,final,acme,' ;;
+	json) jq -e '.number == "INV-201" and (.lines | length) == 2' "$T/d.body" >/dev/null ;;
+	pdf) head -c 5 "$T/d.body" | grep -q '%PDF-' ;;
+	esac
+	ok $? "... with its content"
+done
+is "$(get d "$ADM" "/api/v1/invoices/201/download?format=xml") $(jqb d .error)" "400 format: 'xml' is none of csv, json, pdf" \
+	"an unknown format: 400 naming it"
+is "$(get d "$VA" "/api/v1/invoices/203/download?format=csv")" 404 "another tenant's invoice: 404"
+is "$(get r "$ADM" /api/v1/reports/1/download)" 200 "a kept report"
+is "$(cat "$T/r.body")" "$(printf 'tenant,total\nacme,12.34')" "... as kept"
+is "$(get r "$VA" /api/v1/reports/2/download):$(get r2 "$VA" /api/v1/reports/3/download)" "404:404" \
+	"a viewer gets neither another tenant's report nor the fleet's"
+
+# ---------------------------------------------------------------- the viewer's view
+is "$(get v "$VA" "/api/v1/vms/$U_DB1/series"):$(get v2 "$VA" "/api/v1/vms/$U_DB1/history")" "404:404" \
+	"another tenant's VM: its series and history are 404"
+is "$(get v "$VA" /api/v1/hosts/hv1/series):$(get v2 "$VA" /api/v1/hosts/hv1)" "403:403" "hosts are not a viewer's"
+# kept per tenant scope: the admin's answer just read is not the viewer's
+is "$(get v "$ADM" "/api/v1/vms/$U_DB1/series?from=-2h"):$(get v2 "$VA" "/api/v1/vms/$U_DB1/series?from=-2h")" "200:404" \
+	"beta's VM's graph read by the admin, then by a viewer of acme: 404"
+leak=0
+for p in /api/v1/overview /api/v1/alerts /api/v1/reports /api/v1/plans "/api/v1/vm-usage?from=-7d" "$S" "/api/v1/vms/$U_WEB1/history"; do
+	[ "$(get b "$VA" "$p")" = 200 ] || { leak=$((leak + 100)); diag "$p: $(cat "$T/b.body")"; }
+	n=$(grep -c -e "$U_DB1" -e db1 -e beta -e bulk -e plans.conf "$T/b.body")
+	[ "$n" = 0 ] || diag "$p names another tenant's: $(head -c 300 "$T/b.body")"
+	leak=$((leak + n))
+done
+is "$leak" 0 "the viewer's overview, alerts, reports, plans, VM list and its VM's series and history: all 200, none names beta's"
+get b "$VA" /api/v1/overview >/dev/null
+is "$(jqb b '[(.hosts | length), (.vms | map(.name) | join(",")), (.cost | map(.tenant) | join(","))] | map(tostring) | join(" ")')" \
+	"0 web1,web2 acme" "the viewer's overview: no hosts, its VMs, its cost"
+get b "$ADM" /api/v1/overview >/dev/null
+is "$(jqb b '[.hosts[] | .name + ":" + .dominant] | join(" ")')" "hv1:memory hv2:cpu" "the overview names each host's dominant resource"
+get b "$ADM" "/api/v1/vm-usage?from=-2h" >/dev/null
+is "$(jqb b '[.vms[] | .name + ":" + (.cpu_alloc_pct | tostring)] | join(" ")')" "db1:75 web1:25 web2:50" "the VM list's usage: CPU per VM"
+
+# ---------------------------------------------------------------- the UI's files
+is "$(get u "" /)" 200 "GET /: the UI"
+grep -qi '^Content-Type: text/html' "$T/u.head" && grep -q '<script src="/static/app.js" defer></script>' "$T/u.body"
+ok $? "... HTML whose scripts are files (the CSP allows no inline script)"
+is "$(get u "" /static/vendor/uPlot.iife.min.js)" 200 "the vendored uPlot"
+etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/ip' "$T/u.head")
+grep -qi '^Content-Type: text/javascript' "$T/u.head" && [ ${#etag} = 66 ]
+ok $? "... as JavaScript, with a strong ETag"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$URL/static/vendor/uPlot.iife.min.js")" 304 "... 304 when unchanged"
+dotdot=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$URL/static/../static/app.js")
+is "$dotdot:$(get u2 "" /static/nothing.js):$(get u3 "" /static/vendor)" "404:404:404" \
+	"a name that is not an embedded file: 404"
+
+kill -TERM "$WEB_PID"
+gone() { ! kill -0 "$WEB_PID" 2>/dev/null; }
+wait_for "vmeter-web to exit" 60 gone
+wait "$WEB_PID"
+is "$?" 0 "SIGTERM: it stops with status 0 (no leak under ASan)"

@@ -1,0 +1,122 @@
+/* web/series: the graph endpoints' query strings (every refusal names its
+ * parameter), where the points come from, and the JSON answer. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "series.h"
+
+#define NOW INT64_C(1800000000)
+
+static int parse(enum web_series_kind kind, const char *qs, struct web_series_req *r, char *err, size_t errsize)
+{
+	struct web_query *q = web_query_parse(qs, web_series_params, err, errsize);
+	assert_non_null(q);
+	int rc = web_series_parse(kind, q, NOW, r, err, errsize);
+	web_query_free(q);
+	return rc;
+}
+
+static void defaults_and_ranges(void **state)
+{
+	(void)state;
+	struct web_series_req r;
+	char err[256] = "";
+	assert_int_equal(parse(WEB_SERIES_VM, NULL, &r, err, sizeof err), 0);
+	assert_int_equal(r.from_s, NOW - 3600);
+	assert_int_equal(r.to_s, NOW);
+	assert_false(r.max);
+	assert_true(r.rrd);
+	assert_int_equal(r.step_s, 5); /* 3600 / 720 */
+	assert_int_equal(r.metrics, (1u << web_series_n_metrics(WEB_SERIES_VM)) - 1);
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-7d&cf=MAX&metrics=cpu_alloc_pct,net_class", &r, err, sizeof err),
+	                 0);
+	assert_int_equal(r.from_s, NOW - 7 * 86400);
+	assert_true(r.max);
+	assert_false(r.rrd);
+	assert_int_equal(r.step_s, 3600);
+	assert_int_equal(r.metrics, 1u | (1u << web_series_class_metric()));
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-90d", &r, err, sizeof err), 0);
+	assert_int_equal(r.step_s, 86400);
+	assert_int_equal(parse(WEB_SERIES_HOST, "from=1799990000&to=1799999000&source=rollup", &r, err, sizeof err), 0);
+	assert_int_equal(r.from_s, 1799990000);
+	assert_int_equal(r.to_s, 1799999000);
+	assert_false(r.rrd);
+	/* 48 h is the RRD files' by default; from 35 days ago it is not */
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-48h", &r, err, sizeof err), 0);
+	assert_true(r.rrd);
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-40d&to=-39d", &r, err, sizeof err), 0);
+	assert_false(r.rrd);
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-40d&to=-39d&source=rrd", &r, err, sizeof err), 0);
+	assert_true(r.rrd);
+}
+
+static void refused(void **state)
+{
+	(void)state;
+	static const struct {
+		enum web_series_kind kind;
+		const char *qs, *err;
+	} cases[] = {
+	    {WEB_SERIES_VM, "from=-1h&to=-2h", "from: 1799996400 is not before to (1799992800)"},
+	    {WEB_SERIES_VM, "from=now&to=now", "from: 1800000000 is not before to (1800000000)"},
+	    {WEB_SERIES_VM, "from=-401d", "from: the range from 1765353600 to 1800000000 is over 400 days"},
+	    {WEB_SERIES_VM, "to=1800007201", "to: 1800007201 is more than an hour in the future"},
+	    {WEB_SERIES_VM, "from=yesterday",
+	     "from: 'yesterday' is neither now, epoch seconds nor -N with s, m, h or d (-24h)"},
+	    {WEB_SERIES_VM, "from=-1w", "from: '-1w' is not -N with N 1 to 100000 and a unit s, m, h or d"},
+	    {WEB_SERIES_VM, "from=-0h", "from: '-0h' is not -N with N 1 to 100000 and a unit s, m, h or d"},
+	    {WEB_SERIES_VM, "from=-1hh", "from: '-1hh' is not -N with N 1 to 100000 and a unit s, m, h or d"},
+	    {WEB_SERIES_VM, "to=12x", "to: '12x' is not epoch seconds"},
+	    {WEB_SERIES_VM, "from=123456789012",
+	     "from: '123456789012' is neither now, epoch seconds nor -N with s, m, h or d (-24h)"},
+	    {WEB_SERIES_VM, "cf=MIN", "cf: 'MIN' is neither AVERAGE nor MAX"},
+	    {WEB_SERIES_VM, "metrics=cpu_alloc_pct,bogus", "metrics: unknown metric 'bogus' for a VM"},
+	    {WEB_SERIES_HOST, "metrics=cpu_alloc_pct", "metrics: unknown metric 'cpu_alloc_pct' for a host"},
+	    {WEB_SERIES_VM, "metrics=,", "metrics: no metric named"},
+	    {WEB_SERIES_VM, "source=disk", "source: 'disk' is none of auto, rrd, rollup"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct web_series_req r;
+		char err[256] = "";
+		assert_int_equal(parse(cases[i].kind, cases[i].qs, &r, err, sizeof err), -1);
+		assert_string_equal(err, cases[i].err);
+	}
+}
+
+static void json_answer(void **state)
+{
+	(void)state;
+	struct web_series_req r;
+	char err[256];
+	assert_int_equal(parse(WEB_SERIES_VM, "from=-2m&metrics=cpu_alloc_pct", &r, err, sizeof err), 0);
+	int64_t t[2] = {NOW - 120, NOW - 60};
+	double v[2] = {12.5, NAN};
+	char *names[1] = {(char *)"cpu_alloc_pct"};
+	const char *units[1] = {"%"};
+	struct web_series s = {
+	    .step_s = 60, .source = "rrd", .n = 2, .t = t, .n_series = 1, .names = names, .units = units, .v = v};
+	char *text = web_series_json(&r, "{\"name\":\"web1\"}", &s);
+	assert_string_equal(text, "{\"subject\":{\"name\":\"web1\"},\"from\":1799999880,\"to\":1800000000,\"step\":60,"
+	                          "\"source\":\"rrd\",\"cf\":\"AVERAGE\",\"t\":[1799999880,1799999940],"
+	                          "\"series\":{\"cpu_alloc_pct\":[12.5,null]},\"units\":{\"cpu_alloc_pct\":\"%\"}}");
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(defaults_and_ranges),
+	    cmocka_unit_test(refused),
+	    cmocka_unit_test(json_answer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
