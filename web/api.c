@@ -927,7 +927,7 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 		return;
 	case R_OPENAPI:
 		web_query_free(q);
-		web_reply(a->server, req, 200, "application/json", web_openapi_json, strlen(web_openapi_json));
+		web_static_serve(a->server, req, "openapi.json");
 		return;
 	default: break;
 	}

@@ -53,7 +53,4 @@ void web_api_free(struct web_api *a);
 /* The server's handler (web_handler_cb): arg is the struct web_api. */
 void web_api_handle(struct evhttp_request *req, void *arg);
 
-/* The OpenAPI 3 document of these endpoints (web/openapi.c), static. */
-extern const char web_openapi_json[];
-
 #endif

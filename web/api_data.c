@@ -31,101 +31,68 @@ const char *const web_usage_params[] = {"from", "to", NULL};
  * unknown or powered off. */
 #define FIRING "c.class NOT IN ('ok', 'right-sized', 'unknown', 'powered-off')"
 
-/* Percentages and ratios from basis points, as JSON numbers. */
-#define PCT(x) "round((" x ")::numeric / 100, 2)"
-
 /* ------------------------------------------------------------ overview */
+
+/* Each host's figures in percent and its dominant resource (the higher
+ * of CPU, by use or demand, and memory by allocation).  Hosts are staff
+ * things: a viewer gets none. */
+#define OVERVIEW_HOSTS                                                                                                 \
+	"CASE WHEN $1::text IS NULL THEN (SELECT coalesce(json_agg(json_build_object("                                 \
+	"'name', h.hostname, 'cpus', f.cpus, 'memory_kib', f.mem_total_kib, 'vms', f.vms, "                            \
+	"'cpu_busy_pct', round(f.busy_bp::numeric / 100, 2), "                                                         \
+	"'cpu_demand_pct', round(f.demand_bp::numeric / 100, 2), "                                                     \
+	"'mem_ratio_pct', round(f.mem_ratio_bp::numeric / 100, 2), "                                                   \
+	"'vcpu_ratio', round(f.vcpu_ratio_bp::numeric / 10000, 2), "                                                   \
+	"'delay_pct', round(f.delay_bp::numeric / 100, 2), "                                                           \
+	"'coverage_pct', round(f.coverage_bp::numeric / 100, 2), "                                                     \
+	"'dominant', CASE WHEN greatest(f.busy_bp, f.demand_bp) IS NULL AND f.mem_ratio_bp IS NULL THEN NULL "         \
+	"WHEN coalesce(f.mem_ratio_bp, -1) > coalesce(greatest(f.busy_bp, f.demand_bp), -1) THEN 'memory' "            \
+	"ELSE 'cpu' END, "                                                                                             \
+	"'dominant_pct', round(greatest(f.busy_bp, f.demand_bp, f.mem_ratio_bp)::numeric / 100, 2), "                  \
+	"'judged_at', f.judged_at) ORDER BY h.hostname), '[]') "                                                       \
+	"FROM host h LEFT JOIN agg_host_figures f USING (host_id)) ELSE '[]'::json END"
+
+/* The VMs in scope with their current figures. */
+#define OVERVIEW_VMS                                                                                                   \
+	"(SELECT coalesce(json_agg(json_build_object(" VM_FIELDS ", "                                                  \
+	"'cpu_alloc_pct', round(f.cpu_alloc_bp::numeric / 100, 2), "                                                   \
+	"'cpu_host_pct', round(f.cpu_host_bp::numeric / 100, 2), "                                                     \
+	"'delay_pct', round(f.delay_bp::numeric / 100, 2), "                                                           \
+	"'mem_used_pct', round(f.used_alloc_bp::numeric / 100, 2), "                                                   \
+	"'rss_host_pct', round(f.rss_host_bp::numeric / 100, 2), "                                                     \
+	"'disk_bps', f.disk_rd_bps + f.disk_wr_bps, 'net_bps', f.net_rx_bps + f.net_tx_bps, "                          \
+	"'coverage_pct', round(f.coverage_bp::numeric / 100, 2)) ORDER BY i.name, v.uuid), '[]') "                     \
+	"FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x WHERE x.vm_id = v.vm_id "                                \
+	"ORDER BY valid_from DESC LIMIT 1) i ON true JOIN host h ON h.host_id = i.host_id "                            \
+	"LEFT JOIN LATERAL (SELECT event, at FROM vm_event e WHERE e.vm_id = v.vm_id ORDER BY at DESC LIMIT 1) e "     \
+	"ON true LEFT JOIN agg_vm_figures f ON f.vm_id = v.vm_id WHERE ($1::text IS NULL OR i.tenant = $1))"
+
+/* The classes in scope that call for attention, newest first. */
+#define OVERVIEW_CLASSES                                                                                               \
+	"(SELECT coalesce(json_agg(json_build_object('uuid', v.uuid, 'name', i.name, 'dimension', c.dimension, "       \
+	"'class', c.class, 'since', c.since) ORDER BY c.since DESC), '[]') "                                           \
+	"FROM agg_vm_class c JOIN vm v ON v.vm_id = c.vm_id JOIN LATERAL (SELECT * FROM vm_inventory x "               \
+	"WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC LIMIT 1) i ON true "                                         \
+	"WHERE " FIRING " AND ($1::text IS NULL OR i.tenant = $1))"
+
+/* This month's drafts (or the month's invoice once final), in the
+ * tenant's own month. */
+#define OVERVIEW_COST                                                                                                  \
+	"(SELECT coalesce(json_agg(json_build_object('tenant', b.tenant, 'invoice', b.invoice_id, "                    \
+	"'period', to_char(b.period, 'YYYY-MM'), 'state', b.state, 'currency', b.currency, "                           \
+	"'total_nano', b.total, 'total', trim_scale(b.total::numeric / 1000000000)::text) ORDER BY b.tenant), "        \
+	"'[]') FROM bill_invoice b WHERE b.kind <> 'credit' "                                                          \
+	"AND b.period = date_trunc('month', now() AT TIME ZONE b.time_zone)::date "                                    \
+	"AND ($1::text IS NULL OR b.tenant = $1))"
 
 void web_do_overview(struct call *c)
 {
 	const char *p[1] = {web_call_scope(c)};
-	web_call_submit(
-	    c,
-	    "SELECT json_build_object("
-	    "'figures_at', (SELECT max(cycle_at) FROM agg_cycle), "
-	    /* hosts are staff things: a viewer gets none */
-	    "'hosts', CASE WHEN $1::text IS NULL THEN (SELECT coalesce(json_agg(json_build_object("
-	    "'name', h.hostname, 'cpus', f.cpus, 'memory_kib', f.mem_total_kib, 'vms', f.vms, "
-	    "'cpu_busy_pct', " PCT("f.busy_bp") ", 'cpu_demand_pct', " PCT(
-	        "f.demand_bp") ", "
-	                       "'mem_ratio_pct', " PCT(
-	                           "f.mem_ratio_bp") ", 'vcpu_ratio', round(f.vcpu_ratio_bp::numeric / 10000, 2), "
-	                                             "'delay_pct', " PCT("f.delay_bp") ", 'coverage_pct', " PCT(
-	                                                 "f.coverage_bp") ", "
-	                                                                  "'dominant', CASE WHEN greatest(f.busy_bp, "
-	                                                                  "f.demand_bp) IS NULL AND f.mem_ratio_bp IS "
-	                                                                  "NULL THEN NULL "
-	                                                                  "WHEN coalesce(f.mem_ratio_bp, -1) > "
-	                                                                  "coalesce(greatest(f.busy_bp, f.demand_bp), "
-	                                                                  "-1) THEN 'memory' "
-	                                                                  "ELSE 'cpu' END, "
-	                                                                  "'dominant_pct', " PCT(
-	                                                                      "greatest(f.busy_bp, f.demand_bp, "
-	                                                                      "f.mem_ratio_bp)") ", 'judged_at', "
-	                                                                                         "f.judged_at) "
-	                                                                                         "ORDER BY "
-	                                                                                         "h.hostname), '[]') "
-	                                                                                         "FROM host h LEFT "
-	                                                                                         "JOIN "
-	                                                                                         "agg_host_figures f "
-	                                                                                         "USING (host_id)) "
-	                                                                                         "ELSE '[]'::json END, "
-	                                                                                         "'vms', (SELECT "
-	                                                                                         "coalesce(json_agg("
-	                                                                                         "json_build_"
-	                                                                                         "object(" VM_FIELDS
-	                                                                                         ", "
-	                                                                                         "'cpu_alloc_pct',"
-	                                                                                         " " PCT(
-	                                                                                             "f.cpu_alloc_"
-	                                                                                             "bp") ", "
-	                                                                                                   "'cpu_"
-	                                                                                                   "host_"
-	                                                                                                   "pct',"
-	                                                                                                   " " PCT(
-	                                                                                                       "f."
-	                                                                                                       "cpu"
-	                                                                                                       "_ho"
-	                                                                                                       "st_"
-	                                                                                                       "bp") ","
-	                                                                                                             " "
-	                                                                                                             "'"
-	                                                                                                             "d"
-	                                                                                                             "e"
-	                                                                                                             "l"
-	                                                                                                             "a"
-	                                                                                                             "y"
-	                                                                                                             "_"
-	                                                                                                             "p"
-	                                                                                                             "c"
-	                                                                                                             "t"
-	                                                                                                             "'"
-	                                                                                                             ","
-	                                                                                                             " " PCT("f.delay_bp") ", 'mem_used_pct', " PCT(
-	                                                                                                                 "f.used_alloc_bp") ", "
-	                                                                                                                                    "'rss_host_pct', " PCT(
-	                                                                                                                                        "f.rss_host_bp") ", 'disk_bps', f.disk_rd_bps + f.disk_wr_bps, "
-	                                                                                                                                                         "'net_bps', f.net_rx_bps + f.net_tx_bps, 'coverage_pct', " PCT(
-	                                                                                                                                                             "f.coverage_bp") ") "
-	                                                                                                                                                                              "ORDER BY i.name, v.uuid), '[]') FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x "
-	                                                                                                                                                                              "WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC LIMIT 1) i ON true JOIN host h ON h.host_id = i.host_id "
-	                                                                                                                                                                              "LEFT JOIN LATERAL (SELECT event, at FROM vm_event e WHERE e.vm_id = v.vm_id ORDER BY at DESC LIMIT 1) e "
-	                                                                                                                                                                              "ON true LEFT JOIN agg_vm_figures f ON f.vm_id = v.vm_id WHERE ($1::text IS NULL OR i.tenant = $1)), "
-	                                                                                                                                                                              "'classes', (SELECT coalesce(json_agg(json_build_object('uuid', v.uuid, 'name', i.name, "
-	                                                                                                                                                                              "'dimension', c.dimension, 'class', c.class, 'since', c.since) ORDER BY c.since DESC), '[]') "
-	                                                                                                                                                                              "FROM agg_vm_class c JOIN vm v ON v.vm_id = c.vm_id JOIN LATERAL (SELECT * FROM vm_inventory x "
-	                                                                                                                                                                              "WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC LIMIT 1) i ON true "
-	                                                                                                                                                                              "WHERE " FIRING
-	                                                                                                                                                                              " AND ($1::text IS NULL OR i.tenant = $1)), "
-	                                                                                                                                                                              /* this month's drafts (or the month's invoice once final), in the
-	                                                                                                                                                                               * tenant's own month */
-	                                                                                                                                                                              "'cost', (SELECT coalesce(json_agg(json_build_object('tenant', b.tenant, 'invoice', b.invoice_id, "
-	                                                                                                                                                                              "'period', to_char(b.period, 'YYYY-MM'), 'state', b.state, 'currency', b.currency, "
-	                                                                                                                                                                              "'total_nano', b.total, 'total', trim_scale(b.total::numeric / 1000000000)::text) ORDER BY b.tenant), "
-	                                                                                                                                                                              "'[]') FROM bill_invoice b WHERE b.kind <> 'credit' "
-	                                                                                                                                                                              "AND b.period = date_trunc('month', now() AT TIME ZONE b.time_zone)::date "
-	                                                                                                                                                                              "AND ($1::text IS NULL OR b.tenant = $1)))::text",
-	    1, p, web_call_one_json);
+	web_call_submit(c,
+	                "SELECT json_build_object('figures_at', (SELECT max(cycle_at) FROM agg_cycle), "
+	                "'hosts', " OVERVIEW_HOSTS ", 'vms', " OVERVIEW_VMS ", 'classes', " OVERVIEW_CLASSES
+	                ", 'cost', " OVERVIEW_COST ")::text",
+	                1, p, web_call_one_json);
 }
 
 /* ------------------------------------------------------------ alerts */
@@ -440,14 +407,12 @@ void web_do_vm_history(struct call *c)
 	    "'evidence', CASE WHEN $1::text IS NULL THEN c.evidence END) ORDER BY c.dimension), '[]') "
 	    "FROM agg_vm_class c WHERE c.vm_id = v.vm_id), "
 	    "'figures', (SELECT json_build_object('window_from', f.window_from, 'window_to', f.window_to, "
-	    "'cpu_alloc_pct', " PCT("f.cpu_alloc_bp") ", 'cpu_host_pct', " PCT(
-	        "f.cpu_host_bp") ", "
-	                         "'delay_pct', " PCT("f.delay_bp") ", 'mem_used_pct', " PCT(
-	                             "f.used_alloc_bp") ", "
-	                                                "'coverage_pct', " PCT(
-	                                                    "f.coverage_bp") ") FROM agg_vm_figures f WHERE f.vm_id = "
-	                                                                     "v.vm_id))::text " VM_CURRENT
-	                                                                     "AND v.uuid = lower($2)::uuid",
+	    "'cpu_alloc_pct', round((f.cpu_alloc_bp)::numeric / 100, 2), 'cpu_host_pct', "
+	    "round((f.cpu_host_bp)::numeric / 100, 2), "
+	    "'delay_pct', round((f.delay_bp)::numeric / 100, 2), 'mem_used_pct', round((f.used_alloc_bp)::numeric / "
+	    "100, 2), "
+	    "'coverage_pct', round((f.coverage_bp)::numeric / 100, 2)) FROM agg_vm_figures f WHERE f.vm_id = "
+	    "v.vm_id))::text " VM_CURRENT "AND v.uuid = lower($2)::uuid",
 	    2, p, web_call_one_json);
 }
 
@@ -462,19 +427,17 @@ void web_do_host(struct call *c)
 	    "'threads', x.threads, 'since', x.valid_from) FROM host_inventory x WHERE x.host_id = hs.host_id "
 	    "ORDER BY x.valid_from DESC LIMIT 1), "
 	    "'figures', (SELECT json_build_object('judged_at', f.judged_at, 'vms', f.vms, "
-	    "'cpu_busy_pct', " PCT("f.busy_bp") ", 'cpu_demand_pct', " PCT(
-	        "f.demand_bp") ", "
-	                       "'mem_ratio_pct', " PCT(
-	                           "f.mem_ratio_bp") ", 'vcpu_ratio', round(f.vcpu_ratio_bp::numeric / 10000, 2), "
-	                                             "'delay_pct', " PCT(
-	                                                 "f.delay_bp") ", 'top_vms', f.top_vms) FROM agg_host_figures "
-	                                                               "f "
-	                                                               "WHERE f.host_id = hs.host_id), "
-	                                                               "'vms', (SELECT "
-	                                                               "coalesce(json_agg(json_build_object(" VM_FIELDS
-	                                                               ") ORDER BY i.name, v.uuid), '[]') " VM_CURRENT
-	                                                               "AND i.host_id = hs.host_id))::text FROM host "
-	                                                               "hs WHERE hs.hostname = $2",
+	    "'cpu_busy_pct', round((f.busy_bp)::numeric / 100, 2), 'cpu_demand_pct', round((f.demand_bp)::numeric / "
+	    "100, 2), "
+	    "'mem_ratio_pct', round((f.mem_ratio_bp)::numeric / 100, 2), 'vcpu_ratio', round(f.vcpu_ratio_bp::numeric "
+	    "/ 10000, 2), "
+	    "'delay_pct', round((f.delay_bp)::numeric / 100, 2), 'top_vms', f.top_vms) FROM agg_host_figures "
+	    "f "
+	    "WHERE f.host_id = hs.host_id), "
+	    "'vms', (SELECT "
+	    "coalesce(json_agg(json_build_object(" VM_FIELDS ") ORDER BY i.name, v.uuid), '[]') " VM_CURRENT
+	    "AND i.host_id = hs.host_id))::text FROM host "
+	    "hs WHERE hs.hostname = $2",
 	    2, p, web_call_one_json);
 }
 

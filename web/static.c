@@ -30,6 +30,7 @@ const char *web_static_type(const char *name)
 	    {".html", "text/html; charset=utf-8"},
 	    {".js", "text/javascript; charset=utf-8"},
 	    {".css", "text/css; charset=utf-8"},
+	    {".json", "application/json"},
 	    {".svg", "image/svg+xml"},
 	    {".png", "image/png"},
 	    {".txt", "text/plain; charset=utf-8"},

@@ -178,6 +178,14 @@ is "$(req oa GET /api/v1/openapi.json)" 200 "the OpenAPI document"
 is "$(jq -r '.openapi + " " + (.paths | keys | join(","))' "$T/oa.body")" \
 	"3.0.3 /api/v1/alerts,/api/v1/hosts,/api/v1/hosts/{name},/api/v1/hosts/{name}/series,/api/v1/invoices,/api/v1/invoices/{id},/api/v1/invoices/{id}/download,/api/v1/login,/api/v1/logout,/api/v1/me,/api/v1/openapi.json,/api/v1/overview,/api/v1/plans,/api/v1/reports,/api/v1/reports/{id}/download,/api/v1/vm-usage,/api/v1/vms,/api/v1/vms/{uuid},/api/v1/vms/{uuid}/history,/api/v1/vms/{uuid}/series,/metrics" \
 	"... OpenAPI 3 with every endpoint"
+# Every $ref names a component the document has (shared parameters and
+# responses are written once, as references).
+is "$(jq -r '. as $d |
+	[.. | objects | select(has("$ref")) | ."$ref" | ltrimstr("#/") | split("/")
+	 | select(. as $p | $d | getpath($p) == null) | join("/")] | unique | join(" ")' "$T/oa.body")" "" \
+	"... every \$ref resolves"
+grep -i '^Content-Type: application/json' "$T/oa.head" >/dev/null
+ok $? "... as application/json"
 is "$(login root admin-password-1)" 200 "login with the right password"
 cookie=$(grep -i '^Set-Cookie: vmeter_session=' "$T/login.root.head" | tr -d '\r')
 case $cookie in *"; HttpOnly"*"; SameSite=Strict"*) r=0 ;; *) r=1 ;; esac
