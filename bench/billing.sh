@@ -22,6 +22,7 @@
 # billing-DATE) keeps the outputs.  See bench/README.md.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/bench/fleet-pg.sh"
 VMS=${1:-1000}
 DAYS=${2:-30}
 OUT=${OUT:-/var/tmp/vmeter-bench/billing-$(date -u +%Y%m%dT%H%M%S)}
@@ -78,51 +79,13 @@ EOF
 } >"$T/plans.conf"
 bill plans load "$T/plans.conf" >/dev/null || bail "plans load failed"
 
-# The fleet: VM v on host v % 10, tenant v % 20, project v % 7; every 10th
-# VM resized on day 10 at 12:00:30, every 13th moved to the next tenant on
-# day 20 at 08:00.  Rows: every minute, counters from a cheap hash.
+# The fleet (bench/fleet-pg.sh): VM v on host v % 10, tenant v % 20,
+# project v % 7; every 10th VM resized on day 10 at 12:00:30, every 13th
+# moved to the next tenant on day 20 at 08:00.  Rows: every minute,
+# counters from a cheap hash.
 gen_start=$(date +%s)
-q "SELECT vm_ensure_partitions('$M0'::timestamptz - interval '1 day', '$M1'::timestamptz + interval '1 day')" >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >/dev/null <<EOF || bail "fleet"
-INSERT INTO host (host_id, hostname) SELECT h, 'hv-' || h FROM generate_series(0, 9) h;
-INSERT INTO vm (vm_id, uuid) SELECT v, ('bbbbbbbb-0000-4000-8000-' || lpad(v::text, 12, '0'))::uuid
-  FROM generate_series(1, $VMS) v;
-INSERT INTO vm_event (vm_id, host_id, at, event, detail)
-  SELECT v, v % 10, '$M0'::timestamptz - interval '1 hour', 'started', 'observed' FROM generate_series(1, $VMS) v;
-INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
-                          tenant, project, cost_centre, owner_source, disks, digest)
-  SELECT v, '$M0'::timestamptz - interval '1 hour', v % 10, 'vm' || v, 1 + v % 4, 8, (1 + v % 8) * 1048576,
-         (1 + v % 8) * 1048576, 't' || lpad((v % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
-         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'a' || v
-    FROM generate_series(1, $VMS) v;
-INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
-                          tenant, project, cost_centre, owner_source, disks, digest)
-  SELECT v, '$M0'::timestamptz + interval '9 days 12:00:30', v % 10, 'vm' || v, 2 + v % 4, 8, (2 + v % 8) * 1048576,
-         (2 + v % 8) * 1048576, 't' || lpad((v % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
-         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'b' || v
-    FROM generate_series(10, $VMS, 10) v WHERE $DAYS > 9;
-INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
-                          tenant, project, cost_centre, owner_source, disks, digest)
-  SELECT v, '$M0'::timestamptz + interval '19 days 08:00', v % 10, 'vm' || v, 1 + v % 4, 8, (1 + v % 8) * 1048576,
-         (1 + v % 8) * 1048576, 't' || lpad(((v + 1) % 20)::text, 2, '0'), 'p' || v % 7, '', 'metadata',
-         jsonb_build_array(jsonb_build_object('target', 'vda', 'capacity', (10 + v % 50)::bigint << 30)), 'c' || v
-    FROM generate_series(13, $VMS, 13) v WHERE $DAYS > 19 AND v % 10 <> 0;
-EOF
-for d in $(seq 0 $((DAYS - 1))); do
-	psql -X -q -v ON_ERROR_STOP=1 "$PG_CONNINFO" >/dev/null <<EOF || bail "rows of day $d"
-BEGIN;
-SELECT vm_mark_hours('vm_usage_minute', h, ARRAY(SELECT generate_series('$M0'::timestamptz + interval '$d days',
-       '$M0'::timestamptz + interval '$d days 23:00', interval '1 hour'))) FROM generate_series(0, 9) h;
-INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, disk_rd_bytes, disk_wr_bytes,
-                             disk_rd_reqs, disk_wr_reqs, net_rx_bytes, net_tx_bytes)
-  SELECT v % 10, v, m, 60000, 6, ((v * 7919 + k) % 1000) * 60000000::bigint, ((v + k) % 97) * 4096,
-         ((v * 3 + k) % 89) * 4096, (v + k) % 97, (v * 3 + k) % 89, ((v * 31 + k) % 1000) * 1500,
-         ((v * 17 + k) % 1000) * 1500
-    FROM generate_series(1, $VMS) v,
-         generate_series(0, 1439) k, LATERAL (SELECT '$M0'::timestamptz + interval '$d days' + k * interval '1 minute' AS m) x;
-COMMIT;
-EOF
-done
+fleet_pg_vms "$M0" "$VMS" "$DAYS"
+fleet_pg_minutes "$M0" "$DAYS" "$VMS"
 echo "rows: $(q "SELECT count(*) FROM vm_usage_minute") generated in $(($(date +%s) - gen_start)) s"
 t_maint=$(secs adm maintain --now "$(date -u -d "${M1% *} 00:05" '+%F %T')" --no-retention --no-pack) || exit 1
 echo "maintain rolled up the month in $t_maint s ($(grep -o 'hours rolled up: [0-9]*' "$OUT/last.out"))"

@@ -12,9 +12,11 @@
 #include <time.h>
 
 #include "api.h"
+#include "cache.h"
 #include "call.h"
 #include "log.h"
 #include "parse.h"
+#include "pglisten.h"
 #include "secret.h"
 #include "series.h"
 #include "static.h"
@@ -109,14 +111,24 @@ struct web_api {
 	struct web_hasher *hasher;
 	struct web_server *server;
 	struct web_api_opts o;
-	struct web_ratelimit *rl;   /* per user name */
-	struct web_ratelimit *rl_a; /* per client address */
-	struct web_worker *worker;  /* blocking work: RRD fetches, invoice exports */
-	struct vm_rrd *rrd;         /* the RRD files (NULL: graphs from the rollups only) */
+	struct web_ratelimit *rl;    /* per user name */
+	struct web_ratelimit *rl_a;  /* per client address */
+	struct web_worker *worker;   /* blocking work: RRD fetches, invoice exports */
+	struct vm_rrd *rrd;          /* the RRD files (NULL: graphs from the rollups only) */
+	struct web_cache *cache;     /* NULL: answers are not kept */
+	struct web_cache *auth;      /* principals by token hash; NULL: not kept */
+	struct web_pglisten *listen; /* for WEB_AUTH_CHANNEL: auth is used while up */
+	bool auth_live;
+	char auth_ms[16]; /* web.auth-cache-ms, a query parameter */
 };
+
+static void cache_settle(struct call *c, int status, const char *body, size_t len);
 
 static void call_free(struct call *c)
 {
+	static const char none[] = "{\"error\": \"no answer\", \"status\": 503}";
+	if (c->fetch) /* ended without an answer: its waiters get one */
+		cache_settle(c, 503, none, sizeof none - 1);
 	if (c->ext_free)
 		c->ext_free(c->ext);
 	web_query_free(c->q);
@@ -134,13 +146,21 @@ static void call_free(struct call *c)
 
 static void fail(struct call *c, int status, const char *msg)
 {
-	web_reply_error(c->a->server, c->req, status, "%s", msg);
+	if (c->fetch) {
+		char *text = web_error_json(status, msg);
+		cache_settle(c, status, text, strlen(text));
+		free(text);
+	}
+	if (c->req)
+		web_reply_error(c->a->server, c->req, status, "%s", msg);
 	call_free(c);
 }
 
 static void reply_json(struct call *c, int status, const char *text)
 {
-	web_reply(c->a->server, c->req, status, "application/json", text, strlen(text));
+	cache_settle(c, status, text, strlen(text));
+	if (c->req)
+		web_reply(c->a->server, c->req, status, "application/json", text, strlen(text));
 	call_free(c);
 }
 
@@ -193,7 +213,8 @@ static bool db_failed(struct call *c, PGresult *res, enum vm_pg_failure failure,
 	if (failure == VM_PG_OK && res)
 		return false;
 	if (failure == VM_PG_REFUSED) {
-		vm_err("request %s: the database refused a query: %s", evhttp_request_get_uri(c->req), error);
+		vm_err("request %s: the database refused a query: %s",
+		       c->req ? evhttp_request_get_uri(c->req) : "(a kept answer's refresh)", error);
 		fail(c, 500, "the database refused the query (see the server's log)");
 	} else {
 		fail(c, 503, failure == VM_PG_CANCELLED ? "the server is stopping" : "the database is not reachable");
@@ -468,6 +489,8 @@ static void logout_done(PGresult *res, enum vm_pg_failure failure, const char *e
 	snprintf(cookie, sizeof cookie, "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s", WEB_SESSION_COOKIE,
 	         c->a->o.cookie_secure ? "; Secure" : "");
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
+	if (c->a->auth) /* the session is gone: so is what was kept of it */
+		web_cache_clear(c->a->auth);
 	web_reply(c->a->server, c->req, 204, "application/json", "", 0);
 	call_free(c);
 }
@@ -543,6 +566,78 @@ static void do_metrics(struct call *c)
 	       1, p, metrics_done);
 }
 
+/* ------------------------------------------------------------ kept answers */
+
+/* A fetch for a cache ended: the answer is kept (a 200 of a->cache; an
+ * authenticated principal's is kept by principal_settle()) and goes to
+ * the requests that waited for it. */
+static void cache_settle(struct call *c, int status, const char *body, size_t len)
+{
+	if (!c->fetch)
+		return;
+	struct web_cache_fetch *f = c->fetch;
+	c->fetch = NULL;
+	web_cache_done(c->fetch_cache, f, status, body, len, status == 200 && c->fetch_cache == c->a->cache, now_ms());
+}
+
+static void cache_answered(int status, const char *body, size_t len, void *arg)
+{
+	struct call *c = arg;
+	web_reply(c->a->server, c->req, status, "application/json", body, len);
+	call_free(c);
+}
+
+/* Answers from the cache, or waits for a fetch under way (true); false:
+ * the caller fetches (c->fetch set when the answer is to be kept).
+ * The answers about VMs and the graphs' series depend on the request's
+ * URI and the principal's tenant scope only (never on the user
+ * otherwise), so that is the key: a tenant viewer's key holds its tenant,
+ * staff share "*".  Nothing the API does changes a VM; what the collector
+ * changes shows within web.cache-ms, and a relative range (from=-24h) is
+ * then read at most that much (twice, once found too old) before now. */
+static void run(struct call *c);
+
+static bool from_cache(struct call *c)
+{
+	enum route r0 = c->rd->route;
+	if (!c->a->cache || (r0 != R_VMS && r0 != R_VM && r0 != R_VM_SERIES && r0 != R_HOST_SERIES))
+		return false;
+	const char *sc = scope(c);
+	const char *uri = evhttp_request_get_uri(c->req);
+	char *key = sc ? vm_xasprintf("%zu:%s|%s", strlen(sc), sc, uri) : vm_xasprintf("*|%s", uri);
+	const char *body;
+	size_t len;
+	enum web_cache_result r = web_cache_get(c->a->cache, key, now_ms(), &body, &len, cache_answered, c, &c->fetch);
+	free(key);
+	if (r == WEB_CACHE_HIT) {
+		web_reply(c->a->server, c->req, 200, "application/json", body, len);
+		call_free(c);
+	}
+	if (r == WEB_CACHE_MISS && body) {
+		/* too old: this request gets it, and a call of the same
+		 * principal's scope without a request reads the new one (no
+		 * request waits for the database once an answer is kept) */
+		struct call *refresh = vm_xcalloc(1, sizeof *refresh);
+		refresh->a = c->a;
+		refresh->rd = c->rd;
+		refresh->role = c->role;
+		refresh->tenant = c->tenant ? vm_xstrdup(c->tenant) : NULL;
+		memcpy(refresh->id, c->id, sizeof c->id);
+		refresh->q = c->q; /* the series' range and metrics */
+		c->q = NULL;
+		refresh->fetch = c->fetch;
+		refresh->fetch_cache = c->a->cache;
+		c->fetch = NULL;
+		web_reply(c->a->server, c->req, 200, "application/json", body, len);
+		call_free(c);
+		run(refresh);
+		return true;
+	}
+	if (r == WEB_CACHE_MISS)
+		c->fetch_cache = c->a->cache;
+	return r != WEB_CACHE_MISS;
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 static void run(struct call *c)
@@ -571,6 +666,106 @@ static void run(struct call *c)
 	}
 }
 
+/* ------------------------------------------------------------ kept principals
+ *
+ * A session's or API token's principal (user, role, tenant, CSRF token)
+ * is kept for web.auth-cache-ms by the hash of its token, only while the
+ * server listens for WEB_AUTH_CHANNEL: `vmeter-web token revoke` and
+ * `user disable` notify it in their statement's transaction, logout clears
+ * here, and a principal whose session or token ends within that time is
+ * not kept.  A change made to the tables by hand shows within
+ * web.auth-cache-ms.  Every request still makes its own checks (CSRF,
+ * role) on the principal. */
+
+static void authorised(struct call *c);
+
+static void auth_event(enum web_pglisten_event ev, void *arg)
+{
+	struct web_api *a = arg;
+	web_cache_clear(a->auth);
+	a->auth_live = ev != WEB_PGLISTEN_DOWN;
+}
+
+/* The principal's fields as one text: id, role, tenant ('T' and the name,
+ * or 'N'), CSRF token, user name, each ended by a NUL. */
+static void principal_settle(struct call *c, bool keep)
+{
+	if (!c->fetch || c->fetch_cache != c->a->auth)
+		return;
+	char id[16];
+	snprintf(id, sizeof id, "%d", c->user_id);
+	const char *f[] = {
+	    id, role_name(c->role), c->tenant ? "T" : "N", c->tenant ? c->tenant : "", c->csrf ? c->csrf : "", c->user};
+	size_t len = 0;
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+		len += strlen(f[i]) + (i == 2 ? 0 : 1);
+	char *text = vm_xmalloc(len), *p = text;
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+		size_t n = strlen(f[i]) + (i == 2 ? 0 : 1); /* the tenant's flag runs into its name */
+		memcpy(p, f[i], n);
+		p += n;
+	}
+	struct web_cache_fetch *fetch = c->fetch;
+	c->fetch = NULL;
+	web_cache_done(c->a->auth, fetch, 200, text, len, keep && c->a->auth_live, now_ms());
+	free(text);
+}
+
+static bool principal_unpack(struct call *c, const char *text, size_t len)
+{
+	const char *f[5];
+	size_t n = 0;
+	for (const char *p = text; p < text + len && n < 5; p += strlen(p) + 1)
+		f[n++] = p;
+	if (n != 5 || (f[2][0] != 'T' && f[2][0] != 'N'))
+		return false;
+	c->user_id = atoi(f[0]);
+	c->role = role_parse(f[1]);
+	c->tenant = f[2][0] == 'T' ? vm_xstrdup(f[2] + 1) : NULL;
+	c->csrf = c->by_token ? NULL : vm_xstrdup(f[3]);
+	c->user = vm_xstrdup(f[4]);
+	return true;
+}
+
+static void principal_answered(int status, const char *body, size_t len, void *arg)
+{
+	struct call *c = arg;
+	if (status == 200 && principal_unpack(c, body, len)) {
+		authorised(c);
+		return;
+	}
+	web_reply(c->a->server, c->req, status == 200 ? 500 : status, "application/json", body, len);
+	call_free(c);
+}
+
+/* Answers from a kept principal, or waits for one being read (true);
+ * false: the caller reads it (c->fetch set when it is to be kept). */
+static bool principal_kept(struct call *c, const char *hash)
+{
+	struct web_api *a = c->a;
+	if (!a->auth || !a->auth_live)
+		return false;
+	char key[80];
+	snprintf(key, sizeof key, "%c%s", c->by_token ? 't' : 's', hash);
+	const char *body;
+	size_t len;
+	struct web_cache_fetch *f = NULL;
+	switch (web_cache_get(a->auth, key, now_ms(), &body, &len, principal_answered, c, &f)) {
+	case WEB_CACHE_HIT:
+		if (principal_unpack(c, body, len)) {
+			authorised(c);
+			return true;
+		}
+		fail(c, 500, "a kept principal is damaged");
+		return true;
+	case WEB_CACHE_WAIT: return true;
+	case WEB_CACHE_MISS: break;
+	}
+	c->fetch = f;
+	c->fetch_cache = a->auth;
+	return false;
+}
+
 static void authenticated(PGresult *res, enum vm_pg_failure failure, const char *error, void *arg)
 {
 	struct call *c = arg;
@@ -591,6 +786,13 @@ static void authenticated(PGresult *res, enum vm_pg_failure failure, const char 
 		fail(c, 403, "this user has no role");
 		return;
 	}
+	principal_settle(c, PQgetvalue(res, 0, PQnfields(res) - 1)[0] == 't');
+	authorised(c);
+}
+
+/* The principal is known: what this request may do. */
+static void authorised(struct call *c)
+{
 	enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
 	if (!c->by_token && (m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)) {
 		const char *t = evhttp_find_header(evhttp_request_get_input_headers(c->req), "X-CSRF-Token");
@@ -608,6 +810,8 @@ static void authenticated(PGresult *res, enum vm_pg_failure failure, const char 
 		fail(c, 403, "not allowed for a tenant viewer");
 		return;
 	}
+	if (from_cache(c))
+		return;
 	run(c);
 }
 
@@ -623,12 +827,16 @@ static void authenticate(struct call *c)
 	if (got == 1) {
 		c->by_token = true;
 		web_token_hash(tok, hash);
-		const char *p[1] = {hash};
+		if (principal_kept(c, hash))
+			return;
+		const char *p[2] = {hash, c->a->auth_ms};
+		/* the last column: whether it may be kept for auth_ms */
 		submit(c,
-		       "SELECT u.user_id, u.name, u.role, u.tenant FROM web_token t JOIN web_user u USING (user_id) "
+		       "SELECT u.user_id, u.name, u.role, u.tenant, (t.expires_at IS NULL OR t.expires_at > now() + "
+		       "$2::int * interval '1 millisecond') FROM web_token t JOIN web_user u USING (user_id) "
 		       "WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR "
 		       "t.expires_at > now()) AND NOT u.disabled",
-		       1, p, authenticated);
+		       2, p, authenticated);
 		return;
 	}
 	got = web_cookie_get(evhttp_find_header(h, "Cookie"), WEB_SESSION_COOKIE, tok, sizeof tok, err, sizeof err);
@@ -641,11 +849,14 @@ static void authenticate(struct call *c)
 		return;
 	}
 	web_token_hash(tok, c->token_hash);
-	const char *p[1] = {c->token_hash};
+	if (principal_kept(c, c->token_hash))
+		return;
+	const char *p[2] = {c->token_hash, c->a->auth_ms};
 	submit(c,
-	       "SELECT u.user_id, u.name, u.role, u.tenant, s.csrf FROM web_session s JOIN web_user u "
+	       "SELECT u.user_id, u.name, u.role, u.tenant, s.csrf, s.expires_at > now() + $2::int * interval "
+	       "'1 millisecond' FROM web_session s JOIN web_user u "
 	       "USING (user_id) WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled",
-	       1, p, authenticated);
+	       2, p, authenticated);
 }
 
 void web_api_handle(struct evhttp_request *req, void *arg)
@@ -742,7 +953,24 @@ struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher
 	int64_t lock = (int64_t)opts->login_lock_s * 1000, max = (int64_t)opts->login_lock_max_s * 1000;
 	a->rl = web_ratelimit_new(10000, opts->login_free, lock, max);
 	a->rl_a = web_ratelimit_new(10000, opts->login_address_free, lock, max);
+	if (opts->cache_ms > 0)
+		a->cache = web_cache_new(opts->cache_mb << 20, opts->cache_ms);
+	snprintf(a->auth_ms, sizeof a->auth_ms, "%d", opts->auth_cache_ms);
+	if (opts->auth_cache_ms > 0 && opts->base && opts->conninfo) {
+		char err[256];
+		a->auth = web_cache_new(16 << 20, opts->auth_cache_ms);
+		a->listen =
+		    web_pglisten_new(opts->base, opts->conninfo, WEB_AUTH_CHANNEL, auth_event, a, err, sizeof err);
+		if (!a->listen) {
+			vm_err("%s", err);
+			web_cache_free(a->auth);
+			a->auth = NULL;
+		}
+	}
 	if (!a->rl || !a->rl_a) {
+		web_pglisten_free(a->listen);
+		web_cache_free(a->auth);
+		web_cache_free(a->cache);
 		web_ratelimit_free(a->rl);
 		web_ratelimit_free(a->rl_a);
 		free(a);
@@ -796,7 +1024,10 @@ void web_call_fail(struct call *c, int status, const char *msg)
 
 void web_call_reply(struct call *c, int status, const char *content_type, const char *body, size_t len)
 {
-	web_reply(c->a->server, c->req, status, content_type, body, len);
+	/* only JSON routes are kept (from_cache), and answered as JSON */
+	cache_settle(c, status, body, len);
+	if (c->req)
+		web_reply(c->a->server, c->req, status, content_type, body, len);
 	call_free(c);
 }
 
@@ -821,5 +1052,8 @@ void web_api_free(struct web_api *a)
 		return;
 	web_ratelimit_free(a->rl);
 	web_ratelimit_free(a->rl_a);
+	web_pglisten_free(a->listen);
+	web_cache_free(a->auth);
+	web_cache_free(a->cache);
 	free(a);
 }

@@ -18,6 +18,9 @@
 #include "server.h"
 
 #define WEB_SESSION_COOKIE "vmeter_session"
+/* Notified by the commands that end a principal (token revoke, user
+ * disable): the server forgets the principals it keeps. */
+#define WEB_AUTH_CHANNEL "vmeter_web_auth"
 
 struct web_api;
 
@@ -29,6 +32,11 @@ struct web_api_opts {
 	unsigned login_address_free; /* failures from an address before a lock */
 	int login_lock_s;            /* the first lock; doubles */
 	int login_lock_max_s;
+	int cache_ms;            /* VM answers kept this long per tenant scope; 0: none (web/cache.h) */
+	size_t cache_mb;         /* at most this many MiB of them */
+	int auth_cache_ms;       /* principals kept this long while listening; 0: none */
+	struct event_base *base; /* for the listening connection (borrowed) */
+	const char *conninfo;    /* its database (borrowed for web_api_new()) */
 };
 
 /* The endpoints on pool and hasher (both borrowed: they outlive it). */

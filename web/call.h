@@ -19,10 +19,12 @@
 enum web_role { ROLE_NONE, ROLE_ADMIN, ROLE_OPERATOR, ROLE_VIEWER };
 
 struct route_def;
+struct web_cache;
+struct web_cache_fetch;
 
 struct call {
 	struct web_api *a;
-	struct evhttp_request *req;
+	struct evhttp_request *req; /* NULL: a refresh of a kept answer (api.c) */
 	const struct route_def *rd;
 	char id[48];
 	struct web_query *q; /* the query string, checked against the route's parameters */
@@ -40,6 +42,10 @@ struct call {
 	/* an endpoint's own state, freed with the call by ext_free */
 	void *ext;
 	void (*ext_free)(void *ext);
+	/* fetching for a cache (api.c's answers or principals): its answer
+	 * goes there as well as to req */
+	struct web_cache *fetch_cache;
+	struct web_cache_fetch *fetch;
 };
 
 /* A VM's current inventory row (i), host (h) and latest event (e), within

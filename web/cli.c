@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "cli.h"
 #include "conf.h"
 #include "parse.h"
@@ -231,13 +232,15 @@ int web_cli(const char *conf_path, int argc, char **argv)
 		return change_one(conf_path,
 		                  "WITH u AS (UPDATE web_user SET disabled = true WHERE name = $1 RETURNING user_id), "
 		                  "s AS (DELETE FROM web_session WHERE user_id IN (SELECT user_id FROM u)) "
-		                  "SELECT user_id FROM u",
+		                  "SELECT user_id FROM u, LATERAL (SELECT pg_notify('" WEB_AUTH_CHANNEL "', 'user')) n",
 		                  argv[2], "disabled user", "no user");
 	if (argc == 3 && strcmp(argv[0], "token") == 0 && strcmp(argv[1], "revoke") == 0)
 		return change_one(
 		    conf_path,
-		    "UPDATE web_token SET revoked_at = now() WHERE token_id::text = $1 AND revoked_at IS NULL "
-		    "RETURNING token_id",
+		    "WITH t AS (UPDATE web_token SET revoked_at = now() WHERE token_id::text = $1 AND revoked_at IS "
+		    "NULL "
+		    "RETURNING token_id) SELECT token_id FROM t, LATERAL (SELECT pg_notify('" WEB_AUTH_CHANNEL
+		    "', 'token')) n",
 		    argv[2], "revoked token", "no token to revoke with id");
 	fprintf(stderr,
 	        "vmeter-web: unknown command '%s%s%s' (user add, user list, user disable, token add, token revoke)\n",

@@ -85,7 +85,16 @@ static int serve(const struct vm_conf *conf)
 		return 1;
 	}
 	evthread_use_pthreads(); /* the hasher thread wakes the loop */
-	struct event_base *base = event_base_new();
+	/* epoll's changelist: evhttp turns a connection's read and write
+	 * events off and on several times an answer; the changes are made in
+	 * one epoll_ctl() at the next wait instead of one call each (no fd
+	 * here is a dup(), the changelist's one caveat) */
+	struct event_config *cfg = event_config_new();
+	if (cfg)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = cfg ? event_base_new_with_config(cfg) : NULL;
+	if (cfg)
+		event_config_free(cfg);
 	if (!base) {
 		vm_err("cannot make an event loop");
 		return 1;
@@ -137,7 +146,12 @@ static int serve(const struct vm_conf *conf)
 	                          .login_free = (unsigned)o->login_failures,
 	                          .login_address_free = (unsigned)o->login_address_failures,
 	                          .login_lock_s = o->login_lock_s,
-	                          .login_lock_max_s = o->login_lock_max_s};
+	                          .login_lock_max_s = o->login_lock_max_s,
+	                          .cache_ms = o->cache_ms,
+	                          .cache_mb = (size_t)o->cache_mb,
+	                          .auth_cache_ms = o->auth_cache_ms,
+	                          .base = base,
+	                          .conninfo = conf->db_conninfo};
 	api = web_api_new(pool, hasher, &ao);
 	if (!api) {
 		vm_err("web.login-lock must not be over web.login-lock-max");

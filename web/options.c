@@ -28,6 +28,9 @@ static const struct vm_conf_option options[] = {
     {"login-address-failures", VM_CONF_INT, O(login_address_failures), 1, 10000, 20, NULL, NULL},
     {"login-lock", VM_CONF_INT, O(login_lock_s), 1, 3600, 1, NULL, NULL},
     {"login-lock-max", VM_CONF_INT, O(login_lock_max_s), 1, 86400, 900, NULL, NULL},
+    {"cache-ms", VM_CONF_INT, O(cache_ms), 0, 60000, 1000, NULL, NULL},
+    {"auth-cache-ms", VM_CONF_INT, O(auth_cache_ms), 0, 60000, 10000, NULL, NULL},
+    {"cache-mb", VM_CONF_INT, O(cache_mb), 1, 4096, 64, NULL, NULL},
     {"tls-certificate", VM_CONF_STR, O(tls_certificate), 0, 4096, 0, "", NULL},
     {"tls-key", VM_CONF_STR, O(tls_key), 0, 4096, 0, "", NULL},
 };

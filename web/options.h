@@ -21,6 +21,9 @@ struct web_options {
 	int login_address_failures; /* failed logins from an address before a lock */
 	int login_lock_s;           /* the first lock, doubling */
 	int login_lock_max_s;       /* the longest lock */
+	int cache_ms;               /* answers kept this long (0: none) */
+	int cache_mb;               /* at most this much of them */
+	int auth_cache_ms;          /* principals kept this long (0: none) */
 	char *tls_certificate;      /* PEM chain; "" for plain HTTP */
 	char *tls_key;              /* PEM private key */
 };

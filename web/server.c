@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -210,6 +212,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		refuse(c, 503, "too many connections");
 		return;
 	}
+	/* an answer goes out at once, whole: with Nagle the last short segment
+	 * of one waits for the client to acknowledge the segments before it,
+	 * which a client delaying its ACKs holds back for up to 40 ms */
+	int one = 1;
+	evutil_socket_t sock = bufferevent_getfd(c->bev);
+	if (sock >= 0 && setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+		vm_debug("TCP_NODELAY: %s", strerror(errno));
 	c->counted = true;
 	c->slot = s->n_conns;
 	s->conns[s->n_conns++] = c;
@@ -273,6 +282,16 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 	evbuffer_free(out);
 }
 
+char *web_error_json(int status, const char *message)
+{
+	json_t *j = json_pack("{s:s, s:i}", "error", message, "status", status);
+	char *text = j ? json_dumps(j, 0) : NULL;
+	json_decref(j);
+	if (!text) /* a message that is not UTF-8: say so rather than nothing */
+		text = vm_xasprintf("{\"error\": \"(unprintable)\", \"status\": %d}", status);
+	return text;
+}
+
 void web_reply_error(struct web_server *s, struct evhttp_request *req, int status, const char *fmt, ...)
 {
 	char msg[512];
@@ -280,13 +299,9 @@ void web_reply_error(struct web_server *s, struct evhttp_request *req, int statu
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	json_t *j = json_pack("{s:s, s:i}", "error", msg, "status", status);
-	char *text = j ? json_dumps(j, 0) : NULL;
-	if (!text) /* a message that is not UTF-8: say so rather than nothing */
-		text = vm_xasprintf("{\"error\": \"(unprintable)\", \"status\": %d}", status);
+	char *text = web_error_json(status, msg);
 	web_reply(s, req, status, "application/json", text, strlen(text));
 	free(text);
-	json_decref(j);
 }
 
 const char *web_peer(struct evhttp_request *req)

@@ -69,7 +69,10 @@ int web_server_port(const struct web_server *s);
  * req.  req is not to be used afterwards. */
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
                size_t len);
-/* A JSON error: {"error": MESSAGE, "status": STATUS}. */
+/* The text of a JSON error, {"error": MESSAGE, "status": STATUS}; the
+ * caller frees it. */
+char *web_error_json(int status, const char *message);
+/* Answers with web_error_json() of the formatted message. */
 void web_reply_error(struct web_server *s, struct evhttp_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -8,7 +8,9 @@
 # fixtures, and no body names another tenant's objects), bad and
 # oversized requests answered with JSON, a slow client (a header byte a
 # second) closed at its deadline while others are served, the connection
-# cap, and SIGTERM.  Waits for states, never for times.
+# cap, kept answers and principals (a revoked token refused at once, each
+# tenant scope its own answer, a change shown once the kept answer is old),
+# keep-alive, and SIGTERM.  Waits for states, never for times.
 . "$(dirname "$0")/../lib.sh"
 
 WEB=$top_builddir/web/vmeter-web
@@ -351,7 +353,10 @@ grep -q '^vmeter_web_db_connections_up [1-9]' "$T/bodies.admin" && grep -q '^vme
 ok $? "/metrics: the pool's connections and requests by status"
 
 # ---------------------------------------------------------------- ends
-psql_q "UPDATE web_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256('$(cat "$T/cookie.op")'::bytea), 'hex')" >/dev/null
+# A session ended by hand: the server keeps principals for
+# web.auth-cache-ms unless told (docs/WEB.md), as an administrator would.
+psql_q "UPDATE web_session SET expires_at = now() - interval '1 second' WHERE token_hash = encode(sha256('$(cat "$T/cookie.op")'::bytea), 'hex');
+	NOTIFY vmeter_web_auth" >/dev/null
 is "$(req e GET /api/v1/me -H "Cookie: vmeter_session=$(cat "$T/cookie.op")")" 401 "an expired session: 401"
 web token revoke "$TOK_ADMIN_ID" >/dev/null
 ok $? "token revoke ID"
@@ -377,6 +382,36 @@ restart_postgres
 vms_ok() { test "$(req d GET /api/v1/vms -H "$A")" = 200; }
 wait_for "the pool to connect again" 60 vms_ok
 ok $? "the database back: served again"
+
+# ---------------------------------------------------------------- kept answers and principals
+# Principals are kept (web.auth-cache-ms) only while the server listens
+# for vmeter_web_auth; the listener comes back with the database.
+wait_for "the listener to connect again" 60 grep -q "listening for 'vmeter_web_auth' notifications again" "$T/web.log"
+ok $? "the server listens for token and user changes again once the database is back"
+TOK_K=$(web token add va --label kept | sed -n 's/.*(shown once): //p')
+TOK_K_ID=$(psql_q "SELECT token_id FROM web_token WHERE label = 'kept'")
+for i in 1 2 3; do req k GET /api/v1/me -H "Authorization: Bearer $TOK_K" >/dev/null; done
+is "$(req k GET /api/v1/me -H "Authorization: Bearer $TOK_K")" 200 "a token used again and again (its principal kept)"
+web token revoke "$TOK_K_ID" >/dev/null
+is "$(req k GET /api/v1/me -H "Authorization: Bearer $TOK_K")" 401 "... revoked: 401 at once (the command notifies the server)"
+# Answers are kept per tenant scope (web.cache-ms): the admin's list and
+# a viewer's right after it are each their own.
+req ka GET /api/v1/vms -H "$A" >/dev/null
+req kv GET /api/v1/vms -H "Authorization: Bearer $TOK_A" >/dev/null
+req kb GET /api/v1/vms -H "$A" >/dev/null
+is "$(jq -r '[.vms[].name] | join(" ")' "$T/ka.body") / $(jq -r '[.vms[].name] | join(" ")' "$T/kv.body") / $(jq -r '[.vms[].name] | join(" ")' "$T/kb.body")" \
+	"a1 a2 b1 m1 n1 / a1 a2 m1 / a1 a2 b1 m1 n1" "the VM list of an admin, then a viewer of acme, then the admin: each its scope's"
+is "$(req kv GET /api/v1/vms/22222222-0000-4000-8000-00000000000a -H "Authorization: Bearer $TOK_A")" 404 \
+	"... and a VM of beta that the admin just read: 404 for the viewer"
+psql_q "INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_vcpus, memory_kib, current_memory_kib,
+	tenant, project, cost_centre, owner_source, digest) VALUES (1, now(), 1, 'a1-renamed', 2, 2, 2048, 2048, 'acme', 'web', '',
+	'config', 'dr')" >/dev/null
+renamed() { req kr GET /api/v1/vms -H "$A" >/dev/null && jq -e '.vms[] | select(.name == "a1-renamed")' "$T/kr.body"; }
+wait_for "the renamed VM in the list" 60 renamed
+ok $? "a change shows once the kept answer is older than web.cache-ms"
+# keep-alive: curl's second transfer on the first one's connection
+is "$(curl -s -o /dev/null -o /dev/null -w '%{http_code}:%{num_connects} ' -H "$A" "$URL/api/v1/vms" "$URL/api/v1/vms/11111111-0000-4000-8000-00000000000a")" \
+	"200:1 200:0 " "two requests on one kept-alive connection"
 
 # ---------------------------------------------------------------- bad requests
 A="Cookie: vmeter_session=$(cat "$T/cookie.root")"

@@ -1,0 +1,207 @@
+/* web/cache: kept answers by key and age, one fetch for many requests,
+ * stale answers while one is fetched again, clear, the byte cap. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache.h"
+
+struct got {
+	int calls, status;
+	char body[128];
+};
+
+static void waiter(int status, const char *body, size_t len, void *arg)
+{
+	struct got *g = arg;
+	g->calls++;
+	g->status = status;
+	snprintf(g->body, sizeof g->body, "%.*s", (int)len, body);
+}
+
+/* get() for a key, the body of a HIT in *out */
+static enum web_cache_result get(struct web_cache *c, const char *key, int64_t now, const char **out, struct got *g,
+                                 struct web_cache_fetch **f)
+{
+	size_t len = 0;
+	*out = NULL;
+	return web_cache_get(c, key, now, out, &len, waiter, g, f);
+}
+
+static void bad_arguments(void **state)
+{
+	(void)state;
+	assert_null(web_cache_new(0, 1000));
+	assert_null(web_cache_new(1024, 0));
+	assert_null(web_cache_new(1024, -1));
+}
+
+static void kept_for_ttl(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, "*|/api/v1/vms", 0, &b, &g, &f), WEB_CACHE_MISS);
+	assert_non_null(f);
+	web_cache_done(c, f, 200, "[1]", 3, true, 10);
+	assert_int_equal(web_cache_size(c), 1);
+	assert_int_equal(get(c, "*|/api/v1/vms", 1009, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1]");
+	/* another key (another tenant scope) is another answer */
+	assert_int_equal(get(c, "4:acme|/api/v1/vms", 20, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "[2]", 3, true, 20);
+	assert_int_equal(get(c, "4:acme|/api/v1/vms", 21, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[2]");
+	assert_int_equal(get(c, "*|/api/v1/vms", 21, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1]");
+	/* too old: fetched again; meanwhile the others get the old one */
+	struct web_cache_fetch *f2 = NULL;
+	assert_int_equal(get(c, "*|/api/v1/vms", 1010, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_string_equal(b, "[1]"); /* the old one, for whoever wants it */
+	assert_int_equal(get(c, "*|/api/v1/vms", 1011, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1]");
+	web_cache_done(c, f2, 200, "[1,3]", 5, true, 1020);
+	assert_int_equal(get(c, "*|/api/v1/vms", 1021, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1,3]");
+	assert_int_equal(g.calls, 0);
+	/* not asked for in twice the ttl: not served, the others wait */
+	assert_int_equal(get(c, "*|/api/v1/vms", 3020, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_null(b);
+	assert_int_equal(get(c, "*|/api/v1/vms", 3021, &b, &g, &f), WEB_CACHE_WAIT);
+	web_cache_done(c, f2, 200, "[4]", 3, true, 3030);
+	assert_int_equal(g.calls, 1);
+	assert_string_equal(g.body, "[4]");
+	/* a step back of the clock is not an age: fetched again */
+	assert_int_equal(get(c, "*|/api/v1/vms", 3000, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_null(b);
+	web_cache_done(c, f2, 200, "[5]", 3, true, 3000);
+	web_cache_free(c);
+}
+
+static void one_fetch_for_many(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g0 = {0}, g1 = {0}, g2 = {0};
+	struct web_cache_fetch *f = NULL, *none = NULL;
+	assert_int_equal(get(c, "k", 0, &b, &g0, &f), WEB_CACHE_MISS);
+	assert_null(b); /* none before */
+	assert_int_equal(get(c, "k", 1, &b, &g1, &none), WEB_CACHE_WAIT);
+	assert_int_equal(get(c, "k", 2, &b, &g2, &none), WEB_CACHE_WAIT);
+	assert_null(none);
+	assert_int_equal(web_cache_waiting(c), 2);
+	/* not to be kept (a 404, a principal about to expire): the waiters
+	 * get it all the same */
+	web_cache_done(c, f, 404, "{\"error\": \"no such object\"}", 27, false, 3);
+	assert_int_equal(g1.calls, 1);
+	assert_int_equal(g2.calls, 1);
+	assert_int_equal(g1.status, 404);
+	assert_string_equal(g2.body, "{\"error\": \"no such object\"}");
+	assert_int_equal(g0.calls, 0);
+	assert_int_equal(web_cache_waiting(c), 0);
+	assert_int_equal(web_cache_size(c), 0);
+	assert_int_equal(get(c, "k", 4, &b, &g0, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "ok", 2, true, 4);
+	/* a failed fetch of an old answer forgets it: no stale answer past it */
+	assert_int_equal(get(c, "k", 2000, &b, &g0, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 503, "down", 4, false, 2001);
+	assert_int_equal(web_cache_size(c), 0);
+	assert_int_equal(get(c, "k", 2002, &b, &g0, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 503, "down", 4, false, 2003);
+	web_cache_free(c);
+}
+
+static void clear_forgets_fetches_too(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 60000);
+	const char *b;
+	struct got g = {0}, w_old = {0}, w_new = {0};
+	struct web_cache_fetch *f_old = NULL, *f_new = NULL, *f = NULL;
+	assert_int_equal(get(c, "kept", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "a", 1, true, 0);
+	assert_int_equal(get(c, "t:abc", 0, &b, &g, &f_old), WEB_CACHE_MISS);
+	assert_int_equal(get(c, "t:abc", 1, &b, &w_old, &f), WEB_CACHE_WAIT);
+	web_cache_clear(c); /* a token revoked while its row was being read */
+	assert_int_equal(web_cache_size(c), 0);
+	assert_int_equal(get(c, "kept", 2, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 503, "x", 1, false, 2);
+	/* a request after the clear does not wait for the read before it */
+	assert_int_equal(get(c, "t:abc", 2, &b, &w_new, &f_new), WEB_CACHE_MISS);
+	assert_ptr_not_equal(f_new, f_old);
+	web_cache_done(c, f_old, 200, "valid", 5, true, 3);
+	assert_int_equal(w_old.calls, 1); /* came before the clear: its answer */
+	assert_string_equal(w_old.body, "valid");
+	assert_int_equal(web_cache_size(c), 0); /* but not kept */
+	web_cache_done(c, f_new, 401, "revoked", 7, false, 4);
+	assert_int_equal(get(c, "t:abc", 5, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 401, "revoked", 7, false, 5);
+	assert_int_equal(w_new.calls, 0);
+	web_cache_free(c);
+}
+
+static void byte_cap(void **state)
+{
+	(void)state;
+	char big[1000];
+	memset(big, 'x', sizeof big);
+	struct web_cache *c = web_cache_new(2500, 60000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	const char *keys[] = {"a", "b", "c"};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(get(c, keys[i], i, &b, &g, &f), WEB_CACHE_MISS);
+		web_cache_done(c, f, 200, big, sizeof big, true, i);
+		assert_true(web_cache_bytes(c) <= 2500);
+	}
+	assert_int_equal(web_cache_size(c), 2);
+	assert_int_equal(get(c, "a", 3, &b, &g, &f), WEB_CACHE_MISS); /* the oldest went */
+	web_cache_done(c, f, 200, "small", 5, true, 3);
+	assert_int_equal(get(c, "c", 4, &b, &g, &f), WEB_CACHE_HIT);
+	/* one answer over the cap is not kept at all */
+	struct web_cache *tiny = web_cache_new(100, 60000);
+	assert_int_equal(get(tiny, "a", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(tiny, f, 200, big, sizeof big, true, 0);
+	assert_int_equal(web_cache_size(tiny), 0);
+	assert_int_equal(web_cache_bytes(tiny), 0);
+	web_cache_free(tiny);
+	web_cache_free(c);
+}
+
+static void free_answers_waiters(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0}, w1 = {0}, w2 = {0};
+	struct web_cache_fetch *f = NULL, *f2 = NULL;
+	assert_int_equal(get(c, "k", 0, &b, &g, &f), WEB_CACHE_MISS);
+	assert_int_equal(get(c, "k", 0, &b, &w1, &f2), WEB_CACHE_WAIT);
+	assert_int_equal(get(c, "j", 0, &b, &g, &f2), WEB_CACHE_MISS);
+	web_cache_clear(c);
+	assert_int_equal(get(c, "j", 0, &b, &w2, &f), WEB_CACHE_MISS);
+	web_cache_free(c); /* the detached fetch of "j", "k"'s waiter */
+	assert_int_equal(w1.calls, 1);
+	assert_int_equal(w1.status, 503);
+	assert_int_equal(w2.calls, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(bad_arguments),      cmocka_unit_test(kept_for_ttl),
+	    cmocka_unit_test(one_fetch_for_many), cmocka_unit_test(clear_forgets_fetches_too),
+	    cmocka_unit_test(byte_cap),           cmocka_unit_test(free_answers_waiters),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,251 @@
+/* Answers kept for a short time, one query for many requests (cache.h). */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "cache.h"
+#include "xalloc.h"
+
+struct waiter {
+	web_cache_waiter_cb cb;
+	void *arg;
+	struct waiter *next;
+};
+
+struct entry {
+	char *key;
+	uint64_t hash;
+	struct entry *next_in_bucket;
+	/* the kept answer, when have */
+	bool have;
+	char *body;
+	size_t len;
+	int64_t at;
+	TAILQ_ENTRY(entry) age; /* in c->kept while have, oldest first */
+	/* a request fetching it, and those waiting for it */
+	bool fetching;
+	bool detached; /* by a clear: in c->detached, not in the table */
+	struct waiter *waiters, **waiters_tail;
+};
+
+TAILQ_HEAD(entry_list, entry);
+
+struct web_cache {
+	struct entry **buckets;
+	size_t n_buckets; /* a power of two */
+	size_t max_bytes, bytes, n_kept, n_waiting;
+	int ttl_ms;
+	struct entry_list kept;
+	struct entry *detached; /* fetches a clear took out of the table */
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* What an answer counts against max_bytes: its body, key and entry. */
+static size_t cost(const struct entry *e)
+{
+	return e->len + strlen(e->key) + sizeof *e;
+}
+
+struct web_cache *web_cache_new(size_t max_bytes, int ttl_ms)
+{
+	if (max_bytes == 0 || ttl_ms <= 0)
+		return NULL;
+	struct web_cache *c = vm_xcalloc(1, sizeof *c);
+	c->n_buckets = 4096; /* chains stay short up to thousands of answers */
+	c->buckets = vm_xcalloc(c->n_buckets, sizeof *c->buckets);
+	c->max_bytes = max_bytes;
+	c->ttl_ms = ttl_ms;
+	TAILQ_INIT(&c->kept);
+	return c;
+}
+
+static struct entry **slot_of(struct web_cache *c, const char *key, uint64_t h)
+{
+	struct entry **p = &c->buckets[h & (c->n_buckets - 1)];
+	while (*p && ((*p)->hash != h || strcmp((*p)->key, key) != 0))
+		p = &(*p)->next_in_bucket;
+	return p;
+}
+
+static void forget_answer(struct web_cache *c, struct entry *e)
+{
+	if (!e->have)
+		return;
+	TAILQ_REMOVE(&c->kept, e, age);
+	c->n_kept--;
+	c->bytes -= cost(e);
+	free(e->body);
+	e->body = NULL;
+	e->have = false;
+}
+
+/* Removes e from its bucket (or the detached list) and frees it: neither
+ * kept nor fetched. */
+static void entry_drop(struct web_cache *c, struct entry *e)
+{
+	struct entry **p = &c->detached;
+	if (e->detached)
+		while (*p != e)
+			p = &(*p)->next_in_bucket;
+	else
+		p = slot_of(c, e->key, e->hash);
+	*p = e->next_in_bucket;
+	forget_answer(c, e);
+	free(e->key);
+	free(e);
+}
+
+/* Calls and frees the waiters of e (taken off it first: a callback may
+ * use the cache). */
+static void answer_waiters(struct web_cache *c, struct entry *e, int status, const char *body, size_t len)
+{
+	struct waiter *w = e->waiters;
+	e->waiters = NULL;
+	e->waiters_tail = &e->waiters;
+	while (w) {
+		struct waiter *next = w->next;
+		c->n_waiting--;
+		w->cb(status, body, len, w->arg);
+		free(w);
+		w = next;
+	}
+}
+
+void web_cache_free(struct web_cache *c)
+{
+	if (!c)
+		return;
+	static const char stopping[] = "{\"error\": \"the server is stopping\", \"status\": 503}";
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		while (c->buckets[i]) {
+			struct entry *e = c->buckets[i];
+			answer_waiters(c, e, 503, stopping, sizeof stopping - 1);
+			entry_drop(c, e);
+		}
+	}
+	while (c->detached) {
+		answer_waiters(c, c->detached, 503, stopping, sizeof stopping - 1);
+		entry_drop(c, c->detached);
+	}
+	free(c->buckets);
+	free(c);
+}
+
+enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
+                                    size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch)
+{
+	uint64_t h = fnv1a(key);
+	struct entry **p = slot_of(c, key, h);
+	struct entry *e = *p;
+	if (e && e->have && now_ms - e->at < c->ttl_ms && now_ms >= e->at) {
+		*body = e->body;
+		*len = e->len;
+		return WEB_CACHE_HIT;
+	}
+	if (e && e->fetching && e->have) { /* too old, being fetched again: until then */
+		*body = e->body;
+		*len = e->len;
+		return WEB_CACHE_HIT;
+	}
+	if (e && e->fetching) {
+		struct waiter *w = vm_xcalloc(1, sizeof *w);
+		w->cb = cb;
+		w->arg = arg;
+		*e->waiters_tail = w;
+		e->waiters_tail = &w->next;
+		c->n_waiting++;
+		return WEB_CACHE_WAIT;
+	}
+	if (!e) {
+		e = vm_xcalloc(1, sizeof *e);
+		e->key = vm_xstrdup(key);
+		e->hash = h;
+		e->waiters_tail = &e->waiters;
+		*p = e;
+	}
+	/* an answer too old stays for the others until this fetch ends, but
+	 * only within a second ttl: one not asked for in a while (a graph
+	 * of "the last 24 hours" an hour later) is not served at all */
+	if (e->have && (now_ms < e->at || now_ms - e->at >= 2 * (int64_t)c->ttl_ms))
+		forget_answer(c, e);
+	e->fetching = true;
+	*fetch = (struct web_cache_fetch *)e;
+	*body = e->have ? e->body : NULL;
+	*len = e->have ? e->len : 0;
+	return WEB_CACHE_MISS;
+}
+
+void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int status, const char *body, size_t len,
+                    bool keep, int64_t now_ms)
+{
+	struct entry *e = (struct entry *)fetch;
+	e->fetching = false;
+	forget_answer(c, e); /* the old one, if any: not served past a failed fetch */
+	if (keep && !e->detached) {
+		e->body = vm_xmalloc(len + 1);
+		memcpy(e->body, body, len);
+		e->body[len] = '\0';
+		e->len = len;
+		e->at = now_ms;
+		e->have = true;
+		TAILQ_INSERT_TAIL(&c->kept, e, age);
+		c->n_kept++;
+		c->bytes += cost(e);
+	}
+	/* the waiters first: the oldest that goes to make room may be e */
+	answer_waiters(c, e, status, body, len);
+	if (!e->have && !e->fetching)
+		entry_drop(c, e);
+	while (c->bytes > c->max_bytes) {
+		struct entry *old = TAILQ_FIRST(&c->kept);
+		if (old->fetching)
+			forget_answer(c, old);
+		else
+			entry_drop(c, old);
+	}
+}
+
+void web_cache_clear(struct web_cache *c)
+{
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		struct entry *e = c->buckets[i];
+		while (e) {
+			struct entry *next = e->next_in_bucket;
+			if (e->fetching) { /* its fetcher still ends it */
+				forget_answer(c, e);
+				c->buckets[i] = next;
+				e->detached = true;
+				e->next_in_bucket = c->detached;
+				c->detached = e;
+			} else {
+				entry_drop(c, e);
+			}
+			e = next;
+		}
+	}
+}
+
+size_t web_cache_size(const struct web_cache *c)
+{
+	return c->n_kept;
+}
+
+size_t web_cache_bytes(const struct web_cache *c)
+{
+	return c->bytes;
+}
+
+size_t web_cache_waiting(const struct web_cache *c)
+{
+	return c->n_waiting;
+}

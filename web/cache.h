@@ -1,0 +1,65 @@
+/* web/cache: answers kept for a short time by key, and one query for
+ * many requests.
+ *
+ * A request whose answer is already kept and younger than ttl_ms is
+ * answered from it (HIT).  While one request fetches an answer (MISS:
+ * the caller fetches it and calls web_cache_done() with the fetch it
+ * got), the others with the same key wait for it (WAIT) instead of
+ * sending the same query again, and get the same status and body; if
+ * an answer too old but younger than twice ttl_ms is kept, they get it
+ * instead of waiting (so an answer is at most twice ttl_ms plus one
+ * fetch old, and the requests that come while it is fetched again do not
+ * wait for the database); an older one is forgotten and they wait.  An
+ * answer is kept when the fetcher says so; every answer, kept or not,
+ * goes to the waiters.  web_cache_clear() forgets every answer, and
+ * fetches under way then are neither kept nor waited for by requests
+ * that come after it (they may have read what the clear is about).
+ *
+ * The key must hold everything the answer depends on: the caller puts
+ * the route, the object and the tenant scope of the principal in it, so
+ * that a key never serves another tenant's answer.  At most max_bytes
+ * of answers and keys are kept; past that, the oldest go.  Times are the caller's
+ * (monotonic ms).  Not thread-safe: one loop. */
+#ifndef VM_WEB_CACHE_H
+#define VM_WEB_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct web_cache;
+struct web_cache_fetch;
+
+/* Called once for a waiting request with the answer its key got: status
+ * and body (len bytes, borrowed for the call). */
+typedef void (*web_cache_waiter_cb)(int status, const char *body, size_t len, void *arg);
+
+enum web_cache_result { WEB_CACHE_HIT, WEB_CACHE_MISS, WEB_CACHE_WAIT };
+
+/* NULL if max_bytes is 0 or ttl_ms not positive. */
+struct web_cache *web_cache_new(size_t max_bytes, int ttl_ms);
+/* Waiters still queued are called with status 503 first. */
+void web_cache_free(struct web_cache *c);
+
+/* HIT: *body and *len are the kept answer (borrowed until the next call
+ * on c).  WAIT: another request is fetching it; cb(.., arg) will be
+ * called from its web_cache_done().  MISS: the caller fetches the answer
+ * and must call web_cache_done() with *fetch once, whatever comes; *body
+ * is then the previous answer, too old but younger than twice ttl_ms
+ * (borrowed likewise), or NULL. */
+enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
+                                    size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
+/* The answer of a MISS's fetch (which ends here): kept if keep (and no
+ * clear came since the fetch began), and given to its waiters (called
+ * before it returns). */
+void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int status, const char *body, size_t len,
+                    bool keep, int64_t now_ms);
+/* Forgets every kept answer; fetches under way are kept by nobody. */
+void web_cache_clear(struct web_cache *c);
+/* Answers kept now, their bytes (with their keys), and requests waiting
+ * now (for tests and /metrics). */
+size_t web_cache_size(const struct web_cache *c);
+size_t web_cache_bytes(const struct web_cache *c);
+size_t web_cache_waiting(const struct web_cache *c);
+
+#endif
