@@ -45,7 +45,7 @@ build_guest() {
 	for m in $WANT_MODULES; do add_module "$m" || return 1; done
 	for m in $_order; do echo "$m.ko"; done >"$T/initrd/modules/order"
 	cp /bin/busybox "$T/initrd/bin/busybox"
-	mkdir -p "$T/initrd/proc" "$T/initrd/sys" "$T/initrd/dev"
+	mkdir -p "$T/initrd/proc" "$T/initrd/sys" "$T/initrd/dev" "$T/initrd/sbin" "$T/initrd/usr/bin" "$T/initrd/usr/sbin"
 	printf '%s\n' "$INIT_SCRIPT" >"$T/initrd/init"
 	chmod 755 "$T/initrd/init"
 	mkdir -p "$_out.tmp"
@@ -112,7 +112,7 @@ start_guests() {
 		virsh -q -c "$URI" create "$T/dom$k.xml" >/dev/null || bail "cannot start guest $k"
 	done
 	booted() { [ "$(cat "$T"/console*.log 2>/dev/null | grep -c 'VMETER booted')" -ge "$GUESTS" ]; }
-	wait_for "$GUESTS guests booted" 300 booted || bail "the guests did not boot"
+	wait_for "$GUESTS guests booted" 900 booted || bail "the guests did not boot"
 	sleep 5
 	QEMU_PIDS=$(pgrep -f "guest=$PREFIX-" | tr '\n' ' ')
 	[ "$(echo "$QEMU_PIDS" | wc -w)" = "$GUESTS" ] || bail "found QEMU processes '$QEMU_PIDS' for $GUESTS guests"
