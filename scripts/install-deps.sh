@@ -18,8 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 # packages (debian/) and runs lintian on them.
 # chromium, nodejs: tests/integration/web-browser.sh drives the web UI in
 # headless chromium with playwright-core (installed by the test with npm,
-# pinned in tests/browser/package.json; npm comes with nodesource's nodejs,
-# or Debian's npm package: the test is skipped without it).
+# pinned in tests/browser/package.json; npm below).
 PKGS="autoconf automake autoconf-archive make gcc pkg-config
 libcairo2-dev libpango1.0-dev poppler-utils fonts-dejavu-core
 libsystemd-dev systemd
@@ -40,6 +39,13 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# npm: Debian's package where nodejs is Debian's (a nodesource nodejs
+# brings its own npm, and Debian's npm would conflict with it).
+if ! command -v npm >/dev/null 2>&1; then
+	echo "install-deps.sh: installing npm"
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 # Not libvirt-daemon-system: it pulls in libvirt-daemon-config-network,
 # whose autostarted 'default' NAT network would turn IP forwarding on.
