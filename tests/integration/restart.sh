@@ -104,6 +104,16 @@ for down in $OUTAGES; do
 	ok $? "libvirtd down ${down} s: each domain's usage is split over the gap's minutes"
 done
 
+# --- a quiet stretch: two whole host minutes stored after the last
+# disturbance, so the one-pass-per-grid-point check below has minutes to
+# judge however the disturbances fell (on a slow machine they can touch
+# every minute of the run).
+quiet_minutes() {
+	[ "$(psql_q "SELECT count(*) FROM host_usage_minute
+		WHERE minute >= to_timestamp($(tail -n 1 "$T/moments")) + interval '5 s'")" -ge 2 ]
+}
+wait_for 300 quiet_minutes || bail "no host minute stored after the last disturbance"
+
 # --- the end: stop, write the minutes left open, deliver
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"
