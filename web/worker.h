@@ -1,7 +1,8 @@
 /* Blocking work off the event loop: librrd's fetches (which read files and
  * talk to rrdcached) and invoice exports (billing's blocking reader and
  * PDF renderer, lib/invoice_db.h, lib/invoice.h) run on a few threads of
- * their own and hand their answer back to the loop, like web/hasher.
+ * their own and hand their answer back to the loop (web/hasher, the
+ * password checks, is one of these with a thread of its own).
  *
  * A job is two functions: run(t, arg) on a worker thread, then
  * done(cancelled, arg) on the loop, exactly once (cancelled when the
