@@ -34,19 +34,9 @@ VMS=${2:-4000}
 DAYS=${3:-30}
 OUT=${OUT:-/var/tmp/vmeter-bench/capacity-$(date -u +%Y%m%dT%H%M%S)}
 mkdir -p "$OUT"
-if [ -z "${VMETER_BUILD:-}" ]; then
-	VMETER_BUILD=/tmp/vmbench-capacity-build
-	echo "# building an optimised copy of vmeter in $VMETER_BUILD (-O2 -g)"
-	mkdir -p "$VMETER_BUILD"
-	(cd "$top_srcdir" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$VMETER_BUILD" ||
-		{ echo "cannot copy the source tree to $VMETER_BUILD"; exit 1; }
-	(
-		cd "$VMETER_BUILD" &&
-			{ [ -x configure ] || ./autogen.sh; } &&
-			{ [ -f Makefile ] || ./configure CFLAGS='-O2 -g'; } &&
-			make -j2 admin/vmeter-admin reports/vmeter-report
-	) >"$VMETER_BUILD/bench-build.log" 2>&1 || { echo "build failed, see $VMETER_BUILD/bench-build.log"; exit 1; }
-fi
+# shellcheck source=opt-build.sh
+. "$top_srcdir/bench/opt-build.sh"
+opt_build /tmp/vmbench-capacity-build admin/vmeter-admin reports/vmeter-report || exit 1
 top_builddir=$VMETER_BUILD
 . "$top_srcdir/tests/lib.sh"
 REPORT=$top_builddir/reports/vmeter-report

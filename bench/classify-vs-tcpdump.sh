@@ -62,23 +62,9 @@ TCPDUMP=$(command -v tcpdump)
 PMACCTD=$(command -v pmacctd)
 
 # --- an optimised build (the in-tree one may have sanitizers)
-if [ -z "${VMETER_BUILD:-}" ]; then
-	VMETER_BUILD=/tmp/vmbench-classify-build
-	say "building an optimised copy of vmeter in $VMETER_BUILD (-O2 -g)"
-	mkdir -p "$VMETER_BUILD"
-	# tar keeps modification times: make rebuilds only what changed.
-	(cd "$top_srcdir" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$VMETER_BUILD" ||
-		die "cannot copy the source tree to $VMETER_BUILD"
-	(
-		cd "$VMETER_BUILD" &&
-			{ [ -x configure ] || ./autogen.sh; } &&
-			{ [ -f Makefile ] || ./configure CFLAGS='-O2 -g'; } &&
-			make -j"$(nproc)" bench/vmeter-bench-gen-pcap bench/vmeter-bench-classify
-	) >"$VMETER_BUILD/bench-build.log" 2>&1 || die "build failed, see $VMETER_BUILD/bench-build.log"
-else
-	make -C "$VMETER_BUILD" bench/vmeter-bench-gen-pcap bench/vmeter-bench-classify >/dev/null ||
-		die "cannot build the bench programs in $VMETER_BUILD"
-fi
+# shellcheck source=opt-build.sh
+. "$top_srcdir/bench/opt-build.sh"
+opt_build /tmp/vmbench-classify-build bench/vmeter-bench-gen-pcap bench/vmeter-bench-classify || die "no optimised build"
 GEN=$VMETER_BUILD/bench/vmeter-bench-gen-pcap
 CLASSIFY=$VMETER_BUILD/bench/vmeter-bench-classify
 { [ -x "$CLASSIFY" ] && [ -x "$GEN" ]; } || die "no $CLASSIFY or $GEN"

@@ -106,20 +106,9 @@ if [ "$free_gb" -lt "$need_gb" ]; then
 fi
 
 # --- an optimised build of vmeter (the in-tree one may have sanitizers)
-if [ -z "${VMETER_BUILD:-}" ]; then
-	VMETER_BUILD=/tmp/vmbench-build
-	say "building an optimised copy of vmeter in $VMETER_BUILD (-O2 -g)"
-	mkdir -p "$VMETER_BUILD"
-	# tar keeps modification times: make rebuilds only what changed.
-	(cd "$top_srcdir" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$VMETER_BUILD" ||
-		die "cannot copy the source tree to $VMETER_BUILD"
-	(
-		cd "$VMETER_BUILD" &&
-			{ [ -x configure ] || ./autogen.sh; } &&
-			{ [ -f Makefile ] || ./configure CFLAGS='-O2 -g'; } &&
-			make -j"$(nproc)"
-	) >"$VMETER_BUILD/bench-build.log" 2>&1 || die "build failed, see $VMETER_BUILD/bench-build.log"
-fi
+# shellcheck source=opt-build.sh
+. "$top_srcdir/bench/opt-build.sh"
+opt_build /tmp/vmbench-build || die "no optimised build"
 [ -x "$VMETER_BUILD/collector/vmeter-collector" ] || die "no $VMETER_BUILD/collector/vmeter-collector"
 if ldd "$VMETER_BUILD/collector/vmeter-collector" | grep -q libasan; then
 	echo "# warning: $VMETER_BUILD/collector/vmeter-collector is built with ASan: CPU and RSS are not representative"

@@ -63,23 +63,9 @@ NGINX=/usr/sbin/nginx
 need rrdtool rrdtool
 
 # --- an optimised build (the in-tree one may have sanitizers)
-if [ -z "${VMETER_BUILD:-}" ]; then
-	VMETER_BUILD=/tmp/vmbench-web-build
-	echo "# building an optimised copy of vmeter in $VMETER_BUILD (-O2 -g)"
-	mkdir -p "$VMETER_BUILD"
-	# tar keeps modification times: make rebuilds only what changed.
-	(cd "$top_srcdir" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$VMETER_BUILD" ||
-		die "cannot copy the source tree to $VMETER_BUILD"
-	(
-		cd "$VMETER_BUILD" &&
-			{ [ -x configure ] || ./autogen.sh; } &&
-			{ [ -f Makefile ] || ./configure CFLAGS='-O2 -g'; } &&
-			make -j"$(nproc)" web/vmeter-web admin/vmeter-admin tests/rrd_probe
-	) >"$VMETER_BUILD/bench-build.log" 2>&1 || die "build failed, see $VMETER_BUILD/bench-build.log"
-else
-	make -C "$VMETER_BUILD" web/vmeter-web admin/vmeter-admin tests/rrd_probe >/dev/null ||
-		die "cannot build in $VMETER_BUILD"
-fi
+# shellcheck source=opt-build.sh
+. "$top_srcdir/bench/opt-build.sh"
+opt_build /tmp/vmbench-web-build web/vmeter-web admin/vmeter-admin tests/rrd_probe || die "no optimised build"
 top_builddir=$VMETER_BUILD
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/bench/fleet-pg.sh"
