@@ -124,7 +124,7 @@ is "$(submit program 1000 "$DATA/receiver.py")" "refused: program \"$DATA/receiv
 is "$(submit program 0 /bin/true)" "refused: timeout must be positive" "program: no timeout is refused"
 
 # --- a program past its timeout: killed with its child
-id=$(submit program 1000 "$DATA/stubborn.sh" "$OUT")
+id=$(submit program 1000 "$DATA/ignores-term.sh" "$OUT")
 r=$(result)
 is "$(jf "$r" outcome) $(jf "$r" exit)" "timeout 137" "timeout: the program is killed (SIGKILL: it ignored SIGTERM)"
 is "$(jf "$r" message)" "timed out after 1 s: killed" "timeout: its message"
@@ -138,9 +138,9 @@ check "timeout: neither the program ($leader) nor its child ($child) is left" bo
 
 # --- the runner freed while a program runs: it is killed, the probe goes on
 rm -f "$OUT/pids"
-submit program 600000 "$DATA/stubborn.sh" "$OUT" >/dev/null
+submit program 600000 "$DATA/ignores-term.sh" "$OUT" >/dev/null
 pids_written() { [ -s "$OUT/pids" ]; }
-wait_for "the program's pids" 120 pids_written || bail "stubborn.sh did not start"
+wait_for "the program's pids" 120 pids_written || bail "ignores-term.sh did not start"
 read -r leader child <"$OUT/pids"
 send free 60000
 is "$(line)" "freed" "free: returns with a program running"
