@@ -122,6 +122,14 @@ ok $? "-n: the configuration is good"
 sed "s/listen = .*/listen = \"nowhere\"/" "$T/vmeter.conf" >"$T/bad.conf"
 msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
 is "$?" 2 "-n: a bad web.listen is a configuration error ($msg)"
+# The answer and login caches' options are checked like the others.
+for bad in "cache-mb = 0" "cache-ms = 60001" "auth-cache-ms = -1"; do
+	sed "s/listen = .*/&\n$bad/" "$T/vmeter.conf" >"$T/bad.conf"
+	msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
+	rc=$?
+	case $msg in *"$T/bad.conf:"*"${bad%% *}"*) named=yes ;; *) named=no ;; esac
+	is "$rc $named" "2 yes" "-n: web.$bad is refused naming the file, line and option ($msg)"
+done
 
 python3 - "$T/notify" "$T/notes" <<'EOP' &
 import socket, sys
