@@ -440,7 +440,8 @@ static void do_hosts(struct call *c)
 #define INVOICE_FIELDS                                                                                                 \
 	"'id', b.invoice_id, 'kind', b.kind, 'state', b.state, 'tenant', b.tenant, "                                   \
 	"'period', to_char(b.period, 'YYYY-MM'), 'number', b.number, 'currency', b.currency, "                         \
-	"'total_minor', b.total, 'created_at', b.created_at, 'finalised_at', b.finalised_at, "                         \
+	"'total_nano', b.total, 'total', trim_scale(b.total::numeric / 1000000000)::text, "                            \
+	"'created_at', b.created_at, 'finalised_at', b.finalised_at, "                                                 \
 	"'credits', b.credits"
 
 static void do_invoices(struct call *c)
@@ -464,7 +465,8 @@ static void do_invoice(struct call *c)
 	       "SELECT json_build_object(" INVOICE_FIELDS ", 'reason', b.reason, 'lines', (SELECT "
 	       "coalesce(json_agg(json_build_object('line', l.line_no, 'kind', l.kind, 'project', l.project, "
 	       "'vm', l.vm_name, 'meter', l.meter, 'qty', l.qty, 'per', l.per, 'unit', l.unit, 'rate', l.rate, "
-	       "'amount_minor', l.amount, 'plan', l.plan, 'version', l.version, 'note', l.note) "
+	       "'amount_nano', l.amount, 'amount', trim_scale(l.amount::numeric / 1000000000)::text, 'plan', l.plan, "
+	       "'version', l.version, 'note', l.note) "
 	       "ORDER BY l.line_no), '[]') FROM bill_line l WHERE l.invoice_id = b.invoice_id))::text "
 	       "FROM bill_invoice b WHERE ($1::text IS NULL OR b.tenant = $1) AND b.invoice_id = $2::int",
 	       2, p, one_json);

@@ -10,7 +10,7 @@
 # names them).
 . "$(dirname "$0")/../lib.sh"
 . "$top_srcdir/tests/integration/web-fixtures.sh"
-plan 68
+plan 69
 
 web_fleet
 web user add root --role admin >/dev/null
@@ -114,6 +114,10 @@ for f in csv json pdf; do
 	esac
 	ok $? "... with its content"
 done
+# Amounts: billing's integer nano-units, each beside its exact decimal.
+get inv "$ADM" /api/v1/invoices/201 >/dev/null
+is "$(jqb inv '[.total_nano, .total, (.lines[] | "\(.amount_nano)=\(.amount)")] | join(" ")')" \
+	"12340000000 12.34 12240000000=12.24 100000000=0.1" "an invoice's amounts: nano-units and their decimal"
 is "$(get d "$ADM" "/api/v1/invoices/201/download?format=xml") $(jqb d .error)" "400 format: 'xml' is none of csv, json, pdf" \
 	"an unknown format: 400 naming it"
 is "$(get d "$VA" "/api/v1/invoices/203/download?format=csv")" 404 "another tenant's invoice: 404"

@@ -430,7 +430,7 @@ async function invoiceList() {
   view('Invoices', table([{ key: 'id', title: 'Id', num: true, cell: (r) => el('a', { href: '#/invoice/' + r.id }, String(r.id)) },
     { key: 'number', title: 'Number' }, { key: 'tenant', title: 'Tenant' }, { key: 'period', title: 'Month' },
     { key: 'kind', title: 'Kind' }, { key: 'state', title: 'State' },
-    { key: 'total_minor', title: 'Total', num: true, cell: (r) => money(r.total_minor) + ' ' + r.currency },
+    { key: 'total_nano', title: 'Total', num: true, cell: (r) => money(r.total_nano) + ' ' + r.currency },
     { key: 'dl', title: 'Download', sort: false, cell: (r) => downloads(r.id) }], l.invoices, { sort: 'period', desc: true }));
 }
 
@@ -445,11 +445,11 @@ async function invoicePage(id) {
   const v = await api('/api/v1/invoices/' + id);
   view('Invoice ' + (v.number || 'draft ' + v.id),
     el('dl', { class: 'inv' }, el('dt', {}, 'Tenant'), el('dd', {}, v.tenant), el('dt', {}, 'Month'), el('dd', {}, v.period),
-      el('dt', {}, 'State'), el('dd', {}, v.kind + ', ' + v.state), el('dt', {}, 'Total'), el('dd', {}, money(v.total_minor) + ' ' + v.currency),
+      el('dt', {}, 'State'), el('dd', {}, v.kind + ', ' + v.state), el('dt', {}, 'Total'), el('dd', {}, money(v.total_nano) + ' ' + v.currency),
       el('dt', {}, 'Download'), el('dd', {}, downloads(v.id))),
     table([{ key: 'line', title: '#', num: true }, { key: 'kind', title: 'Kind' }, { key: 'project', title: 'Project' },
       { key: 'vm', title: 'VM' }, { key: 'meter', title: 'Meter' }, { key: 'qty', title: 'Quantity', num: true },
-      { key: 'unit', title: 'Unit' }, { key: 'amount_minor', title: 'Amount', num: true, cell: (r) => money(r.amount_minor) },
+      { key: 'unit', title: 'Unit' }, { key: 'amount_nano', title: 'Amount', num: true, cell: (r) => money(r.amount_nano) },
       { key: 'plan', title: 'Plan' }], v.lines, { sort: 'line' }));
 }
 
