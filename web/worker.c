@@ -31,7 +31,7 @@ struct web_worker_thread {
 struct web_worker {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct job *todo, **todo_tail, *done;
+	struct job *waiting, **waiting_tail, *done;
 	size_t queued, max_queued; /* queued: waiting, running or answered but not delivered */
 	bool stop;
 	struct event *notify;
@@ -46,14 +46,14 @@ static void *thread_main(void *arg)
 	struct web_worker *w = t->w;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->todo && !w->stop)
+		while (!w->waiting && !w->stop)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->stop)
 			break;
-		struct job *j = w->todo;
-		w->todo = j->next;
-		if (!w->todo)
-			w->todo_tail = &w->todo;
+		struct job *j = w->waiting;
+		w->waiting = j->next;
+		if (!w->waiting)
+			w->waiting_tail = &w->waiting;
 		pthread_mutex_unlock(&w->mu);
 		j->run(t, j->arg);
 		pthread_mutex_lock(&w->mu);
@@ -95,7 +95,7 @@ struct web_worker *web_worker_new(struct event_base *base, unsigned threads, siz
 		return NULL;
 	}
 	struct web_worker *w = vm_xcalloc(1, sizeof *w);
-	w->todo_tail = &w->todo;
+	w->waiting_tail = &w->waiting;
 	w->max_queued = max_queued ? max_queued : 256;
 	w->conninfo = conninfo ? vm_xstrdup(conninfo) : NULL;
 	pthread_mutex_init(&w->mu, NULL);
@@ -144,9 +144,9 @@ void web_worker_free(struct web_worker *w)
 		j->done(0, j->arg);
 		free(j);
 	}
-	while (w->todo) {
-		struct job *j = w->todo;
-		w->todo = j->next;
+	while (w->waiting) {
+		struct job *j = w->waiting;
+		w->waiting = j->next;
 		j->done(1, j->arg);
 		free(j);
 	}
@@ -168,8 +168,8 @@ int web_worker_submit(struct web_worker *w, web_work_fn run, web_work_done_cb do
 	j->run = run;
 	j->done = done;
 	j->arg = arg;
-	*w->todo_tail = j;
-	w->todo_tail = &j->next;
+	*w->waiting_tail = j;
+	w->waiting_tail = &j->next;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
