@@ -632,7 +632,13 @@ static void store_prev(struct vm *vm, const struct col_vm_sample *smp, bool fres
 {
 	if (fresh) {
 		vm->prev_have = 0;
-		vm->n_disks = vm->n_nics = 0;
+		vm->n_nics = 0;
+		/* A new run restarts the counters, not the disks: their
+		 * capacity stays known (it goes into the inventory, and a
+		 * sample of the new run without it, the per-domain fallback
+		 * reading it once a minute, would record a spurious change) */
+		for (size_t k = 0; k < vm->n_disks; k++)
+			vm->disks[k].have &= 1u << COL_DISK_CAPACITY;
 	}
 	vm->have_prev = true;
 	vm->prev_id = smp->id;
