@@ -173,6 +173,53 @@ int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_p
 	return 0;
 }
 
+int rep_cap_last_parse(const char *text, struct rep_cap_params *p, char *err, size_t errsize)
+{
+	char *end;
+	long n = text && *text >= '0' && *text <= '9' ? strtol(text, &end, 10) : 0;
+	int unit = n > 0 && end[0] && !end[1] ? (end[0] == 'h' ? 1 : end[0] == 'd' ? 24 : 0) : 0;
+	if (!unit || n > 8784 / unit) {
+		snprintf(err, errsize, "last '%s' is not N hours or days (6h, 7d; at most 8784 hours)",
+		         text ? text : "");
+		return -1;
+	}
+	p->last_hours = (int)n * unit;
+	snprintf(p->period, sizeof p->period, "last %s", text);
+	return 0;
+}
+
+int rep_cap_last_resolve(struct vm_pg *pg, struct rep_cap_params *p, char *err, size_t errsize)
+{
+	char now[24];
+	snprintf(now, sizeof now, "%" PRId64, p->now);
+	const char *pp[] = {now};
+	PGresult *res = vm_pg_exec(pg,
+	                           "SELECT extract(epoch FROM least(date_trunc('hour', to_timestamp($1::bigint)), "
+	                           "closed_upto))::bigint FROM rollup_state WHERE closed_upto > '-infinity'",
+	                           1, pp);
+	if (!res) {
+		snprintf(err, errsize, "cannot read the rollups' state: %s", vm_pg_error(pg));
+		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		snprintf(err, errsize,
+		         "the %s: no hour is rolled up yet (vmeter-admin maintain closes each hour once it is over)",
+		         p->period);
+		return -1;
+	}
+	p->to = vm_pgx_int(res, 0, 0);
+	PQclear(res);
+	p->from = p->to - (int64_t)p->last_hours * 3600;
+	char from[24], to[24];
+	time_t tf = (time_t)p->from, tt = (time_t)p->to;
+	struct tm tm;
+	strftime(from, sizeof from, "%Y-%m-%d %H:%M", gmtime_r(&tf, &tm));
+	strftime(to, sizeof to, "%Y-%m-%d %H:%M", gmtime_r(&tt, &tm));
+	snprintf(p->period, sizeof p->period, "%s..%s UTC", from, to);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 struct host {

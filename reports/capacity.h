@@ -70,6 +70,7 @@ struct rep_cap_whatif {
 
 struct rep_cap_params {
 	int64_t from, to; /* UTC seconds, whole hours, from < to */
+	int last_hours;   /* --last: from and to are resolved from the rollups (0: not) */
 	char period[64];  /* as the report prints it */
 	enum rep_cap_group group;
 	const char *host, *tenant; /* NULL: all (borrowed) */
@@ -82,6 +83,16 @@ struct rep_cap_params {
 /* "2026-10-01..2026-10-31" (UTC days, both included) or, month not NULL,
  * "2026-10" into p->from, p->to and p->period.  0, or -1 with why. */
 int rep_cap_period_parse(const char *period, const char *month, struct rep_cap_params *p, char *err, size_t errsize);
+/* "N" followed by h or d (1 to 8784 hours): the period of the last N
+ * hours the rollups have closed, ending at the last closed hour (at most
+ * the current hour's start); rep_cap_last_resolve() sets from and to from
+ * the database.  For the first hours of a fleet, and for a report of the
+ * day so far.  0, or -1 with why. */
+int rep_cap_last_parse(const char *text, struct rep_cap_params *p, char *err, size_t errsize);
+/* p->from, p->to and p->period of a rep_cap_last_parse() period at
+ * p->now, from rollup_state.closed_upto.  0, or -1 with why (no hour
+ * closed yet, the database). */
+int rep_cap_last_resolve(struct vm_pg *pg, struct rep_cap_params *p, char *err, size_t errsize);
 /* "add=N:VCPUS:MEM_GIB[:DISK_GIB]" or "remove-host=H" into *w.  0, or -1
  * with why. */
 int rep_cap_whatif_parse(const char *text, struct rep_cap_whatif *w, char *err, size_t errsize);

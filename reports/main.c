@@ -5,7 +5,7 @@
  *   vmeter-report [-c FILE] due [--dir DIR]
  *   vmeter-report [-c FILE] list [--tenant T]
  *   vmeter-report [-c FILE] get ID [-o FILE]
- *   vmeter-report [-c FILE] capacity --period FROM..TO | --month YYYY-MM
+ *   vmeter-report [-c FILE] capacity --period FROM..TO | --month YYYY-MM | --last N(h|d)
  *                 [--group host|class|tenant] [--host H] [--tenant T]
  *                 [--format html|csv|json|pdf] [-o FILE]
  *                 [--what-if add=N:VCPUS:MEM_GIB | remove-host=H]...
@@ -41,33 +41,34 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
-	        "commands:\n"
-	        "  chargeback --tenant T --month YYYY-MM [--draft] [--format html|csv|json|pdf] [-o FILE]\n"
-	        "                        the tenant's month from its finalised invoice (or showback statement):\n"
-	        "                        totals by project with the month before, by meter, the top VMs, shared\n"
-	        "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
-	        "                        HTML by default, to standard output unless -o (PDF needs -o);\n"
-	        "                        --draft: from the month's draft if it is not final yet (a preview)\n"
-	        "  capacity --period FROM..TO | --month YYYY-MM [--group host|class|tenant] [--host H]\n"
-	        "           [--tenant T] [--format html|csv|json|pdf] [-o FILE]\n"
-	        "           [--what-if add=N:VCPUS:MEM_GIB[:DISK_GIB] | --what-if remove-host=H]...\n"
-	        "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
-	        "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
-	        "                        UTC days FROM to TO (both included) or a UTC month\n"
-	        "  due [--dir DIR]       keep the chargeback report of every finalised month (made again only\n"
-	        "                        when a credit note changed it) and the fleet's capacity report of every\n"
-	        "                        closed UTC month in the database (and DIR/TENANT/YYYY-MM/chargeback.FORMAT,\n"
-	        "                        DIR/%%fleet/YYYY-MM/capacity.FORMAT); vmeter-report.timer runs it daily\n"
-	        "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
-	        "  get ID [-o FILE]      a kept report's file\n"
-	        "options:\n"
-	        "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
-	        "  -n                    check the configuration and exit\n"
-	        "exit status: 0 done, 1 refused (unknown tenant or host, no final invoice, no data, the database, the\n"
-	        "output file), 2 a usage error (an option, the month or period, a future one, the format, a what-if)\n"
-	        "or the configuration\n");
+	fprintf(
+	    f, "usage: vmeter-report [-c FILE] [-n] COMMAND [ARGS]\n"
+	       "commands:\n"
+	       "  chargeback --tenant T --month YYYY-MM [--draft] [--format html|csv|json|pdf] [-o FILE]\n"
+	       "                        the tenant's month from its finalised invoice (or showback statement):\n"
+	       "                        totals by project with the month before, by meter, the top VMs, shared\n"
+	       "                        host cost and its idle share, energy and carbon, coverage and gaps;\n"
+	       "                        HTML by default, to standard output unless -o (PDF needs -o);\n"
+	       "                        --draft: from the month's draft if it is not final yet (a preview)\n"
+	       "  capacity --period FROM..TO | --month YYYY-MM | --last N(h|d) [--group host|class|tenant] [--host H]\n"
+	       "           [--tenant T] [--format html|csv|json|pdf] [-o FILE]\n"
+	       "           [--what-if add=N:VCPUS:MEM_GIB[:DISK_GIB] | --what-if remove-host=H]...\n"
+	       "                        utilisation, overcommit, usable capacity after the HA reserve and buffer,\n"
+	       "                        headroom, time remaining (forecasts), reclaimable VMs and what-if, over\n"
+	       "                        UTC days FROM to TO (both included), a UTC month, or the last N hours\n"
+	       "                        (h) or days (d) the rollups have closed\n"
+	       "  due [--dir DIR]       keep the chargeback report of every finalised month (made again only\n"
+	       "                        when a credit note changed it) and the fleet's capacity report of every\n"
+	       "                        closed UTC month in the database (and DIR/TENANT/YYYY-MM/chargeback.FORMAT,\n"
+	       "                        DIR/%%fleet/YYYY-MM/capacity.FORMAT); vmeter-report.timer runs it daily\n"
+	       "  list [--tenant T]     the kept reports: id, kind, tenant, month, format, size, made, source\n"
+	       "  get ID [-o FILE]      a kept report's file\n"
+	       "options:\n"
+	       "  -c FILE               the configuration (default " VM_CONF_DEFAULT_PATH ")\n"
+	       "  -n                    check the configuration and exit\n"
+	       "exit status: 0 done, 1 refused (unknown tenant or host, no final invoice, no data, the database, the\n"
+	       "output file), 2 a usage error (an option, the month or period, a future one, the format, a what-if)\n"
+	       "or the configuration\n");
 }
 
 enum format { F_HTML, F_CSV, F_JSON, F_PDF };
@@ -278,16 +279,13 @@ static int parse_format(const char *cmd, const char *format, enum format *fmt)
 
 static int cmd_capacity(const char *conf_path, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"period", required_argument, NULL, 'p'},
-	                                         {"month", required_argument, NULL, 'm'},
-	                                         {"group", required_argument, NULL, 'g'},
-	                                         {"host", required_argument, NULL, 'H'},
-	                                         {"tenant", required_argument, NULL, 't'},
-	                                         {"format", required_argument, NULL, 'f'},
-	                                         {"output", required_argument, NULL, 'o'},
-	                                         {"what-if", required_argument, NULL, 'w'},
-	                                         {NULL, 0, NULL, 0}};
-	const char *period = NULL, *month = NULL, *group = "host", *format = "html", *out = NULL;
+	static const struct option longopts[] = {
+	    {"period", required_argument, NULL, 'p'},  {"month", required_argument, NULL, 'm'},
+	    {"last", required_argument, NULL, 'l'},    {"group", required_argument, NULL, 'g'},
+	    {"host", required_argument, NULL, 'H'},    {"tenant", required_argument, NULL, 't'},
+	    {"format", required_argument, NULL, 'f'},  {"output", required_argument, NULL, 'o'},
+	    {"what-if", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0}};
+	const char *period = NULL, *month = NULL, *last = NULL, *group = "host", *format = "html", *out = NULL;
 	struct rep_cap_params p = {0};
 	char err[2048];
 	optind = 0;
@@ -297,6 +295,7 @@ static int cmd_capacity(const char *conf_path, int argc, char **argv)
 		switch (c) {
 		case 'p': period = optarg; break;
 		case 'm': month = optarg; break;
+		case 'l': last = optarg; break;
 		case 'g': group = optarg; break;
 		case 'H': p.host = optarg; break;
 		case 't': p.tenant = optarg; break;
@@ -323,11 +322,14 @@ static int cmd_capacity(const char *conf_path, int argc, char **argv)
 		fprintf(stderr, "vmeter-report: capacity: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!period == !month) {
-		fprintf(stderr, "vmeter-report: capacity: give the period: --period FROM..TO or --month YYYY-MM\n");
+	if ((period != NULL) + (month != NULL) + (last != NULL) != 1) {
+		fprintf(stderr,
+		        "vmeter-report: capacity: give the period: --period FROM..TO, --month YYYY-MM or --last "
+		        "N(h|d)\n");
 		return EXIT_USAGE;
 	}
-	if (rep_cap_period_parse(period, month, &p, err, sizeof err) < 0) {
+	if (last ? rep_cap_last_parse(last, &p, err, sizeof err) < 0
+	         : rep_cap_period_parse(period, month, &p, err, sizeof err) < 0) {
 		fprintf(stderr, "vmeter-report: capacity: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -363,6 +365,12 @@ static int cmd_capacity(const char *conf_path, int argc, char **argv)
 	struct vm_pg *pg = vm_pg_new(conf->db_conninfo, 0, -1);
 	if (vm_pg_connect(pg) < 0 || vm_pg_check_schema(pg) < 0) {
 		fprintf(stderr, "vmeter-report: %s\n", vm_pg_error(pg));
+		vm_pg_free(pg);
+		vm_conf_free(conf);
+		return EXIT_REFUSED;
+	}
+	if (p.last_hours && rep_cap_last_resolve(pg, &p, err, sizeof err) < 0) {
+		fprintf(stderr, "vmeter-report: capacity: %s\n", err);
 		vm_pg_free(pg);
 		vm_conf_free(conf);
 		return EXIT_REFUSED;

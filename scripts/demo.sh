@@ -167,10 +167,12 @@ for f in html csv json pdf; do
 	$report chargeback --tenant acme --month \$(TZ=Europe/Berlin date +%Y-%m) --draft --format \$f -o "$RUN/chargeback-acme.\$f"
 done
 $report due --dir "$RUN/reports"
-# the capacity report of yesterday (UTC): there is one from the demo's second
-# day on (before, vmeter-report says why not, here in the log)
-$report capacity --period \$(date -u -d yesterday +%F)..\$(date -u -d yesterday +%F) -o "$RUN/capacity.html" ||
-	echo "no capacity report of yesterday yet"
+# the capacity report of the last 24 hours the rollups closed, in each
+# format: there is one once the demo's first hour has closed (before,
+# vmeter-report says why not, here in the log)
+for f in html csv json pdf; do
+	$report capacity --last 24h --format \$f -o "$RUN/capacity.\$f" || { echo "no capacity report yet"; break; }
+done
 EOC
 nohup sh -c "while :; do sh '$RUN/cycle.sh'; sleep 300; done" >"$RUN/maintain.log" 2>&1 &
 echo $! >"$RUN/maintain.pid"
@@ -223,7 +225,9 @@ Look at the result with:
                                         acme's chargeback report of this month's draft (a preview)
   $report due --dir $RUN/reports
                                         keep the finalised months' reports (vmeter-report(1))
-  $RUN/capacity.html                    yesterday's capacity report, from the demo's second day on
+  $RUN/capacity.{html,csv,json,pdf}
+                                        the capacity report of the last 24 closed hours
+                                        (once the demo's first hour has closed)
 
 The aggregator runs the sample rule $RUN/rules.d/demo.conf (vm-cpu-busy: a VM
 above 90 % of its vCPUs for a minute; recommend mode, nothing is done to the VM).

@@ -15,7 +15,7 @@
 #   - --host and --tenant narrow the report;
 #   - every bad parameter is named, exit 1 or 2, and writes no file.
 . "$(dirname "$0")/../lib.sh"
-plan 58
+plan 66
 REPORT=$top_builddir/reports/vmeter-report
 [ -x "$REPORT" ] || bail "no $REPORT"
 command -v pdftoppm >/dev/null || bail "no pdftoppm (poppler-utils: scripts/install-deps.sh)"
@@ -155,7 +155,7 @@ refused 2 "vmeter-report: capacity: period '2026-02-30..2026-03-01' is not FROM.
 	"a day that does not exist" --period 2026-02-30..2026-03-01
 refused 2 "vmeter-report: capacity: month '2026-13' is not a month YYYY-MM (01 to 12, from 1970)" \
 	"a malformed month" --month 2026-13
-refused 2 "vmeter-report: capacity: give the period: --period FROM..TO or --month YYYY-MM" \
+refused 2 "vmeter-report: capacity: give the period: --period FROM..TO, --month YYYY-MM or --last N(h|d)" \
 	"both a period and a month" --period $P --month 2026-10
 refused 2 "vmeter-report: capacity: what-if 'add=3:4' is not add=N:VCPUS:MEM_GIB[:DISK_GIB] (whole numbers above 0) or remove-host=H" \
 	"a what-if without the memory" --period $P --what-if add=3:4 -o "$T/bad.out"
@@ -167,6 +167,25 @@ refused 2 "vmeter-report: capacity: group 'rack' is not one of host, class, tena
 refused 2 "vmeter-report: capacity: format 'xml' is not one of html, csv, json, pdf" "a bad format" --period $P --format xml
 refused 2 "vmeter-report: capacity: a PDF is written to a file: give -o FILE" "a PDF without -o" --period $P --format pdf
 refused 2 "vmeter-report: capacity: unknown option or missing value: '--colour'" "an unknown option" --period $P --colour blue
+# --last: the last hours the rollups closed (maintain ran at 2026-10-16
+# 00:05, so they end at 2026-10-16 00:00): the same figures as the period
+# of those days, named by its hours
+report capacity --last 48h --format csv -o "$T/last.csv" >"$T/last.out" 2>&1
+is "$?" 0 "--last 48h: written ($(one "$(cat "$T/last.out")"))"
+report capacity --period 2026-10-14..2026-10-15 --format csv -o "$T/two.csv" >/dev/null 2>&1
+cmp -s <(cut -d, -f2- "$T/last.csv") <(cut -d, -f2- "$T/two.csv")
+ok $? "... the same figures as --period 2026-10-14..2026-10-15"
+is "$(sed -n 2p "$T/last.csv" | cut -d, -f1)" "2026-10-14 00:00..2026-10-16 00:00 UTC" "... its period named by its hours"
+refused 1 "vmeter-report: capacity: no usage between 2026-10-15 00:00 and 2026-10-16 00:00 UTC: nothing was measured then, or its hours are not rolled up yet (vmeter-admin maintain)" \
+	"--last 24h: the last closed day had no data" --last 24h -o "$T/bad.out"
+refused 2 "vmeter-report: capacity: last '0h' is not N hours or days (6h, 7d; at most 8784 hours)" "--last 0h" --last 0h
+refused 2 "vmeter-report: capacity: last '367d' is not N hours or days (6h, 7d; at most 8784 hours)" "--last 367d" --last 367d
+refused 2 "vmeter-report: capacity: give the period: --period FROM..TO, --month YYYY-MM or --last N(h|d)" \
+	"--last and --period" --last 6h --period $P
+q "UPDATE rollup_state SET closed_upto = '-infinity'" >/dev/null
+refused 1 "vmeter-report: capacity: the last 6h: no hour is rolled up yet (vmeter-admin maintain closes each hour once it is over)" \
+	"--last before any hour is rolled up" --last 6h -o "$T/bad.out"
+q "UPDATE rollup_state SET closed_upto = '2026-10-16 00:00+00'" >/dev/null
 write_conf "$T/bad.conf" 'reports {
   buffer-percent = 150
 }'
