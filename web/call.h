@@ -66,6 +66,8 @@ struct call {
 struct vm_pgev_pool *web_call_pool(const struct call *c);
 struct web_worker *web_call_worker(const struct call *c);
 struct vm_rrd *web_call_rrd(const struct call *c);
+/* web.graph-cache-ms */
+int web_call_graph_cache_ms(const struct call *c);
 
 /* The tenant a query is limited to: NULL (all) for staff, else the
  * viewer's own (never NULL). */

@@ -188,6 +188,12 @@ void web_series_release(struct web_series *s)
 	memset(s, 0, sizeof *s);
 }
 
+int web_series_keep_ms(const struct web_series *s, int max_ms)
+{
+	int64_t ms = s->step_s * 500;
+	return ms < 0 ? 0 : ms > max_ms ? max_ms : (int)ms;
+}
+
 /* Room for one more series of s->n values, all NaN; its values. */
 static double *add_series(struct web_series *s, const char *name, const char *unit)
 {

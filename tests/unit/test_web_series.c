@@ -111,12 +111,28 @@ static void json_answer(void **state)
 	free(text);
 }
 
+/* Half the step, capped by web.graph-cache-ms. */
+static void keep_time(void **state)
+{
+	(void)state;
+	struct web_series s = {.step_s = 10};
+	assert_int_equal(web_series_keep_ms(&s, 60000), 5000);
+	s.step_s = 60;
+	assert_int_equal(web_series_keep_ms(&s, 60000), 30000);
+	s.step_s = 3600;
+	assert_int_equal(web_series_keep_ms(&s, 60000), 60000);
+	assert_int_equal(web_series_keep_ms(&s, 0), 0);
+	s.step_s = 86400;
+	assert_int_equal(web_series_keep_ms(&s, 600000), 600000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(defaults_and_ranges),
 	    cmocka_unit_test(refused),
 	    cmocka_unit_test(json_answer),
+	    cmocka_unit_test(keep_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
