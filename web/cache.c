@@ -206,6 +206,18 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	return WEB_CACHE_MISS;
 }
 
+void web_cache_abandon(struct web_cache *c, struct web_cache_fetch *fetch)
+{
+	struct entry *e = (struct entry *)fetch;
+	e->fetching = false;
+	if (e->waiters) { /* none, if the caller had the old answer; else they get this */
+		static const char busy[] = "{\"error\": \"busy: try again\", \"status\": 503}";
+		answer_waiters(c, e, 503, busy, sizeof busy - 1);
+	}
+	if (!e->have)
+		entry_drop(c, e);
+}
+
 void web_cache_fetch_ttl(struct web_cache_fetch *fetch, int ttl_ms)
 {
 	struct entry *e = (struct entry *)fetch;

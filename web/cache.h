@@ -49,6 +49,10 @@ void web_cache_free(struct web_cache *c);
  * (borrowed likewise), or NULL. */
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
                                     size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
+/* Gives up a MISS's fetch before it began: the answer too old that came
+ * with it (if any) stays as it was, to be served and fetched again by a
+ * later request. */
+void web_cache_abandon(struct web_cache *c, struct web_cache_fetch *fetch);
 /* The answer of this fetch is to be kept for ttl_ms where that is longer
  * than the cache's ttl_ms: an answer whose data change more slowly (a
  * graph's points, one a step).  Served too old up to twice that, as

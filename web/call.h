@@ -46,6 +46,7 @@ struct call {
 	 * goes there as well as to req */
 	struct web_cache *fetch_cache;
 	struct web_cache_fetch *fetch;
+	bool refresh; /* of a kept answer, counted in the api's refreshing */
 };
 
 /* A VM's current inventory row (i), host (h) and latest event (e), within

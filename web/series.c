@@ -420,58 +420,200 @@ int web_series_add_traffic(const struct web_series_req *r, const PGresult *traff
 
 /* ------------------------------------------------------------ JSON */
 
+/* The answer is written into a buffer of our own: a graph has tens of
+ * thousands of numbers, and stdio's per-call locking and printf's
+ * conversion were most of its time. */
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static char *room(struct out *o, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		while (o->len + n + 1 > o->cap)
+			o->cap = o->cap ? 2 * o->cap : 65536;
+		o->p = vm_xrealloc(o->p, o->cap);
+	}
+	return o->p + o->len;
+}
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	memcpy(room(o, n), s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
 /* A JSON string: names are ours or a traffic class's, quoted properly
  * all the same. */
-static void key(FILE *f, const char *s)
+static void key(struct out *o, const char *s)
 {
 	json_t *j = json_string(s);
 	char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	fputs(text ? text : "\"?\"", f);
+	puts_(o, text ? text : "\"?\"");
 	free(text);
 	json_decref(j);
 }
 
-static void number(FILE *f, double v)
+static size_t utoa(char *out, uint64_t v)
 {
-	if (isnan(v) || isinf(v))
-		fputs("null", f);
-	else if (v == (double)(int64_t)v && fabs(v) < 1e15)
-		fprintf(f, "%lld", (long long)v);
-	else
-		fprintf(f, "%.6g", v);
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static const double pow10_[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* a (finite, 1e-5 <= a < 1e15) to 6 significant digits: their value
+ * d (100000..999999) and the decimal exponent of the first. */
+static void six_digits(double a, uint64_t *d, int *e)
+{
+	int x = (int)floor(log10(a));
+	for (int tries = 0; tries < 3; tries++) {
+		int k = 5 - x; /* d = a * 10^k; powers of ten are exact up to 1e22 */
+		double scaled = k >= 0 ? a * pow10_[k] : a / pow10_[-k];
+		double r = round(scaled);
+		if (r >= 1e6) { /* log10 rounded up, or 999999.5 rounded to a seventh digit */
+			x++;
+			continue;
+		}
+		if (r < 1e5) {
+			x--;
+			continue;
+		}
+		*d = (uint64_t)r;
+		*e = x;
+		return;
+	}
+	*d = 100000;
+	*e = x;
+}
+
+size_t web_series_number(char *out, double v)
+{
+	if (isnan(v) || isinf(v)) {
+		memcpy(out, "null", 4);
+		return 4;
+	}
+	size_t n = 0;
+	if (v < 0) {
+		out[n++] = '-';
+		v = -v;
+	}
+	if (v == 0) {
+		out[0] = '0'; /* and -0 too */
+		return 1;
+	}
+	if (v < 1e15 && v == floor(v))
+		return n + utoa(out + n, (uint64_t)v);
+	if (v < 1e-5 || v >= 1e15)
+		return n + (size_t)snprintf(out + n, 32, "%.6g", v);
+	uint64_t d;
+	int e;
+	six_digits(v, &d, &e);
+	char dig[8];
+	utoa(dig, d);
+	int last = 5; /* the last digit that is not a trailing zero */
+	while (last > 0 && dig[last] == '0')
+		last--;
+	if (e >= 5) { /* an integer: the digits, then zeros */
+		memcpy(out + n, dig, 6);
+		n += 6;
+		for (int i = 5; i < e; i++)
+			out[n++] = '0';
+		return n;
+	}
+	if (e >= 0) {
+		memcpy(out + n, dig, (size_t)e + 1);
+		n += (size_t)e + 1;
+		if (last > e) {
+			out[n++] = '.';
+			memcpy(out + n, dig + e + 1, (size_t)(last - e));
+			n += (size_t)(last - e);
+		}
+		return n;
+	}
+	out[n++] = '0';
+	out[n++] = '.';
+	for (int i = -1; i > e; i--)
+		out[n++] = '0';
+	memcpy(out + n, dig, (size_t)last + 1);
+	return n + (size_t)last + 1;
+}
+
+static void number(struct out *o, double v)
+{
+	o->len += web_series_number(room(o, 40), v);
+}
+
+static void integer(struct out *o, int64_t v)
+{
+	char *p = room(o, 24);
+	size_t n = 0;
+	if (v < 0) {
+		p[n++] = '-';
+		o->len += n + utoa(p + n, -(uint64_t)v);
+		return;
+	}
+	o->len += utoa(p, (uint64_t)v);
 }
 
 char *web_series_json(const struct web_series_req *r, const char *subject_json, const struct web_series *s)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = vm_xmemstream(&text, &len);
-	fprintf(f, "{\"subject\":%s,\"from\":%lld,\"to\":%lld,\"step\":%lld,\"source\":\"%s\",\"cf\":\"%s\",\"t\":[",
-	        subject_json, (long long)r->from_s, (long long)r->to_s, (long long)s->step_s, s->source,
-	        r->max ? "MAX" : "AVERAGE");
-	for (size_t i = 0; i < s->n; i++)
-		fprintf(f, i ? ",%lld" : "%lld", (long long)s->t[i]);
-	fputs("],\"series\":{", f);
+	struct out o = {0};
+	puts_(&o, "{\"subject\":");
+	puts_(&o, subject_json);
+	puts_(&o, ",\"from\":");
+	integer(&o, r->from_s);
+	puts_(&o, ",\"to\":");
+	integer(&o, r->to_s);
+	puts_(&o, ",\"step\":");
+	integer(&o, s->step_s);
+	puts_(&o, ",\"source\":\"");
+	puts_(&o, s->source);
+	puts_(&o, "\",\"cf\":\"");
+	puts_(&o, r->max ? "MAX" : "AVERAGE");
+	puts_(&o, "\",\"t\":[");
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			put(&o, ",", 1);
+		integer(&o, s->t[i]);
+	}
+	puts_(&o, "],\"series\":{");
 	for (size_t k = 0; k < s->n_series; k++) {
 		if (k)
-			fputc(',', f);
-		key(f, s->names[k]);
-		fputs(":[", f);
+			put(&o, ",", 1);
+		key(&o, s->names[k]);
+		puts_(&o, ":[");
 		for (size_t i = 0; i < s->n; i++) {
 			if (i)
-				fputc(',', f);
-			number(f, s->v[k * s->n + i]);
+				put(&o, ",", 1);
+			number(&o, s->v[k * s->n + i]);
 		}
-		fputc(']', f);
+		put(&o, "]", 1);
 	}
-	fputs("},\"units\":{", f);
+	puts_(&o, "},\"units\":{");
 	for (size_t k = 0; k < s->n_series; k++) {
 		if (k)
-			fputc(',', f);
-		key(f, s->names[k]);
-		fprintf(f, ":\"%s\"", s->units[k]);
+			put(&o, ",", 1);
+		key(&o, s->names[k]);
+		puts_(&o, ":\"");
+		puts_(&o, s->units[k]);
+		put(&o, "\"", 1);
 	}
-	fputs("}}", f);
-	vm_xmemclose(f);
-	return text;
+	puts_(&o, "}}");
+	*room(&o, 0) = '\0';
+	return o.p;
 }

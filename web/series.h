@@ -109,5 +109,9 @@ int web_series_add_traffic(const struct web_series_req *r, const PGresult *traff
  * "cf", "t": [...], "series": {...}, "units": {...}}; subject_json is a
  * JSON object's text.  The caller frees the result. */
 char *web_series_json(const struct web_series_req *r, const char *subject_json, const struct web_series *s);
+/* v as JSON into out (room for 32 bytes): null for NaN and infinities,
+ * integers as such, others to 6 significant digits (as %.6g, in fixed
+ * notation from 1e-5 to 1e15); returns its length (no NUL). */
+size_t web_series_number(char *out, double v);
 
 #endif

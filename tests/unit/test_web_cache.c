@@ -160,6 +160,42 @@ static void held_bodies(void **state)
 	web_cache_unhold(second, 6, h3);
 }
 
+/* An abandoned fetch leaves the old answer as it was (served, and
+ * fetched by the next MISS); without one the entry goes, and requests
+ * that came to wait get a 503. */
+static void abandoned_fetch(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, "*|/a", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "old", 3, true, 0);
+	assert_int_equal(get(c, "*|/a", 1200, &b, &g, &f), WEB_CACHE_MISS);
+	assert_string_equal(b, "old");
+	web_cache_abandon(c, f);
+	assert_int_equal(web_cache_size(c), 1);
+	/* not being fetched: the next request after the ttl fetches it */
+	assert_int_equal(get(c, "*|/a", 1300, &b, &g, &f), WEB_CACHE_MISS);
+	assert_string_equal(b, "old");
+	web_cache_done(c, f, 200, "new", 3, true, 1300);
+	assert_int_equal(get(c, "*|/a", 1301, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "new");
+	/* nothing kept: the entry goes, a waiter gets 503 */
+	assert_int_equal(get(c, "*|/b", 0, &b, &g, &f), WEB_CACHE_MISS);
+	assert_null(b);
+	struct web_cache_fetch *f2 = NULL;
+	assert_int_equal(get(c, "*|/b", 1, &b, &g, &f2), WEB_CACHE_WAIT);
+	web_cache_abandon(c, f);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, 503);
+	assert_int_equal(web_cache_size(c), 1);
+	assert_int_equal(get(c, "*|/b", 2, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "b", 1, true, 2);
+	web_cache_free(c);
+}
+
 static void one_fetch_for_many(void **state)
 {
 	(void)state;
@@ -277,6 +313,7 @@ int main(void)
 	    cmocka_unit_test(kept_for_ttl),
 	    cmocka_unit_test(a_fetch_sets_its_ttl),
 	    cmocka_unit_test(held_bodies),
+	    cmocka_unit_test(abandoned_fetch),
 	    cmocka_unit_test(one_fetch_for_many),
 	    cmocka_unit_test(clear_forgets_fetches_too),
 	    cmocka_unit_test(byte_cap),
