@@ -270,6 +270,49 @@ static const char *const host_ds[] = {"cpu_capacity", "cpu_busy",    "cpu_user",
                                       "cpu_iowait",   "mem_total",   "mem_free",     "mem_cached",
                                       "vm_mem",       "vms_running", "vcpus_running"};
 
+/* Folds rows at step (row r at start + r * step) into s's points of
+ * s->step_s (a whole multiple of step, point i at s->t[i]): each point
+ * the mean (max: the maximum) of its rows that are known, unknown where
+ * fewer than half of them are, as RRD consolidates (xff 0.5).  The rows'
+ * values come from value(row, arg). */
+static void fold(const struct web_series *s, double *out, int64_t start, int64_t step, size_t n_rows, bool max,
+                 double (*value)(size_t row, const void *arg), const void *arg)
+{
+	if (s->n == 0 || step <= 0)
+		return;
+	int64_t per = s->step_s / step;
+	double *acc = vm_xcalloc(s->n, sizeof *acc);
+	unsigned *known = vm_xcalloc(s->n, sizeof *known);
+	for (size_t row = 0; row < n_rows; row++) {
+		int64_t t = start + (int64_t)row * step;
+		if (t < s->t[0])
+			continue;
+		size_t i = (size_t)((t - s->t[0]) / s->step_s);
+		double v = value(row, arg);
+		if (i >= s->n || isnan(v))
+			continue;
+		acc[i] = known[i] == 0 ? v : max ? fmax(acc[i], v) : acc[i] + v;
+		known[i]++;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		out[i] = (int64_t)known[i] * 2 < per ? NAN : max ? acc[i] : acc[i] / known[i];
+	free(acc);
+	free(known);
+}
+
+struct rows_of {
+	const struct vm_rrd_series *f;
+	const double *points; /* the metrics of each row (n_metrics a row), or NULL: f's data source ds */
+	size_t n_metrics, metric;
+	int ds;
+};
+
+static double row_value(size_t row, const void *arg)
+{
+	const struct rows_of *r = arg;
+	return r->points ? r->points[row * r->n_metrics + r->metric] : ds(r->f, r->ds, row);
+}
+
 int web_series_rrd(struct vm_rrd *rrd, const struct web_series_req *r, const char *subject,
                    const struct web_series_host *host, const char *const *classes, size_t n_classes,
                    struct web_series *s, char *err, size_t errsize)
@@ -284,57 +327,69 @@ int web_series_rrd(struct vm_rrd *rrd, const struct web_series_req *r, const cha
 	int rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)r->step_s, &f, err, errsize);
 	if (rc != 0)
 		return rc;
-	s->step_s = (int64_t)f.step_s;
-	s->n = f.n_rows;
-	s->t = vm_xcalloc(s->n ? s->n : 1, sizeof *s->t);
-	for (size_t i = 0; i < s->n; i++)
-		s->t[i] = f.start_s + (int64_t)(i * f.step_s);
+	/* The archive may be finer than the step asked for (a day of minutes
+	 * for about 720 points): its rows are folded into points of whole
+	 * multiples of its step, on the epoch's grid, so that every answer of
+	 * a range has the same points. */
+	int64_t fstep = f.step_s ? (int64_t)f.step_s : 1;
+	int64_t per = r->step_s > fstep ? (r->step_s + fstep - 1) / fstep : 1;
+	s->step_s = per * fstep;
+	if (f.n_rows) {
+		int64_t first = f.start_s - f.start_s % s->step_s;
+		int64_t last = f.start_s + (int64_t)(f.n_rows - 1) * fstep;
+		s->n = (size_t)((last - first) / s->step_s + 1);
+		s->t = vm_xcalloc(s->n, sizeof *s->t);
+		for (size_t i = 0; i < s->n; i++)
+			s->t[i] = first + (int64_t)i * s->step_s;
+	} else {
+		s->t = vm_xcalloc(1, sizeof *s->t);
+	}
 	size_t nm = vm ? VM_NET_CLASS : sizeof host_metrics / sizeof *host_metrics;
 	const char *const *dsn = vm ? vm_ds : host_ds;
 	size_t nd = vm ? sizeof vm_ds / sizeof *vm_ds : sizeof host_ds / sizeof *host_ds;
 	int d[16];
 	for (size_t i = 0; i < nd; i++)
 		d[i] = ds_index(&f, dsn[i]);
-	for (size_t m = 0; m < nm; m++)
-		if (r->metrics & (UINT32_C(1) << m))
-			add_series(s, vm ? vm_metrics[m].name : host_metrics[m].name,
-			           vm ? vm_metrics[m].unit : host_metrics[m].unit);
-	for (size_t row = 0; row < s->n; row++) {
-		double p[16];
+	/* every row's metrics first (they are ratios of the row's values),
+	 * then folded */
+	double *points = vm_xcalloc(f.n_rows ? f.n_rows * nm : 1, sizeof *points);
+	for (size_t row = 0; row < f.n_rows; row++) {
 		if (vm)
-			vm_point(&f, d, row, host, p);
+			vm_point(&f, d, row, host, points + row * nm);
 		else
-			host_point(&f, d, row, p);
-		size_t k = 0;
-		for (size_t m = 0; m < nm; m++)
-			if (r->metrics & (UINT32_C(1) << m))
-				s->v[k++ * s->n + row] = p[m];
+			host_point(&f, d, row, points + row * nm);
 	}
+	for (size_t m = 0; m < nm; m++) {
+		if (!(r->metrics & (UINT32_C(1) << m)))
+			continue;
+		double *v = add_series(s, vm ? vm_metrics[m].name : host_metrics[m].name,
+		                       vm ? vm_metrics[m].unit : host_metrics[m].unit);
+		struct rows_of ro = {.f = &f, .points = points, .n_metrics = nm, .metric = m};
+		fold(s, v, f.start_s, fstep, f.n_rows, r->max, row_value, &ro);
+	}
+	free(points);
 	vm_rrd_series_release(&f);
 	if (!vm || !(r->metrics & (UINT32_C(1) << VM_NET_CLASS)))
 		return 0;
 	for (size_t c = 0; c < n_classes && c < WEB_SERIES_MAX_CLASSES; c++) {
 		snprintf(name, sizeof name, "vm-%s-traffic-%s", subject, classes[c]);
 		struct vm_rrd_series tf;
-		rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)s->step_s, &tf, err, errsize);
+		rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)fstep, &tf, err, errsize);
 		if (rc < 0)
 			return -1;
 		if (rc == 1)
 			continue;
-		int rx = ds_index(&tf, "rx_bytes"), tx = ds_index(&tf, "tx_bytes");
+		/* the same layout, so the same archive; a file of another
+		 * (an older layout) is folded all the same if its step divides */
+		int64_t tstep = (int64_t)tf.step_s;
+		bool fits = tstep > 0 && s->step_s % tstep == 0;
 		char sn[128];
 		for (int dir = 0; dir < 2; dir++) {
 			snprintf(sn, sizeof sn, "net_%s_bps:%s", dir ? "tx" : "rx", classes[c]);
 			double *v = add_series(s, sn, "B/s");
-			/* the same archive, so the same steps; match by time all the same */
-			for (size_t row = 0; row < tf.n_rows; row++) {
-				int64_t t = tf.start_s + (int64_t)(row * tf.step_s);
-				if (tf.step_s != (unsigned long)s->step_s || t < s->t[0] || s->n == 0)
-					continue;
-				size_t i = (size_t)((t - s->t[0]) / s->step_s);
-				if (i < s->n)
-					v[i] = ds(&tf, dir ? tx : rx, row);
-			}
+			struct rows_of ro = {.f = &tf, .ds = ds_index(&tf, dir ? "tx_bytes" : "rx_bytes")};
+			if (fits)
+				fold(s, v, tf.start_s, tstep, tf.n_rows, r->max, row_value, &ro);
 		}
 		vm_rrd_series_release(&tf);
 	}

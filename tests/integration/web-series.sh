@@ -10,7 +10,7 @@
 # names them).
 . "$(dirname "$0")/../lib.sh"
 . "$top_srcdir/tests/integration/web-fixtures.sh"
-plan 72
+plan 73
 
 # graphs kept 2 s at most (60 s by default), so that a change shows soon
 WEB_CONF_EXTRA="graph-cache-ms = 2000" web_fleet
@@ -48,8 +48,11 @@ is "$(jqb s '[.t[1] - .t[0], .t[0] <= .from + 10] | map(tostring) | join(" ")')"
 is "$(get s "$ADM" "$S?cf=MAX&metrics=cpu_host_pct,mem_rss_kib")" 200 "cf=MAX and two metrics"
 is "$(jqb s '[.cf, (.series | keys | join(","))] | join(" ")')" "MAX cpu_host_pct,mem_rss_kib" "... only those, as MAX"
 is "$(get s "$ADM" "$S?from=-24h")" 200 "the last 24 hours"
-is "$(jqb s '[.source, .to - .from, .step >= 60] | map(tostring) | join(" ")')" "rrd 86400 true" \
-	"... from the RRD file's coarser archive"
+is "$(jqb s '[.source, .to - .from, .step, (.t | length) <= 722] | map(tostring) | join(" ")')" "rrd 86400 120 true" \
+	"... from the RRD file's minutes, folded to 120 s points (about 720)"
+is "$(jqb s '[.t[1] - .t[0], .t[0] % 120, ([.series.cpu_alloc_pct[] | select(. != null)] | [min, max, length > 0]
+	| map(tostring) | join(" "))] | map(tostring) | join(" ")')" "120 0 25 25 true" \
+	"... on the epoch's 120 s grid, the folded values the same 25 %"
 now=$(date +%s)
 is "$(get s "$ADM" "$S?from=$((now - 1800))&to=$((now - 600))")" 200 "an absolute range in epoch seconds"
 is "$(jqb s "[.from, .to] | map(tostring) | join(\" \")")" "$((now - 1800)) $((now - 600))" "... as asked"
