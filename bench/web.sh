@@ -127,7 +127,9 @@ U1=$(echo "$UUIDS" | head -1)
 # --- the graph endpoint: there or not
 SERIES="/series?from=-24h&to=now&cf=AVERAGE"
 SERIES30="/series?from=-${DAYS}d&to=now&cf=AVERAGE"
-s=$(get "/api/v1/vms/$U1$SERIES" "$T/series.probe")
+# (another range than the measured ones: the answer, from the rollups
+# before the RRD files exist, is kept)
+s=$(get "/api/v1/vms/$U1/series?from=-2h&metrics=cpu_alloc_pct" "$T/series.probe")
 if [ "$GRAPH" = auto ]; then
 	if [ "$s" = 404 ] && grep -q 'no such endpoint' "$T/series.probe"; then GRAPH=0; else GRAPH=1; fi
 fi

@@ -122,9 +122,10 @@ struct web_api {
 	bool auth_live;
 	char auth_ms[16]; /* web.auth-cache-ms, a query parameter */
 	/* refreshes of kept answers under way (calls without a request), and
-	 * how many may be: beyond it a request finding its answer too old gets
-	 * it without a refresh, so that 1,000 graphs found too old at once do
-	 * not queue 1,000 reads before the requests that wait */
+	 * how many may be (all the database connections but one): beyond it a
+	 * request finding its answer too old gets it without a refresh, so
+	 * that 1,000 graphs found too old at once do not queue 1,000 reads
+	 * before the requests that wait */
 	unsigned refreshing, max_refreshing;
 };
 
@@ -980,7 +981,7 @@ struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher
 	if (opts->cache_ms > 0)
 		a->cache = web_cache_new(opts->cache_mb << 20, opts->cache_ms);
 	a->graph_cache_ms = opts->graph_cache_ms;
-	a->max_refreshing = opts->db_connections > 2 ? opts->db_connections / 2 : 1;
+	a->max_refreshing = opts->db_connections > 1 ? opts->db_connections - 1 : 1;
 	snprintf(a->auth_ms, sizeof a->auth_ms, "%d", opts->auth_cache_ms);
 	if (opts->auth_cache_ms > 0 && opts->base && opts->conninfo) {
 		char err[256];

@@ -36,7 +36,7 @@ struct web_api_opts {
 	size_t cache_mb;         /* at most this many MiB of them */
 	int auth_cache_ms;       /* principals kept this long while listening; 0: none */
 	int graph_cache_ms;      /* graphs' answers kept up to half their step, at most this (web/series.h) */
-	unsigned db_connections; /* the pool's: half of them at most refresh kept answers */
+	unsigned db_connections; /* the pool's: all but one at most refresh kept answers */
 	struct event_base *base; /* for the listening connection (borrowed) */
 	const char *conninfo;    /* its database (borrowed for web_api_new()) */
 };
