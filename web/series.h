@@ -73,8 +73,8 @@ void web_series_release(struct web_series *s);
 /* How long an answer of s may be kept (ms): half its step, at most
  * max_ms (web.graph-cache-ms).  A point is a step's consolidation, so a
  * kept answer is at most one step behind (it is served too old up to
- * twice this); the rollups' hourly points change each minute in the hour
- * under way, hence the cap. */
+ * twice this); the rollups' hourly point of the hour under way grows each
+ * minute, and the cap says how far behind it may be. */
 int web_series_keep_ms(const struct web_series *s, int max_ms);
 
 /* What the database says of the subject, for the percentages: its host's
