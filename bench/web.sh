@@ -29,12 +29,19 @@
 # port, `worker_processes auto`, access_log off, serving for each endpoint
 # the first answer vmeter gave, byte for byte, as a file (sendfile on).
 #
-# Environment: REPS (5), DURATION (10s), CONNS (64), THREADS (2),
+# Environment: REPS (5), DURATION (10s), CONNS (64), THREADS (2), CACHE_MB
+# (vmeter-web's web.cache-mb, 512: a graph of 24 h is 170 KB, 1,000 VMs'
+# are 170 MB, over the default 64 that would keep only the last 370),
 # DB_CONNECTIONS (vmeter-web's web.db-connections; its default when unset),
 # ENDPOINTS ("list vm graph graph30"), OUT (/var/tmp/vmeter-bench/web-DATE:
 # wrk's outputs, the answers), VMETER_BUILD (a build tree to use as it is;
 # by default an optimised copy of this tree is built or brought up to date
-# in /tmp/vmbench-web-build, -O2 -g, no sanitizers), KEEP_TMP=1.
+# in /tmp/vmbench-web-build, -O2 -g, no sanitizers), KEEP_TMP=1,
+# SNAPSHOT=DIR (the database as generated is copied there, and a later run
+# with the same VMS and DAYS on the same UTC day starts from the copy
+# instead of generating the rows again: ten minutes for 30 days; the RRD
+# files are always made anew, since their 24 h end now; the schema's later
+# migrations are applied to the copy).
 set -u
 export LC_ALL=C
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,21 +83,34 @@ echo "# vmeter-web against nginx: $VMS VMs, $DAYS days; wrk -t$THREADS -c$CONNS 
 echo "# build $(git -C "$top_srcdir" describe --always --dirty 2>/dev/null) in $VMETER_BUILD, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), outputs in $OUT"
 
 start_postgres
+SNAPSHOT=${SNAPSHOT:-}
+snap_stamp="$VMS $DAYS $(date -u +%F)"
+restored=0
+if [ -n "$SNAPSHOT" ] && [ "$(cat "$SNAPSHOT/stamp" 2>/dev/null)" = "$snap_stamp" ]; then
+	stop_postgres
+	rm -rf "$PGDATA_DIR" && cp -a "$SNAPSHOT/pg" "$PGDATA_DIR" && rm -f "$PGDATA_DIR/postmaster.pid" || bail "cannot copy $SNAPSHOT/pg"
+	restart_postgres || bail "PostgreSQL does not start on the snapshot"
+	restored=1
+	echo "# the database from the snapshot in $SNAPSHOT ($snap_stamp)"
+fi
 PORT=$(free_port)
 NPORT=$(free_port)
 write_conf "$T/vmeter.conf" "web {
   listen = \"127.0.0.1:$PORT\"
   max-connections = 1024
+  cache-mb = ${CACHE_MB:-512}
   ${DB_CONNECTIONS:+db-connections = $DB_CONNECTIONS}
 }"
 sed -i 's/^log-level = info/log-level = warning/' "$T/vmeter.conf"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 # The month up to today (00:00 UTC): the graphs' "now" is in it.
 M0=$(date -u -d "today - $DAYS days" +%F)" 00:00:00+00"
-fleet_pg_vms "$M0" "$VMS" "$DAYS"
-psql_q "ANALYZE" >/dev/null
 web() { "$WEB" -c "$T/vmeter.conf" "$@"; }
-web user add bench --role admin >/dev/null || bail "user add"
+if [ "$restored" = 0 ]; then
+	fleet_pg_vms "$M0" "$VMS" "$DAYS"
+	psql_q "ANALYZE" >/dev/null
+	web user add bench --role admin >/dev/null || bail "user add"
+fi
 TOKEN=$(web token add bench --label bench | sed -n 's/.*(shown once): //p')
 [ -n "$TOKEN" ] || bail "no token"
 
@@ -107,17 +127,27 @@ U1=$(echo "$UUIDS" | head -1)
 # --- the graph endpoint: there or not
 SERIES="/series?from=-24h&to=now&cf=AVERAGE"
 SERIES30="/series?from=-${DAYS}d&to=now&cf=AVERAGE"
-s=$(get "/api/v1/vms/$U1$SERIES" "$T/series.probe")
+# (another range than the measured ones: the answer, from the rollups
+# before the RRD files exist, is kept)
+s=$(get "/api/v1/vms/$U1/series?from=-2h&metrics=cpu_alloc_pct" "$T/series.probe")
 if [ "$GRAPH" = auto ]; then
 	if [ "$s" = 404 ] && grep -q 'no such endpoint' "$T/series.probe"; then GRAPH=0; else GRAPH=1; fi
 fi
-if [ "$GRAPH" = 1 ]; then
+if [ "$GRAPH" = 1 ] && [ "$restored" = 0 ]; then
 	t0=$(date +%s)
 	fleet_pg_minutes "$M0" "$DAYS" "$VMS"
 	"$ADMIN" -c "$T/vmeter.conf" maintain --now "$(date -u '+%F %T')" --no-retention --no-pack >"$OUT/maintain.out" 2>&1 ||
 		bail "maintain: $(tail -3 "$OUT/maintain.out")"
 	psql_q "VACUUM ANALYZE" >/dev/null
 	echo "# graphs: $(psql_q "SELECT count(*) FROM vm_usage_minute") minute rows, $(psql_q "SELECT count(*) FROM vm_usage_hour") hourly rows in $(($(date +%s) - t0)) s"
+	if [ -n "$SNAPSHOT" ]; then
+		psql_q "CHECKPOINT" >/dev/null
+		rm -rf "$SNAPSHOT" && mkdir -p "$SNAPSHOT" && cp -a "$PGDATA_DIR" "$SNAPSHOT/pg" &&
+			echo "$snap_stamp" >"$SNAPSHOT/stamp" || bail "cannot keep the database in $SNAPSHOT"
+		echo "# the database is kept in $SNAPSHOT for the next run"
+	fi
+fi
+if [ "$GRAPH" = 1 ]; then
 	# 24 h of one VM's file at the collector's 10 s step, copied to every VM.
 	t0=$(date +%s)
 	mkdir -p "$T/rrd"
@@ -236,8 +266,17 @@ run() {
 		"$_r" "$_e" "$_who" "$1" "$2" "$3" "$6" "$7" "$_load"
 }
 : >"$OUT/results"
-# warm-up: caches, the pool's connections, nginx's workers
+# warm-up: caches, the pool's connections, nginx's workers; each VM's
+# answer once (the graphs are kept for half their step, up to a minute:
+# the rounds measure answers served while they are kept and refreshed,
+# the cold reads are measured apart below)
 for e in $ENDPOINTS; do
+	case $e in vm | graph | graph30)
+		t0=$(date +%s%N)
+		echo "$UUIDS" | xargs -P 8 -I @ curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" "$URL$(path_of "$e" @)"
+		echo "# $e: every VM's answer read once, 8 at a time, in $((($(date +%s%N) - t0) / 1000000)) ms"
+		;;
+	esac
 	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$T/bench.lua" "$URL" -- "$TOKEN" "$(path_of "$e" "{uuid}")" "$T/uuids" >/dev/null 2>&1
 	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$T/bench.lua" "http://127.0.0.1:$NPORT" -- - "/$e.json" - >/dev/null 2>&1
 done

@@ -111,15 +111,22 @@ struct web_api {
 	struct web_hasher *hasher;
 	struct web_server *server;
 	struct web_api_opts o;
-	struct web_ratelimit *rl;    /* per user name */
-	struct web_ratelimit *rl_a;  /* per client address */
-	struct web_worker *worker;   /* blocking work: RRD fetches, invoice exports */
-	struct vm_rrd *rrd;          /* the RRD files (NULL: graphs from the rollups only) */
-	struct web_cache *cache;     /* NULL: answers are not kept */
+	struct web_ratelimit *rl;   /* per user name */
+	struct web_ratelimit *rl_a; /* per client address */
+	struct web_worker *worker;  /* blocking work: RRD fetches, invoice exports */
+	struct vm_rrd *rrd;         /* the RRD files (NULL: graphs from the rollups only) */
+	struct web_cache *cache;    /* NULL: answers are not kept */
+	int graph_cache_ms;
 	struct web_cache *auth;      /* principals by token hash; NULL: not kept */
 	struct web_pglisten *listen; /* for WEB_AUTH_CHANNEL: auth is used while up */
 	bool auth_live;
 	char auth_ms[16]; /* web.auth-cache-ms, a query parameter */
+	/* refreshes of kept answers under way (calls without a request), and
+	 * how many may be (all the database connections but one): beyond it a
+	 * request finding its answer too old gets it without a refresh, so
+	 * that 1,000 graphs found too old at once do not queue 1,000 reads
+	 * before the requests that wait */
+	unsigned refreshing, max_refreshing;
 };
 
 static void cache_settle(struct call *c, int status, const char *body, size_t len);
@@ -127,6 +134,8 @@ static void cache_settle(struct call *c, int status, const char *body, size_t le
 static void call_free(struct call *c)
 {
 	static const char none[] = "{\"error\": \"no answer\", \"status\": 503}";
+	if (c->refresh)
+		c->a->refreshing--;
 	if (c->fetch) /* ended without an answer: its waiters get one */
 		cache_settle(c, 503, none, sizeof none - 1);
 	if (c->ext_free)
@@ -612,14 +621,27 @@ static bool from_cache(struct call *c)
 	enum web_cache_result r = web_cache_get(c->a->cache, key, now_ms(), &body, &len, cache_answered, c, &c->fetch);
 	free(key);
 	if (r == WEB_CACHE_HIT) {
-		web_reply(c->a->server, c->req, 200, "application/json", body, len);
+		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
+		                 web_cache_hold(body));
 		call_free(c);
+	}
+	if (r == WEB_CACHE_MISS && body && c->a->refreshing >= c->a->max_refreshing) {
+		/* too old, and enough are being read again: this request gets
+		 * it as it is, a later one will read it */
+		web_cache_abandon(c->a->cache, c->fetch);
+		c->fetch = NULL;
+		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
+		                 web_cache_hold(body));
+		call_free(c);
+		return true;
 	}
 	if (r == WEB_CACHE_MISS && body) {
 		/* too old: this request gets it, and a call of the same
 		 * principal's scope without a request reads the new one (no
 		 * request waits for the database once an answer is kept) */
 		struct call *refresh = vm_xcalloc(1, sizeof *refresh);
+		refresh->refresh = true;
+		c->a->refreshing++;
 		refresh->a = c->a;
 		refresh->rd = c->rd;
 		refresh->role = c->role;
@@ -630,7 +652,8 @@ static bool from_cache(struct call *c)
 		refresh->fetch = c->fetch;
 		refresh->fetch_cache = c->a->cache;
 		c->fetch = NULL;
-		web_reply(c->a->server, c->req, 200, "application/json", body, len);
+		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
+		                 web_cache_hold(body));
 		call_free(c);
 		run(refresh);
 		return true;
@@ -957,6 +980,8 @@ struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher
 	a->rl_a = web_ratelimit_new(10000, opts->login_address_free, lock, max);
 	if (opts->cache_ms > 0)
 		a->cache = web_cache_new(opts->cache_mb << 20, opts->cache_ms);
+	a->graph_cache_ms = opts->graph_cache_ms;
+	a->max_refreshing = opts->db_connections > 1 ? opts->db_connections - 1 : 1;
 	snprintf(a->auth_ms, sizeof a->auth_ms, "%d", opts->auth_cache_ms);
 	if (opts->auth_cache_ms > 0 && opts->base && opts->conninfo) {
 		char err[256];
@@ -1002,6 +1027,11 @@ struct vm_pgev_pool *web_call_pool(const struct call *c)
 struct web_worker *web_call_worker(const struct call *c)
 {
 	return c->a->worker;
+}
+
+int web_call_graph_cache_ms(const struct call *c)
+{
+	return c->a->graph_cache_ms;
 }
 
 struct vm_rrd *web_call_rrd(const struct call *c)

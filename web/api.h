@@ -35,6 +35,8 @@ struct web_api_opts {
 	int cache_ms;            /* VM answers kept this long per tenant scope; 0: none (web/cache.h) */
 	size_t cache_mb;         /* at most this many MiB of them */
 	int auth_cache_ms;       /* principals kept this long while listening; 0: none */
+	int graph_cache_ms;      /* graphs' answers kept up to half their step, at most this (web/series.h) */
+	unsigned db_connections; /* the pool's: all but one at most refresh kept answers */
 	struct event_base *base; /* for the listening connection (borrowed) */
 	const char *conninfo;    /* its database (borrowed for web_api_new()) */
 };

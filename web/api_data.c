@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "call.h"
 #include "invoice.h"
 #include "invoice_db.h"
@@ -507,12 +508,42 @@ static void series_job_free(void *p)
 	free(j);
 }
 
+/* A graph's answer is kept as long as its points stand (series.h). */
+static void series_keep(struct call *c, const struct series_job *j)
+{
+	if (c->fetch)
+		web_cache_fetch_ttl(c->fetch, web_series_keep_ms(&j->s, web_call_graph_cache_ms(c)));
+}
+
+static void json_run(struct web_worker_thread *t, void *arg)
+{
+	(void)t;
+	struct call *c = arg;
+	struct series_job *j = c->ext;
+	j->json = web_series_json(&j->r, j->subject_json, &j->s);
+}
+
+static void json_done(int cancelled, void *arg)
+{
+	struct call *c = arg;
+	struct series_job *j = c->ext;
+	if (cancelled) {
+		web_call_fail(c, 503, "the server is stopping");
+		return;
+	}
+	series_keep(c, j);
+	web_call_reply(c, 200, "application/json", j->json, strlen(j->json));
+}
+
+/* The rollups' points are in j->s: their JSON (thousands of numbers,
+ * milliseconds of printf) is written on a worker thread, as the RRD's
+ * is, so that the loop goes on serving meanwhile. */
 static void series_reply(struct call *c)
 {
-	struct series_job *j = c->ext;
-	char *text = web_series_json(&j->r, j->subject_json, &j->s);
-	web_call_reply(c, 200, "application/json", text, strlen(text));
-	free(text);
+	if (web_worker_submit(web_call_worker(c), json_run, json_done, c) == 0)
+		return;
+	json_run(NULL, c); /* the queue is full: here, rather than refuse */
+	json_done(0, c);
 }
 
 /* A result of another shape than schema 14's functions give. */
@@ -619,6 +650,7 @@ static void rrd_done(int cancelled, void *arg)
 		web_call_fail(c, 500, "cannot read the graph's RRD file (see the server's log)");
 		return;
 	}
+	series_keep(c, j);
 	web_call_reply(c, 200, "application/json", j->json, strlen(j->json));
 }
 
@@ -682,19 +714,21 @@ void web_do_vm_series(struct call *c)
 	char from[24], to[24];
 	snprintf(from, sizeof from, "%lld", (long long)j->r.from_s);
 	snprintf(to, sizeof to, "%lld", (long long)j->r.to_s);
-	const char *p[4] = {web_call_scope(c), c->id, from, to};
+	/* the traffic classes name the RRD files to read; the rollups' series
+	 * bring their own */
+	const char *p[5] = {web_call_scope(c), c->id, from, to, j->r.rrd ? "true" : "false"};
 	web_call_submit(
 	    c,
 	    "SELECT v.vm_id, json_build_object('uuid', v.uuid, 'name', i.name, 'host', h.hostname, "
 	    "'tenant', i.tenant, 'vcpus', i.vcpus, 'memory_kib', i.memory_kib)::text, hi.cpus, "
-	    "hi.memory_kib, v.uuid, (SELECT string_agg(DISTINCT t.class, ',') FROM vm_traffic_minute t "
-	    "WHERE t.vm_id = v.vm_id AND t.minute >= to_timestamp($3::bigint) - interval '1 hour' "
-	    "AND t.minute < to_timestamp($4::bigint)), i.vcpus FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x "
+	    "hi.memory_kib, v.uuid, CASE WHEN $5::bool THEN (SELECT string_agg(t.class, ',' ORDER BY t.class) "
+	    "FROM web_vm_traffic_classes(v.vm_id, to_timestamp($3::bigint) - interval '1 hour', "
+	    "to_timestamp($4::bigint)) t) END, i.vcpus FROM vm v JOIN LATERAL (SELECT * FROM vm_inventory x "
 	    "WHERE x.vm_id = v.vm_id ORDER BY valid_from DESC LIMIT 1) i ON true JOIN host h ON "
 	    "h.host_id = i.host_id LEFT JOIN LATERAL (SELECT cpus, memory_kib FROM host_inventory y "
 	    "WHERE y.host_id = i.host_id ORDER BY valid_from DESC LIMIT 1) hi ON true "
 	    "WHERE ($1::text IS NULL OR i.tenant = $1) AND v.uuid = lower($2)::uuid",
-	    4, p, subject_found);
+	    5, p, subject_found);
 }
 
 void web_do_host_series(struct call *c)

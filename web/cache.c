@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -15,6 +16,23 @@ struct waiter {
 	struct waiter *next;
 };
 
+/* A kept body, shared with the replies sending it (web_cache_hold()). */
+struct blob {
+	unsigned refs;
+	char data[];
+};
+
+static struct blob *blob_of(const char *body)
+{
+	return (struct blob *)(void *)(body - offsetof(struct blob, data));
+}
+
+static void blob_unref(struct blob *b)
+{
+	if (--b->refs == 0)
+		free(b);
+}
+
 struct entry {
 	char *key;
 	uint64_t hash;
@@ -24,10 +42,12 @@ struct entry {
 	char *body;
 	size_t len;
 	int64_t at;
+	int ttl_ms;             /* the cache's, or what the fetch said */
 	TAILQ_ENTRY(entry) age; /* in c->kept while have, oldest first */
 	/* a request fetching it, and those waiting for it */
 	bool fetching;
-	bool detached; /* by a clear: in c->detached, not in the table */
+	int next_ttl_ms; /* the fetched answer's */
+	bool detached;   /* by a clear: in c->detached, not in the table */
 	struct waiter *waiters, **waiters_tail;
 };
 
@@ -84,7 +104,7 @@ static void forget_answer(struct web_cache *c, struct entry *e)
 	TAILQ_REMOVE(&c->kept, e, age);
 	c->n_kept--;
 	c->bytes -= cost(e);
-	free(e->body);
+	blob_unref(blob_of(e->body));
 	e->body = NULL;
 	e->have = false;
 }
@@ -147,7 +167,7 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	uint64_t h = fnv1a(key);
 	struct entry **p = slot_of(c, key, h);
 	struct entry *e = *p;
-	if (e && e->have && now_ms - e->at < c->ttl_ms && now_ms >= e->at) {
+	if (e && e->have && now_ms - e->at < e->ttl_ms && now_ms >= e->at) {
 		*body = e->body;
 		*len = e->len;
 		return WEB_CACHE_HIT;
@@ -176,13 +196,33 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	/* an answer too old stays for the others until this fetch ends, but
 	 * only within a second ttl: one not asked for in a while (a graph
 	 * of "the last 24 hours" an hour later) is not served at all */
-	if (e->have && (now_ms < e->at || now_ms - e->at >= 2 * (int64_t)c->ttl_ms))
+	if (e->have && (now_ms < e->at || now_ms - e->at >= 2 * (int64_t)e->ttl_ms))
 		forget_answer(c, e);
 	e->fetching = true;
+	e->next_ttl_ms = c->ttl_ms;
 	*fetch = (struct web_cache_fetch *)e;
 	*body = e->have ? e->body : NULL;
 	*len = e->have ? e->len : 0;
 	return WEB_CACHE_MISS;
+}
+
+void web_cache_abandon(struct web_cache *c, struct web_cache_fetch *fetch)
+{
+	struct entry *e = (struct entry *)fetch;
+	e->fetching = false;
+	if (e->waiters) { /* none, if the caller had the old answer; else they get this */
+		static const char busy[] = "{\"error\": \"busy: try again\", \"status\": 503}";
+		answer_waiters(c, e, 503, busy, sizeof busy - 1);
+	}
+	if (!e->have)
+		entry_drop(c, e);
+}
+
+void web_cache_fetch_ttl(struct web_cache_fetch *fetch, int ttl_ms)
+{
+	struct entry *e = (struct entry *)fetch;
+	if (ttl_ms > e->next_ttl_ms)
+		e->next_ttl_ms = ttl_ms;
 }
 
 void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int status, const char *body, size_t len,
@@ -192,11 +232,14 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 	e->fetching = false;
 	forget_answer(c, e); /* the old one, if any: not served past a failed fetch */
 	if (keep && !e->detached) {
-		e->body = vm_xmalloc(len + 1);
+		struct blob *b = vm_xmalloc(sizeof *b + len + 1);
+		b->refs = 1;
+		e->body = b->data;
 		memcpy(e->body, body, len);
 		e->body[len] = '\0';
 		e->len = len;
 		e->at = now_ms;
+		e->ttl_ms = e->next_ttl_ms;
 		e->have = true;
 		TAILQ_INSERT_TAIL(&c->kept, e, age);
 		c->n_kept++;
@@ -213,6 +256,20 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 		else
 			entry_drop(c, old);
 	}
+}
+
+void *web_cache_hold(const char *body)
+{
+	struct blob *b = blob_of(body);
+	b->refs++;
+	return b;
+}
+
+void web_cache_unhold(const void *body, size_t len, void *held)
+{
+	(void)body;
+	(void)len;
+	blob_unref(held);
 }
 
 void web_cache_clear(struct web_cache *c)

@@ -49,11 +49,26 @@ void web_cache_free(struct web_cache *c);
  * (borrowed likewise), or NULL. */
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
                                     size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
+/* Gives up a MISS's fetch before it began: the answer too old that came
+ * with it (if any) stays as it was, to be served and fetched again by a
+ * later request. */
+void web_cache_abandon(struct web_cache *c, struct web_cache_fetch *fetch);
+/* The answer of this fetch is to be kept for ttl_ms where that is longer
+ * than the cache's ttl_ms: an answer whose data change more slowly (a
+ * graph's points, one a step).  Served too old up to twice that, as
+ * any. */
+void web_cache_fetch_ttl(struct web_cache_fetch *fetch, int ttl_ms);
 /* The answer of a MISS's fetch (which ends here): kept if keep (and no
  * clear came since the fetch began), and given to its waiters (called
  * before it returns). */
 void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int status, const char *body, size_t len,
                     bool keep, int64_t now_ms);
+/* Keeps a body web_cache_get() gave (HIT, or the old one of a MISS)
+ * alive past the next call on c, until web_cache_unhold(body, len, the
+ * result): for a reply that sends it without copying it
+ * (web_reply_shared()'s release has that shape). */
+void *web_cache_hold(const char *body);
+void web_cache_unhold(const void *body, size_t len, void *held);
 /* Forgets every kept answer; fetches under way are kept by nobody. */
 void web_cache_clear(struct web_cache *c);
 /* Answers kept now, their bytes (with their keys), and requests waiting

@@ -46,6 +46,7 @@ struct call {
 	 * goes there as well as to req */
 	struct web_cache *fetch_cache;
 	struct web_cache_fetch *fetch;
+	bool refresh; /* of a kept answer, counted in the api's refreshing */
 };
 
 /* A VM's current inventory row (i), host (h) and latest event (e), within
@@ -66,6 +67,8 @@ struct call {
 struct vm_pgev_pool *web_call_pool(const struct call *c);
 struct web_worker *web_call_worker(const struct call *c);
 struct vm_rrd *web_call_rrd(const struct call *c);
+/* web.graph-cache-ms */
+int web_call_graph_cache_ms(const struct call *c);
 
 /* The tenant a query is limited to: NULL (all) for staff, else the
  * viewer's own (never NULL). */

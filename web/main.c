@@ -150,6 +150,8 @@ static int serve(const struct vm_conf *conf)
 	                          .cache_ms = o->cache_ms,
 	                          .cache_mb = (size_t)o->cache_mb,
 	                          .auth_cache_ms = o->auth_cache_ms,
+	                          .graph_cache_ms = o->graph_cache_ms,
+	                          .db_connections = (unsigned)o->db_connections,
 	                          .base = base,
 	                          .conninfo = conf->db_conninfo};
 	api = web_api_new(pool, hasher, &ao);

@@ -31,6 +31,7 @@ static const struct vm_conf_option options[] = {
     {"cache-ms", VM_CONF_INT, O(cache_ms), 0, 60000, 1000, NULL, NULL},
     {"auth-cache-ms", VM_CONF_INT, O(auth_cache_ms), 0, 60000, 10000, NULL, NULL},
     {"cache-mb", VM_CONF_INT, O(cache_mb), 1, 4096, 64, NULL, NULL},
+    {"graph-cache-ms", VM_CONF_INT, O(graph_cache_ms), 0, 3600000, 300000, NULL, NULL},
     {"tls-certificate", VM_CONF_STR, O(tls_certificate), 0, 4096, 0, "", NULL},
     {"tls-key", VM_CONF_STR, O(tls_key), 0, 4096, 0, "", NULL},
 };

@@ -24,6 +24,7 @@ struct web_options {
 	int cache_ms;               /* answers kept this long (0: none) */
 	int cache_mb;               /* at most this much of them */
 	int auth_cache_ms;          /* principals kept this long (0: none) */
+	int graph_cache_ms;         /* graphs' answers kept for half their step, at most this */
 	char *tls_certificate;      /* PEM chain; "" for plain HTTP */
 	char *tls_key;              /* PEM private key */
 };

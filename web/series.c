@@ -188,6 +188,12 @@ void web_series_release(struct web_series *s)
 	memset(s, 0, sizeof *s);
 }
 
+int web_series_keep_ms(const struct web_series *s, int max_ms)
+{
+	int64_t ms = s->step_s * 500;
+	return ms < 0 ? 0 : ms > max_ms ? max_ms : (int)ms;
+}
+
 /* Room for one more series of s->n values, all NaN; its values. */
 static double *add_series(struct web_series *s, const char *name, const char *unit)
 {
@@ -264,6 +270,49 @@ static const char *const host_ds[] = {"cpu_capacity", "cpu_busy",    "cpu_user",
                                       "cpu_iowait",   "mem_total",   "mem_free",     "mem_cached",
                                       "vm_mem",       "vms_running", "vcpus_running"};
 
+/* Folds rows at step (row r at start + r * step) into s's points of
+ * s->step_s (a whole multiple of step, point i at s->t[i]): each point
+ * the mean (max: the maximum) of its rows that are known, unknown where
+ * fewer than half of them are, as RRD consolidates (xff 0.5).  The rows'
+ * values come from value(row, arg). */
+static void fold(const struct web_series *s, double *out, int64_t start, int64_t step, size_t n_rows, bool max,
+                 double (*value)(size_t row, const void *arg), const void *arg)
+{
+	if (s->n == 0 || step <= 0)
+		return;
+	int64_t per = s->step_s / step;
+	double *acc = vm_xcalloc(s->n, sizeof *acc);
+	unsigned *known = vm_xcalloc(s->n, sizeof *known);
+	for (size_t row = 0; row < n_rows; row++) {
+		int64_t t = start + (int64_t)row * step;
+		if (t < s->t[0])
+			continue;
+		size_t i = (size_t)((t - s->t[0]) / s->step_s);
+		double v = value(row, arg);
+		if (i >= s->n || isnan(v))
+			continue;
+		acc[i] = known[i] == 0 ? v : max ? fmax(acc[i], v) : acc[i] + v;
+		known[i]++;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		out[i] = (int64_t)known[i] * 2 < per ? NAN : max ? acc[i] : acc[i] / known[i];
+	free(acc);
+	free(known);
+}
+
+struct rows_of {
+	const struct vm_rrd_series *f;
+	const double *points; /* the metrics of each row (n_metrics a row), or NULL: f's data source ds */
+	size_t n_metrics, metric;
+	int ds;
+};
+
+static double row_value(size_t row, const void *arg)
+{
+	const struct rows_of *r = arg;
+	return r->points ? r->points[row * r->n_metrics + r->metric] : ds(r->f, r->ds, row);
+}
+
 int web_series_rrd(struct vm_rrd *rrd, const struct web_series_req *r, const char *subject,
                    const struct web_series_host *host, const char *const *classes, size_t n_classes,
                    struct web_series *s, char *err, size_t errsize)
@@ -278,57 +327,69 @@ int web_series_rrd(struct vm_rrd *rrd, const struct web_series_req *r, const cha
 	int rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)r->step_s, &f, err, errsize);
 	if (rc != 0)
 		return rc;
-	s->step_s = (int64_t)f.step_s;
-	s->n = f.n_rows;
-	s->t = vm_xcalloc(s->n ? s->n : 1, sizeof *s->t);
-	for (size_t i = 0; i < s->n; i++)
-		s->t[i] = f.start_s + (int64_t)(i * f.step_s);
+	/* The archive may be finer than the step asked for (a day of minutes
+	 * for about 720 points): its rows are folded into points of whole
+	 * multiples of its step, on the epoch's grid, so that every answer of
+	 * a range has the same points. */
+	int64_t fstep = f.step_s ? (int64_t)f.step_s : 1;
+	int64_t per = r->step_s > fstep ? (r->step_s + fstep - 1) / fstep : 1;
+	s->step_s = per * fstep;
+	if (f.n_rows) {
+		int64_t first = f.start_s - f.start_s % s->step_s;
+		int64_t last = f.start_s + (int64_t)(f.n_rows - 1) * fstep;
+		s->n = (size_t)((last - first) / s->step_s + 1);
+		s->t = vm_xcalloc(s->n, sizeof *s->t);
+		for (size_t i = 0; i < s->n; i++)
+			s->t[i] = first + (int64_t)i * s->step_s;
+	} else {
+		s->t = vm_xcalloc(1, sizeof *s->t);
+	}
 	size_t nm = vm ? VM_NET_CLASS : sizeof host_metrics / sizeof *host_metrics;
 	const char *const *dsn = vm ? vm_ds : host_ds;
 	size_t nd = vm ? sizeof vm_ds / sizeof *vm_ds : sizeof host_ds / sizeof *host_ds;
 	int d[16];
 	for (size_t i = 0; i < nd; i++)
 		d[i] = ds_index(&f, dsn[i]);
-	for (size_t m = 0; m < nm; m++)
-		if (r->metrics & (UINT32_C(1) << m))
-			add_series(s, vm ? vm_metrics[m].name : host_metrics[m].name,
-			           vm ? vm_metrics[m].unit : host_metrics[m].unit);
-	for (size_t row = 0; row < s->n; row++) {
-		double p[16];
+	/* every row's metrics first (they are ratios of the row's values),
+	 * then folded */
+	double *points = vm_xcalloc(f.n_rows ? f.n_rows * nm : 1, sizeof *points);
+	for (size_t row = 0; row < f.n_rows; row++) {
 		if (vm)
-			vm_point(&f, d, row, host, p);
+			vm_point(&f, d, row, host, points + row * nm);
 		else
-			host_point(&f, d, row, p);
-		size_t k = 0;
-		for (size_t m = 0; m < nm; m++)
-			if (r->metrics & (UINT32_C(1) << m))
-				s->v[k++ * s->n + row] = p[m];
+			host_point(&f, d, row, points + row * nm);
 	}
+	for (size_t m = 0; m < nm; m++) {
+		if (!(r->metrics & (UINT32_C(1) << m)))
+			continue;
+		double *v = add_series(s, vm ? vm_metrics[m].name : host_metrics[m].name,
+		                       vm ? vm_metrics[m].unit : host_metrics[m].unit);
+		struct rows_of ro = {.f = &f, .points = points, .n_metrics = nm, .metric = m};
+		fold(s, v, f.start_s, fstep, f.n_rows, r->max, row_value, &ro);
+	}
+	free(points);
 	vm_rrd_series_release(&f);
 	if (!vm || !(r->metrics & (UINT32_C(1) << VM_NET_CLASS)))
 		return 0;
 	for (size_t c = 0; c < n_classes && c < WEB_SERIES_MAX_CLASSES; c++) {
 		snprintf(name, sizeof name, "vm-%s-traffic-%s", subject, classes[c]);
 		struct vm_rrd_series tf;
-		rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)s->step_s, &tf, err, errsize);
+		rc = vm_rrd_fetch(rrd, name, cf, r->from_s, r->to_s, (unsigned long)fstep, &tf, err, errsize);
 		if (rc < 0)
 			return -1;
 		if (rc == 1)
 			continue;
-		int rx = ds_index(&tf, "rx_bytes"), tx = ds_index(&tf, "tx_bytes");
+		/* the same layout, so the same archive; a file of another
+		 * (an older layout) is folded all the same if its step divides */
+		int64_t tstep = (int64_t)tf.step_s;
+		bool fits = tstep > 0 && s->step_s % tstep == 0;
 		char sn[128];
 		for (int dir = 0; dir < 2; dir++) {
 			snprintf(sn, sizeof sn, "net_%s_bps:%s", dir ? "tx" : "rx", classes[c]);
 			double *v = add_series(s, sn, "B/s");
-			/* the same archive, so the same steps; match by time all the same */
-			for (size_t row = 0; row < tf.n_rows; row++) {
-				int64_t t = tf.start_s + (int64_t)(row * tf.step_s);
-				if (tf.step_s != (unsigned long)s->step_s || t < s->t[0] || s->n == 0)
-					continue;
-				size_t i = (size_t)((t - s->t[0]) / s->step_s);
-				if (i < s->n)
-					v[i] = ds(&tf, dir ? tx : rx, row);
-			}
+			struct rows_of ro = {.f = &tf, .ds = ds_index(&tf, dir ? "tx_bytes" : "rx_bytes")};
+			if (fits)
+				fold(s, v, tf.start_s, tstep, tf.n_rows, r->max, row_value, &ro);
 		}
 		vm_rrd_series_release(&tf);
 	}
@@ -414,58 +475,200 @@ int web_series_add_traffic(const struct web_series_req *r, const PGresult *traff
 
 /* ------------------------------------------------------------ JSON */
 
+/* The answer is written into a buffer of our own: a graph has tens of
+ * thousands of numbers, and stdio's per-call locking and printf's
+ * conversion were most of its time. */
+struct out {
+	char *p;
+	size_t len, cap;
+};
+
+static char *room(struct out *o, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		while (o->len + n + 1 > o->cap)
+			o->cap = o->cap ? 2 * o->cap : 65536;
+		o->p = vm_xrealloc(o->p, o->cap);
+	}
+	return o->p + o->len;
+}
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	memcpy(room(o, n), s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
 /* A JSON string: names are ours or a traffic class's, quoted properly
  * all the same. */
-static void key(FILE *f, const char *s)
+static void key(struct out *o, const char *s)
 {
 	json_t *j = json_string(s);
 	char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	fputs(text ? text : "\"?\"", f);
+	puts_(o, text ? text : "\"?\"");
 	free(text);
 	json_decref(j);
 }
 
-static void number(FILE *f, double v)
+static size_t utoa(char *out, uint64_t v)
 {
-	if (isnan(v) || isinf(v))
-		fputs("null", f);
-	else if (v == (double)(int64_t)v && fabs(v) < 1e15)
-		fprintf(f, "%lld", (long long)v);
-	else
-		fprintf(f, "%.6g", v);
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static const double pow10_[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* a (finite, 1e-5 <= a < 1e15) to 6 significant digits: their value
+ * d (100000..999999) and the decimal exponent of the first. */
+static void six_digits(double a, uint64_t *d, int *e)
+{
+	int x = (int)floor(log10(a));
+	for (int tries = 0; tries < 3; tries++) {
+		int k = 5 - x; /* d = a * 10^k; powers of ten are exact up to 1e22 */
+		double scaled = k >= 0 ? a * pow10_[k] : a / pow10_[-k];
+		double r = round(scaled);
+		if (r >= 1e6) { /* log10 rounded up, or 999999.5 rounded to a seventh digit */
+			x++;
+			continue;
+		}
+		if (r < 1e5) {
+			x--;
+			continue;
+		}
+		*d = (uint64_t)r;
+		*e = x;
+		return;
+	}
+	*d = 100000;
+	*e = x;
+}
+
+size_t web_series_number(char *out, double v)
+{
+	if (isnan(v) || isinf(v)) {
+		memcpy(out, "null", 4);
+		return 4;
+	}
+	size_t n = 0;
+	if (v < 0) {
+		out[n++] = '-';
+		v = -v;
+	}
+	if (v == 0) {
+		out[0] = '0'; /* and -0 too */
+		return 1;
+	}
+	if (v < 1e15 && v == floor(v))
+		return n + utoa(out + n, (uint64_t)v);
+	if (v < 1e-5 || v >= 1e15)
+		return n + (size_t)snprintf(out + n, 32, "%.6g", v);
+	uint64_t d;
+	int e;
+	six_digits(v, &d, &e);
+	char dig[8];
+	utoa(dig, d);
+	int last = 5; /* the last digit that is not a trailing zero */
+	while (last > 0 && dig[last] == '0')
+		last--;
+	if (e >= 5) { /* an integer: the digits, then zeros */
+		memcpy(out + n, dig, 6);
+		n += 6;
+		for (int i = 5; i < e; i++)
+			out[n++] = '0';
+		return n;
+	}
+	if (e >= 0) {
+		memcpy(out + n, dig, (size_t)e + 1);
+		n += (size_t)e + 1;
+		if (last > e) {
+			out[n++] = '.';
+			memcpy(out + n, dig + e + 1, (size_t)(last - e));
+			n += (size_t)(last - e);
+		}
+		return n;
+	}
+	out[n++] = '0';
+	out[n++] = '.';
+	for (int i = -1; i > e; i--)
+		out[n++] = '0';
+	memcpy(out + n, dig, (size_t)last + 1);
+	return n + (size_t)last + 1;
+}
+
+static void number(struct out *o, double v)
+{
+	o->len += web_series_number(room(o, 40), v);
+}
+
+static void integer(struct out *o, int64_t v)
+{
+	char *p = room(o, 24);
+	size_t n = 0;
+	if (v < 0) {
+		p[n++] = '-';
+		o->len += n + utoa(p + n, -(uint64_t)v);
+		return;
+	}
+	o->len += utoa(p, (uint64_t)v);
 }
 
 char *web_series_json(const struct web_series_req *r, const char *subject_json, const struct web_series *s)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = vm_xmemstream(&text, &len);
-	fprintf(f, "{\"subject\":%s,\"from\":%lld,\"to\":%lld,\"step\":%lld,\"source\":\"%s\",\"cf\":\"%s\",\"t\":[",
-	        subject_json, (long long)r->from_s, (long long)r->to_s, (long long)s->step_s, s->source,
-	        r->max ? "MAX" : "AVERAGE");
-	for (size_t i = 0; i < s->n; i++)
-		fprintf(f, i ? ",%lld" : "%lld", (long long)s->t[i]);
-	fputs("],\"series\":{", f);
+	struct out o = {0};
+	puts_(&o, "{\"subject\":");
+	puts_(&o, subject_json);
+	puts_(&o, ",\"from\":");
+	integer(&o, r->from_s);
+	puts_(&o, ",\"to\":");
+	integer(&o, r->to_s);
+	puts_(&o, ",\"step\":");
+	integer(&o, s->step_s);
+	puts_(&o, ",\"source\":\"");
+	puts_(&o, s->source);
+	puts_(&o, "\",\"cf\":\"");
+	puts_(&o, r->max ? "MAX" : "AVERAGE");
+	puts_(&o, "\",\"t\":[");
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			put(&o, ",", 1);
+		integer(&o, s->t[i]);
+	}
+	puts_(&o, "],\"series\":{");
 	for (size_t k = 0; k < s->n_series; k++) {
 		if (k)
-			fputc(',', f);
-		key(f, s->names[k]);
-		fputs(":[", f);
+			put(&o, ",", 1);
+		key(&o, s->names[k]);
+		puts_(&o, ":[");
 		for (size_t i = 0; i < s->n; i++) {
 			if (i)
-				fputc(',', f);
-			number(f, s->v[k * s->n + i]);
+				put(&o, ",", 1);
+			number(&o, s->v[k * s->n + i]);
 		}
-		fputc(']', f);
+		put(&o, "]", 1);
 	}
-	fputs("},\"units\":{", f);
+	puts_(&o, "},\"units\":{");
 	for (size_t k = 0; k < s->n_series; k++) {
 		if (k)
-			fputc(',', f);
-		key(f, s->names[k]);
-		fprintf(f, ":\"%s\"", s->units[k]);
+			put(&o, ",", 1);
+		key(&o, s->names[k]);
+		puts_(&o, ":\"");
+		puts_(&o, s->units[k]);
+		put(&o, "\"", 1);
 	}
-	fputs("}}", f);
-	vm_xmemclose(f);
-	return text;
+	puts_(&o, "}}");
+	*room(&o, 0) = '\0';
+	return o.p;
 }

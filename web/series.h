@@ -70,6 +70,13 @@ struct web_series {
 };
 void web_series_release(struct web_series *s);
 
+/* How long an answer of s may be kept (ms): half its step, at most
+ * max_ms (web.graph-cache-ms).  A point is a step's consolidation, so a
+ * kept answer is at most one step behind (it is served too old up to
+ * twice this); the rollups' hourly point of the hour under way grows each
+ * minute, and the cap says how far behind it may be. */
+int web_series_keep_ms(const struct web_series *s, int max_ms);
+
 /* What the database says of the subject, for the percentages: its host's
  * CPUs and memory, and a VM's vCPUs now (for steps whose RRD row lacks
  * them). */
@@ -102,5 +109,9 @@ int web_series_add_traffic(const struct web_series_req *r, const PGresult *traff
  * "cf", "t": [...], "series": {...}, "units": {...}}; subject_json is a
  * JSON object's text.  The caller frees the result. */
 char *web_series_json(const struct web_series_req *r, const char *subject_json, const struct web_series *s);
+/* v as JSON into out (room for 32 bytes): null for NaN and infinities,
+ * integers as such, others to 6 significant digits (as %.6g, in fixed
+ * notation from 1e-5 to 1e15); returns its length (no NUL). */
+size_t web_series_number(char *out, double v);
 
 #endif

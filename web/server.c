@@ -254,8 +254,8 @@ static const char *security_headers[][2] = {
     {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'"},
 };
 
-void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
-               size_t len)
+static void reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
+                  const char *body, size_t len, web_release_fn release, void *arg)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct conn *c = conn_of(s, evcon);
@@ -273,13 +273,28 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
 	struct evbuffer *out = evbuffer_new();
 	if (!out)
 		abort();
-	evbuffer_add(out, body, len);
+	if (!release)
+		evbuffer_add(out, body, len);
+	else if (evbuffer_add_reference(out, body, len, release, arg) < 0)
+		abort(); /* out of memory (release not called), as the x* wrappers do */
 	count_status(s, status);
 	if (vm_log_get_level() >= VM_LOG_DEBUG)
 		vm_debug("%s %s %s: %d, %zu bytes", web_peer(req), method_name(evhttp_request_get_command(req)),
 		         evhttp_request_get_uri(req) ? evhttp_request_get_uri(req) : "?", status, len);
 	evhttp_send_reply(req, status, reason(status), out);
 	evbuffer_free(out);
+}
+
+void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
+               size_t len)
+{
+	reply(s, req, status, content_type, body, len, NULL, NULL);
+}
+
+void web_reply_shared(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
+                      const char *body, size_t len, web_release_fn release, void *arg)
+{
+	reply(s, req, status, content_type, body, len, release, arg);
 }
 
 char *web_error_json(int status, const char *message)

@@ -69,6 +69,13 @@ int web_server_port(const struct web_server *s);
  * req.  req is not to be used afterwards. */
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
                size_t len);
+/* web_reply() of a body that is not copied but sent from where it is
+ * (an answer kept in web/cache: a VM list or a graph is 100-200 KB);
+ * release(body, len, arg) is called once when the server is done with it,
+ * which may be after req is gone, and always on the loop's thread. */
+typedef void (*web_release_fn)(const void *body, size_t len, void *arg);
+void web_reply_shared(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
+                      const char *body, size_t len, web_release_fn release, void *arg);
 /* The text of a JSON error, {"error": MESSAGE, "status": STATUS}; the
  * caller frees it. */
 char *web_error_json(int status, const char *message);

@@ -21,6 +21,7 @@ web_fleet() {
 	URL=http://127.0.0.1:$PORT
 	CONF_RRDCACHED="unix:$RRDCACHED_SOCK" write_conf "$T/vmeter.conf" "web {
   listen = \"127.0.0.1:$PORT\"
+  ${WEB_CONF_EXTRA:-}
 }"
 	"$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"
 	web_fixtures
@@ -72,6 +73,10 @@ INSERT INTO vm_usage_hour (vm_id, host_id, hour, owner_id, minutes, coverage_ms,
     FROM generate_series(1, 3) v,
          generate_series(date_trunc('hour', now()) - interval '76 hours', date_trunc('hour', now()) - interval '4 hours',
                          interval '1 hour') h;
+-- as vmeter-admin maintain leaves it: the rolled-up hours closed and
+-- clean, the hours of the minutes after them (the minutes' inserts marked
+-- theirs dirty)
+UPDATE rollup_state SET closed_upto = date_trunc('hour', now()) - interval '3 hours';
 INSERT INTO vm_traffic_minute (vm_id, minute, host_id, class, rx_bytes, tx_bytes, rx_packets, tx_packets)
   SELECT 1, m, 1, c, 600000, 120000, 600, 120
     FROM unnest(ARRAY['internet', 'internal']) c,

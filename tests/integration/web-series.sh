@@ -10,9 +10,10 @@
 # names them).
 . "$(dirname "$0")/../lib.sh"
 . "$top_srcdir/tests/integration/web-fixtures.sh"
-plan 69
+plan 73
 
-web_fleet
+# graphs kept 2 s at most (60 s by default), so that a change shows soon
+WEB_CONF_EXTRA="graph-cache-ms = 2000" web_fleet
 web user add root --role admin >/dev/null
 web user add va --role tenant-viewer --tenant acme >/dev/null
 ADM="Authorization: Bearer $(web token add root | sed -n 's/.*(shown once): //p')"
@@ -47,8 +48,11 @@ is "$(jqb s '[.t[1] - .t[0], .t[0] <= .from + 10] | map(tostring) | join(" ")')"
 is "$(get s "$ADM" "$S?cf=MAX&metrics=cpu_host_pct,mem_rss_kib")" 200 "cf=MAX and two metrics"
 is "$(jqb s '[.cf, (.series | keys | join(","))] | join(" ")')" "MAX cpu_host_pct,mem_rss_kib" "... only those, as MAX"
 is "$(get s "$ADM" "$S?from=-24h")" 200 "the last 24 hours"
-is "$(jqb s '[.source, .to - .from, .step >= 60] | map(tostring) | join(" ")')" "rrd 86400 true" \
-	"... from the RRD file's coarser archive"
+is "$(jqb s '[.source, .to - .from, .step, (.t | length) <= 722] | map(tostring) | join(" ")')" "rrd 86400 120 true" \
+	"... from the RRD file's minutes, folded to 120 s points (about 720)"
+is "$(jqb s '[.t[1] - .t[0], .t[0] % 120, ([.series.cpu_alloc_pct[] | select(. != null)] | [min, max, length > 0]
+	| map(tostring) | join(" "))] | map(tostring) | join(" ")')" "120 0 25 25 true" \
+	"... on the epoch's 120 s grid, the folded values the same 25 %"
 now=$(date +%s)
 is "$(get s "$ADM" "$S?from=$((now - 1800))&to=$((now - 600))")" 200 "an absolute range in epoch seconds"
 is "$(jqb s "[.from, .to] | map(tostring) | join(\" \")")" "$((now - 1800)) $((now - 600))" "... as asked"
@@ -65,17 +69,32 @@ is "$(jqb s '.series | keys | join(",")')" "cpu_alloc_pct,mem_rss_kib,net_rx_bps
 is "$(jqb s '[.series["net_rx_bps:internet"][] | select(. != null)] | max')" 10000 "... 10000 B/s received from the internet in a whole hour"
 is "$(get s "$ADM" "$S?from=-7d&cf=MAX&metrics=mem_rss_kib")" 200 "seven days, MAX"
 is "$(jqb s '[.series.mem_rss_kib[] | select(. != null)] | max')" 2097152 "... the gauges' maxima (2 GiB in the hourly rows)"
-# Graphs are kept for web.cache-ms like the VM list (the refresh of one
-# found too old reads the same range again): a change shows.
+# Graphs are kept for half their step, at most web.graph-cache-ms (the
+# refresh of one found too old reads the same range again): a change
+# shows.
 K="$S?from=-7d&metrics=cpu_alloc_pct"
 get k "$ADM" "$K" >/dev/null
 psql_q "UPDATE vm_usage_hour SET cpu_ns = cpu_ns * 2 WHERE vm_id = 1 AND hour = (SELECT max(hour) FROM vm_usage_hour
 	WHERE vm_id = 1)" >/dev/null
 doubled() { get k "$ADM" "$K" >/dev/null && jq -e 'any(.series.cpu_alloc_pct[]; . == 80)' "$T/k.body" >/dev/null; }
 wait_for "the doubled hour in the graph" 60 doubled
-ok $? "a kept graph: a change in the rollups shows once it is older than web.cache-ms"
+ok $? "a kept graph: a change in the rollups shows once it is older than web.graph-cache-ms"
 psql_q "UPDATE vm_usage_hour SET cpu_ns = cpu_ns / 2 WHERE vm_id = 1 AND hour = (SELECT max(hour) FROM vm_usage_hour
 	WHERE vm_id = 1)" >/dev/null
+# A late hour of minutes (25 %) into a closed hour rolled up at 40 %: its
+# insert marks the hour dirty, and until the next rollup the graph takes
+# that hour from its minutes, as vm_resolution_plan() does for billing.
+H=$(psql_q "SELECT extract(epoch FROM date_trunc('hour', now()) - interval '10 hours')::bigint")
+psql_q "INSERT INTO vm_usage_minute (host_id, vm_id, minute, coverage_ms, samples, cpu_ns, vcpus_avg, vcpus_max)
+	SELECT 1, 1, to_timestamp($H) + k * interval '1 minute', 60000, 6, 30000000000, 2, 2 FROM generate_series(0, 59) k" >/dev/null
+is "$(psql_q "SELECT count(*) FROM rollup_dirty WHERE hour = to_timestamp($H)")" 1 "a late hour of minutes marks its hour dirty"
+late() { get k "$ADM" "$K" >/dev/null && jq -e --argjson h "$H" '[.t, .series.cpu_alloc_pct] | transpose | any(.[0] == $h and .[1] == 25)' "$T/k.body" >/dev/null; }
+wait_for "the dirty hour from its minutes" 60 late
+ok $? "... and the graph reads that hour from its minutes (25 %), not its stale rollup (40 %)"
+is "$(jq --argjson h "$H" '[[.t, .series.cpu_alloc_pct] | transpose | .[] | select(.[0] == $h - 3600 or .[0] == $h + 3600) | .[1]] | map(tostring) | join(" ")' -r "$T/k.body")" "40 40" \
+	"... while the clean hours beside it come from the rollups (40 %)"
+psql_q "DELETE FROM vm_usage_minute WHERE vm_id = 1 AND minute >= to_timestamp($H) AND minute < to_timestamp($H + 3600);
+	DELETE FROM rollup_dirty WHERE hour = to_timestamp($H)" >/dev/null
 is "$(get s "$ADM" "$S?from=-90d&source=rollup&metrics=cpu_alloc_pct")" 200 "90 days"
 is "$(jqb s '[.source, .step] | map(tostring) | join(" ")')" "rollup 86400" "... daily"
 is "$(get s "$ADM" "$S?from=-1h&source=rollup&metrics=cpu_alloc_pct")" 200 "source=rollup for a recent hour"

@@ -86,6 +86,116 @@ static void kept_for_ttl(void **state)
 	web_cache_free(c);
 }
 
+/* A fetch may keep its answer longer than the cache's ttl (a graph's
+ * step), never shorter; the next fetch of the key starts from the
+ * cache's again. */
+static void a_fetch_sets_its_ttl(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, "*|/g", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_fetch_ttl(f, 30000);
+	web_cache_done(c, f, 200, "[1]", 3, true, 0);
+	assert_int_equal(get(c, "*|/g", 29999, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1]");
+	/* too old at 30 s; served while fetched again up to 60 s */
+	struct web_cache_fetch *f2 = NULL;
+	assert_int_equal(get(c, "*|/g", 30000, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_string_equal(b, "[1]");
+	assert_int_equal(get(c, "*|/g", 59999, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[1]");
+	/* shorter than the cache's: the cache's */
+	web_cache_fetch_ttl(f2, 10);
+	web_cache_done(c, f2, 200, "[2]", 3, true, 60000);
+	assert_int_equal(get(c, "*|/g", 60999, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "[2]");
+	assert_int_equal(get(c, "*|/g", 61000, &b, &g, &f2), WEB_CACHE_MISS);
+	web_cache_done(c, f2, 200, "[3]", 3, true, 61000); /* no ttl said: the cache's */
+	assert_int_equal(get(c, "*|/g", 61999, &b, &g, &f), WEB_CACHE_HIT);
+	assert_int_equal(get(c, "*|/g", 62000, &b, &g, &f2), WEB_CACHE_MISS);
+	/* an answer older than twice the cache's ttl is not served */
+	web_cache_done(c, f2, 200, "[4]", 3, true, 62000);
+	assert_int_equal(get(c, "*|/g", 64000, &b, &g, &f2), WEB_CACHE_MISS);
+	assert_null(b);
+	web_cache_done(c, f2, 503, "x", 1, false, 64000);
+	assert_int_equal(g.calls, 0);
+	web_cache_free(c);
+}
+
+/* A held body outlives its answer (a reply still sending it when the
+ * answer is replaced, cleared or the cache freed); ASan checks the
+ * rest. */
+static void held_bodies(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, "*|/a", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "first", 5, true, 0);
+	assert_int_equal(get(c, "*|/a", 1, &b, &g, &f), WEB_CACHE_HIT);
+	const char *first = b;
+	void *h1 = web_cache_hold(first);
+	void *h2 = web_cache_hold(first); /* two replies of one body */
+	/* replaced: the old body lives on for the replies */
+	assert_int_equal(get(c, "*|/a", 1500, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "second", 6, true, 1500);
+	assert_int_equal(get(c, "*|/a", 1501, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "second");
+	assert_string_equal(first, "first");
+	web_cache_unhold(first, 5, h1);
+	assert_string_equal(first, "first");
+	void *h3 = web_cache_hold(b);
+	const char *second = b;
+	web_cache_clear(c);
+	assert_int_equal(web_cache_size(c), 0);
+	assert_string_equal(second, "second");
+	web_cache_free(c);
+	assert_string_equal(first, "first");
+	web_cache_unhold(first, 5, h2);
+	web_cache_unhold(second, 6, h3);
+}
+
+/* An abandoned fetch leaves the old answer as it was (served, and
+ * fetched by the next MISS); without one the entry goes, and requests
+ * that came to wait get a 503. */
+static void abandoned_fetch(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, "*|/a", 0, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "old", 3, true, 0);
+	assert_int_equal(get(c, "*|/a", 1200, &b, &g, &f), WEB_CACHE_MISS);
+	assert_string_equal(b, "old");
+	web_cache_abandon(c, f);
+	assert_int_equal(web_cache_size(c), 1);
+	/* not being fetched: the next request after the ttl fetches it */
+	assert_int_equal(get(c, "*|/a", 1300, &b, &g, &f), WEB_CACHE_MISS);
+	assert_string_equal(b, "old");
+	web_cache_done(c, f, 200, "new", 3, true, 1300);
+	assert_int_equal(get(c, "*|/a", 1301, &b, &g, &f), WEB_CACHE_HIT);
+	assert_string_equal(b, "new");
+	/* nothing kept: the entry goes, a waiter gets 503 */
+	assert_int_equal(get(c, "*|/b", 0, &b, &g, &f), WEB_CACHE_MISS);
+	assert_null(b);
+	struct web_cache_fetch *f2 = NULL;
+	assert_int_equal(get(c, "*|/b", 1, &b, &g, &f2), WEB_CACHE_WAIT);
+	web_cache_abandon(c, f);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.status, 503);
+	assert_int_equal(web_cache_size(c), 1);
+	assert_int_equal(get(c, "*|/b", 2, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, "b", 1, true, 2);
+	web_cache_free(c);
+}
+
 static void one_fetch_for_many(void **state)
 {
 	(void)state;
@@ -199,9 +309,15 @@ static void free_answers_waiters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(bad_arguments),      cmocka_unit_test(kept_for_ttl),
-	    cmocka_unit_test(one_fetch_for_many), cmocka_unit_test(clear_forgets_fetches_too),
-	    cmocka_unit_test(byte_cap),           cmocka_unit_test(free_answers_waiters),
+	    cmocka_unit_test(bad_arguments),
+	    cmocka_unit_test(kept_for_ttl),
+	    cmocka_unit_test(a_fetch_sets_its_ttl),
+	    cmocka_unit_test(held_bodies),
+	    cmocka_unit_test(abandoned_fetch),
+	    cmocka_unit_test(one_fetch_for_many),
+	    cmocka_unit_test(clear_forgets_fetches_too),
+	    cmocka_unit_test(byte_cap),
+	    cmocka_unit_test(free_answers_waiters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,12 +111,75 @@ static void json_answer(void **state)
 	free(text);
 }
 
+static const char *num(double v)
+{
+	static char buf[40];
+	buf[web_series_number(buf, v)] = '\0';
+	return buf;
+}
+
+/* The numbers of an answer: what %.6g gives, in fixed notation, and
+ * within one unit of the sixth digit of printf's exact rounding for any
+ * value (a pseudo-random sweep over 20 decades). */
+static void numbers(void **state)
+{
+	(void)state;
+	assert_string_equal(num(NAN), "null");
+	assert_string_equal(num(INFINITY), "null");
+	assert_string_equal(num(-INFINITY), "null");
+	assert_string_equal(num(0), "0");
+	assert_string_equal(num(-0.0), "0");
+	assert_string_equal(num(42), "42");
+	assert_string_equal(num(-7), "-7");
+	assert_string_equal(num(123456789012345.0), "123456789012345");
+	assert_string_equal(num(12.5), "12.5");
+	assert_string_equal(num(0.668889), "0.668889");
+	assert_string_equal(num(1.0 / 3), "0.333333");
+	assert_string_equal(num(-2.0 / 3), "-0.666667");
+	assert_string_equal(num(8570.833333), "8570.83");
+	assert_string_equal(num(9.999995), "10");
+	assert_string_equal(num(99999.96), "100000");
+	assert_string_equal(num(1234567.8), "1234570");
+	assert_string_equal(num(0.000123456789), "0.000123457");
+	assert_string_equal(num(0.00001), "0.00001");
+	assert_string_equal(num(0.0000012345), "1.2345e-06");
+	assert_string_equal(num(1e300), "1e+300");
+	uint64_t x = 88172645463325252ULL;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v = (double)(x >> 11) / 9007199254740992.0 * pow(10, (int)(x % 20) - 5);
+		if (x & 1)
+			v = -v;
+		char want[40];
+		snprintf(want, sizeof want, "%.6g", v);
+		double a = strtod(num(v), NULL), b = strtod(want, NULL);
+		if (fabs(a - b) > fabs(b) * 1.0001e-5)
+			fail_msg("%.17g: %s, printf %s", v, num(v), want);
+	}
+}
+
+/* Half the step, capped by web.graph-cache-ms. */
+static void keep_time(void **state)
+{
+	(void)state;
+	struct web_series s = {.step_s = 10};
+	assert_int_equal(web_series_keep_ms(&s, 60000), 5000);
+	s.step_s = 60;
+	assert_int_equal(web_series_keep_ms(&s, 60000), 30000);
+	s.step_s = 3600;
+	assert_int_equal(web_series_keep_ms(&s, 60000), 60000);
+	assert_int_equal(web_series_keep_ms(&s, 0), 0);
+	s.step_s = 86400;
+	assert_int_equal(web_series_keep_ms(&s, 600000), 600000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(defaults_and_ranges),
-	    cmocka_unit_test(refused),
-	    cmocka_unit_test(json_answer),
+	    cmocka_unit_test(defaults_and_ranges), cmocka_unit_test(refused), cmocka_unit_test(json_answer),
+	    cmocka_unit_test(keep_time),           cmocka_unit_test(numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
