@@ -259,6 +259,37 @@ uint32_t vm_spool_crc32c(uint32_t crc, const void *buf, size_t len)
 	return vm_spool_crc32c_sw(crc, buf, len);
 }
 
+/* The combination by polynomial arithmetic modulo the CRC's polynomial
+ * (as zlib's crc32_combine()): crc1 followed by len2 zero bytes is crc1
+ * times x^(8 len2), and the CRC of a concatenation is that plus crc2. */
+static uint32_t crc_multmodp(uint32_t a, uint32_t b)
+{
+	uint32_t m = UINT32_C(1) << 31, p = 0;
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ 0x82f63b78u : b >> 1;
+	}
+	return p;
+}
+
+uint32_t vm_spool_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+	/* x^(8 len2): squarings of x^8 for the bits of len2. */
+	uint32_t xpow = UINT32_C(1) << 31; /* 1 */
+	uint32_t sq = UINT32_C(1) << 23;   /* x^8 */
+	for (; len2; len2 >>= 1) {
+		if (len2 & 1)
+			xpow = crc_multmodp(sq, xpow);
+		sq = crc_multmodp(sq, sq);
+	}
+	return crc_multmodp(xpow, crc1) ^ crc2;
+}
+
 /* ---------------------------------------------------------------- encoding */
 
 static void put32(uint8_t *p, uint32_t v)

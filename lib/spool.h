@@ -251,6 +251,10 @@ void vm_spool_stats(struct vm_spool *sp, struct vm_spool_stats *st);
  * vm_spool_crc32c(vm_spool_crc32c(0, a), b) is the CRC of a then b.  Uses
  * the SSE4.2 instruction when the CPU has it. */
 uint32_t vm_spool_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The CRC32C of a then b, from crc1 = CRC of a, crc2 = CRC of b and b's
+ * length: for a CRC over bytes that precede others only known later (the
+ * collector's state file, whose header holds the length of what follows). */
+uint32_t vm_spool_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* The same in portable C (slicing-by-8), for tests and comparisons. */
 uint32_t vm_spool_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 

@@ -440,7 +440,18 @@ static void test_crc32c(void **state)
 		uint32_t a = vm_spool_crc32c(0, buf + off, len);
 		assert_int_equal(a, vm_spool_crc32c_sw(0, buf + off, len));
 		assert_int_equal(a, vm_spool_crc32c(vm_spool_crc32c(0, buf + off, cut), buf + off + cut, len - cut));
+		/* and so does combining the CRCs of the two parts */
+		assert_int_equal(a, vm_spool_crc32c_combine(vm_spool_crc32c(0, buf + off, cut),
+		                                            vm_spool_crc32c(0, buf + off + cut, len - cut), len - cut));
 	}
+	/* a part of 0 bytes, and a long second part (several squarings) */
+	assert_int_equal(vm_spool_crc32c_combine(0xe3069283, 0, 0), 0xe3069283);
+	static uint8_t big[300000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)rnd();
+	assert_int_equal(vm_spool_crc32c(0, big, sizeof big),
+	                 vm_spool_crc32c_combine(vm_spool_crc32c(0, big, 7),
+	                                         vm_spool_crc32c(0, big + 7, sizeof big - 7), sizeof big - 7));
 }
 
 /* ---------------------------------------------------------------- open */
