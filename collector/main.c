@@ -579,7 +579,7 @@ static void reload(struct collector *c)
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
 	vm_rrd_set_async_create(rrd, true);
-	vm_rrd_set_batch(rrd, true);
+	vm_rrd_set_batch(rrd, VM_RRD_BATCH_MAX);
 	col_sampler_set_rrd(c->sampler, rrd);
 	vm_rrd_free(c->rrd);
 	c->rrd = rrd;
@@ -712,8 +712,9 @@ int main(int argc, char **argv)
 	if (!c.rrd)
 		vm_fatal("%s", err);
 	vm_rrd_set_async_create(c.rrd, true);
-	/* One BATCH to rrdcached per pass (vm_rrd_commit in sample_once). */
-	vm_rrd_set_batch(c.rrd, true);
+	/* BATCHes to rrdcached, the last of a pass sent by vm_rrd_commit in
+	 * sample_once. */
+	vm_rrd_set_batch(c.rrd, VM_RRD_BATCH_MAX);
 
 	/* libxml2's global state must be set up before threads exist. */
 	xmlInitParser();
