@@ -66,7 +66,7 @@ struct vm {
 	struct dev_prev *disks, *nics;
 	size_t n_disks, n_nics;
 
-	uint64_t cum[VM_M__COUNT]; /* sums of deltas, for RRD DERIVE */
+	uint64_t cum[VM_M_VCPUS]; /* the counters' sums of deltas, for RRD DERIVE (gauges have none) */
 	struct vm_usage_acc *acc;
 	int64_t close_at; /* sampled with capture on: close minutes up to here at the pass's end */
 
