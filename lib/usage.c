@@ -221,8 +221,8 @@ static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
 		return minute_at(acc, i);
 	/* One open minute is the rule when minutes close as the samples come
 	 * (vm_usage_acc_add_close()), two when they close later (the one a
-	 * sample straddles into): grown one step at a time, not by
-	 * vm_xgrow()'s first eight. */
+	 * sample straddles into): room for one first, then doubled, not
+	 * vm_xgrow()'s first eight (4 KB a VM). */
 	if (acc->n_open == acc->cap) {
 		size_t cap = acc->cap ? 2 * acc->cap : 1;
 		acc->open = vm_xrealloc(acc->open, cap * acc->stride);
