@@ -52,7 +52,6 @@ struct collector {
 	struct event *watchdog;    /* systemd's watchdog, fed from the loop; NULL without one */
 	int64_t watchdog_ns;       /* its period */
 	struct col_resume *resume; /* NULL: no saved state (it cannot be written) */
-	struct vm_binw state;      /* the last saved state's buffer, reused */
 	bool resume_failing;
 	FILE *samples;                 /* VMETER_TEST_SAMPLES, NULL if not set */
 	struct col_power *power;       /* NULL: power-source = none */
@@ -257,15 +256,18 @@ static void capture_stop(struct collector *c)
  * commit that fails loses its records (counted as lost by the writer): the
  * state is saved again for the spool as it is, so that a restart does not
  * emit those minutes once more. */
+static void save_sampler(void *arg, struct vm_binw *w)
+{
+	col_sampler_save(arg, w);
+}
+
 static void commit_pass(struct collector *c)
 {
 	char err[512];
 	bool saved = false;
 	if (c->resume) {
-		c->state.len = 0;
-		col_sampler_save(c->sampler, &c->state);
-		saved = col_resume_save(c->resume, col_writer_spool_seq(c->writer, true), vm_now_ns(), c->state.p,
-		                        c->state.len, err, sizeof err) == 0;
+		saved = col_resume_save(c->resume, col_writer_spool_seq(c->writer, true), vm_now_ns(), save_sampler,
+		                        c->sampler, err, sizeof err) == 0;
 		if (!saved && !c->resume_failing)
 			vm_err("cannot save the collector's state (a restart will lose the usage since the last save): "
 			       "%s",
@@ -276,9 +278,11 @@ static void commit_pass(struct collector *c)
 	}
 	int rc = col_writer_commit(c->writer);
 	col_sampler_committed(c->sampler, rc == 0);
+	/* The state written again is the same: a failed commit changes
+	 * nothing that is saved. */
 	if (rc < 0 && saved)
-		col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), c->state.p,
-		                c->state.len, err, sizeof err);
+		col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), save_sampler,
+		                c->sampler, err, sizeof err);
 }
 
 /* Continues where the last process stopped: its saved state, if it goes
@@ -335,10 +339,8 @@ static int flush_state(struct collector *c)
 	struct col_sink none = {0};
 	c->sampler = col_sampler_new(c->conf, &none, NULL);
 	if (rc == 0 && c->resume) {
-		c->state.len = 0;
-		col_sampler_save(c->sampler, &c->state);
-		rc = col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), c->state.p,
-		                     c->state.len, err, sizeof err);
+		rc = col_resume_save(c->resume, col_writer_spool_seq(c->writer, false), vm_now_ns(), save_sampler,
+		                     c->sampler, err, sizeof err);
 		if (rc < 0)
 			vm_err("%s", err);
 	}
@@ -347,7 +349,6 @@ static int flush_state(struct collector *c)
 	col_sampler_free(c->sampler, false);
 	col_writer_free(c->writer, 15000);
 	col_resume_free(c->resume);
-	vm_binw_release(&c->state);
 	vm_rrd_free(c->rrd);
 	event_base_free(c->base);
 	vm_conf_free(c->conf);
@@ -578,7 +579,7 @@ static void reload(struct collector *c)
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
 	vm_rrd_set_async_create(rrd, true);
-	vm_rrd_set_batch(rrd, true);
+	vm_rrd_set_batch(rrd, VM_RRD_BATCH_MAX);
 	col_sampler_set_rrd(c->sampler, rrd);
 	vm_rrd_free(c->rrd);
 	c->rrd = rrd;
@@ -711,8 +712,9 @@ int main(int argc, char **argv)
 	if (!c.rrd)
 		vm_fatal("%s", err);
 	vm_rrd_set_async_create(c.rrd, true);
-	/* One BATCH to rrdcached per pass (vm_rrd_commit in sample_once). */
-	vm_rrd_set_batch(c.rrd, true);
+	/* BATCHes to rrdcached, the last of a pass sent by vm_rrd_commit in
+	 * sample_once. */
+	vm_rrd_set_batch(c.rrd, VM_RRD_BATCH_MAX);
 
 	/* libxml2's global state must be set up before threads exist. */
 	xmlInitParser();
@@ -799,7 +801,6 @@ int main(int argc, char **argv)
 	if (flush)
 		col_writer_commit(c.writer);
 	col_resume_free(c.resume);
-	vm_binw_release(&c.state);
 	if (c.samples)
 		fclose(c.samples);
 	if (c.power_samples)

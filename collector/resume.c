@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "binio.h"
 #include "fsutil.h"
 #include "spool.h"
 #include "xalloc.h"
@@ -205,16 +206,60 @@ static int write_all(int fd, const void *p, size_t n)
 		ssize_t w = write(fd, c, n);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
 			return -1;
+		}
 		c += w;
 		n -= (size_t)w;
 	}
 	return 0;
 }
 
-int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, const void *state, size_t len, char *err,
-                    size_t errsize)
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const uint8_t *c = p;
+	while (n) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* The writer's sink: the state's bytes to the file, and into its CRC. */
+struct state_out {
+	int fd;
+	uint32_t crc;
+	int err; /* errno of the failed write, 0 if none */
+};
+
+static int state_write(void *arg, const void *p, size_t n)
+{
+	struct state_out *o = arg;
+	if (write_all(o->fd, p, n) < 0) {
+		o->err = errno ? errno : EIO;
+		return -1;
+	}
+	o->crc = vm_spool_crc32c(o->crc, p, n);
+	return 0;
+}
+
+/* The state goes to the file through a writer of this many bytes: about 60
+ * VMs' worth, where holding the whole state took ~700 bytes a VM (issue 17). */
+#define STATE_BUF (64u << 10)
+
+int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, col_resume_state_cb write_state,
+                    void *arg, char *err, size_t errsize)
 {
 	size_t hl = strlen(r->host);
 	uint8_t head[FIXED + 4 + 256 + 8];
@@ -225,26 +270,42 @@ int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, co
 	put_le(head + 32, (uint64_t)now_ns, 8);
 	put_le(head + FIXED, hl, 4);
 	memcpy(head + FIXED + 4, r->host, hl);
-	put_le(head + FIXED + 4 + hl, len, 8);
 	size_t head_len = FIXED + 4 + hl + 8;
-	uint32_t crc = vm_spool_crc32c(vm_spool_crc32c(0, head + 16, head_len - 16), state, len);
-	put_le(head + 12, crc, 4);
 
 	char *path = slot_path(r, r->next_slot);
 	char *tmp = vm_xasprintf("%s.tmp", path);
 	int rc = -1;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0 || write_all(fd, head, head_len) < 0 || write_all(fd, state, len) < 0 ||
-	    (r->sync && fdatasync(fd) < 0)) {
+	struct vm_binw w;
+	struct state_out o = {.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)};
+	vm_binw_init_sink(&w, STATE_BUF, state_write, &o);
+	if (o.fd < 0) {
 		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
+	/* The header's length and CRC are known only once the state is
+	 * written: it goes first with room for them, and again at the end. */
+	if (lseek(o.fd, (off_t)head_len, SEEK_SET) < 0) {
+		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	write_state(arg, &w);
+	if (vm_binw_flush(&w) < 0) {
+		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(o.err));
+		goto out;
+	}
+	put_le(head + FIXED + 4 + hl, w.sunk, 8);
+	uint32_t crc = vm_spool_crc32c_combine(vm_spool_crc32c(0, head + 16, head_len - 16), o.crc, w.sunk);
+	put_le(head + 12, crc, 4);
+	if (pwrite_all(o.fd, head, head_len, 0) < 0 || (r->sync && fdatasync(o.fd) < 0)) {
+		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	int fd = o.fd;
+	o.fd = -1;
 	if (close(fd) < 0) {
-		fd = -1;
 		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
-	fd = -1;
 	if (rename(tmp, path) < 0) {
 		snprintf(err, errsize, "cannot rename '%s': %s", tmp, strerror(errno));
 		goto out;
@@ -260,10 +321,11 @@ int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, co
 	r->next_slot = 1 - r->next_slot;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
+	if (o.fd >= 0)
+		close(o.fd);
 	if (rc < 0)
 		unlink(tmp);
+	vm_binw_release(&w);
 	free(tmp);
 	free(path);
 	return rc;

@@ -44,10 +44,16 @@ void col_resume_free(struct col_resume *r);
 int col_resume_load(struct col_resume *r, uint64_t spool_seq, void **state, size_t *len, int64_t *saved_at,
                     int64_t *lost_since, char *why, size_t whysize);
 
-/* Saves a state for spool sequence spool_seq in the file not written last.
- * Returns 0, or -1 with a message in err (the other file still holds the
- * previous state). */
-int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, const void *state, size_t len, char *err,
-                    size_t errsize);
+struct vm_binw;
+/* Writes the state into w (a writer with a sink: its bytes go to the file
+ * as they come, so that saving a large fleet does not hold its whole
+ * state in memory). */
+typedef void (*col_resume_state_cb)(void *arg, struct vm_binw *w);
+
+/* Saves a state for spool sequence spool_seq in the file not written last:
+ * the state is what write_state(arg, w) writes.  Returns 0, or -1 with a
+ * message in err (the other file still holds the previous state). */
+int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, col_resume_state_cb write_state,
+                    void *arg, char *err, size_t errsize);
 
 #endif

@@ -66,9 +66,9 @@ struct vm {
 	struct dev_prev *disks, *nics;
 	size_t n_disks, n_nics;
 
-	uint64_t cum[VM_M__COUNT]; /* sums of deltas, for RRD DERIVE */
+	uint64_t cum[VM_M_VCPUS]; /* the counters' sums of deltas, for RRD DERIVE (gauges have none) */
 	struct vm_usage_acc *acc;
-	int64_t close_at; /* sampled: close minutes up to here at the pass's end */
+	int64_t close_at; /* sampled with capture on: close minutes up to here at the pass's end */
 
 	/* capture */
 	uint32_t slot;     /* dense id for the capture, NO_SLOT if none */
@@ -783,6 +783,21 @@ static void record_loss(struct col_sampler *s, struct vm *vm, int64_t from, int6
 	s->sink.loss(s->sink.arg, vm->uuid, from, to, reason);
 }
 
+/* The minutes of a VM that end by its sample at t.  With traffic capture
+ * they close at the pass's end, once the capture's counts up to now are in
+ * (col_sampler_capture()): a minute's traffic rows go out with its usage
+ * row.  Without, nothing else adds to them: they close now (those the
+ * interval straddled already have, vm_usage_acc_add_close()), so that one
+ * VM at a time, not every VM until the pass's end, has two minutes open
+ * (issue 17).  The rows are the same either way. */
+static void close_after_sample(struct col_sampler *s, struct vm *vm, int64_t t)
+{
+	if (s->capture_on)
+		vm->close_at = t;
+	else
+		vm_close(s, vm, t);
+}
+
 void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 {
 	struct vm *vm = vm_get(s, smp->uuid, smp->name);
@@ -835,7 +850,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		vm->prev_mono = mono;
 		vm->resumed = false;
 		rrd_write_vm(s, vm, t);
-		vm->close_at = t;
+		close_after_sample(s, vm, t);
 		return;
 	}
 	if (rule == GAP_STEP) {
@@ -870,7 +885,12 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 	dev_deltas(vm, vm->disks, vm->n_disks, smp->disks, smp->n_disks, disk_map, ARRAY_LEN(disk_map), &iv);
 	dev_deltas(vm, vm->nics, vm->n_nics, smp->nics, smp->n_nics, net_map, ARRAY_LEN(net_map), &iv);
 	prev_gauges(vm, &iv);
-	vm_usage_acc_add(vm->acc, &iv);
+	if (s->capture_on) {
+		vm_usage_acc_add(vm->acc, &iv);
+	} else {
+		struct emit e = {s, vm->uuid, vm};
+		vm_usage_acc_add_close(vm->acc, &iv, t, emit_row, &e);
+	}
 	for (size_t i = 0; i < VM_M_VCPUS; i++)
 		if (iv.have & BIT(i))
 			vm->cum[i] += iv.value[i];
@@ -878,10 +898,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 	vm->prev_mono = mono;
 	vm->resumed = false;
 	rrd_write_vm(s, vm, t);
-	/* Closed at the pass's end, once the capture's counts up to now are
-	 * in (col_sampler_capture()): a minute's traffic rows go out with its
-	 * usage row. */
-	vm->close_at = t;
+	close_after_sample(s, vm, t);
 }
 
 /* The VM stopped at t.  libvirt drops a domain's counters when it stops,

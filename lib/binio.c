@@ -7,8 +7,34 @@
 
 #include "xalloc.h"
 
+void vm_binw_init_sink(struct vm_binw *w, size_t bufsize, vm_binw_sink_cb sink, void *arg)
+{
+	memset(w, 0, sizeof *w);
+	w->sink = sink;
+	w->sink_arg = arg;
+	w->bufsize = bufsize ? bufsize : 1;
+}
+
+int vm_binw_flush(struct vm_binw *w)
+{
+	if (!w->sink)
+		return 0;
+	if (w->len && !w->failed) {
+		if (w->sink(w->sink_arg, w->p, w->len) < 0)
+			w->failed = true;
+		else
+			w->sunk += w->len;
+	}
+	/* Dropped after a failure too: the buffer must stay bounded, and
+	 * the result is unusable anyway. */
+	w->len = 0;
+	return w->failed ? -1 : 0;
+}
+
 static uint8_t *room(struct vm_binw *w, size_t n)
 {
+	if (w->sink && w->len && w->len + n > w->bufsize)
+		vm_binw_flush(w);
 	w->p = vm_xgrow(w->p, &w->cap, w->len + n, 1);
 	uint8_t *at = w->p + w->len;
 	w->len += n;

@@ -13,11 +13,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A writer: zero-initialise, write, use p/len, vm_binw_release(). */
+/* Where a writer with a sink hands its bytes: n bytes at p, which the
+ * writer owns and reuses after the call.  Returns 0, or -1 to refuse them
+ * (a write failed): the writer then drops what follows, and
+ * vm_binw_flush() returns -1. */
+typedef int (*vm_binw_sink_cb)(void *arg, const void *p, size_t n);
+
+/* A writer, in one of two kinds:
+ *   in memory  zero-initialise, write, use p/len, vm_binw_release();
+ *   to a sink  vm_binw_init_sink(), write, vm_binw_flush(),
+ *              vm_binw_release(): the buffer is handed to the sink each
+ *              time it would pass `bufsize`, so it stays that small
+ *              however much is written (a state file of a large fleet). */
 struct vm_binw {
 	uint8_t *p; /* owned by the writer until released */
 	size_t len, cap;
+	vm_binw_sink_cb sink; /* NULL: everything stays in p */
+	void *sink_arg;
+	size_t bufsize;
+	uint64_t sunk; /* bytes handed to the sink so far */
+	bool failed;   /* the sink refused: later bytes are dropped */
 };
+
+void vm_binw_init_sink(struct vm_binw *w, size_t bufsize, vm_binw_sink_cb sink, void *arg);
+/* Hands what is buffered to the sink.  Returns 0, or -1 if the sink
+ * refused any part of what was written.  Without a sink, returns 0. */
+int vm_binw_flush(struct vm_binw *w);
 
 void vm_binw_u8(struct vm_binw *w, uint8_t v);
 void vm_binw_uv(struct vm_binw *w, uint64_t v);

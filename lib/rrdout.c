@@ -96,7 +96,8 @@ struct vm_rrd {
 
 	pthread_mutex_t lock; /* everything below */
 	struct vm_rrdc *conn; /* NULL while the daemon is down */
-	bool batch;
+	size_t batch_max;     /* updates a BATCH holds, 0: no batching */
+	bool batch_failed;    /* a BATCH sent as it filled had a failure: for the commit */
 	struct pending *pend; /* updates queued for the next BATCH */
 	size_t n_pend, cap_pend;
 	bool daemon_up;
@@ -1051,6 +1052,8 @@ static int format_line(char *line, size_t size, const struct vm_meter_set *set, 
 	return len < size ? 0 : -1;
 }
 
+static int commit_locked(struct vm_rrd *rrd);
+
 int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_set *set, int64_t t_ns, uint64_t have,
                   const uint64_t *values)
 {
@@ -1111,7 +1114,7 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 	}
 
 	const char *argv[1] = {line};
-	if (rrd->batch && daemon_ready(rrd)) {
+	if (rrd->batch_max && daemon_ready(rrd)) {
 		rrd->pend = vm_xgrow(rrd->pend, &rrd->cap_pend, rrd->n_pend + 1, sizeof *rrd->pend);
 		struct pending *q = &rrd->pend[rrd->n_pend++];
 		q->cmd = vm_xasprintf("UPDATE %s %s", path, line);
@@ -1123,6 +1126,8 @@ int vm_rrd_update(struct vm_rrd *rrd, const char *name, const struct vm_meter_se
 		/* Taken as written: the next sample of the file is newer. */
 		f->last_s = t_s;
 		ret = 0;
+		if (rrd->n_pend >= rrd->batch_max && commit_locked(rrd) < 0)
+			rrd->batch_failed = true;
 		goto out;
 	}
 	if (daemon_ready(rrd)) {
@@ -1163,12 +1168,12 @@ out:
 	return ret;
 }
 
-void vm_rrd_set_batch(struct vm_rrd *rrd, bool batch)
+void vm_rrd_set_batch(struct vm_rrd *rrd, size_t max)
 {
 	pthread_mutex_lock(&rrd->lock);
-	rrd->batch = batch;
+	rrd->batch_max = max;
 	pthread_mutex_unlock(&rrd->lock);
-	if (!batch)
+	if (!max)
 		vm_rrd_commit(rrd);
 }
 
@@ -1218,13 +1223,13 @@ static int commit_direct(struct vm_rrd *rrd)
 	return ret;
 }
 
-int vm_rrd_commit(struct vm_rrd *rrd)
+/* Sends the queued updates as one BATCH.  Lock held. */
+static int commit_locked(struct vm_rrd *rrd)
 {
-	pthread_mutex_lock(&rrd->lock);
 	size_t n = rrd->n_pend;
-	int ret = 0;
 	if (n == 0)
-		goto out;
+		return 0;
+	int ret = 0;
 	const char **cmds = vm_xcalloc(n, sizeof *cmds);
 	bool *refused = vm_xcalloc(n, sizeof *refused);
 	for (size_t i = 0; i < n; i++)
@@ -1252,7 +1257,16 @@ int vm_rrd_commit(struct vm_rrd *rrd)
 		free(rrd->pend[i].name);
 	}
 	rrd->n_pend = 0;
-out:
+	return ret;
+}
+
+int vm_rrd_commit(struct vm_rrd *rrd)
+{
+	pthread_mutex_lock(&rrd->lock);
+	int ret = commit_locked(rrd);
+	if (rrd->batch_failed)
+		ret = -1;
+	rrd->batch_failed = false;
 	pthread_mutex_unlock(&rrd->lock);
 	return ret;
 }

@@ -43,13 +43,18 @@ void vm_rrd_free(struct vm_rrd *rrd);
  * creates the file itself. */
 void vm_rrd_set_async_create(struct vm_rrd *rrd, bool async);
 
-/* With batching on, updates for rrdcached are queued and sent as one BATCH
- * by vm_rrd_commit() (one round trip per sampling pass instead of one per
- * file); updates written directly are not affected.  Off by default. */
-void vm_rrd_set_batch(struct vm_rrd *rrd, bool batch);
+/* With batching on (max > 0), updates for rrdcached are queued and sent in
+ * BATCHes of `max`, as each fills, and by vm_rrd_commit() (a round trip per
+ * `max` files instead of one per file); updates written directly are not
+ * affected.  Off (0) by default.  A queued update holds ~700 bytes until it
+ * is sent: VM_RRD_BATCH_MAX keeps that bounded (issue 17, where a whole
+ * pass of a large fleet was one BATCH). */
+#define VM_RRD_BATCH_MAX 256
+void vm_rrd_set_batch(struct vm_rrd *rrd, size_t max);
 /* Sends the queued updates.  A refused one is logged per file (which is
  * checked again at its next update); if the daemon is lost on the way, the
- * batch is written directly.  Returns 0, or -1 if some update failed. */
+ * batch is written directly.  Returns 0, or -1 if some update failed, in
+ * this BATCH or one sent since the last commit as it filled. */
 int vm_rrd_commit(struct vm_rrd *rrd);
 
 /* Path of the file for `name` ("vm-<uuid>" or "host-<name>"); caller frees. */

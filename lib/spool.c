@@ -66,6 +66,10 @@
 #define DEFAULT_CAP (UINT64_C(1) << 30)
 #define DEFAULT_MAX_RECORD (1u << 20)
 #define DEFAULT_INTERVAL_MS 1000
+/* A batch past this is written to its segment as it grows (batch_flush()):
+ * a pass of the collector appends ~700 bytes a VM, all of which it held
+ * until the commit (issue 17). */
+#define BATCH_BUF (64u << 10)
 #define MAX_INTERVAL_MS 3600000
 
 static const uint8_t seg_magic[8] = "VMSPOOL";
@@ -134,9 +138,13 @@ struct vm_spool {
 
 	pthread_mutex_t wlock;
 	int wfd;
+	/* The batch: batch_n records of batch_len bytes, the first
+	 * batch_flushed of them written to wseg past its size already
+	 * (batch_flush()), the rest, batch_mem bytes, in `batch`. */
 	uint8_t *batch;
-	size_t batch_len, batch_cap, batch_n;
-	size_t batch_last; /* offset of the batch's last record, which commit marks */
+	size_t batch_len, batch_cap, batch_n, batch_mem, batch_flushed;
+	size_t batch_last; /* offset in `batch` of the last record, which commit marks */
+	int batch_err;     /* a flush failed: the batch is lost, its commit fails with this */
 	uint64_t batch_seq0;
 	int64_t batch_time0;
 	bool unsynced, dir_unsynced;
@@ -257,6 +265,37 @@ uint32_t vm_spool_crc32c(uint32_t crc, const void *buf, size_t len)
 		return crc_sse42(crc, buf, len);
 #endif
 	return vm_spool_crc32c_sw(crc, buf, len);
+}
+
+/* The combination by polynomial arithmetic modulo the CRC's polynomial
+ * (as zlib's crc32_combine()): crc1 followed by len2 zero bytes is crc1
+ * times x^(8 len2), and the CRC of a concatenation is that plus crc2. */
+static uint32_t crc_multmodp(uint32_t a, uint32_t b)
+{
+	uint32_t m = UINT32_C(1) << 31, p = 0;
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ 0x82f63b78u : b >> 1;
+	}
+	return p;
+}
+
+uint32_t vm_spool_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+	/* x^(8 len2): squarings of x^8 for the bits of len2. */
+	uint32_t xpow = UINT32_C(1) << 31; /* 1 */
+	uint32_t sq = UINT32_C(1) << 23;   /* x^8 */
+	for (; len2; len2 >>= 1) {
+		if (len2 & 1)
+			xpow = crc_multmodp(sq, xpow);
+		sq = crc_multmodp(sq, sq);
+	}
+	return crc_multmodp(xpow, crc1) ^ crc2;
 }
 
 /* ---------------------------------------------------------------- encoding */
@@ -1188,6 +1227,11 @@ int vm_spool_close(struct vm_spool *sp, char *err, size_t errsize)
 		ret = VM_SPOOL_ERROR;
 	}
 	if (sp->wfd >= 0) {
+		/* Records written ahead of a commit that will not come: cut
+		 * now, or by the next open (an unfinished commit) if this
+		 * fails. */
+		if (sp->batch_flushed && sp->wseg)
+			(void)!ftruncate(sp->wfd, (off_t)sp->wseg->size);
 		if (sp->unsynced && sp->opts.sync != VM_SPOOL_SYNC_NONE &&
 		    (fdatasync(sp->wfd) < 0 || (sp->dir_unsynced && fsync(sp->dirfd) < 0))) {
 			char *path = seg_path(sp, sp->wseg ? sp->wseg->id : 0, "");
@@ -1224,6 +1268,8 @@ static bool needs_new_segment(const struct vm_spool *sp, size_t batch_len)
 	return !s || s->sealed || (s->size > SEG_HDR && s->size + batch_len > sp->opts.segment_size);
 }
 
+static void batch_flush(struct vm_spool *sp);
+
 int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64_t *seq)
 {
 	if (!payload && len) {
@@ -1245,7 +1291,7 @@ int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64
 	}
 	pthread_mutex_lock(&sp->lock);
 	uint64_t used = sp->bytes + sp->batch_len + need;
-	if (needs_new_segment(sp, sp->batch_len + need))
+	if (!sp->batch_flushed && needs_new_segment(sp, sp->batch_len + need))
 		used += SEG_HDR;
 	if (used > sp->opts.cap) {
 		sp->st.full_rejections++;
@@ -1265,15 +1311,25 @@ int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64
 		sp->batch_seq0 = s;
 		sp->batch_time0 = now;
 	}
-	sp->batch = vm_xgrow(sp->batch, &sp->batch_cap, sp->batch_len + need, 1);
-	sp->batch_last = sp->batch_len;
-	uint8_t *h = sp->batch + sp->batch_len;
-	put32(h, (uint32_t)len);
-	put64(h + 8, s);
-	put64(h + 16, (uint64_t)now);
-	if (len)
-		memcpy(h + REC_HDR, payload, len);
-	put32(h + 4, rec_crc(h, h + REC_HDR, (uint32_t)len));
+	/* The records in memory go to the segment before this one joins
+	 * them, so that the last record, which the commit marks, is always
+	 * in memory. */
+	if (!sp->batch_err && sp->batch_mem && sp->batch_mem + need > BATCH_BUF)
+		batch_flush(sp);
+	/* After a failed flush the batch is lost: its records are counted,
+	 * for the commit to report, and not kept. */
+	if (!sp->batch_err) {
+		sp->batch = vm_xgrow(sp->batch, &sp->batch_cap, sp->batch_mem + need, 1);
+		sp->batch_last = sp->batch_mem;
+		uint8_t *h = sp->batch + sp->batch_mem;
+		put32(h, (uint32_t)len);
+		put64(h + 8, s);
+		put64(h + 16, (uint64_t)now);
+		if (len)
+			memcpy(h + REC_HDR, payload, len);
+		put32(h + 4, rec_crc(h, h + REC_HDR, (uint32_t)len));
+		sp->batch_mem += need;
+	}
 	sp->batch_len += need;
 	sp->batch_n++;
 	if (seq)
@@ -1407,8 +1463,8 @@ static void test_commit_kill_point(struct vm_spool *sp, const struct seg *s)
 {
 	if (!sp->test_commit_kill || unlink(sp->test_commit_kill) != 0)
 		return;
-	size_t part = sp->batch_last + (sp->batch_len - sp->batch_last) / 2;
-	if (pwrite_all(sp->wfd, sp->batch, part, s->size) == 0)
+	size_t part = sp->batch_last + (sp->batch_mem - sp->batch_last) / 2;
+	if (pwrite_all(sp->wfd, sp->batch, part, s->size + sp->batch_flushed) == 0)
 		raise(SIGKILL);
 }
 
@@ -1428,6 +1484,89 @@ static void writer_undo(struct vm_spool *sp, struct seg *s)
 	pthread_mutex_unlock(&sp->lock);
 }
 
+/* Chooses the batch's segment, as its first write needs: the current one
+ * or, when the batch would take it past segment_size, a new one.  Between
+ * writer_begin and writer_end; returns 0 with *s, or a VM_SPOOL_* code. */
+static int writer_target(struct vm_spool *sp, struct seg **s)
+{
+	struct stat st;
+	if (fstat(sp->dirfd, &st) == 0 && st.st_nlink == 0) {
+		set_err(sp->werr, "spool directory '%s' was removed", sp->dir);
+		return VM_SPOOL_ERROR;
+	}
+	pthread_mutex_lock(&sp->lock);
+	bool roll = needs_new_segment(sp, sp->batch_len);
+	pthread_mutex_unlock(&sp->lock);
+	if (roll) {
+		int ret = writer_roll(sp, *s, s);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int writer_check_segment(struct vm_spool *sp, const struct seg *s)
+{
+	struct stat st;
+	if (fstat(sp->wfd, &st) == 0 && st.st_nlink == 0) {
+		char *path = seg_path(sp, s->id, "");
+		set_err(sp->werr, "segment '%s' was removed", path);
+		free(path);
+		return VM_SPOOL_ERROR;
+	}
+	return 0;
+}
+
+static int writer_write(struct vm_spool *sp, const struct seg *s, size_t n)
+{
+	if (pwrite_all(sp->wfd, sp->batch, n, s->size + sp->batch_flushed) < 0) {
+		int e = errno;
+		char *path = seg_path(sp, s->id, "");
+		set_err(sp->werr, "cannot write segment '%s': %s", path, strerror(e));
+		free(path);
+		return full_or_error(e);
+	}
+	return 0;
+}
+
+/* Writes the records in memory to the batch's segment, past its size:
+ * readers stop at the size, and the next open cuts records without their
+ * commit's end, so they are in the spool only once the commit is.  The
+ * first flush of a batch starts the commit (writer_begin: ack must not
+ * remove the segment under it); the commit ends it.  The segment is chosen
+ * with what the batch holds so far, so one may pass segment_size by up to
+ * a batch.  A failure is kept in batch_err, and what was written cut back:
+ * the commit fails with it and the caller counts the batch lost, as for a
+ * failed commit. */
+static void batch_flush(struct vm_spool *sp)
+{
+	struct seg *s = writer_begin(sp);
+	bool written = false;
+	int ret = 0;
+	if (!sp->batch_flushed) {
+		ret = writer_target(sp, &s);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = writer_check_segment(sp, s);
+	if (ret < 0)
+		goto fail;
+	written = true;
+	ret = writer_write(sp, s, sp->batch_mem);
+	if (ret < 0)
+		goto fail;
+	sp->unsynced = true;
+	sp->batch_flushed += sp->batch_mem;
+	sp->batch_mem = 0;
+	return;
+fail:
+	if (written || sp->batch_flushed)
+		writer_undo(sp, s);
+	sp->batch_err = ret;
+	sp->batch_flushed = 0;
+	sp->batch_mem = 0;
+}
+
 int vm_spool_commit(struct vm_spool *sp)
 {
 	int ret = 0;
@@ -1440,40 +1579,27 @@ int vm_spool_commit(struct vm_spool *sp)
 		writer_end(sp);
 		goto out;
 	}
-	struct stat st;
-	if (fstat(sp->dirfd, &st) == 0 && st.st_nlink == 0) {
-		set_err(sp->werr, "spool directory '%s' was removed", sp->dir);
-		ret = VM_SPOOL_ERROR;
+	if (sp->batch_err) {
+		/* batch_flush() cut back what it wrote and said why */
+		ret = sp->batch_err;
 		goto fail;
 	}
-	pthread_mutex_lock(&sp->lock);
-	bool roll = needs_new_segment(sp, sp->batch_len);
-	pthread_mutex_unlock(&sp->lock);
-	if (roll) {
-		ret = writer_roll(sp, s, &s);
+	written = sp->batch_flushed > 0;
+	if (!sp->batch_flushed) {
+		ret = writer_target(sp, &s);
 		if (ret < 0)
 			goto fail;
 	}
-	if (fstat(sp->wfd, &st) == 0 && st.st_nlink == 0) {
-		char *path = seg_path(sp, s->id, "");
-		set_err(sp->werr, "segment '%s' was removed", path);
-		free(path);
-		ret = VM_SPOOL_ERROR;
+	ret = writer_check_segment(sp, s);
+	if (ret < 0)
 		goto fail;
-	}
 	batch_mark_end(sp);
 	test_commit_kill_point(sp, s);
-	if (pwrite_all(sp->wfd, sp->batch, sp->batch_len, s->size) < 0) {
-		int e = errno;
-		char *path = seg_path(sp, s->id, "");
-		set_err(sp->werr, "cannot write segment '%s': %s", path, strerror(e));
-		free(path);
-		ret = full_or_error(e);
-		written = true;
-		goto fail;
-	}
-	sp->unsynced = true;
 	written = true;
+	ret = writer_write(sp, s, sp->batch_mem);
+	if (ret < 0)
+		goto fail;
+	sp->unsynced = true;
 	if (sync_due(sp)) {
 		ret = writer_sync(sp, s);
 		if (ret < 0)
@@ -1497,9 +1623,7 @@ int vm_spool_commit(struct vm_spool *sp)
 	sp->st.buffered_records = 0;
 	sp->st.buffered_bytes = 0;
 	pthread_mutex_unlock(&sp->lock);
-	sp->batch_len = 0;
-	sp->batch_n = 0;
-	goto out;
+	goto reset;
 fail:
 	if (written)
 		writer_undo(sp, s);
@@ -1514,8 +1638,12 @@ fail:
 	sp->st.buffered_bytes = 0;
 	sp->committing = false;
 	pthread_mutex_unlock(&sp->lock);
+reset:
 	sp->batch_len = 0;
 	sp->batch_n = 0;
+	sp->batch_mem = 0;
+	sp->batch_flushed = 0;
+	sp->batch_err = 0;
 out:
 	pthread_mutex_unlock(&sp->wlock);
 	return ret;

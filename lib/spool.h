@@ -195,11 +195,15 @@ const char *vm_spool_error(const struct vm_spool *sp);
 /* The same for vm_spool_read() and vm_spool_ack(), for the drainer. */
 const char *vm_spool_read_error(const struct vm_spool *sp);
 
-/* Appends a record to the batch in memory; the payload is copied.  Sets
- * *seq (may be NULL) to the record's sequence number.  Returns 0,
- * VM_SPOOL_TOO_BIG, VM_SPOOL_BATCH_FULL, or VM_SPOOL_FULL when the spool's
- * files plus the batch would pass the cap (counted in full_rejections); on
- * failure nothing is appended and the caller accounts for the record. */
+/* Appends a record to the batch; the payload is copied.  Sets *seq (may be
+ * NULL) to the record's sequence number.  Returns 0, VM_SPOOL_TOO_BIG,
+ * VM_SPOOL_BATCH_FULL, or VM_SPOOL_FULL when the spool's files plus the
+ * batch would pass the cap (counted in full_rejections); on failure nothing
+ * is appended and the caller accounts for the record.  A batch past 64 KiB
+ * is written to its segment as it grows, beyond what readers and the next
+ * open take (see "A commit is all or nothing" above), so that memory does
+ * not grow with it; a failure of that write is not returned here but by
+ * the commit, which then fails for the whole batch. */
 int vm_spool_append(struct vm_spool *sp, const void *payload, size_t len, uint64_t *seq);
 
 /* Writes the batch to the current segment (rolling to a new one when it is
@@ -251,6 +255,10 @@ void vm_spool_stats(struct vm_spool *sp, struct vm_spool_stats *st);
  * vm_spool_crc32c(vm_spool_crc32c(0, a), b) is the CRC of a then b.  Uses
  * the SSE4.2 instruction when the CPU has it. */
 uint32_t vm_spool_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The CRC32C of a then b, from crc1 = CRC of a, crc2 = CRC of b and b's
+ * length: for a CRC over bytes that precede others only known later (the
+ * collector's state file, whose header holds the length of what follows). */
+uint32_t vm_spool_crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* The same in portable C (slicing-by-8), for tests and comparisons. */
 uint32_t vm_spool_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 

@@ -219,13 +219,15 @@ static struct minute *minute_get(struct vm_usage_acc *acc, int64_t start)
 		i++;
 	if (i < acc->n_open && minute_at(acc, i)->start == start)
 		return minute_at(acc, i);
-	/* Two open minutes are the rule (the current one and the one a
-	 * sample straddles into): room for two from the first. */
-	if (acc->cap == 0) {
-		acc->open = vm_xmalloc(2 * acc->stride);
-		acc->cap = 2;
+	/* One open minute is the rule when minutes close as the samples come
+	 * (vm_usage_acc_add_close()), two when they close later (the one a
+	 * sample straddles into): room for one first, then doubled, not
+	 * vm_xgrow()'s first eight (4 KB a VM). */
+	if (acc->n_open == acc->cap) {
+		size_t cap = acc->cap ? 2 * acc->cap : 1;
+		acc->open = vm_xrealloc(acc->open, cap * acc->stride);
+		acc->cap = cap;
 	}
-	acc->open = vm_xgrow(acc->open, &acc->cap, acc->n_open + 1, acc->stride);
 	memmove(acc->open + (i + 1) * acc->stride, acc->open + i * acc->stride, (acc->n_open - i) * acc->stride);
 	acc->n_open++;
 	struct minute *m = minute_at(acc, i);
@@ -239,7 +241,9 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *iv)
+/* cb NULL: nothing is closed (vm_usage_acc_add()). */
+static int add_close(struct vm_usage_acc *acc, const struct vm_usage_interval *iv, int64_t upto, vm_usage_row_cb cb,
+                     void *arg)
 {
 	const struct vm_meter_set *set = acc->set;
 	int64_t t0 = iv->t0, t1 = iv->t1;
@@ -267,6 +271,10 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 		int64_t b = t1 < ms + VM_NS_PER_MIN ? t1 : ms + VM_NS_PER_MIN;
 		if (b <= a)
 			continue;
+		/* The minutes before this one have all of the interval's
+		 * share: complete, unless a later interval comes late. */
+		if (cb)
+			vm_usage_acc_close(acc, ms < upto ? ms : upto, cb, arg);
 		struct minute *m = minute_get(acc, ms);
 		m->cov_ns += b - a;
 		if (b == t1)
@@ -288,6 +296,20 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 			}
 		}
 	}
+	return 0;
+}
+
+int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *iv)
+{
+	return add_close(acc, iv, 0, NULL, NULL);
+}
+
+int vm_usage_acc_add_close(struct vm_usage_acc *acc, const struct vm_usage_interval *iv, int64_t upto_ns,
+                           vm_usage_row_cb cb, void *arg)
+{
+	if (add_close(acc, iv, upto_ns, cb, arg) < 0)
+		return -1;
+	vm_usage_acc_close(acc, upto_ns, cb, arg);
 	return 0;
 }
 

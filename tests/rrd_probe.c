@@ -17,7 +17,10 @@
  * DAEMON "-" means none; RRD_PROBE_STEP in the environment sets the
  * interval (default 10 s); RRD_PROBE_ASYNC=1 creates and converts files on
  * the creator thread, as the collector does (samples that arrive meanwhile
- * are skipped).  Exit status 0 on success, 1 with a message on
+ * are skipped); RRD_PROBE_BATCH=N makes "write" queue its updates in
+ * BATCHes of N, checks before its one commit at the end that the daemon
+ * has every full BATCH's samples and no more (they went as they filled),
+ * and after it that the daemon has them all.  Exit status 0 on success, 1 with a message on
  * stderr otherwise.
  *
  * Samples written by "write" (sample k at START + 10 k, k = 0..59):
@@ -42,6 +45,7 @@
 #include "rrdout.h"
 #include "usage.h"
 #include "vtime.h"
+#include "xalloc.h"
 
 #define BIT(i) (UINT64_C(1) << (i))
 
@@ -85,6 +89,27 @@ static struct vm_rrd *open_rrd(const char *dir, const char *daemon)
 	return rrd;
 }
 
+/* The last update of NAME's file as rrdcached has it (queued ones
+ * included), -1 if it cannot say. */
+static int64_t daemon_last(const char *daemon, struct vm_rrd *rrd, const char *name)
+{
+	if (strncmp(daemon, "unix:", 5) != 0)
+		return -1;
+	char msg[512];
+	struct vm_rrdc *c = vm_rrdc_connect(daemon + 5, 5000, msg, sizeof msg);
+	if (!c)
+		return -1;
+	char *path = vm_rrd_path(rrd, name);
+	char *cmd = vm_xasprintf("LAST %s", path);
+	int64_t t = -1;
+	if (vm_rrdc_command(c, cmd, msg, sizeof msg, NULL, NULL) == VM_RRDC_OK)
+		t = strtoll(msg, NULL, 10);
+	free(cmd);
+	free(path);
+	vm_rrdc_close(c);
+	return t;
+}
+
 static int cmd_write(const char *dir, const char *daemon, const char *name, int64_t start, pid_t kill_pid)
 {
 	const struct vm_meter_set *set = vm_usage_vm_meters();
@@ -92,8 +117,12 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 	int ret = 1;
 	if (!rrd)
 		return 1;
+	const char *bs = getenv("RRD_PROBE_BATCH");
+	size_t batch = bs ? (size_t)strtoul(bs, NULL, 10) : 0;
 	if (kill_pid > 0)
-		vm_rrd_set_batch(rrd, true);
+		vm_rrd_set_batch(rrd, VM_RRD_BATCH_MAX);
+	else if (batch)
+		vm_rrd_set_batch(rrd, batch);
 
 	uint64_t have = BIT(VM_M_CPU_NS) | BIT(VM_M_VCPU_NS) | BIT(VM_M_VCPU_DELAY_NS) | BIT(VM_M_DISK_RD_BYTES) |
 	                BIT(VM_M_NET_RX_BYTES) | BIT(VM_M_RSS_KIB) | BIT(VM_M_MEM_MAX_KIB);
@@ -131,6 +160,11 @@ static int cmd_write(const char *dir, const char *daemon, const char *name, int6
 				goto out;
 			}
 		}
+	}
+	if (batch && (daemon_last(daemon, rrd, name) != start + 10 * (int64_t)(60 / batch * batch - 1) ||
+	              vm_rrd_commit(rrd) < 0 || daemon_last(daemon, rrd, name) != start + 590)) {
+		fprintf(stderr, "rrd_probe: BATCHes of %zu: not sent as they filled\n", batch);
+		goto out;
 	}
 	char ferr[512];
 	if (vm_rrd_flush_all(rrd, ferr, sizeof ferr) < 0) {

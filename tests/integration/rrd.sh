@@ -145,7 +145,7 @@ cpu_rows() {
 		awk 'NR > 2 && $2 == "5.0000000000e+08" { n++ } END { print n + 0 }'
 }
 
-echo 1..35
+echo 1..36
 
 # ------------------------------------------------------------ through rrdcached
 mkdir -p "$TMP/journal"
@@ -208,6 +208,16 @@ if "$probe" write "$DIR" "$DAEMON" vm-test $START 2>"$TMP/rewrite.err" && ! grep
 	ok "old samples after a restart are skipped"
 else
 	not_ok "old samples after a restart are skipped" "$(cat "$TMP/rewrite.err")"
+fi
+
+# A BATCH goes to the daemon as it fills, not only at the commit (the
+# probe checks the daemon's LAST before and after its one commit).
+if RRD_PROBE_BATCH=7 "$probe" write "$DIR" "$DAEMON" vm-batch $START 2>"$TMP/batch.err" &&
+	! grep -q warning "$TMP/batch.err" && rrdtool flushcached --daemon "$DAEMON" "$DIR/vm-batch.rrd" &&
+	steady_cpu "$DIR/vm-batch.rrd"; then
+	ok "updates sent in BATCHes of 7 as they fill, the rest by the commit"
+else
+	not_ok "updates sent in BATCHes of 7 as they fill, the rest by the commit" "$(cat "$TMP/batch.err")"
 fi
 
 # ------------------------------------------------------------ without rrdcached
@@ -437,5 +447,5 @@ else
 	not_ok "a meter no longer graphed is an unknown data source" "$(cat "$TMP/graph.err")"
 fi
 
-[ $n -eq 35 ] || echo "# planned 35 tests, ran $n"
-[ $failed -eq 0 ] && [ $n -eq 35 ]
+[ $n -eq 36 ] || echo "# planned 36 tests, ran $n"
+[ $failed -eq 0 ] && [ $n -eq 36 ]

@@ -440,7 +440,18 @@ static void test_crc32c(void **state)
 		uint32_t a = vm_spool_crc32c(0, buf + off, len);
 		assert_int_equal(a, vm_spool_crc32c_sw(0, buf + off, len));
 		assert_int_equal(a, vm_spool_crc32c(vm_spool_crc32c(0, buf + off, cut), buf + off + cut, len - cut));
+		/* and so does combining the CRCs of the two parts */
+		assert_int_equal(a, vm_spool_crc32c_combine(vm_spool_crc32c(0, buf + off, cut),
+		                                            vm_spool_crc32c(0, buf + off + cut, len - cut), len - cut));
 	}
+	/* a part of 0 bytes, and a long second part (several squarings) */
+	assert_int_equal(vm_spool_crc32c_combine(0xe3069283, 0, 0), 0xe3069283);
+	static uint8_t big[300000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)rnd();
+	assert_int_equal(vm_spool_crc32c(0, big, sizeof big),
+	                 vm_spool_crc32c_combine(vm_spool_crc32c(0, big, 7),
+	                                         vm_spool_crc32c(0, big + 7, sizeof big - 7), sizeof big - 7));
 }
 
 /* ---------------------------------------------------------------- open */
@@ -2013,6 +2024,165 @@ static void test_write_error_cut_back(void **state)
 	vm_spool_close(sp, NULL, 0);
 }
 
+/* ---------------------------------------------------------------- large batches */
+
+/* A batch past the writer's 64 KiB buffer: 2000 records of ~130 bytes. */
+#define BIG_BATCH 2000
+
+static void append_big(struct vm_spool *sp, uint64_t first)
+{
+	for (uint64_t s = first; s < first + BIG_BATCH; s++)
+		append_one(sp, s, len_for(s));
+}
+
+/* A batch larger than the buffer is written to its segment as it grows,
+ * past the committed end: no reader sees it and no ack removes the
+ * segment under it until the commit, which makes it whole; a close without
+ * the commit cuts it off. */
+static void test_large_batch_written_ahead(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = 4u << 20, .sync = VM_SPOOL_SYNC_NONE};
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 10, 10);
+	uint64_t ids[4];
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
+	char p[PATHLEN];
+	seg_path(p, sizeof p, fx->dir, ids[0]);
+	uint64_t size = file_size(p);
+
+	append_big(sp, 11);
+	assert_true(file_size(p) > size + (32u << 10));
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.last_seq, 10);
+	assert_int_equal(st.buffered_records, BIG_BATCH);
+	struct got g = {.check_len = true};
+	assert_int_equal(read_all(sp, &g), 10);
+	got_free(&g);
+	/* everything committed is delivered: the segment would go, but the
+	 * batch is in it */
+	assert_int_equal(vm_spool_ack(sp, 10), 0);
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(vm_spool_commit(sp), 0);
+	assert_int_equal(read_all(sp, &g), BIG_BATCH);
+	assert_seqs(&g, 11, 10 + BIG_BATCH);
+	got_free(&g);
+	size = file_size(p);
+	assert_int_equal(stats(sp).bytes, size);
+	vm_spool_close(sp, NULL, 0);
+
+	sp = open_ok(fx->dir, &o);
+	st = stats(sp);
+	assert_int_equal(st.last_seq, 10 + BIG_BATCH);
+	assert_int_equal(st.records_pending, BIG_BATCH);
+	assert_int_equal(st.truncated_bytes + st.cut_records + st.corrupt_bytes + st.repaired_segments, 0);
+	assert_int_equal(read_all(sp, &g), BIG_BATCH);
+	assert_seqs(&g, 11, 10 + BIG_BATCH);
+	got_free(&g);
+	/* appended and not committed: close cuts what was written ahead (to
+	 * the new segment of this open, which the first write made) */
+	append_big(sp, 11 + BIG_BATCH);
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 2);
+	seg_path(p, sizeof p, fx->dir, ids[1]);
+	assert_true(file_size(p) > SEG_HDR);
+	vm_spool_close(sp, NULL, 0);
+	assert_true(file_size(p) == SEG_HDR || access(p, F_OK) < 0);
+	sp = open_ok(fx->dir, &o);
+	st = stats(sp);
+	assert_int_equal(st.last_seq, 10 + BIG_BATCH);
+	assert_int_equal(st.truncated_bytes + st.cut_records + st.corrupt_bytes, 0);
+	append_range(sp, 11 + BIG_BATCH, 3, 3);
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* A process killed in the commit of a large batch, most of it written
+ * ahead (in a segment the first write of the batch created): the next
+ * open cuts all of it. */
+static void test_kill_in_large_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = 1u << 20, .sync = VM_SPOOL_SYNC_NONE};
+	vm_log_set_level(VM_LOG_ERR);
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 10, 5);
+	vm_spool_close(sp, NULL, 0);
+	kill_in_commit(fx, &o, 11, 0, BIG_BATCH);
+	sp = open_after_kill(fx, &o, 0, 10, BIG_BATCH - 1);
+	append_range(sp, 11, 4, 4); /* the commit's numbers are handed out again */
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* A write ahead that fails (EFBIG past RLIMIT_FSIZE), on the batch's first
+ * write or a later one: appends go on, the commit fails with the error,
+ * what was written is cut back, the whole batch counts as discarded and
+ * its numbers are handed out again. */
+static void test_large_batch_write_error(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = 4u << 20, .sync = VM_SPOOL_SYNC_NONE};
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 10, 10);
+	uint64_t ids[4];
+	assert_int_equal(list_segs(fx->dir, "", ids, 4), 1);
+	char p[PATHLEN];
+	seg_path(p, sizeof p, fx->dir, ids[0]);
+	uint64_t size = file_size(p);
+	const uint64_t room[] = {1000, 100u << 10};
+	for (size_t i = 0; i < 2; i++) {
+		struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+		sigaction(SIGXFSZ, &ign, &old);
+		struct rlimit rl, lim;
+		getrlimit(RLIMIT_FSIZE, &rl);
+		lim = rl;
+		lim.rlim_cur = size + room[i];
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		append_big(sp, 11);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		sigaction(SIGXFSZ, &old, NULL);
+		assert_int_equal(file_size(p), size);
+		struct vm_spool_stats st = stats(sp);
+		assert_int_equal(st.buffered_records, BIG_BATCH);
+		/* the limit is gone, the failure stays with the batch */
+		assert_int_equal(vm_spool_commit(sp), VM_SPOOL_ERROR);
+		assert_non_null(strstr(vm_spool_error(sp), "cannot write segment"));
+		assert_non_null(strstr(vm_spool_error(sp), strerror(EFBIG)));
+		st = stats(sp);
+		assert_int_equal(st.discarded_records, (i + 1) * BIG_BATCH);
+		assert_int_equal(st.buffered_records, 0);
+		assert_int_equal(st.last_seq, 10);
+		assert_int_equal(file_size(p), size);
+	}
+	append_big(sp, 11);
+	assert_int_equal(vm_spool_commit(sp), 0);
+	struct got g = {.check_len = true};
+	assert_int_equal(read_all(sp, &g), 10 + BIG_BATCH);
+	assert_seqs(&g, 1, 10 + BIG_BATCH);
+	got_free(&g);
+	vm_spool_close(sp, NULL, 0);
+	sp = open_ok(fx->dir, &o);
+	struct vm_spool_stats st = stats(sp);
+	assert_int_equal(st.truncated_bytes + st.cut_records + st.corrupt_bytes, 0);
+	assert_int_equal(st.records_pending, 10 + BIG_BATCH);
+	vm_spool_close(sp, NULL, 0);
+}
+
+/* The directory gone before a large batch's first write: the commit says
+ * so, as for a small batch. */
+static void test_large_batch_directory_removed(void **state)
+{
+	struct fx *fx = *state;
+	struct vm_spool_opts o = {.segment_size = 4u << 20, .sync = VM_SPOOL_SYNC_NONE};
+	struct vm_spool *sp = open_ok(fx->dir, &o);
+	append_range(sp, 1, 10, 10);
+	rm_rf(fx->dir);
+	append_big(sp, 11);
+	assert_int_equal(vm_spool_commit(sp), VM_SPOOL_ERROR);
+	assert_non_null(strstr(vm_spool_error(sp), "was removed"));
+	assert_int_equal(stats(sp).discarded_records, BIG_BATCH);
+	vm_spool_close(sp, NULL, 0);
+}
+
 static void test_directory_removed(void **state)
 {
 	struct fx *fx = *state;
@@ -2314,6 +2484,10 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_crc32c),
+	    T(test_large_batch_written_ahead),
+	    T(test_kill_in_large_commit),
+	    T(test_large_batch_write_error),
+	    T(test_large_batch_directory_removed),
 	    T(test_open_rejects),
 	    T(test_open_locked),
 	    T(test_roundtrip),
