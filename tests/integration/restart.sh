@@ -118,7 +118,10 @@ wait_for 300 quiet_minutes || bail "no host minute stored after the last disturb
 stop_collector
 is "$COLLECTOR_RC" 0 "clean exit"
 is "$FLUSH_RC" 0 "vmeter-collector -F writes the open minutes"
-wait_for 60 sh -c "[ \"\$(psql_q 'SELECT count(*) FROM host_delivery')\" -ge 1 ]"
+# (a function: psql_q is not there in a child sh -c, where this wait once
+# timed out every time)
+delivered() { [ "$(psql_q 'SELECT count(*) FROM host_delivery')" -ge 1 ]; }
+wait_for 60 delivered || bail "nothing delivered after the stop"
 start_collector "$T/vmeter.conf" # delivers anything -F left in the spool, then stops
 wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
 STOP_FLUSH=0 stop_collector
