@@ -199,43 +199,6 @@ int col_resume_load(struct col_resume *r, uint64_t spool_seq, void **state, size
 	return rc;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-	const uint8_t *c = p;
-	while (n) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 /* The writer's sink: the state's bytes to the file, and into its CRC. */
 struct state_out {
 	int fd;
@@ -246,7 +209,7 @@ struct state_out {
 static int state_write(void *arg, const void *p, size_t n)
 {
 	struct state_out *o = arg;
-	if (write_all(o->fd, p, n) < 0) {
+	if (vm_write_all(o->fd, p, n) < 0) {
 		o->err = errno ? errno : EIO;
 		return -1;
 	}
@@ -296,7 +259,7 @@ int col_resume_save(struct col_resume *r, uint64_t spool_seq, int64_t now_ns, co
 	put_le(head + FIXED + 4 + hl, w.sunk, 8);
 	uint32_t crc = vm_spool_crc32c_combine(vm_spool_crc32c(0, head + 16, head_len - 16), o.crc, w.sunk);
 	put_le(head + 12, crc, 4);
-	if (pwrite_all(o.fd, head, head_len, 0) < 0 || (r->sync && fdatasync(o.fd) < 0)) {
+	if (vm_pwrite_all(o.fd, head, head_len, 0) < 0 || (r->sync && fdatasync(o.fd) < 0)) {
 		snprintf(err, errsize, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}

@@ -98,3 +98,40 @@ char *vm_read_file(const char *path, size_t max, size_t *len)
 	*len = n;
 	return buf;
 }
+
+int vm_write_all(int fd, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int vm_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const unsigned char *c = p;
+	while (n) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}

@@ -27,4 +27,9 @@ int vm_mkdir_shared(const char *path);
  * a file larger than max. */
 char *vm_read_file(const char *path, size_t max, size_t *len);
 
+/* All n bytes of p to fd (at off for the p- form), again after EINTR or a
+ * short write.  0, or -1 with errno set (EIO for a write of 0 bytes). */
+int vm_write_all(int fd, const void *p, size_t n);
+int vm_pwrite_all(int fd, const void *p, size_t n, off_t off);
+
 #endif

@@ -389,24 +389,6 @@ static int seg_name_parse(const char *name, const char *suffix, uint64_t *id)
 
 /* ---------------------------------------------------------------- files */
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static void fb_init(struct fbuf *fb)
 {
 	memset(fb, 0, sizeof *fb);
@@ -658,7 +640,7 @@ static int ack_write(struct vm_spool *sp, uint64_t acked, uint64_t next_seg)
 	if (fd < 0)
 		goto out;
 	what = "write";
-	if (pwrite_all(fd, b, sizeof b, 0) < 0)
+	if (vm_pwrite_all(fd, b, sizeof b, 0) < 0)
 		goto out;
 	what = "sync";
 	if (fsync(fd) < 0)
@@ -1421,7 +1403,7 @@ static int writer_roll(struct vm_spool *sp, struct seg *old, struct seg **out)
 	if (fd < 0)
 		goto fail;
 	what = "write";
-	if (pwrite_all(fd, h, SEG_HDR, 0) < 0)
+	if (vm_pwrite_all(fd, h, SEG_HDR, 0) < 0)
 		goto fail;
 	what = "name";
 	if (renameat(sp->dirfd, tmp, sp->dirfd, name) < 0)
@@ -1464,7 +1446,7 @@ static void test_commit_kill_point(struct vm_spool *sp, const struct seg *s)
 	if (!sp->test_commit_kill || unlink(sp->test_commit_kill) != 0)
 		return;
 	size_t part = sp->batch_last + (sp->batch_mem - sp->batch_last) / 2;
-	if (pwrite_all(sp->wfd, sp->batch, part, s->size + sp->batch_flushed) == 0)
+	if (vm_pwrite_all(sp->wfd, sp->batch, part, (off_t)(s->size + sp->batch_flushed)) == 0)
 		raise(SIGKILL);
 }
 
@@ -1519,7 +1501,7 @@ static int writer_check_segment(struct vm_spool *sp, const struct seg *s)
 
 static int writer_write(struct vm_spool *sp, const struct seg *s, size_t n)
 {
-	if (pwrite_all(sp->wfd, sp->batch, n, s->size + sp->batch_flushed) < 0) {
+	if (vm_pwrite_all(sp->wfd, sp->batch, n, (off_t)(s->size + sp->batch_flushed)) < 0) {
 		int e = errno;
 		char *path = seg_path(sp, s->id, "");
 		set_err(sp->werr, "cannot write segment '%s': %s", path, strerror(e));
@@ -1538,17 +1520,23 @@ static int writer_write(struct vm_spool *sp, const struct seg *s, size_t n)
  * a batch.  A failure is kept in batch_err, and what was written cut back:
  * the commit fails with it and the caller counts the batch lost, as for a
  * failed commit. */
+/* The batch's segment, checked: chosen by its first write (a flush or
+ * the commit), then kept.  0 or a VM_SPOOL_* code. */
+static int batch_segment(struct vm_spool *sp, struct seg **s)
+{
+	if (!sp->batch_flushed) {
+		int ret = writer_target(sp, s);
+		if (ret < 0)
+			return ret;
+	}
+	return writer_check_segment(sp, *s);
+}
+
 static void batch_flush(struct vm_spool *sp)
 {
 	struct seg *s = writer_begin(sp);
 	bool written = false;
-	int ret = 0;
-	if (!sp->batch_flushed) {
-		ret = writer_target(sp, &s);
-		if (ret < 0)
-			goto fail;
-	}
-	ret = writer_check_segment(sp, s);
+	int ret = batch_segment(sp, &s);
 	if (ret < 0)
 		goto fail;
 	written = true;
@@ -1585,12 +1573,7 @@ int vm_spool_commit(struct vm_spool *sp)
 		goto fail;
 	}
 	written = sp->batch_flushed > 0;
-	if (!sp->batch_flushed) {
-		ret = writer_target(sp, &s);
-		if (ret < 0)
-			goto fail;
-	}
-	ret = writer_check_segment(sp, s);
+	ret = batch_segment(sp, &s);
 	if (ret < 0)
 		goto fail;
 	batch_mark_end(sp);
