@@ -123,7 +123,7 @@ sed "s/listen = .*/listen = \"nowhere\"/" "$T/vmeter.conf" >"$T/bad.conf"
 msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
 is "$?" 2 "-n: a bad web.listen is a configuration error ($msg)"
 # The answer and login caches' options are checked like the others.
-for bad in "cache-mb = 0" "cache-ms = 60001" "auth-cache-ms = -1"; do
+for bad in "cache-mb = 0" "cache-ms = 60001" "auth-cache-ms = -1" "graph-cache-ms = -1" "graph-cache-ms = 3600001"; do
 	sed "s/listen = .*/&\n$bad/" "$T/vmeter.conf" >"$T/bad.conf"
 	msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
 	rc=$?
