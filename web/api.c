@@ -372,7 +372,7 @@ static void do_login(struct call *c)
 	c->login_user = vm_xstrdup(user);
 	c->login_pw = vm_xstrdup(pw);
 	json_decref(j);
-	snprintf(c->addr, sizeof c->addr, "%s", web_peer(c->req));
+	snprintf(c->addr, sizeof c->addr, "%s", web_peer(c->a->server, c->req));
 	char ukey[WEB_RATELIMIT_KEY_MAX], akey[WEB_RATELIMIT_KEY_MAX];
 	snprintf(ukey, sizeof ukey, "u:%s", c->login_user);
 	snprintf(akey, sizeof akey, "a:%s", c->addr);

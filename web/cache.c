@@ -1,6 +1,7 @@
 /* Answers kept for a short time, one query for many requests (cache.h). */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -16,9 +17,10 @@ struct waiter {
 	struct waiter *next;
 };
 
-/* A kept body, shared with the replies sending it (web_cache_hold()). */
+/* A kept body, shared with the replies sending it (web_cache_hold()):
+ * those let go of it on the I/O thread that sent it (web/server.h). */
 struct blob {
-	unsigned refs;
+	atomic_uint refs;
 	char data[];
 };
 
@@ -29,7 +31,7 @@ static struct blob *blob_of(const char *body)
 
 static void blob_unref(struct blob *b)
 {
-	if (--b->refs == 0)
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
 		free(b);
 }
 
@@ -233,7 +235,7 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 	forget_answer(c, e); /* the old one, if any: not served past a failed fetch */
 	if (keep && !e->detached) {
 		struct blob *b = vm_xmalloc(sizeof *b + len + 1);
-		b->refs = 1;
+		atomic_init(&b->refs, 1);
 		e->body = b->data;
 		memcpy(e->body, body, len);
 		e->body[len] = '\0';
@@ -261,7 +263,7 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 void *web_cache_hold(const char *body)
 {
 	struct blob *b = blob_of(body);
-	b->refs++;
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 	return b;
 }
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cli.h"
@@ -164,7 +165,12 @@ static int serve(const struct vm_conf *conf)
 	                         .max_body_bytes = o->max_body_bytes,
 	                         .request_timeout_s = o->request_timeout_s,
 	                         .io_timeout_s = o->io_timeout_s,
-	                         .tls = tls};
+	                         .tls = tls,
+	                         .threads = o->threads};
+	if (lim.threads < 0) { /* one per CPU: the socket work of big answers is most of their cost */
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		lim.threads = n < 1 ? 1 : n > 8 ? 8 : (int)n;
+	}
 	server = web_server_new(base, o->listen, &lim, web_api_handle, api, err, sizeof err);
 	if (!server) {
 		vm_err("%s", err);
@@ -175,8 +181,8 @@ static int serve(const struct vm_conf *conf)
 	/* a long timeout: the database may come up after us */
 	vm_pgev_submit_timeout(pool, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 3600 * 1000,
 	                       schema_checked, NULL);
-	vm_notice("listening on %s (port %d, %s), at most %d connections", o->listen, web_server_port(server),
-	          tls ? "HTTPS" : "plain HTTP", o->max_connections);
+	vm_notice("listening on %s (port %d, %s), at most %d connections, %d I/O threads", o->listen,
+	          web_server_port(server), tls ? "HTTPS" : "plain HTTP", o->max_connections, web_server_threads(server));
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", o->listen);
 	event_base_dispatch(base);
 	rc = 0;

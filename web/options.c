@@ -15,6 +15,7 @@ static const char *check_listen(const char *v)
 #define O(f) offsetof(struct web_options, f)
 static const struct vm_conf_option options[] = {
     {"listen", VM_CONF_STR, O(listen), 3, 200, 0, "127.0.0.1:8080", check_listen},
+    {"threads", VM_CONF_INT, O(threads), -1, 64, -1, NULL, NULL},
     {"max-connections", VM_CONF_INT, O(max_connections), 1, 100000, 512, NULL, NULL},
     {"max-header-bytes", VM_CONF_INT, O(max_header_bytes), 1024, 1048576, 8192, NULL, NULL},
     {"max-body-bytes", VM_CONF_INT, O(max_body_bytes), 1024, 16777216, 65536, NULL, NULL},

@@ -8,6 +8,7 @@
 
 struct web_options {
 	char *listen;               /* "127.0.0.1:8080" */
+	int threads;                /* I/O threads; 0: the main loop serves; -1: one per CPU, at most 8 */
 	int max_connections;        /* the connection cap */
 	int max_header_bytes;       /* request line and headers */
 	int max_body_bytes;         /* a request body */

@@ -11,40 +11,110 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "server.h"
 #include "xalloc.h"
 
+struct loop;
+
 /* A connection we count. */
 struct conn {
-	struct web_server *s;
+	struct loop *l;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* NULL until adopted */
 	struct event *timer;             /* adoption, then the request deadline */
 	struct evbuffer_cb_entry *input_cb;
 	size_t received; /* bytes read since accept or the last answer */
-	size_t slot;     /* in s->conns, when counted */
+	size_t slot;     /* in l->conns, when counted */
 	bool counted;
+};
+
+/* A request an I/O thread handed to the handler's loop: in the inbox,
+ * then in the table of requests the handler holds, until its answer. */
+struct handoff {
+	struct evhttp_request *req;
+	struct loop *l;                /* the thread that owns its connection */
+	char peer[INET6_ADDRSTRLEN];   /* read on the owner: its evcon may go */
+	struct handoff *next;          /* in the inbox, then in a bucket */
+};
+
+/* An answer on its way back to the thread that owns the connection. */
+struct answer {
+	struct evhttp_request *req;
+	int status;
+	size_t len;
+	struct evbuffer *body;
+	struct answer *next;
+};
+
+/* Counted by the loop's thread, summed by /metrics on the handler's. */
+struct counters {
+	atomic_uint_fast64_t accepted, refused, timed_out, idle_closed, untracked, answered;
+	atomic_uint_fast64_t by_status[600];
+};
+
+/* One serving loop: the caller's base when threads = 0, else an I/O
+ * thread's. */
+struct loop {
+	struct web_server *s;
+	unsigned index;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	pthread_t thread;
+	bool started;
+	/* live connections of this loop; a request looks its own up by a
+	 * linear scan, which is cheap next to everything else at these
+	 * counts */
+	struct conn **conns;
+	size_t n_conns;
+	/* answers the handler's loop sent back */
+	pthread_mutex_t mu;
+	struct answer *out, **out_tail;
+	struct event *out_ev;
+	struct counters n;
 };
 
 struct web_server {
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
 	struct web_limits lim;
 	web_handler_cb handler;
 	void *arg;
-	/* live connections; a request looks its own up by a linear scan,
-	 * which is cheap next to everything else at these counts */
-	struct conn **conns;
-	size_t n_conns;
-	uint64_t accepted, refused, timed_out, idle_closed, untracked;
-	uint64_t by_status[600];
+	struct loop *loops;
+	size_t n_loops;
+	bool threaded;
+	atomic_int live; /* counted connections of every loop: the cap's */
+	/* requests handed over, not given to the handler yet */
+	pthread_mutex_t mu;
+	struct handoff *in, **in_tail;
+	struct event *in_ev;
+	/* requests the handler holds (handler's thread only), by pointer */
+	struct handoff **held;
+	size_t held_mask;
 };
+
+/* The I/O thread's own loop; NULL on any other thread. */
+static _Thread_local struct loop *tl_loop;
+
+static void bump(atomic_uint_fast64_t *n)
+{
+	atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
+}
+
+static unsigned long long get(const atomic_uint_fast64_t *n)
+{
+	return (unsigned long long)atomic_load_explicit(n, memory_order_relaxed);
+}
 
 static const char *reason(int status)
 {
@@ -79,27 +149,28 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
-static void count_status(struct web_server *s, int status)
+static void count_status(struct loop *l, int status)
 {
 	if (status >= 100 && status < 600)
-		s->by_status[status]++;
+		bump(&l->n.by_status[status]);
 }
 
-static struct conn *conn_of(struct web_server *s, struct evhttp_connection *evcon)
+static struct conn *conn_of(struct loop *l, struct evhttp_connection *evcon)
 {
-	for (size_t i = 0; evcon && i < s->n_conns; i++)
-		if (s->conns[i]->evcon == evcon)
-			return s->conns[i];
+	for (size_t i = 0; evcon && i < l->n_conns; i++)
+		if (l->conns[i]->evcon == evcon)
+			return l->conns[i];
 	return NULL;
 }
 
 static void conn_free(struct conn *c)
 {
-	struct web_server *s = c->s;
+	struct loop *l = c->l;
 	if (c->counted) {
-		struct conn *last = s->conns[--s->n_conns];
-		s->conns[c->slot] = last;
+		struct conn *last = l->conns[--l->n_conns];
+		l->conns[c->slot] = last;
 		last->slot = c->slot;
+		atomic_fetch_sub(&l->s->live, 1);
 	}
 	event_free(c->timer);
 	free(c);
@@ -134,20 +205,20 @@ static void refuse(struct conn *c, int status, const char *message)
 	                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
 	                  "Connection: close\r\nCache-Control: no-store\r\n\r\n",
 	                  status, reason(status), bl);
-	evutil_socket_t fd = c->s->lim.tls ? -1 : bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->l->s->lim.tls ? -1 : bufferevent_getfd(c->bev);
 	if (fd >= 0) {
 		ssize_t w = send(fd, head, (size_t)hl, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w == hl)
 			w = send(fd, body, (size_t)bl, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
 	}
-	count_status(c->s, status);
+	count_status(c->l, status);
 	evhttp_connection_free(c->evcon); /* on_close frees c */
 }
 
 static void arm(struct conn *c)
 {
-	struct timeval tv = {c->s->lim.request_timeout_s, 0};
+	struct timeval tv = {c->l->s->lim.request_timeout_s, 0};
 	evtimer_add(c->timer, &tv);
 }
 
@@ -158,17 +229,17 @@ static void arm(struct conn *c)
  * one in the middle of a request gets a 408. */
 static void deadline(struct conn *c)
 {
-	struct web_server *s = c->s;
+	struct web_server *s = c->l->s;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		arm(c);
 		return;
 	}
 	if (c->received == 0 && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-		s->idle_closed++;
+		bump(&c->l->n.idle_closed);
 		evhttp_connection_free(c->evcon); /* on_close frees c */
 		return;
 	}
-	s->timed_out++;
+	bump(&c->l->n.timed_out);
 	const char *addr = NULL;
 	ev_uint16_t port = 0;
 	evhttp_connection_get_peer(c->evcon, (char **)&addr, &port);
@@ -184,7 +255,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	struct web_server *s = c->s;
+	struct loop *l = c->l;
+	struct web_server *s = l->s;
 	if (c->evcon) {
 		deadline(c);
 		return;
@@ -197,7 +269,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (!ecb || !evcon || evhttp_connection_get_bufferevent(evcon) != c->bev) {
 		/* gone already, or a libevent that works otherwise: served, not
 		 * counted (the counter shows it) */
-		s->untracked++;
+		bump(&l->n.untracked);
 		bufferevent_decref(c->bev);
 		event_free(c->timer);
 		free(c);
@@ -206,9 +278,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	c->evcon = evcon;
 	evhttp_connection_set_closecb(evcon, on_close, c);
 	bufferevent_decref(c->bev);
-	s->accepted++;
-	if (s->n_conns >= (size_t)s->lim.max_connections) {
-		s->refused++;
+	bump(&l->n.accepted);
+	if (atomic_fetch_add(&s->live, 1) >= s->lim.max_connections) {
+		atomic_fetch_sub(&s->live, 1);
+		bump(&l->n.refused);
 		refuse(c, 503, "too many connections");
 		return;
 	}
@@ -220,17 +293,18 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (sock >= 0 && setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
 		vm_debug("TCP_NODELAY: %s", strerror(errno));
 	c->counted = true;
-	c->slot = s->n_conns;
-	s->conns[s->n_conns++] = c;
+	c->slot = l->n_conns;
+	l->conns[l->n_conns++] = c;
 	c->input_cb = evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
 	arm(c);
 }
 
 static struct bufferevent *on_new_bev(struct event_base *base, void *arg)
 {
-	struct web_server *s = arg;
+	struct loop *l = arg;
+	struct web_server *s = l->s;
 	struct conn *c = vm_xcalloc(1, sizeof *c);
-	c->s = s;
+	c->l = l;
 	c->bev = s->lim.tls ? web_tls_bufferevent(s->lim.tls, base)
 	                    : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
@@ -254,22 +328,98 @@ static const char *security_headers[][2] = {
     {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'"},
 };
 
-static void reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
-                  const char *body, size_t len, web_release_fn release, void *arg)
+/* The handler's table of the requests it holds. */
+static size_t held_slot(const struct web_server *s, const struct evhttp_request *req)
+{
+	uint64_t h = (uint64_t)(uintptr_t)req * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & s->held_mask;
+}
+
+static void held_put(struct web_server *s, struct handoff *h)
+{
+	size_t i = held_slot(s, h->req);
+	h->next = s->held[i];
+	s->held[i] = h;
+}
+
+/* The entry of req, unlinked if take; NULL if the handler does not hold
+ * it. */
+static struct handoff *held_find(struct web_server *s, const struct evhttp_request *req, bool take)
+{
+	for (struct handoff **p = &s->held[held_slot(s, req)]; *p; p = &(*p)->next)
+		if ((*p)->req == req) {
+			struct handoff *h = *p;
+			if (take)
+				*p = h->next;
+			return h;
+		}
+	return NULL;
+}
+
+static const char *peer_of(struct evhttp_request *req)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	struct conn *c = conn_of(s, evcon);
+	const char *addr = NULL;
+	ev_uint16_t port;
+	if (!evcon)
+		return "";
+	evhttp_connection_get_peer(evcon, (char **)&addr, &port);
+	return addr ? addr : "";
+}
+
+/* On the loop that owns req's connection. */
+static void send_answer(struct loop *l, struct evhttp_request *req, int status, struct evbuffer *out, size_t len)
+{
+	struct conn *c = conn_of(l, evhttp_request_get_connection(req));
 	if (c) { /* the next request's deadline starts now */
 		c->received = 0;
 		arm(c);
 	}
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	count_status(l, status);
+	bump(&l->n.answered);
+	if (vm_log_get_level() >= VM_LOG_DEBUG)
+		vm_debug("%s %s %s: %d, %zu bytes", peer_of(req), method_name(evhttp_request_get_command(req)),
+		         evhttp_request_get_uri(req) ? evhttp_request_get_uri(req) : "?", status, len);
+	evhttp_send_reply(req, status, reason(status), out);
+	evbuffer_free(out);
+}
+
+/* The answers the handler's loop sent back (an I/O thread's event). */
+static void on_outbox(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct loop *l = arg;
+	pthread_mutex_lock(&l->mu);
+	struct answer *a = l->out;
+	l->out = NULL;
+	l->out_tail = &l->out;
+	pthread_mutex_unlock(&l->mu);
+	while (a) {
+		struct answer *next = a->next;
+		send_answer(l, a->req, a->status, a->body, a->len);
+		free(a);
+		a = next;
+	}
+}
+
+static void reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
+                  const char *body, size_t len, web_release_fn release, void *arg)
+{
+	/* the handler's thread answering a request an I/O thread handed it
+	 * (an I/O thread answers only its own, over a limit) */
+	struct handoff *h = s->threaded && !tl_loop ? held_find(s, req, true) : NULL;
+	if (s->threaded && !tl_loop && !h) {
+		vm_err("an answer for a request that was not handed over: a bug");
+		abort(); /* its thread is unknown: sending it here would race that thread */
+	}
+	struct evkeyvalq *hd = evhttp_request_get_output_headers(req);
 	for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
-		if (!evhttp_find_header(h, security_headers[i][0])) /* the handler's own: a static file's caching */
-			evhttp_add_header(h, security_headers[i][0], security_headers[i][1]);
+		if (!evhttp_find_header(hd, security_headers[i][0])) /* the handler's own: a static file's caching */
+			evhttp_add_header(hd, security_headers[i][0], security_headers[i][1]);
 	if (s->lim.tls) /* browsers that came once over HTTPS stay on it */
-		evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
-	evhttp_add_header(h, "Content-Type", content_type);
+		evhttp_add_header(hd, "Strict-Transport-Security", "max-age=31536000");
+	evhttp_add_header(hd, "Content-Type", content_type);
 	struct evbuffer *out = evbuffer_new();
 	if (!out)
 		abort();
@@ -277,12 +427,21 @@ static void reply(struct web_server *s, struct evhttp_request *req, int status, 
 		evbuffer_add(out, body, len);
 	else if (evbuffer_add_reference(out, body, len, release, arg) < 0)
 		abort(); /* out of memory (release not called), as the x* wrappers do */
-	count_status(s, status);
-	if (vm_log_get_level() >= VM_LOG_DEBUG)
-		vm_debug("%s %s %s: %d, %zu bytes", web_peer(req), method_name(evhttp_request_get_command(req)),
-		         evhttp_request_get_uri(req) ? evhttp_request_get_uri(req) : "?", status, len);
-	evhttp_send_reply(req, status, reason(status), out);
-	evbuffer_free(out);
+	if (!h) {
+		send_answer(tl_loop ? tl_loop : &s->loops[0], req, status, out, len);
+		return;
+	}
+	struct loop *l = h->l;
+	free(h);
+	struct answer *a = vm_xmalloc(sizeof *a);
+	*a = (struct answer){.req = req, .status = status, .len = len, .body = out};
+	pthread_mutex_lock(&l->mu);
+	bool wake = !l->out; /* else a wake-up is on its way */
+	*l->out_tail = a;
+	l->out_tail = &a->next;
+	pthread_mutex_unlock(&l->mu);
+	if (wake)
+		event_active(l->out_ev, EV_READ, 0);
 }
 
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
@@ -319,15 +478,18 @@ void web_reply_error(struct web_server *s, struct evhttp_request *req, int statu
 	free(text);
 }
 
-const char *web_peer(struct evhttp_request *req)
+const char *web_peer(struct web_server *s, struct evhttp_request *req)
 {
-	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-	const char *addr = NULL;
-	ev_uint16_t port;
-	if (!evcon)
-		return "";
-	evhttp_connection_get_peer(evcon, (char **)&addr, &port);
-	return addr ? addr : "";
+	if (s->threaded && !tl_loop) {
+		const struct handoff *h = held_find(s, req, false);
+		return h ? h->peer : "";
+	}
+	return peer_of(req);
+}
+
+int web_server_threads(const struct web_server *s)
+{
+	return s->threaded ? (int)s->n_loops : 0;
 }
 
 static size_t header_bytes(struct evhttp_request *req)
@@ -340,10 +502,30 @@ static size_t header_bytes(struct evhttp_request *req)
 	return n;
 }
 
+/* The requests the I/O threads handed over (the handler's loop). */
+static void on_inbox(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct web_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	struct handoff *h = s->in;
+	s->in = NULL;
+	s->in_tail = &s->in;
+	pthread_mutex_unlock(&s->mu);
+	while (h) {
+		struct handoff *next = h->next;
+		held_put(s, h);
+		s->handler(h->req, s->arg); /* may answer, and free h, at once */
+		h = next;
+	}
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
-	struct web_server *s = arg;
-	struct conn *c = conn_of(s, evhttp_request_get_connection(req));
+	struct loop *l = arg;
+	struct web_server *s = l->s;
+	struct conn *c = conn_of(l, evhttp_request_get_connection(req));
 	if (c) /* complete: no deadline while we answer */
 		evtimer_del(c->timer);
 	size_t hb = header_bytes(req);
@@ -358,7 +540,21 @@ static void on_request(struct evhttp_request *req, void *arg)
 		                s->lim.max_body_bytes);
 		return;
 	}
-	s->handler(req, s->arg);
+	if (!s->threaded) {
+		s->handler(req, s->arg);
+		return;
+	}
+	struct handoff *h = vm_xcalloc(1, sizeof *h);
+	h->req = req;
+	h->l = l;
+	snprintf(h->peer, sizeof h->peer, "%s", peer_of(req));
+	pthread_mutex_lock(&s->mu);
+	bool wake = !s->in;
+	*s->in_tail = h;
+	s->in_tail = &h->next;
+	pthread_mutex_unlock(&s->mu);
+	if (wake)
+		event_active(s->in_ev, EV_READ, 0);
 }
 
 /* "ADDR:PORT" or "[ADDR]:PORT" into host (hostsize) and port. */
@@ -387,13 +583,105 @@ static int split_listen(const char *listen, char *host, size_t hostsize, int *po
 	return 0;
 }
 
+/* A listening socket on host:port (port 0: one the kernel picks).  With
+ * reuseport, the other loops' sockets can bind the same address. */
+static int listen_on(const char *host, int port, bool reuseport, char *err, size_t errsize)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG};
+	char service[8];
+	snprintf(service, sizeof service, "%d", port);
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(*host ? host : NULL, service, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot bind: %s", gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+		snprintf(err, errsize, "cannot bind: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static int socket_port(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* A loop's evhttp with the limits, on fd (taken over: closed with it). */
+static int loop_serve(struct loop *l, int fd)
+{
+	const struct web_limits *lim = &l->s->lim;
+	l->conns = vm_xcalloc((size_t)lim->max_connections, sizeof *l->conns);
+	pthread_mutex_init(&l->mu, NULL);
+	l->out_tail = &l->out;
+	l->http = evhttp_new(l->base);
+	l->out_ev = event_new(l->base, -1, 0, on_outbox, l);
+	if (!l->http || !l->out_ev)
+		abort();
+	/* the hard limits where libevent stops reading; ours are checked on
+	 * what it read (server.h) */
+	evhttp_set_max_headers_size(l->http, (ev_ssize_t)lim->max_header_bytes * 2);
+	evhttp_set_max_body_size(l->http, (ev_ssize_t)lim->max_body_bytes * 2);
+	struct timeval io = {lim->io_timeout_s, 0};
+	evhttp_set_timeout_tv(l->http, &io);
+	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	                                        EVHTTP_REQ_DELETE);
+	evhttp_set_bevcb(l->http, on_new_bev, l);
+	evhttp_set_gencb(l->http, on_request, l);
+	l->bound = evhttp_accept_socket_with_handle(l->http, fd);
+	if (!l->bound) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void *io_thread(void *arg)
+{
+	struct loop *l = arg;
+	tl_loop = l;
+	event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+/* An I/O loop's base: epoll's changelist, as vmeter-web's own (main.c). */
+static struct event_base *io_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
+}
+
 struct web_server *web_server_new(struct event_base *base, const char *listen, const struct web_limits *limits,
                                   web_handler_cb handler, void *arg, char *err, size_t errsize)
 {
-	char host[128];
+	char host[128], why[256];
 	int port;
 	if (split_listen(listen, host, sizeof host, &port) < 0) {
 		snprintf(err, errsize, "listen '%s': not ADDRESS:PORT or [IPV6]:PORT", listen);
+		return NULL;
+	}
+	if (limits->threads < 0 || limits->threads > 64) {
+		snprintf(err, errsize, "threads %d: not 0..64", limits->threads);
 		return NULL;
 	}
 	struct web_server *s = vm_xcalloc(1, sizeof *s);
@@ -401,25 +689,66 @@ struct web_server *web_server_new(struct event_base *base, const char *listen, c
 	s->lim = *limits;
 	s->handler = handler;
 	s->arg = arg;
-	s->conns = vm_xcalloc((size_t)limits->max_connections, sizeof *s->conns);
-	s->http = evhttp_new(base);
-	if (!s->http)
+	s->threaded = limits->threads > 0;
+	s->n_loops = s->threaded ? (size_t)limits->threads : 1;
+	s->loops = vm_xcalloc(s->n_loops, sizeof *s->loops);
+	pthread_mutex_init(&s->mu, NULL);
+	s->in_tail = &s->in;
+	size_t buckets = 64;
+	while (buckets < (size_t)limits->max_connections)
+		buckets <<= 1;
+	s->held = vm_xcalloc(buckets, sizeof *s->held);
+	s->held_mask = buckets - 1;
+	s->in_ev = event_new(base, -1, 0, on_inbox, s);
+	if (!s->in_ev)
 		abort();
-	/* the hard limits where libevent stops reading; ours are checked on
-	 * what it read (server.h) */
-	evhttp_set_max_headers_size(s->http, (ev_ssize_t)limits->max_header_bytes * 2);
-	evhttp_set_max_body_size(s->http, (ev_ssize_t)limits->max_body_bytes * 2);
-	struct timeval io = {limits->io_timeout_s, 0};
-	evhttp_set_timeout_tv(s->http, &io);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	                                        EVHTTP_REQ_DELETE);
-	evhttp_set_bevcb(s->http, on_new_bev, s);
-	evhttp_set_gencb(s->http, on_request, s);
-	s->bound = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
-	if (!s->bound) {
-		snprintf(err, errsize, "listen '%s': cannot bind: %s", listen, strerror(errno));
-		web_server_free(s);
-		return NULL;
+	if (s->threaded) {
+		/* SO_REUSEPORT would let us share a port with another program's
+		 * listener: a plain bind first says whether one is there (and
+		 * which port 0 gives) */
+		int probe = listen_on(host, port, false, why, sizeof why);
+		if (probe < 0) {
+			snprintf(err, errsize, "listen '%s': %s", listen, why);
+			web_server_free(s);
+			return NULL;
+		}
+		port = socket_port(probe);
+		close(probe);
+	}
+	for (size_t i = 0; i < s->n_loops; i++) {
+		struct loop *l = &s->loops[i];
+		l->s = s;
+		l->index = (unsigned)i;
+		l->base = s->threaded ? io_base() : base;
+		if (!l->base) {
+			snprintf(err, errsize, "cannot make an event loop for an I/O thread");
+			web_server_free(s);
+			return NULL;
+		}
+		int fd = listen_on(host, port, s->threaded, why, sizeof why);
+		if (fd < 0 || loop_serve(l, fd) < 0) {
+			snprintf(err, errsize, "listen '%s': %s", listen, fd < 0 ? why : "cannot serve on the socket");
+			web_server_free(s);
+			return NULL;
+		}
+	}
+	if (s->threaded) {
+		/* signals stay with the main thread's loop */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		for (size_t i = 0; i < s->n_loops; i++) {
+			struct loop *l = &s->loops[i];
+			int rc = pthread_create(&l->thread, NULL, io_thread, l);
+			if (rc != 0) {
+				pthread_sigmask(SIG_SETMASK, &old, NULL);
+				snprintf(err, errsize, "cannot start an I/O thread: %s", strerror(rc));
+				web_server_free(s);
+				return NULL;
+			}
+			l->started = true;
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	return s;
 }
@@ -428,36 +757,91 @@ void web_server_free(struct web_server *s)
 {
 	if (!s)
 		return;
-	if (s->http)
-		evhttp_free(s->http); /* closes connections: on_close frees theirs */
-	free(s->conns);
+	/* requests handed over and not given to the handler: 503, through
+	 * the outboxes, which the stopped threads' loops get below */
+	pthread_mutex_lock(&s->mu);
+	struct handoff *h = s->in;
+	s->in = NULL;
+	s->in_tail = &s->in;
+	pthread_mutex_unlock(&s->mu);
+	while (h) {
+		struct handoff *next = h->next;
+		held_put(s, h);
+		web_reply_error(s, h->req, 503, "the server is stopping");
+		h = next;
+	}
+	for (size_t i = 0; i < s->n_loops; i++)
+		if (s->loops[i].started)
+			event_base_loopbreak(s->loops[i].base);
+	for (size_t i = 0; i < s->n_loops; i++)
+		if (s->loops[i].started)
+			pthread_join(s->loops[i].thread, NULL);
+	/* only this thread is left: the answers sent back go to evhttp, and
+	 * evhttp_free() closes their connections */
+	for (size_t i = 0; i < s->n_loops; i++) {
+		struct loop *l = &s->loops[i];
+		if (l->out_ev)
+			on_outbox(-1, 0, l);
+		if (l->http)
+			evhttp_free(l->http); /* closes connections: on_close frees theirs */
+		if (l->out_ev)
+			event_free(l->out_ev);
+		if (s->threaded && l->base)
+			event_base_free(l->base);
+		if (l->conns)
+			pthread_mutex_destroy(&l->mu);
+		free(l->conns);
+	}
+	/* requests the handler never answered went with their connections */
+	for (size_t i = 0; i <= s->held_mask; i++)
+		while (s->held[i]) {
+			struct handoff *next = s->held[i]->next;
+			free(s->held[i]);
+			s->held[i] = next;
+		}
+	free(s->held);
+	if (s->in_ev)
+		event_free(s->in_ev);
+	pthread_mutex_destroy(&s->mu);
+	free(s->loops);
 	free(s);
 }
 
 int web_server_port(const struct web_server *s)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	evutil_socket_t fd = evhttp_bound_socket_get_fd(s->bound);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return socket_port(evhttp_bound_socket_get_fd(s->loops[0].bound));
 }
 
 void web_server_metrics(const struct web_server *s, FILE *f)
 {
+	struct counters sum = {0};
+	for (size_t j = 0; j < s->n_loops; j++) {
+		const struct counters *n = &s->loops[j].n;
+		sum.accepted += get(&n->accepted);
+		sum.refused += get(&n->refused);
+		sum.timed_out += get(&n->timed_out);
+		sum.idle_closed += get(&n->idle_closed);
+		sum.untracked += get(&n->untracked);
+		for (int i = 100; i < 600; i++)
+			sum.by_status[i] += get(&n->by_status[i]);
+	}
 	fprintf(f, "# HELP vmeter_web_requests_total Responses sent, by HTTP status.\n"
 	           "# TYPE vmeter_web_requests_total counter\n");
 	for (int i = 100; i < 600; i++)
-		if (s->by_status[i])
-			fprintf(f, "vmeter_web_requests_total{status=\"%d\"} %llu\n", i,
-			        (unsigned long long)s->by_status[i]);
+		if (get(&sum.by_status[i]))
+			fprintf(f, "vmeter_web_requests_total{status=\"%d\"} %llu\n", i, get(&sum.by_status[i]));
+	fprintf(f, "# HELP vmeter_web_thread_responses_total Responses sent, by the thread that served the "
+	           "connection (web.threads; thread=\"0\" is the main loop's when it is 0).\n"
+	           "# TYPE vmeter_web_thread_responses_total counter\n");
+	for (size_t j = 0; j < s->n_loops; j++)
+		fprintf(f, "vmeter_web_thread_responses_total{thread=\"%zu\"} %llu\n", s->threaded ? j + 1 : 0,
+		        get(&s->loops[j].n.answered));
 	fprintf(
 	    f,
+	    "# HELP vmeter_web_threads I/O threads serving connections (web.threads).\n"
+	    "# TYPE vmeter_web_threads gauge\nvmeter_web_threads %d\n"
 	    "# HELP vmeter_web_connections Connections open now.\n# TYPE vmeter_web_connections gauge\n"
-	    "vmeter_web_connections %zu\n"
+	    "vmeter_web_connections %d\n"
 	    "# HELP vmeter_web_connections_max The connection cap (web.max-connections).\n"
 	    "# TYPE vmeter_web_connections_max gauge\nvmeter_web_connections_max %d\n"
 	    "# HELP vmeter_web_connections_accepted_total Connections accepted.\n"
@@ -470,6 +854,6 @@ void web_server_metrics(const struct web_server *s, FILE *f)
 	    "# TYPE vmeter_web_connections_idle_closed_total counter\nvmeter_web_connections_idle_closed_total %llu\n"
 	    "# HELP vmeter_web_connections_untracked_total Connections served but not counted (server.h).\n"
 	    "# TYPE vmeter_web_connections_untracked_total counter\nvmeter_web_connections_untracked_total %llu\n",
-	    s->n_conns, s->lim.max_connections, (unsigned long long)s->accepted, (unsigned long long)s->refused,
-	    (unsigned long long)s->timed_out, (unsigned long long)s->idle_closed, (unsigned long long)s->untracked);
+	    web_server_threads(s), atomic_load(&s->live), s->lim.max_connections, get(&sum.accepted), get(&sum.refused),
+	    get(&sum.timed_out), get(&sum.idle_closed), get(&sum.untracked));
 }

@@ -24,7 +24,20 @@
  * (checked with evhttp_connection_get_bufferevent()); its close callback
  * then counts the connection out (docs/WEB.md, "Limits").
  *
- * One loop, one thread. */
+ * Threads (web.threads): with threads = 0 the connections are served on
+ * the caller's loop, which runs the handler too.  With N > 0, N I/O
+ * threads, each with a loop, an evhttp and a listening socket of its own
+ * on the same address (SO_REUSEPORT: the kernel spreads connections over
+ * them), read requests and write answers, and the handler still runs on
+ * the caller's loop alone: a request that passed the limits is handed to
+ * it through a queue, and its answer goes back to the thread that owns
+ * the connection.  Everything above this module (sessions, rate limits,
+ * kept answers, the database pool) stays single-threaded; what moves to
+ * the threads is what measured as most of a kept answer's cost, the
+ * kernel's socket work (bench/README.md, "vmeter-web against nginx").
+ * The handler may read a handed request's method, URI, headers and body
+ * and set its output headers: the owning thread does not touch a request
+ * between handing it over and getting its answer. */
 #ifndef VM_WEB_SERVER_H
 #define VM_WEB_SERVER_H
 
@@ -45,6 +58,7 @@ struct web_limits {
 	int request_timeout_s; /* a whole request, from accept or the last response */
 	int io_timeout_s;      /* no byte read or written for this long closes it */
 	struct web_tls *tls;   /* NULL: plain HTTP; else HTTPS (borrowed: outlives the server) */
+	int threads;           /* I/O threads, 0..64: 0 serves on the caller's loop */
 };
 
 /* Called for every request that passed the limits.  The handler owns the
@@ -53,12 +67,17 @@ struct web_limits {
 typedef void (*web_handler_cb)(struct evhttp_request *req, void *arg);
 
 /* Listens on `listen` ("ADDRESS:PORT", "[IPv6]:PORT"; port 0 picks one)
- * on base (borrowed).  NULL with err if it cannot bind or listen is
- * malformed. */
+ * on base (borrowed), or on limits->threads threads of its own; handler
+ * runs on base's thread either way.  NULL with err if it cannot bind (an
+ * address another program listens on is refused, SO_REUSEPORT or not),
+ * cannot start a thread, or listen is malformed.  evthread_use_pthreads()
+ * must have been called before base was made when threads > 0. */
 struct web_server *web_server_new(struct event_base *base, const char *listen, const struct web_limits *limits,
                                   web_handler_cb handler, void *arg, char *err, size_t errsize);
 /* Closes every connection; requests not answered yet are freed with
- * them (answer them first). */
+ * them (answer them first).  Requests handed to the handler's loop but
+ * not given to the handler yet get a 503.  Call it on base's thread,
+ * with base's loop no longer running. */
 void web_server_free(struct web_server *s);
 /* The port it listens on. */
 int web_server_port(const struct web_server *s);
@@ -66,13 +85,17 @@ int web_server_port(const struct web_server *s);
 /* Sends status with body (len bytes, copied) as content_type, with the
  * security headers; headers the handler added to the request's output
  * headers (Set-Cookie) go too.  If the client is gone, it only frees
- * req.  req is not to be used afterwards. */
+ * req.  req is not to be used afterwards.  Called on base's thread for a
+ * request the handler got (the answer then goes to the request's own
+ * thread). */
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
                size_t len);
 /* web_reply() of a body that is not copied but sent from where it is
  * (an answer kept in web/cache: a VM list or a graph is 100-200 KB);
  * release(body, len, arg) is called once when the server is done with it,
- * which may be after req is gone, and always on the loop's thread. */
+ * which may be after req is gone, on the thread that sent it (an I/O
+ * thread when threads > 0: release must be thread-safe).  The body must
+ * not change until then. */
 typedef void (*web_release_fn)(const void *body, size_t len, void *arg);
 void web_reply_shared(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
                       const char *body, size_t len, web_release_fn release, void *arg);
@@ -84,8 +107,10 @@ void web_reply_error(struct web_server *s, struct evhttp_request *req, int statu
     __attribute__((format(printf, 4, 5)));
 
 /* The client's address as text ("127.0.0.1"), "" if unknown; borrowed
- * from req. */
-const char *web_peer(struct evhttp_request *req);
+ * from req, for the handler (on base's thread). */
+const char *web_peer(struct web_server *s, struct evhttp_request *req);
+/* The number of I/O threads (0: served on base's loop). */
+int web_server_threads(const struct web_server *s);
 
 /* Prometheus text lines of the server's own counters, appended to f. */
 void web_server_metrics(const struct web_server *s, FILE *f);

@@ -19,6 +19,7 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 write_conf "$T/vmeter.conf" "web {
   listen = \"127.0.0.1:$PORT\"
+  threads = 2
   max-connections = 24
   max-header-bytes = 4096
   max-body-bytes = 2048
@@ -123,7 +124,7 @@ sed "s/listen = .*/listen = \"nowhere\"/" "$T/vmeter.conf" >"$T/bad.conf"
 msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
 is "$?" 2 "-n: a bad web.listen is a configuration error ($msg)"
 # The answer and login caches' options are checked like the others.
-for bad in "cache-mb = 0" "cache-ms = 60001" "auth-cache-ms = -1" "graph-cache-ms = -1" "graph-cache-ms = 3600001"; do
+for bad in "threads = 65" "threads = -2" "cache-mb = 0" "cache-ms = 60001" "auth-cache-ms = -1" "graph-cache-ms = -1" "graph-cache-ms = 3600001"; do
 	sed "s/listen = .*/&\n$bad/" "$T/vmeter.conf" >"$T/bad.conf"
 	msg=$("$WEB" -c "$T/bad.conf" -n 2>&1)
 	rc=$?
@@ -359,6 +360,13 @@ grep -q '^vmeter_vm_cpu_cores{uuid="11111111-0000-4000-8000-00000000000a",name="
 ok $? "/metrics: a1 used 0.5 cores in its latest minute"
 grep -q '^vmeter_web_db_connections_up [1-9]' "$T/bodies.admin" && grep -q '^vmeter_web_requests_total{status="200"} [1-9]' "$T/bodies.admin"
 ok $? "/metrics: the pool's connections and requests by status"
+# web.threads = 2: each request of the matrix came on a connection of its
+# own (curl), and the kernel spreads connections over the two threads'
+# sockets (SO_REUSEPORT); both answered, while the handler ran on the
+# main loop.
+req m GET /metrics -H "Authorization: Bearer $TOK_ADMIN" >/dev/null
+is "$(grep -m1 '^vmeter_web_threads ' "$T/m.body") $(grep -c '^vmeter_web_thread_responses_total{thread="[12]"} [1-9]' "$T/m.body")" \
+	"vmeter_web_threads 2 2" "web.threads = 2: both I/O threads answered requests of the matrix"
 
 # ---------------------------------------------------------------- ends
 # A session ended by hand: the server keeps principals for
@@ -533,6 +541,32 @@ is "$(tail -1 "$T/cap")" 'HTTP/1.1 503 Service Unavailable {"error": "too many c
 serves() { test "$(req s GET /api/v1/me -H "$A")" = 200; }
 wait_for "the server to serve again once those are closed" 60 serves
 ok $? "... and once they are closed, it serves again"
+
+# ---------------------------------------------------------------- one loop
+# web.threads = 0: the main loop serves the connections itself, as before
+# there were I/O threads; the same answers.
+PORT0=$(free_port)
+sed -e "s/threads = 2/threads = 0/" -e "s/listen = .*/listen = \"127.0.0.1:$PORT0\"/" "$T/vmeter.conf" >"$T/one.conf"
+"$WEB" -c "$T/one.conf" >"$T/one.log" 2>&1 &
+ONE_PID=$!
+_pids="$_pids $ONE_PID"
+up0() { curl -s -o /dev/null "http://127.0.0.1:$PORT0/"; }
+wait_for "the one-loop server to listen" 60 up0
+ok $? "web.threads = 0: it serves ($(grep -o '[0-9]* I/O threads' "$T/one.log"))"
+req l GET /api/v1/vms -H "$A" >/dev/null
+s=$(curl -s -o "$T/one.body" -w '%{http_code}' -H "$A" "http://127.0.0.1:$PORT0/api/v1/vms")
+cmp -s "$T/one.body" "$T/l.body"
+is "$s $?" "200 0" "... the VM list, the same as the threaded server's"
+s=$(curl -s -o "$T/one.body" -w '%{http_code}' -H "$A" "http://127.0.0.1:$PORT0/api/v1/nowhere")
+is "$s $(jq -r .error "$T/one.body")" "404 no such endpoint" "... a bad path, in JSON"
+curl -s -o "$T/one.body" -H "$A" "http://127.0.0.1:$PORT0/metrics"
+is "$(grep -m1 '^vmeter_web_threads ' "$T/one.body") $(grep -c '^vmeter_web_thread_responses_total{thread="0"} [1-9]' "$T/one.body")" \
+	"vmeter_web_threads 0 1" "... and /metrics counts its answers on the main loop"
+kill -TERM "$ONE_PID"
+gone0() { ! kill -0 "$ONE_PID" 2>/dev/null; }
+wait_for "the one-loop server to exit" 60 gone0
+wait "$ONE_PID"
+is "$?" 0 "... SIGTERM: it stops with status 0"
 
 # ---------------------------------------------------------------- the address lock
 # 7 failures from 127.0.0.1 so far; 13 more, each for another name, reach
