@@ -33,6 +33,8 @@
 # (vmeter-web's web.cache-mb, 512: a graph of 24 h is 170 KB, 1,000 VMs'
 # are 170 MB, over the default 64 that would keep only the last 370),
 # DB_CONNECTIONS (vmeter-web's web.db-connections; its default when unset),
+# WEB_THREADS (vmeter-web's web.threads; its default when unset: one I/O
+# thread per CPU),
 # ENDPOINTS ("list vm graph graph30"), OUT (/var/tmp/vmeter-bench/web-DATE:
 # wrk's outputs, the answers), VMETER_BUILD (a build tree to use as it is;
 # by default an optimised copy of this tree is built or brought up to date
@@ -79,7 +81,7 @@ top_builddir=$VMETER_BUILD
 WEB=$top_builddir/web/vmeter-web
 ldd "$WEB" | grep -q libasan && diag "warning: $WEB is a sanitizer build; measure with one configured without --enable-sanitizers"
 
-echo "# vmeter-web against nginx: $VMS VMs, $DAYS days; wrk -t$THREADS -c$CONNS -d$DURATION, $REPS rounds"
+echo "# vmeter-web against nginx: $VMS VMs, $DAYS days; wrk -t$THREADS -c$CONNS -d$DURATION, $REPS rounds; web.threads ${WEB_THREADS:-default}"
 echo "# build $(git -C "$top_srcdir" describe --always --dirty 2>/dev/null) in $VMETER_BUILD, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), outputs in $OUT"
 
 start_postgres
@@ -100,6 +102,7 @@ write_conf "$T/vmeter.conf" "web {
   max-connections = 1024
   cache-mb = ${CACHE_MB:-512}
   ${DB_CONNECTIONS:+db-connections = $DB_CONNECTIONS}
+  ${WEB_THREADS:+threads = $WEB_THREADS}
 }"
 sed -i 's/^log-level = info/log-level = warning/' "$T/vmeter.conf"
 "$ADMIN" -c "$T/vmeter.conf" migrate >/dev/null || bail "migrate failed"

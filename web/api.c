@@ -591,6 +591,17 @@ static void cache_settle(struct call *c, int status, const char *body, size_t le
 	web_cache_done(c->fetch_cache, f, status, body, len, status == 200 && c->fetch_cache == c->a->cache, now_ms());
 }
 
+/* A kept answer, sent from where it is kept: held until the server is
+ * done with it, and handed to sendfile() where it is in a file. */
+static void reply_kept(struct call *c, const char *body, size_t len)
+{
+	off_t offset = 0;
+	int fd = web_cache_file(body, &offset);
+	web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, fd, offset, web_cache_unhold,
+	                 web_cache_hold(body));
+	call_free(c);
+}
+
 static void cache_answered(int status, const char *body, size_t len, void *arg)
 {
 	struct call *c = arg;
@@ -621,18 +632,14 @@ static bool from_cache(struct call *c)
 	enum web_cache_result r = web_cache_get(c->a->cache, key, now_ms(), &body, &len, cache_answered, c, &c->fetch);
 	free(key);
 	if (r == WEB_CACHE_HIT) {
-		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
-		                 web_cache_hold(body));
-		call_free(c);
+		reply_kept(c, body, len);
 	}
 	if (r == WEB_CACHE_MISS && body && c->a->refreshing >= c->a->max_refreshing) {
 		/* too old, and enough are being read again: this request gets
 		 * it as it is, a later one will read it */
 		web_cache_abandon(c->a->cache, c->fetch);
 		c->fetch = NULL;
-		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
-		                 web_cache_hold(body));
-		call_free(c);
+		reply_kept(c, body, len);
 		return true;
 	}
 	if (r == WEB_CACHE_MISS && body) {
@@ -652,9 +659,7 @@ static bool from_cache(struct call *c)
 		refresh->fetch = c->fetch;
 		refresh->fetch_cache = c->a->cache;
 		c->fetch = NULL;
-		web_reply_shared(c->a->server, c->req, 200, "application/json", body, len, web_cache_unhold,
-		                 web_cache_hold(body));
-		call_free(c);
+		reply_kept(c, body, len);
 		run(refresh);
 		return true;
 	}

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "xalloc.h"
@@ -18,11 +20,37 @@ struct waiter {
 };
 
 /* A kept body, shared with the replies sending it (web_cache_hold()):
- * those let go of it on the I/O thread that sent it (web/server.h). */
+ * those let go of it on the I/O thread that sent it (web/server.h).  A
+ * big one is a memfd of its own, mapped: this header, the body, a NUL. */
 struct blob {
 	atomic_uint refs;
+	int fd;      /* the memfd, or -1: malloc'd */
+	size_t size; /* of the allocation or mapping */
 	char data[];
 };
+
+static struct blob *blob_new(const char *body, size_t len)
+{
+	size_t size = sizeof(struct blob) + len + 1;
+	struct blob *b = NULL;
+	int fd = len >= WEB_CACHE_FILE_MIN ? memfd_create("vmeter-web-answer", MFD_CLOEXEC) : -1;
+	if (fd >= 0 && ftruncate(fd, (off_t)size) == 0) {
+		void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		b = m == MAP_FAILED ? NULL : m;
+	}
+	if (!b) { /* small, or no descriptor or mapping left: in memory */
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		b = vm_xmalloc(size);
+	}
+	atomic_init(&b->refs, 1);
+	b->fd = fd;
+	b->size = size;
+	memcpy(b->data, body, len);
+	b->data[len] = '\0';
+	return b;
+}
 
 static struct blob *blob_of(const char *body)
 {
@@ -31,8 +59,17 @@ static struct blob *blob_of(const char *body)
 
 static void blob_unref(struct blob *b)
 {
-	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (b->fd < 0) {
 		free(b);
+		return;
+	}
+	/* pages sendfile() handed to the socket stay the kernel's until sent:
+	 * unmapping and closing here cannot change what goes out */
+	int fd = b->fd;
+	munmap(b, b->size);
+	close(fd);
 }
 
 struct entry {
@@ -234,11 +271,8 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 	e->fetching = false;
 	forget_answer(c, e); /* the old one, if any: not served past a failed fetch */
 	if (keep && !e->detached) {
-		struct blob *b = vm_xmalloc(sizeof *b + len + 1);
-		atomic_init(&b->refs, 1);
+		struct blob *b = blob_new(body, len);
 		e->body = b->data;
-		memcpy(e->body, body, len);
-		e->body[len] = '\0';
 		e->len = len;
 		e->at = now_ms;
 		e->ttl_ms = e->next_ttl_ms;
@@ -265,6 +299,12 @@ void *web_cache_hold(const char *body)
 	struct blob *b = blob_of(body);
 	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 	return b;
+}
+
+int web_cache_file(const char *body, off_t *offset)
+{
+	*offset = (off_t)offsetof(struct blob, data);
+	return blob_of(body)->fd;
 }
 
 void web_cache_unhold(const void *body, size_t len, void *held)

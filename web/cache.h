@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct web_cache;
 struct web_cache_fetch;
@@ -69,6 +70,15 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
  * (web_reply_shared()'s release has that shape). */
 void *web_cache_hold(const char *body);
 void web_cache_unhold(const void *body, size_t len, void *held);
+/* The file that holds a kept body (web_cache_get()'s, while it is held or
+ * before the next call on c), at *offset, or -1 when it is in memory
+ * only.  A body of WEB_CACHE_FILE_MIN bytes or more is kept in a memfd of
+ * its own, mapped, and never written again once kept: a reply can give it
+ * to sendfile() and skip the copy into the socket (bench/README.md,
+ * "vmeter-web against nginx"); should the memfd fail (no descriptor
+ * left), it is kept in memory. */
+#define WEB_CACHE_FILE_MIN (16 * 1024)
+int web_cache_file(const char *body, off_t *offset);
 /* Forgets every kept answer; fetches under way are kept by nobody. */
 void web_cache_clear(struct web_cache *c);
 /* Answers kept now, their bytes (with their keys), and requests waiting

@@ -403,8 +403,61 @@ static void on_outbox(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* What a reply sent from a file releases when libevent is done with the
+ * file's segment. */
+struct release {
+	web_release_fn fn;
+	const void *body;
+	size_t len;
+	void *arg;
+};
+
+static void segment_done(const struct evbuffer_file_segment *seg, int flags, void *arg)
+{
+	(void)seg;
+	(void)flags;
+	struct release *r = arg;
+	r->fn(r->body, r->len, r->arg);
+	free(r);
+}
+
+/* The body of a reply: copied, referenced, or a segment of its file for
+ * sendfile(), which only a socket's own buffer takes (TLS encrypts from
+ * memory).  Marking out as draining to a socket is what makes libevent
+ * keep the segment as a file: evhttp moves out's chains into the
+ * connection's buffer as they are. */
+static struct evbuffer *body_buffer(const struct web_server *s, const char *body, size_t len, int fd, off_t offset,
+                                    web_release_fn release, void *arg)
+{
+	struct evbuffer *out = evbuffer_new();
+	if (!out)
+		abort();
+	if (!release) {
+		evbuffer_add(out, body, len);
+		return out;
+	}
+	if (fd >= 0 && !s->lim.tls && len > 0) {
+		struct evbuffer_file_segment *seg =
+		    evbuffer_file_segment_new(fd, offset, (ev_off_t)len, EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
+		if (seg) {
+			struct release *r = vm_xmalloc(sizeof *r);
+			*r = (struct release){release, body, len, arg};
+			evbuffer_file_segment_add_cleanup_cb(seg, segment_done, r);
+			evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
+			int rc = evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len);
+			evbuffer_file_segment_free(seg); /* the chain's reference is left, or none: then r goes now */
+			if (rc < 0)
+				abort(); /* out of memory, as the x* wrappers do (release was called) */
+			return out;
+		}
+	}
+	if (evbuffer_add_reference(out, body, len, release, arg) < 0)
+		abort(); /* out of memory (release not called), as the x* wrappers do */
+	return out;
+}
+
 static void reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
-                  const char *body, size_t len, web_release_fn release, void *arg)
+                  const char *body, size_t len, int fd, off_t offset, web_release_fn release, void *arg)
 {
 	/* the handler's thread answering a request an I/O thread handed it
 	 * (an I/O thread answers only its own, over a limit) */
@@ -420,13 +473,7 @@ static void reply(struct web_server *s, struct evhttp_request *req, int status, 
 	if (s->lim.tls) /* browsers that came once over HTTPS stay on it */
 		evhttp_add_header(hd, "Strict-Transport-Security", "max-age=31536000");
 	evhttp_add_header(hd, "Content-Type", content_type);
-	struct evbuffer *out = evbuffer_new();
-	if (!out)
-		abort();
-	if (!release)
-		evbuffer_add(out, body, len);
-	else if (evbuffer_add_reference(out, body, len, release, arg) < 0)
-		abort(); /* out of memory (release not called), as the x* wrappers do */
+	struct evbuffer *out = body_buffer(s, body, len, fd, offset, release, arg);
 	if (!h) {
 		send_answer(tl_loop ? tl_loop : &s->loops[0], req, status, out, len);
 		return;
@@ -447,13 +494,13 @@ static void reply(struct web_server *s, struct evhttp_request *req, int status, 
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
                size_t len)
 {
-	reply(s, req, status, content_type, body, len, NULL, NULL);
+	reply(s, req, status, content_type, body, len, -1, 0, NULL, NULL);
 }
 
 void web_reply_shared(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
-                      const char *body, size_t len, web_release_fn release, void *arg)
+                      const char *body, size_t len, int fd, off_t offset, web_release_fn release, void *arg)
 {
-	reply(s, req, status, content_type, body, len, release, arg);
+	reply(s, req, status, content_type, body, len, fd, offset, release, arg);
 }
 
 char *web_error_json(int status, const char *message)

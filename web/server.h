@@ -46,6 +46,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tls.h"
 
@@ -95,10 +96,12 @@ void web_reply(struct web_server *s, struct evhttp_request *req, int status, con
  * release(body, len, arg) is called once when the server is done with it,
  * which may be after req is gone, on the thread that sent it (an I/O
  * thread when threads > 0: release must be thread-safe).  The body must
- * not change until then. */
+ * not change until then.  fd >= 0: the same len bytes are in that file at
+ * offset, unchanging until release, and over plain HTTP they go out with
+ * sendfile(), without the copy into the socket (TLS sends body). */
 typedef void (*web_release_fn)(const void *body, size_t len, void *arg);
 void web_reply_shared(struct web_server *s, struct evhttp_request *req, int status, const char *content_type,
-                      const char *body, size_t len, web_release_fn release, void *arg);
+                      const char *body, size_t len, int fd, off_t offset, web_release_fn release, void *arg);
 /* The text of a JSON error, {"error": MESSAGE, "status": STATUS}; the
  * caller frees it. */
 char *web_error_json(int status, const char *message);

@@ -10,7 +10,7 @@
 # names them).
 . "$(dirname "$0")/../lib.sh"
 . "$top_srcdir/tests/integration/web-fixtures.sh"
-plan 73
+plan 76
 
 # graphs kept 2 s at most (60 s by default), so that a change shows soon
 WEB_CONF_EXTRA="graph-cache-ms = 2000" web_fleet
@@ -56,6 +56,32 @@ is "$(jqb s '[.t[1] - .t[0], .t[0] % 120, ([.series.cpu_alloc_pct[] | select(. !
 now=$(date +%s)
 is "$(get s "$ADM" "$S?from=$((now - 1800))&to=$((now - 600))")" 200 "an absolute range in epoch seconds"
 is "$(jqb s "[.from, .to] | map(tostring) | join(\" \")")" "$((now - 1800)) $((now - 600))" "... as asked"
+
+# ---------------------------------------------------------------- kept answers sent from their file
+# An answer of WEB_CACHE_FILE_MIN (16 KiB) or more is kept in a memfd and
+# sent from it with sendfile() (web/cache.h): the kept answer is byte for
+# byte the one first sent from memory, from the I/O threads and from a
+# server with web.threads = 0 alike (a past range: the same points).
+B="$S?from=$((now - 7200))&to=$((now - 600))"
+get b1 "$ADM" "$B" >/dev/null
+get b2 "$ADM" "$B" >/dev/null
+cmp -s "$T/b1.body" "$T/b2.body"
+is "$? $(($(stat -c %s "$T/b1.body") >= 16384)) $(jqb b2 '.t | length')" "0 1 661" \
+	"a kept graph over 16 KiB is the same bytes as the first answer ($(stat -c %s "$T/b1.body") bytes, 661 points)"
+files=$(ls -l "/proc/$WEB_PID/fd" 2>/dev/null | grep -c 'memfd:vmeter-web-answer')
+ok $((files < 1)) "... kept in a memfd ($files kept answers in one)"
+PORT0=$(free_port)
+sed -e "s/listen = .*/listen = \"127.0.0.1:$PORT0\"\n  threads = 0/" "$T/vmeter.conf" >"$T/one.conf"
+"$WEB" -c "$T/one.conf" >"$T/one.log" 2>&1 &
+ONE_PID=$!
+_pids="$_pids $ONE_PID"
+up0() { curl -sf -o /dev/null -H "$ADM" "http://127.0.0.1:$PORT0/api/v1/me"; }
+wait_for "the server with threads = 0 to serve" 60 up0
+curl -s -o "$T/b3.body" -H "$ADM" "http://127.0.0.1:$PORT0$B"
+curl -s -o "$T/b4.body" -H "$ADM" "http://127.0.0.1:$PORT0$B"
+cmp -s "$T/b1.body" "$T/b3.body" && cmp -s "$T/b1.body" "$T/b4.body"
+ok $? "... and the same from a server with web.threads = 0, first and kept ($(grep -o '[0-9]* I/O threads' "$T/one.log"))"
+kill "$ONE_PID"
 
 # ---------------------------------------------------------------- from the rollups
 is "$(get s "$ADM" "$S?from=-7d&metrics=cpu_alloc_pct,mem_rss_kib,net_class")" 200 "seven days"
