@@ -29,18 +29,47 @@ struct blob {
 	char data[];
 };
 
+/* Descriptors kept bodies may take, and take now, over every cache of
+ * the process. */
+static atomic_uint files_max, files_open;
+
+void web_cache_set_files(unsigned n)
+{
+	atomic_store(&files_max, n);
+}
+
+static int file_new(size_t len)
+{
+	if (len < WEB_CACHE_FILE_MIN)
+		return -1;
+	if (atomic_fetch_add(&files_open, 1) >= atomic_load(&files_max)) {
+		atomic_fetch_sub(&files_open, 1);
+		return -1;
+	}
+	int fd = memfd_create("vmeter-web-answer", MFD_CLOEXEC);
+	if (fd < 0)
+		atomic_fetch_sub(&files_open, 1);
+	return fd;
+}
+
+static void file_close(int fd)
+{
+	close(fd);
+	atomic_fetch_sub(&files_open, 1);
+}
+
 static struct blob *blob_new(const char *body, size_t len)
 {
 	size_t size = sizeof(struct blob) + len + 1;
 	struct blob *b = NULL;
-	int fd = len >= WEB_CACHE_FILE_MIN ? memfd_create("vmeter-web-answer", MFD_CLOEXEC) : -1;
+	int fd = file_new(len);
 	if (fd >= 0 && ftruncate(fd, (off_t)size) == 0) {
 		void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		b = m == MAP_FAILED ? NULL : m;
 	}
 	if (!b) { /* small, or no descriptor or mapping left: in memory */
 		if (fd >= 0)
-			close(fd);
+			file_close(fd);
 		fd = -1;
 		b = vm_xmalloc(size);
 	}
@@ -69,7 +98,7 @@ static void blob_unref(struct blob *b)
 	 * unmapping and closing here cannot change what goes out */
 	int fd = b->fd;
 	munmap(b, b->size);
-	close(fd);
+	file_close(fd);
 }
 
 struct entry {

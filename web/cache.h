@@ -79,6 +79,9 @@ void web_cache_unhold(const void *body, size_t len, void *held);
  * left), it is kept in memory. */
 #define WEB_CACHE_FILE_MIN (16 * 1024)
 int web_cache_file(const char *body, off_t *offset);
+/* At most n kept bodies of the process in files at once (each is a
+ * descriptor: the rest must stay for connections); 0 until set. */
+void web_cache_set_files(unsigned n);
 /* Forgets every kept answer; fetches under way are kept by nobody. */
 void web_cache_clear(struct web_cache *c);
 /* Answers kept now, their bytes (with their keys), and requests waiting

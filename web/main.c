@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "cache.h"
 #include "cli.h"
 #include "conf.h"
 #include "hasher.h"
@@ -77,6 +79,28 @@ static void schema_checked(PGresult *res, enum vm_pg_failure failure, const char
 		       want);
 }
 
+/* Descriptors: the soft limit raised to the hard one (systemd's soft
+ * limit is 1,024), and what is left past the connections (two each: a
+ * client, and room for the database, RRD files and the like) goes to kept
+ * answers in files (web/cache.h). */
+static void files_budget(int max_connections)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+		if (want > rl.rlim_cur) {
+			rl.rlim_cur = want;
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	long left = (long)rl.rlim_cur - 2L * max_connections - 256;
+	web_cache_set_files(left > 0 ? (unsigned)left : 0);
+	vm_debug("descriptors: %ld, %ld of them for kept answers in files", (long)rl.rlim_cur, left > 0 ? left : 0);
+}
+
 static int serve(const struct vm_conf *conf)
 {
 	const struct web_options *o = web_options(conf);
@@ -105,6 +129,7 @@ static int serve(const struct vm_conf *conf)
 	struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	files_budget(o->max_connections);
 	int rc = 1;
 	struct web_hasher *hasher = NULL;
 	struct web_worker *worker = NULL;

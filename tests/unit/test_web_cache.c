@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "cache.h"
 
@@ -32,6 +35,62 @@ static enum web_cache_result get(struct web_cache *c, const char *key, int64_t n
 	size_t len = 0;
 	*out = NULL;
 	return web_cache_get(c, key, now, out, &len, waiter, g, f);
+}
+
+/* keeps body under key (a MISS, then its fetch done) and returns the kept
+ * body */
+static const char *keep(struct web_cache *c, const char *key, const char *body, size_t len, int64_t now)
+{
+	const char *b;
+	struct got g = {0};
+	struct web_cache_fetch *f = NULL;
+	assert_int_equal(get(c, key, now, &b, &g, &f), WEB_CACHE_MISS);
+	web_cache_done(c, f, 200, body, len, true, now);
+	assert_int_equal(get(c, key, now, &b, &g, &f), WEB_CACHE_HIT);
+	return b;
+}
+
+/* Bodies of WEB_CACHE_FILE_MIN or more are kept in a file of their own,
+ * within the budget of descriptors; the file holds the same bytes at the
+ * offset it gives, for as long as the body is held. */
+static void big_bodies_in_files(void **state)
+{
+	(void)state;
+	size_t n = WEB_CACHE_FILE_MIN;
+	char *big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	off_t off = -1;
+	web_cache_set_files(0); /* no budget: in memory */
+	assert_int_equal(web_cache_file(keep(c, "none", big, n, 0), &off), -1);
+	web_cache_set_files(1);
+	assert_int_equal(web_cache_file(keep(c, "small", big, n - 1, 0), &off), -1);
+	const char *b = keep(c, "big", big, n, 0);
+	assert_memory_equal(b, big, n);
+	int fd = web_cache_file(b, &off);
+	assert_true(fd >= 0);
+	char *read_back = malloc(n);
+	assert_non_null(read_back);
+	assert_int_equal(pread(fd, read_back, n, off), (ssize_t)n);
+	assert_memory_equal(read_back, big, n);
+	/* the budget is spent: the next big one is kept in memory */
+	assert_int_equal(web_cache_file(keep(c, "big2", big, n, 0), &off), -1);
+	/* held past a clear, the file stays good; then it goes, and the
+	 * budget is free again */
+	void *held = web_cache_hold(b);
+	web_cache_clear(c);
+	memset(read_back, 0, n);
+	assert_int_equal(pread(fd, read_back, n, off), (ssize_t)n);
+	assert_memory_equal(read_back, big, n);
+	web_cache_unhold(b, n, held);
+	assert_true(fcntl(fd, F_GETFD) < 0); /* closed */
+	assert_true(web_cache_file(keep(c, "big3", big, n, 0), &off) >= 0);
+	web_cache_set_files(0);
+	web_cache_free(c);
+	free(read_back);
+	free(big);
 }
 
 static void bad_arguments(void **state)
@@ -310,6 +369,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(bad_arguments),
+	    cmocka_unit_test(big_bodies_in_files),
 	    cmocka_unit_test(kept_for_ttl),
 	    cmocka_unit_test(a_fetch_sets_its_ttl),
 	    cmocka_unit_test(held_bodies),
