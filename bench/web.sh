@@ -26,8 +26,14 @@
 # insists.
 # nginx (Debian's nginx-light, installed when missing, as wrk is) runs from
 # its own prefix and configuration in the run directory on another loopback
-# port, `worker_processes auto`, access_log off, serving for each endpoint
-# the first answer vmeter gave, byte for byte, as a file (sendfile on).
+# port, `worker_processes auto`, access_log off, sendfile on, serving
+# vmeter's own answers byte for byte as files: for the list the one
+# answer, for the endpoints of one VM each VM's answer as the warm-up read
+# it (1,000 files, asked in the same turn as vmeter's), so that both
+# servers send the same bodies from the same working set (one file for
+# every VM stays in the CPU's caches where 1,000 answers of 85 KB do not;
+# NGINX_ONE=1 serves the first VM's answer for every VM, as this script
+# did before).
 #
 # Environment: REPS (5), DURATION (10s), CONNS (64), THREADS (2), CACHE_MB
 # (vmeter-web's web.cache-mb, 512: a graph of 24 h is 170 KB, 1,000 VMs'
@@ -81,7 +87,7 @@ top_builddir=$VMETER_BUILD
 WEB=$top_builddir/web/vmeter-web
 ldd "$WEB" | grep -q libasan && diag "warning: $WEB is a sanitizer build; measure with one configured without --enable-sanitizers"
 
-echo "# vmeter-web against nginx: $VMS VMs, $DAYS days; wrk -t$THREADS -c$CONNS -d$DURATION, $REPS rounds; web.threads ${WEB_THREADS:-default}"
+echo "# vmeter-web against nginx: $VMS VMs, $DAYS days; wrk -t$THREADS -c$CONNS -d$DURATION, $REPS rounds; web.threads ${WEB_THREADS:-default}; nginx serves $([ "${NGINX_ONE:-0}" = 1 ] && echo "one file for every VM" || echo "each VM's answer")"
 echo "# build $(git -C "$top_srcdir" describe --always --dirty 2>/dev/null) in $VMETER_BUILD, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), outputs in $OUT"
 
 start_postgres
@@ -213,8 +219,8 @@ EOC
 $NGINX -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'daemon off;' 2>"$T/nginx/stderr" &
 NGINX_PID=$!
 _pids="$_pids $NGINX_PID"
-nginx_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/list.json")" = 200 ] ||
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/vm.json")" = 200 ]; }
+FIRST=$(echo $ENDPOINTS | cut -d' ' -f1)
+nginx_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/$FIRST.json")" = 200 ]; }
 wait_for "nginx answering" 60 nginx_up || bail "nginx does not answer: $(cat "$T/nginx/stderr")"
 
 # --- wrk's script: the token, the VMs in turn, the figures at the end
@@ -248,6 +254,19 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 EOL
+# nginx_path ENDPOINT: nginx's path pattern and its uuid file ("-": none)
+nginx_path() {
+	case $1 in
+	list) echo "/list.json -" ;;
+	*) if [ "${NGINX_ONE:-0}" = 1 ]; then echo "/$1.json -"; else echo "/$1/{uuid}.json $T/uuids"; fi ;;
+	esac
+}
+# server_ticks WHO: the CPU clock ticks (user + system) the server has used,
+# every thread of vmeter-web, nginx's master and workers
+server_ticks() {
+	if [ "$1" = vmeter ]; then _p=$WEB_PID; else _p="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; fi
+	for _q in $_p; do cat "/proc/$_q/stat" 2>/dev/null; done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
 # run WHO ENDPOINT ROUND: one wrk run; appends "WHO ENDPOINT ROUND rps p50 p99
 # max requests non2xx sockerr load1" to $OUT/results
 run() {
@@ -256,17 +275,22 @@ run() {
 		_url=$URL _tok=$TOKEN _pat=$(path_of "$_e" "{uuid}") _uf=$T/uuids
 		[ "$_e" = list ] && _uf=-
 	else
-		_url=http://127.0.0.1:$NPORT _tok=- _pat=/$_e.json _uf=-
+		set -- $(nginx_path "$_e")
+		_url=http://127.0.0.1:$NPORT _tok=- _pat=$1 _uf=$2
 	fi
 	_load=$(cut -d' ' -f1 /proc/loadavg)
+	_c0=$(server_ticks "$_who")
 	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 10s -s "$T/bench.lua" "$_url" -- "$_tok" "$_pat" "$_uf" \
 		>"$OUT/wrk.$_who.$_e.$_r" 2>&1 || bail "wrk failed: $(tail -3 "$OUT/wrk.$_who.$_e.$_r")"
+	_c1=$(server_ticks "$_who")
 	_res=$(sed -n 's/^RESULT //p' "$OUT/wrk.$_who.$_e.$_r")
 	[ -n "$_res" ] || bail "no figures from wrk: $(tail -3 "$OUT/wrk.$_who.$_e.$_r")"
-	echo "$_who $_e $_r $_res $_load" >>"$OUT/results"
 	set -- $_res
-	printf '  round %d %-7s %-7s %10s req/s  p50 %7s ms  p99 %7s ms  non-2xx %s  socket errors %s  (load %s)\n' \
-		"$_r" "$_e" "$_who" "$1" "$2" "$3" "$6" "$7" "$_load"
+	# the server's CPU (every thread or worker, user + system) per answer
+	_us=$(awk -v t="$((_c1 - _c0))" -v hz="$(getconf CLK_TCK)" -v n="$5" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+	echo "$_who $_e $_r $_res $_load $_us" >>"$OUT/results"
+	printf '  round %d %-7s %-7s %10s req/s  p50 %7s ms  p99 %7s ms  CPU %6s us/answer  non-2xx %s  socket errors %s  (load %s)\n' \
+		"$_r" "$_e" "$_who" "$1" "$2" "$3" "$_us" "$6" "$7" "$_load"
 }
 : >"$OUT/results"
 # warm-up: caches, the pool's connections, nginx's workers; each VM's
@@ -276,12 +300,15 @@ run() {
 for e in $ENDPOINTS; do
 	case $e in vm | graph | graph30)
 		t0=$(date +%s%N)
-		echo "$UUIDS" | xargs -P 8 -I @ curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" "$URL$(path_of "$e" @)"
-		echo "# $e: every VM's answer read once, 8 at a time, in $((($(date +%s%N) - t0) / 1000000)) ms"
+		mkdir -p "$T/www/$e"
+		echo "$UUIDS" | xargs -P 8 -I @ curl -s -o "$T/www/$e/@.json" -H "Authorization: Bearer $TOKEN" "$URL$(path_of "$e" @)"
+		echo "# $e: every VM's answer read once, 8 at a time, in $((($(date +%s%N) - t0) / 1000000)) ms;" \
+			"for nginx $(ls "$T/www/$e" | wc -l) files, $(cat "$T/www/$e"/*.json | wc -c) bytes"
 		;;
 	esac
 	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$T/bench.lua" "$URL" -- "$TOKEN" "$(path_of "$e" "{uuid}")" "$T/uuids" >/dev/null 2>&1
-	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$T/bench.lua" "http://127.0.0.1:$NPORT" -- - "/$e.json" - >/dev/null 2>&1
+	set -- $(nginx_path "$e")
+	wrk -t"$THREADS" -c"$CONNS" -d2s -s "$T/bench.lua" "http://127.0.0.1:$NPORT" -- - "$1" "$2" >/dev/null 2>&1
 done
 for r in $(seq 1 "$REPS"); do
 	echo "# round $r, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -292,7 +319,7 @@ done
 
 echo
 echo "## $REPS rounds of wrk -t$THREADS -c$CONNS -d$DURATION: median (min - max)"
-printf '%-8s %-7s %10s %24s %22s %22s %12s\n' endpoint server bytes "req/s" "p50 ms" "p99 ms" "non-2xx/err"
+printf '%-8s %-7s %10s %24s %22s %22s %22s %12s\n' endpoint server bytes "req/s" "p50 ms" "p99 ms" "CPU us/answer" "non-2xx/err"
 # vals COLUMN WHO ENDPOINT: that column of those runs, sorted
 vals() { awk -v c="$1" -v w="$2" -v e="$3" '$1 == w && $2 == e { print $c }' "$OUT/results" | sort -g; }
 med() { vals "$@" | awk '{ v[++n] = $1 } END { print n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'; }
@@ -304,8 +331,8 @@ for e in $ENDPOINTS; do
 	for w in vmeter nginx; do
 		errs=$(awk -v w="$w" -v e="$e" '$1 == w && $2 == e { a += $9; b += $10 } END { print a "/" b }' "$OUT/results")
 		[ "$errs" = 0/0 ] || bad=1
-		printf '%-8s %-7s %10s %24s %22s %22s %12s\n' "$e" "$w" "$(stat -c %s "$T/www/$e.json")" "$(stats 4 "$w" "$e")" \
-			"$(stats 5 "$w" "$e")" "$(stats 6 "$w" "$e")" "$errs"
+		printf '%-8s %-7s %10s %24s %22s %22s %22s %12s\n' "$e" "$w" "$(stat -c %s "$T/www/$e.json")" "$(stats 4 "$w" "$e")" \
+			"$(stats 5 "$w" "$e")" "$(stats 6 "$w" "$e")" "$(stats 12 "$w" "$e")" "$errs"
 	done
 done
 echo
@@ -313,6 +340,8 @@ for e in $ENDPOINTS; do
 	awk -v e="$e" -v vr="$(med 4 vmeter "$e")" -v nr="$(med 4 nginx "$e")" -v p="$(med 6 vmeter "$e")" 'BEGIN {
 		printf "%-8s vmeter/nginx req/s %.2f (target >= 0.5: %s), vmeter p99 %.2f ms (target < 10: %s)\n",
 			e, vr / nr, (vr / nr >= 0.5) ? "met" : "NOT met", p, (p < 10) ? "met" : "NOT met" }'
+	echo "$e nginx/vmeter CPU per answer: $(awk -v e="$e" -v vc="$(med 12 vmeter "$e")" -v nc="$(med 12 nginx "$e")" \
+		'BEGIN { printf "%.2f (vmeter %s us, nginx %s us: what a loaded machine does not change)", vc ? nc / vc : 0, vc, nc }')"
 done
 # The rounds' own ratios (vmeter and nginx ran back to back in each):
 # the load moves between rounds more than within one.

@@ -804,25 +804,24 @@ void web_server_free(struct web_server *s)
 {
 	if (!s)
 		return;
-	/* requests handed over and not given to the handler: 503, through
-	 * the outboxes, which the stopped threads' loops get below */
-	pthread_mutex_lock(&s->mu);
-	struct handoff *h = s->in;
-	s->in = NULL;
-	s->in_tail = &s->in;
-	pthread_mutex_unlock(&s->mu);
-	while (h) {
-		struct handoff *next = h->next;
-		held_put(s, h);
-		web_reply_error(s, h->req, 503, "the server is stopping");
-		h = next;
-	}
+	/* the threads first: nothing is handed over after that */
 	for (size_t i = 0; i < s->n_loops; i++)
 		if (s->loops[i].started)
 			event_base_loopbreak(s->loops[i].base);
 	for (size_t i = 0; i < s->n_loops; i++)
 		if (s->loops[i].started)
 			pthread_join(s->loops[i].thread, NULL);
+	/* requests handed over and not given to the handler: 503, through
+	 * the outboxes, which go to evhttp below */
+	struct handoff *h = s->in;
+	s->in = NULL;
+	s->in_tail = &s->in;
+	while (h) {
+		struct handoff *next = h->next;
+		held_put(s, h);
+		web_reply_error(s, h->req, 503, "the server is stopping");
+		h = next;
+	}
 	/* only this thread is left: the answers sent back go to evhttp, and
 	 * evhttp_free() closes their connections */
 	for (size_t i = 0; i < s->n_loops; i++) {
