@@ -62,6 +62,57 @@ struct handoff {
 	void *release_arg;
 };
 
+/* Handoffs from one thread to another's loop: the event wakes the loop
+ * when the queue goes from empty to not empty, so under load one wake-up
+ * carries many. */
+struct queue {
+	pthread_mutex_t mu;
+	struct handoff *head, **tail;
+	struct event *ev; /* NULL until the queue is made */
+};
+
+static void queue_init(struct queue *q, struct event_base *base, event_callback_fn cb, void *arg)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	q->head = NULL;
+	q->tail = &q->head;
+	q->ev = event_new(base, -1, 0, cb, arg);
+	if (!q->ev)
+		abort();
+}
+
+static void queue_destroy(struct queue *q)
+{
+	if (!q->ev)
+		return;
+	event_free(q->ev);
+	pthread_mutex_destroy(&q->mu);
+	q->ev = NULL;
+}
+
+static void queue_push(struct queue *q, struct handoff *h)
+{
+	h->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	bool wake = !q->head; /* else a wake-up is on its way */
+	*q->tail = h;
+	q->tail = &h->next;
+	pthread_mutex_unlock(&q->mu);
+	if (wake)
+		event_active(q->ev, EV_READ, 0);
+}
+
+/* Everything queued, in order, linked by next. */
+static struct handoff *queue_take(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	struct handoff *h = q->head;
+	q->head = NULL;
+	q->tail = &q->head;
+	pthread_mutex_unlock(&q->mu);
+	return h;
+}
+
 /* Counted by the loop's thread, summed by /metrics on the handler's. */
 struct counters {
 	atomic_uint_fast64_t accepted, refused, timed_out, idle_closed, untracked, answered;
@@ -83,10 +134,7 @@ struct loop {
 	 * counts */
 	struct conn **conns;
 	size_t n_conns;
-	/* answers the handler's loop sent back */
-	pthread_mutex_t mu;
-	struct handoff *out, **out_tail;
-	struct event *out_ev;
+	struct queue out; /* answers the handler's loop sent back */
 	struct counters n;
 };
 
@@ -99,10 +147,7 @@ struct web_server {
 	size_t n_loops;
 	bool threaded;
 	atomic_int live; /* counted connections of every loop: the cap's */
-	/* requests handed over, not given to the handler yet */
-	pthread_mutex_t mu;
-	struct handoff *in, **in_tail;
-	struct event *in_ev;
+	struct queue in; /* requests handed over, not given to the handler yet */
 	/* requests the handler holds (handler's thread only), by pointer */
 	struct handoff **held;
 	size_t held_mask;
@@ -460,11 +505,7 @@ static void on_outbox(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct loop *l = arg;
-	pthread_mutex_lock(&l->mu);
-	struct handoff *h = l->out;
-	l->out = NULL;
-	l->out_tail = &l->out;
-	pthread_mutex_unlock(&l->mu);
+	struct handoff *h = queue_take(&l->out);
 	while (h) {
 		struct handoff *next = h->next;
 		add_headers(l->s, h->req, h->content_type);
@@ -504,15 +545,7 @@ static void reply(struct web_server *s, struct evhttp_request *req, int status, 
 	} else {
 		h->copy = body_buffer(s, body, len, -1, 0, NULL, NULL);
 	}
-	struct loop *l = h->l;
-	h->next = NULL;
-	pthread_mutex_lock(&l->mu);
-	bool wake = !l->out; /* else a wake-up is on its way */
-	*l->out_tail = h;
-	l->out_tail = &h->next;
-	pthread_mutex_unlock(&l->mu);
-	if (wake)
-		event_active(l->out_ev, EV_READ, 0);
+	queue_push(&h->l->out, h);
 }
 
 void web_reply(struct web_server *s, struct evhttp_request *req, int status, const char *content_type, const char *body,
@@ -579,11 +612,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct web_server *s = arg;
-	pthread_mutex_lock(&s->mu);
-	struct handoff *h = s->in;
-	s->in = NULL;
-	s->in_tail = &s->in;
-	pthread_mutex_unlock(&s->mu);
+	struct handoff *h = queue_take(&s->in);
 	while (h) {
 		struct handoff *next = h->next;
 		held_put(s, h);
@@ -619,13 +648,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	h->req = req;
 	h->l = l;
 	snprintf(h->peer, sizeof h->peer, "%s", peer_of(req));
-	pthread_mutex_lock(&s->mu);
-	bool wake = !s->in;
-	*s->in_tail = h;
-	s->in_tail = &h->next;
-	pthread_mutex_unlock(&s->mu);
-	if (wake)
-		event_active(s->in_ev, EV_READ, 0);
+	queue_push(&s->in, h);
 }
 
 /* "ADDR:PORT" or "[ADDR]:PORT" into host (hostsize) and port. */
@@ -698,11 +721,9 @@ static int loop_serve(struct loop *l, int fd)
 {
 	const struct web_limits *lim = &l->s->lim;
 	l->conns = vm_xcalloc((size_t)lim->max_connections, sizeof *l->conns);
-	pthread_mutex_init(&l->mu, NULL);
-	l->out_tail = &l->out;
+	queue_init(&l->out, l->base, on_outbox, l);
 	l->http = evhttp_new(l->base);
-	l->out_ev = event_new(l->base, -1, 0, on_outbox, l);
-	if (!l->http || !l->out_ev)
+	if (!l->http)
 		abort();
 	/* the hard limits where libevent stops reading; ours are checked on
 	 * what it read (server.h) */
@@ -763,16 +784,12 @@ struct web_server *web_server_new(struct event_base *base, const char *listen, c
 	s->threaded = limits->threads > 0;
 	s->n_loops = s->threaded ? (size_t)limits->threads : 1;
 	s->loops = vm_xcalloc(s->n_loops, sizeof *s->loops);
-	pthread_mutex_init(&s->mu, NULL);
-	s->in_tail = &s->in;
 	size_t buckets = 64;
 	while (buckets < (size_t)limits->max_connections)
 		buckets <<= 1;
 	s->held = vm_xcalloc(buckets, sizeof *s->held);
 	s->held_mask = buckets - 1;
-	s->in_ev = event_new(base, -1, 0, on_inbox, s);
-	if (!s->in_ev)
-		abort();
+	queue_init(&s->in, base, on_inbox, s);
 	if (s->threaded) {
 		/* SO_REUSEPORT would let us share a port with another program's
 		 * listener: a plain bind first says whether one is there (and
@@ -837,9 +854,7 @@ void web_server_free(struct web_server *s)
 			pthread_join(s->loops[i].thread, NULL);
 	/* requests handed over and not given to the handler: 503, through
 	 * the outboxes, which go to evhttp below */
-	struct handoff *h = s->in;
-	s->in = NULL;
-	s->in_tail = &s->in;
+	struct handoff *h = queue_take(&s->in);
 	while (h) {
 		struct handoff *next = h->next;
 		held_put(s, h);
@@ -850,16 +865,13 @@ void web_server_free(struct web_server *s)
 	 * evhttp_free() closes their connections */
 	for (size_t i = 0; i < s->n_loops; i++) {
 		struct loop *l = &s->loops[i];
-		if (l->out_ev)
+		if (l->out.ev)
 			on_outbox(-1, 0, l);
 		if (l->http)
 			evhttp_free(l->http); /* closes connections: on_close frees theirs */
-		if (l->out_ev)
-			event_free(l->out_ev);
+		queue_destroy(&l->out);
 		if (s->threaded && l->base)
 			event_base_free(l->base);
-		if (l->conns)
-			pthread_mutex_destroy(&l->mu);
 		free(l->conns);
 	}
 	/* requests the handler never answered went with their connections */
@@ -870,9 +882,7 @@ void web_server_free(struct web_server *s)
 			s->held[i] = next;
 		}
 	free(s->held);
-	if (s->in_ev)
-		event_free(s->in_ev);
-	pthread_mutex_destroy(&s->mu);
+	queue_destroy(&s->in);
 	free(s->loops);
 	free(s);
 }
