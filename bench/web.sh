@@ -350,8 +350,11 @@ for e in $ENDPOINTS; do
 		END { for (i = 1; i <= n; i++) printf "%.2f ", r[i " vmeter"] / r[i " nginx"] }' "$OUT/results")"
 done
 echo "load average during the runs: $(awk '{ print $11 }' "$OUT/results" | sort -g | sed -n '1p;$p' | paste -sd' ' | sed 's/ / - /'); now $(cut -d' ' -f1-3 /proc/loadavg)"
-# how the kernel spread the connections over the I/O threads (SO_REUSEPORT)
-curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" | grep '^vmeter_web_thread_responses_total' |
+# how the kernel spread the connections over the I/O threads (SO_REUSEPORT),
+# and how kept answers were served
+curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$OUT/metrics"
+grep '^vmeter_web_cache' "$OUT/metrics" | sed 's/^vmeter_web_//' | paste -sd' ' | sed 's/^/vmeter-web kept answers over the whole run: /'
+grep '^vmeter_web_thread_responses_total' "$OUT/metrics" |
 	sed 's/^vmeter_web_thread_responses_total{thread="\([0-9]*\)"} /thread \1: /' | paste -sd' ' |
 	sed 's/^/vmeter-web answers by I\/O thread over the whole run: /'
 [ "$bad" = 0 ] || bail "some answers were not 2xx or some sockets failed (see $OUT/wrk.*)"

@@ -127,6 +127,10 @@ struct web_api {
 	 * that 1,000 graphs found too old at once do not queue 1,000 reads
 	 * before the requests that wait */
 	unsigned refreshing, max_refreshing;
+	/* kept answers' requests: served kept, served too old while read
+	 * again, served too old without (enough refreshes under way), read
+	 * with the request waiting, and the refreshes started */
+	uint64_t n_hit, n_stale, n_stale_only, n_fetch, n_refresh;
 };
 
 static void cache_settle(struct call *c, int status, const char *body, size_t len);
@@ -545,6 +549,25 @@ static void metrics_done(PGresult *res, enum vm_pg_failure failure, const char *
 	        "# HELP vmeter_web_db_queries_queued Queries waiting for a database connection.\n"
 	        "# TYPE vmeter_web_db_queries_queued gauge\nvmeter_web_db_queries_queued %zu\n",
 	        vm_pgev_pool_up(c->a->pool), vm_pgev_pool_queued(c->a->pool));
+	struct web_api *a = c->a;
+	fprintf(f,
+	        "# HELP vmeter_web_cache_answers Answers kept now (web.cache-mb).\n"
+	        "# TYPE vmeter_web_cache_answers gauge\nvmeter_web_cache_answers %zu\n"
+	        "# HELP vmeter_web_cache_bytes Bytes of the answers kept now, with their keys.\n"
+	        "# TYPE vmeter_web_cache_bytes gauge\nvmeter_web_cache_bytes %zu\n"
+	        "# HELP vmeter_web_cache_requests_total Requests for answers that are kept, by how they were served: "
+	        "hit (kept and fresh), stale (too old, read again beside), stale_only (too old, enough reads under "
+	        "way), fetch (read while the request waited or joined a read).\n"
+	        "# TYPE vmeter_web_cache_requests_total counter\n"
+	        "vmeter_web_cache_requests_total{served=\"hit\"} %llu\n"
+	        "vmeter_web_cache_requests_total{served=\"stale\"} %llu\n"
+	        "vmeter_web_cache_requests_total{served=\"stale_only\"} %llu\n"
+	        "vmeter_web_cache_requests_total{served=\"fetch\"} %llu\n"
+	        "# HELP vmeter_web_cache_refreshes_total Answers read again while a too old one was served.\n"
+	        "# TYPE vmeter_web_cache_refreshes_total counter\nvmeter_web_cache_refreshes_total %llu\n",
+	        a->cache ? web_cache_size(a->cache) : 0, a->cache ? web_cache_bytes(a->cache) : 0,
+	        (unsigned long long)a->n_hit, (unsigned long long)a->n_stale, (unsigned long long)a->n_stale_only,
+	        (unsigned long long)a->n_fetch, (unsigned long long)a->n_refresh);
 	fprintf(f, "# HELP vmeter_vm_cpu_cores CPU time a VM used in its latest stored minute (the last 15 minutes), "
 	           "in cores over the part of the minute observed.\n# TYPE vmeter_vm_cpu_cores gauge\n");
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -632,6 +655,7 @@ static bool from_cache(struct call *c)
 	enum web_cache_result r = web_cache_get(c->a->cache, key, now_ms(), &body, &len, cache_answered, c, &c->fetch);
 	free(key);
 	if (r == WEB_CACHE_HIT) {
+		c->a->n_hit++;
 		reply_kept(c, body, len);
 	}
 	if (r == WEB_CACHE_MISS && body && c->a->refreshing >= c->a->max_refreshing) {
@@ -639,6 +663,7 @@ static bool from_cache(struct call *c)
 		 * it as it is, a later one will read it */
 		web_cache_abandon(c->a->cache, c->fetch);
 		c->fetch = NULL;
+		c->a->n_stale_only++;
 		reply_kept(c, body, len);
 		return true;
 	}
@@ -649,6 +674,8 @@ static bool from_cache(struct call *c)
 		struct call *refresh = vm_xcalloc(1, sizeof *refresh);
 		refresh->refresh = true;
 		c->a->refreshing++;
+		c->a->n_stale++;
+		c->a->n_refresh++;
 		refresh->a = c->a;
 		refresh->rd = c->rd;
 		refresh->role = c->role;
@@ -665,6 +692,8 @@ static bool from_cache(struct call *c)
 	}
 	if (r == WEB_CACHE_MISS)
 		c->fetch_cache = c->a->cache;
+	if (r != WEB_CACHE_HIT)
+		c->a->n_fetch++;
 	return r != WEB_CACHE_MISS;
 }
 

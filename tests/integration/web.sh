@@ -425,6 +425,16 @@ psql_q "INSERT INTO vm_inventory (vm_id, valid_from, host_id, name, vcpus, max_v
 renamed() { req kr GET /api/v1/vms -H "$A" >/dev/null && jq -e '.vms[] | select(.name == "a1-renamed")' "$T/kr.body"; }
 wait_for "the renamed VM in the list" 60 renamed
 ok $? "a change shows once the kept answer is older than web.cache-ms"
+# /metrics says how kept answers were served: the admin's list came
+# kept (kb) and was read while a request waited (ka); asked again and
+# again, a request comes while it is too old (web.cache-ms) but not
+# twice that: served as it is while it is read again
+served() { grep -q "^vmeter_web_cache_requests_total{served=\"$1\"} [1-9]" "$T/m.body"; }
+stale_seen() { req kr GET /api/v1/vms -H "$A" >/dev/null && req m GET /metrics -H "$A" >/dev/null && served stale; }
+wait_for "a too old list served while it is read again" 60 stale_seen
+for how in hit fetch stale; do served "$how" || echo "no $how" >>"$T/cache.miss"; done
+grep -q '^vmeter_web_cache_answers [1-9]' "$T/m.body" && grep -q '^vmeter_web_cache_refreshes_total [1-9]' "$T/m.body" || echo "no answers or refreshes" >>"$T/cache.miss"
+is "$(cat "$T/cache.miss" 2>/dev/null)" "" "/metrics: kept answers, and requests served kept, read, and too old while read again"
 # keep-alive: curl's second transfer on the first one's connection
 is "$(curl -s -o /dev/null -o /dev/null -w '%{http_code}:%{num_connects} ' -H "$A" "$URL/api/v1/vms" "$URL/api/v1/vms/11111111-0000-4000-8000-00000000000a")" \
 	"200:1 200:0 " "two requests on one kept-alive connection"
