@@ -469,6 +469,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	col_writer_set_passes(c->writer, &c->work);
 	c->last_pass_mono = vm_monotonic_ns();
 	int64_t took = c->last_pass_mono - t0;
+	vm_debug("pass %llu: %d domains in %.3f s", (unsigned long long)c->work.passes, n, (double)took / 1e9);
 	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)
 		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
 		        c->conf->interval_s);
