@@ -578,6 +578,7 @@ static void reload(struct collector *c)
 		        c->conf->state_dir);
 	vm_log_set_level((enum vm_log_level)conf->log_level);
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
+	col_virt_set_threads(c->virt, (unsigned)conf->libvirt_threads);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
 	vm_rrd_set_async_create(rrd, true);
 	vm_rrd_set_batch(rrd, VM_RRD_BATCH_MAX);
@@ -778,7 +779,8 @@ int main(int argc, char **argv)
 	evsignal_add(c.sigterm, NULL);
 	evsignal_add(c.sigint, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, c.base, wake_main, &c);
+	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, (unsigned)c.conf->libvirt_threads, c.base,
+	                      wake_main, &c);
 	vm_notice("vmeter-collector %s starting: host '%s', libvirt '%s', interval %d s", PACKAGE_VERSION,
 	          c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
 
