@@ -353,12 +353,13 @@ static void check_conn(struct col_virt *v)
 		atomic_store(&v->dead, 1);
 }
 
-static int domain_fill(struct col_virt *v, virDomainPtr dom, struct col_domain *out)
+/* Reads and parses one domain's XML into *out; *xml_out gets the XML
+ * (out->xml points into it; the caller frees it), NULL if none.  Safe on
+ * any thread: libxml2 is set up before threads exist (collector/main.c). */
+static int domain_read(virDomainPtr dom, struct col_domain *out, char **xml_out)
 {
 	memset(out, 0, sizeof *out);
-	/* The previous domain's XML was lent until this call. */
-	free(v->xml);
-	v->xml = NULL;
+	*xml_out = NULL;
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	if (!xml)
 		return -1;
@@ -370,12 +371,50 @@ static int domain_fill(struct col_virt *v, virDomainPtr dom, struct col_domain *
 		vm_warn("vm %s: cannot read its domain XML: %s", uuid, err);
 		free(xml);
 	} else {
-		v->xml = xml;
+		*xml_out = xml;
 		out->xml = xml;
 		out->xml_len = strlen(xml);
 	}
 	out->active = virDomainIsActive(dom) == 1;
 	return rc;
+}
+
+/* One domain of a listing between its calls (a worker) and the callback. */
+struct list_slot {
+	struct col_domain d;
+	char *xml;
+	int rc;
+};
+
+struct listing {
+	virDomainPtr *doms;
+	struct list_slot *slots;
+	size_t window;
+	col_domain_cb cb;
+	void *arg;
+	int k;
+};
+
+static void list_work(size_t i, void *arg)
+{
+	struct listing *l = arg;
+	struct list_slot *sl = &l->slots[i % l->window];
+	sl->rc = domain_read(l->doms[i], &sl->d, &sl->xml);
+}
+
+static void list_consume(size_t i, void *arg)
+{
+	struct listing *l = arg;
+	struct list_slot *sl = &l->slots[i % l->window];
+	/* A domain that vanished between list and XML, or whose XML is
+	 * bad, is left out; the next refresh tries again. */
+	if (sl->rc == 0) {
+		l->cb(&sl->d, l->arg);
+		l->k++;
+	}
+	free(sl->xml);
+	sl->xml = NULL;
+	virDomainFree(l->doms[i]);
 }
 
 int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg)
@@ -387,20 +426,15 @@ int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg)
 		check_conn(v);
 		return -1;
 	}
-	struct col_domain *d = vm_xmalloc(sizeof *d);
-	int k = 0;
-	for (int i = 0; i < n; i++) {
-		/* A domain that vanished between list and XML, or whose XML
-		 * is bad, is left out; the next refresh tries again. */
-		if (domain_fill(v, doms[i], d) == 0) {
-			cb(d, arg);
-			k++;
-		}
-		virDomainFree(doms[i]);
-	}
-	free(d);
+	/* Two calls a domain, each a round trip, and a parse: on the workers
+	 * too (the slots are ~40 KB each, for the refresh only). */
+	struct listing l = {.doms = doms, .window = col_fanout_window(v->fanout), .cb = cb, .arg = arg};
+	l.slots = vm_xmalloc(l.window * sizeof *l.slots);
+	struct col_fanout_job job = {NULL, list_work, list_consume, &l};
+	col_fanout_run(v->fanout, (size_t)n, &job);
+	free(l.slots);
 	free(doms);
-	return k;
+	return l.k;
 }
 
 int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out)
@@ -410,7 +444,9 @@ int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out
 		check_conn(v);
 		return -1;
 	}
-	int rc = domain_fill(v, dom, out);
+	/* The previous domain's XML was lent until this call. */
+	free(v->xml);
+	int rc = domain_read(dom, out, &v->xml);
 	virDomainFree(dom);
 	return rc;
 }

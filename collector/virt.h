@@ -128,7 +128,8 @@ struct col_domain {
 	char owner_err[256]; /* invalid owner metadata, "" if none */
 	/* The XML itself, for the configured owner mappings (conf.h
 	 * owner_maps), which need the document; NULL if not kept.  Lent by
-	 * col_virt until its next col_virt_list() or col_virt_domain() call. */
+	 * col_virt for the callback (col_virt_list()), or until the next
+	 * col_virt_list() or col_virt_domain() call (col_virt_domain()). */
 	const char *xml;
 	size_t xml_len;
 };
@@ -160,8 +161,10 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh);
 size_t col_virt_events(struct col_virt *v, struct col_event **out);
 
 /* Lists all domains (active and inactive) and calls `cb` for each with
- * its XML parsed (one struct reused: copy what you keep).  Domains whose
- * XML cannot be read are logged and skipped.  Returns the count or -1. */
+ * its XML parsed (the struct is lent for the call: copy what you keep), in
+ * libvirt's list order, on the calling thread; the XML is read on the
+ * worker threads (col_virt_new()).  Domains whose XML cannot be read are
+ * logged and skipped.  Returns the count or -1. */
 typedef void (*col_domain_cb)(const struct col_domain *d, void *arg);
 int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg);
 /* Reads one domain's XML again (after an event).  0, or -1 if gone. */

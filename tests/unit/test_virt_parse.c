@@ -210,7 +210,30 @@ struct seen {
 	struct col_devices devs[FLEET];
 	char disk[FLEET][8], nic[FLEET][16];
 	char *disk_p[FLEET], *nic_p[FLEET];
+	/* The listing: uuid, name, vCPUs, NIC target and the XML's length. */
+	struct {
+		char uuid[37], name[256], nic[64];
+		unsigned vcpus;
+		bool active;
+		size_t xml_len;
+	} listed[FLEET];
+	size_t n_listed;
 };
+
+static void fleet_domain(const struct col_domain *d, void *arg)
+{
+	struct seen *w = arg;
+	assert_true(w->n_listed < FLEET);
+	assert_non_null(d->xml);
+	assert_int_equal(strlen(d->xml), d->xml_len);
+	__typeof__(w->listed[0]) *l = &w->listed[w->n_listed++];
+	snprintf(l->uuid, sizeof l->uuid, "%s", d->inv.uuid);
+	snprintf(l->name, sizeof l->name, "%s", d->inv.name);
+	snprintf(l->nic, sizeof l->nic, "%s", d->inv.n_nics ? d->inv.nics[0].target : "");
+	l->vcpus = d->inv.vcpus;
+	l->active = d->active;
+	l->xml_len = d->xml_len;
+}
 
 static struct col_devices *fleet_devices(const char *uuid, void *arg)
 {
@@ -240,7 +263,7 @@ static void seen_init(struct seen *w)
 	}
 }
 
-/* The same passes over a test-driver fleet with the fallback's calls on
+/* A listing and the same passes over a test-driver fleet with the calls on
  * one thread and on four: the same domains in the same order, the same
  * fields and devices, the same calls made and saved (but the typed block
  * call, which each worker may ask once before the driver's answer is
@@ -279,6 +302,7 @@ static void test_fanout_same_samples(void **state)
 		assert_true(col_virt_ensure(v, &fresh));
 		w[t] = malloc(sizeof *w[t]);
 		seen_init(w[t]);
+		assert_int_equal(col_virt_list(v, fleet_domain, w[t]), FLEET);
 		for (int pass = 0; pass < 6; pass++) {
 			w[t]->n = 0;
 			assert_int_equal(col_virt_sample(v, fleet_devices, fleet_sample, w[t]), FLEET);
@@ -288,6 +312,17 @@ static void test_fanout_same_samples(void **state)
 		col_virt_free(v);
 	}
 	unlink(path);
+	for (size_t i = 0; i < FLEET; i++) {
+		assert_string_equal(w[0]->listed[i].uuid, w[1]->listed[i].uuid);
+		assert_string_equal(w[0]->listed[i].name, w[1]->listed[i].name);
+		assert_string_equal(w[0]->listed[i].nic, w[1]->listed[i].nic);
+		assert_int_equal(w[0]->listed[i].vcpus, w[1]->listed[i].vcpus);
+		unsigned k = 0;
+		assert_int_equal(sscanf(w[0]->listed[i].name, "fan-%4u", &k), 1);
+		assert_int_equal(w[0]->listed[i].vcpus, 1 + k % 4);
+		assert_true(w[0]->listed[i].active && w[1]->listed[i].active);
+		assert_int_equal(w[0]->listed[i].xml_len, w[1]->listed[i].xml_len);
+	}
 	for (size_t i = 0; i < FLEET; i++) {
 		const struct col_vm_sample *a = &w[0]->s[i], *b = &w[1]->s[i];
 		assert_string_equal(a->uuid, b->uuid);
