@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
 #include "fanout.h"
+#include "log.h"
 #include "virtevent.h"
 #include "vtime.h"
 #include "xalloc.h"
