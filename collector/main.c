@@ -469,6 +469,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	col_writer_set_passes(c->writer, &c->work);
 	c->last_pass_mono = vm_monotonic_ns();
 	int64_t took = c->last_pass_mono - t0;
+	vm_debug("pass %llu: %d domains in %.3f s", (unsigned long long)c->work.passes, n, (double)took / 1e9);
 	if (took > (int64_t)c->conf->interval_s * VM_NS_PER_SEC / 2)
 		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
 		        c->conf->interval_s);
@@ -577,6 +578,7 @@ static void reload(struct collector *c)
 		        c->conf->state_dir);
 	vm_log_set_level((enum vm_log_level)conf->log_level);
 	col_virt_set_uri(c->virt, conf->libvirt_uri);
+	col_virt_set_threads(c->virt, (unsigned)conf->libvirt_threads);
 	col_writer_set_conninfo(c->writer, conf->db_conninfo);
 	vm_rrd_set_async_create(rrd, true);
 	vm_rrd_set_batch(rrd, VM_RRD_BATCH_MAX);
@@ -777,7 +779,8 @@ int main(int argc, char **argv)
 	evsignal_add(c.sigterm, NULL);
 	evsignal_add(c.sigint, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, c.base, wake_main, &c);
+	c.virt = col_virt_new(c.conf->libvirt_uri, c.conf->reconnect_max_s, (unsigned)c.conf->libvirt_threads, c.base,
+	                      wake_main, &c);
 	vm_notice("vmeter-collector %s starting: host '%s', libvirt '%s', interval %d s", PACKAGE_VERSION,
 	          c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
 

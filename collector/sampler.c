@@ -59,6 +59,7 @@ struct vm {
 	int prev_id, prev_state;
 	int64_t prev_t;
 	int64_t prev_mono; /* monotonic time of that sample, 0 if unknown */
+	bool behind;       /* the wall clock is back before that sample (step_back()) */
 	bool resumed;      /* its last sample is from an earlier process (collector/resume.h) */
 	bool loss_checked; /* state_lost: its loss since then is recorded */
 	uint64_t prev[COL_VM__COUNT];
@@ -641,6 +642,7 @@ static void store_prev(struct vm *vm, const struct col_vm_sample *smp, bool fres
 			vm->disks[k].have &= 1u << COL_DISK_CAPACITY;
 	}
 	vm->have_prev = true;
+	vm->behind = false;
 	vm->prev_id = smp->id;
 	vm->prev_state = smp->state;
 	vm->prev_t = smp->t_ns;
@@ -653,10 +655,12 @@ static void store_prev(struct vm *vm, const struct col_vm_sample *smp, bool fres
 	merge_devs(&vm->nics, &vm->n_nics, smp->nics, smp->n_nics);
 }
 
-/* Adds the deltas of one device list to iv. */
+/* Adds the deltas of one device list to iv.  Without `resets`, a counter
+ * that went down adds nothing (see step_back()) and is counted in
+ * *dropped. */
 static void dev_deltas(const struct vm *vm, const struct dev_prev *prev, size_t n_prev,
                        const struct col_dev_sample *cur, size_t n_cur, const __typeof__(disk_map[0]) *map, size_t n_map,
-                       struct vm_usage_interval *iv)
+                       bool resets, unsigned *dropped, struct vm_usage_interval *iv)
 {
 	for (size_t i = 0; i < n_cur; i++) {
 		const struct dev_prev *p = NULL;
@@ -675,8 +679,13 @@ static void dev_deltas(const struct vm *vm, const struct dev_prev *prev, size_t 
 			if (p && !had)
 				continue;
 			uint64_t d;
-			if (vm_counter_delta(had, had ? p->v[f] : 0, cur[i].v[f], !p, &d) == VM_COUNTER_BASELINE)
+			enum vm_counter_result r = vm_counter_delta(had, had ? p->v[f] : 0, cur[i].v[f], !p, &d);
+			if (r == VM_COUNTER_BASELINE)
 				continue;
+			if (r == VM_COUNTER_RESET && !resets) {
+				(*dropped)++;
+				continue;
+			}
 			iv->value[map[m].meter] += d;
 			iv->have |= BIT(map[m].meter);
 		}
@@ -798,6 +807,81 @@ static void close_after_sample(struct col_sampler *s, struct vm *vm, int64_t t)
 		vm_close(s, vm, t);
 }
 
+/* The counters' deltas from the last sample of the run to smp, into iv.
+ * A counter that went down counts from zero (counter.h); without `resets`
+ * it adds nothing instead.  Returns how many did so. */
+static unsigned counter_deltas(const struct vm *vm, const struct col_vm_sample *smp, bool resets,
+                               struct vm_usage_interval *iv)
+{
+	unsigned dropped = 0;
+	for (size_t i = 0; i < ARRAY_LEN(vm_counter_map); i++) {
+		int f = vm_counter_map[i].field;
+		if (!(smp->have & (1u << f)))
+			continue;
+		uint64_t d;
+		if (!(vm->prev_have & (1u << f))) {
+			/* A counter that first appears in a run we saw start
+			 * (vCPU times are not there yet while QEMU starts)
+			 * counted from zero since that start. */
+			if (!vm->from_start)
+				continue;
+			d = smp->v[f];
+		} else if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET) {
+			if (!resets) {
+				dropped++;
+				continue;
+			}
+			vm_info("vm '%s': counter %s went down without a restart: counting from zero", vm->name,
+			        vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
+		}
+		iv->value[vm_counter_map[i].meter] = d;
+		iv->have |= BIT(vm_counter_map[i].meter);
+	}
+	dev_deltas(vm, vm->disks, vm->n_disks, smp->disks, smp->n_disks, disk_map, ARRAY_LEN(disk_map), resets,
+	           &dropped, iv);
+	dev_deltas(vm, vm->nics, vm->n_nics, smp->nics, smp->n_nics, net_map, ARRAY_LEN(net_map), resets, &dropped, iv);
+	return dropped;
+}
+
+/* The RRD files' counter sums (DERIVE) follow every delta counted. */
+static void cum_add(struct vm *vm, const struct vm_usage_interval *iv)
+{
+	for (size_t i = 0; i < VM_M_VCPUS; i++)
+		if (iv->have & BIT(i))
+			vm->cum[i] += iv->value[i];
+}
+
+/* A sample of the same run not after the last one: the wall clock stepped
+ * back.  The counters' deltas since the last sample are usage of this run
+ * all the same (the monotonic clock went on), only the wall clock has no
+ * time left to put them in: they go to the last sample's minute, flagged
+ * late, without coverage or running time, as deltas that come for a closed
+ * minute do (restarting the baseline here lost them without a trace).  The
+ * last sample's time stays the baseline: the wall time the clock lives
+ * again is covered once, by the interval that ends after it, never twice.
+ *
+ * A counter that went down here is taken to follow the wall clock (libvirt's
+ * test driver makes its CPU time and I/O counters from it), not to have
+ * been reset: it adds nothing, and counts on from its new value.  Logged
+ * once per VM and step. */
+static void step_back(struct vm *vm, const struct col_vm_sample *smp)
+{
+	struct vm_usage_interval iv = {.t0 = vm->prev_t, .t1 = vm->prev_t};
+	unsigned dropped = counter_deltas(vm, smp, false, &iv);
+	if (!vm->behind)
+		vm_warn("vm '%s': sample time did not advance (clock stepped back %.3f s?): its usage since the last "
+		        "sample is counted late, in that sample's minute%s",
+		        vm->name, (double)(vm->prev_t - smp->t_ns) / 1e9,
+		        dropped ? "; counters that went down with the clock are not" : "");
+	vm_usage_acc_add_late(vm->acc, vm->prev_t, &iv);
+	cum_add(vm, &iv);
+	int64_t prev_t = vm->prev_t, prev_mono = vm->prev_mono;
+	store_prev(vm, smp, false);
+	vm->prev_t = prev_t, vm->prev_mono = prev_mono;
+	vm->behind = true;
+	vm->resumed = false;
+}
+
 void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 {
 	struct vm *vm = vm_get(s, smp->uuid, smp->name);
@@ -818,11 +902,6 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		            vm->resumed ? "restarted while not observed" : "restarted unobserved");
 		vm->have_prev = false;
 	}
-	if (vm->have_prev && t <= vm->prev_t) {
-		vm_warn("vm '%s': sample time did not advance (clock stepped back?): restarting its baseline",
-		        vm->name);
-		vm->have_prev = false;
-	}
 	if (!vm->have_prev) {
 		if (s->lost_since && !vm->loss_checked && !vm->start_pending) {
 			/* Running when the collector started, with the state of
@@ -839,6 +918,10 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		return;
 	}
 	vm->loss_checked = true;
+	if (t <= vm->prev_t) {
+		step_back(vm, smp);
+		return;
+	}
 
 	struct vm_usage_interval iv = {.t0 = vm->prev_t, .t1 = t};
 	enum gap_rule rule = gap_rule(s, vm->prev_t, vm->prev_mono, t, mono);
@@ -863,27 +946,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		vm_info("vm '%s': %.0f s without a sample: its usage is split over the gap's minutes", vm->name,
 		        (double)(t - vm->prev_t) / 1e9);
 	}
-	for (size_t i = 0; i < ARRAY_LEN(vm_counter_map); i++) {
-		int f = vm_counter_map[i].field;
-		if (!(smp->have & (1u << f)))
-			continue;
-		uint64_t d;
-		if (!(vm->prev_have & (1u << f))) {
-			/* A counter that first appears in a run we saw start
-			 * (vCPU times are not there yet while QEMU starts)
-			 * counted from zero since that start. */
-			if (!vm->from_start)
-				continue;
-			d = smp->v[f];
-		} else if (vm_counter_delta(true, vm->prev[f], smp->v[f], false, &d) == VM_COUNTER_RESET) {
-			vm_info("vm '%s': counter %s went down without a restart: counting from zero", vm->name,
-			        vm_usage_vm_meters()->meters[vm_counter_map[i].meter].name);
-		}
-		iv.value[vm_counter_map[i].meter] = d;
-		iv.have |= BIT(vm_counter_map[i].meter);
-	}
-	dev_deltas(vm, vm->disks, vm->n_disks, smp->disks, smp->n_disks, disk_map, ARRAY_LEN(disk_map), &iv);
-	dev_deltas(vm, vm->nics, vm->n_nics, smp->nics, smp->n_nics, net_map, ARRAY_LEN(net_map), &iv);
+	counter_deltas(vm, smp, true, &iv);
 	prev_gauges(vm, &iv);
 	if (s->capture_on) {
 		vm_usage_acc_add(vm->acc, &iv);
@@ -891,9 +954,7 @@ void col_sampler_sample(struct col_sampler *s, const struct col_vm_sample *smp)
 		struct emit e = {s, vm->uuid, vm};
 		vm_usage_acc_add_close(vm->acc, &iv, t, emit_row, &e);
 	}
-	for (size_t i = 0; i < VM_M_VCPUS; i++)
-		if (iv.have & BIT(i))
-			vm->cum[i] += iv.value[i];
+	cum_add(vm, &iv);
 	store_prev(vm, smp, false);
 	vm->prev_mono = mono;
 	vm->resumed = false;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fanout.h"
 #include "log.h"
 #include "virtevent.h"
 #include "vtime.h"
@@ -45,10 +46,15 @@ struct col_virt {
 	char **unknown; /* stat field names already logged as unknown */
 	size_t n_unknown, cap_unknown;
 	bool warned_host_mem;
-	bool no_typed_block; /* the driver lacks virDomainBlockStatsFlags */
-	bool no_cpu_stats;   /* the driver lacks virDomainGetCPUStats */
-	bool no_mem_stats;   /* the driver lacks virDomainMemoryStats */
-	uint64_t calls, calls_saved;
+	/* The per-domain fallback runs on the fanout's workers (several
+	 * domains' calls in flight at once): what it shares across domains
+	 * is atomic.  blockinfo_due is set before a pass and only read in it. */
+	struct col_fanout *fanout;
+	unsigned threads;
+	atomic_bool no_typed_block; /* the driver lacks virDomainBlockStatsFlags */
+	atomic_bool no_cpu_stats;   /* the driver lacks virDomainGetCPUStats */
+	atomic_bool no_mem_stats;   /* the driver lacks virDomainMemoryStats */
+	atomic_uint_least64_t calls, calls_saved;
 	bool blockinfo_due;  /* this pass reads disk capacity and allocation */
 	int64_t slow_minute; /* UTC minute whose first pass read COL_SLOW_GROUPS */
 	int64_t next_blockinfo_ns;
@@ -60,12 +66,14 @@ static void silent_error(void *arg, virErrorPtr err)
 	(void)arg, (void)err;
 }
 
-struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, struct event_base *base, col_event_cb wake,
-                              void *wake_arg)
+struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, unsigned threads, struct event_base *base,
+                              col_event_cb wake, void *wake_arg)
 {
 	struct col_virt *v = vm_xcalloc(1, sizeof *v);
 	v->uri = vm_xstrdup(uri);
 	v->reconnect_max_s = reconnect_max_s;
+	v->threads = threads;
+	v->fanout = col_fanout_new(threads);
 	v->wake = wake;
 	v->wake_arg = wake_arg;
 	pthread_mutex_init(&v->lock, NULL);
@@ -97,6 +105,7 @@ void col_virt_free(struct col_virt *v)
 	if (!v)
 		return;
 	disconnect(v);
+	col_fanout_free(v->fanout);
 	pthread_mutex_destroy(&v->lock);
 	for (size_t i = 0; i < v->n_unknown; i++)
 		free(v->unknown[i]);
@@ -116,6 +125,15 @@ void col_virt_set_uri(struct col_virt *v, const char *uri)
 	v->uri = vm_xstrdup(uri);
 	disconnect(v);
 	v->next_try_ns = 0;
+}
+
+void col_virt_set_threads(struct col_virt *v, unsigned threads)
+{
+	if (threads == v->threads)
+		return;
+	col_fanout_free(v->fanout);
+	v->threads = threads;
+	v->fanout = col_fanout_new(threads);
 }
 
 const char *col_virt_uri(const struct col_virt *v)
@@ -335,12 +353,13 @@ static void check_conn(struct col_virt *v)
 		atomic_store(&v->dead, 1);
 }
 
-static int domain_fill(struct col_virt *v, virDomainPtr dom, struct col_domain *out)
+/* Reads and parses one domain's XML into *out; *xml_out gets the XML
+ * (out->xml points into it; the caller frees it), NULL if none.  Safe on
+ * any thread: libxml2 is set up before threads exist (collector/main.c). */
+static int domain_read(virDomainPtr dom, struct col_domain *out, char **xml_out)
 {
 	memset(out, 0, sizeof *out);
-	/* The previous domain's XML was lent until this call. */
-	free(v->xml);
-	v->xml = NULL;
+	*xml_out = NULL;
 	char *xml = virDomainGetXMLDesc(dom, 0);
 	if (!xml)
 		return -1;
@@ -352,12 +371,53 @@ static int domain_fill(struct col_virt *v, virDomainPtr dom, struct col_domain *
 		vm_warn("vm %s: cannot read its domain XML: %s", uuid, err);
 		free(xml);
 	} else {
-		v->xml = xml;
+		*xml_out = xml;
 		out->xml = xml;
 		out->xml_len = strlen(xml);
 	}
-	out->active = virDomainIsActive(dom) == 1;
+	/* Running is what virDomainIsActive() would say (libvirt's test of
+	 * the definition's id), as of the XML: its id attribute, there only
+	 * while running.  A round trip a domain fewer at each refresh. */
+	out->active = rc == 0 && out->inv.id >= 0;
 	return rc;
+}
+
+/* One domain of a listing between its calls (a worker) and the callback. */
+struct list_slot {
+	struct col_domain d;
+	char *xml;
+	int rc;
+};
+
+struct listing {
+	virDomainPtr *doms;
+	struct list_slot *slots;
+	size_t window;
+	col_domain_cb cb;
+	void *arg;
+	int k;
+};
+
+static void list_work(size_t i, void *arg)
+{
+	struct listing *l = arg;
+	struct list_slot *sl = &l->slots[i % l->window];
+	sl->rc = domain_read(l->doms[i], &sl->d, &sl->xml);
+}
+
+static void list_consume(size_t i, void *arg)
+{
+	struct listing *l = arg;
+	struct list_slot *sl = &l->slots[i % l->window];
+	/* A domain that vanished between list and XML, or whose XML is
+	 * bad, is left out; the next refresh tries again. */
+	if (sl->rc == 0) {
+		l->cb(&sl->d, l->arg);
+		l->k++;
+	}
+	free(sl->xml);
+	sl->xml = NULL;
+	virDomainFree(l->doms[i]);
 }
 
 int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg)
@@ -369,20 +429,15 @@ int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg)
 		check_conn(v);
 		return -1;
 	}
-	struct col_domain *d = vm_xmalloc(sizeof *d);
-	int k = 0;
-	for (int i = 0; i < n; i++) {
-		/* A domain that vanished between list and XML, or whose XML
-		 * is bad, is left out; the next refresh tries again. */
-		if (domain_fill(v, doms[i], d) == 0) {
-			cb(d, arg);
-			k++;
-		}
-		virDomainFree(doms[i]);
-	}
-	free(d);
+	/* Two calls a domain, each a round trip, and a parse: on the workers
+	 * too (the slots are ~40 KB each, for the refresh only). */
+	struct listing l = {.doms = doms, .window = col_fanout_window(v->fanout), .cb = cb, .arg = arg};
+	l.slots = vm_xmalloc(l.window * sizeof *l.slots);
+	struct col_fanout_job job = {NULL, list_work, list_consume, &l};
+	col_fanout_run(v->fanout, (size_t)n, &job);
+	free(l.slots);
 	free(doms);
-	return k;
+	return l.k;
 }
 
 int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out)
@@ -392,7 +447,9 @@ int col_virt_domain(struct col_virt *v, const char *uuid, struct col_domain *out
 		check_conn(v);
 		return -1;
 	}
-	int rc = domain_fill(v, dom, out);
+	/* The previous domain's XML was lent until this call. */
+	free(v->xml);
+	int rc = domain_read(dom, out, &v->xml);
 	virDomainFree(dom);
 	return rc;
 }
@@ -592,7 +649,7 @@ static void steady_note(struct col_steady *st, const struct col_vm_sample *s, ui
 
 /* A call the driver does not implement is not asked again on this
  * connection. */
-static void note_unsupported(bool *flag)
+static void note_unsupported(atomic_bool *flag)
 {
 	virErrorPtr e = virGetLastError();
 	if (e && e->code == VIR_ERR_NO_SUPPORT)
@@ -690,10 +747,12 @@ static void fallback_block(struct col_virt *v, virDomainPtr dom, const struct co
 		int n = 16;
 		virDomainBlockStatsStruct bs;
 		/* A driver without the typed call is asked once per
-		 * connection, not once per disk and interval. */
-		v->calls += !v->no_typed_block;
-		int typed = v->no_typed_block ? -1 : virDomainBlockStatsFlags(dom, target, params, &n, 0);
-		if (typed < 0 && !v->no_typed_block)
+		 * connection (once per worker at most), not once per disk
+		 * and interval. */
+		bool ask_typed = !atomic_load(&v->no_typed_block);
+		v->calls += ask_typed;
+		int typed = ask_typed ? virDomainBlockStatsFlags(dom, target, params, &n, 0) : -1;
+		if (typed < 0 && ask_typed)
 			note_unsupported(&v->no_typed_block);
 		if (typed < 0) {
 			/* Drivers without the typed call (the test driver) have
@@ -766,8 +825,6 @@ static void fallback_net(struct col_virt *v, virDomainPtr dom, const struct col_
 	}
 }
 
-/* Parses bulk records and fills the groups the driver does not give in
- * bulk with per-domain calls; calls cb per domain. */
 /* The slow groups of one domain whose slow groups the pass did not ask
  * for, when they were never read for its current run (a new domain, a
  * restart): without them its first counters would be no baseline. */
@@ -790,80 +847,160 @@ static void slow_groups_now(struct col_virt *v, virDomainPtr dom, struct col_dev
 		virDomainStatsRecordListFree(one);
 }
 
-/* `slow`: the records carry COL_SLOW_GROUPS (when the driver gives them in
- * bulk at all). */
+/* One domain of a pass between its bulk record and the sampler. */
+struct slot {
+	struct col_vm_sample s;
+	struct col_devices *d; /* the sampler's, NULL if it has none */
+	bool skip;             /* stopped during its calls: not a sample */
+	bool uncertain;        /* and whether it stopped is not known */
+};
+
+/* A pass over bulk records (sample_records()): prepare and consume run on
+ * the calling thread, the per-domain fallback on the fanout's workers. */
+struct pass {
+	struct col_virt *v;
+	virDomainStatsRecordPtr *recs;
+	int64_t t0, t1;
+	bool slow;
+	unsigned missing; /* the groups the fallback reads */
+	col_devices_cb devices;
+	col_sample_cb cb;
+	void *arg;
+	struct slot *slots;
+	size_t window;
+	bool uncertain;
+};
+
+/* The bulk record's part, and what the sampler knows of the domain: its
+ * devices are the sampler's, asked for on the thread that owns it. */
+static void pass_prepare(size_t i, void *arg)
+{
+	struct pass *p = arg;
+	struct col_virt *v = p->v;
+	struct slot *sl = &p->slots[i % p->window];
+	struct col_vm_sample *s = &sl->s;
+	memset(s, 0, sizeof *s);
+	sl->d = NULL;
+	sl->skip = sl->uncertain = false;
+	virDomainPtr dom = p->recs[i]->dom;
+	virDomainGetUUIDString(dom, s->uuid);
+	snprintf(s->name, sizeof s->name, "%s", virDomainGetName(dom) ? virDomainGetName(dom) : "");
+	s->id = (int)virDomainGetID(dom);
+	s->t_ns = p->t0 + (p->t1 - p->t0) / 2;
+	s->mono_ns = vm_monotonic_ns() - (vm_now_ns() - s->t_ns);
+	col_virt_parse_record(v, p->recs[i], s);
+	if (p->missing || (v->bulk_groups & COL_SLOW_GROUPS))
+		sl->d = p->devices(s->uuid, p->arg);
+	if (v->bulk_groups & COL_SLOW_GROUPS) {
+		if (p->slow) {
+			if (sl->d)
+				sl->d->slow_id = s->id, sl->d->slow_read = true;
+		} else {
+			slow_groups_now(v, dom, sl->d, s);
+		}
+	}
+}
+
+/* The groups the driver does not give in bulk, with per-domain calls.
+ * libvirt's last error is the calling thread's: each worker sees its own
+ * calls' errors. */
+static void pass_work(size_t i, void *arg)
+{
+	struct pass *p = arg;
+	struct col_virt *v = p->v;
+	struct slot *sl = &p->slots[i % p->window];
+	struct col_vm_sample *s = &sl->s;
+	struct col_devices *d = sl->d;
+	unsigned missing = p->missing;
+	if (!missing)
+		return;
+	virDomainPtr dom = p->recs[i]->dom;
+	int64_t f0 = vm_now_ns();
+	virResetLastError();
+	/* One virDomainGetInfo serves three groups: every call is a round
+	 * trip to libvirtd. */
+	virDomainInfo info;
+	const virDomainInfo *ip = NULL;
+	if (missing & (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU)) {
+		v->calls++;
+		if (virDomainGetInfo(dom, &info) == 0)
+			ip = &info;
+	}
+	if (missing & VIR_DOMAIN_STATS_CPU_TOTAL)
+		fallback_cpu(v, dom, ip, d ? &d->cpu : NULL, s);
+	if (missing & VIR_DOMAIN_STATS_BALLOON)
+		fallback_balloon(v, dom, ip, d ? &d->mem : NULL, s);
+	if (missing & VIR_DOMAIN_STATS_VCPU)
+		fallback_vcpu(v, dom, ip, s);
+	if (missing & VIR_DOMAIN_STATS_BLOCK)
+		fallback_block(v, dom, d, s);
+	if (missing & VIR_DOMAIN_STATS_INTERFACE)
+		fallback_net(v, dom, d, s);
+	int64_t f1 = vm_now_ns();
+	/* These figures were read during [f0, f1], not at the bulk call. */
+	s->t_ns = f0 + (f1 - f0) / 2;
+	s->mono_ns = vm_monotonic_ns() - (f1 - s->t_ns);
+	/* A domain that stopped during the calls gave only part of them:
+	 * such a sample would claim an interval it did not measure. */
+	if (virGetLastError()) {
+		int active = virDomainIsActive(dom);
+		if (active != 1) {
+			/* Not known to have stopped (the connection failed):
+			 * the pass cannot say who is gone. */
+			sl->skip = true;
+			sl->uncertain = active < 0;
+		}
+	}
+}
+
+static void pass_consume(size_t i, void *arg)
+{
+	struct pass *p = arg;
+	struct slot *sl = &p->slots[i % p->window];
+	if (sl->skip)
+		p->uncertain |= sl->uncertain;
+	else
+		p->cb(&sl->s, p->arg);
+}
+
+/* Parses bulk records and fills the groups the driver does not give in
+ * bulk with per-domain calls; calls cb per domain, in the records' order.
+ * `slow`: the records carry COL_SLOW_GROUPS (when the driver gives them in
+ * bulk at all).  Returns whether some domain's calls failed without its
+ * stop being known. */
 static bool sample_records(struct col_virt *v, virDomainStatsRecordPtr *recs, int n, int64_t t0, int64_t t1, bool slow,
                            col_devices_cb devices, col_sample_cb cb, void *arg)
 {
-	bool uncertain = false;
-	struct col_vm_sample *s = vm_xmalloc(sizeof *s);
-	unsigned missing = (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
-	                    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK) &
-	                   ~v->bulk_groups;
-	for (int i = 0; i < n; i++) {
-		memset(s, 0, sizeof *s);
-		virDomainPtr dom = recs[i]->dom;
-		virDomainGetUUIDString(dom, s->uuid);
-		snprintf(s->name, sizeof s->name, "%s", virDomainGetName(dom) ? virDomainGetName(dom) : "");
-		s->id = (int)virDomainGetID(dom);
-		s->t_ns = t0 + (t1 - t0) / 2;
-		s->mono_ns = vm_monotonic_ns() - (vm_now_ns() - s->t_ns);
-		col_virt_parse_record(v, recs[i], s);
-		struct col_devices *d = NULL;
-		if (v->bulk_groups & COL_SLOW_GROUPS) {
-			d = devices(s->uuid, arg);
-			if (slow) {
-				if (d)
-					d->slow_id = s->id, d->slow_read = true;
-			} else {
-				slow_groups_now(v, recs[i]->dom, d, s);
-			}
+	struct pass p = {
+	    .v = v,
+	    .recs = recs,
+	    .t0 = t0,
+	    .t1 = t1,
+	    .slow = slow,
+	    .missing = (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
+	                VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK) &
+	               ~v->bulk_groups,
+	    .devices = devices,
+	    .cb = cb,
+	    .arg = arg,
+	};
+	struct col_fanout_job job = {pass_prepare, pass_work, pass_consume, &p};
+	/* Workers only where there are calls to make: with every group in
+	 * bulk, a hand-over per domain would be all they add. */
+	bool fan_out = p.missing && n > 1;
+	p.window = fan_out ? col_fanout_window(v->fanout) : 1;
+	p.slots = vm_xmalloc(p.window * sizeof *p.slots);
+	if (fan_out) {
+		col_fanout_run(v->fanout, (size_t)n, &job);
+	} else {
+		for (int i = 0; i < n; i++) {
+			pass_prepare((size_t)i, &p);
+			pass_work((size_t)i, &p);
+			pass_consume((size_t)i, &p);
 		}
-		if (missing) {
-			if (!d)
-				d = devices(s->uuid, arg);
-			int64_t f0 = vm_now_ns();
-			virResetLastError();
-			/* One virDomainGetInfo serves three groups: every call
-			 * is a round trip to libvirtd. */
-			virDomainInfo info;
-			const virDomainInfo *ip = NULL;
-			if ((missing &
-			     (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU)) &&
-			    (v->calls++, virDomainGetInfo(dom, &info) == 0))
-				ip = &info;
-			if (missing & VIR_DOMAIN_STATS_CPU_TOTAL)
-				fallback_cpu(v, dom, ip, d ? &d->cpu : NULL, s);
-			if (missing & VIR_DOMAIN_STATS_BALLOON)
-				fallback_balloon(v, dom, ip, d ? &d->mem : NULL, s);
-			if (missing & VIR_DOMAIN_STATS_VCPU)
-				fallback_vcpu(v, dom, ip, s);
-			if (missing & VIR_DOMAIN_STATS_BLOCK)
-				fallback_block(v, dom, d, s);
-			if (missing & VIR_DOMAIN_STATS_INTERFACE)
-				fallback_net(v, dom, d, s);
-			int64_t f1 = vm_now_ns();
-			/* These figures were read during [f0, f1], not at the
-			 * bulk call. */
-			s->t_ns = f0 + (f1 - f0) / 2;
-			s->mono_ns = vm_monotonic_ns() - (f1 - s->t_ns);
-			/* A domain that stopped during the calls gave only part
-			 * of them: such a sample would claim an interval it did
-			 * not measure. */
-			if (virGetLastError()) {
-				int active = virDomainIsActive(dom);
-				if (active != 1) {
-					/* Not known to have stopped (the connection
-					 * failed): the pass cannot say who is gone. */
-					uncertain |= active < 0;
-					continue;
-				}
-			}
-		}
-		cb(s, arg);
 	}
-	free(s);
-	return uncertain;
+	free(p.slots);
+	return p.uncertain;
 }
 
 void col_virt_call_counts(const struct col_virt *v, uint64_t *made, uint64_t *saved)

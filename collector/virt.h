@@ -3,9 +3,11 @@
  * samples through the bulk stats API with per-domain fallbacks.
  *
  * Blocking: every call here may block on libvirtd; the collector makes
- * them from its main thread only.  Domain events arrive on the same
- * thread's event loop (collector/virtevent.h) and are queued for the next
- * pass (col_virt_events), never handled inside libvirt's dispatch. */
+ * them from its main thread only.  Inside col_virt_sample() the per-domain
+ * fallback calls run on a pool of worker threads (collector/fanout.h), with
+ * the callbacks still on the calling thread.  Domain events arrive on the
+ * main thread's event loop (collector/virtevent.h) and are queued for the
+ * next pass (col_virt_events), never handled inside libvirt's dispatch. */
 #ifndef COL_VIRT_H
 #define COL_VIRT_H
 
@@ -126,7 +128,8 @@ struct col_domain {
 	char owner_err[256]; /* invalid owner metadata, "" if none */
 	/* The XML itself, for the configured owner mappings (conf.h
 	 * owner_maps), which need the document; NULL if not kept.  Lent by
-	 * col_virt until its next col_virt_list() or col_virt_domain() call. */
+	 * col_virt for the callback (col_virt_list()), or until the next
+	 * col_virt_list() or col_virt_domain() call (col_virt_domain()). */
 	const char *xml;
 	size_t xml_len;
 };
@@ -136,14 +139,19 @@ typedef void (*col_event_cb)(void *arg); /* called from libvirt's event dispatch
 struct col_virt;
 
 /* Puts libvirt's event handling on `base` (collector/virtevent.h; the
- * base must outlive the process's use of libvirt); `wake` is called when
- * events are queued, from the thread dispatching `base`.  Does not
- * connect yet. */
-struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, struct event_base *base, col_event_cb wake,
-                              void *wake_arg);
+ * base must outlive the process's use of libvirt, and libevent's locking
+ * must be on, evthread_use_pthreads(), when threads > 1: the workers'
+ * calls change libvirt's watches); `wake` is called when events are
+ * queued, from the thread dispatching `base`.  `threads`: how many
+ * domains' fallback calls are in flight at once (collector.libvirt-threads;
+ * 1: all on the calling thread).  Does not connect yet. */
+struct col_virt *col_virt_new(const char *uri, int reconnect_max_s, unsigned threads, struct event_base *base,
+                              col_event_cb wake, void *wake_arg);
 void col_virt_free(struct col_virt *v);
 /* Changes the URI (config reload); reconnects on next use if it differs. */
 void col_virt_set_uri(struct col_virt *v, const char *uri);
+/* Changes the number of worker threads (config reload; between passes). */
+void col_virt_set_threads(struct col_virt *v, unsigned threads);
 
 /* Connects if not connected and the back-off allows.  Returns true if a
  * connection is usable; *fresh is set when it was just (re)established. */
@@ -153,8 +161,10 @@ bool col_virt_ensure(struct col_virt *v, bool *fresh);
 size_t col_virt_events(struct col_virt *v, struct col_event **out);
 
 /* Lists all domains (active and inactive) and calls `cb` for each with
- * its XML parsed (one struct reused: copy what you keep).  Domains whose
- * XML cannot be read are logged and skipped.  Returns the count or -1. */
+ * its XML parsed (the struct is lent for the call: copy what you keep), in
+ * libvirt's list order, on the calling thread; the XML is read on the
+ * worker threads (col_virt_new()).  Domains whose XML cannot be read are
+ * logged and skipped.  Returns the count or -1. */
 typedef void (*col_domain_cb)(const struct col_domain *d, void *arg);
 int col_virt_list(struct col_virt *v, col_domain_cb cb, void *arg);
 /* Reads one domain's XML again (after an event).  0, or -1 if gone. */
@@ -200,7 +210,9 @@ struct col_steady {
 };
 
 /* What the per-domain fallback needs to know of a domain, kept by the
- * caller (zeroed at first) and updated by col_virt_sample. */
+ * caller (zeroed at first) and updated by col_virt_sample, from a worker
+ * thread: the caller must not touch it during the call but through the
+ * callbacks for the same domain (col_sample_cb comes after the worker). */
 struct col_devices {
 	char **disks;
 	size_t n_disks;
@@ -215,8 +227,11 @@ struct col_devices {
 typedef struct col_devices *(*col_devices_cb)(const char *uuid, void *arg);
 typedef void (*col_sample_cb)(const struct col_vm_sample *s, void *arg);
 
-/* Samples every active domain and calls `cb` for each (one struct reused).
- * Returns the count, or -1 (connection lost: the caller tries later). */
+/* Samples every active domain and calls `cb` for each, in the order of
+ * libvirt's list, on the calling thread (the struct is only lent for the
+ * call).  `devices` is called on the calling thread too, for each domain
+ * before its fallback calls.  Returns the count, or -1 (connection lost:
+ * the caller tries later). */
 int col_virt_sample(struct col_virt *v, col_devices_cb devices, col_sample_cb cb, void *arg);
 
 /* Samples one domain now (after its start event), if it is running.

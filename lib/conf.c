@@ -180,6 +180,9 @@ static const struct conf_opt conf_opts[] = {
 	C_STR(GRP_COLLECTOR, "rrd-dir", rrd_dir, 1, 1024, "/var/lib/vmeter/rrd", check_abs_path),
 	C_STR(GRP_COLLECTOR, "rrdcached", rrdcached, 0, 1024, "unix:/run/rrdcached.sock", check_rrdcached),
 	C_INT(GRP_COLLECTOR, "reconnect-max", reconnect_max_s, 1, 3600, 60),
+	/* 16: COL_FANOUT_MAX_THREADS (collector/fanout.h); libvirtd runs 5 calls
+	 * of one client at once by default (max_client_requests). */
+	C_INT(GRP_COLLECTOR, "libvirt-threads", libvirt_threads, 1, 16, 4),
 	C_STR(GRP_COLLECTOR, "spool-dir", spool_dir, 0, 1024, "", check_abs_path_or_empty),
 	C_INT(GRP_COLLECTOR, "spool-max-mb", spool_max_mb, 1, 1048576, 1024),
 	C_STR(GRP_COLLECTOR, "spool-sync", spool_sync, 1, 16, "interval", check_spool_sync),

@@ -87,7 +87,8 @@ struct vm_conf {
 	char *rrd_dir;
 	char *rrdcached; /* "unix:/path" or "" for direct writes */
 	int reconnect_max_s;
-	char *spool_dir; /* "" means <state_dir>/spool */
+	int libvirt_threads; /* domains whose per-domain libvirt calls are in flight at once */
+	char *spool_dir;     /* "" means <state_dir>/spool */
 	int spool_max_mb;
 	char *spool_sync; /* "always", "interval" or "none" */
 	int spool_sync_interval_ms;

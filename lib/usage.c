@@ -241,6 +241,27 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* A counter delta for minute m that no interval of m's time carries. */
+static void late_add(struct minute *m, size_t i, uint64_t v)
+{
+	m->w[i] = sat_add(m->w[i], v);
+	m->late = sat_add(m->late, v);
+	m->have |= UINT64_C(1) << i;
+}
+
+void vm_usage_acc_add_late(struct vm_usage_acc *acc, int64_t at_ns, const struct vm_usage_interval *iv)
+{
+	const struct vm_meter_set *set = acc->set;
+	uint64_t counters = iv->have & ((UINT64_C(1) << set->n_counters) - 1);
+	if (!counters)
+		return;
+	int64_t start = vm_minute_floor(at_ns);
+	struct minute *m = minute_get(acc, start > acc->closed_upto ? start : acc->closed_upto);
+	for (size_t i = 0; i < set->n_counters; i++)
+		if (counters & (UINT64_C(1) << i))
+			late_add(m, i, iv->value[i]);
+}
+
 /* cb NULL: nothing is closed (vm_usage_acc_add()). */
 static int add_close(struct vm_usage_acc *acc, const struct vm_usage_interval *iv, int64_t upto, vm_usage_row_cb cb,
                      void *arg)
@@ -256,14 +277,9 @@ static int add_close(struct vm_usage_acc *acc, const struct vm_usage_interval *i
 	if (from > t0 && counters) {
 		int64_t late_to = from < t1 ? from : t1;
 		struct minute *m = minute_get(acc, acc->closed_upto);
-		for (size_t i = 0; i < set->n_counters; i++) {
-			if (!(counters & (UINT64_C(1) << i)))
-				continue;
-			uint64_t s = vm_usage_share(iv->value[i], t0, t1, t0, late_to);
-			m->w[i] = sat_add(m->w[i], s);
-			m->late = sat_add(m->late, s);
-			m->have |= UINT64_C(1) << i;
-		}
+		for (size_t i = 0; i < set->n_counters; i++)
+			if (counters & (UINT64_C(1) << i))
+				late_add(m, i, vm_usage_share(iv->value[i], t0, t1, t0, late_to));
 	}
 
 	for (int64_t ms = vm_minute_floor(from); ms < t1; ms += VM_NS_PER_MIN) {

@@ -133,7 +133,7 @@ struct vm_usage_row {
 	uint64_t sum[VM_USAGE_MAX_METERS];
 	uint64_t avg[VM_USAGE_MAX_METERS];
 	uint64_t max[VM_USAGE_MAX_METERS];
-	uint64_t late; /* counter deltas from before a closed minute (see below) */
+	uint64_t late; /* counter deltas from before a closed minute, or not placed in time (see below) */
 };
 
 typedef void (*vm_usage_row_cb)(const struct vm_usage_row *row, void *arg);
@@ -157,6 +157,13 @@ int vm_usage_acc_add(struct vm_usage_acc *acc, const struct vm_usage_interval *i
  * Pass INT64_MAX to flush everything (the entity is gone).  Returns the
  * number of rows emitted. */
 size_t vm_usage_acc_close(struct vm_usage_acc *acc, int64_t upto_ns, vm_usage_row_cb cb, void *arg);
+
+/* Adds the counter deltas of iv, which cannot be placed in time (the wall
+ * clock stepped back over them: real usage of wall time already covered),
+ * to the minute of at_ns, or to the earliest open minute if that one is
+ * closed, flagged in `late` like the deltas above: no coverage, no sample,
+ * no gauge time.  iv's times are not used. */
+void vm_usage_acc_add_late(struct vm_usage_acc *acc, int64_t at_ns, const struct vm_usage_interval *iv);
 
 /* vm_usage_acc_add() then vm_usage_acc_close(upto_ns), the same rows, but
  * each minute is emitted as soon as the interval has added its share to

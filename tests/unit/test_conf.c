@@ -71,6 +71,7 @@ static void assert_defaults(const struct vm_conf *conf)
 	assert_string_equal(conf->rrd_dir, "/var/lib/vmeter/rrd");
 	assert_string_equal(conf->rrdcached, "unix:/run/rrdcached.sock");
 	assert_int_equal(conf->reconnect_max_s, 60);
+	assert_int_equal(conf->libvirt_threads, 4);
 	assert_string_equal(conf->db_conninfo, "dbname=vmeter");
 	assert_int_equal(conf->db_batch_rows, 5000);
 	assert_int_equal(conf->db_timeout_s, 60);
@@ -132,6 +133,7 @@ static void test_full(void **state)
 	assert_string_equal(conf->rrd_dir, "/srv/vmeter/rrd");
 	assert_string_equal(conf->rrdcached, "");
 	assert_int_equal(conf->reconnect_max_s, 30);
+	assert_int_equal(conf->libvirt_threads, 2);
 	assert_string_equal(conf->db_conninfo, "host=db.example.net dbname=metering user=vmeter");
 	assert_int_equal(conf->db_batch_rows, 1000);
 	assert_int_equal(conf->db_timeout_s, 15);

@@ -340,17 +340,70 @@ static void test_long_gap(void **state)
 
 /* A sample whose time does not advance (the clock stepped back) is a new
  * baseline, not a negative interval. */
+/* The wall clock steps back 20 s between two samples 10 s apart: the CPU
+ * time between them is counted (late, in the last sample's minute, without
+ * coverage), and no wall time is covered twice.  Restarting the baseline
+ * lost it without a loss record. */
 static void test_clock_back(void **state)
 {
 	struct fixture *f = *state;
-	struct col_vm_sample a = smp(1, T0 + S(21), S(1)), b = smp(1, T0 + S(11), S(2)), c = smp(1, T0 + S(21), S(3));
+	struct col_vm_sample a = smp_mono(1, T0 + S(21), S(1)), b = smp_mono(1, T0 + S(11), S(2)),
+	                     c = smp_mono(1, T0 + S(31), S(3)), d = smp_mono(1, T0 + S(41), S(4));
+	b.mono_ns = a.mono_ns + S(10), c.mono_ns = b.mono_ns + S(20), d.mono_ns = c.mono_ns + S(10);
+	add_disk(&a, "vda", 100), add_disk(&b, "vda", 250), add_disk(&c, "vda", 300), add_disk(&d, "vda", 400);
 	pass(f, &a);
 	pass(f, &b);
 	pass(f, &c);
+	pass(f, &d);
 	finish(f);
 	int64_t cov;
-	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(1));
-	assert_int_equal(cov, 10000);
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(3));
+	assert_int_equal(cov, 20000); /* [21 s, 41 s) */
+	assert_int_equal(total(&f->rec, VM_M_DISK_WR_BYTES, &cov), 300);
+	assert_int_equal(total(&f->rec, VM_M_RUNNING_MS, &cov), 20000);
+	assert_int_equal(f->rec.n_rows, 1);
+	assert_int_equal(f->rec.rows[0].late, S(1) + 150);
+	assert_int_equal(f->rec.n_losses, 0);
+}
+
+/* A step back of more than an interval: every sample until the clock is
+ * past the last one again is counted late; then intervals go on from it. */
+static void test_clock_back_far(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample s[] = {smp_mono(1, T0 + S(50), 0), smp_mono(1, T0 + S(5), S(1)),
+	                            smp_mono(1, T0 + S(15), S(2)), smp_mono(1, T0 + S(55), S(3)),
+	                            smp_mono(1, T0 + S(65), S(4))};
+	for (size_t i = 0; i < 5; i++)
+		pass(f, &s[i]);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(4));
+	assert_int_equal(cov, 15000); /* [50 s, 65 s) */
+	assert_int_equal(f->rec.n_rows, 2);
+	assert_int_equal(f->rec.rows[0].late, S(2));
+	assert_int_equal(f->rec.rows[0].sum[VM_M_RUNNING_MS], 10000);
+	assert_int_equal(f->rec.n_losses, 0);
+}
+
+/* Counters that follow the wall clock (libvirt's test driver) go down with
+ * it: no delta at the step, not a reset counted from zero; they count on
+ * from there. */
+static void test_clock_back_counter_down(void **state)
+{
+	struct fixture *f = *state;
+	struct col_vm_sample s[] = {smp_mono(1, T0 + S(50), S(1000050)), smp_mono(1, T0 + S(5), S(1000005)),
+	                            smp_mono(1, T0 + S(15), S(1000015)), smp_mono(1, T0 + S(55), S(1000055))};
+	add_disk(&s[0], "vda", 500), add_disk(&s[1], "vda", 50), add_disk(&s[2], "vda", 150);
+	add_disk(&s[3], "vda", 550);
+	for (size_t i = 0; i < 4; i++)
+		pass(f, &s[i]);
+	finish(f);
+	int64_t cov;
+	assert_int_equal(total(&f->rec, VM_M_CPU_NS, &cov), S(10) + S(40));
+	assert_int_equal(cov, 5000);
+	assert_int_equal(total(&f->rec, VM_M_DISK_WR_BYTES, &cov), 100 + 400);
+	assert_int_equal(f->rec.rows[0].late, S(10) + 100);
 }
 
 static struct col_host_sample host_smp(int64_t t, uint64_t busy)
@@ -1097,6 +1150,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_device_missing_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_long_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clock_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clock_back_far, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clock_back_counter_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_host_clock_forward, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vanished, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_traffic_split, setup, teardown),

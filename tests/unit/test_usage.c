@@ -183,6 +183,42 @@ static void test_close_only_ended_minutes(void **state)
 
 /* Usage of an already emitted minute goes to the first open one, flagged
  * late, without coverage: never lost, never in a minute twice. */
+/* Deltas no time can be given to (the wall clock stepped back): into the
+ * minute asked for while it is open, else the earliest open one; counters
+ * only, flagged late, no coverage, no sample. */
+static void test_add_late(void **state)
+{
+	struct vm_usage_acc *acc = vm_usage_acc_new(vm_usage_vm_meters());
+	struct rows rows = {.n = 0};
+	struct vm_usage_interval a = iv(T0 + S(10), T0 + S(20));
+	a.have = BIT(VM_M_CPU_NS) | BIT(VM_M_VCPUS);
+	a.value[VM_M_CPU_NS] = 100, a.value[VM_M_VCPUS] = 2;
+	vm_usage_acc_add(acc, &a);
+	struct vm_usage_interval late = a;
+	late.value[VM_M_CPU_NS] = 7, late.value[VM_M_VCPUS] = 50;
+	vm_usage_acc_add_late(acc, T0 + S(20), &late);
+	vm_usage_acc_close(acc, T0 + S(60), collect, &rows);
+	/* Its minute closed: the next open one, made for it. */
+	vm_usage_acc_add_late(acc, T0 + S(20), &late);
+	struct vm_usage_interval none = iv(0, 0); /* no counters: nothing */
+	vm_usage_acc_add_late(acc, T0 + S(20), &none);
+	assert_int_equal(vm_usage_acc_open_minutes(acc), 1);
+	vm_usage_acc_close(acc, INT64_MAX, collect, &rows);
+	assert_int_equal(rows.n, 2);
+	assert_int_equal(rows.r[0].sum[VM_M_CPU_NS], 107);
+	assert_int_equal(rows.r[0].late, 7);
+	assert_int_equal(rows.r[0].coverage_ms, 10000);
+	assert_int_equal(rows.r[0].samples, 1);
+	assert_int_equal(rows.r[0].max[VM_M_VCPUS], 2);
+	assert_int_equal(rows.r[1].minute_ns, T0 + S(60));
+	assert_int_equal(rows.r[1].sum[VM_M_CPU_NS], 7);
+	assert_int_equal(rows.r[1].late, 7);
+	assert_int_equal(rows.r[1].coverage_ms, 0);
+	assert_int_equal(rows.r[1].samples, 0);
+	assert_false(rows.r[1].have & BIT(VM_M_VCPUS));
+	vm_usage_acc_free(acc);
+}
+
 static void test_late_data(void **state)
 {
 	struct vm_usage_acc *acc = vm_usage_acc_new(vm_usage_vm_meters());
@@ -325,6 +361,7 @@ int main(void)
 	    cmocka_unit_test(test_multi_minute_conservation),
 	    cmocka_unit_test(test_close_only_ended_minutes),
 	    cmocka_unit_test(test_late_data),
+	    cmocka_unit_test(test_add_late),
 	    cmocka_unit_test(test_rejects_backwards),
 	    cmocka_unit_test(test_coverage_full_minute),
 	    cmocka_unit_test(test_add_close_same_rows),

@@ -199,11 +199,163 @@ static void test_steady_fallback(void **state)
 
 static struct event_base *base;
 
+/* ---------------------------------------------------------------- fan-out */
+
+#define FLEET 40
+
+/* One pass's samples, in the order the callback saw them. */
+struct seen {
+	struct col_vm_sample s[FLEET];
+	size_t n;
+	struct col_devices devs[FLEET];
+	char disk[FLEET][8], nic[FLEET][16];
+	char *disk_p[FLEET], *nic_p[FLEET];
+	/* The listing: uuid, name, vCPUs, NIC target and the XML's length. */
+	struct {
+		char uuid[37], name[256], nic[64];
+		unsigned vcpus;
+		bool active;
+		size_t xml_len;
+	} listed[FLEET];
+	size_t n_listed;
+};
+
+static void fleet_domain(const struct col_domain *d, void *arg)
+{
+	struct seen *w = arg;
+	assert_true(w->n_listed < FLEET);
+	assert_non_null(d->xml);
+	assert_int_equal(strlen(d->xml), d->xml_len);
+	__typeof__(w->listed[0]) *l = &w->listed[w->n_listed++];
+	snprintf(l->uuid, sizeof l->uuid, "%s", d->inv.uuid);
+	snprintf(l->name, sizeof l->name, "%s", d->inv.name);
+	snprintf(l->nic, sizeof l->nic, "%s", d->inv.n_nics ? d->inv.nics[0].target : "");
+	l->vcpus = d->inv.vcpus;
+	l->active = d->active;
+	l->xml_len = d->xml_len;
+}
+
+static struct col_devices *fleet_devices(const char *uuid, void *arg)
+{
+	struct seen *w = arg;
+	unsigned k;
+	if (sscanf(uuid, "bbbbbbbb-0000-4000-8000-%12u", &k) != 1 || k < 1 || k > FLEET)
+		return NULL;
+	return &w->devs[k - 1];
+}
+
+static void fleet_sample(const struct col_vm_sample *s, void *arg)
+{
+	struct seen *w = arg;
+	assert_true(w->n < FLEET);
+	w->s[w->n++] = *s;
+}
+
+static void seen_init(struct seen *w)
+{
+	memset(w, 0, sizeof *w);
+	for (int k = 0; k < FLEET; k++) {
+		snprintf(w->disk[k], sizeof w->disk[k], "vda");
+		snprintf(w->nic[k], sizeof w->nic[k], "b%04d-nic0", k + 1);
+		w->disk_p[k] = w->disk[k], w->nic_p[k] = w->nic[k];
+		w->devs[k].disks = &w->disk_p[k], w->devs[k].n_disks = 1;
+		w->devs[k].nics = &w->nic_p[k], w->devs[k].n_nics = 1;
+	}
+}
+
+/* A listing and the same passes over a test-driver fleet with the calls on
+ * one thread and on four: the same domains in the same order, the same
+ * fields and devices, the same calls made and saved (but the typed block
+ * call, which each worker may ask once before the driver's answer is
+ * known).  The driver's counters run with the clock: values are not
+ * compared, the gauges are. */
+static void test_fanout_same_samples(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/vmeter-fleet-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fprintf(f, "<node><cpu><mhz>2400</mhz><model>x86_64</model><active>4</active><nodes>1</nodes>"
+	           "<sockets>1</sockets><cores>4</cores><threads>1</threads></cpu><memory>8388608</memory>\n");
+	for (int k = 1; k <= FLEET; k++)
+		fprintf(f,
+		        "<domain type='test'><name>fan-%04d</name><uuid>bbbbbbbb-0000-4000-8000-%012d</uuid>"
+		        "<memory unit='MiB'>%d</memory><currentMemory unit='MiB'>%d</currentMemory><vcpu>%d</vcpu>"
+		        "<os><type arch='x86_64'>hvm</type></os><devices>"
+		        "<disk type='file' device='disk'><source file='/var/lib/images/fan-%04d.qcow2'/>"
+		        "<target dev='vda' bus='virtio'/></disk>"
+		        "<interface type='network'><mac address='52:54:00:00:%02x:01'/><source network='default'/>"
+		        "<target dev='b%04d-nic0'/></interface></devices></domain>\n",
+		        k, k, 256 + k, 256 + k, 1 + k % 4, k, k, k);
+	fprintf(f, "</node>\n");
+	fclose(f);
+	char uri[64];
+	snprintf(uri, sizeof uri, "test://%s", path);
+
+	struct seen *w[2];
+	uint64_t made[2], saved[2];
+	unsigned threads[2] = {1, 4};
+	for (int t = 0; t < 2; t++) {
+		struct col_virt *v = col_virt_new(uri, 1, threads[t], base, NULL, NULL);
+		bool fresh;
+		assert_true(col_virt_ensure(v, &fresh));
+		w[t] = malloc(sizeof *w[t]);
+		seen_init(w[t]);
+		assert_int_equal(col_virt_list(v, fleet_domain, w[t]), FLEET);
+		for (int pass = 0; pass < 6; pass++) {
+			w[t]->n = 0;
+			assert_int_equal(col_virt_sample(v, fleet_devices, fleet_sample, w[t]), FLEET);
+			assert_int_equal(w[t]->n, FLEET);
+		}
+		col_virt_call_counts(v, &made[t], &saved[t]);
+		col_virt_free(v);
+	}
+	unlink(path);
+	for (size_t i = 0; i < FLEET; i++) {
+		assert_string_equal(w[0]->listed[i].uuid, w[1]->listed[i].uuid);
+		assert_string_equal(w[0]->listed[i].name, w[1]->listed[i].name);
+		assert_string_equal(w[0]->listed[i].nic, w[1]->listed[i].nic);
+		assert_int_equal(w[0]->listed[i].vcpus, w[1]->listed[i].vcpus);
+		unsigned k = 0;
+		assert_int_equal(sscanf(w[0]->listed[i].name, "fan-%4u", &k), 1);
+		assert_int_equal(w[0]->listed[i].vcpus, 1 + k % 4);
+		assert_true(w[0]->listed[i].active && w[1]->listed[i].active);
+		assert_int_equal(w[0]->listed[i].xml_len, w[1]->listed[i].xml_len);
+	}
+	for (size_t i = 0; i < FLEET; i++) {
+		const struct col_vm_sample *a = &w[0]->s[i], *b = &w[1]->s[i];
+		assert_string_equal(a->uuid, b->uuid);
+		assert_string_equal(a->name, b->name);
+		assert_int_equal(a->id, b->id);
+		assert_int_equal(a->state, b->state);
+		assert_int_equal(a->have, b->have);
+		assert_true(a->have & (1u << COL_CPU_NS));
+		for (int fld = COL_VCPUS; fld < COL_VM__COUNT; fld++)
+			assert_int_equal(a->v[fld], b->v[fld]);
+		assert_int_equal(a->n_disks, 1);
+		assert_int_equal(a->n_disks, b->n_disks);
+		assert_int_equal(a->n_nics, 1);
+		assert_int_equal(a->n_nics, b->n_nics);
+		assert_string_equal(a->disks[0].name, b->disks[0].name);
+		assert_int_equal(a->disks[0].have, b->disks[0].have);
+		assert_string_equal(a->nics[0].name, b->nics[0].name);
+		assert_int_equal(a->nics[0].have, b->nics[0].have);
+		/* The steady rule's state is the same after the passes. */
+		assert_int_equal(w[0]->devs[i].cpu.same, w[1]->devs[i].cpu.same);
+		assert_int_equal(w[0]->devs[i].mem.same, w[1]->devs[i].mem.same);
+	}
+	assert_int_equal(saved[0], saved[1]);
+	assert_in_range(made[1], made[0], made[0] + 3);
+	free(w[0]);
+	free(w[1]);
+}
+
 static int setup(void **state)
 {
 	vm_log_set_level(VM_LOG_ERR);
 	base = event_base_new();
-	*state = col_virt_new("test:///default", 1, base, NULL, NULL);
+	*state = col_virt_new("test:///default", 1, 1, base, NULL, NULL);
 	return 0;
 }
 
@@ -221,6 +373,7 @@ int main(void)
 	    cmocka_unit_test(test_qemu_record),
 	    cmocka_unit_test(test_sparse_record),
 	    cmocka_unit_test(test_steady_fallback),
+	    cmocka_unit_test(test_fanout_same_samples),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
