@@ -364,6 +364,11 @@ fake_clock_before_minute() {
 	[ $((_b - $1)) -ge "$(fake_now)" ] || _b=$((_b + 60))
 	fake_clock_set $(( FAKE_OFF + _b - $1 - $(fake_now) ))
 }
+# fake_sec: how far the fake clock is into its minute, in seconds (12.345).
+fake_sec() { _ns=$(date +%s%N); echo "$(( (${_ns%?????????} + FAKE_OFF) % 60 )).${_ns: -9:3}"; }
+# sec_between A B: the fake clock is from A to before B seconds into its
+# minute (before a fake_clock_set, it is the real clock).
+sec_between() { awk -v s="$(fake_sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && s < b) }'; }
 # start_collector_faked CONF [ENV...]: start_collector on the fake clock.
 # Fast unwinding keeps ASan's start-up short for tests that restart often.
 start_collector_faked() {
