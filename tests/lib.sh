@@ -105,13 +105,33 @@ as_pg() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Each test has a cluster of its own, copied from one that initdb made for
+# the first test of the build tree (tests/pg-template-*, gone with `make
+# clean`): initdb takes seconds on a loaded machine, the copy a fraction of
+# one, and the copy is what initdb would have made.  The first test to
+# finish its initdb publishes its cluster, untouched, by one rename; its
+# name follows the server and initdb's arguments.
+PG_INITDB_ARGS="-U vmeter --auth=trust -E UTF8 --locale=C.UTF-8"
+PG_TEMPLATE=$top_builddir/tests/pg-template-$(echo "$PG_BINDIR $PG_INITDB_ARGS" | cksum | cut -d' ' -f1)
 start_postgres() {
 	[ -x "$PG_BINDIR/initdb" ] || bail "no PostgreSQL server binaries in $PG_BINDIR"
 	PGDATA_DIR=$T/pg
-	mkdir -p "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
-	[ "$(id -u)" = 0 ] && chown postgres "$PGDATA_DIR" "$T"
-	as_pg "$PG_BINDIR/initdb" -D "$PGDATA_DIR" -U vmeter --auth=trust -E UTF8 --locale=C.UTF-8 >"$T/initdb.log" 2>&1 ||
-		{ cat "$T/initdb.log"; bail "initdb failed"; }
+	[ "$(id -u)" = 0 ] && chown postgres "$T"
+	if [ -f "$PG_TEMPLATE/PG_VERSION" ] && cp -a "$PG_TEMPLATE" "$PGDATA_DIR" 2>/dev/null; then
+		: >"$T/initdb.log"
+	else
+		rm -rf "$PGDATA_DIR"
+		mkdir -p "$PGDATA_DIR" && chmod 700 "$PGDATA_DIR"
+		[ "$(id -u)" = 0 ] && chown postgres "$PGDATA_DIR"
+		# shellcheck disable=SC2086
+		as_pg "$PG_BINDIR/initdb" -D "$PGDATA_DIR" $PG_INITDB_ARGS >"$T/initdb.log" 2>&1 ||
+			{ cat "$T/initdb.log"; bail "initdb failed"; }
+		# mv -T fails if another test published first: its copy stays.
+		if mkdir -p "$(dirname "$PG_TEMPLATE")" && cp -a "$PGDATA_DIR" "$PG_TEMPLATE.$$" 2>/dev/null; then
+			mv -T "$PG_TEMPLATE.$$" "$PG_TEMPLATE" 2>/dev/null
+		fi
+		rm -rf "$PG_TEMPLATE.$$"
+	fi
 	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$T/pg.log" -w \
 		-o "-k $T -c listen_addresses='${PG_LISTEN:-}' -F -c max_connections=50" start >/dev/null || { cat "$T/pg.log"; bail "PostgreSQL did not start"; }
 	PG_CONNINFO="host=$T dbname=vmeter user=vmeter"
@@ -344,6 +364,11 @@ fake_clock_before_minute() {
 	[ $((_b - $1)) -ge "$(fake_now)" ] || _b=$((_b + 60))
 	fake_clock_set $(( FAKE_OFF + _b - $1 - $(fake_now) ))
 }
+# fake_sec: how far the fake clock is into its minute, in seconds (12.345).
+fake_sec() { _ns=$(date +%s%N); echo "$(( (${_ns%?????????} + FAKE_OFF) % 60 )).${_ns: -9:3}"; }
+# sec_between A B: the fake clock is from A to before B seconds into its
+# minute (before a fake_clock_set, it is the real clock).
+sec_between() { awk -v s="$(fake_sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && s < b) }'; }
 # start_collector_faked CONF [ENV...]: start_collector on the fake clock.
 # Fast unwinding keeps ASan's start-up short for tests that restart often.
 start_collector_faked() {

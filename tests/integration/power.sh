@@ -14,6 +14,10 @@
 #   - a minute covered in full holds 60 steps, give or take one at each end;
 #   - every minute from the first to the last is covered in full (the
 #     restart loses nothing), and the hours are marked for the rollups.
+# The collector's clock runs at a fixed offset from the real one (set once,
+# before its first start, never stepped; whole seconds, so that it still
+# samples at x.0 s): its first minute boundary comes 10 s after that
+# start, not up to a minute later.
 . "$(dirname "$0")/../lib.sh"
 plan 10
 
@@ -70,8 +74,9 @@ samples_beyond() { [ "$(nsamples)" -gt "$1" ]; }
 full_minutes_at_least() {
 	[ "$(psql_q 'SELECT count(*) FROM host_power_minute WHERE coverage_ms = 60000' 2>/dev/null || echo 0)" -ge "$1" ]
 }
-run() { start_collector "$T/vmeter.conf" VMETER_TEST_POWER_SAMPLES="$P"; }
+run() { start_collector_faked "$T/vmeter.conf" VMETER_TEST_POWER_SAMPLES="$P"; }
 
+fake_clock_before_minute 10
 run
 wait_for 120 samples_beyond 0 || bail "the collector read no energy"
 touch "$T/go" # the first sample read the values before any step
@@ -89,12 +94,12 @@ wait_for 300 full_minutes_at_least 3 || bail "no full minutes after the restart"
 # The last steps, then a sample after them, then everything delivered.
 touch "$T/stop"
 wait_for 60 test -f "$T/done" || bail "the writer did not stop"
-t_done=$(date +%s%N)
+t_done=$(( $(date +%s%N) + FAKE_OFF * 1000000000 ))
 last_after() { [ "$(tail -1 "$P" | cut -d' ' -f1)" -gt "$t_done" ]; }
 wait_for 60 last_after || bail "no sample after the last step"
 stop_collector
 is "$FLUSH_RC" 0 "vmeter-collector -F writes the open minutes"
-start_collector "$T/vmeter.conf"
+start_collector_faked "$T/vmeter.conf"
 wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
 STOP_FLUSH=0 stop_collector
 

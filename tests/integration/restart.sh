@@ -17,6 +17,11 @@
 # bench/fault-matrix.sh runs the long form: VMS domains, TERMS SIGTERM
 # restarts, KILLS SIGKILLs (every other one right after a minute
 # boundary), libvirtd down for each of OUTAGES seconds.
+#
+# The collector's clock runs at a fixed offset from the real one (set once,
+# before its first start, never stepped): its first minute boundary comes
+# 10 s after that start, not up to a minute later.  The moments below are
+# on its clock, as the minutes they are compared with.
 . "$(dirname "$0")/../lib.sh"
 : "${VMS:=4}" "${TERMS:=2}" "${KILLS:=5}" "${OUTAGES:=45}"
 plan $((13 + $(echo $OUTAGES | wc -w)))
@@ -27,13 +32,10 @@ LEDGER=$T/ledger
 log=$T/collector.log
 # Moments something started or stopped (epoch s): the other minutes must
 # have one sample per grid point.
-mark() { date +%s >>"$T/moments"; }
-run() { mark; start_collector "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER"; }
+mark() { fake_now >>"$T/moments"; }
+run() { mark; start_collector_faked "$T/vmeter.conf" VMETER_TEST_SAMPLES="$S" VMETER_TEST_LEDGER="$LEDGER"; }
 nsamples() { wc -l <"$S" 2>/dev/null || echo 0; }
 samples_beyond() { [ "$(nsamples)" -gt "$1" ]; }
-# The fraction of the current UTC minute, in seconds (e.g. 12.345).
-sec() { date +%S.%N | cut -c1-6; }
-sec_between() { awk -v s="$(sec)" -v a="$1" -v b="$2" 'BEGIN { exit !(s >= a && s < b) }'; }
 # A new process has sampled (its first pass is done and saved).
 wait_sampling() {
 	_ns=$(nsamples)
@@ -41,6 +43,7 @@ wait_sampling() {
 }
 alive() { kill -0 "$COLLECTOR_PID" 2>/dev/null; }
 
+fake_clock_before_minute 10
 run
 wait_for 120 sh -c "ls '$T'/state/resume.* >/dev/null 2>&1" || bail "no saved state"
 wait_sampling
@@ -98,7 +101,7 @@ for down in $OUTAGES; do
 	n_split=$(grep -c "without a sample: its usage is split over the gap's minutes" "$log")
 	start_libvirtd
 	mark
-	echo "$t_down $(date +%s)" >>"$T/outages"
+	echo "$((t_down + FAKE_OFF)) $(fake_now)" >>"$T/outages"
 	wait_sampling
 	wait_for 60 sh -c "[ \$(grep -c \"without a sample: its usage is split over the gap's minutes\" '$log') -ge $((n_split + VMS)) ]"
 	ok $? "libvirtd down ${down} s: each domain's usage is split over the gap's minutes"
@@ -122,7 +125,7 @@ is "$FLUSH_RC" 0 "vmeter-collector -F writes the open minutes"
 # timed out every time)
 delivered() { [ "$(psql_q 'SELECT count(*) FROM host_delivery')" -ge 1 ]; }
 wait_for 60 delivered || bail "nothing delivered after the stop"
-start_collector "$T/vmeter.conf" # delivers anything -F left in the spool, then stops
+start_collector_faked "$T/vmeter.conf" # delivers anything -F left in the spool, then stops
 wait_for 60 sh -c "'$ADMIN' -c '$T/vmeter.conf' status --json | grep -q '\"spool_records\": 0,'"
 STOP_FLUSH=0 stop_collector
 
