@@ -448,6 +448,24 @@ static void arm_tick(struct collector *c)
 	arm_at(c, next);
 }
 
+/* After a pass: one that ran past the next grid point leaves that point
+ * without a pass (the next one reads the counters over both intervals, so
+ * no usage is lost, only a sample of the graphs).  Said and counted, so
+ * that an overloaded host is seen and a missing sample is explained.  A
+ * wall clock stepped forward by more than 64 intervals is not counted. */
+static void ticks_overrun(struct collector *c)
+{
+	int64_t step = (int64_t)c->conf->interval_s * VM_NS_PER_SEC;
+	if (c->tick_at <= c->last_tick + step || c->tick_at - c->last_tick > 64 * step)
+		return;
+	int64_t first = c->last_tick + step, last = c->tick_at - step, skipped = (c->tick_at - c->last_tick) / step - 1;
+	c->work.ticks_skipped += (uint64_t)skipped;
+	col_writer_set_passes(c->writer, &c->work);
+	vm_warn("the pass of the tick at %lld overran: %lld tick(s) skipped, %lld to %lld (s since the epoch)",
+	        (long long)(c->last_tick / VM_NS_PER_SEC), (long long)skipped, (long long)(first / VM_NS_PER_SEC),
+	        (long long)(last / VM_NS_PER_SEC));
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct collector *c = arg;
@@ -474,6 +492,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		vm_warn("sampling took %.1f s, more than half the %d s interval", (double)took / 1e9,
 		        c->conf->interval_s);
 	arm_tick(c);
+	ticks_overrun(c);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -785,9 +804,14 @@ int main(int argc, char **argv)
 	          c.conf->host_name, c.conf->libvirt_uri, c.conf->interval_s);
 
 	capture_start(&c);
+	int64_t start_ns = vm_now_ns(), start_step = (int64_t)c.conf->interval_s * VM_NS_PER_SEC;
 	sample_once(&c); /* baselines now rather than one interval later */
 	c.last_pass_mono = vm_monotonic_ns();
+	/* the start's pass stands for the grid point before it: one that ran
+	 * past the next point skipped it, as any pass would */
+	c.last_tick = start_ns / start_step * start_step;
 	arm_tick(&c);
+	ticks_overrun(&c);
 	watchdog_start(&c);
 	notify_ready(&c);
 	event_base_dispatch(c.base);

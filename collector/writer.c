@@ -749,14 +749,16 @@ void col_writer_write_status(struct col_writer *w)
 	fprintf(f,
 	        ", \"database_since\": %lld, \"database_error\": %s, \"libvirt\": \"%s\", \"libvirt_since\": %lld, "
 	        "\"libvirt_error\": %s, \"state\": \"%s\", \"stopped_at\": %lld, \"incomplete_inventories\": %zu, "
-	        "\"passes\": %llu, \"domain_samples\": %llu, \"libvirt_calls\": %llu, \"libvirt_calls_saved\": %llu}\n",
+	        "\"passes\": %llu, \"domain_samples\": %llu, \"libvirt_calls\": %llu, \"libvirt_calls_saved\": %llu, "
+	        "\"ticks_skipped\": %llu}\n",
 	        (long long)db_since, db_error,
 	        lv_state < 0 ? "unknown"
 	        : lv_state   ? "up"
 	                     : "down",
 	        (long long)lv_since, lv_error, stopped ? "stopped" : "running", (long long)stopped_at, incomplete,
 	        (unsigned long long)ps.passes, (unsigned long long)ps.domain_samples,
-	        (unsigned long long)ps.libvirt_calls, (unsigned long long)ps.libvirt_saved);
+	        (unsigned long long)ps.libvirt_calls, (unsigned long long)ps.libvirt_saved,
+	        (unsigned long long)ps.ticks_skipped);
 	if (fclose(f) == 0)
 		rename(tmp, w->status_path);
 	free(tmp);

@@ -80,6 +80,7 @@ struct col_writer_passes {
 	uint64_t domain_samples; /* samples those passes took */
 	uint64_t libvirt_calls;  /* per-domain calls of the fallback (col_virt_call_counts) */
 	uint64_t libvirt_saved;  /* calls the steady-value rule saved */
+	uint64_t ticks_skipped;  /* grid points a pass overran (each logged) */
 };
 /* Main thread. */
 void col_writer_set_passes(struct col_writer *w, const struct col_writer_passes *p);
