@@ -207,7 +207,8 @@ static int serve(const struct vm_conf *conf)
 	vm_pgev_submit_timeout(pool, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, 3600 * 1000,
 	                       schema_checked, NULL);
 	vm_notice("listening on %s (port %d, %s), at most %d connections, %d I/O threads", o->listen,
-	          web_server_port(server), tls ? "HTTPS" : "plain HTTP", o->max_connections, web_server_threads(server));
+	          web_server_port(server), tls ? "HTTPS" : "plain HTTP", o->max_connections,
+	          web_server_threads(server));
 	sd_notifyf(0, "READY=1\nSTATUS=listening on %s", o->listen);
 	event_base_dispatch(base);
 	rc = 0;

@@ -468,8 +468,8 @@ static struct evbuffer *body_buffer(const struct web_server *s, const char *body
 		return out;
 	}
 	if (fd >= 0 && !s->lim.tls && len > 0) {
-		struct evbuffer_file_segment *seg =
-		    evbuffer_file_segment_new(fd, offset, (ev_off_t)len, EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
+		struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
+		    fd, offset, (ev_off_t)len, EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
 		if (seg) {
 			struct release *r = vm_xmalloc(sizeof *r);
 			*r = (struct release){release, body, len, arg};
@@ -510,7 +510,8 @@ static void on_outbox(evutil_socket_t fd, short what, void *arg)
 		struct handoff *next = h->next;
 		add_headers(l->s, h->req, h->content_type);
 		struct evbuffer *out =
-		    h->copy ? h->copy : body_buffer(l->s, h->body, h->len, h->fd, h->offset, h->release, h->release_arg);
+		    h->copy ? h->copy
+		            : body_buffer(l->s, h->body, h->len, h->fd, h->offset, h->release, h->release_arg);
 		send_answer(l, h->req, h->status, out, h->len);
 		free(h);
 		h = next;
@@ -681,7 +682,8 @@ static int split_listen(const char *listen, char *host, size_t hostsize, int *po
  * reuseport, the other loops' sockets can bind the same address. */
 static int listen_on(const char *host, int port, bool reuseport, char *err, size_t errsize)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG};
 	char service[8];
 	snprintf(service, sizeof service, "%d", port);

@@ -368,16 +368,11 @@ static void free_answers_waiters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(bad_arguments),
-	    cmocka_unit_test(big_bodies_in_files),
-	    cmocka_unit_test(kept_for_ttl),
-	    cmocka_unit_test(a_fetch_sets_its_ttl),
-	    cmocka_unit_test(held_bodies),
-	    cmocka_unit_test(abandoned_fetch),
-	    cmocka_unit_test(one_fetch_for_many),
-	    cmocka_unit_test(clear_forgets_fetches_too),
-	    cmocka_unit_test(byte_cap),
-	    cmocka_unit_test(free_answers_waiters),
+	    cmocka_unit_test(bad_arguments),      cmocka_unit_test(big_bodies_in_files),
+	    cmocka_unit_test(kept_for_ttl),       cmocka_unit_test(a_fetch_sets_its_ttl),
+	    cmocka_unit_test(held_bodies),        cmocka_unit_test(abandoned_fetch),
+	    cmocka_unit_test(one_fetch_for_many), cmocka_unit_test(clear_forgets_fetches_too),
+	    cmocka_unit_test(byte_cap),           cmocka_unit_test(free_answers_waiters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
