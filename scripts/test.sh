@@ -16,13 +16,15 @@ phase install
 sh scripts/build.sh --enable-debug --enable-sanitizers || exit 1
 phase build
 rc=0
-# Three tests at a time on two cores: the integration tests each start
+# Two tests at a time (VMETER_CHECK_JOBS=3 took 17 min on a new machine,
+# but one timing-sensitive test failed there in two runs of three: back to
+# two until they are all robust to that load).  The integration tests each start
 # their own servers in their own directory and wait for states, not times,
 # so they do not mind sharing the machine, and much of their time is spent
 # waiting: about half of it in the tests that wait for minute boundaries
 # (restart*, power, durable*), which Makefile.am's order pairs with those
 # that keep a core busy.
-jobs=${VMETER_CHECK_JOBS:-3}
+jobs=${VMETER_CHECK_JOBS:-2}
 make -k -j"$jobs" check VERBOSE=1 >"$top/check.log" 2>&1 || rc=1
 phase check
 # The sanitizer-free build is what distcheck proves: tarball, VPATH build,
