@@ -99,11 +99,13 @@ char *vm_read_file(const char *path, size_t max, size_t *len)
 	return buf;
 }
 
-int vm_write_all(int fd, const void *p, size_t n)
+/* write() from the file position when off < 0, else pwrite() at off:
+ * until all n bytes are out, retrying EINTR; a write of 0 is EIO. */
+static int write_loop(int fd, const void *p, size_t n, off_t off)
 {
 	const unsigned char *c = p;
 	while (n) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w = off < 0 ? write(fd, c, n) : pwrite(fd, c, n, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -113,25 +115,18 @@ int vm_write_all(int fd, const void *p, size_t n)
 		}
 		c += w;
 		n -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
 }
 
+int vm_write_all(int fd, const void *p, size_t n)
+{
+	return write_loop(fd, p, n, -1);
+}
+
 int vm_pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
-	const unsigned char *c = p;
-	while (n) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
+	return off < 0 ? (errno = EINVAL, -1) : write_loop(fd, p, n, off);
 }
