@@ -2,7 +2,7 @@
 # Configuration checks through the programs: -n on good and bad files,
 # error messages with file:line, and the example configuration.
 . "$(dirname "$0")/../lib.sh"
-plan 12
+plan 14
 
 out=$("$COLLECTOR" -n -c "$top_srcdir/etc/vmeter.conf.example" 2>&1)
 ok $? "the shipped example configuration passes -n"
@@ -19,6 +19,13 @@ printf 'collector {\n  interval = 0\n}\n' >"$T/range.conf"
 out=$("$COLLECTOR" -n -c "$T/range.conf" 2>&1)
 echo "$out" | grep -q "range.conf:2" && echo "$out" | grep -q "interval"
 ok $? "an out-of-range value names file:line and the option: $out"
+for v in 0 17; do
+	printf 'collector {\n  libvirt-threads = %s\n}\n' "$v" >"$T/threads.conf"
+	out=$("$COLLECTOR" -n -c "$T/threads.conf" 2>&1)
+	rc=$?
+	echo "$out" | grep -q "threads.conf:2" && echo "$out" | grep -q "libvirt-threads"
+	is "$rc $?" "1 0" "collector.libvirt-threads = $v is refused naming file:line and the option: $out"
+done
 
 printf 'collector {\n  rrdcached = "localhost:42217"\n}\n' >"$T/tcp.conf"
 out=$("$COLLECTOR" -n -c "$T/tcp.conf" 2>&1)
