@@ -6,6 +6,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,8 @@ struct web_api {
 	int graph_cache_ms;
 	struct web_cache *auth;      /* principals by token hash; NULL: not kept */
 	struct web_pglisten *listen; /* for WEB_AUTH_CHANNEL: auth is used while up */
-	bool auth_live;
-	char auth_ms[16]; /* web.auth-cache-ms, a query parameter */
+	atomic_bool auth_live;       /* read by web_api_fast() on the I/O threads */
+	char auth_ms[16];            /* web.auth-cache-ms, a query parameter */
 	/* refreshes of kept answers under way (calls without a request), and
 	 * how many may be (all the database connections but one): beyond it a
 	 * request finding its answer too old gets it without a refresh, so
@@ -130,7 +131,9 @@ struct web_api {
 	/* kept answers' requests: served kept, served too old while read
 	 * again, served too old without (enough refreshes under way), read
 	 * with the request waiting, and the refreshes started */
-	uint64_t n_hit, n_stale, n_stale_only, n_fetch, n_refresh;
+	uint64_t n_stale, n_stale_only, n_fetch, n_refresh;
+	/* hits, and those of them web_api_fast() answered on an I/O thread */
+	atomic_uint_fast64_t n_hit, n_hit_io;
 };
 
 static void cache_settle(struct call *c, int status, const char *body, size_t len);
@@ -564,10 +567,14 @@ static void metrics_done(PGresult *res, enum vm_pg_failure failure, const char *
 	        "vmeter_web_cache_requests_total{served=\"stale_only\"} %llu\n"
 	        "vmeter_web_cache_requests_total{served=\"fetch\"} %llu\n"
 	        "# HELP vmeter_web_cache_refreshes_total Answers read again while a too old one was served.\n"
-	        "# TYPE vmeter_web_cache_refreshes_total counter\nvmeter_web_cache_refreshes_total %llu\n",
+	        "# TYPE vmeter_web_cache_refreshes_total counter\nvmeter_web_cache_refreshes_total %llu\n"
+	        "# HELP vmeter_web_cache_io_thread_hits_total Hits answered by the I/O thread that read the request, "
+	        "without the handler's loop (web.threads > 0).\n"
+	        "# TYPE vmeter_web_cache_io_thread_hits_total counter\nvmeter_web_cache_io_thread_hits_total %llu\n",
 	        a->cache ? web_cache_size(a->cache) : 0, a->cache ? web_cache_bytes(a->cache) : 0,
-	        (unsigned long long)a->n_hit, (unsigned long long)a->n_stale, (unsigned long long)a->n_stale_only,
-	        (unsigned long long)a->n_fetch, (unsigned long long)a->n_refresh);
+	        (unsigned long long)atomic_load(&a->n_hit), (unsigned long long)a->n_stale,
+	        (unsigned long long)a->n_stale_only, (unsigned long long)a->n_fetch, (unsigned long long)a->n_refresh,
+	        (unsigned long long)atomic_load(&a->n_hit_io));
 	fprintf(f, "# HELP vmeter_vm_cpu_cores CPU time a VM used in its latest stored minute (the last 15 minutes), "
 	           "in cores over the part of the minute observed.\n# TYPE vmeter_vm_cpu_cores gauge\n");
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -642,20 +649,31 @@ static void cache_answered(int status, const char *body, size_t len, void *arg)
  * then read at most that much (twice, once found too old) before now. */
 static void run(struct call *c);
 
-static bool from_cache(struct call *c)
+static bool kept_route(enum route r)
 {
-	enum route r0 = c->rd->route;
-	if (!c->a->cache || (r0 != R_VMS && r0 != R_VM && r0 != R_VM_SERIES && r0 != R_HOST_SERIES))
-		return false;
+	return r == R_VMS || r == R_VM || r == R_VM_SERIES || r == R_HOST_SERIES;
+}
+
+/* The key of c's answer (the caller frees it): for the handler's loop and
+ * for web_api_fast() alike, so that both keep tenants apart the same way. */
+static char *answer_key(const struct call *c)
+{
 	const char *sc = scope(c);
 	const char *uri = evhttp_request_get_uri(c->req);
-	char *key = sc ? vm_xasprintf("%zu:%s|%s", strlen(sc), sc, uri) : vm_xasprintf("*|%s", uri);
+	return sc ? vm_xasprintf("%zu:%s|%s", strlen(sc), sc, uri) : vm_xasprintf("*|%s", uri);
+}
+
+static bool from_cache(struct call *c)
+{
+	if (!c->a->cache || !kept_route(c->rd->route))
+		return false;
+	char *key = answer_key(c);
 	const char *body;
 	size_t len;
 	enum web_cache_result r = web_cache_get(c->a->cache, key, now_ms(), &body, &len, cache_answered, c, &c->fetch);
 	free(key);
 	if (r == WEB_CACHE_HIT) {
-		c->a->n_hit++;
+		atomic_fetch_add(&c->a->n_hit, 1);
 		reply_kept(c, body, len);
 	}
 	if (r == WEB_CACHE_MISS && body && c->a->refreshing >= c->a->max_refreshing) {
@@ -770,6 +788,13 @@ static void principal_settle(struct call *c, bool keep)
 	free(text);
 }
 
+/* A principal's key in a->auth: by the hash of a session's or token's
+ * token. */
+static void principal_key(char key[80], bool by_token, const char *hash)
+{
+	snprintf(key, 80, "%c%s", by_token ? 't' : 's', hash);
+}
+
 static bool principal_unpack(struct call *c, const char *text, size_t len)
 {
 	const char *f[5];
@@ -805,7 +830,7 @@ static bool principal_kept(struct call *c, const char *hash)
 	if (!a->auth || !a->auth_live)
 		return false;
 	char key[80];
-	snprintf(key, sizeof key, "%c%s", c->by_token ? 't' : 's', hash);
+	principal_key(key, c->by_token, hash);
 	const char *body;
 	size_t len;
 	struct web_cache_fetch *f = NULL;
@@ -849,24 +874,32 @@ static void authenticated(PGresult *res, enum vm_pg_failure failure, const char 
 	authorised(c);
 }
 
+/* Why the known principal of c may not make its request, or NULL: for
+ * the handler's loop and web_api_fast() alike. */
+static const char *denied(const struct call *c)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
+	if (c->role == ROLE_NONE)
+		return "this user has no role";
+	if (!c->by_token && (m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)) {
+		const char *t = evhttp_find_header(evhttp_request_get_input_headers(c->req), "X-CSRF-Token");
+		if (!t)
+			return "a state-changing request needs the session's X-CSRF-Token header";
+		if (!web_secret_equal(t, c->csrf))
+			return "X-CSRF-Token does not match the session's";
+	}
+	bool staff = c->role == ROLE_ADMIN || c->role == ROLE_OPERATOR;
+	if ((c->rd->staff && !staff) || (c->rd->session_staff && !staff && !c->by_token))
+		return "not allowed for a tenant viewer";
+	return NULL;
+}
+
 /* The principal is known: what this request may do. */
 static void authorised(struct call *c)
 {
-	enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
-	if (!c->by_token && (m == EVHTTP_REQ_POST || m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)) {
-		const char *t = evhttp_find_header(evhttp_request_get_input_headers(c->req), "X-CSRF-Token");
-		if (!t) {
-			fail(c, 403, "a state-changing request needs the session's X-CSRF-Token header");
-			return;
-		}
-		if (!web_secret_equal(t, c->csrf)) {
-			fail(c, 403, "X-CSRF-Token does not match the session's");
-			return;
-		}
-	}
-	bool staff = c->role == ROLE_ADMIN || c->role == ROLE_OPERATOR;
-	if ((c->rd->staff && !staff) || (c->rd->session_staff && !staff && !c->by_token)) {
-		fail(c, 403, "not allowed for a tenant viewer");
+	const char *why = denied(c);
+	if (why) {
+		fail(c, 403, why);
 		return;
 	}
 	if (from_cache(c))
@@ -874,18 +907,49 @@ static void authorised(struct call *c)
 	run(c);
 }
 
-static void authenticate(struct call *c)
+/* The credential a request carries: an API token's or a session's, and
+ * the hash of its token in hash; or none or a bad one, with the status
+ * and err (errsize bytes) to answer. */
+enum credential { CRED_NONE, CRED_TOKEN, CRED_SESSION };
+
+static enum credential credential(struct evhttp_request *req, char hash[65], int *status, char *err, size_t errsize)
 {
-	char err[256], tok[80], hash[65];
-	struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
-	int got = web_bearer_get(evhttp_find_header(h, "Authorization"), tok, sizeof tok, err, sizeof err);
+	char tok[80];
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	int got = web_bearer_get(evhttp_find_header(h, "Authorization"), tok, sizeof tok, err, errsize);
 	if (got < 0) {
-		fail(c, 401, err);
-		return;
+		*status = 401;
+		return CRED_NONE;
 	}
 	if (got == 1) {
-		c->by_token = true;
 		web_token_hash(tok, hash);
+		return CRED_TOKEN;
+	}
+	got = web_cookie_get(evhttp_find_header(h, "Cookie"), WEB_SESSION_COOKIE, tok, sizeof tok, err, errsize);
+	if (got < 0) {
+		*status = 400;
+		return CRED_NONE;
+	}
+	if (got == 0 || strlen(tok) != WEB_TOKEN_HEX || !web_hex_valid(tok, WEB_TOKEN_HEX)) {
+		*status = 401;
+		snprintf(err, errsize, "%s", got == 0 ? "log in first (or send an API token)" : "no session: log in");
+		return CRED_NONE;
+	}
+	web_token_hash(tok, hash);
+	return CRED_SESSION;
+}
+
+static void authenticate(struct call *c)
+{
+	char err[256], hash[65];
+	int status = 500;
+	enum credential cred = credential(c->req, hash, &status, err, sizeof err);
+	if (cred == CRED_NONE) {
+		fail(c, status, err);
+		return;
+	}
+	if (cred == CRED_TOKEN) {
+		c->by_token = true;
 		if (principal_kept(c, hash))
 			return;
 		const char *p[2] = {hash, c->a->auth_ms};
@@ -898,16 +962,7 @@ static void authenticate(struct call *c)
 		       2, p, authenticated);
 		return;
 	}
-	got = web_cookie_get(evhttp_find_header(h, "Cookie"), WEB_SESSION_COOKIE, tok, sizeof tok, err, sizeof err);
-	if (got < 0) {
-		fail(c, 400, err);
-		return;
-	}
-	if (got == 0 || strlen(tok) != WEB_TOKEN_HEX || !web_hex_valid(tok, WEB_TOKEN_HEX)) {
-		fail(c, 401, got == 0 ? "log in first (or send an API token)" : "no session: log in");
-		return;
-	}
-	web_token_hash(tok, c->token_hash);
+	memcpy(c->token_hash, hash, sizeof c->token_hash);
 	if (principal_kept(c, c->token_hash))
 		return;
 	const char *p[2] = {c->token_hash, c->a->auth_ms};
@@ -916,6 +971,38 @@ static void authenticate(struct call *c)
 	       "'1 millisecond' FROM web_session s JOIN web_user u "
 	       "USING (user_id) WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled",
 	       2, p, authenticated);
+}
+
+/* The route of path, with its extension (NULL: a plain route) and the id
+ * in it (*id, *idlen; NULL if it takes none); NULL if no route has it.
+ * The method is the caller's to check. */
+static const struct route_def *route_find(const char *path, const struct route_ext **rx, const char **id, size_t *idlen)
+{
+	size_t n_routes = sizeof routes / sizeof *routes, n_more = sizeof more_routes / sizeof *more_routes;
+	*rx = NULL;
+	*id = NULL;
+	*idlen = 0;
+	for (size_t i = 0; i < n_routes + n_more; i++) {
+		const struct route_ext *x = i < n_routes ? NULL : &more_routes[i - n_routes];
+		const struct route_def *r = x ? &x->d : &routes[i];
+		const char *suffix = x ? x->suffix : NULL;
+		size_t n = strlen(r->path);
+		if (!r->with_id && strcmp(path, r->path) == 0) {
+			*rx = x;
+			return r;
+		}
+		if (r->with_id && strncmp(path, r->path, n) == 0 && path[n] && path[n] != '/') {
+			/* the id is one segment; then the route's suffix, or nothing */
+			const char *end = strchr(path + n, '/');
+			if (suffix ? !end || strcmp(end, suffix) != 0 : end != NULL)
+				continue;
+			*rx = x;
+			*id = path + n;
+			*idlen = end ? (size_t)(end - *id) : strlen(*id);
+			return r;
+		}
+	}
+	return NULL;
 }
 
 void web_api_handle(struct evhttp_request *req, void *arg)
@@ -928,30 +1015,10 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	if (m == EVHTTP_REQ_HEAD)
 		m = EVHTTP_REQ_GET;
-	const struct route_def *rd = NULL;
-	const struct route_ext *rx = NULL;
-	const char *id = NULL;
-	size_t idlen = 0;
-	size_t n_routes = sizeof routes / sizeof *routes, n_more = sizeof more_routes / sizeof *more_routes;
-	for (size_t i = 0; i < n_routes + n_more && !rd; i++) {
-		const struct route_ext *x = i < n_routes ? NULL : &more_routes[i - n_routes];
-		const struct route_def *r = x ? &x->d : &routes[i];
-		const char *suffix = x ? x->suffix : NULL;
-		size_t n = strlen(r->path);
-		if (!r->with_id && strcmp(path, r->path) == 0) {
-			rd = r;
-			rx = x;
-		} else if (r->with_id && strncmp(path, r->path, n) == 0 && path[n] && path[n] != '/') {
-			/* the id is one segment; then the route's suffix, or nothing */
-			const char *end = strchr(path + n, '/');
-			if (suffix ? !end || strcmp(end, suffix) != 0 : end != NULL)
-				continue;
-			rd = r;
-			rx = x;
-			id = path + n;
-			idlen = end ? (size_t)(end - id) : strlen(id);
-		}
-	}
+	const struct route_ext *rx;
+	const char *id;
+	size_t idlen;
+	const struct route_def *rd = route_find(path, &rx, &id, &idlen);
 	if (!rd && strncmp(path, "/static/", 8) == 0 && (m == EVHTTP_REQ_GET)) {
 		web_static_serve(a->server, req, path + 8);
 		return;
@@ -1001,6 +1068,62 @@ void web_api_handle(struct evhttp_request *req, void *arg)
 		do_login(c);
 	else
 		authenticate(c);
+}
+
+/* A kept answer to a GET whose principal is kept too: answered here, on
+ * the I/O thread, through the same route, credential, authorisation and
+ * key as the handler's loop (the tenant scope in the key comes from the
+ * kept principal, never from the request).  Anything else (no such
+ * answer, a bad or unknown credential, a refusal, an answer too old) goes
+ * to the handler's loop, which answers it as it always did. */
+bool web_api_fast(struct evhttp_request *req, void *arg)
+{
+	struct web_api *a = arg;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	if (!a->cache || !a->auth || !a->auth_live || (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD))
+		return false;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const struct route_ext *rx;
+	const char *id;
+	size_t idlen;
+	const struct route_def *rd = path ? route_find(path, &rx, &id, &idlen) : NULL;
+	if (!rd || rd->method != EVHTTP_REQ_GET || !kept_route(rd->route))
+		return false;
+	struct call c = {.a = a, .req = req, .rd = rd};
+	char err[256], hash[65], key[80];
+	int status;
+	enum credential cred = credential(req, hash, &status, err, sizeof err);
+	if (cred == CRED_NONE)
+		return false;
+	c.by_token = cred == CRED_TOKEN;
+	principal_key(key, c.by_token, hash);
+	size_t plen;
+	void *pheld;
+	const char *principal = web_cache_peek(a->auth, key, now_ms(), &plen, &pheld);
+	if (!principal)
+		return false;
+	bool known = principal_unpack(&c, principal, plen);
+	web_cache_unhold(principal, plen, pheld);
+	const char *body = NULL;
+	size_t len = 0;
+	void *held = NULL;
+	if (known && !denied(&c)) {
+		char *akey = answer_key(&c);
+		body = web_cache_peek(a->cache, akey, now_ms(), &len, &held);
+		free(akey);
+	}
+	free(c.user);
+	free(c.tenant);
+	free(c.csrf);
+	if (!body)
+		return false;
+	atomic_fetch_add(&a->n_hit, 1);
+	atomic_fetch_add(&a->n_hit_io, 1);
+	off_t offset = 0;
+	int fd = web_cache_file(body, &offset);
+	web_reply_shared(a->server, req, 200, "application/json", body, len, fd, offset, web_cache_unhold, held);
+	return true;
 }
 
 struct web_api *web_api_new(struct vm_pgev_pool *pool, struct web_hasher *hasher, const struct web_api_opts *opts)

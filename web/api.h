@@ -54,5 +54,8 @@ void web_api_free(struct web_api *a);
 
 /* The server's handler (web_handler_cb): arg is the struct web_api. */
 void web_api_handle(struct evhttp_request *req, void *arg);
+/* The server's fast path (web_fast_cb), on the I/O threads: answers a GET
+ * of a kept VM list, VM or graph for a kept principal; arg likewise. */
+bool web_api_fast(struct evhttp_request *req, void *arg);
 
 #endif

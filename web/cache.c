@@ -1,6 +1,7 @@
 /* Answers kept for a short time, one query for many requests (cache.h). */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -121,7 +122,12 @@ struct entry {
 
 TAILQ_HEAD(entry_list, entry);
 
+/* mu guards the table against web_cache_peek() on other threads: every
+ * change takes it, and so does peek.  The cache's own thread reads without
+ * it (nobody else changes anything), and calls waiters without it (a
+ * waiter may use the cache). */
 struct web_cache {
+	pthread_mutex_t mu;
 	struct entry **buckets;
 	size_t n_buckets; /* a power of two */
 	size_t max_bytes, bytes, n_kept, n_waiting;
@@ -154,6 +160,7 @@ struct web_cache *web_cache_new(size_t max_bytes, int ttl_ms)
 	c->max_bytes = max_bytes;
 	c->ttl_ms = ttl_ms;
 	TAILQ_INIT(&c->kept);
+	pthread_mutex_init(&c->mu, NULL);
 	return c;
 }
 
@@ -193,16 +200,23 @@ static void entry_drop(struct web_cache *c, struct entry *e)
 	free(e);
 }
 
-/* Calls and frees the waiters of e (taken off it first: a callback may
- * use the cache). */
-static void answer_waiters(struct web_cache *c, struct entry *e, int status, const char *body, size_t len)
+/* The waiters of e, taken off it (under mu). */
+static struct waiter *take_waiters(struct web_cache *c, struct entry *e)
 {
 	struct waiter *w = e->waiters;
 	e->waiters = NULL;
 	e->waiters_tail = &e->waiters;
+	for (struct waiter *x = w; x; x = x->next)
+		c->n_waiting--;
+	return w;
+}
+
+/* Calls and frees waiters taken off their entry (not under mu: a
+ * callback may use the cache). */
+static void call_waiters(struct waiter *w, int status, const char *body, size_t len)
+{
 	while (w) {
 		struct waiter *next = w->next;
-		c->n_waiting--;
 		w->cb(status, body, len, w->arg);
 		free(w);
 		w = next;
@@ -217,16 +231,24 @@ void web_cache_free(struct web_cache *c)
 	for (size_t i = 0; i < c->n_buckets; i++) {
 		while (c->buckets[i]) {
 			struct entry *e = c->buckets[i];
-			answer_waiters(c, e, 503, stopping, sizeof stopping - 1);
+			call_waiters(take_waiters(c, e), 503, stopping, sizeof stopping - 1);
 			entry_drop(c, e);
 		}
 	}
 	while (c->detached) {
-		answer_waiters(c, c->detached, 503, stopping, sizeof stopping - 1);
+		call_waiters(take_waiters(c, c->detached), 503, stopping, sizeof stopping - 1);
 		entry_drop(c, c->detached);
 	}
+	pthread_mutex_destroy(&c->mu);
 	free(c->buckets);
 	free(c);
+}
+
+/* A kept answer that is served as it is: younger than its ttl, or too old
+ * but being fetched again (served until the fetch ends). */
+static bool servable(const struct entry *e, int64_t now_ms)
+{
+	return e && e->have && ((now_ms - e->at < e->ttl_ms && now_ms >= e->at) || e->fetching);
 }
 
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
@@ -235,16 +257,13 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	uint64_t h = fnv1a(key);
 	struct entry **p = slot_of(c, key, h);
 	struct entry *e = *p;
-	if (e && e->have && now_ms - e->at < e->ttl_ms && now_ms >= e->at) {
+	if (servable(e, now_ms)) {
 		*body = e->body;
 		*len = e->len;
 		return WEB_CACHE_HIT;
 	}
-	if (e && e->fetching && e->have) { /* too old, being fetched again: until then */
-		*body = e->body;
-		*len = e->len;
-		return WEB_CACHE_HIT;
-	}
+	pthread_mutex_lock(&c->mu);
+	enum web_cache_result r = WEB_CACHE_MISS;
 	if (e && e->fetching) {
 		struct waiter *w = vm_xcalloc(1, sizeof *w);
 		w->cb = cb;
@@ -252,7 +271,8 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 		*e->waiters_tail = w;
 		e->waiters_tail = &w->next;
 		c->n_waiting++;
-		return WEB_CACHE_WAIT;
+		r = WEB_CACHE_WAIT;
+		goto out;
 	}
 	if (!e) {
 		e = vm_xcalloc(1, sizeof *e);
@@ -271,19 +291,38 @@ enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_
 	*fetch = (struct web_cache_fetch *)e;
 	*body = e->have ? e->body : NULL;
 	*len = e->have ? e->len : 0;
-	return WEB_CACHE_MISS;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+const char *web_cache_peek(struct web_cache *c, const char *key, int64_t now_ms, size_t *len, void **held)
+{
+	uint64_t h = fnv1a(key);
+	const char *body = NULL;
+	pthread_mutex_lock(&c->mu);
+	struct entry *e = *slot_of(c, key, h);
+	if (servable(e, now_ms)) {
+		body = e->body;
+		*len = e->len;
+		*held = web_cache_hold(body);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return body;
 }
 
 void web_cache_abandon(struct web_cache *c, struct web_cache_fetch *fetch)
 {
 	struct entry *e = (struct entry *)fetch;
+	pthread_mutex_lock(&c->mu);
 	e->fetching = false;
-	if (e->waiters) { /* none, if the caller had the old answer; else they get this */
-		static const char busy[] = "{\"error\": \"busy: try again\", \"status\": 503}";
-		answer_waiters(c, e, 503, busy, sizeof busy - 1);
-	}
+	/* none, if the caller had the old answer; else they get "busy" */
+	struct waiter *w = take_waiters(c, e);
 	if (!e->have)
 		entry_drop(c, e);
+	pthread_mutex_unlock(&c->mu);
+	static const char busy[] = "{\"error\": \"busy: try again\", \"status\": 503}";
+	call_waiters(w, 503, busy, sizeof busy - 1);
 }
 
 void web_cache_fetch_ttl(struct web_cache_fetch *fetch, int ttl_ms)
@@ -297,10 +336,12 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
                     bool keep, int64_t now_ms)
 {
 	struct entry *e = (struct entry *)fetch;
+	/* made outside mu: a 100 KB copy, perhaps into a new memfd */
+	struct blob *b = keep && !e->detached ? blob_new(body, len) : NULL;
+	pthread_mutex_lock(&c->mu);
 	e->fetching = false;
 	forget_answer(c, e); /* the old one, if any: not served past a failed fetch */
-	if (keep && !e->detached) {
-		struct blob *b = blob_new(body, len);
+	if (b) {
 		e->body = b->data;
 		e->len = len;
 		e->at = now_ms;
@@ -310,8 +351,8 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 		c->n_kept++;
 		c->bytes += cost(e);
 	}
-	/* the waiters first: the oldest that goes to make room may be e */
-	answer_waiters(c, e, status, body, len);
+	/* taken first: the oldest that goes to make room may be e */
+	struct waiter *w = take_waiters(c, e);
 	if (!e->have && !e->fetching)
 		entry_drop(c, e);
 	while (c->bytes > c->max_bytes) {
@@ -321,6 +362,8 @@ void web_cache_done(struct web_cache *c, struct web_cache_fetch *fetch, int stat
 		else
 			entry_drop(c, old);
 	}
+	pthread_mutex_unlock(&c->mu);
+	call_waiters(w, status, body, len);
 }
 
 void *web_cache_hold(const char *body)
@@ -345,6 +388,7 @@ void web_cache_unhold(const void *body, size_t len, void *held)
 
 void web_cache_clear(struct web_cache *c)
 {
+	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->n_buckets; i++) {
 		struct entry *e = c->buckets[i];
 		while (e) {
@@ -361,6 +405,7 @@ void web_cache_clear(struct web_cache *c)
 			e = next;
 		}
 	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 size_t web_cache_size(const struct web_cache *c)

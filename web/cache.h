@@ -19,7 +19,9 @@
  * the route, the object and the tenant scope of the principal in it, so
  * that a key never serves another tenant's answer.  At most max_bytes
  * of answers and keys are kept; past that, the oldest go.  Times are the caller's
- * (monotonic ms).  Not thread-safe: one loop. */
+ * (monotonic ms).  One loop's, but for web_cache_peek(), web_cache_hold(),
+ * web_cache_unhold() and web_cache_file(), which any thread may call at
+ * any time. */
 #ifndef VM_WEB_CACHE_H
 #define VM_WEB_CACHE_H
 
@@ -50,6 +52,11 @@ void web_cache_free(struct web_cache *c);
  * (borrowed likewise), or NULL. */
 enum web_cache_result web_cache_get(struct web_cache *c, const char *key, int64_t now_ms, const char **body,
                                     size_t *len, web_cache_waiter_cb cb, void *arg, struct web_cache_fetch **fetch);
+/* What web_cache_get() would give as a HIT, held for the caller (who lets
+ * go of it with web_cache_unhold(body, *len, *held)), or NULL; changes
+ * nothing, and any thread may call it: an I/O thread answers a kept
+ * answer without the cache's loop. */
+const char *web_cache_peek(struct web_cache *c, const char *key, int64_t now_ms, size_t *len, void **held);
 /* Gives up a MISS's fetch before it began: the answer too old that came
  * with it (if any) stays as it was, to be served and fetched again by a
  * later request. */

@@ -196,7 +196,7 @@ static int serve(const struct vm_conf *conf)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		lim.threads = n < 1 ? 1 : n > 8 ? 8 : (int)n;
 	}
-	server = web_server_new(base, o->listen, &lim, web_api_handle, api, err, sizeof err);
+	server = web_server_new(base, o->listen, &lim, web_api_handle, web_api_fast, api, err, sizeof err);
 	if (!server) {
 		vm_err("%s", err);
 		goto out;

@@ -142,6 +142,7 @@ struct web_server {
 	struct event_base *base;
 	struct web_limits lim;
 	web_handler_cb handler;
+	web_fast_cb fast;
 	void *arg;
 	struct loop *loops;
 	size_t n_loops;
@@ -645,6 +646,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		s->handler(req, s->arg);
 		return;
 	}
+	if (s->fast && s->fast(req, s->arg))
+		return;
 	struct handoff *h = vm_xcalloc(1, sizeof *h);
 	h->req = req;
 	h->l = l;
@@ -766,7 +769,7 @@ static struct event_base *io_base(void)
 }
 
 struct web_server *web_server_new(struct event_base *base, const char *listen, const struct web_limits *limits,
-                                  web_handler_cb handler, void *arg, char *err, size_t errsize)
+                                  web_handler_cb handler, web_fast_cb fast, void *arg, char *err, size_t errsize)
 {
 	char host[128], why[256];
 	int port;
@@ -782,6 +785,7 @@ struct web_server *web_server_new(struct event_base *base, const char *listen, c
 	s->base = base;
 	s->lim = *limits;
 	s->handler = handler;
+	s->fast = fast;
 	s->arg = arg;
 	s->threaded = limits->threads > 0;
 	s->n_loops = s->threaded ? (size_t)limits->threads : 1;

@@ -43,6 +43,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,15 +67,22 @@ struct web_limits {
  * answer: it must call web_reply() (at once or later, from a database
  * callback) exactly once. */
 typedef void (*web_handler_cb)(struct evhttp_request *req, void *arg);
+/* Called first, on the I/O thread that owns the request (threads > 0
+ * only): true if it answered there and then (web_reply*() on that
+ * thread), false to hand the request to the handler.  It runs beside the
+ * handler's loop, so it may use only what is safe from any thread (a
+ * kept answer through web_cache_peek()). */
+typedef bool (*web_fast_cb)(struct evhttp_request *req, void *arg);
 
 /* Listens on `listen` ("ADDRESS:PORT", "[IPv6]:PORT"; port 0 picks one)
  * on base (borrowed), or on limits->threads threads of its own; handler
- * runs on base's thread either way.  NULL with err if it cannot bind (an
+ * runs on base's thread either way, fast (NULL: none) on the I/O
+ * threads; both get arg.  NULL with err if it cannot bind (an
  * address another program listens on is refused, SO_REUSEPORT or not),
  * cannot start a thread, or listen is malformed.  evthread_use_pthreads()
  * must have been called before base was made when threads > 0. */
 struct web_server *web_server_new(struct event_base *base, const char *listen, const struct web_limits *limits,
-                                  web_handler_cb handler, void *arg, char *err, size_t errsize);
+                                  web_handler_cb handler, web_fast_cb fast, void *arg, char *err, size_t errsize);
 /* Closes every connection; requests not answered yet are freed with
  * them (answer them first).  Requests handed to the handler's loop but
  * not given to the handler yet get a 503.  Call it on base's thread,

@@ -408,8 +408,21 @@ TOK_K=$(web token add va --label kept | sed -n 's/.*(shown once): //p')
 TOK_K_ID=$(psql_q "SELECT token_id FROM web_token WHERE label = 'kept'")
 for i in 1 2 3; do req k GET /api/v1/me -H "Authorization: Bearer $TOK_K" >/dev/null; done
 is "$(req k GET /api/v1/me -H "Authorization: Bearer $TOK_K")" 200 "a token used again and again (its principal kept)"
+# With its principal and its answer kept, the VM list is answered by the
+# I/O thread that reads the request (web_api_fast): the same scope, and
+# nothing once the token or session is gone.
+kept_names() { jq -r '[.vms[].name] | join(" ")' "$T/$1.body"; }
+for i in 1 2 3; do req kl GET /api/v1/vms -H "Authorization: Bearer $TOK_K" >/dev/null; done
+is "$(kept_names kl)" "a1 a2 m1" "a viewer's VM list asked again and again (kept, on the I/O threads): its tenant's"
 web token revoke "$TOK_K_ID" >/dev/null
 is "$(req k GET /api/v1/me -H "Authorization: Bearer $TOK_K")" 401 "... revoked: 401 at once (the command notifies the server)"
+is "$(req kl GET /api/v1/vms -H "Authorization: Bearer $TOK_K")" 401 "... for its kept VM list too"
+is "$(login va viewer-a-password)" 200 "a viewer logs in"
+VA="Cookie: vmeter_session=$(cat "$T/cookie.va")"
+for i in 1 2 3; do req kl GET /api/v1/vms -H "$VA" >/dev/null; done
+is "$(kept_names kl)" "a1 a2 m1" "... its VM list asked again and again: its tenant's"
+is "$(req lo POST /api/v1/logout -H "$VA" -H "X-CSRF-Token: $(cat "$T/csrf.va")")" 204 "... logs out"
+is "$(req kl GET /api/v1/vms -H "$VA")" 401 "... and its kept VM list is not served to the ended session"
 # Answers are kept per tenant scope (web.cache-ms): the admin's list and
 # a viewer's right after it are each their own.
 req ka GET /api/v1/vms -H "$A" >/dev/null
@@ -434,7 +447,8 @@ stale_seen() { req kr GET /api/v1/vms -H "$A" >/dev/null && req m GET /metrics -
 wait_for "a too old list served while it is read again" 60 stale_seen
 for how in hit fetch stale; do served "$how" || echo "no $how" >>"$T/cache.miss"; done
 grep -q '^vmeter_web_cache_answers [1-9]' "$T/m.body" && grep -q '^vmeter_web_cache_refreshes_total [1-9]' "$T/m.body" || echo "no answers or refreshes" >>"$T/cache.miss"
-is "$(cat "$T/cache.miss" 2>/dev/null)" "" "/metrics: kept answers, and requests served kept, read, and too old while read again"
+grep -q '^vmeter_web_cache_io_thread_hits_total [1-9]' "$T/m.body" || echo "no hits on the I/O threads" >>"$T/cache.miss"
+is "$(cat "$T/cache.miss" 2>/dev/null)" "" "/metrics: kept answers, and requests served kept (on the I/O threads too), read, and too old while read again"
 # keep-alive: curl's second transfer on the first one's connection
 is "$(curl -s -o /dev/null -o /dev/null -w '%{http_code}:%{num_connects} ' -H "$A" "$URL/api/v1/vms" "$URL/api/v1/vms/11111111-0000-4000-8000-00000000000a")" \
 	"200:1 200:0 " "two requests on one kept-alive connection"

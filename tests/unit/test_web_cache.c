@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -365,6 +367,119 @@ static void free_answers_waiters(void **state)
 	assert_int_equal(w2.calls, 0);
 }
 
+/* peek gives what get would give as a HIT, held, and changes nothing:
+ * no entry for a key not kept, no fetch, no waiter. */
+static void peek_is_a_hit_only(void **state)
+{
+	(void)state;
+	struct web_cache *c = web_cache_new(1 << 20, 1000);
+	size_t len = 0;
+	void *held = NULL;
+	assert_null(web_cache_peek(c, "k", 0, &len, &held));
+	const char *b;
+	struct got g = {0}, w = {0};
+	struct web_cache_fetch *f = NULL, *f2 = NULL;
+	assert_int_equal(get(c, "k", 0, &b, &g, &f), WEB_CACHE_MISS); /* peek made no fetch */
+	assert_null(web_cache_peek(c, "k", 0, &len, &held));          /* being fetched, nothing kept */
+	assert_int_equal(get(c, "k", 0, &b, &w, &f2), WEB_CACHE_WAIT);
+	web_cache_done(c, f, 200, "one", 3, true, 0);
+	assert_int_equal(w.calls, 1);
+	const char *p = web_cache_peek(c, "k", 999, &len, &held);
+	assert_non_null(p);
+	assert_int_equal(len, 3);
+	web_cache_clear(c);
+	assert_memory_equal(p, "one", 3); /* held past the clear */
+	web_cache_unhold(p, len, held);
+	keep(c, "k", "two", 3, 0);
+	assert_null(web_cache_peek(c, "k", 1000, &len, &held)); /* too old: the handler's loop reads it again */
+	assert_int_equal(get(c, "k", 1000, &b, &g, &f), WEB_CACHE_MISS);
+	assert_non_null(b);
+	p = web_cache_peek(c, "k", 1000, &len, &held); /* too old, being read again: served meanwhile, as get does */
+	assert_non_null(p);
+	assert_memory_equal(p, "two", 3);
+	web_cache_done(c, f, 500, "x", 1, false, 1000);
+	assert_memory_equal(p, "two", 3);
+	web_cache_unhold(p, len, held);
+	assert_null(web_cache_peek(c, "k", 1000, &len, &held)); /* a failed fetch ends the old answer */
+	assert_int_equal(web_cache_size(c), 0);
+	web_cache_free(c);
+}
+
+/* I/O threads peek while the cache's loop keeps, replaces, evicts and
+ * clears: every body a peek gives is whole and its key's, and stays so
+ * while held (ASan would see a body freed under a reader). */
+struct peeker {
+	struct web_cache *c;
+	atomic_bool *stop;
+	long seen, wrong;
+};
+
+static void *peek_loop(void *arg)
+{
+	struct peeker *pk = arg;
+	char key[8];
+	for (unsigned i = 0; !atomic_load(pk->stop); i++) {
+		snprintf(key, sizeof key, "k%u", i % 8);
+		size_t len;
+		void *held;
+		const char *b = web_cache_peek(pk->c, key, 0, &len, &held);
+		if (!b)
+			continue;
+		pk->seen++;
+		/* "kN:" then the body's own length in filler */
+		if (len < 3 || memcmp(b, key, 2) != 0 || b[2] != ':')
+			pk->wrong++;
+		for (size_t j = 3; j < len; j++)
+			if (b[j] != (char)('a' + len % 26))
+				pk->wrong++;
+		web_cache_unhold(b, len, held);
+	}
+	return NULL;
+}
+
+static void peek_from_threads(void **state)
+{
+	(void)state;
+	/* room for a few answers only: evictions all the time */
+	struct web_cache *c = web_cache_new(64 * 1024, 60000);
+	atomic_bool stop = false;
+	struct peeker pk[3];
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++) {
+		pk[i] = (struct peeker){c, &stop, 0, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, peek_loop, &pk[i]), 0);
+	}
+	static char body[20000];
+	for (unsigned i = 0; i < 20000; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "k%u", i % 8);
+		size_t len = 3 + (i * 7919) % (sizeof body - 3);
+		memcpy(body, key, 2);
+		body[2] = ':';
+		memset(body + 3, 'a' + (int)(len % 26), len - 3);
+		const char *b;
+		struct got g = {0};
+		struct web_cache_fetch *f = NULL;
+		/* now 0 always: a kept answer is a HIT, so clear to fetch again */
+		if (get(c, key, 0, &b, &g, &f) == WEB_CACHE_HIT) {
+			if (i % 3 == 0)
+				web_cache_clear(c);
+			continue;
+		}
+		if (f)
+			web_cache_done(c, f, 200, body, len, true, 0);
+	}
+	atomic_store(&stop, true);
+	long seen = 0;
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(pk[i].wrong, 0);
+		seen += pk[i].seen;
+	}
+	assert_true(seen > 0);
+	web_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(held_bodies),        cmocka_unit_test(abandoned_fetch),
 	    cmocka_unit_test(one_fetch_for_many), cmocka_unit_test(clear_forgets_fetches_too),
 	    cmocka_unit_test(byte_cap),           cmocka_unit_test(free_answers_waiters),
+	    cmocka_unit_test(peek_is_a_hit_only), cmocka_unit_test(peek_from_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
